@@ -1,0 +1,121 @@
+# sweepd — plain Makefile. Build outputs go to $(BUILD) (default build/).
+#
+#   make            build build/sweepd, build/sweepctl, build/sweep-worker
+#   make check      install missing deps, build (-Werror), run unit + integration
+#                   tests, then the unit tests again under ASan+UBSan (leaks fail)
+#   make bench      benchmarks against PyTorch / Pillow / Optuna (tests/bench/)
+#   make demo       a real search end to end on Fashion-MNIST (see README.md)
+#   make format     clang-format every C source and header
+#   make install PREFIX=/usr/local
+#
+# Sources are found by directory: common/*.c, worker/*.c and daemon/*.c go into
+# $(BUILD)/libsweep.a except the entry points (worker/main.c,
+# daemon/sweepd_main.c, daemon/sweepctl_main.c). Each tests/unit/test_*.c is one
+# cmocka binary linked against libsweep.a; tests/unit/util_*.c are linked into
+# every unit test. Header dependencies are generated with -MMD.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= cc
+PKGS    := libuv sqlite3 jansson openblas libturbojpeg zlib
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP \
+             -DSWEEP_SRCDIR='"$(CURDIR)"'
+LIBS       = $(PKG_LIBS) -lm -lpthread
+
+MAINS      := worker/main.c daemon/sweepd_main.c daemon/sweepctl_main.c
+LIB_SRC    := $(filter-out $(MAINS),$(wildcard common/*.c worker/*.c daemon/*.c))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UTIL_SRC   := $(wildcard tests/unit/util_*.c)
+UTIL_OBJ   := $(UTIL_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+AUX_SRC    := $(wildcard tests/aux/*.c)
+AUX_BIN    := $(AUX_SRC:tests/aux/%.c=$(BUILD)/tests/%)
+BINS       := $(BUILD)/sweepd $(BUILD)/sweepctl $(BUILD)/sweep-worker
+
+.PHONY: all deps check unit-tests test-bins bench demo clean format install
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+deps:
+	@etc/install-deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c $< -o $@
+
+$(BUILD)/libsweep.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sweep-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libsweep.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/sweepd: $(BUILD)/obj/daemon/sweepd_main.o $(BUILD)/libsweep.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/sweepctl: $(BUILD)/obj/daemon/sweepctl_main.o $(BUILD)/libsweep.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UTIL_OBJ) $(BUILD)/libsweep.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(BUILD)/tests/%: tests/aux/%.c $(BUILD)/libsweep.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+test-bins: $(BINS) $(UNIT_BIN) $(AUX_BIN)
+
+# The full test run. Each step's results are appended to $(BUILD)/results;
+# tests/run-tests prints the grand total as the last line.
+check: deps
+	@rm -rf build/results && mkdir -p build
+	@$(MAKE) --no-print-directory WERROR=1 test-bins
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 WERROR=1 OPT=-O1 \
+	    $(UNIT_SRC:tests/unit/%.c=build/san/tests/%)
+	@tests/run-tests
+
+unit-tests: test-bins
+	@tests/run-tests --unit-only
+
+bench: deps
+	@etc/install-deps --bench
+	@$(MAKE) --no-print-directory all $(AUX_BIN)
+	@tests/bench/run-all
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@etc/demo
+
+format:
+	clang-format -i $(wildcard common/*.c worker/*.c daemon/*.c include/*.h tests/unit/*.c tests/aux/*.c)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sweepd/sql/migrations
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/sweepd/sql/
+	install -m 0644 $(wildcard sql/migrations/*.sql) $(DESTDIR)$(PREFIX)/share/sweepd/sql/migrations/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,70 @@
+/* params — the training hyperparameters of one trial: names, types, ranges,
+ * defaults. Shared by the daemon (job validation and expansion) and the worker
+ * (trial spec), so both sides accept and reject exactly the same values.
+ *
+ * Keys (SPEC.md "Job spec"): lr, batch_size, epochs, dropout, weight_decay, l1,
+ * momentum, optimizer, freeze, augment, lr_schedule, warmup_epochs; plus the
+ * non-searchable-by-default extras nesterov and label_smoothing, which may
+ * still appear in `space` or `fixed`. Defaults are in params_defaults() and
+ * documented in README.md. */
+#ifndef SWEEP_PARAMS_H
+#define SWEEP_PARAMS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { OPTIM_SGD = 0, OPTIM_ADAM, OPTIM_ADAMW } optim_kind;
+typedef enum { SCHED_CONSTANT = 0, SCHED_COSINE, SCHED_STEP } sched_kind;
+/* The last frozen stage; everything up to and including it is frozen. */
+typedef enum {
+    FREEZE_NONE = 0,
+    FREEZE_STEM,   // conv1 + bn1
+    FREEZE_LAYER1,
+    FREEZE_LAYER2,
+    FREEZE_LAYER3,
+    FREEZE_LAYER4,
+    FREEZE_ALL     // only the new head trains
+} freeze_kind;
+
+typedef struct {
+    double lr;              // base learning rate, > 0 and finite
+    int batch_size;         // images per step, 1..65536
+    int epochs;             // passes over the training split, 1..10000
+    double dropout;         // drop probability before the head, [0, 1)
+    double weight_decay;    // L2 coefficient, >= 0
+    double l1;              // L1 coefficient on trained weights, >= 0
+    double momentum;        // SGD momentum / Adam beta1, [0, 1)
+    optim_kind optimizer;   // "sgd", "adam", "adamw"
+    freeze_kind freeze;     // "none", "stem", "layer1".."layer4", "all"
+    bool augment;           // training augmentation on/off
+    sched_kind lr_schedule; // "constant", "cosine", "step"
+    int warmup_epochs;      // linear warmup epochs, 0..epochs-1
+    bool nesterov;          // Nesterov momentum (SGD only)
+    double label_smoothing; // cross-entropy label smoothing, [0, 1)
+} trial_params;
+
+/* Names of all keys, NULL-terminated, in canonical order. */
+extern const char *const params_keys[];
+
+/* Fills P with the documented defaults. */
+void params_defaults(trial_params *p);
+/* Validates VALUE for KEY and stores it in P. PATH is the full path of the
+ * value for messages ("space.lr[2]", "fixed.freeze"). Unknown KEY gives
+ * ERR_UNKNOWN_KEY, a bad value ERR_TYPE/ERR_RANGE, with the reason in msg. */
+int params_set(trial_params *p, const char *key, const json_t *value, const char *path,
+               char *msg, size_t msglen);
+/* Checks relations between keys after all are set (warmup_epochs < epochs).
+ * PATH names the object for messages. */
+int params_check(const trial_params *p, const char *path, char *msg, size_t msglen);
+/* Defaults, then every member of OBJ through params_set, then params_check. */
+int params_from_json(trial_params *p, const json_t *obj, const char *path, char *msg,
+                     size_t msglen);
+/* Every key of P as a new JSON object (caller owns the reference). */
+json_t *params_to_json(const trial_params *p);
+
+const char *params_optim_name(optim_kind k);
+const char *params_sched_name(sched_kind k);
+const char *params_freeze_name(freeze_kind k);
+
+#endif

@@ -1,0 +1,38 @@
+/* worker_cmds — the sub-commands of sweep-worker (SPEC.md "sweep-worker").
+ *
+ * worker/main.c parses nothing but the command name and hands ARGC/ARGV (with
+ * argv[0] the command name) to one of these. Each returns the process exit
+ * status from the contract: 0 done, 2 bad spec or arguments, 3 data error,
+ * 4 model error, 5 diverged, 6 out of memory, 7 stopped by signal. */
+#ifndef SWEEP_WORKER_CMDS_H
+#define SWEEP_WORKER_CMDS_H
+
+enum worker_exit {
+    WEXIT_OK = 0,
+    WEXIT_SPEC = 2,
+    WEXIT_DATA = 3,
+    WEXIT_MODEL = 4,
+    WEXIT_DIVERGED = 5,
+    WEXIT_NOMEM = 6,
+    WEXIT_STOPPED = 7,
+};
+
+int cmd_run(int argc, char **argv);        // worker/train_cmd.c
+int cmd_eval(int argc, char **argv);       // worker/eval_cmd.c
+int cmd_predict(int argc, char **argv);    // worker/predict_cmd.c
+int cmd_bench(int argc, char **argv);      // worker/bench_cmd.c
+int cmd_import_idx(int argc, char **argv); // worker/import_idx.c
+
+/* Makes sure OpenBLAS runs a real kernel for this CPU: if the library fell
+ * back to a generic one (e.g. "Prescott") and OPENBLAS_CORETYPE is unset while
+ * the CPU has AVX-512 (or AVX2), sets the variable and re-executes
+ * /proc/self/exe with ARGV. Returns only when no re-exec was needed or it
+ * failed (then logs why). worker/blas_setup.c */
+void blas_ensure_kernel(int argc, char **argv);
+/* Sets the OpenBLAS thread count. */
+void blas_set_threads(int threads);
+/* The kernel OpenBLAS uses ("SkylakeX", "Cooperlake", ...); static string. */
+const char *blas_core_name(void);
+int blas_threads(void);
+
+#endif
