@@ -5,6 +5,7 @@
 #                   tests, then the unit tests again under ASan+UBSan (leaks fail)
 #   make bench      benchmarks against PyTorch / Pillow / Optuna (tests/bench/)
 #   make demo       a real search end to end on Fashion-MNIST (see README.md)
+#   make fuzz       libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/)
 #   make format     clang-format every C source and header
 #   make install PREFIX=/usr/local
 #
@@ -48,7 +49,7 @@ AUX_SRC    := $(wildcard tests/aux/*.c)
 AUX_BIN    := $(AUX_SRC:tests/aux/%.c=$(BUILD)/tests/%)
 BINS       := $(BUILD)/sweepd $(BUILD)/sweepctl $(BUILD)/sweep-worker
 
-.PHONY: all deps check unit-tests test-bins bench demo clean format install
+.PHONY: all deps check unit-tests test-bins bench demo fuzz clean format install
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -69,7 +70,7 @@ $(BUILD)/libsweep.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/sweep-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libsweep.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(BUILD)/libsweep.a -Wl,--no-whole-archive $(LIBS)
 $(BUILD)/sweepd: $(BUILD)/obj/daemon/sweepd_main.o $(BUILD)/libsweep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/sweepctl: $(BUILD)/obj/daemon/sweepctl_main.o $(BUILD)/libsweep.a
@@ -101,6 +102,9 @@ bench: deps
 	@etc/install-deps --bench
 	@$(MAKE) --no-print-directory all $(AUX_BIN)
 	@tests/bench/run-all
+
+fuzz: deps
+	@tests/fuzz/run $(FUZZ_SECONDS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,475 @@
+/* jsonx — strict typed access to jansson values, with messages that name the
+ * full path of the value at fault, and a compact one-line serialiser.
+ *
+ * Type rules: a number is a JSON integer or real (never a boolean); an integer
+ * is a JSON integer or a real without fractional part; JSON null is a value of
+ * its own type and fails every typed check, except in jx_get_string with
+ * allow_null, where null means "absent". For a required key with allow_null the
+ * key must be present but may be null (e.g. model.weights: null), which then
+ * returns JX_ABSENT.
+ *
+ * jx_dump_line writes reals in the shortest form that reads back to the same
+ * double (0.1, not 0.10000000000000001), so stored parameters look as the
+ * user wrote them and still round-trip exactly. */
+#include "jsonx.h"
+
+#include "errors.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DESC_MAX 96
+
+void jx_path_key(char *buf, size_t n, const char *path, const char *key)
+{
+    if (!buf || n == 0) return;
+    if (!path || !*path)
+        snprintf(buf, n, "%s", key ? key : "");
+    else
+        snprintf(buf, n, "%s.%s", path, key ? key : "");
+}
+
+void jx_path_index(char *buf, size_t n, const char *path, size_t i)
+{
+    if (!buf || n == 0) return;
+    snprintf(buf, n, "%s[%zu]", path ? path : "", i);
+}
+
+/* Shortest "%.*g" text of D that strtod reads back as D; always contains a
+ * '.', 'e', "inf" or "nan" so that it reads as a real. */
+static void format_real(double d, char *buf, size_t n)
+{
+    if (n == 0) return;
+    if (!isfinite(d)) {
+        snprintf(buf, n, "%s", isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf"));
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    if (!strpbrk(buf, ".eEn")) {
+        size_t l = strlen(buf);
+        if (l + 2 < n) memcpy(buf + l, ".0", 3);
+    }
+}
+
+/* Appends the JSON text of string S (quoted, escaped) to a growing buffer. */
+typedef struct {
+    char *p;    // text so far (owned), NUL-terminated when not failed
+    size_t len; // bytes used
+    size_t cap; // bytes allocated
+    int failed; // non-zero after an allocation failure
+} strbuf;
+
+static void sb_put(strbuf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(strbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_string(strbuf *b, const char *s, size_t n)
+{
+    sb_put(b, "\"", 1);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char ubuf[8];
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
+                esc = ubuf;
+            }
+        }
+        if (esc) {
+            sb_put(b, s + start, i - start);
+            sb_puts(b, esc);
+            start = i + 1;
+        }
+    }
+    sb_put(b, s + start, n - start);
+    sb_put(b, "\"", 1);
+}
+
+static void sb_value(strbuf *b, const json_t *v, int depth)
+{
+    char num[40];
+    if (depth > 2048) { /* jansson's parser limits depth far below this */
+        b->failed = 1;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        int first = 1;
+        sb_put(b, "{", 1);
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (!first) sb_put(b, ",", 1);
+            first = 0;
+            sb_string(b, k, strlen(k));
+            sb_put(b, ":", 1);
+            sb_value(b, m, depth + 1);
+        }
+        sb_put(b, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        sb_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) sb_put(b, ",", 1);
+            sb_value(b, json_array_get(v, i), depth + 1);
+        }
+        sb_put(b, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        sb_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        sb_puts(b, num);
+        break;
+    case JSON_REAL:
+        format_real(json_real_value(v), num, sizeof num);
+        sb_puts(b, num);
+        break;
+    case JSON_TRUE:
+        sb_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        sb_puts(b, "false");
+        break;
+    case JSON_NULL:
+        sb_puts(b, "null");
+        break;
+    }
+}
+
+char *jx_dump_line(const json_t *v)
+{
+    if (!v) return NULL;
+    strbuf b = {0};
+    sb_value(&b, v, 0);
+    if (b.failed || !b.p) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+void jx_describe(const json_t *v, char *buf, size_t n)
+{
+    if (!buf || n == 0) return;
+    if (!v) {
+        snprintf(buf, n, "nothing");
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        snprintf(buf, n, "an object");
+        return;
+    case JSON_ARRAY:
+        snprintf(buf, n, "an array");
+        return;
+    case JSON_TRUE:
+        snprintf(buf, n, "true");
+        return;
+    case JSON_FALSE:
+        snprintf(buf, n, "false");
+        return;
+    case JSON_NULL:
+        snprintf(buf, n, "null");
+        return;
+    case JSON_INTEGER:
+        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return;
+    case JSON_REAL: {
+        char num[40];
+        format_real(json_real_value(v), num, sizeof num);
+        snprintf(buf, n, "%s", num);
+        return;
+    }
+    case JSON_STRING: {
+        strbuf b = {0};
+        sb_string(&b, json_string_value(v), json_string_length(v));
+        if (b.failed || !b.p) {
+            snprintf(buf, n, "a string");
+        } else if (b.len < n) {
+            memcpy(buf, b.p, b.len + 1);
+        } else if (n >= 6) {
+            /* Keep the start, end with ..." so it still reads as a quoted string. */
+            size_t keep = n - 5;
+            memcpy(buf, b.p, keep);
+            /* Do not cut a UTF-8 sequence or an escape in half. */
+            while (keep > 1 && ((unsigned char)buf[keep - 1] & 0xC0) == 0x80)
+                keep--;
+            if (keep > 1 && ((unsigned char)buf[keep - 1] & 0xC0) == 0xC0) keep--;
+            for (size_t j = keep > 6 ? keep - 6 : 1; j < keep; j++) {
+                if (buf[j] == '\\') {
+                    keep = j;
+                    break;
+                }
+            }
+            memcpy(buf + keep, "...\"", 5);
+        } else {
+            snprintf(buf, n, "%s", n > 1 ? "\"" : "");
+        }
+        free(b.p);
+        return;
+    }
+    }
+    snprintf(buf, n, "a value");
+}
+
+static int type_error(const json_t *v, const char *path, const char *expected, char *msg,
+                      size_t msglen)
+{
+    char d[DESC_MAX];
+    jx_describe(v, d, sizeof d);
+    return err_set(msg, msglen, ERR_TYPE, "%s: expected %s, got %s", path ? path : "", expected, d);
+}
+
+int jx_as_number(const json_t *v, const char *path, double *out, char *msg, size_t msglen)
+{
+    if (!v || !json_is_number(v)) return type_error(v, path, "a number", msg, msglen);
+    double d = json_number_value(v);
+    if (!isfinite(d)) {
+        return err_set(msg, msglen, ERR_RANGE, "%s: expected a finite number", path ? path : "");
+    }
+    if (out) *out = d;
+    return 0;
+}
+
+int jx_as_int(const json_t *v, const char *path, int64_t lo, int64_t hi, int64_t *out, char *msg,
+              size_t msglen)
+{
+    int64_t iv;
+    if (v && json_is_integer(v)) {
+        iv = (int64_t)json_integer_value(v);
+    } else if (v && json_is_real(v)) {
+        double d = json_real_value(v);
+        /* 2^63 is exactly representable; anything at or beyond it cannot be an int64. */
+        if (!isfinite(d) || d != floor(d) || d >= 9223372036854775808.0 ||
+            d < -9223372036854775808.0)
+            return type_error(v, path, "an integer", msg, msglen);
+        iv = (int64_t)d;
+    } else {
+        return type_error(v, path, "an integer", msg, msglen);
+    }
+    if (iv < lo || iv > hi) {
+        return err_set(msg, msglen, ERR_RANGE,
+                       "%s: expected an integer from %" PRId64 " to %" PRId64 ", got %" PRId64,
+                       path ? path : "", lo, hi, iv);
+    }
+    if (out) *out = iv;
+    return 0;
+}
+
+int jx_as_bool(const json_t *v, const char *path, bool *out, char *msg, size_t msglen)
+{
+    if (!v || !json_is_boolean(v)) return type_error(v, path, "true or false", msg, msglen);
+    if (out) *out = json_is_true(v);
+    return 0;
+}
+
+int jx_as_string(const json_t *v, const char *path, const char **out, char *msg, size_t msglen)
+{
+    if (!v || !json_is_string(v)) return type_error(v, path, "a string", msg, msglen);
+    if (out) *out = json_string_value(v);
+    return 0;
+}
+
+int jx_as_enum(const json_t *v, const char *path, const char *const *choices, char *msg,
+               size_t msglen)
+{
+    if (v && json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (int i = 0; choices && choices[i]; i++)
+            if (strcmp(s, choices[i]) == 0) return i;
+    }
+    char list[512];
+    size_t used = 0;
+    list[0] = '\0';
+    for (int i = 0; choices && choices[i]; i++) {
+        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", choices[i]);
+        if (w < 0 || (size_t)w >= sizeof list - used) break;
+        used += (size_t)w;
+    }
+    char d[DESC_MAX];
+    jx_describe(v, d, sizeof d);
+    return err_set(msg, msglen, (v && json_is_string(v)) ? ERR_RANGE : ERR_TYPE,
+                   "%s: expected one of %s, got %s", path ? path : "", list, d);
+}
+
+/* Looks up KEY in OBJ. Returns 0 with *V set, JX_ABSENT when absent and not
+ * required, or a negative code. */
+static int member(const json_t *obj, const char *path, const char *key, bool required, json_t **v,
+                  char *full, size_t fulln, char *msg, size_t msglen)
+{
+    jx_path_key(full, fulln, path, key);
+    if (!obj || !json_is_object(obj)) {
+        return type_error(obj, (path && *path) ? path : "(root)", "an object", msg, msglen);
+    }
+    *v = json_object_get(obj, key);
+    if (!*v) {
+        if (required)
+            return err_set(msg, msglen, ERR_NOTFOUND, "%s: required key is missing", full);
+        return JX_ABSENT;
+    }
+    return 0;
+}
+
+#define PATH_MAX_LEN 512
+
+int jx_get_number(const json_t *obj, const char *path, const char *key, bool required, double *out,
+                  char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    return jx_as_number(v, full, out, msg, msglen);
+}
+
+int jx_get_int(const json_t *obj, const char *path, const char *key, bool required, int64_t lo,
+               int64_t hi, int64_t *out, char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    return jx_as_int(v, full, lo, hi, out, msg, msglen);
+}
+
+int jx_get_bool(const json_t *obj, const char *path, const char *key, bool required, bool *out,
+                char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    return jx_as_bool(v, full, out, msg, msglen);
+}
+
+int jx_get_string(const json_t *obj, const char *path, const char *key, bool required,
+                  bool allow_null, const char **out, char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    if (allow_null && json_is_null(v)) return JX_ABSENT;
+    return jx_as_string(v, full, out, msg, msglen);
+}
+
+int jx_get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
+                  char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    if (!json_is_object(v)) return type_error(v, full, "an object", msg, msglen);
+    if (out) *out = v;
+    return 0;
+}
+
+int jx_get_array(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
+                 char *msg, size_t msglen)
+{
+    char full[PATH_MAX_LEN];
+    json_t *v;
+    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    if (rc) return rc;
+    if (!json_is_array(v)) return type_error(v, full, "an array", msg, msglen);
+    if (out) *out = v;
+    return 0;
+}
+
+int jx_check_keys(const json_t *obj, const char *path, const char *const *allowed, char *msg,
+                  size_t msglen)
+{
+    if (!obj || !json_is_object(obj)) {
+        return type_error(obj, (path && *path) ? path : "(root)", "an object", msg, msglen);
+    }
+    const char *worst = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        bool ok = false;
+        for (int i = 0; allowed && allowed[i]; i++) {
+            if (strcmp(k, allowed[i]) == 0) {
+                ok = true;
+                break;
+            }
+        }
+        if (!ok && (!worst || strcmp(k, worst) < 0)) worst = k;
+    }
+    if (!worst) return 0;
+    char full[PATH_MAX_LEN];
+    jx_path_key(full, sizeof full, path, worst);
+    return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", full);
+}
+
+json_t *jx_parse(const char *text, size_t len, char *msg, size_t msglen)
+{
+    if (!text) {
+        err_set(msg, msglen, ERR_PARSE, "no input");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+    if (!v) {
+        err_set(msg, msglen, ERR_PARSE, "line %d column %d: %s", e.line, e.column, e.text);
+        return NULL;
+    }
+    return v;
+}

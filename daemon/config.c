@@ -1,0 +1,414 @@
+/* config — sweepd settings from defaults, a `key = value` file and flags.
+ *
+ * The file format is deliberately small: one `key = value` per line, `#`
+ * starts a comment (whole line or after whitespace), surrounding blanks are
+ * trimmed, values may be wrapped in double quotes. Unknown keys are errors
+ * naming file and line, so a typo never silently falls back to a default. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static void replace(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = xstrdup(v);
+}
+
+/* Directory of the running executable into BUF ("" when unknown). */
+static void exe_dir(char *buf, size_t n)
+{
+    char p[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", p, sizeof p - 1);
+    buf[0] = 0;
+    if (k <= 0) return;
+    p[k] = 0;
+    char *slash = strrchr(p, '/');
+    if (slash) *slash = 0;
+    snprintf(buf, n, "%s", p);
+}
+
+void config_defaults(sweepd_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->socket_path = xstrdup("var/sweepd.sock");
+    c->db_path = xstrdup("var/sweepd.db");
+    c->state_dir = xstrdup("var");
+    char dir[PATH_MAX], buf[PATH_MAX + 64];
+    exe_dir(dir, sizeof dir);
+    snprintf(buf, sizeof buf, "%s/sweep-worker", dir[0] ? dir : ".");
+    c->worker = xstrdup(buf);
+    struct stat st;
+    if (stat(SWEEP_SRCDIR "/sql/schema.sql", &st) == 0) {
+        c->sql_dir = xstrdup(SWEEP_SRCDIR "/sql");
+    } else {
+        snprintf(buf, sizeof buf, "%s/../share/sweepd/sql", dir[0] ? dir : ".");
+        c->sql_dir = xstrdup(buf);
+    }
+    c->workers = 0;
+    c->threads_per_worker = 1;
+    c->foreground = false;
+    c->level = LOGL_INFO;
+    c->kill_grace = 10.0;
+    c->default_trial_timeout = 0;
+    c->default_max_retries = 1;
+    c->tick = 0.25;
+    c->db_busy_timeout_ms = 20;
+    c->max_write_queue = 16u << 20;
+    c->max_connections = 256;
+    c->socket_mode = 0660;
+}
+
+void config_free(sweepd_config *c)
+{
+    free(c->socket_path);
+    free(c->db_path);
+    free(c->state_dir);
+    free(c->sql_dir);
+    free(c->worker);
+    free(c->log_file);
+    free(c->pid_file);
+    memset(c, 0, sizeof *c);
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 0);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_double(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
+        !strcasecmp(v, "on")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
+        !strcasecmp(v, "off")) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_uids(sweepd_config *c, const char *v)
+{
+    c->n_allow_uids = 0;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (errno || end == p || x < 0 || x > 0x7fffffff) return -1;
+        if (*end && *end != ',' && *end != ' ' && *end != '\t') return -1;
+        if (c->n_allow_uids >= CONFIG_MAX_UIDS) return -1;
+        c->allow_uids[c->n_allow_uids++] = (uid_t)x;
+        p = end;
+    }
+    return 0;
+}
+
+int config_set(sweepd_config *c, const char *key, const char *value, const char *where,
+               char *msg, size_t msglen)
+{
+    long l;
+    double d;
+    bool b;
+#define BAD(what)                                                                          \
+    return err_set(msg, msglen, ERR_INVALID, "%s: %s: expected %s, got \"%s\"", where, key, \
+                   what, value)
+    if (!strcmp(key, "socket")) {
+        if (!*value) BAD("a path");
+        replace(&c->socket_path, value);
+    } else if (!strcmp(key, "db")) {
+        if (!*value) BAD("a path");
+        replace(&c->db_path, value);
+    } else if (!strcmp(key, "state_dir")) {
+        if (!*value) BAD("a path");
+        replace(&c->state_dir, value);
+    } else if (!strcmp(key, "sql_dir")) {
+        if (!*value) BAD("a path");
+        replace(&c->sql_dir, value);
+    } else if (!strcmp(key, "worker")) {
+        if (!*value) BAD("a path");
+        replace(&c->worker, value);
+    } else if (!strcmp(key, "log_file")) {
+        replace(&c->log_file, *value ? value : NULL);
+    } else if (!strcmp(key, "pid_file")) {
+        replace(&c->pid_file, *value ? value : NULL);
+    } else if (!strcmp(key, "workers")) {
+        if (parse_int(value, 0, 4096, &l)) BAD("an integer from 0 (one per core) to 4096");
+        c->workers = (int)l;
+    } else if (!strcmp(key, "threads_per_worker")) {
+        if (parse_int(value, 1, 1024, &l)) BAD("an integer from 1 to 1024");
+        c->threads_per_worker = (int)l;
+    } else if (!strcmp(key, "foreground")) {
+        if (parse_bool(value, &b)) BAD("true or false");
+        c->foreground = b;
+    } else if (!strcmp(key, "log_level")) {
+        log_level lv;
+        if (log_level_parse(value, &lv)) BAD("one of debug, info, warn, error, off");
+        c->level = lv;
+    } else if (!strcmp(key, "kill_grace")) {
+        if (parse_double(value, 0, 86400, &d)) BAD("seconds from 0 to 86400");
+        c->kill_grace = d;
+    } else if (!strcmp(key, "trial_timeout")) {
+        if (parse_double(value, 0, 1e9, &d)) BAD("seconds (0 = no limit)");
+        c->default_trial_timeout = d;
+    } else if (!strcmp(key, "max_retries")) {
+        if (parse_int(value, 0, 1000, &l)) BAD("an integer from 0 to 1000");
+        c->default_max_retries = (int)l;
+    } else if (!strcmp(key, "tick")) {
+        if (parse_double(value, 0.01, 60, &d)) BAD("seconds from 0.01 to 60");
+        c->tick = d;
+    } else if (!strcmp(key, "db_busy_timeout_ms")) {
+        if (parse_int(value, 0, 60000, &l)) BAD("milliseconds from 0 to 60000");
+        c->db_busy_timeout_ms = (int)l;
+    } else if (!strcmp(key, "max_write_queue")) {
+        if (parse_int(value, 4096, 1L << 32, &l)) BAD("bytes from 4096 to 4294967296");
+        c->max_write_queue = (size_t)l;
+    } else if (!strcmp(key, "max_connections")) {
+        if (parse_int(value, 1, 65536, &l)) BAD("an integer from 1 to 65536");
+        c->max_connections = (int)l;
+    } else if (!strcmp(key, "socket_mode")) {
+        char *end;
+        errno = 0;
+        long m = strtol(value, &end, 8);
+        if (errno || end == value || *end || m < 0 || m > 0777) BAD("octal permission bits like 0660");
+        c->socket_mode = (int)m;
+    } else if (!strcmp(key, "allow_uids")) {
+        if (parse_uids(c, value)) BAD("a comma-separated list of numeric uids");
+    } else {
+        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key \"%s\"", where, key);
+    }
+#undef BAD
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = 0;
+    return s;
+}
+
+int config_load_file(sweepd_config *c, const char *path, char *msg, size_t msglen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open config %s", path);
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char where[PATH_MAX + 32];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = err_set(msg, msglen, ERR_INVALID, "%s: line too long", where);
+            break;
+        }
+        /* Strip a comment: '#' at the start or after a blank, outside quotes. */
+        bool inq = false;
+        for (char *p = line; *p; p++) {
+            if (*p == '"') inq = !inq;
+            if (*p == '#' && !inq && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+                *p = 0;
+                break;
+            }
+        }
+        char *s = trim(line);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = err_set(msg, msglen, ERR_INVALID, "%s: expected `key = value`, got \"%s\"",
+                         where, s);
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        size_t vn = strlen(val);
+        if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+            val[vn - 1] = 0;
+            val++;
+        }
+        if (!*key) {
+            rc = err_set(msg, msglen, ERR_INVALID, "%s: missing key before '='", where);
+            break;
+        }
+        rc = config_set(c, key, val, where, msg, msglen);
+        if (rc) break;
+    }
+    fclose(f);
+    return rc;
+}
+
+const char *config_usage(void)
+{
+    return "usage: sweepd [--config FILE] [--socket PATH] [--db PATH] [--state-dir DIR]\n"
+           "              [--workers N] [--threads-per-worker T] [--foreground]\n"
+           "              [--log-level LEVEL]\n"
+           "\n"
+           "Hyperparameter search daemon: accepts jobs on a Unix socket, runs sweep-worker\n"
+           "trials and records everything in SQLite.\n"
+           "\n"
+           "  --config FILE            read `key = value` settings (see etc/sweepd.conf)\n"
+           "  --socket PATH            Unix socket to listen on (default var/sweepd.sock)\n"
+           "  --db PATH                SQLite database (default var/sweepd.db)\n"
+           "  --state-dir DIR          trial outputs, logs, pid file (default var)\n"
+           "  --workers N              concurrent trials (default: cores / threads per worker)\n"
+           "  --threads-per-worker T   OpenBLAS threads per trial (default 1)\n"
+           "  --foreground             stay attached, log to stderr (for systemd)\n"
+           "  --log-level LEVEL        debug, info, warn, error or off (default info)\n"
+           "  --help                   show this text\n"
+           "\n"
+           "Flags override the config file. SWEEPD_WORKER overrides the `worker` key.\n"
+           "Signals: SIGTERM/SIGINT stop gracefully (running trials checkpoint and are\n"
+           "resumed on the next start), SIGHUP reopens the log file.\n";
+}
+
+int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, char *msg,
+                     size_t msglen)
+{
+    enum { O_CONFIG = 256, O_SOCKET, O_DB, O_STATE, O_WORKERS, O_THREADS, O_FG, O_LEVEL, O_HELP };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"socket", required_argument, NULL, O_SOCKET},
+        {"db", required_argument, NULL, O_DB},
+        {"state-dir", required_argument, NULL, O_STATE},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"threads-per-worker", required_argument, NULL, O_THREADS},
+        {"foreground", no_argument, NULL, O_FG},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    *want_help = false;
+    const char *config_path = NULL;
+    /* Pass 1: --config and --help, and syntax errors. */
+    opterr = 0;
+    optind = 1;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (o == O_CONFIG) config_path = optarg;
+        else if (o == O_HELP || o == 'h') *want_help = true;
+        else if (o == '?') {
+            if (optopt)
+                return err_set(msg, msglen, ERR_INVALID, "option -%c: unknown or missing its value",
+                               optopt);
+            return err_set(msg, msglen, ERR_INVALID, "%s: unknown option or missing value",
+                           argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return err_set(msg, msglen, ERR_INVALID, "unexpected argument \"%s\"", argv[optind]);
+    if (*want_help) return 0;
+    int rc;
+    if (config_path && (rc = config_load_file(c, config_path, msg, msglen))) return rc;
+    const char *ew = getenv("SWEEPD_WORKER");
+    if (ew && *ew) replace(&c->worker, ew);
+    /* Pass 2: everything else overrides the file. */
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *key = NULL;
+        switch (o) {
+        case O_SOCKET: key = "socket"; break;
+        case O_DB: key = "db"; break;
+        case O_STATE: key = "state_dir"; break;
+        case O_WORKERS: key = "workers"; break;
+        case O_THREADS: key = "threads_per_worker"; break;
+        case O_LEVEL: key = "log_level"; break;
+        case O_FG: c->foreground = true; break;
+        default: break;
+        }
+        if (key) {
+            char where[64];
+            snprintf(where, sizeof where, "--%s", opts[o - O_CONFIG].name);
+            if ((rc = config_set(c, key, optarg, where, msg, msglen))) return rc;
+        }
+    }
+    return 0;
+}
+
+/* Makes *P absolute against the current directory. */
+static int absolutize(char **p, char *msg, size_t msglen)
+{
+    if (!*p || (*p)[0] == '/') return 0;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return err_set_errno(msg, msglen, ERR_IO, errno, "getcwd");
+    const char *rel = *p;
+    if (rel[0] == '.' && rel[1] == '/') rel += 2;
+    size_t n = strlen(cwd) + strlen(rel) + 2;
+    char *abs = malloc(n);
+    if (!abs) return ERR_NOMEM;
+    snprintf(abs, n, "%s/%s", cwd, rel);
+    free(*p);
+    *p = abs;
+    return 0;
+}
+
+int config_finish(sweepd_config *c, char *msg, size_t msglen)
+{
+    int rc;
+    char **paths[] = {&c->socket_path, &c->db_path, &c->state_dir, &c->sql_dir,
+                      &c->log_file, &c->pid_file};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if ((rc = absolutize(paths[i], msg, msglen))) return rc;
+    /* The worker: a bare name is looked up in PATH by execvp at spawn time. */
+    if (strchr(c->worker, '/') && (rc = absolutize(&c->worker, msg, msglen))) return rc;
+    if (c->workers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cores < 1) cores = 1;
+        c->workers = (int)(cores / c->threads_per_worker);
+        if (c->workers < 1) c->workers = 1;
+    }
+    if (!c->pid_file) {
+        size_t n = strlen(c->state_dir) + 16;
+        c->pid_file = malloc(n);
+        if (!c->pid_file) return ERR_NOMEM;
+        snprintf(c->pid_file, n, "%s/sweepd.pid", c->state_dir);
+    }
+    if (!c->log_file && !c->foreground) {
+        size_t n = strlen(c->state_dir) + 16;
+        c->log_file = malloc(n);
+        if (!c->log_file) return ERR_NOMEM;
+        snprintf(c->log_file, n, "%s/sweepd.log", c->state_dir);
+    }
+    return 0;
+}
+
+bool config_uid_allowed(const sweepd_config *c, uid_t uid)
+{
+    if (uid == 0 || uid == geteuid()) return true;
+    if (c->n_allow_uids == 0) return true;
+    for (int i = 0; i < c->n_allow_uids; i++)
+        if (c->allow_uids[i] == uid) return true;
+    return false;
+}

@@ -1,0 +1,527 @@
+/* ctl_render — turns the daemon's JSON replies into what a person reads:
+ * short sentences for submit/cancel/ping/shutdown, aligned tables for jobs,
+ * trials and per-epoch metrics. Rendering looks fields up by name and prints
+ * "-" for anything absent, so a reply with fewer or more fields than expected
+ * still prints; `--json` is there for scripts that need every field.
+ *
+ * Trial tables show the hyperparameters that differ between the rows (plus
+ * lr), so a grid over lr and freeze prints exactly those two columns. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "errors.h"
+
+bool ctl_reply_ok(const json_t *reply)
+{
+    return json_is_object(reply) && json_is_true(json_object_get(reply, "ok"));
+}
+
+void ctl_print_error(FILE *f, const json_t *reply)
+{
+    const json_t *e = json_object_get(reply, "error");
+    const char *code = NULL, *message = NULL;
+    if (json_is_object(e)) {
+        code = json_string_value(json_object_get(e, "code"));
+        message = json_string_value(json_object_get(e, "message"));
+    } else if (json_is_string(e)) {
+        message = json_string_value(e);
+    }
+    if (code && message)
+        fprintf(f, "sweepctl: %s: %s\n", code, message);
+    else if (message)
+        fprintf(f, "sweepctl: %s\n", message);
+    else
+        fprintf(f, "sweepctl: the daemon refused the request without saying why\n");
+}
+
+const json_t *ctl_lookup(const json_t *obj, const char *key)
+{
+    if (!json_is_object(obj)) return NULL;
+    const json_t *v = json_object_get(obj, key);
+    if (v) return v;
+    static const char *const nests[] = {"params", "result", "metrics", "counts", NULL};
+    for (int i = 0; nests[i]; i++) {
+        const json_t *n = json_object_get(obj, nests[i]);
+        if (json_is_object(n) && (v = json_object_get(n, key))) return v;
+    }
+    return NULL;
+}
+
+const json_t *ctl_find_array(const json_t *reply, const char *const *names)
+{
+    for (int i = 0; names[i]; i++) {
+        const json_t *a = json_object_get(reply, names[i]);
+        if (json_is_array(a)) return a;
+    }
+    /* One level down: {"job": {..., "trials": [...]}}. */
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)reply, k, v) {
+        if (!json_is_object(v)) continue;
+        for (int i = 0; names[i]; i++) {
+            const json_t *a = json_object_get(v, names[i]);
+            if (json_is_array(a)) return a;
+        }
+    }
+    return NULL;
+}
+
+/* Rows as the renderer wants them: copies of the objects in ARR with a
+ * "params_json" string parsed into "params". New reference. */
+json_t *ctl_normalise_rows(const json_t *arr)
+{
+    json_t *out = json_array();
+    if (!out) return NULL;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(arr, i, row) {
+        if (!json_is_object(row)) continue;
+        json_t *r = json_copy((json_t *)row);
+        if (!r) goto fail;
+        const char *pj = json_string_value(json_object_get(r, "params_json"));
+        if (pj && !json_object_get(r, "params")) {
+            json_t *p = json_loads(pj, 0, NULL);
+            if (p) json_object_set_new(r, "params", p);
+        }
+        if (json_array_append_new(out, r)) goto fail;
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* Formats a cell for KEY: durations and metrics get their own formats. */
+static void cell(ctl_table *t, const json_t *row, const char *key)
+{
+    char b[96];
+    const json_t *v = ctl_lookup(row, key);
+    if (v && json_is_number(v) && (!strcmp(key, "seconds") || !strcmp(key, "elapsed") ||
+                                   !strcmp(key, "duration") || !strcmp(key, "eta"))) {
+        ctl_table_cell(t, "%s", ctl_fmt_duration(b, sizeof b, json_number_value(v)));
+        return;
+    }
+    if (v && json_is_string(v) && strlen(json_string_value(v)) >= 19 &&
+        json_string_value(v)[10] == 'T') {
+        /* ISO timestamps: "2026-11-28 15:04:05", enough for a table. */
+        const char *s = json_string_value(v);
+        ctl_table_cell(t, "%.10s %.8s", s, s + 11);
+        return;
+    }
+    ctl_table_cell(t, "%s", ctl_fmt_json(b, sizeof b, v));
+}
+
+/* True if KEY has different values in different ROWS; *PRESENT tells whether
+ * any row has it at all. */
+static bool varies(const json_t *rows, const char *key, bool *present)
+{
+    size_t i;
+    const json_t *row, *first = NULL;
+    bool vary = false;
+    *present = false;
+    json_array_foreach(rows, i, row) {
+        const json_t *v = ctl_lookup(row, key);
+        if (v) *present = true;
+        if (!v) v = json_null();
+        if (!first)
+            first = v;
+        else if (!json_equal((json_t *)first, (json_t *)v))
+            vary = true;
+    }
+    return vary;
+}
+
+/* The hyperparameters worth a column: lr always, then every key of the rows'
+ * "params" objects (canonical order first) whose value differs between rows;
+ * all of them for a single row.
+ * Returns a new array of key strings, NULL on allocation failure. */
+json_t *ctl_varying_params(const json_t *rows)
+{
+    static const char *const order[] = {"lr", "batch_size", "epochs", "dropout", "weight_decay",
+                                        "l1", "momentum", "optimizer", "freeze", "augment",
+                                        "lr_schedule", "warmup_epochs", "nesterov",
+                                        "label_smoothing", NULL};
+    json_t *keys = json_array();
+    json_t *cand = json_array(); // candidate keys: canonical ones, then others seen in params
+    if (!keys || !cand) goto fail;
+    for (int o = 0; order[o]; o++) json_array_append_new(cand, json_string(order[o]));
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        const json_t *p = json_object_get(row, "params");
+        const char *k;
+        const json_t *v;
+        if (!json_is_object(p)) continue;
+        json_object_foreach((json_t *)p, k, v) {
+            bool seen = false;
+            size_t j;
+            const json_t *c;
+            json_array_foreach(cand, j, c) seen |= !strcmp(json_string_value(c), k);
+            if (!seen) json_array_append_new(cand, json_string(k));
+        }
+    }
+    const json_t *c;
+    bool single = json_array_size(rows) == 1;
+    json_array_foreach(cand, i, c) {
+        const char *k = json_string_value(c);
+        bool present;
+        bool vary = varies(rows, k, &present);
+        /* With a single row nothing varies: show all its parameters. */
+        if (present && (vary || single || !strcmp(k, "lr")))
+            json_array_append_new(keys, json_string(k));
+    }
+    json_decref(cand);
+    return keys;
+fail:
+    json_decref(cand);
+    json_decref(keys);
+    return NULL;
+}
+
+static const char *param_header(const char *k)
+{
+    static const struct { const char *key, *hdr; } short_names[] = {
+        {"batch_size", "batch"},   {"weight_decay", "wd"},     {"lr_schedule", "schedule"},
+        {"warmup_epochs", "warmup"}, {"label_smoothing", "smooth"}, {"optimizer", "optim"},
+    };
+    for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
+        if (!strcmp(short_names[i].key, k)) return short_names[i].hdr;
+    return k;
+}
+
+/* Prints a table of trials: identity, state, varying params, then METRICS. */
+static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
+                        const char *const *metrics)
+{
+    int rc = ERR_NOMEM;
+    json_t *rows = ctl_normalise_rows(arr);
+    json_t *keys = rows ? ctl_varying_params(rows) : NULL;
+    ctl_table *t = NULL;
+    const char *hdr[64];
+    char align[65];
+    int n = 0;
+    if (!keys) goto done;
+    for (int i = 0; lead[i] && n < 60; i++) {
+        hdr[n] = lead[i];
+        align[n++] = strcmp(lead[i], "state") ? 'r' : 'l';
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
+        if (n >= 60) break;
+        hdr[n] = param_header(json_string_value(k));
+        const json_t *v = ctl_lookup(json_array_get(rows, 0), json_string_value(k));
+        align[n++] = json_is_number(v) ? 'r' : 'l';
+    }
+    /* Metric columns no row has a value for are left out. */
+    const char *shown[32];
+    int nshown = 0;
+    for (int m = 0; metrics[m] && n < 63 && nshown < 32; m++) {
+        bool any = false;
+        const json_t *r;
+        json_array_foreach(rows, i, r) {
+            const json_t *v = ctl_lookup(r, metrics[m]);
+            any |= v && !json_is_null(v);
+        }
+        if (!any) continue;
+        shown[nshown++] = metrics[m];
+        hdr[n] = metrics[m];
+        align[n++] = !strcmp(metrics[m], "error") ? 'l' : 'r';
+    }
+    align[n] = 0;
+    t = ctl_table_new(n, hdr, align);
+    if (!t) goto done;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (ctl_table_row(t)) goto done;
+        for (int c = 0; lead[c]; c++) {
+            const char *key = lead[c];
+            if (!strcmp(key, "trial") && !ctl_lookup(row, "trial")) key = "number";
+            cell(t, row, key);
+        }
+        size_t j;
+        json_array_foreach(keys, j, k) cell(t, row, json_string_value(k));
+        for (int m = 0; m < nshown; m++) cell(t, row, shown[m]);
+    }
+    char *s = ctl_table_render(t);
+    if (!s) goto done;
+    fputs(s, f);
+    free(s);
+    rc = 0;
+done:
+    ctl_table_free(t);
+    json_decref(keys);
+    json_decref(rows);
+    return rc;
+}
+
+/* "done/total" for a job object, from whichever counts it carries. */
+static void job_progress(const json_t *job, char *buf, size_t n)
+{
+    const json_t *total = ctl_lookup(job, "trials_total");
+    if (!total) total = ctl_lookup(job, "trials");
+    long long done = 0;
+    bool have = false;
+    static const char *const finished[] = {"completed", "failed", "cancelled", "pruned", NULL};
+    const json_t *counts = json_object_get(job, "counts");
+    if (!json_is_object(counts)) counts = json_object_get(job, "trial_counts");
+    for (int i = 0; finished[i]; i++) {
+        const json_t *v = json_is_object(counts) ? json_object_get(counts, finished[i]) : NULL;
+        if (!v) v = json_object_get(job, finished[i]);
+        if (!v) {
+            char k[32];
+            snprintf(k, sizeof k, "trials_%s", finished[i]);
+            v = json_object_get(job, k);
+        }
+        if (json_is_integer(v)) {
+            done += json_integer_value(v);
+            have = true;
+        }
+    }
+    const json_t *d = json_object_get(job, "trials_done");
+    if (json_is_integer(d)) {
+        done = json_integer_value(d);
+        have = true;
+    }
+    if (json_is_integer(total) && have)
+        snprintf(buf, n, "%lld/%lld", done, (long long)json_integer_value(total));
+    else if (json_is_integer(total))
+        snprintf(buf, n, "%lld", (long long)json_integer_value(total));
+    else
+        snprintf(buf, n, "-");
+}
+
+static int jobs_table(FILE *f, const json_t *jobs)
+{
+    static const char *const hdr[] = {"id", "name", "state", "trials", "running", "best",
+                                      "submitted"};
+    ctl_table *t = ctl_table_new(7, hdr, "rllrrrl");
+    if (!t) return ERR_NOMEM;
+    size_t i;
+    const json_t *j;
+    json_array_foreach(jobs, i, j) {
+        char b[64];
+        if (ctl_table_row(t)) break;
+        const json_t *id = json_object_get(j, "id");
+        if (!id) id = json_object_get(j, "job");
+        ctl_table_cell(t, "%s", ctl_fmt_json(b, sizeof b, id));
+        cell(t, j, "name");
+        cell(t, j, "state");
+        job_progress(j, b, sizeof b);
+        ctl_table_cell(t, "%s", b);
+        const json_t *run = ctl_lookup(j, "running");
+        if (!run) run = ctl_lookup(j, "trials_running");
+        ctl_table_cell(t, "%s", ctl_fmt_json(b, sizeof b, run));
+        const json_t *best = ctl_lookup(j, "best");
+        if (json_is_object(best)) {
+            const json_t *obj = json_object_get(j, "objective");
+            const char *metric = json_string_value(ctl_lookup(j, "objective_metric"));
+            if (!metric && json_is_object(obj))
+                metric = json_string_value(json_object_get(obj, "metric"));
+            const json_t *bv = ctl_lookup(best, metric ? metric : "val_accuracy");
+            if (!bv) bv = ctl_lookup(best, "value");
+            best = bv;
+        }
+        if (!best) best = ctl_lookup(j, "best_value");
+        ctl_table_cell(t, "%s", ctl_fmt_json(b, sizeof b, best));
+        cell(t, j, "submitted_at");
+    }
+    char *s = ctl_table_render(t);
+    ctl_table_free(t);
+    if (!s) return ERR_NOMEM;
+    if (json_array_size(jobs) == 0)
+        fputs("no jobs yet; submit one with: sweepctl submit JOB.json\n", f);
+    else
+        fputs(s, f);
+    free(s);
+    return 0;
+}
+
+/* Prints "key: value" lines for the scalar members of OBJ listed in KEYS that
+ * are present. */
+static void key_values(FILE *f, const json_t *obj, const char *const *keys)
+{
+    for (int i = 0; keys[i]; i++) {
+        const json_t *v = ctl_lookup(obj, keys[i]);
+        if (!v || json_is_object(v) || json_is_array(v)) continue;
+        char b[512];
+        fprintf(f, "%-16s %s\n", keys[i], ctl_fmt_json(b, sizeof b, v));
+    }
+}
+
+static const char *const trial_lead[] = {"trial", "id", "state", NULL};
+
+static int render_status_job(FILE *f, const json_t *reply)
+{
+    const json_t *job = json_object_get(reply, "job");
+    if (!json_is_object(job)) job = reply;
+    static const char *const keys[] = {"id", "name", "state", "strategy", "objective_metric",
+                                       "objective_goal", "submitted_at", "started_at",
+                                       "finished_at", "trials_total", "max_parallel", "seed",
+                                       "error", NULL};
+    key_values(f, job, keys);
+    const json_t *obj = json_object_get(job, "objective");
+    if (json_is_object(obj))
+        fprintf(f, "%-16s %s %s\n", "objective",
+                json_string_value(json_object_get(obj, "goal")) ? json_string_value(json_object_get(obj, "goal")) : "?",
+                json_string_value(json_object_get(obj, "metric")) ? json_string_value(json_object_get(obj, "metric")) : "?");
+    char b[64];
+    job_progress(job, b, sizeof b);
+    fprintf(f, "%-16s %s\n", "progress", b);
+    static const char *const names[] = {"trials", NULL};
+    const json_t *trials = ctl_find_array(reply, names);
+    if (!trials) return 0;
+    fputc('\n', f);
+    static const char *const metrics[] = {"last_epoch", "val_accuracy", "val_loss", "test_accuracy",
+                                          "attempt", "error", NULL};
+    return trials_table(f, trials, trial_lead, metrics);
+}
+
+static int render_status(FILE *f, const json_t *reply)
+{
+    const json_t *job = json_object_get(reply, "job");
+    if (json_is_object(job) || json_is_integer(job)) return render_status_job(f, reply);
+    static const char *const keys[] = {"version", "pid", "uptime", "workers", "workers_busy",
+                                       "running", "queued", "state_dir", "db", "socket", NULL};
+    const json_t *d = json_object_get(reply, "daemon");
+    key_values(f, json_is_object(d) ? d : reply, keys);
+    static const char *const names[] = {"jobs", NULL};
+    const json_t *jobs = ctl_find_array(reply, names);
+    if (!jobs) return 0;
+    fputc('\n', f);
+    return jobs_table(f, jobs);
+}
+
+static int render_best(FILE *f, const json_t *reply)
+{
+    static const char *const names[] = {"trials", "best", NULL};
+    const json_t *trials = ctl_find_array(reply, names);
+    if (!trials || json_array_size(trials) == 0) {
+        fputs("no completed trials yet\n", f);
+        return 0;
+    }
+    static const char *const lead[] = {"rank", "trial", "id", NULL};
+    static const char *const metrics[] = {"val_accuracy", "val_loss", "val_f1", "best_epoch",
+                                          "test_accuracy", NULL};
+    return trials_table(f, trials, lead, metrics);
+}
+
+static int render_trial(FILE *f, const json_t *reply)
+{
+    const json_t *tr = json_object_get(reply, "trial");
+    if (!json_is_object(tr)) tr = reply;
+    static const char *const keys[] = {"id", "job", "job_id", "number", "state", "seed", "attempt",
+                                       "pid", "started_at", "finished_at", "best_epoch",
+                                       "val_accuracy", "val_loss", "val_precision", "val_recall",
+                                       "val_f1", "test_accuracy", "exit_code", "error",
+                                       "checkpoint_path", "out_dir", "log", NULL};
+    key_values(f, tr, keys);
+    const json_t *log = json_object_get(reply, "log");
+    if (json_is_string(log) && !json_object_get(tr, "log"))
+        fprintf(f, "%-16s %s\n", "log", json_string_value(log));
+    json_t *params = json_object_get(tr, "params");
+    json_t *parsed = NULL;
+    if (!json_is_object(params)) {
+        const char *pj = json_string_value(json_object_get(tr, "params_json"));
+        params = parsed = pj ? json_loads(pj, 0, NULL) : NULL;
+    }
+    if (json_is_object(params)) {
+        fputs("\nparams\n", f);
+        const char *k;
+        json_t *v;
+        json_object_foreach(params, k, v) {
+            char b[256];
+            fprintf(f, "  %-16s %s\n", k, ctl_fmt_json(b, sizeof b, v));
+        }
+    }
+    json_decref(parsed);
+    static const char *const names[] = {"metrics", "epochs", "trial_metrics", NULL};
+    const json_t *m = json_object_get(tr, "metrics");
+    if (!json_is_array(m)) m = ctl_find_array(reply, names);
+    if (!json_is_array(m) || json_array_size(m) == 0) return 0;
+    static const char *const hdr[] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                      "val_f1", "lr", "seconds"};
+    static const char *const key[] = {"epoch", "train_loss", "train_accuracy", "val_loss",
+                                      "val_accuracy", "val_f1", "lr", "seconds"};
+    ctl_table *t = ctl_table_new(8, hdr, "rrrrrrrr");
+    if (!t) return ERR_NOMEM;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(m, i, row) {
+        if (ctl_table_row(t)) break;
+        for (int c = 0; c < 8; c++) cell(t, row, key[c]);
+    }
+    char *s = ctl_table_render(t);
+    ctl_table_free(t);
+    if (!s) return ERR_NOMEM;
+    fputs("\n", f);
+    fputs(s, f);
+    free(s);
+    return 0;
+}
+
+int ctl_render(FILE *f, ctl_command cmd, const json_t *reply)
+{
+    char b[64];
+    switch (cmd) {
+    case CTL_CMD_SUBMIT: {
+        const json_t *job = json_object_get(reply, "job");
+        const json_t *n = json_object_get(reply, "trials");
+        fprintf(f, "submitted job %s", ctl_fmt_json(b, sizeof b, job));
+        const char *name = json_string_value(json_object_get(reply, "name"));
+        if (name) fprintf(f, " (%s)", name);
+        if (json_is_integer(n)) fprintf(f, ": %lld trials", (long long)json_integer_value(n));
+        const json_t *seed = json_object_get(reply, "seed");
+        if (json_is_integer(seed)) fprintf(f, ", seed %lld", (long long)json_integer_value(seed));
+        fprintf(f, "\nfollow it with: sweepctl watch %s\n", ctl_fmt_json(b, sizeof b, job));
+        return 0;
+    }
+    case CTL_CMD_STATUS:
+        return render_status(f, reply);
+    case CTL_CMD_LIST: {
+        static const char *const names[] = {"jobs", NULL};
+        const json_t *jobs = ctl_find_array(reply, names);
+        if (!jobs) {
+            fputs("no jobs yet; submit one with: sweepctl submit JOB.json\n", f);
+            return 0;
+        }
+        return jobs_table(f, jobs);
+    }
+    case CTL_CMD_CANCEL: {
+        const json_t *job = json_object_get(reply, "job");
+        fprintf(f, "job %s cancelled", ctl_fmt_json(b, sizeof b, job));
+        const json_t *dq = json_object_get(reply, "dequeued");
+        const json_t *st = json_object_get(reply, "stopping");
+        if (json_is_integer(dq) && json_is_integer(st))
+            fprintf(f, ": %lld queued trials dropped, %lld running trials stopping",
+                    (long long)json_integer_value(dq), (long long)json_integer_value(st));
+        fputc('\n', f);
+        return 0;
+    }
+    case CTL_CMD_BEST:
+        return render_best(f, reply);
+    case CTL_CMD_TRIAL:
+        return render_trial(f, reply);
+    case CTL_CMD_PING: {
+        fputs("sweepd is running", f);
+        const json_t *v = json_object_get(reply, "version");
+        const json_t *pid = json_object_get(reply, "pid");
+        if (json_is_string(v)) fprintf(f, ", version %s", json_string_value(v));
+        if (json_is_integer(pid)) fprintf(f, ", pid %lld", (long long)json_integer_value(pid));
+        const json_t *up = json_object_get(reply, "uptime");
+        if (json_is_number(up))
+            fprintf(f, ", up %s", ctl_fmt_duration(b, sizeof b, json_number_value(up)));
+        fputc('\n', f);
+        return 0;
+    }
+    case CTL_CMD_SHUTDOWN:
+        fputs("sweepd is shutting down: running trials checkpoint and stop; a restart resumes "
+              "them\n",
+              f);
+        return 0;
+    default:
+        return 0;
+    }
+}

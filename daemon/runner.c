@@ -1,0 +1,283 @@
+/* runner — starts sweep-worker processes with uv_spawn and reads their output.
+ *
+ * A trial runs as `<worker> run <state_dir>/trials/<id>/trial.json` with its
+ * working directory set to that out_dir, stdin closed, stdout a pipe read as
+ * NDJSON events (sched_on_line), stderr appended to
+ * <state_dir>/logs/trial-<id>.log. Workers are started detached
+ * (UV_PROCESS_DETACHED: setsid), so each is the leader of its own process
+ * group and signals go to the whole group (kill(-pid, ...)), reaching any
+ * helper processes it started. A process is finished (sched_on_finished) only
+ * once both its exit status is known and its stdout has reached EOF, so the
+ * final "done" line is never lost. argv only, never a shell. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "jsonx.h"
+#include "log.h"
+#include "scheduler.h"
+#include "timeutil.h"
+
+#define WORKER_MAX_LINE (1u << 20)
+
+uint64_t runner_proc_start_time(int pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    /* Field 2 (comm) may contain spaces and parentheses: skip to the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    p++;
+    /* Fields 3.. follow; start time is field 22, i.e. the 20th after ')'. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return 0;
+    }
+    return strtoull(p + 1, NULL, 10);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    proc *p = h->data;
+    if (--p->handles > 0) return;
+    ndjson_free(&p->nb);
+    free(p->last_error);
+    json_decref(p->eval_result);
+    free(p);
+}
+
+void runner_release(proc *p)
+{
+    if (p->prev) p->prev->next = p->next;
+    else if (p->d->procs == p) p->d->procs = p->next;
+    if (p->next) p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    if (!uv_is_closing((uv_handle_t *)&p->process)) uv_close((uv_handle_t *)&p->process, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&p->out)) uv_close((uv_handle_t *)&p->out, on_handle_closed);
+}
+
+void runner_signal(proc *p, int sig)
+{
+    if (p->exited || p->pid <= 0) return;
+    if (kill(-p->pid, sig) != 0 && errno == ESRCH) kill(p->pid, sig);
+}
+
+static void maybe_finished(proc *p)
+{
+    if (p->exited && !p->out_open) sched_on_finished(p);
+}
+
+static int line_cb(void *ud, char *line, size_t len)
+{
+    sched_on_line(ud, line, len);
+    return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536]; // the loop is single-threaded; data is consumed in read_cb
+    buf->base = slab;
+    buf->len = sizeof slab;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    proc *p = s->data;
+    if (nread > 0) {
+        ndjson_feed(&p->nb, buf->base, (size_t)nread, line_cb, p);
+        return;
+    }
+    if (nread < 0) {
+        /* EOF or error: a last line without a newline still counts. */
+        if (ndjson_pending(&p->nb) > 0) ndjson_feed(&p->nb, "\n", 1, line_cb, p);
+        uv_read_stop(s);
+        p->out_open = false;
+        maybe_finished(p);
+    }
+}
+
+static void exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+    proc *p = h->data;
+    p->exited = true;
+    p->exit_at = time_mono();
+    p->exit_status = status;
+    p->term_signal = sig;
+    maybe_finished(p);
+}
+
+/* Spawns ARGV with stdout piped and stderr to LOGFD; links P into D. */
+static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int logfd, char *msg,
+                 size_t msglen)
+{
+    p->d = d;
+    ndjson_init(&p->nb, WORKER_MAX_LINE);
+    uv_pipe_init(d->loop, &p->out, 0);
+    p->out.data = p;
+    p->process.data = p;
+    p->handles = 1; // the pipe
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&p->out;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = logfd;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.file = argv[0];
+    o.args = argv;
+    o.cwd = cwd;
+    o.flags = UV_PROCESS_DETACHED;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    o.exit_cb = exit_cb;
+    int rc = uv_spawn(d->loop, &p->process, &o);
+    if (rc != 0) {
+        err_set(msg, msglen, ERR_IO, "cannot start worker %s: %s", argv[0], uv_strerror(rc));
+        /* The process handle is initialised even on failure and must be closed. */
+        p->handles = 2;
+        p->exited = true;
+        uv_close((uv_handle_t *)&p->process, on_handle_closed);
+        uv_close((uv_handle_t *)&p->out, on_handle_closed);
+        return ERR_IO;
+    }
+    p->handles = 2;
+    p->pid = p->process.pid;
+    p->started = time_mono();
+    p->out_open = true;
+    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+    p->next = d->procs;
+    if (d->procs) d->procs->prev = p;
+    d->procs = p;
+    return 0;
+}
+
+static int open_log(sweepd *d, int64_t trial_id, const char *what, char *msg, size_t msglen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/logs/trial-%lld.log", d->cfg->state_dir, (long long)trial_id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    char now[40], head[256];
+    int n = snprintf(head, sizeof head, "==== sweepd %s: %s ====\n", time_now_iso(now, sizeof now),
+                     what);
+    if (write(fd, head, (size_t)n) < 0) log_debug("cannot write %s", path);
+    return fd;
+}
+
+static int write_file_atomic(const char *path, const char *text, char *msg, size_t msglen)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot write %s", tmp);
+    size_t n = strlen(text), off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            return err_set_errno(msg, msglen, ERR_IO, e, "cannot write %s", tmp);
+        }
+        off += (size_t)w;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot rename %s", tmp);
+    return 0;
+}
+
+int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
+{
+    char out_dir[PATH_MAX], spec_path[PATH_MAX + 16];
+    snprintf(out_dir, sizeof out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
+    if (mkdir(out_dir, 0750) != 0 && errno != EEXIST)
+        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create %s", out_dir);
+    /* The trial's parameters and seed from its row. */
+    sqlite3_stmt *st = store_stmt(d->st, "SELECT params_json, seed FROM trials WHERE id = ?");
+    if (!st) return err_set(msg, msglen, ERR_DB, "cannot read trial %lld", (long long)t->id);
+    sqlite3_bind_int64(st, 1, t->id);
+    json_t *params = NULL;
+    int64_t seed = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *txt = (const char *)sqlite3_column_text(st, 0);
+        params = txt ? json_loads(txt, 0, NULL) : NULL;
+        seed = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (!params) return err_set(msg, msglen, ERR_DB, "trial %lld has no parameters", (long long)t->id);
+    char cache[PATH_MAX];
+    snprintf(cache, sizeof cache, "%s/cache", d->cfg->state_dir);
+    json_t *spec = json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:s, s:s, s:i}", "trial",
+                             (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed,
+                             "data", json_object_get(j->tmpl, "data"), "model",
+                             json_object_get(j->tmpl, "model"), "params", params, "objective",
+                             json_object_get(j->tmpl, "objective"), "out_dir", out_dir, "cache_dir",
+                             cache, "threads", d->cfg->threads_per_worker);
+    if (!spec) return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
+    char *text = jx_dump_line(spec);
+    json_decref(spec);
+    if (!text) return ERR_NOMEM;
+    snprintf(spec_path, sizeof spec_path, "%s/trial.json", out_dir);
+    int rc = write_file_atomic(spec_path, text, msg, msglen);
+    free(text);
+    if (rc) return rc;
+    char what[128];
+    snprintf(what, sizeof what, "trial %lld attempt %u", (long long)t->id, (unsigned)t->attempt);
+    int logfd = open_log(d, t->id, what, msg, msglen);
+    if (logfd < 0) return logfd;
+    proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        close(logfd);
+        return ERR_NOMEM;
+    }
+    p->job = j;
+    p->trial = t;
+    char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
+    rc = spawn(d, p, argv, out_dir, logfd, msg, msglen);
+    close(logfd);
+    if (rc) return rc;
+    t->proc = p;
+    return 0;
+}
+
+int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, char *msg,
+                      size_t msglen)
+{
+    char weights[PATH_MAX + 32];
+    snprintf(weights, sizeof weights, "%s/best.safetensors", out_dir);
+    if (access(weights, R_OK) != 0)
+        return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "cannot read %s", weights);
+    int logfd = open_log(d, best->id, "test-set evaluation", msg, msglen);
+    if (logfd < 0) return logfd;
+    proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        close(logfd);
+        return ERR_NOMEM;
+    }
+    p->job = j;
+    p->trial = best;
+    p->is_eval = true;
+    char *argv[] = {d->cfg->worker, "eval", "--weights", weights, "--data", j->test, NULL};
+    int rc = spawn(d, p, argv, out_dir, logfd, msg, msglen);
+    close(logfd);
+    if (rc) return rc;
+    j->eval = p;
+    return 0;
+}

@@ -1,0 +1,679 @@
+/* server — sweepd's Unix socket: accepting clients, framing NDJSON requests,
+ * answering the protocol ops and streaming `watch` events.
+ *
+ * Connection state machine: OPEN (reading requests, writing replies) ->
+ * DRAINING (no more reads or new replies; replies already queued are being
+ * flushed by uv_shutdown) -> CLOSING (handle being closed) -> freed in the
+ * close callback. OPEN -> CLOSING directly on errors. conn_set_state() is the
+ * only place it changes. */
+#include "server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "timeutil.h"
+
+typedef enum { CONN_OPEN = 0, CONN_DRAINING, CONN_CLOSING } conn_state;
+
+struct server;
+
+typedef struct conn {
+    uv_pipe_t h;            // the accepted stream
+    struct server *srv;     // owner
+    ndjson_buf nb;          // request framing
+    uid_t uid;              // peer uid (SO_PEERCRED)
+    pid_t pid;              // peer pid
+    bool allowed;           // uid passes allow_uids
+    conn_state state;       // see the state machine above
+    int id;                 // for logs
+    size_t queued;          // reply bytes handed to libuv and not yet written
+    int64_t watch_job;      // job whose events are streamed here, 0 = none
+    struct conn *next, *prev; // all connections
+} conn;
+
+typedef struct server {
+    uv_pipe_t listener;   // the listening socket
+    sweepd *d;            // daemon state
+    conn *conns;          // open connections
+    int n_conns;          // number of open connections
+    int next_id;          // id of the next connection
+    bool listening;       // listener not closed yet
+} server;
+
+typedef struct {
+    uv_write_t req; // the libuv request
+    conn *c;        // target connection
+    char *text;     // the line without "\n" (owned)
+    size_t len;     // bytes counted in c->queued
+} wreq_t;
+
+static const char *const conn_state_names[] = {"open", "draining", "closing"};
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    ndjson_free(&c->nb);
+    free(c);
+}
+
+static void conn_set_state(conn *c, conn_state ns, const char *why)
+{
+    if (c->state == ns) return;
+    log_debug("connection %d (uid %u) %s -> %s: %s", c->id, (unsigned)c->uid,
+              conn_state_names[c->state], conn_state_names[ns], why);
+    c->state = ns;
+    if (ns == CONN_DRAINING) {
+        c->watch_job = 0;
+        uv_read_stop((uv_stream_t *)&c->h);
+    } else if (ns == CONN_CLOSING) {
+        server *s = c->srv;
+        if (c->prev) c->prev->next = c->next;
+        else s->conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        c->next = c->prev = NULL;
+        s->n_conns--;
+        c->watch_job = 0;
+        if (!uv_is_closing((uv_handle_t *)&c->h)) uv_close((uv_handle_t *)&c->h, on_conn_closed);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq_t *w = (wreq_t *)req;
+    w->c->queued -= w->len;
+    if (status < 0 && status != UV_ECANCELED && w->c->state != CONN_CLOSING)
+        conn_set_state(w->c, CONN_CLOSING, uv_strerror(status));
+    free(w->text);
+    free(w);
+}
+
+/* Sends TEXT (owned, one line without "\n"). */
+static void send_text(conn *c, char *text)
+{
+    if (!text) return;
+    if (c->state != CONN_OPEN) {
+        free(text);
+        return;
+    }
+    size_t len = strlen(text) + 1;
+    if (c->queued + len > c->srv->d->cfg->max_write_queue) {
+        log_warn("connection %d (uid %u, pid %d) is not reading its replies (%zu bytes"
+                 " pending); dropping it",
+                 c->id, (unsigned)c->uid, (int)c->pid, c->queued);
+        free(text);
+        conn_set_state(c, CONN_CLOSING, "write queue over max_write_queue");
+        return;
+    }
+    wreq_t *w = malloc(sizeof *w);
+    if (!w) {
+        free(text);
+        conn_set_state(c, CONN_CLOSING, "out of memory");
+        return;
+    }
+    w->c = c;
+    w->text = text;
+    w->len = len;
+    static char nl[] = "\n";
+    uv_buf_t bufs[2] = {uv_buf_init(text, (unsigned)(len - 1)), uv_buf_init(nl, 1)};
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->h, bufs, 2, on_write);
+    if (rc < 0) {
+        free(text);
+        free(w);
+        conn_set_state(c, CONN_CLOSING, uv_strerror(rc));
+        return;
+    }
+    c->queued += len;
+}
+
+/* Sends V (reference consumed). */
+static void send_json(conn *c, json_t *v)
+{
+    if (!v) return;
+    send_text(c, jx_dump_line(v));
+    json_decref(v);
+}
+
+static void send_error(conn *c, const char *code, const char *message)
+{
+    send_json(c, json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
+                           message));
+}
+
+static const char *code_for(int err)
+{
+    switch (err) {
+    case ERR_NOTFOUND: return "not_found";
+    case ERR_BUSY: return "busy";
+    case ERR_PERM: return "forbidden";
+    default: return "internal";
+    }
+}
+
+/* ---- ops -------------------------------------------------------------- */
+
+static int get_id(conn *c, const json_t *req, const char *key, int64_t *out)
+{
+    char msg[256];
+    int rc = jx_get_int(req, "", key, true, 1, INT64_MAX, out, msg, sizeof msg);
+    if (rc) {
+        if (rc == JX_ABSENT || rc == ERR_NOTFOUND)
+            snprintf(msg, sizeof msg, "%s: missing (a %s id is required)", key,
+                     strcmp(key, "id") ? key : "trial");
+        send_error(c, "invalid_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void op_ping(conn *c)
+{
+    sweepd *d = c->srv->d;
+    send_json(c, json_pack("{s:b, s:b, s:s, s:i, s:f}", "ok", 1, "pong", 1, "version",
+                           SWEEPD_VERSION, "pid", (int)getpid(), "uptime",
+                           time_mono() - d->started));
+}
+
+static void op_submit(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    if (d->shutting_down) {
+        send_error(c, "shutting_down", "the daemon is shutting down; submit again after restart");
+        return;
+    }
+    json_t *job = json_object_get(req, "job");
+    if (!job) {
+        send_error(c, "invalid_request", "job: missing (the job spec object)");
+        return;
+    }
+    char msg[1024];
+    jobspec js;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t dseed = ((uint64_t)ts.tv_sec * 1000003u + (uint64_t)ts.tv_nsec) % 1000000000u;
+    int rc = jobspec_parse(&js, job, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, dseed, msg, sizeof msg);
+    if (rc) {
+        log_info("connection %d: job refused: %s", c->id, msg);
+        send_error(c, "invalid_job", msg);
+        jobspec_free(&js);
+        return;
+    }
+    char *spec_text = jx_dump_line(job);
+    int64_t *ids = malloc((js.n_trials ? js.n_trials : 1) * sizeof *ids);
+    int max_parallel = js.max_parallel > 0 ? js.max_parallel : d->cfg->workers;
+    double timeout = js.has_trial_timeout ? js.trial_timeout : d->cfg->default_trial_timeout;
+    int retries = js.max_retries >= 0 ? js.max_retries : d->cfg->default_max_retries;
+    int64_t job_id = 0;
+    if (!spec_text || !ids) {
+        rc = err_set(msg, sizeof msg, ERR_NOMEM, "out of memory");
+    } else {
+        rc = store_job_insert(d->st, &js, spec_text, c->uid, max_parallel, timeout, retries,
+                              &job_id, ids, msg, sizeof msg);
+    }
+    if (rc == 0) rc = sched_add_job(d, &js, job_id, ids, c->uid, max_parallel, timeout, retries);
+    if (rc) {
+        send_error(c, code_for(rc), msg);
+    } else {
+        send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 1, "job", (json_int_t)job_id,
+                               "trials", (json_int_t)js.n_trials, "seed", (json_int_t)js.seed,
+                               "name", js.name));
+    }
+    free(spec_text);
+    free(ids);
+    jobspec_free(&js);
+}
+
+static void op_status(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    char msg[512];
+    int err = 0;
+    if (json_object_get(req, "job") && !json_is_null(json_object_get(req, "job"))) {
+        int64_t id;
+        if (get_id(c, req, "job", &id)) return;
+        json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
+        if (!sum) {
+            send_error(c, code_for(err), msg);
+            return;
+        }
+        json_t *trials = store_job_trials(d->st, id, &err, msg, sizeof msg);
+        if (!trials) {
+            json_decref(sum);
+            send_error(c, code_for(err), msg);
+            return;
+        }
+        send_json(c, json_pack("{s:b, s:o, s:o}", "ok", 1, "job", sum, "trials", trials));
+        return;
+    }
+    json_t *jobs = store_jobs(d->st, &err, msg, sizeof msg);
+    if (!jobs) {
+        send_error(c, code_for(err), msg);
+        return;
+    }
+    size_t q, r;
+    sched_totals(d, &q, &r);
+    json_t *dm = json_pack("{s:i, s:s, s:f, s:i, s:i, s:I, s:I, s:s, s:s, s:s, s:b}", "pid",
+                           (int)getpid(), "version", SWEEPD_VERSION, "uptime",
+                           time_mono() - d->started, "workers", d->cfg->workers,
+                           "threads_per_worker", d->cfg->threads_per_worker, "running",
+                           (json_int_t)r, "queued", (json_int_t)q, "socket",
+                           d->cfg->socket_path, "db", d->cfg->db_path, "state_dir",
+                           d->cfg->state_dir, "shutting_down", d->shutting_down);
+    send_json(c, json_pack("{s:b, s:o, s:o}", "ok", 1, "daemon", dm, "jobs", jobs));
+}
+
+static void op_cancel(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    int64_t id;
+    if (get_id(c, req, "job", &id)) return;
+    sjob *j = sched_find_job(d, id);
+    char msg[256];
+    if (!j) {
+        int err = 0;
+        json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
+        if (!sum) {
+            send_error(c, code_for(err), msg);
+            return;
+        }
+        snprintf(msg, sizeof msg, "job %lld has already ended (%s)", (long long)id,
+                 json_string_value(json_object_get(sum, "state")));
+        json_decref(sum);
+        send_error(c, "invalid_state", msg);
+        return;
+    }
+    if (c->uid != 0 && c->uid != geteuid() && c->uid != j->uid) {
+        snprintf(msg, sizeof msg, "job %lld was submitted by uid %u; uid %u may not cancel it",
+                 (long long)id, (unsigned)j->uid, (unsigned)c->uid);
+        send_error(c, "forbidden", msg);
+        return;
+    }
+    if (j->cancelling) {
+        snprintf(msg, sizeof msg, "job %lld is already being cancelled", (long long)id);
+        send_error(c, "invalid_state", msg);
+        return;
+    }
+    int dq, stopping;
+    sched_cancel(d, j, &dq, &stopping); // may free j
+    send_json(c, json_pack("{s:b, s:I, s:s, s:i, s:i}", "ok", 1, "job", (json_int_t)id, "state",
+                           "cancelled", "dequeued", dq, "stopping", stopping));
+}
+
+static void op_best(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    int64_t id, limit = 5;
+    if (get_id(c, req, "job", &id)) return;
+    char msg[512];
+    int rc = jx_get_int(req, "", "limit", false, 1, 1000, &limit, msg, sizeof msg);
+    if (rc < 0) {
+        send_error(c, "invalid_request", msg);
+        return;
+    }
+    int err = 0;
+    json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
+    if (!sum) {
+        send_error(c, code_for(err), msg);
+        return;
+    }
+    json_t *best = store_best(d->st, id, (int)limit, &err, msg, sizeof msg);
+    if (!best) {
+        json_decref(sum);
+        send_error(c, code_for(err), msg);
+        return;
+    }
+    send_json(c, json_pack("{s:b, s:I, s:O, s:o}", "ok", 1, "job", (json_int_t)id, "objective",
+                           json_object_get(sum, "objective"), "trials", best));
+    json_decref(sum);
+}
+
+static void op_trial(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    int64_t id;
+    if (get_id(c, req, "id", &id)) return;
+    char msg[512];
+    int err = 0;
+    json_t *t = store_trial(d->st, id, &err, msg, sizeof msg);
+    if (!t) {
+        send_error(c, code_for(err), msg);
+        return;
+    }
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/logs/trial-%lld.log", d->cfg->state_dir, (long long)id);
+    json_object_set_new(t, "log", json_string(log));
+    send_json(c, json_pack("{s:b, s:o}", "ok", 1, "trial", t));
+}
+
+static void op_watch(conn *c, const json_t *req)
+{
+    sweepd *d = c->srv->d;
+    int64_t id;
+    if (get_id(c, req, "job", &id)) return;
+    char msg[512];
+    int err = 0;
+    json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
+    if (!sum) {
+        send_error(c, code_for(err), msg);
+        return;
+    }
+    json_t *state = json_object_get(sum, "state");
+    sjob *j = sched_find_job(d, id);
+    send_json(c, json_pack("{s:b, s:I, s:O, s:b}", "ok", 1, "job", (json_int_t)id, "state", state,
+                           "watching", j != NULL));
+    if (j) {
+        c->watch_job = id;
+    } else {
+        send_json(c, json_pack("{s:s, s:I, s:O, s:O}", "event", "end", "job", (json_int_t)id,
+                               "state", state, "best", json_object_get(sum, "best")));
+    }
+    json_decref(sum);
+}
+
+static void op_shutdown(conn *c)
+{
+    sweepd *d = c->srv->d;
+    if (c->uid != 0 && c->uid != geteuid()) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "only root or uid %u (the daemon's) may stop it",
+                 (unsigned)geteuid());
+        send_error(c, "forbidden", msg);
+        return;
+    }
+    log_info("shutdown requested by uid %u (pid %d)", (unsigned)c->uid, (int)c->pid);
+    send_json(c, json_pack("{s:b, s:b}", "ok", 1, "shutting_down", 1));
+    server_stop(d);
+    sched_shutdown(d);
+}
+
+static void handle_request(conn *c, char *line, size_t len)
+{
+    char msg[600];
+    if (!line) {
+        snprintf(msg, sizeof msg,
+                 "request line of %zu bytes is longer than the limit of %u bytes", len,
+                 SERVER_MAX_LINE);
+        send_error(c, "line_too_long", msg);
+        return;
+    }
+    json_t *req = jx_parse(line, len, msg, sizeof msg);
+    if (!req) {
+        send_error(c, "invalid_json", msg);
+        return;
+    }
+    if (!json_is_object(req)) {
+        send_error(c, "invalid_request", "a request must be a JSON object with an \"op\"");
+        json_decref(req);
+        return;
+    }
+    const char *op = NULL;
+    int rc = jx_get_string(req, "", "op", true, false, &op, msg, sizeof msg);
+    if (rc) {
+        if (rc > 0 || rc == ERR_NOTFOUND) snprintf(msg, sizeof msg, "op: missing");
+        send_error(c, "invalid_request", msg);
+        json_decref(req);
+        return;
+    }
+    if (!c->allowed) {
+        snprintf(msg, sizeof msg, "uid %u is not allowed to use this daemon (allow_uids)",
+                 (unsigned)c->uid);
+        send_error(c, "forbidden", msg);
+        json_decref(req);
+        return;
+    }
+    log_debug("connection %d: op %s", c->id, op);
+    if (!strcmp(op, "ping")) op_ping(c);
+    else if (!strcmp(op, "submit")) op_submit(c, req);
+    else if (!strcmp(op, "status")) op_status(c, req);
+    else if (!strcmp(op, "cancel")) op_cancel(c, req);
+    else if (!strcmp(op, "best")) op_best(c, req);
+    else if (!strcmp(op, "trial")) op_trial(c, req);
+    else if (!strcmp(op, "watch")) op_watch(c, req);
+    else if (!strcmp(op, "shutdown")) op_shutdown(c);
+    else {
+        snprintf(msg, sizeof msg,
+                 "op: unknown op \"%.100s\" (expected ping, submit, status, cancel, best, trial,"
+                 " watch or shutdown)",
+                 op);
+        send_error(c, "unknown_op", msg);
+    }
+    json_decref(req);
+}
+
+static void after_shutdown(uv_shutdown_t *r, int status)
+{
+    (void)status;
+    conn *c = r->data;
+    free(r);
+    conn_set_state(c, CONN_CLOSING, "replies flushed");
+}
+
+/* Ends C once the replies it has queued are written. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state != CONN_OPEN) return;
+    if (c->queued > 0) {
+        uv_shutdown_t *r = malloc(sizeof *r);
+        if (r) {
+            r->data = c;
+            if (uv_shutdown(r, (uv_stream_t *)&c->h, after_shutdown) == 0) {
+                conn_set_state(c, CONN_DRAINING, why);
+                return;
+            }
+            free(r);
+        }
+    }
+    conn_set_state(c, CONN_CLOSING, why);
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static int line_cb(void *ud, char *line, size_t len)
+{
+    conn *c = ud;
+    handle_request(c, line, len);
+    return c->state == CONN_OPEN ? 0 : 1;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536]; // consumed within read_cb
+    buf->base = slab;
+    buf->len = sizeof slab;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    if (nread > 0) {
+        if (c->state == CONN_OPEN) {
+            if (ndjson_feed(&c->nb, buf->base, (size_t)nread, line_cb, c) == ERR_NOMEM)
+                conn_set_state(c, CONN_CLOSING, "out of memory");
+        }
+        return;
+    }
+    if (nread < 0) {
+        /* EOF: a last request without "\n" is still answered. */
+        if (nread == UV_EOF && c->state == CONN_OPEN && ndjson_pending(&c->nb) > 0)
+            ndjson_feed(&c->nb, "\n", 1, line_cb, c);
+        if (nread == UV_EOF) conn_finish(c, "client closed");
+        else conn_set_state(c, CONN_CLOSING, uv_strerror((int)nread));
+    }
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    server *s = ls->data;
+    if (status < 0) {
+        log_warn("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    uv_pipe_init(s->d->loop, &c->h, 0);
+    c->h.data = c;
+    c->srv = s;
+    c->id = ++s->next_id;
+    ndjson_init(&c->nb, SERVER_MAX_LINE);
+    if (uv_accept(ls, (uv_stream_t *)&c->h) != 0) {
+        uv_close((uv_handle_t *)&c->h, on_conn_closed);
+        return;
+    }
+    uv_os_fd_t fd;
+    struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+    socklen_t cl = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->h, &fd) == 0)
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+    c->uid = cred.uid;
+    c->pid = cred.pid;
+    c->allowed = config_uid_allowed(s->d->cfg, c->uid);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    if (s->n_conns > s->d->cfg->max_connections) {
+        log_warn("too many connections (%d); refusing one from uid %u", s->n_conns,
+                 (unsigned)c->uid);
+        send_error(c, "busy", "too many connections to sweepd; try again later");
+        conn_set_state(c, CONN_CLOSING, "over max_connections");
+        return;
+    }
+    log_debug("connection %d from uid %u pid %d", c->id, (unsigned)c->uid, (int)c->pid);
+    uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
+}
+
+/* ---- watch fan-out ---------------------------------------------------- */
+
+static bool server_watched(sweepd *d, int64_t job_id)
+{
+    server *s = d->server;
+    if (!s) return false;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->watch_job == job_id) return true;
+    return false;
+}
+
+static void server_emit(sweepd *d, int64_t job_id, json_t *ev)
+{
+    server *s = d->server;
+    if (!s) return;
+    char *text = NULL;
+    bool end = !strcmp(json_string_value(json_object_get(ev, "event")) ?: "", "end");
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->watch_job != job_id) continue;
+        if (!text && !(text = jx_dump_line(ev))) return;
+        send_text(c, strdup(text));
+        if (end) c->watch_job = 0;
+    }
+    free(text);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+int server_check_socket(const char *path, char *msg, size_t msglen)
+{
+    struct sockaddr_un a;
+    if (strlen(path) >= sizeof a.sun_path)
+        return err_set(msg, msglen, ERR_INVALID,
+                       "socket path %s is longer than %zu bytes; choose a shorter one", path,
+                       sizeof a.sun_path - 1);
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    if (!S_ISSOCK(st.st_mode))
+        return err_set(msg, msglen, ERR_EXISTS, "%s exists and is not a socket; not removing it",
+                       path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "socket");
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        return err_set(msg, msglen, ERR_EXISTS,
+                       "another sweepd is already listening on %s; not starting", path);
+    if (e == ECONNREFUSED || e == ENOENT) {
+        log_info("removing stale socket %s", path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return err_set_errno(msg, msglen, ERR_IO, errno, "cannot remove stale socket %s",
+                                 path);
+        return 0;
+    }
+    return err_set_errno(msg, msglen, ERR_IO, e, "cannot check socket %s", path);
+}
+
+int server_start(sweepd *d, char *msg, size_t msglen)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NOMEM;
+    s->d = d;
+    uv_pipe_init(d->loop, &s->listener, 0);
+    s->listener.data = s;
+    mode_t old = umask(0777 & ~(mode_t)d->cfg->socket_mode);
+    int rc = uv_pipe_bind(&s->listener, d->cfg->socket_path);
+    umask(old);
+    if (rc == 0) chmod(d->cfg->socket_path, (mode_t)d->cfg->socket_mode);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc != 0) {
+        err_set(msg, msglen, ERR_IO, "cannot listen on %s: %s", d->cfg->socket_path,
+                uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        d->server = s; // freed by server_free after the loop closes the handle
+        return ERR_IO;
+    }
+    s->listening = true;
+    d->server = s;
+    d->emit = server_emit;
+    d->watched = server_watched;
+    log_info("listening on %s (mode %04o)", d->cfg->socket_path, d->cfg->socket_mode);
+    return 0;
+}
+
+void server_stop(sweepd *d)
+{
+    server *s = d->server;
+    if (!s || !s->listening) return;
+    s->listening = false;
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    unlink(d->cfg->socket_path);
+    log_info("stopped listening on %s", d->cfg->socket_path);
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->watch_job) {
+            send_json(c, json_pack("{s:s, s:I}", "event", "shutdown", "job",
+                                   (json_int_t)c->watch_job));
+            c->watch_job = 0;
+        }
+        conn_finish(c, "daemon stopping");
+    }
+}
+
+void server_close_all(sweepd *d)
+{
+    server *s = d->server;
+    if (!s) return;
+    while (s->conns) conn_set_state(s->conns, CONN_CLOSING, "daemon stopped");
+}
+
+void server_free(sweepd *d)
+{
+    free(d->server);
+    d->server = NULL;
+    d->emit = NULL;
+    d->watched = NULL;
+}

@@ -1,0 +1,585 @@
+/* store — the daemon's SQLite connection, write queue and read queries.
+ *
+ * Design notes. The loop must never block on the database for long and must
+ * never lose an event, so event writes are queued (store_enqueue) and
+ * committed by store_flush() in one BEGIN IMMEDIATE transaction per loop
+ * iteration (cheap with WAL + synchronous=NORMAL: no fsync per commit). A
+ * busy database keeps the queue for the next timer tick. Readers in other
+ * processes never block us in WAL mode; they only keep checkpoints from
+ * completing, which is harmless. Statements are prepared once and cached by
+ * their SQL text. */
+#include "store.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "jsonx.h"
+#include "log.h"
+#include "migrate.h"
+#include "timeutil.h"
+
+#define MAX_ARGS 16
+#define MAX_STMTS 96
+
+typedef struct {
+    char type; // 'i', 'd', 's', 'n'
+    int64_t i; // for 'i'
+    double d;  // for 'd'
+    char *s;   // for 's' (owned)
+} wval;
+
+typedef struct {
+    const char *sql; // statement text (static storage, from the caller)
+    int n;           // parameters used
+    wval v[MAX_ARGS]; // parameters, bound 1..n
+} wreq;
+
+typedef struct {
+    char *sql;          // owned copy of the text
+    sqlite3_stmt *stmt; // prepared statement
+} cached;
+
+struct store {
+    sqlite3 *db;             // the connection
+    cached cache[MAX_STMTS]; // prepared statements
+    int n_cache;             // entries used
+    wreq *q;                 // pending writes; [head, len) are live (owned)
+    size_t head, len, cap;   // queue bounds
+    bool busy_logged;        // a "database busy" warning was logged for this episode
+};
+
+sqlite3 *store_db(store *s) { return s->db; }
+
+void store_set_busy(store *s, int busy_ms) { sqlite3_busy_timeout(s->db, busy_ms); }
+
+sqlite3_stmt *store_stmt(store *s, const char *sql)
+{
+    for (int i = 0; i < s->n_cache; i++)
+        if (!strcmp(s->cache[i].sql, sql)) return s->cache[i].stmt;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare failed: %s: %s", sqlite3_errmsg(s->db), sql);
+        return NULL;
+    }
+    if (s->n_cache < MAX_STMTS) {
+        s->cache[s->n_cache].sql = strdup(sql);
+        if (s->cache[s->n_cache].sql) {
+            s->cache[s->n_cache++].stmt = st;
+            return st;
+        }
+    }
+    /* Cache full: evict the oldest entry. */
+    sqlite3_finalize(s->cache[0].stmt);
+    free(s->cache[0].sql);
+    memmove(&s->cache[0], &s->cache[1], sizeof(cached) * (size_t)(s->n_cache - 1));
+    s->cache[s->n_cache - 1].sql = strdup(sql);
+    s->cache[s->n_cache - 1].stmt = st;
+    if (!s->cache[s->n_cache - 1].sql) {
+        sqlite3_finalize(st);
+        s->n_cache--;
+        return NULL;
+    }
+    return st;
+}
+
+static int exec_simple(store *s, const char *sql, char *msg, size_t msglen)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? ERR_BUSY : ERR_DB;
+        err_set(msg, msglen, code, "%s: %s", sql, err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return code;
+    }
+    return 0;
+}
+
+int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, char *msg,
+               size_t msglen)
+{
+    *out = NULL;
+    store *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NOMEM;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(msg, msglen, ERR_DB, "cannot open database %s: %s", path,
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char tmp[512];
+    if ((rc = exec_simple(s, "PRAGMA journal_mode=WAL", tmp, sizeof tmp)) ||
+        (rc = exec_simple(s, "PRAGMA synchronous=NORMAL", tmp, sizeof tmp)) ||
+        (rc = exec_simple(s, "PRAGMA foreign_keys=ON", tmp, sizeof tmp))) {
+        err_set(msg, msglen, rc, "database %s: %s", path, tmp);
+        goto fail;
+    }
+    if ((rc = migrate_apply(s->db, sql_dir, tmp, sizeof tmp))) {
+        err_set(msg, msglen, rc, "database %s: %s", path, tmp);
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, busy_ms);
+    *out = s;
+    return 0;
+fail:
+    if (s->db) sqlite3_close(s->db);
+    free(s);
+    return rc ? rc : ERR_DB;
+}
+
+static void wreq_free(wreq *w)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->v[i].type == 's') free(w->v[i].s);
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    sqlite3_busy_timeout(s->db, 5000);
+    if (store_flush(s) != 0)
+        log_error("database stayed locked: %zu queued writes could not be saved",
+                  s->len - s->head);
+    for (size_t i = s->head; i < s->len; i++) wreq_free(&s->q[i]);
+    free(s->q);
+    for (int i = 0; i < s->n_cache; i++) {
+        sqlite3_finalize(s->cache[i].stmt);
+        free(s->cache[i].sql);
+    }
+    sqlite3_close(s->db);
+    free(s);
+}
+
+size_t store_pending(const store *s) { return s->len - s->head; }
+
+int store_enqueue(store *s, const char *sql, const char *fmt, ...)
+{
+    if (s->len == s->cap) {
+        if (s->head > 0) {
+            memmove(s->q, s->q + s->head, (s->len - s->head) * sizeof *s->q);
+            s->len -= s->head;
+            s->head = 0;
+        }
+        if (s->len == s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 64;
+            wreq *nq = realloc(s->q, nc * sizeof *nq);
+            if (!nq) return ERR_NOMEM;
+            s->q = nq;
+            s->cap = nc;
+        }
+    }
+    wreq *w = &s->q[s->len];
+    memset(w, 0, sizeof *w);
+    w->sql = sql;
+    va_list ap;
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f && w->n < MAX_ARGS; f++) {
+        wval *v = &w->v[w->n++];
+        v->type = *f;
+        switch (*f) {
+        case 'i': v->i = va_arg(ap, int64_t); break;
+        case 'j':
+            v->i = va_arg(ap, int64_t);
+            v->type = v->i == INT64_MIN ? 'n' : 'i';
+            break;
+        case 'd':
+            v->d = va_arg(ap, double);
+            if (isnan(v->d)) v->type = 'n';
+            break;
+        case 's': {
+            const char *str = va_arg(ap, const char *);
+            if (!str) {
+                v->type = 'n';
+            } else if (!(v->s = strdup(str))) {
+                w->n--;
+                va_end(ap);
+                wreq_free(w);
+                return ERR_NOMEM;
+            }
+            break;
+        }
+        default: v->type = 'n'; break;
+        }
+    }
+    va_end(ap);
+    s->len++;
+    return 0;
+}
+
+static int bind_all(sqlite3_stmt *st, const wreq *w)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; i < w->n && rc == SQLITE_OK; i++) {
+        const wval *v = &w->v[i];
+        switch (v->type) {
+        case 'i': rc = sqlite3_bind_int64(st, i + 1, v->i); break;
+        case 'd': rc = sqlite3_bind_double(st, i + 1, v->d); break;
+        case 's': rc = sqlite3_bind_text(st, i + 1, v->s, -1, SQLITE_STATIC); break;
+        default: rc = sqlite3_bind_null(st, i + 1); break;
+        }
+    }
+    return rc;
+}
+
+int store_flush(store *s)
+{
+    if (s->head == s->len) return 0;
+    char tmp[256];
+    int rc = exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp);
+    if (rc) {
+        if (!s->busy_logged) {
+            log_warn("database busy, %zu writes kept for retry: %s", s->len - s->head, tmp);
+            s->busy_logged = true;
+        }
+        return ERR_BUSY;
+    }
+    size_t done = s->head;
+    for (; done < s->len; done++) {
+        wreq *w = &s->q[done];
+        sqlite3_stmt *st = store_stmt(s, w->sql);
+        if (!st) continue; // logged; dropped
+        int brc = bind_all(st, w);
+        int src = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+        if (src == SQLITE_BUSY || src == SQLITE_LOCKED) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            break;
+        }
+        if (src != SQLITE_DONE && src != SQLITE_ROW)
+            log_error("database write failed (%s), dropped: %s", sqlite3_errmsg(s->db), w->sql);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    rc = exec_simple(s, "COMMIT", tmp, sizeof tmp);
+    if (rc) {
+        exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
+        if (!s->busy_logged) log_warn("database commit failed, writes kept for retry: %s", tmp);
+        s->busy_logged = true;
+        return ERR_BUSY;
+    }
+    for (size_t i = s->head; i < done; i++) wreq_free(&s->q[i]);
+    s->head = done;
+    if (s->head == s->len) s->head = s->len = 0;
+    if (s->busy_logged && s->head == s->len) {
+        log_info("database writable again, queued writes saved");
+        s->busy_logged = false;
+    }
+    return s->head == s->len ? 0 : ERR_BUSY;
+}
+
+static const char *const SQL_JOB_INSERT =
+    "INSERT INTO jobs (name, spec_json, strategy, state, objective_metric, objective_goal,"
+    " submitted_at, submitted_uid, trials_total, max_parallel, trial_timeout, max_retries, seed)"
+    " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char *const SQL_TRIAL_INSERT =
+    "INSERT INTO trials (job_id, number, state, lr, batch_size, epochs, dropout, weight_decay,"
+    " params_json, seed, attempt) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, 0)";
+
+int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t uid,
+                     int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
+                     int64_t *trial_ids, char *msg, size_t msglen)
+{
+    int rc = store_flush(s);
+    if (rc) return err_set(msg, msglen, ERR_BUSY, "the database is locked by another process; try again");
+    char tmp[256];
+    if ((rc = exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp)))
+        return err_set(msg, msglen, rc, "cannot store the job: %s", tmp);
+    char now[40];
+    time_now_iso(now, sizeof now);
+    sqlite3_stmt *st = store_stmt(s, SQL_JOB_INSERT);
+    if (!st) goto dberr;
+    sqlite3_bind_text(st, 1, js->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, js->strategy, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, js->metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, js->maximize ? "maximize" : "minimize", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, (int64_t)uid);
+    sqlite3_bind_int64(st, 8, (int64_t)js->n_trials);
+    sqlite3_bind_int(st, 9, max_parallel);
+    if (trial_timeout > 0) sqlite3_bind_double(st, 10, trial_timeout);
+    else sqlite3_bind_null(st, 10);
+    sqlite3_bind_int(st, 11, max_retries);
+    sqlite3_bind_int64(st, 12, (int64_t)js->seed);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) goto dberr;
+    *job_id = sqlite3_last_insert_rowid(s->db);
+    st = store_stmt(s, SQL_TRIAL_INSERT);
+    if (!st) goto dberr;
+    for (size_t i = 0; i < js->n_trials; i++) {
+        const jobspec_trial *t = &js->trials[i];
+        json_t *pj = params_to_json(&t->params);
+        char *ptext = pj ? jx_dump_line(pj) : NULL;
+        json_decref(pj);
+        if (!ptext) {
+            exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
+            return err_set(msg, msglen, ERR_NOMEM, "out of memory storing trial %d", t->number);
+        }
+        sqlite3_bind_int64(st, 1, *job_id);
+        sqlite3_bind_int(st, 2, t->number);
+        sqlite3_bind_double(st, 3, t->params.lr);
+        sqlite3_bind_int(st, 4, t->params.batch_size);
+        sqlite3_bind_int(st, 5, t->params.epochs);
+        sqlite3_bind_double(st, 6, t->params.dropout);
+        sqlite3_bind_double(st, 7, t->params.weight_decay);
+        sqlite3_bind_text(st, 8, ptext, -1, free);
+        sqlite3_bind_int64(st, 9, (int64_t)t->seed);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE) goto dberr;
+        trial_ids[i] = sqlite3_last_insert_rowid(s->db);
+    }
+    if ((rc = exec_simple(s, "COMMIT", tmp, sizeof tmp))) {
+        exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
+        return err_set(msg, msglen, rc, "cannot store the job: %s", tmp);
+    }
+    return 0;
+dberr:
+    err_set(msg, msglen, ERR_DB, "cannot store the job: %s", sqlite3_errmsg(s->db));
+    exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
+    return ERR_DB;
+}
+
+/* ---- read queries ---------------------------------------------------- */
+
+#define TRIAL_COLS                                                                            \
+    "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"   \
+    " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy," \
+    " exit_code, error, checkpoint_path, out_dir, last_epoch"
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT: return json_real(sqlite3_column_double(st, i));
+    case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(st, i));
+    default: return json_null();
+    }
+}
+
+/* Every column of the current row, by name; params_json parsed into "params",
+ * job_id named "job". */
+json_t *store_trial_row(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    int n = sqlite3_column_count(st);
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        if (!strcmp(name, "params_json")) {
+            const char *txt = (const char *)sqlite3_column_text(st, i);
+            json_t *p = txt ? json_loads(txt, 0, NULL) : NULL;
+            json_object_set_new(o, "params", p ? p : json_null());
+        } else if (!strcmp(name, "job_id")) {
+            json_object_set_new(o, "job", col_json(st, i));
+        } else {
+            json_object_set_new(o, name, col_json(st, i));
+        }
+    }
+    return o;
+}
+
+static bool metric_ok(const char *m)
+{
+    static const char *const ok[] = {"val_accuracy", "val_loss",      "val_precision",
+                                     "val_recall",   "val_f1",        "test_accuracy", NULL};
+    for (int i = 0; ok[i]; i++)
+        if (!strcmp(ok[i], m)) return true;
+    return false;
+}
+
+/* ORDER BY clause ranking trials by METRIC (validated) and GOAL. */
+static void order_by(char *buf, size_t n, const char *metric, bool maximize)
+{
+    snprintf(buf, n, "ORDER BY %s IS NULL, %s %s, number", metric, metric,
+             maximize ? "DESC" : "ASC");
+}
+
+json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = store_stmt(
+        s, "SELECT id, name, strategy, state, objective_metric, objective_goal, submitted_at,"
+           " started_at, finished_at, submitted_uid, trials_total, max_parallel, trial_timeout,"
+           " max_retries, seed, error FROM jobs WHERE id = ?");
+    if (!st) goto dberr;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            *err = err_set(msg, msglen, ERR_NOTFOUND, "no job %lld", (long long)job_id);
+            return NULL;
+        }
+        goto dberr;
+    }
+    json_t *o = json_object();
+    int n = sqlite3_column_count(st);
+    for (int i = 0; i < n; i++) json_object_set_new(o, sqlite3_column_name(st, i), col_json(st, i));
+    char metric[32];
+    snprintf(metric, sizeof metric, "%s", (const char *)sqlite3_column_text(st, 4));
+    bool maximize = !strcmp((const char *)sqlite3_column_text(st, 5), "maximize");
+    sqlite3_reset(st);
+    json_object_set_new(o, "objective", json_pack("{s:s, s:s}", "metric", metric, "goal",
+                                                  maximize ? "maximize" : "minimize"));
+    json_object_del(o, "objective_metric");
+    json_object_del(o, "objective_goal");
+    json_t *counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "queued", 0, "running", 0,
+                               "completed", 0, "failed", 0, "cancelled", 0, "pruned", 0);
+    st = store_stmt(s, "SELECT state, count(*) FROM trials WHERE job_id = ? GROUP BY state");
+    if (st) {
+        sqlite3_bind_int64(st, 1, job_id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
+                                json_integer(sqlite3_column_int64(st, 1)));
+        sqlite3_reset(st);
+    }
+    json_object_set_new(o, "counts", counts);
+    json_t *best = json_null();
+    if (metric_ok(metric)) {
+        char sql[512], ob[128];
+        order_by(ob, sizeof ob, metric, maximize);
+        snprintf(sql, sizeof sql,
+                 "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed' %s"
+                 " LIMIT 1",
+                 metric, ob);
+        st = store_stmt(s, sql);
+        if (st) {
+            sqlite3_bind_int64(st, 1, job_id);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                json_decref(best);
+                best = json_pack("{s:I, s:I, s:o}", "trial", (json_int_t)sqlite3_column_int64(st, 0),
+                                 "number", (json_int_t)sqlite3_column_int64(st, 1), "value",
+                                 col_json(st, 2));
+            }
+            sqlite3_reset(st);
+        }
+    }
+    json_object_set_new(o, "best", best ? best : json_null());
+    return o;
+dberr:
+    *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+    return NULL;
+}
+
+json_t *store_jobs(store *s, int *err, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id FROM jobs ORDER BY id");
+    if (!st) {
+        *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            int64_t *ni = realloc(ids, cap * sizeof *ids);
+            if (!ni) break;
+            ids = ni;
+        }
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = store_job_summary(s, ids[i], err, msg, msglen);
+        if (j) json_array_append_new(arr, j);
+    }
+    free(ids);
+    return arr;
+}
+
+json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number");
+    if (!st) {
+        *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, job_id);
+    json_t *arr = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) json_array_append_new(arr, store_trial_row(st));
+    sqlite3_reset(st);
+    return arr;
+}
+
+json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen)
+{
+    json_t *job = store_job_summary(s, job_id, err, msg, msglen);
+    if (!job) return NULL;
+    json_t *objv = json_object_get(job, "objective");
+    const char *metric = json_string_value(json_object_get(objv, "metric"));
+    bool maximize = !strcmp(json_string_value(json_object_get(objv, "goal")), "maximize");
+    if (!metric || !metric_ok(metric)) {
+        json_decref(job);
+        *err = err_set(msg, msglen, ERR_DB, "job %lld has an unknown objective", (long long)job_id);
+        return NULL;
+    }
+    char sql[1024], ob[128];
+    order_by(ob, sizeof ob, metric, maximize);
+    snprintf(sql, sizeof sql,
+             "SELECT " TRIAL_COLS ", %s AS value FROM trials WHERE job_id = ? AND"
+             " state = 'completed' %s LIMIT ?",
+             metric, ob);
+    json_decref(job);
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st) {
+        *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, limit);
+    json_t *arr = json_array();
+    int rank = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *row = store_trial_row(st);
+        json_object_set_new(row, "rank", json_integer(++rank));
+        json_array_append_new(arr, row);
+    }
+    sqlite3_reset(st);
+    return arr;
+}
+
+json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT " TRIAL_COLS " FROM trials WHERE id = ?");
+    if (!st) {
+        *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, trial_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        *err = err_set(msg, msglen, ERR_NOTFOUND, "no trial %lld", (long long)trial_id);
+        return NULL;
+    }
+    json_t *o = store_trial_row(st);
+    sqlite3_reset(st);
+    st = store_stmt(s, "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy,"
+                       " val_precision, val_recall, val_f1, lr, seconds FROM trial_metrics"
+                       " WHERE trial_id = ? ORDER BY epoch");
+    json_t *m = json_array();
+    if (st) {
+        sqlite3_bind_int64(st, 1, trial_id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_t *row = json_object();
+            for (int i = 0; i < sqlite3_column_count(st); i++)
+                json_object_set_new(row, sqlite3_column_name(st, i), col_json(st, i));
+            json_array_append_new(m, row);
+        }
+        sqlite3_reset(st);
+    }
+    json_object_set_new(o, "metrics", m);
+    return o;
+}

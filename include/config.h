@@ -1,0 +1,67 @@
+/* config — sweepd settings: defaults, the `key = value` config file, and the
+ * command-line flags that override it.
+ *
+ * Precedence, lowest first: built-in defaults, the config file (--config FILE),
+ * the environment variable SWEEPD_WORKER (worker path only, for tests), then
+ * command-line flags. Every key is documented in etc/sweepd.conf. Relative
+ * paths in the file are taken relative to the current directory, like flags;
+ * config_finish() turns them into absolute paths before the daemon detaches. */
+#ifndef SWEEP_CONFIG_H
+#define SWEEP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_UIDS 64
+
+typedef struct {
+    char *socket_path;        // Unix socket to listen on (owned)
+    char *db_path;            // SQLite database (owned)
+    char *state_dir;          // trials/<id>/, logs/, cache/, sweepd.pid live here (owned)
+    char *sql_dir;            // directory holding schema.sql and migrations/ (owned)
+    char *worker;             // sweep-worker executable (owned)
+    char *log_file;           // daemon log, NULL = stderr (foreground) or state_dir/sweepd.log (owned)
+    char *pid_file;           // pid file when daemonized, NULL = state_dir/sweepd.pid (owned)
+    int workers;              // concurrent worker processes (slots), >= 1; 0 = derive from cores
+    int threads_per_worker;   // OpenBLAS threads each worker uses, >= 1
+    bool foreground;          // stay attached instead of daemonizing
+    log_level level;          // log level
+    double kill_grace;        // seconds between SIGTERM and SIGKILL for a worker
+    double default_trial_timeout; // seconds; job's trial_timeout when absent, 0 = none
+    int default_max_retries;  // job's max_retries when absent
+    double tick;              // seconds between runs of the periodic timer
+    int db_busy_timeout_ms;   // SQLite busy timeout while the loop runs (kept short)
+    size_t max_write_queue;   // bytes of unsent replies per connection before it is dropped
+    int max_connections;      // simultaneous client connections
+    int socket_mode;          // permission bits of the socket file (0660)
+    uid_t allow_uids[CONFIG_MAX_UIDS]; // extra uids allowed besides the daemon's own and root
+    int n_allow_uids;         // entries in allow_uids; 0 = anyone who can open the socket
+} sweepd_config;
+
+/* Fills C with the defaults for running in a checkout: ./var/sweepd.sock,
+ * ./var/sweepd.db, ./var, the sweep-worker next to the running binary. */
+void config_defaults(sweepd_config *c);
+void config_free(sweepd_config *c);
+
+/* Applies one KEY = VALUE setting; WHERE (e.g. "sweepd.conf:12") prefixes
+ * messages. ERR_UNKNOWN_KEY or ERR_INVALID with the reason in msg. */
+int config_set(sweepd_config *c, const char *key, const char *value, const char *where,
+               char *msg, size_t msglen);
+/* Reads a config file: `key = value` lines, `#` comments, blank lines. */
+int config_load_file(sweepd_config *c, const char *path, char *msg, size_t msglen);
+/* Parses the command line: finds --config first and loads it, then applies
+ * SWEEPD_WORKER and the flags. Sets *want_help for --help/-h. */
+int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, char *msg,
+                     size_t msglen);
+/* Resolves relative paths to absolute ones and fills derived defaults
+ * (workers from cores, log/pid files). */
+int config_finish(sweepd_config *c, char *msg, size_t msglen);
+/* True when UID may use the daemon (root, the daemon's uid, or listed). */
+bool config_uid_allowed(const sweepd_config *c, uid_t uid);
+/* The usage text for --help. */
+const char *config_usage(void);
+
+#endif

@@ -1,0 +1,157 @@
+/* image — JPEG decoding, antialiased resizing, cropping, normalisation and
+ * training augmentation for 8-bit RGB images.
+ *
+ * Shared by the training data pipeline (dataset.h) and `sweep-worker predict`
+ * so both see exactly the same pixels. Conventions (torchvision's):
+ *  - evaluation preprocessing = resize the shorter side to
+ *    image_eval_size(input_size) = round(input_size / 0.875) (256 for 224),
+ *    the longer side to floor(size * long / short), then a center crop of
+ *    input_size x input_size with offsets round((H - crop) / 2);
+ *  - pixels are scaled to [0, 1] and normalised with the ImageNet mean
+ *    (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225);
+ *  - tensors are float32 NCHW, channel order R, G, B.
+ * Pixel buffers here are interleaved RGB bytes, row-major: (H, W, 3).
+ *
+ * Decoding (worker/image.c) uses the TurboJPEG API of libjpeg-turbo: baseline
+ * and progressive JPEGs, grayscale expanded to 3 equal channels, CMYK/YCCK
+ * converted to RGB assuming Adobe-style inverted CMYK as Photoshop writes it
+ * (what Pillow assumes too). When the source is at least twice the needed
+ * size the decoder downscales in the DCT domain (by 1/2, 1/4 or 1/8) first.
+ * Resizing (worker/resize.c) is a separable triangle (bilinear) filter whose
+ * support widens with the scale factor when shrinking, like Pillow's
+ * Image.resize(BILINEAR), so downscaling is antialiased.
+ * Augmentation (worker/augment.c) is one affine warp per image plus colour
+ * jitter, driven only by an rng_t the caller seeds, so it is deterministic. */
+#ifndef SWEEP_IMAGE_H
+#define SWEEP_IMAGE_H
+
+#include "rng.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ImageNet normalisation constants, R, G, B. */
+extern const float image_mean[3];
+extern const float image_std[3];
+
+/* An 8-bit RGB image. */
+typedef struct {
+    int w;       // width in pixels
+    int h;       // height in pixels
+    uint8_t *px; // (h, w, 3) interleaved RGB, row-major; owned (free with image_free)
+} image_u8;
+
+/* Frees IM->px and zeroes IM. Safe on a zeroed struct. */
+void image_free(image_u8 *im);
+
+/* The evaluation resize size for INPUT_SIZE: round(input_size / 0.875),
+ * e.g. 256 for 224, 37 for 32. This is also the side of the square images
+ * stored in the decoded cache (dataset.h). */
+int image_eval_size(int input_size);
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* Decodes the JPEG in BUF (LEN bytes) into OUT (caller frees with
+ * image_free). When MIN_SHORT > 0 the decoder may downscale in the DCT domain
+ * by the largest factor (1/2, 1/4, 1/8) that keeps the shorter side >=
+ * MIN_SHORT; the result is then at least MIN_SHORT on its shorter side unless
+ * the source itself is smaller. MIN_SHORT = 0 decodes at full size.
+ * Returns 0, ERR_DATA for anything that is not a decodable JPEG (empty,
+ * truncated, corrupt, unsupported; the reason in msg), ERR_TOOBIG for images
+ * over 2^28 pixels, ERR_NOMEM. Thread-safe (a decoder handle per thread). */
+int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *out, char *msg,
+                      size_t msglen);
+
+/* Reads PATH and decodes it as image_decode_jpeg does. ERR_IO when the file
+ * cannot be read, ERR_DATA when it is empty or not a decodable JPEG; msg
+ * names PATH. */
+int image_load_jpeg(const char *path, int min_short, image_u8 *out, char *msg, size_t msglen);
+
+/* Reads only the header of the JPEG in BUF: dimensions of the full-size
+ * image. 0 or ERR_DATA. */
+int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen);
+
+/* ---- resizing and cropping --------------------------------------------- */
+
+/* Resizes the region [X0, X1) x [Y0, Y1) of SRC (SW x SH, RGB, in source
+ * pixel units, may be fractional) to DST (DW x DH, RGB, caller-allocated
+ * DW*DH*3 bytes) with an antialiased triangle filter (Pillow's
+ * Image.resize(size, BILINEAR, box=...) semantics: the filter may read
+ * pixels outside the box but inside the image). The region must lie inside
+ * the image and have positive size. Returns 0 or ERR_NOMEM (scratch space). */
+int image_resize_region(const uint8_t *src, int sw, int sh, double x0, double y0, double x1,
+                        double y1, uint8_t *dst, int dw, int dh);
+
+/* Whole-image resize: image_resize_region with the full source box. */
+int image_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+
+/* The torchvision "Resize(short) + CenterCrop(crop)" of a SW x SH image
+ * expressed as a source box: after the call the region [x0,x1) x [y0,y1) of
+ * the source, resized to CROP x CROP, equals resizing the whole image so its
+ * shorter side is SHORT and then cropping CROP x CROP at the center. Requires
+ * CROP <= SHORT. */
+void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0,
+                      double *x1, double *y1);
+
+/* Evaluation view of IM: resize the shorter side to SHORT, center crop CROP
+ * into DST (CROP*CROP*3 bytes, caller-allocated). 0 or ERR_NOMEM. */
+int image_resize_center_crop(const image_u8 *im, int short_side, int crop, uint8_t *dst);
+
+/* ---- normalisation ----------------------------------------------------- */
+
+/* Converts RGB bytes SRC (H, W, 3) to float DST (3, H, W): (v/255 - mean)/std
+ * per channel. DST holds 3*W*H floats. */
+void image_normalize(const uint8_t *src, int w, int h, float *dst);
+
+/* ---- one-call preprocessing (predict, eval) ---------------------------- */
+
+/* Loads the JPEG at PATH and writes the evaluation view as normalised
+ * float32 (3, INPUT_SIZE, INPUT_SIZE) into OUT (caller-allocated). With RAW
+ * the image is not resized or cropped and must already be INPUT_SIZE square
+ * (ERR_DATA otherwise, naming both sizes). Errors as image_load_jpeg. */
+int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
+                          size_t msglen);
+
+/* ---- training augmentation (worker/augment.c) -------------------------- */
+
+/* Augmentation settings; image_augment_defaults() fills the documented ones. */
+typedef struct {
+    double scale_min, scale_max; // random resized crop: area fraction of the source, (0.35, 1)
+    double ratio_min, ratio_max; // aspect ratio range of the crop box, (3/4, 4/3)
+    double flip_p;               // horizontal flip probability, 0.5
+    double rotate_deg;           // rotation uniform in [-rotate_deg, +rotate_deg], 10
+    double brightness;           // brightness factor uniform in [1-b, 1+b], 0.2
+    double contrast;             // contrast factor uniform in [1-c, 1+c], 0.2
+    int small_input;             // input_size <= small_input uses pad-and-crop, 64
+    int pad;                     // pad-and-crop: translation up to +-pad pixels, 4
+} augment_opts;
+
+void image_augment_defaults(augment_opts *o);
+
+/* Writes one augmented training view of SRC (a SS x SS cached square, RGB)
+ * as normalised float32 (3, OUT_SIZE, OUT_SIZE) into OUT, drawing every
+ * random choice from R (fixed number of draws per call, so the stream is
+ * reproducible). Steps:
+ *  - OUT_SIZE > o->small_input: a random resized crop (area fraction in
+ *    [scale_min, scale_max] of the square, aspect ratio log-uniform in
+ *    [ratio_min, ratio_max], up to 10 tries then the whole square), resized
+ *    to OUT_SIZE; OUT_SIZE <= small_input: the evaluation center crop shifted
+ *    by a random integer offset in [-pad, pad] on each axis (pad-and-crop;
+ *    real pixels are used where the cached square has them);
+ *  - horizontal flip with probability flip_p; rotation about the crop center
+ *    by a uniform angle in [-rotate_deg, rotate_deg] (all three folded into
+ *    one bilinear affine warp); pixels falling outside the source take the
+ *    ImageNet mean colour, i.e. 0 after normalisation;
+ *  - brightness then contrast jitter (contrast blends with the mean gray of
+ *    the view, as torchvision), values clamped to [0, 1], then normalised.
+ * O NULL means the defaults. */
+void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o, rng_t *r,
+                   float *out);
+
+/* The evaluation view of a cached square: the center OUT_SIZE crop of SRC
+ * (SS x SS, RGB), normalised into OUT (3, OUT_SIZE, OUT_SIZE). Requires
+ * OUT_SIZE <= SS. Offsets follow torchvision (round((SS - OUT_SIZE) / 2)). */
+void image_eval_view(const uint8_t *src, int ss, int out_size, float *out);
+
+#endif

@@ -1,0 +1,195 @@
+/* layers — the numerical kernels of the worker: forward/backward pairs for the
+ * layers of a ResNet, float32, on OpenBLAS (cblas_sgemm).
+ *
+ * Activation layout. Image batches enter and leave the model as NCHW, but
+ * inside the network every 4-d activation is stored CHANNEL-MAJOR: (C, N, H, W),
+ * i.e. channel c of image n at row y, column x is
+ *     a[((c * N + n) * H + y) * W + x].
+ * With this layout a convolution over the whole batch is one GEMM whose
+ * result already is the output tensor (OC, N*OH*OW); 1x1 stride-1 convolutions
+ * need no im2col at all (the input is the (C, N*H*W) matrix), and batchnorm
+ * statistics per channel run over one contiguous block. For N = 1 the layout is
+ * the same as NCHW. nchw_to_cnhw()/cnhw_to_nchw() convert.
+ *
+ * Conventions:
+ * - `name_forward(out, in, weights..., dims)` / `name_backward(din, dweights...,
+ *   dout, saved..., dims)`.
+ * - Weight gradients (dw, dgamma, dbeta, db) are ACCUMULATED (+=); callers
+ *   zero them once per step. Any weight gradient pointer may be NULL (frozen
+ *   layer: not computed).
+ * - Input gradients (din) are OVERWRITTEN unless a function says otherwise;
+ *   din may be NULL where noted (the first trained layer needs no dX).
+ * - Buffers never alias unless a function says they may.
+ * - Work buffers (`ws`) are provided by the caller, sized by the matching
+ *   *_workspace_floats() function, so nothing allocates inside a step.
+ * - Kernels are deterministic for a fixed OpenBLAS thread count.
+ *
+ * Naive references with the same signatures and a `_ref` suffix live in
+ * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
+ * tests compare the two on many shapes. */
+#ifndef SWEEP_LAYERS_H
+#define SWEEP_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+/* ---------- layout conversion ---------- */
+
+/* dst (C, N, HW) <- src (N, C, HW). */
+void nchw_to_cnhw(float *dst, const float *src, int n, int c, int hw);
+/* dst (N, C, HW) <- src (C, N, HW). */
+void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw);
+
+/* ---------- conv2d (no bias; ResNet convolutions have none) ---------- */
+
+typedef struct {
+    int n;          // batch size
+    int c, h, w;    // input channels, height, width
+    int oc;         // output channels
+    int kh, kw;     // kernel height, width
+    int stride;     // stride (both dimensions)
+    int pad;        // zero padding (both dimensions)
+    int oh, ow;     // output height, width (set by conv2d_desc_init)
+} conv2d_desc;
+
+/* Fills D; output size oh = (h + 2*pad - kh)/stride + 1 (likewise ow).
+ * Returns 0, or ERR_INVALID when a dimension is not positive or the kernel
+ * does not fit the padded input. */
+int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
+                     int stride, int pad);
+/* Floats of work buffer conv2d_forward/backward need for D (may be 0). */
+size_t conv2d_workspace_floats(const conv2d_desc *d);
+/* out (OC, N, OH, OW) = conv(in (C, N, H, W), w (OC, C, KH, KW)).
+ * ws: conv2d_workspace_floats(d) floats. */
+void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
+                    float *ws);
+/* dw (OC, C, KH, KW) += dL/dw (skipped when dw is NULL);
+ * din (C, N, H, W) = dL/din, or += when din_accumulate is non-zero (skipped
+ * when din is NULL). dout (OC, N, OH, OW); in and w as in the forward pass. */
+void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
+                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate);
+
+/* ---------- batchnorm2d (+ optional fused ReLU) ---------- */
+
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+/* Training mode, in/out (C, N, HW) (out may equal in): batch mean and biased
+ * variance per channel normalise the input; out = gamma*xhat + beta, then
+ * max(0, .) when relu is non-zero. Running stats are updated as PyTorch does:
+ * running_mean = (1-momentum)*running_mean + momentum*mean,
+ * running_var  = (1-momentum)*running_var + momentum*var*M/(M-1), M = N*HW
+ * (skipped when running_mean is NULL). save_mean, save_invstd (C) receive the
+ * batch mean and 1/sqrt(var + eps) for the backward pass. */
+void batchnorm_forward_train(float *out, const float *in, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float *save_mean, float *save_invstd, int n, int c, int hw,
+                             float momentum, float eps, int relu);
+/* Evaluation mode with running statistics; out may equal in. */
+void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                            const float *running_mean, const float *running_var, int n, int c,
+                            int hw, float eps, int relu);
+/* Backward of the training-mode pass. in: the forward input (C, N, HW); out:
+ * the forward output (only read when relu is non-zero, for the ReLU mask);
+ * dout (C, N, HW). dgamma, dbeta (C) accumulate (may be NULL); din (C, N, HW)
+ * is overwritten (may be NULL; may equal dout). */
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *out, const float *gamma,
+                        const float *save_mean, const float *save_invstd, int n, int c, int hw,
+                        int relu);
+/* Backward of the evaluation-mode pass (statistics are constants):
+ * din = dout' * gamma * invstd, with dout' masked by out > 0 when relu. */
+void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                             const float *in, const float *out, const float *gamma,
+                             const float *running_mean, const float *running_var, int n,
+                             int c, int hw, float eps, int relu);
+
+/* ---------- elementwise ---------- */
+
+/* out[i] = max(0, in[i]) over COUNT floats (out may equal in). */
+void relu_forward(float *out, const float *in, size_t count);
+/* din[i] = out[i] > 0 ? dout[i] : 0 (din may equal dout). */
+void relu_backward(float *din, const float *dout, const float *out, size_t count);
+/* Residual join: out = a + b, then max(0, .) when relu (out may equal a or b).
+ * Its backward is relu_backward (relu) or the identity, given to both inputs. */
+void add_forward(float *out, const float *a, const float *b, size_t count, int relu);
+
+/* Inverted dropout over COUNT floats: mask[i] = 0 with probability p, else
+ * 1/(1-p), drawn from RNG with rng_uniform_f in index order; out = in*mask
+ * (out may equal in). p == 0 copies and sets mask to 1. */
+void dropout_forward(float *out, float *mask, const float *in, size_t count, float p,
+                     rng_t *rng);
+/* din = dout * mask (din may equal dout). */
+void dropout_backward(float *din, const float *dout, const float *mask, size_t count);
+
+/* ---------- pooling ---------- */
+
+/* Max pooling, in (C, N, H, W) -> out (C, N, OH, OW), OH = (H + 2*pad - k)/stride + 1;
+ * padding never wins (behaves as -inf). idx (C, N, OH, OW) receives the
+ * winning input position y*W + x inside its plane, for the backward pass. */
+void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
+                       int k, int stride, int pad, int oh, int ow);
+/* din (C, N, H, W) = scatter of dout (C, N, OH, OW) to the winners (overwritten). */
+void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c,
+                        int h, int w, int oh, int ow);
+/* Global average pool: in (C, N, HW) -> out (N, C) (note: batch-major, ready
+ * for linear_forward). */
+void avgpool_forward(float *out, const float *in, int n, int c, int hw);
+/* din (C, N, HW) = dout (N, C) / HW (overwritten). */
+void avgpool_backward(float *din, const float *dout, int n, int c, int hw);
+
+/* ---------- linear ---------- */
+
+/* out (N, O) = in (N, I) * w (O, I)^T + b (O) (b may be NULL). */
+void linear_forward(float *out, const float *in, const float *w, const float *b, int n, int in_f,
+                    int out_f);
+/* dw (O, I) += dout^T in; db (O) += column sums of dout (each may be NULL);
+ * din (N, I) = dout w (overwritten; may be NULL). */
+void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, int n, int in_f, int out_f);
+
+/* ---------- loss ---------- */
+
+/* Softmax cross-entropy, mean over the batch like torch.nn.CrossEntropyLoss
+ * with label_smoothing: target = (1-s)*onehot(label) + s/K.
+ * logits (N, K), labels (N) in [0, K); probs (N, K) receives the softmax.
+ * Returns the mean loss (may be inf/nan if the logits are). */
+float softmax_xent_forward(float *probs, const float *logits, const int *labels, int n, int k,
+                           float smoothing);
+/* dlogits (N, K) = (probs - target) / N (overwritten; may equal probs). */
+void softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int n, int k,
+                           float smoothing);
+
+/* ---------- naive references (worker/layers_ref.c) ---------- */
+/* Same contracts as above; direct loops with double accumulation; slow. */
+
+void conv2d_forward_ref(float *out, const float *in, const float *w, const conv2d_desc *d);
+void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *in,
+                         const float *w, const conv2d_desc *d, int din_accumulate);
+void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma,
+                                 const float *beta, float *running_mean, float *running_var,
+                                 float *save_mean, float *save_invstd, int n, int c, int hw,
+                                 float momentum, float eps, int relu);
+void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma,
+                                const float *beta, const float *running_mean,
+                                const float *running_var, int n, int c, int hw, float eps,
+                                int relu);
+void batchnorm_backward_ref(float *din, float *dgamma, float *dbeta, const float *dout,
+                            const float *in, const float *out, const float *gamma,
+                            const float *save_mean, const float *save_invstd, int n, int c,
+                            int hw, int relu);
+void maxpool2d_forward_ref(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
+                           int k, int stride, int pad, int oh, int ow);
+void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c,
+                            int h, int w, int oh, int ow);
+void avgpool_forward_ref(float *out, const float *in, int n, int c, int hw);
+void linear_forward_ref(float *out, const float *in, const float *w, const float *b, int n,
+                        int in_f, int out_f);
+void linear_backward_ref(float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *w, int n, int in_f, int out_f);
+float softmax_xent_forward_ref(float *probs, const float *logits, const int *labels, int n,
+                               int k, float smoothing);
+
+#endif

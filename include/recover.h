@@ -1,0 +1,18 @@
+/* recover — crash recovery at daemon start, before any job is scheduled.
+ *
+ * Trials left `running` by a previous daemon: their worker processes, found
+ * by the pid and the process start time stored in the row (so a recycled pid
+ * is never signalled), get SIGTERM (a chance to checkpoint), then SIGKILL to
+ * the process group after KILL_GRACE seconds (at most 10 s); the trials go
+ * back to `queued` with attempt + 1 and resume from their checkpoint. */
+#ifndef SWEEP_RECOVER_H
+#define SWEEP_RECOVER_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/* Returns the number of trials requeued (>= 0) or a negative error code. */
+int recover_run(store *st, double kill_grace, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,82 @@
+/* store — sweepd's single SQLite connection: setup, migrations, the queue of
+ * pending writes, job insertion and the read queries behind the socket ops.
+ *
+ * Only the event loop uses the connection. Writes that record events (trial
+ * state changes, metrics, checkpoints) go through store_enqueue(): they are
+ * appended to an in-memory queue and committed in order by store_flush(),
+ * batched in one transaction per loop iteration. When the database is busy
+ * (another process holds a write lock) the flush leaves the queue intact and
+ * the periodic timer retries it, so nothing is ever dropped. The daemon keeps
+ * its authoritative scheduling state in memory; the database is the durable
+ * record and what readers see.
+ *
+ * Connection settings: journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON,
+ * a short busy timeout (the loop must not stall), prepared statements cached
+ * per SQL text. */
+#ifndef SWEEP_STORE_H
+#define SWEEP_STORE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jobspec.h"
+
+typedef struct store store;
+
+/* Opens (creating) the database at PATH, sets WAL and the other pragmas and
+ * applies the migrations in SQL_DIR. *OUT is owned by the caller (store_close). */
+int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, char *msg,
+               size_t msglen);
+/* Flushes pending writes (waiting up to a few seconds for locks) and closes. */
+void store_close(store *s);
+sqlite3 *store_db(store *s);
+/* Sets the busy timeout in milliseconds. */
+void store_set_busy(store *s, int busy_ms);
+
+/* A cached prepared statement for SQL (reset and unbound; call sqlite3_reset
+ * when done). NULL on a prepare error (logged). Borrowed. */
+sqlite3_stmt *store_stmt(store *s, const char *sql);
+
+/* Queues one write: SQL with parameters described by FMT, one char each:
+ *   'i' int64_t, 'j' int64_t stored as NULL when INT64_MIN, 'd' double (NaN
+ *   stored as NULL), 's' const char * (copied; NULL stored as NULL),
+ *   'n' NULL (takes no argument).
+ * Returns 0 or ERR_NOMEM. The write happens at the next store_flush(). */
+int store_enqueue(store *s, const char *sql, const char *fmt, ...);
+/* Commits queued writes in order, in one transaction. Returns 0 when the
+ * queue is empty afterwards, ERR_BUSY when the database was locked (the
+ * queue is kept for the next try). A write that fails for another reason
+ * (constraint, I/O) is logged and dropped so it cannot block the rest. */
+int store_flush(store *s);
+/* Number of queued writes. */
+size_t store_pending(const store *s);
+
+/* Inserts job JS and all of its trials in one transaction; fills *JOB_ID and
+ * TRIAL_IDS[i] (JS->n_trials entries, caller-allocated). SPEC_TEXT is the
+ * job as submitted. Flushes the queue first. ERR_BUSY when the database is
+ * locked (nothing stored), ERR_DB otherwise, with the reason in msg. */
+int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t uid,
+                     int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
+                     int64_t *trial_ids, char *msg, size_t msglen);
+
+/* Read queries: each returns a new JSON object (caller owns) or NULL with
+ * ERR_NOTFOUND/ERR_DB in *ERR and the reason in msg. */
+/* One job's summary: id, name, state, strategy, objective, times, trials_total,
+ * counts per trial state, best {trial, number, value} or null. */
+json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
+/* Every job's summary, oldest first, as an array. */
+json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
+/* Trial rows of a job (array of objects, by number). */
+json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
+/* The best LIMIT completed trials of a job by its objective (array). */
+json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen);
+/* One trial row with "params" and its "metrics" per epoch. */
+json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msglen);
+/* One trial row as an object (the columns the protocol shows). */
+json_t *store_trial_row(sqlite3_stmt *st);
+
+#endif

@@ -1,0 +1,307 @@
+/* fake_worker — a scripted stand-in for sweep-worker used by the daemon's
+ * integration tests and benchmark. It speaks the same protocol (argv, trial
+ * spec, JSON events on stdout, exit codes) without training anything.
+ *
+ *   fake_worker run TRIAL.json
+ *   fake_worker eval --weights FILE --data DIR
+ *
+ * Behaviour comes from DATA/fake.json, where DATA is the trial's data.train
+ * directory (so each test's job picks its own script), and FAKE_* variables:
+ *   {"default": {RULE}, "rules": [{"match": {"lr": 0.1}, ...RULE}, ...],
+ *    "test_accuracy": 0.77}
+ * The first rule whose "match" keys all equal the trial's params (or "trial",
+ * the trial id) is merged over "default". RULE keys:
+ *   sleep        seconds per epoch (default 0.02)
+ *   epochs       epochs to run (default params.epochs)
+ *   progress     progress events per epoch (default 1)
+ *   action       "ok" | "exit" | "crash" (SIGSEGV-like abort) | "hang" |
+ *                "flood" (junk, an oversized line, then normal) | "noop"
+ *                (start + one epoch + done at once, no files)
+ *   code         exit status for "exit" (default 3), with an error event
+ *   message      error message for "exit"
+ *   at_epoch     epoch before which the action happens (default 1)
+ *   fail_attempts  act only while fewer than this many earlier starts of the
+ *                trial happened (counted in OUT_DIR/fake_starts), then behave
+ *                like "ok" — for retry tests (default: always)
+ *   ignore_term  true: ignore SIGTERM (to test SIGKILL after the grace)
+ * SIGTERM: writes OUT_DIR/ckpt.json (last finished epoch), a checkpoint event,
+ * exits 7. A later run resumes after that epoch. Each successful finish
+ * appends one line to OUT_DIR/completions and writes OUT_DIR/best.safetensors.
+ * FAKE_NOOP=1 forces "noop" (benchmark). val_accuracy is a fixed function of
+ * lr and epoch, best at lr = 0.01. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static volatile sig_atomic_t got_term = 0;
+static void on_term(int s) { (void)s; got_term = 1; }
+
+static double t0;
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void emit(json_t *ev)
+{
+    json_object_set_new(ev, "t", json_real(now() - t0));
+    char *s = json_dumps(ev, JSON_COMPACT);
+    if (s) {
+        printf("%s\n", s);
+        fflush(stdout);
+        free(s);
+    }
+    json_decref(ev);
+}
+
+static void write_text(const char *dir, const char *name, const char *text, int append)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, append ? "a" : "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static int read_int_file(const char *dir, const char *name, const char *key, int dflt)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    json_t *j = json_load_file(p, 0, NULL);
+    if (!j) return dflt;
+    int v = json_is_integer(json_object_get(j, key)) ? (int)json_integer_value(json_object_get(j, key)) : dflt;
+    json_decref(j);
+    return v;
+}
+
+/* Sleeps SEC seconds in small steps; returns 1 when SIGTERM arrived. */
+static int nap(double sec, int ignore_term)
+{
+    double end = now() + sec;
+    while (now() < end) {
+        if (got_term && !ignore_term) return 1;
+        double left = end - now();
+        if (left > 0.01) left = 0.01;
+        if (left > 0) nanosleep(&(struct timespec){0, (long)(left * 1e9)}, NULL);
+    }
+    return got_term && !ignore_term;
+}
+
+static int stop_with_checkpoint(const char *out, int last_epoch)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "{\"epoch\":%d}\n", last_epoch);
+    write_text(out, "ckpt.json", buf, 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ckpt.json", out);
+    emit(json_pack("{s:s, s:i, s:s}", "event", "checkpoint", "epoch", last_epoch, "path", path));
+    fprintf(stderr, "fake_worker: SIGTERM, stopping after epoch %d\n", last_epoch);
+    return 7;
+}
+
+static double acc_for(double lr, int epoch)
+{
+    double a = 0.9 - 0.1 * fabs(log10(lr) + 2.0) - 0.2 / (epoch + 1);
+    return a < 0.05 ? 0.05 : a;
+}
+
+static int match(json_t *m, json_t *params, json_t *spec)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+        json_t *have = !strcmp(k, "trial") ? json_object_get(spec, "trial") : json_object_get(params, k);
+        if (!have) return 0;
+        if (json_is_number(v) && json_is_number(have)) {
+            if (fabs(json_number_value(v) - json_number_value(have)) > 1e-12) return 0;
+        } else if (!json_equal(v, have)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *weights = NULL, *data = NULL;
+    for (int i = 2; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--weights")) weights = argv[++i];
+        else if (!strcmp(argv[i], "--data")) data = argv[++i];
+    }
+    if (!weights || !data || access(weights, R_OK) != 0) {
+        fprintf(stderr, "fake_worker eval: bad arguments\n");
+        return 2;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/fake.json", data);
+    json_t *cfg = json_load_file(p, 0, NULL);
+    double acc = 0.5;
+    if (cfg && json_is_number(json_object_get(cfg, "test_accuracy")))
+        acc = json_number_value(json_object_get(cfg, "test_accuracy"));
+    json_decref(cfg);
+    printf("{\"loss\":0.5,\"accuracy\":%.17g,\"macro_f1\":0.5}\n", acc);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    t0 = now();
+    if (argc >= 2 && !strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (argc != 3 || strcmp(argv[1], "run")) {
+        fprintf(stderr, "usage: fake_worker run TRIAL.json | eval --weights F --data D\n");
+        return 2;
+    }
+    json_error_t jerr;
+    json_t *spec = json_load_file(argv[2], 0, &jerr);
+    if (!spec) {
+        fprintf(stderr, "fake_worker: %s: %s\n", argv[2], jerr.text);
+        return 2;
+    }
+    json_t *params = json_object_get(spec, "params");
+    const char *out = json_string_value(json_object_get(spec, "out_dir"));
+    const char *train = json_string_value(json_object_get(json_object_get(spec, "data"), "train"));
+    if (!out || !train || !json_is_object(params)) {
+        fprintf(stderr, "fake_worker: trial spec lacks out_dir, data.train or params\n");
+        return 2;
+    }
+    /* The script. */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/fake.json", train);
+    json_t *cfg = json_load_file(p, 0, NULL);
+    json_t *rule = json_object();
+    if (cfg && json_is_object(json_object_get(cfg, "default")))
+        json_object_update(rule, json_object_get(cfg, "default"));
+    size_t i;
+    json_t *r;
+    json_array_foreach(cfg ? json_object_get(cfg, "rules") : NULL, i, r)
+    {
+        if (match(json_object_get(r, "match"), params, spec)) {
+            json_object_update(rule, r);
+            break;
+        }
+    }
+    const char *action = json_string_value(json_object_get(rule, "action"));
+    if (!action) action = "ok";
+    if (getenv("FAKE_NOOP") && !strcmp(getenv("FAKE_NOOP"), "1")) action = "noop";
+    double sleep_s = json_is_number(json_object_get(rule, "sleep")) ? json_number_value(json_object_get(rule, "sleep")) : 0.02;
+    int epochs = (int)json_integer_value(json_object_get(params, "epochs"));
+    if (json_is_integer(json_object_get(rule, "epochs"))) epochs = (int)json_integer_value(json_object_get(rule, "epochs"));
+    if (epochs < 1) epochs = 1;
+    int progress = json_is_integer(json_object_get(rule, "progress")) ? (int)json_integer_value(json_object_get(rule, "progress")) : 1;
+    int at_epoch = json_is_integer(json_object_get(rule, "at_epoch")) ? (int)json_integer_value(json_object_get(rule, "at_epoch")) : 1;
+    int ignore_term = json_is_true(json_object_get(rule, "ignore_term"));
+    double lr = json_number_value(json_object_get(params, "lr"));
+    json_int_t trial = json_integer_value(json_object_get(spec, "trial"));
+
+    if (!strcmp(action, "noop")) {
+        emit(json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params", params,
+                       "train_images", 10, "val_images", 2, "classes", 2));
+        double a = acc_for(lr, 1);
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch", "epoch", 1,
+                       "train_loss", 0.5, "train_accuracy", a, "val_loss", 1 - a, "val_accuracy", a,
+                       "val_precision", a, "val_recall", a, "val_f1", a, "lr", lr, "seconds", 0.0));
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1, "val_accuracy", a,
+                       "val_loss", 1 - a, "val_precision", a, "val_recall", a, "val_f1", a));
+        json_decref(cfg);
+        json_decref(rule);
+        json_decref(spec);
+        return 0;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ignore_term ? SIG_IGN : on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    int starts = read_int_file(out, "fake_starts", "n", 0);
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"n\":%d}\n", starts + 1);
+    write_text(out, "fake_starts", buf, 0);
+    int fail_attempts = json_is_integer(json_object_get(rule, "fail_attempts")) ? (int)json_integer_value(json_object_get(rule, "fail_attempts")) : 1 << 30;
+    if (starts >= fail_attempts) action = "ok";
+
+    int resume = read_int_file(out, "ckpt.json", "epoch", 0);
+    fprintf(stderr, "fake_worker: trial %lld start %d, action %s, resume after epoch %d\n",
+            (long long)trial, starts + 1, action, resume);
+    json_t *st = json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params",
+                           params, "train_images", 100, "val_images", 20, "classes", 2);
+    if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
+    emit(st);
+
+    int best_epoch = 0;
+    double best = -1;
+    for (int e = resume + 1; e <= epochs; e++) {
+        if (e == at_epoch || (e > at_epoch && resume >= at_epoch && e == resume + 1)) {
+            if (!strcmp(action, "exit")) {
+                int code = json_is_integer(json_object_get(rule, "code")) ? (int)json_integer_value(json_object_get(rule, "code")) : 3;
+                const char *m = json_string_value(json_object_get(rule, "message"));
+                emit(json_pack("{s:s, s:s, s:s}", "event", "error", "code", code == 3 ? "data" : "other",
+                               "message", m ? m : "scripted failure"));
+                return code;
+            }
+            if (!strcmp(action, "crash")) {
+                fprintf(stderr, "fake_worker: crashing as scripted\n");
+                fflush(stderr);
+                signal(SIGABRT, SIG_DFL);
+                abort();
+            }
+            if (!strcmp(action, "hang")) {
+                for (;;) {
+                    if (nap(0.05, ignore_term)) return stop_with_checkpoint(out, e - 1);
+                }
+            }
+            if (!strcmp(action, "flood")) {
+                for (int k = 0; k < 2000; k++) printf("this is not json %d\n", k);
+                printf("{\"event\":\"progress\",\"broken\":");
+                for (int k = 0; k < 3 * 1024 * 1024 / 64; k++)
+                    printf("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                printf("\n");
+                fflush(stdout);
+            }
+        }
+        for (int s = 1; s <= progress; s++) {
+            if (nap(sleep_s / progress, ignore_term)) return stop_with_checkpoint(out, e - 1);
+            emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e, "step", s,
+                           "steps", progress, "loss", 1.0 / (e + s), "images_per_s", 1000.0));
+        }
+        double a = acc_for(lr, e);
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch", "epoch", e,
+                       "train_loss", 1.0 / (e + 1), "train_accuracy", a, "val_loss", 1 - a, "val_accuracy", a,
+                       "val_precision", a, "val_recall", a, "val_f1", a, "lr", lr, "seconds", sleep_s));
+        if (a > best) {
+            best = a;
+            best_epoch = e;
+        }
+        snprintf(buf, sizeof buf, "{\"epoch\":%d}\n", e);
+        write_text(out, "ckpt.json", buf, 0);
+        snprintf(p, sizeof p, "%s/ckpt.json", out);
+        emit(json_pack("{s:s, s:i, s:s}", "event", "checkpoint", "epoch", e, "path", p));
+    }
+    if (best < 0) { // resumed after the last epoch
+        best_epoch = epochs;
+        best = acc_for(lr, epochs);
+    }
+    write_text(out, "best.safetensors", "fake weights\n", 0);
+    snprintf(buf, sizeof buf, "done at %.3f\n", now());
+    write_text(out, "completions", buf, 1);
+    emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", best_epoch,
+                   "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall", best,
+                   "val_f1", best));
+    json_decref(cfg);
+    json_decref(rule);
+    json_decref(spec);
+    return 0;
+}

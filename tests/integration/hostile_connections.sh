@@ -1,0 +1,245 @@
+#!/bin/bash
+# Connection-level abuse of a real sweepd: lines over the 1 MiB limit, binary
+# garbage, half a line and then silence, empty lines and CRLF, pipelined
+# requests, a thousand connections at once, connect-and-vanish clients,
+# clients that close before the reply, and a client that never reads its
+# replies. After each: the daemon answers ping on a new connection, and at the
+# end its open file descriptors are back to where they started and its memory
+# stayed bounded. Loopback Unix socket only.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/reliability_lib.bash"
+
+rel_setup_data
+rel_start_daemon --workers 1 || { not_ok "sweepd starts"; done_testing; }
+ok "sweepd starts and answers ping"
+
+cat >"$T/conns.py" <<'EOF'
+import errno, json, os, random, resource, select, socket, sys, time
+sys.path.insert(0, os.environ["REL_DIR"])
+from reliability_client import Conn, rpc, ping_ok, proc_fds, proc_rss_kb
+
+SOCK, PID = sys.argv[1], int(sys.argv[2])
+MiB = 1 << 20
+
+def result(good, name, detail=""):
+    print(("PASS " if good else "FAIL ") + name + ("" if good or not detail else ": " + detail),
+          flush=True)
+
+def is_err(r, pattern=None):
+    import re
+    if not (isinstance(r, dict) and r.get("ok") is False and isinstance(r.get("error"), dict)):
+        return False
+    text = "%s: %s" % (r["error"].get("code"), r["error"].get("message"))
+    return pattern is None or re.search(pattern, text) is not None
+
+fds0 = proc_fds(PID)
+rss0 = proc_rss_kb(PID)
+print("INFO daemon fds at start %d, rss %d KiB" % (fds0, rss0))
+
+# 1. A line over 1 MiB, then a ping on the same connection.
+c = Conn(SOCK, 20)
+c.send(b"a" * (MiB + MiB // 2) + b"\n")
+r = c.reply(20)
+result(is_err(r, r"(?i)too long|too big|too large|limit|MiB|bytes|too_big"),
+       "line of 1.5 MiB -> error naming the length limit", json.dumps(r)[:200])
+c.send(b'{"op":"ping"}\n')
+r2 = c.reply(10)
+result(isinstance(r2, dict) and r2.get("ok") is True,
+       "same connection still answers ping after the long line", json.dumps(r2))
+c.close()
+result(ping_ok(SOCK), "long line -> ping still answered")
+
+# 2. A valid JSON request just over the limit (a huge string member).
+c = Conn(SOCK, 20)
+c.send(b'{"op":"ping","pad":"' + b"x" * MiB + b'"}\n')
+r = c.reply(20)
+result(is_err(r, r"(?i)too long|too big|too large|limit|MiB|bytes|too_big"),
+       "1 MiB JSON request -> error naming the length limit", json.dumps(r)[:200])
+c.close()
+result(ping_ok(SOCK), "1 MiB JSON request -> ping still answered")
+
+# 3. Just under the limit: answered (whatever the answer).
+c = Conn(SOCK, 20)
+c.send(b'{"op":"ping","pad":"' + b"x" * (MiB - 100) + b'"}\n')
+r = c.reply(20)
+result(isinstance(r, dict) and "ok" in r, "request just under 1 MiB is answered", json.dumps(r)[:200])
+c.close()
+
+# 4. Binary garbage: 64 KiB of random bytes in 8 lines.
+rnd = random.Random(8)
+garbage = bytearray(rnd.getrandbits(8) for _ in range(64 * 1024))
+garbage = garbage.replace(b"\n", b"x").replace(b"\r", b"x")
+lines = [bytes(garbage[i * 8192:(i + 1) * 8192]) for i in range(8)]
+c = Conn(SOCK, 20)
+c.send(b"\n".join(lines) + b"\n")
+replies = [c.reply(10) for _ in range(8)]
+c.close()
+result(all(is_err(x, r"(?i)json|pars|invalid|utf|column") for x in replies),
+       "8 lines of binary garbage -> 8 parse error replies",
+       json.dumps([x if x is None else (x.get("error") or x) for x in replies])[:300])
+result(ping_ok(SOCK), "binary garbage -> ping still answered")
+c = Conn(SOCK, 10)
+c.send(bytes(rnd.getrandbits(8) for _ in range(4096)))  # no newline at all
+c.close()
+result(ping_ok(SOCK), "garbage without a newline, then hang-up -> ping still answered")
+
+# 5. Half a line, then silence: others are served meanwhile; the rest completes it.
+half = Conn(SOCK, 10)
+half.send(b'{"op":"pi')
+t0 = time.monotonic()
+served = 0
+while time.monotonic() - t0 < 2.5:
+    served += ping_ok(SOCK, 5)
+    time.sleep(0.25)
+result(served >= 5, "pings answered while another client sits on half a line (%d)" % served)
+half.send(b'ng"}\n')
+r = half.reply(10)
+result(isinstance(r, dict) and r.get("ok") is True, "the half line completed later is answered",
+       json.dumps(r))
+half.close()
+
+# 6. Empty lines and CRLF.
+c = Conn(SOCK, 10)
+c.send(b'\n\n\r\n{"op":"ping"}\r\n\n')
+r = c.reply(10)
+extra = c.reply(1)
+result(isinstance(r, dict) and r.get("ok") is True and extra is None,
+       "empty lines are skipped and a CRLF request is answered once", json.dumps([r, extra]))
+c.close()
+
+# 7. 200 pipelined pings in one write: 200 ok replies.
+c = Conn(SOCK, 20)
+c.send(b'{"op":"ping"}\n' * 200)
+got = [c.reply(10) for _ in range(200)]
+c.close()
+result(all(isinstance(x, dict) and x.get("ok") is True for x in got),
+       "200 pipelined pings -> 200 replies")
+
+# 8. A thousand connections at once.
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+conns, refused = [], 0
+for i in range(1000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    for attempt in range(50):
+        try:
+            s.connect(SOCK)
+            break
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.ECONNREFUSED) and attempt < 49:
+                time.sleep(0.02)
+                continue
+            refused += 1
+            s.close()
+            s = None
+            break
+    if s is not None:
+        conns.append(s)
+for s in conns:
+    try:
+        s.sendall(b'{"op":"ping"}\n')
+    except OSError:
+        pass
+answered_ok = answered_err = closed = silent = 0
+other = []
+deadline = time.monotonic() + 30
+pending = {s: b"" for s in conns}
+while pending and time.monotonic() < deadline:
+    rl, _, _ = select.select(list(pending)[:1000], [], [], 1.0)
+    for s in rl:
+        try:
+            d = s.recv(65536)
+        except OSError:
+            d = b""
+        if not d:
+            closed += 1
+            del pending[s]
+            continue
+        pending[s] += d
+        if b"\n" in pending[s]:
+            ln = pending[s].split(b"\n", 1)[0]
+            try:
+                r = json.loads(ln)
+            except ValueError:
+                r = None
+            if isinstance(r, dict) and r.get("ok") is True:
+                answered_ok += 1
+            elif is_err(r, r"(?i)connection|too many|busy|limit"):
+                answered_err += 1
+            else:
+                other.append(ln[:100])
+            del pending[s]
+silent = len(pending)
+print("INFO 1000 connections: %d connected, %d refused at connect, %d ping ok, %d error replies, "
+      "%d closed without reply, %d silent" % (len(conns), refused, answered_ok, answered_err,
+                                                closed, silent))
+result(answered_ok + answered_err == 1000 and not other,
+       "1000 simultaneous connections: each gets a pong or an error naming the connection limit",
+       "ok %d, err %d, closed %d, silent %d, refused %d, other %s" % (
+           answered_ok, answered_err, closed, silent, refused, other[:3]))
+fds_busy = proc_fds(PID)
+for s in conns:
+    s.close()
+result(ping_ok(SOCK), "after 1000 connections -> ping still answered")
+
+# 9. Connect and vanish, 300 times; send-then-close before the reply, 100 times.
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCK)
+    s.close()
+for i in range(100):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCK)
+    s.sendall(b'{"op":"status"}\n{"op":"ping"}\n')
+    s.close()
+result(ping_ok(SOCK), "300 connect-and-close + 100 close-before-reply -> ping still answered")
+
+# 10. A client that never reads: pipeline status requests for 4 s.
+lazy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+lazy.connect(SOCK)
+lazy.setblocking(False)
+sent = 0
+req = b'{"op":"status"}\n' * 64
+t0 = time.monotonic()
+pings_during = 0
+max_rss = proc_rss_kb(PID)
+dropped = False
+while time.monotonic() - t0 < 4:
+    try:
+        sent += lazy.send(req)
+    except BlockingIOError:
+        time.sleep(0.05)
+    except OSError:
+        dropped = True
+        break
+    if int((time.monotonic() - t0) * 10) % 5 == 0:
+        pings_during += ping_ok(SOCK, 5)
+        max_rss = max(max_rss, proc_rss_kb(PID))
+max_rss = max(max_rss, proc_rss_kb(PID))
+print("INFO never-reading client: sent %d bytes of requests, dropped by the daemon: %s, "
+      "daemon rss max %d KiB (start %d)" % (sent, dropped, max_rss, rss0))
+result(pings_during > 0 and ping_ok(SOCK),
+       "daemon serves others while a client never reads its replies")
+result(max_rss - rss0 < 128 * 1024,
+       "daemon memory stays bounded with a client that never reads (+%d KiB)" % (max_rss - rss0))
+lazy.close()
+
+time.sleep(1.0)
+ping_ok(SOCK)
+fds1 = proc_fds(PID)
+print("INFO daemon fds at end %d (start %d, with 1000 clients %d)" % (fds1, fds0, fds_busy))
+result(fds1 <= fds0 + 2, "daemon's open descriptors back to the start (%d -> %d)" % (fds0, fds1))
+EOF
+
+REL_DIR=$REL_DIR "$REL_PY" "$T/conns.py" "$SOCK" "$DPID" >"$T/conns.out" 2>&1
+while IFS= read -r line; do
+    case $line in
+        PASS\ *) ok "${line#PASS }" ;;
+        FAIL\ *) not_ok "${line#FAIL }" ;;
+        *) echo "# $line" ;;
+    esac
+done <"$T/conns.out"
+check "sweepd still running" kill -0 "$DPID"
+check "sweepd exits 0 on shutdown" rel_stop_daemon
+done_testing

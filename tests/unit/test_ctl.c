@@ -1,0 +1,307 @@
+/* test_ctl — sweepctl's pure parts: command-line parsing, table layout,
+ * number/duration/bar formatting, the ETA estimate and reply rendering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctl.h"
+#include "errors.h"
+
+/* Parses a space-separated command line; returns the parse result. */
+static int parse(ctl_args *a, const char *line, const char *env, char *msg, size_t msglen)
+{
+    static char buf[512];
+    static char *argv[32];
+    snprintf(buf, sizeof buf, "sweepctl %s", line);
+    int argc = 0;
+    for (char *tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " ")) argv[argc++] = tok;
+    argv[argc] = NULL;
+    return ctl_parse_args(a, argc, argv, env, msg, msglen);
+}
+
+static void test_args_commands(void **state)
+{
+    (void)state;
+    ctl_args a;
+    char msg[256];
+    assert_int_equal(parse(&a, "submit job.json", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_SUBMIT);
+    assert_string_equal(a.file, "job.json");
+    assert_string_equal(a.socket_path, "./var/sweepd.sock");
+    assert_false(a.json);
+
+    assert_int_equal(parse(&a, "status", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_STATUS);
+    assert_int_equal(a.id, 0);
+    assert_int_equal(parse(&a, "status 12", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.id, 12);
+
+    assert_int_equal(parse(&a, "best 3", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_BEST);
+    assert_int_equal(a.id, 3);
+    assert_int_equal(a.limit, CTL_DEFAULT_BEST);
+    assert_int_equal(parse(&a, "best 3 -n 10", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.limit, 10);
+    assert_int_equal(parse(&a, "best -n7 4", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.limit, 7);
+    assert_int_equal(a.id, 4);
+
+    assert_int_equal(parse(&a, "trial 17", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_TRIAL);
+    assert_int_equal(a.id, 17);
+    assert_int_equal(parse(&a, "cancel 2", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_CANCEL);
+    assert_int_equal(parse(&a, "watch 2", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_WATCH);
+    assert_int_equal(parse(&a, "list", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_LIST);
+    assert_int_equal(parse(&a, "ping", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_PING);
+    assert_int_equal(parse(&a, "shutdown", NULL, msg, sizeof msg), 0);
+    assert_int_equal(a.cmd, CTL_CMD_SHUTDOWN);
+}
+
+static void test_args_globals(void **state)
+{
+    (void)state;
+    ctl_args a;
+    char msg[256];
+    assert_int_equal(parse(&a, "--json --socket /tmp/s.sock list", NULL, msg, sizeof msg), 0);
+    assert_true(a.json);
+    assert_string_equal(a.socket_path, "/tmp/s.sock");
+    assert_int_equal(parse(&a, "--socket=/x.sock ping", "/env.sock", msg, sizeof msg), 0);
+    assert_string_equal(a.socket_path, "/x.sock");
+    assert_int_equal(parse(&a, "ping", "/env.sock", msg, sizeof msg), 0);
+    assert_string_equal(a.socket_path, "/env.sock");
+    assert_int_equal(parse(&a, "ping", "", msg, sizeof msg), 0);
+    assert_string_equal(a.socket_path, "./var/sweepd.sock");
+
+    assert_int_equal(parse(&a, "--help", NULL, msg, sizeof msg), 0);
+    assert_true(a.help);
+    assert_int_equal(a.cmd, CTL_CMD_NONE);
+    assert_int_equal(parse(&a, "help best", NULL, msg, sizeof msg), 0);
+    assert_true(a.help);
+    assert_int_equal(a.cmd, CTL_CMD_BEST);
+    assert_int_equal(parse(&a, "watch --help", NULL, msg, sizeof msg), 0);
+    assert_true(a.help);
+    assert_int_equal(a.cmd, CTL_CMD_WATCH);
+}
+
+static void test_args_errors(void **state)
+{
+    (void)state;
+    ctl_args a;
+    char msg[256];
+    assert_int_equal(parse(&a, "", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "no command"));
+    assert_int_equal(parse(&a, "frobnicate", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "'frobnicate'"));
+    assert_int_equal(parse(&a, "--verbose list", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "'--verbose'"));
+    assert_int_equal(parse(&a, "submit", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "JOB.json"));
+    assert_int_equal(parse(&a, "cancel abc", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "'abc'"));
+    assert_int_equal(parse(&a, "cancel 0", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "trial 5x", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "status 1 2", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "'2'"));
+    assert_int_equal(parse(&a, "ping now", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "best 3 -n", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "best 3 -n -2", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "list --json", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "before the command"));
+    assert_int_equal(parse(&a, "--socket", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(parse(&a, "watch 3 -n 2", NULL, msg, sizeof msg), ERR_INVALID);
+    /* The command is known when its operands are wrong, for its own usage. */
+    assert_int_equal(parse(&a, "best", NULL, msg, sizeof msg), ERR_INVALID);
+    assert_int_equal(a.cmd, CTL_CMD_BEST);
+}
+
+static void test_table_layout(void **state)
+{
+    (void)state;
+    static const char *const hdr[] = {"id", "name", "val_accuracy"};
+    ctl_table *t = ctl_table_new(3, hdr, "rlr");
+    assert_non_null(t);
+    assert_int_equal(ctl_table_row(t), 0);
+    ctl_table_cell(t, "%d", 7);
+    ctl_table_cell(t, "%s", "pets");
+    ctl_table_cell(t, "%.4f", 0.5);
+    assert_int_equal(ctl_table_row(t), 0);
+    ctl_table_cell(t, "%d", 12);
+    ctl_table_cell(t, "%s", "fashion-mnist-long");
+    /* third cell missing: prints empty */
+    assert_int_equal(ctl_table_rows(t), 2);
+    char *s = ctl_table_render(t);
+    assert_string_equal(s, "id  name                val_accuracy\n"
+                           "--  ------------------  ------------\n"
+                           " 7  pets                      0.5000\n"
+                           "12  fashion-mnist-long\n");
+    free(s);
+    ctl_table_free(t);
+}
+
+static void test_table_utf8_and_growth(void **state)
+{
+    (void)state;
+    static const char *const hdr[] = {"a", "b"};
+    ctl_table *t = ctl_table_new(2, hdr, "ll");
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(ctl_table_row(t), 0);
+        ctl_table_cell(t, "%s", i == 50 ? "\xc3\xa9t\xc3\xa9" : "x"); // "été": 3 columns
+        ctl_table_cell(t, "%d", i);
+        ctl_table_cell(t, "%s", "ignored extra cell");
+    }
+    assert_int_equal(ctl_table_rows(t), 100);
+    char *s = ctl_table_render(t);
+    /* Column a is 3 wide ("été"), so "x" rows pad to 3 then two spaces. */
+    assert_non_null(strstr(s, "\nx    0\n"));
+    assert_non_null(strstr(s, "\n\xc3\xa9t\xc3\xa9  50\n"));
+    assert_null(strstr(s, "ignored"));
+    assert_int_equal(ctl_utf8_width("\xc3\xa9t\xc3\xa9"), 3);
+    free(s);
+    ctl_table_free(t);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    char b[64];
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 42.4), "42s");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 185), "3m05s");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 3720), "1h02m");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 2 * 86400 + 3 * 3600), "2d03h");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, -1), "-");
+
+    json_t *v = json_real(0.87341);
+    assert_string_equal(ctl_fmt_json(b, sizeof b, v), "0.8734");
+    json_decref(v);
+    v = json_real(0.0001);
+    assert_string_equal(ctl_fmt_json(b, sizeof b, v), "0.0001");
+    json_decref(v);
+    v = json_real(123.456);
+    assert_string_equal(ctl_fmt_json(b, sizeof b, v), "123.46");
+    json_decref(v);
+    v = json_integer(32);
+    assert_string_equal(ctl_fmt_json(b, sizeof b, v), "32");
+    json_decref(v);
+    v = json_string("layer3");
+    assert_string_equal(ctl_fmt_json(b, sizeof b, v), "layer3");
+    json_decref(v);
+    assert_string_equal(ctl_fmt_json(b, sizeof b, json_true()), "yes");
+    assert_string_equal(ctl_fmt_json(b, sizeof b, json_null()), "-");
+    assert_string_equal(ctl_fmt_json(b, sizeof b, NULL), "-");
+
+    assert_string_equal(ctl_fmt_bar(b, sizeof b, 10, 0.5), "[=====>    ]");
+    assert_string_equal(ctl_fmt_bar(b, sizeof b, 10, 0), "[          ]");
+    assert_string_equal(ctl_fmt_bar(b, sizeof b, 10, 1), "[==========]");
+    assert_string_equal(ctl_fmt_bar(b, sizeof b, 4, 7), "[====]");
+}
+
+static void test_eta(void **state)
+{
+    (void)state;
+    assert_true(ctl_eta(0, 0, 5, 2) < 0);          // nothing finished: unknown
+    assert_true(ctl_eta(2, 100, 0, 2) == 0);        // nothing left
+    /* 2 trials took 100 s in all: 50 s each; 4 trials left over 2 slots: 100 s. */
+    assert_true(ctl_eta(2, 100, 4, 2) > 99.9 && ctl_eta(2, 100, 4, 2) < 100.1);
+    assert_true(ctl_eta(2, 100, 4, 0) > 199.9);      // parallel < 1 counts as 1
+}
+
+/* Renders REPLY (JSON text) for CMD into a new string. */
+static char *render(ctl_command cmd, const char *reply_text)
+{
+    json_error_t e;
+    json_t *reply = json_loads(reply_text, 0, &e);
+    assert_non_null(reply);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(ctl_render(f, cmd, reply), 0);
+    fclose(f);
+    json_decref(reply);
+    return buf;
+}
+
+static void test_render_best_shows_varying_params(void **state)
+{
+    (void)state;
+    char *s = render(CTL_CMD_BEST,
+                     "{\"ok\":true,\"job\":1,\"trials\":["
+                     "{\"rank\":1,\"id\":11,\"number\":2,\"state\":\"completed\",\"val_accuracy\":0.91,"
+                     "\"params\":{\"lr\":0.01,\"batch_size\":32,\"freeze\":\"layer3\"}},"
+                     "{\"rank\":2,\"id\":10,\"number\":1,\"state\":\"completed\",\"val_accuracy\":0.85,"
+                     "\"params_json\":\"{\\\"lr\\\":0.1,\\\"batch_size\\\":32,\\\"freeze\\\":\\\"layer2\\\"}\"}]}");
+    /* lr and freeze differ, batch_size does not. */
+    assert_string_equal(s, "rank  trial  id      lr  freeze  val_accuracy\n"
+                           "----  -----  --  ------  ------  ------------\n"
+                           "   1      2  11  0.0100  layer3        0.9100\n"
+                           "   2      1  10  0.1000  layer2        0.8500\n");
+    free(s);
+    s = render(CTL_CMD_BEST, "{\"ok\":true,\"trials\":[]}");
+    assert_string_equal(s, "no completed trials yet\n");
+    free(s);
+}
+
+static void test_render_list_and_status(void **state)
+{
+    (void)state;
+    char *s = render(CTL_CMD_LIST,
+                     "{\"ok\":true,\"jobs\":[{\"id\":1,\"name\":\"demo\",\"state\":\"running\","
+                     "\"trials_total\":12,\"counts\":{\"completed\":4,\"failed\":1,\"running\":2},"
+                     "\"submitted_at\":\"2026-11-28T15:04:05.123Z\"}]}");
+    assert_non_null(strstr(s, "id  name  state    trials  running  best  submitted"));
+    assert_non_null(strstr(s, " 1  demo  running    5/12        2     -  2026-11-28 15:04:05\n"));
+    free(s);
+    s = render(CTL_CMD_LIST, "{\"ok\":true,\"jobs\":[]}");
+    assert_non_null(strstr(s, "no jobs yet"));
+    free(s);
+    s = render(CTL_CMD_SUBMIT, "{\"ok\":true,\"job\":3,\"trials\":24}");
+    assert_string_equal(s, "submitted job 3: 24 trials\nfollow it with: sweepctl watch 3\n");
+    free(s);
+    s = render(CTL_CMD_TRIAL,
+               "{\"ok\":true,\"trial\":{\"id\":5,\"state\":\"completed\",\"val_accuracy\":0.5,"
+               "\"params\":{\"lr\":0.1},\"metrics\":[{\"epoch\":1,\"train_loss\":1.5,"
+               "\"val_accuracy\":0.5,\"seconds\":65}]}}");
+    assert_non_null(strstr(s, "state            completed\n"));
+    assert_non_null(strstr(s, "  lr               0.1000\n"));
+    assert_non_null(strstr(s, "epoch  train_loss  train_acc  val_loss  val_acc  val_f1  lr  seconds"));
+    assert_non_null(strstr(s, "    1      1.5000          -         -   0.5000       -   -    1m05s"));
+    free(s);
+}
+
+static void test_lookup(void **state)
+{
+    (void)state;
+    json_t *o = json_loads("{\"a\":1,\"params\":{\"lr\":0.5},\"result\":{\"val_f1\":0.2}}", 0, NULL);
+    assert_int_equal(json_integer_value(ctl_lookup(o, "a")), 1);
+    assert_true(json_real_value(ctl_lookup(o, "lr")) == 0.5);
+    assert_true(json_real_value(ctl_lookup(o, "val_f1")) == 0.2);
+    assert_null(ctl_lookup(o, "nope"));
+    assert_null(ctl_lookup(NULL, "a"));
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_args_commands),
+        cmocka_unit_test(test_args_globals),
+        cmocka_unit_test(test_args_errors),
+        cmocka_unit_test(test_table_layout),
+        cmocka_unit_test(test_table_utf8_and_growth),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_eta),
+        cmocka_unit_test(test_render_best_shows_varying_params),
+        cmocka_unit_test(test_render_list_and_status),
+        cmocka_unit_test(test_lookup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

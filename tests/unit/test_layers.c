@@ -1,0 +1,590 @@
+/* test_layers — the optimised kernels of worker/layers.c against the naive
+ * references of worker/layers_ref.c on many shapes (stride 2, padding, 1x1,
+ * 7x7, odd sizes, batch 1, non-square inputs), and every backward pass
+ * against central finite differences of its forward pass on tiny shapes.
+ *
+ * Finite differences: the scalar checked is L = sum_i r_i * out_i for fixed
+ * random r, evaluated in double from the float forward; with a step of 1e-2
+ * (linear layers) or 1e-3 (batchnorm) the float rounding stays well below the
+ * tolerance. Inputs of layers with a kink (ReLU, max-pool) are kept away from
+ * it so a step never crosses one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "layers.h"
+#include "rng.h"
+
+static rng_t R;
+
+static float *rnd(size_t n, float lo, float hi)
+{
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)rng_range(&R, lo, hi);
+    return x;
+}
+
+static float *zeros(size_t n)
+{
+    float *x = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(x);
+    return x;
+}
+
+/* max |a-b| / (1 + max|b|) style check with a message naming WHAT. */
+static void close_enough(const float *a, const float *b, size_t n, double tol, const char *what)
+{
+    double mx = 0, scale = 1e-6;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= mx)) {
+            mx = d;
+            at = i;
+        }
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    }
+    if (!(mx <= tol * (scale > 1 ? scale : 1))) {
+        print_error("%s: max error %g at %zu (%g vs %g), scale %g\n", what, mx, at, a[at], b[at],
+                    scale);
+        fail();
+    }
+}
+
+static double dot(const float *a, const float *r, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * r[i];
+    return s;
+}
+
+/* ---------- conv2d ---------- */
+
+typedef struct {
+    int n, c, h, w, oc, kh, kw, stride, pad;
+} cshape;
+
+static const cshape conv_shapes[] = {
+    {2, 3, 9, 9, 4, 3, 3, 1, 1},   {1, 3, 7, 7, 5, 3, 3, 2, 1},   {2, 3, 15, 13, 4, 7, 7, 2, 3},
+    {3, 5, 6, 6, 7, 1, 1, 1, 0},   {2, 6, 7, 9, 8, 1, 1, 2, 0},   {1, 4, 5, 5, 3, 3, 3, 1, 0},
+    {2, 2, 11, 5, 3, 5, 5, 1, 2},  {2, 4, 8, 8, 6, 3, 3, 2, 1},   {1, 1, 1, 1, 2, 1, 1, 1, 0},
+    {2, 3, 4, 4, 2, 3, 3, 1, 1},   {1, 8, 13, 13, 16, 3, 3, 1, 1}, {2, 3, 10, 10, 3, 3, 1, 1, 1},
+    {4, 16, 9, 9, 8, 3, 3, 1, 1},  {2, 3, 3, 3, 4, 3, 3, 2, 1},
+    /* large enough K that the column tiles split images and rows */
+    {2, 64, 30, 30, 4, 3, 3, 1, 1}, {3, 48, 21, 17, 5, 3, 3, 2, 1}, {2, 40, 9, 40, 3, 5, 5, 1, 2},
+};
+
+static void test_conv_vs_ref(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof conv_shapes / sizeof conv_shapes[0]; s++) {
+        const cshape *c = &conv_shapes[s];
+        conv2d_desc d;
+        assert_int_equal(conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw,
+                                          c->stride, c->pad),
+                         0);
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+        float *o1 = zeros(no), *o2 = zeros(no);
+        float *ws = zeros(conv2d_workspace_floats(&d));
+        conv2d_forward(o1, in, w, &d, ws);
+        conv2d_forward_ref(o2, in, w, &d);
+        char what[64];
+        snprintf(what, sizeof what, "conv forward shape %zu", s);
+        close_enough(o1, o2, no, 1e-5, what);
+        /* backward: dW accumulates onto a non-zero start, dX overwritten then accumulated */
+        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
+        memcpy(dw2, dw1, sizeof(float) * nw);
+        float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
+        conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
+        conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
+        snprintf(what, sizeof what, "conv dW shape %zu", s);
+        close_enough(dw1, dw2, nw, 1e-5, what);
+        snprintf(what, sizeof what, "conv dX shape %zu", s);
+        close_enough(dx1, dx2, ni, 1e-5, what);
+        conv2d_backward(dx1, NULL, dout, in, w, &d, ws, 1);
+        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 1);
+        snprintf(what, sizeof what, "conv dX accumulate shape %zu", s);
+        close_enough(dx1, dx2, ni, 1e-5, what);
+        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dw1), free(dw2),
+            free(dx1), free(dx2);
+    }
+}
+
+static void test_conv_desc(void **state)
+{
+    (void)state;
+    conv2d_desc d;
+    assert_int_equal(conv2d_desc_init(&d, 1, 3, 224, 224, 64, 7, 7, 2, 3), 0);
+    assert_int_equal(d.oh, 112);
+    assert_int_equal(d.ow, 112);
+    assert_int_equal(conv2d_desc_init(&d, 1, 3, 2, 2, 4, 5, 5, 1, 0), ERR_INVALID);
+    assert_int_equal(conv2d_desc_init(&d, 0, 3, 8, 8, 4, 3, 3, 1, 1), ERR_INVALID);
+    /* 1x1 stride 1 needs no work space */
+    assert_int_equal(conv2d_desc_init(&d, 4, 8, 8, 8, 4, 1, 1, 1, 0), 0);
+    assert_int_equal(conv2d_workspace_floats(&d), 0);
+}
+
+static void test_conv_fd(void **state)
+{
+    (void)state;
+    static const cshape sh[] = {{2, 2, 5, 4, 3, 3, 3, 2, 1}, {1, 3, 4, 4, 2, 1, 1, 2, 0},
+                                {2, 2, 3, 3, 2, 3, 3, 1, 1}};
+    for (size_t s = 0; s < 3; s++) {
+        const cshape *c = &sh[s];
+        conv2d_desc d;
+        conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(no, -1, 1);
+        float *out = zeros(no), *dw = zeros(nw), *dx = zeros(ni);
+        float *ws = zeros(conv2d_workspace_floats(&d));
+        conv2d_backward(dx, dw, r, in, w, &d, ws, 0);
+        const float h = 1e-2f;
+        float num_x[64], num_w[64];
+        size_t kx = ni < 64 ? ni : 64, kw = nw < 64 ? nw : 64;
+        for (size_t i = 0; i < kx; i++) {
+            float v = in[i];
+            in[i] = v + h;
+            conv2d_forward(out, in, w, &d, ws);
+            double lp = dot(out, r, no);
+            in[i] = v - h;
+            conv2d_forward(out, in, w, &d, ws);
+            double lm = dot(out, r, no);
+            in[i] = v;
+            num_x[i] = (float)((lp - lm) / (2 * h));
+        }
+        for (size_t i = 0; i < kw; i++) {
+            float v = w[i];
+            w[i] = v + h;
+            conv2d_forward(out, in, w, &d, ws);
+            double lp = dot(out, r, no);
+            w[i] = v - h;
+            conv2d_forward(out, in, w, &d, ws);
+            double lm = dot(out, r, no);
+            w[i] = v;
+            num_w[i] = (float)((lp - lm) / (2 * h));
+        }
+        close_enough(dx, num_x, kx, 1e-3, "conv dX vs finite differences");
+        close_enough(dw, num_w, kw, 1e-3, "conv dW vs finite differences");
+        free(in), free(w), free(r), free(out), free(dw), free(dx), free(ws);
+    }
+}
+
+/* ---------- batchnorm ---------- */
+
+static void test_bn_vs_ref(void **state)
+{
+    (void)state;
+    static const int sh[][3] = {{2, 3, 25}, {1, 4, 1}, {5, 2, 7}, {3, 7, 4099}, {16, 3, 1}};
+    for (size_t s = 0; s < 5; s++) {
+        int n = sh[s][0], c = sh[s][1], hw = sh[s][2];
+        size_t cnt = (size_t)n * c * hw;
+        if (n * hw < 2) continue;
+        float *in = rnd(cnt, -2, 3), *g = rnd(c, 0.5f, 1.5f), *b = rnd(c, -0.5f, 0.5f);
+        for (size_t i = 0; i < cnt; i++) in[i] += 100.0f * (float)(i / ((size_t)n * hw));
+        for (int relu = 0; relu < 2; relu++) {
+            float *o1 = zeros(cnt), *o2 = zeros(cnt);
+            float *rm1 = rnd(c, -1, 1), *rv1 = rnd(c, 0.5f, 2), *rm2 = zeros(c), *rv2 = zeros(c);
+            memcpy(rm2, rm1, sizeof(float) * c);
+            memcpy(rv2, rv1, sizeof(float) * c);
+            float *sm1 = zeros(c), *si1 = zeros(c), *sm2 = zeros(c), *si2 = zeros(c);
+            batchnorm_forward_train(o1, in, g, b, rm1, rv1, sm1, si1, n, c, hw, BN_MOMENTUM,
+                                    BN_EPS, relu);
+            batchnorm_forward_train_ref(o2, in, g, b, rm2, rv2, sm2, si2, n, c, hw, BN_MOMENTUM,
+                                        BN_EPS, relu);
+            close_enough(o1, o2, cnt, 1e-4, "bn train forward");
+            close_enough(rm1, rm2, c, 1e-5, "bn running_mean");
+            close_enough(rv1, rv2, c, 1e-4, "bn running_var");
+            close_enough(sm1, sm2, c, 1e-5, "bn saved mean");
+            close_enough(si1, si2, c, 1e-4, "bn saved invstd");
+            float *dout = rnd(cnt, -1, 1);
+            float *dx1 = zeros(cnt), *dx2 = zeros(cnt), *dg1 = rnd(c, -1, 1), *db1 = rnd(c, -1, 1);
+            float *dg2 = zeros(c), *db2 = zeros(c);
+            memcpy(dg2, dg1, sizeof(float) * c);
+            memcpy(db2, db1, sizeof(float) * c);
+            batchnorm_backward(dx1, dg1, db1, dout, in, o1, g, sm1, si1, n, c, hw, relu);
+            batchnorm_backward_ref(dx2, dg2, db2, dout, in, o1, g, sm1, si1, n, c, hw, relu);
+            close_enough(dx1, dx2, cnt, 1e-3, "bn dX");
+            close_enough(dg1, dg2, c, 1e-3, "bn dgamma");
+            close_enough(db1, db2, c, 1e-4, "bn dbeta");
+            /* in place backward gives the same */
+            memcpy(dx2, dout, sizeof(float) * cnt);
+            batchnorm_backward(dx2, NULL, NULL, dx2, in, o1, g, sm1, si1, n, c, hw, relu);
+            close_enough(dx2, dx1, cnt, 1e-6, "bn dX in place");
+            /* eval mode, in place */
+            memcpy(o1, in, sizeof(float) * cnt);
+            batchnorm_forward_eval(o1, o1, g, b, rm1, rv1, n, c, hw, BN_EPS, relu);
+            batchnorm_forward_eval_ref(o2, in, g, b, rm1, rv1, n, c, hw, BN_EPS, relu);
+            close_enough(o1, o2, cnt, 1e-4, "bn eval forward");
+            free(o1), free(o2), free(rm1), free(rv1), free(rm2), free(rv2), free(sm1), free(si1),
+                free(sm2), free(si2), free(dout), free(dx1), free(dx2), free(dg1), free(db1),
+                free(dg2), free(db2);
+        }
+        free(in), free(g), free(b);
+    }
+}
+
+/* Running stats follow PyTorch: unbiased variance, momentum 0.1. */
+static void test_bn_running_stats(void **state)
+{
+    (void)state;
+    float in[4] = {1, 2, 3, 6}, out[4], g = 1, b = 0, rm = 0, rv = 1, sm, si;
+    batchnorm_forward_train(out, in, &g, &b, &rm, &rv, &sm, &si, 2, 1, 2, 0.1f, 1e-5f, 0);
+    /* mean 3, biased var 3.5, unbiased 14/3 */
+    assert_float_equal(sm, 3.0f, 1e-6);
+    assert_float_equal(si, 1.0f / sqrtf(3.5f + 1e-5f), 1e-6);
+    assert_float_equal(rm, 0.3f, 1e-6);
+    assert_float_equal(rv, 0.9f + 0.1f * 14.0f / 3.0f, 1e-6);
+    assert_float_equal(out[3], 3.0f / sqrtf(3.5f + 1e-5f), 1e-5);
+}
+
+/* L(in, gamma, beta) = sum r * bn_train(in) by central differences. */
+static double bn_loss(const float *in, const float *g, const float *b, const float *r, int n,
+                      int c, int hw, int relu, float *out)
+{
+    float sm[8], si[8];
+    batchnorm_forward_train(out, in, g, b, NULL, NULL, sm, si, n, c, hw, 0.1f, BN_EPS, relu);
+    return dot(out, r, (size_t)n * c * hw);
+}
+
+static void test_bn_fd(void **state)
+{
+    (void)state;
+    const int n = 2, c = 3, hw = 5;
+    const size_t cnt = (size_t)n * c * hw;
+    for (int relu = 0; relu < 2; relu++) {
+        float *in = rnd(cnt, -2, 2), *g = rnd(c, 0.5f, 1.5f), *b = rnd(c, -0.3f, 0.3f);
+        float *r = rnd(cnt, -1, 1), *out = zeros(cnt), *dx = zeros(cnt), *dg = zeros(c),
+              *db = zeros(c);
+        float sm[8], si[8];
+        batchnorm_forward_train(out, in, g, b, NULL, NULL, sm, si, n, c, hw, 0.1f, BN_EPS, relu);
+        if (relu) /* keep outputs away from the ReLU kink */
+            for (size_t i = 0; i < cnt; i++)
+                if (fabsf(out[i]) < 0.05f) r[i] = 0;
+        batchnorm_backward(dx, dg, db, r, in, out, g, sm, si, n, c, hw, relu);
+        const float h = 1e-3f;
+        float nx[32], ng[8], nb[8];
+        for (size_t i = 0; i < cnt; i++) {
+            float v = in[i];
+            in[i] = v + h;
+            double lp = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            in[i] = v - h;
+            double lm = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            in[i] = v;
+            nx[i] = (float)((lp - lm) / (2 * h));
+        }
+        for (int i = 0; i < c; i++) {
+            float v = g[i];
+            g[i] = v + h;
+            double lp = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            g[i] = v - h;
+            double lm = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            g[i] = v;
+            ng[i] = (float)((lp - lm) / (2 * h));
+            v = b[i];
+            b[i] = v + h;
+            lp = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            b[i] = v - h;
+            lm = bn_loss(in, g, b, r, n, c, hw, relu, out);
+            b[i] = v;
+            nb[i] = (float)((lp - lm) / (2 * h));
+        }
+        close_enough(dx, nx, cnt, 2e-2, "bn dX vs finite differences");
+        close_enough(dg, ng, c, 2e-2, "bn dgamma vs finite differences");
+        close_enough(db, nb, c, 2e-2, "bn dbeta vs finite differences");
+        /* eval-mode backward against differences of the eval forward */
+        float rm[3] = {0.1f, -0.2f, 0.3f}, rv[3] = {0.5f, 1.5f, 2.0f};
+        memset(dx, 0, sizeof(float) * cnt);
+        memset(dg, 0, sizeof(float) * c);
+        memset(db, 0, sizeof(float) * c);
+        batchnorm_forward_eval(out, in, g, b, rm, rv, n, c, hw, BN_EPS, relu);
+        for (size_t i = 0; i < cnt; i++)
+            if (relu && fabsf(out[i]) < 0.05f) r[i] = 0;
+        batchnorm_backward_eval(dx, dg, db, r, in, out, g, rm, rv, n, c, hw, BN_EPS, relu);
+        for (size_t i = 0; i < cnt; i++) {
+            float v = in[i];
+            in[i] = v + h;
+            batchnorm_forward_eval(out, in, g, b, rm, rv, n, c, hw, BN_EPS, relu);
+            double lp = dot(out, r, cnt);
+            in[i] = v - h;
+            batchnorm_forward_eval(out, in, g, b, rm, rv, n, c, hw, BN_EPS, relu);
+            double lm = dot(out, r, cnt);
+            in[i] = v;
+            nx[i] = (float)((lp - lm) / (2 * h));
+        }
+        for (int i = 0; i < c; i++) {
+            float v = g[i];
+            g[i] = v + h;
+            batchnorm_forward_eval(out, in, g, b, rm, rv, n, c, hw, BN_EPS, relu);
+            double lp = dot(out, r, cnt);
+            g[i] = v - h;
+            batchnorm_forward_eval(out, in, g, b, rm, rv, n, c, hw, BN_EPS, relu);
+            double lm = dot(out, r, cnt);
+            g[i] = v;
+            ng[i] = (float)((lp - lm) / (2 * h));
+        }
+        close_enough(dx, nx, cnt, 2e-2, "bn eval dX vs finite differences");
+        close_enough(dg, ng, c, 2e-2, "bn eval dgamma vs finite differences");
+        free(in), free(g), free(b), free(r), free(out), free(dx), free(dg), free(db);
+    }
+}
+
+/* ---------- pooling ---------- */
+
+static void test_maxpool(void **state)
+{
+    (void)state;
+    static const int sh[][4] = {{2, 3, 9, 9}, {1, 2, 8, 7}, {3, 1, 1, 1}, {2, 2, 2, 3},
+                                {1, 4, 112, 112}};
+    for (size_t s = 0; s < 5; s++) {
+        int n = sh[s][0], c = sh[s][1], h = sh[s][2], w = sh[s][3];
+        int oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
+        size_t ni = (size_t)n * c * h * w, no = (size_t)n * c * oh * ow;
+        float *in = rnd(ni, -1, 1), *o1 = zeros(no), *o2 = zeros(no), *dout = rnd(no, -1, 1);
+        int32_t *i1 = calloc(no, sizeof *i1), *i2 = calloc(no, sizeof *i2);
+        maxpool2d_forward(o1, i1, in, n, c, h, w, 3, 2, 1, oh, ow);
+        maxpool2d_forward_ref(o2, i2, in, n, c, h, w, 3, 2, 1, oh, ow);
+        close_enough(o1, o2, no, 0, "maxpool forward");
+        assert_memory_equal(i1, i2, no * sizeof *i1);
+        float *d1 = rnd(ni, -1, 1), *d2 = zeros(ni);
+        maxpool2d_backward(d1, dout, i1, n, c, h, w, oh, ow);
+        maxpool2d_backward_ref(d2, dout, i2, n, c, h, w, oh, ow);
+        close_enough(d1, d2, ni, 1e-6, "maxpool backward");
+        free(in), free(o1), free(o2), free(dout), free(i1), free(i2), free(d1), free(d2);
+    }
+}
+
+static void test_maxpool_fd(void **state)
+{
+    (void)state;
+    const int n = 2, c = 2, h = 5, w = 6, oh = 3, ow = 3;
+    size_t ni = (size_t)n * c * h * w, no = (size_t)n * c * oh * ow;
+    /* distinct values far apart so a step never changes a winner */
+    float *in = zeros(ni), *out = zeros(no), *r = rnd(no, -1, 1), *dx = zeros(ni);
+    int32_t *idx = calloc(no, sizeof *idx);
+    for (size_t i = 0; i < ni; i++) in[i] = (float)((i * 37) % ni) * 0.1f;
+    maxpool2d_forward(out, idx, in, n, c, h, w, 3, 2, 1, oh, ow);
+    maxpool2d_backward(dx, r, idx, n, c, h, w, oh, ow);
+    const float hh = 1e-2f;
+    for (size_t i = 0; i < ni; i++) {
+        float v = in[i];
+        in[i] = v + hh;
+        maxpool2d_forward(out, idx, in, n, c, h, w, 3, 2, 1, oh, ow);
+        double lp = dot(out, r, no);
+        in[i] = v - hh;
+        maxpool2d_forward(out, idx, in, n, c, h, w, 3, 2, 1, oh, ow);
+        double lm = dot(out, r, no);
+        in[i] = v;
+        assert_float_equal(dx[i], (lp - lm) / (2 * hh), 1e-3);
+    }
+    free(in), free(out), free(r), free(dx), free(idx);
+}
+
+static void test_avgpool(void **state)
+{
+    (void)state;
+    const int n = 3, c = 4, hw = 7;
+    size_t ni = (size_t)n * c * hw;
+    float *in = rnd(ni, -1, 1), *o1 = zeros(n * c), *o2 = zeros(n * c), *r = rnd(n * c, -1, 1);
+    avgpool_forward(o1, in, n, c, hw);
+    avgpool_forward_ref(o2, in, n, c, hw);
+    close_enough(o1, o2, n * c, 1e-6, "avgpool forward");
+    float *dx = zeros(ni);
+    avgpool_backward(dx, r, n, c, hw);
+    const float h = 1e-2f;
+    for (size_t i = 0; i < ni; i++) {
+        float v = in[i];
+        in[i] = v + h;
+        avgpool_forward(o1, in, n, c, hw);
+        double lp = dot(o1, r, n * c);
+        in[i] = v - h;
+        avgpool_forward(o1, in, n, c, hw);
+        double lm = dot(o1, r, n * c);
+        in[i] = v;
+        assert_float_equal(dx[i], (lp - lm) / (2 * h), 1e-4);
+    }
+    free(in), free(o1), free(o2), free(r), free(dx);
+}
+
+/* ---------- linear ---------- */
+
+static void test_linear(void **state)
+{
+    (void)state;
+    static const int sh[][3] = {{1, 5, 3}, {4, 7, 2}, {9, 16, 10}, {2, 1, 1}};
+    for (size_t s = 0; s < 4; s++) {
+        int n = sh[s][0], fi = sh[s][1], fo = sh[s][2];
+        float *in = rnd((size_t)n * fi, -1, 1), *w = rnd((size_t)fo * fi, -1, 1),
+              *b = rnd(fo, -1, 1);
+        float *o1 = zeros((size_t)n * fo), *o2 = zeros((size_t)n * fo), *r = rnd((size_t)n * fo, -1, 1);
+        linear_forward(o1, in, w, b, n, fi, fo);
+        linear_forward_ref(o2, in, w, b, n, fi, fo);
+        close_enough(o1, o2, (size_t)n * fo, 1e-5, "linear forward");
+        linear_forward(o1, in, w, NULL, n, fi, fo);
+        linear_forward_ref(o2, in, w, NULL, n, fi, fo);
+        close_enough(o1, o2, (size_t)n * fo, 1e-5, "linear forward without bias");
+        float *dx1 = zeros((size_t)n * fi), *dx2 = zeros((size_t)n * fi);
+        float *dw1 = rnd((size_t)fo * fi, -1, 1), *dw2 = zeros((size_t)fo * fi);
+        float *db1 = rnd(fo, -1, 1), *db2 = zeros(fo);
+        memcpy(dw2, dw1, sizeof(float) * fo * fi);
+        memcpy(db2, db1, sizeof(float) * fo);
+        linear_backward(dx1, dw1, db1, r, in, w, n, fi, fo);
+        linear_backward_ref(dx2, dw2, db2, r, in, w, n, fi, fo);
+        close_enough(dx1, dx2, (size_t)n * fi, 1e-5, "linear dX");
+        close_enough(dw1, dw2, (size_t)fo * fi, 1e-5, "linear dW");
+        close_enough(db1, db2, fo, 1e-5, "linear db");
+        /* finite differences on x, w, b (from zeroed gradients) */
+        memset(dw1, 0, sizeof(float) * fo * fi);
+        memset(db1, 0, sizeof(float) * fo);
+        linear_backward(dx1, dw1, db1, r, in, w, n, fi, fo);
+        const float h = 1e-2f;
+        float *ps[3] = {in, w, b}, *gs[3] = {dx1, dw1, db1};
+        size_t ns[3] = {(size_t)n * fi, (size_t)fo * fi, (size_t)fo};
+        for (int t = 0; t < 3; t++)
+            for (size_t i = 0; i < ns[t]; i++) {
+                float v = ps[t][i];
+                ps[t][i] = v + h;
+                linear_forward(o1, in, w, b, n, fi, fo);
+                double lp = dot(o1, r, (size_t)n * fo);
+                ps[t][i] = v - h;
+                linear_forward(o1, in, w, b, n, fi, fo);
+                double lm = dot(o1, r, (size_t)n * fo);
+                ps[t][i] = v;
+                assert_float_equal(gs[t][i], (lp - lm) / (2 * h), 1e-3);
+            }
+        free(in), free(w), free(b), free(o1), free(o2), free(r), free(dx1), free(dx2), free(dw1),
+            free(dw2), free(db1), free(db2);
+    }
+}
+
+/* ---------- loss ---------- */
+
+static void test_softmax_xent(void **state)
+{
+    (void)state;
+    const int n = 4, k = 5;
+    float *z = rnd(n * k, -3, 3), p1[20], p2[20], d[20];
+    int labels[4] = {0, 4, 2, 2};
+    for (int s = 0; s < 2; s++) {
+        float sm = s ? 0.1f : 0.0f;
+        float l1 = softmax_xent_forward(p1, z, labels, n, k, sm);
+        float l2 = softmax_xent_forward_ref(p2, z, labels, n, k, sm);
+        assert_float_equal(l1, l2, 1e-5);
+        close_enough(p1, p2, n * k, 1e-6, "softmax probabilities");
+        softmax_xent_backward(d, p1, labels, n, k, sm);
+        const float h = 1e-2f;
+        for (int i = 0; i < n * k; i++) {
+            float v = z[i];
+            z[i] = v + h;
+            double lp = softmax_xent_forward_ref(p2, z, labels, n, k, sm);
+            z[i] = v - h;
+            double lm = softmax_xent_forward_ref(p2, z, labels, n, k, sm);
+            z[i] = v;
+            assert_float_equal(d[i], (lp - lm) / (2 * h), 2e-4);
+        }
+    }
+    /* a known value: uniform logits give log K */
+    float zz[3] = {0, 0, 0}, pp[3];
+    int lab = 1;
+    assert_float_equal(softmax_xent_forward(pp, zz, &lab, 1, 3, 0), logf(3.0f), 1e-6);
+    /* huge logits stay finite */
+    float big[2] = {1000, -1000};
+    lab = 0;
+    assert_float_equal(softmax_xent_forward(pp, big, &lab, 1, 2, 0), 0.0f, 1e-6);
+    free(z);
+}
+
+/* ---------- elementwise ---------- */
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    const size_t n = 103;
+    float *a = rnd(n, -1, 1), *b = rnd(n, -1, 1), *o = zeros(n), *d = rnd(n, -1, 1), *g = zeros(n);
+    relu_forward(o, a, n);
+    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], a[i] > 0 ? a[i] : 0, 0);
+    relu_backward(g, d, o, n);
+    for (size_t i = 0; i < n; i++) assert_float_equal(g[i], a[i] > 0 ? d[i] : 0, 0);
+    add_forward(o, a, b, n, 0);
+    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], a[i] + b[i], 0);
+    add_forward(o, a, b, n, 1);
+    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], fmaxf(a[i] + b[i], 0), 0);
+    /* in place */
+    memcpy(g, a, sizeof(float) * n);
+    add_forward(g, g, b, n, 1);
+    close_enough(g, o, n, 0, "add_forward in place");
+    free(a), free(b), free(o), free(d), free(g);
+}
+
+static void test_dropout(void **state)
+{
+    (void)state;
+    const size_t n = 20000;
+    float *in = rnd(n, 0.5f, 1), *out = zeros(n), *mask = zeros(n), *d = rnd(n, -1, 1),
+          *g = zeros(n);
+    rng_t r1, r2;
+    rng_seed(&r1, 99);
+    dropout_forward(out, mask, in, n, 0.3f, &r1);
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (mask[i] == 0) {
+            dropped++;
+            assert_float_equal(out[i], 0, 0);
+        } else {
+            assert_float_equal(mask[i], 1.0f / 0.7f, 1e-6);
+            assert_float_equal(out[i], in[i] / 0.7f, 1e-5);
+        }
+    }
+    /* about 30 % dropped (6000 +- 5 sigma) */
+    assert_true(dropped > 5700 && dropped < 6300);
+    /* same seed, same mask */
+    float *mask2 = zeros(n);
+    rng_seed(&r2, 99);
+    dropout_forward(g, mask2, in, n, 0.3f, &r2);
+    assert_memory_equal(mask, mask2, n * sizeof(float));
+    dropout_backward(g, d, mask, n);
+    for (size_t i = 0; i < n; i++) assert_float_equal(g[i], d[i] * mask[i], 0);
+    /* p = 0 is the identity */
+    dropout_forward(out, mask, in, n, 0, &r1);
+    close_enough(out, in, n, 0, "dropout p=0");
+    free(in), free(out), free(mask), free(d), free(g), free(mask2);
+}
+
+static void test_layout(void **state)
+{
+    (void)state;
+    const int n = 3, c = 4, hw = 5;
+    float *a = rnd((size_t)n * c * hw, -1, 1), *b = zeros((size_t)n * c * hw),
+          *a2 = zeros((size_t)n * c * hw);
+    nchw_to_cnhw(b, a, n, c, hw);
+    assert_float_equal(b[((size_t)2 * n + 1) * hw + 3], a[((size_t)1 * c + 2) * hw + 3], 0);
+    cnhw_to_nchw(a2, b, n, c, hw);
+    assert_memory_equal(a, a2, sizeof(float) * n * c * hw);
+    free(a), free(b), free(a2);
+}
+
+int main(void)
+{
+    rng_seed(&R, 12345);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_desc),      cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_conv_fd),        cmocka_unit_test(test_bn_vs_ref),
+        cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
+        cmocka_unit_test(test_maxpool),        cmocka_unit_test(test_maxpool_fd),
+        cmocka_unit_test(test_avgpool),        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_softmax_xent),   cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_dropout),        cmocka_unit_test(test_layout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,302 @@
+/* image.c — JPEG decoding (TurboJPEG API of libjpeg-turbo 2.1), the
+ * torchvision evaluation geometry, normalisation and the one-call
+ * preprocessing used by `predict`. See include/image.h for the contract.
+ *
+ * Design notes:
+ *  - Debian 12 ships libjpeg-turbo 2.1.5, whose TurboJPEG API is the tj*
+ *    (version 2) one: tjDecompressHeader3 + tjDecompress2. Only the TurboJPEG
+ *    library is linked (pkg-config libturbojpeg), so CMYK/YCCK files are
+ *    decoded to TJPF_CMYK and converted here.
+ *  - One decompressor handle per thread, kept in a pthread key whose
+ *    destructor frees it when the thread ends; creating a handle per image
+ *    costs an allocation of libjpeg's large state for nothing.
+ *  - libjpeg reports a truncated file as a warning ("Premature end of JPEG
+ *    file") and fills the missing rows with gray; we count such files as bad.
+ *    Other warnings (extraneous bytes before a marker and the like, common in
+ *    real photo collections and accepted by Pillow) are tolerated.
+ *  - DCT-domain downscaling uses only 1/2, 1/4 and 1/8, which libjpeg-turbo
+ *    implements with fast (SIMD or DC-only) reduced IDCTs; the odd factors
+ *    (3/8, 5/8, ...) use slow C code and would lose more than they gain. */
+#include "image.h"
+
+#include "errors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
+const float image_mean[3] = {0.485f, 0.456f, 0.406f};
+const float image_std[3] = {0.229f, 0.224f, 0.225f};
+
+#define IMAGE_MAX_PIXELS ((int64_t)1 << 28)
+
+void image_free(image_u8 *im)
+{
+    if (!im) return;
+    free(im->px);
+    memset(im, 0, sizeof *im);
+}
+
+int image_eval_size(int input_size)
+{
+    return (int)nearbyint((double)input_size / 0.875);
+}
+
+/* ---- per-thread decompressor ------------------------------------------- */
+
+static pthread_key_t dec_key;
+static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
+
+static void dec_destroy(void *h)
+{
+    if (h) tjDestroy((tjhandle)h);
+}
+
+static void dec_key_init(void)
+{
+    (void)pthread_key_create(&dec_key, dec_destroy);
+}
+
+static tjhandle dec_handle(void)
+{
+    pthread_once(&dec_once, dec_key_init);
+    tjhandle h = pthread_getspecific(dec_key);
+    if (!h) {
+        h = tjInitDecompress();
+        if (h && pthread_setspecific(dec_key, h) != 0) {
+            tjDestroy(h);
+            h = NULL;
+        }
+    }
+    return h;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen)
+{
+    if (len == 0) return err_set(msg, msglen, ERR_DATA, "empty file");
+    tjhandle th = dec_handle();
+    if (!th) return err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG decoder");
+    int subsamp = 0, cs = 0, ww = 0, hh = 0;
+    if (tjDecompressHeader3(th, buf, (unsigned long)len, &ww, &hh, &subsamp, &cs) != 0)
+        return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(th));
+    /* A tables-only stream (cut before its frame header) "succeeds" with no
+     * size at all. */
+    if (ww < 1 || hh < 1)
+        return err_set(msg, msglen, ERR_DATA, "not a JPEG: no frame header (truncated?)");
+    *w = ww;
+    *h = hh;
+    return 0;
+}
+
+/* The DCT scaling denominator (1, 2, 4 or 8) for a W x H source so that the
+ * shorter side stays >= MIN_SHORT. */
+static int pick_denom(int w, int h, int min_short)
+{
+    int s = w < h ? w : h;
+    int d = 1;
+    if (min_short <= 0) return 1;
+    while (d < 8 && (s + 2 * d - 1) / (2 * d) >= min_short) d *= 2;
+    return d;
+}
+
+int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *out, char *msg,
+                      size_t msglen)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 0) return err_set(msg, msglen, ERR_DATA, "empty file");
+    tjhandle th = dec_handle();
+    if (!th) return err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG decoder");
+    int w = 0, h = 0, subsamp = 0, cs = 0;
+    if (tjDecompressHeader3(th, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
+        return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(th));
+    if (w <= 0 || h <= 0) return err_set(msg, msglen, ERR_DATA, "JPEG has no pixels");
+    if ((int64_t)w * h > IMAGE_MAX_PIXELS)
+        return err_set(msg, msglen, ERR_TOOBIG, "JPEG of %dx%d pixels is over the limit of %lld",
+                       w, h, (long long)IMAGE_MAX_PIXELS);
+    int d = pick_denom(w, h, min_short);
+    tjscalingfactor sf = {1, d};
+    int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
+    bool cmyk = (cs == TJCS_CMYK || cs == TJCS_YCCK);
+    int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
+    int ps = cmyk ? 4 : 3;
+    uint8_t *dst = malloc((size_t)sw * sh * ps);
+    if (!dst) return err_set(msg, msglen, ERR_NOMEM, "out of memory for a %dx%d image", sw, sh);
+    if (tjDecompress2(th, buf, (unsigned long)len, dst, sw, sw * ps, sh, pf, 0) != 0) {
+        const char *es = tjGetErrorStr2(th);
+        if (tjGetErrorCode(th) != TJERR_WARNING || strstr(es, "Premature end")) {
+            free(dst);
+            return err_set(msg, msglen, ERR_DATA, "JPEG decoding failed: %s", es);
+        }
+    }
+    if (cmyk) {
+        /* Adobe-style inverted CMYK: a stored value of 255 means no ink. */
+        size_t np = (size_t)sw * sh;
+        for (size_t i = 0; i < np; i++) {
+            unsigned c = dst[4 * i], m = dst[4 * i + 1], y = dst[4 * i + 2], k = dst[4 * i + 3];
+            dst[3 * i] = (uint8_t)((c * k + 127) / 255);
+            dst[3 * i + 1] = (uint8_t)((m * k + 127) / 255);
+            dst[3 * i + 2] = (uint8_t)((y * k + 127) / 255);
+        }
+        uint8_t *shrunk = realloc(dst, np * 3);
+        if (shrunk) dst = shrunk;
+    }
+    out->w = sw;
+    out->h = sh;
+    out->px = dst;
+    return 0;
+}
+
+/* Reads all of PATH into a new buffer (caller frees). */
+static int read_file(const char *path, uint8_t **buf, size_t *len, char *msg, size_t msglen)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set_errno(msg, msglen, ERR_IO, e, "cannot stat %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(msg, msglen, ERR_IO, "%s is not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    if (n == 0) {
+        close(fd);
+        return err_set(msg, msglen, ERR_DATA, "%s: empty file", path);
+    }
+    uint8_t *b = malloc(n);
+    if (!b) {
+        close(fd);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory reading %s", path);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(b);
+            close(fd);
+            return err_set_errno(msg, msglen, ERR_IO, e, "cannot read %s", path);
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *buf = b;
+    *len = got;
+    return 0;
+}
+
+int image_load_jpeg(const char *path, int min_short, image_u8 *out, char *msg, size_t msglen)
+{
+    memset(out, 0, sizeof *out);
+    uint8_t *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len, msg, msglen);
+    if (rc) return rc;
+    char why[256];
+    rc = image_decode_jpeg(buf, len, min_short, out, why, sizeof why);
+    free(buf);
+    if (rc) return err_set(msg, msglen, rc, "%s: %s", path, why);
+    return 0;
+}
+
+/* ---- evaluation geometry ----------------------------------------------- */
+
+void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0,
+                      double *x1, double *y1)
+{
+    /* torchvision Resize(int): the shorter side becomes SHORT, the longer
+     * int(SHORT * long / short); CenterCrop: offsets round((H - crop) / 2)
+     * with Python's round-half-even (nearbyint in the default mode). */
+    int nw, nh;
+    if (sw <= sh) {
+        nw = short_side;
+        nh = (int)((double)short_side * sh / sw);
+    } else {
+        nh = short_side;
+        nw = (int)((double)short_side * sw / sh);
+    }
+    if (nw < 1) nw = 1;
+    if (nh < 1) nh = 1;
+    double left = nearbyint((nw - crop) / 2.0), top = nearbyint((nh - crop) / 2.0);
+    double fx = (double)sw / nw, fy = (double)sh / nh;
+    *x0 = left * fx;
+    *x1 = (left + crop) * fx;
+    *y0 = top * fy;
+    *y1 = (top + crop) * fy;
+}
+
+int image_resize_center_crop(const image_u8 *im, int short_side, int crop, uint8_t *dst)
+{
+    double x0, y0, x1, y1;
+    image_center_box(im->w, im->h, short_side, crop, &x0, &y0, &x1, &y1);
+    return image_resize_region(im->px, im->w, im->h, x0, y0, x1, y1, dst, crop, crop);
+}
+
+/* ---- normalisation ----------------------------------------------------- */
+
+void image_normalize(const uint8_t *src, int w, int h, float *dst)
+{
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - image_mean[c]) / image_std[c];
+    size_t np = (size_t)w * h;
+    float *r = dst, *g = dst + np, *b = dst + 2 * np;
+    for (size_t i = 0; i < np; i++) {
+        r[i] = lut[0][src[3 * i]];
+        g[i] = lut[1][src[3 * i + 1]];
+        b[i] = lut[2][src[3 * i + 2]];
+    }
+}
+
+/* ---- one-call preprocessing -------------------------------------------- */
+
+int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
+                          size_t msglen)
+{
+    if (input_size < 1) return err_set(msg, msglen, ERR_INVALID, "input size %d is not positive", input_size);
+    int es = image_eval_size(input_size);
+    image_u8 im;
+    int rc = image_load_jpeg(path, raw ? 0 : es, &im, msg, msglen);
+    if (rc) return rc;
+    if (raw) {
+        if (im.w != input_size || im.h != input_size) {
+            rc = err_set(msg, msglen, ERR_DATA,
+                         "%s is %dx%d but --raw needs exactly the input size %dx%d", path, im.w,
+                         im.h, input_size, input_size);
+            image_free(&im);
+            return rc;
+        }
+        image_normalize(im.px, input_size, input_size, out);
+        image_free(&im);
+        return 0;
+    }
+    uint8_t *crop = malloc((size_t)input_size * input_size * 3);
+    if (!crop) {
+        image_free(&im);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory preprocessing %s", path);
+    }
+    rc = image_resize_center_crop(&im, es, input_size, crop);
+    image_free(&im);
+    if (rc) {
+        free(crop);
+        return err_set(msg, msglen, rc, "out of memory resizing %s", path);
+    }
+    image_normalize(crop, input_size, input_size, out);
+    free(crop);
+    return 0;
+}

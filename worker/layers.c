@@ -1,0 +1,664 @@
+/* layers — optimised forward/backward kernels (contracts in include/layers.h).
+ *
+ * Design notes.
+ * - Activations are channel-major (C, N, H, W), so a convolution over the
+ *   whole batch is W (OC, K) x col (K, N*OH*OW) and the GEMM result is the
+ *   output tensor itself. 1x1 stride-1 convolutions use the input as the
+ *   column matrix directly (no copy); strided 1x1 ones gather the subsampled
+ *   input once.
+ * - Other convolutions run im2col in TILES of output lines (a line = one
+ *   output row of one image, OW columns): the column tile (K x T) stays in the
+ *   caches between im2col and the GEMM instead of streaming a whole-batch
+ *   column matrix through memory. The backward pass reuses the same tiling:
+ *   per tile, im2col -> dW += dY_tile col^T, then col = W^T dY_tile -> col2im.
+ *   The dX product is thus split into column tiles, which also runs faster
+ *   than one huge Kx(OC)x(N*OH*OW) product (see PERF-NOTES).
+ * - Batchnorm is fused with the following ReLU in both directions; its
+ *   statistics run in float lanes flushed to double every chunk.
+ * - Elementwise loops are compiled for AVX-512 / AVX2 / generic through
+ *   target_clones and picked at load time. */
+#pragma GCC optimize("O3")
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "layers.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
+#define LANES 16
+
+/* ---------- layout conversion ---------- */
+
+void nchw_to_cnhw(float *dst, const float *src, int n, int c, int hw)
+{
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(dst + ((size_t)ch * n + b) * hw, src + ((size_t)b * c + ch) * hw,
+                   sizeof(float) * hw);
+}
+
+void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw)
+{
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(dst + ((size_t)b * c + ch) * hw, src + ((size_t)ch * n + b) * hw,
+                   sizeof(float) * hw);
+}
+
+/* ---------- conv2d ---------- */
+
+int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
+                     int stride, int pad)
+{
+    memset(d, 0, sizeof *d);
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || oc <= 0 || kh <= 0 || kw <= 0 || stride <= 0 ||
+        pad < 0)
+        return ERR_INVALID;
+    if (h + 2 * pad < kh || w + 2 * pad < kw) return ERR_INVALID;
+    d->n = n;
+    d->c = c;
+    d->h = h;
+    d->w = w;
+    d->oc = oc;
+    d->kh = kh;
+    d->kw = kw;
+    d->stride = stride;
+    d->pad = pad;
+    d->oh = (h + 2 * pad - kh) / stride + 1;
+    d->ow = (w + 2 * pad - kw) / stride + 1;
+    return 0;
+}
+
+static int conv_is_1x1(const conv2d_desc *d)
+{
+    return d->kh == 1 && d->kw == 1 && d->pad == 0;
+}
+
+/* Target column-tile size in floats of the K x T tile (about 1.5 MiB: it
+ * should stay in L2/L3 between im2col and the GEMM while keeping the GEMM's
+ * N dimension large enough to run near peak). */
+static size_t TILE_FLOATS = 384 * 1024;
+#define TILE_MIN_COLS 512
+
+/* Output lines per tile for D. */
+static int conv_tile_lines(const conv2d_desc *d)
+{
+    static int init;
+    if (!init) {
+        init = 1;
+        const char *e = getenv("SWEEP_TILE");
+        if (e) TILE_FLOATS = (size_t)atol(e);
+    }
+    size_t k = (size_t)d->c * d->kh * d->kw;
+    size_t cols = TILE_FLOATS / k;
+    if (cols < TILE_MIN_COLS) cols = TILE_MIN_COLS;
+    size_t lines = cols / (size_t)d->ow;
+    if (lines < 1) lines = 1;
+    size_t total = (size_t)d->n * d->oh;
+    if (lines > total) lines = total;
+    /* Balance the tiles so the last one is not a sliver. */
+    size_t ntiles = (total + lines - 1) / lines;
+    lines = (total + ntiles - 1) / ntiles;
+    return (int)lines;
+}
+
+size_t conv2d_workspace_floats(const conv2d_desc *d)
+{
+    if (conv_is_1x1(d)) {
+        if (d->stride == 1) return 0;
+        /* subsampled input (C, N*OH*OW); backward: col of dX the same size */
+        return (size_t)d->c * d->n * d->oh * d->ow;
+    }
+    size_t k = (size_t)d->c * d->kh * d->kw;
+    return k * (size_t)conv_tile_lines(d) * d->ow;
+}
+
+/* Output columns ox in [*x0, *x1) of kernel column KX read inside the input
+ * row; the others read padding. */
+static void valid_cols(const conv2d_desc *d, int kx, int *x0, int *x1)
+{
+    const int S = d->stride, P = d->pad, OW = d->ow, W = d->w;
+    int a = 0, b = OW;
+    while (a < OW && a * S - P + kx < 0) a++;
+    while (b > a && (b - 1) * S - P + kx >= W) b--;
+    *x0 = a;
+    *x1 = b;
+}
+
+/* col (K, T) <- im2col of output lines [l0, l1) (line = n*OH + oy); T = (l1-l0)*OW. */
+HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
+{
+    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
+    const size_t T = (size_t)(l1 - l0) * OW;
+    const size_t plane = (size_t)d->n * H * W;
+    for (int kx = 0; kx < d->kw; kx++) {
+        int x0, x1;
+        valid_cols(d, kx, &x0, &x1);
+        for (int c = 0; c < d->c; c++)
+            for (int ky = 0; ky < d->kh; ky++) {
+                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                const float *base = in + c * plane - P + kx;
+                int n = l0 / OH, oy = l0 % OH;
+                for (int l = l0; l < l1; l++, dst += OW) {
+                    int y = oy * S - P + ky;
+                    if (y < 0 || y >= H) {
+                        for (int ox = 0; ox < OW; ox++) dst[ox] = 0;
+                    } else {
+                        const float *src = base + ((size_t)n * H + y) * W;
+                        for (int ox = 0; ox < x0; ox++) dst[ox] = 0;
+                        if (S == 1)
+                            for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox];
+                        else
+                            for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox * S];
+                        for (int ox = x1; ox < OW; ox++) dst[ox] = 0;
+                    }
+                    if (++oy == OH) {
+                        oy = 0;
+                        n++;
+                    }
+                }
+            }
+    }
+}
+
+/* din += col2im of col (K, T) for output lines [l0, l1). */
+HOT static void col2im_tile(float *din, const float *col, const conv2d_desc *d, int l0, int l1)
+{
+    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
+    const size_t T = (size_t)(l1 - l0) * OW;
+    const size_t plane = (size_t)d->n * H * W;
+    for (int c = 0; c < d->c; c++)
+        for (int ky = 0; ky < d->kh; ky++)
+            for (int kx = 0; kx < d->kw; kx++) {
+                int x0, x1;
+                valid_cols(d, kx, &x0, &x1);
+                const float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                float *base = din + c * plane - P + kx;
+                int n = l0 / OH, oy = l0 % OH;
+                for (int l = l0; l < l1; l++, src += OW) {
+                    int y = oy * S - P + ky;
+                    if (y >= 0 && y < H) {
+                        float *dst = base + ((size_t)n * H + y) * W;
+                        if (S == 1)
+                            for (int ox = x0; ox < x1; ox++) dst[ox] += src[ox];
+                        else
+                            for (int ox = x0; ox < x1; ox++) dst[ox * S] += src[ox];
+                    }
+                    if (++oy == OH) {
+                        oy = 0;
+                        n++;
+                    }
+                }
+            }
+}
+
+/* dst (C, N, OH, OW) <- in (C, N, H, W) sampled at (oy*S, ox*S) (1x1, no pad). */
+static void subsample(float *dst, const float *in, const conv2d_desc *d)
+{
+    const int S = d->stride;
+    for (size_t p = 0; p < (size_t)d->c * d->n; p++)
+        for (int oy = 0; oy < d->oh; oy++) {
+            const float *src = in + (p * d->h + (size_t)oy * S) * d->w;
+            float *o = dst + (p * d->oh + oy) * d->ow;
+            for (int ox = 0; ox < d->ow; ox++) o[ox] = src[ox * S];
+        }
+}
+
+/* din (C, N, H, W) (+)= scatter of src (C, N, OH, OW) to (oy*S, ox*S). */
+static void upsample_add(float *din, const float *src, const conv2d_desc *d, int accumulate)
+{
+    const int S = d->stride;
+    if (!accumulate) memset(din, 0, sizeof(float) * (size_t)d->c * d->n * d->h * d->w);
+    for (size_t p = 0; p < (size_t)d->c * d->n; p++)
+        for (int oy = 0; oy < d->oh; oy++) {
+            float *o = din + (p * d->h + (size_t)oy * S) * d->w;
+            const float *s = src + (p * d->oh + oy) * d->ow;
+            for (int ox = 0; ox < d->ow; ox++) o[ox * S] += s[ox];
+        }
+}
+
+void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
+                    float *ws)
+{
+    const int M = d->oc;
+    const int K = d->c * d->kh * d->kw;
+    const int NC = d->n * d->oh * d->ow; // columns of the output matrix
+    if (conv_is_1x1(d)) {
+        const float *b = in;
+        if (d->stride != 1) {
+            subsample(ws, in, d);
+            b = ws;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NC, K, 1.0f, w, K, b, NC,
+                    0.0f, out, NC);
+        return;
+    }
+    const int lines = d->n * d->oh, per = conv_tile_lines(d);
+    for (int l0 = 0; l0 < lines; l0 += per) {
+        int l1 = l0 + per < lines ? l0 + per : lines;
+        int T = (l1 - l0) * d->ow;
+        im2col_tile(ws, in, d, l0, l1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, T, K, 1.0f, w, K, ws, T, 0.0f,
+                    out + (size_t)l0 * d->ow, NC);
+    }
+}
+
+void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
+                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+{
+    const int M = d->oc;
+    const int K = d->c * d->kh * d->kw;
+    const int NC = d->n * d->oh * d->ow;
+    if (conv_is_1x1(d)) {
+        if (d->stride == 1) {
+            if (dw)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC,
+                            in, NC, 1.0f, dw, K);
+            if (din)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout,
+                            NC, din_accumulate ? 1.0f : 0.0f, din, NC);
+            return;
+        }
+        if (dw) {
+            subsample(ws, in, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC, ws, NC,
+                        1.0f, dw, K);
+        }
+        if (din) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout, NC,
+                        0.0f, ws, NC);
+            upsample_add(din, ws, d, din_accumulate);
+        }
+        return;
+    }
+    if (din && !din_accumulate) memset(din, 0, sizeof(float) * (size_t)d->c * d->n * d->h * d->w);
+    const int lines = d->n * d->oh, per = conv_tile_lines(d);
+    for (int l0 = 0; l0 < lines; l0 += per) {
+        int l1 = l0 + per < lines ? l0 + per : lines;
+        int T = (l1 - l0) * d->ow;
+        const float *dy = dout + (size_t)l0 * d->ow;
+        if (dw) {
+            im2col_tile(ws, in, d, l0, l1);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, T, 1.0f, dy, NC, ws, T,
+                        1.0f, dw, K);
+        }
+        if (din) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, T, M, 1.0f, w, K, dy, NC, 0.0f,
+                        ws, T);
+            col2im_tile(din, ws, d, l0, l1);
+        }
+    }
+}
+
+/* ---------- batchnorm ---------- */
+
+/* Sum and sum of squared deviations from SHIFT over x[0..m), float lanes
+ * flushed to double every chunk. */
+HOT static void sum_sq(const float *x, size_t m, float shift, double *sum, double *sq)
+{
+    double s = 0, q = 0;
+    size_t i = 0;
+    while (i < m) {
+        size_t end = i + 4096 < m ? i + 4096 : m;
+        float as[LANES] = {0}, aq[LANES] = {0};
+        for (; i + LANES <= end; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float v = x[i + j] - shift;
+                as[j] += v;
+                aq[j] += v * v;
+            }
+        for (; i < end; i++) {
+            float v = x[i] - shift;
+            as[0] += v;
+            aq[0] += v * v;
+        }
+        for (int j = 0; j < LANES; j++) {
+            s += as[j];
+            q += aq[j];
+        }
+    }
+    *sum = s;
+    *sq = q;
+}
+
+HOT static void scale_shift(float *out, const float *in, size_t m, float a, float b, int relu)
+{
+    if (relu) {
+        for (size_t i = 0; i < m; i++) {
+            float v = in[i] * a + b;
+            out[i] = v > 0 ? v : 0;
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) out[i] = in[i] * a + b;
+    }
+}
+
+void batchnorm_forward_train(float *out, const float *in, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float *save_mean, float *save_invstd, int n, int c, int hw,
+                             float momentum, float eps, int relu)
+{
+    const size_t m = (size_t)n * hw;
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = in + ch * m;
+        /* shifted sums (shift = first element) keep the variance accurate */
+        float shift = x[0];
+        double s, q;
+        sum_sq(x, m, shift, &s, &q);
+        double dmean = s / (double)m;
+        double var = q / (double)m - dmean * dmean;
+        if (var < 0) var = 0;
+        double mean = shift + dmean;
+        float invstd = (float)(1.0 / sqrt(var + eps));
+        save_mean[ch] = (float)mean;
+        save_invstd[ch] = invstd;
+        if (running_mean) {
+            double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+            running_mean[ch] = (float)((1 - momentum) * running_mean[ch] + momentum * mean);
+            running_var[ch] = (float)((1 - momentum) * running_var[ch] + momentum * unbiased);
+        }
+        float a = gamma[ch] * invstd;
+        float b = beta[ch] - (float)mean * a;
+        scale_shift(out + ch * m, x, m, a, b, relu);
+    }
+}
+
+void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                            const float *running_mean, const float *running_var, int n, int c,
+                            int hw, float eps, int relu)
+{
+    const size_t m = (size_t)n * hw;
+    for (int ch = 0; ch < c; ch++) {
+        float invstd = (float)(1.0 / sqrt((double)running_var[ch] + eps));
+        float a = gamma[ch] * invstd;
+        float b = beta[ch] - running_mean[ch] * a;
+        scale_shift(out + ch * m, in + ch * m, m, a, b, relu);
+    }
+}
+
+/* Sums of dy' and dy'*(x - mean) where dy' = dy masked by out > 0 (relu). */
+HOT static void bn_bwd_sums(const float *dy, const float *x, const float *y, size_t m, float mean,
+                            int relu, double *sdy, double *sdyx)
+{
+    double s = 0, q = 0;
+    size_t i = 0;
+    while (i < m) {
+        size_t end = i + 4096 < m ? i + 4096 : m;
+        float as[LANES] = {0}, aq[LANES] = {0};
+        if (relu) {
+            for (; i + LANES <= end; i += LANES)
+                for (int j = 0; j < LANES; j++) {
+                    float g = y[i + j] > 0 ? dy[i + j] : 0;
+                    as[j] += g;
+                    aq[j] += g * (x[i + j] - mean);
+                }
+        } else {
+            for (; i + LANES <= end; i += LANES)
+                for (int j = 0; j < LANES; j++) {
+                    float g = dy[i + j];
+                    as[j] += g;
+                    aq[j] += g * (x[i + j] - mean);
+                }
+        }
+        for (; i < end; i++) {
+            float g = (!relu || y[i] > 0) ? dy[i] : 0;
+            as[0] += g;
+            aq[0] += g * (x[i] - mean);
+        }
+        for (int j = 0; j < LANES; j++) {
+            s += as[j];
+            q += aq[j];
+        }
+    }
+    *sdy = s;
+    *sdyx = q;
+}
+
+/* din = a*dy' + b*(x - mean) + c0 (centred so large means do not cancel) */
+HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const float *y,
+                             size_t m, float a, float b, float mean, float c0, int relu)
+{
+    if (relu) {
+        for (size_t i = 0; i < m; i++) {
+            float g = y[i] > 0 ? dy[i] : 0;
+            din[i] = a * g + b * (x[i] - mean) + c0;
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) din[i] = a * dy[i] + b * (x[i] - mean) + c0;
+    }
+}
+
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *out, const float *gamma,
+                        const float *save_mean, const float *save_invstd, int n, int c, int hw,
+                        int relu)
+{
+    const size_t m = (size_t)n * hw;
+    for (int ch = 0; ch < c; ch++) {
+        const size_t o = ch * m;
+        double sdy, sdyx;
+        float mean = save_mean[ch], invstd = save_invstd[ch];
+        bn_bwd_sums(dout + o, in + o, relu ? out + o : NULL, m, mean, relu, &sdy, &sdyx);
+        /* sum(dy' * xhat) = invstd * sdyx */
+        double sdxh = sdyx * invstd;
+        if (dgamma) dgamma[ch] += (float)sdxh;
+        if (dbeta) dbeta[ch] += (float)sdy;
+        if (!din) continue;
+        /* din = gamma*invstd*(dy' - sdy/m - xhat*sdxh/m), xhat = (x-mean)*invstd */
+        double gi = (double)gamma[ch] * invstd;
+        double a = gi;
+        double b = -gi * invstd * sdxh / (double)m;
+        double c0 = -gi * sdy / (double)m;
+        bn_bwd_apply(din + o, dout + o, in + o, relu ? out + o : NULL, m, (float)a, (float)b,
+                     mean, (float)c0, relu);
+    }
+}
+
+void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                             const float *in, const float *out, const float *gamma,
+                             const float *running_mean, const float *running_var, int n,
+                             int c, int hw, float eps, int relu)
+{
+    const size_t m = (size_t)n * hw;
+    for (int ch = 0; ch < c; ch++) {
+        const size_t o = ch * m;
+        float invstd = (float)(1.0 / sqrt((double)running_var[ch] + eps));
+        if (dgamma || dbeta) {
+            double sdy, sdyx;
+            bn_bwd_sums(dout + o, in + o, relu ? out + o : NULL, m, running_mean[ch], relu,
+                        &sdy, &sdyx);
+            if (dgamma) dgamma[ch] += (float)(sdyx * invstd);
+            if (dbeta) dbeta[ch] += (float)sdy;
+        }
+        if (din)
+            bn_bwd_apply(din + o, dout + o, in + o, relu ? out + o : NULL, m, gamma[ch] * invstd,
+                         0.0f, 0.0f, 0.0f, relu);
+    }
+}
+
+/* ---------- elementwise ---------- */
+
+HOT void relu_forward(float *out, const float *in, size_t count)
+{
+    for (size_t i = 0; i < count; i++) out[i] = in[i] > 0 ? in[i] : 0;
+}
+
+HOT void relu_backward(float *din, const float *dout, const float *out, size_t count)
+{
+    for (size_t i = 0; i < count; i++) din[i] = out[i] > 0 ? dout[i] : 0;
+}
+
+HOT void add_forward(float *out, const float *a, const float *b, size_t count, int relu)
+{
+    if (relu) {
+        for (size_t i = 0; i < count; i++) {
+            float v = a[i] + b[i];
+            out[i] = v > 0 ? v : 0;
+        }
+    } else {
+        for (size_t i = 0; i < count; i++) out[i] = a[i] + b[i];
+    }
+}
+
+void dropout_forward(float *out, float *mask, const float *in, size_t count, float p,
+                     rng_t *rng)
+{
+    if (p <= 0) {
+        for (size_t i = 0; i < count; i++) {
+            mask[i] = 1.0f;
+            out[i] = in[i];
+        }
+        return;
+    }
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < count; i++) {
+        mask[i] = rng_uniform_f(rng) < p ? 0.0f : keep;
+        out[i] = in[i] * mask[i];
+    }
+}
+
+void dropout_backward(float *din, const float *dout, const float *mask, size_t count)
+{
+    for (size_t i = 0; i < count; i++) din[i] = dout[i] * mask[i];
+}
+
+/* ---------- pooling ---------- */
+
+void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
+                       int k, int stride, int pad, int oh, int ow)
+{
+    for (size_t p = 0; p < (size_t)c * n; p++) {
+        const float *src = in + p * h * w;
+        float *o = out + p * oh * ow;
+        int32_t *ix = idx + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = oy * stride - pad, y1 = y0 + k;
+            if (y0 < 0) y0 = 0;
+            if (y1 > h) y1 = h;
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = ox * stride - pad, x1 = x0 + k;
+                if (x0 < 0) x0 = 0;
+                if (x1 > w) x1 = w;
+                float best = src[y0 * w + x0];
+                int32_t bi = y0 * w + x0;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        float v = src[y * w + x];
+                        if (v > best) {
+                            best = v;
+                            bi = y * w + x;
+                        }
+                    }
+                o[oy * ow + ox] = best;
+                ix[oy * ow + ox] = bi;
+            }
+        }
+    }
+}
+
+void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c,
+                        int h, int w, int oh, int ow)
+{
+    memset(din, 0, sizeof(float) * (size_t)c * n * h * w);
+    for (size_t p = 0; p < (size_t)c * n; p++) {
+        float *d = din + p * h * w;
+        const float *g = dout + p * oh * ow;
+        const int32_t *ix = idx + p * oh * ow;
+        for (int i = 0; i < oh * ow; i++) d[ix[i]] += g[i];
+    }
+}
+
+void avgpool_forward(float *out, const float *in, int n, int c, int hw)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++) {
+            const float *x = in + ((size_t)ch * n + b) * hw;
+            float s = 0;
+            for (int i = 0; i < hw; i++) s += x[i];
+            out[(size_t)b * c + ch] = s / (float)hw;
+        }
+}
+
+void avgpool_backward(float *din, const float *dout, int n, int c, int hw)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++) {
+            float g = dout[(size_t)b * c + ch] / (float)hw;
+            float *x = din + ((size_t)ch * n + b) * hw;
+            for (int i = 0; i < hw; i++) x[i] = g;
+        }
+}
+
+/* ---------- linear ---------- */
+
+void linear_forward(float *out, const float *in, const float *w, const float *b, int n, int in_f,
+                    int out_f)
+{
+    if (b) {
+        for (int i = 0; i < n; i++) memcpy(out + (size_t)i * out_f, b, sizeof(float) * out_f);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_f, in_f, 1.0f, in, in_f, w, in_f,
+                b ? 1.0f : 0.0f, out, out_f);
+}
+
+void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, int n, int in_f, int out_f)
+{
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_f, in_f, n, 1.0f, dout, out_f,
+                    in, in_f, 1.0f, dw, in_f);
+    if (db)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out_f; o++) db[o] += dout[(size_t)i * out_f + o];
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_f, out_f, 1.0f, dout, out_f,
+                    w, in_f, 0.0f, din, in_f);
+}
+
+/* ---------- loss ---------- */
+
+float softmax_xent_forward(float *probs, const float *logits, const int *labels, int n, int k,
+                           float smoothing)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        float *p = probs + (size_t)i * k;
+        float mx = z[0];
+        for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
+        double se = 0, sz = 0;
+        for (int j = 0; j < k; j++) {
+            p[j] = expf(z[j] - mx);
+            se += p[j];
+            sz += z[j];
+        }
+        double lse = mx + log(se);
+        float inv = (float)(1.0 / se);
+        for (int j = 0; j < k; j++) p[j] *= inv;
+        /* -sum_j t_j (z_j - lse), t = (1-s) onehot + s/K */
+        double l = (1.0 - smoothing) * (lse - z[labels[i]]) + smoothing * (lse - sz / k);
+        total += l;
+    }
+    return (float)(total / n);
+}
+
+void softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int n, int k,
+                           float smoothing)
+{
+    float inv = 1.0f / (float)n, off = smoothing / (float)k;
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * k;
+        float *d = dlogits + (size_t)i * k;
+        for (int j = 0; j < k; j++) {
+            float t = off + (j == labels[i] ? 1.0f - smoothing : 0.0f);
+            d[j] = (p[j] - t) * inv;
+        }
+    }
+}

@@ -1,0 +1,426 @@
+/* predict_cmd — `sweep-worker predict`: classifies JPEG images with a
+ * safetensors model and prints one JSON line per image (SPEC.md).
+ *
+ *   sweep-worker predict --weights FILE [--arch NAME] [--input-size N] [--raw]
+ *                        [--top K] [--threads T] [--batch B] IMAGE...
+ *
+ * Output per image, in argument order:
+ *   {"file":…, "top":[{"class":…, "index":…, "prob":…}, …], "logits":[…]}
+ * or, when the image cannot be used, {"file":…, "error":"…"}; then the exit
+ * status is 3 once every image has been tried.
+ *
+ * The model comes from the file's tensor names and shapes (resnet.h), with
+ * its own head. Preprocessing and class names come from the file's
+ * __metadata__ when present — the keys a trial's checkpoint writes
+ * (checkpoint.h): "classes" (JSON array of names, one per fc row),
+ * "input_size" (decimal), "mean" and "std" (JSON arrays of 3 numbers, RGB on
+ * the 0..1 scale), "arch". Plain pretrained weights have none of them: then
+ * the classes are named by their index ("0", "1", …), the input size is 224
+ * and normalisation is ImageNet's. --input-size overrides the file; --arch, if
+ * given, must match the architecture found in the file.
+ *
+ * Preprocessing is the evaluation transform the training side uses
+ * (image.h): decode with libjpeg-turbo, resize the shorter side to
+ * round(input_size / 0.875) with an antialiased filter, center-crop
+ * input_size, normalise. --raw skips resize and crop; the image must already
+ * be input_size x input_size. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "image.h"
+#include "log.h"
+#include "resnet.h"
+#include "safetensors.h"
+#include "worker_cmds.h"
+
+#define PREDICT_DEFAULT_SIZE 224
+#define PREDICT_DEFAULT_TOP 5
+#define PREDICT_DEFAULT_BATCH 8
+
+/* Everything predict needs to know about the model file. */
+typedef struct {
+    int input_size;    // network input side in pixels
+    float mean[3];     // normalisation mean, RGB, 0..1 scale
+    float std[3];      // normalisation std, RGB
+    char **classes;    // (nclasses) names; owned
+    int nclasses;      // = fc rows
+} predict_meta;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sweep-worker predict --weights FILE [--arch NAME] [--input-size N] [--raw]\n"
+            "                            [--top K] [--threads T] [--batch B] IMAGE...\n"
+            "\n"
+            "Classifies JPEG images; prints one JSON line per image:\n"
+            "  {\"file\":…, \"top\":[{\"class\":…, \"index\":…, \"prob\":…}, …], \"logits\":[…]}\n"
+            "\n"
+            "  --weights FILE    safetensors weights (torchvision/timm ResNet names) or a\n"
+            "                    trial checkpoint (carries class names and preprocessing)\n"
+            "  --arch NAME       check that the file holds this architecture (resnet18, ...)\n"
+            "  --input-size N    network input side (default: the file's, else 224)\n"
+            "  --raw             no resize/crop: images must already be N x N\n"
+            "  --top K           classes listed per image (default 5)\n"
+            "  --threads T       OpenBLAS threads (default: OpenBLAS's)\n"
+            "  --batch B         images per forward pass (default 8)\n"
+            "\n"
+            "Exit status: 0 all images classified, 2 bad arguments, 3 some image could not\n"
+            "be read (its line has \"error\"), 4 missing or invalid weights, 6 out of memory.\n");
+}
+
+static void meta_free(predict_meta *pm)
+{
+    if (pm->classes)
+        for (int i = 0; i < pm->nclasses; i++) free(pm->classes[i]);
+    free(pm->classes);
+    memset(pm, 0, sizeof *pm);
+}
+
+/* Parses a metadata value that must be a JSON array of 3 positive-or-any
+ * numbers (POSITIVE: all > 0) into OUT. */
+static int meta_triple(const st_file *f, const char *key, int positive, float *out, char *msg,
+                       size_t msglen)
+{
+    const char *s = st_metadata(f, key);
+    if (!s) return 0;
+    json_t *a = json_loads(s, JSON_DECODE_ANY, NULL);
+    int rc = 0;
+    if (!json_is_array(a) || json_array_size(a) != 3) {
+        rc = err_set(msg, msglen, ERR_MODEL,
+                     "%s: metadata \"%s\" is %.40s, expected a JSON array of 3 numbers",
+                     st_path(f), key, s);
+        goto out;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_array_get(a, i);
+        double d = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(d) || (positive && d <= 0)) {
+            rc = err_set(msg, msglen, ERR_MODEL, "%s: metadata \"%s\"[%zu] is not a %snumber",
+                         st_path(f), key, i, positive ? "positive " : "");
+            goto out;
+        }
+        out[i] = (float)d;
+    }
+out:
+    json_decref(a);
+    return rc;
+}
+
+/* Reads the preprocessing and class names from F's metadata (see the file
+ * comment), for a model with NCLASSES outputs. INPUT_SIZE > 0 overrides. */
+static int meta_read(const st_file *f, int nclasses, int input_size, predict_meta *pm, char *msg,
+                     size_t msglen)
+{
+    memset(pm, 0, sizeof *pm);
+    memcpy(pm->mean, image_mean, sizeof pm->mean);
+    memcpy(pm->std, image_std, sizeof pm->std);
+    pm->input_size = PREDICT_DEFAULT_SIZE;
+    const char *path = st_path(f);
+    const char *s = st_metadata(f, "input_size");
+    if (s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > 65536)
+            return err_set(msg, msglen, ERR_MODEL,
+                           "%s: metadata \"input_size\" is \"%.40s\", not a positive integer",
+                           path, s);
+        pm->input_size = (int)v;
+    }
+    if (input_size > 0) pm->input_size = input_size;
+    int rc = meta_triple(f, "mean", 0, pm->mean, msg, msglen);
+    if (!rc) rc = meta_triple(f, "std", 1, pm->std, msg, msglen);
+    if (rc) return rc;
+
+    pm->classes = calloc((size_t)nclasses, sizeof *pm->classes);
+    if (!pm->classes) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    pm->nclasses = nclasses;
+    s = st_metadata(f, "classes");
+    json_t *a = s ? json_loads(s, 0, NULL) : NULL;
+    if (s && (!json_is_array(a) || json_array_size(a) != (size_t)nclasses)) {
+        rc = err_set(msg, msglen, ERR_MODEL,
+                     "%s: metadata \"classes\" must be a JSON array of %d names (one per row "
+                     "of fc.weight)%s",
+                     path, nclasses, json_is_array(a) ? ", the sizes differ" : "");
+        json_decref(a);
+        return rc;
+    }
+    for (int i = 0; i < nclasses; i++) {
+        char num[24];
+        const char *name = num;
+        if (a) {
+            name = json_string_value(json_array_get(a, (size_t)i));
+            if (!name) {
+                json_decref(a);
+                return err_set(msg, msglen, ERR_MODEL,
+                               "%s: metadata classes[%d] is not a string", path, i);
+            }
+        } else {
+            snprintf(num, sizeof num, "%d", i);
+        }
+        if (!(pm->classes[i] = strdup(name))) {
+            json_decref(a);
+            return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+        }
+    }
+    json_decref(a);
+    return 0;
+}
+
+/* Loads PATH into OUT (3, SIZE, SIZE) normalised with PM's mean and std. */
+static int preprocess(const char *path, const predict_meta *pm, int raw, float *out,
+                      uint8_t *crop, char *msg, size_t msglen)
+{
+    int size = pm->input_size;
+    int eval = image_eval_size(size);
+    image_u8 im = {0};
+    int rc = image_load_jpeg(path, raw ? 0 : eval, &im, msg, msglen);
+    if (rc) return rc;
+    if (raw) {
+        if (im.w != size || im.h != size) {
+            rc = err_set(msg, msglen, ERR_DATA,
+                         "%s: image is %dx%d; --raw needs exactly the input size %dx%d", path,
+                         im.w, im.h, size, size);
+            image_free(&im);
+            return rc;
+        }
+        memcpy(crop, im.px, (size_t)size * size * 3);
+    } else if ((rc = image_resize_center_crop(&im, eval, size, crop)) != 0) {
+        image_free(&im);
+        return err_set(msg, msglen, rc, "%s: cannot resize (%s)", path, err_str(rc));
+    }
+    image_free(&im);
+    size_t plane = (size_t)size * size;
+    for (int c = 0; c < 3; c++) {
+        float scale = 1.0f / (255.0f * pm->std[c]), shift = pm->mean[c] / pm->std[c];
+        for (size_t i = 0; i < plane; i++) out[c * plane + i] = crop[i * 3 + c] * scale - shift;
+    }
+    return 0;
+}
+
+/* A JSON string for a file name: the name itself when it is valid UTF-8,
+ * else a copy with every byte outside ASCII replaced by '?'. New reference. */
+static json_t *json_filename(const char *file)
+{
+    json_t *s = json_string(file);
+    if (s) return s;
+    char *copy = strdup(file);
+    if (!copy) return NULL;
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    s = json_string(copy);
+    free(copy);
+    return s;
+}
+
+/* Prints the JSON line for one classified image. */
+static void print_result(const char *file, const float *logits, const predict_meta *pm, int top)
+{
+    int k = pm->nclasses;
+    double mx = logits[0], sum = 0;
+    for (int i = 1; i < k; i++)
+        if (logits[i] > mx) mx = logits[i];
+    for (int i = 0; i < k; i++) sum += exp((double)logits[i] - mx);
+    /* Top K by selection: K is small. */
+    int *best = malloc(sizeof(int) * (size_t)top);
+    char *taken = calloc((size_t)k, 1);
+    json_t *o = json_object(), *ta = json_array(), *la = json_array();
+    if (!best || !taken || !o || !ta || !la) {
+        fprintf(stderr, "sweep-worker predict: out of memory\n");
+        exit(WEXIT_NOMEM);
+    }
+    for (int j = 0; j < top; j++) {
+        int b = -1;
+        for (int i = 0; i < k; i++)
+            if (!taken[i] && (b < 0 || logits[i] > logits[b])) b = i;
+        taken[b] = 1;
+        best[j] = b;
+        double p = exp((double)logits[b] - mx) / sum;
+        json_array_append_new(ta, json_pack("{s:s, s:i, s:f}", "class", pm->classes[b], "index",
+                                            b, "prob", p));
+    }
+    for (int i = 0; i < k; i++) json_array_append_new(la, json_real(logits[i]));
+    json_object_set_new(o, "file", json_filename(file));
+    json_object_set_new(o, "top", ta);
+    json_object_set_new(o, "logits", la);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    if (line) {
+        fputs(line, stdout);
+        fputc('\n', stdout);
+    }
+    free(line);
+    json_decref(o);
+    free(best);
+    free(taken);
+}
+
+static void print_error(const char *file, const char *message)
+{
+    json_t *o = json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (line) printf("%s\n", line);
+    free(line);
+    json_decref(o);
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "sweep-worker predict: %s: expected an integer in [%d, %d], got \"%s\"\n",
+                opt, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"weights", required_argument, NULL, 'w'}, {"arch", required_argument, NULL, 'a'},
+        {"input-size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
+        {"top", required_argument, NULL, 'k'},     {"threads", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *weights = NULL, *arch = NULL;
+    int input_size = 0, raw = 0, top = PREDICT_DEFAULT_TOP, threads = 0,
+        batch = PREDICT_DEFAULT_BATCH;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'a': arch = optarg; break;
+        case 's':
+            if (parse_int("--input-size", optarg, 8, 4096, &input_size)) return WEXIT_SPEC;
+            break;
+        case 'r': raw = 1; break;
+        case 'k':
+            if (parse_int("--top", optarg, 1, 1 << 20, &top)) return WEXIT_SPEC;
+            break;
+        case 't':
+            if (parse_int("--threads", optarg, 1, 1024, &threads)) return WEXIT_SPEC;
+            break;
+        case 'b':
+            if (parse_int("--batch", optarg, 1, 1024, &batch)) return WEXIT_SPEC;
+            break;
+        case 'h': usage(stdout); return WEXIT_OK;
+        case ':':
+            fprintf(stderr, "sweep-worker predict: %s needs a value\n", argv[optind - 1]);
+            return WEXIT_SPEC;
+        default:
+            fprintf(stderr, "sweep-worker predict: unknown option '%s'\n\n", argv[optind - 1]);
+            usage(stderr);
+            return WEXIT_SPEC;
+        }
+    }
+    if (!weights) {
+        fprintf(stderr, "sweep-worker predict: --weights FILE is required\n\n");
+        usage(stderr);
+        return WEXIT_SPEC;
+    }
+    int nimages = argc - optind;
+    char **images = argv + optind;
+    if (nimages < 1) {
+        fprintf(stderr, "sweep-worker predict: no IMAGE given\n\n");
+        usage(stderr);
+        return WEXIT_SPEC;
+    }
+    if (threads > 0) blas_set_threads(threads);
+
+    char msg[1024] = "";
+    int status = WEXIT_OK;
+    st_file *f = NULL;
+    resnet *m = NULL;
+    predict_meta pm = {0};
+    float *x = NULL;
+    uint8_t *crop = NULL;
+    int *slot = NULL;
+    int rc = st_open(&f, weights, msg, sizeof msg);
+    if (rc) {
+        fprintf(stderr, "sweep-worker predict: %s\n", msg);
+        return rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_MODEL;
+    }
+    if ((rc = resnet_from_safetensors(&m, f, 0, 0, msg, sizeof msg))) goto model_fail;
+    resnet_info info;
+    resnet_get_info(m, &info);
+    if (arch && strcmp(arch, info.arch)) {
+        rc = err_set(msg, sizeof msg, ERR_MODEL, "%s holds a %s, not the --arch %s", weights,
+                     info.arch, arch);
+        goto model_fail;
+    }
+    if ((rc = meta_read(f, info.classes, input_size, &pm, msg, sizeof msg))) goto model_fail;
+    if (top > pm.nclasses) top = pm.nclasses;
+    if (batch > nimages) batch = nimages;
+    if ((rc = resnet_prepare(m, FREEZE_ALL, 0.0f, batch, pm.input_size, pm.input_size, msg,
+                             sizeof msg)))
+        goto model_fail;
+    resnet_set_train(m, 0);
+    size_t per = (size_t)3 * pm.input_size * pm.input_size;
+    x = malloc(sizeof(float) * per * (size_t)batch);
+    crop = malloc(per);
+    slot = malloc(sizeof(int) * (size_t)batch);
+    if (!x || !crop || !slot) {
+        rc = err_set(msg, sizeof msg, ERR_NOMEM, "out of memory for %d images of %d pixels",
+                     batch, pm.input_size);
+        goto model_fail;
+    }
+    log_debug("predict: %s (%s, %d classes), input %d, kernel %s x%d", weights, info.arch,
+              info.classes, pm.input_size, blas_core_name(), blas_threads());
+
+    /* Batches of consecutive images; lines come out in argument order. */
+    for (int start = 0; start < nimages; start += batch) {
+        int end = start + batch < nimages ? start + batch : nimages;
+        int n = 0;
+        char **errs = calloc((size_t)(end - start), sizeof *errs);
+        if (!errs) {
+            rc = err_set(msg, sizeof msg, ERR_NOMEM, "out of memory");
+            goto model_fail;
+        }
+        for (int i = start; i < end; i++) {
+            char emsg[1024] = "";
+            int prc = preprocess(images[i], &pm, raw, x + per * (size_t)n, crop, emsg,
+                                 sizeof emsg);
+            if (prc) {
+                errs[i - start] = strdup(emsg[0] ? emsg : err_str(prc));
+                slot[i - start] = -1;
+                status = WEXIT_DATA;
+            } else {
+                slot[i - start] = n++;
+            }
+        }
+        const float *logits = n ? resnet_forward(m, x, n, NULL) : NULL;
+        for (int i = start; i < end; i++) {
+            if (slot[i - start] < 0)
+                print_error(images[i], errs[i - start] ? errs[i - start] : "out of memory");
+            else
+                print_result(images[i], logits + (size_t)slot[i - start] * pm.nclasses, &pm, top);
+            free(errs[i - start]);
+        }
+        free(errs);
+        fflush(stdout);
+    }
+    goto out;
+model_fail:
+    fprintf(stderr, "sweep-worker predict: %s\n", msg[0] ? msg : err_str(rc));
+    status = rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_MODEL;
+out:
+    free(x);
+    free(crop);
+    free(slot);
+    meta_free(&pm);
+    if (m) resnet_free(m);
+    st_close(f);
+    return status;
+}

@@ -1,0 +1,826 @@
+/* train — the fine-tuning loop of one trial (contract and design notes in
+ * train.h): data and model set-up, optional frozen-prefix feature cache,
+ * epochs of training steps with per-step learning rates, validation metrics,
+ * checkpoints, resume, stop on signal, and the events the daemon records. */
+#include "train.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "errors.h"
+#include "events.h"
+#include "log.h"
+#include "metrics.h"
+#include "optim.h"
+#include "resnet.h"
+#include "rng.h"
+#include "sched_lr.h"
+#include "timeutil.h"
+#include "worker_cmds.h"
+
+volatile sig_atomic_t train_stop_requested;
+
+/* Outcomes of the inner phases besides 0 (internal, never exit codes). */
+enum { PHASE_STOPPED = 1, PHASE_FAILED = 2 };
+
+typedef struct {
+    const trial_spec *s;      // the trial (borrowed)
+    const trial_params *p;    // &s->params
+    dataset data;             // train/val splits (owned)
+    bool data_open;           // data needs dataset_close
+    resnet *m;                // the model (owned)
+    optim opt;                // optimizer over the trainable suffix (owned)
+    bool opt_init;            // opt needs optim_free
+    int max_batch;            // images per forward pass the model is prepared for
+    int train_batch;          // min(batch_size, train images): loader batch size
+    int spe;                  // training steps per epoch
+    size_t feat;              // floats per image of the frozen prefix's output
+    float *train_feat;        // (n_train, feat) cached prefix outputs, or NULL
+    float *val_feat;          // (n_val, feat) cached prefix outputs, or NULL
+    float *gather;            // (max_batch, feat) batch assembled from the cache
+    int *glabels;             // (max_batch) labels of the gathered batch
+    uint32_t *perm;           // (n_train) order of the current epoch (cached path)
+    dataset_loader *train_loader; // uncached training batches, or NULL
+    dataset_loader *val_loader;   // uncached validation batches, or NULL
+    confusion cm;             // validation confusion matrix of the current epoch
+    json_t *metrics;          // array of epoch records (with confusion_matrix)
+    int best_epoch;           // 1-based best epoch so far, 0 = none
+    double best_value;        // objective value of best_epoch
+    char hash[17];            // trialspec_hash
+    char ckpt_file[PATH_MAX]; // out_dir/checkpoint.safetensors
+    char best_file[PATH_MAX]; // out_dir/best.safetensors
+    int epoch;                // current epoch, 0-based
+    int step;                 // steps done in the current epoch
+    double loss_sum;          // sum over the epoch's steps of loss * images
+    int64_t correct;          // training predictions right this epoch
+    int64_t seen;             // training images this epoch
+    double lr;                // last learning rate used
+    double epoch_extra;       // seconds spent before the first epoch's loop (feature cache)
+    double progress_every;    // seconds between progress events
+    double last_progress;     // events_elapsed() of the last progress event
+    char msg[1024];           // reason of the last failure
+    int exit_code;            // exit status of the last failure
+} trainer;
+
+/* ---- failures ------------------------------------------------------------ */
+
+int train_exit_for(int err, char what)
+{
+    if (err == ERR_NOMEM) return WEXIT_NOMEM;
+    if (err == ERR_DIVERGED) return WEXIT_DIVERGED;
+    if (err == ERR_INTERRUPTED) return WEXIT_STOPPED;
+    switch (what) {
+    case 'd': return err == ERR_INVALID ? WEXIT_SPEC : WEXIT_DATA;
+    case 'm': return WEXIT_MODEL;
+    default: return WEXIT_SPEC;
+    }
+}
+
+/* Records a failure: message, exit status; returns PHASE_FAILED. */
+static int fail(trainer *t, int exit_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(trainer *t, int exit_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+    va_end(ap);
+    t->exit_code = exit_code;
+    return PHASE_FAILED;
+}
+
+/* malloc that records the size on failure (exit 6 names it). */
+static void *talloc(trainer *t, size_t bytes, const char *what)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) fail(t, WEXIT_NOMEM, "out of memory: allocating %zu bytes for %s failed", bytes, what);
+    return p;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ENAMETOOLONG;
+    for (char *q = buf + 1; *q; q++) {
+        if (*q != '/') continue;
+        *q = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return errno;
+        *q = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST) return errno;
+    struct stat st;
+    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) return ENOTDIR;
+    return 0;
+}
+
+static double env_double(const char *name, double dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d >= 0)) {
+        log_warn("%s=%s is not a non-negative number; using %g", name, v, dflt);
+        return dflt;
+    }
+    return d;
+}
+
+static size_t feature_cache_limit(void)
+{
+    double mb = env_double("SWEEP_FEATURE_CACHE_MB", -1);
+    if (mb >= 0 && getenv("SWEEP_FEATURE_CACHE_MB")) return (size_t)(mb * 1048576.0);
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return (size_t)1 << 30;
+    return (size_t)pages * (size_t)psz / 4;
+}
+
+static json_t *class_names_json(const trainer *t)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < t->data.nclasses; i++)
+        json_array_append_new(a, json_string(t->data.classes[i]));
+    return a;
+}
+
+/* Objective value of an epoch record. */
+static double record_value(const trainer *t, const json_t *rec)
+{
+    return json_number_value(json_object_get(rec, trialspec_metric_name(t->s->metric)));
+}
+
+static json_t *rng_json(const trainer *t)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:s}", "seed", (json_int_t)t->s->seed, "shuffle",
+                     "rng_derive(rng_derive(seed, DATASET_STREAM_SHUFFLE), epoch)", "augment",
+                     "rng_derive(rng_derive(rng_derive(seed, DATASET_STREAM_AUGMENT), epoch), "
+                     "image)",
+                     "dropout",
+                     "rng_derive(rng_derive(rng_derive(seed, TRAIN_STREAM_DROPOUT), epoch), step)",
+                     "head", "rng_derive(seed, TRAIN_STREAM_HEAD)");
+}
+
+static int build_model(trainer *t);
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+/* Writes checkpoint.safetensors recording EPOCHS_DONE finished epochs and
+ * STEP steps into the next one (with the running sums when STEP > 0). */
+static int save_checkpoint(trainer *t, int epochs_done, int step)
+{
+    json_t *state = NULL;
+    if (step > 0)
+        state = json_pack("{s:f, s:I, s:I, s:f}", "loss_sum", t->loss_sum, "correct",
+                          (json_int_t)t->correct, "seen", (json_int_t)t->seen, "lr", t->lr);
+    json_t *rng = rng_json(t);
+    ckpt_info info = {
+        .arch = t->s->arch,
+        .classes = t->data.classes,
+        .nclasses = t->data.nclasses,
+        .input_size = t->s->input_size,
+        .epoch = epochs_done,
+        .step = step,
+        .best_epoch = t->best_epoch,
+        .spec_hash = t->hash,
+        .metrics = t->metrics,
+        .rng = rng,
+        .train_state = state,
+    };
+    char msg[512];
+    int rc = ckpt_save(t->ckpt_file, t->m, &t->opt, &info, msg, sizeof msg);
+    json_decref(state);
+    json_decref(rng);
+    if (rc < 0)
+        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing checkpoint: %s", msg);
+    json_t *ev = json_pack("{s:i, s:s}", "epoch", epochs_done, "path", t->ckpt_file);
+    if (step > 0) json_object_set_new(ev, "step", json_integer(step));
+    events_emit("checkpoint", ev);
+    return 0;
+}
+
+static int save_best(trainer *t)
+{
+    ckpt_info info = {
+        .arch = t->s->arch,
+        .classes = t->data.classes,
+        .nclasses = t->data.nclasses,
+        .input_size = t->s->input_size,
+        .epoch = t->best_epoch,
+        .step = 0,
+        .best_epoch = t->best_epoch,
+        .spec_hash = t->hash,
+        .metrics = t->metrics,
+    };
+    char msg[512];
+    int rc = ckpt_save(t->best_file, t->m, NULL, &info, msg, sizeof msg);
+    if (rc < 0)
+        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing best weights: %s",
+                    msg);
+    return 0;
+}
+
+/* Looks for a checkpoint of this spec and restores it into the built (not
+ * yet prepared) model. Returns 1 when it was taken over, 0 when training
+ * starts fresh (the reason is logged), PHASE_FAILED only for out of memory. */
+static int try_resume(trainer *t)
+{
+    if (access(t->ckpt_file, F_OK) != 0) return 0;
+    st_file *f = NULL;
+    ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    char msg[512] = "";
+    int result = 0;
+    if (st_open(&f, t->ckpt_file, msg, sizeof msg) < 0) {
+        log_warn("ignoring checkpoint %s (starting fresh): %s", t->ckpt_file, msg);
+        goto out;
+    }
+    if (ckpt_read_meta(f, &meta, msg, sizeof msg) < 0) {
+        log_warn("ignoring checkpoint %s (starting fresh): %s", t->ckpt_file, msg);
+        goto out;
+    }
+    if (!meta.spec_hash || strcmp(meta.spec_hash, t->hash)) {
+        log_info("checkpoint %s was made by a different trial spec (hash %s, this spec %s): "
+                 "starting fresh",
+                 t->ckpt_file, meta.spec_hash ? meta.spec_hash : "none", t->hash);
+        goto out;
+    }
+    bool same_classes = meta.nclasses == t->data.nclasses;
+    for (int i = 0; same_classes && i < meta.nclasses; i++)
+        same_classes = !strcmp(meta.classes[i], t->data.classes[i]);
+    if (!same_classes) {
+        log_info("checkpoint %s has other class names than %s now: starting fresh",
+                 t->ckpt_file, t->s->train_dir);
+        goto out;
+    }
+    if (meta.epoch < 0 || meta.epoch > t->p->epochs || !json_is_array(meta.metrics) ||
+        json_array_size(meta.metrics) != (size_t)meta.epoch || meta.best_epoch > meta.epoch ||
+        (meta.epoch > 0 && meta.best_epoch < 1)) {
+        log_warn("checkpoint %s has inconsistent epoch records: starting fresh", t->ckpt_file);
+        goto out;
+    }
+    if (meta.step > 0 && !json_is_object(meta.train_state)) {
+        log_warn("checkpoint %s lacks the state of its part-done epoch: starting fresh",
+                 t->ckpt_file);
+        goto out;
+    }
+    int rc = resnet_load(t->m, f, msg, sizeof msg);
+    if (rc < 0) {
+        if (rc == ERR_NOMEM) {
+            result = fail(t, WEXIT_NOMEM, "restoring %s: %s", t->ckpt_file, msg);
+            goto out;
+        }
+        /* A partial copy may have happened: rebuild the model from the spec. */
+        log_warn("ignoring checkpoint %s (starting fresh): %s", t->ckpt_file, msg);
+        resnet_free(t->m);
+        t->m = NULL;
+        result = build_model(t) ? PHASE_FAILED : 0;
+        goto out;
+    }
+    /* Accepted: take over its records. The optimizer state is restored once
+     * the optimizer exists (see run). */
+    json_decref(t->metrics);
+    t->metrics = json_incref(meta.metrics);
+    t->best_epoch = meta.best_epoch;
+    if (t->best_epoch > 0)
+        t->best_value = record_value(t, json_array_get(t->metrics, (size_t)t->best_epoch - 1));
+    t->epoch = meta.epoch;
+    t->step = meta.step;
+    if (meta.step > 0) {
+        t->loss_sum = json_number_value(json_object_get(meta.train_state, "loss_sum"));
+        t->correct = json_integer_value(json_object_get(meta.train_state, "correct"));
+        t->seen = json_integer_value(json_object_get(meta.train_state, "seen"));
+        t->lr = json_number_value(json_object_get(meta.train_state, "lr"));
+    }
+    log_info("resuming from %s: %d epoch(s) done, %d step(s) into the next", t->ckpt_file,
+             meta.epoch, meta.step);
+    result = 1;
+out:
+    if (result == 0 && f) {
+        /* A stale best file from another spec must not pass for this trial's. */
+        if (unlink(t->best_file) == 0) log_info("removed stale %s", t->best_file);
+    }
+    ckpt_meta_free(&meta);
+    st_close(f);
+    return result;
+}
+
+/* ---- features ------------------------------------------------------------ */
+
+/* Runs the frozen prefix over every image of SPLIT (split order) into DST
+ * (n, feat). Returns 0, PHASE_STOPPED or PHASE_FAILED. */
+static int compute_features(trainer *t, const dataset_split *split, float *dst)
+{
+    dataset_loader *l = NULL;
+    int batch = t->max_batch;
+    if ((size_t)batch > split->n) batch = (int)split->n;
+    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, false, true, &l) <
+        0)
+        return fail(t, WEXIT_NOMEM,
+                    "out of memory: allocating the loader's batch buffers (2 x %zu bytes) failed",
+                    (size_t)batch * 3 * (size_t)t->s->input_size * (size_t)t->s->input_size *
+                        sizeof(float));
+    dataset_loader_start(l, 0);
+    dataset_batch b;
+    int rc = 0;
+    while (dataset_loader_next(l, &b) == 1) {
+        resnet_features(t->m, b.x, b.n, t->gather);
+        for (int i = 0; i < b.n; i++)
+            memcpy(dst + (size_t)b.index[i] * t->feat, t->gather + (size_t)i * t->feat,
+                   t->feat * sizeof(float));
+        if (train_stop_requested) {
+            rc = PHASE_STOPPED;
+            break;
+        }
+    }
+    dataset_loader_free(l);
+    return rc;
+}
+
+/* ---- training ------------------------------------------------------------ */
+
+static void emit_progress(trainer *t, double epoch_t0, int64_t images_this_run)
+{
+    double now = events_elapsed();
+    if (t->step < t->spe && now - t->last_progress < t->progress_every) return;
+    t->last_progress = now;
+    double dt = time_mono() - epoch_t0;
+    json_t *ev = json_pack("{s:i, s:i, s:i, s:f, s:f}", "epoch", t->epoch + 1, "step", t->step,
+                           "steps", t->spe, "loss", t->seen ? t->loss_sum / (double)t->seen : 0.0,
+                           "images_per_s", dt > 0 ? (double)images_this_run / dt : 0.0);
+    events_emit("progress", ev);
+}
+
+/* One optimizer step on N images: X is an image batch or, with FROM_FEAT,
+ * cached prefix features. Returns 0 or PHASE_FAILED (diverged). */
+static int train_step(trainer *t, const float *x, const int *labels, int n, bool from_feat)
+{
+    rng_t r;
+    rng_seed(&r, rng_derive(rng_derive(rng_derive(t->s->seed, TRAIN_STREAM_DROPOUT),
+                                       (uint64_t)t->epoch),
+                            (uint64_t)t->step));
+    resnet_zero_grad(t->m);
+    const float *logits =
+        from_feat ? resnet_forward_features(t->m, x, n, &r) : resnet_forward(t->m, x, n, &r);
+    float loss = resnet_loss(t->m, labels, (float)t->p->label_smoothing, NULL);
+    if (!isfinite(loss))
+        return fail(t, WEXIT_DIVERGED,
+                    "training loss is %s at epoch %d step %d (lr %g): the trial diverged",
+                    isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->step + 1, t->lr);
+    int classes = t->data.nclasses;
+    for (int i = 0; i < n; i++)
+        if (metrics_argmax(logits + (size_t)i * (size_t)classes, classes) == labels[i])
+            t->correct++;
+    resnet_backward(t->m);
+    t->lr = sched_lr_at(t->p, t->epoch, t->step, t->spe);
+    size_t count = 0;
+    float *grads = NULL;
+    float *params = resnet_trainable(t->m, &count, &grads);
+    optim_step(&t->opt, params, grads, (float)t->lr);
+    t->loss_sum += (double)loss * n;
+    t->seen += n;
+    t->step++;
+    return 0;
+}
+
+/* The training steps of epoch t->epoch from step t->step. Returns 0,
+ * PHASE_STOPPED (after the step in progress) or PHASE_FAILED. */
+static int train_epoch(trainer *t, double epoch_t0)
+{
+    resnet_set_train(t->m, 1);
+    size_t n_train = t->data.train.n;
+    int64_t images = 0;
+    int B = t->p->batch_size;
+    if (t->train_feat) {
+        for (size_t i = 0; i < n_train; i++) t->perm[i] = (uint32_t)i;
+        rng_t r;
+        rng_seed(&r, rng_derive(rng_derive(t->s->seed, DATASET_STREAM_SHUFFLE),
+                                (uint64_t)t->epoch));
+        rng_shuffle(&r, t->perm, n_train, sizeof *t->perm);
+        while (t->step < t->spe) {
+            size_t lo = (size_t)t->step * (size_t)B;
+            size_t hi = lo + (size_t)B < n_train ? lo + (size_t)B : n_train;
+            int n = (int)(hi - lo);
+            for (int i = 0; i < n; i++) {
+                uint32_t idx = t->perm[lo + (size_t)i];
+                memcpy(t->gather + (size_t)i * t->feat, t->train_feat + (size_t)idx * t->feat,
+                       t->feat * sizeof(float));
+                t->glabels[i] = t->data.train.label[idx];
+            }
+            if (train_step(t, t->gather, t->glabels, n, true)) return PHASE_FAILED;
+            images += n;
+            emit_progress(t, epoch_t0, images);
+            if (train_stop_requested && t->step < t->spe) return PHASE_STOPPED;
+        }
+        return 0;
+    }
+    if (t->step >= t->spe) return 0; // stopped during validation: nothing left to train
+    dataset_loader_start(t->train_loader, t->epoch);
+    dataset_batch b;
+    for (int s = 0; s < t->step; s++)
+        if (dataset_loader_next(t->train_loader, &b) != 1) break; // skip the done steps
+    while (t->step < t->spe) {
+        if (dataset_loader_next(t->train_loader, &b) != 1)
+            return fail(t, WEXIT_DATA, "the training loader ended early at epoch %d step %d",
+                        t->epoch + 1, t->step + 1);
+        if (train_step(t, b.x, b.labels, b.n, false)) return PHASE_FAILED;
+        images += b.n;
+        emit_progress(t, epoch_t0, images);
+        if (train_stop_requested && t->step < t->spe) return PHASE_STOPPED;
+    }
+    return 0;
+}
+
+/* Validation pass: fills *LOSS and the confusion matrix. Returns 0,
+ * PHASE_STOPPED or PHASE_FAILED. */
+static int validate(trainer *t, double *loss)
+{
+    resnet_set_train(t->m, 0);
+    confusion_reset(&t->cm);
+    int classes = t->data.nclasses;
+    double sum = 0;
+    size_t n_val = t->data.val.n;
+    if (t->val_feat) {
+        for (size_t lo = 0; lo < n_val; lo += (size_t)t->max_batch) {
+            int n = (int)(n_val - lo < (size_t)t->max_batch ? n_val - lo : (size_t)t->max_batch);
+            const float *logits =
+                resnet_forward_features(t->m, t->val_feat + lo * t->feat, n, NULL);
+            sum += (double)resnet_loss(t->m, t->data.val.label + lo, 0.0f, NULL) * n;
+            for (int i = 0; i < n; i++)
+                confusion_add(&t->cm, t->data.val.label[lo + (size_t)i],
+                              metrics_argmax(logits + (size_t)i * (size_t)classes, classes));
+            if (train_stop_requested) return PHASE_STOPPED;
+        }
+    } else {
+        dataset_loader_start(t->val_loader, 0);
+        dataset_batch b;
+        while (dataset_loader_next(t->val_loader, &b) == 1) {
+            const float *logits = resnet_forward(t->m, b.x, b.n, NULL);
+            sum += (double)resnet_loss(t->m, b.labels, 0.0f, NULL) * b.n;
+            for (int i = 0; i < b.n; i++)
+                confusion_add(&t->cm, b.labels[i],
+                              metrics_argmax(logits + (size_t)i * (size_t)classes, classes));
+            if (train_stop_requested) return PHASE_STOPPED;
+        }
+    }
+    *loss = n_val ? sum / (double)n_val : 0.0;
+    if (!isfinite(*loss))
+        return fail(t, WEXIT_DIVERGED, "validation loss is %s after epoch %d: the trial diverged",
+                    isnan(*loss) ? "NaN" : "infinite", t->epoch + 1);
+    return 0;
+}
+
+/* Stop requested: checkpoint at the current position, tell, exit 7. */
+static int stop_now(trainer *t)
+{
+    int sig = (int)train_stop_requested;
+    if (save_checkpoint(t, t->epoch, t->step)) return PHASE_FAILED;
+    json_t *ev = json_pack("{s:s, s:i, s:i, s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                           "epoch", t->epoch, "step", t->step, "checkpoint", t->ckpt_file);
+    events_emit("stopped", ev);
+    log_info("stopped by %s after epoch %d step %d; checkpoint %s", strsignal(sig), t->epoch,
+             t->step, t->ckpt_file);
+    t->exit_code = WEXIT_STOPPED;
+    return PHASE_STOPPED;
+}
+
+static int emit_done(trainer *t)
+{
+    if (t->best_epoch < 1) return fail(t, WEXIT_SPEC, "no epoch was run");
+    json_t *best = json_array_get(t->metrics, (size_t)t->best_epoch - 1);
+    json_t *ev = json_object();
+    json_object_set_new(ev, "best_epoch", json_integer(t->best_epoch));
+    static const char *const keys[] = {"val_accuracy",   "val_loss", "val_precision",
+                                       "val_recall",     "val_f1",   "train_loss",
+                                       "train_accuracy", NULL};
+    for (int i = 0; keys[i]; i++) json_object_set(ev, keys[i], json_object_get(best, keys[i]));
+    json_object_set(ev, "confusion_matrix", json_object_get(best, "confusion_matrix"));
+    json_object_set_new(ev, "class_names", class_names_json(t));
+    json_object_set_new(ev, "objective",
+                        json_pack("{s:s, s:s, s:f}", "metric", trialspec_metric_name(t->s->metric),
+                                  "goal", t->s->maximize ? "maximize" : "minimize", "value",
+                                  t->best_value));
+    json_object_set_new(ev, "epochs", json_integer((json_int_t)json_array_size(t->metrics)));
+    json_object_set_new(ev, "best_path", json_string(t->best_file));
+    json_object_set_new(ev, "checkpoint_path", json_string(t->ckpt_file));
+    events_emit("done", ev);
+    log_info("trial %lld done: best epoch %d, %s %.4f", (long long)t->s->trial, t->best_epoch,
+             trialspec_metric_name(t->s->metric), t->best_value);
+    return 0;
+}
+
+/* One epoch end to end from the current position. */
+static int run_epoch(trainer *t)
+{
+    double t0 = time_mono() - t->epoch_extra;
+    t->epoch_extra = 0;
+    if (t->step == 0) {
+        t->loss_sum = 0;
+        t->correct = 0;
+        t->seen = 0;
+    }
+    int rc = train_epoch(t, t0);
+    if (rc == PHASE_STOPPED) return stop_now(t);
+    if (rc) return rc;
+    double val_loss = 0;
+    rc = validate(t, &val_loss);
+    if (rc == PHASE_STOPPED) return stop_now(t); // step == spe: only validation repeats
+    if (rc) return rc;
+    metrics_summary ms;
+    confusion_summary(&t->cm, &ms);
+    double secs = time_mono() - t0;
+    json_t *rec = json_pack(
+        "{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch", t->epoch + 1, "train_loss",
+        t->seen ? t->loss_sum / (double)t->seen : 0.0, "train_accuracy",
+        t->seen ? (double)t->correct / (double)t->seen : 0.0, "val_loss", val_loss,
+        "val_accuracy", ms.accuracy, "val_precision", ms.precision, "val_recall", ms.recall,
+        "val_f1", ms.f1, "lr", t->lr, "seconds", secs);
+    if (!rec) return fail(t, WEXIT_NOMEM, "out of memory building the epoch record");
+    events_emit("epoch", json_deep_copy(rec));
+    json_object_set_new(rec, "confusion_matrix", confusion_to_json(&t->cm));
+    json_array_append_new(t->metrics, rec);
+    double value = record_value(t, rec);
+    t->epoch++;
+    t->step = 0;
+    if (t->best_epoch == 0 || trialspec_better(t->s, value, t->best_value)) {
+        t->best_epoch = t->epoch;
+        t->best_value = value;
+        if (save_best(t)) return PHASE_FAILED;
+    }
+    log_info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f f1 %.4f (%.1f s)",
+             t->epoch, t->p->epochs, t->seen ? t->loss_sum / (double)t->seen : 0.0,
+             t->seen ? (double)t->correct / (double)t->seen : 0.0, val_loss, ms.accuracy, ms.f1,
+             secs);
+    t->loss_sum = 0;
+    t->correct = 0;
+    t->seen = 0;
+    if (save_checkpoint(t, t->epoch, 0)) return PHASE_FAILED;
+    return 0;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static int open_data(trainer *t)
+{
+    const trial_spec *s = t->s;
+    dataset_config cfg = {
+        .train_dir = s->train_dir,
+        .val_dir = s->val_dir,
+        .val_fraction = s->val_dir ? 0.0 : s->val_fraction,
+        .input_size = s->input_size,
+        .cache_dir = s->cache_dir,
+        .threads = s->threads,
+    };
+    char msg[768] = "";
+    int rc = dataset_open(&cfg, &t->data, msg, sizeof msg);
+    t->data_open = true;
+    if (rc < 0) return fail(t, train_exit_for(rc, 'd'), "%s", msg);
+    if (t->data.train.n == 0) return fail(t, WEXIT_DATA, "%s: no usable training image", s->train_dir);
+    if (t->data.val.n == 0)
+        return fail(t, WEXIT_DATA, "%s: the validation split is empty",
+                    s->val_dir ? s->val_dir : s->train_dir);
+    return 0;
+}
+
+static int build_model(trainer *t)
+{
+    const trial_spec *s = t->s;
+    char msg[768] = "";
+    int rc;
+    if (s->weights) {
+        st_file *f = NULL;
+        rc = st_open(&f, s->weights, msg, sizeof msg);
+        if (rc < 0) return fail(t, train_exit_for(rc, 'm'), "model.weights: %s", msg);
+        rc = resnet_from_safetensors(&t->m, f, t->data.nclasses,
+                                     rng_derive(s->seed, TRAIN_STREAM_HEAD), msg, sizeof msg);
+        st_close(f);
+        if (rc < 0) return fail(t, train_exit_for(rc, 'm'), "model.weights: %s", msg);
+    } else {
+        rc = resnet_create(&t->m, s->arch, s->width, t->data.nclasses,
+                           rng_derive(s->seed, TRAIN_STREAM_INIT), msg, sizeof msg);
+        if (rc < 0)
+            return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC, "model: %s", msg);
+    }
+    return 0;
+}
+
+static int prepare(trainer *t)
+{
+    const trial_params *p = t->p;
+    size_t n_train = t->data.train.n, n_val = t->data.val.n;
+    size_t most = n_train > n_val ? n_train : n_val;
+    t->max_batch = (size_t)p->batch_size < most ? p->batch_size : (int)most;
+    t->train_batch = (size_t)p->batch_size < n_train ? p->batch_size : (int)n_train;
+    size_t full = n_train / (size_t)p->batch_size, rem = n_train % (size_t)p->batch_size;
+    t->spe = (int)full + (rem > 1 || (rem == 1 && (full == 0 || p->batch_size == 1)) ? 1 : 0);
+    if (rem == 1 && full > 0 && p->batch_size > 1)
+        log_info("the last batch of each epoch would hold a single image; it is left out "
+                 "(training-mode batchnorm needs at least two)");
+    char msg[768] = "";
+    int rc = resnet_prepare(t->m, p->freeze, (float)p->dropout, t->max_batch, t->s->input_size,
+                            t->s->input_size, msg, sizeof msg);
+    if (rc < 0) {
+        if (rc == ERR_NOMEM) return fail(t, WEXIT_NOMEM, "preparing the model: %s", msg);
+        if (rc == ERR_INVALID) return fail(t, WEXIT_SPEC, "model.input_size: %s", msg);
+        return fail(t, WEXIT_MODEL, "preparing the model: %s", msg);
+    }
+    optim_config oc;
+    optim_config_from_params(&oc, p);
+    size_t count = 0;
+    float *grads = NULL;
+    resnet_trainable(t->m, &count, &grads);
+    rc = optim_init(&t->opt, &oc, count, msg, sizeof msg);
+    if (rc < 0) return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC, "params: %s", msg);
+    t->opt_init = true;
+    t->feat = resnet_feature_floats(t->m);
+    if (confusion_init(&t->cm, t->data.nclasses) < 0)
+        return fail(t, WEXIT_NOMEM, "out of memory for the confusion matrix");
+    return 0;
+}
+
+/* Decides and allocates the feature cache and the loaders. */
+static int setup_batches(trainer *t, const char **mode)
+{
+    const trial_params *p = t->p;
+    size_t n_train = t->data.train.n, n_val = t->data.val.n;
+    size_t limit = feature_cache_limit();
+    size_t fbytes = t->feat * sizeof(float);
+    bool frozen = p->freeze != FREEZE_NONE;
+    bool cache_val = frozen && n_val * fbytes <= limit;
+    bool cache_train = frozen && !p->augment && (n_train + n_val) * fbytes <= limit;
+    if (frozen && !cache_val)
+        log_warn("the frozen-prefix feature cache would need %zu MiB (limit %zu MiB, "
+                 "SWEEP_FEATURE_CACHE_MB): computing the prefix every epoch",
+                 (n_val * fbytes) >> 20, limit >> 20);
+    else if (frozen && !p->augment && !cache_train)
+        log_warn("training features would need %zu MiB (limit %zu MiB, SWEEP_FEATURE_CACHE_MB): "
+                 "the frozen prefix runs every step",
+                 ((n_train + n_val) * fbytes) >> 20, limit >> 20);
+    *mode = cache_train ? "train+val" : cache_val ? "val" : "off";
+    if (cache_val || cache_train) {
+        if (!(t->gather = talloc(t, (size_t)t->max_batch * fbytes, "the feature batch")))
+            return PHASE_FAILED;
+        if (!(t->glabels = talloc(t, (size_t)t->max_batch * sizeof(int), "batch labels")))
+            return PHASE_FAILED;
+    }
+    if (cache_val && !(t->val_feat = talloc(t, n_val * fbytes, "validation features")))
+        return PHASE_FAILED;
+    if (cache_train) {
+        if (!(t->train_feat = talloc(t, n_train * fbytes, "training features")))
+            return PHASE_FAILED;
+        if (!(t->perm = talloc(t, n_train * sizeof *t->perm, "the epoch order")))
+            return PHASE_FAILED;
+    }
+    size_t img = 3 * (size_t)t->s->input_size * (size_t)t->s->input_size * sizeof(float);
+    if (!cache_train &&
+        dataset_loader_new(&t->data.train, t->s->input_size, t->train_batch, t->s->seed, true,
+                           p->augment, true, &t->train_loader) < 0)
+        return fail(t, WEXIT_NOMEM,
+                    "out of memory: allocating the training loader's batch buffers "
+                    "(2 x %zu bytes) failed",
+                    (size_t)t->train_batch * img);
+    if (!cache_val) {
+        int vb = (size_t)t->max_batch < n_val ? t->max_batch : (int)n_val;
+        if (dataset_loader_new(&t->data.val, t->s->input_size, vb, t->s->seed, false, false, true,
+                               &t->val_loader) < 0)
+            return fail(t, WEXIT_NOMEM,
+                        "out of memory: allocating the validation loader's batch buffers "
+                        "(2 x %zu bytes) failed",
+                        (size_t)vb * img);
+    }
+    return 0;
+}
+
+static void trainer_free(trainer *t)
+{
+    dataset_loader_free(t->train_loader);
+    dataset_loader_free(t->val_loader);
+    free(t->train_feat);
+    free(t->val_feat);
+    free(t->gather);
+    free(t->glabels);
+    free(t->perm);
+    confusion_free(&t->cm);
+    if (t->opt_init) optim_free(&t->opt);
+    resnet_free(t->m);
+    if (t->data_open) dataset_close(&t->data);
+    json_decref(t->metrics);
+}
+
+/* The body of train_run; returns 0 or PHASE_FAILED / PHASE_STOPPED with
+ * t->exit_code set. */
+static int run(trainer *t)
+{
+    const trial_spec *s = t->s;
+    int err = mkdir_p(s->out_dir);
+    if (err) return fail(t, WEXIT_SPEC, "out_dir: cannot create %s: %s", s->out_dir, strerror(err));
+    if (ckpt_path(t->ckpt_file, sizeof t->ckpt_file, s->out_dir, CKPT_FILE) < 0 ||
+        ckpt_path(t->best_file, sizeof t->best_file, s->out_dir, CKPT_BEST_FILE) < 0)
+        return fail(t, WEXIT_SPEC, "out_dir: path too long");
+    trialspec_hash(s, t->hash, sizeof t->hash);
+    if (!(t->metrics = json_array())) return fail(t, WEXIT_NOMEM, "out of memory");
+
+    double t_setup = time_mono();
+    if (open_data(t)) return PHASE_FAILED;
+    if (build_model(t)) return PHASE_FAILED;
+    int resumed = try_resume(t);
+    if (resumed == PHASE_FAILED) return PHASE_FAILED;
+    if (prepare(t)) return PHASE_FAILED;
+    if (resumed) {
+        st_file *f = NULL;
+        char msg[512];
+        int rc = st_open(&f, t->ckpt_file, msg, sizeof msg);
+        if (rc == 0) rc = ckpt_load_optim(f, t->m, &t->opt, msg, sizeof msg);
+        st_close(f);
+        if (rc < 0)
+            return fail(t, WEXIT_MODEL, "restoring the optimizer state from %s: %s",
+                        t->ckpt_file, msg);
+    }
+    const char *cache_mode = "off";
+    if (setup_batches(t, &cache_mode)) return PHASE_FAILED;
+
+    resnet_info info;
+    resnet_get_info(t->m, &info);
+    size_t trainable = 0;
+    float *g = NULL;
+    resnet_trainable(t->m, &trainable, &g);
+    json_t *ev = json_object();
+    json_object_set_new(ev, "trial", json_integer(s->trial));
+    json_object_set_new(ev, "job", json_integer(s->job));
+    json_object_set_new(ev, "params", params_to_json(t->p));
+    json_object_set_new(ev, "train_images", json_integer((json_int_t)t->data.train.n));
+    json_object_set_new(ev, "val_images", json_integer((json_int_t)t->data.val.n));
+    json_object_set_new(ev, "classes", json_integer(t->data.nclasses));
+    json_object_set_new(ev, "class_names", class_names_json(t));
+    json_object_set_new(ev, "arch", json_string(info.arch));
+    json_object_set_new(ev, "input_size", json_integer(s->input_size));
+    json_object_set_new(ev, "weights", s->weights ? json_string(s->weights) : json_null());
+    json_object_set_new(ev, "parameters", json_integer((json_int_t)info.param_count));
+    json_object_set_new(ev, "trainable_parameters", json_integer((json_int_t)trainable));
+    json_object_set_new(ev, "steps_per_epoch", json_integer(t->spe));
+    json_object_set_new(ev, "feature_cache", json_string(cache_mode));
+    json_object_set_new(ev, "skipped_files", json_integer((json_int_t)t->data.skipped));
+    json_object_set_new(ev, "bad_images", json_integer((json_int_t)t->data.bad));
+    json_object_set_new(ev, "blas_core", json_string(blas_core_name()));
+    json_object_set_new(ev, "threads", json_integer(s->threads));
+    json_object_set_new(ev, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(ev, "resumed",
+                        resumed ? json_pack("{s:i, s:i}", "epoch", t->epoch, "step", t->step)
+                                : json_null());
+    events_emit("start", ev);
+    log_info("trial %lld: %s, %zu train / %zu val images, %d classes, freeze %s, feature cache "
+             "%s, %d steps/epoch",
+             (long long)s->trial, info.arch, t->data.train.n, t->data.val.n, t->data.nclasses,
+             params_freeze_name(t->p->freeze), cache_mode, t->spe);
+
+    if (train_stop_requested) return stop_now(t);
+    if (t->epoch < t->p->epochs && (t->val_feat || t->train_feat)) {
+        double f0 = time_mono();
+        int rc = 0;
+        if (t->val_feat) rc = compute_features(t, &t->data.val, t->val_feat);
+        if (!rc && t->train_feat) rc = compute_features(t, &t->data.train, t->train_feat);
+        if (rc == PHASE_STOPPED) return stop_now(t);
+        if (rc) return rc;
+        t->epoch_extra = time_mono() - f0;
+        log_info("frozen-prefix features computed in %.2f s", t->epoch_extra);
+    }
+    log_debug("set-up took %.2f s", time_mono() - t_setup);
+    t->progress_every = env_double("SWEEP_PROGRESS_INTERVAL", 1.0);
+    t->last_progress = events_elapsed();
+    while (t->epoch < t->p->epochs) {
+        int rc = run_epoch(t);
+        if (rc) return rc;
+        if (train_stop_requested && t->epoch < t->p->epochs) return stop_now(t);
+    }
+    return emit_done(t);
+}
+
+int train_run(const trial_spec *s)
+{
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.s = s;
+    t.p = &s->params;
+    int rc = run(&t);
+    int code = WEXIT_OK;
+    if (rc == PHASE_STOPPED) {
+        code = t.exit_code ? t.exit_code : WEXIT_STOPPED;
+    } else if (rc) {
+        code = t.exit_code ? t.exit_code : WEXIT_MODEL;
+        log_error("%s", t.msg);
+        events_error(events_code_for_exit(code), code, t.msg);
+    }
+    trainer_free(&t);
+    return code;
+}
