@@ -62,9 +62,9 @@ void config_defaults(sweepd_config *c)
     c->kill_grace = 10.0;
     c->default_trial_timeout = 0;
     c->default_max_retries = 1;
-    c->tick = 0.25;
+    c->tick = 0.1;
     c->db_busy_timeout_ms = 20;
-    c->max_write_queue = 16u << 20;
+    c->max_write_queue = 4u << 20;
     c->max_connections = 256;
     c->socket_mode = 0660;
 }
@@ -141,9 +141,11 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
     long l;
     double d;
     bool b;
+    /* Flags are named by themselves ("--workers: ..."), file lines as "file:N: key: ...". */
+    bool is_flag = where[0] == '-';
 #define BAD(what)                                                                          \
-    return err_set(msg, msglen, ERR_INVALID, "%s: %s: expected %s, got \"%s\"", where, key, \
-                   what, value)
+    return err_set(msg, msglen, ERR_INVALID, "%s: %s%sexpected %s, got \"%s\"", where,      \
+                   is_flag ? "" : key, is_flag ? "" : ": ", what, value)
     if (!strcmp(key, "socket")) {
         if (!*value) BAD("a path");
         replace(&c->socket_path, value);

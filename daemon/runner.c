@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,7 @@ int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
     }
     p->job = j;
     p->trial = t;
+    p->done_value = NAN;
     char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
     rc = spawn(d, p, argv, out_dir, logfd, msg, msglen);
     close(logfd);

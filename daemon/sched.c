@@ -206,6 +206,39 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
     return 0;
 }
 
+/* The best completed trial of J from the database (after a restart). */
+static void load_best(sweepd *d, sjob *j)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed'"
+             " AND %s IS NOT NULL ORDER BY %s %s, number LIMIT 1",
+             j->metric, j->metric, j->metric, j->maximize ? "DESC" : "ASC");
+    sqlite3_stmt *st = store_stmt(d->st, sql);
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, j->id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        j->has_best = true;
+        j->best_id = sqlite3_column_int64(st, 0);
+        j->best_number = sqlite3_column_int(st, 1);
+        j->best_value = sqlite3_column_double(st, 2);
+    }
+    sqlite3_reset(st);
+}
+
+/* store_live_fn: counts and best of an active job from memory. */
+static bool live_figures(void *ud, int64_t job_id, store_live *out)
+{
+    sjob *j = sched_find_job(ud, job_id);
+    if (!j) return false;
+    for (int i = 0; i < TS_COUNT && i < 6; i++) out->counts[i] = (int64_t)j->counts[i];
+    out->has_best = j->has_best;
+    out->best_id = j->best_id;
+    out->best_number = j->best_number;
+    out->best_value = j->best_value;
+    return true;
+}
+
 int sched_load(sweepd *d, char *msg, size_t msglen)
 {
     sqlite3_stmt *st = store_stmt(
@@ -279,6 +312,7 @@ int sched_load(sweepd *d, char *msg, size_t msglen)
         }
         sqlite3_reset(st);
         j->n = i;
+        load_best(d, j);
         log_info("job %lld (%s) resumed: %zu queued, %zu completed, %zu failed of %zu",
                  (long long)j->id, j->name, j->counts[TS_QUEUED], j->counts[TS_COMPLETED],
                  j->counts[TS_FAILED], j->n);
@@ -476,6 +510,15 @@ void sched_on_finished(proc *p)
     char err[768];
     if (p->exit_status == 0 && p->term_signal == 0) {
         trial_set_state(d, j, t, TS_COMPLETED, &info);
+        double v = p->done_seen ? p->done_value : NAN;
+        if (!isnan(v) &&
+            (!j->has_best || (j->maximize ? v > j->best_value : v < j->best_value) ||
+             (v == j->best_value && t->number < j->best_number))) {
+            j->has_best = true;
+            j->best_id = t->id;
+            j->best_number = t->number;
+            j->best_value = v;
+        }
     } else if (p->stop == STOP_SHUTDOWN) {
         info.why = "daemon shutting down; resumes on restart";
         trial_set_state(d, j, t, TS_QUEUED, &info);
@@ -524,7 +567,8 @@ void sched_on_line(proc *p, char *line, size_t len)
     sweepd *d = p->d;
     sjob *j = p->job;
     if (!line) {
-        if (p->bad_lines++ < 5)
+        p->bad_lines++;
+        if (p->long_lines++ < 5)
             log_warn("job %lld pid %d: output line of %zu bytes is too long; ignored",
                      (long long)j->id, p->pid, len);
         return;
@@ -582,6 +626,7 @@ void sched_on_line(proc *p, char *line, size_t len)
                           t->id);
     } else if (!strcmp(kind, "done")) {
         p->done_seen = true;
+        p->done_value = NUM(j->metric);
         json_t *be = json_object_get(ev, "best_epoch");
         store_enqueue(d->st,
                       "UPDATE trials SET best_epoch = ?, val_accuracy = ?, val_loss = ?,"
@@ -772,7 +817,9 @@ static void tick(uv_timer_t *h)
 static void on_check(uv_check_t *h)
 {
     sweepd *d = h->data;
-    if (store_pending(d->st)) store_flush(d->st);
+    /* Commit in batches; the timer commits whatever is left every tick and
+     * readers (socket ops, job end) flush before they query. */
+    if (store_pending(d->st) >= 256) store_flush(d->st);
 }
 
 int sched_init(sweepd *d, uv_loop_t *loop, sweepd_config *cfg, store *st)
@@ -790,6 +837,7 @@ int sched_init(sweepd *d, uv_loop_t *loop, sweepd_config *cfg, store *st)
     if (ms < 10) ms = 10;
     uv_timer_start(&d->timer, tick, ms, ms);
     uv_check_start(&d->flush, on_check);
+    store_set_live(st, live_figures, d);
     return 0;
 }
 
@@ -812,6 +860,7 @@ void sched_shutdown(sweepd *d)
 
 void sched_free(sweepd *d)
 {
+    if (d->st) store_set_live(d->st, NULL, NULL);
     while (d->jobs) {
         sjob *j = d->jobs;
         d->jobs = j->next;

@@ -433,6 +433,8 @@ static void handle_request(conn *c, char *line, size_t len)
         return;
     }
     log_debug("connection %d: op %s", c->id, op);
+    /* Replies show every event received so far. */
+    if (strcmp(op, "ping") && strcmp(op, "submit")) store_flush(c->srv->d->st);
     if (!strcmp(op, "ping")) op_ping(c);
     else if (!strcmp(op, "submit")) op_submit(c, req);
     else if (!strcmp(op, "status")) op_status(c, req);

@@ -25,6 +25,7 @@
 
 #define MAX_ARGS 16
 #define MAX_STMTS 96
+#define SUMMARY_CACHE 1024
 
 typedef struct {
     char type; // 'i', 'd', 's', 'n'
@@ -51,7 +52,18 @@ struct store {
     wreq *q;                 // pending writes; [head, len) are live (owned)
     size_t head, len, cap;   // queue bounds
     bool busy_logged;        // a "database busy" warning was logged for this episode
+    store_live_fn live;      // live figures of active jobs (may be NULL)
+    void *live_ud;           // its argument
+    json_t *done_cache[SUMMARY_CACHE]; // summaries of ended jobs (owned references)
+    int64_t done_ids[SUMMARY_CACHE];   // their job ids
+    size_t done_next;        // next slot to replace (round robin)
 };
+
+void store_set_live(store *s, store_live_fn fn, void *ud)
+{
+    s->live = fn;
+    s->live_ud = ud;
+}
 
 sqlite3 *store_db(store *s) { return s->db; }
 
@@ -109,8 +121,8 @@ int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, 
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                 SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        err_set(msg, msglen, ERR_DB, "cannot open database %s: %s", path,
-                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        rc = err_set(msg, msglen, ERR_DB, "cannot open database %s: %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
@@ -131,7 +143,7 @@ int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, 
 fail:
     if (s->db) sqlite3_close(s->db);
     free(s);
-    return rc ? rc : ERR_DB;
+    return rc < 0 ? rc : ERR_DB;
 }
 
 static void wreq_free(wreq *w)
@@ -153,6 +165,7 @@ void store_close(store *s)
         sqlite3_finalize(s->cache[i].stmt);
         free(s->cache[i].sql);
     }
+    for (size_t i = 0; i < SUMMARY_CACHE; i++) json_decref(s->done_cache[i]);
     sqlite3_close(s->db);
     free(s);
 }
@@ -407,6 +420,8 @@ static void order_by(char *buf, size_t n, const char *metric, bool maximize)
 
 json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
 {
+    for (size_t i = 0; i < SUMMARY_CACHE; i++)
+        if (s->done_cache[i] && s->done_ids[i] == job_id) return json_incref(s->done_cache[i]);
     sqlite3_stmt *st = store_stmt(
         s, "SELECT id, name, strategy, state, objective_metric, objective_goal, submitted_at,"
            " started_at, finished_at, submitted_uid, trials_total, max_parallel, trial_timeout,"
@@ -425,46 +440,63 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
     json_t *o = json_object();
     int n = sqlite3_column_count(st);
     for (int i = 0; i < n; i++) json_object_set_new(o, sqlite3_column_name(st, i), col_json(st, i));
-    char metric[32];
+    char metric[32], state[16];
     snprintf(metric, sizeof metric, "%s", (const char *)sqlite3_column_text(st, 4));
+    snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(st, 3));
     bool maximize = !strcmp((const char *)sqlite3_column_text(st, 5), "maximize");
     sqlite3_reset(st);
     json_object_set_new(o, "objective", json_pack("{s:s, s:s}", "metric", metric, "goal",
                                                   maximize ? "maximize" : "minimize"));
     json_object_del(o, "objective_metric");
     json_object_del(o, "objective_goal");
-    json_t *counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "queued", 0, "running", 0,
-                               "completed", 0, "failed", 0, "cancelled", 0, "pruned", 0);
-    st = store_stmt(s, "SELECT state, count(*) FROM trials WHERE job_id = ? GROUP BY state");
-    if (st) {
-        sqlite3_bind_int64(st, 1, job_id);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
-                                json_integer(sqlite3_column_int64(st, 1)));
-        sqlite3_reset(st);
-    }
-    json_object_set_new(o, "counts", counts);
-    json_t *best = json_null();
-    if (metric_ok(metric)) {
-        char sql[512], ob[128];
-        order_by(ob, sizeof ob, metric, maximize);
-        snprintf(sql, sizeof sql,
-                 "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed' %s"
-                 " LIMIT 1",
-                 metric, ob);
-        st = store_stmt(s, sql);
+    static const char *const names[6] = {"queued", "running", "completed",
+                                         "failed", "cancelled", "pruned"};
+    json_t *counts = json_object();
+    for (int i = 0; i < 6; i++) json_object_set_new(counts, names[i], json_integer(0));
+    json_t *best = NULL;
+    store_live live;
+    if (s->live && s->live(s->live_ud, job_id, &live)) {
+        for (int i = 0; i < 6; i++)
+            json_object_set_new(counts, names[i], json_integer(live.counts[i]));
+        best = live.has_best ? json_pack("{s:I, s:i, s:f}", "trial", (json_int_t)live.best_id,
+                                         "number", live.best_number, "value", live.best_value)
+                             : json_null();
+    } else {
+        st = store_stmt(s, "SELECT state, count(*) FROM trials WHERE job_id = ? GROUP BY state");
         if (st) {
             sqlite3_bind_int64(st, 1, job_id);
-            if (sqlite3_step(st) == SQLITE_ROW) {
-                json_decref(best);
-                best = json_pack("{s:I, s:I, s:o}", "trial", (json_int_t)sqlite3_column_int64(st, 0),
-                                 "number", (json_int_t)sqlite3_column_int64(st, 1), "value",
-                                 col_json(st, 2));
-            }
+            while (sqlite3_step(st) == SQLITE_ROW)
+                json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
+                                    json_integer(sqlite3_column_int64(st, 1)));
             sqlite3_reset(st);
         }
+        if (metric_ok(metric)) {
+            char sql[512], ob[128];
+            order_by(ob, sizeof ob, metric, maximize);
+            snprintf(sql, sizeof sql,
+                     "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed' %s"
+                     " LIMIT 1",
+                     metric, ob);
+            st = store_stmt(s, sql);
+            if (st) {
+                sqlite3_bind_int64(st, 1, job_id);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                    best = json_pack("{s:I, s:I, s:o}", "trial",
+                                     (json_int_t)sqlite3_column_int64(st, 0), "number",
+                                     (json_int_t)sqlite3_column_int64(st, 1), "value",
+                                     col_json(st, 2));
+                sqlite3_reset(st);
+            }
+        }
     }
+    json_object_set_new(o, "counts", counts);
     json_object_set_new(o, "best", best ? best : json_null());
+    if (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled")) {
+        size_t k = s->done_next++ % SUMMARY_CACHE;
+        json_decref(s->done_cache[k]);
+        s->done_cache[k] = json_incref(o);
+        s->done_ids[k] = job_id;
+    }
     return o;
 dberr:
     *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));

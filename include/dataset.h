@@ -21,24 +21,27 @@
  * S = image_eval_size(input_size) (shorter side resized to S with
  * antialiasing, then center-cropped to S x S), RGB bytes. With a cache_dir
  * these squares live in one uncompressed file
- *   CACHE_DIR/imgcache-<key>.bin
- * where key is a 64-bit hash of the root's real path, S, and the sorted list
- * of (relative path, size, mtime) of every image; any changed, added or
- * removed image gives a new key and so a new file. The file is built once
- * under an flock on CACHE_DIR/imgcache-<key>.lock into a temporary file that
- * is renamed into place, so workers starting together build it once (the
- * others wait for the lock and then map the finished file). It is mapped
- * read-only and shared by every worker. Without a cache_dir the squares are
- * decoded into memory once per process. Evaluation batches are the center
- * input_size crop of each square; training batches apply image_augment()
- * (image.h) to the square when augmentation is on.
+ *   CACHE_DIR/imgcache-<root>-<S>-<key>.bin
+ * where root is a 64-bit hash of the root's real path and key a 64-bit hash
+ * of the real path, S, and the sorted list of (relative path, size, mtime)
+ * of every image; any changed, added or removed image gives a new key and so
+ * a new file. The file is built once under an flock on
+ * CACHE_DIR/imgcache-<root>-<S>.lock into a temporary file that is renamed
+ * into place, so workers starting together build it once (the others wait
+ * for the lock and then map the finished file). After a build the older
+ * files of the same root and S are deleted (workers still using one keep
+ * their mapping). It is mapped read-only and shared by every worker. Without a cache_dir the
+ * squares are decoded into memory once per process. Evaluation batches are the center input_size
+ * crop of each square; training batches apply image_augment() (image.h) to the square when
+ * augmentation is on. (Two center crops in a row can sit one pixel off torchvision's single crop
+ * when both margins are odd; image_preprocess_file, used by predict, does the single crop exactly.)
+ * Memory: S*S*3 bytes per image, e.g. 192 KiB at input 224, 4 KiB at 32.
  *
  * Splits: with a separate validation folder its class names must be among
- * the training classes (matched by name). Without one, each class is split
- * stratified: its usable images are ordered by a 64-bit FNV-1a hash of their
- * path relative to ROOT (ties by path) and the first round(val_fraction * n)
- * go to validation, at least 1 when the class has >= 2 images and
- * val_fraction > 0, and never all of them. The split depends only on the
+ * the training classes (matched by name) and val_fraction is ignored. Without one, each class is
+ * split stratified: its usable images are ordered by a 64-bit FNV-1a hash of their path relative to
+ * ROOT (ties by path) and the first round(val_fraction * n) go to validation, at least 1 when the
+ * class has >= 2 images and val_fraction > 0, and never all of them. The split depends only on the
  * relative paths, so every trial and every rerun sees the same split.
  *
  * Determinism: the order of an epoch is a Fisher-Yates shuffle seeded with
@@ -63,22 +66,22 @@
 
 /* One image file found by scanning. */
 typedef struct {
-    char *rel;         // path relative to the root, '/'-separated ("cat/a/001.jpg"); owned
-    int label;         // class index into dataset_scan.classes
-    int64_t size;      // file size in bytes
-    int64_t mtime_ns;  // modification time, ns since the epoch
+    char *rel;        // path relative to the root, '/'-separated ("cat/a/001.jpg"); owned
+    int label;        // class index into dataset_scan.classes
+    int64_t size;     // file size in bytes
+    int64_t mtime_ns; // modification time, ns since the epoch
 } dataset_file;
 
 /* The result of scanning one ImageFolder root. */
 typedef struct {
-    char *root;           // the root as given; owned
-    char *real_root;      // realpath() of the root; owned
-    int nclasses;         // number of class folders (including empty ones)
-    char **classes;       // (nclasses) class names, byte-order sorted; owned
-    dataset_file *files;  // (nfiles) images, sorted by (label, rel); owned
-    size_t nfiles;        // number of image files (.jpg/.jpeg) found
-    size_t skipped;       // non-JPEG files counted and left out
-    size_t loops;         // directory links refused because they loop
+    char *root;          // the root as given; owned
+    char *real_root;     // realpath() of the root; owned
+    int nclasses;        // number of class folders (including empty ones)
+    char **classes;      // (nclasses) class names, byte-order sorted; owned
+    dataset_file *files; // (nfiles) images, sorted by (label, rel); owned
+    size_t nfiles;       // number of image files (.jpg/.jpeg) found
+    size_t skipped;      // non-JPEG files counted and left out
+    size_t loops;        // directory links refused because they loop
 } dataset_scan;
 
 /* Scans ROOT (see the file comment). Returns 0; ERR_NOTFOUND/ERR_IO when
@@ -98,10 +101,12 @@ uint64_t dataset_path_hash(const char *s);
 typedef struct dataset_store dataset_store;
 
 /* Decodes (or maps from the cache) every image of SCAN at square side SS.
- * CACHE_DIR NULL or "" means in memory. THREADS (>= 1) decoder threads are
- * used when building. Files that fail to decode are marked bad (logged at
- * debug level with the reason, counted in dataset_store_bad). Returns 0;
- * ERR_IO (cache dir not writable, ...), ERR_NOMEM. *OUT is owned by the
+ * CACHE_DIR NULL or "" means in memory; when the cache cannot be used (folder
+ * not writable, disk full, ...) a warning is logged and the images are
+ * decoded into memory instead. THREADS (>= 1) decoder threads are used when
+ * building. Files that fail to decode are marked bad (a warning names the
+ * first few with the reason; counted in dataset_store_bad). Returns 0 or
+ * ERR_NOMEM. *OUT is owned by the
  * caller (dataset_store_free). SCAN must outlive the store. */
 int dataset_store_open(const dataset_scan *scan, int ss, const char *cache_dir, int threads,
                        dataset_store **out, char *msg, size_t msglen);
@@ -133,28 +138,28 @@ typedef struct {
 
 /* What the training side asks for. */
 typedef struct {
-    const char *train_dir;    // required
-    const char *val_dir;      // NULL: split val_fraction off train_dir
-    double val_fraction;      // in [0, 1); 0 with no val_dir = no validation split
-    int input_size;           // network input side, e.g. 224
-    const char *cache_dir;    // NULL or "": decode in memory
-    int threads;              // decoder threads while building (>= 1)
+    const char *train_dir; // required
+    const char *val_dir;   // NULL: split val_fraction off train_dir
+    double val_fraction;   // in [0, 1); 0 with no val_dir = no validation split
+    int input_size;        // network input side, e.g. 224
+    const char *cache_dir; // NULL or "": decode in memory
+    int threads;           // decoder threads while building (>= 1)
 } dataset_config;
 
 /* A train/val pair ready for batches. */
 typedef struct {
-    int input_size;       // network input side
-    int side;             // stored square side = image_eval_size(input_size)
-    int nclasses;         // number of training classes
-    char **classes;       // (nclasses) class names; points into train_scan
+    int input_size; // network input side
+    int side;       // stored square side = image_eval_size(input_size)
+    int nclasses;   // number of training classes
+    char **classes; // (nclasses) class names; points into train_scan
     dataset_scan train_scan;
     dataset_scan val_scan;      // zeroed when no val_dir
     dataset_store *train_store; // owned
     dataset_store *val_store;   // owned; NULL when no val_dir (val shares train_store)
-    dataset_split train;  // training images
-    dataset_split val;    // validation images (n == 0 only with val_fraction 0 and no val_dir)
-    size_t skipped;       // non-JPEG files over both folders
-    size_t bad;           // files that failed to decode over both folders
+    dataset_split train;        // training images
+    dataset_split val; // validation images (n == 0 only with val_fraction 0 and no val_dir)
+    size_t skipped;    // non-JPEG files over both folders
+    size_t bad;        // files that failed to decode over both folders
 } dataset;
 
 /* Scans, decodes/caches and splits as CFG says (D must not be moved or
@@ -176,8 +181,8 @@ void dataset_close(dataset *d);
  * holds every usable image in scan order. Fills SCAN, *STORE (owned) and
  * SPLIT; free with dataset_eval_close. ERR_DATA when no usable image. */
 int dataset_open_eval(const char *dir, char *const *classes, int nclasses, int input_size,
-                      const char *cache_dir, int threads, dataset_scan *scan,
-                      dataset_store **store, dataset_split *split, char *msg, size_t msglen);
+                      const char *cache_dir, int threads, dataset_scan *scan, dataset_store **store,
+                      dataset_split *split, char *msg, size_t msglen);
 void dataset_eval_close(dataset_scan *scan, dataset_store **store, dataset_split *split);
 
 /* ---- batches ----------------------------------------------------------- */
@@ -202,8 +207,8 @@ int dataset_fill_batch(const dataset_split *split, int input_size, uint64_t seed
 typedef struct dataset_loader dataset_loader;
 
 typedef struct {
-    int n;           // images in this batch (<= batch_size)
-    const float *x;  // (n, 3, S, S) normalised float32; owned by the loader
+    int n;                 // images in this batch (<= batch_size)
+    const float *x;        // (n, 3, S, S) normalised float32; owned by the loader
     const int *labels;     // (n) class indices; owned by the loader
     const uint32_t *index; // (n) positions in the split; owned by the loader
 } dataset_batch;
@@ -215,6 +220,10 @@ int dataset_loader_new(const dataset_split *split, int input_size, int batch_siz
                        bool shuffle, bool augment, bool prefetch, dataset_loader **out);
 /* Starts EPOCH (0-based) from its first batch (cancels any prefetch). */
 void dataset_loader_start(dataset_loader *l, int epoch);
+/* Like dataset_loader_start, but the first batch returned is FIRST_BATCH
+ * (resuming mid-epoch after a checkpoint); the skipped batches are not
+ * computed. Batches are the same as when iterating from 0. */
+void dataset_loader_start_at(dataset_loader *l, int epoch, size_t first_batch);
 /* The next batch of the current epoch into *B (valid until the next call of
  * dataset_loader_next/start/free). Returns 1 with a batch, 0 at the end of
  * the epoch. */

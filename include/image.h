@@ -83,6 +83,11 @@ int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, s
 int image_resize_region(const uint8_t *src, int sw, int sh, double x0, double y0, double x1,
                         double y1, uint8_t *dst, int dw, int dh);
 
+/* Chooses the horizontal pass: SIMD (SSE4.1, used by default when the CPU
+ * has it) or the portable scalar loop. Both give identical bytes; this
+ * exists so tests can compare them. Not thread-safe against running resizes. */
+void image_resize_set_simd(bool on);
+
 /* Whole-image resize: image_resize_region with the full source box. */
 int image_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 
@@ -91,8 +96,8 @@ int image_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int d
  * the source, resized to CROP x CROP, equals resizing the whole image so its
  * shorter side is SHORT and then cropping CROP x CROP at the center. Requires
  * CROP <= SHORT. */
-void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0,
-                      double *x1, double *y1);
+void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0, double *x1,
+                      double *y1);
 
 /* Evaluation view of IM: resize the shorter side to SHORT, center crop CROP
  * into DST (CROP*CROP*3 bytes, caller-allocated). 0 or ERR_NOMEM. */

@@ -76,6 +76,10 @@ typedef struct sjob {
     bool eval_done;          // test evaluation finished (or not applicable)
     struct proc *eval;       // the running evaluation, if any
     char *error;             // job-level error to store when it ends (owned)
+    bool has_best;           // best_* describe a completed trial
+    int64_t best_id;         // best completed trial's id
+    int best_number;         // its number
+    double best_value;       // its objective value
     struct sjob *next;       // next active job, in submission order
 } sjob;
 
@@ -101,9 +105,11 @@ typedef struct proc {
     bool out_open;         // stdout pipe still open
     int handles;           // libuv handles not yet closed
     bool done_seen;        // a "done" event arrived
+    double done_value;     // the objective value it reported (NaN if none)
     char *last_error;      // message of the last "error" event (owned)
     json_t *eval_result;   // last JSON object printed by `eval` (owned)
     unsigned bad_lines;    // non-JSON / oversized lines seen
+    unsigned long_lines;   // oversized lines seen
     ndjson_buf nb;         // line framing of stdout
     struct proc *next, *prev; // all live processes
 } proc;

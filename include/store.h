@@ -63,10 +63,25 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
                      int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
                      int64_t *trial_ids, char *msg, size_t msglen);
 
+/* Live figures of a job the daemon is running, which it knows better (and
+ * faster) than a query: trial counts per state and the best completed trial. */
+typedef struct {
+    int64_t counts[6];   // queued, running, completed, failed, cancelled, pruned
+    bool has_best;       // a completed trial with a value exists
+    int64_t best_id;     // its trials.id
+    int best_number;     // its number
+    double best_value;   // its objective value
+} store_live;
+/* Returns true and fills OUT when JOB_ID is active; set by the scheduler. */
+typedef bool (*store_live_fn)(void *ud, int64_t job_id, store_live *out);
+void store_set_live(store *s, store_live_fn fn, void *ud);
+
 /* Read queries: each returns a new JSON object (caller owns) or NULL with
  * ERR_NOTFOUND/ERR_DB in *ERR and the reason in msg. */
 /* One job's summary: id, name, state, strategy, objective, times, trials_total,
- * counts per trial state, best {trial, number, value} or null. */
+ * counts per trial state, best {trial, number, value} or null. Summaries of
+ * ended jobs never change and are cached (the most recent 1024); active jobs
+ * take counts and best from the live callback. */
 json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
 /* Every job's summary, oldest first, as an array. */
 json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);

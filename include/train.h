@@ -43,6 +43,11 @@
  * returns WEXIT_STOPPED. A stop during validation records "all steps of the
  * epoch done" so the resumed run only repeats the validation.
  *
+ * Test hook: SWEEP_TEST_SIGNAL_AT_STEP=N makes the worker send itself a real
+ * SIGTERM right after global step N (epoch * steps_per_epoch + step, 1-based),
+ * so tests can stop a fast run at a chosen step; the signal then takes the
+ * same path as one from the daemon.
+ *
  * Progress events are paced by time: at most one per SWEEP_PROGRESS_INTERVAL
  * seconds (default 1; 0 = after every step, which makes the event stream
  * fully reproducible for tests). */

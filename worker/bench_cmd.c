@@ -46,22 +46,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sweep-worker bench --arch A --input-size N --batch B [--freeze STAGE]\n"
-            "                          [--threads T] [--steps S] [--classes K] [--width W]\n"
-            "\n"
-            "Measures training and inference images/s of a from-scratch model on random\n"
-            "data and prints one JSON object (train_images_per_s, infer_images_per_s,\n"
-            "gflops, blas_core, threads, sgemm_gflops_peak, peak_rss_mb, ...).\n"
-            "\n"
-            "  --arch A          resnet18, resnet34 or resnet50 (default resnet18)\n"
-            "  --input-size N    input side in pixels (default 224)\n"
-            "  --batch B         images per step (default 16)\n"
-            "  --freeze STAGE    none, stem, layer1 ... layer4, all (default none)\n"
-            "  --threads T       OpenBLAS threads (default 1)\n"
-            "  --steps S         timed steps of each kind after one warm-up (default 5)\n"
-            "  --classes K       classifier outputs (default 1000)\n"
-            "  --width W         stem width (default 64, torchvision's)\n");
+    fprintf(f, "usage: sweep-worker bench --arch A --input-size N --batch B [--freeze STAGE]\n"
+               "                          [--threads T] [--steps S] [--classes K] [--width W]\n"
+               "\n"
+               "Measures training and inference images/s of a from-scratch model on random\n"
+               "data and prints one JSON object (train_images_per_s, infer_images_per_s,\n"
+               "gflops, blas_core, threads, sgemm_gflops_peak, peak_rss_mb, ...).\n"
+               "\n"
+               "  --arch A          resnet18, resnet34 or resnet50 (default resnet18)\n"
+               "  --input-size N    input side in pixels (default 224)\n"
+               "  --batch B         images per step (default 16)\n"
+               "  --freeze STAGE    none, stem, layer1 ... layer4, all (default none)\n"
+               "  --threads T       OpenBLAS threads (default 1)\n"
+               "  --steps S         timed steps of each kind after one warm-up (default 5)\n"
+               "  --classes K       classifier outputs (default 1000)\n"
+               "  --width W         stem width (default 64, torchvision's)\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
@@ -79,7 +78,10 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 }
 
 /* Output side of a 3x3/2 pad 1 (or 1x1/2) step, and of conv1 7x7/2 pad 3. */
-static int down2(int s) { return (s - 1) / 2 + 1; }
+static int down2(int s)
+{
+    return (s - 1) / 2 + 1;
+}
 
 /* Forward multiply-adds x2 per image of the convolution/linear tensor T,
  * given the stage resolutions RES[0] (conv1 output), RES[1] (after the
@@ -99,8 +101,7 @@ static double tensor_flops(const resnet_tensor *t, const int res[5], int bottlen
         out = res[stage];
         /* A Bottleneck's first 1x1 runs at the block's input resolution
          * (torchvision puts the stride on conv2). */
-        if (bottleneck && block == 0 && stage >= 2 && !strcmp(conv, "conv1"))
-            out = res[stage - 1];
+        if (bottleneck && block == 0 && stage >= 2 && !strcmp(conv, "conv1")) out = res[stage - 1];
     } else {
         return 0;
     }
@@ -113,9 +114,10 @@ static void count_flops(const resnet *m, int input, double *total, double *train
     resnet_info info;
     resnet_get_info(m, &info);
     int res[5];
-    res[0] = down2(input);    // conv1 7x7/2 pad 3 gives floor((N-1)/2)+1 too
-    res[1] = down2(res[0]);   // max-pool 3x3/2 pad 1
-    for (int l = 2; l <= 4; l++) res[l] = down2(res[l - 1]);
+    res[0] = down2(input);  // conv1 7x7/2 pad 3 gives floor((N-1)/2)+1 too
+    res[1] = down2(res[0]); // max-pool 3x3/2 pad 1
+    for (int l = 2; l <= 4; l++)
+        res[l] = down2(res[l - 1]);
     *total = *trainable = 0;
     for (size_t i = 0; i < resnet_tensor_count(m); i++) {
         const resnet_tensor *t = resnet_tensor_at(m, i);
@@ -138,8 +140,8 @@ static double sgemm_peak(int n)
         }
         for (int r = 0; r < 4; r++) {
             double t0 = time_mono();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
-                        0.0f, c, n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                        c, n);
             double dt = time_mono() - t0;
             if (r > 0 && dt > 0 && 2.0 * n * nn / dt / 1e9 > best) best = 2.0 * n * nn / dt / 1e9;
         }
@@ -188,15 +190,33 @@ int cmd_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case 'a': arch = optarg; break;
-        case 'f': freeze_name = optarg; break;
-        case 's': bad = parse_int("--input-size", optarg, 16, 4096, &input); break;
-        case 'b': bad = parse_int("--batch", optarg, 1, 4096, &batch); break;
-        case 't': bad = parse_int("--threads", optarg, 1, 1024, &threads); break;
-        case 'n': bad = parse_int("--steps", optarg, 1, 100000, &steps); break;
-        case 'k': bad = parse_int("--classes", optarg, 1, 1000000, &classes); break;
-        case 'w': bad = parse_int("--width", optarg, 1, 4096, &width); break;
-        case 'h': usage(stdout); return WEXIT_OK;
+        case 'a':
+            arch = optarg;
+            break;
+        case 'f':
+            freeze_name = optarg;
+            break;
+        case 's':
+            bad = parse_int("--input-size", optarg, 16, 4096, &input);
+            break;
+        case 'b':
+            bad = parse_int("--batch", optarg, 1, 4096, &batch);
+            break;
+        case 't':
+            bad = parse_int("--threads", optarg, 1, 1024, &threads);
+            break;
+        case 'n':
+            bad = parse_int("--steps", optarg, 1, 100000, &steps);
+            break;
+        case 'k':
+            bad = parse_int("--classes", optarg, 1, 1000000, &classes);
+            break;
+        case 'w':
+            bad = parse_int("--width", optarg, 1, 4096, &width);
+            break;
+        case 'h':
+            usage(stdout);
+            return WEXIT_OK;
         case ':':
             fprintf(stderr, "sweep-worker bench: %s needs a value\n", argv[optind - 1]);
             return WEXIT_SPEC;
@@ -248,8 +268,8 @@ int cmd_bench(int argc, char **argv)
     size_t ntrain;
     float *grads;
     resnet_trainable(m, &ntrain, &grads);
-    optim_config cfg = {.kind = OPTIM_SGD, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                        .weight_decay = 1e-4f};
+    optim_config cfg = {
+        .kind = OPTIM_SGD, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f};
     if ((rc = optim_init(&o, &cfg, ntrain, msg, sizeof msg))) {
         fprintf(stderr, "sweep-worker bench: %s\n", msg);
         status = rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC;
@@ -265,8 +285,10 @@ int cmd_bench(int argc, char **argv)
     }
     rng_t r;
     rng_seed(&r, 42);
-    for (size_t i = 0; i < per * (size_t)batch; i++) x[i] = (float)rng_normal(&r);
-    for (int i = 0; i < batch; i++) labels[i] = (int)rng_int(&r, 0, classes - 1);
+    for (size_t i = 0; i < per * (size_t)batch; i++)
+        x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < batch; i++)
+        labels[i] = (int)rng_int(&r, 0, classes - 1);
 
     /* Training: one warm-up step, then STEPS timed ones. */
     resnet_set_train(m, 1);
@@ -274,7 +296,8 @@ int cmd_bench(int argc, char **argv)
     float loss = train_step(m, &o, x, labels, batch);
     double first_train = time_mono() - t0;
     t0 = time_mono();
-    for (int s = 0; s < steps; s++) loss = train_step(m, &o, x, labels, batch);
+    for (int s = 0; s < steps; s++)
+        loss = train_step(m, &o, x, labels, batch);
     double train_s = time_mono() - t0;
     if (!isfinite(loss)) {
         fprintf(stderr, "sweep-worker bench: the loss is not finite (%g)\n", (double)loss);
@@ -288,7 +311,8 @@ int cmd_bench(int argc, char **argv)
     resnet_forward(m, x, batch, NULL);
     double first_infer = time_mono() - t0;
     t0 = time_mono();
-    for (int s = 0; s < steps; s++) resnet_forward(m, x, batch, NULL);
+    for (int s = 0; s < steps; s++)
+        resnet_forward(m, x, batch, NULL);
     double infer_s = time_mono() - t0;
     double rss = peak_rss_mb();
 

@@ -33,8 +33,8 @@ static int core_level(const char *name)
 {
     static const char *const l3[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
     static const char *const l2[] = {"Haswell", "Zen", "SkylakeX", "Skylake", "Cooperlake", NULL};
-    static const char *const l1[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller",
-                                     "Excavator", NULL};
+    static const char *const l1[] = {"Sandybridge", "Bulldozer", "Piledriver",
+                                     "Steamroller", "Excavator", NULL};
     for (int i = 0; l3[i]; i++)
         if (!strcasecmp(name, l3[i])) return 3;
     for (int i = 0; l2[i]; i++)
@@ -102,4 +102,7 @@ const char *blas_core_name(void)
     return n && *n ? n : "unknown";
 }
 
-int blas_threads(void) { return openblas_get_num_threads(); }
+int blas_threads(void)
+{
+    return openblas_get_num_threads();
+}

@@ -15,11 +15,14 @@
  *    renamed into place, so a visible cache file is always complete. Space is
  *    reserved with posix_fallocate first: a full disk is an error, not a
  *    SIGBUS while writing through the mapping.
- *  - The cache is built under an exclusive flock on its .lock file. A worker
- *    first tries to map the finished file without any lock (the common
- *    case); only when it is missing or invalid does it take the lock, look
- *    again and build. A second worker starting at the same time blocks on the
- *    lock and then maps the file the first one built.
+ *  - The cache is built under an exclusive flock on the .lock file of its
+ *    (root, side). A worker first tries to map the finished file without any
+ *    lock (the common case); only when it is missing or invalid does it take
+ *    the lock, look again and build. A second worker starting at the same
+ *    time blocks on the lock and then maps the file the first one built.
+ *    After a build, files of older states of the same (root, side) are
+ *    deleted. Any I/O failure of the cache falls back to decoding in memory
+ *    with a warning: the cache only saves time.
  *  - Building decodes with THREADS threads pulling file indices from an
  *    atomic counter; every image goes to a fixed slot, so the result does not
  *    depend on scheduling.
@@ -101,7 +104,8 @@ static int list_dir(const char *path, char ***out, size_t *n, char *msg, size_t 
     DIR *d = opendir(path);
     if (!d) {
         int e = errno;
-        if (e == ENOENT) return err_set(msg, msglen, ERR_NOTFOUND, "data folder %s does not exist", path);
+        if (e == ENOENT)
+            return err_set(msg, msglen, ERR_NOTFOUND, "data folder %s does not exist", path);
         return err_set_errno(msg, msglen, ERR_IO, e, "cannot read data folder %s", path);
     }
     char **v = NULL;
@@ -127,7 +131,8 @@ static int list_dir(const char *path, char ***out, size_t *n, char *msg, size_t 
     }
     closedir(d);
     if (rc) {
-        for (size_t i = 0; i < cnt; i++) free(v[i]);
+        for (size_t i = 0; i < cnt; i++)
+            free(v[i]);
         free(v);
         return err_set(msg, msglen, rc, "out of memory listing %s", path);
     }
@@ -139,26 +144,27 @@ static int list_dir(const char *path, char ***out, size_t *n, char *msg, size_t 
 
 static void free_list(char **v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
     free(v);
 }
 
 /* ---- scanning ---------------------------------------------------------- */
 
 typedef struct {
-    dev_t dev;
-    ino_t ino;
+    dev_t dev; // st_dev of a folder
+    ino_t ino; // st_ino of a folder
 } devino;
 
 typedef struct {
-    dataset_scan *s;
+    dataset_scan *s;             // the scan being filled
     size_t cap;                  // allocated entries of s->files
     char *first[FIRST_NAMES];    // first skipped files (relative paths), owned
-    size_t nfirst;
+    size_t nfirst;               // entries used in first
     devino stack[MAX_DEPTH + 2]; // directories on the current path
-    int depth;
-    char *msg;
-    size_t msglen;
+    int depth;                   // index of the current folder in stack
+    char *msg;                   // the caller's message buffer
+    size_t msglen;               // its size
 } scan_ctx;
 
 static void note_skipped(scan_ctx *c, const char *rel)
@@ -249,10 +255,12 @@ int dataset_scan_dir(const char *root, dataset_scan *s, char *msg, size_t msglen
     struct stat st;
     if (stat(root, &st) != 0) {
         int e = errno;
-        if (e == ENOENT) return err_set(msg, msglen, ERR_NOTFOUND, "data folder %s does not exist", root);
+        if (e == ENOENT)
+            return err_set(msg, msglen, ERR_NOTFOUND, "data folder %s does not exist", root);
         return err_set_errno(msg, msglen, ERR_IO, e, "cannot access data folder %s", root);
     }
-    if (!S_ISDIR(st.st_mode)) return err_set(msg, msglen, ERR_IO, "data folder %s is not a folder", root);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(msg, msglen, ERR_IO, "data folder %s is not a folder", root);
     s->real_root = realpath(root, NULL);
     if (!s->real_root) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot resolve %s", root);
     rc = list_dir(root, &names, &n, msg, msglen);
@@ -312,7 +320,8 @@ int dataset_scan_dir(const char *root, dataset_scan *s, char *msg, size_t msglen
                  s->skipped > c.nfirst ? ", ..." : "");
     }
 out:
-    for (size_t i = 0; i < c.nfirst; i++) free(c.first[i]);
+    for (size_t i = 0; i < c.nfirst; i++)
+        free(c.first[i]);
     free_list(names, n);
     return rc;
 }
@@ -322,9 +331,11 @@ void dataset_scan_free(dataset_scan *s)
     if (!s) return;
     free(s->root);
     free(s->real_root);
-    for (int k = 0; k < s->nclasses; k++) free(s->classes[k]);
+    for (int k = 0; k < s->nclasses; k++)
+        free(s->classes[k]);
     free(s->classes);
-    for (size_t i = 0; i < s->nfiles; i++) free(s->files[i].rel);
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i].rel);
     free(s->files);
     memset(s, 0, sizeof *s);
 }
@@ -336,30 +347,30 @@ void dataset_scan_free(dataset_scan *s)
 #define CACHE_HDR 64
 
 typedef struct {
-    char magic[8];
-    uint32_t version;
-    uint32_t side;
-    uint64_t key;
-    uint64_t count;
-    uint64_t bad;
-    uint64_t pix_offset;
-    uint64_t total;
-    uint8_t pad[8];
+    char magic[8];       // CACHE_MAGIC, written last
+    uint32_t version;    // CACHE_VERSION
+    uint32_t side;       // square side S
+    uint64_t key;        // cache_key() of the scan it was built from
+    uint64_t count;      // files in that scan
+    uint64_t bad;        // of which failed to decode
+    uint64_t pix_offset; // byte offset of the first square (page-aligned)
+    uint64_t total;      // file size
+    uint8_t pad[8];      // zero
 } cache_hdr;
 _Static_assert(sizeof(cache_hdr) == CACHE_HDR, "cache header is 64 bytes");
 
 struct dataset_store {
-    int side;            // square side
-    size_t n;            // files in the scan
-    size_t bad;          // files that failed to decode
-    const uint8_t *ok;   // (n) 1 = decoded
-    const uint8_t *pix;  // (n, side, side, 3)
-    void *map;           // cache mapping or NULL
-    size_t maplen;       // its length
-    uint8_t *mem;        // in-memory pixels (owned) or NULL
-    uint8_t *mem_ok;     // in-memory flags (owned) or NULL
-    bool from_cache;     // mapped an existing file
-    char *cache_path;    // owned or NULL
+    int side;           // square side
+    size_t n;           // files in the scan
+    size_t bad;         // files that failed to decode
+    const uint8_t *ok;  // (n) 1 = decoded
+    const uint8_t *pix; // (n, side, side, 3)
+    void *map;          // cache mapping or NULL
+    size_t maplen;      // its length
+    uint8_t *mem;       // in-memory pixels (owned) or NULL
+    uint8_t *mem_ok;    // in-memory flags (owned) or NULL
+    bool from_cache;    // mapped an existing file
+    char *cache_path;   // owned or NULL
 };
 
 static size_t square_bytes(int side)
@@ -386,15 +397,15 @@ static uint64_t cache_key(const dataset_scan *scan, int side)
 /* -- parallel decoding -- */
 
 typedef struct {
-    const dataset_scan *scan;
-    int side;
-    uint8_t *pix;                // (n, side, side, 3) destination
-    uint8_t *ok;                 // (n) flags
-    atomic_size_t next;          // next file index to take
-    atomic_size_t bad;           // failures so far
-    pthread_mutex_t mu;          // guards first_bad
-    char first_bad[FIRST_NAMES][320];
-    size_t nfirst;
+    const dataset_scan *scan;         // files to decode
+    int side;                         // square side
+    uint8_t *pix;                     // (n, side, side, 3) destination
+    uint8_t *ok;                      // (n) flags
+    atomic_size_t next;               // next file index to take
+    atomic_size_t bad;                // failures so far
+    pthread_mutex_t mu;               // guards first_bad
+    char first_bad[FIRST_NAMES][320]; // "rel (reason)" of the first failures
+    size_t nfirst;                    // entries used in first_bad
 } build_job;
 
 static int read_into(const char *path, uint8_t **buf, size_t *cap, size_t *len, char *why,
@@ -467,8 +478,7 @@ static void *build_thread(void *arg)
 
 /* Decodes every file of SCAN into PIX/OK with THREADS threads; returns the
  * number of bad files. */
-static size_t decode_all(const dataset_scan *scan, int side, uint8_t *pix, uint8_t *ok,
-                         int threads)
+static size_t decode_all(const dataset_scan *scan, int side, uint8_t *pix, uint8_t *ok, int threads)
 {
     build_job j = {.scan = scan, .side = side, .pix = pix, .ok = ok};
     atomic_init(&j.next, 0);
@@ -484,14 +494,16 @@ static size_t decode_all(const dataset_scan *scan, int side, uint8_t *pix, uint8
         started++;
     }
     build_thread(&j);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
     pthread_mutex_destroy(&j.mu);
     size_t bad = atomic_load(&j.bad);
     if (bad) {
         char list[1024] = "";
         size_t used = 0;
         for (size_t i = 0; i < j.nfirst; i++) {
-            int w = snprintf(list + used, sizeof list - used, "%s%s", i ? "; " : "", j.first_bad[i]);
+            int w =
+                snprintf(list + used, sizeof list - used, "%s%s", i ? "; " : "", j.first_bad[i]);
             if (w < 0 || (size_t)w >= sizeof list - used) break;
             used += (size_t)w;
         }
@@ -557,9 +569,11 @@ static int cache_build(const dataset_scan *scan, int side, uint64_t key, const c
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create cache file in %s", path);
+    if (fd < 0)
+        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create cache file in %s", path);
     int rc = 0;
     void *m = MAP_FAILED;
+    (void)fchmod(fd, 0644); // mkostemp makes it 0600; other workers only read it
     int e = posix_fallocate(fd, 0, (off_t)total);
     if (e != 0) {
         rc = err_set_errno(msg, msglen, ERR_IO, e, "cannot reserve %zu MiB for cache file %s",
@@ -573,8 +587,13 @@ static int cache_build(const dataset_scan *scan, int side, uint64_t key, const c
     }
     uint8_t *base = m;
     size_t bad = decode_all(scan, side, base + pix_off, base + CACHE_HDR, threads);
-    cache_hdr h = {.version = CACHE_VERSION, .side = (uint32_t)side, .key = key, .count = count,
-                   .bad = bad, .pix_offset = pix_off, .total = total};
+    cache_hdr h = {.version = CACHE_VERSION,
+                   .side = (uint32_t)side,
+                   .key = key,
+                   .count = count,
+                   .bad = bad,
+                   .pix_offset = pix_off,
+                   .total = total};
     memcpy(h.magic, CACHE_MAGIC, 8);
     memcpy(base, &h, sizeof h);
     munmap(m, total);
@@ -596,6 +615,118 @@ fail:
     return rc;
 }
 
+/* The warning decode_all gives, for a store mapped from the cache (the
+ * reasons are not stored, only which files failed). */
+static void warn_bad_from_cache(const dataset_scan *scan, const dataset_store *st)
+{
+    if (!st->bad) return;
+    char list[1024] = "";
+    size_t used = 0, named = 0;
+    for (size_t i = 0; i < st->n && named < FIRST_NAMES; i++) {
+        if (st->ok[i]) continue;
+        int w = snprintf(list + used, sizeof list - used, "%s%s", named ? "; " : "",
+                         scan->files[i].rel);
+        if (w < 0 || (size_t)w >= sizeof list - used) break;
+        used += (size_t)w;
+        named++;
+    }
+    log_warn("data folder %s: %zu JPEG file%s could not be decoded and %s left out: %s%s",
+             scan->root, st->bad, st->bad == 1 ? "" : "s", st->bad == 1 ? "is" : "are", list,
+             st->bad > named ? "; ..." : "");
+}
+
+/* Removes the other cache files (and temporary files left by a crashed
+ * build) of the same root and side: they belong to an older state of the
+ * folder that no scan can ask for again. Workers that still map one keep
+ * their mapping (unlinking does not unmap). Called under the lock. */
+static void remove_stale(const char *cache_dir, const char *prefix, const char *keep)
+{
+    DIR *d = opendir(cache_dir);
+    if (!d) return;
+    const char *keep_name = strrchr(keep, '/') ? strrchr(keep, '/') + 1 : keep;
+    size_t pl = strlen(prefix);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (strncmp(n, prefix, pl) != 0 || n[pl] != '-' || strcmp(n, keep_name) == 0) continue;
+        if (!strstr(n, ".bin")) continue;
+        char path[PATH_MAX + 256];
+        if (snprintf(path, sizeof path, "%s/%s", cache_dir, n) >= (int)sizeof path) continue;
+        if (unlink(path) == 0) log_info("removed stale image cache %s", path);
+    }
+    closedir(d);
+}
+
+/* Decodes SCAN into memory owned by ST. */
+static int store_in_memory(dataset_store *st, const dataset_scan *scan, int side, int threads,
+                           char *msg, size_t msglen)
+{
+    size_t n = scan->nfiles ? scan->nfiles : 1;
+    st->mem = malloc(n * square_bytes(side));
+    st->mem_ok = calloc(n, 1);
+    if (!st->mem || !st->mem_ok)
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory for %zu decoded images of %dx%d",
+                       scan->nfiles, side, side);
+    st->bad = decode_all(scan, side, st->mem, st->mem_ok, threads);
+    st->pix = st->mem;
+    st->ok = st->mem_ok;
+    return 0;
+}
+
+/* Maps or builds the cache file for SCAN in CACHE_DIR (see the file
+ * comment). 0, ERR_IO or ERR_NOMEM. */
+static int store_cached(dataset_store *st, const dataset_scan *scan, int side,
+                        const char *cache_dir, int threads, char *msg, size_t msglen)
+{
+    uint64_t key = cache_key(scan, side);
+    if (mkdir_p(cache_dir) != 0)
+        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create cache folder %s",
+                             cache_dir);
+    /* imgcache-<root hash>-<side>-<key>.bin; one lock per (root, side). */
+    char prefix[64], lockpath[PATH_MAX + 64];
+    snprintf(prefix, sizeof prefix, "imgcache-%016llx-%d",
+             (unsigned long long)dataset_path_hash(scan->real_root), side);
+    if (asprintf(&st->cache_path, "%s/%s-%016llx.bin", cache_dir, prefix, (unsigned long long)key) <
+        0) {
+        st->cache_path = NULL;
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    }
+    if (snprintf(lockpath, sizeof lockpath, "%s/%s.lock", cache_dir, prefix) >=
+        (int)sizeof lockpath)
+        return err_set(msg, msglen, ERR_IO, "cache folder path %s is too long", cache_dir);
+    if (cache_map(st, st->cache_path, key, side, scan->nfiles) == 0) {
+        st->from_cache = true;
+        warn_bad_from_cache(scan, st);
+        return 0;
+    }
+    int lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0)
+        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open cache lock %s", lockpath);
+    while (flock(lfd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(lfd);
+            return err_set_errno(msg, msglen, ERR_IO, e, "cannot lock %s", lockpath);
+        }
+    }
+    int rc = 0;
+    if (cache_map(st, st->cache_path, key, side, scan->nfiles) == 0) {
+        st->from_cache = true; // built by another worker while we waited
+        warn_bad_from_cache(scan, st);
+    } else {
+        log_info("decoding %zu images of %s into cache %s (%dx%d)", scan->nfiles, scan->root,
+                 st->cache_path, side, side);
+        rc = cache_build(scan, side, key, st->cache_path, threads, msg, msglen);
+        if (!rc && cache_map(st, st->cache_path, key, side, scan->nfiles) != 0)
+            rc = err_set(msg, msglen, ERR_IO, "cache file %s is invalid right after building it",
+                         st->cache_path);
+        if (!rc) remove_stale(cache_dir, prefix, st->cache_path);
+    }
+    flock(lfd, LOCK_UN);
+    close(lfd);
+    return rc;
+}
+
 int dataset_store_open(const dataset_scan *scan, int side, const char *cache_dir, int threads,
                        dataset_store **out, char *msg, size_t msglen)
 {
@@ -604,70 +735,30 @@ int dataset_store_open(const dataset_scan *scan, int side, const char *cache_dir
     if (!st) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
     st->side = side;
     st->n = scan->nfiles;
-    int rc = 0;
-    if (!cache_dir || !*cache_dir) {
-        size_t n = scan->nfiles ? scan->nfiles : 1;
-        st->mem = malloc(n * square_bytes(side));
-        st->mem_ok = calloc(n, 1);
-        if (!st->mem || !st->mem_ok) {
-            rc = err_set(msg, msglen, ERR_NOMEM, "out of memory for %zu decoded images of %dx%d",
-                         scan->nfiles, side, side);
-            goto fail;
+    int rc;
+    if (cache_dir && *cache_dir) {
+        rc = store_cached(st, scan, side, cache_dir, threads, msg, msglen);
+        if (rc == ERR_IO) {
+            /* A cache is an optimisation: an unwritable folder or a full disk
+             * must not fail the trial. */
+            log_warn("image cache unavailable (%s); decoding %s into memory instead", msg,
+                     scan->root);
+            if (st->map) munmap(st->map, st->maplen);
+            st->map = NULL;
+            free(st->cache_path);
+            st->cache_path = NULL;
+            st->from_cache = false;
+            rc = store_in_memory(st, scan, side, threads, msg, msglen);
         }
-        st->bad = decode_all(scan, side, st->mem, st->mem_ok, threads);
-        st->pix = st->mem;
-        st->ok = st->mem_ok;
-        *out = st;
-        return 0;
-    }
-    uint64_t key = cache_key(scan, side);
-    if (mkdir_p(cache_dir) != 0) {
-        rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot create cache folder %s", cache_dir);
-        goto fail;
-    }
-    char lockpath[PATH_MAX + 64];
-    if (asprintf(&st->cache_path, "%s/imgcache-%016llx.bin", cache_dir, (unsigned long long)key) < 0) {
-        st->cache_path = NULL;
-        rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    snprintf(lockpath, sizeof lockpath, "%s/imgcache-%016llx.lock", cache_dir,
-             (unsigned long long)key);
-    if (cache_map(st, st->cache_path, key, side, scan->nfiles) == 0) {
-        st->from_cache = true;
-        *out = st;
-        return 0;
-    }
-    int lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lfd < 0) {
-        rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot open cache lock %s", lockpath);
-        goto fail;
-    }
-    while (flock(lfd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot lock %s", lockpath);
-            close(lfd);
-            goto fail;
-        }
-    }
-    if (cache_map(st, st->cache_path, key, side, scan->nfiles) == 0) {
-        st->from_cache = true; // built by another worker while we waited
     } else {
-        log_info("decoding %zu images of %s into cache %s (%dx%d)", scan->nfiles, scan->root,
-                 st->cache_path, side, side);
-        rc = cache_build(scan, side, key, st->cache_path, threads, msg, msglen);
-        if (!rc && cache_map(st, st->cache_path, key, side, scan->nfiles) != 0)
-            rc = err_set(msg, msglen, ERR_IO, "cache file %s is invalid right after building it",
-                         st->cache_path);
+        rc = store_in_memory(st, scan, side, threads, msg, msglen);
     }
-    flock(lfd, LOCK_UN);
-    close(lfd);
-    if (rc) goto fail;
+    if (rc) {
+        dataset_store_free(st);
+        return rc;
+    }
     *out = st;
     return 0;
-fail:
-    dataset_store_free(st);
-    return rc;
 }
 
 void dataset_store_free(dataset_store *st)
@@ -729,9 +820,9 @@ static int split_alloc(dataset_split *sp, size_t n)
 }
 
 typedef struct {
-    uint64_t h;
-    uint32_t file;
-    const char *rel;
+    uint64_t h;      // dataset_path_hash(rel)
+    uint32_t file;   // index into the scan's files
+    const char *rel; // the relative path (ties)
 } hashed;
 
 static int cmp_hashed(const void *a, const void *b)
@@ -784,7 +875,8 @@ static int split_by_hash(const dataset_scan *scan, const dataset_store *st, doub
     for (int s = 0; s < 2; s++) {
         dataset_split *sp = both[s];
         qsort(sp->file, sp->n, sizeof *sp->file, cmp_u32);
-        for (size_t k = 0; k < sp->n; k++) sp->label[k] = scan->files[sp->file[k]].label;
+        for (size_t k = 0; k < sp->n; k++)
+            sp->label[k] = scan->files[sp->file[k]].label;
     }
     return 0;
 }
@@ -843,9 +935,10 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
     rc = dataset_scan_dir(cfg->train_dir, &d->train_scan, msg, msglen);
     if (rc) goto fail;
     if (d->train_scan.nclasses == 0) {
-        rc = err_set(msg, msglen, ERR_DATA,
-                     "training folder %s has no class folders (expected %s/<class name>/<image>.jpg)",
-                     cfg->train_dir, cfg->train_dir);
+        rc = err_set(
+            msg, msglen, ERR_DATA,
+            "training folder %s has no class folders (expected %s/<class name>/<image>.jpg)",
+            cfg->train_dir, cfg->train_dir);
         goto fail;
     }
     d->nclasses = d->train_scan.nclasses;
@@ -871,13 +964,15 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
     for (int k = 0; k < d->nclasses; k++) {
         if (usable[k]) continue;
         if (total[k])
-            rc = err_set(msg, msglen, ERR_DATA,
-                         "class '%s' in %s has no usable image: all %zu JPEG files failed to decode",
-                         d->classes[k], cfg->train_dir, total[k]);
+            rc =
+                err_set(msg, msglen, ERR_DATA,
+                        "class '%s' in %s has no usable image: all %zu JPEG files failed to decode",
+                        d->classes[k], cfg->train_dir, total[k]);
         else
-            rc = err_set(msg, msglen, ERR_DATA,
-                         "class '%s' in %s has no usable image: the folder %s/%s has no .jpg/.jpeg file",
-                         d->classes[k], cfg->train_dir, cfg->train_dir, d->classes[k]);
+            rc = err_set(
+                msg, msglen, ERR_DATA,
+                "class '%s' in %s has no usable image: the folder %s/%s has no .jpg/.jpeg file",
+                d->classes[k], cfg->train_dir, cfg->train_dir, d->classes[k]);
         goto fail;
     }
 
@@ -954,8 +1049,8 @@ void dataset_close(dataset *d)
 }
 
 int dataset_open_eval(const char *dir, char *const *classes, int nclasses, int input_size,
-                      const char *cache_dir, int threads, dataset_scan *scan,
-                      dataset_store **store, dataset_split *split, char *msg, size_t msglen)
+                      const char *cache_dir, int threads, dataset_scan *scan, dataset_store **store,
+                      dataset_split *split, char *msg, size_t msglen)
 {
     memset(split, 0, sizeof *split);
     *store = NULL;
@@ -989,9 +1084,10 @@ int dataset_open_eval(const char *dir, char *const *classes, int nclasses, int i
     split->store = *store;
     split->scan = scan;
     if (split->n == 0) {
-        rc = err_set(msg, msglen, ERR_DATA, "data folder %s has no usable image (%zu JPEG files "
-                     "failed to decode, %zu other files)", dir, dataset_store_bad(*store),
-                     scan->skipped);
+        rc = err_set(msg, msglen, ERR_DATA,
+                     "data folder %s has no usable image (%zu JPEG files "
+                     "failed to decode, %zu other files)",
+                     dir, dataset_store_bad(*store), scan->skipped);
         goto fail;
     }
     free(map);
@@ -1021,7 +1117,8 @@ size_t dataset_num_batches(const dataset_split *split, int batch_size)
 /* The order of EPOCH: identity or the seeded shuffle. */
 static void epoch_perm(size_t n, uint64_t seed, int epoch, bool shuffle, uint32_t *perm)
 {
-    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
     if (!shuffle) return;
     rng_t r;
     rng_seed(&r, rng_derive(rng_derive(seed, DATASET_STREAM_SHUFFLE), (uint64_t)epoch));
@@ -1098,14 +1195,14 @@ struct dataset_loader {
     slot slots[2];              // double buffer
     int cur;                    // slot handed out last (-1 none)
     /* prefetch thread */
-    bool threaded;              // thread running
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool job;                   // a fill is requested or running
-    bool job_done;              // the requested fill finished
-    int job_slot;               // which slot it fills
-    bool quit;                  // thread should exit
+    bool threaded;      // thread running
+    pthread_t th;       // the prefetch thread
+    pthread_mutex_t mu; // guards job, job_done, job_slot, quit
+    pthread_cond_t cv;  // signals a new job, a finished job or quit
+    bool job;           // a fill is requested or running
+    bool job_done;      // the requested fill finished
+    int job_slot;       // which slot it fills
+    bool quit;          // thread should exit
 };
 
 static void loader_fill(dataset_loader *l, int s, size_t b)
@@ -1122,7 +1219,8 @@ static void *loader_thread(void *arg)
     dataset_loader *l = arg;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->quit && !(l->job && !l->job_done)) pthread_cond_wait(&l->cv, &l->mu);
+        while (!l->quit && !(l->job && !l->job_done))
+            pthread_cond_wait(&l->cv, &l->mu);
         if (l->quit) break;
         int s = l->job_slot;
         size_t b = l->slots[s].b;
@@ -1141,7 +1239,8 @@ static int loader_wait(dataset_loader *l)
 {
     if (!l->threaded) return -1;
     pthread_mutex_lock(&l->mu);
-    while (l->job && !l->job_done) pthread_cond_wait(&l->cv, &l->mu);
+    while (l->job && !l->job_done)
+        pthread_cond_wait(&l->cv, &l->mu);
     int s = l->job ? l->job_slot : -1;
     l->job = false;
     l->job_done = false;
@@ -1203,14 +1302,19 @@ nomem:
     return ERR_NOMEM;
 }
 
-void dataset_loader_start(dataset_loader *l, int epoch)
+void dataset_loader_start_at(dataset_loader *l, int epoch, size_t first_batch)
 {
     loader_wait(l);
     l->epoch = epoch;
     epoch_perm(l->split->n, l->seed, epoch, l->shuffle, l->perm);
-    l->next_b = 0;
+    l->next_b = first_batch;
     l->cur = -1;
-    if (l->threaded && l->nb > 0) loader_request(l, 0, 0);
+    if (l->threaded && first_batch < l->nb) loader_request(l, 0, first_batch);
+}
+
+void dataset_loader_start(dataset_loader *l, int epoch)
+{
+    dataset_loader_start_at(l, epoch, 0);
 }
 
 int dataset_loader_next(dataset_loader *l, dataset_batch *b)

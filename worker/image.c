@@ -103,7 +103,8 @@ static int pick_denom(int w, int h, int min_short)
     int s = w < h ? w : h;
     int d = 1;
     if (min_short <= 0) return 1;
-    while (d < 8 && (s + 2 * d - 1) / (2 * d) >= min_short) d *= 2;
+    while (d < 8 && (s + 2 * d - 1) / (2 * d) >= min_short)
+        d *= 2;
     return d;
 }
 
@@ -119,8 +120,8 @@ int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *o
         return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(th));
     if (w <= 0 || h <= 0) return err_set(msg, msglen, ERR_DATA, "JPEG has no pixels");
     if ((int64_t)w * h > IMAGE_MAX_PIXELS)
-        return err_set(msg, msglen, ERR_TOOBIG, "JPEG of %dx%d pixels is over the limit of %lld",
-                       w, h, (long long)IMAGE_MAX_PIXELS);
+        return err_set(msg, msglen, ERR_TOOBIG, "JPEG of %dx%d pixels is over the limit of %lld", w,
+                       h, (long long)IMAGE_MAX_PIXELS);
     int d = pick_denom(w, h, min_short);
     tjscalingfactor sf = {1, d};
     int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
@@ -216,8 +217,8 @@ int image_load_jpeg(const char *path, int min_short, image_u8 *out, char *msg, s
 
 /* ---- evaluation geometry ----------------------------------------------- */
 
-void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0,
-                      double *x1, double *y1)
+void image_center_box(int sw, int sh, int short_side, int crop, double *x0, double *y0, double *x1,
+                      double *y1)
 {
     /* torchvision Resize(int): the shorter side becomes SHORT, the longer
      * int(SHORT * long / short); CenterCrop: offsets round((H - crop) / 2)
@@ -253,7 +254,8 @@ void image_normalize(const uint8_t *src, int w, int h, float *dst)
 {
     float lut[3][256];
     for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - image_mean[c]) / image_std[c];
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v / 255.0f - image_mean[c]) / image_std[c];
     size_t np = (size_t)w * h;
     float *r = dst, *g = dst + np, *b = dst + 2 * np;
     for (size_t i = 0; i < np; i++) {
@@ -268,7 +270,8 @@ void image_normalize(const uint8_t *src, int w, int h, float *dst)
 int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
                           size_t msglen)
 {
-    if (input_size < 1) return err_set(msg, msglen, ERR_INVALID, "input size %d is not positive", input_size);
+    if (input_size < 1)
+        return err_set(msg, msglen, ERR_INVALID, "input size %d is not positive", input_size);
     int es = image_eval_size(input_size);
     image_u8 im;
     int rc = image_load_jpeg(path, raw ? 0 : es, &im, msg, msglen);

@@ -38,22 +38,21 @@
 
 #define MAX_LABELS 256
 
-static const char *const fashion_names[10] = {"T-shirt_top", "Trouser", "Pullover", "Dress",
-                                              "Coat",        "Sandal",  "Shirt",    "Sneaker",
+static const char *const fashion_names[10] = {"T-shirt_top", "Trouser",   "Pullover", "Dress",
+                                              "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                               "Bag",         "Ankle_boot"};
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sweep-worker import-idx IMAGES.idx[.gz] LABELS.idx[.gz] OUTDIR\n"
-            "           [--names a,b,...] [--quality Q] [--limit N] [--classes L,L,...]\n"
-            "Writes OUTDIR/<class name>/<index>.jpg (grayscale JPEG) for every image.\n"
-            "  --names     class names for labels 0,1,... (default: Fashion-MNIST's\n"
-            "              T-shirt_top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,\n"
-            "              Bag,Ankle_boot)\n"
-            "  --quality   JPEG quality 1..100 (default 95)\n"
-            "  --limit     at most N images per class (default: all)\n"
-            "  --classes   only these labels (default: all)\n");
+    fprintf(f, "usage: sweep-worker import-idx IMAGES.idx[.gz] LABELS.idx[.gz] OUTDIR\n"
+               "           [--names a,b,...] [--quality Q] [--limit N] [--classes L,L,...]\n"
+               "Writes OUTDIR/<class name>/<index>.jpg (grayscale JPEG) for every image.\n"
+               "  --names     class names for labels 0,1,... (default: Fashion-MNIST's\n"
+               "              T-shirt_top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,\n"
+               "              Bag,Ankle_boot)\n"
+               "  --quality   JPEG quality 1..100 (default 95)\n"
+               "  --limit     at most N images per class (default: all)\n"
+               "  --classes   only these labels (default: all)\n");
 }
 
 /* Reads exactly N bytes; 0 or -1. */
@@ -82,7 +81,8 @@ static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
 {
     *data = NULL;
     gzFile g = gzopen(path, "rb");
-    if (!g) return err_set_errno(msg, msglen, ERR_IO, errno ? errno : ENOENT, "cannot open %s", path);
+    if (!g)
+        return err_set_errno(msg, msglen, ERR_IO, errno ? errno : ENOENT, "cannot open %s", path);
     uint8_t hdr[4 + 4 * 3];
     int rc = 0;
     if (gz_read_all(g, hdr, 4) != 0) {
@@ -154,8 +154,10 @@ static int parse_classes(const char *s, bool *keep)
         keep[v] = true;
         any = 1;
         p = end;
-        if (*p == ',') p++;
-        else if (*p) return -1;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
     }
     return any ? 0 : -1;
 }
@@ -201,8 +203,8 @@ int cmd_import_idx(int argc, char **argv)
             usage(stdout);
             return WEXIT_OK;
         }
-        if (strcmp(a, "--names") == 0 || strcmp(a, "--quality") == 0 ||
-            strcmp(a, "--limit") == 0 || strcmp(a, "--classes") == 0) {
+        if (strcmp(a, "--names") == 0 || strcmp(a, "--quality") == 0 || strcmp(a, "--limit") == 0 ||
+            strcmp(a, "--classes") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "import-idx: %s needs a value\n", a);
                 usage(stderr);
@@ -273,18 +275,22 @@ int cmd_import_idx(int argc, char **argv)
             names[nnames++] = t;
         }
     } else {
-        for (int i = 0; i < 10; i++) names[i] = (char *)fashion_names[i];
+        for (int i = 0; i < 10; i++)
+            names[i] = (char *)fashion_names[i];
         nnames = 10;
     }
     if (classes_arg) {
         if (parse_classes(classes_arg, keep) != 0) {
-            fprintf(stderr, "import-idx: --classes %s is not a comma-separated list of labels "
-                            "0..%d\n", classes_arg, MAX_LABELS - 1);
+            fprintf(stderr,
+                    "import-idx: --classes %s is not a comma-separated list of labels "
+                    "0..%d\n",
+                    classes_arg, MAX_LABELS - 1);
             free(names_buf);
             return WEXIT_SPEC;
         }
     } else {
-        for (int i = 0; i < MAX_LABELS; i++) keep[i] = true;
+        for (int i = 0; i < MAX_LABELS; i++)
+            keep[i] = true;
     }
 
     uint32_t idims[3], ldims[1];
@@ -295,8 +301,8 @@ int cmd_import_idx(int argc, char **argv)
         goto out;
     }
     if (idims[0] != ldims[0]) {
-        fprintf(stderr, "import-idx: %s has %u images but %s has %u labels\n", img_path,
-                idims[0], lab_path, ldims[0]);
+        fprintf(stderr, "import-idx: %s has %u images but %s has %u labels\n", img_path, idims[0],
+                lab_path, ldims[0]);
         status = WEXIT_DATA;
         goto out;
     }
@@ -305,7 +311,8 @@ int cmd_import_idx(int argc, char **argv)
     for (uint32_t i = 0; i < n; i++) {
         if (!names_arg) continue;
         if (labels[i] >= nnames) {
-            fprintf(stderr, "import-idx: %s: label %u of image %u has no name in --names (%d given)\n",
+            fprintf(stderr,
+                    "import-idx: %s: label %u of image %u has no name in --names (%d given)\n",
                     lab_path, labels[i], i, nnames);
             status = WEXIT_SPEC;
             goto out;
@@ -369,8 +376,10 @@ int cmd_import_idx(int argc, char **argv)
     printf("{\"images\":%zu,\"out_dir\":\"", written);
     for (const char *p = outdir; *p; p++) {
         if (*p == '"' || *p == '\\') putchar('\\');
-        if ((unsigned char)*p < 0x20) printf("\\u%04x", (unsigned char)*p);
-        else putchar(*p);
+        if ((unsigned char)*p < 0x20)
+            printf("\\u%04x", (unsigned char)*p);
+        else
+            putchar(*p);
     }
     printf("\",\"classes\":{");
     bool first = true;
@@ -381,7 +390,8 @@ int cmd_import_idx(int argc, char **argv)
     }
     printf("}}\n");
     fflush(stdout);
-    log_info("import-idx: wrote %zu JPEGs of %ux%u from %s into %s", written, w, h, img_path, outdir);
+    log_info("import-idx: wrote %zu JPEGs of %ux%u from %s into %s", written, w, h, img_path,
+             outdir);
 out:
     if (tj) tjDestroy(tj);
     tjFree(jpeg);

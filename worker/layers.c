@@ -19,6 +19,7 @@
  *   target_clones and picked at load time. */
 #pragma GCC optimize("O3")
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,47 @@ static int conv_tile_lines(const conv2d_desc *d)
     return (int)lines;
 }
 
+/* Kernel taps that read only padding for every output (a 3x3 convolution on
+ * a 1x1 map uses only its centre; 2x2 -> 1x1 with stride 2 only 2x2 taps) are
+ * dropped: R becomes the same convolution with the smaller kernel and the
+ * left padding reduced by the first valid tap (output size unchanged), and the
+ * weights are gathered into a compact copy. This matters at small inputs
+ * (input 32: layer4 runs on 1x1 maps). Returns 1 when R differs from D. */
+static int conv_reduce(const conv2d_desc *d, conv2d_desc *r, int *k0)
+{
+    int y0 = d->pad - (d->oh - 1) * d->stride, y1 = d->pad + d->h;
+    int x0 = d->pad - (d->ow - 1) * d->stride, x1 = d->pad + d->w;
+    if (y0 < 0) y0 = 0;
+    if (x0 < 0) x0 = 0;
+    if (y1 > d->kh) y1 = d->kh;
+    if (x1 > d->kw) x1 = d->kw;
+    if (y0 == 0 && x0 == 0 && y1 == d->kh && x1 == d->kw) return 0;
+    if (y0 != x0 || y1 <= y0 || x1 <= x0) return 0; // one padding for both dimensions
+    *r = *d;
+    r->kh = y1 - y0;
+    r->kw = x1 - x0;
+    r->pad = d->pad - y0;
+    *k0 = y0;
+    return 1;
+}
+
+static size_t align16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+static size_t conv_ws_plain(const conv2d_desc *d);
+
 size_t conv2d_workspace_floats(const conv2d_desc *d)
+{
+    conv2d_desc r;
+    int k0;
+    if (conv_reduce(d, &r, &k0))
+        return 2 * align16((size_t)d->oc * d->c * r.kh * r.kw) + conv_ws_plain(&r);
+    return conv_ws_plain(d);
+}
+
+static size_t conv_ws_plain(const conv2d_desc *d)
 {
     if (conv_is_1x1(d)) {
         if (d->stride == 1) return 0;
@@ -132,12 +173,117 @@ static void valid_cols(const conv2d_desc *d, int kx, int *x0, int *x1)
     *x1 = b;
 }
 
+/* dst[i] = src[2*i], i < n: AVX-512 permutes when available. */
+__attribute__((target("avx512f"))) static void gather2_avx512(float *dst, const float *src, int n)
+{
+    const __m512i idx =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 a = _mm512_loadu_ps(src + 2 * i);
+        /* the last element needed is src[2*i + 30]: load 15, never past it */
+        __m512 b = _mm512_maskz_loadu_ps(0x7fff, src + 2 * i + 16);
+        _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(a, idx, b));
+    }
+    for (; i < n; i++) dst[i] = src[2 * i];
+}
+
+static int have_avx512(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return v;
+}
+
+/* Stride-1 convolution whose output has the input's size ("same" padding):
+ * a column row (c, ky, kx) of image n is the input plane shifted by
+ * (ky-P)*W + (kx-P) floats, so whole runs of rows copy at once; columns that
+ * wrapped around a row edge are zeroed after. */
+static int conv_is_same_s1(const conv2d_desc *d)
+{
+    return d->stride == 1 && d->oh == d->h && d->ow == d->w;
+}
+
+/* Zeroes, in the column row DST of lines [l0, l1), the entries of kernel
+ * offset (ky, kx) that read padding: whole lines whose input row is outside
+ * the image and columns outside [x0, x1). */
+static void zero_invalid(float *dst, const conv2d_desc *d, int l0, int l1, int ky, int x0, int x1)
+{
+    const int H = d->h, W = d->w, P = d->pad;
+    int oy = l0 % d->oh;
+    for (int l = l0; l < l1; l++, dst += W) {
+        int y = oy + ky - P;
+        if (y < 0 || y >= H) {
+            for (int ox = 0; ox < W; ox++) dst[ox] = 0;
+        } else {
+            for (int ox = 0; ox < x0; ox++) dst[ox] = 0;
+            for (int ox = x1; ox < W; ox++) dst[ox] = 0;
+        }
+        if (++oy == d->oh) oy = 0;
+    }
+}
+
+/* For the "same" case the whole tile of a column row is one flat shifted
+ * copy of the channel plane (images are contiguous in (C, N, H, W)); entries
+ * that wrapped across a row or image edge are zeroed after. */
+HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
+{
+    const int W = d->w, P = d->pad;
+    const size_t T = (size_t)(l1 - l0) * W;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    for (int c = 0; c < d->c; c++)
+        for (int ky = 0; ky < d->kh; ky++)
+            for (int kx = 0; kx < d->kw; kx++) {
+                int x0, x1;
+                valid_cols(d, kx, &x0, &x1);
+                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                const float *src = in + c * plane;
+                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
+                ptrdiff_t cnt = (ptrdiff_t)T;
+                ptrdiff_t a = s0 < 0 ? -s0 : 0;
+                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
+                if (b < a) b = a;
+                for (ptrdiff_t i = 0; i < a; i++) dst[i] = 0;
+                memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
+                for (ptrdiff_t i = b; i < cnt; i++) dst[i] = 0;
+                zero_invalid(dst, d, l0, l1, ky, x0, x1);
+            }
+}
+
+/* din += col2im of col for the "same" stride-1 case; zeroes the padding
+ * entries of COL first (it is work space) so one flat add per row suffices. */
+HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0, int l1)
+{
+    const int W = d->w, P = d->pad;
+    const size_t T = (size_t)(l1 - l0) * W;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    for (int c = 0; c < d->c; c++)
+        for (int ky = 0; ky < d->kh; ky++)
+            for (int kx = 0; kx < d->kw; kx++) {
+                int x0, x1;
+                valid_cols(d, kx, &x0, &x1);
+                float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                float *dst = din + c * plane;
+                zero_invalid(src, d, l0, l1, ky, x0, x1);
+                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
+                ptrdiff_t cnt = (ptrdiff_t)T;
+                ptrdiff_t a = s0 < 0 ? -s0 : 0;
+                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
+                for (ptrdiff_t i = a; i < b; i++) dst[s0 + i] += src[i];
+            }
+}
+
 /* col (K, T) <- im2col of output lines [l0, l1) (line = n*OH + oy); T = (l1-l0)*OW. */
 HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
 {
+    if (conv_is_same_s1(d)) {
+        im2col_same(col, in, d, l0, l1);
+        return;
+    }
     const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * OW;
     const size_t plane = (size_t)d->n * H * W;
+    const int fast2 = S == 2 && have_avx512();
     for (int kx = 0; kx < d->kw; kx++) {
         int x0, x1;
         valid_cols(d, kx, &x0, &x1);
@@ -155,6 +301,8 @@ HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, i
                         for (int ox = 0; ox < x0; ox++) dst[ox] = 0;
                         if (S == 1)
                             for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox];
+                        else if (fast2)
+                            gather2_avx512(dst + x0, src + 2 * x0, x1 - x0);
                         else
                             for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox * S];
                         for (int ox = x1; ox < OW; ox++) dst[ox] = 0;
@@ -169,8 +317,12 @@ HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, i
 }
 
 /* din += col2im of col (K, T) for output lines [l0, l1). */
-HOT static void col2im_tile(float *din, const float *col, const conv2d_desc *d, int l0, int l1)
+HOT static void col2im_tile(float *din, float *col, const conv2d_desc *d, int l0, int l1)
 {
+    if (conv_is_same_s1(d)) {
+        col2im_same(din, col, d, l0, l1);
+        return;
+    }
     const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * OW;
     const size_t plane = (size_t)d->n * H * W;
@@ -224,8 +376,8 @@ static void upsample_add(float *din, const float *src, const conv2d_desc *d, int
         }
 }
 
-void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
-                    float *ws)
+static void conv_fwd_plain(float *out, const float *in, const float *w, const conv2d_desc *d,
+                           float *ws)
 {
     const int M = d->oc;
     const int K = d->c * d->kh * d->kw;
@@ -250,8 +402,8 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
     }
 }
 
-void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
-                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+static void conv_bwd_plain(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
 {
     const int M = d->oc;
     const int K = d->c * d->kh * d->kw;
@@ -295,6 +447,53 @@ void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
             col2im_tile(din, ws, d, l0, l1);
         }
     }
+}
+
+/* Compact copy of the taps [k0, k0+r->kh) x [k0, k0+r->kw) of W (OC, C, KH, KW). */
+static void gather_taps(float *dst, const float *w, const conv2d_desc *d, const conv2d_desc *r,
+                        int k0)
+{
+    for (size_t oc = 0; oc < (size_t)d->oc * d->c; oc++)
+        for (int ky = 0; ky < r->kh; ky++)
+            for (int kx = 0; kx < r->kw; kx++)
+                dst[(oc * r->kh + ky) * r->kw + kx] =
+                    w[(oc * d->kh + ky + k0) * d->kw + kx + k0];
+}
+
+void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
+                    float *ws)
+{
+    conv2d_desc r;
+    int k0;
+    if (conv_reduce(d, &r, &k0)) {
+        size_t nw = align16((size_t)d->oc * d->c * r.kh * r.kw);
+        gather_taps(ws, w, d, &r, k0);
+        conv_fwd_plain(out, in, ws, &r, ws + 2 * nw);
+        return;
+    }
+    conv_fwd_plain(out, in, w, d, ws);
+}
+
+void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
+                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+{
+    conv2d_desc r;
+    int k0;
+    if (conv_reduce(d, &r, &k0)) {
+        size_t nw = align16((size_t)d->oc * d->c * r.kh * r.kw);
+        float *wc = ws, *dwc = ws + nw;
+        gather_taps(wc, w, d, &r, k0);
+        if (dw) memset(dwc, 0, sizeof(float) * nw);
+        conv_bwd_plain(din, dw ? dwc : NULL, dout, in, wc, &r, ws + 2 * nw, din_accumulate);
+        if (dw)
+            for (size_t oc = 0; oc < (size_t)d->oc * d->c; oc++)
+                for (int ky = 0; ky < r.kh; ky++)
+                    for (int kx = 0; kx < r.kw; kx++)
+                        dw[(oc * d->kh + ky + k0) * d->kw + kx + k0] +=
+                            dwc[(oc * r.kh + ky) * r.kw + kx];
+        return;
+    }
+    conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
 }
 
 /* ---------- batchnorm ---------- */

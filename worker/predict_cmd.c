@@ -20,10 +20,10 @@
  * given, must match the architecture found in the file.
  *
  * Preprocessing is the evaluation transform the training side uses
- * (image.h): decode with libjpeg-turbo, resize the shorter side to
- * round(input_size / 0.875) with an antialiased filter, center-crop
- * input_size, normalise. --raw skips resize and crop; the image must already
- * be input_size x input_size. */
+ * (image_preprocess_file in image.h): decode with libjpeg-turbo, resize the
+ * shorter side to round(input_size / 0.875) with an antialiased filter,
+ * center-crop input_size, normalise. --raw skips resize and crop; the image
+ * must already be input_size x input_size. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -45,11 +45,11 @@
 
 /* Everything predict needs to know about the model file. */
 typedef struct {
-    int input_size;    // network input side in pixels
-    float mean[3];     // normalisation mean, RGB, 0..1 scale
-    float std[3];      // normalisation std, RGB
-    char **classes;    // (nclasses) names; owned
-    int nclasses;      // = fc rows
+    int input_size; // network input side in pixels
+    float mean[3];  // normalisation mean, RGB, 0..1 scale
+    float std[3];   // normalisation std, RGB
+    char **classes; // (nclasses) names; owned
+    int nclasses;   // = fc rows
 } predict_meta;
 
 static void usage(FILE *f)
@@ -77,7 +77,8 @@ static void usage(FILE *f)
 static void meta_free(predict_meta *pm)
 {
     if (pm->classes)
-        for (int i = 0; i < pm->nclasses; i++) free(pm->classes[i]);
+        for (int i = 0; i < pm->nclasses; i++)
+            free(pm->classes[i]);
     free(pm->classes);
     memset(pm, 0, sizeof *pm);
 }
@@ -93,8 +94,8 @@ static int meta_triple(const st_file *f, const char *key, int positive, float *o
     int rc = 0;
     if (!json_is_array(a) || json_array_size(a) != 3) {
         rc = err_set(msg, msglen, ERR_MODEL,
-                     "%s: metadata \"%s\" is %.40s, expected a JSON array of 3 numbers",
-                     st_path(f), key, s);
+                     "%s: metadata \"%s\" is %.40s, expected a JSON array of 3 numbers", st_path(f),
+                     key, s);
         goto out;
     }
     for (size_t i = 0; i < 3; i++) {
@@ -129,8 +130,8 @@ static int meta_read(const st_file *f, int nclasses, int input_size, predict_met
         long v = strtol(s, &end, 10);
         if (errno || end == s || *end || v < 1 || v > 65536)
             return err_set(msg, msglen, ERR_MODEL,
-                           "%s: metadata \"input_size\" is \"%.40s\", not a positive integer",
-                           path, s);
+                           "%s: metadata \"input_size\" is \"%.40s\", not a positive integer", path,
+                           s);
         pm->input_size = (int)v;
     }
     if (input_size > 0) pm->input_size = input_size;
@@ -158,8 +159,8 @@ static int meta_read(const st_file *f, int nclasses, int input_size, predict_met
             name = json_string_value(json_array_get(a, (size_t)i));
             if (!name) {
                 json_decref(a);
-                return err_set(msg, msglen, ERR_MODEL,
-                               "%s: metadata classes[%d] is not a string", path, i);
+                return err_set(msg, msglen, ERR_MODEL, "%s: metadata classes[%d] is not a string",
+                               path, i);
             }
         } else {
             snprintf(num, sizeof num, "%d", i);
@@ -173,33 +174,25 @@ static int meta_read(const st_file *f, int nclasses, int input_size, predict_met
     return 0;
 }
 
-/* Loads PATH into OUT (3, SIZE, SIZE) normalised with PM's mean and std. */
-static int preprocess(const char *path, const predict_meta *pm, int raw, float *out,
-                      uint8_t *crop, char *msg, size_t msglen)
+/* Loads PATH into OUT (3, SIZE, SIZE) normalised with PM's mean and std:
+ * the evaluation preprocessing of image.h (ImageNet normalisation), then,
+ * when the file asks for other constants, the affine map from ImageNet's to
+ * those (x' = x * s0/s + (m0 - m)/s), so the pixels are exactly the ones the
+ * training side evaluates on. */
+static int preprocess(const char *path, const predict_meta *pm, int raw, float *out, char *msg,
+                      size_t msglen)
 {
-    int size = pm->input_size;
-    int eval = image_eval_size(size);
-    image_u8 im = {0};
-    int rc = image_load_jpeg(path, raw ? 0 : eval, &im, msg, msglen);
+    int rc = image_preprocess_file(path, pm->input_size, raw, out, msg, msglen);
     if (rc) return rc;
-    if (raw) {
-        if (im.w != size || im.h != size) {
-            rc = err_set(msg, msglen, ERR_DATA,
-                         "%s: image is %dx%d; --raw needs exactly the input size %dx%d", path,
-                         im.w, im.h, size, size);
-            image_free(&im);
-            return rc;
-        }
-        memcpy(crop, im.px, (size_t)size * size * 3);
-    } else if ((rc = image_resize_center_crop(&im, eval, size, crop)) != 0) {
-        image_free(&im);
-        return err_set(msg, msglen, rc, "%s: cannot resize (%s)", path, err_str(rc));
-    }
-    image_free(&im);
-    size_t plane = (size_t)size * size;
+    if (!memcmp(pm->mean, image_mean, sizeof pm->mean) &&
+        !memcmp(pm->std, image_std, sizeof pm->std))
+        return 0;
+    size_t plane = (size_t)pm->input_size * pm->input_size;
     for (int c = 0; c < 3; c++) {
-        float scale = 1.0f / (255.0f * pm->std[c]), shift = pm->mean[c] / pm->std[c];
-        for (size_t i = 0; i < plane; i++) out[c * plane + i] = crop[i * 3 + c] * scale - shift;
+        float scale = image_std[c] / pm->std[c];
+        float shift = (image_mean[c] - pm->mean[c]) / pm->std[c];
+        for (size_t i = 0; i < plane; i++)
+            out[c * plane + i] = out[c * plane + i] * scale + shift;
     }
     return 0;
 }
@@ -219,21 +212,25 @@ static json_t *json_filename(const char *file)
     return s;
 }
 
-/* Prints the JSON line for one classified image. */
-static void print_result(const char *file, const float *logits, const predict_meta *pm, int top)
+/* Prints the JSON line for one classified image. 0 or ERR_NOMEM. */
+static int print_result(const char *file, const float *logits, const predict_meta *pm, int top)
 {
     int k = pm->nclasses;
     double mx = logits[0], sum = 0;
     for (int i = 1; i < k; i++)
         if (logits[i] > mx) mx = logits[i];
-    for (int i = 0; i < k; i++) sum += exp((double)logits[i] - mx);
+    for (int i = 0; i < k; i++)
+        sum += exp((double)logits[i] - mx);
     /* Top K by selection: K is small. */
     int *best = malloc(sizeof(int) * (size_t)top);
     char *taken = calloc((size_t)k, 1);
     json_t *o = json_object(), *ta = json_array(), *la = json_array();
+    int rc = 0;
     if (!best || !taken || !o || !ta || !la) {
-        fprintf(stderr, "sweep-worker predict: out of memory\n");
-        exit(WEXIT_NOMEM);
+        rc = ERR_NOMEM;
+        json_decref(ta);
+        json_decref(la);
+        goto out;
     }
     for (int j = 0; j < top; j++) {
         int b = -1;
@@ -242,10 +239,11 @@ static void print_result(const char *file, const float *logits, const predict_me
         taken[b] = 1;
         best[j] = b;
         double p = exp((double)logits[b] - mx) / sum;
-        json_array_append_new(ta, json_pack("{s:s, s:i, s:f}", "class", pm->classes[b], "index",
-                                            b, "prob", p));
+        json_array_append_new(
+            ta, json_pack("{s:s, s:i, s:f}", "class", pm->classes[b], "index", b, "prob", p));
     }
-    for (int i = 0; i < k; i++) json_array_append_new(la, json_real(logits[i]));
+    for (int i = 0; i < k; i++)
+        json_array_append_new(la, json_real(logits[i]));
     json_object_set_new(o, "file", json_filename(file));
     json_object_set_new(o, "top", ta);
     json_object_set_new(o, "logits", la);
@@ -253,11 +251,15 @@ static void print_result(const char *file, const float *logits, const predict_me
     if (line) {
         fputs(line, stdout);
         fputc('\n', stdout);
+    } else {
+        rc = ERR_NOMEM;
     }
     free(line);
+out:
     json_decref(o);
     free(best);
     free(taken);
+    return rc;
 }
 
 static void print_error(const char *file, const char *message)
@@ -286,10 +288,14 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 int cmd_predict(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"weights", required_argument, NULL, 'w'}, {"arch", required_argument, NULL, 'a'},
-        {"input-size", required_argument, NULL, 's'}, {"raw", no_argument, NULL, 'r'},
-        {"top", required_argument, NULL, 'k'},     {"threads", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},   {"help", no_argument, NULL, 'h'},
+        {"weights", required_argument, NULL, 'w'},
+        {"arch", required_argument, NULL, 'a'},
+        {"input-size", required_argument, NULL, 's'},
+        {"raw", no_argument, NULL, 'r'},
+        {"top", required_argument, NULL, 'k'},
+        {"threads", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *weights = NULL, *arch = NULL;
@@ -300,12 +306,18 @@ int cmd_predict(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case 'w': weights = optarg; break;
-        case 'a': arch = optarg; break;
+        case 'w':
+            weights = optarg;
+            break;
+        case 'a':
+            arch = optarg;
+            break;
         case 's':
             if (parse_int("--input-size", optarg, 8, 4096, &input_size)) return WEXIT_SPEC;
             break;
-        case 'r': raw = 1; break;
+        case 'r':
+            raw = 1;
+            break;
         case 'k':
             if (parse_int("--top", optarg, 1, 1 << 20, &top)) return WEXIT_SPEC;
             break;
@@ -315,7 +327,9 @@ int cmd_predict(int argc, char **argv)
         case 'b':
             if (parse_int("--batch", optarg, 1, 1024, &batch)) return WEXIT_SPEC;
             break;
-        case 'h': usage(stdout); return WEXIT_OK;
+        case 'h':
+            usage(stdout);
+            return WEXIT_OK;
         case ':':
             fprintf(stderr, "sweep-worker predict: %s needs a value\n", argv[optind - 1]);
             return WEXIT_SPEC;
@@ -345,7 +359,6 @@ int cmd_predict(int argc, char **argv)
     resnet *m = NULL;
     predict_meta pm = {0};
     float *x = NULL;
-    uint8_t *crop = NULL;
     int *slot = NULL;
     int rc = st_open(&f, weights, msg, sizeof msg);
     if (rc) {
@@ -364,16 +377,21 @@ int cmd_predict(int argc, char **argv)
     if (top > pm.nclasses) top = pm.nclasses;
     if (batch > nimages) batch = nimages;
     if ((rc = resnet_prepare(m, FREEZE_ALL, 0.0f, batch, pm.input_size, pm.input_size, msg,
-                             sizeof msg)))
+                             sizeof msg))) {
+        if (rc == ERR_INVALID) { // an input size the network cannot take
+            fprintf(stderr, "sweep-worker predict: input size %d: %s\n", pm.input_size, msg);
+            status = WEXIT_SPEC;
+            goto out;
+        }
         goto model_fail;
+    }
     resnet_set_train(m, 0);
     size_t per = (size_t)3 * pm.input_size * pm.input_size;
     x = malloc(sizeof(float) * per * (size_t)batch);
-    crop = malloc(per);
     slot = malloc(sizeof(int) * (size_t)batch);
-    if (!x || !crop || !slot) {
-        rc = err_set(msg, sizeof msg, ERR_NOMEM, "out of memory for %d images of %d pixels",
-                     batch, pm.input_size);
+    if (!x || !slot) {
+        rc = err_set(msg, sizeof msg, ERR_NOMEM, "out of memory for %d images of %d pixels", batch,
+                     pm.input_size);
         goto model_fail;
     }
     log_debug("predict: %s (%s, %d classes), input %d, kernel %s x%d", weights, info.arch,
@@ -390,8 +408,7 @@ int cmd_predict(int argc, char **argv)
         }
         for (int i = start; i < end; i++) {
             char emsg[1024] = "";
-            int prc = preprocess(images[i], &pm, raw, x + per * (size_t)n, crop, emsg,
-                                 sizeof emsg);
+            int prc = preprocess(images[i], &pm, raw, x + per * (size_t)n, emsg, sizeof emsg);
             if (prc) {
                 errs[i - start] = strdup(emsg[0] ? emsg : err_str(prc));
                 slot[i - start] = -1;
@@ -401,15 +418,21 @@ int cmd_predict(int argc, char **argv)
             }
         }
         const float *logits = n ? resnet_forward(m, x, n, NULL) : NULL;
+        int prc = 0;
         for (int i = start; i < end; i++) {
             if (slot[i - start] < 0)
                 print_error(images[i], errs[i - start] ? errs[i - start] : "out of memory");
-            else
-                print_result(images[i], logits + (size_t)slot[i - start] * pm.nclasses, &pm, top);
+            else if (!prc)
+                prc = print_result(images[i], logits + (size_t)slot[i - start] * pm.nclasses, &pm,
+                                   top);
             free(errs[i - start]);
         }
         free(errs);
         fflush(stdout);
+        if (prc) {
+            rc = err_set(msg, sizeof msg, prc, "out of memory writing the results");
+            goto model_fail;
+        }
     }
     goto out;
 model_fail:
@@ -417,7 +440,6 @@ model_fail:
     status = rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_MODEL;
 out:
     free(x);
-    free(crop);
     free(slot);
     meta_free(&pm);
     if (m) resnet_free(m);

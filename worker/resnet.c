@@ -968,6 +968,13 @@ static void pool_fwd(resnet *m, int b)
     avgpool_forward(m->pooled, k->out, b, k->out_c, k->oh * k->ow);
 }
 
+/* Units of the frozen prefix: nfrozen, plus the average pool when every
+ * block is frozen (its features are the pooled vectors). */
+static int prefix_units(const resnet *m)
+{
+    return m->nfrozen <= m->nblocks ? m->nfrozen : 2 + m->nblocks;
+}
+
 /* Runs units [u0, u1) (unit 1+nblocks = avgpool). */
 static void run_units(resnet *m, int u0, int u1, int b)
 {
@@ -1044,7 +1051,7 @@ void resnet_features(resnet *m, const float *x, int b, float *feat)
     nchw_to_cnhw(m->xin, x, b, m->in_ch, m->in_h * m->in_w);
     int save = m->train_mode;
     m->train_mode = 0;
-    run_units(m, 0, m->nfrozen, b);
+    run_units(m, 0, prefix_units(m), b);
     m->train_mode = save;
     if (m->nfrozen > m->nblocks)
         memcpy(feat, m->pooled, sizeof(float) * (size_t)b * c);
@@ -1061,7 +1068,7 @@ const float *resnet_forward_features(resnet *m, const float *feat, int b, rng_t 
         memcpy(m->pooled, feat, sizeof(float) * (size_t)b * c);
     else
         nchw_to_cnhw(m->feat, feat, b, c, hw);
-    run_units(m, m->nfrozen, 2 + m->nblocks, b);
+    run_units(m, prefix_units(m), 2 + m->nblocks, b);
     return head_fwd(m, b, rng);
 }
 

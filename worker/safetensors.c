@@ -11,7 +11,10 @@
  * byte offsets into the mapping exist, so every later read is in bounds.
  * Data need not be aligned in the file (the header length is arbitrary), so
  * element reads go through memcpy. The host is assumed little-endian like the
- * format (checked at compile time).
+ * format (checked at compile time). The mapping is private and read-only; a
+ * file that another process truncates while it is mapped would fault
+ * (SIGBUS), which is why writers here replace files by rename instead of
+ * rewriting them in place: an open reader keeps the old inode.
  *
  * The writer lays tensors out in the order they were added, pads the header
  * with spaces to a multiple of 8 bytes (so the data section starts aligned, as
@@ -44,16 +47,16 @@
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
 struct st_file {
-    char *path;            // copy of the path given to st_open
-    const uint8_t *map;    // whole file mapped read-only (size bytes)
-    size_t size;           // file size in bytes
-    size_t data_start;     // byte offset of the data section (8 + header length)
-    st_tensor *tensors;    // (count) in header order; names owned here
-    size_t count;          // number of tensors
-    size_t *by_name;       // (count) indices into tensors sorted by name, for st_find
-    char **meta_keys;      // (nmeta) __metadata__ keys, owned
-    char **meta_vals;      // (nmeta) __metadata__ values, owned
-    size_t nmeta;          // number of metadata entries
+    char *path;         // copy of the path given to st_open
+    const uint8_t *map; // whole file mapped read-only (size bytes)
+    size_t size;        // file size in bytes
+    size_t data_start;  // byte offset of the data section (8 + header length)
+    st_tensor *tensors; // (count) in header order; names owned here
+    size_t count;       // number of tensors
+    size_t *by_name;    // (count) indices into tensors sorted by name, for st_find
+    char **meta_keys;   // (nmeta) __metadata__ keys, owned
+    char **meta_vals;   // (nmeta) __metadata__ values, owned
+    size_t nmeta;       // number of metadata entries
 };
 
 static const struct {
@@ -61,11 +64,10 @@ static const struct {
     st_dtype dtype;   // our enum (ST_OTHER for types we only carry)
     size_t size;      // bytes per element
 } dtypes[] = {
-    {"F32", ST_F32, 4},     {"F16", ST_F16, 2},     {"BF16", ST_BF16, 2},
-    {"F64", ST_F64, 8},     {"I64", ST_I64, 8},     {"I32", ST_I32, 4},
-    {"U8", ST_U8, 1},       {"I8", ST_OTHER, 1},    {"I16", ST_OTHER, 2},
-    {"U16", ST_OTHER, 2},   {"U32", ST_OTHER, 4},   {"U64", ST_OTHER, 8},
-    {"BOOL", ST_OTHER, 1},  {"F8_E4M3", ST_OTHER, 1}, {"F8_E5M2", ST_OTHER, 1},
+    {"F32", ST_F32, 4},    {"F16", ST_F16, 2},       {"BF16", ST_BF16, 2},     {"F64", ST_F64, 8},
+    {"I64", ST_I64, 8},    {"I32", ST_I32, 4},       {"U8", ST_U8, 1},         {"I8", ST_OTHER, 1},
+    {"I16", ST_OTHER, 2},  {"U16", ST_OTHER, 2},     {"U32", ST_OTHER, 4},     {"U64", ST_OTHER, 8},
+    {"BOOL", ST_OTHER, 1}, {"F8_E4M3", ST_OTHER, 1}, {"F8_E5M2", ST_OTHER, 1},
 };
 #define NDTYPES (sizeof dtypes / sizeof dtypes[0])
 
@@ -99,16 +101,15 @@ static int cmp_by_offset(const void *a, const void *b)
 }
 
 /* Reads a JSON integer in [0, INT64_MAX] for messages naming WHAT of tensor NAME. */
-static int get_nonneg(const json_t *v, const char *name, const char *what, int64_t *out,
-                      char *msg, size_t msglen)
+static int get_nonneg(const json_t *v, const char *name, const char *what, int64_t *out, char *msg,
+                      size_t msglen)
 {
     if (!json_is_integer(v))
-        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": %s must be an integer", name,
-                       what);
+        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": %s must be an integer", name, what);
     json_int_t x = json_integer_value(v);
     if (x < 0)
-        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": %s is negative (%lld)", name,
-                       what, (long long)x);
+        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": %s is negative (%lld)", name, what,
+                       (long long)x);
     *out = (int64_t)x;
     return 0;
 }
@@ -119,8 +120,7 @@ static int parse_entry(const char *name, const json_t *e, size_t data_start, siz
                        st_tensor *t, char *msg, size_t msglen)
 {
     if (!json_is_object(e))
-        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": entry is not a JSON object",
-                       name);
+        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": entry is not a JSON object", name);
     const json_t *jd = json_object_get(e, "dtype");
     const json_t *js = json_object_get(e, "shape");
     const json_t *jo = json_object_get(e, "data_offsets");
@@ -144,8 +144,7 @@ static int parse_entry(const char *name, const json_t *e, size_t data_start, siz
         }
     }
     if (!esize)
-        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": unknown dtype \"%.32s\"", name,
-                       ds);
+        return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": unknown dtype \"%.32s\"", name, ds);
     size_t nd = json_array_size(js);
     if (nd > ST_MAX_DIMS)
         return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": %zu dimensions (at most %d)", name,
@@ -163,7 +162,8 @@ static int parse_entry(const char *name, const json_t *e, size_t data_start, siz
             return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": shape product overflows", name);
         numel *= d;
     }
-    for (size_t i = nd; i < ST_MAX_DIMS; i++) t->shape[i] = 0;
+    for (size_t i = nd; i < ST_MAX_DIMS; i++)
+        t->shape[i] = 0;
     t->numel = numel;
     if ((uint64_t)numel > SIZE_MAX / esize)
         return err_set(msg, msglen, ERR_PARSE, "tensor \"%s\": byte size overflows", name);
@@ -194,7 +194,8 @@ static int parse_entry(const char *name, const json_t *e, size_t data_start, siz
 static void st_free_contents(st_file *f)
 {
     if (f->tensors)
-        for (size_t i = 0; i < f->count; i++) free(f->tensors[i].name);
+        for (size_t i = 0; i < f->count; i++)
+            free(f->tensors[i].name);
     free(f->tensors);
     free(f->by_name);
     for (size_t i = 0; i < f->nmeta; i++) {
@@ -221,8 +222,8 @@ static int parse_metadata(st_file *f, const json_t *m, char *msg, size_t msglen)
     json_object_foreach((json_t *)m, k, v)
     {
         if (!json_is_string(v))
-            return err_set(msg, msglen, ERR_PARSE,
-                           "%s: __metadata__ value \"%s\" is not a string", f->path, k);
+            return err_set(msg, msglen, ERR_PARSE, "%s: __metadata__ value \"%s\" is not a string",
+                           f->path, k);
         f->meta_keys[f->nmeta] = strdup(k);
         f->meta_vals[f->nmeta] = strdup(json_string_value(v));
         f->nmeta++;
@@ -279,8 +280,8 @@ int st_open(st_file **out, const char *path, char *msg, size_t msglen)
     memcpy(&hlen, f->map, 8);
     if (hlen > ST_MAX_HEADER || hlen > f->size - 8) {
         rc = err_set(msg, msglen, ERR_PARSE,
-                     "%s: header length %llu at byte offset 0 exceeds the file (%zu bytes)%s",
-                     path, (unsigned long long)hlen, f->size,
+                     "%s: header length %llu at byte offset 0 exceeds the file (%zu bytes)%s", path,
+                     (unsigned long long)hlen, f->size,
                      hlen > ST_MAX_HEADER ? " or the 100 MB limit" : "");
         goto fail;
     }
@@ -364,9 +365,15 @@ void st_close(st_file *f)
     free(f);
 }
 
-size_t st_count(const st_file *f) { return f->count; }
+size_t st_count(const st_file *f)
+{
+    return f->count;
+}
 
-const st_tensor *st_get(const st_file *f, size_t i) { return i < f->count ? &f->tensors[i] : NULL; }
+const st_tensor *st_get(const st_file *f, size_t i)
+{
+    return i < f->count ? &f->tensors[i] : NULL;
+}
 
 const st_tensor *st_find(const st_file *f, const char *name)
 {
@@ -391,7 +398,10 @@ const char *st_metadata(const st_file *f, const char *key)
     return NULL;
 }
 
-const char *st_path(const st_file *f) { return f->path; }
+const char *st_path(const st_file *f)
+{
+    return f->path;
+}
 
 /* IEEE half to float, exact for every value (subnormals, inf, NaN). */
 static float half_to_float(uint16_t h)
@@ -425,8 +435,8 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char *msg, siz
      * assertion-free re-check keeps a mismatched (f, t) pair from reading
      * outside the mapping. */
     if (t->offset < f->data_start || t->offset > f->size || t->nbytes > f->size - t->offset)
-        return err_set(msg, msglen, ERR_INVALID, "%s: tensor \"%s\" is not from this file",
-                       f->path, t->name);
+        return err_set(msg, msglen, ERR_INVALID, "%s: tensor \"%s\" is not from this file", f->path,
+                       t->name);
     const uint8_t *p = f->map + t->offset;
     size_t n = (size_t)t->numel;
     switch (t->dtype) {
@@ -475,9 +485,9 @@ typedef struct {
 } st_wentry;
 
 struct st_writer {
-    st_wentry *e;     // (n) tensors in the order added
-    size_t n, cap;    // used and allocated entries
-    json_t *meta;     // __metadata__ object (string values)
+    st_wentry *e;  // (n) tensors in the order added
+    size_t n, cap; // used and allocated entries
+    json_t *meta;  // __metadata__ object (string values)
 };
 
 st_writer *st_writer_new(void)
@@ -495,7 +505,8 @@ st_writer *st_writer_new(void)
 void st_writer_free(st_writer *w)
 {
     if (!w) return;
-    for (size_t i = 0; i < w->n; i++) free(w->e[i].name);
+    for (size_t i = 0; i < w->n; i++)
+        free(w->e[i].name);
     free(w->e);
     json_decref(w->meta);
     free(w);
@@ -530,7 +541,8 @@ int st_writer_add_raw(st_writer *w, const char *name, st_dtype dtype, int ndim,
     if (!(e->name = strdup(name))) return ERR_NOMEM;
     e->dtype = dtype;
     e->ndim = ndim;
-    for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        e->shape[i] = shape[i];
     e->data = data;
     e->nbytes = nbytes;
     w->n++;
@@ -592,8 +604,7 @@ static int build_header(st_writer *w, char **out, size_t *outlen)
             if (json_array_append_new(shape, json_integer(e->shape[d]))) rc = ERR_NOMEM;
         if (!rc && (json_object_set_new(ent, "dtype", json_string(dtype_name(e->dtype))) ||
                     json_object_set(ent, "shape", shape) ||
-                    json_object_set(ent, "data_offsets", offs) ||
-                    json_object_set(h, e->name, ent)))
+                    json_object_set(ent, "data_offsets", offs) || json_object_set(h, e->name, ent)))
             rc = ERR_NOMEM;
         json_decref(shape);
         json_decref(offs);
@@ -635,8 +646,7 @@ int st_writer_save(st_writer *w, const char *path, char *msg, size_t msglen)
     snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        rc = err_set_errno(msg, msglen, ERR_IO, errno, "%s: cannot create a temporary file",
-                           tmp);
+        rc = err_set_errno(msg, msglen, ERR_IO, errno, "%s: cannot create a temporary file", tmp);
         free(tmp);
         free(hdr);
         return rc;

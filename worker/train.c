@@ -68,6 +68,7 @@ typedef struct {
     double epoch_extra;       // seconds spent before the first epoch's loop (feature cache)
     double progress_every;    // seconds between progress events
     double last_progress;     // events_elapsed() of the last progress event
+    long long signal_at_step; // test hook: raise SIGTERM after this global step (0 = off)
     char msg[1024];           // reason of the last failure
     int exit_code;            // exit status of the last failure
 } trainer;
@@ -391,6 +392,12 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     t->loss_sum += (double)loss * n;
     t->seen += n;
     t->step++;
+    if (t->signal_at_step > 0 &&
+        (long long)t->epoch * t->spe + t->step == t->signal_at_step) {
+        log_info("SWEEP_TEST_SIGNAL_AT_STEP: sending SIGTERM to myself after step %lld",
+                 t->signal_at_step);
+        raise(SIGTERM);
+    }
     return 0;
 }
 
@@ -453,6 +460,7 @@ static int validate(trainer *t, double *loss)
     size_t n_val = t->data.val.n;
     if (t->val_feat) {
         for (size_t lo = 0; lo < n_val; lo += (size_t)t->max_batch) {
+            if (train_stop_requested) return PHASE_STOPPED;
             int n = (int)(n_val - lo < (size_t)t->max_batch ? n_val - lo : (size_t)t->max_batch);
             const float *logits =
                 resnet_forward_features(t->m, t->val_feat + lo * t->feat, n, NULL);
@@ -460,18 +468,17 @@ static int validate(trainer *t, double *loss)
             for (int i = 0; i < n; i++)
                 confusion_add(&t->cm, t->data.val.label[lo + (size_t)i],
                               metrics_argmax(logits + (size_t)i * (size_t)classes, classes));
-            if (train_stop_requested) return PHASE_STOPPED;
         }
     } else {
         dataset_loader_start(t->val_loader, 0);
         dataset_batch b;
         while (dataset_loader_next(t->val_loader, &b) == 1) {
+            if (train_stop_requested) return PHASE_STOPPED;
             const float *logits = resnet_forward(t->m, b.x, b.n, NULL);
             sum += (double)resnet_loss(t->m, b.labels, 0.0f, NULL) * b.n;
             for (int i = 0; i < b.n; i++)
                 confusion_add(&t->cm, b.labels[i],
                               metrics_argmax(logits + (size_t)i * (size_t)classes, classes));
-            if (train_stop_requested) return PHASE_STOPPED;
         }
     }
     *loss = n_val ? sum / (double)n_val : 0.0;
@@ -481,11 +488,12 @@ static int validate(trainer *t, double *loss)
     return 0;
 }
 
-/* Stop requested: checkpoint at the current position, tell, exit 7. */
-static int stop_now(trainer *t)
+/* Stop requested: checkpoint at the current position (unless SAVED says the
+ * checkpoint of this position was just written), tell, exit 7. */
+static int stop_now(trainer *t, bool saved)
 {
     int sig = (int)train_stop_requested;
-    if (save_checkpoint(t, t->epoch, t->step)) return PHASE_FAILED;
+    if (!saved && save_checkpoint(t, t->epoch, t->step)) return PHASE_FAILED;
     json_t *ev = json_pack("{s:s, s:i, s:i, s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
                            "epoch", t->epoch, "step", t->step, "checkpoint", t->ckpt_file);
     events_emit("stopped", ev);
@@ -531,11 +539,11 @@ static int run_epoch(trainer *t)
         t->seen = 0;
     }
     int rc = train_epoch(t, t0);
-    if (rc == PHASE_STOPPED) return stop_now(t);
+    if (rc == PHASE_STOPPED) return stop_now(t, false);
     if (rc) return rc;
     double val_loss = 0;
     rc = validate(t, &val_loss);
-    if (rc == PHASE_STOPPED) return stop_now(t); // step == spe: only validation repeats
+    if (rc == PHASE_STOPPED) return stop_now(t, false); // step == spe: only validation repeats
     if (rc) return rc;
     metrics_summary ms;
     confusion_summary(&t->cm, &ms);
@@ -784,24 +792,25 @@ static int run(trainer *t)
              (long long)s->trial, info.arch, t->data.train.n, t->data.val.n, t->data.nclasses,
              params_freeze_name(t->p->freeze), cache_mode, t->spe);
 
-    if (train_stop_requested) return stop_now(t);
+    if (train_stop_requested) return stop_now(t, false);
     if (t->epoch < t->p->epochs && (t->val_feat || t->train_feat)) {
         double f0 = time_mono();
         int rc = 0;
         if (t->val_feat) rc = compute_features(t, &t->data.val, t->val_feat);
         if (!rc && t->train_feat) rc = compute_features(t, &t->data.train, t->train_feat);
-        if (rc == PHASE_STOPPED) return stop_now(t);
+        if (rc == PHASE_STOPPED) return stop_now(t, false);
         if (rc) return rc;
         t->epoch_extra = time_mono() - f0;
         log_info("frozen-prefix features computed in %.2f s", t->epoch_extra);
     }
     log_debug("set-up took %.2f s", time_mono() - t_setup);
     t->progress_every = env_double("SWEEP_PROGRESS_INTERVAL", 1.0);
+    t->signal_at_step = (long long)env_double("SWEEP_TEST_SIGNAL_AT_STEP", 0);
     t->last_progress = events_elapsed();
     while (t->epoch < t->p->epochs) {
         int rc = run_epoch(t);
         if (rc) return rc;
-        if (train_stop_requested && t->epoch < t->p->epochs) return stop_now(t);
+        if (train_stop_requested && t->epoch < t->p->epochs) return stop_now(t, true);
     }
     return emit_done(t);
 }

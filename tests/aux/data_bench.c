@@ -7,8 +7,9 @@
  *       as tests/bench/pil_decode.py does with Pillow. DUMP receives the crops
  *       of the first 5 images (raw RGB) for an output comparison.
  *   data_bench epoch ROOT INPUT CACHE_DIR EPOCHS BATCH
- *       images/s of training epochs (augmentation on, one thread) read from
- *       the decoded cache, against decoding every image every epoch.
+ *       images/s of training epochs (one thread; with augmentation, then
+ *       without) read from the decoded cache, against decoding every image
+ *       every epoch.
  * Prints one JSON object per run on stdout. */
 #include "dataset.h"
 #include "image.h"
@@ -63,9 +64,10 @@ static int bench_decode(int argc, char **argv)
         }
     double dt = now() - t0;
     if (df) fclose(df);
-    printf("{\"impl\":\"sweepd\",\"images\":%zu,\"seconds\":%.4f,\"images_per_s\":%.1f}\n", done, dt,
-           done / dt);
-    for (size_t i = 0; i < n; i++) free(paths[i]);
+    printf("{\"impl\":\"sweepd\",\"images\":%zu,\"seconds\":%.4f,\"images_per_s\":%.1f}\n", done,
+           dt, done / dt);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
     free(paths);
     free(out);
     return 0;
@@ -80,8 +82,11 @@ static int bench_epoch(int argc, char **argv)
     int epochs = atoi(argv[5]), bs = atoi(argv[6]);
     dataset d;
     char msg[1024];
-    dataset_config cfg = {.train_dir = root, .val_fraction = 0.1, .input_size = input,
-                          .cache_dir = cache, .threads = 1};
+    dataset_config cfg = {.train_dir = root,
+                          .val_fraction = 0.1,
+                          .input_size = input,
+                          .cache_dir = cache,
+                          .threads = 1};
     double t0 = now();
     if (dataset_open(&cfg, &d, msg, sizeof msg) != 0) {
         fprintf(stderr, "%s\n", msg);
@@ -89,42 +94,50 @@ static int bench_epoch(int argc, char **argv)
     }
     double t_open = now() - t0;
     bool from_cache = dataset_store_from_cache(d.train_store);
-    dataset_loader *ld;
-    if (dataset_loader_new(&d.train, input, bs, 1, true, true, false, &ld) != 0) return 6;
-    double sink = 0;
-    t0 = now();
-    for (int e = 0; e < epochs; e++) {
-        dataset_loader_start(ld, e);
-        dataset_batch b;
-        while (dataset_loader_next(ld, &b) == 1) sink += b.x[0];
-    }
-    double t_cache = now() - t0;
-    dataset_loader_free(ld);
-    /* The same epochs decoding every image from its file each time. */
     int ss = d.side;
     uint8_t *sq = malloc((size_t)ss * ss * 3);
     float *x = malloc(sizeof(float) * 3 * input * input);
-    t0 = now();
-    for (int e = 0; e < epochs; e++)
-        for (size_t k = 0; k < d.train.n; k++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", root, d.train_scan.files[d.train.file[k]].rel);
-            image_u8 im;
-            if (image_load_jpeg(path, ss, &im, msg, sizeof msg) != 0) continue;
-            image_resize_center_crop(&im, ss, ss, sq);
-            image_free(&im);
-            rng_t r;
-            rng_seed(&r, k + 1000 * (uint64_t)e);
-            image_augment(sq, ss, input, NULL, &r, x);
-            sink += x[0];
-        }
-    double t_decode = now() - t0;
+    double sink = 0, rate[2][2]; // [augment][0 cache, 1 decode]
     size_t imgs = d.train.n * (size_t)epochs;
+    for (int aug = 1; aug >= 0; aug--) {
+        dataset_loader *ld;
+        if (dataset_loader_new(&d.train, input, bs, 1, true, aug, false, &ld) != 0) return 6;
+        double t0 = now();
+        for (int e = 0; e < epochs; e++) {
+            dataset_loader_start(ld, e);
+            dataset_batch b;
+            while (dataset_loader_next(ld, &b) == 1)
+                sink += b.x[0];
+        }
+        rate[aug][0] = imgs / (now() - t0);
+        dataset_loader_free(ld);
+        /* The same epochs decoding every image from its file each time. */
+        t0 = now();
+        for (int e = 0; e < epochs; e++)
+            for (size_t k = 0; k < d.train.n; k++) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s", root, d.train_scan.files[d.train.file[k]].rel);
+                image_u8 im;
+                if (image_load_jpeg(path, ss, &im, msg, sizeof msg) != 0) continue;
+                image_resize_center_crop(&im, ss, ss, sq);
+                image_free(&im);
+                rng_t r;
+                rng_seed(&r, k + 1000 * (uint64_t)e);
+                if (aug)
+                    image_augment(sq, ss, input, NULL, &r, x);
+                else
+                    image_eval_view(sq, ss, input, x);
+                sink += x[0];
+            }
+        rate[aug][1] = imgs / (now() - t0);
+    }
     printf("{\"images_per_epoch\":%zu,\"epochs\":%d,\"input_size\":%d,\"open_seconds\":%.3f,"
-           "\"cache_was_built\":%s,\"cached_images_per_s\":%.1f,\"decode_images_per_s\":%.1f,"
-           "\"ratio\":%.2f,\"checksum\":%.3g}\n",
-           d.train.n, epochs, input, t_open, from_cache ? "false" : "true", imgs / t_cache,
-           imgs / t_decode, t_decode / t_cache, sink);
+           "\"cache_was_built\":%s,\"cached_aug_images_per_s\":%.1f,"
+           "\"decode_aug_images_per_s\":%.1f,\"aug_ratio\":%.2f,"
+           "\"cached_noaug_images_per_s\":%.1f,\"decode_noaug_images_per_s\":%.1f,"
+           "\"noaug_ratio\":%.2f,\"checksum\":%.3g}\n",
+           d.train.n, epochs, input, t_open, from_cache ? "false" : "true", rate[1][0], rate[1][1],
+           rate[1][0] / rate[1][1], rate[0][0], rate[0][1], rate[0][0] / rate[0][1], sink);
     free(sq);
     free(x);
     dataset_close(&d);

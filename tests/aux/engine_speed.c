@@ -6,6 +6,7 @@
  *
  * usage: engine_speed [--arch resnet18] [--size 224] [--batch 16] [--steps 5]
  *                     [--threads 2] [--freeze none|stem|layer1..4|all] [--classes 1000]
+ *                     [--train 0|1]   (0: inference only)
  * Set OPENBLAS_CORETYPE (e.g. SkylakeX) in the environment: this program does
  * not re-execute itself the way sweep-worker does. */
 #include <cblas.h>
@@ -25,10 +26,19 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process (all threads): less sensitive to other
+ * load on the machine than wall time, useful when comparing kernels. */
+static double cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 int main(int argc, char **argv)
 {
     const char *arch = "resnet18";
-    int size = 224, batch = 16, steps = 5, threads = 2, classes = 1000;
+    int size = 224, batch = 16, steps = 5, threads = 2, classes = 1000, do_train = 1;
     freeze_kind freeze = FREEZE_NONE;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -42,6 +52,8 @@ int main(int argc, char **argv)
             steps = atoi(v);
         else if (!strcmp(k, "--threads"))
             threads = atoi(v);
+        else if (!strcmp(k, "--train"))
+            do_train = atoi(v);
         else if (!strcmp(k, "--classes"))
             classes = atoi(v);
         else if (!strcmp(k, "--freeze")) {
@@ -77,28 +89,35 @@ int main(int argc, char **argv)
     if (optim_init(&o, &cfg, n, msg, sizeof msg)) return 1;
 
     resnet_set_train(m, 1);
-    double t_train = 0, loss = 0;
-    for (int s = 0; s < steps + 1; s++) {
-        double t0 = now();
+    double t_train = 0, loss = 0, c_train = 0, c_inf = 0;
+    for (int s = 0; s < (do_train ? steps + 1 : 0); s++) {
+        double t0 = now(), c0 = cpu();
         resnet_zero_grad(m);
         resnet_forward(m, x, batch, &r);
         loss = resnet_loss(m, labels, 0, NULL);
         resnet_backward(m);
         optim_step(&o, params, grads, 0.01f);
-        if (s > 0) t_train += now() - t0; // step 0 warms up
+        if (s > 0) { // step 0 warms up
+            t_train += now() - t0;
+            c_train += cpu() - c0;
+        }
     }
     resnet_set_train(m, 0);
     double t_inf = 0;
     for (int s = 0; s < steps + 1; s++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         resnet_forward(m, x, batch, NULL);
-        if (s > 0) t_inf += now() - t0;
+        if (s > 0) {
+            t_inf += now() - t0;
+            c_inf += cpu() - c0;
+        }
     }
     printf("{\"engine\":\"sweep\",\"arch\":\"%s\",\"size\":%d,\"batch\":%d,\"threads\":%d,"
            "\"train_images_per_s\":%.2f,\"infer_images_per_s\":%.2f,\"loss\":%.4f,"
-           "\"gflops_per_image\":%.3f}\n",
+           "\"gflops_per_image\":%.3f,\"train_cpu_s_per_image\":%.5f,"
+           "\"infer_cpu_s_per_image\":%.5f}\n",
            arch, size, batch, threads, steps * batch / t_train, steps * batch / t_inf, loss,
-           resnet_flops(m) / 1e9);
+           resnet_flops(m) / 1e9, c_train / (steps * batch), c_inf / (steps * batch));
     optim_free(&o);
     resnet_free(m);
     free(x);

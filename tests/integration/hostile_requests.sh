@@ -69,6 +69,8 @@ CASES = [
     ("two values on one line", '{"op":"ping"}{"op":"ping"}', r"(?i)json|pars|column|end of file|garbage|after"),
     ("lone surrogate escape", '{"op":"\\ud800"}', r"(?i)json|pars|column|surrogate|unicode|escape"),
     ("invalid UTF-8", b'{"op":"\xff\xfe"}', r"(?i)json|pars|utf|column|invalid"),
+    ("invalid escape before a multi-byte character", b'{"op":"\\u00\xc2\x98"}', r"(?i)json|pars|escape|column"),
+    ("invalid token that is a multi-byte character", '{"op": \u4e2d\u6587}'.encode().decode("unicode_escape").encode("utf-8"), r"(?i)json|pars|column|invalid"),
     ("NUL byte inside the line", b'{"op":"pi\x00ng"}', r"(?i)json|pars|nul|column|invalid|control"),
     ("escaped NUL in a string", '{"op":"ping\\u0000"}', r"(?i)json|pars|nul|column|op|\\u0000|unknown"),
     ("duplicate keys", '{"op":"ping","op":"status"}', r"(?i)duplicate"),
@@ -187,9 +189,9 @@ for name, line, want in CASES:
     if isinstance(line, str):
         line = line.encode()
     try:
-        c = Conn(SOCK, 10)
+        c = Conn(SOCK, 5)
         c.send(line + b"\n")
-        r = c.reply(10)
+        r = c.reply(5)
         c.close()
     except OSError as e:
         r = {"_oserror": str(e)}

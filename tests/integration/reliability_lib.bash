@@ -12,7 +12,7 @@
 #   rel_sql 'SQL'           query $DB with the sqlite3 shell (read-only use)
 #   rel_wait_job ID SECS    waits until job ID is done/failed/cancelled
 REL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REL_PY=${REL_PY:-python3}
+REL_PY=${REL_PY:-$(command -v /usr/bin/python3 || command -v python3)}
 REL_CLIENT=$REL_DIR/reliability_client.py
 SOCK=${SOCK:-$T/sweepd.sock}
 DB=${DB:-$T/sweepd.db}
@@ -41,10 +41,14 @@ rel_setup_data() {
 
 rel_start_daemon() {
     mkdir -p "$STATE"
-    SWEEPD_WORKER=${SWEEPD_WORKER:-$FAKE_WORKER} \
-        "${REL_WRAP[@]}" "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" \
-        --state-dir "$STATE" --log-level "${REL_LOG_LEVEL:-info}" "$@" \
-        >>"$T/sweepd.out" 2>&1 &
+    # (stderr of the launch itself goes to /dev/null: that is where bash
+    # reports the previous daemon's death by SIGKILL, which is intended here)
+    {
+        SWEEPD_WORKER=${SWEEPD_WORKER:-$FAKE_WORKER} \
+            "${REL_WRAP[@]}" "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" \
+            --state-dir "$STATE" --log-level "${REL_LOG_LEVEL:-info}" "$@" \
+            >>"$T/sweepd.out" 2>&1 &
+    } 2>/dev/null
     DPID=$!
     at_exit "kill -9 $DPID 2>/dev/null"
     local i
@@ -53,8 +57,10 @@ rel_start_daemon() {
         kill -0 "$DPID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "# sweepd did not answer ping; its output:"
-    tail -20 "$T/sweepd.out" | sed 's/^/#   /'
+    if [ "${REL_QUIET_START:-0}" != 1 ]; then
+        echo "# sweepd did not answer ping; its output:"
+        tail -20 "$T/sweepd.out" | sed 's/^/#   /'
+    fi
     return 1
 }
 
@@ -66,7 +72,7 @@ rel_wait_exit() {
         echo "# sweepd still running after ${limit}s; killing it"
         kill -9 "$DPID" 2>/dev/null
     fi
-    wait "$DPID" 2>/dev/null
+    { wait "$DPID"; } 2>/dev/null
 }
 
 rel_stop_daemon() {
@@ -78,8 +84,7 @@ rel_stop_daemon() {
 }
 
 rel_kill9() {
-    kill -9 "$DPID" 2>/dev/null
-    wait "$DPID" 2>/dev/null
+    { kill -9 "$DPID" && wait "$DPID"; } 2>/dev/null
     DPID=""
     return 0
 }

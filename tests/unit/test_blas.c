@@ -58,8 +58,8 @@ static void check_shape(int ta, int tb, int m, int n, int k, float alpha, float 
     fill(b, (size_t)k * n, r);
     fill(c, (size_t)m * n, r);
     memcpy(ref, c, sizeof(float) * (size_t)m * n);
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
     sgemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
     /* Each entry is a sum of k products of values in [-1, 1]: float32
      * rounding error stays well below 1e-5 * k. */
@@ -79,7 +79,7 @@ static void test_sgemm_matches_naive(void **state)
     (void)state;
     uint64_t r = 7;
     static const int shapes[][3] = {
-        {1, 1, 1},   {3, 5, 7},    {17, 33, 9},  {64, 64, 64}, {128, 196, 288},
+        {1, 1, 1},    {3, 5, 7},     {17, 33, 9},   {64, 64, 64},  {128, 196, 288},
         {31, 300, 1}, {1, 257, 130}, {96, 49, 576}, {5, 1000, 64},
     };
     for (int t = 0; t < 2; t++) {
@@ -87,8 +87,8 @@ static void test_sgemm_matches_naive(void **state)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
-                    check_shape(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2],
-                                ta ? 0.5f : 1.0f, tb ? 1.0f : 0.0f, &r);
+                    check_shape(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], ta ? 0.5f : 1.0f,
+                                tb ? 1.0f : 0.0f, &r);
     }
 }
 
@@ -146,8 +146,7 @@ static void test_kernel_level_after_ensure(void **state)
         a2 = __builtin_cpu_supports("avx2");
     const char *want = blas_pick_core(blas_core_name(), f, bf, a2);
     if (want && getenv("OPENBLAS_CORETYPE") == NULL)
-        fail_msg("kernel %s on a CPU for %s even after blas_ensure_kernel", blas_core_name(),
-                 want);
+        fail_msg("kernel %s on a CPU for %s even after blas_ensure_kernel", blas_core_name(), want);
 }
 
 int main(int argc, char **argv)

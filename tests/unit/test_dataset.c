@@ -46,7 +46,8 @@ static void write_kind(const char *rel, int w, int h, tju_kind kind, bool prog, 
     uint8_t *rgb = malloc((size_t)w * h * 3), *px = malloc((size_t)w * h * 4);
     tju_pattern(rgb, w, h, seed);
     for (int i = 0; i < w * h; i++)
-        for (int c = 0; c < ch; c++) px[(size_t)i * ch + c] = rgb[(size_t)i * 3 + (c % 3)];
+        for (int c = 0; c < ch; c++)
+            px[(size_t)i * ch + c] = rgb[(size_t)i * 3 + (c % 3)];
     assert_int_equal(tju_write_jpeg(pth("%s", rel), px, w, h, kind, 90, prog), 0);
     free(rgb);
     free(px);
@@ -74,7 +75,8 @@ static void make_tree(void)
     free(j);
     free(rgb);
     uint8_t junk[777];
-    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 37 + 1);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 1);
     assert_int_equal(tju_write_bytes(pth("%s", "train/cat/random.jpg"), junk, sizeof junk), 0);
     for (int i = 0; i < 6; i++) {
         char rel[64];
@@ -105,8 +107,12 @@ static int teardown(void **state)
 
 static dataset_config cfg_for(const char *train, const char *val, const char *cache, double frac)
 {
-    dataset_config c = {.train_dir = train, .val_dir = val, .val_fraction = frac,
-                        .input_size = IN, .cache_dir = cache, .threads = 2};
+    dataset_config c = {.train_dir = train,
+                        .val_dir = val,
+                        .val_fraction = frac,
+                        .input_size = IN,
+                        .cache_dir = cache,
+                        .threads = 2};
     return c;
 }
 
@@ -156,8 +162,10 @@ static void test_open_empty_class_fails(void **state)
 static void usable_by_class(const dataset *d, int label, size_t *n)
 {
     *n = 0;
-    for (size_t i = 0; i < d->train.n; i++) *n += d->train.label[i] == label;
-    for (size_t i = 0; i < d->val.n; i++) *n += d->val.label[i] == label;
+    for (size_t i = 0; i < d->train.n; i++)
+        *n += d->train.label[i] == label;
+    for (size_t i = 0; i < d->val.n; i++)
+        *n += d->val.label[i] == label;
 }
 
 static void test_open_counts_and_split(void **state)
@@ -205,7 +213,8 @@ static void test_open_counts_and_split(void **state)
     size_t k2 = 0;
     for (size_t i = 0; i < d.val.n; i++) {
         if (d.val.label[i] != 0) continue;
-        while (k2 < d2.val.n && d2.val.label[k2] != 0) k2++;
+        while (k2 < d2.val.n && d2.val.label[k2] != 0)
+            k2++;
         assert_true(k2 < d2.val.n);
         assert_string_equal(d.train_scan.files[d.val.file[i]].rel,
                             d2.train_scan.files[d2.val.file[k2]].rel);
@@ -249,12 +258,29 @@ static void test_batches_deterministic(void **state)
             assert_int_equal(b.n, n);
             assert_memory_equal(b.x, x1, per * (size_t)n * sizeof(float));
             assert_memory_equal(b.labels, l1, sizeof(int) * (size_t)n);
-            for (int k = 0; k < n; k++) seen[b.index[k]]++;
+            for (int k = 0; k < n; k++)
+                seen[b.index[k]]++;
             nb++;
         }
         assert_int_equal(nb, 3);
-        for (int k = 0; k < 8; k++) assert_int_equal(seen[k], 1);
+        for (int k = 0; k < 8; k++)
+            assert_int_equal(seen[k], 1);
     }
+    /* Resuming mid-epoch gives the same batches as iterating from 0. */
+    dataset_loader_start_at(ld, 1, 2);
+    dataset_batch b;
+    assert_int_equal(dataset_loader_next(ld, &b), 1);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 2, bs, true, true, x1, l1, i1), 2);
+    assert_int_equal(b.n, 2);
+    assert_memory_equal(b.x, x1, per * 2 * sizeof(float));
+    assert_int_equal(dataset_loader_next(ld, &b), 0);
+    dataset_loader_free(ld);
+    /* A loader without the prefetch thread gives the same bytes too. */
+    assert_int_equal(dataset_loader_new(&d.train, IN, bs, 7, true, true, false, &ld), 0);
+    dataset_loader_start(ld, 1);
+    assert_int_equal(dataset_loader_next(ld, &b), 1);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, true, x1, l1, i1), 3);
+    assert_memory_equal(b.x, x1, per * 3 * sizeof(float));
     dataset_loader_free(ld);
     /* An image's augmentation does not depend on the batch size. */
     assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, 8, true, true, x2, l2, i2), 8);
@@ -315,7 +341,8 @@ static void test_cache_reuse_and_rebuild(void **state)
     for (size_t i = 0; i < s.nfiles; i++) {
         assert_int_equal(dataset_store_ok(mem, i), dataset_store_ok(c2, i));
         if (dataset_store_ok(mem, i))
-            assert_memory_equal(dataset_store_pixels(mem, i), dataset_store_pixels(c2, i), 37 * 37 * 3);
+            assert_memory_equal(dataset_store_pixels(mem, i), dataset_store_pixels(c2, i),
+                                37 * 37 * 3);
     }
     char first_path[1024];
     snprintf(first_path, sizeof first_path, "%s", dataset_store_cache_path(c1));
@@ -338,7 +365,20 @@ static void test_cache_reuse_and_rebuild(void **state)
     assert_string_not_equal(dataset_store_cache_path(c1), first_path);
     dataset_store_free(c1);
     dataset_scan_free(&s);
-    assert_int_equal(count_files(cache, ".bin"), 3);
+    /* An unusable cache folder (below a regular file): decoded in memory. */
+    char badcache[1200];
+    snprintf(badcache, sizeof badcache, "%s/cache/afile/sub", tmp);
+    assert_int_equal(tju_write_bytes(pth("%s", "cache/afile"), "x", 1), 0);
+    assert_int_equal(dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg), 0);
+    assert_int_equal(dataset_store_open(&s, 37, badcache, 1, &c1, msg, sizeof msg), 0);
+    assert_false(dataset_store_from_cache(c1));
+    assert_null(dataset_store_cache_path(c1));
+    assert_int_equal(dataset_store_bad(c1), 3);
+    dataset_store_free(c1);
+    dataset_scan_free(&s);
+    /* The 37 px cache of the old folder state was replaced; the 40 px one stays. */
+    assert_int_equal(count_files(cache, ".bin"), 2);
+    assert_int_equal(access(first_path, F_OK), -1);
     assert_int_equal(count_files(cache, "tmp"), 0);
 }
 
@@ -372,8 +412,10 @@ static void test_cache_built_once_by_two_processes(void **state)
         int status;
         assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
         assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status) == 20) built++;
-        else if (WEXITSTATUS(status) == 10) mapped++;
+        if (WEXITSTATUS(status) == 20)
+            built++;
+        else if (WEXITSTATUS(status) == 10)
+            mapped++;
     }
     assert_int_equal(built, 1);
     assert_int_equal(mapped, 1);
@@ -406,15 +448,17 @@ static void test_val_folder_and_eval(void **state)
     dataset_scan s;
     dataset_store *st;
     dataset_split sp;
-    assert_int_equal(dataset_open_eval(pth("%s", "val"), names, 4, IN, NULL, 1, &s, &st, &sp, msg,
-                                       sizeof msg), 0);
+    assert_int_equal(
+        dataset_open_eval(pth("%s", "val"), names, 4, IN, NULL, 1, &s, &st, &sp, msg, sizeof msg),
+        0);
     assert_int_equal(sp.n, 3);
     assert_int_equal(sp.label[0], 1);
     assert_int_equal(sp.label[1], 2);
     assert_int_equal(sp.label[2], 3);
     dataset_eval_close(&s, &st, &sp);
-    assert_int_equal(dataset_open_eval(pth("%s", "val"), names, 2, IN, NULL, 1, &s, &st, &sp, msg,
-                                       sizeof msg), ERR_DATA);
+    assert_int_equal(
+        dataset_open_eval(pth("%s", "val"), names, 2, IN, NULL, 1, &s, &st, &sp, msg, sizeof msg),
+        ERR_DATA);
     assert_non_null(strstr(msg, "'cow'"));
     dataset_eval_close(&s, &st, &sp);
 }

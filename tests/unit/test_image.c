@@ -21,7 +21,8 @@
 static double mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
 {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += fabs((double)a[i] - b[i]);
+    for (size_t i = 0; i < n; i++)
+        s += fabs((double)a[i] - b[i]);
     return s / (double)n;
 }
 
@@ -55,7 +56,8 @@ static void test_decode_gray_to_rgb(void **state)
     (void)state;
     int w = 40, h = 30;
     uint8_t *g = malloc((size_t)w * h);
-    for (int i = 0; i < w * h; i++) g[i] = (uint8_t)(i * 7 % 200 / 4 + 60);
+    for (int i = 0; i < w * h; i++)
+        g[i] = (uint8_t)(i * 7 % 200 / 4 + 60);
     size_t len;
     uint8_t *j = tju_encode(g, w, h, TJU_GRAY, 100, false, &len);
     assert_non_null(j);
@@ -146,7 +148,8 @@ static void test_decode_1x1(void **state)
     /* And the evaluation view of it: a uniform 8x8 square. */
     uint8_t sq[8 * 8 * 3];
     assert_int_equal(image_resize_center_crop(&im, 9, 8, sq), 0);
-    for (int i = 0; i < 64; i++) assert_memory_equal(sq + 3 * i, im.px, 3);
+    for (int i = 0; i < 64; i++)
+        assert_memory_equal(sq + 3 * i, im.px, 3);
     image_free(&im);
     free(j);
 }
@@ -184,7 +187,8 @@ static void test_reject_broken(void **state)
     image_u8 im;
     char msg[256];
     uint8_t junk[1000];
-    for (int i = 0; i < 1000; i++) junk[i] = (uint8_t)(i * 131 + 7);
+    for (int i = 0; i < 1000; i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
     assert_int_equal(image_decode_jpeg(junk, 0, 0, &im, msg, sizeof msg), ERR_DATA);
     assert_non_null(strstr(msg, "empty"));
     assert_int_equal(image_decode_jpeg(junk, sizeof junk, 0, &im, msg, sizeof msg), ERR_DATA);
@@ -224,24 +228,28 @@ static void ref_resize(const uint8_t *src, int sw, int sh, double x0, double y0,
                 for (int x = 0; x < sw; x++) {
                     double wx = 1 - fabs((x + 0.5 - cx) / fx);
                     if (wx <= 0) continue;
-                    for (int c = 0; c < 3; c++) acc[c] += wx * wy * src[((size_t)y * sw + x) * 3 + c];
+                    for (int c = 0; c < 3; c++)
+                        acc[c] += wx * wy * src[((size_t)y * sw + x) * 3 + c];
                     wsum += wx * wy;
                 }
             }
-            for (int c = 0; c < 3; c++) dst[((size_t)oy * dw + ox) * 3 + c] = acc[c] / wsum;
+            for (int c = 0; c < 3; c++)
+                dst[((size_t)oy * dw + ox) * 3 + c] = acc[c] / wsum;
         }
 }
 
 static void check_resize(int sw, int sh, double x0, double y0, double x1, double y1, int dw, int dh)
 {
     uint8_t *src = malloc((size_t)sw * sh * 3);
-    for (int i = 0; i < sw * sh * 3; i++) src[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int i = 0; i < sw * sh * 3; i++)
+        src[i] = (uint8_t)((i * 2654435761u) >> 24);
     uint8_t *dst = malloc((size_t)dw * dh * 3);
     double *ref = malloc(sizeof(double) * dw * dh * 3);
     assert_int_equal(image_resize_region(src, sw, sh, x0, y0, x1, y1, dst, dw, dh), 0);
     ref_resize(src, sw, sh, x0, y0, x1, y1, ref, dw, dh);
     /* Two 8-bit roundings (after each pass) against exact arithmetic. */
-    for (int i = 0; i < dw * dh * 3; i++) assert_true(fabs(dst[i] - ref[i]) <= 1.5);
+    for (int i = 0; i < dw * dh * 3; i++)
+        assert_true(fabs(dst[i] - ref[i]) <= 1.5);
     free(src);
     free(dst);
     free(ref);
@@ -250,11 +258,34 @@ static void check_resize(int sw, int sh, double x0, double y0, double x1, double
 static void test_resize_matches_reference(void **state)
 {
     (void)state;
-    check_resize(40, 30, 0, 0, 40, 30, 13, 10);     // shrink ~3x: antialiased
-    check_resize(17, 23, 0, 0, 17, 23, 40, 51);     // enlarge: bilinear
-    check_resize(50, 20, 0, 0, 50, 20, 50, 7);      // one axis only
+    check_resize(40, 30, 0, 0, 40, 30, 13, 10);          // shrink ~3x: antialiased
+    check_resize(17, 23, 0, 0, 17, 23, 40, 51);          // enlarge: bilinear
+    check_resize(50, 20, 0, 0, 50, 20, 50, 7);           // one axis only
     check_resize(60, 45, 7.5, 3.25, 52.5, 41.0, 24, 24); // fractional box
-    check_resize(9, 9, 0, 0, 9, 9, 1, 1);           // down to one pixel
+    check_resize(9, 9, 0, 0, 9, 9, 1, 1);                // down to one pixel
+}
+
+static void test_resize_simd_equals_scalar(void **state)
+{
+    (void)state;
+    const int cases[][4] = {
+        {500, 375, 224, 224}, {41, 33, 13, 10}, {17, 23, 40, 51}, {9, 9, 1, 1}, {300, 64, 100, 64}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int sw = cases[t][0], sh = cases[t][1], dw = cases[t][2], dh = cases[t][3];
+        uint8_t *src = malloc((size_t)sw * sh * 3);
+        for (int i = 0; i < sw * sh * 3; i++)
+            src[i] = (uint8_t)((i * 2654435761u) >> 24);
+        uint8_t *a = malloc((size_t)dw * dh * 3), *b = malloc((size_t)dw * dh * 3);
+        double x0 = sw * 0.1, x1 = sw * 0.95, y0 = 0, y1 = sh;
+        image_resize_set_simd(false);
+        assert_int_equal(image_resize_region(src, sw, sh, x0, y0, x1, y1, a, dw, dh), 0);
+        image_resize_set_simd(true);
+        assert_int_equal(image_resize_region(src, sw, sh, x0, y0, x1, y1, b, dw, dh), 0);
+        assert_memory_equal(a, b, (size_t)dw * dh * 3);
+        free(src);
+        free(a);
+        free(b);
+    }
 }
 
 static void test_resize_constant_and_identity(void **state)
@@ -262,7 +293,8 @@ static void test_resize_constant_and_identity(void **state)
     (void)state;
     int sw = 37, sh = 29;
     uint8_t *src = malloc((size_t)sw * sh * 3);
-    for (int i = 0; i < sw * sh; i++) src[3 * i] = 17, src[3 * i + 1] = 128, src[3 * i + 2] = 250;
+    for (int i = 0; i < sw * sh; i++)
+        src[3 * i] = 17, src[3 * i + 1] = 128, src[3 * i + 2] = 250;
     uint8_t dst[11 * 64 * 3];
     assert_int_equal(image_resize(src, sw, sh, dst, 11, 64), 0);
     for (int i = 0; i < 11 * 64; i++) {
@@ -270,7 +302,8 @@ static void test_resize_constant_and_identity(void **state)
         assert_int_equal(dst[3 * i + 1], 128);
         assert_int_equal(dst[3 * i + 2], 250);
     }
-    for (int i = 0; i < sw * sh * 3; i++) src[i] = (uint8_t)(i * 31);
+    for (int i = 0; i < sw * sh * 3; i++)
+        src[i] = (uint8_t)(i * 31);
     uint8_t *same = malloc((size_t)sw * sh * 3);
     assert_int_equal(image_resize(src, sw, sh, same, sw, sh), 0);
     assert_memory_equal(same, src, (size_t)sw * sh * 3);
@@ -311,8 +344,8 @@ static void test_normalize(void **state)
     uint8_t px[2 * 3] = {0, 128, 255, 255, 0, 10};
     float out[6];
     image_normalize(px, 2, 1, out);
-    assert_float_equal(out[0], (0.0f - 0.485f) / 0.229f, 1e-5);  // R of pixel 0
-    assert_float_equal(out[1], (1.0f - 0.485f) / 0.229f, 1e-5);  // R of pixel 1
+    assert_float_equal(out[0], (0.0f - 0.485f) / 0.229f, 1e-5);         // R of pixel 0
+    assert_float_equal(out[1], (1.0f - 0.485f) / 0.229f, 1e-5);         // R of pixel 1
     assert_float_equal(out[2], (128 / 255.0f - 0.456f) / 0.224f, 1e-5); // G of pixel 0
     assert_float_equal(out[5], (10 / 255.0f - 0.406f) / 0.225f, 1e-5);  // B of pixel 1
 }
@@ -362,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_large_dct_downscale),
         cmocka_unit_test(test_reject_broken),
         cmocka_unit_test(test_resize_matches_reference),
+        cmocka_unit_test(test_resize_simd_equals_scalar),
         cmocka_unit_test(test_resize_constant_and_identity),
         cmocka_unit_test(test_eval_geometry),
         cmocka_unit_test(test_normalize),

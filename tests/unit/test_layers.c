@@ -81,6 +81,9 @@ static const cshape conv_shapes[] = {
     {4, 16, 9, 9, 8, 3, 3, 1, 1},  {2, 3, 3, 3, 4, 3, 3, 2, 1},
     /* large enough K that the column tiles split images and rows */
     {2, 64, 30, 30, 4, 3, 3, 1, 1}, {3, 48, 21, 17, 5, 3, 3, 2, 1}, {2, 40, 9, 40, 3, 5, 5, 1, 2},
+    /* tiny maps where some kernel taps only ever read padding */
+    {3, 6, 1, 1, 5, 3, 3, 1, 1},    {2, 6, 2, 2, 5, 3, 3, 2, 1},   {2, 3, 2, 2, 4, 7, 7, 2, 3},
+    {2, 4, 1, 1, 3, 5, 5, 1, 2},    {1, 3, 2, 2, 2, 3, 3, 1, 1},
 };
 
 static void test_conv_vs_ref(void **state)
@@ -139,8 +142,8 @@ static void test_conv_fd(void **state)
 {
     (void)state;
     static const cshape sh[] = {{2, 2, 5, 4, 3, 3, 3, 2, 1}, {1, 3, 4, 4, 2, 1, 1, 2, 0},
-                                {2, 2, 3, 3, 2, 3, 3, 1, 1}};
-    for (size_t s = 0; s < 3; s++) {
+                                {2, 2, 3, 3, 2, 3, 3, 1, 1}, {2, 3, 1, 1, 2, 3, 3, 1, 1}};
+    for (size_t s = 0; s < 4; s++) {
         const cshape *c = &sh[s];
         conv2d_desc d;
         conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);

@@ -7,9 +7,11 @@
  *   - gradients of every parameter after one training-mode backward, the
  *     running statistics after that forward, and the parameters after one
  *     (two for the BasicBlock model) SGD-momentum and Adam steps, one AdamW
- *     step, and the gradients with the stem..layer2 frozen: relative error
+ *     step, and the gradients with the stem..layer2 and with everything but
+ *     fc frozen (also through the feature cache): relative error
  *     1e-3, measured against the tensor's largest reference value
- *     (max|got - want| <= 1e-3 * max|want|).
+ *     (max|got - want| <= 1e-3 * max|want|);
+ *   - the same with the model prepared for larger batches than it is given.
  * The errors reached are printed as TAP comments (about 1e-6 relative when
  * this was written). No PyTorch is needed to run this test. */
 #include <setjmp.h>
@@ -33,13 +35,13 @@
 #define TOL_REL 1e-3
 
 typedef struct {
-    st_file *f;       // the fixture file
-    resnet *m;        // model built from it
-    float *x;         // (batch, 3, size, size) input
-    int *labels;      // (batch) class indices
-    int batch;        // images
-    int size;         // input side
-    int classes;      // model outputs
+    st_file *f;  // the fixture file
+    resnet *m;   // model built from it
+    float *x;    // (batch, 3, size, size) input
+    int *labels; // (batch) class indices
+    int batch;   // images
+    int size;    // input side
+    int classes; // model outputs
 } fixture;
 
 /* Reads tensor NAME of F as floats (malloc'd, *N elements) or fails the test. */
@@ -92,7 +94,9 @@ static double compare(const st_file *f, const char *name, const float *got, size
     return abs_tol > 0 ? err : err / (scale > 0 ? scale : 1);
 }
 
-static void fixture_open(fixture *fx, const char *file, freeze_kind freeze)
+/* Opens FILE and prepares its model for FREEZE and batches of up to
+ * MAX_BATCH images (0: the fixture's batch). */
+static void fixture_open(fixture *fx, const char *file, freeze_kind freeze, int max_batch)
 {
     char msg[512] = "";
     memset(fx, 0, sizeof *fx);
@@ -109,19 +113,20 @@ static void fixture_open(fixture *fx, const char *file, freeze_kind freeze)
     assert_int_equal(nx, (size_t)fx->batch * 3 * fx->size * fx->size);
     fx->labels = malloc(sizeof(int) * nl);
     assert_non_null(fx->labels);
-    for (size_t i = 0; i < nl; i++) fx->labels[i] = (int)lf[i];
+    for (size_t i = 0; i < nl; i++)
+        fx->labels[i] = (int)lf[i];
     free(lf);
     resnet_info info;
     resnet_get_info(fx->m, &info);
     fx->classes = info.classes;
     assert_int_equal(info.classes, atoi(st_metadata(fx->f, "classes_count")));
     assert_int_equal(info.width, atoi(st_metadata(fx->f, "width")));
-    for (int l = 0; l < 4; l++) assert_int_equal(info.blocks[l], 1);
-    assert_int_equal(info.block, strcmp(st_metadata(fx->f, "block"), "basic")
-                                     ? RESNET_BOTTLENECK
-                                     : RESNET_BASIC);
-    if ((rc = resnet_prepare(fx->m, freeze, 0.0f, fx->batch, fx->size, fx->size, msg,
-                             sizeof msg)))
+    for (int l = 0; l < 4; l++)
+        assert_int_equal(info.blocks[l], 1);
+    assert_int_equal(info.block, strcmp(st_metadata(fx->f, "block"), "basic") ? RESNET_BOTTLENECK
+                                                                              : RESNET_BASIC);
+    if ((rc = resnet_prepare(fx->m, freeze, 0.0f, max_batch > 0 ? max_batch : fx->batch, fx->size,
+                             fx->size, msg, sizeof msg)))
         fail_msg("resnet_prepare: %s", msg);
 }
 
@@ -159,14 +164,14 @@ static void compare_params(fixture *fx, const char *prefix)
         if (e > worst) worst = e;
         total += t->numel;
     }
-    printf("# %s: %s params (%zu values) max relative error %.2e\n",
-           st_metadata(fx->f, "block"), prefix, total, worst);
+    printf("# %s: %s params (%zu values) max relative error %.2e\n", st_metadata(fx->f, "block"),
+           prefix, total, worst);
 }
 
 static void run_parity(const char *file)
 {
     fixture fx;
-    fixture_open(&fx, file, FREEZE_NONE);
+    fixture_open(&fx, file, FREEZE_NONE, 0);
     const st_file *f = fx.f;
     size_t nlog = (size_t)fx.batch * fx.classes;
     int two_steps = st_find(f, "parity.sgd2.fc.weight") != NULL;
@@ -221,8 +226,8 @@ static void run_parity(const char *file)
     char msg[256];
 
     optim o;
-    optim_config sgd = {.kind = OPTIM_SGD, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                        .weight_decay = 1e-4f};
+    optim_config sgd = {
+        .kind = OPTIM_SGD, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f};
     assert_int_equal(optim_init(&o, &sgd, n, msg, sizeof msg), 0);
     optim_step(&o, params, g1, 0.1f);
     compare_params(&fx, "parity.sgd1");
@@ -233,8 +238,8 @@ static void run_parity(const char *file)
     }
     optim_free(&o);
 
-    optim_config adam = {.kind = OPTIM_ADAM, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                         .weight_decay = 1e-4f};
+    optim_config adam = {
+        .kind = OPTIM_ADAM, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f};
     memcpy(params, p0, n * sizeof *p0);
     assert_int_equal(optim_init(&o, &adam, n, msg, sizeof msg), 0);
     optim_step(&o, params, g1, 0.01f);
@@ -247,8 +252,11 @@ static void run_parity(const char *file)
     optim_free(&o);
 
     if (st_find(f, "parity.adamw1.fc.weight")) {
-        optim_config adamw = {.kind = OPTIM_ADAMW, .momentum = 0.9f, .beta2 = 0.999f,
-                              .eps = 1e-8f, .weight_decay = 0.01f};
+        optim_config adamw = {.kind = OPTIM_ADAMW,
+                              .momentum = 0.9f,
+                              .beta2 = 0.999f,
+                              .eps = 1e-8f,
+                              .weight_decay = 0.01f};
         memcpy(params, p0, n * sizeof *p0);
         assert_int_equal(optim_init(&o, &adamw, n, msg, sizeof msg), 0);
         optim_step(&o, params, g1, 0.01f);
@@ -272,26 +280,45 @@ static void test_parity_bottleneck(void **state)
     run_parity(FIXTURE_DIR "parity_bottleneck.safetensors");
 }
 
-/* Freezing up to layer2: the frozen prefix runs in evaluation mode and gets
- * no gradients; the rest matches PyTorch with the same modules frozen. */
-static void test_parity_freeze_layer2(void **state)
+/* Freezing: the frozen prefix runs in evaluation mode and gets no
+ * gradients; the rest matches PyTorch with the same modules frozen (fixture
+ * entries parity.TAG.*). With FEATURES the prefix runs once through
+ * resnet_features() and training continues from the cached features
+ * (resnet_forward_features), as a trial without augmentation does. */
+static void check_freeze(freeze_kind freeze, const char *tag, int features)
 {
-    (void)state;
     fixture fx;
-    fixture_open(&fx, FIXTURE_DIR "parity_basic.safetensors", FREEZE_LAYER2);
+    fixture_open(&fx, FIXTURE_DIR "parity_basic.safetensors", freeze, 0);
+    float *feat = NULL;
     const float *lg;
-    float loss = train_pass(&fx, &lg);
-    compare(fx.f, "parity.freeze_layer2.logits", lg, (size_t)fx.batch * fx.classes, TOL_ABS);
-    compare(fx.f, "parity.freeze_layer2.loss", &loss, 1, TOL_ABS);
+    float loss;
+    if (features) {
+        size_t per = resnet_feature_floats(fx.m);
+        assert_true(per > 0);
+        feat = malloc(sizeof(float) * per * (size_t)fx.batch);
+        assert_non_null(feat);
+        resnet_features(fx.m, fx.x, fx.batch, feat);
+        resnet_set_train(fx.m, 1);
+        resnet_zero_grad(fx.m);
+        lg = resnet_forward_features(fx.m, feat, fx.batch, NULL);
+        loss = resnet_loss(fx.m, fx.labels, 0.0f, NULL);
+        resnet_backward(fx.m);
+    } else {
+        loss = train_pass(&fx, &lg);
+    }
+    char name[256];
+    snprintf(name, sizeof name, "parity.%s.logits", tag);
+    compare(fx.f, name, lg, (size_t)fx.batch * fx.classes, TOL_ABS);
+    snprintf(name, sizeof name, "parity.%s.loss", tag);
+    compare(fx.f, name, &loss, 1, TOL_ABS);
     int trained = 0, frozen = 0;
     for (size_t i = 0; i < resnet_tensor_count(fx.m); i++) {
         const resnet_tensor *t = resnet_tensor_at(fx.m, i);
         if (!t->is_param) continue;
-        char name[256];
-        snprintf(name, sizeof name, "parity.freeze_layer2.grad.%s", t->name);
+        snprintf(name, sizeof name, "parity.%s.grad.%s", tag, t->name);
         int has_ref = st_find(fx.f, name) != NULL;
         if (has_ref != (t->trainable != 0))
-            fail_msg("%s: trainable %d but PyTorch %s a gradient", t->name, t->trainable,
+            fail_msg("%s: %s trainable %d but PyTorch %s a gradient", tag, t->name, t->trainable,
                      has_ref ? "has" : "has no");
         if (!has_ref) {
             frozen++;
@@ -303,15 +330,62 @@ static void test_parity_freeze_layer2(void **state)
     }
     assert_true(trained > 0);
     assert_true(frozen > 0);
+    free(feat);
     fixture_close(&fx);
+}
+
+static void test_parity_freeze(void **state)
+{
+    (void)state;
+    check_freeze(FREEZE_LAYER2, "freeze_layer2", 0);
+    check_freeze(FREEZE_LAYER4, "freeze_all", 0);
+    check_freeze(FREEZE_ALL, "freeze_all", 0);
+}
+
+static void test_parity_cached_features(void **state)
+{
+    (void)state;
+    check_freeze(FREEZE_LAYER2, "freeze_layer2", 1);
+    check_freeze(FREEZE_LAYER4, "freeze_all", 1);
+    check_freeze(FREEZE_ALL, "freeze_all", 1);
+}
+
+/* A model prepared for more images than a batch has (the last, partial
+ * batch of an epoch; predict's last group) computes the same. */
+static void test_parity_partial_batch(void **state)
+{
+    (void)state;
+    static const char *const files[] = {FIXTURE_DIR "parity_basic.safetensors",
+                                        FIXTURE_DIR "parity_bottleneck.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        for (int extra = 1; extra <= 3; extra++) {
+            fixture fx;
+            fixture_open(&fx, files[k], FREEZE_NONE, 4 + extra);
+            assert_int_equal(fx.batch, 4);
+            resnet_set_train(fx.m, 0);
+            const float *lg = resnet_forward(fx.m, fx.x, fx.batch, NULL);
+            compare(fx.f, "parity.eval.logits", lg, (size_t)fx.batch * fx.classes, TOL_ABS);
+            float loss = train_pass(&fx, &lg);
+            compare(fx.f, "parity.train.logits", lg, (size_t)fx.batch * fx.classes, TOL_ABS);
+            compare(fx.f, "parity.train.loss", &loss, 1, TOL_ABS);
+            for (size_t i = 0; i < resnet_tensor_count(fx.m); i++) {
+                const resnet_tensor *t = resnet_tensor_at(fx.m, i);
+                if (!t->is_param) continue;
+                char name[256];
+                snprintf(name, sizeof name, "parity.train.grad.%s", t->name);
+                compare(fx.f, name, t->grad, t->numel, 0);
+            }
+            fixture_close(&fx);
+        }
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parity_basic),
-        cmocka_unit_test(test_parity_bottleneck),
-        cmocka_unit_test(test_parity_freeze_layer2),
+        cmocka_unit_test(test_parity_basic),         cmocka_unit_test(test_parity_bottleneck),
+        cmocka_unit_test(test_parity_freeze),        cmocka_unit_test(test_parity_cached_features),
+        cmocka_unit_test(test_parity_partial_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

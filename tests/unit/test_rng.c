@@ -264,6 +264,25 @@ static void test_int_large_span_half(void **state)
     assert_true(neg > 1800 && neg < 2200);
 }
 
+static void test_int_rejection_reference(void **state)
+{
+    (void)state;
+    /* For [INT64_MIN, 0] there are 2^63 + 1 values, so about half of all raw
+     * outputs must be rejected to avoid bias: 8 results take 14 draws here
+     * (reference values from the Python reimplementation). */
+    rng_t r, shadow;
+    rng_seed(&r, 21);
+    rng_seed(&shadow, 21);
+    const int64_t want[] = {-3565336227335864862LL, -5871956101061637438LL, -4347510926799140434LL,
+                            -1001361995335100335LL, -657614857970016793LL,  -6322607761629599848LL,
+                            -7447455063914293687LL, -1164598265001361154LL};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(rng_int(&r, INT64_MIN, 0), want[i]);
+    for (int i = 0; i < 14; i++)
+        rng_next(&shadow);
+    assert_memory_equal(&r, &shadow, sizeof r);
+}
+
 static void test_int_uniform_chi_square(void **state)
 {
     (void)state;
@@ -432,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_int_full_range_is_raw_output),
         cmocka_unit_test(test_int_extreme_ends),
         cmocka_unit_test(test_int_large_span_half),
+        cmocka_unit_test(test_int_rejection_reference),
         cmocka_unit_test(test_int_uniform_chi_square),
         cmocka_unit_test(test_normal_moments_and_draws),
         cmocka_unit_test(test_shuffle_is_permutation),

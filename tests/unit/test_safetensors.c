@@ -60,8 +60,7 @@ static const char *write_bytes(const char *name, const void *buf, size_t n)
 
 /* Writes a file with header JSON HDR (length field = strlen(HDR) unless
  * HLEN_OVERRIDE != 0) followed by NDATA bytes of data. */
-static const char *write_st(const char *name, const char *hdr, size_t ndata,
-                            uint64_t hlen_override)
+static const char *write_st(const char *name, const char *hdr, size_t ndata, uint64_t hlen_override)
 {
     size_t hl = strlen(hdr);
     size_t n = 8 + hl + ndata;
@@ -70,7 +69,8 @@ static const char *write_st(const char *name, const char *hdr, size_t ndata,
     uint64_t l = hlen_override ? hlen_override : hl;
     memcpy(buf, &l, 8);
     memcpy(buf + 8, hdr, hl);
-    for (size_t i = 0; i < ndata; i++) buf[8 + hl + i] = (uint8_t)i;
+    for (size_t i = 0; i < ndata; i++)
+        buf[8 + hl + i] = (uint8_t)i;
     const char *p = write_bytes(name, buf, n);
     free(buf);
     return p;
@@ -218,12 +218,11 @@ static void test_dtype_conversion(void **state)
     snprintf(path, sizeof path, "%s/dt.safetensors", tmpdir);
     const uint16_t h[] = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000,
                           0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x3555, 0x8001};
-    const float hf[] = {0.0f,         -0.0f,     0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f,
-                        1.0f,         -2.0f,     65504.0f, INFINITY,        -INFINITY,
-                        NAN,          0x1.554p-2f, -0x1p-24f};
+    const float hf[] = {0.0f, -0.0f,       0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f,
+                        1.0f, -2.0f,       65504.0f, INFINITY,        -INFINITY,
+                        NAN,  0x1.554p-2f, -0x1p-24f};
     const uint16_t bf[] = {0x3f80, 0xc049, 0x7f80, 0x0001, 0xff80, 0x7fc0};
-    const float bff[] = {1.0f, bits_f(0xc0490000u), INFINITY, bits_f(0x00010000u), -INFINITY,
-                         NAN};
+    const float bff[] = {1.0f, bits_f(0xc0490000u), INFINITY, bits_f(0x00010000u), -INFINITY, NAN};
     const double d[] = {1.5, -1e300, 1e-50, 3.141592653589793, 0.0};
     const float df[] = {1.5f, -INFINITY, 0.0f, 3.14159265f, 0.0f};
     int64_t sh[1] = {13}, sb[1] = {6}, sd[1] = {5};
@@ -263,7 +262,8 @@ static void test_dtype_conversion(void **state)
     t = st_find(f, "d");
     assert_int_equal(t->dtype, ST_F64);
     assert_int_equal(st_read_f32(f, t, out, msg, sizeof msg), 0);
-    for (size_t i = 0; i < 5; i++) assert_true(out[i] == df[i]);
+    for (size_t i = 0; i < 5; i++)
+        assert_true(out[i] == df[i]);
     st_close(f);
 }
 
@@ -305,8 +305,8 @@ static void test_hostile_headers(void **state)
          "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,4]}}",
          4, 0, "overflow"},
         {"overflowing byte size",
-         "{\"w\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}", 8,
-         0, "overflow"},
+         "{\"w\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}", 8, 0,
+         "overflow"},
         {"wrapping shape product",
          "{\"w\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", 0,
          0, "overflow"},
@@ -320,8 +320,8 @@ static void test_hostile_headers(void **state)
          "9223372036854775807]}}",
          8, 0, "beyond"},
         {"offsets beyond int64",
-         "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551615]}}", 8,
-         0, "byte offset"},
+         "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551615]}}", 8, 0,
+         "byte offset"},
         {"begin after end", "{\"w\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[4,2]}}", 8, 0,
          "after end"},
         {"negative offset", "{\"w\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[-2,0]}}", 8,
@@ -403,9 +403,9 @@ static void test_padding_accepted(void **state)
     (void)state;
     char msg[256];
     st_file *f;
-    const char *p = write_st("pad.safetensors",
-                             "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}     ",
-                             3, 0);
+    const char *p =
+        write_st("pad.safetensors",
+                 "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}     ", 3, 0);
     assert_int_equal(st_open(&f, p, msg, sizeof msg), 0);
     assert_int_equal(st_count(f), 1);
     assert_int_equal(st_find(f, "w")->nbytes, 3);
@@ -417,6 +417,83 @@ static void test_padding_accepted(void **state)
     st_close(f);
 }
 
+/* Random corruptions of a valid file (bytes of the length field and header
+ * changed, the file cut short): st_open either refuses with a message or
+ * yields tensors whose every byte lies inside the file, and reading them stays
+ * in bounds (ASan checks the reads). */
+static void test_mutations(void **state)
+{
+    (void)state;
+    char path[512], msg[256];
+    snprintf(path, sizeof path, "%s/base.safetensors", tmpdir);
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    uint16_t h[3] = {0x3c00, 0x4000, 0x4200};
+    st_writer *w = st_writer_new();
+    assert_int_equal(st_writer_add_f32(w, "a", 2, (int64_t[]){2, 3}, a), 0);
+    assert_int_equal(st_writer_add_raw(w, "h", ST_F16, 1, (int64_t[]){3}, h, sizeof h), 0);
+    assert_int_equal(st_writer_add_f32(w, "s", 0, NULL, a), 0);
+    assert_int_equal(st_writer_meta(w, "k", "v"), 0);
+    assert_int_equal(st_writer_save(w, path, msg, sizeof msg), 0);
+    st_writer_free(w);
+    FILE *fp = fopen(path, "rb");
+    uint8_t base[1024];
+    size_t n = fread(base, 1, sizeof base, fp);
+    fclose(fp);
+    assert_true(n > 16 && n < sizeof base);
+    uint64_t hl;
+    memcpy(&hl, base, 8);
+    static const char alphabet[] = "0123456789-[]{}\",:. eE\"F16BF32I64U8shapedtypedata_offsets";
+    uint64_t r = 12345;
+    uint8_t buf[1024];
+    int opened = 0, refused = 0;
+    for (int it = 0; it < 1000; it++) {
+        memcpy(buf, base, n);
+        size_t len = n;
+        int edits = 1 + (int)((r >> 60) & 3);
+        for (int e = 0; e < edits; e++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint64_t x = r >> 16;
+            switch (x % 5) {
+            case 0: // a byte of the length field
+                buf[x / 5 % 8] = (uint8_t)(x >> 24);
+                break;
+            case 1: // a header byte from JSON-ish characters
+            case 2:
+                buf[8 + (x / 5) % hl] = (uint8_t)alphabet[(x >> 32) % (sizeof alphabet - 1)];
+                break;
+            case 3: // a random header byte
+                buf[8 + (x / 5) % hl] = (uint8_t)(x >> 40);
+                break;
+            default: // cut the file short
+                len = (size_t)((x / 5) % n);
+                break;
+            }
+        }
+        const char *p = write_bytes("mut.safetensors", buf, len);
+        st_file *f = NULL;
+        msg[0] = 0;
+        int rc = st_open(&f, p, msg, sizeof msg);
+        if (rc) {
+            if (!msg[0]) fail_msg("iteration %d: refused without a message", it);
+            refused++;
+            continue;
+        }
+        opened++;
+        for (size_t i = 0; i < st_count(f); i++) {
+            const st_tensor *t = st_get(f, i);
+            assert_true(t->offset >= 8 && t->offset <= len && t->nbytes <= len - t->offset);
+            float *dst = malloc(sizeof(float) * (t->numel ? (size_t)t->numel : 1));
+            assert_non_null(dst);
+            int rr = st_read_f32(f, t, dst, msg, sizeof msg);
+            assert_true(rr == 0 || rr == ERR_TYPE);
+            free(dst);
+        }
+        st_close(f);
+    }
+    printf("# mutations: %d opened, %d refused\n", opened, refused);
+    assert_true(refused > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_short_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_padding_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -795,6 +795,47 @@ static void test_real_schema_on_disk_reopen(void **state)
     sqlite3_close(db);
 }
 
+/* Every statement of sql/queries.sql (the documented example queries) runs
+ * against the schema with sample rows, :job bound to a job that has data. */
+static void test_example_queries_run(void **state)
+{
+    (void)state;
+    char *sql = slurp(SQL_DIR "/queries.sql");
+    assert_non_null(sql);
+    sqlite3 *db = open_schema_db();
+    add_job(db, 1, "val_accuracy", "maximize");
+    add_trial(db, 1, 0, "completed", "0.5", "0.9", "0.4");
+    add_trial(db, 1, 1, "failed", "NULL", "NULL", "NULL");
+    add_trial(db, 1, 2, "running", "NULL", "NULL", "NULL");
+    exec_ok(db,
+            "UPDATE trials SET params_json = '{\"lr\":0.01,\"freeze\":\"none\"}', "
+            "started_at = '2026-11-28T15:00:00.000Z', finished_at = '2026-11-28T15:10:00.000Z'");
+    exec_ok(db, "INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 1, 0.4), "
+                "(1, 2, 0.5), (3, 1, 0.2)");
+    const char *p = sql;
+    int statements = 0;
+    while (*p) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        if (sqlite3_prepare_v2(db, p, -1, &st, &tail) != SQLITE_OK)
+            fail_msg("sql/queries.sql statement %d: %s", statements + 1, sqlite3_errmsg(db));
+        if (!st) break;
+        int idx = sqlite3_bind_parameter_index(st, ":job");
+        if (idx > 0) sqlite3_bind_int(st, idx, 1);
+        int rc, rows = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            rows++;
+        if (rc != SQLITE_DONE)
+            fail_msg("sql/queries.sql statement %d: %s", statements + 1, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        statements++;
+        p = tail;
+    }
+    assert_true(statements >= 1);
+    free(sql);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     log_set_level(LOGL_WARN);
@@ -816,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_best_trials_nulls_last_and_ties),
         cmocka_unit_test(test_contract_example_query),
         cmocka_unit_test(test_job_progress_counts),
+        cmocka_unit_test(test_example_queries_run),
         cmocka_unit_test_setup_teardown(test_migrations_numeric_order_once, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_migration_failure_rolls_back, scratch_setup,

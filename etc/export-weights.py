@@ -1,0 +1,384 @@
+#!/usr/bin/python3
+"""export-weights — turn a torchvision or timm ResNet into the safetensors file
+sweep-worker loads (SPEC.md "Trial spec": torchvision tensor names, float32).
+
+    etc/export-weights.py MODEL.pth OUT.safetensors [--input-size N] [--classes FILE]
+    etc/export-weights.py --pretrained resnet18 OUT.safetensors          (needs internet)
+    etc/export-weights.py --pretrained timm:resnet50 OUT.safetensors
+
+MODEL.pth may hold a state dict (torch.save(model.state_dict(), ...)), a
+training checkpoint with the state dict under "state_dict", "model" or
+"model_state_dict", or a whole pickled model (only with --allow-pickle, since
+unpickling runs code from the file). Prefixes such as "module." (DataParallel)
+are stripped. num_batches_tracked counters are dropped; every other tensor must
+belong to a torchvision-style ResNet (conv1, bn1, layer1..layer4, fc), and is
+written as little-endian float32.
+
+The safetensors file is written by hand with the standard library: 8-byte
+little-endian header length, a JSON header ({"name": {"dtype": "F32", "shape":
+[...], "data_offsets": [begin, end]}, ..., "__metadata__": {...}}), then the
+raw data. __metadata__ carries what predict/eval need: arch (from the block
+counts and block type: resnet18/34/50/101/152, else "resnet-basic-1-1-1-1"
+style), input_size, mean and std (ImageNet's unless given), classes when known,
+and format "sweepd-weights-1". The file is written to a temporary name in the
+target directory and renamed, so an interrupted export leaves nothing half
+written.
+
+Only the standard library and torch are needed; torchvision or timm only for
+--pretrained (and for --allow-pickle of models defined there).
+Exit status: 0 written, 1 the input is not a usable ResNet, 2 usage error.
+"""
+import argparse
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.")
+ARCHS = {("basic", (2, 2, 2, 2)): "resnet18", ("basic", (3, 4, 6, 3)): "resnet34",
+         ("bottleneck", (3, 4, 6, 3)): "resnet50", ("bottleneck", (3, 4, 23, 3)): "resnet101",
+         ("bottleneck", (3, 8, 36, 3)): "resnet152"}
+
+
+class ExportError(Exception):
+    """The input cannot be exported; the message says why."""
+
+
+def load_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ExportError("PyTorch is not installed; on Debian: sudo apt-get install python3-torch")
+    import torch
+    return torch
+
+
+# What a state dict or a training checkpoint pickles: containers, tensors and
+# their storages, plain numbers and strings (these need no globals). Anything
+# else (a model class, an optimizer object) needs --allow-pickle.
+SAFE_GLOBALS = {
+    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("builtins", "slice"), ("builtins", "complex"),
+    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch._tensor", "_rebuild_from_type_v2"), ("torch.nn.parameter", "Parameter"),
+    ("torch", "Size"), ("torch", "Tensor"), ("torch", "device"), ("torch", "dtype"),
+    ("torch", "float32"), ("torch", "float16"), ("torch", "bfloat16"), ("torch", "float64"),
+    ("torch", "int64"), ("torch", "int32"), ("torch", "uint8"), ("torch", "bool"),
+}
+
+
+def check_pickle_globals(path):
+    """Refuses (ExportError) a .pth whose pickle refers to anything outside
+    SAFE_GLOBALS and torch storage types. The pickle is walked by an unpickler
+    that builds nothing: every allowed global is replaced by a stub, so no code
+    from the file runs. Handles torch's zip format and the legacy one."""
+    import io
+    import pickle
+    import zipfile
+
+    import collections
+
+    class Refused(pickle.UnpicklingError):
+        pass
+
+    class Stub(dict):
+        """Stands in for tensors, storages and parameters; accepts anything."""
+
+        def __init__(self, *a, **k):
+            dict.__init__(self)
+
+        def __call__(self, *a, **k):
+            return Stub()
+
+        def __setstate__(self, state):
+            pass
+
+    real = {("collections", "OrderedDict"): collections.OrderedDict, ("builtins", "set"): set,
+            ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
+            ("builtins", "complex"): complex}
+
+    class DryUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) in real:
+                return real[(module, name)]
+            if (module, name) in SAFE_GLOBALS or (module.startswith("torch")
+                                                  and name.endswith("Storage")):
+                return Stub
+            raise Refused("%s.%s" % (module, name))
+
+        def persistent_load(self, pid):
+            return Stub()
+
+    def dry(stream):
+        u = DryUnpickler(stream, encoding="utf-8")
+        return u.load()
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                pkl = [n for n in z.namelist() if n.endswith("data.pkl")]
+                if not pkl:
+                    raise ExportError("%s: a zip file without data.pkl; not a torch.save file" % path)
+                dry(io.BytesIO(z.read(pkl[0])))
+        else:
+            with open(path, "rb") as f:
+                for _ in range(4):  # magic, protocol, sys info, the object
+                    dry(f)
+    except Refused as e:
+        raise ExportError("%s holds a pickled %s, not just tensors (a whole model or another "
+                          "object); if you trust the file, pass --allow-pickle to load it "
+                          "(unpickling can run code from the file)" % (path, e))
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, zipfile.BadZipFile) as e:
+        raise ExportError("%s is not a file written by torch.save (%s)" % (path, e))
+
+
+def load_file(path, allow_pickle, torch):
+    """torch.load, after check_pickle_globals unless ALLOW_PICKLE: a .pth file is
+    a pickle, and a pickle can run any code. torch's own weights_only mode is
+    not used because Debian's torch (1.13) refuses even a float in a checkpoint
+    (and ignores a restricted pickle_module)."""
+    if not allow_pickle:
+        check_pickle_globals(path)
+    try:
+        return torch.load(path, map_location="cpu")
+    except (RuntimeError, OSError) as e:
+        raise ExportError("%s: torch cannot read it: %s" % (path, str(e).splitlines()[0][:200]))
+
+
+def find_state_dict(obj, torch):
+    """The tensor dictionary inside whatever torch.load returned."""
+    if isinstance(obj, torch.nn.Module):
+        return obj.state_dict()
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model", "net", "module"):
+            inner = obj.get(key)
+            if isinstance(inner, torch.nn.Module):
+                return inner.state_dict()
+            if isinstance(inner, dict) and any(torch.is_tensor(v) for v in inner.values()):
+                return inner
+        if any(torch.is_tensor(v) for v in obj.values()):
+            return obj
+    raise ExportError("found no state dict (a dict of tensors) in the file; it holds a %s"
+                      % type(obj).__name__)
+
+
+def strip_prefixes(sd):
+    changed = True
+    while changed:
+        changed = False
+        for p in PREFIXES:
+            if sd and all(k.startswith(p) for k in sd):
+                sd = {k[len(p):]: v for k, v in sd.items()}
+                changed = True
+    return sd
+
+
+def describe_arch(sd):
+    """(arch name, block kind, blocks per stage, classes) from tensor names/shapes."""
+    if "conv1.weight" not in sd:
+        if any(k.startswith("conv1.0.") for k in sd):
+            raise ExportError("this is a deep-stem ResNet (resnet*d / resnet*c: conv1.0, conv1.1, "
+                              "...); only the torchvision stem (one 7x7 conv1) is supported")
+        raise ExportError("no conv1.weight: not a torchvision/timm ResNet (first keys: %s)"
+                          % ", ".join(list(sd)[:5]))
+    kind = "bottleneck" if "layer1.0.conv3.weight" in sd else "basic"
+    blocks = []
+    for stage in range(1, 5):
+        idx = {int(m.group(1)) for k in sd for m in [re.match(r"layer%d\.(\d+)\." % stage, k)] if m}
+        if not idx:
+            raise ExportError("no layer%d blocks: not a 4-stage ResNet" % stage)
+        if idx != set(range(len(idx))):
+            raise ExportError("layer%d has blocks %s: numbering has gaps" % (stage, sorted(idx)))
+        blocks.append(len(idx))
+    for need in ("bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "fc.weight",
+                 "fc.bias"):
+        if need not in sd:
+            raise ExportError("missing tensor %s" % need)
+    arch = ARCHS.get((kind, tuple(blocks)), "resnet-%s-%s" % (kind, "-".join(map(str, blocks))))
+    return arch, kind, blocks, int(sd["fc.weight"].shape[0])
+
+
+def check_names(sd):
+    pat = re.compile(r"^(conv1\.weight|bn1\.(weight|bias|running_mean|running_var)"
+                     r"|layer[1-4]\.\d+\.(conv[1-3]\.weight|bn[1-3]\.(weight|bias|running_mean|running_var)"
+                     r"|downsample\.0\.weight|downsample\.1\.(weight|bias|running_mean|running_var))"
+                     r"|fc\.(weight|bias))$")
+    bad = [k for k in sd if not pat.match(k)]
+    if bad:
+        raise ExportError("tensors that a torchvision ResNet does not have: %s%s (timm models with "
+                          "extra parts such as attention or SE blocks are not supported)"
+                          % (", ".join(bad[:5]), ", ..." if len(bad) > 5 else ""))
+
+
+def tensors_f32(sd, torch):
+    """[(name, shape, bytes)] in the file's order, float32 little-endian."""
+    out = []
+    for name, t in sd.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        if not torch.is_tensor(t):
+            raise ExportError("%s is a %s, not a tensor" % (name, type(t).__name__))
+        if not t.is_floating_point():
+            raise ExportError("%s has dtype %s; expected floating point" % (name, t.dtype))
+        a = t.detach().to("cpu", torch.float32).contiguous()
+        if not bool(torch.isfinite(a).all()):
+            raise ExportError("%s contains NaN or infinite values" % name)
+        data = a.numpy().astype("<f4", copy=False).tobytes() if hasattr(a, "numpy") else None
+        if data is None:
+            data = struct.pack("<%df" % a.numel(), *a.flatten().tolist())
+        out.append((name, list(a.shape), data))
+    return out
+
+
+def write_safetensors(path, tensors, metadata):
+    """Writes TENSORS [(name, shape, F32 bytes)] and string METADATA atomically."""
+    header = {}
+    offset = 0
+    for name, shape, data in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        if len(data) != 4 * n:
+            raise ExportError("%s: %d bytes for shape %s" % (name, len(data), shape))
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hjson += b" " * (-len(hjson) % 8)  # data section 8-byte aligned, as the reference writer does
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(hjson)))
+            f.write(hjson)
+            for _, _, data in tensors:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def pretrained(spec, torch):
+    """(state dict, class names or None) of a library's pretrained model."""
+    if spec.startswith("timm:"):
+        try:
+            import timm
+        except ImportError:
+            raise ExportError("timm is not installed (pip install timm)")
+        model = timm.create_model(spec[5:], pretrained=True)
+        return model.state_dict(), None
+    try:
+        import torchvision
+    except ImportError:
+        raise ExportError("torchvision is not installed; on Debian: sudo apt-get install "
+                          "python3-torchvision")
+    name = spec[len("torchvision:"):] if spec.startswith("torchvision:") else spec
+    if not hasattr(torchvision.models, name):
+        raise ExportError("torchvision has no model %r" % name)
+    try:
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+        model = getattr(torchvision.models, name)(weights=weights)
+        classes = list(weights.meta.get("categories") or []) or None
+    except AttributeError:  # torchvision < 0.14
+        model = getattr(torchvision.models, name)(pretrained=True)
+        classes = None
+    return model.state_dict(), classes
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(
+        prog="export-weights.py",
+        description="Convert a torchvision/timm ResNet (.pth or a pretrained download) into the "
+                    "safetensors file sweep-worker loads.")
+    ap.add_argument("paths", nargs="+", metavar="MODEL.pth OUT.safetensors",
+                    help="the .pth/.pt file (state dict, checkpoint or model) and the "
+                         ".safetensors file to write; only OUT with --pretrained")
+    ap.add_argument("--pretrained", metavar="NAME",
+                    help="download a library model instead: resnet18, torchvision:resnet50, "
+                         "timm:resnet34 (needs internet)")
+    ap.add_argument("--input-size", type=int, default=224, metavar="N",
+                    help="input side the weights were trained at (default 224)")
+    ap.add_argument("--classes", metavar="FILE",
+                    help="class names, one per line, in the order of fc's rows")
+    ap.add_argument("--mean", default=None, metavar="R,G,B", help="normalisation mean (ImageNet's)")
+    ap.add_argument("--std", default=None, metavar="R,G,B", help="normalisation std (ImageNet's)")
+    ap.add_argument("--allow-pickle", action="store_true",
+                    help="load a whole pickled model (runs code from the file: trusted files only)")
+    args = ap.parse_args(argv)
+    want = 1 if args.pretrained else 2
+    if len(args.paths) != want:
+        ap.error("give MODEL.pth OUT.safetensors, or --pretrained NAME OUT.safetensors")
+    args.input = None if args.pretrained else args.paths[0]
+    args.output = args.paths[-1]
+    if not 8 <= args.input_size <= 4096:
+        ap.error("--input-size must be in 8..4096")
+
+    def triple(s, what, default):
+        if s is None:
+            return default
+        try:
+            v = [float(x) for x in s.split(",")]
+        except ValueError:
+            v = []
+        if len(v) != 3:
+            ap.error("%s must be three comma-separated numbers, got %r" % (what, s))
+        return v
+    mean = triple(args.mean, "--mean", IMAGENET_MEAN)
+    std = triple(args.std, "--std", IMAGENET_STD)
+
+    try:
+        torch = load_torch()
+        classes = None
+        if args.pretrained:
+            sd, classes = pretrained(args.pretrained, torch)
+        else:
+            if not os.path.isfile(args.input):
+                raise ExportError("%s: no such file" % args.input)
+            obj = load_file(args.input, args.allow_pickle, torch)
+            sd = find_state_dict(obj, torch)
+        sd = strip_prefixes(dict(sd))
+        sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+        arch, kind, blocks, nclasses = describe_arch(sd)
+        check_names(sd)
+        if args.classes:
+            with open(args.classes, encoding="utf-8") as f:
+                classes = [line.strip() for line in f if line.strip()]
+        if classes is not None and len(classes) != nclasses:
+            raise ExportError("%d class names for an fc with %d outputs"
+                              % (len(classes), nclasses))
+        tensors = tensors_f32(sd, torch)
+        meta = {"format": "sweepd-weights-1", "arch": arch, "input_size": args.input_size,
+                "mean": json.dumps(mean), "std": json.dumps(std),
+                "source": args.pretrained or os.path.basename(args.input)}
+        if classes is not None:
+            meta["classes"] = json.dumps(classes)
+        write_safetensors(args.output, tensors, meta)
+    except ExportError as e:
+        print("export-weights: %s" % e, file=sys.stderr)
+        return 1
+    except OSError as e:
+        print("export-weights: %s" % e, file=sys.stderr)
+        return 1
+    nparams = sum(len(d) // 4 for _, _, d in tensors)
+    print("export-weights: wrote %s: %s (%s blocks %s, stem width %d), %d tensors, %.1fM "
+          "parameters, %d classes, input %d"
+          % (args.output, arch, kind, "-".join(map(str, blocks)), int(sd["conv1.weight"].shape[0]),
+             len(tensors), nparams / 1e6, nclasses, args.input_size))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,205 @@
+/* Tests for daemon/config.c: defaults, the `key = value` file (comments,
+ * quotes, errors naming file:line), flags overriding the file, the
+ * SWEEPD_WORKER variable, derived values and the uid allow-list. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[128]; // scratch config file
+
+static void write_conf(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/test_config.%d.conf", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    sweepd_config c;
+    config_defaults(&c);
+    assert_string_equal(c.socket_path, "var/sweepd.sock");
+    assert_string_equal(c.db_path, "var/sweepd.db");
+    assert_string_equal(c.state_dir, "var");
+    assert_int_equal(c.threads_per_worker, 1);
+    assert_int_equal(c.workers, 0);
+    assert_int_equal(c.socket_mode, 0660);
+    assert_false(c.foreground);
+    assert_non_null(strstr(c.worker, "/sweep-worker"));
+    assert_int_equal(c.n_allow_uids, 0);
+    char msg[256];
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(c.workers, cores < 1 ? 1 : cores);
+    assert_true(c.socket_path[0] == '/');
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char want[600];
+    snprintf(want, sizeof want, "%s/var/sweepd.db", cwd);
+    assert_string_equal(c.db_path, want);
+    snprintf(want, sizeof want, "%s/var/sweepd.pid", cwd);
+    assert_string_equal(c.pid_file, want);
+    snprintf(want, sizeof want, "%s/var/sweepd.log", cwd); // daemonized: log to the state dir
+    assert_string_equal(c.log_file, want);
+    config_free(&c);
+}
+
+static void test_file(void **state)
+{
+    (void)state;
+    sweepd_config c;
+    config_defaults(&c);
+    write_conf("# comment line\n"
+               "\n"
+               "socket = /run/sweepd/s.sock   # trailing comment\n"
+               "  db=\"/data/a b.db\"\n"
+               "workers = 3\n"
+               "threads_per_worker = 2\n"
+               "kill_grace = 2.5\n"
+               "trial_timeout = 3600\n"
+               "max_retries = 4\n"
+               "log_level = warn\n"
+               "foreground = yes\n"
+               "allow_uids = 1000, 1001\n"
+               "socket_mode = 0600\n"
+               "worker = /opt/w#1\n");
+    char msg[256];
+    assert_int_equal(config_load_file(&c, path, msg, sizeof msg), 0);
+    assert_string_equal(c.socket_path, "/run/sweepd/s.sock");
+    assert_string_equal(c.db_path, "/data/a b.db");
+    assert_int_equal(c.workers, 3);
+    assert_int_equal(c.threads_per_worker, 2);
+    assert_true(c.kill_grace == 2.5);
+    assert_true(c.default_trial_timeout == 3600);
+    assert_int_equal(c.default_max_retries, 4);
+    assert_int_equal(c.level, LOGL_WARN);
+    assert_true(c.foreground);
+    assert_int_equal(c.n_allow_uids, 2);
+    assert_int_equal(c.allow_uids[1], 1001);
+    assert_int_equal(c.socket_mode, 0600);
+    assert_string_equal(c.worker, "/opt/w#1"); // '#' not after a blank is kept
+    assert_true(config_uid_allowed(&c, 1001));
+    assert_true(config_uid_allowed(&c, 0));
+    assert_true(config_uid_allowed(&c, geteuid()));
+    assert_false(config_uid_allowed(&c, 4242));
+    config_free(&c);
+    unlink(path);
+}
+
+static void test_file_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *want; // after "<path>:"
+    } cases[] = {
+        {"workers = 2\nwokers = 3\n", "2: unknown key \"wokers\""},
+        {"workers = many\n", "1: workers: expected an integer"},
+        {"threads_per_worker = 0\n", "1: threads_per_worker: expected an integer from 1 to 1024"},
+        {"just text\n", "1: expected `key = value`"},
+        {" = 3\n", "1: missing key"},
+        {"log_level = loud\n", "1: log_level: expected one of debug"},
+        {"allow_uids = 1000,bob\n", "1: allow_uids: expected a comma-separated list"},
+        {"kill_grace = -1\n", "1: kill_grace: expected seconds"},
+        {"socket_mode = 999\n", "1: socket_mode: expected octal"},
+        {"foreground = maybe\n", "1: foreground: expected true or false"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sweepd_config c;
+        config_defaults(&c);
+        write_conf(cases[i].text);
+        char msg[512], want[512];
+        int rc = config_load_file(&c, path, msg, sizeof msg);
+        snprintf(want, sizeof want, "%s:%s", path, cases[i].want);
+        if (rc == 0 || strncmp(msg, want, strlen(want)) != 0)
+            fail_msg("case %zu: rc %d, \"%s\", want prefix \"%s\"", i, rc, msg, want);
+        config_free(&c);
+    }
+    sweepd_config c;
+    config_defaults(&c);
+    char msg[512];
+    assert_int_equal(config_load_file(&c, "/nonexistent/sweepd.conf", msg, sizeof msg), ERR_IO);
+    assert_non_null(strstr(msg, "/nonexistent/sweepd.conf"));
+    config_free(&c);
+    unlink(path);
+}
+
+static void test_flags_override(void **state)
+{
+    (void)state;
+    write_conf("workers = 3\nsocket = /tmp/from-file.sock\nworker = /from/file\n");
+    char *argv[] = {"sweepd", "--workers", "5", "--config", path, "--foreground",
+                    "--log-level", "debug", "--state-dir", "/srv/st", "--threads-per-worker", "2",
+                    NULL};
+    int argc = 12;
+    sweepd_config c;
+    config_defaults(&c);
+    bool help;
+    char msg[512];
+    setenv("SWEEPD_WORKER", "/from/env", 1);
+    assert_int_equal(config_from_args(&c, argc, argv, &help, msg, sizeof msg), 0);
+    unsetenv("SWEEPD_WORKER");
+    assert_false(help);
+    assert_int_equal(c.workers, 5);                         // flag beats file
+    assert_string_equal(c.socket_path, "/tmp/from-file.sock"); // file beats default
+    assert_string_equal(c.worker, "/from/env");             // env beats file
+    assert_true(c.foreground);
+    assert_int_equal(c.level, LOGL_DEBUG);
+    assert_string_equal(c.state_dir, "/srv/st");
+    assert_int_equal(c.threads_per_worker, 2);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_null(c.log_file); // foreground: stderr
+    assert_string_equal(c.pid_file, "/srv/st/sweepd.pid");
+    config_free(&c);
+    /* workers derived from cores / threads */
+    config_defaults(&c);
+    c.threads_per_worker = 1024;
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_int_equal(c.workers, 1);
+    config_free(&c);
+    /* --help, bad flags, bad values, stray operands */
+    char *h[] = {"sweepd", "--help", NULL};
+    config_defaults(&c);
+    assert_int_equal(config_from_args(&c, 2, h, &help, msg, sizeof msg), 0);
+    assert_true(help);
+    config_free(&c);
+    char *b1[] = {"sweepd", "--wrokers", "2", NULL};
+    char *b2[] = {"sweepd", "--workers", "-1", NULL};
+    char *b3[] = {"sweepd", "extra", NULL};
+    char *b4[] = {"sweepd", "--socket", NULL};
+    config_defaults(&c);
+    assert_true(config_from_args(&c, 3, b1, &help, msg, sizeof msg) < 0);
+    assert_non_null(strstr(msg, "--wrokers"));
+    assert_true(config_from_args(&c, 3, b2, &help, msg, sizeof msg) < 0);
+    assert_string_equal(msg, "--workers: expected an integer from 0 (one per core) to 4096, got \"-1\"");
+    assert_true(config_from_args(&c, 2, b3, &help, msg, sizeof msg) < 0);
+    assert_string_equal(msg, "unexpected argument \"extra\"");
+    assert_true(config_from_args(&c, 2, b4, &help, msg, sizeof msg) < 0);
+    config_free(&c);
+    unlink(path);
+    assert_non_null(strstr(config_usage(), "--threads-per-worker"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_flags_override),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,375 @@
+/* Tests for daemon/jobspec.c: grid and random expansion against hand-written
+ * expectations, determinism, per-trial seeds, defaults, and the message (key
+ * path first) of every validation error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "errors.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char data_dir[256];   // an existing directory for data.train
+static char weights[300];    // an existing file for model.weights
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(data_dir, sizeof data_dir, "/tmp/test_jobspec.%d", (int)getpid());
+    mkdir(data_dir, 0700);
+    snprintf(weights, sizeof weights, "%s/w.safetensors", data_dir);
+    FILE *f = fopen(weights, "w");
+    if (f) {
+        fputs("x", f);
+        fclose(f);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(weights);
+    rmdir(data_dir);
+    return 0;
+}
+
+/* Builds a job: BODY is the rest of the object after data/model. */
+static json_t *job(const char *body)
+{
+    char text[4096], msg[256];
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null}%s%s}",
+             data_dir, *body ? "," : "", body);
+    json_t *v = jx_parse(text, strlen(text), msg, sizeof msg);
+    if (!v) fail_msg("bad test JSON: %s: %s", msg, text);
+    return v;
+}
+
+static json_t *raw(const char *text)
+{
+    char msg[256];
+    json_t *v = jx_parse(text, strlen(text), msg, sizeof msg);
+    if (!v) fail_msg("bad test JSON: %s", msg);
+    return v;
+}
+
+static int parse(jobspec *js, json_t *j, char *msg, size_t n)
+{
+    int rc = jobspec_parse(js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, 12345, msg, n);
+    json_decref(j);
+    return rc;
+}
+
+static void test_grid_order(void **state)
+{
+    (void)state;
+    jobspec js;
+    char msg[512];
+    /* batch_size is listed first but lr comes first in canonical order;
+     * the last key (batch_size) varies fastest. */
+    int rc = parse(&js, job("\"space\":{\"batch_size\":[16,32],\"lr\":[0.1,0.01,0.001]},"
+                            "\"fixed\":{\"epochs\":3},\"seed\":5"),
+                   msg, sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(js.n_trials, 6);
+    const double lr[6] = {0.1, 0.1, 0.01, 0.01, 0.001, 0.001};
+    const int bs[6] = {16, 32, 16, 32, 16, 32};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(js.trials[i].number, i);
+        assert_true(js.trials[i].params.lr == lr[i]);
+        assert_int_equal(js.trials[i].params.batch_size, bs[i]);
+        assert_int_equal(js.trials[i].params.epochs, 3);
+        assert_true(js.trials[i].seed == (rng_derive(5, (uint64_t)i) & JOBSPEC_SEED_MASK));
+    }
+    assert_string_equal(js.strategy, "grid");
+    assert_string_equal(js.name, "job");
+    assert_true(js.seed_given);
+    jobspec_free(&js);
+}
+
+static void test_grid_three_keys(void **state)
+{
+    (void)state;
+    jobspec js;
+    char msg[512];
+    int rc = parse(&js, job("\"space\":{\"optimizer\":[\"sgd\",\"adam\"],\"dropout\":[0,0.5],"
+                            "\"epochs\":[1,2]}"),
+                   msg, sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(js.n_trials, 8);
+    /* canonical order: epochs, dropout, optimizer (fastest) */
+    const int ep[8] = {1, 1, 1, 1, 2, 2, 2, 2};
+    const double dr[8] = {0, 0, 0.5, 0.5, 0, 0, 0.5, 0.5};
+    const optim_kind op[8] = {OPTIM_SGD, OPTIM_ADAM, OPTIM_SGD, OPTIM_ADAM,
+                              OPTIM_SGD, OPTIM_ADAM, OPTIM_SGD, OPTIM_ADAM};
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(js.trials[i].params.epochs, ep[i]);
+        assert_true(js.trials[i].params.dropout == dr[i]);
+        assert_int_equal(js.trials[i].params.optimizer, op[i]);
+    }
+    assert_false(js.seed_given);
+    assert_true(js.seed == 12345);
+    jobspec_free(&js);
+}
+
+static void test_defaults_and_template(void **state)
+{
+    (void)state;
+    jobspec js;
+    char msg[512];
+    int rc = parse(&js, job(""), msg, sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(js.n_trials, 1); // empty space: one trial with the defaults
+    trial_params d;
+    params_defaults(&d);
+    assert_memory_equal(&js.trials[0].params, &d, sizeof d);
+    assert_string_equal(js.metric, "val_accuracy");
+    assert_true(js.maximize);
+    assert_int_equal(js.input_size, 224);
+    assert_string_equal(js.arch, "resnet18");
+    assert_int_equal(js.max_parallel, 0);
+    assert_int_equal(js.max_retries, -1);
+    assert_false(js.has_trial_timeout);
+    json_t *t = jobspec_trial_template(&js);
+    char *s = jx_dump_line(t);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"data\":{\"train\":\"%s\",\"val_fraction\":0.1,\"val\":null,\"test\":null},"
+             "\"model\":{\"arch\":\"resnet18\",\"input_size\":224,\"weights\":null,\"width\":64},"
+             "\"objective\":{\"metric\":\"val_accuracy\",\"goal\":\"maximize\"}}",
+             data_dir);
+    assert_string_equal(s, want);
+    free(s);
+    json_decref(t);
+    jobspec_free(&js);
+    /* val_loss defaults to minimize */
+    rc = parse(&js, job("\"objective\":{\"metric\":\"val_loss\"}"), msg, sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_false(js.maximize);
+    jobspec_free(&js);
+}
+
+static void test_random_determinism(void **state)
+{
+    (void)state;
+    const char *body = "\"strategy\":\"random\",\"trials\":%d,\"seed\":%d,\"space\":{"
+                       "\"lr\":{\"log_uniform\":[0.0001,0.1]},\"batch_size\":[16,32,64],"
+                       "\"dropout\":{\"uniform\":[0,0.5]},\"epochs\":{\"int_uniform\":[1,4]}}";
+    char b[512], msg[512];
+    jobspec a, c, e, f;
+    snprintf(b, sizeof b, body, 20, 42);
+    assert_int_equal(parse(&a, job(b), msg, sizeof msg), 0);
+    assert_int_equal(parse(&c, job(b), msg, sizeof msg), 0);
+    snprintf(b, sizeof b, body, 20, 43);
+    assert_int_equal(parse(&e, job(b), msg, sizeof msg), 0);
+    snprintf(b, sizeof b, body, 5, 42);
+    assert_int_equal(parse(&f, job(b), msg, sizeof msg), 0);
+    assert_int_equal(a.n_trials, 20);
+    int differ = 0, seen16 = 0, seen64 = 0;
+    for (int i = 0; i < 20; i++) {
+        const trial_params *p = &a.trials[i].params;
+        assert_memory_equal(p, &c.trials[i].params, sizeof *p);
+        assert_true(a.trials[i].seed == c.trials[i].seed);
+        if (memcmp(p, &e.trials[i].params, sizeof *p)) differ++;
+        assert_true(p->lr >= 0.0001 && p->lr < 0.1);
+        assert_true(p->dropout >= 0 && p->dropout < 0.5);
+        assert_true(p->epochs >= 1 && p->epochs <= 4);
+        assert_true(p->batch_size == 16 || p->batch_size == 32 || p->batch_size == 64);
+        seen16 += p->batch_size == 16;
+        seen64 += p->batch_size == 64;
+        /* trial i does not depend on how many trials there are */
+        if (i < 5) assert_memory_equal(p, &f.trials[i].params, sizeof *p);
+        assert_true(a.trials[i].seed == (rng_derive(42, (uint64_t)i) & JOBSPEC_SEED_MASK));
+    }
+    assert_true(differ >= 19);
+    assert_true(seen16 > 0 && seen64 > 0);
+    /* Hand-computed expectation for trial 0: the params stream, keys in
+     * canonical order (lr, batch_size, epochs, dropout). */
+    rng_t r;
+    rng_seed(&r, rng_derive(rng_derive(42, JOBSPEC_STREAM_PARAMS), 0));
+    double lr0 = rng_log_uniform(&r, 0.0001, 0.1);
+    int64_t bi = rng_int(&r, 0, 2);
+    int64_t ep = rng_int(&r, 1, 4);
+    double dr = rng_range(&r, 0, 0.5);
+    assert_true(a.trials[0].params.lr == lr0);
+    static const int sizes[3] = {16, 32, 64};
+    assert_int_equal(a.trials[0].params.batch_size, sizes[bi]);
+    assert_int_equal(a.trials[0].params.epochs, ep);
+    assert_true(a.trials[0].params.dropout == dr);
+    jobspec_free(&a);
+    jobspec_free(&c);
+    jobspec_free(&e);
+    jobspec_free(&f);
+}
+
+static void test_grid_limit(void **state)
+{
+    (void)state;
+    jobspec js;
+    char msg[512];
+    /* 10*9*8*6*6*3*3 = 233280 */
+    int rc = parse(&js,
+                   job("\"space\":{\"lr\":[1,2,3,4,5,6,7,8,9,10],\"batch_size\":[1,2,3,4,5,6,7,8,9],"
+                       "\"epochs\":[1,2,3,4,5,6,7,8],\"dropout\":[0,0.1,0.2,0.3,0.4,0.5],"
+                       "\"momentum\":[0,0.1,0.2,0.3,0.4,0.5],\"l1\":[0,1,2],\"weight_decay\":[0,1,2]}"),
+                   msg, sizeof msg);
+    assert_int_equal(rc, ERR_TOOBIG);
+    assert_string_equal(msg, "space: grid has 233280 points, more than the limit of 100000; use "
+                             "strategy random");
+    jobspec_free(&js);
+}
+
+/* Each case: job JSON body (after data/model) and the expected message start. */
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        const char *want;
+    } cases[] = {
+        {"\"fixd\":{}", "fixd: unknown key"},
+        {"\"space\":{\"lr\":[0.1,0.01,\"x\"]}", "space.lr[2]: "},
+        {"\"space\":{\"lr\":[0.1,-1]}", "space.lr[1]: "},
+        {"\"space\":{\"lrate\":[0.1]}", "space.lrate: unknown key"},
+        {"\"space\":{\"lr\":[]}", "space.lr: empty list"},
+        {"\"space\":{\"lr\":0.1}", "space.lr: strategy grid needs a list of values, got 0.1"},
+        {"\"space\":{\"lr\":[0.1]},\"fixed\":{\"lr\":0.2}", "fixed.lr: lr is also in space"},
+        {"\"fixed\":{\"optimizer\":\"rmsprop\"}", "fixed.optimizer: "},
+        {"\"fixed\":{\"foo\":1}", "fixed.foo: unknown key"},
+        {"\"strategy\":\"bayes\"", "strategy: expected one of grid, random"},
+        {"\"strategy\":\"random\"", "trials: strategy random needs"},
+        {"\"trials\":3", "trials: only for strategy random"},
+        {"\"strategy\":\"random\",\"trials\":0", "trials: "},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"dropout\":{\"uniform\":[0.5,0.1]}}",
+         "space.dropout.uniform: low 0.5 is above high 0.1"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"lr\":{\"log_uniform\":[0,0.1]}}",
+         "space.lr.log_uniform: log_uniform needs low > 0"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"batch_size\":{\"uniform\":[8,64]}}",
+         "space.batch_size.uniform: batch_size takes integers; use int_uniform"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"optimizer\":{\"uniform\":[0,1]}}",
+         "space.optimizer.uniform: optimizer is not numeric"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"lr\":{\"normal\":[0,1]}}",
+         "space.lr.normal: unknown distribution"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"lr\":{\"uniform\":[0.1]}}",
+         "space.lr.uniform: expected a list of two numbers"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"epochs\":{\"int_uniform\":[1,2.5]}}",
+         "space.epochs.int_uniform[1]: "},
+        {"\"strategy\":\"random\",\"trials\":3,\"space\":{\"dropout\":{\"uniform\":[0.9,2]}}",
+         "space.dropout: "},
+        {"\"space\":{\"epochs\":[1,2]},\"fixed\":{\"warmup_epochs\":1}",
+         "space.warmup_epochs: must be less than epochs (1), got 1 (trial 0)"},
+        {"\"fixed\":{\"warmup_epochs\":9}", "fixed.warmup_epochs: must be less than epochs"},
+        {"\"objective\":{\"metric\":\"accuracy\"}", "objective.metric: expected one of"},
+        {"\"objective\":{\"goal\":\"up\"}", "objective.goal: expected one of"},
+        {"\"objective\":{\"metric\":\"val_loss\",\"x\":1}", "objective.x: unknown key"},
+        {"\"max_parallel\":0", "max_parallel: "},
+        {"\"max_retries\":-1", "max_retries: "},
+        {"\"trial_timeout\":-5", "trial_timeout: expected seconds > 0"},
+        {"\"seed\":-1", "seed: "},
+        {"\"seed\":\"abc\"", "seed: "},
+        {"\"name\":\"\"", "name: must not be empty"},
+        {"\"name\":5", "name: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jobspec js;
+        char msg[512] = "";
+        int rc = parse(&js, job(cases[i].body), msg, sizeof msg);
+        if (rc == 0 || strncmp(msg, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu (%s): rc %d, message \"%s\", want prefix \"%s\"", i, cases[i].body,
+                     rc, msg, cases[i].want);
+        jobspec_free(&js);
+    }
+}
+
+static void test_data_and_model_errors(void **state)
+{
+    (void)state;
+    char text[1024], msg[512];
+    jobspec js;
+    struct {
+        const char *fmt;
+        const char *want;
+    } cases[] = {
+        {"{\"model\":{\"weights\":null}}", "data: required key is missing"},
+        {"{\"data\":{\"train\":\"%s\"}}", "model: required key is missing"},
+        {"{\"data\":{},\"model\":{\"weights\":null}}", "data.train: "},
+        {"{\"data\":{\"train\":\"%s/nope\"},\"model\":{\"weights\":null}}", "data.train: cannot read "},
+        {"{\"data\":{\"train\":\"%s/w.safetensors\"},\"model\":{\"weights\":null}}",
+         "data.train: "},
+        {"{\"data\":{\"train\":\"%s\",\"test\":\"/nonexistent/t\"},\"model\":{\"weights\":null}}",
+         "data.test: cannot read /nonexistent/t"},
+        {"{\"data\":{\"train\":\"%s\",\"val_fraction\":1.5},\"model\":{\"weights\":null}}",
+         "data.val_fraction: expected a number in (0, 1)"},
+        {"{\"data\":{\"train\":\"%s\",\"extra\":1},\"model\":{\"weights\":null}}",
+         "data.extra: unknown key"},
+        {"{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"/nonexistent.safetensors\"}}",
+         "model.weights: cannot read /nonexistent.safetensors"},
+        {"{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null,\"input_size\":3}}",
+         "model.input_size: "},
+        {"{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null,\"widht\":3}}",
+         "model.widht: unknown key"},
+        {"[1,2]", "job: expected an object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, cases[i].fmt, data_dir);
+        int rc = parse(&js, raw(text), msg, sizeof msg);
+        if (rc == 0 || strncmp(msg, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu (%s): rc %d, message \"%s\", want prefix \"%s\"", i, text, rc, msg,
+                     cases[i].want);
+        jobspec_free(&js);
+    }
+    /* Existing weights are accepted; width is then not part of the template. */
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
+             data_dir, data_dir, weights);
+    assert_int_equal(parse(&js, raw(text), msg, sizeof msg), 0);
+    assert_string_equal(js.weights, weights);
+    assert_string_equal(js.test, data_dir);
+    json_t *t = jobspec_trial_template(&js);
+    assert_null(json_object_get(json_object_get(t, "model"), "width"));
+    json_decref(t);
+    jobspec_free(&js);
+    /* Without JOBSPEC_CHECK_PATHS missing paths pass (re-reading a stored job). */
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"/gone\"},\"model\":{\"weights\":\"/gone.st\"}}");
+    json_t *j = raw(text);
+    assert_int_equal(jobspec_parse(&js, j, 0, 1, msg, sizeof msg), 0);
+    assert_null(js.trials);
+    json_decref(j);
+    jobspec_free(&js);
+}
+
+static void test_grid_size(void **state)
+{
+    (void)state;
+    json_t *s = raw("{\"a\":[1,2,3],\"b\":[1,2],\"c\":[1]}");
+    assert_int_equal(jobspec_grid_size(s), 6);
+    json_decref(s);
+    s = raw("{\"a\":[]}");
+    assert_int_equal(jobspec_grid_size(s), 0);
+    json_decref(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grid_order),
+        cmocka_unit_test(test_grid_three_keys),
+        cmocka_unit_test(test_defaults_and_template),
+        cmocka_unit_test(test_random_determinism),
+        cmocka_unit_test(test_grid_limit),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_data_and_model_errors),
+        cmocka_unit_test(test_grid_size),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

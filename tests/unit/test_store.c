@@ -1,0 +1,232 @@
+/* Tests for daemon/store.c: connection settings and migrations, a job and its
+ * trials inserted in one transaction, the write queue (order, NULLs, batching,
+ * surviving a database locked by another connection), and the read queries
+ * behind status / best / trial. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "errors.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    char dir[128];   // scratch directory
+    char db[192];    // database path
+    store *st;       // open store
+    jobspec js;      // a 3-trial grid job
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_store.%d", (int)getpid());
+    if (mkdir(f->dir, 0700) != 0) return -1;
+    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
+    char msg[512];
+    log_set_level(LOGL_OFF);
+    if (store_open(&f->st, f->db, SWEEP_SRCDIR "/sql", 20, msg, sizeof msg) != 0) {
+        fprintf(stderr, "store_open: %s\n", msg);
+        return -1;
+    }
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"name\":\"t\",\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null},"
+             "\"space\":{\"lr\":[0.1,0.01,0.001]},\"objective\":{\"metric\":\"val_loss\"},\"seed\":3}",
+             f->dir);
+    json_t *j = jx_parse(text, strlen(text), msg, sizeof msg);
+    if (!j || jobspec_parse(&f->js, j, JOBSPEC_EXPAND | JOBSPEC_CHECK_PATHS, 0, msg, sizeof msg))
+        return -1;
+    json_decref(j);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st);
+    jobspec_free(&f->js);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0) return -1;
+    free(f);
+    return 0;
+}
+
+static const char *one_text(store *s, const char *sql)
+{
+    static char buf[512];
+    sqlite3_stmt *st = store_stmt(s, sql);
+    assert_non_null(st);
+    buf[0] = 0;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, sizeof buf, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return buf;
+}
+
+static void test_pragmas(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(one_text(f->st, "PRAGMA journal_mode"), "wal");
+    assert_string_equal(one_text(f->st, "PRAGMA synchronous"), "1"); // NORMAL
+    assert_string_equal(one_text(f->st, "PRAGMA foreign_keys"), "1");
+    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "1");
+    /* Statements are cached: same pointer for the same SQL. */
+    assert_ptr_equal(store_stmt(f->st, "SELECT 1"), store_stmt(f->st, "SELECT 1"));
+}
+
+static void test_job_insert_and_queries(void **state)
+{
+    fixture *f = *state;
+    int64_t job = 0, ids[3];
+    char msg[512];
+    int rc = store_job_insert(f->st, &f->js, "{\"spec\":1}", 1000, 2, 60, 1, &job, ids, msg,
+                              sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_true(job > 0);
+    assert_true(ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(lr) FROM trials"), "0.1,0.01,0.001");
+    assert_string_equal(one_text(f->st, "SELECT submitted_uid||'/'||trials_total||'/'||max_parallel"
+                                        "||'/'||trial_timeout||'/'||seed||'/'||objective_goal FROM jobs"),
+                        "1000/3/2/60.0/3/minimize");
+    assert_string_equal(one_text(f->st, "SELECT params_json FROM trials WHERE number=1"),
+                        "{\"lr\":0.01,\"batch_size\":32,\"epochs\":5,\"dropout\":0.0,"
+                        "\"weight_decay\":0.0,\"l1\":0.0,\"momentum\":0.9,\"optimizer\":\"sgd\","
+                        "\"freeze\":\"none\",\"augment\":false,\"lr_schedule\":\"constant\","
+                        "\"warmup_epochs\":0,\"nesterov\":false,\"label_smoothing\":0.0}");
+    /* Results through the queue: val_loss is minimized, so trial 2 (0.2) ranks first. */
+    const double loss[3] = {0.5, NAN, 0.2};
+    for (int i = 0; i < 3; i++) {
+        store_enqueue(f->st, "UPDATE trials SET state = 'completed', val_loss = ?, best_epoch = ?"
+                             " WHERE id = ?",
+                      "dji", loss[i], i == 1 ? INT64_MIN : (int64_t)2, ids[i]);
+        store_enqueue(f->st, "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
+                             " VALUES (?, ?, ?)",
+                      "iid", ids[i], (int64_t)1, 0.9);
+    }
+    /* An epoch reported again (resumed attempt) replaces, never duplicates. */
+    store_enqueue(f->st, "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
+                         " VALUES (?, ?, ?)",
+                  "iid", ids[0], (int64_t)1, 0.7);
+    assert_int_equal(store_pending(f->st), 7);
+    assert_string_equal(one_text(f->st, "SELECT count(*) FROM trial_metrics"), "0"); // not yet
+    assert_int_equal(store_flush(f->st), 0);
+    assert_int_equal(store_pending(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT count(*)||'/'||sum(val_loss) FROM trial_metrics"),
+                        "3/2.5");
+    assert_string_equal(one_text(f->st, "SELECT count(*) FROM trials WHERE val_loss IS NULL AND"
+                                        " best_epoch IS NULL"),
+                        "1");
+    int err = 0;
+    json_t *best = store_best(f->st, job, 5, &err, msg, sizeof msg);
+    assert_non_null(best);
+    assert_int_equal(json_array_size(best), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(best, 0), "number")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(best, 1), "number")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(best, 2), "number")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(best, 0), "rank")), 1);
+    assert_true(json_real_value(json_object_get(json_array_get(best, 0), "value")) == 0.2);
+    json_decref(best);
+    best = store_best(f->st, job, 1, &err, msg, sizeof msg);
+    assert_int_equal(json_array_size(best), 1);
+    json_decref(best);
+    json_t *sum = store_job_summary(f->st, job, &err, msg, sizeof msg);
+    assert_non_null(sum);
+    json_t *counts = json_object_get(sum, "counts");
+    assert_int_equal(json_integer_value(json_object_get(counts, "completed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(counts, "queued")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "best"), "number")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(sum, "objective"), "goal")),
+                        "minimize");
+    json_decref(sum);
+    json_t *t = store_trial(f->st, ids[0], &err, msg, sizeof msg);
+    assert_non_null(t);
+    assert_true(json_real_value(json_object_get(json_object_get(t, "params"), "lr")) == 0.1);
+    json_t *m = json_object_get(t, "metrics");
+    assert_int_equal(json_array_size(m), 1);
+    assert_true(json_real_value(json_object_get(json_array_get(m, 0), "val_loss")) == 0.7);
+    json_decref(t);
+    json_t *trials = store_job_trials(f->st, job, &err, msg, sizeof msg);
+    assert_int_equal(json_array_size(trials), 3);
+    json_decref(trials);
+    json_t *jobs = store_jobs(f->st, &err, msg, sizeof msg);
+    assert_int_equal(json_array_size(jobs), 1);
+    json_decref(jobs);
+    /* Not found. */
+    assert_null(store_trial(f->st, 999, &err, msg, sizeof msg));
+    assert_int_equal(err, ERR_NOTFOUND);
+    assert_string_equal(msg, "no trial 999");
+    assert_null(store_job_summary(f->st, 999, &err, msg, sizeof msg));
+    assert_int_equal(err, ERR_NOTFOUND);
+    assert_string_equal(msg, "no job 999");
+}
+
+static void test_busy_keeps_queue(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    store_enqueue(f->st, "INSERT INTO jobs (name, spec_json, strategy, submitted_at) VALUES (?, ?, ?, ?)",
+                  "ssss", "queued-1", "{}", "grid", "2026-01-01T00:00:00.000Z");
+    store_enqueue(f->st, "UPDATE jobs SET name = ? WHERE name = ?", "ss", "queued-2", "queued-1");
+    assert_int_equal(store_flush(f->st), ERR_BUSY);
+    assert_int_equal(store_pending(f->st), 2);
+    /* A job insert while locked fails whole with ERR_BUSY, storing nothing. */
+    int64_t job, ids[3];
+    char msg[256];
+    assert_int_equal(store_job_insert(f->st, &f->js, "{}", 0, 1, 0, 0, &job, ids, msg, sizeof msg),
+                     ERR_BUSY);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_flush(f->st), 0);
+    assert_int_equal(store_pending(f->st), 0);
+    /* Order kept: the update ran after the insert. */
+    assert_string_equal(one_text(f->st, "SELECT group_concat(name) FROM jobs"), "queued-2");
+    /* A reader's open transaction does not block writes (WAL). */
+    assert_int_equal(sqlite3_exec(other, "BEGIN; SELECT count(*) FROM jobs;", NULL, NULL, NULL),
+                     SQLITE_OK);
+    store_enqueue(f->st, "UPDATE jobs SET name = 'x'", "");
+    assert_int_equal(store_flush(f->st), 0);
+    sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(other);
+    /* A failing write is dropped (logged) and does not block later ones. */
+    store_enqueue(f->st, "INSERT INTO nosuchtable VALUES (1)", "");
+    store_enqueue(f->st, "UPDATE jobs SET name = 'y'", "");
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT name FROM jobs"), "y");
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    store *s = NULL;
+    char msg[512];
+    int rc = store_open(&s, "/nonexistent/dir/x.db", SWEEP_SRCDIR "/sql", 10, msg, sizeof msg);
+    assert_true(rc < 0);
+    assert_null(s);
+    assert_non_null(strstr(msg, "/nonexistent/dir/x.db"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_insert_and_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_keeps_queue, setup, teardown),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
