@@ -16,14 +16,15 @@
 static const struct {
     ctl_command cmd;
     const char *name;
-    const char *args;  // operands, for usage lines
-    const char *help;  // one-line description
-    int nargs;         // required operands (status takes 0 or 1)
+    const char *args; // operands, for usage lines
+    const char *help; // one-line description
+    int nargs;        // required operands (status takes 0 or 1)
 } commands[] = {
     {CTL_CMD_SUBMIT, "submit", "JOB.json", "submit a search job; prints its id and trial count", 1},
     {CTL_CMD_STATUS, "status", "[JOB]", "daemon and job overview, or one job and its trials", 0},
     {CTL_CMD_LIST, "list", "", "list all jobs", 0},
-    {CTL_CMD_CANCEL, "cancel", "JOB", "cancel a job: queued trials are dropped, running ones stopped", 1},
+    {CTL_CMD_CANCEL, "cancel", "JOB",
+     "cancel a job: queued trials are dropped, running ones stopped", 1},
     {CTL_CMD_BEST, "best", "JOB [-n K]", "the K best completed trials of a job (default 5)", 1},
     {CTL_CMD_TRIAL, "trial", "ID", "one trial: parameters, result and per-epoch metrics", 1},
     {CTL_CMD_WATCH, "watch", "JOB", "follow a job's progress until it ends", 1},
@@ -85,7 +86,8 @@ static int parse_id(const char *s, const char *what, long long *out, char *msg, 
     errno = 0;
     long long v = (s[0] >= '0' && s[0] <= '9') ? strtoll(s, &end, 10) : 0;
     if (s[0] < '0' || s[0] > '9' || *end || errno || v <= 0)
-        return err_set(msg, msglen, ERR_INVALID, "%s must be a positive integer, got '%s'", what, s);
+        return err_set(msg, msglen, ERR_INVALID, "%s must be a positive integer, got '%s'", what,
+                       s);
     *out = v;
     return 0;
 }
@@ -137,9 +139,9 @@ int ctl_parse_args(ctl_args *a, int argc, char **argv, const char *env_socket, c
         help_cmd = true;
     }
     size_t ci = 0;
-    while (ci < NCOMMANDS && strcmp(commands[ci].name, name)) ci++;
-    if (ci == NCOMMANDS)
-        return err_set(msg, msglen, ERR_INVALID, "unknown command '%s'", name);
+    while (ci < NCOMMANDS && strcmp(commands[ci].name, name))
+        ci++;
+    if (ci == NCOMMANDS) return err_set(msg, msglen, ERR_INVALID, "unknown command '%s'", name);
     a->cmd = commands[ci].cmd;
     if (help_cmd) return 0;
 
@@ -168,7 +170,9 @@ int ctl_parse_args(ctl_args *a, int argc, char **argv, const char *env_socket, c
             long long k;
             int rc = parse_id(v, "-n K", &k, msg, msglen);
             if (rc) return rc;
-            if (k > 100000) return err_set(msg, msglen, ERR_INVALID, "-n K must be at most 100000, got %lld", k);
+            if (k > 100000)
+                return err_set(msg, msglen, ERR_INVALID, "-n K must be at most 100000, got %lld",
+                               k);
             a->limit = (int)k;
             continue;
         }

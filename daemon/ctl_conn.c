@@ -5,11 +5,9 @@
  * received so --json can print them byte for byte. */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,8 +28,6 @@ int ctl_conn_open(ctl_conn *c, const char *path, char *msg, size_t msglen)
         return err_set(msg, msglen, ERR_INVALID, "socket path is longer than %zu bytes",
                        sizeof sa.sun_path - 1);
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* A daemon that goes away mid-request must give an error, not kill us. */
-    signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return err_set(msg, msglen, ERR_IO, "%s", strerror(errno));
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -51,7 +47,8 @@ void ctl_conn_close(ctl_conn *c)
         ndjson_free(&c->in);
     }
     c->fd = -1;
-    for (size_t i = 0; i < c->count; i++) free(c->lines[(c->head + i) % c->cap]);
+    for (size_t i = 0; i < c->count; i++)
+        free(c->lines[(c->head + i) % c->cap]);
     free(c->lines);
     c->lines = NULL;
     c->head = c->count = c->cap = 0;
@@ -63,9 +60,14 @@ int ctl_conn_send_line(ctl_conn *c, const char *line, char *msg, size_t msglen)
     struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
     size_t left = len + 1;
     while (left > 0) {
-        ssize_t n = writev(c->fd, iov, 2);
+        /* MSG_NOSIGNAL: a daemon that goes away mid-request gives EPIPE, not
+         * SIGPIPE (which stays default for stdout, so `sweepctl list | head`
+         * ends quietly). */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return err_set(msg, msglen, ERR_IO, "sending the request failed: %s", strerror(errno));
+        if (n < 0)
+            return err_set(msg, msglen, ERR_IO, "sending the request failed: %s", strerror(errno));
         left -= (size_t)n;
         for (int i = 0; i < 2 && n > 0; i++) {
             size_t k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
@@ -91,15 +93,16 @@ static int on_line(void *ud, char *line, size_t len)
     ctl_conn *c = ud;
     if (!line) {
         c->bad_line = ERR_TOOBIG;
-        snprintf(c->bad_msg, sizeof c->bad_msg, "the daemon sent a line of %zu bytes, over %u",
-                 len, CTL_MAX_REPLY);
+        snprintf(c->bad_msg, sizeof c->bad_msg, "the daemon sent a line of %zu bytes, over %u", len,
+                 CTL_MAX_REPLY);
         return 0;
     }
     if (c->count == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 16;
         char **n = malloc(ncap * sizeof *n);
         if (!n) return ERR_NOMEM;
-        for (size_t i = 0; i < c->count; i++) n[i] = c->lines[(c->head + i) % c->cap];
+        for (size_t i = 0; i < c->count; i++)
+            n[i] = c->lines[(c->head + i) % c->cap];
         free(c->lines);
         c->lines = n;
         c->cap = ncap;
@@ -112,8 +115,7 @@ static int on_line(void *ud, char *line, size_t len)
     return 0;
 }
 
-int ctl_conn_recv(ctl_conn *c, json_t **out, char **raw, int timeout_ms, char *msg,
-                  size_t msglen)
+int ctl_conn_recv(ctl_conn *c, json_t **out, char **raw, int timeout_ms, char *msg, size_t msglen)
 {
     char buf[65536];
     for (;;) {
@@ -205,10 +207,12 @@ void ctl_print_unreachable(FILE *f, const char *path, const char *reason)
     fprintf(f, "sweepctl: cannot reach sweepd at %s: %s. ", path, reason);
     if (strstr(reason, "ermission"))
         fprintf(f, "The socket is group-accessible (mode 0660): is your user in sweepd's "
-                        "group?\n");
+                   "group?\n");
     else if (!strcmp(path, CTL_DEFAULT_SOCKET))
         fprintf(f, "Is it running? Start it with: build/sweepd --state-dir var\n");
     else
-        fprintf(f, "Is it running? Start it with: sweepd --socket %s (or point "
-                        "--socket/$SWEEPD_SOCKET at the right socket)\n", path);
+        fprintf(f,
+                "Is it running? Start it with: sweepd --socket %s (or point "
+                "--socket/$SWEEPD_SOCKET at the right socket)\n",
+                path);
 }

@@ -58,7 +58,8 @@ const json_t *ctl_find_array(const json_t *reply, const char *const *names)
     /* One level down: {"job": {..., "trials": [...]}}. */
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)reply, k, v) {
+    json_object_foreach((json_t *)reply, k, v)
+    {
         if (!json_is_object(v)) continue;
         for (int i = 0; names[i]; i++) {
             const json_t *a = json_object_get(v, names[i]);
@@ -76,7 +77,8 @@ json_t *ctl_normalise_rows(const json_t *arr)
     if (!out) return NULL;
     size_t i;
     const json_t *row;
-    json_array_foreach(arr, i, row) {
+    json_array_foreach(arr, i, row)
+    {
         if (!json_is_object(row)) continue;
         json_t *r = json_copy((json_t *)row);
         if (!r) goto fail;
@@ -98,8 +100,9 @@ static void cell(ctl_table *t, const json_t *row, const char *key)
 {
     char b[96];
     const json_t *v = ctl_lookup(row, key);
-    if (v && json_is_number(v) && (!strcmp(key, "seconds") || !strcmp(key, "elapsed") ||
-                                   !strcmp(key, "duration") || !strcmp(key, "eta"))) {
+    if (v && json_is_number(v) &&
+        (!strcmp(key, "seconds") || !strcmp(key, "elapsed") || !strcmp(key, "duration") ||
+         !strcmp(key, "eta"))) {
         ctl_table_cell(t, "%s", ctl_fmt_duration(b, sizeof b, json_number_value(v)));
         return;
     }
@@ -121,7 +124,8 @@ static bool varies(const json_t *rows, const char *key, bool *present)
     const json_t *row, *first = NULL;
     bool vary = false;
     *present = false;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const json_t *v = ctl_lookup(row, key);
         if (v) *present = true;
         if (!v) v = json_null();
@@ -139,22 +143,25 @@ static bool varies(const json_t *rows, const char *key, bool *present)
  * Returns a new array of key strings, NULL on allocation failure. */
 json_t *ctl_varying_params(const json_t *rows)
 {
-    static const char *const order[] = {"lr", "batch_size", "epochs", "dropout", "weight_decay",
-                                        "l1", "momentum", "optimizer", "freeze", "augment",
-                                        "lr_schedule", "warmup_epochs", "nesterov",
-                                        "label_smoothing", NULL};
+    static const char *const order[] = {
+        "lr",          "batch_size",    "epochs",    "dropout",         "weight_decay",
+        "l1",          "momentum",      "optimizer", "freeze",          "augment",
+        "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing", NULL};
     json_t *keys = json_array();
     json_t *cand = json_array(); // candidate keys: canonical ones, then others seen in params
     if (!keys || !cand) goto fail;
-    for (int o = 0; order[o]; o++) json_array_append_new(cand, json_string(order[o]));
+    for (int o = 0; order[o]; o++)
+        json_array_append_new(cand, json_string(order[o]));
     size_t i;
     const json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const json_t *p = json_object_get(row, "params");
         const char *k;
         const json_t *v;
         if (!json_is_object(p)) continue;
-        json_object_foreach((json_t *)p, k, v) {
+        json_object_foreach((json_t *)p, k, v)
+        {
             bool seen = false;
             size_t j;
             const json_t *c;
@@ -164,7 +171,8 @@ json_t *ctl_varying_params(const json_t *rows)
     }
     const json_t *c;
     bool single = json_array_size(rows) == 1;
-    json_array_foreach(cand, i, c) {
+    json_array_foreach(cand, i, c)
+    {
         const char *k = json_string_value(c);
         bool present;
         bool vary = varies(rows, k, &present);
@@ -182,8 +190,10 @@ fail:
 
 static const char *param_header(const char *k)
 {
-    static const struct { const char *key, *hdr; } short_names[] = {
-        {"batch_size", "batch"},   {"weight_decay", "wd"},     {"lr_schedule", "schedule"},
+    static const struct {
+        const char *key, *hdr;
+    } short_names[] = {
+        {"batch_size", "batch"},     {"weight_decay", "wd"},        {"lr_schedule", "schedule"},
         {"warmup_epochs", "warmup"}, {"label_smoothing", "smooth"}, {"optimizer", "optim"},
     };
     for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
@@ -209,7 +219,8 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
     }
     size_t i;
     json_t *k;
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         if (n >= 60) break;
         hdr[n] = param_header(json_string_value(k));
         const json_t *v = ctl_lookup(json_array_get(rows, 0), json_string_value(k));
@@ -221,7 +232,8 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
     for (int m = 0; metrics[m] && n < 63 && nshown < 32; m++) {
         bool any = false;
         const json_t *r;
-        json_array_foreach(rows, i, r) {
+        json_array_foreach(rows, i, r)
+        {
             const json_t *v = ctl_lookup(r, metrics[m]);
             any |= v && !json_is_null(v);
         }
@@ -234,7 +246,8 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
     t = ctl_table_new(n, hdr, align);
     if (!t) goto done;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (ctl_table_row(t)) goto done;
         for (int c = 0; lead[c]; c++) {
             const char *key = lead[c];
@@ -243,7 +256,8 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
         }
         size_t j;
         json_array_foreach(keys, j, k) cell(t, row, json_string_value(k));
-        for (int m = 0; m < nshown; m++) cell(t, row, shown[m]);
+        for (int m = 0; m < nshown; m++)
+            cell(t, row, shown[m]);
     }
     char *s = ctl_table_render(t);
     if (!s) goto done;
@@ -295,13 +309,14 @@ static void job_progress(const json_t *job, char *buf, size_t n)
 
 static int jobs_table(FILE *f, const json_t *jobs)
 {
-    static const char *const hdr[] = {"id", "name", "state", "trials", "running", "best",
-                                      "submitted"};
+    static const char *const hdr[] = {"id",      "name", "state",    "trials",
+                                      "running", "best", "submitted"};
     ctl_table *t = ctl_table_new(7, hdr, "rllrrrl");
     if (!t) return ERR_NOMEM;
     size_t i;
     const json_t *j;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         char b[64];
         if (ctl_table_row(t)) break;
         const json_t *id = json_object_get(j, "id");
@@ -339,15 +354,19 @@ static int jobs_table(FILE *f, const json_t *jobs)
     return 0;
 }
 
-/* Prints "key: value" lines for the scalar members of OBJ listed in KEYS that
- * are present. */
+/* Prints "key  value" lines for the members of OBJ listed in KEYS that are
+ * present, scalar and not null. */
 static void key_values(FILE *f, const json_t *obj, const char *const *keys)
 {
     for (int i = 0; keys[i]; i++) {
         const json_t *v = ctl_lookup(obj, keys[i]);
-        if (!v || json_is_object(v) || json_is_array(v)) continue;
+        if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v)) continue;
         char b[512];
-        fprintf(f, "%-16s %s\n", keys[i], ctl_fmt_json(b, sizeof b, v));
+        if (json_is_number(v) && (!strcmp(keys[i], "uptime") || !strcmp(keys[i], "seconds")))
+            ctl_fmt_duration(b, sizeof b, json_number_value(v));
+        else
+            ctl_fmt_json(b, sizeof b, v);
+        fprintf(f, "%-16s %s\n", keys[i], b);
     }
 }
 
@@ -357,16 +376,30 @@ static int render_status_job(FILE *f, const json_t *reply)
 {
     const json_t *job = json_object_get(reply, "job");
     if (!json_is_object(job)) job = reply;
-    static const char *const keys[] = {"id", "name", "state", "strategy", "objective_metric",
-                                       "objective_goal", "submitted_at", "started_at",
-                                       "finished_at", "trials_total", "max_parallel", "seed",
-                                       "error", NULL};
+    static const char *const keys[] = {"id",
+                                       "name",
+                                       "state",
+                                       "strategy",
+                                       "objective_metric",
+                                       "objective_goal",
+                                       "submitted_at",
+                                       "started_at",
+                                       "finished_at",
+                                       "trials_total",
+                                       "max_parallel",
+                                       "seed",
+                                       "error",
+                                       NULL};
     key_values(f, job, keys);
     const json_t *obj = json_object_get(job, "objective");
     if (json_is_object(obj))
         fprintf(f, "%-16s %s %s\n", "objective",
-                json_string_value(json_object_get(obj, "goal")) ? json_string_value(json_object_get(obj, "goal")) : "?",
-                json_string_value(json_object_get(obj, "metric")) ? json_string_value(json_object_get(obj, "metric")) : "?");
+                json_string_value(json_object_get(obj, "goal"))
+                    ? json_string_value(json_object_get(obj, "goal"))
+                    : "?",
+                json_string_value(json_object_get(obj, "metric"))
+                    ? json_string_value(json_object_get(obj, "metric"))
+                    : "?");
     char b[64];
     job_progress(job, b, sizeof b);
     fprintf(f, "%-16s %s\n", "progress", b);
@@ -375,7 +408,7 @@ static int render_status_job(FILE *f, const json_t *reply)
     if (!trials) return 0;
     fputc('\n', f);
     static const char *const metrics[] = {"last_epoch", "val_accuracy", "val_loss", "test_accuracy",
-                                          "attempt", "error", NULL};
+                                          "attempt",    "error",        NULL};
     return trials_table(f, trials, trial_lead, metrics);
 }
 
@@ -383,8 +416,9 @@ static int render_status(FILE *f, const json_t *reply)
 {
     const json_t *job = json_object_get(reply, "job");
     if (json_is_object(job) || json_is_integer(job)) return render_status_job(f, reply);
-    static const char *const keys[] = {"version", "pid", "uptime", "workers", "workers_busy",
-                                       "running", "queued", "state_dir", "db", "socket", NULL};
+    static const char *const keys[] = {"version",      "pid",     "uptime", "workers",
+                                       "workers_busy", "running", "queued", "state_dir",
+                                       "db",           "socket",  NULL};
     const json_t *d = json_object_get(reply, "daemon");
     key_values(f, json_is_object(d) ? d : reply, keys);
     static const char *const names[] = {"jobs", NULL};
@@ -403,8 +437,8 @@ static int render_best(FILE *f, const json_t *reply)
         return 0;
     }
     static const char *const lead[] = {"rank", "trial", "id", NULL};
-    static const char *const metrics[] = {"val_accuracy", "val_loss", "val_f1", "best_epoch",
-                                          "test_accuracy", NULL};
+    static const char *const metrics[] = {"val_accuracy", "val_loss",      "val_f1",
+                                          "best_epoch",   "test_accuracy", NULL};
     return trials_table(f, trials, lead, metrics);
 }
 
@@ -412,11 +446,12 @@ static int render_trial(FILE *f, const json_t *reply)
 {
     const json_t *tr = json_object_get(reply, "trial");
     if (!json_is_object(tr)) tr = reply;
-    static const char *const keys[] = {"id", "job", "job_id", "number", "state", "seed", "attempt",
-                                       "pid", "started_at", "finished_at", "best_epoch",
-                                       "val_accuracy", "val_loss", "val_precision", "val_recall",
-                                       "val_f1", "test_accuracy", "exit_code", "error",
-                                       "checkpoint_path", "out_dir", "log", NULL};
+    static const char *const keys[] = {
+        "id",         "job",           "job_id",    "number",        "state",
+        "seed",       "attempt",       "pid",       "started_at",    "finished_at",
+        "best_epoch", "val_accuracy",  "val_loss",  "val_precision", "val_recall",
+        "val_f1",     "test_accuracy", "exit_code", "error",         "checkpoint_path",
+        "out_dir",    "log",           NULL};
     key_values(f, tr, keys);
     const json_t *log = json_object_get(reply, "log");
     if (json_is_string(log) && !json_object_get(tr, "log"))
@@ -431,7 +466,8 @@ static int render_trial(FILE *f, const json_t *reply)
         fputs("\nparams\n", f);
         const char *k;
         json_t *v;
-        json_object_foreach(params, k, v) {
+        json_object_foreach(params, k, v)
+        {
             char b[256];
             fprintf(f, "  %-16s %s\n", k, ctl_fmt_json(b, sizeof b, v));
         }
@@ -441,17 +477,20 @@ static int render_trial(FILE *f, const json_t *reply)
     const json_t *m = json_object_get(tr, "metrics");
     if (!json_is_array(m)) m = ctl_find_array(reply, names);
     if (!json_is_array(m) || json_array_size(m) == 0) return 0;
-    static const char *const hdr[] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                                      "val_f1", "lr", "seconds"};
-    static const char *const key[] = {"epoch", "train_loss", "train_accuracy", "val_loss",
-                                      "val_accuracy", "val_f1", "lr", "seconds"};
+    static const char *const hdr[] = {"epoch",   "train_loss", "train_acc", "val_loss",
+                                      "val_acc", "val_f1",     "lr",        "seconds"};
+    static const char *const key[] = {"epoch",    "train_loss",   "train_accuracy",
+                                      "val_loss", "val_accuracy", "val_f1",
+                                      "lr",       "seconds"};
     ctl_table *t = ctl_table_new(8, hdr, "rrrrrrrr");
     if (!t) return ERR_NOMEM;
     size_t i;
     const json_t *row;
-    json_array_foreach(m, i, row) {
+    json_array_foreach(m, i, row)
+    {
         if (ctl_table_row(t)) break;
-        for (int c = 0; c < 8; c++) cell(t, row, key[c]);
+        for (int c = 0; c < 8; c++)
+            cell(t, row, key[c]);
     }
     char *s = ctl_table_render(t);
     ctl_table_free(t);

@@ -52,10 +52,12 @@ void ctl_table_free(ctl_table *t)
 {
     if (!t) return;
     if (t->headers)
-        for (int c = 0; c < t->ncols; c++) free(t->headers[c]);
+        for (int c = 0; c < t->ncols; c++)
+            free(t->headers[c]);
     free(t->headers);
     free(t->align);
-    for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++) free(t->cells[i]);
+    for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
     free(t->cells);
     free(t);
 }
@@ -88,7 +90,10 @@ int ctl_table_cell(ctl_table *t, const char *fmt, ...)
     return 0;
 }
 
-size_t ctl_table_rows(const ctl_table *t) { return t->rows; }
+size_t ctl_table_rows(const ctl_table *t)
+{
+    return t->rows;
+}
 
 /* Appends S padded to WIDTH (left or right aligned) to the growing line. */
 static char *put_cell(char *p, const char *s, size_t width, char align, bool last)
@@ -127,7 +132,8 @@ char *ctl_table_render(const ctl_table *t)
             bytes += strlen(s);
         }
     size_t line = 1;
-    for (size_t c = 0; c < nc; c++) line += width[c] + 2;
+    for (size_t c = 0; c < nc; c++)
+        line += width[c] + 2;
     /* Every line is at most `line` columns plus the extra bytes of multibyte
      * characters, which `bytes` over-covers. */
     size_t total = (t->rows + 2) * line + bytes + 16;
@@ -154,7 +160,8 @@ char *ctl_table_render(const ctl_table *t)
                 p = put_cell(p, s ? s : "", width[c], t->align[c], last);
             }
         }
-        while (p > start && p[-1] == ' ') p--;
+        while (p > start && p[-1] == ' ')
+            p--;
         *p++ = '\n';
     }
     *p = 0;
@@ -169,7 +176,9 @@ char *ctl_fmt_duration(char *buf, size_t n, double s)
         return buf;
     }
     long long v = (long long)(s + 0.5);
-    if (v < 60)
+    if (s < 9.95)
+        snprintf(buf, n, "%.1fs", s);
+    else if (v < 60)
         snprintf(buf, n, "%llds", v);
     else if (v < 3600)
         snprintf(buf, n, "%lldm%02llds", v / 60, v % 60);

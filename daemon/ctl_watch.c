@@ -26,43 +26,43 @@
 #define RESYNC_SECONDS 5.0
 
 typedef struct {
-    long long id;        // trial id (what `sweepctl trial ID` takes)
-    long long number;    // number within the job, 0 if unknown
-    char state[16];      // queued, running, completed, failed, cancelled, pruned
-    int epoch, epochs;   // current epoch (1-based as reported) and planned epochs
-    int step, steps;     // step within the epoch and steps per epoch
-    double loss;         // latest training loss (NAN if none yet)
-    double ips;          // latest images per second (NAN if none)
-    double val;          // latest objective value from an epoch or the final result (NAN)
-    double started;      // wall time the trial started (NAN if unknown)
-    double finished;     // wall time it finished (NAN if not finished)
-    double test;         // test_accuracy once the daemon evaluated it (NAN)
-    int attempt;         // 0 for the first run, +1 per retry
-    bool reported;       // its final line was printed (plain mode)
-    char error[200];     // last error message from the worker or the daemon
-    char params[160];    // "lr=0.01 freeze=layer3" for the parameters that vary in the job
+    long long id;      // trial id (what `sweepctl trial ID` takes)
+    long long number;  // number within the job, 0 if unknown
+    char state[16];    // queued, running, completed, failed, cancelled, pruned
+    int epoch, epochs; // current epoch (1-based as reported) and planned epochs
+    int step, steps;   // step within the epoch and steps per epoch
+    double loss;       // latest training loss (NAN if none yet)
+    double ips;        // latest images per second (NAN if none)
+    double val;        // latest objective value from an epoch or the final result (NAN)
+    double started;    // wall time the trial started (NAN if unknown)
+    double finished;   // wall time it finished (NAN if not finished)
+    double test;       // test_accuracy once the daemon evaluated it (NAN)
+    int attempt;       // 0 for the first run, +1 per retry
+    bool reported;     // its final line was printed (plain mode)
+    char error[200];   // last error message from the worker or the daemon
+    char params[160];  // "lr=0.01 freeze=layer3" for the parameters that vary in the job
 } w_trial;
 
 typedef struct {
-    long long job;         // the job watched
-    char name[128];        // its name
-    char state[16];        // job state from the daemon
-    char metric[48];       // objective metric, default val_accuracy
-    bool minimize;         // objective goal
-    int total;             // trials in the job
-    int max_parallel;      // from the spec, 0 if unknown
-    double job_started;    // wall time the job started (NAN if unknown)
-    double job_finished;   // wall time it finished (NAN while it runs)
-    w_trial *trials;       // known trials (owned)
-    size_t ntrials, cap;   // used and allocated entries
-    bool ended;            // the job reached a final state (the "end" event)
-    bool status_final;     // the last status reply showed a final job state
-    bool shutdown;         // the daemon said it is shutting down
-    bool live;             // redraw in place on a terminal
-    bool json;             // print raw lines
-    int drawn_lines;       // lines of the last redraw, to move back over
-    double last_draw;      // time_mono of the last redraw
-    FILE *out;             // where to print
+    long long job;       // the job watched
+    char name[128];      // its name
+    char state[16];      // job state from the daemon
+    char metric[48];     // objective metric, default val_accuracy
+    bool minimize;       // objective goal
+    int total;           // trials in the job
+    int max_parallel;    // from the spec, 0 if unknown
+    double job_started;  // wall time the job started (NAN if unknown)
+    double job_finished; // wall time it finished (NAN while it runs)
+    w_trial *trials;     // known trials (owned)
+    size_t ntrials, cap; // used and allocated entries
+    bool ended;          // the job reached a final state (the "end" event)
+    bool status_final;   // the last status reply showed a final job state
+    bool shutdown;       // the daemon said it is shutting down
+    bool live;           // redraw in place on a terminal
+    bool json;           // print raw lines
+    int drawn_lines;     // lines of the last redraw, to move back over
+    double last_draw;    // time_mono of the last redraw
+    FILE *out;           // where to print
 } w_state;
 
 static w_trial *trial_get(w_state *w, long long id)
@@ -119,17 +119,22 @@ static void apply_status(w_state *w, const json_t *reply)
     const json_t *job = json_object_get(reply, "job");
     if (!json_is_object(job)) job = reply;
     const char *s;
-    if ((s = json_string_value(json_object_get(job, "name")))) snprintf(w->name, sizeof w->name, "%s", s);
-    if ((s = json_string_value(json_object_get(job, "state")))) snprintf(w->state, sizeof w->state, "%s", s);
+    if ((s = json_string_value(json_object_get(job, "name"))))
+        snprintf(w->name, sizeof w->name, "%s", s);
+    if ((s = json_string_value(json_object_get(job, "state"))))
+        snprintf(w->state, sizeof w->state, "%s", s);
     if ((s = json_string_value(ctl_lookup(job, "objective_metric"))))
         snprintf(w->metric, sizeof w->metric, "%s", s);
-    if ((s = json_string_value(ctl_lookup(job, "objective_goal")))) w->minimize = !strcmp(s, "minimize");
+    if ((s = json_string_value(ctl_lookup(job, "objective_goal"))))
+        w->minimize = !strcmp(s, "minimize");
     const json_t *spec = json_object_get(job, "spec");
     const json_t *obj = json_object_get(job, "objective");
     if (!json_is_object(obj) && json_is_object(spec)) obj = json_object_get(spec, "objective");
     if (json_is_object(obj)) {
-        if ((s = json_string_value(json_object_get(obj, "metric")))) snprintf(w->metric, sizeof w->metric, "%s", s);
-        if ((s = json_string_value(json_object_get(obj, "goal")))) w->minimize = !strcmp(s, "minimize");
+        if ((s = json_string_value(json_object_get(obj, "metric"))))
+            snprintf(w->metric, sizeof w->metric, "%s", s);
+        if ((s = json_string_value(json_object_get(obj, "goal"))))
+            w->minimize = !strcmp(s, "minimize");
     }
     double mp = num(job, "max_parallel", num(spec, "max_parallel", 0));
     if (mp > 0) w->max_parallel = (int)mp;
@@ -144,12 +149,16 @@ static void apply_status(w_state *w, const json_t *reply)
     const json_t *arr = ctl_find_array(reply, names);
     if (!arr) return;
     json_t *rows = ctl_normalise_rows(arr);
-    json_t *keys = rows ? ctl_varying_params(rows) : NULL;
+    /* A one-trial job varies nothing: name just its lr. */
+    json_t *keys = !rows                        ? NULL
+                   : json_array_size(rows) == 1 ? json_pack("[s]", "lr")
+                                                : ctl_varying_params(rows);
     if (!rows || !keys) goto done;
     if (tot < 0) w->total = (int)json_array_size(rows);
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         const json_t *id = json_object_get(row, "id");
         if (!json_is_integer(id)) continue;
         size_t before = w->ntrials;
@@ -157,7 +166,8 @@ static void apply_status(w_state *w, const json_t *reply)
         if (!t) break;
         bool fresh = w->ntrials > before, was_final = is_final(t->state);
         t->number = (long long)num(row, "number", (double)t->number);
-        if ((s = json_string_value(json_object_get(row, "state")))) snprintf(t->state, sizeof t->state, "%s", s);
+        if ((s = json_string_value(json_object_get(row, "state"))))
+            snprintf(t->state, sizeof t->state, "%s", s);
         /* A trial that ended without its event reaching us still gets its line
          * (after the fields below are filled). */
         bool report = !fresh && !was_final && is_final(t->state);
@@ -175,7 +185,8 @@ static void apply_status(w_state *w, const json_t *reply)
         size_t off = 0, j;
         json_t *k;
         t->params[0] = 0;
-        json_array_foreach(keys, j, k) {
+        json_array_foreach(keys, j, k)
+        {
             char b[64];
             const char *key = json_string_value(k);
             int n = snprintf(t->params + off, sizeof t->params - off, "%s%s=%s", off ? " " : "",
@@ -211,10 +222,10 @@ static int resync(w_state *w, const char *path, char *msg, size_t msglen)
 
 typedef struct {
     int done, completed, failed, running, queued; // trial counts (done: any final state)
-    double done_seconds;               // total run time of finished trials with both times
-    int timed;                         // how many finished trials are in done_seconds
-    double remaining;                  // trials' worth of work left
-    const w_trial *best;               // best finished trial, or NULL
+    double done_seconds; // total run time of finished trials with both times
+    int timed;           // how many finished trials are in done_seconds
+    double remaining;    // trials' worth of work left
+    const w_trial *best; // best finished trial, or NULL
 } w_summary;
 
 static double trial_fraction(const w_trial *t)
@@ -286,8 +297,10 @@ static void redraw(w_state *w, bool force)
     double frac = w->total > 0 ? (double)s.done / w->total : 0;
     int parallel = s.running > 0 ? s.running : (w->max_parallel > 0 ? w->max_parallel : 1);
     double eta = s.timed > 0 ? ctl_eta(s.timed, s.done_seconds, s.remaining, parallel) : -1;
-    double elapsed = isnan(w->job_started) ? -1
-                     : (isnan(w->job_finished) ? time_wall() : w->job_finished) - w->job_started;
+    double elapsed =
+        isnan(w->job_started)
+            ? -1
+            : (isnan(w->job_finished) ? time_wall() : w->job_finished) - w->job_started;
     snprintf(line, sizeof line, "job %lld %s  %s  %s %d/%d trials  elapsed %s  ETA %s", w->job,
              w->name, w->state, ctl_fmt_bar(bar, sizeof bar, 30, frac), s.done, w->total,
              ctl_fmt_duration(b1, sizeof b1, elapsed),
@@ -298,13 +311,19 @@ static void redraw(w_state *w, bool force)
         const w_trial *t = &w->trials[i];
         if (strcmp(t->state, "running")) continue;
         char loss[32], ips[32];
-        if (isnan(t->loss)) snprintf(loss, sizeof loss, "-");
-        else snprintf(loss, sizeof loss, "%.4f", t->loss);
-        if (isnan(t->ips)) snprintf(ips, sizeof ips, "-");
-        else snprintf(ips, sizeof ips, "%.0f", t->ips);
+        if (isnan(t->loss))
+            snprintf(loss, sizeof loss, "-");
+        else
+            snprintf(loss, sizeof loss, "%.4f", t->loss);
+        if (isnan(t->ips))
+            snprintf(ips, sizeof ips, "-");
+        else
+            snprintf(ips, sizeof ips, "%.0f", t->ips);
         char ep[32];
-        if (t->epochs > 0) snprintf(ep, sizeof ep, "%d/%d", t->epoch, t->epochs);
-        else snprintf(ep, sizeof ep, "%d", t->epoch);
+        if (t->epochs > 0)
+            snprintf(ep, sizeof ep, "%d/%d", t->epoch, t->epochs);
+        else
+            snprintf(ep, sizeof ep, "%d", t->epoch);
         if (t->epoch <= 0)
             snprintf(line, sizeof line, "  trial %-4lld starting  %s", t->id, t->params);
         else
@@ -315,8 +334,8 @@ static void redraw(w_state *w, bool force)
         lines++;
     }
     if (s.best)
-        snprintf(line, sizeof line, "best: %s %.4f (trial %lld: %s)  failed: %d", w->metric,
-                 s.best->val, s.best->id, s.best->params, s.failed);
+        snprintf(line, sizeof line, "best: trial %lld %s %.4f  failed: %d  %s", s.best->id,
+                 w->metric, s.best->val, s.failed, s.best->params);
     else
         snprintf(line, sizeof line, "best: none completed yet  failed: %d", s.failed);
     put_line(f, line, width);
@@ -345,7 +364,8 @@ static void report_final(w_state *w, w_trial *t)
         fprintf(f, ": %s", t->error);
     fprintf(f, "  [%d/%d done", s.done, w->total);
     if (s.best) fprintf(f, ", best %.4f (trial %lld)", s.best->val, s.best->id);
-    if (e_s > 0 && s.done < w->total) fprintf(f, ", ETA %s", ctl_fmt_duration(eta, sizeof eta, e_s));
+    if (e_s > 0 && s.done < w->total)
+        fprintf(f, ", ETA %s", ctl_fmt_duration(eta, sizeof eta, e_s));
     fputs("]\n", f);
 }
 
@@ -419,9 +439,11 @@ static bool apply_event(w_state *w, const json_t *e)
         if (plain) {
             fprintf(f, "trial %lld epoch %d", t->id, t->epoch);
             if (t->epochs > 0) fprintf(f, "/%d", t->epochs);
-            fprintf(f, ": train_loss %s", ctl_fmt_json(b, sizeof b, json_object_get(e, "train_loss")));
+            fprintf(f, ": train_loss %s",
+                    ctl_fmt_json(b, sizeof b, json_object_get(e, "train_loss")));
             fprintf(f, " val_loss %s", ctl_fmt_json(b, sizeof b, json_object_get(e, "val_loss")));
-            fprintf(f, " val_accuracy %s", ctl_fmt_json(b, sizeof b, json_object_get(e, "val_accuracy")));
+            fprintf(f, " val_accuracy %s",
+                    ctl_fmt_json(b, sizeof b, json_object_get(e, "val_accuracy")));
             const json_t *sec = json_object_get(e, "seconds");
             if (json_is_number(sec))
                 fprintf(f, " (%s)", ctl_fmt_duration(b, sizeof b, json_number_value(sec)));
@@ -463,8 +485,12 @@ static bool apply_event(w_state *w, const json_t *e)
 
 int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
 {
-    w_state w = {.job = job, .live = live && !json, .json = json, .out = out,
-                 .job_started = NAN, .job_finished = NAN};
+    w_state w = {.job = job,
+                 .live = live && !json,
+                 .json = json,
+                 .out = out,
+                 .job_started = NAN,
+                 .job_finished = NAN};
     snprintf(w.metric, sizeof w.metric, "val_accuracy");
     snprintf(w.state, sizeof w.state, "?");
     char msg[512];
@@ -475,18 +501,31 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
         ctl_print_unreachable(stderr, path, msg);
         return CTL_EXIT_UNREACHABLE;
     }
-    rc = resync(&w, path, msg, sizeof msg);
-    if (rc == CTL_EXIT_UNREACHABLE)
-        fprintf(stderr, "sweepctl: lost sweepd at %s: %s\n", path, msg);
-    if (rc) goto out;
-    w.ended = w.status_final;
+    /* Subscribe first, then take the snapshot: events from the moment in
+     * between wait in the socket rather than being lost. */
     req = json_pack("{s:s, s:I}", "op", "watch", "job", (json_int_t)job);
     if (!req || ctl_conn_send(&c, req, msg, sizeof msg) < 0) {
         fprintf(stderr, "sweepctl: lost sweepd at %s: %s\n", path, msg);
         rc = CTL_EXIT_UNREACHABLE;
         goto out;
     }
-    if (w.live && !w.ended) redraw(&w, true);
+    rc = resync(&w, path, msg, sizeof msg);
+    if (rc == CTL_EXIT_UNREACHABLE) fprintf(stderr, "sweepctl: lost sweepd at %s: %s\n", path, msg);
+    if (rc) goto out;
+    /* Even for a job that has already ended, the stream is read: the daemon
+     * answers with its "end" event at once (and --json shows it). */
+    if (!w.live && !w.json) {
+        w_summary s = summarise(&w);
+        if (s.done > 0) {
+            fprintf(out, "job %lld %s: %d/%d trials already finished (%d completed, %d failed)",
+                    job, w.name, s.done, w.total, s.completed, s.failed);
+            if (s.best)
+                fprintf(out, ", best %s %.4f (trial %lld)", w.metric, s.best->val, s.best->id);
+            fputc('\n', out);
+            fflush(out);
+        }
+    }
+    if (w.live) redraw(&w, true);
     double last_sync = time_mono();
     bool need_sync = false;
     while (!w.ended) {
@@ -519,7 +558,8 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
             json_decref(e);
             if (w.ended || w.shutdown) break;
         }
-        if (time_mono() - last_sync > RESYNC_SECONDS || (need_sync && time_mono() - last_sync > 0.2)) {
+        if (time_mono() - last_sync > RESYNC_SECONDS ||
+            (need_sync && time_mono() - last_sync > 0.2)) {
             /* A job seen final by status, with the stream quiet for a whole
              * resync period, has ended even if its "end" event never came. */
             bool quiet = !need_sync;
@@ -531,8 +571,10 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
     }
     if (w.shutdown) {
         if (w.live) redraw(&w, true);
-        fprintf(stderr, "sweepctl: sweepd is shutting down; job %lld continues when it is "
-                        "started again\n", job);
+        fprintf(stderr,
+                "sweepctl: sweepd is shutting down; job %lld continues when it is "
+                "started again\n",
+                job);
         rc = CTL_EXIT_UNREACHABLE;
         goto out;
     }
@@ -554,8 +596,10 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
             fprintf(out, "%s%s\n", s.best->params[0] ? "  " : "", s.best->params);
         }
     }
-    if (!strcmp(w.state, "failed")) rc = CTL_EXIT_ERROR;
-    else if (!strcmp(w.state, "done") || !strcmp(w.state, "cancelled")) rc = CTL_EXIT_OK;
+    if (!strcmp(w.state, "failed"))
+        rc = CTL_EXIT_ERROR;
+    else if (!strcmp(w.state, "done") || !strcmp(w.state, "cancelled"))
+        rc = CTL_EXIT_OK;
     else {
         fprintf(stderr, "sweepctl: the watch stream ended while job %lld is %s\n", job, w.state);
         rc = CTL_EXIT_ERROR;

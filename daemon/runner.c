@@ -66,6 +66,16 @@ void runner_release(proc *p)
     else if (p->d->procs == p) p->d->procs = p->next;
     if (p->next) p->next->prev = p->prev;
     p->next = p->prev = NULL;
+    if (!p->spawned) {
+        /* Never started (or uv_spawn failed and closed its handles itself). */
+        if (p->handles == 0) {
+            ndjson_free(&p->nb);
+            free(p->last_error);
+            json_decref(p->eval_result);
+            free(p);
+        }
+        return;
+    }
     if (!uv_is_closing((uv_handle_t *)&p->process)) uv_close((uv_handle_t *)&p->process, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&p->out)) uv_close((uv_handle_t *)&p->out, on_handle_closed);
 }
@@ -158,13 +168,17 @@ static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int logfd, ch
         return ERR_IO;
     }
     p->handles = 2;
+    p->spawned = true;
     p->pid = p->process.pid;
     p->started = time_mono();
     p->out_open = true;
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
-    p->next = d->procs;
-    if (d->procs) d->procs->prev = p;
-    d->procs = p;
+    if (!p->linked) {
+        p->next = d->procs;
+        if (d->procs) d->procs->prev = p;
+        d->procs = p;
+    }
+    p->linked = true;
     return 0;
 }
 
@@ -204,13 +218,78 @@ static int write_file_atomic(const char *path, const char *text, char *msg, size
     return 0;
 }
 
+/* Threadpool half of starting a trial: the file system work (out_dir,
+ * trial.json, the log file), which can take milliseconds on a busy disk and
+ * must not stall the loop. Touches only P's prep fields. */
+static void prep_work(uv_work_t *w)
+{
+    proc *p = w->data;
+    char spec_path[PATH_MAX + 16];
+    if (mkdir(p->out_dir, 0750) != 0 && errno != EEXIST) {
+        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, errno, "cannot create %s",
+                      p->out_dir);
+        return;
+    }
+    snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
+    if (write_file_atomic(spec_path, p->spec_text, p->prep_error, sizeof p->prep_error) != 0) return;
+    int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, errno, "cannot open %s",
+                      p->log_path);
+        return;
+    }
+    char now[40], head[256];
+    int n = snprintf(head, sizeof head, "==== sweepd %s: trial %lld attempt %u ====\n",
+                     time_now_iso(now, sizeof now), (long long)p->trial_id, p->attempt);
+    if (write(fd, head, (size_t)n) < 0) { /* the log header is best effort */ }
+    p->logfd = fd;
+}
+
+/* Loop half: spawn the worker, unless the trial was stopped meanwhile. */
+static void prep_done(uv_work_t *w, int status)
+{
+    proc *p = w->data;
+    sweepd *d = p->d;
+    p->preparing = false;
+    free(p->spec_text);
+    p->spec_text = NULL;
+    if (status != 0 && !p->prep_error[0])
+        err_set(p->prep_error, sizeof p->prep_error, ERR_INTERNAL, "trial preparation cancelled");
+    if (p->prep_error[0] || p->stop != STOP_NONE) {
+        if (p->logfd >= 0) close(p->logfd);
+        p->logfd = -1;
+        p->spawn_failed = p->prep_error[0] != 0;
+        if (p->spawn_failed) {
+            free(p->last_error);
+            p->last_error = strdup(p->prep_error);
+        }
+        p->exited = true;
+        p->exit_status = p->spawn_failed ? -1 : WEXIT_STOPPED_CODE;
+        sched_on_finished(p);
+        return;
+    }
+    char spec_path[PATH_MAX + 16];
+    snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
+    char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
+    char msg[512];
+    int rc = spawn(d, p, argv, p->out_dir, p->logfd, msg, sizeof msg);
+    close(p->logfd);
+    p->logfd = -1;
+    if (rc) {
+        p->spawn_failed = true;
+        free(p->last_error);
+        p->last_error = strdup(msg);
+        p->exited = true;
+        p->exit_status = -1;
+        sched_on_finished(p);
+        return;
+    }
+    sched_on_spawned(p);
+}
+
 int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
 {
-    char out_dir[PATH_MAX], spec_path[PATH_MAX + 16];
-    snprintf(out_dir, sizeof out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
-    if (mkdir(out_dir, 0750) != 0 && errno != EEXIST)
-        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create %s", out_dir);
-    /* The trial's parameters and seed from its row. */
+    /* The trial's parameters and seed from its row (the loop owns the database). */
     sqlite3_stmt *st = store_stmt(d->st, "SELECT params_json, seed FROM trials WHERE id = ?");
     if (!st) return err_set(msg, msglen, ERR_DB, "cannot read trial %lld", (long long)t->id);
     sqlite3_bind_int64(st, 1, t->id);
@@ -223,38 +302,47 @@ int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
     }
     sqlite3_reset(st);
     if (!params) return err_set(msg, msglen, ERR_DB, "trial %lld has no parameters", (long long)t->id);
+    proc *p = calloc(1, sizeof *p);
+    if (!p) {
+        json_decref(params);
+        return ERR_NOMEM;
+    }
+    snprintf(p->out_dir, sizeof p->out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
+    snprintf(p->log_path, sizeof p->log_path, "%s/logs/trial-%lld.log", d->cfg->state_dir,
+             (long long)t->id);
     char cache[PATH_MAX];
     snprintf(cache, sizeof cache, "%s/cache", d->cfg->state_dir);
     json_t *spec = json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:s, s:s, s:i}", "trial",
                              (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed,
                              "data", json_object_get(j->tmpl, "data"), "model",
                              json_object_get(j->tmpl, "model"), "params", params, "objective",
-                             json_object_get(j->tmpl, "objective"), "out_dir", out_dir, "cache_dir",
-                             cache, "threads", d->cfg->threads_per_worker);
-    if (!spec) return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
-    char *text = jx_dump_line(spec);
+                             json_object_get(j->tmpl, "objective"), "out_dir", p->out_dir,
+                             "cache_dir", cache, "threads", d->cfg->threads_per_worker);
+    p->spec_text = spec ? jx_dump_line(spec) : NULL;
     json_decref(spec);
-    if (!text) return ERR_NOMEM;
-    snprintf(spec_path, sizeof spec_path, "%s/trial.json", out_dir);
-    int rc = write_file_atomic(spec_path, text, msg, msglen);
-    free(text);
-    if (rc) return rc;
-    char what[128];
-    snprintf(what, sizeof what, "trial %lld attempt %u", (long long)t->id, (unsigned)t->attempt);
-    int logfd = open_log(d, t->id, what, msg, msglen);
-    if (logfd < 0) return logfd;
-    proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        close(logfd);
-        return ERR_NOMEM;
+    if (!p->spec_text) {
+        free(p);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
     }
+    p->d = d;
     p->job = j;
     p->trial = t;
+    p->trial_id = t->id;
+    p->attempt = t->attempt;
     p->done_value = NAN;
-    char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
-    rc = spawn(d, p, argv, out_dir, logfd, msg, msglen);
-    close(logfd);
-    if (rc) return rc;
+    p->logfd = -1;
+    p->preparing = true;
+    p->linked = true;
+    p->work.data = p;
+    int rc = uv_queue_work(d->loop, &p->work, prep_work, prep_done);
+    if (rc != 0) {
+        free(p->spec_text);
+        free(p);
+        return err_set(msg, msglen, ERR_INTERNAL, "cannot queue trial start: %s", uv_strerror(rc));
+    }
+    p->next = d->procs;
+    if (d->procs) d->procs->prev = p;
+    d->procs = p;
     t->proc = p;
     return 0;
 }

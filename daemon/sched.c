@@ -50,8 +50,6 @@ static bool watched(sweepd *d, sjob *j) { return d->watched && d->watched(d, j->
 
 /* Extra facts recorded with a transition. */
 typedef struct {
-    int pid;              // worker pid (-> running)
-    uint64_t pid_start;   // its start time (-> running)
     bool has_exit;        // exit_code is meaningful
     int64_t exit_code;    // exit status, or -signal
     const char *error;    // error text to store (NULL keeps the old one)
@@ -73,11 +71,10 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
         char out_dir[PATH_MAX];
         snprintf(out_dir, sizeof out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
         store_enqueue(d->st,
-                      "UPDATE trials SET state = 'running', attempt = ?, pid = ?,"
-                      " pid_start_time = ?, started_at = ?, finished_at = NULL, exit_code = NULL,"
+                      "UPDATE trials SET state = 'running', attempt = ?, pid = NULL,"
+                      " pid_start_time = NULL, started_at = ?, finished_at = NULL, exit_code = NULL,"
                       " out_dir = ? WHERE id = ?",
-                      "iiissi", (int64_t)t->attempt, (int64_t)info->pid, (int64_t)info->pid_start,
-                      now, out_dir, t->id);
+                      "issi", (int64_t)t->attempt, now, out_dir, t->id);
     } else if (ns == TS_QUEUED) {
         store_enqueue(d->st,
                       "UPDATE trials SET state = 'queued', attempt = ?, pid = NULL,"
@@ -508,7 +505,13 @@ void sched_on_finished(proc *p)
         snprintf(why, sizeof why, "exit status %lld (%s)", (long long)p->exit_status,
                  p->exit_status == 0 ? "done" : exit_reason(p->exit_status));
     char err[768];
-    if (p->exit_status == 0 && p->term_signal == 0) {
+    if (p->spawn_failed) {
+        info.has_exit = false;
+        info.error = p->last_error ? p->last_error : "cannot start the worker";
+        info.why = info.error;
+        log_error("trial %lld: %s", (long long)t->id, info.error);
+        trial_set_state(d, j, t, TS_FAILED, &info);
+    } else if (p->exit_status == 0 && p->term_signal == 0) {
         trial_set_state(d, j, t, TS_COMPLETED, &info);
         double v = p->done_seen ? p->done_value : NAN;
         if (!isnan(v) &&
@@ -674,21 +677,26 @@ static void start_trial(sweepd *d, sjob *j, strial *t)
     int rc = runner_start_trial(d, j, t, msg, sizeof msg);
     if (rc) {
         log_error("trial %lld: %s", (long long)t->id, msg);
-        /* Count it as a failed attempt: a missing worker must not loop forever. */
+        /* Count it as a failed attempt: a broken setup must not loop forever. */
         tinfo info = {.error = msg, .why = msg};
-        trial_set_state(d, j, t, TS_RUNNING, &(tinfo){.why = "spawn"});
+        trial_set_state(d, j, t, TS_RUNNING, &(tinfo){.why = "starting"});
         trial_set_state(d, j, t, TS_FAILED, &info);
         check_job_end(d, j);
         return;
     }
+    /* The slot is taken now; files are written in the threadpool and the
+     * process started in sched_on_spawned (or the start fails there). */
     d->running++;
     if (j->state == JS_QUEUED) job_set_state(d, j, JS_RUNNING, "first trial started");
-    char why[64];
-    snprintf(why, sizeof why, "pid %d", t->proc->pid);
-    trial_set_state(d, j, t, TS_RUNNING,
-                    &(tinfo){.pid = t->proc->pid,
-                             .pid_start = runner_proc_start_time(t->proc->pid),
-                             .why = why});
+    trial_set_state(d, j, t, TS_RUNNING, &(tinfo){.why = "starting"});
+}
+
+void sched_on_spawned(proc *p)
+{
+    sweepd *d = p->d;
+    log_debug("trial %lld: worker pid %d started", (long long)p->trial->id, p->pid);
+    store_enqueue(d->st, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
+                  (int64_t)p->pid, (int64_t)runner_proc_start_time(p->pid), p->trial->id);
 }
 
 void sched_run(sweepd *d)
@@ -791,6 +799,7 @@ static void tick(uv_timer_t *h)
             }
             continue;
         }
+        if (p->preparing) continue;
         if (!p->is_eval && p->stop == STOP_NONE && p->job->trial_timeout > 0 &&
             now - p->started > p->job->trial_timeout) {
             log_warn("trial %lld exceeded trial_timeout of %g s; sending SIGTERM",

@@ -95,7 +95,9 @@ static char *submit_line(const char *path)
 
 static json_t *build_request(const ctl_args *a)
 {
-    const char *op = ctl_command_name(a->cmd);
+    /* The protocol has no "list": it is the daemon-wide status, shown as
+     * the jobs table alone. */
+    const char *op = a->cmd == CTL_CMD_LIST ? "status" : ctl_command_name(a->cmd);
     json_t *req = json_pack("{s:s}", "op", op);
     if (!req) return NULL;
     switch (a->cmd) {

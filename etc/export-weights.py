@@ -340,13 +340,13 @@ def main(argv):
     std = triple(args.std, "--std", IMAGENET_STD)
 
     try:
+        if args.input and not os.path.isfile(args.input):
+            raise ExportError("%s: no such file" % args.input)
         torch = load_torch()
         classes = None
         if args.pretrained:
             sd, classes = pretrained(args.pretrained, torch)
         else:
-            if not os.path.isfile(args.input):
-                raise ExportError("%s: no such file" % args.input)
             obj = load_file(args.input, args.allow_pickle, torch)
             sd = find_state_dict(obj, torch)
         sd = strip_prefixes(dict(sd))

@@ -14,7 +14,10 @@
  *    optim (JSON: kind and step count), best_epoch, train_state (JSON: the
  *    running sums of a part-done epoch).
  * Files are written atomically by the safetensors writer (temporary file,
- * fsync, rename), so a crash leaves the previous file intact. */
+ * fsync, rename), so a crash leaves the previous file intact. The trainer
+ * makes best.safetensors a hard link to the checkpoint of the best epoch (no
+ * second write of the weights), so it carries that epoch's optimizer state
+ * too; loaders ignore the "optim." tensors. */
 #ifndef SWEEP_CHECKPOINT_H
 #define SWEEP_CHECKPOINT_H
 

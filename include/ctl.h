@@ -89,7 +89,7 @@ char *ctl_table_render(const ctl_table *t);
 
 /* Display width of the UTF-8 string S (code points; no wide-glyph handling). */
 size_t ctl_utf8_width(const char *s);
-/* Formats a duration: "42s", "3m05s", "1h02m", "2d03h"; "-" for negative or
+/* Formats a duration: "2.5s", "42s", "3m05s", "1h02m", "2d03h"; "-" for negative or
  * non-finite. Returns BUF. */
 char *ctl_fmt_duration(char *buf, size_t n, double seconds);
 /* Formats a metric value compactly: 4 decimals below 10 ("0.8734"), fewer
@@ -109,13 +109,13 @@ double ctl_eta(int done_trials, double done_seconds, double remaining_work, int 
 /* ---- connection (ctl_conn.c) ---- */
 
 typedef struct {
-    int fd;               // connected socket, -1 when closed
-    ndjson_buf in;        // framing of incoming bytes
-    char **lines;         // complete lines received, not yet returned (owned, NUL-terminated)
-    size_t head, count;   // index of the oldest queued line; lines queued
-    size_t cap;           // entries allocated in lines
-    int bad_line;         // a received line was too long: ERR_TOOBIG, else 0
-    char bad_msg[256];    // what was wrong with that line
+    int fd;             // connected socket, -1 when closed
+    ndjson_buf in;      // framing of incoming bytes
+    char **lines;       // complete lines received, not yet returned (owned, NUL-terminated)
+    size_t head, count; // index of the oldest queued line; lines queued
+    size_t cap;         // entries allocated in lines
+    int bad_line;       // a received line was too long: ERR_TOOBIG, else 0
+    char bad_msg[256];  // what was wrong with that line
 } ctl_conn;
 
 /* Connects to the Unix socket PATH. Returns 0, or ERR_IO with the system's
@@ -132,8 +132,7 @@ int ctl_conn_send(ctl_conn *c, const json_t *req, char *msg, size_t msglen);
  * < 0 waits forever. Returns 0; 1 on timeout (outputs untouched); ERR_IO when
  * the connection closed (MSG says so) or broke; ERR_PARSE when the daemon sent
  * a line that is not JSON or is too long. */
-int ctl_conn_recv(ctl_conn *c, json_t **out, char **raw, int timeout_ms, char *msg,
-                  size_t msglen);
+int ctl_conn_recv(ctl_conn *c, json_t **out, char **raw, int timeout_ms, char *msg, size_t msglen);
 /* Connects, sends LINE, receives one reply. On 0 *OUT owns the reply and, if
  * RAW is not NULL, *RAW the reply line as received. Returns 0, or
  * CTL_EXIT_UNREACHABLE with the reason in MSG. */

@@ -35,6 +35,16 @@
 
 #include "rng.h"
 
+/* ---------- parallel loops ---------- */
+
+typedef void (*par_fn)(void *ctx, size_t i0, size_t i1);
+/* Runs FN(ctx, i0, i1) over contiguous parts of [0, n) on the calling thread
+ * plus helper threads (as many in all as OpenBLAS uses), each part at least
+ * GRAIN indices; returns when all are done. FN must compute every index the
+ * same way whatever the split (results then do not depend on the thread
+ * count). Called from one thread at a time. */
+void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx);
+
 /* ---------- layout conversion ---------- */
 
 /* dst (C, N, HW) <- src (N, C, HW). */
@@ -70,6 +80,21 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
  * when din is NULL). dout (OC, N, OH, OW); in and w as in the forward pass. */
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
                      const float *w, const conv2d_desc *d, float *ws, int din_accumulate);
+
+/* Winograd F(2x2, 3x3) kernel behind conv2d_forward/backward for 3x3
+ * stride-1 pad-1 convolutions (worker/winograd.c). Applicable when the CPU
+ * has AVX-512 and the input is 2..1024 wide. winograd_conv computes
+ * out (OC, N, H, W) = conv(in, w) (or += when accumulate); with flip it
+ * takes w as the (C, OC, 3, 3) weights of the forward convolution and
+ * convolves with them transposed and rotated (the input gradient), D then
+ * describing that backward convolution. ws: winograd_workspace_floats(d). */
+int winograd_applicable(const conv2d_desc *d);
+size_t winograd_workspace_floats(const conv2d_desc *d);
+void winograd_conv(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws,
+                   int flip, int accumulate);
+/* dw (OC, C, 3, 3) += weight gradient from dy (OC, N, H, W) and in (C, N, H, W)
+ * through F(3x3, 2x2) (the transpose of the forward algorithm). */
+void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws);
 
 /* ---------- batchnorm2d (+ optional fused ReLU) ---------- */
 

@@ -111,6 +111,18 @@ typedef struct proc {
     unsigned bad_lines;    // non-JSON / oversized lines seen
     unsigned long_lines;   // oversized lines seen
     ndjson_buf nb;         // line framing of stdout
+    uv_work_t work;        // threadpool request preparing the trial's files
+    bool preparing;        // files being prepared; no process yet
+    bool linked;           // in d->procs
+    bool spawned;          // uv_spawn succeeded (handles must be closed)
+    bool spawn_failed;     // preparation or uv_spawn failed (reason in last_error)
+    int64_t trial_id;      // copy of trial->id for the threadpool
+    unsigned attempt;      // copy of trial->attempt for the threadpool
+    int logfd;             // log file prepared for stderr, -1 if none
+    char *spec_text;       // trial.json contents until written (owned)
+    char out_dir[4096];    // <state_dir>/trials/<id>
+    char log_path[4096];   // <state_dir>/logs/trial-<id>.log
+    char prep_error[512];  // why preparation failed, "" if it did not
     struct proc *next, *prev; // all live processes
 } proc;
 
@@ -174,5 +186,10 @@ uint64_t runner_proc_start_time(int pid);
 /* sched.c callbacks used by runner.c. */
 void sched_on_line(proc *p, char *line, size_t len);
 void sched_on_finished(proc *p);
+/* The worker of trial proc P has started (pid known). */
+void sched_on_spawned(proc *p);
+
+/* exit_status given to a trial stopped before its worker was started. */
+#define WEXIT_STOPPED_CODE 7
 
 #endif

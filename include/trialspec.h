@@ -42,6 +42,7 @@ typedef struct {
     double val_fraction;     // data.val_fraction in (0, 1): share of train held out when val_dir is NULL
     char *test_dir;          // data.test or NULL; not read by `run` (the daemon evaluates it) (owned)
     char *arch;              // model.arch, e.g. "resnet18" (owned)
+    bool arch_given;         // model.arch was written (with weights it must match them)
     char *weights;           // model.weights, NULL = from scratch (owned)
     int input_size;          // model.input_size, pixels (square), 8..4096
     int width;               // model.width: stem width when training from scratch, 1..4096

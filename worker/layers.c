@@ -21,6 +21,7 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,13 +142,53 @@ static size_t align16(size_t n)
 
 static size_t conv_ws_plain(const conv2d_desc *d);
 
+/* Whether D's forward pass and input gradient run through Winograd
+ * (SWEEP_WINOGRAD=0 in the environment turns it off, for comparisons). The
+ * transforms work on 16 tiles of a tile row at once, so very narrow maps waste
+ * most of each vector: measured on resnet18 shapes (one thread, CPU time),
+ * Winograd wins from 4x4 maps up (forward 1.4-1.7x at 8..56) and loses at 2x2. */
+static int use_winograd(const conv2d_desc *d)
+{
+    static int enabled = -1;
+    if (enabled < 0) {
+        const char *e = getenv("SWEEP_WINOGRAD");
+        enabled = !(e && !strcmp(e, "0"));
+    }
+    return enabled && winograd_applicable(d) && d->h >= 4 && d->w >= 4;
+}
+
+/* Whether the weight gradient of a Winograd convolution also goes through
+ * Winograd: its extra transform of dY pays off on wide maps (28..56: 1.4x)
+ * or many channels (7x7 with 512: 1.2x), not on 8x8 maps with 64 channels
+ * (im2col was 1.5x faster there). */
+static int use_winograd_wgrad(const conv2d_desc *d)
+{
+    return d->w >= 15 || (size_t)d->c * d->oc >= 65536;
+}
+
+/* The input-gradient convolution of D: dY (OC, N, H, W) -> dX (C, N, H, W). */
+static void transposed_desc(const conv2d_desc *d, conv2d_desc *t)
+{
+    *t = *d;
+    t->c = d->oc;
+    t->oc = d->c;
+}
+
 size_t conv2d_workspace_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
     if (conv_reduce(d, &r, &k0))
         return 2 * align16((size_t)d->oc * d->c * r.kh * r.kw) + conv_ws_plain(&r);
-    return conv_ws_plain(d);
+    size_t ws = conv_ws_plain(d);
+    if (use_winograd(d)) {
+        conv2d_desc t;
+        transposed_desc(d, &t);
+        size_t a = winograd_workspace_floats(d), b = winograd_workspace_floats(&t);
+        if (a > ws) ws = a;
+        if (b > ws) ws = b;
+    }
+    return ws;
 }
 
 static size_t conv_ws_plain(const conv2d_desc *d)
@@ -471,6 +512,10 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
         conv_fwd_plain(out, in, ws, &r, ws + 2 * nw);
         return;
     }
+    if (use_winograd(d)) {
+        winograd_conv(out, in, w, d, ws, 0, 0);
+        return;
+    }
     conv_fwd_plain(out, in, w, d, ws);
 }
 
@@ -493,35 +538,158 @@ void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
                             dwc[(oc * r.kh + ky) * r.kw + kx];
         return;
     }
+    if (use_winograd(d)) {
+        if (dw) {
+            if (use_winograd_wgrad(d))
+                winograd_wgrad(dw, dout, in, d, ws);
+            else
+                conv_bwd_plain(NULL, dw, dout, in, w, d, ws, 0);
+        }
+        if (din) {
+            conv2d_desc t;
+            transposed_desc(d, &t);
+            winograd_conv(din, dout, w, &t, ws, 1, din_accumulate);
+        }
+        return;
+    }
     conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
+}
+
+/* ---------- parallel loops ---------- */
+
+/* A small pool of helper threads for the elementwise passes (batchnorm,
+ * ReLU, residual adds, pooling, optimizer updates), which otherwise run on
+ * one core while OpenBLAS's threads idle. The thread count follows
+ * OpenBLAS's. Work is split into contiguous index ranges and every index is
+ * computed the same way whatever the split, so results do not depend on the
+ * thread count. */
+#define POOL_MAX 16
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    int started;          // helper threads running
+    unsigned gen;         // job generation, bumped per job
+    int pending;          // helpers still working on the job
+    int parts;            // parts of the current job (part 0 is the caller's)
+    size_t n;             // index range [0, n) of the job
+    par_fn fn;            // the job
+    void *ctx;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          0, 0, 0, 0, 0, NULL, NULL};
+
+static void *pool_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    unsigned seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.gen;
+        if (id >= pool.parts) continue;
+        par_fn fn = pool.fn;
+        void *ctx = pool.ctx;
+        size_t n = pool.n, parts = (size_t)pool.parts;
+        pthread_mutex_unlock(&pool.mu);
+        fn(ctx, n * id / parts, n * (id + 1) / parts);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
+static int pool_threads(void)
+{
+    int t = openblas_get_num_threads();
+    if (t < 1) t = 1;
+    if (t > POOL_MAX) t = POOL_MAX;
+    return t;
+}
+
+void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
+{
+    int parts = pool_threads();
+    if (grain < 1) grain = 1;
+    if ((size_t)parts > n / grain) parts = (int)(n / grain);
+    if (parts <= 1) {
+        if (n) fn(ctx, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&pool.mu);
+    while (pool.started < parts - 1) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, pool_main, (void *)(intptr_t)(pool.started + 1));
+        pthread_attr_destroy(&at);
+        if (rc) break;
+        pool.started++;
+    }
+    if (parts > pool.started + 1) parts = pool.started + 1;
+    if (parts <= 1) {
+        pthread_mutex_unlock(&pool.mu);
+        fn(ctx, 0, n);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.parts = parts;
+    pool.pending = parts - 1;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.mu);
+    fn(ctx, 0, n / parts);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
 }
 
 /* ---------- batchnorm ---------- */
 
-/* Sum and sum of squared deviations from SHIFT over x[0..m), float lanes
- * flushed to double every chunk. */
-HOT static void sum_sq(const float *x, size_t m, float shift, double *sum, double *sq)
+/* Sum and sum of squares of (x - shift) over x[0..m): float lanes flushed to
+ * double every chunk. */
+__attribute__((target("avx512f"))) static void sum_sq_avx512(const float *x, size_t m,
+                                                              float shift, double *sum,
+                                                              double *sq)
 {
     double s = 0, q = 0;
+    const __m512 sh = _mm512_set1_ps(shift);
     size_t i = 0;
     while (i < m) {
         size_t end = i + 4096 < m ? i + 4096 : m;
-        float as[LANES] = {0}, aq[LANES] = {0};
-        for (; i + LANES <= end; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                float v = x[i + j] - shift;
-                as[j] += v;
-                aq[j] += v * v;
-            }
-        for (; i < end; i++) {
-            float v = x[i] - shift;
-            as[0] += v;
-            aq[0] += v * v;
+        __m512 as = _mm512_setzero_ps(), aq = _mm512_setzero_ps();
+        for (; i + 16 <= end; i += 16) {
+            __m512 v = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh);
+            as = _mm512_add_ps(as, v);
+            aq = _mm512_fmadd_ps(v, v, aq);
         }
-        for (int j = 0; j < LANES; j++) {
-            s += as[j];
-            q += aq[j];
+        if (i < end) {
+            __mmask16 k = (__mmask16)((1u << (end - i)) - 1);
+            __m512 v = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), sh);
+            as = _mm512_add_ps(as, v);
+            aq = _mm512_fmadd_ps(v, v, aq);
+            i = end;
         }
+        s += _mm512_reduce_add_ps(as);
+        q += _mm512_reduce_add_ps(aq);
+    }
+    *sum = s;
+    *sq = q;
+}
+
+static void sum_sq(const float *x, size_t m, float shift, double *sum, double *sq)
+{
+    if (have_avx512()) {
+        sum_sq_avx512(x, m, shift, sum, sq);
+        return;
+    }
+    double s = 0, q = 0;
+    for (size_t i = 0; i < m; i++) {
+        double v = (double)x[i] - shift;
+        s += v;
+        q += v * v;
     }
     *sum = s;
     *sq = q;
@@ -539,14 +707,21 @@ HOT static void scale_shift(float *out, const float *in, size_t m, float a, floa
     }
 }
 
-void batchnorm_forward_train(float *out, const float *in, const float *gamma,
-                             const float *beta, float *running_mean, float *running_var,
-                             float *save_mean, float *save_invstd, int n, int c, int hw,
-                             float momentum, float eps, int relu)
+typedef struct {
+    float *out;
+    const float *in, *gamma, *beta;
+    float *rm, *rv, *smean, *sinvstd;
+    size_t m;
+    float momentum, eps;
+    int relu;
+} bn_fwd_ctx;
+
+static void bn_fwd_train_part(void *arg, size_t c0, size_t c1)
 {
-    const size_t m = (size_t)n * hw;
-    for (int ch = 0; ch < c; ch++) {
-        const float *x = in + ch * m;
+    const bn_fwd_ctx *k = arg;
+    const size_t m = k->m;
+    for (size_t ch = c0; ch < c1; ch++) {
+        const float *x = k->in + ch * m;
         /* shifted sums (shift = first element) keep the variance accurate */
         float shift = x[0];
         double s, q;
@@ -555,17 +730,39 @@ void batchnorm_forward_train(float *out, const float *in, const float *gamma,
         double var = q / (double)m - dmean * dmean;
         if (var < 0) var = 0;
         double mean = shift + dmean;
-        float invstd = (float)(1.0 / sqrt(var + eps));
-        save_mean[ch] = (float)mean;
-        save_invstd[ch] = invstd;
-        if (running_mean) {
+        float invstd = (float)(1.0 / sqrt(var + k->eps));
+        k->smean[ch] = (float)mean;
+        k->sinvstd[ch] = invstd;
+        if (k->rm) {
             double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
-            running_mean[ch] = (float)((1 - momentum) * running_mean[ch] + momentum * mean);
-            running_var[ch] = (float)((1 - momentum) * running_var[ch] + momentum * unbiased);
+            k->rm[ch] = (float)((1 - k->momentum) * k->rm[ch] + k->momentum * mean);
+            k->rv[ch] = (float)((1 - k->momentum) * k->rv[ch] + k->momentum * unbiased);
         }
-        float a = gamma[ch] * invstd;
-        float b = beta[ch] - (float)mean * a;
-        scale_shift(out + ch * m, x, m, a, b, relu);
+        float a = k->gamma[ch] * invstd;
+        float b = k->beta[ch] - (float)mean * a;
+        scale_shift(k->out + ch * m, x, m, a, b, k->relu);
+    }
+}
+
+void batchnorm_forward_train(float *out, const float *in, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float *save_mean, float *save_invstd, int n, int c, int hw,
+                             float momentum, float eps, int relu)
+{
+    bn_fwd_ctx k = {out,         in,          gamma,          beta,     running_mean,
+                    running_var, save_mean,   save_invstd,    (size_t)n * hw,
+                    momentum,    eps,         relu};
+    layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_fwd_train_part, &k);
+}
+
+static void bn_fwd_eval_part(void *arg, size_t c0, size_t c1)
+{
+    const bn_fwd_ctx *k = arg;
+    for (size_t ch = c0; ch < c1; ch++) {
+        float invstd = (float)(1.0 / sqrt((double)k->rv[ch] + k->eps));
+        float a = k->gamma[ch] * invstd;
+        float b = k->beta[ch] - k->rm[ch] * a;
+        scale_shift(k->out + ch * k->m, k->in + ch * k->m, k->m, a, b, k->relu);
     }
 }
 
@@ -573,48 +770,55 @@ void batchnorm_forward_eval(float *out, const float *in, const float *gamma, con
                             const float *running_mean, const float *running_var, int n, int c,
                             int hw, float eps, int relu)
 {
-    const size_t m = (size_t)n * hw;
-    for (int ch = 0; ch < c; ch++) {
-        float invstd = (float)(1.0 / sqrt((double)running_var[ch] + eps));
-        float a = gamma[ch] * invstd;
-        float b = beta[ch] - running_mean[ch] * a;
-        scale_shift(out + ch * m, in + ch * m, m, a, b, relu);
-    }
+    bn_fwd_ctx k = {out,  in,   gamma, beta, (float *)running_mean, (float *)running_var,
+                    NULL, NULL, (size_t)n * hw, 0, eps, relu};
+    layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_fwd_eval_part, &k);
 }
 
-/* Sums of dy' and dy'*(x - mean) where dy' = dy masked by out > 0 (relu). */
-HOT static void bn_bwd_sums(const float *dy, const float *x, const float *y, size_t m, float mean,
-                            int relu, double *sdy, double *sdyx)
+/* Sums of dy' and dy'*(x - mean) where dy' = dy masked by y > 0 when Y is
+ * not NULL (fused ReLU). */
+__attribute__((target("avx512f"))) static void bn_bwd_sums_avx512(const float *dy,
+                                                                   const float *x,
+                                                                   const float *y, size_t m,
+                                                                   float mean, double *sdy,
+                                                                   double *sdyx)
 {
     double s = 0, q = 0;
+    const __m512 mu = _mm512_set1_ps(mean), zero = _mm512_setzero_ps();
     size_t i = 0;
     while (i < m) {
         size_t end = i + 4096 < m ? i + 4096 : m;
-        float as[LANES] = {0}, aq[LANES] = {0};
-        if (relu) {
-            for (; i + LANES <= end; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    float g = y[i + j] > 0 ? dy[i + j] : 0;
-                    as[j] += g;
-                    aq[j] += g * (x[i + j] - mean);
-                }
-        } else {
-            for (; i + LANES <= end; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    float g = dy[i + j];
-                    as[j] += g;
-                    aq[j] += g * (x[i + j] - mean);
-                }
+        __m512 as = zero, aq = zero;
+        for (; i < end; i += 16) {
+            __mmask16 k = end - i >= 16 ? (__mmask16)0xffff
+                                        : (__mmask16)((1u << (end - i)) - 1);
+            if (y) k = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, y + i), zero,
+                                               _CMP_GT_OQ);
+            __m512 g = _mm512_maskz_loadu_ps(k, dy + i);
+            __m512 xc = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), mu);
+            as = _mm512_add_ps(as, g);
+            aq = _mm512_fmadd_ps(g, xc, aq);
         }
-        for (; i < end; i++) {
-            float g = (!relu || y[i] > 0) ? dy[i] : 0;
-            as[0] += g;
-            aq[0] += g * (x[i] - mean);
-        }
-        for (int j = 0; j < LANES; j++) {
-            s += as[j];
-            q += aq[j];
-        }
+        i = end;
+        s += _mm512_reduce_add_ps(as);
+        q += _mm512_reduce_add_ps(aq);
+    }
+    *sdy = s;
+    *sdyx = q;
+}
+
+static void bn_bwd_sums(const float *dy, const float *x, const float *y, size_t m, float mean,
+                        double *sdy, double *sdyx)
+{
+    if (have_avx512()) {
+        bn_bwd_sums_avx512(dy, x, y, m, mean, sdy, sdyx);
+        return;
+    }
+    double s = 0, q = 0;
+    for (size_t i = 0; i < m; i++) {
+        double g = (!y || y[i] > 0) ? dy[i] : 0;
+        s += g;
+        q += g * ((double)x[i] - mean);
     }
     *sdy = s;
     *sdyx = q;
@@ -622,9 +826,9 @@ HOT static void bn_bwd_sums(const float *dy, const float *x, const float *y, siz
 
 /* din = a*dy' + b*(x - mean) + c0 (centred so large means do not cancel) */
 HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const float *y,
-                             size_t m, float a, float b, float mean, float c0, int relu)
+                             size_t m, float a, float b, float mean, float c0)
 {
-    if (relu) {
+    if (y) {
         for (size_t i = 0; i < m; i++) {
             float g = y[i] > 0 ? dy[i] : 0;
             din[i] = a * g + b * (x[i] - mean) + c0;
@@ -634,29 +838,65 @@ HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const 
     }
 }
 
+typedef struct {
+    float *din, *dgamma, *dbeta;
+    const float *dout, *in, *out, *gamma, *mean, *invstd, *rm, *rv;
+    size_t m;
+    float eps;
+    int relu;
+} bn_bwd_ctx;
+
+static void bn_bwd_part(void *arg, size_t c0, size_t c1)
+{
+    const bn_bwd_ctx *k = arg;
+    const size_t m = k->m;
+    for (size_t ch = c0; ch < c1; ch++) {
+        const size_t o = ch * m;
+        const float *y = k->relu ? k->out + o : NULL;
+        double sdy, sdyx;
+        float mean = k->mean[ch], invstd = k->invstd[ch];
+        bn_bwd_sums(k->dout + o, k->in + o, y, m, mean, &sdy, &sdyx);
+        /* sum(dy' * xhat) = invstd * sdyx */
+        double sdxh = sdyx * invstd;
+        if (k->dgamma) k->dgamma[ch] += (float)sdxh;
+        if (k->dbeta) k->dbeta[ch] += (float)sdy;
+        if (!k->din) continue;
+        /* din = gamma*invstd*(dy' - sdy/m - xhat*sdxh/m), xhat = (x-mean)*invstd */
+        double gi = (double)k->gamma[ch] * invstd;
+        double b = -gi * invstd * sdxh / (double)m;
+        double c0v = -gi * sdy / (double)m;
+        bn_bwd_apply(k->din + o, k->dout + o, k->in + o, y, m, (float)gi, (float)b, mean,
+                     (float)c0v);
+    }
+}
+
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *out, const float *gamma,
                         const float *save_mean, const float *save_invstd, int n, int c, int hw,
                         int relu)
 {
-    const size_t m = (size_t)n * hw;
-    for (int ch = 0; ch < c; ch++) {
+    bn_bwd_ctx k = {din,       dgamma,      dbeta, dout, in,   out, gamma,
+                    save_mean, save_invstd, NULL,  NULL, (size_t)n * hw, 0, relu};
+    layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_bwd_part, &k);
+}
+
+static void bn_bwd_eval_part(void *arg, size_t c0, size_t c1)
+{
+    const bn_bwd_ctx *k = arg;
+    const size_t m = k->m;
+    for (size_t ch = c0; ch < c1; ch++) {
         const size_t o = ch * m;
-        double sdy, sdyx;
-        float mean = save_mean[ch], invstd = save_invstd[ch];
-        bn_bwd_sums(dout + o, in + o, relu ? out + o : NULL, m, mean, relu, &sdy, &sdyx);
-        /* sum(dy' * xhat) = invstd * sdyx */
-        double sdxh = sdyx * invstd;
-        if (dgamma) dgamma[ch] += (float)sdxh;
-        if (dbeta) dbeta[ch] += (float)sdy;
-        if (!din) continue;
-        /* din = gamma*invstd*(dy' - sdy/m - xhat*sdxh/m), xhat = (x-mean)*invstd */
-        double gi = (double)gamma[ch] * invstd;
-        double a = gi;
-        double b = -gi * invstd * sdxh / (double)m;
-        double c0 = -gi * sdy / (double)m;
-        bn_bwd_apply(din + o, dout + o, in + o, relu ? out + o : NULL, m, (float)a, (float)b,
-                     mean, (float)c0, relu);
+        const float *y = k->relu ? k->out + o : NULL;
+        float invstd = (float)(1.0 / sqrt((double)k->rv[ch] + k->eps));
+        if (k->dgamma || k->dbeta) {
+            double sdy, sdyx;
+            bn_bwd_sums(k->dout + o, k->in + o, y, m, k->rm[ch], &sdy, &sdyx);
+            if (k->dgamma) k->dgamma[ch] += (float)(sdyx * invstd);
+            if (k->dbeta) k->dbeta[ch] += (float)sdy;
+        }
+        if (k->din)
+            bn_bwd_apply(k->din + o, k->dout + o, k->in + o, y, m, k->gamma[ch] * invstd, 0.0f,
+                         0.0f, 0.0f);
     }
 }
 
@@ -665,45 +905,60 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
                              const float *running_mean, const float *running_var, int n,
                              int c, int hw, float eps, int relu)
 {
-    const size_t m = (size_t)n * hw;
-    for (int ch = 0; ch < c; ch++) {
-        const size_t o = ch * m;
-        float invstd = (float)(1.0 / sqrt((double)running_var[ch] + eps));
-        if (dgamma || dbeta) {
-            double sdy, sdyx;
-            bn_bwd_sums(dout + o, in + o, relu ? out + o : NULL, m, running_mean[ch], relu,
-                        &sdy, &sdyx);
-            if (dgamma) dgamma[ch] += (float)(sdyx * invstd);
-            if (dbeta) dbeta[ch] += (float)sdy;
-        }
-        if (din)
-            bn_bwd_apply(din + o, dout + o, in + o, relu ? out + o : NULL, m, gamma[ch] * invstd,
-                         0.0f, 0.0f, 0.0f, relu);
-    }
+    bn_bwd_ctx k = {din,  dgamma, dbeta,        dout,        in,             out, gamma,
+                    NULL, NULL,   running_mean, running_var, (size_t)n * hw, eps, relu};
+    layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_bwd_eval_part, &k);
 }
 
 /* ---------- elementwise ---------- */
 
-HOT void relu_forward(float *out, const float *in, size_t count)
+typedef struct {
+    float *out;
+    const float *a, *b, *c;
+    int relu;
+} ew_ctx;
+
+HOT static void relu_fwd_part(void *arg, size_t i0, size_t i1)
 {
-    for (size_t i = 0; i < count; i++) out[i] = in[i] > 0 ? in[i] : 0;
+    const ew_ctx *k = arg;
+    for (size_t i = i0; i < i1; i++) k->out[i] = k->a[i] > 0 ? k->a[i] : 0;
 }
 
-HOT void relu_backward(float *din, const float *dout, const float *out, size_t count)
+void relu_forward(float *out, const float *in, size_t count)
 {
-    for (size_t i = 0; i < count; i++) din[i] = out[i] > 0 ? dout[i] : 0;
+    ew_ctx k = {out, in, NULL, NULL, 0};
+    layers_parallel_for(count, 65536, relu_fwd_part, &k);
 }
 
-HOT void add_forward(float *out, const float *a, const float *b, size_t count, int relu)
+HOT static void relu_bwd_part(void *arg, size_t i0, size_t i1)
 {
-    if (relu) {
-        for (size_t i = 0; i < count; i++) {
-            float v = a[i] + b[i];
-            out[i] = v > 0 ? v : 0;
+    const ew_ctx *k = arg; // a = dout, b = out
+    for (size_t i = i0; i < i1; i++) k->out[i] = k->b[i] > 0 ? k->a[i] : 0;
+}
+
+void relu_backward(float *din, const float *dout, const float *out, size_t count)
+{
+    ew_ctx k = {din, dout, out, NULL, 0};
+    layers_parallel_for(count, 65536, relu_bwd_part, &k);
+}
+
+HOT static void add_part(void *arg, size_t i0, size_t i1)
+{
+    const ew_ctx *k = arg;
+    if (k->relu) {
+        for (size_t i = i0; i < i1; i++) {
+            float v = k->a[i] + k->b[i];
+            k->out[i] = v > 0 ? v : 0;
         }
     } else {
-        for (size_t i = 0; i < count; i++) out[i] = a[i] + b[i];
+        for (size_t i = i0; i < i1; i++) k->out[i] = k->a[i] + k->b[i];
     }
+}
+
+void add_forward(float *out, const float *a, const float *b, size_t count, int relu)
+{
+    ew_ctx k = {out, a, b, NULL, relu};
+    layers_parallel_for(count, 65536, add_part, &k);
 }
 
 void dropout_forward(float *out, float *mask, const float *in, size_t count, float p,
@@ -730,19 +985,27 @@ void dropout_backward(float *din, const float *dout, const float *mask, size_t c
 
 /* ---------- pooling ---------- */
 
-void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
-                       int k, int stride, int pad, int oh, int ow)
+typedef struct {
+    float *out;
+    int32_t *idx;
+    const float *in;
+    int h, w, k, stride, pad, oh, ow;
+} mp_ctx;
+
+static void maxpool_fwd_part(void *arg, size_t p0, size_t p1)
 {
-    for (size_t p = 0; p < (size_t)c * n; p++) {
-        const float *src = in + p * h * w;
-        float *o = out + p * oh * ow;
-        int32_t *ix = idx + p * oh * ow;
+    const mp_ctx *c = arg;
+    const int h = c->h, w = c->w, oh = c->oh, ow = c->ow;
+    for (size_t p = p0; p < p1; p++) {
+        const float *src = c->in + p * h * w;
+        float *o = c->out + p * oh * ow;
+        int32_t *ix = c->idx + p * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
-            int y0 = oy * stride - pad, y1 = y0 + k;
+            int y0 = oy * c->stride - c->pad, y1 = y0 + c->k;
             if (y0 < 0) y0 = 0;
             if (y1 > h) y1 = h;
             for (int ox = 0; ox < ow; ox++) {
-                int x0 = ox * stride - pad, x1 = x0 + k;
+                int x0 = ox * c->stride - c->pad, x1 = x0 + c->k;
                 if (x0 < 0) x0 = 0;
                 if (x1 > w) x1 = w;
                 float best = src[y0 * w + x0];
@@ -762,16 +1025,31 @@ void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, 
     }
 }
 
+void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
+                       int k, int stride, int pad, int oh, int ow)
+{
+    mp_ctx x = {out, idx, in, h, w, k, stride, pad, oh, ow};
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), maxpool_fwd_part, &x);
+}
+
+static void maxpool_bwd_part(void *arg, size_t p0, size_t p1)
+{
+    const mp_ctx *c = arg; // out = din, in = dout
+    const size_t hw = (size_t)c->h * c->w, ohw = (size_t)c->oh * c->ow;
+    for (size_t p = p0; p < p1; p++) {
+        float *d = c->out + p * hw;
+        const float *g = c->in + p * ohw;
+        const int32_t *ix = c->idx + p * ohw;
+        memset(d, 0, sizeof(float) * hw);
+        for (size_t i = 0; i < ohw; i++) d[ix[i]] += g[i];
+    }
+}
+
 void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c,
                         int h, int w, int oh, int ow)
 {
-    memset(din, 0, sizeof(float) * (size_t)c * n * h * w);
-    for (size_t p = 0; p < (size_t)c * n; p++) {
-        float *d = din + p * h * w;
-        const float *g = dout + p * oh * ow;
-        const int32_t *ix = idx + p * oh * ow;
-        for (int i = 0; i < oh * ow; i++) d[ix[i]] += g[i];
-    }
+    mp_ctx x = {din, (int32_t *)idx, dout, h, w, 0, 0, 0, oh, ow};
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), maxpool_bwd_part, &x);
 }
 
 void avgpool_forward(float *out, const float *in, int n, int c, int hw)

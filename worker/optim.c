@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "layers.h"
 
 void optim_config_from_params(optim_config *cfg, const trial_params *p)
 {
@@ -74,36 +75,43 @@ static inline float sgnf(float x)
     return (float)((x > 0) - (x < 0));
 }
 
-void optim_step(optim *o, float *params, const float *grads, float lr)
+typedef struct {
+    optim *o;
+    float *params;
+    const float *grads;
+    float lr, step_size, bc2_sqrt;
+} step_ctx;
+
+static void sgd_part(void *arg, size_t i0, size_t i1)
 {
-    const optim_config *c = &o->cfg;
-    const size_t n = o->n;
-    const float l1 = c->l1, wd = c->weight_decay;
-    o->step++;
-    if (c->kind == OPTIM_SGD) {
-        const float mu = c->momentum;
-        float *buf = optim_slot(o, 0);
-        for (size_t i = 0; i < n; i++) {
-            float p = params[i];
-            float g = grads[i] + wd * p + l1 * sgnf(p);
-            if (buf) {
-                float b = mu * buf[i] + g;
-                buf[i] = b;
-                g = c->nesterov ? g + mu * b : b;
-            }
-            params[i] = p - lr * g;
+    const step_ctx *k = arg;
+    const optim_config *c = &k->o->cfg;
+    const float l1 = c->l1, wd = c->weight_decay, mu = c->momentum, lr = k->lr;
+    float *buf = optim_slot(k->o, 0), *params = k->params;
+    const float *grads = k->grads;
+    for (size_t i = i0; i < i1; i++) {
+        float p = params[i];
+        float g = grads[i] + wd * p + l1 * sgnf(p);
+        if (buf) {
+            float b = mu * buf[i] + g;
+            buf[i] = b;
+            g = c->nesterov ? g + mu * b : b;
         }
-        return;
+        params[i] = p - lr * g;
     }
-    const float b1 = c->momentum, b2 = c->beta2, eps = c->eps;
-    const double bc1 = 1.0 - pow(b1, (double)o->step);
-    const double bc2 = 1.0 - pow(b2, (double)o->step);
-    const float step_size = (float)(lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
+}
+
+static void adam_part(void *arg, size_t i0, size_t i1)
+{
+    const step_ctx *k = arg;
+    const optim_config *c = &k->o->cfg;
+    const float l1 = c->l1, wd = c->weight_decay, b1 = c->momentum, b2 = c->beta2, eps = c->eps;
     const int decoupled = c->kind == OPTIM_ADAMW;
-    const float decay = decoupled ? 1.0f - lr * wd : 1.0f;
-    float *m = optim_slot(o, 0), *v = optim_slot(o, 1);
-    for (size_t i = 0; i < n; i++) {
+    const float decay = decoupled ? 1.0f - k->lr * wd : 1.0f;
+    const float step_size = k->step_size, bc2_sqrt = k->bc2_sqrt;
+    float *m = optim_slot(k->o, 0), *v = optim_slot(k->o, 1), *params = k->params;
+    const float *grads = k->grads;
+    for (size_t i = i0; i < i1; i++) {
         float p = params[i];
         float g = grads[i] + l1 * sgnf(p);
         if (decoupled)
@@ -117,4 +125,19 @@ void optim_step(optim *o, float *params, const float *grads, float lr)
         float denom = sqrtf(vi) / bc2_sqrt + eps;
         params[i] = p - step_size * mi / denom;
     }
+}
+
+void optim_step(optim *o, float *params, const float *grads, float lr)
+{
+    o->step++;
+    step_ctx k = {o, params, grads, lr, 0, 0};
+    if (o->cfg.kind == OPTIM_SGD) {
+        layers_parallel_for(o->n, 65536, sgd_part, &k);
+        return;
+    }
+    const double bc1 = 1.0 - pow(o->cfg.momentum, (double)o->step);
+    const double bc2 = 1.0 - pow(o->cfg.beta2, (double)o->step);
+    k.step_size = (float)(lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    layers_parallel_for(o->n, 65536, adam_part, &k);
 }

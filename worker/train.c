@@ -186,8 +186,10 @@ static int save_checkpoint(trainer *t, int epochs_done, int step)
         state = json_pack("{s:f, s:I, s:I, s:f}", "loss_sum", t->loss_sum, "correct",
                           (json_int_t)t->correct, "seen", (json_int_t)t->seen, "lr", t->lr);
     json_t *rng = rng_json(t);
+    resnet_info mi;
+    resnet_get_info(t->m, &mi);
     ckpt_info info = {
-        .arch = t->s->arch,
+        .arch = mi.arch,
         .classes = t->data.classes,
         .nclasses = t->data.nclasses,
         .input_size = t->s->input_size,
@@ -213,8 +215,10 @@ static int save_checkpoint(trainer *t, int epochs_done, int step)
 
 static int save_best(trainer *t)
 {
+    resnet_info mi;
+    resnet_get_info(t->m, &mi);
     ckpt_info info = {
-        .arch = t->s->arch,
+        .arch = mi.arch,
         .classes = t->data.classes,
         .nclasses = t->data.nclasses,
         .input_size = t->s->input_size,
@@ -229,6 +233,54 @@ static int save_best(trainer *t)
     if (rc < 0)
         return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing best weights: %s",
                     msg);
+    return 0;
+}
+
+/* Makes best.safetensors the checkpoint just written for the best epoch: a
+ * hard link (made under a temporary name, then renamed over the old best
+ * file), so the best weights cost no second write; the next checkpoint is a
+ * new file, so the link keeps this epoch's. Where links are not possible the
+ * weights are written separately. */
+static int link_best(trainer *t)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.link", t->best_file);
+    unlink(tmp);
+    if (link(t->ckpt_file, tmp) == 0) {
+        if (rename(tmp, t->best_file) == 0) return 0;
+        log_warn("cannot rename %s to %s: %s; writing the best weights separately", tmp,
+                 t->best_file, strerror(errno));
+        unlink(tmp);
+    } else {
+        log_debug("cannot link %s: %s; writing the best weights separately", tmp,
+                  strerror(errno));
+    }
+    return save_best(t);
+}
+
+/* After a resume: best.safetensors must hold the recorded best epoch. It may
+ * lag when the worker died between writing the checkpoint of a new best
+ * epoch and linking it; then the checkpoint is that epoch and is linked now. */
+static int check_best_file(trainer *t, int ckpt_epoch, int ckpt_step)
+{
+    if (t->best_epoch < 1) return 0;
+    st_file *f = NULL;
+    char msg[512];
+    int best_in_file = -1;
+    if (st_open(&f, t->best_file, msg, sizeof msg) == 0) {
+        const char *e = st_metadata(f, "epoch");
+        if (e) best_in_file = atoi(e);
+        st_close(f);
+    }
+    if (best_in_file == t->best_epoch) return 0;
+    if (ckpt_epoch == t->best_epoch && ckpt_step == 0) {
+        log_info("%s does not hold epoch %d yet: linking the checkpoint", t->best_file,
+                 t->best_epoch);
+        return link_best(t);
+    }
+    log_warn("%s holds epoch %d, not the best epoch %d (lost in a crash); it is replaced when a "
+             "better epoch comes",
+             t->best_file, best_in_file, t->best_epoch);
     return 0;
 }
 
@@ -561,10 +613,10 @@ static int run_epoch(trainer *t)
     double value = record_value(t, rec);
     t->epoch++;
     t->step = 0;
-    if (t->best_epoch == 0 || trialspec_better(t->s, value, t->best_value)) {
+    bool best = t->best_epoch == 0 || trialspec_better(t->s, value, t->best_value);
+    if (best) {
         t->best_epoch = t->epoch;
         t->best_value = value;
-        if (save_best(t)) return PHASE_FAILED;
     }
     log_info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f f1 %.4f (%.1f s)",
              t->epoch, t->p->epochs, t->seen ? t->loss_sum / (double)t->seen : 0.0,
@@ -574,6 +626,7 @@ static int run_epoch(trainer *t)
     t->correct = 0;
     t->seen = 0;
     if (save_checkpoint(t, t->epoch, 0)) return PHASE_FAILED;
+    if (best && link_best(t)) return PHASE_FAILED;
     return 0;
 }
 
@@ -614,6 +667,12 @@ static int build_model(trainer *t)
                                      rng_derive(s->seed, TRAIN_STREAM_HEAD), msg, sizeof msg);
         st_close(f);
         if (rc < 0) return fail(t, train_exit_for(rc, 'm'), "model.weights: %s", msg);
+        resnet_info info;
+        resnet_get_info(t->m, &info);
+        if (s->arch_given && strcmp(info.arch, s->arch))
+            return fail(t, WEXIT_MODEL,
+                        "model.arch is %s but %s holds a %s (read from its tensor shapes)",
+                        s->arch, s->weights, info.arch);
     } else {
         rc = resnet_create(&t->m, s->arch, s->width, t->data.nclasses,
                            rng_derive(s->seed, TRAIN_STREAM_INIT), msg, sizeof msg);
@@ -755,6 +814,7 @@ static int run(trainer *t)
             return fail(t, WEXIT_MODEL, "restoring the optimizer state from %s: %s",
                         t->ckpt_file, msg);
     }
+    if (resumed && check_best_file(t, t->epoch, t->step)) return PHASE_FAILED;
     const char *cache_mode = "off";
     if (setup_batches(t, &cache_mode)) return PHASE_FAILED;
 

@@ -2,8 +2,10 @@
  * spec, installs the SIGTERM/SIGINT handlers that ask the loop to stop after
  * its current step, sets the OpenBLAS thread count, and runs the trial
  * (train.h). Events go to stdout, human logs to stderr. */
+#include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
@@ -16,6 +18,22 @@
 static void on_stop_signal(int sig)
 {
     train_stop_requested = sig;
+}
+
+/* One sgemm big enough to run on every OpenBLAS thread, before the trial
+ * allocates anything large. OpenBLAS takes its per-thread work buffers at the
+ * first call and keeps them; when that first call comes only after memory is
+ * exhausted, it retries the allocation forever instead of failing. Warmed up
+ * here, a later shortage hits our own allocations, which fail cleanly with
+ * exit 6. */
+static void blas_warmup(void)
+{
+    enum { N = 384 };
+    float *a = calloc((size_t)3 * N * N, sizeof *a);
+    if (!a) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, a + N * N, N,
+                0.0f, a + 2 * N * N, N);
+    free(a);
 }
 
 static void run_usage(FILE *f)
@@ -71,6 +89,7 @@ int cmd_run(int argc, char **argv)
         return code;
     }
     blas_set_threads(spec.threads);
+    blas_warmup();
     int code = train_run(&spec);
     trialspec_free(&spec);
     return code;

@@ -110,6 +110,7 @@ static int parse_model(trial_spec *s, const json_t *model, char *msg, size_t msg
         rc = jx_as_enum(archj, "model.arch", trialspec_archs, msg, msglen);
         if (rc < 0) return rc;
         if ((rc = dup_into(&s->arch, trialspec_archs[rc], msg, msglen)) < 0) return rc;
+        s->arch_given = true;
     } else if ((rc = dup_into(&s->arch, "resnet18", msg, msglen)) < 0) {
         return rc;
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "optim.h"
@@ -33,6 +34,13 @@ static double cpu(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
 }
 
 int main(int argc, char **argv)
@@ -115,9 +123,10 @@ int main(int argc, char **argv)
     printf("{\"engine\":\"sweep\",\"arch\":\"%s\",\"size\":%d,\"batch\":%d,\"threads\":%d,"
            "\"train_images_per_s\":%.2f,\"infer_images_per_s\":%.2f,\"loss\":%.4f,"
            "\"gflops_per_image\":%.3f,\"train_cpu_s_per_image\":%.5f,"
-           "\"infer_cpu_s_per_image\":%.5f}\n",
+           "\"infer_cpu_s_per_image\":%.5f,\"peak_rss_mb\":%.0f}\n",
            arch, size, batch, threads, steps * batch / t_train, steps * batch / t_inf, loss,
-           resnet_flops(m) / 1e9, c_train / (steps * batch), c_inf / (steps * batch));
+           resnet_flops(m) / 1e9, c_train / (steps * batch), c_inf / (steps * batch),
+           peak_rss_mb());
     optim_free(&o);
     resnet_free(m);
     free(x);

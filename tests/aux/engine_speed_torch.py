@@ -5,7 +5,7 @@ evaluation-mode inference under no_grad, printing one JSON line.
 
 usage: engine_speed_torch.py [--arch resnet18] [--size 224] [--batch 16] [--steps 5] [--threads 2]
 """
-import argparse, json, time
+import argparse, json, resource, time
 import torch, torchvision
 
 ap = argparse.ArgumentParser()
@@ -44,4 +44,5 @@ with torch.no_grad():
 print(json.dumps({"engine": "torch", "arch": a.arch, "size": a.size, "batch": a.batch,
                   "threads": a.threads, "train_images_per_s": round(a.steps * a.batch / tt, 2),
                   "infer_images_per_s": round(a.steps * a.batch / ti, 2),
-                  "loss": round(loss.item(), 4)}))
+                  "loss": round(loss.item(), 4),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))

@@ -185,8 +185,14 @@ static void check_jobspec(const json_t *job)
                 jobspec_grid_size(space));
         abort();
     }
-    check_worker_accepts(&js, &js.trials[0]);
-    check_worker_accepts(&js, &js.trials[js.n_trials - 1]);
+    /* Paths are checked on disk (JOBSPEC_CHECK_PATHS) in the daemon, not
+     * here, so an empty path string is refused there, not by this parse. */
+    bool empty_path = (js.train && !js.train[0]) || (js.val && !js.val[0]) ||
+                      (js.test && !js.test[0]) || (js.weights && !js.weights[0]);
+    if (!empty_path) {
+        check_worker_accepts(&js, &js.trials[0]);
+        check_worker_accepts(&js, &js.trials[js.n_trials - 1]);
+    }
     if (js.n_trials <= 2000) {
         /* Determinism: the same spec and seed give the same trials. */
         jobspec again;

@@ -44,7 +44,7 @@ def reply(req):
             return {"ok": False, "error": {"code": "invalid_job",
                                             "message": "space.lr: expected a list, got \"bad\""}}
         return {"ok": True, "job": 1, "trials": 2, "seed": 42, "name": "demo"}
-    if op == "list" or (op == "status" and "job" not in req):
+    if op == "status" and "job" not in req:
         return {"ok": True, "jobs": [
             {"id": 1, "name": "demo", "state": state["job1"], "trials_total": 2,
              "objective": {"metric": "val_accuracy", "goal": "maximize"},
@@ -108,6 +108,12 @@ def watch(c, job):
     time.sleep(30)  # the connection stays open after "end"
 
 def serve(c):
+    try:
+        serve_lines(c)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client went away first: normal for watch
+
+def serve_lines(c):
     buf = b""
     with c:
         while True:
@@ -198,6 +204,7 @@ is "best -n 1 shows all parameters of the one row" "$out" "rank  trial  id      
 ----  -----  --  ------  -----  ------  ------  ------------
    1      0  11  0.1000     32       2  layer3        0.8000"
 out=$(ctl list)
+is "list sends a daemon-wide status" "$(tail -n1 "$REQLOG")" '{"op":"status"}'
 is "list table" "$out" "id  name  state    trials  running    best  submitted
 --  ----  -------  ------  -------  ------  -------------------
  1  demo  running     1/2        1  0.8000  2026-11-28 10:00:00"
@@ -248,7 +255,15 @@ like "tty watch redraws with ANSI" "$tty_out" $'\033\\[[0-9]+A'
 like "tty watch shows the bar and counts" "$tty_out" '\[=+>? *\] 1/2 trials'
 like "tty watch shows a running trial" "$tty_out" 'trial 12   epoch 2/2  step 5/10  loss 0\.5000  130 img/s'
 like "tty watch shows an ETA from finished trials" "$tty_out" 'ETA [0-9]+[smh]'
-like "tty watch shows the best" "$tty_out" 'best: val_accuracy 0\.8000 \(trial 11'
+like "tty watch shows the best" "$tty_out" 'best: trial 11 val_accuracy 0\.8000  failed: 0  lr=0\.1000 freeze=layer3'
+
+# --- watch --json: the stream's lines exactly as sent
+out=$(timeout 20 "$CTL" --socket "$SOCK" --json watch 1); rc=$?
+is "watch --json exits 0" "$rc" 0
+is "watch --json first line is the raw acknowledgement" "$(sed -n 1p <<<"$out")" \
+    '{"ok": true, "job": 1, "state": "running", "watching": true}'
+is "watch --json prints every line up to end" "$(wc -l <<<"$out")" 8
+like "watch --json last line is the end event" "$(tail -n1 <<<"$out")" '^\{"event": "end", "job": 1, "state": "done"'
 
 # --- shutdown, then unreachable: exit 3 with advice
 out=$(ctl shutdown); is "shutdown exits 0" $? 0

@@ -123,7 +123,10 @@ wait $NRPID
 check "daemon alive after a non-reading client" ping_ok
 like "non-reading client dropped" "$(cat "$DLOG")" "not reading its replies"
 rss=$(awk '/VmRSS/{print $2}' /proc/$DPID/status)
-check "daemon RSS stays small ($rss kB)" [ "$rss" -lt 100000 ]
+# (not measured under ASan, whose quarantine keeps freed memory resident)
+if ! grep -q __asan_init "$BUILD/sweepd" 2>/dev/null; then
+    check "daemon RSS bounded after the flood ($rss kB; write queue capped at 4 MiB)" [ "$rss" -lt 65536 ]
+fi
 
 # shutdown op: reply, then exit 0; stale socket replaced on the next start.
 like "shutdown acknowledged" "$(dc req '{"op":"shutdown"}')" '"shutting_down":true'

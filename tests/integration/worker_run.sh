@@ -23,7 +23,7 @@ spec() {
     cat >"$T/$1.json" <<EOF
 {"trial": 1, "job": 1, "seed": 17,
  "data": {"train": "$2", "val": null, "val_fraction": 0.25, "test": null},
- "model": {"arch": "resnet18", "weights": $w, "input_size": $4, "width": 8},
+ "model": {"arch": "${ARCH:-resnet18}", "weights": $w, "input_size": $4, "width": 8},
  "params": {$5},
  "objective": {"metric": "val_accuracy", "goal": "maximize"},
  "out_dir": "$T/out/${OUT:-$1}", "cache_dir": null, "threads": 1 ${6:-}}
@@ -188,6 +188,9 @@ spec truncw "$T/data" "$T/trunc.safetensors" 16 '"epochs": 1'
 is "truncated weights: exit 4" "$(run truncw)" 4
 spec nowts "$T/data" "$T/nothere.safetensors" 16 '"epochs": 1'
 is "missing weights file: exit 4" "$(run nowts)" 4
+ARCH=resnet34 spec archw "$T/data" "$WB" 16 '"epochs": 1'
+is "model.arch contradicting the weights: exit 4" "$(run archw)" 4
+like "model.arch contradicting the weights: named" "$(cat "$T/archw.out")" 'model.arch is resnet34.*resnet18'
 
 spec diverge "$T/data" null 16 '"lr": 1e9, "epochs": 3, "batch_size": 8'
 is "lr 1e9: exit 5" "$(run diverge)" 5

@@ -193,6 +193,55 @@ static void test_flags_override(void **state)
     assert_non_null(strstr(config_usage(), "--threads-per-worker"));
 }
 
+/* The sample config documents every key: uncommenting each `#key = value`
+ * line of etc/sweepd.conf gives a file that loads, with every key present. */
+static void test_sample_config(void **state)
+{
+    (void)state;
+    FILE *in = fopen(SWEEP_SRCDIR "/etc/sweepd.conf", "r");
+    assert_non_null(in);
+    snprintf(path, sizeof path, "/tmp/test_config.%d.conf", (int)getpid());
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    char line[512];
+    int keys = 0;
+    while (fgets(line, sizeof line, in)) {
+        const char *l = line;
+        size_t k = 0;
+        if (l[0] == '#') {
+            while (l[1 + k] == '_' || (l[1 + k] >= 'a' && l[1 + k] <= 'z')) k++;
+            if (k > 0 && !strncmp(l + 1 + k, " = ", 3)) {
+                l++;
+                keys++;
+            }
+        }
+        fputs(l, out);
+    }
+    fclose(in);
+    fclose(out);
+    sweepd_config c;
+    config_defaults(&c);
+    char msg[512];
+    int rc = config_load_file(&c, path, msg, sizeof msg);
+    if (rc) fail_msg("etc/sweepd.conf uncommented: %s", msg);
+    static const char *const all[] = {"socket", "socket_mode", "db", "state_dir", "sql_dir",
+                                      "worker", "workers", "threads_per_worker", "foreground",
+                                      "log_level", "log_file", "pid_file", "kill_grace",
+                                      "trial_timeout", "max_retries", "tick",
+                                      "db_busy_timeout_ms", "max_write_queue",
+                                      "max_connections", "allow_uids", NULL};
+    int n = 0;
+    for (int i = 0; all[i]; i++, n++) {
+        char msg2[256];
+        /* each listed key is known to config_set */
+        int r = config_set(&c, all[i], "x", "t", msg2, sizeof msg2);
+        assert_int_not_equal(r, ERR_UNKNOWN_KEY);
+    }
+    assert_int_equal(keys, n);
+    config_free(&c);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_flags_override),
+        cmocka_unit_test(test_sample_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

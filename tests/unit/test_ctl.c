@@ -20,7 +20,8 @@ static int parse(ctl_args *a, const char *line, const char *env, char *msg, size
     static char *argv[32];
     snprintf(buf, sizeof buf, "sweepctl %s", line);
     int argc = 0;
-    for (char *tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " ")) argv[argc++] = tok;
+    for (char *tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
     argv[argc] = NULL;
     return ctl_parse_args(a, argc, argv, env, msg, msglen);
 }
@@ -175,6 +176,8 @@ static void test_format(void **state)
     (void)state;
     char b[64];
     assert_string_equal(ctl_fmt_duration(b, sizeof b, 42.4), "42s");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 2.34), "2.3s");
+    assert_string_equal(ctl_fmt_duration(b, sizeof b, 0), "0.0s");
     assert_string_equal(ctl_fmt_duration(b, sizeof b, 185), "3m05s");
     assert_string_equal(ctl_fmt_duration(b, sizeof b, 3720), "1h02m");
     assert_string_equal(ctl_fmt_duration(b, sizeof b, 2 * 86400 + 3 * 3600), "2d03h");
@@ -208,11 +211,11 @@ static void test_format(void **state)
 static void test_eta(void **state)
 {
     (void)state;
-    assert_true(ctl_eta(0, 0, 5, 2) < 0);          // nothing finished: unknown
-    assert_true(ctl_eta(2, 100, 0, 2) == 0);        // nothing left
+    assert_true(ctl_eta(0, 0, 5, 2) < 0);    // nothing finished: unknown
+    assert_true(ctl_eta(2, 100, 0, 2) == 0); // nothing left
     /* 2 trials took 100 s in all: 50 s each; 4 trials left over 2 slots: 100 s. */
     assert_true(ctl_eta(2, 100, 4, 2) > 99.9 && ctl_eta(2, 100, 4, 2) < 100.1);
-    assert_true(ctl_eta(2, 100, 4, 0) > 199.9);      // parallel < 1 counts as 1
+    assert_true(ctl_eta(2, 100, 4, 0) > 199.9); // parallel < 1 counts as 1
 }
 
 /* Renders REPLY (JSON text) for CMD into a new string. */
@@ -233,12 +236,14 @@ static char *render(ctl_command cmd, const char *reply_text)
 static void test_render_best_shows_varying_params(void **state)
 {
     (void)state;
-    char *s = render(CTL_CMD_BEST,
-                     "{\"ok\":true,\"job\":1,\"trials\":["
-                     "{\"rank\":1,\"id\":11,\"number\":2,\"state\":\"completed\",\"val_accuracy\":0.91,"
-                     "\"params\":{\"lr\":0.01,\"batch_size\":32,\"freeze\":\"layer3\"}},"
-                     "{\"rank\":2,\"id\":10,\"number\":1,\"state\":\"completed\",\"val_accuracy\":0.85,"
-                     "\"params_json\":\"{\\\"lr\\\":0.1,\\\"batch_size\\\":32,\\\"freeze\\\":\\\"layer2\\\"}\"}]}");
+    char *s =
+        render(CTL_CMD_BEST,
+               "{\"ok\":true,\"job\":1,\"trials\":["
+               "{\"rank\":1,\"id\":11,\"number\":2,\"state\":\"completed\",\"val_accuracy\":0.91,"
+               "\"params\":{\"lr\":0.01,\"batch_size\":32,\"freeze\":\"layer3\"}},"
+               "{\"rank\":2,\"id\":10,\"number\":1,\"state\":\"completed\",\"val_accuracy\":0.85,"
+               "\"params_json\":\"{\\\"lr\\\":0.1,\\\"batch_size\\\":32,\\\"freeze\\\":"
+               "\\\"layer2\\\"}\"}]}");
     /* lr and freeze differ, batch_size does not. */
     assert_string_equal(s, "rank  trial  id      lr  freeze  val_accuracy\n"
                            "----  -----  --  ------  ------  ------------\n"
@@ -272,15 +277,42 @@ static void test_render_list_and_status(void **state)
                "\"val_accuracy\":0.5,\"seconds\":65}]}}");
     assert_non_null(strstr(s, "state            completed\n"));
     assert_non_null(strstr(s, "  lr               0.1000\n"));
-    assert_non_null(strstr(s, "epoch  train_loss  train_acc  val_loss  val_acc  val_f1  lr  seconds"));
-    assert_non_null(strstr(s, "    1      1.5000          -         -   0.5000       -   -    1m05s"));
+    assert_non_null(
+        strstr(s, "epoch  train_loss  train_acc  val_loss  val_acc  val_f1  lr  seconds"));
+    assert_non_null(
+        strstr(s, "    1      1.5000          -         -   0.5000       -   -    1m05s"));
+    free(s);
+}
+
+static void test_render_daemon_status(void **state)
+{
+    (void)state;
+    char *s = render(CTL_CMD_STATUS, "{\"ok\":true,\"daemon\":{\"pid\":5,\"uptime\":75.2,"
+                                     "\"workers\":2,\"shutting_down\":false},\"jobs\":[]}");
+    assert_string_equal(s, "pid              5\n"
+                           "uptime           1m15s\n"
+                           "workers          2\n"
+                           "\n"
+                           "no jobs yet; submit one with: sweepctl submit JOB.json\n");
+    free(s);
+    s = render(CTL_CMD_STATUS, "{\"ok\":true,\"job\":{\"id\":2,\"name\":\"x\",\"state\":\"done\","
+                               "\"error\":null,\"trials_total\":1,\"objective\":{\"metric\":"
+                               "\"val_loss\",\"goal\":\"minimize\"},\"counts\":{\"completed\":1}},"
+                               "\"trials\":[{\"id\":9,\"number\":0,\"state\":\"completed\","
+                               "\"params\":{\"lr\":0.5},\"val_loss\":0.25}]}");
+    assert_null(strstr(s, "error"));
+    assert_non_null(strstr(s, "objective        minimize val_loss\n"));
+    assert_non_null(strstr(s, "progress         1/1\n"));
+    assert_non_null(strstr(s, "trial  id  state          lr  val_loss\n"));
+    assert_non_null(strstr(s, "    0   9  completed  0.5000    0.2500\n"));
     free(s);
 }
 
 static void test_lookup(void **state)
 {
     (void)state;
-    json_t *o = json_loads("{\"a\":1,\"params\":{\"lr\":0.5},\"result\":{\"val_f1\":0.2}}", 0, NULL);
+    json_t *o =
+        json_loads("{\"a\":1,\"params\":{\"lr\":0.5},\"result\":{\"val_f1\":0.2}}", 0, NULL);
     assert_int_equal(json_integer_value(ctl_lookup(o, "a")), 1);
     assert_true(json_real_value(ctl_lookup(o, "lr")) == 0.5);
     assert_true(json_real_value(ctl_lookup(o, "val_f1")) == 0.2);
@@ -301,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_eta),
         cmocka_unit_test(test_render_best_shows_varying_params),
         cmocka_unit_test(test_render_list_and_status),
+        cmocka_unit_test(test_render_daemon_status),
         cmocka_unit_test(test_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

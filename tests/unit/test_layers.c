@@ -124,6 +124,52 @@ static void test_conv_vs_ref(void **state)
     }
 }
 
+/* The Winograd kernel directly (conv2d_* route 3x3 stride-1 pad-1 convolutions
+ * to it when the CPU has AVX-512): forward, accumulate, and the flipped
+ * (input-gradient) form against the reference, on odd and even sizes and
+ * widths spanning more than 16 tiles. */
+static void test_winograd(void **state)
+{
+    (void)state;
+    static const int sh[][5] = {{2, 3, 9, 9, 4}, {1, 5, 2, 2, 3}, {3, 4, 7, 40, 6},
+                                {2, 16, 12, 13, 8}, {1, 2, 35, 3, 2}};
+    for (size_t s = 0; s < 5; s++) {
+        conv2d_desc d, t;
+        assert_int_equal(conv2d_desc_init(&d, sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4], 3,
+                                          3, 1, 1),
+                         0);
+        if (!winograd_applicable(&d)) {
+            print_message("# no AVX-512: Winograd kernel not used on this CPU\n");
+            return;
+        }
+        t = d;
+        t.c = d.oc;
+        t.oc = d.c;
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        size_t nw = (size_t)d.oc * d.c * 9;
+        size_t nws = winograd_workspace_floats(&d), nwt = winograd_workspace_floats(&t);
+        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+        float *o1 = rnd(no, -1, 1), *o2 = zeros(no), *ws = zeros(nws > nwt ? nws : nwt);
+        winograd_conv(o1, in, w, &d, ws, 0, 0);
+        conv2d_forward_ref(o2, in, w, &d);
+        close_enough(o1, o2, no, 1e-5, "winograd forward");
+        winograd_conv(o1, in, w, &d, ws, 0, 1);
+        for (size_t i = 0; i < no; i++) o2[i] *= 2;
+        close_enough(o1, o2, no, 1e-5, "winograd forward accumulate");
+        float *dx1 = zeros(ni), *dx2 = zeros(ni);
+        winograd_conv(dx1, dout, w, &t, ws, 1, 0);
+        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 0);
+        close_enough(dx1, dx2, ni, 1e-5, "winograd input gradient");
+        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
+        memcpy(dw2, dw1, sizeof(float) * nw);
+        winograd_wgrad(dw1, dout, in, &d, ws);
+        conv2d_backward_ref(NULL, dw2, dout, in, w, &d, 0);
+        close_enough(dw1, dw2, nw, 1e-5, "winograd weight gradient");
+        free(dw1), free(dw2);
+        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+    }
+}
+
 static void test_conv_desc(void **state)
 {
     (void)state;
@@ -582,6 +628,7 @@ int main(void)
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_desc),      cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_conv_fd),        cmocka_unit_test(test_bn_vs_ref),
         cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
         cmocka_unit_test(test_maxpool),        cmocka_unit_test(test_maxpool_fd),

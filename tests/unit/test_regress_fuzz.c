@@ -10,6 +10,7 @@
  * behaviour directly, so the failure message says what broke. */
 #include <dirent.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,18 @@
 
 typedef int (*fz_entry)(const uint8_t *data, size_t size);
 
+/* A harness reports a violated property with abort(); while replaying, the
+ * SIGABRT handler jumps back so the test can name the input and go on. */
+static sigjmp_buf fz_jmp;
+static volatile sig_atomic_t fz_replaying;
+
+static void on_abort(int sig)
+{
+    if (fz_replaying) siglongjmp(fz_jmp, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Reads PATH whole; caller frees. */
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -90,8 +103,10 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Runs FN on every regular file of SWEEP_SRCDIR/tests/fuzz/SUB/NAME; returns
- * the number of files (a missing directory counts 0). */
-static int replay_dir(const char *sub, const char *name, fz_entry fn)
+ * the number of files (a missing directory counts 0). Inputs that make FN
+ * abort are counted in *FAILED and the first is named in FIRST. */
+static int replay_dir(const char *sub, const char *name, fz_entry fn, int *failed, char *first,
+                      size_t firstlen)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/%s/%s", SWEEP_SRCDIR, sub, name);
@@ -117,7 +132,16 @@ static int replay_dir(const char *sub, const char *name, fz_entry fn)
             size_t len;
             uint8_t *data = slurp(path, &len);
             fprintf(stderr, "# replay %s/%s/%s\n", sub, name, names[i]);
-            fn(data, len);
+            if (sigsetjmp(fz_jmp, 1) == 0) {
+                fz_replaying = 1;
+                fn(data, len);
+                fz_replaying = 0;
+            } else {
+                fz_replaying = 0;
+                fprintf(stderr, "# FAILED: tests/fuzz/%s/%s/%s\n", sub, name, names[i]);
+                if (!*failed) snprintf(first, firstlen, "tests/fuzz/%s/%s/%s", sub, name, names[i]);
+                (*failed)++;
+            }
             free(data);
             count++;
         }
@@ -130,11 +154,21 @@ static int replay_dir(const char *sub, const char *name, fz_entry fn)
 static void replay(const char *name, fz_entry fn, int (*init)(int *, char ***))
 {
     init(NULL, NULL);
-    int seeds = replay_dir("corpus", name, fn);
-    int regress = replay_dir("regress", name, fn);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_abort;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGABRT, &sa, &old);
+    int failed = 0;
+    char first[1024] = "";
+    int seeds = replay_dir("corpus", name, fn, &failed, first, sizeof first);
+    int regress = replay_dir("regress", name, fn, &failed, first, sizeof first);
+    sigaction(SIGABRT, &old, NULL);
     /* The seed corpus is committed: an empty one means the tree is broken. */
     assert_true(seeds > 0);
-    (void)regress;
+    if (failed)
+        fail_msg("%d of %d inputs violate a property of fuzz_%s (see the message above "
+                 "\"# FAILED\"), first: %s", failed, seeds + regress, name, first);
 }
 
 static void test_replay_ndjson(void **state)
@@ -193,6 +227,33 @@ static void test_jpeg_size_truncated_before_sof(void **state)
     free(data);
 }
 
+/* B7: jx_parse's error message quotes the text near the error as jansson
+ * cut it, which can end inside a multi-byte character; the daemon could not
+ * put such a message into a JSON reply and sent nothing at all. Every
+ * message must be valid UTF-8. */
+static void test_jx_parse_message_is_utf8(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {
+        "{\"op\":\"\\u00\xc2\x98\"}",             /* bad escape, then a 2-byte char */
+        "{\"o5p\": \"\\\xde\xb6\xc9\xcb\"}",     /* escape of a multi-byte char */
+        "{\"op\": \xe4\xb8\xad\xe6\x96\x87}",       /* token that is a 3-byte char */
+        "{\"op\":\"\\ud83\xf0\x9f\x98\x80\"}",   /* broken surrogate, 4-byte char */
+        "[\"\xe4\xb8",                               /* input ends inside a char */
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        char msg[256] = "";
+        json_t *v = jx_parse(inputs[i], strlen(inputs[i]), msg, sizeof msg);
+        assert_null(v);
+        assert_true(msg[0] != 0);
+        if (!fz_utf8_ok(msg)) fail_msg("input %zu: message is not valid UTF-8: %s", i, msg);
+        /* and so it fits into a JSON reply */
+        json_t *s = json_string(msg);
+        assert_non_null(s);
+        json_decref(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_replay_safetensors),
         cmocka_unit_test(test_replay_jpeg),
         cmocka_unit_test(test_jpeg_size_truncated_before_sof),
+        cmocka_unit_test(test_jx_parse_message_is_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

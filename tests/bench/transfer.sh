@@ -1,0 +1,115 @@
+#!/bin/bash
+# transfer — does fine-tuning with sweep-worker really transfer? (Not in CI:
+# it trains for a long time.) On Debian's Fashion-MNIST (imported with
+# `sweep-worker import-idx`):
+#  1. pretrain a ResNet-18 from scratch on classes 0-4 (all their 30,000
+#     training images; validation = their test images);
+#  2. fine-tune that base on classes 5-9 with 100 training images per class
+#     (another 100 per class from the training set validate), and train the same
+#     network from scratch on those 500 images with the same budget; both
+#     final models are evaluated with `sweep-worker eval` on the 5,000 test
+#     images of classes 5-9. Target: fine-tuned >= scratch + 10 points;
+#  3. one trial fine-tuning the base on all ten classes (all 60,000 training
+#     images), validated on the 10,000 test images after every epoch; target:
+#     >= 93% test accuracy within 10 epochs.
+# Prints every figure. Environment: THREADS (2), WIDTH (64), INPUT (32),
+# PRE_EPOCHS (6), FT_EPOCHS (15), ALL_EPOCHS (10), STEPS ("1 2 3" to choose),
+# WORK (scratch directory, kept; default a new one under /tmp).
+set -u
+ROOT=${SWEEP_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${SWEEP_BUILD:-$ROOT/build}
+W=$BUILD/sweep-worker
+PY=/usr/bin/python3
+THREADS=${THREADS:-2}
+WIDTH=${WIDTH:-64}
+INPUT=${INPUT:-32}
+PRE_EPOCHS=${PRE_EPOCHS:-6}
+FT_EPOCHS=${FT_EPOCHS:-15}
+ALL_EPOCHS=${ALL_EPOCHS:-10}
+STEPS=${STEPS:-1 2 3}
+FM=/usr/share/datasets/fashion-mnist
+T=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/transfer.XXXXXX")}
+mkdir -p "$T"
+echo "transfer: working in $T"
+[ -x "$W" ] || { echo "transfer: $W not built" >&2; exit 1; }
+[ -r "$FM/train-images-idx3-ubyte.gz" ] || { echo "transfer: install dataset-fashion-mnist" >&2; exit 1; }
+
+imp() { # SET(train|t10k) OUTDIR [import-idx options]
+    local set=$1 out=$2
+    shift 2
+    [ -d "$out" ] && return 0
+    "$W" import-idx "$FM/$set-images-idx3-ubyte.gz" "$FM/$set-labels-idx1-ubyte.gz" "$out.part" "$@" \
+        >/dev/null && mv "$out.part" "$out"
+}
+field() { # EVENTS EVENT KEY
+    grep "\"event\":\"$2\"" "$1" | tail -1 | $PY -c "import json,sys; print(json.loads(sys.stdin.read()).get('$3'))"
+}
+# trial NAME TRAIN VAL WEIGHTS EPOCHS PARAMS: runs one trial into $T/out/NAME
+trial() {
+    local name=$1 train=$2 val=$3 weights=$4 epochs=$5 params=$6
+    local w=null
+    [ "$weights" != null ] && w="\"$weights\""
+    cat >"$T/$name.json" <<EOF
+{"trial": 1, "seed": 5,
+ "data": {"train": "$train", "val": "$val"},
+ "model": {"arch": "resnet18", "weights": $w, "input_size": $INPUT, "width": $WIDTH},
+ "params": {"epochs": $epochs, $params},
+ "out_dir": "$T/out/$name", "cache_dir": "$T/cache", "threads": $THREADS}
+EOF
+    local t0=$SECONDS
+    "$W" run "$T/$name.json" >"$T/$name.events" 2>"$T/$name.log"
+    local rc=$?
+    echo "  $name: exit $rc, $((SECONDS - t0)) s; per-epoch val accuracy:" \
+        $(grep '"event":"epoch"' "$T/$name.events" | $PY -c '
+import json, sys
+print(" ".join("%.4f" % json.loads(l)["val_accuracy"] for l in sys.stdin))')
+    return $rc
+}
+evaluate() { # CKPT DIR -> accuracy
+    "$W" eval --weights "$1" --data "$2" --threads "$THREADS" 2>/dev/null |
+        $PY -c 'import json,sys; print("%.4f" % json.loads(sys.stdin.read())["accuracy"])'
+}
+
+imp train "$T/fm_a_train" --classes 0,1,2,3,4
+imp t10k "$T/fm_a_test" --classes 0,1,2,3,4
+PRE='"lr": 0.1, "batch_size": 128, "momentum": 0.9, "weight_decay": 0.0005, "nesterov": true, "lr_schedule": "cosine", "warmup_epochs": 1, "augment": true'
+if [[ " $STEPS " == *" 1 "* ]] && [ ! -s "$T/out/base/best.safetensors" ]; then
+    echo "1. pretraining on classes 0-4 (30,000 images), $PRE_EPOCHS epochs"
+    trial base "$T/fm_a_train" "$T/fm_a_test" null "$PRE_EPOCHS" "$PRE" || exit 1
+fi
+BASE=$T/out/base/best.safetensors
+
+if [[ " $STEPS " == *" 2 "* ]]; then
+    imp train "$T/fm_b_200" --classes 5,6,7,8,9 --limit 200
+    imp t10k "$T/fm_b_test" --classes 5,6,7,8,9
+    if [ ! -d "$T/fm_b_train" ]; then
+        # the first 100 images of each class train, the next 100 validate
+        for d in "$T"/fm_b_200/*/; do
+            c=$(basename "$d")
+            mkdir -p "$T/fm_b_train/$c" "$T/fm_b_val/$c"
+            ls "$d" | sort | head -100 | while read -r f; do cp "$d/$f" "$T/fm_b_train/$c/"; done
+            ls "$d" | sort | tail -n +101 | while read -r f; do cp "$d/$f" "$T/fm_b_val/$c/"; done
+        done
+    fi
+    echo "2. classes 5-9 with 100 training images per class, $FT_EPOCHS epochs"
+    FTP='"lr": 0.01, "batch_size": 32, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
+    SCP='"lr": 0.05, "batch_size": 32, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
+    trial finetune_500 "$T/fm_b_train" "$T/fm_b_val" "$BASE" "$FT_EPOCHS" "$FTP" || exit 1
+    trial scratch_500 "$T/fm_b_train" "$T/fm_b_val" null "$FT_EPOCHS" "$SCP" || exit 1
+    ft=$(evaluate "$T/out/finetune_500/best.safetensors" "$T/fm_b_test")
+    sc=$(evaluate "$T/out/scratch_500/best.safetensors" "$T/fm_b_test")
+    diff=$(echo "($ft - $sc) * 100" | bc -l)
+    printf 'transfer: test accuracy on classes 5-9 (5,000 images): fine-tuned %s, from scratch %s, difference %.1f points (target >= 10)\n' "$ft" "$sc" "$diff"
+fi
+
+if [[ " $STEPS " == *" 3 "* ]]; then
+    imp train "$T/fm_all_train"
+    imp t10k "$T/fm_all_test"
+    echo "3. fine-tuning the base on all ten classes (60,000 images), $ALL_EPOCHS epochs, test set as validation"
+    ALLP='"lr": 0.05, "batch_size": 128, "momentum": 0.9, "weight_decay": 0.0005, "nesterov": true, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
+    trial all10 "$T/fm_all_train" "$T/fm_all_test" "$BASE" "$ALL_EPOCHS" "$ALLP" || exit 1
+    best=$(field "$T/all10.events" done val_accuracy)
+    be=$(field "$T/all10.events" done best_epoch)
+    last=$(evaluate "$T/out/all10/checkpoint.safetensors" "$T/fm_all_test")
+    printf 'transfer: all ten classes: best test accuracy %.4f at epoch %s of %s, last epoch %s (target >= 0.93 within 10 epochs)\n' "$best" "$be" "$ALL_EPOCHS" "$last"
+fi

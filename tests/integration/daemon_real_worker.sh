@@ -1,0 +1,43 @@
+#!/bin/bash
+# sweepd with the REAL sweep-worker on a tiny generated ImageFolder
+# (tests/aux/train_mkdata): a 2-trial grid trains narrow ResNets from
+# scratch, the daemon records every epoch, picks the best trial and runs
+# `sweep-worker eval` on the test set, storing test_accuracy. The worker is
+# found next to the sweepd binary (the default), not through SWEEPD_WORKER.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.bash"
+MK=$BUILD/tests/train_mkdata
+if [ ! -x "$BUILD/sweep-worker" ] || [ ! -x "$MK" ]; then
+    not_ok "sweep-worker and tests/train_mkdata are built in $BUILD"
+    done_testing
+fi
+"$MK" "$T/train" 3 8 16 1 >/dev/null && "$MK" "$T/test" 3 4 16 2 >/dev/null
+check "tiny data sets generated" [ -d "$T/train/class0" ] && [ -d "$T/test/class2" ]
+
+env -u SWEEPD_WORKER "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" --state-dir "$VAR" \
+    --workers 2 --log-level debug >>"$DLOG" 2>&1 &
+DPID=$!
+wait_for 10 ping_ok
+JOB="{\"name\":\"real\",\"data\":{\"train\":\"$T/train\",\"val_fraction\":0.25,\"test\":\"$T/test\"},
+ \"model\":{\"arch\":\"resnet18\",\"weights\":null,\"input_size\":16,\"width\":8},
+ \"space\":{\"lr\":[0.05,0.01]},\"fixed\":{\"epochs\":2,\"batch_size\":6,\"freeze\":\"none\"},\"max_parallel\":1,\"seed\":3}"
+like "submit" "$(submit "$JOB")" '"ok":true,"job":1,"trials":2'
+dc watch 1 >"$T/watch.out" &
+WPID=$!
+wait_for 120 job_ended 1
+wait $WPID
+is "job done" "$(job_state 1)" "done"
+is "both trials completed by the real worker" "$(sq "SELECT count(*) FROM trials WHERE job_id=1 AND state='completed' AND exit_code=0")" "2"
+is "2 epochs of metrics each" "$(sq "SELECT count(*) FROM trial_metrics m JOIN trials t ON t.id=m.trial_id WHERE t.job_id=1 AND m.val_accuracy BETWEEN 0 AND 1")" "4"
+is "best metrics stored from the done event" "$(sq "SELECT count(*) FROM trials WHERE job_id=1 AND best_epoch BETWEEN 1 AND 2 AND val_accuracy IS NOT NULL AND val_f1 IS NOT NULL")" "2"
+is "checkpoint paths recorded" "$(sq "SELECT count(*) FROM trials WHERE job_id=1 AND checkpoint_path IS NOT NULL")" "2"
+best=$(sq "SELECT id FROM best_trials WHERE job_id=1 AND rank=1 ORDER BY number LIMIT 1")
+check "best trial has best.safetensors" [ -s "$VAR/trials/$best/best.safetensors" ]
+is "test_accuracy stored on the best trial only" "$(sq "SELECT group_concat(id) FROM trials WHERE job_id=1 AND test_accuracy BETWEEN 0 AND 1")" "$best"
+like "watch saw real epoch events" "$(grep -c '"event":"epoch"' "$T/watch.out")" '^[1-9]'
+like "watch ended with the end event" "$(tail -1 "$T/watch.out")" '^\{"event":"end","job":1,"state":"done"'
+like "watch saw the test evaluation" "$(cat "$T/watch.out")" '"event":"test","job":1,"trial":'"$best"
+like "worker stderr went to the trial log" "$(wc -c <"$VAR/logs/trial-$best.log")" '^[1-9]'
+stop_daemon
+is "SIGTERM exits 0" "$?" "0"
+done_testing

@@ -1,0 +1,431 @@
+/* winograd — 3x3 stride-1 pad-1 convolutions with Winograd's F(2x2, 3x3)
+ * minimal filtering (Lavin & Gray 2016): each 2x2 output tile costs 16
+ * multiplies per channel pair instead of 36, so the GEMM work drops 2.25x.
+ * These convolutions carry most of a ResNet's FLOPs; layers.c sends them
+ * here for the forward pass and for the input gradient (which is the same
+ * convolution of dY with the weights transposed and rotated by 180 degrees).
+ *
+ * Layout: in (C, N, H, W) -> out (OC, N, H, W), channel-major as everywhere.
+ * Tiles are indexed t = (n*TH + ty)*TW + tx (TH = ceil(H/2), TW = ceil(W/2))
+ * and processed in chunks of whole tile rows, so the transformed input
+ * V (16, C, T) and the products M (16, OC, T) of one chunk stay in cache:
+ *   U[xi] (OC, C)  = G g G^T          (weights, once per call)
+ *   V[xi] (C, T)   = B^T d B          (4x4 input windows, zero padded)
+ *   M[xi] (OC, T)  = U[xi] V[xi]      (16 sgemm calls per chunk)
+ *   y (2x2)        = A^T m A          (written or added to the output)
+ * The transforms use AVX-512 over 16 tiles at a time; without AVX-512 the
+ * layers fall back to im2col (winograd_applicable returns 0). Transforms are
+ * split over channels with layers_parallel_for; every value is computed the
+ * same way whatever the split. */
+#pragma GCC optimize("O3")
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "layers.h"
+
+#define WG_MAX_W 1024        // widest input row handled (row buffer on the stack)
+#define WG_CHUNK_FLOATS (2u << 20) // target floats of V + M per chunk
+#define WG_MIN_TILES 256     // at least this many tiles per chunk (GEMM width)
+
+static int cpu_avx512(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return v;
+}
+
+int winograd_applicable(const conv2d_desc *d)
+{
+    return cpu_avx512() && d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 &&
+           d->h >= 2 && d->w >= 2 && d->w <= WG_MAX_W;
+}
+
+static int tiles_h(const conv2d_desc *d)
+{
+    return (d->h + 1) / 2;
+}
+
+static int tiles_w(const conv2d_desc *d)
+{
+    return (d->w + 1) / 2;
+}
+
+/* Tile rows per chunk. */
+static int chunk_rows(const conv2d_desc *d)
+{
+    const int tw = tiles_w(d), rows = d->n * tiles_h(d);
+    size_t per_row = (size_t)16 * (d->c + d->oc) * tw;
+    int r = (int)(WG_CHUNK_FLOATS / per_row);
+    int rmin = (WG_MIN_TILES + tw - 1) / tw;
+    if (r < rmin) r = rmin;
+    if (r < 1) r = 1;
+    if (r > rows) r = rows;
+    int nch = (rows + r - 1) / r;
+    return (rows + nch - 1) / nch;
+}
+
+static size_t al16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+size_t winograd_workspace_floats(const conv2d_desc *d)
+{
+    size_t T = (size_t)chunk_rows(d) * tiles_w(d);
+    return al16((size_t)16 * d->oc * d->c) + al16((size_t)16 * d->c * T) +
+           al16((size_t)16 * d->oc * T);
+}
+
+/* ---------- weight transform ---------- */
+
+typedef struct {
+    float *u;          // (16, OC, C)
+    const float *w;    // weights (see flip)
+    int oc, c;         // of this convolution
+    int flip;          // w is (C, OC, 3, 3) of the forward conv: transpose + rotate 180
+} wt_ctx;
+
+/* For one output channel and 16 input channels at a time: the 3x3 kernels are
+ * transposed into g[9] vectors (lane = input channel), transformed with
+ * vector arithmetic, and stored as 16 contiguous floats per U[xi] row. */
+__attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0, size_t o1)
+{
+    const wt_ctx *k = arg;
+    const size_t OC = (size_t)k->oc, C = (size_t)k->c;
+    const __m512 half = _mm512_set1_ps(0.5f);
+    float tmp[9][16];
+    for (size_t o = o0; o < o1; o++)
+        for (size_t c0 = 0; c0 < C; c0 += 16) {
+            size_t cnt = C - c0 < 16 ? C - c0 : 16;
+            __mmask16 m = (__mmask16)((1u << cnt) - 1);
+            for (size_t j = 0; j < cnt; j++) {
+                size_t c = c0 + j;
+                if (k->flip) {
+                    const float *s = k->w + (c * OC + o) * 9;
+                    for (int q = 0; q < 9; q++) tmp[q][j] = s[8 - q];
+                } else {
+                    const float *s = k->w + (o * C + c) * 9;
+                    for (int q = 0; q < 9; q++) tmp[q][j] = s[q];
+                }
+            }
+            __m512 g[3][3];
+            for (int y = 0; y < 3; y++)
+                for (int x = 0; x < 3; x++) g[y][x] = _mm512_maskz_loadu_ps(m, tmp[y * 3 + x]);
+            __m512 t[4][3]; // G g
+            for (int x = 0; x < 3; x++) {
+                __m512 s02 = _mm512_add_ps(g[0][x], g[2][x]);
+                t[0][x] = g[0][x];
+                t[1][x] = _mm512_mul_ps(half, _mm512_add_ps(s02, g[1][x]));
+                t[2][x] = _mm512_mul_ps(half, _mm512_sub_ps(s02, g[1][x]));
+                t[3][x] = g[2][x];
+            }
+            for (int a = 0; a < 4; a++) { // (G g) G^T
+                __m512 s02 = _mm512_add_ps(t[a][0], t[a][2]);
+                __m512 u[4];
+                u[0] = t[a][0];
+                u[1] = _mm512_mul_ps(half, _mm512_add_ps(s02, t[a][1]));
+                u[2] = _mm512_mul_ps(half, _mm512_sub_ps(s02, t[a][1]));
+                u[3] = t[a][2];
+                for (int b = 0; b < 4; b++)
+                    _mm512_mask_storeu_ps(k->u + ((size_t)(a * 4 + b) * OC + o) * C + c0, m,
+                                          u[b]);
+            }
+        }
+}
+
+/* ---------- input transform ---------- */
+
+typedef struct {
+    float *v;          // (16, C, T)
+    const float *in;   // (C, N, H, W)
+    const conv2d_desc *d;
+    int r0, r1;        // tile rows of the chunk
+    size_t T;          // tiles in the chunk
+} it_ctx;
+
+__attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, size_t c1)
+{
+    const it_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t C = (size_t)d->c, T = k->T;
+    const int Wp = W + 40; // padded row: 1 zero on the left, zeros after
+    float rb[4 * (WG_MAX_W + 40)];
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                         28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                         29, 31);
+    memset(rb, 0, sizeof(float) * 4 * Wp);
+    for (size_t c = c0; c < c1; c++) {
+        const float *plane = k->in + c * (size_t)d->n * H * W;
+        for (int r = k->r0; r < k->r1; r++) {
+            const int n = r / th, ty = r % th;
+            for (int i = 0; i < 4; i++) {
+                int y = 2 * ty - 1 + i;
+                float *dst = rb + i * Wp + 1;
+                if (y >= 0 && y < H)
+                    memcpy(dst, plane + ((size_t)n * H + y) * W, sizeof(float) * W);
+                else
+                    memset(dst, 0, sizeof(float) * W);
+            }
+            const size_t tb = (size_t)(r - k->r0) * tw;
+            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
+                __mmask16 m = (__mmask16)((1u << cnt) - 1);
+                __m512 w[4][4];
+                for (int i = 0; i < 4; i++) {
+                    const float *p = rb + i * Wp + 2 * tx0;
+                    __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+                    __m512 a2 = _mm512_loadu_ps(p + 2), b2 = _mm512_loadu_ps(p + 18);
+                    __m512 d0 = _mm512_permutex2var_ps(a, ev, b);
+                    __m512 d1 = _mm512_permutex2var_ps(a, od, b);
+                    __m512 d2 = _mm512_permutex2var_ps(a2, ev, b2);
+                    __m512 d3 = _mm512_permutex2var_ps(a2, od, b2);
+                    /* d B */
+                    w[i][0] = _mm512_sub_ps(d0, d2);
+                    w[i][1] = _mm512_add_ps(d1, d2);
+                    w[i][2] = _mm512_sub_ps(d2, d1);
+                    w[i][3] = _mm512_sub_ps(d1, d3);
+                }
+                for (int j = 0; j < 4; j++) { // B^T (d B)
+                    __m512 v0 = _mm512_sub_ps(w[0][j], w[2][j]);
+                    __m512 v1 = _mm512_add_ps(w[1][j], w[2][j]);
+                    __m512 v2 = _mm512_sub_ps(w[2][j], w[1][j]);
+                    __m512 v3 = _mm512_sub_ps(w[1][j], w[3][j]);
+                    float *base = k->v + c * T + tb + tx0;
+                    _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m, v0);
+                    _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m, v1);
+                    _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m, v2);
+                    _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m, v3);
+                }
+            }
+        }
+    }
+}
+
+/* ---------- output transform ---------- */
+
+typedef struct {
+    float *out;        // (OC, N, H, W)
+    const float *mb;   // (16, OC, T)
+    const conv2d_desc *d;
+    int r0, r1;
+    size_t T;
+    int accumulate;
+} ot_ctx;
+
+__attribute__((target("avx512f"))) static void store_row(float *dst, __m512 lo, __m512 hi,
+                                                         int ncols, int acc)
+{
+    __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
+    int n1 = ncols - 16;
+    __mmask16 m1 = n1 >= 16 ? (__mmask16)0xffff : n1 <= 0 ? 0 : (__mmask16)((1u << n1) - 1);
+    if (acc) {
+        lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, dst));
+        hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, dst + 16));
+    }
+    _mm512_mask_storeu_ps(dst, m0, lo);
+    _mm512_mask_storeu_ps(dst + 16, m1, hi);
+}
+
+__attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0, size_t o1)
+{
+    const ot_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t OC = (size_t)d->oc, T = k->T;
+    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
+                                           23);
+    const __m512i hi_i = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                           15, 31);
+    for (size_t o = o0; o < o1; o++) {
+        float *plane = k->out + o * (size_t)d->n * H * W;
+        for (int r = k->r0; r < k->r1; r++) {
+            const int n = r / th, ty = r % th;
+            const size_t tb = (size_t)(r - k->r0) * tw;
+            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
+                __mmask16 m = (__mmask16)((1u << cnt) - 1);
+                __m512 s0[4], s1[4];
+                for (int j = 0; j < 4; j++) {
+                    const float *base = k->mb + o * T + tb + tx0;
+                    __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
+                    __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
+                    __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
+                    __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
+                    s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                    s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                }
+                __m512 y00 = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+                __m512 y01 = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+                __m512 y10 = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+                __m512 y11 = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+                int col = 2 * tx0, ncols = W - col < 32 ? W - col : 32;
+                int y = 2 * ty;
+                float *dst = plane + ((size_t)n * H + y) * W + col;
+                store_row(dst, _mm512_permutex2var_ps(y00, lo_i, y01),
+                          _mm512_permutex2var_ps(y00, hi_i, y01), ncols, k->accumulate);
+                if (y + 1 < H)
+                    store_row(dst + W, _mm512_permutex2var_ps(y10, lo_i, y11),
+                              _mm512_permutex2var_ps(y10, hi_i, y11), ncols, k->accumulate);
+            }
+        }
+    }
+}
+
+/* ---------- weight gradient ---------- */
+
+/* Z[xi] (OC, T) = A dy A^T for the 2x2 output-gradient tiles of a chunk
+ * (A = [1 0; 1 1; 1 -1; 0 -1]); tiles past the bottom/right edge read zeros. */
+typedef struct {
+    float *z;          // (16, OC, T)
+    const float *dy;   // (OC, N, H, W)
+    const conv2d_desc *d;
+    int r0, r1;
+    size_t T;
+} gt_ctx;
+
+__attribute__((target("avx512f"))) static void grad_part(void *arg, size_t o0, size_t o1)
+{
+    const gt_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t OC = (size_t)d->oc, T = k->T;
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                         28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                         29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t o = o0; o < o1; o++) {
+        const float *plane = k->dy + o * (size_t)d->n * H * W;
+        for (int r = k->r0; r < k->r1; r++) {
+            const int n = r / th, ty = r % th;
+            const size_t tb = (size_t)(r - k->r0) * tw;
+            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
+                __mmask16 m = (__mmask16)((1u << cnt) - 1);
+                int col = 2 * tx0, ncols = W - col < 32 ? W - col : 32;
+                __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
+                int n1 = ncols - 16;
+                __mmask16 m1 =
+                    n1 >= 16 ? (__mmask16)0xffff : n1 <= 0 ? 0 : (__mmask16)((1u << n1) - 1);
+                __m512 g[2][2]; // g[row][col of tile]
+                for (int i = 0; i < 2; i++) {
+                    int y = 2 * ty + i;
+                    if (y >= H) {
+                        g[i][0] = g[i][1] = zero;
+                        continue;
+                    }
+                    const float *src = plane + ((size_t)n * H + y) * W + col;
+                    __m512 a = _mm512_maskz_loadu_ps(m0, src);
+                    __m512 b = _mm512_maskz_loadu_ps(m1, src + 16);
+                    g[i][0] = _mm512_permutex2var_ps(a, ev, b);
+                    g[i][1] = _mm512_permutex2var_ps(a, od, b);
+                }
+                __m512 rr[4][2]; // A dy
+                for (int j = 0; j < 2; j++) {
+                    rr[0][j] = g[0][j];
+                    rr[1][j] = _mm512_add_ps(g[0][j], g[1][j]);
+                    rr[2][j] = _mm512_sub_ps(g[0][j], g[1][j]);
+                    rr[3][j] = _mm512_sub_ps(zero, g[1][j]);
+                }
+                float *base = k->z + o * T + tb + tx0;
+                for (int a = 0; a < 4; a++) { // (A dy) A^T
+                    __m512 z0 = rr[a][0];
+                    __m512 z1 = _mm512_add_ps(rr[a][0], rr[a][1]);
+                    __m512 z2 = _mm512_sub_ps(rr[a][0], rr[a][1]);
+                    __m512 z3 = _mm512_sub_ps(zero, rr[a][1]);
+                    _mm512_mask_storeu_ps(base + (size_t)(a * 4 + 0) * OC * T, m, z0);
+                    _mm512_mask_storeu_ps(base + (size_t)(a * 4 + 1) * OC * T, m, z1);
+                    _mm512_mask_storeu_ps(base + (size_t)(a * 4 + 2) * OC * T, m, z2);
+                    _mm512_mask_storeu_ps(base + (size_t)(a * 4 + 3) * OC * T, m, z3);
+                }
+            }
+        }
+    }
+}
+
+/* dw (OC, C, 3, 3) += G^T dU G for the accumulated products dU (16, OC, C). */
+typedef struct {
+    float *dw;
+    const float *du;
+    int oc, c;
+} wg_ctx;
+
+static void wgrad_part(void *arg, size_t o0, size_t o1)
+{
+    const wg_ctx *k = arg;
+    const size_t OC = (size_t)k->oc, C = (size_t)k->c;
+    for (size_t o = o0; o < o1; o++)
+        for (size_t c = 0; c < C; c++) {
+            float u[4][4];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) u[a][b] = k->du[((size_t)(a * 4 + b) * OC + o) * C + c];
+            float t[3][4]; // G^T dU
+            for (int b = 0; b < 4; b++) {
+                t[0][b] = u[0][b] + 0.5f * (u[1][b] + u[2][b]);
+                t[1][b] = 0.5f * (u[1][b] - u[2][b]);
+                t[2][b] = 0.5f * (u[1][b] + u[2][b]) + u[3][b];
+            }
+            float *g = k->dw + (o * C + c) * 9;
+            for (int y = 0; y < 3; y++) { // (G^T dU) G
+                g[y * 3 + 0] += t[y][0] + 0.5f * (t[y][1] + t[y][2]);
+                g[y * 3 + 1] += 0.5f * (t[y][1] - t[y][2]);
+                g[y * 3 + 2] += 0.5f * (t[y][1] + t[y][2]) + t[y][3];
+            }
+        }
+}
+
+void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws)
+{
+    const size_t OC = (size_t)d->oc, C = (size_t)d->c;
+    const int tw = tiles_w(d), rows = d->n * tiles_h(d), per = chunk_rows(d);
+    const size_t Tmax = (size_t)per * tw;
+    float *du = ws;
+    float *v = du + al16(16 * OC * C);
+    float *z = v + al16(16 * C * Tmax);
+    memset(du, 0, sizeof(float) * 16 * OC * C);
+    for (int r0 = 0; r0 < rows; r0 += per) {
+        int r1 = r0 + per < rows ? r0 + per : rows;
+        size_t T = (size_t)(r1 - r0) * tw;
+        it_ctx ik = {v, in, d, r0, r1, T};
+        layers_parallel_for(C, 4, input_part, &ik);
+        gt_ctx gk = {z, dy, d, r0, r1, T};
+        layers_parallel_for(OC, 4, grad_part, &gk);
+        for (int xi = 0; xi < 16; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)C, (int)T, 1.0f,
+                        z + (size_t)xi * OC * T, (int)T, v + (size_t)xi * C * T, (int)T, 1.0f,
+                        du + (size_t)xi * OC * C, (int)C);
+    }
+    wg_ctx wk = {dw, du, d->oc, d->c};
+    layers_parallel_for(OC, 8, wgrad_part, &wk);
+}
+
+/* ---------- driver ---------- */
+
+void winograd_conv(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws,
+                   int flip, int accumulate)
+{
+    const size_t OC = (size_t)d->oc, C = (size_t)d->c;
+    const int tw = tiles_w(d), rows = d->n * tiles_h(d), per = chunk_rows(d);
+    const size_t Tmax = (size_t)per * tw;
+    float *u = ws;
+    float *v = u + al16(16 * OC * C);
+    float *mb = v + al16(16 * C * Tmax);
+    wt_ctx wk = {u, w, d->oc, d->c, flip};
+    layers_parallel_for(OC, 8, weight_part, &wk);
+    for (int r0 = 0; r0 < rows; r0 += per) {
+        int r1 = r0 + per < rows ? r0 + per : rows;
+        size_t T = (size_t)(r1 - r0) * tw;
+        it_ctx ik = {v, in, d, r0, r1, T};
+        layers_parallel_for(C, 4, input_part, &ik);
+        for (int xi = 0; xi < 16; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f,
+                        u + (size_t)xi * OC * C, (int)C, v + (size_t)xi * C * T, (int)T, 0.0f,
+                        mb + (size_t)xi * OC * T, (int)T);
+        ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
+        layers_parallel_for(OC, 4, output_part, &ok);
+    }
+}
