@@ -468,6 +468,11 @@ json_t *jx_parse(const char *text, size_t len, char *msg, size_t msglen)
     json_error_t e;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!v) {
+        /* jansson quotes the input near the error and may cut it inside a
+         * multi-byte character; replies carry this text in JSON strings, which
+         * must be valid UTF-8, so non-ASCII bytes become '?'. */
+        for (char *p = e.text; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
         err_set(msg, msglen, ERR_PARSE, "line %d column %d: %s", e.line, e.column, e.text);
         return NULL;
     }
