@@ -70,7 +70,7 @@ $(BUILD)/libsweep.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/sweep-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libsweep.a
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(BUILD)/libsweep.a -Wl,--no-whole-archive $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/sweepd: $(BUILD)/obj/daemon/sweepd_main.o $(BUILD)/libsweep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/sweepctl: $(BUILD)/obj/daemon/sweepctl_main.o $(BUILD)/libsweep.a

@@ -48,13 +48,16 @@ void config_defaults(sweepd_config *c)
     exe_dir(dir, sizeof dir);
     snprintf(buf, sizeof buf, "%s/sweep-worker", dir[0] ? dir : ".");
     c->worker = xstrdup(buf);
+    /* Installed layout first (<prefix>/bin/sweepd, <prefix>/share/sweepd/sql),
+     * then the checkout the binary was built from. */
     struct stat st;
-    if (stat(SWEEP_SRCDIR "/sql/schema.sql", &st) == 0) {
-        c->sql_dir = xstrdup(SWEEP_SRCDIR "/sql");
-    } else {
-        snprintf(buf, sizeof buf, "%s/../share/sweepd/sql", dir[0] ? dir : ".");
+    char probe[PATH_MAX + 128];
+    snprintf(buf, sizeof buf, "%s/../share/sweepd/sql", dir[0] ? dir : ".");
+    snprintf(probe, sizeof probe, "%s/schema.sql", buf);
+    if (stat(probe, &st) == 0 || stat(SWEEP_SRCDIR "/sql/schema.sql", &st) != 0)
         c->sql_dir = xstrdup(buf);
-    }
+    else
+        c->sql_dir = xstrdup(SWEEP_SRCDIR "/sql");
     c->workers = 0;
     c->threads_per_worker = 1;
     c->foreground = false;

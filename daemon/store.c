@@ -23,15 +23,17 @@
 #include "migrate.h"
 #include "timeutil.h"
 
-#define MAX_ARGS 16
+#define MAX_ARGS 12
 #define MAX_STMTS 96
 #define SUMMARY_CACHE 1024
 
 typedef struct {
     char type; // 'i', 'd', 's', 'n'
-    int64_t i; // for 'i'
-    double d;  // for 'd'
-    char *s;   // for 's' (owned)
+    union {
+        int64_t i; // for 'i'
+        double d;  // for 'd'
+        char *s;   // for 's' (owned)
+    };
 } wval;
 
 typedef struct {

@@ -13,8 +13,20 @@
  *   per tile, im2col -> dW += dY_tile col^T, then col = W^T dY_tile -> col2im.
  *   The dX product is thus split into column tiles, which also runs faster
  *   than one huge Kx(OC)x(N*OH*OW) product (see PERF-NOTES).
+ * - "Same" stride-1 convolutions (3x3 pad 1, 5x5 pad 2, ...) im2col each
+ *   column row as one flat shifted copy of the channel plane and then zero
+ *   the entries that wrapped around an edge; stride-2 rows gather with
+ *   AVX-512 permutes.
+ * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
+ *   F(2x2, 3x3) (worker/winograd.c) for the forward pass and dX, and for dW on
+ *   wide maps or many channels (measured per shape, see use_winograd*).
+ * - Kernel taps that only ever read padding (3x3 on a 1x1 map) are dropped
+ *   before im2col (conv_reduce).
  * - Batchnorm is fused with the following ReLU in both directions; its
- *   statistics run in float lanes flushed to double every chunk.
+ *   statistics run in AVX-512 float lanes flushed to double every chunk.
+ * - Elementwise passes (batchnorm, ReLU, residual adds, pooling) are split
+ *   over channels or index ranges on a small thread pool sized like
+ *   OpenBLAS's (layers_parallel_for); results do not depend on the split.
  * - Elementwise loops are compiled for AVX-512 / AVX2 / generic through
  *   target_clones and picked at load time. */
 #pragma GCC optimize("O3")
@@ -86,18 +98,12 @@ static int conv_is_1x1(const conv2d_desc *d)
 /* Target column-tile size in floats of the K x T tile (about 1.5 MiB: it
  * should stay in L2/L3 between im2col and the GEMM while keeping the GEMM's
  * N dimension large enough to run near peak). */
-static size_t TILE_FLOATS = 384 * 1024;
+#define TILE_FLOATS (384 * 1024)
 #define TILE_MIN_COLS 512
 
 /* Output lines per tile for D. */
 static int conv_tile_lines(const conv2d_desc *d)
 {
-    static int init;
-    if (!init) {
-        init = 1;
-        const char *e = getenv("SWEEP_TILE");
-        if (e) TILE_FLOATS = (size_t)atol(e);
-    }
     size_t k = (size_t)d->c * d->kh * d->kw;
     size_t cols = TILE_FLOATS / k;
     if (cols < TILE_MIN_COLS) cols = TILE_MIN_COLS;
@@ -600,6 +606,12 @@ static void *pool_main(void *arg)
 
 static int pool_threads(void)
 {
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("SWEEP_POOL");
+        off = e && !strcmp(e, "0");
+    }
+    if (off) return 1;
     int t = openblas_get_num_threads();
     if (t < 1) t = 1;
     if (t > POOL_MAX) t = POOL_MAX;

@@ -5,15 +5,6 @@
 
 #include "worker_cmds.h"
 
-/* Sub-commands live in their own modules; weak references let the binary
- * link while a module is being written, and report which one is missing. */
-#pragma weak cmd_run
-#pragma weak cmd_eval
-#pragma weak cmd_predict
-#pragma weak cmd_bench
-#pragma weak cmd_import_idx
-#pragma weak blas_ensure_kernel
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -53,11 +44,7 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name)) continue;
-        if (!cmds[i].fn) {
-            fprintf(stderr, "sweep-worker: command '%s' is not built in\n", cmd);
-            return WEXIT_SPEC;
-        }
-        if (cmds[i].numeric && blas_ensure_kernel) blas_ensure_kernel(argc, argv);
+        if (cmds[i].numeric) blas_ensure_kernel(argc, argv);
         return cmds[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "sweep-worker: unknown command '%s'\n\n", cmd);

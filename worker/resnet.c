@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "errors.h"
 #include "layers.h"
@@ -121,7 +122,19 @@ struct resnet {
     float *dpool;              // dL/dpooled (B, F)
     float *scr[3];             // scratch / gradient buffers (max activation floats each)
     float *ws;                 // conv work space (max over convs)
+    double *prof;              // (2 * (2 + nblocks)) seconds per unit, forward then
+                               // backward, when SWEEP_PROFILE is set; else NULL
 };
+
+/* Optional per-unit timing: with SWEEP_PROFILE=1 in the environment every
+ * forward/backward unit is timed and resnet_free prints the totals to stderr
+ * (stem, each block, head), to see where a step goes. */
+static double prof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* ---------- architecture description ---------- */
 
@@ -285,6 +298,7 @@ static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msgle
     if (!m) return err_set(msg, msglen, ERR_NOMEM, "out of memory for the model");
     m->nblocks = desc_nblocks(a);
     m->in_ch = a->in_ch;
+    if (getenv("SWEEP_PROFILE")) m->prof = calloc(2 * (size_t)(2 + m->nblocks), sizeof(double));
     builder b = {.m = m, .counting = 1};
     build_all(&b, a);
     m->param_count = b.pofs;
@@ -323,6 +337,15 @@ static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msgle
 void resnet_free(resnet *m)
 {
     if (!m) return;
+    if (m->prof) {
+        int nu = 2 + m->nblocks;
+        fprintf(stderr, "resnet profile (seconds, forward / backward):\n");
+        for (int u = 0; u < nu; u++)
+            fprintf(stderr, "  %-12s %8.4f %8.4f\n",
+                    u == 0 ? "stem" : u <= m->nblocks ? "block" : "pool+head", m->prof[u],
+                    m->prof[nu + u]);
+        free(m->prof);
+    }
     if (m->arena) munmap(m->arena, m->arena_floats * sizeof(float));
     free(m->blocks);
     free(m->tensors);
@@ -980,12 +1003,14 @@ static void run_units(resnet *m, int u0, int u1, int b)
 {
     for (int u = u0; u < u1; u++) {
         int train = m->train_mode && u >= m->nfrozen;
+        double t0 = m->prof ? prof_now() : 0;
         if (u == 0)
             stem_fwd(m, b, train);
         else if (u <= m->nblocks)
             block_fwd(m, &m->blocks[u - 1], b, train);
         else
             pool_fwd(m, b);
+        if (m->prof) m->prof[u] += prof_now() - t0;
     }
 }
 
@@ -1141,14 +1166,18 @@ void resnet_backward_from(resnet *m, const float *dlogits)
     avgpool_backward(g, m->dpool, b, lastb->out_c, lastb->oh * lastb->ow);
     for (int u = m->nblocks; u >= 1 && u >= m->nfrozen; u--) {
         rblock *k = &m->blocks[u - 1];
+        double t0 = m->prof ? prof_now() : 0;
         g = block_bwd(m, k, g, b, u > m->nfrozen, train);
+        if (m->prof) m->prof[2 + m->nblocks + u] += prof_now() - t0;
     }
     if (m->nfrozen == 0) {
+        double t0 = m->prof ? prof_now() : 0;
         /* stem: max-pool, bn1 + ReLU, conv1 (no dX for the image) */
         float *d = m->scr[0] == g ? m->scr[1] : m->scr[0];
         maxpool2d_backward(d, g, m->mp_idx, b, m->info.width, m->h1, m->w1, m->h2, m->w2);
         bn_bwd(&m->stem_bn, d, d, m->stem_t, m->stem_a, b, m->h1 * m->w1, 1, train);
         conv_bwd(m, &m->stem, NULL, d, m->xin, b, 0);
+        if (m->prof) m->prof[2 + m->nblocks] += prof_now() - t0;
     }
 }
 

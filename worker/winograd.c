@@ -205,6 +205,72 @@ __attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, 
     }
 }
 
+/* Narrow maps (TW <= 8 tiles per row): one vector covers 16/TW whole tile
+ * rows, read with gathers from a stack of 4-row padded blocks (one per tile
+ * row), so no lanes are wasted on 8x8 or 4x4 maps. */
+#define NARROW_TW 8
+
+__attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size_t c0,
+                                                                  size_t c1)
+{
+    const it_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t C = (size_t)d->c, T = k->T;
+    const int Wp = W + 3;           // 1 zero left, up to 2 zeros right
+    const int R = 16 / tw;          // tile rows per vector
+    float rb[16 * 4 * (2 * NARROW_TW + 3)];
+    int32_t base_idx[16];
+    for (int l = 0; l < 16; l++) base_idx[l] = (l / tw) * 4 * Wp + 2 * (l % tw);
+    const __m512i bidx = _mm512_loadu_si512(base_idx);
+    for (size_t c = c0; c < c1; c++) {
+        const float *plane = k->in + c * (size_t)d->n * H * W;
+        for (int r0 = k->r0; r0 < k->r1; r0 += R) {
+            int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
+            for (int q = 0; q < nr; q++) {
+                const int r = r0 + q, n = r / th, ty = r % th;
+                for (int i = 0; i < 4; i++) {
+                    float *dst = rb + (q * 4 + i) * Wp;
+                    int y = 2 * ty - 1 + i;
+                    dst[0] = 0;
+                    if (y >= 0 && y < H)
+                        memcpy(dst + 1, plane + ((size_t)n * H + y) * W, sizeof(float) * W);
+                    else
+                        memset(dst + 1, 0, sizeof(float) * W);
+                    dst[W + 1] = 0;
+                    dst[W + 2] = 0;
+                }
+            }
+            int cnt = nr * tw;
+            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            __m512 w[4][4];
+            for (int i = 0; i < 4; i++) {
+                __m512 dd[4];
+                for (int j = 0; j < 4; j++)
+                    dd[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
+                                                     _mm512_add_epi32(bidx,
+                                                                      _mm512_set1_epi32(i * Wp + j)),
+                                                     rb, 4);
+                w[i][0] = _mm512_sub_ps(dd[0], dd[2]);
+                w[i][1] = _mm512_add_ps(dd[1], dd[2]);
+                w[i][2] = _mm512_sub_ps(dd[2], dd[1]);
+                w[i][3] = _mm512_sub_ps(dd[1], dd[3]);
+            }
+            float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
+            for (int j = 0; j < 4; j++) {
+                _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[0][j], w[2][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m,
+                                      _mm512_add_ps(w[1][j], w[2][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[2][j], w[1][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[1][j], w[3][j]));
+            }
+        }
+    }
+}
+
 /* ---------- output transform ---------- */
 
 typedef struct {
@@ -271,6 +337,65 @@ __attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0,
                     store_row(dst + W, _mm512_permutex2var_ps(y10, lo_i, y11),
                               _mm512_permutex2var_ps(y10, hi_i, y11), ncols, k->accumulate);
             }
+        }
+    }
+}
+
+/* Output transform for narrow maps: 16/TW tile rows per vector, results
+ * scattered to their (row, column) places; masks drop positions past the
+ * bottom/right edge (odd sizes). */
+__attribute__((target("avx512f"))) static void output_part_narrow(void *arg, size_t o0,
+                                                                   size_t o1)
+{
+    const ot_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t OC = (size_t)d->oc, T = k->T;
+    const int R = 16 / tw;
+    for (size_t o = o0; o < o1; o++) {
+        float *plane = k->out + o * (size_t)d->n * H * W;
+        for (int r0 = k->r0; r0 < k->r1; r0 += R) {
+            int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
+            int cnt = nr * tw;
+            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            /* per lane: offset of the tile's top-left output and edge masks */
+            int32_t off[16];
+            __mmask16 mr1 = 0, mc1 = 0; // lanes whose second row / column exists
+            for (int l = 0; l < 16; l++) {
+                int q = l / tw, tx = l % tw;
+                int r = r0 + (q < nr ? q : 0), n = r / th, ty = r % th;
+                off[l] = (int32_t)(((size_t)n * H + 2 * ty) * W + 2 * tx);
+                if (2 * ty + 1 < H) mr1 |= (__mmask16)(1u << l);
+                if (2 * tx + 1 < W) mc1 |= (__mmask16)(1u << l);
+            }
+            const __m512i vo = _mm512_loadu_si512(off);
+            const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
+            __m512 s0[4], s1[4];
+            for (int j = 0; j < 4; j++) {
+                __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
+                __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
+                __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
+                __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
+                s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            __m512 y[2][2];
+            y[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+            y[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+            y[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+            y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    __mmask16 mm = m;
+                    if (a) mm &= mr1;
+                    if (b) mm &= mc1;
+                    __m512i idx = _mm512_add_epi32(vo, _mm512_set1_epi32(a * W + b));
+                    __m512 v = y[a][b];
+                    if (k->accumulate)
+                        v = _mm512_add_ps(
+                            v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, idx, plane, 4));
+                    _mm512_mask_i32scatter_ps(plane, mm, idx, v, 4);
+                }
         }
     }
 }
@@ -391,7 +516,7 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, input_part, &ik);
+        layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
         gt_ctx gk = {z, dy, d, r0, r1, T};
         layers_parallel_for(OC, 4, grad_part, &gk);
         for (int xi = 0; xi < 16; xi++)
@@ -420,12 +545,12 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, input_part, &ik);
+        layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
         for (int xi = 0; xi < 16; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f,
                         u + (size_t)xi * OC * C, (int)C, v + (size_t)xi * C * T, (int)T, 0.0f,
                         mb + (size_t)xi * OC * T, (int)T);
         ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
-        layers_parallel_for(OC, 4, output_part, &ok);
+        layers_parallel_for(OC, 4, tw <= NARROW_TW ? output_part_narrow : output_part, &ok);
     }
 }
