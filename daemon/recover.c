@@ -1,9 +1,17 @@
 /* recover — puts trials left running by a crashed daemon back in the queue
  * and stops their orphaned workers (see include/recover.h). Job states are
- * recomputed afterwards by sched_load() and the scheduler. */
+ * recomputed afterwards by sched_load() and the scheduler.
+ *
+ * Events are not lost with the daemon: workers append them to
+ * <out_dir>/events.ndjson, and this replays each interrupted trial's file
+ * (storing is idempotent: metrics rows are INSERT OR REPLACE by epoch). A
+ * trial whose last attempt reported "done" finished its work while the
+ * daemon was down: it is marked completed instead of being run again. */
 #include "recover.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +20,8 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "jsonx.h"
+#include "ndjson.h"
 #include "log.h"
 #include "scheduler.h"
 #include "timeutil.h"
@@ -19,6 +29,52 @@
 static bool same_process(int pid, uint64_t start)
 {
     return pid > 0 && start != 0 && runner_proc_start_time(pid) == start;
+}
+
+typedef struct {
+    store *st;       // where events go
+    int64_t trial;   // trial id
+    bool done;       // a "done" event after the last "start"
+    int events;      // events replayed
+} replay;
+
+static int replay_line(void *ud, char *line, size_t len)
+{
+    replay *r = ud;
+    if (!line) return 0;
+    json_t *ev = jx_parse(line, len, NULL, 0);
+    const char *kind = ev ? json_string_value(json_object_get(ev, "event")) : NULL;
+    if (kind) {
+        if (!strcmp(kind, "start")) r->done = false;
+        else if (!strcmp(kind, "done")) r->done = true;
+        sched_store_event(r->st, r->trial, ev);
+        r->events++;
+    }
+    json_decref(ev);
+    return 0;
+}
+
+/* Replays OUT_DIR/events.ndjson of TRIAL; returns true when its last attempt
+ * reported "done". */
+static bool replay_events(store *st, int64_t trial, const char *out_dir)
+{
+    replay r = {.st = st, .trial = trial};
+    if (!out_dir) return false;
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/events.ndjson", out_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ndjson_buf nb;
+    ndjson_init(&nb, 1u << 20);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) ndjson_feed(&nb, buf, (size_t)n, replay_line, &r);
+    if (ndjson_pending(&nb) > 0) ndjson_feed(&nb, "\n", 1, replay_line, &r);
+    ndjson_free(&nb);
+    close(fd);
+    log_info("trial %lld: replayed %d events from %s%s", (long long)trial, r.events, path,
+             r.done ? " (its last attempt finished)" : "");
+    return r.done;
 }
 
 int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
@@ -76,6 +132,25 @@ int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     free(orph);
+    /* Replay the events of every interrupted trial; finished ones are completed. */
+    q = store_stmt(st, "SELECT id, out_dir FROM trials WHERE state = 'running'");
+    if (!q) return err_set(msg, msglen, ERR_DB, "cannot read running trials");
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        if (replay_events(st, id, (const char *)sqlite3_column_text(q, 1))) {
+            char now[40];
+            time_now_iso(now, sizeof now);
+            log_info("trial %lld running -> completed: it reported done before the previous"
+                     " daemon stopped",
+                     (long long)id);
+            store_enqueue(st,
+                          "UPDATE trials SET state = 'completed', pid = NULL, pid_start_time = NULL,"
+                          " finished_at = ? WHERE id = ?",
+                          "si", now, id);
+            requeued--;
+        }
+    }
+    sqlite3_reset(q);
     int rc = store_enqueue(st,
                            "UPDATE trials SET state = 'queued', attempt = attempt + 1, pid = NULL,"
                            " pid_start_time = NULL, error = 'interrupted: the daemon stopped"

@@ -1,14 +1,20 @@
 /* runner — starts sweep-worker processes with uv_spawn and reads their output.
  *
  * A trial runs as `<worker> run <state_dir>/trials/<id>/trial.json` with its
- * working directory set to that out_dir, stdin closed, stdout a pipe read as
- * NDJSON events (sched_on_line), stderr appended to
- * <state_dir>/logs/trial-<id>.log. Workers are started detached
- * (UV_PROCESS_DETACHED: setsid), so each is the leader of its own process
- * group and signals go to the whole group (kill(-pid, ...)), reaching any
- * helper processes it started. A process is finished (sched_on_finished) only
- * once both its exit status is known and its stdout has reached EOF, so the
- * final "done" line is never lost. argv only, never a shell. */
+ * working directory set to that out_dir, stdin closed, stderr appended to
+ * <state_dir>/logs/trial-<id>.log, and stdout appended to
+ * <out_dir>/events.ndjson, which the daemon reads as it grows (each timer
+ * tick, and to the end once the process has exited) and hands line by line
+ * to sched_on_line. Events go through a file rather than a pipe so that none
+ * is lost when the daemon itself dies: an event the worker wrote is on disk,
+ * and recovery replays the file (recover.c). An evaluation's stdout goes to
+ * <out_dir>/eval.ndjson the same way.
+ *
+ * Trial files are prepared in the libuv threadpool (mkdir, trial.json, log
+ * and events files), so a slow disk never stalls the loop; the process is
+ * then spawned on the loop. Workers are started detached (setsid): each leads
+ * its own process group and signals go to the whole group (kill(-pid, ...)).
+ * argv only, never a shell. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -50,14 +56,19 @@ uint64_t runner_proc_start_time(int pid)
     return strtoull(p + 1, NULL, 10);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void proc_free(proc *p)
 {
-    proc *p = h->data;
-    if (--p->handles > 0) return;
     ndjson_free(&p->nb);
+    if (p->evfd >= 0) close(p->evfd);
     free(p->last_error);
+    free(p->spec_text);
     json_decref(p->eval_result);
     free(p);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    proc_free(h->data);
 }
 
 void runner_release(proc *p)
@@ -66,18 +77,13 @@ void runner_release(proc *p)
     else if (p->d->procs == p) p->d->procs = p->next;
     if (p->next) p->next->prev = p->prev;
     p->next = p->prev = NULL;
-    if (!p->spawned) {
-        /* Never started (or uv_spawn failed and closed its handles itself). */
-        if (p->handles == 0) {
-            ndjson_free(&p->nb);
-            free(p->last_error);
-            json_decref(p->eval_result);
-            free(p);
-        }
-        return;
+    p->linked = false;
+    if (p->spawned) {
+        if (!uv_is_closing((uv_handle_t *)&p->process))
+            uv_close((uv_handle_t *)&p->process, on_handle_closed);
+    } else if (!p->closing) {
+        proc_free(p);
     }
-    if (!uv_is_closing((uv_handle_t *)&p->process)) uv_close((uv_handle_t *)&p->process, on_handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&p->out)) uv_close((uv_handle_t *)&p->out, on_handle_closed);
 }
 
 void runner_signal(proc *p, int sig)
@@ -86,39 +92,24 @@ void runner_signal(proc *p, int sig)
     if (kill(-p->pid, sig) != 0 && errno == ESRCH) kill(p->pid, sig);
 }
 
-static void maybe_finished(proc *p)
-{
-    if (p->exited && !p->out_open) sched_on_finished(p);
-}
-
 static int line_cb(void *ud, char *line, size_t len)
 {
     sched_on_line(ud, line, len);
     return 0;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void runner_drain(proc *p)
 {
-    (void)h;
-    (void)suggested;
-    static char slab[65536]; // the loop is single-threaded; data is consumed in read_cb
-    buf->base = slab;
-    buf->len = sizeof slab;
-}
-
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    proc *p = s->data;
-    if (nread > 0) {
-        ndjson_feed(&p->nb, buf->base, (size_t)nread, line_cb, p);
-        return;
-    }
-    if (nread < 0) {
-        /* EOF or error: a last line without a newline still counts. */
-        if (ndjson_pending(&p->nb) > 0) ndjson_feed(&p->nb, "\n", 1, line_cb, p);
-        uv_read_stop(s);
-        p->out_open = false;
-        maybe_finished(p);
+    if (p->evfd < 0) return;
+    static char buf[65536]; // the loop is single-threaded; ndjson copies what it keeps
+    for (;;) {
+        ssize_t n = read(p->evfd, buf, sizeof buf);
+        if (n > 0) {
+            ndjson_feed(&p->nb, buf, (size_t)n, line_cb, p);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
     }
 }
 
@@ -129,23 +120,40 @@ static void exit_cb(uv_process_t *h, int64_t status, int sig)
     p->exit_at = time_mono();
     p->exit_status = status;
     p->term_signal = sig;
-    maybe_finished(p);
+    /* Everything it wrote is in the file now; a last line without "\n" counts. */
+    runner_drain(p);
+    if (ndjson_pending(&p->nb) > 0) ndjson_feed(&p->nb, "\n", 1, line_cb, p);
+    sched_on_finished(p);
 }
 
-/* Spawns ARGV with stdout piped and stderr to LOGFD; links P into D. */
-static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int logfd, char *msg,
-                 size_t msglen)
+/* Opens PATH for the worker's stdout (appending) into *WFD and for reading,
+ * positioned at its current end, into p->evfd. */
+static int open_events(proc *p, const char *path, bool truncate, int *wfd, char *msg,
+                       size_t msglen)
+{
+    *wfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
+    if (*wfd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    p->evfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->evfd < 0) {
+        int e = errno;
+        close(*wfd);
+        *wfd = -1;
+        return err_set_errno(msg, msglen, ERR_IO, e, "cannot open %s", path);
+    }
+    lseek(p->evfd, 0, SEEK_END);
+    return 0;
+}
+
+/* Spawns ARGV with stdout to OUTFD and stderr to LOGFD; links P into D. */
+static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int outfd, int logfd,
+                 char *msg, size_t msglen)
 {
     p->d = d;
-    ndjson_init(&p->nb, WORKER_MAX_LINE);
-    uv_pipe_init(d->loop, &p->out, 0);
-    p->out.data = p;
     p->process.data = p;
-    p->handles = 1; // the pipe
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->out;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = outfd;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = logfd;
     uv_process_options_t o;
@@ -160,25 +168,21 @@ static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int logfd, ch
     int rc = uv_spawn(d->loop, &p->process, &o);
     if (rc != 0) {
         err_set(msg, msglen, ERR_IO, "cannot start worker %s: %s", argv[0], uv_strerror(rc));
-        /* The process handle is initialised even on failure and must be closed. */
-        p->handles = 2;
-        p->exited = true;
+        /* The handle is initialised even on failure and must be closed; P is
+         * freed by its close callback. */
+        p->closing = true;
         uv_close((uv_handle_t *)&p->process, on_handle_closed);
-        uv_close((uv_handle_t *)&p->out, on_handle_closed);
         return ERR_IO;
     }
-    p->handles = 2;
     p->spawned = true;
     p->pid = p->process.pid;
     p->started = time_mono();
-    p->out_open = true;
-    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
     if (!p->linked) {
         p->next = d->procs;
         if (d->procs) d->procs->prev = p;
         d->procs = p;
+        p->linked = true;
     }
-    p->linked = true;
     return 0;
 }
 
@@ -243,6 +247,12 @@ static void prep_work(uv_work_t *w)
                      time_now_iso(now, sizeof now), (long long)p->trial_id, p->attempt);
     if (write(fd, head, (size_t)n) < 0) { /* the log header is best effort */ }
     p->logfd = fd;
+    char ev[PATH_MAX + 32];
+    snprintf(ev, sizeof ev, "%s/events.ndjson", p->out_dir);
+    if (open_events(p, ev, false, &p->outfd, p->prep_error, sizeof p->prep_error) != 0) {
+        close(p->logfd);
+        p->logfd = -1;
+    }
 }
 
 /* Loop half: spawn the worker, unless the trial was stopped meanwhile. */
@@ -257,7 +267,8 @@ static void prep_done(uv_work_t *w, int status)
         err_set(p->prep_error, sizeof p->prep_error, ERR_INTERNAL, "trial preparation cancelled");
     if (p->prep_error[0] || p->stop != STOP_NONE) {
         if (p->logfd >= 0) close(p->logfd);
-        p->logfd = -1;
+        if (p->outfd >= 0) close(p->outfd);
+        p->logfd = p->outfd = -1;
         p->spawn_failed = p->prep_error[0] != 0;
         if (p->spawn_failed) {
             free(p->last_error);
@@ -272,16 +283,17 @@ static void prep_done(uv_work_t *w, int status)
     snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
     char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
     char msg[512];
-    int rc = spawn(d, p, argv, p->out_dir, p->logfd, msg, sizeof msg);
+    int rc = spawn(d, p, argv, p->out_dir, p->outfd, p->logfd, msg, sizeof msg);
     close(p->logfd);
-    p->logfd = -1;
+    close(p->outfd);
+    p->logfd = p->outfd = -1;
     if (rc) {
         p->spawn_failed = true;
         free(p->last_error);
         p->last_error = strdup(msg);
         p->exited = true;
         p->exit_status = -1;
-        sched_on_finished(p);
+        sched_on_finished(p); // P is freed by the close callback started in spawn()
         return;
     }
     sched_on_spawned(p);
@@ -330,7 +342,8 @@ int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
     p->trial_id = t->id;
     p->attempt = t->attempt;
     p->done_value = NAN;
-    p->logfd = -1;
+    p->logfd = p->outfd = p->evfd = -1;
+    ndjson_init(&p->nb, WORKER_MAX_LINE);
     p->preparing = true;
     p->linked = true;
     p->work.data = p;
@@ -364,10 +377,22 @@ int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, cha
     p->job = j;
     p->trial = best;
     p->is_eval = true;
+    p->logfd = p->outfd = p->evfd = -1;
+    ndjson_init(&p->nb, WORKER_MAX_LINE);
+    char ev[PATH_MAX + 32];
+    snprintf(ev, sizeof ev, "%s/eval.ndjson", out_dir);
+    int outfd;
+    int rc = open_events(p, ev, true, &outfd, msg, msglen);
+    if (rc) {
+        close(logfd);
+        proc_free(p);
+        return rc;
+    }
     char *argv[] = {d->cfg->worker, "eval", "--weights", weights, "--data", j->test, NULL};
-    int rc = spawn(d, p, argv, out_dir, logfd, msg, msglen);
+    rc = spawn(d, p, argv, out_dir, outfd, logfd, msg, msglen);
     close(logfd);
-    if (rc) return rc;
+    close(outfd);
+    if (rc) return rc; // P is freed by the close callback started in spawn()
     j->eval = p;
     return 0;
 }

@@ -65,6 +65,7 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
     j->counts[os]--;
     j->counts[ns]++;
     t->state = (uint8_t)ns;
+    d->urgent = true; // state changes are committed at the end of this loop iteration
     char now[40];
     time_now_iso(now, sizeof now);
     if (ns == TS_RUNNING) {
@@ -139,6 +140,7 @@ static void job_set_state(sweepd *d, sjob *j, job_state ns, const char *why)
     log_info("job %lld (%s) %s -> %s%s%s", (long long)j->id, j->name, job_state_name(j->state),
              job_state_name(ns), why ? ": " : "", why ? why : "");
     j->state = ns;
+    d->urgent = true;
     char now[40];
     time_now_iso(now, sizeof now);
     if (ns == JS_RUNNING)
@@ -593,6 +595,46 @@ void sched_on_finished(proc *p)
     sched_run(d);
 }
 
+void sched_store_event(store *st, int64_t trial_id, const json_t *ev)
+{
+    const char *kind = json_string_value(json_object_get(ev, "event"));
+    if (!kind) return;
+#define NUM(k) (json_is_number(json_object_get(ev, k)) ? json_number_value(json_object_get(ev, k)) : NAN)
+    if (!strcmp(kind, "epoch")) {
+        json_t *ej = json_object_get(ev, "epoch");
+        if (!json_is_integer(ej) || json_integer_value(ej) < 0) return;
+        int64_t e = (int64_t)json_integer_value(ej);
+        store_enqueue(st,
+                      "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, train_loss,"
+                      " train_accuracy, val_loss, val_accuracy, val_precision, val_recall,"
+                      " val_f1, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      "iiddddddddd", trial_id, e, NUM("train_loss"), NUM("train_accuracy"),
+                      NUM("val_loss"), NUM("val_accuracy"), NUM("val_precision"),
+                      NUM("val_recall"), NUM("val_f1"), NUM("lr"), NUM("seconds"));
+        store_enqueue(st, "UPDATE trials SET last_epoch = ? WHERE id = ?", "ii", e, trial_id);
+    } else if (!strcmp(kind, "checkpoint")) {
+        const char *path = json_string_value(json_object_get(ev, "path"));
+        if (path)
+            store_enqueue(st, "UPDATE trials SET checkpoint_path = ? WHERE id = ?", "si", path,
+                          trial_id);
+    } else if (!strcmp(kind, "done")) {
+        json_t *be = json_object_get(ev, "best_epoch");
+        store_enqueue(st,
+                      "UPDATE trials SET best_epoch = ?, val_accuracy = ?, val_loss = ?,"
+                      " val_precision = ?, val_recall = ?, val_f1 = ? WHERE id = ?",
+                      "jdddddi", json_is_integer(be) ? (int64_t)json_integer_value(be) : INT64_MIN,
+                      NUM("val_accuracy"), NUM("val_loss"), NUM("val_precision"),
+                      NUM("val_recall"), NUM("val_f1"), trial_id);
+    } else if (!strcmp(kind, "error")) {
+        const char *m = json_string_value(json_object_get(ev, "message"));
+        const char *c = json_string_value(json_object_get(ev, "code"));
+        char e[1100];
+        snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
+        store_enqueue(st, "UPDATE trials SET error = ? WHERE id = ?", "si", e, trial_id);
+    }
+#undef NUM
+}
+
 /* Stores one worker event line and forwards it to watchers. */
 void sched_on_line(proc *p, char *line, size_t len)
 {
@@ -632,41 +674,11 @@ void sched_on_line(proc *p, char *line, size_t len)
         return;
     }
     strial *t = p->trial;
-    if (!strcmp(kind, "epoch")) {
-        json_int_t e = json_integer_value(json_object_get(ev, "epoch"));
-        if (!json_is_integer(json_object_get(ev, "epoch")) || e < 0) {
-            if (p->bad_lines++ < 5)
-                log_warn("trial %lld: epoch event without a valid epoch: %.120s", (long long)t->id,
-                         line);
-        } else {
-#define NUM(k) (json_is_number(json_object_get(ev, k)) ? json_number_value(json_object_get(ev, k)) : NAN)
-            store_enqueue(d->st,
-                          "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, train_loss,"
-                          " train_accuracy, val_loss, val_accuracy, val_precision, val_recall,"
-                          " val_f1, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          "iiddddddddd", t->id, (int64_t)e, NUM("train_loss"),
-                          NUM("train_accuracy"), NUM("val_loss"), NUM("val_accuracy"),
-                          NUM("val_precision"), NUM("val_recall"), NUM("val_f1"), NUM("lr"),
-                          NUM("seconds"));
-            store_enqueue(d->st, "UPDATE trials SET last_epoch = ? WHERE id = ?", "ii", (int64_t)e,
-                          t->id);
-        }
-    } else if (!strcmp(kind, "checkpoint")) {
-        const char *path = json_string_value(json_object_get(ev, "path"));
-        if (path)
-            store_enqueue(d->st, "UPDATE trials SET checkpoint_path = ? WHERE id = ?", "si", path,
-                          t->id);
-    } else if (!strcmp(kind, "done")) {
+    sched_store_event(d->st, t->id, ev);
+    if (!strcmp(kind, "done")) {
         p->done_seen = true;
-        p->done_value = NUM(j->metric);
-        json_t *be = json_object_get(ev, "best_epoch");
-        store_enqueue(d->st,
-                      "UPDATE trials SET best_epoch = ?, val_accuracy = ?, val_loss = ?,"
-                      " val_precision = ?, val_recall = ?, val_f1 = ? WHERE id = ?",
-                      "jdddddi", json_is_integer(be) ? (int64_t)json_integer_value(be) : INT64_MIN,
-                      NUM("val_accuracy"), NUM("val_loss"), NUM("val_precision"),
-                      NUM("val_recall"), NUM("val_f1"), t->id);
-#undef NUM
+        json_t *v = json_object_get(ev, j->metric);
+        p->done_value = json_is_number(v) ? json_number_value(v) : NAN;
     } else if (!strcmp(kind, "error")) {
         const char *m = json_string_value(json_object_get(ev, "message"));
         const char *c = json_string_value(json_object_get(ev, "code"));
@@ -674,7 +686,10 @@ void sched_on_line(proc *p, char *line, size_t len)
         snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
         free(p->last_error);
         p->last_error = strdup(e);
-        store_enqueue(d->st, "UPDATE trials SET error = ? WHERE id = ?", "si", e, t->id);
+    } else if (!strcmp(kind, "epoch") && !json_is_integer(json_object_get(ev, "epoch"))) {
+        if (p->bad_lines++ < 5)
+            log_warn("trial %lld: epoch event without a valid epoch: %.120s", (long long)t->id,
+                     line);
     }
     if (watched(d, j)) {
         json_object_set_new(ev, "job", json_integer(j->id));
@@ -814,17 +829,8 @@ static void tick(uv_timer_t *h)
     sweepd *d = h->data;
     double now = time_mono();
     for (proc *p = d->procs; p; p = p->next) {
-        if (p->exited) {
-            /* Exited but stdout still open (a grandchild holds it): give up on it. */
-            if (p->out_open && now - p->exit_at > 2.0) {
-                log_warn("pid %d exited but its stdout stays open; closing it", p->pid);
-                uv_read_stop((uv_stream_t *)&p->out);
-                p->out_open = false;
-                sched_on_finished(p);
-                break; // the list changed
-            }
-            continue;
-        }
+        if (p->exited) continue;
+        runner_drain(p);
         if (p->preparing) continue;
         if (!p->is_eval && p->stop == STOP_NONE && p->job->trial_timeout > 0 &&
             now - p->started > p->job->trial_timeout) {
@@ -840,7 +846,8 @@ static void tick(uv_timer_t *h)
             runner_signal(p, SIGKILL);
         }
     }
-    store_flush(d->st);
+    d->db_busy = store_flush(d->st) != 0;
+    if (!d->db_busy) d->urgent = false;
     for (sjob *j = d->jobs, *next; j; j = next) {
         next = j->next;
         check_job_end(d, j);
@@ -852,9 +859,14 @@ static void tick(uv_timer_t *h)
 static void on_check(uv_check_t *h)
 {
     sweepd *d = h->data;
-    /* Commit in batches; the timer commits whatever is left every tick and
-     * readers (socket ops, job end) flush before they query. */
-    if (store_pending(d->st) >= 256) store_flush(d->st);
+    /* State changes are committed at once (a crash must not forget that a
+     * trial finished); event rows in batches: the timer commits whatever is
+     * left every tick, readers (socket ops, job end) flush before they query,
+     * and recovery replays the events files. */
+    if (d->db_busy || !(d->urgent || store_pending(d->st) >= 256)) return;
+    int rc = store_flush(d->st);
+    if (rc == 0) d->urgent = false;
+    else d->db_busy = true; // locked by someone else: leave retries to the timer
 }
 
 int sched_init(sweepd *d, uv_loop_t *loop, sweepd_config *cfg, store *st)

@@ -177,8 +177,9 @@ static int get_id(conn *c, const json_t *req, const char *key, int64_t *out)
     return 0;
 }
 
-static void op_ping(conn *c)
+static void op_ping(conn *c, const json_t *req)
 {
+    (void)req;
     sweepd *d = c->srv->d;
     send_json(c, json_pack("{s:b, s:b, s:s, s:i, s:f}", "ok", 1, "pong", 1, "version",
                            SWEEPD_VERSION, "pid", (int)getpid(), "uptime",
@@ -381,8 +382,9 @@ static void op_watch(conn *c, const json_t *req)
     json_decref(sum);
 }
 
-static void op_shutdown(conn *c)
+static void op_shutdown(conn *c, const json_t *req)
 {
+    (void)req;
     sweepd *d = c->srv->d;
     if (c->uid != 0 && c->uid != geteuid()) {
         char msg[160];
@@ -432,24 +434,48 @@ static void handle_request(conn *c, char *line, size_t len)
         json_decref(req);
         return;
     }
-    log_debug("connection %d: op %s", c->id, op);
-    /* Replies show every event received so far. */
-    if (strcmp(op, "ping") && strcmp(op, "submit")) store_flush(c->srv->d->st);
-    if (!strcmp(op, "ping")) op_ping(c);
-    else if (!strcmp(op, "submit")) op_submit(c, req);
-    else if (!strcmp(op, "status")) op_status(c, req);
-    else if (!strcmp(op, "cancel")) op_cancel(c, req);
-    else if (!strcmp(op, "best")) op_best(c, req);
-    else if (!strcmp(op, "trial")) op_trial(c, req);
-    else if (!strcmp(op, "watch")) op_watch(c, req);
-    else if (!strcmp(op, "shutdown")) op_shutdown(c);
-    else {
+    static const struct {
+        const char *op;                     // op name
+        void (*fn)(conn *, const json_t *); // handler
+        const char *const keys[4];          // request keys it takes
+    } ops[] = {
+        {"ping", op_ping, {"op", NULL}},
+        {"submit", op_submit, {"op", "job", NULL}},
+        {"status", op_status, {"op", "job", NULL}},
+        {"cancel", op_cancel, {"op", "job", NULL}},
+        {"best", op_best, {"op", "job", "limit", NULL}},
+        {"trial", op_trial, {"op", "id", NULL}},
+        {"watch", op_watch, {"op", "job", NULL}},
+        {"shutdown", op_shutdown, {"op", NULL}},
+    };
+    size_t k;
+    for (k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (!strcmp(ops[k].op, op)) break;
+    if (k == sizeof ops / sizeof ops[0]) {
         snprintf(msg, sizeof msg,
                  "op: unknown op \"%.100s\" (expected ping, submit, status, cancel, best, trial,"
                  " watch or shutdown)",
                  op);
         send_error(c, "unknown_op", msg);
+        json_decref(req);
+        return;
     }
+    char tmp[400];
+    if (jx_check_keys(req, "", ops[k].keys, tmp, sizeof tmp) != 0) {
+        char list[64] = "";
+        for (int i = 0; ops[k].keys[i]; i++) {
+            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, ops[k].keys[i], sizeof list - strlen(list) - 1);
+        }
+        snprintf(msg, sizeof msg, "%s (op %s takes: %s)", tmp, op, list);
+        send_error(c, "invalid_request", msg);
+        json_decref(req);
+        return;
+    }
+    log_debug("connection %d: op %s", c->id, op);
+    /* Replies show every event received so far. */
+    if (strcmp(op, "ping") && strcmp(op, "submit")) store_flush(c->srv->d->st);
+    ops[k].fn(c, req);
     json_decref(req);
 }
 

@@ -55,31 +55,31 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw);
 /* ---------- conv2d (no bias; ResNet convolutions have none) ---------- */
 
 typedef struct {
-    int n;          // batch size
-    int c, h, w;    // input channels, height, width
-    int oc;         // output channels
-    int kh, kw;     // kernel height, width
-    int stride;     // stride (both dimensions)
-    int pad;        // zero padding (both dimensions)
-    int oh, ow;     // output height, width (set by conv2d_desc_init)
+    int n;       // batch size
+    int c, h, w; // input channels, height, width
+    int oc;      // output channels
+    int kh, kw;  // kernel height, width
+    int stride;  // stride (both dimensions)
+    int pad;     // zero padding (both dimensions)
+    int oh, ow;  // output height, width (set by conv2d_desc_init)
 } conv2d_desc;
 
 /* Fills D; output size oh = (h + 2*pad - kh)/stride + 1 (likewise ow).
  * Returns 0, or ERR_INVALID when a dimension is not positive or the kernel
  * does not fit the padded input. */
-int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
-                     int stride, int pad);
-/* Floats of work buffer conv2d_forward/backward need for D (may be 0). */
+int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
+                     int pad);
+/* Floats of work buffer conv2d_forward/backward need for D (may be 0); also
+ * enough for the same convolution with any smaller batch n. */
 size_t conv2d_workspace_floats(const conv2d_desc *d);
 /* out (OC, N, OH, OW) = conv(in (C, N, H, W), w (OC, C, KH, KW)).
  * ws: conv2d_workspace_floats(d) floats. */
-void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
-                    float *ws);
+void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws);
 /* dw (OC, C, KH, KW) += dL/dw (skipped when dw is NULL);
  * din (C, N, H, W) = dL/din, or += when din_accumulate is non-zero (skipped
  * when din is NULL). dout (OC, N, OH, OW); in and w as in the forward pass. */
-void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
-                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate);
+void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                     const conv2d_desc *d, float *ws, int din_accumulate);
 
 /* Winograd F(2x2, 3x3) kernel behind conv2d_forward/backward for 3x3
  * stride-1 pad-1 convolutions (worker/winograd.c). Applicable when the CPU
@@ -108,10 +108,10 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
  * running_var  = (1-momentum)*running_var + momentum*var*M/(M-1), M = N*HW
  * (skipped when running_mean is NULL). save_mean, save_invstd (C) receive the
  * batch mean and 1/sqrt(var + eps) for the backward pass. */
-void batchnorm_forward_train(float *out, const float *in, const float *gamma,
-                             const float *beta, float *running_mean, float *running_var,
-                             float *save_mean, float *save_invstd, int n, int c, int hw,
-                             float momentum, float eps, int relu);
+void batchnorm_forward_train(float *out, const float *in, const float *gamma, const float *beta,
+                             float *running_mean, float *running_var, float *save_mean,
+                             float *save_invstd, int n, int c, int hw, float momentum, float eps,
+                             int relu);
 /* Evaluation mode with running statistics; out may equal in. */
 void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
                             const float *running_mean, const float *running_var, int n, int c,
@@ -120,16 +120,15 @@ void batchnorm_forward_eval(float *out, const float *in, const float *gamma, con
  * the forward output (only read when relu is non-zero, for the ReLU mask);
  * dout (C, N, HW). dgamma, dbeta (C) accumulate (may be NULL); din (C, N, HW)
  * is overwritten (may be NULL; may equal dout). */
-void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                        const float *in, const float *out, const float *gamma,
-                        const float *save_mean, const float *save_invstd, int n, int c, int hw,
-                        int relu);
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                        const float *out, const float *gamma, const float *save_mean,
+                        const float *save_invstd, int n, int c, int hw, int relu);
 /* Backward of the evaluation-mode pass (statistics are constants):
  * din = dout' * gamma * invstd, with dout' masked by out > 0 when relu. */
 void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
                              const float *in, const float *out, const float *gamma,
-                             const float *running_mean, const float *running_var, int n,
-                             int c, int hw, float eps, int relu);
+                             const float *running_mean, const float *running_var, int n, int c,
+                             int hw, float eps, int relu);
 
 /* ---------- elementwise ---------- */
 
@@ -144,8 +143,7 @@ void add_forward(float *out, const float *a, const float *b, size_t count, int r
 /* Inverted dropout over COUNT floats: mask[i] = 0 with probability p, else
  * 1/(1-p), drawn from RNG with rng_uniform_f in index order; out = in*mask
  * (out may equal in). p == 0 copies and sets mask to 1. */
-void dropout_forward(float *out, float *mask, const float *in, size_t count, float p,
-                     rng_t *rng);
+void dropout_forward(float *out, float *mask, const float *in, size_t count, float p, rng_t *rng);
 /* din = dout * mask (din may equal dout). */
 void dropout_backward(float *din, const float *dout, const float *mask, size_t count);
 
@@ -153,12 +151,14 @@ void dropout_backward(float *din, const float *dout, const float *mask, size_t c
 
 /* Max pooling, in (C, N, H, W) -> out (C, N, OH, OW), OH = (H + 2*pad - k)/stride + 1;
  * padding never wins (behaves as -inf). idx (C, N, OH, OW) receives the
- * winning input position y*W + x inside its plane, for the backward pass. */
-void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
-                       int k, int stride, int pad, int oh, int ow);
+ * winning input position y*W + x inside its plane (the first maximum in
+ * row-major order), for the backward pass; idx may be NULL when no backward
+ * pass follows (a faster vectorised path runs for 3x3/2/pad 1). */
+void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w, int k,
+                       int stride, int pad, int oh, int ow);
 /* din (C, N, H, W) = scatter of dout (C, N, OH, OW) to the winners (overwritten). */
-void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c,
-                        int h, int w, int oh, int ow);
+void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c, int h,
+                        int w, int oh, int ow);
 /* Global average pool: in (C, N, HW) -> out (N, C) (note: batch-major, ready
  * for linear_forward). */
 void avgpool_forward(float *out, const float *in, int n, int c, int hw);
@@ -191,30 +191,29 @@ void softmax_xent_backward(float *dlogits, const float *probs, const int *labels
 /* Same contracts as above; direct loops with double accumulation; slow. */
 
 void conv2d_forward_ref(float *out, const float *in, const float *w, const conv2d_desc *d);
-void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *in,
-                         const float *w, const conv2d_desc *d, int din_accumulate);
-void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma,
-                                 const float *beta, float *running_mean, float *running_var,
-                                 float *save_mean, float *save_invstd, int n, int c, int hw,
-                                 float momentum, float eps, int relu);
-void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma,
-                                const float *beta, const float *running_mean,
-                                const float *running_var, int n, int c, int hw, float eps,
-                                int relu);
+void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         const conv2d_desc *d, int din_accumulate);
+void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma, const float *beta,
+                                 float *running_mean, float *running_var, float *save_mean,
+                                 float *save_invstd, int n, int c, int hw, float momentum,
+                                 float eps, int relu);
+void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma, const float *beta,
+                                const float *running_mean, const float *running_var, int n, int c,
+                                int hw, float eps, int relu);
 void batchnorm_backward_ref(float *din, float *dgamma, float *dbeta, const float *dout,
                             const float *in, const float *out, const float *gamma,
-                            const float *save_mean, const float *save_invstd, int n, int c,
-                            int hw, int relu);
+                            const float *save_mean, const float *save_invstd, int n, int c, int hw,
+                            int relu);
 void maxpool2d_forward_ref(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
                            int k, int stride, int pad, int oh, int ow);
-void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c,
-                            int h, int w, int oh, int ow);
+void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c, int h,
+                            int w, int oh, int ow);
 void avgpool_forward_ref(float *out, const float *in, int n, int c, int hw);
 void linear_forward_ref(float *out, const float *in, const float *w, const float *b, int n,
                         int in_f, int out_f);
 void linear_backward_ref(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, int n, int in_f, int out_f);
-float softmax_xent_forward_ref(float *probs, const float *logits, const int *labels, int n,
-                               int k, float smoothing);
+float softmax_xent_forward_ref(float *probs, const float *logits, const int *labels, int n, int k,
+                               float smoothing);
 
 #endif

@@ -23,13 +23,13 @@
 #include "params.h"
 
 typedef struct {
-    optim_kind kind;     // OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW
-    float momentum;      // SGD momentum, or Adam beta1 (PyTorch default 0.9)
-    float beta2;         // Adam beta2 (0.999)
-    float eps;           // Adam epsilon (1e-8)
-    float weight_decay;  // L2 (SGD, Adam) or decoupled decay (AdamW), >= 0
-    float l1;            // L1 coefficient, >= 0
-    int nesterov;        // SGD only; requires momentum > 0
+    optim_kind kind;    // OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW
+    float momentum;     // SGD momentum, or Adam beta1 (PyTorch default 0.9)
+    float beta2;        // Adam beta2 (0.999)
+    float eps;          // Adam epsilon (1e-8)
+    float weight_decay; // L2 (SGD, Adam) or decoupled decay (AdamW), >= 0
+    float l1;           // L1 coefficient, >= 0
+    int nesterov;       // SGD only; requires momentum > 0
 } optim_config;
 
 typedef struct {

@@ -4,7 +4,10 @@
  * by the pid and the process start time stored in the row (so a recycled pid
  * is never signalled), get SIGTERM (a chance to checkpoint), then SIGKILL to
  * the process group after KILL_GRACE seconds (at most 10 s); the trials go
- * back to `queued` with attempt + 1 and resume from their checkpoint. */
+ * back to `queued` with attempt + 1 and resume from their checkpoint. Each
+ * interrupted trial's <out_dir>/events.ndjson is replayed first, so events
+ * the dead daemon had not yet read or committed are stored; a trial whose
+ * last attempt had reported "done" is marked completed instead. */
 #ifndef SWEEP_RECOVER_H
 #define SWEEP_RECOVER_H
 
@@ -13,6 +16,7 @@
 #include "store.h"
 
 /* Returns the number of trials requeued (>= 0) or a negative error code. */
+/* (sched_store_event in scheduler.h does the storing.) */
 int recover_run(store *st, double kill_grace, char *msg, size_t msglen);
 
 #endif

@@ -52,16 +52,16 @@ typedef enum { RESNET_BASIC = 0, RESNET_BOTTLENECK } resnet_block_kind;
 
 /* One named tensor of the model, for checkpoints and optimizer-state export. */
 typedef struct {
-    const char *name;  // torchvision name, e.g. "layer1.0.bn2.running_var"
-    int ndim;          // 1, 2 or 4
-    int64_t shape[4];  // dimensions, outermost first (conv: OC, C, KH, KW; fc: K, C)
-    size_t numel;      // product of shape
-    float *data;       // the tensor's storage inside the model (writable)
-    int is_param;      // 1 parameter, 0 buffer (running_mean / running_var)
-    int trainable;     // 1 if it receives gradients under the current freeze
-    float *grad;       // gradient (numel floats) when trainable and prepared, else NULL
-    ptrdiff_t offset;  // index of data[0] in the trainable array of resnet_trainable(),
-                       // or -1 when not trainable (optimizer state uses the same offsets)
+    const char *name; // torchvision name, e.g. "layer1.0.bn2.running_var"
+    int ndim;         // 1, 2 or 4
+    int64_t shape[4]; // dimensions, outermost first (conv: OC, C, KH, KW; fc: K, C)
+    size_t numel;     // product of shape
+    float *data;      // the tensor's storage inside the model (writable)
+    int is_param;     // 1 parameter, 0 buffer (running_mean / running_var)
+    int trainable;    // 1 if it receives gradients under the current freeze
+    float *grad;      // gradient (numel floats) when trainable and prepared, else NULL
+    ptrdiff_t offset; // index of data[0] in the trainable array of resnet_trainable(),
+                      // or -1 when not trainable (optimizer state uses the same offsets)
 } resnet_tensor;
 
 /* Architecture summary. */
@@ -107,8 +107,8 @@ void resnet_get_info(const resnet *m, resnet_info *info);
  * Calling it again with the same values does nothing; other values
  * re-allocate. DROPOUT is the drop probability before fc, [0, 1).
  * Errors: ERR_INVALID (size too small for the network), ERR_NOMEM. */
-int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h,
-                   int in_w, char *msg, size_t msglen);
+int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,
+                   char *msg, size_t msglen);
 /* Training (1) or evaluation (0) mode; a new model is in evaluation mode. */
 void resnet_set_train(resnet *m, int train);
 

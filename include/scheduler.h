@@ -88,7 +88,6 @@ typedef enum { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN } stop_re
 
 typedef struct proc {
     uv_process_t process;  // the worker process
-    uv_pipe_t out;         // its stdout
     struct sweepd *d;      // owner
     sjob *job;             // job of the trial (or of the evaluation)
     strial *trial;         // the trial run, or the best trial for an evaluation
@@ -102,19 +101,20 @@ typedef struct proc {
     double exit_at;        // time_mono() of exit
     int64_t exit_status;   // exit status from libuv
     int term_signal;       // signal that ended it, 0 if none
-    bool out_open;         // stdout pipe still open
-    int handles;           // libuv handles not yet closed
+    bool closing;          // the process handle is being closed (frees P)
+    int evfd;              // read end of the events file (stdout), -1 if none
+    int outfd;             // write end handed to the worker, -1 after spawn
     bool done_seen;        // a "done" event arrived
     double done_value;     // the objective value it reported (NaN if none)
     char *last_error;      // message of the last "error" event (owned)
     json_t *eval_result;   // last JSON object printed by `eval` (owned)
     unsigned bad_lines;    // non-JSON / oversized lines seen
     unsigned long_lines;   // oversized lines seen
-    ndjson_buf nb;         // line framing of stdout
+    ndjson_buf nb;         // line framing of the events file
     uv_work_t work;        // threadpool request preparing the trial's files
     bool preparing;        // files being prepared; no process yet
     bool linked;           // in d->procs
-    bool spawned;          // uv_spawn succeeded (handles must be closed)
+    bool spawned;          // uv_spawn succeeded (the handle must be closed)
     bool spawn_failed;     // preparation or uv_spawn failed (reason in last_error)
     int64_t trial_id;      // copy of trial->id for the threadpool
     unsigned attempt;      // copy of trial->attempt for the threadpool
@@ -138,6 +138,8 @@ typedef struct sweepd {
     int running;             // slots in use
     bool shutting_down;      // stop requested
     bool stopped;            // loop asked to stop
+    bool urgent;             // a state change waits in the write queue
+    bool db_busy;            // the last flush met a locked database (retry at the tick)
     uv_timer_t timer;        // the periodic timer
     uv_check_t flush;        // commits queued writes after each loop iteration
     double started;          // time_mono() at start
@@ -176,12 +178,21 @@ void sched_totals(sweepd *d, size_t *queued, size_t *running);
 int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen);
 int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, char *msg,
                       size_t msglen);
+/* Reads what P's worker appended to its events file since the last call. */
+void runner_drain(proc *p);
 /* Sends SIG to the process group of P (no-op after exit). */
 void runner_signal(proc *p, int sig);
-/* Closes P's handles; P is freed when they are closed. */
+/* Unlinks P and closes its handle; P is freed when it is closed. */
 void runner_release(proc *p);
 /* Reads field 22 (start time in clock ticks) of /proc/PID/stat; 0 if unknown. */
 uint64_t runner_proc_start_time(int pid);
+
+/* Records worker event EV of trial TRIAL_ID in the database (queued writes):
+ * epoch -> trial_metrics row (INSERT OR REPLACE, so a replayed or resumed
+ * epoch never duplicates) and last_epoch; checkpoint -> checkpoint_path;
+ * done -> best_epoch and best val metrics; error -> error. Other events are
+ * not stored. Used for live events and by recovery's replay. */
+void sched_store_event(store *st, int64_t trial_id, const json_t *ev);
 
 /* sched.c callbacks used by runner.c. */
 void sched_on_line(proc *p, char *line, size_t len);

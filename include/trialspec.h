@@ -8,8 +8,8 @@
  * \"x\"", "model.widht: unknown key"). cmd_run turns that into exit 2.
  *
  * Defaults: trial 0, job 0, seed 0, data.val null, data.val_fraction 0.1,
- * data.test null, model.weights null (absent or null: train from scratch,
- * logged as a warning when the key is absent), model.arch "resnet18", model.input_size 224, model.width 64, params as params.h,
+ * data.test null, model.weights null (absent or null: train from scratch),
+ * model.arch "resnet18", model.input_size 224, model.width 64, params as params.h,
  * objective val_accuracy/maximize (the goal defaults to minimize when the
  * metric is a loss), cache_dir null, threads 1. */
 #ifndef SWEEP_TRIALSPEC_H

@@ -9,9 +9,9 @@
  * matched to the checkpoint's classes by name (a folder class the model does
  * not know is an error naming it; classes missing from the folder just have
  * support 0). The loss is plain cross-entropy averaged over the images.
- * On failure a JSON object {"error": {"code", "exit_code", "message"}} is
- * printed instead and the exit status follows the contract (2 arguments,
- * 3 data, 4 model, 6 out of memory). */
+ * On failure the same error event line as `run` writes is printed instead,
+ * {"event":"error","t":…,"code":…,"exit_code":…,"message":…}, and the exit
+ * status follows the contract (2 arguments, 3 data, 4 model, 6 out of memory). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +43,7 @@ static void eval_usage(FILE *f)
 
 static int print_error(int code, const char *message)
 {
-    json_t *e = json_pack("{s:{s:s, s:i, s:s}}", "error", "code", events_code_for_exit(code),
-                          "exit_code", code, "message", message);
-    char *txt = e ? json_dumps(e, JSON_COMPACT) : NULL;
-    if (txt) printf("%s\n", txt);
-    fflush(stdout);
-    free(txt);
-    json_decref(e);
+    events_error(events_code_for_exit(code), code, message);
     fprintf(stderr, "sweep-worker eval: %s\n", message);
     return code;
 }
@@ -69,6 +63,7 @@ int cmd_eval(int argc, char **argv)
     const char *weights = NULL, *data = NULL, *cache_dir = NULL;
     int batch = 64, threads = 1;
     char msg[1024] = "";
+    events_init(stdout);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

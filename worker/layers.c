@@ -34,11 +34,13 @@
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "layers.h"
+#include "log.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -68,8 +70,8 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw)
 
 /* ---------- conv2d ---------- */
 
-int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
-                     int stride, int pad)
+int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
+                     int pad)
 {
     memset(d, 0, sizeof *d);
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || oc <= 0 || kh <= 0 || kw <= 0 || stride <= 0 ||
@@ -101,8 +103,11 @@ static int conv_is_1x1(const conv2d_desc *d)
 #define TILE_FLOATS (384 * 1024)
 #define TILE_MIN_COLS 512
 
-/* Output lines per tile for D. */
-static int conv_tile_lines(const conv2d_desc *d)
+/* Output lines per tile for D. With BALANCED the tiles are evened out so
+ * the last one is not a sliver; without, the result is an upper bound of the
+ * balanced value for every batch size up to d->n, which is what work space
+ * sizes use (a model prepared for batch B also runs smaller batches). */
+static int conv_tile_lines_b(const conv2d_desc *d, int balanced)
 {
     size_t k = (size_t)d->c * d->kh * d->kw;
     size_t cols = TILE_FLOATS / k;
@@ -111,10 +116,16 @@ static int conv_tile_lines(const conv2d_desc *d)
     if (lines < 1) lines = 1;
     size_t total = (size_t)d->n * d->oh;
     if (lines > total) lines = total;
-    /* Balance the tiles so the last one is not a sliver. */
-    size_t ntiles = (total + lines - 1) / lines;
-    lines = (total + ntiles - 1) / ntiles;
+    if (balanced) {
+        size_t ntiles = (total + lines - 1) / lines;
+        lines = (total + ntiles - 1) / ntiles;
+    }
     return (int)lines;
+}
+
+static int conv_tile_lines(const conv2d_desc *d)
+{
+    return conv_tile_lines_b(d, 1);
 }
 
 /* Kernel taps that read only padding for every output (a 3x3 convolution on
@@ -180,10 +191,122 @@ static void transposed_desc(const conv2d_desc *d, conv2d_desc *t)
     t->oc = d->c;
 }
 
+/* Tiny maps (fewer input pixels than kernel taps, e.g. a 3x3 convolution on
+ * 2x2 maps, layer3 of a ResNet at input 32) run as one dense product per
+ * pass: every output pixel p takes every input pixel q through tap
+ * (q - p*stride + pad), so out (P*OC, N) = Wbig (P*OC, Q*C) x X (Q*C, N) with
+ * P = OH*OW, Q = H*W and zero blocks for taps outside the kernel. That costs
+ * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. */
+static int conv_dense_ok(const conv2d_desc *d)
+{
+    size_t q = (size_t)d->h * d->w, p = (size_t)d->oh * d->ow;
+    return q < (size_t)d->kh * d->kw && p * q <= 64;
+}
+
+static size_t dense_ws(const conv2d_desc *d)
+{
+    size_t q = (size_t)d->h * d->w, p = (size_t)d->oh * d->ow;
+    return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) + align16(p * d->oc * d->n);
+}
+
+/* Tap index ky*KW + kx linking output pixel P to input pixel Q, or -1. */
+static int dense_tap(const conv2d_desc *d, int p, int q)
+{
+    int oy = p / d->ow, ox = p % d->ow, y = q / d->w, x = q % d->w;
+    int ky = y - oy * d->stride + d->pad, kx = x - ox * d->stride + d->pad;
+    if (ky < 0 || ky >= d->kh || kx < 0 || kx >= d->kw) return -1;
+    return ky * d->kw + kx;
+}
+
+static void dense_build(float *wb, const float *w, const conv2d_desc *d)
+{
+    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, KK = d->kh * d->kw;
+    const size_t ld = (size_t)Q * C;
+    for (int p = 0; p < P; p++)
+        for (int q = 0; q < Q; q++) {
+            int tap = dense_tap(d, p, q);
+            for (int o = 0; o < OC; o++) {
+                float *dst = wb + ((size_t)p * OC + o) * ld + (size_t)q * C;
+                if (tap < 0) {
+                    memset(dst, 0, sizeof(float) * C);
+                    continue;
+                }
+                const float *src = w + (size_t)o * C * KK + tap;
+                for (int c = 0; c < C; c++)
+                    dst[c] = src[(size_t)c * KK];
+            }
+        }
+}
+
+static void conv_fwd_dense(float *out, const float *in, const float *w, const conv2d_desc *d,
+                           float *ws)
+{
+    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
+    float *wb = ws, *xr = ws + 2 * align16((size_t)P * OC * Q * C);
+    float *yr = xr + align16((size_t)Q * C * N);
+    dense_build(wb, w, d);
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < Q; q++)
+                xr[((size_t)q * C + c) * N + n] = in[((size_t)c * N + n) * Q + q];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P * OC, N, Q * C, 1.0f, wb, Q * C, xr, N,
+                0.0f, yr, N);
+    for (int o = 0; o < OC; o++)
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++)
+                out[((size_t)o * N + n) * P + p] = yr[((size_t)p * OC + o) * N + n];
+}
+
+static void conv_bwd_dense(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+{
+    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
+    const int KK = d->kh * d->kw;
+    const size_t nwb = align16((size_t)P * OC * Q * C);
+    float *wb = ws, *dwb = ws + nwb, *xr = ws + 2 * nwb;
+    float *yr = xr + align16((size_t)Q * C * N);
+    for (int o = 0; o < OC; o++)
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++)
+                yr[((size_t)p * OC + o) * N + n] = dout[((size_t)o * N + n) * P + p];
+    if (dw) {
+        for (int c = 0; c < C; c++)
+            for (int n = 0; n < N; n++)
+                for (int q = 0; q < Q; q++)
+                    xr[((size_t)q * C + c) * N + n] = in[((size_t)c * N + n) * Q + q];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, P * OC, Q * C, N, 1.0f, yr, N, xr, N,
+                    0.0f, dwb, Q * C);
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int tap = dense_tap(d, p, q);
+                if (tap < 0) continue;
+                for (int o = 0; o < OC; o++) {
+                    const float *src = dwb + ((size_t)p * OC + o) * Q * C + (size_t)q * C;
+                    float *dst = dw + (size_t)o * C * KK + tap;
+                    for (int c = 0; c < C; c++)
+                        dst[(size_t)c * KK] += src[c];
+                }
+            }
+    }
+    if (din) {
+        dense_build(wb, w, d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q * C, N, P * OC, 1.0f, wb, Q * C, yr,
+                    N, 0.0f, xr, N);
+        for (int c = 0; c < C; c++)
+            for (int n = 0; n < N; n++)
+                for (int q = 0; q < Q; q++) {
+                    float v = xr[((size_t)q * C + c) * N + n];
+                    float *t = &din[((size_t)c * N + n) * Q + q];
+                    *t = din_accumulate ? *t + v : v;
+                }
+    }
+}
+
 size_t conv2d_workspace_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
+    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) return dense_ws(d);
     if (conv_reduce(d, &r, &k0))
         return 2 * align16((size_t)d->oc * d->c * r.kh * r.kw) + conv_ws_plain(&r);
     size_t ws = conv_ws_plain(d);
@@ -205,7 +328,7 @@ static size_t conv_ws_plain(const conv2d_desc *d)
         return (size_t)d->c * d->n * d->oh * d->ow;
     }
     size_t k = (size_t)d->c * d->kh * d->kw;
-    return k * (size_t)conv_tile_lines(d) * d->ow;
+    return k * (size_t)conv_tile_lines_b(d, 0) * d->ow;
 }
 
 /* Output columns ox in [*x0, *x1) of kernel column KX read inside the input
@@ -214,8 +337,10 @@ static void valid_cols(const conv2d_desc *d, int kx, int *x0, int *x1)
 {
     const int S = d->stride, P = d->pad, OW = d->ow, W = d->w;
     int a = 0, b = OW;
-    while (a < OW && a * S - P + kx < 0) a++;
-    while (b > a && (b - 1) * S - P + kx >= W) b--;
+    while (a < OW && a * S - P + kx < 0)
+        a++;
+    while (b > a && (b - 1) * S - P + kx >= W)
+        b--;
     *x0 = a;
     *x1 = b;
 }
@@ -232,7 +357,8 @@ __attribute__((target("avx512f"))) static void gather2_avx512(float *dst, const 
         __m512 b = _mm512_maskz_loadu_ps(0x7fff, src + 2 * i + 16);
         _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(a, idx, b));
     }
-    for (; i < n; i++) dst[i] = src[2 * i];
+    for (; i < n; i++)
+        dst[i] = src[2 * i];
 }
 
 static int have_avx512(void)
@@ -261,10 +387,13 @@ static void zero_invalid(float *dst, const conv2d_desc *d, int l0, int l1, int k
     for (int l = l0; l < l1; l++, dst += W) {
         int y = oy + ky - P;
         if (y < 0 || y >= H) {
-            for (int ox = 0; ox < W; ox++) dst[ox] = 0;
+            for (int ox = 0; ox < W; ox++)
+                dst[ox] = 0;
         } else {
-            for (int ox = 0; ox < x0; ox++) dst[ox] = 0;
-            for (int ox = x1; ox < W; ox++) dst[ox] = 0;
+            for (int ox = 0; ox < x0; ox++)
+                dst[ox] = 0;
+            for (int ox = x1; ox < W; ox++)
+                dst[ox] = 0;
         }
         if (++oy == d->oh) oy = 0;
     }
@@ -290,9 +419,11 @@ HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, i
                 ptrdiff_t a = s0 < 0 ? -s0 : 0;
                 ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
                 if (b < a) b = a;
-                for (ptrdiff_t i = 0; i < a; i++) dst[i] = 0;
+                for (ptrdiff_t i = 0; i < a; i++)
+                    dst[i] = 0;
                 memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
-                for (ptrdiff_t i = b; i < cnt; i++) dst[i] = 0;
+                for (ptrdiff_t i = b; i < cnt; i++)
+                    dst[i] = 0;
                 zero_invalid(dst, d, l0, l1, ky, x0, x1);
             }
 }
@@ -316,7 +447,8 @@ HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0
                 ptrdiff_t cnt = (ptrdiff_t)T;
                 ptrdiff_t a = s0 < 0 ? -s0 : 0;
                 ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
-                for (ptrdiff_t i = a; i < b; i++) dst[s0 + i] += src[i];
+                for (ptrdiff_t i = a; i < b; i++)
+                    dst[s0 + i] += src[i];
             }
 }
 
@@ -342,17 +474,22 @@ HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, i
                 for (int l = l0; l < l1; l++, dst += OW) {
                     int y = oy * S - P + ky;
                     if (y < 0 || y >= H) {
-                        for (int ox = 0; ox < OW; ox++) dst[ox] = 0;
+                        for (int ox = 0; ox < OW; ox++)
+                            dst[ox] = 0;
                     } else {
                         const float *src = base + ((size_t)n * H + y) * W;
-                        for (int ox = 0; ox < x0; ox++) dst[ox] = 0;
+                        for (int ox = 0; ox < x0; ox++)
+                            dst[ox] = 0;
                         if (S == 1)
-                            for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox];
+                            for (int ox = x0; ox < x1; ox++)
+                                dst[ox] = src[ox];
                         else if (fast2)
                             gather2_avx512(dst + x0, src + 2 * x0, x1 - x0);
                         else
-                            for (int ox = x0; ox < x1; ox++) dst[ox] = src[ox * S];
-                        for (int ox = x1; ox < OW; ox++) dst[ox] = 0;
+                            for (int ox = x0; ox < x1; ox++)
+                                dst[ox] = src[ox * S];
+                        for (int ox = x1; ox < OW; ox++)
+                            dst[ox] = 0;
                     }
                     if (++oy == OH) {
                         oy = 0;
@@ -386,9 +523,11 @@ HOT static void col2im_tile(float *din, float *col, const conv2d_desc *d, int l0
                     if (y >= 0 && y < H) {
                         float *dst = base + ((size_t)n * H + y) * W;
                         if (S == 1)
-                            for (int ox = x0; ox < x1; ox++) dst[ox] += src[ox];
+                            for (int ox = x0; ox < x1; ox++)
+                                dst[ox] += src[ox];
                         else
-                            for (int ox = x0; ox < x1; ox++) dst[ox * S] += src[ox];
+                            for (int ox = x0; ox < x1; ox++)
+                                dst[ox * S] += src[ox];
                     }
                     if (++oy == OH) {
                         oy = 0;
@@ -406,7 +545,8 @@ static void subsample(float *dst, const float *in, const conv2d_desc *d)
         for (int oy = 0; oy < d->oh; oy++) {
             const float *src = in + (p * d->h + (size_t)oy * S) * d->w;
             float *o = dst + (p * d->oh + oy) * d->ow;
-            for (int ox = 0; ox < d->ow; ox++) o[ox] = src[ox * S];
+            for (int ox = 0; ox < d->ow; ox++)
+                o[ox] = src[ox * S];
         }
 }
 
@@ -419,7 +559,8 @@ static void upsample_add(float *din, const float *src, const conv2d_desc *d, int
         for (int oy = 0; oy < d->oh; oy++) {
             float *o = din + (p * d->h + (size_t)oy * S) * d->w;
             const float *s = src + (p * d->oh + oy) * d->ow;
-            for (int ox = 0; ox < d->ow; ox++) o[ox * S] += s[ox];
+            for (int ox = 0; ox < d->ow; ox++)
+                o[ox * S] += s[ox];
         }
 }
 
@@ -435,8 +576,8 @@ static void conv_fwd_plain(float *out, const float *in, const float *w, const co
             subsample(ws, in, d);
             b = ws;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NC, K, 1.0f, w, K, b, NC,
-                    0.0f, out, NC);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NC, K, 1.0f, w, K, b, NC, 0.0f,
+                    out, NC);
         return;
     }
     const int lines = d->n * d->oh, per = conv_tile_lines(d);
@@ -458,11 +599,11 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
     if (conv_is_1x1(d)) {
         if (d->stride == 1) {
             if (dw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC,
-                            in, NC, 1.0f, dw, K);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC, in,
+                            NC, 1.0f, dw, K);
             if (din)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout,
-                            NC, din_accumulate ? 1.0f : 0.0f, din, NC);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout, NC,
+                            din_accumulate ? 1.0f : 0.0f, din, NC);
             return;
         }
         if (dw) {
@@ -485,8 +626,8 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
         const float *dy = dout + (size_t)l0 * d->ow;
         if (dw) {
             im2col_tile(ws, in, d, l0, l1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, T, 1.0f, dy, NC, ws, T,
-                        1.0f, dw, K);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, T, 1.0f, dy, NC, ws, T, 1.0f,
+                        dw, K);
         }
         if (din) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, T, M, 1.0f, w, K, dy, NC, 0.0f,
@@ -503,15 +644,17 @@ static void gather_taps(float *dst, const float *w, const conv2d_desc *d, const 
     for (size_t oc = 0; oc < (size_t)d->oc * d->c; oc++)
         for (int ky = 0; ky < r->kh; ky++)
             for (int kx = 0; kx < r->kw; kx++)
-                dst[(oc * r->kh + ky) * r->kw + kx] =
-                    w[(oc * d->kh + ky + k0) * d->kw + kx + k0];
+                dst[(oc * r->kh + ky) * r->kw + kx] = w[(oc * d->kh + ky + k0) * d->kw + kx + k0];
 }
 
-void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d,
-                    float *ws)
+void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws)
 {
     conv2d_desc r;
     int k0;
+    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+        conv_fwd_dense(out, in, w, d, ws);
+        return;
+    }
     if (conv_reduce(d, &r, &k0)) {
         size_t nw = align16((size_t)d->oc * d->c * r.kh * r.kw);
         gather_taps(ws, w, d, &r, k0);
@@ -525,11 +668,15 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
     conv_fwd_plain(out, in, w, d, ws);
 }
 
-void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
-                     const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                     const conv2d_desc *d, float *ws, int din_accumulate)
 {
     conv2d_desc r;
     int k0;
+    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+        conv_bwd_dense(din, dw, dout, in, w, d, ws, din_accumulate);
+        return;
+    }
     if (conv_reduce(d, &r, &k0)) {
         size_t nw = align16((size_t)d->oc * d->c * r.kh * r.kw);
         float *wc = ws, *dwc = ws + nw;
@@ -564,42 +711,61 @@ void conv2d_backward(float *din, float *dw, const float *dout, const float *in,
 /* ---------- parallel loops ---------- */
 
 /* A small pool of helper threads for the elementwise passes (batchnorm,
- * ReLU, residual adds, pooling, optimizer updates), which otherwise run on
- * one core while OpenBLAS's threads idle. The thread count follows
- * OpenBLAS's. Work is split into contiguous index ranges and every index is
- * computed the same way whatever the split, so results do not depend on the
- * thread count. */
+ * ReLU, residual adds, pooling, Winograd transforms, optimizer updates),
+ * which otherwise run on one core while OpenBLAS's threads idle. The thread
+ * count follows OpenBLAS's. A job is cut into more chunks than threads and
+ * every participant (the caller included) takes the next chunk from an
+ * atomic counter, so a helper that the scheduler keeps off the CPU (a busy
+ * machine) delays nothing: the caller does its share. Every index is computed
+ * the same way whatever the split, so results do not depend on the thread
+ * count or on who ran which chunk. SWEEP_POOL=0 in the environment turns the
+ * pool off (for comparisons). */
 #define POOL_MAX 16
+#define POOL_CHUNKS_PER_THREAD 4
 
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    int started;          // helper threads running
-    unsigned gen;         // job generation, bumped per job
-    int pending;          // helpers still working on the job
-    int parts;            // parts of the current job (part 0 is the caller's)
-    size_t n;             // index range [0, n) of the job
-    par_fn fn;            // the job
+    int started;  // helper threads running
+    unsigned gen; // job generation, bumped per job
+    int busy;     // helpers inside the current job
+    par_fn fn;    // the job
     void *ctx;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          0, 0, 0, 0, 0, NULL, NULL};
+    size_t n, chunks;       // index range [0, n) cut into `chunks` chunks
+    atomic_size_t next;     // next chunk to take
+    atomic_size_t finished; // chunks completed
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
+          .go = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+/* Takes and runs chunks of the current job until none is left. */
+static void pool_work(par_fn fn, void *ctx, size_t n, size_t chunks)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&pool.next, 1);
+        if (i >= chunks) break;
+        fn(ctx, n * i / chunks, n * (i + 1) / chunks);
+        atomic_fetch_add(&pool.finished, 1);
+    }
+}
 
 static void *pool_main(void *arg)
 {
-    int id = (int)(intptr_t)arg;
+    (void)arg;
     unsigned seen = 0;
     pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        while (pool.gen == seen)
+            pthread_cond_wait(&pool.go, &pool.mu);
         seen = pool.gen;
-        if (id >= pool.parts) continue;
         par_fn fn = pool.fn;
         void *ctx = pool.ctx;
-        size_t n = pool.n, parts = (size_t)pool.parts;
+        size_t n = pool.n, chunks = pool.chunks;
+        pool.busy++;
         pthread_mutex_unlock(&pool.mu);
-        fn(ctx, n * id / parts, n * (id + 1) / parts);
+        pool_work(fn, ctx, n, chunks);
         pthread_mutex_lock(&pool.mu);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        if (--pool.busy == 0) pthread_cond_signal(&pool.done);
     }
     return NULL;
 }
@@ -620,51 +786,53 @@ static int pool_threads(void)
 
 void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
 {
-    int parts = pool_threads();
+    int threads = pool_threads();
     if (grain < 1) grain = 1;
-    if ((size_t)parts > n / grain) parts = (int)(n / grain);
-    if (parts <= 1) {
+    size_t chunks = (size_t)threads * POOL_CHUNKS_PER_THREAD;
+    if (chunks > n / grain) chunks = n / grain;
+    if (threads <= 1 || chunks <= 1) {
         if (n) fn(ctx, 0, n);
         return;
     }
     pthread_mutex_lock(&pool.mu);
-    while (pool.started < parts - 1) {
+    while (pool.started < threads - 1) {
         pthread_t th;
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &at, pool_main, (void *)(intptr_t)(pool.started + 1));
+        int rc = pthread_create(&th, &at, pool_main, NULL);
         pthread_attr_destroy(&at);
         if (rc) break;
         pool.started++;
     }
-    if (parts > pool.started + 1) parts = pool.started + 1;
-    if (parts <= 1) {
-        pthread_mutex_unlock(&pool.mu);
-        fn(ctx, 0, n);
-        return;
-    }
+    /* helpers from an earlier job may still be on their way out */
+    while (pool.busy > 0)
+        pthread_cond_wait(&pool.done, &pool.mu);
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
-    pool.parts = parts;
-    pool.pending = parts - 1;
+    pool.chunks = chunks;
+    atomic_store(&pool.next, 0);
+    atomic_store(&pool.finished, 0);
     pool.gen++;
-    pthread_cond_broadcast(&pool.go);
+    if (pool.started) pthread_cond_broadcast(&pool.go);
     pthread_mutex_unlock(&pool.mu);
-    fn(ctx, 0, n / parts);
-    pthread_mutex_lock(&pool.mu);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-    pthread_mutex_unlock(&pool.mu);
+    pool_work(fn, ctx, n, chunks);
+    /* wait for chunks that helpers took and are still running */
+    while (atomic_load(&pool.finished) < chunks) {
+        pthread_mutex_lock(&pool.mu);
+        if (atomic_load(&pool.finished) < chunks && pool.busy > 0)
+            pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
 }
 
 /* ---------- batchnorm ---------- */
 
 /* Sum and sum of squares of (x - shift) over x[0..m): float lanes flushed to
  * double every chunk. */
-__attribute__((target("avx512f"))) static void sum_sq_avx512(const float *x, size_t m,
-                                                              float shift, double *sum,
-                                                              double *sq)
+__attribute__((target("avx512f"))) static void sum_sq_avx512(const float *x, size_t m, float shift,
+                                                             double *sum, double *sq)
 {
     double s = 0, q = 0;
     const __m512 sh = _mm512_set1_ps(shift);
@@ -715,7 +883,8 @@ HOT static void scale_shift(float *out, const float *in, size_t m, float a, floa
             out[i] = v > 0 ? v : 0;
         }
     } else {
-        for (size_t i = 0; i < m; i++) out[i] = in[i] * a + b;
+        for (size_t i = 0; i < m; i++)
+            out[i] = in[i] * a + b;
     }
 }
 
@@ -756,14 +925,13 @@ static void bn_fwd_train_part(void *arg, size_t c0, size_t c1)
     }
 }
 
-void batchnorm_forward_train(float *out, const float *in, const float *gamma,
-                             const float *beta, float *running_mean, float *running_var,
-                             float *save_mean, float *save_invstd, int n, int c, int hw,
-                             float momentum, float eps, int relu)
+void batchnorm_forward_train(float *out, const float *in, const float *gamma, const float *beta,
+                             float *running_mean, float *running_var, float *save_mean,
+                             float *save_invstd, int n, int c, int hw, float momentum, float eps,
+                             int relu)
 {
-    bn_fwd_ctx k = {out,         in,          gamma,          beta,     running_mean,
-                    running_var, save_mean,   save_invstd,    (size_t)n * hw,
-                    momentum,    eps,         relu};
+    bn_fwd_ctx k = {out,       in,          gamma,          beta,     running_mean, running_var,
+                    save_mean, save_invstd, (size_t)n * hw, momentum, eps,          relu};
     layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_fwd_train_part, &k);
 }
 
@@ -782,18 +950,27 @@ void batchnorm_forward_eval(float *out, const float *in, const float *gamma, con
                             const float *running_mean, const float *running_var, int n, int c,
                             int hw, float eps, int relu)
 {
-    bn_fwd_ctx k = {out,  in,   gamma, beta, (float *)running_mean, (float *)running_var,
-                    NULL, NULL, (size_t)n * hw, 0, eps, relu};
+    bn_fwd_ctx k = {out,
+                    in,
+                    gamma,
+                    beta,
+                    (float *)running_mean,
+                    (float *)running_var,
+                    NULL,
+                    NULL,
+                    (size_t)n * hw,
+                    0,
+                    eps,
+                    relu};
     layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_fwd_eval_part, &k);
 }
 
 /* Sums of dy' and dy'*(x - mean) where dy' = dy masked by y > 0 when Y is
  * not NULL (fused ReLU). */
-__attribute__((target("avx512f"))) static void bn_bwd_sums_avx512(const float *dy,
-                                                                   const float *x,
-                                                                   const float *y, size_t m,
-                                                                   float mean, double *sdy,
-                                                                   double *sdyx)
+__attribute__((target("avx512f"))) static void bn_bwd_sums_avx512(const float *dy, const float *x,
+                                                                  const float *y, size_t m,
+                                                                  float mean, double *sdy,
+                                                                  double *sdyx)
 {
     double s = 0, q = 0;
     const __m512 mu = _mm512_set1_ps(mean), zero = _mm512_setzero_ps();
@@ -802,10 +979,9 @@ __attribute__((target("avx512f"))) static void bn_bwd_sums_avx512(const float *d
         size_t end = i + 4096 < m ? i + 4096 : m;
         __m512 as = zero, aq = zero;
         for (; i < end; i += 16) {
-            __mmask16 k = end - i >= 16 ? (__mmask16)0xffff
-                                        : (__mmask16)((1u << (end - i)) - 1);
-            if (y) k = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, y + i), zero,
-                                               _CMP_GT_OQ);
+            __mmask16 k = end - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - i)) - 1);
+            if (y)
+                k = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, y + i), zero, _CMP_GT_OQ);
             __m512 g = _mm512_maskz_loadu_ps(k, dy + i);
             __m512 xc = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), mu);
             as = _mm512_add_ps(as, g);
@@ -837,8 +1013,8 @@ static void bn_bwd_sums(const float *dy, const float *x, const float *y, size_t 
 }
 
 /* din = a*dy' + b*(x - mean) + c0 (centred so large means do not cancel) */
-HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const float *y,
-                             size_t m, float a, float b, float mean, float c0)
+HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const float *y, size_t m,
+                             float a, float b, float mean, float c0)
 {
     if (y) {
         for (size_t i = 0; i < m; i++) {
@@ -846,7 +1022,8 @@ HOT static void bn_bwd_apply(float *din, const float *dy, const float *x, const 
             din[i] = a * g + b * (x[i] - mean) + c0;
         }
     } else {
-        for (size_t i = 0; i < m; i++) din[i] = a * dy[i] + b * (x[i] - mean) + c0;
+        for (size_t i = 0; i < m; i++)
+            din[i] = a * dy[i] + b * (x[i] - mean) + c0;
     }
 }
 
@@ -882,13 +1059,12 @@ static void bn_bwd_part(void *arg, size_t c0, size_t c1)
     }
 }
 
-void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                        const float *in, const float *out, const float *gamma,
-                        const float *save_mean, const float *save_invstd, int n, int c, int hw,
-                        int relu)
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                        const float *out, const float *gamma, const float *save_mean,
+                        const float *save_invstd, int n, int c, int hw, int relu)
 {
-    bn_bwd_ctx k = {din,       dgamma,      dbeta, dout, in,   out, gamma,
-                    save_mean, save_invstd, NULL,  NULL, (size_t)n * hw, 0, relu};
+    bn_bwd_ctx k = {din,         dgamma, dbeta, dout,           in, out, gamma, save_mean,
+                    save_invstd, NULL,   NULL,  (size_t)n * hw, 0,  relu};
     layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_bwd_part, &k);
 }
 
@@ -914,11 +1090,11 @@ static void bn_bwd_eval_part(void *arg, size_t c0, size_t c1)
 
 void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
                              const float *in, const float *out, const float *gamma,
-                             const float *running_mean, const float *running_var, int n,
-                             int c, int hw, float eps, int relu)
+                             const float *running_mean, const float *running_var, int n, int c,
+                             int hw, float eps, int relu)
 {
-    bn_bwd_ctx k = {din,  dgamma, dbeta,        dout,        in,             out, gamma,
-                    NULL, NULL,   running_mean, running_var, (size_t)n * hw, eps, relu};
+    bn_bwd_ctx k = {din,  dgamma,       dbeta,       dout,           in,  out, gamma, NULL,
+                    NULL, running_mean, running_var, (size_t)n * hw, eps, relu};
     layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_bwd_eval_part, &k);
 }
 
@@ -933,7 +1109,8 @@ typedef struct {
 HOT static void relu_fwd_part(void *arg, size_t i0, size_t i1)
 {
     const ew_ctx *k = arg;
-    for (size_t i = i0; i < i1; i++) k->out[i] = k->a[i] > 0 ? k->a[i] : 0;
+    for (size_t i = i0; i < i1; i++)
+        k->out[i] = k->a[i] > 0 ? k->a[i] : 0;
 }
 
 void relu_forward(float *out, const float *in, size_t count)
@@ -945,7 +1122,8 @@ void relu_forward(float *out, const float *in, size_t count)
 HOT static void relu_bwd_part(void *arg, size_t i0, size_t i1)
 {
     const ew_ctx *k = arg; // a = dout, b = out
-    for (size_t i = i0; i < i1; i++) k->out[i] = k->b[i] > 0 ? k->a[i] : 0;
+    for (size_t i = i0; i < i1; i++)
+        k->out[i] = k->b[i] > 0 ? k->a[i] : 0;
 }
 
 void relu_backward(float *din, const float *dout, const float *out, size_t count)
@@ -963,7 +1141,8 @@ HOT static void add_part(void *arg, size_t i0, size_t i1)
             k->out[i] = v > 0 ? v : 0;
         }
     } else {
-        for (size_t i = i0; i < i1; i++) k->out[i] = k->a[i] + k->b[i];
+        for (size_t i = i0; i < i1; i++)
+            k->out[i] = k->a[i] + k->b[i];
     }
 }
 
@@ -973,8 +1152,7 @@ void add_forward(float *out, const float *a, const float *b, size_t count, int r
     layers_parallel_for(count, 65536, add_part, &k);
 }
 
-void dropout_forward(float *out, float *mask, const float *in, size_t count, float p,
-                     rng_t *rng)
+void dropout_forward(float *out, float *mask, const float *in, size_t count, float p, rng_t *rng)
 {
     if (p <= 0) {
         for (size_t i = 0; i < count; i++) {
@@ -992,14 +1170,17 @@ void dropout_forward(float *out, float *mask, const float *in, size_t count, flo
 
 void dropout_backward(float *din, const float *dout, const float *mask, size_t count)
 {
-    for (size_t i = 0; i < count; i++) din[i] = dout[i] * mask[i];
+    for (size_t i = 0; i < count; i++)
+        din[i] = dout[i] * mask[i];
 }
 
 /* ---------- pooling ---------- */
 
+#define MAXPOOL_FAST_W 2048
+
 typedef struct {
     float *out;
-    int32_t *idx;
+    int32_t *idx; // winners, or NULL when not needed
     const float *in;
     int h, w, k, stride, pad, oh, ow;
 } mp_ctx;
@@ -1011,7 +1192,7 @@ static void maxpool_fwd_part(void *arg, size_t p0, size_t p1)
     for (size_t p = p0; p < p1; p++) {
         const float *src = c->in + p * h * w;
         float *o = c->out + p * oh * ow;
-        int32_t *ix = c->idx + p * oh * ow;
+        int32_t *ix = c->idx ? c->idx + p * oh * ow : NULL;
         for (int oy = 0; oy < oh; oy++) {
             int y0 = oy * c->stride - c->pad, y1 = y0 + c->k;
             if (y0 < 0) y0 = 0;
@@ -1031,17 +1212,67 @@ static void maxpool_fwd_part(void *arg, size_t p0, size_t p1)
                         }
                     }
                 o[oy * ow + ox] = best;
-                ix[oy * ow + ox] = bi;
+                if (ix) ix[oy * ow + ox] = bi;
             }
         }
     }
 }
 
-void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w,
-                       int k, int stride, int pad, int oh, int ow)
+/* Max-pool 3x3 / 2 / pad 1 without winners (evaluation and frozen stems):
+ * vertical max of three rows, then the horizontal max of three columns read
+ * with even/odd permutes from a row padded with -inf. */
+__attribute__((target("avx512f"))) static void maxpool_fast_part(void *arg, size_t p0, size_t p1)
+{
+    const mp_ctx *c = arg;
+    const int h = c->h, w = c->w, oh = c->oh, ow = c->ow;
+    float row[2 * (MAXPOOL_FAST_W + 40)];
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int i = 0; i < w + 40; i++)
+        row[i] = -INFINITY;
+    for (size_t p = p0; p < p1; p++) {
+        const float *src = c->in + p * h * w;
+        float *o = c->out + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = 2 * oy - 1, y1 = y0 + 3;
+            if (y0 < 0) y0 = 0;
+            if (y1 > h) y1 = h;
+            float *r = row + 1; // row[0] stays -inf (left padding)
+            memcpy(r, src + (size_t)y0 * w, sizeof(float) * w);
+            for (int y = y0 + 1; y < y1; y++) {
+                const float *s = src + (size_t)y * w;
+                for (int x = 0; x < w; x++)
+                    r[x] = s[x] > r[x] ? s[x] : r[x];
+            }
+            for (int ox0 = 0; ox0 < ow; ox0 += 16) {
+                int cnt = ow - ox0 < 16 ? ow - ox0 : 16;
+                const float *q = row + 2 * ox0;
+                __m512 a = _mm512_loadu_ps(q), b = _mm512_loadu_ps(q + 16);
+                __m512 a2 = _mm512_loadu_ps(q + 2), b2 = _mm512_loadu_ps(q + 18);
+                __m512 m0 = _mm512_permutex2var_ps(a, ev, b);
+                __m512 m1 = _mm512_permutex2var_ps(a, od, b);
+                __m512 m2 = _mm512_permutex2var_ps(a2, ev, b2);
+                __m512 mx = _mm512_max_ps(_mm512_max_ps(m0, m1), m2);
+                _mm512_mask_storeu_ps(o + (size_t)oy * ow + ox0, (__mmask16)((1u << cnt) - 1), mx);
+            }
+            /* the copied row must not leak into the next one's right padding */
+            for (int x = w; x < w + 2; x++)
+                r[x] = -INFINITY;
+        }
+    }
+}
+
+void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w, int k,
+                       int stride, int pad, int oh, int ow)
 {
     mp_ctx x = {out, idx, in, h, w, k, stride, pad, oh, ow};
-    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), maxpool_fwd_part, &x);
+    size_t grain = 1 + 16384 / ((size_t)h * w);
+    if (!idx && k == 3 && stride == 2 && pad == 1 && w <= MAXPOOL_FAST_W && have_avx512()) {
+        layers_parallel_for((size_t)c * n, grain, maxpool_fast_part, &x);
+        return;
+    }
+    SWEEP_ASSERT(idx != NULL || k * k <= 64);
+    layers_parallel_for((size_t)c * n, grain, maxpool_fwd_part, &x);
 }
 
 static void maxpool_bwd_part(void *arg, size_t p0, size_t p1)
@@ -1053,12 +1284,13 @@ static void maxpool_bwd_part(void *arg, size_t p0, size_t p1)
         const float *g = c->in + p * ohw;
         const int32_t *ix = c->idx + p * ohw;
         memset(d, 0, sizeof(float) * hw);
-        for (size_t i = 0; i < ohw; i++) d[ix[i]] += g[i];
+        for (size_t i = 0; i < ohw; i++)
+            d[ix[i]] += g[i];
     }
 }
 
-void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c,
-                        int h, int w, int oh, int ow)
+void maxpool2d_backward(float *din, const float *dout, const int32_t *idx, int n, int c, int h,
+                        int w, int oh, int ow)
 {
     mp_ctx x = {din, (int32_t *)idx, dout, h, w, 0, 0, 0, oh, ow};
     layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), maxpool_bwd_part, &x);
@@ -1070,7 +1302,8 @@ void avgpool_forward(float *out, const float *in, int n, int c, int hw)
         for (int b = 0; b < n; b++) {
             const float *x = in + ((size_t)ch * n + b) * hw;
             float s = 0;
-            for (int i = 0; i < hw; i++) s += x[i];
+            for (int i = 0; i < hw; i++)
+                s += x[i];
             out[(size_t)b * c + ch] = s / (float)hw;
         }
 }
@@ -1081,7 +1314,8 @@ void avgpool_backward(float *din, const float *dout, int n, int c, int hw)
         for (int b = 0; b < n; b++) {
             float g = dout[(size_t)b * c + ch] / (float)hw;
             float *x = din + ((size_t)ch * n + b) * hw;
-            for (int i = 0; i < hw; i++) x[i] = g;
+            for (int i = 0; i < hw; i++)
+                x[i] = g;
         }
 }
 
@@ -1091,7 +1325,8 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
                     int out_f)
 {
     if (b) {
-        for (int i = 0; i < n; i++) memcpy(out + (size_t)i * out_f, b, sizeof(float) * out_f);
+        for (int i = 0; i < n; i++)
+            memcpy(out + (size_t)i * out_f, b, sizeof(float) * out_f);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_f, in_f, 1.0f, in, in_f, w, in_f,
                 b ? 1.0f : 0.0f, out, out_f);
@@ -1101,14 +1336,15 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
                      const float *w, int n, int in_f, int out_f)
 {
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_f, in_f, n, 1.0f, dout, out_f,
-                    in, in_f, 1.0f, dw, in_f);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_f, in_f, n, 1.0f, dout, out_f, in,
+                    in_f, 1.0f, dw, in_f);
     if (db)
         for (int i = 0; i < n; i++)
-            for (int o = 0; o < out_f; o++) db[o] += dout[(size_t)i * out_f + o];
+            for (int o = 0; o < out_f; o++)
+                db[o] += dout[(size_t)i * out_f + o];
     if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_f, out_f, 1.0f, dout, out_f,
-                    w, in_f, 0.0f, din, in_f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_f, out_f, 1.0f, dout, out_f, w,
+                    in_f, 0.0f, din, in_f);
 }
 
 /* ---------- loss ---------- */
@@ -1121,7 +1357,8 @@ float softmax_xent_forward(float *probs, const float *logits, const int *labels,
         const float *z = logits + (size_t)i * k;
         float *p = probs + (size_t)i * k;
         float mx = z[0];
-        for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
+        for (int j = 1; j < k; j++)
+            mx = z[j] > mx ? z[j] : mx;
         double se = 0, sz = 0;
         for (int j = 0; j < k; j++) {
             p[j] = expf(z[j] - mx);
@@ -1130,7 +1367,8 @@ float softmax_xent_forward(float *probs, const float *logits, const int *labels,
         }
         double lse = mx + log(se);
         float inv = (float)(1.0 / se);
-        for (int j = 0; j < k; j++) p[j] *= inv;
+        for (int j = 0; j < k; j++)
+            p[j] *= inv;
         /* -sum_j t_j (z_j - lse), t = (1-s) onehot + s/K */
         double l = (1.0 - smoothing) * (lse - z[labels[i]]) + smoothing * (lse - sz / k);
         total += l;

@@ -31,8 +31,8 @@ void conv2d_forward_ref(float *out, const float *in, const float *w, const conv2
                 }
 }
 
-void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *in,
-                         const float *w, const conv2d_desc *d, int din_accumulate)
+void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         const conv2d_desc *d, int din_accumulate)
 {
     if (dw) {
         for (int o = 0; o < d->oc; o++)
@@ -75,18 +75,20 @@ void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *
     }
 }
 
-void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma,
-                                 const float *beta, float *running_mean, float *running_var,
-                                 float *save_mean, float *save_invstd, int n, int c, int hw,
-                                 float momentum, float eps, int relu)
+void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma, const float *beta,
+                                 float *running_mean, float *running_var, float *save_mean,
+                                 float *save_invstd, int n, int c, int hw, float momentum,
+                                 float eps, int relu)
 {
     size_t m = (size_t)n * hw;
     for (int ch = 0; ch < c; ch++) {
         const float *x = in + ch * m;
         double mean = 0, var = 0;
-        for (size_t i = 0; i < m; i++) mean += x[i];
+        for (size_t i = 0; i < m; i++)
+            mean += x[i];
         mean /= (double)m;
-        for (size_t i = 0; i < m; i++) var += (x[i] - mean) * (x[i] - mean);
+        for (size_t i = 0; i < m; i++)
+            var += (x[i] - mean) * (x[i] - mean);
         var /= (double)m;
         double invstd = 1.0 / sqrt(var + eps);
         save_mean[ch] = (float)mean;
@@ -104,10 +106,9 @@ void batchnorm_forward_train_ref(float *out, const float *in, const float *gamma
     }
 }
 
-void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma,
-                                const float *beta, const float *running_mean,
-                                const float *running_var, int n, int c, int hw, float eps,
-                                int relu)
+void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma, const float *beta,
+                                const float *running_mean, const float *running_var, int n, int c,
+                                int hw, float eps, int relu)
 {
     size_t m = (size_t)n * hw;
     for (int ch = 0; ch < c; ch++)
@@ -122,8 +123,8 @@ void batchnorm_forward_eval_ref(float *out, const float *in, const float *gamma,
 
 void batchnorm_backward_ref(float *din, float *dgamma, float *dbeta, const float *dout,
                             const float *in, const float *out, const float *gamma,
-                            const float *save_mean, const float *save_invstd, int n, int c,
-                            int hw, int relu)
+                            const float *save_mean, const float *save_invstd, int n, int c, int hw,
+                            int relu)
 {
     size_t m = (size_t)n * hw;
     for (int ch = 0; ch < c; ch++) {
@@ -172,8 +173,8 @@ void maxpool2d_forward_ref(float *out, int32_t *idx, const float *in, int n, int
                 }
 }
 
-void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c,
-                            int h, int w, int oh, int ow)
+void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c, int h,
+                            int w, int oh, int ow)
 {
     memset(din, 0, sizeof(float) * (size_t)c * n * h * w);
     for (int ch = 0; ch < c; ch++)
@@ -189,7 +190,8 @@ void avgpool_forward_ref(float *out, const float *in, int n, int c, int hw)
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++) {
             double s = 0;
-            for (int i = 0; i < hw; i++) s += in[((size_t)ch * n + b) * hw + i];
+            for (int i = 0; i < hw; i++)
+                s += in[((size_t)ch * n + b) * hw + i];
             out[(size_t)b * c + ch] = (float)(s / hw);
         }
 }
@@ -200,7 +202,8 @@ void linear_forward_ref(float *out, const float *in, const float *w, const float
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out_f; o++) {
             double s = b ? b[o] : 0;
-            for (int k = 0; k < in_f; k++) s += (double)in[(size_t)i * in_f + k] * w[(size_t)o * in_f + k];
+            for (int k = 0; k < in_f; k++)
+                s += (double)in[(size_t)i * in_f + k] * w[(size_t)o * in_f + k];
             out[(size_t)i * out_f + o] = (float)s;
         }
 }
@@ -210,7 +213,8 @@ void linear_backward_ref(float *din, float *dw, float *db, const float *dout, co
 {
     for (int o = 0; o < out_f; o++) {
         double sb = 0;
-        for (int i = 0; i < n; i++) sb += dout[(size_t)i * out_f + o];
+        for (int i = 0; i < n; i++)
+            sb += dout[(size_t)i * out_f + o];
         if (db) db[o] += (float)sb;
         if (dw)
             for (int k = 0; k < in_f; k++) {
@@ -230,16 +234,18 @@ void linear_backward_ref(float *din, float *dw, float *db, const float *dout, co
             }
 }
 
-float softmax_xent_forward_ref(float *probs, const float *logits, const int *labels, int n,
-                               int k, float smoothing)
+float softmax_xent_forward_ref(float *probs, const float *logits, const int *labels, int n, int k,
+                               float smoothing)
 {
     double total = 0;
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
         double mx = z[0];
-        for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
+        for (int j = 1; j < k; j++)
+            mx = z[j] > mx ? z[j] : mx;
         double se = 0;
-        for (int j = 0; j < k; j++) se += exp(z[j] - mx);
+        for (int j = 0; j < k; j++)
+            se += exp(z[j] - mx);
         double lse = mx + log(se);
         for (int j = 0; j < k; j++) {
             double t = smoothing / k + (j == labels[i] ? 1.0 - smoothing : 0.0);

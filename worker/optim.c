@@ -42,6 +42,9 @@ int optim_init(optim *o, const optim_config *cfg, size_t n, char *msg, size_t ms
         if (!o->state)
             return err_set(msg, msglen, ERR_NOMEM, "out of memory for optimizer state (%zu floats)",
                            (size_t)o->slots * n);
+        /* fault the pages in now rather than inside the first training step
+         * (first touch of memory is slow on these machines, see PERF-NOTES) */
+        memset(o->state, 0, sizeof(float) * o->slots * n);
     }
     return 0;
 }

@@ -37,58 +37,58 @@
 #define ALIGN_FLOATS 16 // 64-byte alignment inside the arena
 
 typedef struct {
-    int c, oc, k;      // input channels, output channels, kernel size (square)
-    int stride, pad;   // stride, zero padding
-    int h, w, oh, ow;  // input and output spatial size at the prepared input size
-    float *w_;         // weight (OC, C, K, K), inside params
-    float *gw;         // its gradient (OC, C, K, K) or NULL when frozen
+    int c, oc, k;     // input channels, output channels, kernel size (square)
+    int stride, pad;  // stride, zero padding
+    int h, w, oh, ow; // input and output spatial size at the prepared input size
+    float *w_;        // weight (OC, C, K, K), inside params
+    float *gw;        // its gradient (OC, C, K, K) or NULL when frozen
 } rconv;
 
 typedef struct {
-    int c;                   // channels
-    float *gamma, *beta;     // weight, bias (C), inside params
-    float *rmean, *rvar;     // running_mean, running_var (C), inside buffers
-    float *ggamma, *gbeta;   // gradients (C) or NULL when frozen
-    float *smean, *sinvstd;  // batch mean and 1/sqrt(var+eps) of the last train forward (C)
+    int c;                  // channels
+    float *gamma, *beta;    // weight, bias (C), inside params
+    float *rmean, *rvar;    // running_mean, running_var (C), inside buffers
+    float *ggamma, *gbeta;  // gradients (C) or NULL when frozen
+    float *smean, *sinvstd; // batch mean and 1/sqrt(var+eps) of the last train forward (C)
 } rbn;
 
 typedef struct {
-    int nconv;                 // 2 (BasicBlock) or 3 (Bottleneck)
-    rconv conv[3];             // conv1..conv3
-    rbn bn[3];                 // bn1..bn3
-    int has_ds;                // downsample present
-    rconv ds;                  // downsample.0 (1x1 conv)
-    rbn dsbn;                  // downsample.1
-    int in_c, out_c;           // block input / output channels
-    int h, w, oh, ow;          // block input / output spatial size
+    int nconv;        // 2 (BasicBlock) or 3 (Bottleneck)
+    rconv conv[3];    // conv1..conv3
+    rbn bn[3];        // bn1..bn3
+    int has_ds;       // downsample present
+    rconv ds;         // downsample.0 (1x1 conv)
+    rbn dsbn;         // downsample.1
+    int in_c, out_c;  // block input / output channels
+    int h, w, oh, ow; // block input / output spatial size
     /* activations, (C, B, H, W) each, set by resnet_prepare */
-    float *x;                  // block input (in_c, B, h, w) (the previous unit's output)
-    float *t[3];               // conv k output before BN
-    float *a[3];               // BN k + ReLU output, k < nconv-1 (input of conv k+1)
-    float *main;               // last BN output (out_c, B, oh, ow)
-    float *ds_t;               // downsample conv output (out_c, B, oh, ow)
-    float *ds_a;               // downsample BN output (out_c, B, oh, ow)
-    float *out;                // block output relu(main + shortcut) (out_c, B, oh, ow)
+    float *x;    // block input (in_c, B, h, w) (the previous unit's output)
+    float *t[3]; // conv k output before BN
+    float *a[3]; // BN k + ReLU output, k < nconv-1 (input of conv k+1)
+    float *main; // last BN output (out_c, B, oh, ow)
+    float *ds_t; // downsample conv output (out_c, B, oh, ow)
+    float *ds_a; // downsample BN output (out_c, B, oh, ow)
+    float *out;  // block output relu(main + shortcut) (out_c, B, oh, ow)
 } rblock;
 
 struct resnet {
-    resnet_info info;          // architecture summary
-    int in_ch;                 // image channels (3)
-    rconv stem;                // conv1
-    rbn stem_bn;               // bn1
-    int nblocks;               // residual blocks in all stages
+    resnet_info info;                   // architecture summary
+    int in_ch;                          // image channels (3)
+    rconv stem;                         // conv1
+    rbn stem_bn;                        // bn1
+    int nblocks;                        // residual blocks in all stages
     int stage_of[4 * MAX_STAGE_BLOCKS]; // stage (1..4) of each block
-    rblock *blocks;            // (nblocks)
-    float *fc_w, *fc_b;        // fc weight (K, F), bias (K), inside params
-    float *fc_gw, *fc_gb;      // their gradients (always trainable once prepared)
+    rblock *blocks;                     // (nblocks)
+    float *fc_w, *fc_b;                 // fc weight (K, F), bias (K), inside params
+    float *fc_gw, *fc_gb;               // their gradients (always trainable once prepared)
 
-    float *params;             // all parameters, network order (param_count floats)
+    float *params; // all parameters, network order (param_count floats)
     size_t param_count;
-    float *buffers;            // running stats (buffer_count floats)
+    float *buffers; // running stats (buffer_count floats)
     size_t buffer_count;
-    resnet_tensor *tensors;    // named tensors, torchvision order
+    resnet_tensor *tensors; // named tensors, torchvision order
     size_t ntensors;
-    char *names;               // storage of tensor names
+    char *names; // storage of tensor names
 
     /* prepared state */
     int prepared;
@@ -104,26 +104,27 @@ struct resnet {
     int h1, w1;                // stem conv output size
     int h2, w2;                // max-pool output size
 
-    float *arena;              // the one allocation below (arena_floats)
+    float *arena; // the one allocation below (arena_floats)
     size_t arena_floats;
-    float *grads;              // gradients of params[train_start..] (param_count - train_start)
-    float *xin;                // input images, channel-major (in_ch, B, H, W)
-    float *stem_t;             // conv1 output (width, B, h1, w1)
-    float *stem_a;             // bn1 + ReLU output (width, B, h1, w1)
-    float *mp_out;             // max-pool output (width, B, h2, w2)
-    int32_t *mp_idx;           // max-pool winners (width, B, h2, w2)
-    float *feat;               // input of the trainable suffix (see resnet_feature_floats)
-    float *pooled;             // global average pool output (B, F)
-    float *dropped;            // dropout output (B, F)
-    float *mask;               // dropout mask (B, F)
-    float *logits;             // fc output (B, K)
-    float *probs;              // softmax of the logits (B, K)
-    float *dlogits;            // dL/dlogits of the last loss (B, K)
-    float *dpool;              // dL/dpooled (B, F)
-    float *scr[3];             // scratch / gradient buffers (max activation floats each)
-    float *ws;                 // conv work space (max over convs)
-    double *prof;              // (2 * (2 + nblocks)) seconds per unit, forward then
-                               // backward, when SWEEP_PROFILE is set; else NULL
+    float *grads;     // gradients of params[train_start..] (param_count - train_start)
+    float *xin;       // input images, channel-major (in_ch, B, H, W)
+    float *stem_t;    // conv1 output (width, B, h1, w1)
+    float *stem_a;    // bn1 + ReLU output (width, B, h1, w1)
+    float *mp_out;    // max-pool output (width, B, h2, w2)
+    int32_t *mp_idx;  // max-pool winners (width, B, h2, w2)
+    int mp_idx_valid; // mp_idx belongs to the last forward (train-mode stem)
+    float *feat;      // input of the trainable suffix (see resnet_feature_floats)
+    float *pooled;    // global average pool output (B, F)
+    float *dropped;   // dropout output (B, F)
+    float *mask;      // dropout mask (B, F)
+    float *logits;    // fc output (B, K)
+    float *probs;     // softmax of the logits (B, K)
+    float *dlogits;   // dL/dlogits of the last loss (B, K)
+    float *dpool;     // dL/dpooled (B, F)
+    float *scr[3];    // scratch / gradient buffers (max activation floats each)
+    float *ws;        // conv work space (max over convs)
+    double *prof;     // (2 * (2 + nblocks)) seconds per unit, forward then
+                      // backward, when SWEEP_PROFILE is set; else NULL
 };
 
 /* Optional per-unit timing: with SWEEP_PROFILE=1 in the environment every
@@ -144,11 +145,11 @@ typedef struct {
 
 typedef struct {
     resnet_block_kind kind;
-    int nb[4];         // blocks per stage
+    int nb[4]; // blocks per stage
     int in_ch, width, stem_k;
     int classes, features;
-    cdim *bc;          // (nblocks, 4): conv1..conv3 (conv3 unused for basic), [3] downsample
-                       // (oc == 0: no downsample)
+    cdim *bc; // (nblocks, 4): conv1..conv3 (conv3 unused for basic), [3] downsample
+              // (oc == 0: no downsample)
 } arch_desc;
 
 static int desc_nblocks(const arch_desc *a)
@@ -160,16 +161,17 @@ static int desc_nblocks(const arch_desc *a)
 
 typedef struct {
     resnet *m;
-    size_t pofs, bofs;   // next free float in params / buffers
-    size_t nt;           // tensors added
-    size_t name_ofs;     // bytes of names used
-    int counting;        // first pass: only count
+    size_t pofs, bofs; // next free float in params / buffers
+    size_t nt;         // tensors added
+    size_t name_ofs;   // bytes of names used
+    int counting;      // first pass: only count
 } builder;
 
 static float *add_tensor(builder *b, const char *name, int is_param, int ndim, const int64_t *shape)
 {
     size_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
+    for (int i = 0; i < ndim; i++)
+        numel *= (size_t)shape[i];
     size_t nlen = strlen(name) + 1;
     float *data = NULL;
     if (!b->counting) {
@@ -179,7 +181,8 @@ static float *add_tensor(builder *b, const char *name, int is_param, int ndim, c
         memcpy(nm, name, nlen);
         t->name = nm;
         t->ndim = ndim;
-        for (int i = 0; i < 4; i++) t->shape[i] = i < ndim ? shape[i] : 0;
+        for (int i = 0; i < 4; i++)
+            t->shape[i] = i < ndim ? shape[i] : 0;
         t->numel = numel;
         data = is_param ? m->params + b->pofs : m->buffers + b->bofs;
         t->data = data;
@@ -311,8 +314,7 @@ static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msgle
     m->buffers = malloc(sizeof(float) * m->buffer_count);
     if (!m->blocks || !m->tensors || !m->names || !m->params || !m->buffers) {
         resnet_free(m);
-        return err_set(msg, msglen, ERR_NOMEM, "out of memory for %zu model parameters",
-                       b.pofs);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory for %zu model parameters", b.pofs);
     }
     builder b2 = {.m = m};
     build_all(&b2, a);
@@ -342,8 +344,10 @@ void resnet_free(resnet *m)
         fprintf(stderr, "resnet profile (seconds, forward / backward):\n");
         for (int u = 0; u < nu; u++)
             fprintf(stderr, "  %-12s %8.4f %8.4f\n",
-                    u == 0 ? "stem" : u <= m->nblocks ? "block" : "pool+head", m->prof[u],
-                    m->prof[nu + u]);
+                    u == 0            ? "stem"
+                    : u <= m->nblocks ? "block"
+                                      : "pool+head",
+                    m->prof[u], m->prof[nu + u]);
         free(m->prof);
     }
     if (m->arena) munmap(m->arena, m->arena_floats * sizeof(float));
@@ -362,7 +366,8 @@ static void init_conv(rconv *cv, rng_t *r)
     /* kaiming_normal_(mode="fan_out", nonlinearity="relu") */
     double std = sqrt(2.0 / ((double)cv->oc * cv->k * cv->k));
     size_t n = (size_t)cv->oc * cv->c * cv->k * cv->k;
-    for (size_t i = 0; i < n; i++) cv->w_[i] = (float)(std * rng_normal(r));
+    for (size_t i = 0; i < n; i++)
+        cv->w_[i] = (float)(std * rng_normal(r));
 }
 
 static void init_bn(rbn *bn)
@@ -380,8 +385,10 @@ static void init_fc(resnet *m, rng_t *r)
     /* nn.Linear: kaiming_uniform_(a=sqrt(5)) gives bound 1/sqrt(fan_in); bias the same */
     int k = m->info.classes, f = m->info.features;
     double bound = 1.0 / sqrt((double)f);
-    for (size_t i = 0; i < (size_t)k * f; i++) m->fc_w[i] = (float)rng_range(r, -bound, bound);
-    for (int i = 0; i < k; i++) m->fc_b[i] = (float)rng_range(r, -bound, bound);
+    for (size_t i = 0; i < (size_t)k * f; i++)
+        m->fc_w[i] = (float)rng_range(r, -bound, bound);
+    for (int i = 0; i < k; i++)
+        m->fc_b[i] = (float)rng_range(r, -bound, bound);
 }
 
 static void init_all(resnet *m, uint64_t seed)
@@ -555,7 +562,8 @@ static int load_tensor(const st_file *f, const resnet_tensor *t, char *msg, size
     const st_tensor *s = st_find(f, t->name);
     if (!s) return err_set(msg, msglen, ERR_MODEL, "%s: missing tensor '%s'", st_path(f), t->name);
     int same = s->ndim == t->ndim;
-    for (int i = 0; same && i < t->ndim; i++) same = s->shape[i] == t->shape[i];
+    for (int i = 0; same && i < t->ndim; i++)
+        same = s->shape[i] == t->shape[i];
     if (!same) {
         char want[96] = "", got[96] = "";
         size_t o = 0;
@@ -564,16 +572,14 @@ static int load_tensor(const st_file *f, const resnet_tensor *t, char *msg, size
                           (long long)t->shape[i]);
         o = 0;
         for (int i = 0; i < s->ndim && o < sizeof got; i++)
-            o += snprintf(got + o, sizeof got - o, "%s%lld", i ? ", " : "",
-                          (long long)s->shape[i]);
+            o += snprintf(got + o, sizeof got - o, "%s%lld", i ? ", " : "", (long long)s->shape[i]);
         return err_set(msg, msglen, ERR_MODEL,
-                       "%s: tensor '%s' has shape (%s); the model needs (%s)", st_path(f),
-                       t->name, got, want);
+                       "%s: tensor '%s' has shape (%s); the model needs (%s)", st_path(f), t->name,
+                       got, want);
     }
     char m2[256];
     int rc = st_read_f32(f, s, t->data, m2, sizeof m2);
-    if (rc)
-        return err_set(msg, msglen, ERR_MODEL, "%s: tensor '%s': %s", st_path(f), t->name, m2);
+    if (rc) return err_set(msg, msglen, ERR_MODEL, "%s: tensor '%s': %s", st_path(f), t->name, m2);
     return 0;
 }
 
@@ -639,8 +645,8 @@ void resnet_get_info(const resnet *m, resnet_info *info)
 /* ---------- arena ---------- */
 
 typedef struct {
-    float *base;   // NULL while counting
-    size_t used;   // floats handed out
+    float *base; // NULL while counting
+    size_t used; // floats handed out
 } arena;
 
 static float *take(arena *a, size_t n)
@@ -734,7 +740,8 @@ static void plan_arena(resnet *m, arena *a)
     }
     m->grads = take(a, m->param_count - m->train_start);
     m->xin = take(a, (size_t)m->in_ch * B * m->in_h * m->in_w);
-    for (int i = 0; i < 3; i++) m->scr[i] = take(a, maxact);
+    for (int i = 0; i < 3; i++)
+        m->scr[i] = take(a, maxact);
     m->ws = take(a, maxws ? maxws : 1);
     m->pooled = take(a, (size_t)B * F);
     m->dropped = take(a, (size_t)B * F);
@@ -824,12 +831,13 @@ static void assign_grads(resnet *m)
     for (size_t i = 0; i < m->ntensors; i++) {
         resnet_tensor *t = &m->tensors[i];
         size_t ofs = (size_t)(t->data - m->params);
-        t->trainable = t->is_param && t->data >= m->params && t->data < m->params + m->param_count &&
-                       ofs >= m->train_start;
+        t->trainable = t->is_param && t->data >= m->params &&
+                       t->data < m->params + m->param_count && ofs >= m->train_start;
         t->grad = t->trainable ? m->grads + (ofs - m->train_start) : NULL;
         t->offset = t->trainable ? (ptrdiff_t)(ofs - m->train_start) : -1;
     }
-#define G(p) ((size_t)((p) - m->params) >= m->train_start ? m->grads + ((p) - m->params - m->train_start) : NULL)
+#define G(p)                                                                                       \
+    ((size_t)((p)-m->params) >= m->train_start ? m->grads + ((p)-m->params - m->train_start) : NULL)
     m->stem.gw = G(m->stem.w_);
     m->stem_bn.ggamma = G(m->stem_bn.gamma);
     m->stem_bn.gbeta = G(m->stem_bn.beta);
@@ -851,8 +859,8 @@ static void assign_grads(resnet *m)
 #undef G
 }
 
-int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h,
-                   int in_w, char *msg, size_t msglen)
+int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,
+                   char *msg, size_t msglen)
 {
     if (max_batch < 1 || in_h < 1 || in_w < 1)
         return err_set(msg, msglen, ERR_INVALID, "batch %d and input size %dx%d must be positive",
@@ -869,8 +877,8 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
     }
     m->prepared = 0;
     if (set_sizes(m, in_h, in_w))
-        return err_set(msg, msglen, ERR_INVALID,
-                       "input size %dx%d is too small for this network", in_h, in_w);
+        return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for this network",
+                       in_h, in_w);
     m->freeze = freeze;
     m->max_batch = max_batch;
     m->in_h = in_h;
@@ -945,8 +953,8 @@ static void bn_fwd(rbn *bn, float *out, const float *in, int b, int hw, int relu
                                BN_EPS, relu);
 }
 
-static void bn_bwd(const rbn *bn, float *din, const float *dout, const float *in,
-                   const float *out, int b, int hw, int relu, int train)
+static void bn_bwd(const rbn *bn, float *din, const float *dout, const float *in, const float *out,
+                   int b, int hw, int relu, int train)
 {
     if (train)
         batchnorm_backward(din, bn->ggamma, bn->gbeta, dout, in, out, bn->gamma, bn->smean,
@@ -960,8 +968,11 @@ static void stem_fwd(resnet *m, int b, int train)
 {
     conv_fwd(m, &m->stem, m->stem_t, m->xin, b);
     bn_fwd(&m->stem_bn, m->stem_a, m->stem_t, b, m->h1 * m->w1, 1, train);
-    maxpool2d_forward(m->mp_out, m->mp_idx, m->stem_a, b, m->info.width, m->h1, m->w1, 3, 2, 1,
-                      m->h2, m->w2);
+    /* winners only when a backward pass is expected (training mode); an
+     * evaluation-mode backward recomputes them */
+    m->mp_idx_valid = train;
+    maxpool2d_forward(m->mp_out, train ? m->mp_idx : NULL, m->stem_a, b, m->info.width, m->h1,
+                      m->w1, 3, 2, 1, m->h2, m->w2);
 }
 
 static void block_fwd(resnet *m, rblock *k, int b, int train)
@@ -1133,8 +1144,7 @@ static float *block_bwd(resnet *m, rblock *k, float *dout, int b, int need_dx, i
         if (c > 0) {
             conv_bwd(m, cv, nxt, cur, k->a[c - 1], b, 0);
             const rconv *pv = &k->conv[c - 1];
-            bn_bwd(&k->bn[c - 1], nxt, nxt, k->t[c - 1], k->a[c - 1], b, pv->oh * pv->ow, 1,
-                   train);
+            bn_bwd(&k->bn[c - 1], nxt, nxt, k->t[c - 1], k->a[c - 1], b, pv->oh * pv->ow, 1, train);
             cur = nxt;
         } else {
             dx = need_dx ? nxt : NULL;
@@ -1157,8 +1167,8 @@ void resnet_backward_from(resnet *m, const float *dlogits)
     const int train = m->last_train;
     int any_backbone = m->nfrozen <= m->nblocks;
     const float *fc_in = m->last_dropout ? m->dropped : m->pooled;
-    linear_backward(any_backbone ? m->dpool : NULL, m->fc_gw, m->fc_gb, dlogits, fc_in, m->fc_w,
-                    b, F, K);
+    linear_backward(any_backbone ? m->dpool : NULL, m->fc_gw, m->fc_gb, dlogits, fc_in, m->fc_w, b,
+                    F, K);
     if (!any_backbone) return;
     if (m->last_dropout) dropout_backward(m->dpool, m->dpool, m->mask, (size_t)b * F);
     const rblock *lastb = &m->blocks[m->nblocks - 1];
@@ -1174,6 +1184,13 @@ void resnet_backward_from(resnet *m, const float *dlogits)
         double t0 = m->prof ? prof_now() : 0;
         /* stem: max-pool, bn1 + ReLU, conv1 (no dX for the image) */
         float *d = m->scr[0] == g ? m->scr[1] : m->scr[0];
+        if (!m->mp_idx_valid) {
+            /* the forward ran in evaluation mode without winners: find them now
+             * (the max-pool output is rewritten with the same values) */
+            maxpool2d_forward(m->mp_out, m->mp_idx, m->stem_a, b, m->info.width, m->h1, m->w1, 3, 2,
+                              1, m->h2, m->w2);
+            m->mp_idx_valid = 1;
+        }
         maxpool2d_backward(d, g, m->mp_idx, b, m->info.width, m->h1, m->w1, m->h2, m->w2);
         bn_bwd(&m->stem_bn, d, d, m->stem_t, m->stem_a, b, m->h1 * m->w1, 1, train);
         conv_bwd(m, &m->stem, NULL, d, m->xin, b, 0);
@@ -1230,7 +1247,8 @@ double resnet_flops(const resnet *m)
     double f = conv_flops(&m->stem);
     for (int i = 0; i < m->nblocks; i++) {
         const rblock *k = &m->blocks[i];
-        for (int c = 0; c < k->nconv; c++) f += conv_flops(&k->conv[c]);
+        for (int c = 0; c < k->nconv; c++)
+            f += conv_flops(&k->conv[c]);
         if (k->has_ds) f += conv_flops(&k->ds);
     }
     return f + 2.0 * m->info.classes * m->info.features;

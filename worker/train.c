@@ -674,6 +674,9 @@ static int build_model(trainer *t)
                         "model.arch is %s but %s holds a %s (read from its tensor shapes)",
                         s->arch, s->weights, info.arch);
     } else {
+        log_info("model.weights is null: training %s of width %d from scratch (PyTorch's default "
+                 "initialisation)",
+                 s->arch, s->width);
         rc = resnet_create(&t->m, s->arch, s->width, t->data.nclasses,
                            rng_derive(s->seed, TRAIN_STREAM_INIT), msg, sizeof msg);
         if (rc < 0)

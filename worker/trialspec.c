@@ -13,7 +13,6 @@
 
 #include "errors.h"
 #include "jsonx.h"
-#include "log.h"
 
 const char *const trialspec_archs[] = {"resnet18", "resnet34", "resnet50", "resnet101",
                                        "resnet152", NULL};
@@ -114,9 +113,6 @@ static int parse_model(trial_spec *s, const json_t *model, char *msg, size_t msg
     } else if ((rc = dup_into(&s->arch, "resnet18", msg, msglen)) < 0) {
         return rc;
     }
-    if (!json_object_get(model, "weights"))
-        log_warn("model.weights is absent: training %s from scratch (write null to say so)",
-                 s->arch);
     if ((rc = get_path(model, "model", "weights", false, true, &s->weights, msg, msglen)) < 0)
         return rc;
     int64_t v = 224;

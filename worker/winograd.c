@@ -25,9 +25,9 @@
 
 #include "layers.h"
 
-#define WG_MAX_W 1024        // widest input row handled (row buffer on the stack)
-#define WG_CHUNK_FLOATS (2u << 20) // target floats of V + M per chunk
-#define WG_MIN_TILES 256     // at least this many tiles per chunk (GEMM width)
+#define WG_MAX_W 1024              // widest input row handled (row buffer on the stack)
+#define WG_CHUNK_FLOATS (4u << 20) // target floats of V + M per chunk
+#define WG_MIN_TILES 256           // at least this many tiles per chunk (GEMM width)
 
 static int cpu_avx512(void)
 {
@@ -38,8 +38,8 @@ static int cpu_avx512(void)
 
 int winograd_applicable(const conv2d_desc *d)
 {
-    return cpu_avx512() && d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 &&
-           d->h >= 2 && d->w >= 2 && d->w <= WG_MAX_W;
+    return cpu_avx512() && d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 && d->h >= 2 &&
+           d->w >= 2 && d->w <= WG_MAX_W;
 }
 
 static int tiles_h(const conv2d_desc *d)
@@ -52,8 +52,10 @@ static int tiles_w(const conv2d_desc *d)
     return (d->w + 1) / 2;
 }
 
-/* Tile rows per chunk. */
-static int chunk_rows(const conv2d_desc *d)
+/* Tile rows per chunk. With BALANCED the chunks are evened out; without,
+ * the value bounds the balanced one for every batch size up to d->n (work
+ * space sizes use it: a model prepared for batch B also runs smaller ones). */
+static int chunk_rows_b(const conv2d_desc *d, int balanced)
 {
     const int tw = tiles_w(d), rows = d->n * tiles_h(d);
     size_t per_row = (size_t)16 * (d->c + d->oc) * tw;
@@ -62,8 +64,16 @@ static int chunk_rows(const conv2d_desc *d)
     if (r < rmin) r = rmin;
     if (r < 1) r = 1;
     if (r > rows) r = rows;
-    int nch = (rows + r - 1) / r;
-    return (rows + nch - 1) / nch;
+    if (balanced) {
+        int nch = (rows + r - 1) / r;
+        r = (rows + nch - 1) / nch;
+    }
+    return r;
+}
+
+static int chunk_rows(const conv2d_desc *d)
+{
+    return chunk_rows_b(d, 1);
 }
 
 static size_t al16(size_t n)
@@ -73,7 +83,7 @@ static size_t al16(size_t n)
 
 size_t winograd_workspace_floats(const conv2d_desc *d)
 {
-    size_t T = (size_t)chunk_rows(d) * tiles_w(d);
+    size_t T = (size_t)chunk_rows_b(d, 0) * tiles_w(d);
     return al16((size_t)16 * d->oc * d->c) + al16((size_t)16 * d->c * T) +
            al16((size_t)16 * d->oc * T);
 }
@@ -81,10 +91,10 @@ size_t winograd_workspace_floats(const conv2d_desc *d)
 /* ---------- weight transform ---------- */
 
 typedef struct {
-    float *u;          // (16, OC, C)
-    const float *w;    // weights (see flip)
-    int oc, c;         // of this convolution
-    int flip;          // w is (C, OC, 3, 3) of the forward conv: transpose + rotate 180
+    float *u;       // (16, OC, C)
+    const float *w; // weights (see flip)
+    int oc, c;      // of this convolution
+    int flip;       // w is (C, OC, 3, 3) of the forward conv: transpose + rotate 180
 } wt_ctx;
 
 /* For one output channel and 16 input channels at a time: the 3x3 kernels are
@@ -104,15 +114,18 @@ __attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0,
                 size_t c = c0 + j;
                 if (k->flip) {
                     const float *s = k->w + (c * OC + o) * 9;
-                    for (int q = 0; q < 9; q++) tmp[q][j] = s[8 - q];
+                    for (int q = 0; q < 9; q++)
+                        tmp[q][j] = s[8 - q];
                 } else {
                     const float *s = k->w + (o * C + c) * 9;
-                    for (int q = 0; q < 9; q++) tmp[q][j] = s[q];
+                    for (int q = 0; q < 9; q++)
+                        tmp[q][j] = s[q];
                 }
             }
             __m512 g[3][3];
             for (int y = 0; y < 3; y++)
-                for (int x = 0; x < 3; x++) g[y][x] = _mm512_maskz_loadu_ps(m, tmp[y * 3 + x]);
+                for (int x = 0; x < 3; x++)
+                    g[y][x] = _mm512_maskz_loadu_ps(m, tmp[y * 3 + x]);
             __m512 t[4][3]; // G g
             for (int x = 0; x < 3; x++) {
                 __m512 s02 = _mm512_add_ps(g[0][x], g[2][x]);
@@ -129,8 +142,7 @@ __attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0,
                 u[2] = _mm512_mul_ps(half, _mm512_sub_ps(s02, t[a][1]));
                 u[3] = t[a][2];
                 for (int b = 0; b < 4; b++)
-                    _mm512_mask_storeu_ps(k->u + ((size_t)(a * 4 + b) * OC + o) * C + c0, m,
-                                          u[b]);
+                    _mm512_mask_storeu_ps(k->u + ((size_t)(a * 4 + b) * OC + o) * C + c0, m, u[b]);
             }
         }
 }
@@ -138,11 +150,11 @@ __attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0,
 /* ---------- input transform ---------- */
 
 typedef struct {
-    float *v;          // (16, C, T)
-    const float *in;   // (C, N, H, W)
+    float *v;        // (16, C, T)
+    const float *in; // (C, N, H, W)
     const conv2d_desc *d;
-    int r0, r1;        // tile rows of the chunk
-    size_t T;          // tiles in the chunk
+    int r0, r1; // tile rows of the chunk
+    size_t T;   // tiles in the chunk
 } it_ctx;
 
 __attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, size_t c1)
@@ -153,10 +165,8 @@ __attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, 
     const size_t C = (size_t)d->c, T = k->T;
     const int Wp = W + 40; // padded row: 1 zero on the left, zeros after
     float rb[4 * (WG_MAX_W + 40)];
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                         28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
-                                         29, 31);
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     memset(rb, 0, sizeof(float) * 4 * Wp);
     for (size_t c = c0; c < c1; c++) {
         const float *plane = k->in + c * (size_t)d->n * H * W;
@@ -210,18 +220,18 @@ __attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, 
  * row), so no lanes are wasted on 8x8 or 4x4 maps. */
 #define NARROW_TW 8
 
-__attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size_t c0,
-                                                                  size_t c1)
+__attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size_t c0, size_t c1)
 {
     const it_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t C = (size_t)d->c, T = k->T;
-    const int Wp = W + 3;           // 1 zero left, up to 2 zeros right
-    const int R = 16 / tw;          // tile rows per vector
+    const int Wp = W + 3;  // 1 zero left, up to 2 zeros right
+    const int R = 16 / tw; // tile rows per vector
     float rb[16 * 4 * (2 * NARROW_TW + 3)];
     int32_t base_idx[16];
-    for (int l = 0; l < 16; l++) base_idx[l] = (l / tw) * 4 * Wp + 2 * (l % tw);
+    for (int l = 0; l < 16; l++)
+        base_idx[l] = (l / tw) * 4 * Wp + 2 * (l % tw);
     const __m512i bidx = _mm512_loadu_si512(base_idx);
     for (size_t c = c0; c < c1; c++) {
         const float *plane = k->in + c * (size_t)d->n * H * W;
@@ -247,10 +257,9 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
             for (int i = 0; i < 4; i++) {
                 __m512 dd[4];
                 for (int j = 0; j < 4; j++)
-                    dd[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
-                                                     _mm512_add_epi32(bidx,
-                                                                      _mm512_set1_epi32(i * Wp + j)),
-                                                     rb, 4);
+                    dd[j] = _mm512_mask_i32gather_ps(
+                        _mm512_setzero_ps(), m,
+                        _mm512_add_epi32(bidx, _mm512_set1_epi32(i * Wp + j)), rb, 4);
                 w[i][0] = _mm512_sub_ps(dd[0], dd[2]);
                 w[i][1] = _mm512_add_ps(dd[1], dd[2]);
                 w[i][2] = _mm512_sub_ps(dd[2], dd[1]);
@@ -274,8 +283,8 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
 /* ---------- output transform ---------- */
 
 typedef struct {
-    float *out;        // (OC, N, H, W)
-    const float *mb;   // (16, OC, T)
+    float *out;      // (OC, N, H, W)
+    const float *mb; // (16, OC, T)
     const conv2d_desc *d;
     int r0, r1;
     size_t T;
@@ -302,10 +311,9 @@ __attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0,
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
-    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
-                                           23);
-    const __m512i hi_i = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
-                                           15, 31);
+    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_i =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (size_t o = o0; o < o1; o++) {
         float *plane = k->out + o * (size_t)d->n * H * W;
         for (int r = k->r0; r < k->r1; r++) {
@@ -344,8 +352,7 @@ __attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0,
 /* Output transform for narrow maps: 16/TW tile rows per vector, results
  * scattered to their (row, column) places; masks drop positions past the
  * bottom/right edge (odd sizes). */
-__attribute__((target("avx512f"))) static void output_part_narrow(void *arg, size_t o0,
-                                                                   size_t o1)
+__attribute__((target("avx512f"))) static void output_part_narrow(void *arg, size_t o0, size_t o1)
 {
     const ot_ctx *k = arg;
     const conv2d_desc *d = k->d;
@@ -405,8 +412,8 @@ __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, siz
 /* Z[xi] (OC, T) = A dy A^T for the 2x2 output-gradient tiles of a chunk
  * (A = [1 0; 1 1; 1 -1; 0 -1]); tiles past the bottom/right edge read zeros. */
 typedef struct {
-    float *z;          // (16, OC, T)
-    const float *dy;   // (OC, N, H, W)
+    float *z;        // (16, OC, T)
+    const float *dy; // (OC, N, H, W)
     const conv2d_desc *d;
     int r0, r1;
     size_t T;
@@ -418,10 +425,8 @@ __attribute__((target("avx512f"))) static void grad_part(void *arg, size_t o0, s
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                         28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
-                                         29, 31);
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 zero = _mm512_setzero_ps();
     for (size_t o = o0; o < o1; o++) {
         const float *plane = k->dy + o * (size_t)d->n * H * W;
@@ -434,8 +439,9 @@ __attribute__((target("avx512f"))) static void grad_part(void *arg, size_t o0, s
                 int col = 2 * tx0, ncols = W - col < 32 ? W - col : 32;
                 __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
                 int n1 = ncols - 16;
-                __mmask16 m1 =
-                    n1 >= 16 ? (__mmask16)0xffff : n1 <= 0 ? 0 : (__mmask16)((1u << n1) - 1);
+                __mmask16 m1 = n1 >= 16  ? (__mmask16)0xffff
+                               : n1 <= 0 ? 0
+                                         : (__mmask16)((1u << n1) - 1);
                 __m512 g[2][2]; // g[row][col of tile]
                 for (int i = 0; i < 2; i++) {
                     int y = 2 * ty + i;
@@ -487,7 +493,8 @@ static void wgrad_part(void *arg, size_t o0, size_t o1)
         for (size_t c = 0; c < C; c++) {
             float u[4][4];
             for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) u[a][b] = k->du[((size_t)(a * 4 + b) * OC + o) * C + c];
+                for (int b = 0; b < 4; b++)
+                    u[a][b] = k->du[((size_t)(a * 4 + b) * OC + o) * C + c];
             float t[3][4]; // G^T dU
             for (int b = 0; b < 4; b++) {
                 t[0][b] = u[0][b] + 0.5f * (u[1][b] + u[2][b]);

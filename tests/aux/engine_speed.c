@@ -87,8 +87,10 @@ int main(int argc, char **argv)
     int *labels = malloc(sizeof(int) * batch);
     rng_t r;
     rng_seed(&r, 7);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
-    for (int i = 0; i < batch; i++) labels[i] = (int)rng_int(&r, 0, classes - 1);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < batch; i++)
+        labels[i] = (int)rng_int(&r, 0, classes - 1);
     size_t n;
     float *grads;
     float *params = resnet_trainable(m, &n, &grads);

@@ -42,6 +42,13 @@
 #include <jansson.h>
 
 static volatile sig_atomic_t got_term = 0;
+static json_t *g_spec, *g_cfg, *g_rule; // freed at exit, whichever way main returns
+static void cleanup(void)
+{
+    json_decref(g_spec);
+    json_decref(g_cfg);
+    json_decref(g_rule);
+}
 static void on_term(int s) { (void)s; got_term = 1; }
 
 static double t0;
@@ -163,8 +170,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fake_worker run TRIAL.json | eval --weights F --data D\n");
         return 2;
     }
+    atexit(cleanup);
     json_error_t jerr;
-    json_t *spec = json_load_file(argv[2], 0, &jerr);
+    json_t *spec = g_spec = json_load_file(argv[2], 0, &jerr);
     if (!spec) {
         fprintf(stderr, "fake_worker: %s: %s\n", argv[2], jerr.text);
         return 2;
@@ -179,8 +187,8 @@ int main(int argc, char **argv)
     /* The script. */
     char p[4096];
     snprintf(p, sizeof p, "%s/fake.json", train);
-    json_t *cfg = json_load_file(p, 0, NULL);
-    json_t *rule = json_object();
+    json_t *cfg = g_cfg = json_load_file(p, 0, NULL);
+    json_t *rule = g_rule = json_object();
     if (cfg && json_is_object(json_object_get(cfg, "default")))
         json_object_update(rule, json_object_get(cfg, "default"));
     size_t i;
@@ -214,9 +222,6 @@ int main(int argc, char **argv)
                        "val_precision", a, "val_recall", a, "val_f1", a, "lr", lr, "seconds", 0.0));
         emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1, "val_accuracy", a,
                        "val_loss", 1 - a, "val_precision", a, "val_recall", a, "val_f1", a));
-        json_decref(cfg);
-        json_decref(rule);
-        json_decref(spec);
         return 0;
     }
 
@@ -300,8 +305,5 @@ int main(int argc, char **argv)
     emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", best_epoch,
                    "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall", best,
                    "val_f1", best));
-    json_decref(cfg);
-    json_decref(rule);
-    json_decref(spec);
     return 0;
 }

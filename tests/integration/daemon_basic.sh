@@ -55,6 +55,8 @@ is "test_accuracy stored on the best trial only" "$(sq "SELECT number||'='||test
 is "best_trials view ranks lr=0.01 first" "$(sq "SELECT lr FROM best_trials WHERE job_id=1 AND rank=1 ORDER BY number LIMIT 1")" "0.01"
 is "worker stderr logged per trial" "$(grep -c 'fake_worker: trial' "$VAR/logs/trial-1.log")" "1"
 check "trial spec written in out_dir" grep -q '"out_dir":"'"$VAR"'/trials/1"' "$VAR/trials/1/trial.json"
+like "trial spec: job, seed, threads per worker, shared cache" "$(cat "$VAR/trials/1/trial.json")" '^\{"trial":1,"job":1,"seed":[0-9]+,.*"cache_dir":"'"$VAR"'/cache","threads":1\}$'
+check "worker events kept in out_dir/events.ndjson" grep -q '"event":"done"' "$VAR/trials/1/events.ndjson"
 
 # best / trial / status replies.
 is "best returns limit rows, best first" "$(dc get '{"op":"best","job":1,"limit":2}' '[t["number"] for t in r["trials"]]')" "[2, 3]"
@@ -91,13 +93,17 @@ like "grid over the limit refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"mod
 like "distribution in a grid refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"space\":{\"lr\":{\"uniform\":[0,1]}}}")" '^invalid_job: space\.lr: strategy grid needs a list'
 like "random without trials" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"strategy\":\"random\",\"space\":{\"lr\":[0.1]}}")" '^invalid_job: trials:'
 like "warmup >= epochs refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"space\":{\"epochs\":[1,2]},\"fixed\":{\"warmup_epochs\":1}}")" '^invalid_job: space\.warmup_epochs: must be less than epochs'
+like "unknown arch refused, naming the choices" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null,\"arch\":\"vgg16\"}}")" '^invalid_job: model\.arch: expected one of resnet18'
 is "refused jobs store nothing" "$(sq "SELECT count(*) FROM jobs")" "$n_before"
 
 # Protocol errors; the connection survives each.
-printf 'not json\n{"op":"nope"}\n[1]\n{"op":"trial"}\n{"op":"trial","id":999}\n{"op":"cancel","job":1}\n{"op":"ping"}\n' >"$T/reqs"
-dc raw "$T/reqs" 7 >"$T/replies"
+printf 'not json\n{"op":"nope"}\n[1]\n{"op":"trial"}\n{"op":"trial","id":999}\n{"op":"cancel","job":1}\n{"op":"status","jbo":1}\n{"op":"ping"}\n' >"$T/reqs"
+dc raw "$T/reqs" 8 >"$T/replies"
 codes=$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["error"]["code"] if not json.loads(l)["ok"] else "ok" for l in open(sys.argv[1])))' "$T/replies")
-is "error codes in order, connection survives" "$codes" "invalid_json unknown_op invalid_request invalid_request not_found invalid_state ok"
+is "error codes in order, connection survives" "$codes" "invalid_json unknown_op invalid_request invalid_request not_found invalid_state invalid_request ok"
+like "misspelt request key named" "$(sed -n 7p "$T/replies")" '"message":"jbo: unknown key \(op status takes: op, job\)"'
+like "unknown op named" "$(sed -n 2p "$T/replies")" 'unknown op \\"nope\\"'
+
 "$PY" -c 'import sys; sys.stdout.write("{\"op\":\"ping\",\"pad\":\"" + "x"*(1<<20) + "\"}\n{\"op\":\"ping\"}\n")' >"$T/big"
 dc raw "$T/big" 2 >"$T/big.out"
 like "1 MiB+ line refused" "$(head -1 "$T/big.out")" '"code":"line_too_long"'

@@ -5,21 +5,57 @@
 # keeps answering ping/status/best, a trial running at the time ends in a
 # terminal state with a reason, and once the filler is removed new work is
 # accepted and completes; the database passes PRAGMA integrity_check and
-# earlier results are intact. Needs mount(2) (root with CAP_SYS_ADMIN); where
-# that is not available the checks are reported as skipped.
+# earlier results are intact. Needs mount(2) (root with CAP_SYS_ADMIN), else
+# that part is reported as skipped. Before it, the same checks with a lowered
+# RLIMIT_FSIZE on the running daemon (prlimit), as LimitFSIZE= would set:
+# sweepd must survive it (ignore SIGXFSZ) and answer with an error.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/reliability_lib.bash"
 
 M=$T/small
 mkdir -p "$M"
+# Part 1 (always): a lowered RLIMIT_FSIZE, as LimitFSIZE= in a unit file or
+# `ulimit -f` would set.
+if command -v prlimit >/dev/null; then
+    # The file-size limit stands in for the full disk: sweepd's writes beyond
+    # it fail with EFBIG (or kill it with SIGXFSZ unless it ignores that
+    # signal); prlimit on the running daemon lowers and restores it.
+    rel_setup_data
+    rel_start_daemon --workers 1 || { not_ok "sweepd starts"; done_testing; }
+    ok "sweepd starts (file-size limit mode)"
+    reply=$(rel_rpc '{"op":"submit","job":{"name":"before","data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":[0.1,0.2]},"fixed":{"epochs":2},"seed":11}}')
+    J1=$(echo "$reply" | sed -n 's/.*"job": *\([0-9]*\).*/\1/p')
+    check "a job completes before the limit" rel_wait_job "${J1:-0}" 30
+    sz=$(stat -c %s "$DB" "$DB-wal" "$T/sweepd.out" 2>/dev/null | sort -n | tail -1)
+    lim=$((sz + 65536))
+    check "lower sweepd's file-size limit to $lim bytes" prlimit --pid "$DPID" --fsize=$lim
+    lrs=$(seq -s, 1 200 | sed 's/\([0-9]\+\)/0.000\1/g')
+    reply=$(rel_rpc '{"op":"submit","job":{"name":"full","data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":['$lrs'],"batch_size":['$(seq -s, 1 100)']},"fixed":{"epochs":1},"seed":12}}')
+    check "sweepd survives writes beyond its file-size limit (SIGXFSZ must not kill it)" kill -0 "$DPID"
+    like "the submission gets an error reply" "$reply" '"ok": *false'
+    like "the error names the limit" "$reply" '[Ll]arge|EFBIG|[Ll]imit|[Ss]pace|[Ff]ull'
+    check "ping answered at the limit" rel_ping
+    check "restore the file-size limit" prlimit --pid "$DPID" --fsize=unlimited
+    reply=$(rel_rpc '{"op":"submit","job":{"name":"after","data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":[0.3]},"fixed":{"epochs":1},"seed":13}}')
+    J3=$(echo "$reply" | sed -n 's/.*"job": *\([0-9]*\).*/\1/p')
+    check "a job submitted after the limit is lifted is accepted" test -n "$J3"
+    [ -n "$J3" ] && check "and completes" rel_wait_job "$J3" 30
+    is "the refused submission left nothing behind" "$(rel_sql "SELECT count(*) FROM jobs WHERE name='full'")" 0
+    check "sweepd exits 0 on shutdown" rel_stop_daemon
+    is "integrity_check" "$(rel_sql 'PRAGMA integrity_check')" ok
+    [ -n "$DPID" ] && rel_kill9
+else
+    ok "# SKIP prlimit not installed: file-size limit part not run"
+fi
+
+# Part 2: a full file system (tmpfs).
 if ! mount -t tmpfs -o size=4m,mode=0755 tmpfs "$M" 2>/dev/null; then
-    ok "# SKIP cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN); disk-full test not run"
+    ok "# SKIP cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN): full-disk part not run"
     done_testing
 fi
 at_exit "umount -l '$M' 2>/dev/null"
 DB=$M/sweepd.db
 STATE=$M/state
-rel_setup_data
 export REL_MARKS=$T/marks REL_EPOCH_SECONDS=0.3
 mkdir -p "$REL_MARKS"
 rel_start_daemon --workers 1 || { not_ok "sweepd starts on the tmpfs"; done_testing; }

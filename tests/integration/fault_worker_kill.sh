@@ -4,7 +4,10 @@
 # ends completed with exactly one trial_metrics row per epoch; a trial whose
 # worker is killed more often than max_retries allows ends failed with an
 # error naming the signal, while the job's other trials complete; the daemon
-# keeps answering throughout. Uses the scripted worker (reliability_worker.py).
+# keeps answering throughout. Uses the scripted worker (reliability_worker.py),
+# then the real sweep-worker: killed after its first checkpoint, it is retried
+# and resumes from checkpoint.safetensors ("resuming from" in its log), and
+# the trial ends with one metrics row per epoch.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/reliability_lib.bash"
 
@@ -73,4 +76,30 @@ is "the job's other trial completed" \
 check "daemon still answers ping" rel_ping
 check "sweepd exits 0 on shutdown" rel_stop_daemon
 is "integrity_check" "$(rel_sql 'PRAGMA integrity_check')" ok
+
+# ---- the real worker: SIGKILL after the first checkpoint, then resume ------------
+if [ ! -x "$BUILD/sweep-worker" ] || [ ! -x "$BUILD/tests/train_mkdata" ]; then
+    not_ok "real worker or train_mkdata missing in $BUILD (make test-bins)"
+    done_testing
+fi
+mkdir -p "$T/real"
+"$BUILD/tests/train_mkdata" "$T/real/train" 2 200 40 3 >/dev/null
+SWEEPD_WORKER=$BUILD/sweep-worker rel_start_daemon --workers 1 ||
+    { not_ok "sweepd restarts with the real worker"; done_testing; }
+reply=$(rel_rpc '{"op":"submit","job":{"name":"realkill","data":{"train":"'$T'/real/train","val_fraction":0.2},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":[0.02]},"fixed":{"epochs":4,"batch_size":4},"max_retries":1,"seed":15}}')
+like "real-worker job accepted" "$reply" '"ok": *true'
+J3=$(echo "$reply" | sed -n 's/.*"job": *\([0-9]*\).*/\1/p')
+T3=$(rel_sql "SELECT id FROM trials WHERE job_id=${J3:-0}")
+ck=$STATE/trials/$T3/checkpoint.safetensors
+check "the real worker writes its first checkpoint" wait_for 60 test -s "$ck"
+wpid=$(rel_sql "SELECT pid FROM trials WHERE id=$T3 AND state='running'")
+check "worker pid known while it runs (${wpid:-none})" test -n "$wpid"
+[ -n "$wpid" ] && kill -9 "$wpid"
+check "real-worker job completes" rel_wait_job "${J3:-0}" 120
+is "real trial completed on its second attempt" \
+    "$(rel_sql "SELECT state, attempt FROM trials WHERE id=$T3")" "completed|1"
+like "the retry resumed from the checkpoint" "$(cat "$STATE"/logs/trial-$T3.log 2>/dev/null)" 'resuming from'
+is "real trial has trial_metrics rows 1..4" \
+    "$(rel_sql "SELECT group_concat(epoch) FROM (SELECT epoch FROM trial_metrics WHERE trial_id=$T3 ORDER BY epoch)")" "1,2,3,4"
+check "sweepd exits 0 on shutdown" rel_stop_daemon
 done_testing

@@ -84,6 +84,8 @@ CASES = [
     ("op is a number", '{"op":42}', r"\bop\b.*(string|42)|expected a string"),
     ("op is null", '{"op":null}', r"\bop\b"),
     ("unknown op", '{"op":"explode"}', r"explode"),
+    ("unknown op of 40 CJK characters", json.dumps({"op": "\u4e2d" * 40}, ensure_ascii=False).encode(), r"\u4e2d\u4e2d|unknown op"),
+    ("unknown op of 60 accented letters", json.dumps({"op": "\u00e9" * 60}, ensure_ascii=False).encode(), r"\u00e9\u00e9|unknown op"),
     ("op in upper case", '{"op":"PING"}', r"PING"),
     ("misspelt request key", '{"op":"status","jbo":3}', r"jbo"),
     ("job id as a string", '{"op":"status","job":"3"}', r"\bjob\b"),

@@ -14,6 +14,8 @@
 REL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REL_PY=${REL_PY:-$(command -v /usr/bin/python3 || command -v python3)}
 REL_CLIENT=$REL_DIR/reliability_client.py
+# The suites import reliability_client from the source tree: no __pycache__ there.
+export PYTHONDONTWRITEBYTECODE=1
 SOCK=${SOCK:-$T/sweepd.sock}
 DB=${DB:-$T/sweepd.db}
 STATE=${STATE:-$T/state}

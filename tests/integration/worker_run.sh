@@ -196,10 +196,10 @@ spec diverge "$T/data" null 16 '"lr": 1e9, "epochs": 3, "batch_size": 8'
 is "lr 1e9: exit 5" "$(run diverge)" 5
 like "lr 1e9: error event" "$(grep '"event":"error"' "$T/diverge.out")" '"code":"diverged"'
 
-# Out of memory for real: the model's activations at input 512 need about
-# 800 MB, the address space is capped at 700 MB (ulimit -v), so the arena
+# Out of memory for real: the model's activations at input 1024 need about
+# 3 GB, the address space is capped at 700 MB (ulimit -v), so the arena
 # allocation fails before any BLAS call.
-spec oom "$T/data" null 512 '"epochs": 1, "batch_size": 64'
+spec oom "$T/data" null 1024 '"epochs": 1, "batch_size": 64'
 rc=$( (ulimit -v 700000 && run oom))
 is "out of memory: exit 6" "$rc" 6
 like "out of memory: error event with the size" "$(grep '"event":"error"' "$T/oom.out")" '"code":"nomem".*[0-9.]+ (MiB|bytes)'

@@ -29,7 +29,8 @@ static float *rnd(size_t n, float lo, float hi)
 {
     float *x = malloc(sizeof(float) * (n ? n : 1));
     assert_non_null(x);
-    for (size_t i = 0; i < n; i++) x[i] = (float)rng_range(&R, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)rng_range(&R, lo, hi);
     return x;
 }
 
@@ -63,7 +64,8 @@ static void close_enough(const float *a, const float *b, size_t n, double tol, c
 static double dot(const float *a, const float *r, size_t n)
 {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * r[i];
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * r[i];
     return s;
 }
 
@@ -74,16 +76,34 @@ typedef struct {
 } cshape;
 
 static const cshape conv_shapes[] = {
-    {2, 3, 9, 9, 4, 3, 3, 1, 1},   {1, 3, 7, 7, 5, 3, 3, 2, 1},   {2, 3, 15, 13, 4, 7, 7, 2, 3},
-    {3, 5, 6, 6, 7, 1, 1, 1, 0},   {2, 6, 7, 9, 8, 1, 1, 2, 0},   {1, 4, 5, 5, 3, 3, 3, 1, 0},
-    {2, 2, 11, 5, 3, 5, 5, 1, 2},  {2, 4, 8, 8, 6, 3, 3, 2, 1},   {1, 1, 1, 1, 2, 1, 1, 1, 0},
-    {2, 3, 4, 4, 2, 3, 3, 1, 1},   {1, 8, 13, 13, 16, 3, 3, 1, 1}, {2, 3, 10, 10, 3, 3, 1, 1, 1},
-    {4, 16, 9, 9, 8, 3, 3, 1, 1},  {2, 3, 3, 3, 4, 3, 3, 2, 1},
+    {2, 3, 9, 9, 4, 3, 3, 1, 1},
+    {1, 3, 7, 7, 5, 3, 3, 2, 1},
+    {2, 3, 15, 13, 4, 7, 7, 2, 3},
+    {3, 5, 6, 6, 7, 1, 1, 1, 0},
+    {2, 6, 7, 9, 8, 1, 1, 2, 0},
+    {1, 4, 5, 5, 3, 3, 3, 1, 0},
+    {2, 2, 11, 5, 3, 5, 5, 1, 2},
+    {2, 4, 8, 8, 6, 3, 3, 2, 1},
+    {1, 1, 1, 1, 2, 1, 1, 1, 0},
+    {2, 3, 4, 4, 2, 3, 3, 1, 1},
+    {1, 8, 13, 13, 16, 3, 3, 1, 1},
+    {2, 3, 10, 10, 3, 3, 1, 1, 1},
+    {4, 16, 9, 9, 8, 3, 3, 1, 1},
+    {2, 3, 3, 3, 4, 3, 3, 2, 1},
     /* large enough K that the column tiles split images and rows */
-    {2, 64, 30, 30, 4, 3, 3, 1, 1}, {3, 48, 21, 17, 5, 3, 3, 2, 1}, {2, 40, 9, 40, 3, 5, 5, 1, 2},
+    {2, 64, 30, 30, 4, 3, 3, 1, 1},
+    {3, 48, 21, 17, 5, 3, 3, 2, 1},
+    {2, 40, 9, 40, 3, 5, 5, 1, 2},
     /* tiny maps where some kernel taps only ever read padding */
-    {3, 6, 1, 1, 5, 3, 3, 1, 1},    {2, 6, 2, 2, 5, 3, 3, 2, 1},   {2, 3, 2, 2, 4, 7, 7, 2, 3},
-    {2, 4, 1, 1, 3, 5, 5, 1, 2},    {1, 3, 2, 2, 2, 3, 3, 1, 1},
+    {3, 6, 1, 1, 5, 3, 3, 1, 1},
+    {2, 6, 2, 2, 5, 3, 3, 2, 1},
+    {2, 3, 2, 2, 4, 7, 7, 2, 3},
+    {2, 4, 1, 1, 3, 5, 5, 1, 2},
+    {1, 3, 2, 2, 2, 3, 3, 1, 1},
+    /* dense small-map path (fewer input pixels than taps) */
+    {3, 5, 2, 2, 4, 3, 3, 1, 1},
+    {2, 4, 2, 3, 3, 3, 3, 1, 1},
+    {2, 3, 3, 2, 5, 5, 5, 2, 2},
 };
 
 static void test_conv_vs_ref(void **state)
@@ -92,9 +112,9 @@ static void test_conv_vs_ref(void **state)
     for (size_t s = 0; s < sizeof conv_shapes / sizeof conv_shapes[0]; s++) {
         const cshape *c = &conv_shapes[s];
         conv2d_desc d;
-        assert_int_equal(conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw,
-                                          c->stride, c->pad),
-                         0);
+        assert_int_equal(
+            conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad),
+            0);
         size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
         size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
         float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
@@ -131,13 +151,12 @@ static void test_conv_vs_ref(void **state)
 static void test_winograd(void **state)
 {
     (void)state;
-    static const int sh[][5] = {{2, 3, 9, 9, 4}, {1, 5, 2, 2, 3}, {3, 4, 7, 40, 6},
-                                {2, 16, 12, 13, 8}, {1, 2, 35, 3, 2}};
+    static const int sh[][5] = {
+        {2, 3, 9, 9, 4}, {1, 5, 2, 2, 3}, {3, 4, 7, 40, 6}, {2, 16, 12, 13, 8}, {1, 2, 35, 3, 2}};
     for (size_t s = 0; s < 5; s++) {
         conv2d_desc d, t;
-        assert_int_equal(conv2d_desc_init(&d, sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4], 3,
-                                          3, 1, 1),
-                         0);
+        assert_int_equal(
+            conv2d_desc_init(&d, sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4], 3, 3, 1, 1), 0);
         if (!winograd_applicable(&d)) {
             print_message("# no AVX-512: Winograd kernel not used on this CPU\n");
             return;
@@ -154,7 +173,8 @@ static void test_winograd(void **state)
         conv2d_forward_ref(o2, in, w, &d);
         close_enough(o1, o2, no, 1e-5, "winograd forward");
         winograd_conv(o1, in, w, &d, ws, 0, 1);
-        for (size_t i = 0; i < no; i++) o2[i] *= 2;
+        for (size_t i = 0; i < no; i++)
+            o2[i] *= 2;
         close_enough(o1, o2, no, 1e-5, "winograd forward accumulate");
         float *dx1 = zeros(ni), *dx2 = zeros(ni);
         winograd_conv(dx1, dout, w, &t, ws, 1, 0);
@@ -167,6 +187,42 @@ static void test_winograd(void **state)
         close_enough(dw1, dw2, nw, 1e-5, "winograd weight gradient");
         free(dw1), free(dw2);
         free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+    }
+}
+
+/* A work space sized for batch N serves every smaller batch (models are
+ * prepared for the largest batch and run the last, partial one with it). The
+ * buffer is allocated exactly, so AddressSanitizer sees any overrun. */
+static void test_conv_smaller_batch(void **state)
+{
+    (void)state;
+    static const cshape sh[] = {{5, 3, 48, 48, 4, 7, 7, 2, 3}, {7, 8, 12, 12, 6, 3, 3, 1, 1},
+                                {5, 16, 3, 3, 8, 3, 3, 1, 1},  {6, 8, 6, 6, 8, 3, 3, 2, 1},
+                                {5, 8, 2, 2, 4, 3, 3, 1, 1},   {5, 6, 9, 9, 4, 1, 1, 2, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        const cshape *c = &sh[s];
+        conv2d_desc dmax;
+        conv2d_desc_init(&dmax, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+        size_t nws = conv2d_workspace_floats(&dmax);
+        float *ws = malloc(sizeof(float) * (nws ? nws : 1));
+        for (int n = 1; n <= c->n; n++) {
+            conv2d_desc d;
+            conv2d_desc_init(&d, n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+            assert_true(conv2d_workspace_floats(&d) <= nws);
+            size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+            size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+            float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *o1 = zeros(no), *o2 = zeros(no);
+            float *dx1 = zeros(ni), *dx2 = zeros(ni), *dw1 = zeros(nw), *dw2 = zeros(nw);
+            conv2d_forward(o1, in, w, &d, ws);
+            conv2d_forward_ref(o2, in, w, &d);
+            close_enough(o1, o2, no, 1e-5, "conv forward, smaller batch");
+            conv2d_backward(dx1, dw1, o2, in, w, &d, ws, 0);
+            conv2d_backward_ref(dx2, dw2, o2, in, w, &d, 0);
+            close_enough(dx1, dx2, ni, 1e-5, "conv dX, smaller batch");
+            close_enough(dw1, dw2, nw, 1e-5, "conv dW, smaller batch");
+            free(in), free(w), free(o1), free(o2), free(dx1), free(dx2), free(dw1), free(dw2);
+        }
+        free(ws);
     }
 }
 
@@ -187,9 +243,12 @@ static void test_conv_desc(void **state)
 static void test_conv_fd(void **state)
 {
     (void)state;
-    static const cshape sh[] = {{2, 2, 5, 4, 3, 3, 3, 2, 1}, {1, 3, 4, 4, 2, 1, 1, 2, 0},
-                                {2, 2, 3, 3, 2, 3, 3, 1, 1}, {2, 3, 1, 1, 2, 3, 3, 1, 1}};
-    for (size_t s = 0; s < 4; s++) {
+    static const cshape sh[] = {{2, 2, 5, 4, 3, 3, 3, 2, 1},
+                                {1, 3, 4, 4, 2, 1, 1, 2, 0},
+                                {2, 2, 3, 3, 2, 3, 3, 1, 1},
+                                {2, 3, 1, 1, 2, 3, 3, 1, 1},
+                                {2, 3, 2, 2, 2, 3, 3, 1, 1}};
+    for (size_t s = 0; s < 5; s++) {
         const cshape *c = &sh[s];
         conv2d_desc d;
         conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
@@ -241,15 +300,16 @@ static void test_bn_vs_ref(void **state)
         size_t cnt = (size_t)n * c * hw;
         if (n * hw < 2) continue;
         float *in = rnd(cnt, -2, 3), *g = rnd(c, 0.5f, 1.5f), *b = rnd(c, -0.5f, 0.5f);
-        for (size_t i = 0; i < cnt; i++) in[i] += 100.0f * (float)(i / ((size_t)n * hw));
+        for (size_t i = 0; i < cnt; i++)
+            in[i] += 100.0f * (float)(i / ((size_t)n * hw));
         for (int relu = 0; relu < 2; relu++) {
             float *o1 = zeros(cnt), *o2 = zeros(cnt);
             float *rm1 = rnd(c, -1, 1), *rv1 = rnd(c, 0.5f, 2), *rm2 = zeros(c), *rv2 = zeros(c);
             memcpy(rm2, rm1, sizeof(float) * c);
             memcpy(rv2, rv1, sizeof(float) * c);
             float *sm1 = zeros(c), *si1 = zeros(c), *sm2 = zeros(c), *si2 = zeros(c);
-            batchnorm_forward_train(o1, in, g, b, rm1, rv1, sm1, si1, n, c, hw, BN_MOMENTUM,
-                                    BN_EPS, relu);
+            batchnorm_forward_train(o1, in, g, b, rm1, rv1, sm1, si1, n, c, hw, BN_MOMENTUM, BN_EPS,
+                                    relu);
             batchnorm_forward_train_ref(o2, in, g, b, rm2, rv2, sm2, si2, n, c, hw, BN_MOMENTUM,
                                         BN_EPS, relu);
             close_enough(o1, o2, cnt, 1e-4, "bn train forward");
@@ -299,8 +359,8 @@ static void test_bn_running_stats(void **state)
 }
 
 /* L(in, gamma, beta) = sum r * bn_train(in) by central differences. */
-static double bn_loss(const float *in, const float *g, const float *b, const float *r, int n,
-                      int c, int hw, int relu, float *out)
+static double bn_loss(const float *in, const float *g, const float *b, const float *r, int n, int c,
+                      int hw, int relu, float *out)
 {
     float sm[8], si[8];
     batchnorm_forward_train(out, in, g, b, NULL, NULL, sm, si, n, c, hw, 0.1f, BN_EPS, relu);
@@ -394,8 +454,8 @@ static void test_bn_fd(void **state)
 static void test_maxpool(void **state)
 {
     (void)state;
-    static const int sh[][4] = {{2, 3, 9, 9}, {1, 2, 8, 7}, {3, 1, 1, 1}, {2, 2, 2, 3},
-                                {1, 4, 112, 112}};
+    static const int sh[][4] = {
+        {2, 3, 9, 9}, {1, 2, 8, 7}, {3, 1, 1, 1}, {2, 2, 2, 3}, {1, 4, 112, 112}};
     for (size_t s = 0; s < 5; s++) {
         int n = sh[s][0], c = sh[s][1], h = sh[s][2], w = sh[s][3];
         int oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
@@ -405,6 +465,10 @@ static void test_maxpool(void **state)
         maxpool2d_forward(o1, i1, in, n, c, h, w, 3, 2, 1, oh, ow);
         maxpool2d_forward_ref(o2, i2, in, n, c, h, w, 3, 2, 1, oh, ow);
         close_enough(o1, o2, no, 0, "maxpool forward");
+        float *o3 = zeros(no);
+        maxpool2d_forward(o3, NULL, in, n, c, h, w, 3, 2, 1, oh, ow);
+        close_enough(o3, o2, no, 0, "maxpool forward without winners");
+        free(o3);
         assert_memory_equal(i1, i2, no * sizeof *i1);
         float *d1 = rnd(ni, -1, 1), *d2 = zeros(ni);
         maxpool2d_backward(d1, dout, i1, n, c, h, w, oh, ow);
@@ -422,7 +486,8 @@ static void test_maxpool_fd(void **state)
     /* distinct values far apart so a step never changes a winner */
     float *in = zeros(ni), *out = zeros(no), *r = rnd(no, -1, 1), *dx = zeros(ni);
     int32_t *idx = calloc(no, sizeof *idx);
-    for (size_t i = 0; i < ni; i++) in[i] = (float)((i * 37) % ni) * 0.1f;
+    for (size_t i = 0; i < ni; i++)
+        in[i] = (float)((i * 37) % ni) * 0.1f;
     maxpool2d_forward(out, idx, in, n, c, h, w, 3, 2, 1, oh, ow);
     maxpool2d_backward(dx, r, idx, n, c, h, w, oh, ow);
     const float hh = 1e-2f;
@@ -476,7 +541,8 @@ static void test_linear(void **state)
         int n = sh[s][0], fi = sh[s][1], fo = sh[s][2];
         float *in = rnd((size_t)n * fi, -1, 1), *w = rnd((size_t)fo * fi, -1, 1),
               *b = rnd(fo, -1, 1);
-        float *o1 = zeros((size_t)n * fo), *o2 = zeros((size_t)n * fo), *r = rnd((size_t)n * fo, -1, 1);
+        float *o1 = zeros((size_t)n * fo), *o2 = zeros((size_t)n * fo),
+              *r = rnd((size_t)n * fo, -1, 1);
         linear_forward(o1, in, w, b, n, fi, fo);
         linear_forward_ref(o2, in, w, b, n, fi, fo);
         close_enough(o1, o2, (size_t)n * fo, 1e-5, "linear forward");
@@ -562,13 +628,17 @@ static void test_elementwise(void **state)
     const size_t n = 103;
     float *a = rnd(n, -1, 1), *b = rnd(n, -1, 1), *o = zeros(n), *d = rnd(n, -1, 1), *g = zeros(n);
     relu_forward(o, a, n);
-    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], a[i] > 0 ? a[i] : 0, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(o[i], a[i] > 0 ? a[i] : 0, 0);
     relu_backward(g, d, o, n);
-    for (size_t i = 0; i < n; i++) assert_float_equal(g[i], a[i] > 0 ? d[i] : 0, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(g[i], a[i] > 0 ? d[i] : 0, 0);
     add_forward(o, a, b, n, 0);
-    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], a[i] + b[i], 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(o[i], a[i] + b[i], 0);
     add_forward(o, a, b, n, 1);
-    for (size_t i = 0; i < n; i++) assert_float_equal(o[i], fmaxf(a[i] + b[i], 0), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(o[i], fmaxf(a[i] + b[i], 0), 0);
     /* in place */
     memcpy(g, a, sizeof(float) * n);
     add_forward(g, g, b, n, 1);
@@ -603,7 +673,8 @@ static void test_dropout(void **state)
     dropout_forward(g, mask2, in, n, 0.3f, &r2);
     assert_memory_equal(mask, mask2, n * sizeof(float));
     dropout_backward(g, d, mask, n);
-    for (size_t i = 0; i < n; i++) assert_float_equal(g[i], d[i] * mask[i], 0);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(g[i], d[i] * mask[i], 0);
     /* p = 0 is the identity */
     dropout_forward(out, mask, in, n, 0, &r1);
     close_enough(out, in, n, 0, "dropout p=0");
@@ -627,14 +698,14 @@ int main(void)
 {
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_desc),      cmocka_unit_test(test_conv_vs_ref),
-        cmocka_unit_test(test_winograd),
-        cmocka_unit_test(test_conv_fd),        cmocka_unit_test(test_bn_vs_ref),
+        cmocka_unit_test(test_conv_desc),        cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_winograd),         cmocka_unit_test(test_conv_smaller_batch),
+        cmocka_unit_test(test_conv_fd),          cmocka_unit_test(test_bn_vs_ref),
         cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
-        cmocka_unit_test(test_maxpool),        cmocka_unit_test(test_maxpool_fd),
-        cmocka_unit_test(test_avgpool),        cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_softmax_xent),   cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_dropout),        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_maxpool),          cmocka_unit_test(test_maxpool_fd),
+        cmocka_unit_test(test_avgpool),          cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_softmax_xent),     cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_dropout),          cmocka_unit_test(test_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,11 +80,13 @@ static void run_and_compare(const optim_config *c)
     float p[N], g[N];
     memcpy(p, P0, sizeof p);
     for (int s = 0; s < STEPS; s++) {
-        for (int i = 0; i < N; i++) g[i] = grad_at(s, i);
+        for (int i = 0; i < N; i++)
+            g[i] = grad_at(s, i);
         optim_step(&o, p, g, lr_at(s));
     }
     double r[N];
-    for (int i = 0; i < N; i++) r[i] = P0[i];
+    for (int i = 0; i < N; i++)
+        r[i] = P0[i];
     if (c->kind == OPTIM_SGD)
         ref_sgd(r, c);
     else
@@ -217,8 +219,8 @@ static void test_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sgd),          cmocka_unit_test(test_sgd_first_step),
-        cmocka_unit_test(test_adam),         cmocka_unit_test(test_state_layout),
+        cmocka_unit_test(test_sgd),    cmocka_unit_test(test_sgd_first_step),
+        cmocka_unit_test(test_adam),   cmocka_unit_test(test_state_layout),
         cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

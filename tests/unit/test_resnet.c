@@ -66,7 +66,8 @@ static float *images(int b, int size, uint64_t seed)
     assert_non_null(x);
     rng_t r;
     rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) x[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)rng_normal(&r);
     return x;
 }
 
@@ -203,8 +204,7 @@ static void test_create_errors(void **state)
     assert_int_equal(resnet_create(&m, "resnet18", 8, 0, 1, msg, sizeof msg), ERR_INVALID);
     m = make("resnet18", 2, 2, 1);
     assert_int_equal(resnet_prepare(m, FREEZE_NONE, 0, 0, 32, 32, msg, sizeof msg), ERR_INVALID);
-    assert_int_equal(resnet_prepare(m, FREEZE_NONE, 1.0f, 2, 32, 32, msg, sizeof msg),
-                     ERR_INVALID);
+    assert_int_equal(resnet_prepare(m, FREEZE_NONE, 1.0f, 2, 32, 32, msg, sizeof msg), ERR_INVALID);
     resnet_free(m);
 }
 
@@ -223,11 +223,14 @@ static void test_init(void **state)
     assert_float_equal(sd, sqrt(2.0 / (32 * 9)), 0.05 * sqrt(2.0 / (32 * 9)));
     assert_true(fabs(mean) < 0.01);
     t = need(m, "layer1.0.bn2.weight");
-    for (size_t i = 0; i < t->numel; i++) assert_float_equal(t->data[i], 1, 0);
+    for (size_t i = 0; i < t->numel; i++)
+        assert_float_equal(t->data[i], 1, 0);
     t = need(m, "layer1.0.bn2.running_var");
-    for (size_t i = 0; i < t->numel; i++) assert_float_equal(t->data[i], 1, 0);
+    for (size_t i = 0; i < t->numel; i++)
+        assert_float_equal(t->data[i], 1, 0);
     t = need(m, "layer1.0.bn2.bias");
-    for (size_t i = 0; i < t->numel; i++) assert_float_equal(t->data[i], 0, 0);
+    for (size_t i = 0; i < t->numel; i++)
+        assert_float_equal(t->data[i], 0, 0);
     /* nn.Linear: uniform within 1/sqrt(fan_in), covering most of it */
     t = need(m, "fc.weight");
     float bound = 1.0f / sqrtf(128), mx = 0;
@@ -260,7 +263,8 @@ static void check_same_logits(resnet *a, resnet *b, int size, int batch)
     float *la = malloc(sizeof(float) * n);
     memcpy(la, resnet_forward(a, x, batch, NULL), sizeof(float) * n);
     const float *lb = resnet_forward(b, x, batch, NULL);
-    for (size_t i = 0; i < n; i++) assert_float_equal(la[i], lb[i], 1e-5);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(la[i], lb[i], 1e-5);
     free(la);
     free(x);
 }
@@ -275,7 +279,8 @@ static void test_roundtrip(void **state)
         for (size_t i = 0; i < resnet_tensor_count(m); i++) {
             const resnet_tensor *t = resnet_tensor_at(m, i);
             if (strstr(t->name, "running_mean"))
-                for (size_t j = 0; j < t->numel; j++) t->data[j] = 0.01f * (float)(j % 7);
+                for (size_t j = 0; j < t->numel; j++)
+                    t->data[j] = 0.01f * (float)(j % 7);
         }
         char path[128];
         snprintf(path, sizeof path, "%s/%s.safetensors", tmpdir, archs[k]);
@@ -342,8 +347,10 @@ static void test_head_replacement(void **state)
     assert_int_equal(w->shape[1], 32);
     assert_int_equal(b->shape[0], 7);
     float bound = 1.0f / sqrtf(32);
-    for (size_t i = 0; i < w->numel; i++) assert_true(fabsf(w->data[i]) <= bound);
-    for (size_t i = 0; i < b->numel; i++) assert_true(fabsf(b->data[i]) <= bound);
+    for (size_t i = 0; i < w->numel; i++)
+        assert_true(fabsf(w->data[i]) <= bound);
+    for (size_t i = 0; i < b->numel; i++)
+        assert_true(fabsf(b->data[i]) <= bound);
     resnet_info in;
     resnet_get_info(l, &in);
     assert_int_equal(in.classes, 7);
@@ -390,7 +397,8 @@ static void test_depth_from_names(void **state)
     prepare(l, FREEZE_NONE, 0, 1, 32);
     float *x = images(1, 32, 3);
     const float *lg = resnet_forward(l, x, 1, NULL);
-    for (int i = 0; i < 3; i++) assert_true(isfinite(lg[i]));
+    for (int i = 0; i < 3; i++)
+        assert_true(isfinite(lg[i]));
     free(x);
     resnet_free(l);
     resnet_free(m);
@@ -458,7 +466,8 @@ static void gradcheck(const char *arch, int size, int train, const char *const *
     /* small logits keep the loss close to linear around the point, so the
      * differences measure the gradient rather than the curvature */
     const resnet_tensor *fw = need(m, "fc.weight");
-    for (size_t i = 0; i < fw->numel; i++) fw->data[i] *= 0.05f;
+    for (size_t i = 0; i < fw->numel; i++)
+        fw->data[i] *= 0.05f;
     resnet_set_train(m, train);
     resnet_zero_grad(m);
     loss_at(m, x, y, b);
@@ -509,10 +518,10 @@ static void gradcheck(const char *arch, int size, int train, const char *const *
 }
 
 static const char *const all_names[] = {
-    "conv1.weight",          "bn1.weight",        "bn1.bias",
-    "layer1.0.conv1.weight", "layer1.1.bn2.bias", "layer2.0.downsample.0.weight",
+    "conv1.weight",          "bn1.weight",          "bn1.bias",
+    "layer1.0.conv1.weight", "layer1.1.bn2.bias",   "layer2.0.downsample.0.weight",
     "layer2.0.conv2.weight", "layer3.0.bn1.weight", "layer4.0.downsample.1.weight",
-    "layer4.1.conv1.weight", "fc.weight",         "fc.bias",
+    "layer4.1.conv1.weight", "fc.weight",           "fc.bias",
 };
 static const char *const head_names[] = {"fc.weight", "fc.bias", "layer4.1.bn2.bias"};
 static const char *const head_names50[] = {"fc.weight", "fc.bias", "layer4.2.bn3.bias"};
@@ -581,7 +590,8 @@ static void test_freeze(void **state)
             const resnet_tensor *t = resnet_tensor_at(m, i), *r = resnet_tensor_at(a, i);
             if (!t->trainable) continue;
             float scale = 1e-3f;
-            for (size_t j = 0; j < t->numel; j++) scale = fmaxf(scale, fabsf(r->grad[j]));
+            for (size_t j = 0; j < t->numel; j++)
+                scale = fmaxf(scale, fabsf(r->grad[j]));
             for (size_t j = 0; j < t->numel; j++)
                 if (fabsf(t->grad[j] - r->grad[j]) > 1e-4f * scale) {
                     print_error("freeze %d %s[%zu]: %g vs %g\n", f, t->name, j, t->grad[j],
@@ -606,9 +616,11 @@ static void test_frozen_bn_stays_eval(void **state)
     const resnet_tensor *fz = need(m, "layer1.1.bn2.running_mean"),
                         *tr = need(m, "layer2.0.bn1.running_mean");
     resnet_forward(m, x, b, NULL);
-    for (size_t i = 0; i < fz->numel; i++) assert_float_equal(fz->data[i], 0, 0);
+    for (size_t i = 0; i < fz->numel; i++)
+        assert_float_equal(fz->data[i], 0, 0);
     int moved = 0;
-    for (size_t i = 0; i < tr->numel; i++) moved += tr->data[i] != 0;
+    for (size_t i = 0; i < tr->numel; i++)
+        moved += tr->data[i] != 0;
     assert_true(moved > 0);
     resnet_free(m);
     free(x);
@@ -682,13 +694,37 @@ static void test_smaller_batch(void **state)
     float full[12];
     memcpy(full, resnet_forward(m, x, 4, NULL), sizeof full);
     const float *part = resnet_forward(m, x, 2, NULL);
-    for (int i = 0; i < 6; i++) assert_float_equal(part[i], full[i], 1e-5);
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(part[i], full[i], 1e-5);
     /* preparing again with the same values keeps the arena; other values work too */
     prepare(m, FREEZE_NONE, 0, 4, size);
     prepare(m, FREEZE_LAYER2, 0, 2, size);
     part = resnet_forward(m, x, 2, NULL);
-    for (int i = 0; i < 6; i++) assert_float_equal(part[i], full[i], 1e-5);
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(part[i], full[i], 1e-5);
     resnet_free(m);
+    free(x);
+}
+
+/* The configuration that once overran a conv work space: input 48, model
+ * prepared for 5..7 images, run with 4. */
+static void test_partial_batch_48(void **state)
+{
+    (void)state;
+    float *x = images(4, 48, 8);
+    resnet *a = make("resnet18", 4, 5, 30);
+    prepare(a, FREEZE_NONE, 0, 4, 48);
+    float ref[20];
+    memcpy(ref, resnet_forward(a, x, 4, NULL), sizeof ref);
+    for (int mx = 5; mx <= 7; mx++) {
+        resnet *m = make("resnet18", 4, 5, 30);
+        prepare(m, FREEZE_NONE, 0, mx, 48);
+        const float *l = resnet_forward(m, x, 4, NULL);
+        for (int i = 0; i < 20; i++)
+            assert_float_equal(l[i], ref[i], 1e-5 * (1 + fabsf(ref[i])));
+        resnet_free(m);
+    }
+    resnet_free(a);
     free(x);
 }
 
@@ -794,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_frozen_bn_stays_eval),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_smaller_batch),
+        cmocka_unit_test(test_partial_batch_48),
         cmocka_unit_test(test_dropout_mode),
         cmocka_unit_test(test_fits_batch),
         cmocka_unit_test(test_flops),
