@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,9 @@ void config_free(sweepd_config *c)
     free(c->worker);
     free(c->log_file);
     free(c->pid_file);
+    free(c->socket_group_name);
+    for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
+    free(c->data_roots);
     memset(c, 0, sizeof *c);
 }
 
@@ -136,6 +140,77 @@ static int parse_uids(sweepd_config *c, const char *v)
         p = end;
     }
     return 0;
+}
+
+/* socket_group: a group name or a numeric gid, resolved by config_finish
+ * (so a file naming a group loads anywhere; the daemon checks it at start). */
+static int parse_group(sweepd_config *c, const char *v)
+{
+    c->has_socket_group = *v != 0;
+    replace(&c->socket_group_name, *v ? v : NULL);
+    return *v && !c->socket_group_name ? ERR_NOMEM : 0;
+}
+
+/* Resolves socket_group_name into socket_group. */
+static int resolve_group(sweepd_config *c, char *msg, size_t msglen)
+{
+    const char *v = c->socket_group_name;
+    char *end;
+    errno = 0;
+    long g = strtol(v, &end, 10);
+    if (!errno && end != v && !*end) {
+        if (g < 0 || g >= 0x7fffffff)
+            return err_set(msg, msglen, ERR_INVALID, "socket_group: gid %s out of range", v);
+        c->socket_group = (gid_t)g;
+        return 0;
+    }
+    errno = 0;
+    struct group *gr = getgrnam(v);
+    if (!gr)
+        return err_set(msg, msglen, ERR_NOTFOUND,
+                       "socket_group: unknown group \"%s\" (not in the group database; give an"
+                       " existing group name or a numeric gid)",
+                       v);
+    c->socket_group = gr->gr_gid;
+    return 0;
+}
+
+/* data_roots: comma-separated directories (resolved later by config_finish). */
+static int parse_roots(sweepd_config *c, const char *v, const char *where, char *msg,
+                       size_t msglen)
+{
+    for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
+    free(c->data_roots);
+    c->data_roots = NULL;
+    c->n_data_roots = 0;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (!*p) break;
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        char **nr = realloc(c->data_roots, (size_t)(c->n_data_roots + 1) * sizeof *nr);
+        if (!nr) return ERR_NOMEM;
+        c->data_roots = nr;
+        if (!(c->data_roots[c->n_data_roots] = strndup(p, n))) return ERR_NOMEM;
+        c->n_data_roots++;
+        p += n;
+    }
+    (void)where;
+    (void)msg;
+    (void)msglen;
+    return 0;
+}
+
+void config_roots_text(const sweepd_config *c, char *buf, size_t n)
+{
+    if (!n) return;
+    buf[0] = 0;
+    for (int i = 0; i < c->n_data_roots; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", i ? ", " : "", c->data_roots[i]);
+    }
 }
 
 int config_set(sweepd_config *c, const char *key, const char *value, const char *where,
@@ -210,6 +285,10 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
         c->socket_mode = (int)m;
     } else if (!strcmp(key, "allow_uids")) {
         if (parse_uids(c, value)) BAD("a comma-separated list of numeric uids");
+    } else if (!strcmp(key, "socket_group")) {
+        return parse_group(c, value);
+    } else if (!strcmp(key, "data_roots")) {
+        return parse_roots(c, value, where, msg, msglen);
     } else {
         return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key \"%s\"", where, key);
     }
@@ -386,6 +465,20 @@ int config_finish(sweepd_config *c, char *msg, size_t msglen)
                       &c->log_file, &c->pid_file};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if ((rc = absolutize(paths[i], msg, msglen))) return rc;
+    if (c->has_socket_group && (rc = resolve_group(c, msg, msglen))) return rc;
+    /* data_roots: existing directories, compared by their resolved paths. */
+    for (int i = 0; i < c->n_data_roots; i++) {
+        char real[PATH_MAX];
+        struct stat st;
+        if (!realpath(c->data_roots[i], real))
+            return err_set_errno(msg, msglen, ERR_NOTFOUND, errno,
+                                 "data_roots: cannot resolve \"%s\"", c->data_roots[i]);
+        if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+            return err_set(msg, msglen, ERR_INVALID, "data_roots: %s is not a directory",
+                           c->data_roots[i]);
+        replace(&c->data_roots[i], real);
+        if (!c->data_roots[i]) return ERR_NOMEM;
+    }
     /* The worker: a bare name is looked up in PATH by execvp at spawn time. */
     if (strchr(c->worker, '/') && (rc = absolutize(&c->worker, msg, msglen))) return rc;
     if (c->workers == 0) {

@@ -8,6 +8,7 @@
 #include "jobspec.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,4 +530,57 @@ fail:
     json_decref(model);
     json_decref(obj);
     return NULL;
+}
+
+/* True when resolved path P is ROOT or lies below it. */
+static bool under_root(const char *p, const char *root)
+{
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') n--;
+    if (n == 1 && root[0] == '/') return true;
+    return !strncmp(p, root, n) && (p[n] == 0 || p[n] == '/');
+}
+
+int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
+                        const char *roots_text, char *msg, size_t msglen)
+{
+    if (n_roots <= 0) return 0;
+    struct {
+        const char *key;  // key path for messages
+        const char *obj;  // object holding it in JOB
+        const char *name; // its name there
+        char **slot;      // the path in JS
+    } paths[] = {
+        {"data.train", "data", "train", &js->train},
+        {"data.val", "data", "val", &js->val},
+        {"data.test", "data", "test", &js->test},
+        {"model.weights", "model", "weights", &js->weights},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *p = *paths[i].slot;
+        if (!p) continue;
+        char real[PATH_MAX];
+        if (!realpath(p, real))
+            return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s",
+                                 paths[i].key, p);
+        int k;
+        for (k = 0; k < n_roots; k++)
+            if (under_root(real, roots[k])) break;
+        if (k == n_roots) {
+            if (strcmp(real, p))
+                return err_set(msg, msglen, ERR_PERM,
+                               "%s: %s (resolved to %s) is outside data_roots (%s)",
+                               paths[i].key, p, real, roots_text);
+            return err_set(msg, msglen, ERR_PERM, "%s: %s is outside data_roots (%s)",
+                           paths[i].key, p, roots_text);
+        }
+        char *dup = strdup(real);
+        if (!dup) return ERR_NOMEM;
+        free(*paths[i].slot);
+        *paths[i].slot = dup;
+        json_t *o = job ? json_object_get(job, paths[i].obj) : NULL;
+        if (json_is_object(o) && json_object_set_new(o, paths[i].name, json_string(real)) != 0)
+            return ERR_NOMEM;
+    }
+    return 0;
 }

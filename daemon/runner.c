@@ -98,6 +98,11 @@ static int line_cb(void *ud, char *line, size_t len)
     return 0;
 }
 
+bool runner_errno_is_space(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO;
+}
+
 void runner_drain(proc *p)
 {
     if (p->evfd < 0) return;
@@ -128,17 +133,20 @@ static void exit_cb(uv_process_t *h, int64_t status, int sig)
 
 /* Opens PATH for the worker's stdout (appending) into *WFD and for reading,
  * positioned at its current end, into p->evfd. */
-static int open_events(proc *p, const char *path, bool truncate, int *wfd, char *msg,
+static int open_events(proc *p, const char *path, bool truncate, int *wfd, int *eno, char *msg,
                        size_t msglen)
 {
     *wfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
-    if (*wfd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    if (*wfd < 0) {
+        *eno = errno;
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
+    }
     p->evfd = open(path, O_RDONLY | O_CLOEXEC);
     if (p->evfd < 0) {
-        int e = errno;
+        *eno = errno;
         close(*wfd);
         *wfd = -1;
-        return err_set_errno(msg, msglen, ERR_IO, e, "cannot open %s", path);
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
     }
     lseek(p->evfd, 0, SEEK_END);
     return 0;
@@ -186,12 +194,16 @@ static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int outfd, in
     return 0;
 }
 
-static int open_log(sweepd *d, int64_t trial_id, const char *what, char *msg, size_t msglen)
+static int open_log(sweepd *d, int64_t trial_id, const char *what, int *eno, char *msg,
+                    size_t msglen)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/logs/trial-%lld.log", d->cfg->state_dir, (long long)trial_id);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    if (fd < 0) {
+        *eno = errno;
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
+    }
     char now[40], head[256];
     int n = snprintf(head, sizeof head, "==== sweepd %s: %s ====\n", time_now_iso(now, sizeof now),
                      what);
@@ -199,26 +211,39 @@ static int open_log(sweepd *d, int64_t trial_id, const char *what, char *msg, si
     return fd;
 }
 
-static int write_file_atomic(const char *path, const char *text, char *msg, size_t msglen)
+/* Writes TEXT to PATH through PATH.tmp and a rename; the errno of a failure
+ * goes to *ENO. */
+static int write_file_atomic(const char *path, const char *text, int *eno, char *msg,
+                             size_t msglen)
 {
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot write %s", tmp);
+    if (fd < 0) {
+        *eno = errno;
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
+    }
     size_t n = strlen(text), off = 0;
     while (off < n) {
         ssize_t w = write(fd, text + off, n - off);
         if (w < 0) {
             if (errno == EINTR) continue;
-            int e = errno;
+            *eno = errno;
             close(fd);
-            return err_set_errno(msg, msglen, ERR_IO, e, "cannot write %s", tmp);
+            unlink(tmp);
+            return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
         }
         off += (size_t)w;
     }
-    close(fd);
-    if (rename(tmp, path) != 0)
-        return err_set_errno(msg, msglen, ERR_IO, errno, "cannot rename %s", tmp);
+    if (close(fd) != 0) {
+        *eno = errno;
+        unlink(tmp);
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        *eno = errno;
+        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot rename %s", tmp);
+    }
     return 0;
 }
 
@@ -230,16 +255,20 @@ static void prep_work(uv_work_t *w)
     proc *p = w->data;
     char spec_path[PATH_MAX + 16];
     if (mkdir(p->out_dir, 0750) != 0 && errno != EEXIST) {
-        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, errno, "cannot create %s",
-                      p->out_dir);
+        p->prep_errno = errno;
+        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, p->prep_errno,
+                      "cannot create %s", p->out_dir);
         return;
     }
     snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
-    if (write_file_atomic(spec_path, p->spec_text, p->prep_error, sizeof p->prep_error) != 0) return;
+    if (write_file_atomic(spec_path, p->spec_text, &p->prep_errno, p->prep_error,
+                          sizeof p->prep_error) != 0)
+        return;
     int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
-        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, errno, "cannot open %s",
-                      p->log_path);
+        p->prep_errno = errno;
+        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, p->prep_errno,
+                      "cannot open %s", p->log_path);
         return;
     }
     char now[40], head[256];
@@ -249,7 +278,8 @@ static void prep_work(uv_work_t *w)
     p->logfd = fd;
     char ev[PATH_MAX + 32];
     snprintf(ev, sizeof ev, "%s/events.ndjson", p->out_dir);
-    if (open_events(p, ev, false, &p->outfd, p->prep_error, sizeof p->prep_error) != 0) {
+    if (open_events(p, ev, false, &p->outfd, &p->prep_errno, p->prep_error,
+                    sizeof p->prep_error) != 0) {
         close(p->logfd);
         p->logfd = -1;
     }
@@ -270,6 +300,7 @@ static void prep_done(uv_work_t *w, int status)
         if (p->outfd >= 0) close(p->outfd);
         p->logfd = p->outfd = -1;
         p->spawn_failed = p->prep_error[0] != 0;
+        p->prep_retry = p->spawn_failed && runner_errno_is_space(p->prep_errno);
         if (p->spawn_failed) {
             free(p->last_error);
             p->last_error = strdup(p->prep_error);
@@ -367,8 +398,9 @@ int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, cha
     snprintf(weights, sizeof weights, "%s/best.safetensors", out_dir);
     if (access(weights, R_OK) != 0)
         return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "cannot read %s", weights);
-    int logfd = open_log(d, best->id, "test-set evaluation", msg, msglen);
-    if (logfd < 0) return logfd;
+    int eno = 0;
+    int logfd = open_log(d, best->id, "test-set evaluation", &eno, msg, msglen);
+    if (logfd < 0) return runner_errno_is_space(eno) ? ERR_BUSY : logfd;
     proc *p = calloc(1, sizeof *p);
     if (!p) {
         close(logfd);
@@ -382,11 +414,11 @@ int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, cha
     char ev[PATH_MAX + 32];
     snprintf(ev, sizeof ev, "%s/eval.ndjson", out_dir);
     int outfd;
-    int rc = open_events(p, ev, true, &outfd, msg, msglen);
+    int rc = open_events(p, ev, true, &outfd, &eno, msg, msglen);
     if (rc) {
         close(logfd);
         proc_free(p);
-        return rc;
+        return runner_errno_is_space(eno) ? ERR_BUSY : rc;
     }
     char *argv[] = {d->cfg->worker, "eval", "--weights", weights, "--data", j->test, NULL};
     rc = spawn(d, p, argv, out_dir, outfd, logfd, msg, msglen);

@@ -54,14 +54,22 @@ typedef struct {
     int64_t exit_code;    // exit status, or -signal
     const char *error;    // error text to store (NULL keeps the old one)
     const char *why;      // reason for the log line
+    bool quiet;           // log at debug level (repeated retries of the same trial)
 } tinfo;
+
+/* Seconds between attempts to write the files of trials that met a full disk. */
+#define IO_RETRY_SECONDS 1.0
 
 static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const tinfo *info)
 {
     trial_state os = (trial_state)t->state;
-    log_info("trial %lld (job %lld #%d) %s -> %s, attempt %u%s%s", (long long)t->id,
-             (long long)j->id, t->number, trial_state_name(os), trial_state_name(ns),
-             (unsigned)t->attempt, info->why ? ": " : "", info->why ? info->why : "");
+#define TRANSITION_ARGS                                                                 \
+    "trial %lld (job %lld #%d) %s -> %s, attempt %u%s%s", (long long)t->id, (long long)j->id, \
+        t->number, trial_state_name(os), trial_state_name(ns), (unsigned)t->attempt,          \
+        info->why ? ": " : "", info->why ? info->why : ""
+    if (info->quiet) log_debug(TRANSITION_ARGS);
+    else log_info(TRANSITION_ARGS);
+#undef TRANSITION_ARGS
     j->counts[os]--;
     j->counts[ns]++;
     t->state = (uint8_t)ns;
@@ -448,6 +456,17 @@ static void start_eval(sweepd *d, sjob *j)
     strial *best = best_trial(d, j, out_dir, sizeof out_dir);
     int rc = best ? runner_start_eval(d, j, best, out_dir, msg, sizeof msg)
                   : err_set(msg, sizeof msg, ERR_NOTFOUND, "no completed trial to evaluate");
+    if (rc == ERR_BUSY) {
+        /* No space for its files: try again later, like a trial's. */
+        if (!j->eval_io_wait)
+            log_warn("job %lld: cannot start the test-set evaluation: %s; retried every %g s",
+                     (long long)j->id, msg, IO_RETRY_SECONDS);
+        j->eval_io_wait = true;
+        j->eval_pending = true;
+        d->hold_until = time_mono() + IO_RETRY_SECONDS;
+        return;
+    }
+    j->eval_io_wait = false;
     if (rc) {
         log_warn("job %lld: test set not evaluated: %s", (long long)j->id, msg);
         free(j->error);
@@ -536,7 +555,22 @@ void sched_on_finished(proc *p)
         snprintf(why, sizeof why, "exit status %lld (%s)", (long long)p->exit_status,
                  p->exit_status == 0 ? "done" : exit_reason(p->exit_status));
     char err[768];
-    if (p->spawn_failed) {
+    if (p->spawn_failed && p->prep_retry && !j->cancelling) {
+        /* Its files could not be written (disk full, file-size limit): not
+         * the trial's fault, so no attempt is used; it waits in the queue and
+         * every start is held back IO_RETRY_SECONDS, until space returns. */
+        info.has_exit = false;
+        info.why = "its files could not be written; retried when space returns";
+        info.quiet = t->io_wait != 0;
+        if (!t->io_wait)
+            log_warn("trial %lld: %s; back to queued without using an attempt, retried every"
+                     " %g s until it can be written",
+                     (long long)t->id, p->last_error ? p->last_error : "cannot write its files",
+                     IO_RETRY_SECONDS);
+        t->io_wait = 1;
+        d->hold_until = time_mono() + IO_RETRY_SECONDS;
+        trial_set_state(d, j, t, TS_QUEUED, &info);
+    } else if (p->spawn_failed) {
         info.has_exit = false;
         info.error = p->last_error ? p->last_error : "cannot start the worker";
         info.why = info.error;
@@ -728,17 +762,25 @@ static void start_trial(sweepd *d, sjob *j, strial *t)
         check_job_end(d, j);
         return;
     }
+    bool retry = t->io_wait != 0;
     /* The slot is taken now; files are written in the threadpool and the
      * process started in sched_on_spawned (or the start fails there). */
     d->running++;
     if (j->state == JS_QUEUED) job_set_state(d, j, JS_RUNNING, "first trial started");
-    trial_set_state(d, j, t, TS_RUNNING, &(tinfo){.why = "starting"});
+    trial_set_state(d, j, t, TS_RUNNING,
+                    &(tinfo){.why = retry ? "starting again after a write error" : "starting",
+                             .quiet = retry});
 }
 
 void sched_on_spawned(proc *p)
 {
     sweepd *d = p->d;
     log_debug("trial %lld: worker pid %d started", (long long)p->trial->id, p->pid);
+    if (p->trial->io_wait) {
+        log_info("trial %lld: its files could be written again; worker pid %d started",
+                 (long long)p->trial->id, p->pid);
+        p->trial->io_wait = 0;
+    }
     store_enqueue(d->st, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
                   (int64_t)p->pid, (int64_t)runner_proc_start_time(p->pid), p->trial->id);
 }
@@ -746,6 +788,10 @@ void sched_on_spawned(proc *p)
 void sched_run(sweepd *d)
 {
     if (d->shutting_down) return;
+    if (d->hold_until > 0) {
+        if (time_mono() < d->hold_until) return; // the timer tries again
+        d->hold_until = 0;
+    }
     while (d->running < d->cfg->workers) {
         /* Evaluations first: they finish a job. */
         sjob *ev = NULL;

@@ -137,18 +137,73 @@ static void send_text(conn *c, char *text)
     c->queued += len;
 }
 
-/* Sends V (reference consumed). */
+/* The reply sent when a reply cannot be built (json_pack or json_dumps
+ * failed: out of memory, or a string that is not UTF-8): the client always
+ * gets one line per request, never silence. */
+static const char INTERNAL_REPLY[] =
+    "{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":"
+    "\"sweepd could not build the reply to this request (see its log)\"}}";
+
+static void send_internal(conn *c, const char *why)
+{
+    log_error("connection %d: cannot build a reply (%s); sending an internal error", c->id, why);
+    char *t = strdup(INTERNAL_REPLY);
+    if (t) send_text(c, t);
+    else conn_set_state(c, CONN_CLOSING, "out of memory");
+}
+
+/* Sends reply V (reference consumed). A NULL V (the json_pack that built it
+ * failed) or a reply that cannot be serialised sends INTERNAL_REPLY. */
 static void send_json(conn *c, json_t *v)
 {
-    if (!v) return;
-    send_text(c, jx_dump_line(v));
+    if (!v) {
+        send_internal(c, "json_pack failed");
+        return;
+    }
+    char *text = jx_dump_line(v);
     json_decref(v);
+    if (!text) {
+        send_internal(c, "json_dumps failed");
+        return;
+    }
+    send_text(c, text);
+}
+
+/* Replaces, in place, every byte of S that is not part of a well-formed
+ * UTF-8 sequence with '?', so a message quoting client bytes is a valid
+ * JSON string. Returns S. */
+static char *utf8_fix(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        bool good = n >= 0;
+        for (int k = 1; good && k <= n; k++)
+            if ((p[k] & 0xC0) != 0x80) good = false;
+        if (good && n > 0) {
+            /* Reject overlong forms, surrogates and code points past U+10FFFF. */
+            unsigned cp = c & (0x3Fu >> n);
+            for (int k = 1; k <= n; k++) cp = (cp << 6) | (p[k] & 0x3Fu);
+            static const unsigned min_cp[4] = {0, 0x80, 0x800, 0x10000};
+            if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) good = false;
+        }
+        if (!good) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+    return s;
 }
 
 static void send_error(conn *c, const char *code, const char *message)
 {
+    char fixed[2048];
+    snprintf(fixed, sizeof fixed, "%s", message ? message : "");
+    utf8_fix(fixed);
     send_json(c, json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
-                           message));
+                           fixed));
 }
 
 static const char *code_for(int err)
@@ -157,6 +212,7 @@ static const char *code_for(int err)
     case ERR_NOTFOUND: return "not_found";
     case ERR_BUSY: return "busy";
     case ERR_PERM: return "forbidden";
+    case ERR_IO: return "io";
     default: return "internal";
     }
 }
@@ -204,6 +260,12 @@ static void op_submit(conn *c, const json_t *req)
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t dseed = ((uint64_t)ts.tv_sec * 1000003u + (uint64_t)ts.tv_nsec) % 1000000000u;
     int rc = jobspec_parse(&js, job, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, dseed, msg, sizeof msg);
+    if (rc == 0 && d->cfg->n_data_roots > 0) {
+        char roots[1024];
+        config_roots_text(d->cfg, roots, sizeof roots);
+        rc = jobspec_check_roots(&js, job, d->cfg->data_roots, d->cfg->n_data_roots, roots, msg,
+                                 sizeof msg);
+    }
     if (rc) {
         log_info("connection %d: job refused: %s", c->id, msg);
         send_error(c, "invalid_job", msg);
@@ -452,10 +514,12 @@ static void handle_request(conn *c, char *line, size_t len)
     for (k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (!strcmp(ops[k].op, op)) break;
     if (k == sizeof ops / sizeof ops[0]) {
+        char desc[128];
+        jx_describe(json_object_get(req, "op"), desc, sizeof desc);
         snprintf(msg, sizeof msg,
-                 "op: unknown op \"%.100s\" (expected ping, submit, status, cancel, best, trial,"
+                 "op: unknown op %s (expected ping, submit, status, cancel, best, trial,"
                  " watch or shutdown)",
-                 op);
+                 desc);
         send_error(c, "unknown_op", msg);
         json_decref(req);
         return;
@@ -656,6 +720,16 @@ int server_start(sweepd *d, char *msg, size_t msglen)
     int rc = uv_pipe_bind(&s->listener, d->cfg->socket_path);
     umask(old);
     if (rc == 0) chmod(d->cfg->socket_path, (mode_t)d->cfg->socket_mode);
+    if (rc == 0 && d->cfg->has_socket_group &&
+        chown(d->cfg->socket_path, (uid_t)-1, d->cfg->socket_group) != 0) {
+        err_set_errno(msg, msglen, ERR_PERM, errno,
+                      "cannot give socket %s to socket_group \"%s\" (gid %u)",
+                      d->cfg->socket_path, d->cfg->socket_group_name, (unsigned)d->cfg->socket_group);
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        unlink(d->cfg->socket_path);
+        d->server = s; // freed by server_free after the loop closes the handle
+        return ERR_PERM;
+    }
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
     if (rc != 0) {
         err_set(msg, msglen, ERR_IO, "cannot listen on %s: %s", d->cfg->socket_path,
@@ -668,7 +742,11 @@ int server_start(sweepd *d, char *msg, size_t msglen)
     d->server = s;
     d->emit = server_emit;
     d->watched = server_watched;
-    log_info("listening on %s (mode %04o)", d->cfg->socket_path, d->cfg->socket_mode);
+    if (d->cfg->has_socket_group)
+        log_info("listening on %s (mode %04o, group %s)", d->cfg->socket_path,
+                 d->cfg->socket_mode, d->cfg->socket_group_name);
+    else
+        log_info("listening on %s (mode %04o)", d->cfg->socket_path, d->cfg->socket_mode);
     return 0;
 }
 

@@ -10,11 +10,14 @@
  * their SQL text. */
 #include "store.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -53,7 +56,11 @@ struct store {
     int n_cache;             // entries used
     wreq *q;                 // pending writes; [head, len) are live (owned)
     size_t head, len, cap;   // queue bounds
-    bool busy_logged;        // a "database busy" warning was logged for this episode
+    bool busy_logged;        // a "writes kept for retry" warning was logged for this episode
+    char *path;              // database file, for messages (owned)
+    int last_rc;             // extended SQLite code of the last failed write, 0 = none
+    int last_errno;          // its system errno (sqlite3_system_errno), 0 = none
+    char last_err[256];      // its message
     store_live_fn live;      // live figures of active jobs (may be NULL)
     void *live_ud;           // its argument
     json_t *done_cache[SUMMARY_CACHE]; // summaries of ended jobs (owned references)
@@ -101,17 +108,97 @@ sqlite3_stmt *store_stmt(store *s, const char *sql)
     return st;
 }
 
+/* Our error code for a failed write with extended SQLite code RC: ERR_BUSY
+ * (locked by another process), ERR_IO (the database or its disk is full or
+ * cannot be written: space may come back), ERR_DB (anything else). */
+static int code_of(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ERR_BUSY;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN: return ERR_IO;
+    default: return ERR_DB;
+    }
+}
+
+/* Remembers why the last write failed (before a ROLLBACK can replace the
+ * connection's error): extended code RC and TEXT, plus the system errno. */
+static void note_failure(store *s, int rc, const char *text)
+{
+    s->last_rc = rc;
+    s->last_errno = sqlite3_system_errno(s->db);
+    snprintf(s->last_err, sizeof s->last_err, "%s", text ? text : sqlite3_errstr(rc));
+}
+
 static int exec_simple(store *s, const char *sql, char *msg, size_t msglen)
 {
     char *err = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? ERR_BUSY : ERR_DB;
+        rc = sqlite3_extended_errcode(s->db);
+        int code = code_of(rc);
         err_set(msg, msglen, code, "%s: %s", sql, err ? err : sqlite3_errstr(rc));
+        note_failure(s, rc, err ? err : NULL);
         sqlite3_free(err);
         return code;
     }
     return 0;
+}
+
+/* Ends an open transaction after a failure, keeping the failure's message
+ * (the ROLLBACK's own outcome is only logged at debug level). */
+static void rollback(store *s)
+{
+    if (sqlite3_get_autocommit(s->db)) return; // SQLite already rolled it back
+    int rc = sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) log_debug("ROLLBACK failed: %s", sqlite3_errmsg(s->db));
+}
+
+/* True when the file system holding PATH has (almost) no free space left. */
+static bool fs_full(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, sizeof dir, ".");
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0) return false;
+    return (unsigned long long)v.f_bavail * v.f_frsize < 65536;
+}
+
+int store_describe_failure(store *s, const char *what, char *msg, size_t msglen)
+{
+    int code = code_of(s->last_rc);
+    int e = s->last_errno;
+    /* SQLite does not always keep the errno of a failed write (an EFBIG
+     * surfaces as a bare "disk I/O error"), so the likely causes are checked
+     * directly: free space, then the file-size limit. */
+    struct rlimit rl;
+    bool limited = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    if ((s->last_rc & 0xff) == SQLITE_FULL || e == ENOSPC || e == EDQUOT ||
+        (code == ERR_IO && e != EFBIG && fs_full(s->path)))
+        return err_set(msg, msglen, ERR_IO,
+                       "%s: the database or disk is full (%s: %s); free some space and try again",
+                       what, s->path, strerror(e == EDQUOT ? EDQUOT : ENOSPC));
+    if (e == EFBIG || (code == ERR_IO && limited))
+        return err_set(msg, msglen, ERR_IO,
+                       "%s: the database reached sweepd's file-size limit of %llu bytes (%s: %s);"
+                       " raise the limit (ulimit -f, LimitFSIZE=) and try again",
+                       what, limited ? (unsigned long long)rl.rlim_cur : 0ULL, s->path,
+                       strerror(EFBIG));
+    if (code == ERR_IO)
+        return err_set(msg, msglen, ERR_IO, "%s: cannot write the database %s (%s%s%s)", what,
+                       s->path, s->last_err, e ? ": " : "", e ? strerror(e) : "");
+    if (code == ERR_BUSY)
+        return err_set(msg, msglen, ERR_BUSY,
+                       "%s: the database %s is locked by another process; try again", what,
+                       s->path);
+    return err_set(msg, msglen, ERR_DB, "%s: database error on %s: %s", what, s->path,
+                   s->last_err);
 }
 
 int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, char *msg,
@@ -140,10 +227,16 @@ int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, 
         goto fail;
     }
     sqlite3_busy_timeout(s->db, busy_ms);
+    s->path = strdup(path);
+    if (!s->path) {
+        rc = ERR_NOMEM;
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:
     if (s->db) sqlite3_close(s->db);
+    free(s->path);
     free(s);
     return rc < 0 ? rc : ERR_DB;
 }
@@ -159,8 +252,8 @@ void store_close(store *s)
     if (!s) return;
     sqlite3_busy_timeout(s->db, 5000);
     if (store_flush(s) != 0)
-        log_error("database stayed locked: %zu queued writes could not be saved",
-                  s->len - s->head);
+        log_error("database stayed locked or full: %zu queued writes could not be saved (%s)",
+                  s->len - s->head, s->last_err);
     for (size_t i = s->head; i < s->len; i++) wreq_free(&s->q[i]);
     free(s->q);
     for (int i = 0; i < s->n_cache; i++) {
@@ -169,6 +262,7 @@ void store_close(store *s)
     }
     for (size_t i = 0; i < SUMMARY_CACHE; i++) json_decref(s->done_cache[i]);
     sqlite3_close(s->db);
+    free(s->path);
     free(s);
 }
 
@@ -243,41 +337,59 @@ static int bind_all(sqlite3_stmt *st, const wreq *w)
     return rc;
 }
 
+/* Logs, once per episode, that writes are kept for retry, and why. */
+static void note_retry(store *s, int code)
+{
+    if (s->busy_logged) return;
+    s->busy_logged = true;
+    if (code == ERR_BUSY) {
+        log_warn("database busy, %zu writes kept for retry: %s", s->len - s->head, s->last_err);
+    } else {
+        char why[512];
+        store_describe_failure(s, "database write failed", why, sizeof why);
+        log_error("%s; %zu writes kept and retried until it succeeds", why, s->len - s->head);
+    }
+}
+
 int store_flush(store *s)
 {
     if (s->head == s->len) return 0;
     char tmp[256];
     int rc = exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp);
     if (rc) {
-        if (!s->busy_logged) {
-            log_warn("database busy, %zu writes kept for retry: %s", s->len - s->head, tmp);
-            s->busy_logged = true;
-        }
-        return ERR_BUSY;
+        note_retry(s, rc);
+        return rc;
     }
     size_t done = s->head;
+    int fail = 0;
     for (; done < s->len; done++) {
         wreq *w = &s->q[done];
         sqlite3_stmt *st = store_stmt(s, w->sql);
         if (!st) continue; // logged; dropped
         int brc = bind_all(st, w);
         int src = brc == SQLITE_OK ? sqlite3_step(st) : brc;
-        if (src == SQLITE_BUSY || src == SQLITE_LOCKED) {
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            break;
-        }
-        if (src != SQLITE_DONE && src != SQLITE_ROW)
+        if (src != SQLITE_DONE && src != SQLITE_ROW) {
+            int xrc = sqlite3_extended_errcode(s->db);
+            if (code_of(xrc) != ERR_DB) {
+                /* Locked, full or unwritable: keep this write and every later
+                 * one; what this transaction did is rolled back below. */
+                note_failure(s, xrc, sqlite3_errmsg(s->db));
+                fail = code_of(xrc);
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                break;
+            }
             log_error("database write failed (%s), dropped: %s", sqlite3_errmsg(s->db), w->sql);
+        }
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
-    rc = exec_simple(s, "COMMIT", tmp, sizeof tmp);
-    if (rc) {
-        exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
-        if (!s->busy_logged) log_warn("database commit failed, writes kept for retry: %s", tmp);
-        s->busy_logged = true;
-        return ERR_BUSY;
+    if (!fail) fail = exec_simple(s, "COMMIT", tmp, sizeof tmp);
+    if (fail) {
+        /* Nothing of this attempt counts: everything from head is retried. */
+        rollback(s);
+        note_retry(s, fail);
+        return fail;
     }
     for (size_t i = s->head; i < done; i++) wreq_free(&s->q[i]);
     s->head = done;
@@ -286,7 +398,8 @@ int store_flush(store *s)
         log_info("database writable again, queued writes saved");
         s->busy_logged = false;
     }
-    return s->head == s->len ? 0 : ERR_BUSY;
+    s->last_rc = 0;
+    return 0;
 }
 
 static const char *const SQL_JOB_INSERT =
@@ -302,10 +415,10 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
                      int64_t *trial_ids, char *msg, size_t msglen)
 {
     int rc = store_flush(s);
-    if (rc) return err_set(msg, msglen, ERR_BUSY, "the database is locked by another process; try again");
+    if (rc) return store_describe_failure(s, "cannot store the job", msg, msglen);
     char tmp[256];
     if ((rc = exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp)))
-        return err_set(msg, msglen, rc, "cannot store the job: %s", tmp);
+        return store_describe_failure(s, "cannot store the job", msg, msglen);
     char now[40];
     time_now_iso(now, sizeof now);
     sqlite3_stmt *st = store_stmt(s, SQL_JOB_INSERT);
@@ -336,7 +449,7 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
         char *ptext = pj ? jx_dump_line(pj) : NULL;
         json_decref(pj);
         if (!ptext) {
-            exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
+            rollback(s);
             return err_set(msg, msglen, ERR_NOMEM, "out of memory storing trial %d", t->number);
         }
         sqlite3_bind_int64(st, 1, *job_id);
@@ -355,14 +468,16 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
         trial_ids[i] = sqlite3_last_insert_rowid(s->db);
     }
     if ((rc = exec_simple(s, "COMMIT", tmp, sizeof tmp))) {
-        exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
-        return err_set(msg, msglen, rc, "cannot store the job: %s", tmp);
+        rollback(s);
+        return store_describe_failure(s, "cannot store the job", msg, msglen);
     }
+    s->last_rc = 0;
     return 0;
 dberr:
-    err_set(msg, msglen, ERR_DB, "cannot store the job: %s", sqlite3_errmsg(s->db));
-    exec_simple(s, "ROLLBACK", tmp, sizeof tmp);
-    return ERR_DB;
+    /* The statement's error, taken before the ROLLBACK can replace it. */
+    note_failure(s, sqlite3_extended_errcode(s->db), sqlite3_errmsg(s->db));
+    rollback(s);
+    return store_describe_failure(s, "cannot store the job", msg, msglen);
 }
 
 /* ---- read queries ---------------------------------------------------- */

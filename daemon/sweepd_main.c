@@ -182,6 +182,11 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
+    /* A file-size limit (ulimit -f, LimitFSIZE=) must not kill the daemon:
+     * writes past it then fail with EFBIG and take the same path as a full
+     * disk (kept and retried, errors naming the limit). Workers get the
+     * default disposition back: uv_spawn resets signals in the child. */
+    signal(SIGXFSZ, SIG_IGN);
     sweepd_config cfg;
     config_defaults(&cfg);
     char msg[2 * PATH_MAX + 256];

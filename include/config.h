@@ -39,6 +39,12 @@ typedef struct {
     int socket_mode;          // permission bits of the socket file (0660)
     uid_t allow_uids[CONFIG_MAX_UIDS]; // extra uids allowed besides the daemon's own and root
     int n_allow_uids;         // entries in allow_uids; 0 = anyone who can open the socket
+    bool has_socket_group;    // socket_group was set: chown the socket to it after bind
+    gid_t socket_group;       // its gid
+    char *socket_group_name;  // the value as configured, for messages (owned)
+    char **data_roots;        // directories job data/weights must lie in (owned strings,
+                              // made absolute and resolved by config_finish); NULL = anywhere
+    int n_data_roots;         // entries in data_roots
 } sweepd_config;
 
 /* Fills C with the defaults for running in a checkout: ./var/sweepd.sock,
@@ -59,6 +65,8 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
 /* Resolves relative paths to absolute ones and fills derived defaults
  * (workers from cores, log/pid files). */
 int config_finish(sweepd_config *c, char *msg, size_t msglen);
+/* The data_roots as one string for messages ("/srv/data, /srv/models"). */
+void config_roots_text(const sweepd_config *c, char *buf, size_t n);
 /* True when UID may use the daemon (root, the daemon's uid, or listed). */
 bool config_uid_allowed(const sweepd_config *c, uid_t uid);
 /* The usage text for --help. */

@@ -83,6 +83,18 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
                   char *msg, size_t msglen);
 void jobspec_free(jobspec *js);
 
+/* Confines a job's files (issue 8, config key data_roots): data.train,
+ * data.val, data.test and model.weights of JS must resolve (realpath, so
+ * symlinks and ".." are followed) to a path inside one of the N_ROOTS
+ * directories ROOTS (absolute and already resolved). ROOTS_TEXT lists them
+ * for messages. On success the paths in JS, and in JOB (the submitted
+ * object, if not NULL), become the resolved ones, so the workers open what
+ * was checked. Otherwise ERR_PERM (or ERR_NOTFOUND when a path cannot be
+ * resolved) with a message naming the key, the path and the roots:
+ * "data.train: /x/y is outside data_roots (/srv/data, /srv/models)". */
+int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
+                        const char *roots_text, char *msg, size_t msglen);
+
 /* The parts of a trial spec shared by all trials of the job, as a new object
  * {"data":{...},"model":{...},"objective":{...}}; caller owns it. */
 json_t *jobspec_trial_template(const jobspec *js);

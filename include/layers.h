@@ -23,6 +23,8 @@
  * - Work buffers (`ws`) are provided by the caller, sized by the matching
  *   *_workspace_floats() function, so nothing allocates inside a step.
  * - Kernels are deterministic for a fixed OpenBLAS thread count.
+ * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
+ *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread).
  *
  * Naive references with the same signatures and a `_ref` suffix live in
  * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit

@@ -35,7 +35,10 @@
  * caller with augmentation off can compute features once per image and train
  * the suffix only. With freeze all/layer4 the features are the pooled vectors.
  *
- * Threading: single caller thread; OpenBLAS threads as set by blas_set_threads. */
+ * Threading: one caller thread at a time; OpenBLAS threads as set by
+ * blas_set_threads, and the elementwise passes use as many (layers.h).
+ * SWEEP_PROFILE=1 in the environment makes resnet_free print the seconds
+ * spent per unit (stem, each block, head), forward and backward, to stderr. */
 #ifndef SWEEP_RESNET_H
 #define SWEEP_RESNET_H
 
@@ -104,8 +107,10 @@ void resnet_get_info(const resnet *m, resnet_info *info);
 
 /* Sets the freeze point, the largest batch and the input size, and allocates
  * the arena (gradients of trainable params, zeroed; activations; work space).
- * Calling it again with the same values does nothing; other values
- * re-allocate. DROPOUT is the drop probability before fc, [0, 1).
+ * Calling it again with the same freeze, batch and size keeps the arena (only
+ * the dropout changes); other values re-allocate it, so re-fetch
+ * resnet_trainable() and tensor grad pointers afterwards. Any batch up to
+ * MAX_BATCH runs in the arena. DROPOUT is the drop probability before fc, [0, 1).
  * Errors: ERR_INVALID (size too small for the network), ERR_NOMEM. */
 int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,
                    char *msg, size_t msglen);

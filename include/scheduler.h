@@ -51,6 +51,7 @@ typedef struct {
     int64_t id;         // trials.id
     int32_t number;     // trials.number
     uint8_t state;      // trial_state
+    uint8_t io_wait;    // its files could not be written (disk full); retried quietly
     uint16_t attempt;   // trials.attempt (0 = first run)
     struct proc *proc;  // the running worker, NULL unless running
 } strial;
@@ -74,6 +75,7 @@ typedef struct sjob {
     bool cancelling;         // cancel requested: nothing new starts
     bool eval_pending;       // test evaluation wanted when a slot frees
     bool eval_done;          // test evaluation finished (or not applicable)
+    bool eval_io_wait;       // its files could not be written; retried (logged once)
     struct proc *eval;       // the running evaluation, if any
     char *error;             // job-level error to store when it ends (owned)
     bool has_best;           // best_* describe a completed trial
@@ -116,6 +118,9 @@ typedef struct proc {
     bool linked;           // in d->procs
     bool spawned;          // uv_spawn succeeded (the handle must be closed)
     bool spawn_failed;     // preparation or uv_spawn failed (reason in last_error)
+    bool prep_retry;       // preparation failed for lack of space (ENOSPC, EDQUOT, EFBIG,
+                           // EIO): the trial goes back to queued, no attempt used
+    int prep_errno;        // errno of the failed preparation step, 0 if none
     int64_t trial_id;      // copy of trial->id for the threadpool
     unsigned attempt;      // copy of trial->attempt for the threadpool
     int logfd;             // log file prepared for stderr, -1 if none
@@ -139,7 +144,9 @@ typedef struct sweepd {
     bool shutting_down;      // stop requested
     bool stopped;            // loop asked to stop
     bool urgent;             // a state change waits in the write queue
-    bool db_busy;            // the last flush met a locked database (retry at the tick)
+    bool db_busy;            // the last flush met a locked or full database (retry at the tick)
+    double hold_until;       // time_mono() before which no trial starts (files could not be
+                             // written for lack of space; see sched_on_finished)
     uv_timer_t timer;        // the periodic timer
     uv_check_t flush;        // commits queued writes after each loop iteration
     double started;          // time_mono() at start
@@ -178,6 +185,10 @@ void sched_totals(sweepd *d, size_t *queued, size_t *running);
 int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen);
 int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, char *msg,
                       size_t msglen);
+/* runner_start_eval returns ERR_BUSY when its files could not be created for
+ * lack of space (try again later). True for the errnos meaning "no space
+ * (yet)": ENOSPC, EDQUOT, EFBIG (file-size limit) and EIO. */
+bool runner_errno_is_space(int e);
 /* Reads what P's worker appended to its events file since the last call. */
 void runner_drain(proc *p);
 /* Sends SIG to the process group of P (no-op after exit). */

@@ -48,17 +48,25 @@ sqlite3_stmt *store_stmt(store *s, const char *sql);
  * Returns 0 or ERR_NOMEM. The write happens at the next store_flush(). */
 int store_enqueue(store *s, const char *sql, const char *fmt, ...);
 /* Commits queued writes in order, in one transaction. Returns 0 when the
- * queue is empty afterwards, ERR_BUSY when the database was locked (the
- * queue is kept for the next try). A write that fails for another reason
- * (constraint, I/O) is logged and dropped so it cannot block the rest. */
+ * queue is empty afterwards; ERR_BUSY when the database was locked or ERR_IO
+ * when it or its disk was full or could not be written (SQLITE_FULL,
+ * SQLITE_IOERR*, e.g. ENOSPC or EFBIG): then the transaction is rolled back
+ * and every queued write is kept for the next try (logged once per episode,
+ * with the original error). A write that fails for another reason
+ * (constraint, misuse) is logged and dropped so it cannot block the rest. */
 int store_flush(store *s);
+/* Describes the last failed write for a user: "WHAT: the database or disk is
+ * full (PATH: No space left on device); ..." and the like, naming the
+ * database file. Returns its code (ERR_IO, ERR_BUSY or ERR_DB). */
+int store_describe_failure(store *s, const char *what, char *msg, size_t msglen);
 /* Number of queued writes. */
 size_t store_pending(const store *s);
 
 /* Inserts job JS and all of its trials in one transaction; fills *JOB_ID and
  * TRIAL_IDS[i] (JS->n_trials entries, caller-allocated). SPEC_TEXT is the
  * job as submitted. Flushes the queue first. ERR_BUSY when the database is
- * locked (nothing stored), ERR_DB otherwise, with the reason in msg. */
+ * locked, ERR_IO when the database or disk is full (nothing stored either
+ * way), ERR_DB otherwise, with the reason (naming the database) in msg. */
 int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t uid,
                      int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
                      int64_t *trial_ids, char *msg, size_t msglen);

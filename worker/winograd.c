@@ -26,7 +26,7 @@
 #include "layers.h"
 
 #define WG_MAX_W 1024              // widest input row handled (row buffer on the stack)
-#define WG_CHUNK_FLOATS (4u << 20) // target floats of V + M per chunk
+#define WG_CHUNK_FLOATS (1u << 20) // target floats of V + M per chunk (4 MiB)
 #define WG_MIN_TILES 256           // at least this many tiles per chunk (GEMM width)
 
 static int cpu_avx512(void)

@@ -24,25 +24,29 @@ y = torch.randint(0, a.classes, (a.batch,))
 opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 lossf = torch.nn.CrossEntropyLoss()
 m.train()
-tt = 0.0
+tt = ct = 0.0
 for s in range(a.steps + 1):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     opt.zero_grad()
     loss = lossf(m(x), y)
     loss.backward()
     opt.step()
     if s > 0:
         tt += time.perf_counter() - t0
+        ct += time.process_time() - c0
 m.eval()
-ti = 0.0
+ti = ci = 0.0
 with torch.no_grad():
     for s in range(a.steps + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         m(x)
         if s > 0:
             ti += time.perf_counter() - t0
+            ci += time.process_time() - c0
 print(json.dumps({"engine": "torch", "arch": a.arch, "size": a.size, "batch": a.batch,
                   "threads": a.threads, "train_images_per_s": round(a.steps * a.batch / tt, 2),
                   "infer_images_per_s": round(a.steps * a.batch / ti, 2),
                   "loss": round(loss.item(), 4),
+                  "train_cpu_s_per_image": round(ct / (a.steps * a.batch), 5),
+                  "infer_cpu_s_per_image": round(ci / (a.steps * a.batch), 5),
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SIGKILL of sweepd at several points of a running job, each followed by a
 # restart on the same socket, database and state directory:
-#   1. during submission of a 20,000-trial job (six delays spanning the
-#      ~0.6 s its validation and insert take): stored whole or not at all;
+#   1. during submission of a 20,000-trial job (five delays spanning the
+#      ~0.6 s its validation and insert take, and once right after the
+#      commit): stored whole or not at all;
 #   2. mid-epoch, 3. right after a trial finished (between trials),
 #   4. during the end-of-job test-set evaluation;
 #   5. while an "epoch" event sits unread in the worker's pipe (the daemon is
@@ -45,7 +46,7 @@ cat >"$T/submit_kill.py" <<'EOF'
 import json, os, signal, sys, time
 sys.path.insert(0, os.environ["REL_DIR"])
 from reliability_client import Conn
-sock, pid, delay, train = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+sock, pid, delay, train, db = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 job = {"name": "big-" + sys.argv[3], "data": {"train": train},
        "model": {"arch": "resnet18", "weights": None, "input_size": 32, "width": 8},
        "strategy": "grid",
@@ -54,16 +55,31 @@ job = {"name": "big-" + sys.argv[3], "data": {"train": train},
        "fixed": {"epochs": 1}, "seed": 3}
 c = Conn(sock)
 c.send(json.dumps({"op": "submit", "job": job}) + "\n")
-time.sleep(delay)
+if delay == "stored":
+    # Right after the commit: poll the database (a reader, as sqlite3 would be).
+    import sqlite3
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            q = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+            n = q.execute("SELECT count(*) FROM jobs WHERE name = ?", (job["name"],)).fetchone()[0]
+            q.close()
+            if n:
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+else:
+    time.sleep(float(delay))
 os.kill(pid, signal.SIGKILL)
 EOF
-for delay in 0.05 0.25 0.4 0.55 0.8 2; do
+for delay in 0.05 0.25 0.4 0.55 0.8 stored; do
     {
         REL_DIR=$REL_DIR "$REL_PY" "$T/submit_kill.py" "$SOCK" "$DPID" "$delay" \
-            "$T/data/train" 2>>"$T/submit_kill.err"
+            "$T/data/train" "$DB" 2>>"$T/submit_kill.err"
         wait "$DPID"
     } 2>/dev/null # (bash's "Killed" notice)
-    restart "submission + ${delay}s"
+    restart "submission + ${delay}$([ "$delay" = stored ] || echo s)"
     # Cancel whatever survived so its 20,000 trials do not run.
     for id in $(rel_sql "SELECT id FROM jobs WHERE state IN ('queued','running')"); do
         rel_rpc "{\"op\":\"cancel\",\"job\":$id}" >/dev/null
@@ -71,8 +87,8 @@ for delay in 0.05 0.25 0.4 0.55 0.8 2; do
 done
 bad=$(rel_sql "SELECT count(*) FROM jobs j WHERE trials_total != (SELECT count(*) FROM trials t WHERE t.job_id = j.id)")
 is "every stored job has all its trials (jobs stored: $(rel_sql 'SELECT count(*) FROM jobs') of 6)" "$bad" 0
-check "the last submission (2 s before the kill) was stored" \
-    test "$(rel_sql "SELECT count(*) FROM jobs WHERE name='big-2'")" = 1
+is "the submission killed right after its commit is there with all 20,000 trials" \
+    "$(rel_sql "SELECT count(*), sum(trials_total) FROM jobs WHERE name='big-stored'")" "1|20000"
 integrity "the submission kills"
 wait_for 20 bash -c "[ -z \"\$(sqlite3 '$DB' \"SELECT 1 FROM trials WHERE state='running' LIMIT 1\")\" ]"
 rm -f "$REL_MARKS"/* "$REL_LEDGER"

@@ -28,14 +28,14 @@ if command -v prlimit >/dev/null; then
     check "a job completes before the limit" rel_wait_job "${J1:-0}" 30
     sz=$(stat -c %s "$DB" "$DB-wal" "$T/sweepd.out" 2>/dev/null | sort -n | tail -1)
     lim=$((sz + 65536))
-    check "lower sweepd's file-size limit to $lim bytes" prlimit --pid "$DPID" --fsize=$lim
+    check "lower sweepd's file-size limit (soft) to $lim bytes" prlimit --pid "$DPID" --fsize=$lim:
     lrs=$(seq -s, 1 200 | sed 's/\([0-9]\+\)/0.000\1/g')
     reply=$(rel_rpc '{"op":"submit","job":{"name":"full","data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":['$lrs'],"batch_size":['$(seq -s, 1 100)']},"fixed":{"epochs":1},"seed":12}}')
     check "sweepd survives writes beyond its file-size limit (SIGXFSZ must not kill it)" kill -0 "$DPID"
     like "the submission gets an error reply" "$reply" '"ok": *false'
     like "the error names the limit" "$reply" '[Ll]arge|EFBIG|[Ll]imit|[Ss]pace|[Ff]ull'
     check "ping answered at the limit" rel_ping
-    check "restore the file-size limit" prlimit --pid "$DPID" --fsize=unlimited
+    check "restore the file-size limit" prlimit --pid "$DPID" --fsize=unlimited:
     reply=$(rel_rpc '{"op":"submit","job":{"name":"after","data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":null,"input_size":32,"width":8},"strategy":"grid","space":{"lr":[0.3]},"fixed":{"epochs":1},"seed":13}}')
     J3=$(echo "$reply" | sed -n 's/.*"job": *\([0-9]*\).*/\1/p')
     check "a job submitted after the limit is lifted is accepted" test -n "$J3"

@@ -125,13 +125,14 @@ row mixed "$(completed)"
 end_rss=$(rss) end_fds=$(fds)
 [ -n "$base_rss" ] || base_rss=$p1_rss
 failed=$(rel_sql "SELECT count(*) FROM trials WHERE state='failed'")
+real=$(rel_sql "SELECT count(*) FROM trials t JOIN jobs j ON j.id=t.job_id WHERE j.name LIKE 'soak-real-%' AND t.state='completed'")
 rel_stop_daemon
 integrity=$(rel_sql 'PRAGMA integrity_check')
 
 echo "== summary"
 echo "rss KiB: after 10% ${base_rss:-?}, end of phase 1 $p1_rss, end $end_rss"
 echo "fds:     after 10% ${base_fds:-?}, end of phase 1 $p1_fds, end $end_fds"
-echo "failed trials: $failed   integrity_check: $integrity   db: $(dbsize) bytes"
+echo "real trials completed: $real   failed trials: $failed   integrity_check: $integrity   db: $(dbsize) bytes"
 status=0
 if [ "$p1_rss" -gt $((base_rss + base_rss / 10 + 4096)) ]; then
     echo "NOT FLAT: phase-1 RSS grew from $base_rss to $p1_rss KiB"; status=1

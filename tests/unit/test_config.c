@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char path[128]; // scratch config file
@@ -229,7 +230,8 @@ static void test_sample_config(void **state)
                                       "log_level", "log_file", "pid_file", "kill_grace",
                                       "trial_timeout", "max_retries", "tick",
                                       "db_busy_timeout_ms", "max_write_queue",
-                                      "max_connections", "allow_uids", NULL};
+                                      "max_connections", "allow_uids", "socket_group",
+                                      "data_roots", NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {
         char msg2[256];
@@ -242,6 +244,83 @@ static void test_sample_config(void **state)
     unlink(path);
 }
 
+/* socket_group: a name or a gid, resolved at config_finish; an unknown
+ * group is an error naming it. */
+static void test_socket_group(void **state)
+{
+    (void)state;
+    sweepd_config c;
+    char msg[512];
+    config_defaults(&c);
+    assert_false(c.has_socket_group);
+    assert_int_equal(config_set(&c, "socket_group", "root", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_true(c.has_socket_group);
+    assert_int_equal(c.socket_group, 0);
+    assert_string_equal(c.socket_group_name, "root");
+    config_free(&c);
+
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "socket_group", "4321", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_int_equal(c.socket_group, 4321);
+    config_free(&c);
+
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "socket_group", "no-such-group-xyz", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), ERR_NOTFOUND);
+    assert_non_null(strstr(msg, "socket_group: unknown group \"no-such-group-xyz\""));
+    config_free(&c);
+
+    /* An empty value unsets it. */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "socket_group", "root", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_set(&c, "socket_group", "", "f:2", msg, sizeof msg), 0);
+    assert_false(c.has_socket_group);
+    config_free(&c);
+}
+
+/* data_roots: a comma list, made absolute and resolved by config_finish;
+ * a missing root is an error naming it. */
+static void test_data_roots(void **state)
+{
+    (void)state;
+    char dir[128], link[160], want[512];
+    snprintf(dir, sizeof dir, "/tmp/test_config_roots.%d", (int)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(link, sizeof link, "%s.link", dir);
+    assert_int_equal(symlink(dir, link), 0);
+    write_conf("");
+    sweepd_config c;
+    char msg[512], value[512];
+    config_defaults(&c);
+    snprintf(value, sizeof value, " %s , %s/ ,/ ", link, dir);
+    assert_int_equal(config_set(&c, "data_roots", value, "f:1", msg, sizeof msg), 0);
+    assert_int_equal(c.n_data_roots, 3);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_string_equal(c.data_roots[0], dir); // the link resolved
+    assert_string_equal(c.data_roots[1], dir);
+    assert_string_equal(c.data_roots[2], "/");
+    config_roots_text(&c, value, sizeof value);
+    snprintf(want, sizeof want, "%s, %s, /", dir, dir);
+    assert_string_equal(value, want);
+    /* Empty: no roots. */
+    assert_int_equal(config_set(&c, "data_roots", "", "f:2", msg, sizeof msg), 0);
+    assert_int_equal(c.n_data_roots, 0);
+    config_free(&c);
+
+    config_defaults(&c);
+    snprintf(value, sizeof value, "%s,%s/missing", dir, dir);
+    assert_int_equal(config_set(&c, "data_roots", value, "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), ERR_NOTFOUND);
+    snprintf(want, sizeof want, "data_roots: cannot resolve \"%s/missing\"", dir);
+    assert_non_null(strstr(msg, want));
+    config_free(&c);
+    unlink(link);
+    rmdir(dir);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +329,8 @@ int main(void)
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_flags_override),
         cmocka_unit_test(test_sample_config),
+        cmocka_unit_test(test_socket_group),
+        cmocka_unit_test(test_data_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,6 +348,69 @@ static void test_data_and_model_errors(void **state)
     jobspec_free(&js);
 }
 
+/* data_roots: paths must resolve inside a root (through ".." and symlinks);
+ * accepted paths become the resolved ones in the spec and in the job object. */
+static void test_data_roots(void **state)
+{
+    (void)state;
+    char root[300], out[300], link[320], dotdot[400], text[2048], msg[512], want[1024];
+    snprintf(root, sizeof root, "%s/root", data_dir);
+    snprintf(out, sizeof out, "%s/outside", data_dir);
+    snprintf(link, sizeof link, "%s/escape", root);
+    snprintf(dotdot, sizeof dotdot, "%s/../outside", root);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(out, 0700), 0);
+    assert_int_equal(symlink(out, link), 0);
+    char *roots[] = {root, "/nonexistent-root"};
+    const char *roots_text = "R1, R2";
+    jobspec js;
+    /* Inside: accepted, and a weights path through a symlinked dir of the
+     * root resolves to the real file, which must be inside too. */
+    char inner[400];
+    snprintf(inner, sizeof inner, "%s/./", root);
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},"
+             "\"model\":{\"weights\":null}}", inner, root);
+    json_t *j = raw(text);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+    assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg), 0);
+    assert_string_equal(js.train, root);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "train")),
+                        root);
+    json_decref(j);
+    jobspec_free(&js);
+    /* Outside, by path, by "..", by a symlink; and weights outside. */
+    const char *bad[] = {out, dotdot, link};
+    for (int i = 0; i < 3; i++) {
+        snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null}}",
+                 bad[i]);
+        j = raw(text);
+        assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+        assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg),
+                         ERR_PERM);
+        snprintf(want, sizeof want, "data.train: %s ", bad[i]);
+        if (strncmp(msg, want, strlen(want)) || !strstr(msg, "outside data_roots (R1, R2)"))
+            fail_msg("case %d: message \"%s\"", i, msg);
+        if (i > 0 && !strstr(msg, out)) fail_msg("case %d: resolved path missing: %s", i, msg);
+        json_decref(j);
+        jobspec_free(&js);
+    }
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
+             root, weights);
+    j = raw(text);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+    assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg), ERR_PERM);
+    snprintf(want, sizeof want, "model.weights: %s is outside data_roots (R1, R2)", weights);
+    assert_string_equal(msg, want);
+    /* No roots: anything passes, untouched. */
+    assert_int_equal(jobspec_check_roots(&js, j, roots, 0, "", msg, sizeof msg), 0);
+    assert_string_equal(js.weights, weights);
+    json_decref(j);
+    jobspec_free(&js);
+    unlink(link);
+    rmdir(out);
+    rmdir(root);
+}
+
 static void test_grid_size(void **state)
 {
     (void)state;
@@ -370,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_data_and_model_errors),
         cmocka_unit_test(test_grid_size),
+        cmocka_unit_test(test_data_roots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -209,6 +209,69 @@ static void test_busy_keeps_queue(void **state)
     assert_string_equal(one_text(f->st, "SELECT name FROM jobs"), "y");
 }
 
+/* A full database (SQLITE_FULL; here max_page_count stands in for a full
+ * disk): queued writes are kept, not dropped, and saved once space returns;
+ * a job insert fails whole with ERR_IO and a message saying the database or
+ * disk is full, naming the file (not a ROLLBACK's message). */
+static void test_full_keeps_queue(void **state)
+{
+    fixture *f = *state;
+    int pages = atoi(one_text(f->st, "PRAGMA page_count"));
+    char sql[64], msg[512];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %d", pages);
+    assert_int_equal(sqlite3_exec(store_db(f->st), sql, NULL, NULL, NULL), SQLITE_OK);
+    static char big[20000];
+    memset(big, 'x', sizeof big - 1);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "full-%d", i);
+        assert_int_equal(store_enqueue(f->st, "INSERT INTO jobs (name, spec_json, strategy,"
+                                              " submitted_at) VALUES (?, ?, ?, ?)",
+                                       "ssss", name, big, "grid", "2026-01-01T00:00:00.000Z"),
+                         0);
+    }
+    assert_int_equal(store_flush(f->st), ERR_IO);
+    assert_int_equal(store_pending(f->st), 4);
+    assert_int_equal(store_flush(f->st), ERR_IO); // again: still kept
+    assert_int_equal(store_pending(f->st), 4);
+    assert_string_equal(one_text(f->st, "SELECT count(*) FROM jobs"), "0");
+    assert_int_equal(store_describe_failure(f->st, "saving", msg, sizeof msg), ERR_IO);
+    char want[400];
+    snprintf(want, sizeof want, "saving: the database or disk is full (%s: ", f->db);
+    if (strncmp(msg, want, strlen(want))) fail_msg("message \"%s\", want prefix \"%s\"", msg, want);
+    /* A job insert now: refused whole, naming the full database. */
+    int64_t job, ids[3];
+    assert_int_equal(store_job_insert(f->st, &f->js, big, 0, 1, 0, 0, &job, ids, msg, sizeof msg),
+                     ERR_IO);
+    snprintf(want, sizeof want, "cannot store the job: the database or disk is full (%s: ", f->db);
+    if (strncmp(msg, want, strlen(want))) fail_msg("message \"%s\", want prefix \"%s\"", msg, want);
+    assert_null(strstr(msg, "ROLLBACK"));
+    /* The queue flushed first, so empty it to reach the insert's own failure. */
+    store *st2 = NULL;
+    char path2[256];
+    snprintf(path2, sizeof path2, "%s/t2.db", f->dir);
+    assert_int_equal(store_open(&st2, path2, SWEEP_SRCDIR "/sql", 20, msg, sizeof msg), 0);
+    pages = atoi(one_text(st2, "PRAGMA page_count"));
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %d", pages);
+    assert_int_equal(sqlite3_exec(store_db(st2), sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_job_insert(st2, &f->js, big, 0, 1, 0, 0, &job, ids, msg, sizeof msg),
+                     ERR_IO);
+    snprintf(want, sizeof want, "cannot store the job: the database or disk is full (%s: ", path2);
+    if (strncmp(msg, want, strlen(want))) fail_msg("message \"%s\", want prefix \"%s\"", msg, want);
+    assert_string_equal(one_text(st2, "SELECT count(*) FROM jobs"), "0");
+    assert_string_equal(one_text(st2, "SELECT count(*) FROM trials"), "0");
+    store_close(st2);
+    /* Space returns: everything kept is saved, in order. */
+    assert_int_equal(sqlite3_exec(store_db(f->st), "PRAGMA max_page_count = 1000000", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_flush(f->st), 0);
+    assert_int_equal(store_pending(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(name) FROM (SELECT name FROM jobs"
+                                        " ORDER BY id)"),
+                        "full-0,full-1,full-2,full-3");
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -226,6 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_insert_and_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_keeps_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_keeps_queue, setup, teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
