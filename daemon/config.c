@@ -176,8 +176,7 @@ static int resolve_group(sweepd_config *c, char *msg, size_t msglen)
 }
 
 /* data_roots: comma-separated directories (resolved later by config_finish). */
-static int parse_roots(sweepd_config *c, const char *v, const char *where, char *msg,
-                       size_t msglen)
+static int parse_roots(sweepd_config *c, const char *v)
 {
     for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
     free(c->data_roots);
@@ -197,9 +196,6 @@ static int parse_roots(sweepd_config *c, const char *v, const char *where, char 
         c->n_data_roots++;
         p += n;
     }
-    (void)where;
-    (void)msg;
-    (void)msglen;
     return 0;
 }
 
@@ -288,7 +284,7 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
     } else if (!strcmp(key, "socket_group")) {
         return parse_group(c, value);
     } else if (!strcmp(key, "data_roots")) {
-        return parse_roots(c, value, where, msg, msglen);
+        return parse_roots(c, value);
     } else {
         return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key \"%s\"", where, key);
     }

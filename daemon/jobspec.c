@@ -584,3 +584,40 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
     }
     return 0;
 }
+
+int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
+{
+    struct {
+        const char *obj;  // object holding it in JOB
+        const char *name; // its name there
+        char **slot;      // the path in JS
+    } paths[] = {
+        {"data", "train", &js->train},
+        {"data", "val", &js->val},
+        {"data", "test", &js->test},
+        {"model", "weights", &js->weights},
+    };
+    char cwd[PATH_MAX];
+    bool have_cwd = false;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *p = *paths[i].slot;
+        if (!p || p[0] == '/') continue;
+        if (!have_cwd && !getcwd(cwd, sizeof cwd))
+            return err_set_errno(msg, msglen, ERR_IO, errno, "%s.%s: cannot resolve %s",
+                                 paths[i].obj, paths[i].name, p);
+        have_cwd = true;
+        if (p[0] == '.' && p[1] == '/') p += 2;
+        size_t n = strlen(cwd) + strlen(p) + 2;
+        char *abs = malloc(n);
+        if (!abs) return ERR_NOMEM;
+        snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", p);
+        json_t *o = job ? json_object_get(job, paths[i].obj) : NULL;
+        if (json_is_object(o) && json_object_set_new(o, paths[i].name, json_string(abs)) != 0) {
+            free(abs);
+            return ERR_NOMEM;
+        }
+        free(*paths[i].slot);
+        *paths[i].slot = abs;
+    }
+    return 0;
+}

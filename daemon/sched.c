@@ -12,7 +12,13 @@
  *   retried (back to queued, attempt + 1, resuming from the checkpoint in the
  *   same out_dir) while attempt <= max_retries, else failed. A stop that the
  *   daemon caused is judged by its reason: timeout -> failed, cancel ->
- *   cancelled, shutdown -> queued with the attempt not counted.
+ *   cancelled, shutdown -> queued with the attempt not counted. A trial whose
+ *   files (out_dir, trial.json, log, events file) cannot be written for lack
+ *   of space (ENOSPC, EDQUOT, EFBIG, EIO) goes back to queued without using
+ *   an attempt, and no trial starts for IO_RETRY_SECONDS (one warning per
+ *   trial, the retries logged at debug level); the test-set evaluation
+ *   likewise waits. Database writes that meet a full disk stay queued in the
+ *   store and are retried by the timer (store.h).
  * - sched_tick() is the single periodic callback: timeouts and kill grace,
  *   retrying a busy database, noticing finished jobs, starting trials, and
  *   completing a shutdown. */
@@ -39,6 +45,20 @@ static const char *const job_names[] = {"queued", "running", "done", "cancelled"
 const char *trial_state_name(trial_state s) { return (unsigned)s < TS_COUNT ? trial_names[s] : "?"; }
 const char *job_state_name(job_state s) { return (unsigned)s <= JS_FAILED ? job_names[s] : "?"; }
 bool trial_state_terminal(trial_state s) { return s >= TS_COMPLETED; }
+
+/* Drops a UTF-8 sequence cut off at the end of S (after a "%.1000s"), so
+ * the text stays valid for JSON replies and the database. Returns S. */
+static char *utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), k = n;
+    while (k > 0 && ((unsigned char)s[k - 1] & 0xC0) == 0x80 && n - k < 3) k--;
+    if (k > 0 && (unsigned char)s[k - 1] >= 0xC0) {
+        unsigned char lead = (unsigned char)s[k - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        if (n - (k - 1) < need) s[k - 1] = 0;
+    }
+    return s;
+}
 
 static void emit(sweepd *d, sjob *j, json_t *ev)
 {
@@ -570,6 +590,11 @@ void sched_on_finished(proc *p)
         t->io_wait = 1;
         d->hold_until = time_mono() + IO_RETRY_SECONDS;
         trial_set_state(d, j, t, TS_QUEUED, &info);
+    } else if (p->spawn_failed && j->cancelling) {
+        info.has_exit = false;
+        info.why = "job cancelled before its worker started";
+        info.error = "cancelled";
+        trial_set_state(d, j, t, TS_CANCELLED, &info);
     } else if (p->spawn_failed) {
         info.has_exit = false;
         info.error = p->last_error ? p->last_error : "cannot start the worker";
@@ -664,6 +689,7 @@ void sched_store_event(store *st, int64_t trial_id, const json_t *ev)
         const char *c = json_string_value(json_object_get(ev, "code"));
         char e[1100];
         snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
+        utf8_trim_tail(e);
         store_enqueue(st, "UPDATE trials SET error = ? WHERE id = ?", "si", e, trial_id);
     }
 #undef NUM
@@ -695,6 +721,7 @@ void sched_on_line(proc *p, char *line, size_t len)
             if (m) {
                 free(p->last_error);
                 p->last_error = strndup(m, 1000);
+                if (p->last_error) utf8_trim_tail(p->last_error);
             }
         }
         json_decref(ev);
@@ -718,6 +745,7 @@ void sched_on_line(proc *p, char *line, size_t len)
         const char *c = json_string_value(json_object_get(ev, "code"));
         char e[1100];
         snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
+        utf8_trim_tail(e);
         free(p->last_error);
         p->last_error = strdup(e);
     } else if (!strcmp(kind, "epoch") && !json_is_integer(json_object_get(ev, "epoch"))) {

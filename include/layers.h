@@ -44,7 +44,8 @@ typedef void (*par_fn)(void *ctx, size_t i0, size_t i1);
  * plus helper threads (as many in all as OpenBLAS uses), each part at least
  * GRAIN indices; returns when all are done. FN must compute every index the
  * same way whatever the split (results then do not depend on the thread
- * count). Called from one thread at a time. */
+ * count). Called from one thread at a time; FN must not call it again
+ * (no nesting). */
 void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx);
 
 /* ---------- layout conversion ---------- */

@@ -402,13 +402,15 @@ static void zero_invalid(float *dst, const conv2d_desc *d, int l0, int l1, int k
 /* For the "same" case the whole tile of a column row is one flat shifted
  * copy of the channel plane (images are contiguous in (C, N, H, W)); entries
  * that wrapped across a row or image edge are zeroed after. */
-HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
+HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
+                            size_t r0, size_t r1)
 {
     const int W = d->w, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * W;
     const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
-    for (int c = 0; c < d->c; c++)
-        for (int ky = 0; ky < d->kh; ky++)
+    for (size_t r = r0; r < r1; r++) {
+        const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
+        {
             for (int kx = 0; kx < d->kw; kx++) {
                 int x0, x1;
                 valid_cols(d, kx, &x0, &x1);
@@ -426,16 +428,19 @@ HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, i
                     dst[i] = 0;
                 zero_invalid(dst, d, l0, l1, ky, x0, x1);
             }
+        }
+    }
 }
 
 /* din += col2im of col for the "same" stride-1 case; zeroes the padding
  * entries of COL first (it is work space) so one flat add per row suffices. */
-HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0, int l1)
+HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0, int l1, size_t c0,
+                            size_t c1)
 {
     const int W = d->w, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * W;
     const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
-    for (int c = 0; c < d->c; c++)
+    for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
             for (int kx = 0; kx < d->kw; kx++) {
                 int x0, x1;
@@ -453,21 +458,23 @@ HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0
 }
 
 /* col (K, T) <- im2col of output lines [l0, l1) (line = n*OH + oy); T = (l1-l0)*OW. */
-HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
+HOT static void im2col_rows(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
+                            size_t r0, size_t r1)
 {
     if (conv_is_same_s1(d)) {
-        im2col_same(col, in, d, l0, l1);
+        im2col_same(col, in, d, l0, l1, r0, r1);
         return;
     }
     const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * OW;
     const size_t plane = (size_t)d->n * H * W;
     const int fast2 = S == 2 && have_avx512();
-    for (int kx = 0; kx < d->kw; kx++) {
-        int x0, x1;
-        valid_cols(d, kx, &x0, &x1);
-        for (int c = 0; c < d->c; c++)
-            for (int ky = 0; ky < d->kh; ky++) {
+    for (size_t r = r0; r < r1; r++) {
+        const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
+        for (int kx = 0; kx < d->kw; kx++) {
+            int x0, x1;
+            valid_cols(d, kx, &x0, &x1);
+            {
                 float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
                 const float *base = in + c * plane - P + kx;
                 int n = l0 / OH, oy = l0 % OH;
@@ -497,20 +504,22 @@ HOT static void im2col_tile(float *col, const float *in, const conv2d_desc *d, i
                     }
                 }
             }
+        }
     }
 }
 
 /* din += col2im of col (K, T) for output lines [l0, l1). */
-HOT static void col2im_tile(float *din, float *col, const conv2d_desc *d, int l0, int l1)
+HOT static void col2im_chans(float *din, float *col, const conv2d_desc *d, int l0, int l1,
+                             size_t c0, size_t c1)
 {
     if (conv_is_same_s1(d)) {
-        col2im_same(din, col, d, l0, l1);
+        col2im_same(din, col, d, l0, l1, c0, c1);
         return;
     }
     const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
     const size_t T = (size_t)(l1 - l0) * OW;
     const size_t plane = (size_t)d->n * H * W;
-    for (int c = 0; c < d->c; c++)
+    for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
             for (int kx = 0; kx < d->kw; kx++) {
                 int x0, x1;
@@ -535,6 +544,43 @@ HOT static void col2im_tile(float *din, float *col, const conv2d_desc *d, int l0
                     }
                 }
             }
+}
+
+/* im2col / col2im of one tile split over the helper threads: im2col by
+ * (channel, kernel row) pairs, which write disjoint column rows; col2im by
+ * channels, which add into disjoint input planes. */
+typedef struct {
+    float *col;
+    float *din;
+    const float *in;
+    const conv2d_desc *d;
+    int l0, l1;
+} i2c_ctx;
+
+static void im2col_part(void *arg, size_t r0, size_t r1)
+{
+    const i2c_ctx *k = arg;
+    im2col_rows(k->col, k->in, k->d, k->l0, k->l1, r0, r1);
+}
+
+static void col2im_part(void *arg, size_t c0, size_t c1)
+{
+    const i2c_ctx *k = arg;
+    col2im_chans(k->din, k->col, k->d, k->l0, k->l1, c0, c1);
+}
+
+static void im2col_tile(float *col, const float *in, const conv2d_desc *d, int l0, int l1)
+{
+    i2c_ctx k = {col, NULL, in, d, l0, l1};
+    size_t row_floats = (size_t)d->kw * (size_t)(l1 - l0) * d->ow;
+    layers_parallel_for((size_t)d->c * d->kh, 1 + 32768 / row_floats, im2col_part, &k);
+}
+
+static void col2im_tile(float *din, float *col, const conv2d_desc *d, int l0, int l1)
+{
+    i2c_ctx k = {col, din, NULL, d, l0, l1};
+    size_t chan_floats = (size_t)d->kh * d->kw * (size_t)(l1 - l0) * d->ow;
+    layers_parallel_for((size_t)d->c, 1 + 32768 / chan_floats, col2im_part, &k);
 }
 
 /* dst (C, N, OH, OW) <- in (C, N, H, W) sampled at (oy*S, ox*S) (1x1, no pad). */

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Who may talk to sweepd: the socket file's mode (0660 by default, as set by
-# socket_mode), a peer outside the owner and group refused by the file mode,
+# socket_mode) and group (socket_group), a peer outside the owner and group
+# refused by the file mode and a member of the group let in,
 # a peer not on allow_uids refused with an error naming its uid (root and the
 # daemon's own uid always allowed), a listed peer served and recorded as
-# submitted_uid, and — when the daemon has a data_roots setting — job paths
-# outside the roots (also through ".." and symlinks) refused. Other users are
+# submitted_uid, and — when the daemon has a data_roots setting — data and
+# weight paths outside the roots (also through ".." and symlinks) refused. Other users are
 # simulated with setpriv (needs root; skipped otherwise).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/reliability_lib.bash"
@@ -63,6 +64,56 @@ if [ $can_setpriv = 1 ]; then
 fi
 rel_stop_daemon
 
+# socket_group: the group named in the config may connect through a 0660
+# socket, other users may not.
+if [ $can_setpriv = 1 ]; then
+    printf 'socket_group = %s\n' "$(getent group $NOBODY | cut -d: -f1 || echo $NOBODY)" >"$T/group.conf"
+    if REL_QUIET_START=1 rel_start_daemon --workers 1 --config "$T/group.conf"; then
+        is "socket_group: the socket belongs to gid $NOBODY" "$(stat -c %g "$SOCK")" $NOBODY
+        is "socket_group: mode stays 0660" "$(stat -c %a "$SOCK")" 660
+        like "socket_group: a member of the group (uid $NOBODY, gid $NOBODY) is served" \
+            "$(as_nobody "$REL_PY" "$REL_CLIENT" "$SOCK" '{"op":"ping"}' 2>&1)" '"ok": *true'
+        out=$(setpriv --reuid=4242 --regid=4242 --clear-groups -- "$REL_PY" "$REL_CLIENT" "$SOCK" '{"op":"ping"}' 2>&1)
+        like "socket_group: a user outside the group (uid 4242, gid 4242) is refused by the file mode" \
+            "$out" '[Pp]ermission denied|EACCES|Errno 13'
+        rel_stop_daemon
+    else
+        [ -n "$DPID" ] && rel_kill9
+        ok "# SKIP socket_group is not a sweepd setting ($(grep -m1 -i 'socket_group' "$T/sweepd.out"))"
+    fi
+fi
+
+# A daemon running as an ordinary user (uid $NOBODY) refuses data and
+# weights it cannot read, naming the key and the reason (as root everything
+# is readable, so this needs the switch of user).
+if [ $can_setpriv = 1 ] && as_nobody test -x "$BUILD/sweepd"; then
+    NB=$T/nb
+    mkdir -p "$NB/state" && chown -R $NOBODY:$NOBODY "$NB"
+    mkdir -p "$T/locked/train/a" "$T/locked/train/b" "$T/lockedtest"
+    chmod 000 "$T/locked" "$T/lockedtest"
+    printf 'x' >"$T/locked.safetensors" && chmod 000 "$T/locked.safetensors"
+    SOCK0=$SOCK DB0=$DB STATE0=$STATE
+    SOCK=$NB/sweepd.sock DB=$NB/sweepd.db STATE=$NB/state
+    REL_WRAP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --)
+    if rel_start_daemon --workers 1; then
+        sub() { rel_rpc '{"op":"submit","job":{"data":{"train":"'"$1"'"'"$2"'},"model":{"arch":"resnet18","weights":'"$3"',"input_size":32},"space":{"lr":[0.1]},"fixed":{"epochs":1}}}'; }
+        like "sweepd as uid $NOBODY: an unreadable data.train is refused, naming it and the reason" \
+            "$(sub "$T/locked/train" "" null)" '"ok": *false.*data\.train.*([Pp]ermission|readable|access)'
+        like "sweepd as uid $NOBODY: an unreadable data.test is refused, naming it" \
+            "$(sub "$T/data/train" ',"test":"'$T'/lockedtest"' null)" '"ok": *false.*data\.test.*([Pp]ermission|readable|access)'
+        like "sweepd as uid $NOBODY: an unreadable model.weights is refused, naming it" \
+            "$(sub "$T/data/train" "" '"'$T'/locked.safetensors"')" '"ok": *false.*model\.weights.*([Pp]ermission|readable|access)'
+        like "sweepd as uid $NOBODY: readable data is accepted" \
+            "$(sub "$T/data/train" "" null)" '"ok": *true'
+        rel_stop_daemon
+    else
+        not_ok "sweepd starts as uid $NOBODY"
+    fi
+    REL_WRAP=()
+    SOCK=$SOCK0 DB=$DB0 STATE=$STATE0
+    chmod 755 "$T/locked" "$T/lockedtest"
+fi
+
 # data_roots (issue 8): only when the daemon knows the key.
 mkdir -p "$T/outside/train/a" "$T/outside/train/b"
 ln -s "$T/outside/train" "$T/data/escape"
@@ -73,6 +124,10 @@ if REL_QUIET_START=1 rel_start_daemon --workers 1 --config "$T/roots.conf"; then
     like "data_roots: a path outside is refused, naming data.train" "$(sub "$T/outside/train")" '"ok": *false.*data\.train'
     like "data_roots: '..' out of the root is refused" "$(sub "$T/data/../outside/train")" '"ok": *false.*data\.train'
     like "data_roots: a symlink out of the root is refused" "$(sub "$T/data/escape")" '"ok": *false.*data\.train'
+    printf 'x' >"$T/outside/w.safetensors"
+    like "data_roots: model.weights outside the roots is refused, naming it" \
+        "$(rel_rpc '{"op":"submit","job":{"data":{"train":"'$T'/data/train"},"model":{"arch":"resnet18","weights":"'$T'/outside/w.safetensors","input_size":32},"space":{"lr":[0.1]},"fixed":{"epochs":1}}}')" \
+        '"ok": *false.*model\.weights'
     rel_stop_daemon
 else
     [ -n "$DPID" ] && rel_kill9

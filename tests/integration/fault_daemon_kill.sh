@@ -133,6 +133,11 @@ is "job $J: every trial's best_epoch and val_accuracy recorded" \
     "$(rel_sql "SELECT count(*) FROM trials WHERE job_id=$J AND best_epoch IS NOT NULL AND val_accuracy IS NOT NULL")" 4
 like "job $J: the mid-epoch kill was resumed, not restarted (a 'start' at epoch > 0 in the ledger)" \
     "$(cat "$REL_LEDGER")" ' start [12]$'
+# The evaluation running when the daemon was killed is a process left by the
+# previous daemon: recovery must stop it (the scripted eval then exits 7
+# without finishing), not let it run to its end beside the new evaluation.
+is "job $J: the evaluation left by the killed daemon was stopped (evaluations run to the end)" \
+    "$(grep -c '^eval$' "$REL_LEDGER")" 1
 
 # ---- 5. SIGKILL while an epoch event is unread ----------------------------
 rm -f "$REL_MARKS"/*

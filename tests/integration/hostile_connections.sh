@@ -2,8 +2,8 @@
 # Connection-level abuse of a real sweepd: lines over the 1 MiB limit, binary
 # garbage, half a line and then silence, empty lines and CRLF, pipelined
 # requests, a thousand connections at once, connect-and-vanish clients,
-# clients that close before the reply, and a client that never reads its
-# replies. After each: the daemon answers ping on a new connection, and at the
+# clients that close before the reply, a client that never reads its
+# replies, and watchers that hang up mid-stream. After each: the daemon answers ping on a new connection, and at the
 # end its open file descriptors are back to where they started and its memory
 # stayed bounded. Loopback Unix socket only.
 source "$(dirname "$0")/lib.sh"
@@ -234,6 +234,41 @@ result(max_rss - rss0 < 128 * 1024,
        "daemon memory stays bounded with a client that never reads (+%d KiB)" % (max_rss - rss0))
 lazy.close()
 
+# 11. Watchers that vanish: 50 clients start watching a running job and hang
+# up at once or after the first event; one more watches it to its end.
+TRAIN = sys.argv[3]
+r = rpc(SOCK, {"op": "submit", "job": {
+    "name": "watched", "data": {"train": TRAIN},
+    "model": {"arch": "resnet18", "weights": None, "input_size": 32, "width": 8},
+    "strategy": "grid", "space": {"lr": [0.1, 0.2]}, "fixed": {"epochs": 3}, "seed": 3}})
+job = r.get("job") if isinstance(r, dict) else None
+result(isinstance(job, int), "a job to watch is accepted", json.dumps(r))
+if isinstance(job, int):
+    for i in range(50):
+        w = Conn(SOCK, 10)
+        w.send_obj({"op": "watch", "job": job})
+        if i % 2:
+            w.line(5)
+        w.close()
+    result(ping_soon(), "50 watchers hanging up mid-stream -> ping still answered")
+    w = Conn(SOCK, 30)
+    w.send_obj({"op": "watch", "job": job})
+    lines, end_seen = 0, False
+    while True:
+        ln = w.line(30)
+        if ln is None:
+            break
+        lines += 1
+        try:
+            ev = json.loads(ln)
+        except ValueError:
+            continue
+        if ev.get("event") == "end":
+            end_seen = True
+            break
+    w.close()
+    result(end_seen, "a watcher that stays gets the stream to the job's end (%d lines)" % lines)
+
 time.sleep(1.0)
 ping_ok(SOCK)
 fds1 = proc_fds(PID)
@@ -241,7 +276,7 @@ print("INFO daemon fds at end %d (start %d, with 1000 clients %d)" % (fds1, fds0
 result(fds1 <= fds0 + 2, "daemon's open descriptors back to the start (%d -> %d)" % (fds0, fds1))
 EOF
 
-REL_DIR=$REL_DIR "$REL_PY" "$T/conns.py" "$SOCK" "$DPID" >"$T/conns.out" 2>&1
+REL_DIR=$REL_DIR "$REL_PY" "$T/conns.py" "$SOCK" "$DPID" "$T/data/train" >"$T/conns.out" 2>&1
 while IFS= read -r line; do
     case $line in
         PASS\ *) ok "${line#PASS }" ;;

@@ -411,6 +411,31 @@ static void test_data_roots(void **state)
     rmdir(root);
 }
 
+/* Relative data/weights paths become absolute against the current directory
+ * (workers run in their out_dir); absolute ones are left as given. */
+static void test_absolute_paths(void **state)
+{
+    (void)state;
+    char cwd[1024], want[1200], msg[256];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    json_t *j = raw("{\"data\":{\"train\":\"a/b\",\"test\":\"/abs/t\",\"val\":\"./v\"},"
+                    "\"model\":{\"weights\":\"w.st\"}}");
+    jobspec js;
+    assert_int_equal(jobspec_parse(&js, j, 0, 1, msg, sizeof msg), 0);
+    assert_int_equal(jobspec_absolute_paths(&js, j, msg, sizeof msg), 0);
+    snprintf(want, sizeof want, "%s/a/b", cwd);
+    assert_string_equal(js.train, want);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "train")), want);
+    snprintf(want, sizeof want, "%s/v", cwd);
+    assert_string_equal(js.val, want);
+    snprintf(want, sizeof want, "%s/w.st", cwd);
+    assert_string_equal(js.weights, want);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "model"), "weights")), want);
+    assert_string_equal(js.test, "/abs/t");
+    json_decref(j);
+    jobspec_free(&js);
+}
+
 static void test_grid_size(void **state)
 {
     (void)state;
@@ -434,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_data_and_model_errors),
         cmocka_unit_test(test_grid_size),
         cmocka_unit_test(test_data_roots),
+        cmocka_unit_test(test_absolute_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

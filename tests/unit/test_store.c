@@ -223,7 +223,7 @@ static void test_full_keeps_queue(void **state)
     static char big[20000];
     memset(big, 'x', sizeof big - 1);
     for (int i = 0; i < 4; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "full-%d", i);
         assert_int_equal(store_enqueue(f->st, "INSERT INTO jobs (name, spec_json, strategy,"
                                               " submitted_at) VALUES (?, ?, ?, ?)",
@@ -236,7 +236,7 @@ static void test_full_keeps_queue(void **state)
     assert_int_equal(store_pending(f->st), 4);
     assert_string_equal(one_text(f->st, "SELECT count(*) FROM jobs"), "0");
     assert_int_equal(store_describe_failure(f->st, "saving", msg, sizeof msg), ERR_IO);
-    char want[400];
+    char want[640];
     snprintf(want, sizeof want, "saving: the database or disk is full (%s: ", f->db);
     if (strncmp(msg, want, strlen(want))) fail_msg("message \"%s\", want prefix \"%s\"", msg, want);
     /* A job insert now: refused whole, naming the full database. */
