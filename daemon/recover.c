@@ -6,7 +6,10 @@
  * <out_dir>/events.ndjson, and this replays each interrupted trial's file
  * (storing is idempotent: metrics rows are INSERT OR REPLACE by epoch). A
  * trial whose last attempt reported "done" finished its work while the
- * daemon was down: it is marked completed instead of being run again. */
+ * daemon was down: it is marked completed instead of being run again.
+ * A test-set evaluation left running (its pid is kept on the evaluated
+ * trial's row while it runs) is stopped the same way; the job's evaluation
+ * is then run again by the scheduler. */
 #include "recover.h"
 
 #include <errno.h>
@@ -109,6 +112,43 @@ int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
         }
     }
     sqlite3_reset(q);
+    /* Test-set evaluations left running: their pid is on the evaluated
+     * (completed) trial's row. They are stopped too; the scheduler runs the
+     * evaluation again for the job. */
+    q = store_stmt(st, "SELECT id, job_id, pid, pid_start_time FROM trials"
+                       " WHERE state != 'running' AND pid IS NOT NULL");
+    if (!q) {
+        free(orph);
+        return err_set(msg, msglen, ERR_DB, "cannot read evaluations");
+    }
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        int pid = sqlite3_column_int(q, 2);
+        uint64_t start = (uint64_t)sqlite3_column_int64(q, 3);
+        bool alive = same_process(pid, start);
+        log_info("job %lld: test-set evaluation of trial %lld (pid %d) left by the previous"
+                 " daemon%s",
+                 (long long)sqlite3_column_int64(q, 1), (long long)id, pid,
+                 alive ? "; stopping it" : " has ended");
+        if (alive && n_orph < cap) {
+            orph[n_orph].pid = pid;
+            orph[n_orph++].start = start;
+        } else if (alive) {
+            size_t nc = cap ? cap * 2 : 8;
+            void *nv = realloc(orph, nc * sizeof *orph);
+            if (nv) {
+                orph = nv;
+                cap = nc;
+                orph[n_orph].pid = pid;
+                orph[n_orph++].start = start;
+            }
+        }
+    }
+    sqlite3_reset(q);
+    store_enqueue(st,
+                  "UPDATE trials SET pid = NULL, pid_start_time = NULL"
+                  " WHERE state != 'running' AND pid IS NOT NULL",
+                  "");
     /* Stop the orphans: SIGTERM (they checkpoint), then SIGKILL. */
     for (size_t i = 0; i < n_orph; i++) {
         log_warn("stopping worker pid %d left by the previous daemon", orph[i].pid);

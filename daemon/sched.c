@@ -500,6 +500,12 @@ static void start_eval(sweepd *d, sjob *j)
     d->running++;
     log_info("job %lld: evaluating trial %lld on the test set %s (pid %d)", (long long)j->id,
              (long long)best->id, j->test, j->eval->pid);
+    /* Recorded on the evaluated (completed) trial's row, so that a daemon
+     * restarted after a crash finds and stops it (recover.c) instead of
+     * letting it run beside the evaluation it starts itself. */
+    store_enqueue(d->st, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
+                  (int64_t)j->eval->pid, (int64_t)runner_proc_start_time(j->eval->pid), best->id);
+    d->urgent = true;
 }
 
 static void eval_finished(sweepd *d, proc *p)
@@ -507,6 +513,9 @@ static void eval_finished(sweepd *d, proc *p)
     sjob *j = p->job;
     j->eval = NULL;
     j->eval_done = true;
+    store_enqueue(d->st, "UPDATE trials SET pid = NULL, pid_start_time = NULL WHERE id = ?", "i",
+                  p->trial->id);
+    d->urgent = true;
     json_t *acc = p->eval_result ? json_object_get(p->eval_result, "accuracy") : NULL;
     if (p->stop == STOP_SHUTDOWN) {
         j->eval_done = false; // run it again after the restart
@@ -627,7 +636,7 @@ void sched_on_finished(proc *p)
     } else if (p->term_signal == 0 && p->exit_status >= 2 && p->exit_status <= 6) {
         snprintf(err, sizeof err, "%s%s%s", exit_reason(p->exit_status),
                  p->last_error ? ": " : "", p->last_error ? p->last_error : "");
-        info.error = err;
+        info.error = utf8_trim_tail(err);
         trial_set_state(d, j, t, TS_FAILED, &info);
     } else {
         /* 7, another status, or a signal: retry while attempts remain. */
@@ -638,7 +647,7 @@ void sched_on_finished(proc *p)
             snprintf(err, sizeof err, "attempt %u: exit status %lld (%s)%s%s",
                      (unsigned)t->attempt, (long long)p->exit_status, exit_reason(p->exit_status),
                      p->last_error ? ": " : "", p->last_error ? p->last_error : "");
-        info.error = err;
+        info.error = utf8_trim_tail(err);
         if ((int)t->attempt + 1 <= j->max_retries) {
             t->attempt++;
             snprintf(why, sizeof why, "%s; retrying (%u of %d retries)", err, (unsigned)t->attempt,

@@ -1,5 +1,6 @@
 /* sweep-worker — entry point: picks the sub-command and makes sure OpenBLAS
  * runs a real kernel before any numerical work (see blas_ensure_kernel). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A write beyond a file-size limit (systemd LimitFSIZE=, ulimit -f) must
+     * fail with EFBIG and be reported, not kill the worker as a crash. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return WEXIT_SPEC;

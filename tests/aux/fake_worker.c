@@ -27,6 +27,9 @@
  * SIGTERM: writes OUT_DIR/ckpt.json (last finished epoch), a checkpoint event,
  * exits 7. A later run resumes after that epoch. Each successful finish
  * appends one line to OUT_DIR/completions and writes OUT_DIR/best.safetensors.
+ * `eval` reads DATA/fake.json too (DATA = its --data directory): "test_accuracy"
+ * (default 0.5) and "eval_sleep" (seconds before it answers); each evaluation
+ * that runs to its end appends its weights path to DATA/evals.
  * FAKE_NOOP=1 forces "noop" (benchmark). val_accuracy is a fixed function of
  * lr and epoch, best at lr = 0.01. */
 #include <errno.h>
@@ -154,10 +157,22 @@ static int cmd_eval(int argc, char **argv)
     char p[4096];
     snprintf(p, sizeof p, "%s/fake.json", data);
     json_t *cfg = json_load_file(p, 0, NULL);
-    double acc = 0.5;
+    double acc = 0.5, secs = 0;
     if (cfg && json_is_number(json_object_get(cfg, "test_accuracy")))
         acc = json_number_value(json_object_get(cfg, "test_accuracy"));
+    if (cfg && json_is_number(json_object_get(cfg, "eval_sleep")))
+        secs = json_number_value(json_object_get(cfg, "eval_sleep"));
     json_decref(cfg);
+    if (secs > 0)
+        nanosleep(&(struct timespec){(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)},
+                  NULL);
+    /* One line per evaluation that ran to its end. */
+    snprintf(p, sizeof p, "%s/evals", data);
+    FILE *f = fopen(p, "a");
+    if (f) {
+        fprintf(f, "%s\n", weights);
+        fclose(f);
+    }
     printf("{\"loss\":0.5,\"accuracy\":%.17g,\"macro_f1\":0.5}\n", acc);
     return 0;
 }

@@ -2,7 +2,8 @@
 # sweepd under storage faults and awkward client strings, with the fake worker:
 #  - replies are never dropped: an unknown op of 40 CJK characters (cut at a
 #    character boundary, not mid-character) and a line whose parse error
-#    quotes half a UTF-8 character both get one well-formed error line;
+#    quotes half a UTF-8 character both get one well-formed error line; a
+#    worker's long error message is stored cut at a character boundary;
 #  - a file-size limit (RLIMIT_FSIZE, as LimitFSIZE= or `ulimit -f` set it)
 #    does not kill sweepd (SIGXFSZ ignored): a submission gets an error naming
 #    the limit and the database, the finished trial's writes are kept and
@@ -29,6 +30,17 @@ printf '{"op":"\\u00\xc2\x98"}\n' >"$T/half.req"
 r=$(timeout 10 "$PY" "$T/client.py" raw "$SOCK" "$T/half.req" 1)
 like "invalid escape before a multi-byte character: an error reply" "$r" '"ok":false,"error":\{"code":"invalid_json"'
 check "ping after them" ping_ok
+# A worker's error message longer than the daemon keeps (1000 bytes of the
+# message, 767 of the stored error), cut where a 2-byte character would be
+# split: the stored error keeps whole characters.
+long=$("$PY" -c 'print("ab" + "\u00e9" * 600)')
+mkdata "$T/longerr" '{"default":{"action":"exit","code":3,"message":"'"$long"'"}}'
+JL=$(dc get '{"op":"submit","job":{"name":"longerr","data":{"train":"'$T'/longerr"},"model":{"weights":null},"space":{"lr":[0.1]}}}' 'r.get("job")')
+wait_for 10 job_ended "$JL"
+TL=$(sq "SELECT id FROM trials WHERE job_id=$JL")
+r=$(dc req '{"op":"trial","id":'"$TL"'}')
+is "a long worker error is stored and shown cut at a character boundary" \
+    "$(jf "$r" 'len(r["trial"]["error"] or "") > 300 and r["trial"]["error"].endswith("\u00e9")')" true
 
 # ---- file-size limit (B9, B5) ----
 mkdata "$T/slow" '{"default":{"sleep":1.5}}'

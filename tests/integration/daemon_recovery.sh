@@ -3,7 +3,8 @@
 # read transaction for 10 s or another process holds the write lock; SIGTERM
 # and restart mid-job (every trial completed exactly once, resuming from
 # checkpoints); SIGKILL of the daemon and recovery on restart (orphaned
-# workers found by pid + start time and stopped, trials requeued).
+# workers found by pid + start time and stopped, trials requeued; a test-set
+# evaluation left running is stopped too).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 printf 'kill_grace = 2\ntick = 0.05\n' >"$T/sweepd.conf"
@@ -109,6 +110,28 @@ wait_for 30 job_ended 5
 is "job 5 done" "$(job_state 5)" "done"
 is "trial B: epochs 1..8 each recorded once" "$(sq "SELECT group_concat(epoch) FROM trial_metrics WHERE trial_id=$B")" "1,2,3,4,5,6,7,8"
 is "trial B completed exactly once" "$(wc -l <"$VAR/trials/$B/completions")" "1"
+
+# 6. SIGKILL during the end-of-job test-set evaluation: the evaluation's pid
+#    is on the evaluated trial's row; recovery stops it, and the job's one
+#    evaluation runs to its end once (not twice side by side).
+mkdata "$T/d6"
+mkdata "$T/t6" '{"eval_sleep":3,"test_accuracy":0.66}'
+J6=$(dc get "{\"op\":\"submit\",\"job\":{\"name\":\"evalkill\",\"data\":{\"train\":\"$T/d6\",\"test\":\"$T/t6\"},\"model\":{\"weights\":null},\"space\":{\"lr\":[0.1],\"epochs\":[1]}}}" 'r.get("job")')
+evalpid() { sq "SELECT pid FROM trials WHERE job_id=$J6 AND state='completed' AND pid IS NOT NULL"; }
+has_evalpid() { [ -n "$(evalpid)" ]; }
+wait_for 15 has_evalpid
+EP=$(evalpid)
+check "the running evaluation's pid is recorded on the trial's row" test -n "$EP"
+check "... and is the evaluation" grep -q "eval" "/proc/${EP:-0}/cmdline"
+kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+start_daemon --config "$T/sweepd.conf" --workers 2
+gone() { [ ! -e /proc/$EP ] || [ "$(cut -d' ' -f3 /proc/$EP/stat)" = Z ]; }
+check "recovery stopped the evaluation left by the killed daemon" gone
+like "and logged it" "$(cat "$DLOG")" "test-set evaluation of trial [0-9]+ \\(pid $EP\\) left by the previous daemon; stopping it"
+wait_for 20 job_ended "$J6"
+is "job 6 done with its test accuracy" "$(job_state "$J6")/$(sq "SELECT test_accuracy FROM trials WHERE job_id=$J6")" "done/0.66"
+is "one evaluation ran to its end" "$(wc -l <"$T/t6/evals")" 1
+is "no pid left on the row" "$(sq "SELECT count(*) FROM trials WHERE job_id=$J6 AND pid IS NOT NULL")" 0
 stop_daemon
 is "final SIGTERM exits 0" "$?" "0"
 done_testing

@@ -5,8 +5,9 @@
 # not depend on how images are grouped into batches, --raw, 1000-class
 # ImageNet-style weights, and the error paths (unreadable image: error line
 # and exit 3 after the others; bad weights: exit 4; bad arguments: exit 2).
-# Also checks that `sweep-worker bench` prints its JSON keys and runs a real
-# OpenBLAS kernel for this CPU (not the "Prescott" fallback) on AVX2/AVX-512.
+# A full-width resnet18 agrees with torchvision on the same JPEGs. Also checks
+# that `sweep-worker bench` prints its JSON keys and runs a real OpenBLAS
+# kernel for this CPU (not the "Prescott" fallback) on AVX2/AVX-512.
 source "$(dirname "$0")/lib.sh"
 W=$BUILD/sweep-worker
 MK=$BUILD/tests/train_mkdata
@@ -204,6 +205,72 @@ is "no image: exit 2" "$?" 2
 is "--top 0: exit 2" "$?" 2
 "$W" predict --help | grep -q -- '--weights'
 is "--help shows the options" "$?" 0
+
+# --- end to end against torchvision: a full-width resnet18 (random weights,
+# non-trivial batchnorm statistics) exported by hand, the same JPEGs decoded
+# by torchvision.io, the same normalisation. --raw sees identical pixels, so
+# the logits must agree to float32 rounding; with resize + crop the two
+# resamplers differ slightly (torchvision's tensor antialias vs. the
+# Pillow-style filter here), so a looser bound applies.
+cat >"$T/tv_ref.py" <<'PY'
+import json, struct, sys
+import torch, torchvision
+from torchvision.io import decode_jpeg, read_file
+import torchvision.transforms.functional as TF
+out, size = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(3)
+m = torchvision.models.resnet18(num_classes=10)
+with torch.no_grad():
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.weight.uniform_(0.5, 1.5)
+            mod.bias.uniform_(-0.2, 0.2)
+            mod.running_mean.normal_(0, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+m.eval()
+header, blobs, off = {}, [], 0
+for k, v in m.state_dict().items():
+    if k.endswith("num_batches_tracked"):
+        continue
+    b = v.float().contiguous().numpy().tobytes()
+    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(out, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+for p in sys.argv[3:]:
+    im = decode_jpeg(read_file(p)).float() / 255
+    r = TF.center_crop(TF.resize(im, int(round(size / 0.875)), antialias=True), size)
+    with torch.no_grad():
+        print(json.dumps({"file": p, "raw": m(((im - mean) / std)[None])[0].tolist(),
+                          "resized": m(((r - mean) / std)[None])[0].tolist()}))
+PY
+cat >"$T/tv_cmp.py" <<'PY'
+import json, sys
+ref = [json.loads(l) for l in open(sys.argv[1])]
+got = [json.loads(l) for l in open(sys.argv[2])]
+key = sys.argv[3]
+assert [r["file"] for r in ref] == [g["file"] for g in got]
+print(max(abs(a - b) for r, g in zip(ref, got) for a, b in zip(r[key], g["logits"])))
+PY
+if "$PY" -c 'import torch, torchvision' 2>/dev/null; then
+    tvimgs=("${imgs[@]:0:3}")
+    "$PY" "$T/tv_ref.py" "$T/r18.safetensors" 64 "${tvimgs[@]}" >"$T/tv_ref" 2>"$T/e_tv"
+    is "torchvision reference computed" "$?" 0
+    "$W" predict --weights "$T/r18.safetensors" --input-size 64 --raw "${tvimgs[@]}" >"$T/tv_raw" 2>/dev/null
+    is "resnet18 --raw: exit 0" "$?" 0
+    d=$("$PY" "$T/tv_cmp.py" "$T/tv_ref" "$T/tv_raw" raw)
+    check "resnet18 --raw logits = torchvision's on the same pixels (max diff $d)" le "$d" 1e-4
+    "$W" predict --weights "$T/r18.safetensors" --input-size 64 "${tvimgs[@]}" >"$T/tv_res" 2>/dev/null
+    is "resnet18 resize+crop: exit 0" "$?" 0
+    d=$("$PY" "$T/tv_cmp.py" "$T/tv_ref" "$T/tv_res" resized)
+    check "resnet18 resize+crop logits near torchvision's Resize+CenterCrop (max diff $d)" le "$d" 0.05
+else
+    not_ok "torch and torchvision importable by $PY for the end-to-end check (etc/install-deps installs them)"
+fi
 
 # --- bench: JSON keys and a real OpenBLAS kernel
 out=$("$W" bench --arch resnet18 --width 8 --input-size 32 --batch 4 --steps 1 --classes 10 --threads 2 2>"$T/e15")
