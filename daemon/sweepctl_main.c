@@ -2,7 +2,9 @@
  *
  * Parses the command line (ctl_args.c), builds the request, sends it over the
  * daemon's Unix socket and prints the reply as a table (ctl_render.c) or, with
- * --json, as the raw reply line. `watch` has its own loop (ctl_watch.c).
+ * --json, as the raw reply line. `watch` has its own loop (ctl_watch.c); the
+ * submit request, with the job's relative paths made absolute, is built by
+ * ctl_submit.c.
  * Exit status: 0 success, 1 error reply, 2 usage error, 3 daemon unreachable. */
 #include <errno.h>
 #include <stdbool.h>
@@ -13,85 +15,6 @@
 
 #include "ctl.h"
 #include "errors.h"
-
-/* Reads all of PATH into a new NUL-terminated buffer; NULL with the reason in
- * MSG. Caller frees. */
-static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int err = ferror(f);
-    if (f != stdin) fclose(f);
-    if (!buf) {
-        snprintf(msg, msglen, "%s: out of memory", path);
-        return NULL;
-    }
-    if (err) {
-        snprintf(msg, msglen, "cannot read %s: read error", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* Loads and syntax-checks the job file; the daemon validates the content.
- * Returns the request line {"op":"submit","job":<the file's text>} with the
- * file's own bytes (so numbers reach the daemon exactly as written), or NULL
- * after printing why. Caller frees. */
-static char *submit_line(const char *path)
-{
-    char msg[512];
-    size_t len;
-    char *text = read_file(path, &len, msg, sizeof msg);
-    if (!text) {
-        fprintf(stderr, "sweepctl: %s\n", msg);
-        return NULL;
-    }
-    json_error_t e;
-    json_t *job = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-    if (!job) {
-        fprintf(stderr, "sweepctl: %s:%d:%d: %s\n", path, e.line, e.column, e.text);
-        free(text);
-        return NULL;
-    }
-    bool is_obj = json_is_object(job);
-    json_decref(job);
-    if (!is_obj) {
-        fprintf(stderr, "sweepctl: %s: a job must be a JSON object ({...})\n", path);
-        free(text);
-        return NULL;
-    }
-    /* Valid JSON has line breaks only between tokens: they become spaces. */
-    for (size_t i = 0; i < len; i++)
-        if (text[i] == '\n' || text[i] == '\r') text[i] = ' ';
-    char *line = NULL;
-    if (asprintf(&line, "{\"op\":\"submit\",\"job\":%s}", text) < 0) line = NULL;
-    free(text);
-    if (!line) fprintf(stderr, "sweepctl: out of memory\n");
-    return line;
-}
 
 static json_t *build_request(const ctl_args *a)
 {
@@ -142,8 +65,11 @@ int main(int argc, char **argv)
     }
     char *line = NULL;
     if (a.cmd == CTL_CMD_SUBMIT) {
-        line = submit_line(a.file);
-        if (!line) return CTL_EXIT_USAGE;
+        line = ctl_submit_line(a.file, msg, sizeof msg);
+        if (!line) {
+            fprintf(stderr, "sweepctl: %s\n", msg);
+            return CTL_EXIT_USAGE;
+        }
     } else {
         json_t *req = build_request(&a);
         line = req ? json_dumps(req, JSON_COMPACT) : NULL;

@@ -9,6 +9,7 @@
  *   ctl_conn.c   blocking socket connection with NDJSON framing
  *   ctl_render.c human-readable rendering of replies (status, list, best, trial)
  *   ctl_watch.c  the `watch` display: live on a terminal, plain lines otherwise
+ *   ctl_submit.c the submit request: the job file, its relative paths made absolute
  * Exit codes (SPEC.md "sweepctl"): 0 success, 1 error reply, 2 usage error,
  * 3 daemon unreachable. */
 #ifndef SWEEP_CTL_H
@@ -177,5 +178,30 @@ json_t *ctl_normalise_rows(const json_t *arr);
  * Returns the exit code: 0 when the job ends done (or cancelled), 1 when it
  * failed or the daemon refused, 3 when unreachable. */
 int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out);
+
+/* ---- submit (ctl_submit.c) ---- */
+
+/* True if one of the job's path fields (data.train, data.val, data.test,
+ * model.weights) is a non-empty string not starting with '/'. */
+bool ctl_job_has_relative_paths(const json_t *job);
+/* BASE (an absolute directory) joined with the relative path REL, dropping
+ * "." components, empty components and a trailing slash of REL; ".." is kept.
+ * ("/b", "./x//y/") -> "/b/x/y"; ("/b", ".") -> "/b"; ("/", "x") -> "/x".
+ * New string (caller frees), NULL on allocation failure. */
+char *ctl_join_path(const char *base, const char *rel);
+/* Makes the job's relative path fields absolute against BASE_DIR (in place);
+ * absolute ones, empty strings, non-strings and absent keys are left as they
+ * are. Returns how many were rewritten, or ERR_NOMEM. */
+int ctl_job_resolve_paths(json_t *job, const char *base_dir);
+/* The folder relative job paths are resolved against: realpath of the folder
+ * of JOB_PATH, or of the current directory when JOB_PATH is "-" (stdin). On 0
+ * *OUT owns the absolute path; else ERR_IO/ERR_NOMEM with the reason in MSG. */
+int ctl_job_base_dir(const char *job_path, char **out, char *msg, size_t msglen);
+/* Reads the job file PATH ("-": stdin), checks it is a JSON object and returns
+ * the request line {"op":"submit","job":...}: the file's own bytes when no
+ * path needed resolving, else the job with absolute paths re-serialised
+ * (reals in shortest round-trip form). NULL with a one-line reason naming the
+ * file in MSG. Caller frees. */
+char *ctl_submit_line(const char *path, char *msg, size_t msglen);
 
 #endif

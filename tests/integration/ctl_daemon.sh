@@ -2,7 +2,9 @@
 # sweepctl against the real sweepd and sweep-worker on a tiny data set:
 # every command's human output and exit code with real replies, --json
 # passing replies through, a refused job naming the key at fault, watch
-# returning 1 for a job whose trials all fail, cancel, and shutdown.
+# returning 1 for a job whose trials all fail, cancel, relative paths in a
+# job resolved against the job file's folder (and the current directory for
+# stdin), and shutdown.
 source "$(dirname "$0")/lib.sh"
 
 FM=/usr/share/datasets/fashion-mnist
@@ -105,6 +107,36 @@ like "cancelling again explained" "$(cat "$T/err")" '^sweepctl: invalid_state: '
 out=$(timeout 30 "$BUILD/sweepctl" --socket "$SOCK" watch "$jid" 2>&1); rc=$?
 is "watch of a cancelled job exits 0" "$rc" 0
 like "watch of a cancelled job says so" "$out" "job $jid cancelled: "
+
+# Relative paths: resolved by sweepctl against the job file's folder, whatever
+# the caller's and the daemon's working directories; stdin ("-") against the
+# caller's. The job runs, so the daemon found the data where the user meant.
+RT=$(realpath "$T")
+mkdir -p "$T/jobs" "$T/elsewhere"
+cp -r "$T/data" "$T/jobs/data"
+job rel grid '"space": {"lr": [0.01]}' ./data >"$T/jobs/rel.json"
+sed -i 's/"val_fraction": 0.25}/"val_fraction": 0.25, "test": "data\/\/"}/; s/"epochs": 2/"epochs": 1/' \
+    "$T/jobs/rel.json"
+out=$(cd "$T/elsewhere" && "$BUILD/sweepctl" --socket "$SOCK" submit ../jobs/rel.json 2>&1); rc=$?
+is "job with relative paths exits 0" "$rc" 0
+like "it prints the usual line" "$out" '^submitted job [0-9]+ \(rel\): 1 trials, seed 3'
+jid=$(printf '%s' "$out" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')
+is "and nothing else" "$(printf '%s\n' "$out" | sed 1d)" "follow it with: sweepctl watch $jid"
+spec=$(sqlite3 "$S/sweepd.db" "SELECT spec_json FROM jobs WHERE id = $jid")
+like "data.train stored absolute, against the job file's folder" "$spec" "\"train\": *\"$RT/jobs/data\""
+like "data.test stored absolute" "$spec" "\"test\": *\"$RT/jobs/data\""
+like "other values unchanged" "$spec" '"val_fraction": *0.25[,}].*"lr": *\[0.01\]'
+out=$(ctl watch "$jid" 2>&1); rc=$?
+is "the job with relative paths runs to the end" "$rc" 0
+like "its trial completed" "$out" "job $jid done: 1 completed, 0 failed"
+job relw grid '"space": {"lr": [0.01]}' "$T/data" >"$T/jobs/relw.json"
+sed -i 's/"weights": null/"weights": "w\/missing.safetensors"/' "$T/jobs/relw.json"
+out=$(cd "$T/jobs" && "$BUILD/sweepctl" --socket "$SOCK" submit - <"$T/jobs/relw.json" 2>&1); rc=$?
+is "stdin job with a missing relative weights file exits 1" "$rc" 1
+like "the daemon names model.weights, resolved against the current directory" "$out" \
+    "^sweepctl: [a-z_]+: model\.weights: cannot read $RT/jobs/w/missing\.safetensors"
+out=$(cd "$T/elsewhere" && "$BUILD/sweepctl" --socket "$SOCK" submit - <"$T/jobs/relw.json" 2>&1)
+like "from another folder stdin resolves there" "$out" "cannot read $RT/elsewhere/w/missing\.safetensors"
 
 out=$(ctl shutdown); rc=$?
 is "shutdown exits 0" "$rc" 0

@@ -1,5 +1,6 @@
 /* test_ctl — sweepctl's pure parts: command-line parsing, table layout,
- * number/duration/bar formatting, the ETA estimate and reply rendering. */
+ * number/duration/bar formatting, the ETA estimate, reply rendering and the
+ * submit request (relative job paths made absolute against the job's folder). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "ctl.h"
 #include "errors.h"
+#include "jsonx.h"
 
 /* Parses a space-separated command line; returns the parse result. */
 static int parse(ctl_args *a, const char *line, const char *env, char *msg, size_t msglen)
@@ -321,6 +325,159 @@ static void test_lookup(void **state)
     json_decref(o);
 }
 
+static void test_join_path(void **state)
+{
+    (void)state;
+    static const char *const cases[][3] = {
+        {"/b", "x", "/b/x"},
+        {"/b", "./x//y/", "/b/x/y"},
+        {"/b/", "x/./y", "/b/x/y"},
+        {"/b", ".", "/b"},
+        {"/b", "./", "/b"},
+        {"/b", "../x", "/b/../x"},
+        {"/", "x", "/x"},
+        {"/", ".", "/"},
+        {"/b c", "d e/f.safetensors", "/b c/d e/f.safetensors"},
+        {"/b", "..x/.y", "/b/..x/.y"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = ctl_join_path(cases[i][0], cases[i][1]);
+        assert_non_null(s);
+        assert_string_equal(s, cases[i][2]);
+        free(s);
+    }
+}
+
+static void test_resolve_paths(void **state)
+{
+    (void)state;
+    json_t *job = json_loads(
+        "{\"name\":\"n\",\"data\":{\"train\":\"tr\",\"val\":null,\"test\":\"/abs/te\","
+        "\"val_fraction\":0.1},\"model\":{\"arch\":\"resnet18\",\"weights\":\"./w/r.st\"},"
+        "\"space\":{\"lr\":[0.1]},\"out\":\"rel\"}",
+        0, NULL);
+    assert_non_null(job);
+    assert_true(ctl_job_has_relative_paths(job));
+    assert_int_equal(ctl_job_resolve_paths(job, "/jobs/dir"), 2);
+    char *s = jx_dump_line(job);
+    assert_string_equal(s, "{\"name\":\"n\",\"data\":{\"train\":\"/jobs/dir/tr\",\"val\":null,"
+                           "\"test\":\"/abs/te\",\"val_fraction\":0.1},\"model\":{\"arch\":"
+                           "\"resnet18\",\"weights\":\"/jobs/dir/w/r.st\"},\"space\":{\"lr\":"
+                           "[0.1]},\"out\":\"rel\"}");
+    free(s);
+    /* Now all absolute: nothing left to do. */
+    assert_false(ctl_job_has_relative_paths(job));
+    assert_int_equal(ctl_job_resolve_paths(job, "/elsewhere"), 0);
+    json_decref(job);
+
+    /* Empty strings, non-strings and non-object sections are the daemon's to refuse. */
+    job = json_loads("{\"data\":{\"train\":\"\",\"val\":3,\"test\":[\"x\"]},\"model\":\"w\"}", 0,
+                     NULL);
+    assert_false(ctl_job_has_relative_paths(job));
+    assert_int_equal(ctl_job_resolve_paths(job, "/b"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(job, "data"), "train")),
+                        "");
+    assert_string_equal(json_string_value(json_object_get(job, "model")), "w");
+    json_decref(job);
+    job = json_loads("{\"data\":{\"val\":\"v\"}}", 0, NULL);
+    assert_true(ctl_job_has_relative_paths(job));
+    assert_int_equal(ctl_job_resolve_paths(job, "/"), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(job, "data"), "val")),
+                        "/v");
+    json_decref(job);
+}
+
+/* Writes TEXT to PATH. */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_submit_line(void **state)
+{
+    (void)state;
+    char tmp[] = "/tmp/test_ctl.XXXXXX";
+    assert_non_null(mkdtemp(tmp));
+    char *real = realpath(tmp, NULL); // /tmp may itself be a symlink
+    assert_non_null(real);
+    char dir[300], link[300], file[340], viafile[340], plain[340], msg[256];
+    snprintf(dir, sizeof dir, "%s/jobs", tmp);
+    snprintf(link, sizeof link, "%s/link", tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(symlink("jobs", link), 0);
+    snprintf(file, sizeof file, "%s/j.json", dir);
+    snprintf(viafile, sizeof viafile, "%s/j.json", link);
+    snprintf(plain, sizeof plain, "%s/plain.json", dir);
+
+    /* Relative paths: resolved against the realpath of the file's folder
+     * (through the symlink), reals written in shortest form. */
+    write_text(file, "{\"data\": {\"train\": \"tr\",\n \"val_fraction\": 0.1},\n"
+                     " \"model\": {\"weights\": \"w.st\"}, \"seed\": 7}\n");
+    char *base = NULL;
+    assert_int_equal(ctl_job_base_dir(viafile, &base, msg, sizeof msg), 0);
+    char want_base[320];
+    snprintf(want_base, sizeof want_base, "%s/jobs", real);
+    assert_string_equal(base, want_base);
+    free(base);
+    char *line = ctl_submit_line(viafile, msg, sizeof msg);
+    assert_non_null(line);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"op\":\"submit\",\"job\":{\"data\":{\"train\":\"%s/jobs/tr\",\"val_fraction\":0.1},"
+             "\"model\":{\"weights\":\"%s/jobs/w.st\"},\"seed\":7}}",
+             real, real);
+    assert_string_equal(line, want);
+    free(line);
+
+    /* No relative path: the file's own bytes, line breaks as spaces. */
+    write_text(plain,
+               "{\"data\": {\"train\": \"/d\",\n \"val_fraction\": 0.10},\r\n \"x\": 1e0}\n");
+    line = ctl_submit_line(plain, msg, sizeof msg);
+    assert_non_null(line);
+    assert_string_equal(line, "{\"op\":\"submit\",\"job\":{\"data\": {\"train\": \"/d\",  "
+                              "\"val_fraction\": 0.10},   \"x\": 1e0} }");
+    free(line);
+
+    /* "-" resolves against the current directory. */
+    assert_int_equal(ctl_job_base_dir("-", &base, msg, sizeof msg), 0);
+    char *cwd = realpath(".", NULL);
+    assert_string_equal(base, cwd);
+    free(cwd);
+    free(base);
+    /* A bare file name: its folder is the current directory. */
+    assert_int_equal(ctl_job_base_dir("job.json", &base, msg, sizeof msg), 0);
+    cwd = realpath(".", NULL);
+    assert_string_equal(base, cwd);
+    free(cwd);
+    free(base);
+
+    /* Errors name the file. */
+    write_text(plain, "[1]");
+    assert_null(ctl_submit_line(plain, msg, sizeof msg));
+    assert_non_null(strstr(msg, "plain.json: a job must be a JSON object"));
+    write_text(plain, "{\"a\":1,\"a\":2}");
+    assert_null(ctl_submit_line(plain, msg, sizeof msg));
+    assert_non_null(strstr(msg, "plain.json:1:"));
+    char missing[360];
+    snprintf(missing, sizeof missing, "%s/nope/j.json", tmp);
+    assert_null(ctl_submit_line(missing, msg, sizeof msg));
+    assert_non_null(strstr(msg, "cannot read "));
+    assert_non_null(strstr(msg, "nope/j.json: No such file or directory"));
+    assert_int_equal(ctl_job_base_dir(missing, &base, msg, sizeof msg), ERR_IO);
+    assert_null(base);
+    assert_non_null(strstr(msg, "nope"));
+
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(unlink(plain), 0);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(rmdir(tmp), 0);
+    free(real);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +492,9 @@ int main(void)
         cmocka_unit_test(test_render_list_and_status),
         cmocka_unit_test(test_render_daemon_status),
         cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_join_path),
+        cmocka_unit_test(test_resolve_paths),
+        cmocka_unit_test(test_submit_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
