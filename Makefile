@@ -18,6 +18,7 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= cc
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libuv sqlite3 jansson openblas libturbojpeg zlib
 
 OPT     ?= -O2
@@ -90,9 +91,8 @@ test-bins: $(BINS) $(UNIT_BIN) $(AUX_BIN)
 # tests/run-tests prints the grand total as the last line.
 check: deps
 	@rm -rf build/results && mkdir -p build
-	@$(MAKE) --no-print-directory WERROR=1 test-bins
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 WERROR=1 OPT=-O1 \
-	    $(UNIT_SRC:tests/unit/%.c=build/san/tests/%)
+	@$(MAKE) --no-print-directory -j$(NPROC) WERROR=1 test-bins
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/san SAN=1 WERROR=1 OPT=-O1 test-bins
 	@tests/run-tests
 
 unit-tests: test-bins

@@ -370,6 +370,10 @@ int cmd_import_idx(int argc, char **argv)
             status = WEXIT_DATA;
             goto out;
         }
+        /* tjCompress2 allocates a fresh buffer whenever the size passed in is
+         * 0, so free each image's buffer rather than leak it. */
+        tjFree(jpeg);
+        jpeg = NULL;
         count[l]++;
         written++;
     }
