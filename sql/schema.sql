@@ -64,7 +64,7 @@ CREATE TABLE trials (
     params_json      TEXT    NOT NULL,                  -- every parameter (params_to_json)
     seed             INTEGER NOT NULL,
     attempt          INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0), -- 0 = first run
-    pid              INTEGER,                           -- worker pid while running; on the evaluated (best) trial also the pid of a running end-of-job test-set eval
+    pid              INTEGER,                           -- worker pid while running
     started_at       TEXT,
     finished_at      TEXT,
     best_epoch       INTEGER,
