@@ -30,6 +30,31 @@
 
 volatile sig_atomic_t train_stop_requested;
 
+/* Seconds per phase of the trial, printed to stderr at the end when
+ * SWEEP_PROFILE=1 (with the engine's per-unit figures from resnet_free). */
+enum { PH_DATA, PH_MODEL, PH_PREPARE, PH_FEATURES, PH_GATHER, PH_FWD, PH_BWD, PH_ZERO, PH_OPTIM,
+       PH_LOAD, PH_VAL, PH_CKPT, PH_BEST, PH_COUNT };
+static const char *const phase_names[PH_COUNT] = {
+    "data open", "model build", "prepare", "prefix features", "batch gather", "forward+loss",
+    "backward", "zero grads", "optimizer", "loader wait", "validation", "checkpoint", "best link"};
+static double phase_secs[PH_COUNT];
+
+static bool profiling(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWEEP_PROFILE");
+        on = e && *e && strcmp(e, "0");
+    }
+    return on;
+}
+#define PHASE(id, stmt)                                                                            \
+    do {                                                                                           \
+        double ph_t0_ = time_mono();                                                               \
+        stmt;                                                                                      \
+        phase_secs[id] += time_mono() - ph_t0_;                                                    \
+    } while (0)
+
 /* Outcomes of the inner phases besides 0 (internal, never exit codes). */
 enum { PHASE_STOPPED = 1, PHASE_FAILED = 2 };
 
@@ -423,10 +448,14 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     rng_seed(&r, rng_derive(rng_derive(rng_derive(t->s->seed, TRAIN_STREAM_DROPOUT),
                                        (uint64_t)t->epoch),
                             (uint64_t)t->step));
-    resnet_zero_grad(t->m);
-    const float *logits =
-        from_feat ? resnet_forward_features(t->m, x, n, &r) : resnet_forward(t->m, x, n, &r);
-    float loss = resnet_loss(t->m, labels, (float)t->p->label_smoothing, NULL);
+    const float *logits = NULL;
+    float loss = 0;
+    PHASE(PH_ZERO, resnet_zero_grad(t->m));
+    PHASE(PH_FWD, {
+        logits = from_feat ? resnet_forward_features(t->m, x, n, &r)
+                           : resnet_forward(t->m, x, n, &r);
+        loss = resnet_loss(t->m, labels, (float)t->p->label_smoothing, NULL);
+    });
     if (!isfinite(loss))
         return fail(t, WEXIT_DIVERGED,
                     "training loss is %s at epoch %d step %d (lr %g): the trial diverged",
@@ -435,12 +464,12 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     for (int i = 0; i < n; i++)
         if (metrics_argmax(logits + (size_t)i * (size_t)classes, classes) == labels[i])
             t->correct++;
-    resnet_backward(t->m);
+    PHASE(PH_BWD, resnet_backward(t->m));
     t->lr = sched_lr_at(t->p, t->epoch, t->step, t->spe);
     size_t count = 0;
     float *grads = NULL;
     float *params = resnet_trainable(t->m, &count, &grads);
-    optim_step(&t->opt, params, grads, (float)t->lr);
+    PHASE(PH_OPTIM, optim_step(&t->opt, params, grads, (float)t->lr));
     t->loss_sum += (double)loss * n;
     t->seen += n;
     t->step++;
@@ -471,12 +500,14 @@ static int train_epoch(trainer *t, double epoch_t0)
             size_t lo = (size_t)t->step * (size_t)B;
             size_t hi = lo + (size_t)B < n_train ? lo + (size_t)B : n_train;
             int n = (int)(hi - lo);
+            double g0 = time_mono();
             for (int i = 0; i < n; i++) {
                 uint32_t idx = t->perm[lo + (size_t)i];
                 memcpy(t->gather + (size_t)i * t->feat, t->train_feat + (size_t)idx * t->feat,
                        t->feat * sizeof(float));
                 t->glabels[i] = t->data.train.label[idx];
             }
+            phase_secs[PH_GATHER] += time_mono() - g0;
             if (train_step(t, t->gather, t->glabels, n, true)) return PHASE_FAILED;
             images += n;
             emit_progress(t, epoch_t0, images);
@@ -490,7 +521,9 @@ static int train_epoch(trainer *t, double epoch_t0)
     for (int s = 0; s < t->step; s++)
         if (dataset_loader_next(t->train_loader, &b) != 1) break; // skip the done steps
     while (t->step < t->spe) {
-        if (dataset_loader_next(t->train_loader, &b) != 1)
+        int got = 0;
+        PHASE(PH_LOAD, got = dataset_loader_next(t->train_loader, &b));
+        if (got != 1)
             return fail(t, WEXIT_DATA, "the training loader ended early at epoch %d step %d",
                         t->epoch + 1, t->step + 1);
         if (train_step(t, b.x, b.labels, b.n, false)) return PHASE_FAILED;
@@ -585,6 +618,8 @@ static int run_epoch(trainer *t)
 {
     double t0 = time_mono() - t->epoch_extra;
     t->epoch_extra = 0;
+    double ph0[PH_COUNT];
+    memcpy(ph0, phase_secs, sizeof ph0);
     if (t->step == 0) {
         t->loss_sum = 0;
         t->correct = 0;
@@ -594,7 +629,7 @@ static int run_epoch(trainer *t)
     if (rc == PHASE_STOPPED) return stop_now(t, false);
     if (rc) return rc;
     double val_loss = 0;
-    rc = validate(t, &val_loss);
+    PHASE(PH_VAL, rc = validate(t, &val_loss));
     if (rc == PHASE_STOPPED) return stop_now(t, false); // step == spe: only validation repeats
     if (rc) return rc;
     metrics_summary ms;
@@ -625,8 +660,19 @@ static int run_epoch(trainer *t)
     t->loss_sum = 0;
     t->correct = 0;
     t->seen = 0;
-    if (save_checkpoint(t, t->epoch, 0)) return PHASE_FAILED;
-    if (best && link_best(t)) return PHASE_FAILED;
+    PHASE(PH_CKPT, rc = save_checkpoint(t, t->epoch, 0));
+    if (rc) return PHASE_FAILED;
+    if (best) PHASE(PH_BEST, rc = link_best(t));
+    if (rc) return PHASE_FAILED;
+    if (profiling())
+        log_info("epoch %d phases: forward %.3f s, backward %.3f s, zero grads %.3f s, "
+                 "optimizer %.3f s, gather %.3f s, loader %.3f s, validation %.3f s, "
+                 "checkpoint %.3f s",
+                 t->epoch, phase_secs[PH_FWD] - ph0[PH_FWD], phase_secs[PH_BWD] - ph0[PH_BWD],
+                 phase_secs[PH_ZERO] - ph0[PH_ZERO], phase_secs[PH_OPTIM] - ph0[PH_OPTIM],
+                 phase_secs[PH_GATHER] - ph0[PH_GATHER], phase_secs[PH_LOAD] - ph0[PH_LOAD],
+                 phase_secs[PH_VAL] - ph0[PH_VAL],
+                 phase_secs[PH_CKPT] - ph0[PH_CKPT] + phase_secs[PH_BEST] - ph0[PH_BEST]);
     return 0;
 }
 
@@ -802,11 +848,15 @@ static int run(trainer *t)
     if (!(t->metrics = json_array())) return fail(t, WEXIT_NOMEM, "out of memory");
 
     double t_setup = time_mono();
-    if (open_data(t)) return PHASE_FAILED;
-    if (build_model(t)) return PHASE_FAILED;
+    int prc = 0;
+    PHASE(PH_DATA, prc = open_data(t));
+    if (prc) return PHASE_FAILED;
+    PHASE(PH_MODEL, prc = build_model(t));
+    if (prc) return PHASE_FAILED;
     int resumed = try_resume(t);
     if (resumed == PHASE_FAILED) return PHASE_FAILED;
-    if (prepare(t)) return PHASE_FAILED;
+    PHASE(PH_PREPARE, prc = prepare(t));
+    if (prc) return PHASE_FAILED;
     if (resumed) {
         st_file *f = NULL;
         char msg[512];
@@ -864,6 +914,7 @@ static int run(trainer *t)
         if (rc == PHASE_STOPPED) return stop_now(t, false);
         if (rc) return rc;
         t->epoch_extra = time_mono() - f0;
+        phase_secs[PH_FEATURES] += t->epoch_extra;
         log_info("frozen-prefix features computed in %.2f s", t->epoch_extra);
     }
     log_debug("set-up took %.2f s", time_mono() - t_setup);
@@ -882,9 +933,15 @@ int train_run(const trial_spec *s)
 {
     trainer t;
     memset(&t, 0, sizeof t);
+    memset(phase_secs, 0, sizeof phase_secs);
     t.s = s;
     t.p = &s->params;
     int rc = run(&t);
+    if (profiling()) {
+        fprintf(stderr, "trial profile (seconds):\n");
+        for (int i = 0; i < PH_COUNT; i++)
+            fprintf(stderr, "  %-16s %8.3f\n", phase_names[i], phase_secs[i]);
+    }
     int code = WEXIT_OK;
     if (rc == PHASE_STOPPED) {
         code = t.exit_code ? t.exit_code : WEXIT_STOPPED;

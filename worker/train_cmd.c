@@ -49,7 +49,8 @@ static void run_usage(FILE *f)
             "\n"
             "Environment: SWEEP_PROGRESS_INTERVAL (seconds between progress events, default 1,\n"
             "0 = every step), SWEEP_FEATURE_CACHE_MB (largest frozen-prefix feature cache,\n"
-            "default a quarter of physical memory).\n"
+            "default a quarter of physical memory), SWEEP_PROFILE=1 (seconds per phase of the\n"
+            "trial per epoch and in total, and per network unit, on stderr).\n"
             "Exit codes: 0 done, 2 bad spec or arguments, 3 data error, 4 model error,\n"
             "5 diverged, 6 out of memory, 7 stopped by SIGTERM/SIGINT.\n");
 }
