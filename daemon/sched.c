@@ -60,6 +60,16 @@ static char *utf8_trim_tail(char *s)
     return s;
 }
 
+/* The text stored for a worker's error event EV: "code: message", the
+ * message cut to 1000 bytes at a character boundary. */
+static void error_event_text(const json_t *ev, char *buf, size_t n)
+{
+    const char *m = json_string_value(json_object_get(ev, "message"));
+    const char *c = json_string_value(json_object_get(ev, "code"));
+    snprintf(buf, n, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
+    utf8_trim_tail(buf);
+}
+
 static void emit(sweepd *d, sjob *j, json_t *ev)
 {
     if (d->emit && ev) d->emit(d, j->id, ev);
@@ -694,11 +704,8 @@ void sched_store_event(store *st, int64_t trial_id, const json_t *ev)
                       NUM("val_accuracy"), NUM("val_loss"), NUM("val_precision"),
                       NUM("val_recall"), NUM("val_f1"), trial_id);
     } else if (!strcmp(kind, "error")) {
-        const char *m = json_string_value(json_object_get(ev, "message"));
-        const char *c = json_string_value(json_object_get(ev, "code"));
         char e[1100];
-        snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
-        utf8_trim_tail(e);
+        error_event_text(ev, e, sizeof e);
         store_enqueue(st, "UPDATE trials SET error = ? WHERE id = ?", "si", e, trial_id);
     }
 #undef NUM
@@ -750,11 +757,8 @@ void sched_on_line(proc *p, char *line, size_t len)
         json_t *v = json_object_get(ev, j->metric);
         p->done_value = json_is_number(v) ? json_number_value(v) : NAN;
     } else if (!strcmp(kind, "error")) {
-        const char *m = json_string_value(json_object_get(ev, "message"));
-        const char *c = json_string_value(json_object_get(ev, "code"));
         char e[1100];
-        snprintf(e, sizeof e, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
-        utf8_trim_tail(e);
+        error_event_text(ev, e, sizeof e);
         free(p->last_error);
         p->last_error = strdup(e);
     } else if (!strcmp(kind, "epoch") && !json_is_integer(json_object_get(ev, "epoch"))) {

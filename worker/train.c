@@ -202,6 +202,26 @@ static int build_model(trainer *t);
 
 /* ---- checkpoints --------------------------------------------------------- */
 
+/* The checkpoint metadata shared by checkpoint.safetensors and
+ * best.safetensors, for EPOCH finished epochs and STEP steps into the next;
+ * rng and train_state are left NULL for the caller. The result points into
+ * *MI (the arch name), which the caller keeps alive while it is used. */
+static ckpt_info ckpt_info_for(const trainer *t, resnet_info *mi, int epoch, int step)
+{
+    resnet_get_info(t->m, mi);
+    return (ckpt_info){
+        .arch = mi->arch,
+        .classes = t->data.classes,
+        .nclasses = t->data.nclasses,
+        .input_size = t->s->input_size,
+        .epoch = epoch,
+        .step = step,
+        .best_epoch = t->best_epoch,
+        .spec_hash = t->hash,
+        .metrics = t->metrics,
+    };
+}
+
 /* Writes checkpoint.safetensors recording EPOCHS_DONE finished epochs and
  * STEP steps into the next one (with the running sums when STEP > 0). */
 static int save_checkpoint(trainer *t, int epochs_done, int step)
@@ -212,20 +232,9 @@ static int save_checkpoint(trainer *t, int epochs_done, int step)
                           (json_int_t)t->correct, "seen", (json_int_t)t->seen, "lr", t->lr);
     json_t *rng = rng_json(t);
     resnet_info mi;
-    resnet_get_info(t->m, &mi);
-    ckpt_info info = {
-        .arch = mi.arch,
-        .classes = t->data.classes,
-        .nclasses = t->data.nclasses,
-        .input_size = t->s->input_size,
-        .epoch = epochs_done,
-        .step = step,
-        .best_epoch = t->best_epoch,
-        .spec_hash = t->hash,
-        .metrics = t->metrics,
-        .rng = rng,
-        .train_state = state,
-    };
+    ckpt_info info = ckpt_info_for(t, &mi, epochs_done, step);
+    info.rng = rng;
+    info.train_state = state;
     char msg[512];
     int rc = ckpt_save(t->ckpt_file, t->m, &t->opt, &info, msg, sizeof msg);
     json_decref(state);
@@ -241,18 +250,7 @@ static int save_checkpoint(trainer *t, int epochs_done, int step)
 static int save_best(trainer *t)
 {
     resnet_info mi;
-    resnet_get_info(t->m, &mi);
-    ckpt_info info = {
-        .arch = mi.arch,
-        .classes = t->data.classes,
-        .nclasses = t->data.nclasses,
-        .input_size = t->s->input_size,
-        .epoch = t->best_epoch,
-        .step = 0,
-        .best_epoch = t->best_epoch,
-        .spec_hash = t->hash,
-        .metrics = t->metrics,
-    };
+    ckpt_info info = ckpt_info_for(t, &mi, t->best_epoch, 0);
     char msg[512];
     int rc = ckpt_save(t->best_file, t->m, NULL, &info, msg, sizeof msg);
     if (rc < 0)
