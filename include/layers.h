@@ -22,9 +22,10 @@
  * - Buffers never alias unless a function says they may.
  * - Work buffers (`ws`) are provided by the caller, sized by the matching
  *   *_workspace_floats() function, so nothing allocates inside a step.
- * - Kernels are deterministic for a fixed OpenBLAS thread count.
+ * - Kernels are deterministic for a fixed engine thread count (layers_set_threads).
  * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
- *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread).
+ *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread),
+ *   SWEEP_GEMM_SPLIT=0 (matrix products threaded by OpenBLAS).
  *
  * Naive references with the same signatures and a `_ref` suffix live in
  * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
@@ -47,6 +48,34 @@ typedef void (*par_fn)(void *ctx, size_t i0, size_t i1);
  * count). Called from one thread at a time; FN must not call it again
  * (no nesting). */
 void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx);
+
+/* ---------- threads and GEMM ---------- */
+
+/* Sets the engine's thread count T (clamped to 1..16): the pool of
+ * layers_parallel_for and the matrix products. By default (GEMM split mode)
+ * OpenBLAS itself runs single-threaded and every large product is cut into T
+ * column (or row) blocks that the pool's threads multiply at once, so one set
+ * of T threads does all the work: OpenBLAS's own threads would otherwise spin
+ * on the cores while the pool runs the elementwise passes, and its per-call
+ * hand-off costs more than ours on the many mid-sized products of a ResNet
+ * step. SWEEP_GEMM_SPLIT=0 in the environment gives the products back to
+ * OpenBLAS's threads (T of them). Before the first call the engine follows
+ * OpenBLAS's own thread count and leaves OpenBLAS alone. */
+void layers_set_threads(int t);
+/* The engine's thread count (see layers_set_threads). */
+int layers_threads(void);
+/* Row-major C = alpha * op(A) op(B) + beta * C, as cblas_sgemm, run on the
+ * engine's threads as layers_set_threads describes. Each element of C is
+ * computed by one single-threaded product whatever the split, so results
+ * depend only on the thread count. */
+void layers_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* Runs FN(ctx, i0, i1) over [0, n) items that each make one or more
+ * independent matrix products with cblas_sgemm (e.g. the 16 products of a
+ * Winograd tile): spread over the engine's threads in split mode (each
+ * product then runs single-threaded), on the calling thread otherwise
+ * (OpenBLAS threads each product). Not nested in layers_parallel_for. */
+void layers_gemm_batch(size_t n, par_fn fn, void *ctx);
 
 /* ---------- layout conversion ---------- */
 

@@ -16,6 +16,7 @@
  * alternating, noisy machine), and the same or better on 576x3136x64; so CPUs
  * with avx512bf16 get Cooperlake. */
 #include "blas_setup.h"
+#include "layers.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -92,8 +93,7 @@ void blas_ensure_kernel(int argc, char **argv)
 
 void blas_set_threads(int threads)
 {
-    if (threads < 1) threads = 1;
-    openblas_set_num_threads(threads);
+    layers_set_threads(threads);
 }
 
 const char *blas_core_name(void)
@@ -104,5 +104,5 @@ const char *blas_core_name(void)
 
 int blas_threads(void)
 {
-    return openblas_get_num_threads();
+    return layers_threads();
 }

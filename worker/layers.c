@@ -218,24 +218,93 @@ static int dense_tap(const conv2d_desc *d, int p, int q)
     return ky * d->kw + kx;
 }
 
-static void dense_build(float *wb, const float *w, const conv2d_desc *d)
+/* The dense passes below run over output channels O (or input channels C)
+ * in parallel; for one O every tap of W[O] (C*KH*KW floats) stays in L1
+ * while the P*Q blocks are written, so W is read from memory once. */
+typedef struct {
+    float *wb;             // (P*OC, Q*C) dense matrix, or its gradient
+    float *w;              // (OC, C, KH, KW) weights, or their gradient
+    const conv2d_desc *d;  // the convolution
+    const float *src;      // transposes: source
+    float *dst;            // transposes: destination
+    int accumulate;        // transposes: add into dst
+} dense_ctx;
+
+static void dense_build_part(void *arg, size_t o0, size_t o1)
 {
+    const dense_ctx *k = arg;
+    const conv2d_desc *d = k->d;
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, KK = d->kh * d->kw;
     const size_t ld = (size_t)Q * C;
-    for (int p = 0; p < P; p++)
-        for (int q = 0; q < Q; q++) {
-            int tap = dense_tap(d, p, q);
-            for (int o = 0; o < OC; o++) {
-                float *dst = wb + ((size_t)p * OC + o) * ld + (size_t)q * C;
+    for (size_t o = o0; o < o1; o++)
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int tap = dense_tap(d, p, q);
+                float *dst = k->wb + ((size_t)p * OC + o) * ld + (size_t)q * C;
                 if (tap < 0) {
                     memset(dst, 0, sizeof(float) * C);
                     continue;
                 }
-                const float *src = w + (size_t)o * C * KK + tap;
+                const float *src = k->w + o * C * KK + tap;
                 for (int c = 0; c < C; c++)
                     dst[c] = src[(size_t)c * KK];
             }
-        }
+}
+
+/* dW (OC, C, KH, KW) += the taps gathered back from the dense gradient. */
+static void dense_reduce_part(void *arg, size_t o0, size_t o1)
+{
+    const dense_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, KK = d->kh * d->kw;
+    for (size_t o = o0; o < o1; o++)
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int tap = dense_tap(d, p, q);
+                if (tap < 0) continue;
+                const float *src = k->wb + ((size_t)p * OC + o) * Q * C + (size_t)q * C;
+                float *dst = k->w + o * C * KK + tap;
+                for (int c = 0; c < C; c++)
+                    dst[(size_t)c * KK] += src[c];
+            }
+}
+
+/* (C, N, Q) channel-major activations -> (Q*C, N) rows of the dense product,
+ * over channels [c0, c1); k->d->c, n, h*w give the shape. */
+static void dense_to_rows_part(void *arg, size_t c0, size_t c1)
+{
+    const dense_ctx *k = arg;
+    const int N = k->d->n, Q = k->d->h * k->d->w, C = k->d->c;
+    for (size_t c = c0; c < c1; c++)
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < Q; q++)
+                k->dst[((size_t)q * C + c) * N + n] = k->src[(c * N + n) * Q + q];
+}
+
+/* The inverse: (Q*C, N) rows -> (C, N, Q), added when k->accumulate. */
+static void dense_from_rows_part(void *arg, size_t c0, size_t c1)
+{
+    const dense_ctx *k = arg;
+    const int N = k->d->n, Q = k->d->h * k->d->w, C = k->d->c;
+    for (size_t c = c0; c < c1; c++)
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < Q; q++) {
+                float v = k->src[((size_t)q * C + c) * N + n];
+                float *t = &k->dst[(c * N + n) * Q + q];
+                *t = k->accumulate ? *t + v : v;
+            }
+}
+
+/* Shape descriptor for the (C, N, H*W) <-> (H*W*C, N) transposes of a map
+ * with C channels and HW pixels. */
+static conv2d_desc dense_map_desc(int c, int n, int h, int w)
+{
+    conv2d_desc m = {0};
+    m.c = c;
+    m.n = n;
+    m.h = h;
+    m.w = w;
+    return m;
 }
 
 static void conv_fwd_dense(float *out, const float *in, const float *w, const conv2d_desc *d,
@@ -244,61 +313,42 @@ static void conv_fwd_dense(float *out, const float *in, const float *w, const co
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
     float *wb = ws, *xr = ws + 2 * align16((size_t)P * OC * Q * C);
     float *yr = xr + align16((size_t)Q * C * N);
-    dense_build(wb, w, d);
-    for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++)
-            for (int q = 0; q < Q; q++)
-                xr[((size_t)q * C + c) * N + n] = in[((size_t)c * N + n) * Q + q];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P * OC, N, Q * C, 1.0f, wb, Q * C, xr, N,
+    dense_ctx k = {wb, (float *)w, d, NULL, NULL, 0};
+    layers_parallel_for((size_t)OC, 8, dense_build_part, &k);
+    conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
+    dense_ctx ti = {NULL, NULL, &mi, in, xr, 0};
+    layers_parallel_for((size_t)C, 8, dense_to_rows_part, &ti);
+    layers_sgemm(0, 0, P * OC, N, Q * C, 1.0f, wb, Q * C, xr, N,
                 0.0f, yr, N);
-    for (int o = 0; o < OC; o++)
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < P; p++)
-                out[((size_t)o * N + n) * P + p] = yr[((size_t)p * OC + o) * N + n];
+    dense_ctx to = {NULL, NULL, &mo, yr, out, 0};
+    layers_parallel_for((size_t)OC, 8, dense_from_rows_part, &to);
 }
 
 static void conv_bwd_dense(float *din, float *dw, const float *dout, const float *in,
                            const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
 {
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
-    const int KK = d->kh * d->kw;
     const size_t nwb = align16((size_t)P * OC * Q * C);
     float *wb = ws, *dwb = ws + nwb, *xr = ws + 2 * nwb;
     float *yr = xr + align16((size_t)Q * C * N);
-    for (int o = 0; o < OC; o++)
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < P; p++)
-                yr[((size_t)p * OC + o) * N + n] = dout[((size_t)o * N + n) * P + p];
+    conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
+    dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
+    layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
     if (dw) {
-        for (int c = 0; c < C; c++)
-            for (int n = 0; n < N; n++)
-                for (int q = 0; q < Q; q++)
-                    xr[((size_t)q * C + c) * N + n] = in[((size_t)c * N + n) * Q + q];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, P * OC, Q * C, N, 1.0f, yr, N, xr, N,
+        dense_ctx tx = {NULL, NULL, &mi, in, xr, 0};
+        layers_parallel_for((size_t)C, 8, dense_to_rows_part, &tx);
+        layers_sgemm(0, 1, P * OC, Q * C, N, 1.0f, yr, N, xr, N,
                     0.0f, dwb, Q * C);
-        for (int p = 0; p < P; p++)
-            for (int q = 0; q < Q; q++) {
-                int tap = dense_tap(d, p, q);
-                if (tap < 0) continue;
-                for (int o = 0; o < OC; o++) {
-                    const float *src = dwb + ((size_t)p * OC + o) * Q * C + (size_t)q * C;
-                    float *dst = dw + (size_t)o * C * KK + tap;
-                    for (int c = 0; c < C; c++)
-                        dst[(size_t)c * KK] += src[c];
-                }
-            }
+        dense_ctx r = {dwb, dw, d, NULL, NULL, 0};
+        layers_parallel_for((size_t)OC, 8, dense_reduce_part, &r);
     }
     if (din) {
-        dense_build(wb, w, d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q * C, N, P * OC, 1.0f, wb, Q * C, yr,
+        dense_ctx k = {wb, (float *)w, d, NULL, NULL, 0};
+        layers_parallel_for((size_t)OC, 8, dense_build_part, &k);
+        layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr,
                     N, 0.0f, xr, N);
-        for (int c = 0; c < C; c++)
-            for (int n = 0; n < N; n++)
-                for (int q = 0; q < Q; q++) {
-                    float v = xr[((size_t)q * C + c) * N + n];
-                    float *t = &din[((size_t)c * N + n) * Q + q];
-                    *t = din_accumulate ? *t + v : v;
-                }
+        dense_ctx tb = {NULL, NULL, &mi, xr, din, din_accumulate};
+        layers_parallel_for((size_t)C, 8, dense_from_rows_part, &tb);
     }
 }
 
@@ -622,7 +672,7 @@ static void conv_fwd_plain(float *out, const float *in, const float *w, const co
             subsample(ws, in, d);
             b = ws;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NC, K, 1.0f, w, K, b, NC, 0.0f,
+        layers_sgemm(0, 0, M, NC, K, 1.0f, w, K, b, NC, 0.0f,
                     out, NC);
         return;
     }
@@ -631,7 +681,7 @@ static void conv_fwd_plain(float *out, const float *in, const float *w, const co
         int l1 = l0 + per < lines ? l0 + per : lines;
         int T = (l1 - l0) * d->ow;
         im2col_tile(ws, in, d, l0, l1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, T, K, 1.0f, w, K, ws, T, 0.0f,
+        layers_sgemm(0, 0, M, T, K, 1.0f, w, K, ws, T, 0.0f,
                     out + (size_t)l0 * d->ow, NC);
     }
 }
@@ -645,20 +695,20 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
     if (conv_is_1x1(d)) {
         if (d->stride == 1) {
             if (dw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC, in,
+                layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, in,
                             NC, 1.0f, dw, K);
             if (din)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout, NC,
+                layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC,
                             din_accumulate ? 1.0f : 0.0f, din, NC);
             return;
         }
         if (dw) {
             subsample(ws, in, d);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, NC, 1.0f, dout, NC, ws, NC,
+            layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, ws, NC,
                         1.0f, dw, K);
         }
         if (din) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NC, M, 1.0f, w, K, dout, NC,
+            layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC,
                         0.0f, ws, NC);
             upsample_add(din, ws, d, din_accumulate);
         }
@@ -672,11 +722,11 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
         const float *dy = dout + (size_t)l0 * d->ow;
         if (dw) {
             im2col_tile(ws, in, d, l0, l1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, T, 1.0f, dy, NC, ws, T, 1.0f,
+            layers_sgemm(0, 1, M, K, T, 1.0f, dy, NC, ws, T, 1.0f,
                         dw, K);
         }
         if (din) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, T, M, 1.0f, w, K, dy, NC, 0.0f,
+            layers_sgemm(1, 0, K, T, M, 1.0f, w, K, dy, NC, 0.0f,
                         ws, T);
             col2im_tile(din, ws, d, l0, l1);
         }
@@ -816,6 +866,36 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
+static int g_threads; // engine threads set by layers_set_threads; 0: follow OpenBLAS's
+
+/* 1 when matrix products are split over the pool (SWEEP_GEMM_SPLIT unset or
+ * not "0"). */
+static int gemm_split_mode(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWEEP_GEMM_SPLIT");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
+void layers_set_threads(int t)
+{
+    if (t < 1) t = 1;
+    if (t > POOL_MAX) t = POOL_MAX;
+    g_threads = t;
+    openblas_set_num_threads(gemm_split_mode() ? 1 : t);
+}
+
+int layers_threads(void)
+{
+    if (g_threads) return g_threads;
+    int t = openblas_get_num_threads();
+    if (t < 1) t = 1;
+    return t > POOL_MAX ? POOL_MAX : t;
+}
+
 static int pool_threads(void)
 {
     static int off = -1;
@@ -823,19 +903,13 @@ static int pool_threads(void)
         const char *e = getenv("SWEEP_POOL");
         off = e && !strcmp(e, "0");
     }
-    if (off) return 1;
-    int t = openblas_get_num_threads();
-    if (t < 1) t = 1;
-    if (t > POOL_MAX) t = POOL_MAX;
-    return t;
+    return off ? 1 : layers_threads();
 }
 
-void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
+/* Runs FN over [0, n) cut into CHUNKS chunks on THREADS threads (the caller
+ * and THREADS - 1 helpers). */
+static void pool_run(int threads, size_t n, size_t chunks, par_fn fn, void *ctx)
 {
-    int threads = pool_threads();
-    if (grain < 1) grain = 1;
-    size_t chunks = (size_t)threads * POOL_CHUNKS_PER_THREAD;
-    if (chunks > n / grain) chunks = n / grain;
     if (threads <= 1 || chunks <= 1) {
         if (n) fn(ctx, 0, n);
         return;
@@ -871,6 +945,79 @@ void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
             pthread_cond_wait(&pool.done, &pool.mu);
         pthread_mutex_unlock(&pool.mu);
     }
+}
+
+void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
+{
+    int threads = pool_threads();
+    if (grain < 1) grain = 1;
+    size_t chunks = (size_t)threads * POOL_CHUNKS_PER_THREAD;
+    if (chunks > n / grain) chunks = n / grain;
+    pool_run(threads, n, chunks, fn, ctx);
+}
+
+/* ---------- matrix products ---------- */
+
+/* Products below this many multiply-adds run on the calling thread. */
+#define GEMM_SPLIT_MIN_MACS (1u << 21)
+/* Split blocks are multiples of this many columns/rows. */
+#define GEMM_SPLIT_ALIGN 16
+
+typedef struct {
+    int ta, tb;           // op(A), op(B): non-zero = transposed
+    int m, n, k;          // C is (m, n), op(A) (m, k), op(B) (k, n)
+    float alpha, beta;    // scalars
+    const float *a, *b;   // operands, row-major
+    int lda, ldb, ldc;    // leading dimensions
+    float *c;             // result
+    int by_cols;          // 1: blocks of columns of C, 0: blocks of rows
+} gemm_ctx;
+
+/* Multiplies the blocks [u0, u1) (units of GEMM_SPLIT_ALIGN columns or rows). */
+static void gemm_part(void *arg, size_t u0, size_t u1)
+{
+    const gemm_ctx *g = arg;
+    const int dim = g->by_cols ? g->n : g->m;
+    int i0 = (int)(u0 * GEMM_SPLIT_ALIGN), i1 = (int)(u1 * GEMM_SPLIT_ALIGN);
+    if (i1 > dim) i1 = dim;
+    if (i0 >= i1) return;
+    const CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
+    if (g->by_cols) {
+        const float *b = g->tb ? g->b + (size_t)i0 * g->ldb : g->b + i0;
+        cblas_sgemm(CblasRowMajor, ta, tb, g->m, i1 - i0, g->k, g->alpha, g->a, g->lda, b, g->ldb,
+                    g->beta, g->c + i0, g->ldc);
+    } else {
+        const float *a = g->ta ? g->a + i0 : g->a + (size_t)i0 * g->lda;
+        cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb,
+                    g->beta, g->c + (size_t)i0 * g->ldc, g->ldc);
+    }
+}
+
+void layers_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    gemm_ctx g = {trans_a, trans_b, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, n >= m};
+    int threads = gemm_split_mode() && g_threads ? g_threads : 1;
+    size_t units = ((size_t)(g.by_cols ? n : m) + GEMM_SPLIT_ALIGN - 1) / GEMM_SPLIT_ALIGN;
+    if (threads <= 1 || units < 2 || (double)m * n * k < GEMM_SPLIT_MIN_MACS) {
+        gemm_part(&g, 0, units ? units : 1);
+        return;
+    }
+    size_t chunks = (size_t)threads < units ? (size_t)threads : units;
+    pool_run(threads, units, chunks, gemm_part, &g);
+}
+
+/* Runs FN over [0, n) items that each hold one or more matrix products: on
+ * the pool when products are split (each item then runs single-threaded), on
+ * the calling thread otherwise (OpenBLAS threads each product). */
+void layers_gemm_batch(size_t n, par_fn fn, void *ctx)
+{
+    size_t threads = gemm_split_mode() && g_threads ? (size_t)g_threads : 1;
+    /* two chunks per thread when there are enough items, so a thread the
+     * scheduler holds back costs half a share, not a whole one */
+    size_t chunks = n >= 4 * threads ? 2 * threads : threads < n ? threads : n;
+    pool_run((int)threads, n, chunks, fn, ctx);
 }
 
 /* ---------- batchnorm ---------- */
@@ -1374,7 +1521,7 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
         for (int i = 0; i < n; i++)
             memcpy(out + (size_t)i * out_f, b, sizeof(float) * out_f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_f, in_f, 1.0f, in, in_f, w, in_f,
+    layers_sgemm(0, 1, n, out_f, in_f, 1.0f, in, in_f, w, in_f,
                 b ? 1.0f : 0.0f, out, out_f);
 }
 
@@ -1382,14 +1529,14 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
                      const float *w, int n, int in_f, int out_f)
 {
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_f, in_f, n, 1.0f, dout, out_f, in,
+        layers_sgemm(1, 0, out_f, in_f, n, 1.0f, dout, out_f, in,
                     in_f, 1.0f, dw, in_f);
     if (db)
         for (int i = 0; i < n; i++)
             for (int o = 0; o < out_f; o++)
                 db[o] += dout[(size_t)i * out_f + o];
     if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_f, out_f, 1.0f, dout, out_f, w,
+        layers_sgemm(0, 0, n, in_f, out_f, 1.0f, dout, out_f, w,
                     in_f, 0.0f, din, in_f);
 }
 

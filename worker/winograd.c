@@ -510,6 +510,37 @@ static void wgrad_part(void *arg, size_t o0, size_t o1)
         }
 }
 
+/* The 16 per-position products of one chunk of tiles, items [x0, x1). */
+typedef struct {
+    float *du;             // (16, OC, C) weight-gradient accumulators
+    const float *z, *v;    // (16, OC, T) transformed dY, (16, C, T) transformed input
+    size_t oc, c, t;       // dimensions
+} wp_ctx;
+
+static void wgrad_products(void *arg, size_t x0, size_t x1)
+{
+    const wp_ctx *k = arg;
+    for (size_t xi = x0; xi < x1; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k->oc, (int)k->c, (int)k->t,
+                    1.0f, k->z + xi * k->oc * k->t, (int)k->t, k->v + xi * k->c * k->t, (int)k->t,
+                    1.0f, k->du + xi * k->oc * k->c, (int)k->c);
+}
+
+typedef struct {
+    float *m;              // (16, OC, T) products
+    const float *u, *v;   // (16, OC, C) transformed weights, (16, C, T) transformed input
+    size_t oc, c, t;       // dimensions
+} fp_ctx;
+
+static void conv_products(void *arg, size_t x0, size_t x1)
+{
+    const fp_ctx *k = arg;
+    for (size_t xi = x0; xi < x1; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k->oc, (int)k->t, (int)k->c,
+                    1.0f, k->u + xi * k->oc * k->c, (int)k->c, k->v + xi * k->c * k->t, (int)k->t,
+                    0.0f, k->m + xi * k->oc * k->t, (int)k->t);
+}
+
 void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws)
 {
     const size_t OC = (size_t)d->oc, C = (size_t)d->c;
@@ -526,10 +557,8 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
         layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
         gt_ctx gk = {z, dy, d, r0, r1, T};
         layers_parallel_for(OC, 4, grad_part, &gk);
-        for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)C, (int)T, 1.0f,
-                        z + (size_t)xi * OC * T, (int)T, v + (size_t)xi * C * T, (int)T, 1.0f,
-                        du + (size_t)xi * OC * C, (int)C);
+        wp_ctx pk = {du, z, v, OC, C, T};
+        layers_gemm_batch(16, wgrad_products, &pk);
     }
     wg_ctx wk = {dw, du, d->oc, d->c};
     layers_parallel_for(OC, 8, wgrad_part, &wk);
@@ -553,10 +582,8 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
         layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
-        for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f,
-                        u + (size_t)xi * OC * C, (int)C, v + (size_t)xi * C * T, (int)T, 0.0f,
-                        mb + (size_t)xi * OC * T, (int)T);
+        fp_ctx pk = {mb, u, v, OC, C, T};
+        layers_gemm_batch(16, conv_products, &pk);
         ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
         layers_parallel_for(OC, 4, tw <= NARROW_TW ? output_part_narrow : output_part, &ok);
     }

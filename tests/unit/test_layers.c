@@ -226,6 +226,81 @@ static void test_conv_smaller_batch(void **state)
     }
 }
 
+/* The engine's own threading: layers_sgemm against a naive product for every
+ * transpose combination, odd sizes and both split directions (more rows than
+ * columns and the reverse), and convolutions on every path (im2col, Winograd,
+ * 1x1, strided, dense small maps, a 7x7 stem) against the reference, at 1, 2
+ * and 3 threads; with 2 threads the same call twice gives the same bits. The
+ * shapes are big enough (> 2M multiply-adds) that the products are split. */
+static void test_engine_threads(void **state)
+{
+    (void)state;
+    static const int gs[][3] = {{301, 77, 129}, {45, 517, 260}, {16, 2048, 64}, {700, 33, 91}};
+    static const cshape cs[] = {{4, 32, 16, 16, 32, 3, 3, 1, 1}, {4, 32, 17, 15, 24, 3, 3, 2, 1},
+                                {4, 64, 12, 12, 48, 1, 1, 1, 0}, {4, 64, 12, 12, 48, 1, 1, 2, 0},
+                                {32, 64, 2, 2, 64, 3, 3, 1, 1},  {2, 3, 40, 40, 32, 7, 7, 2, 3},
+                                {64, 96, 1, 1, 64, 3, 3, 1, 1}};
+    for (int threads = 1; threads <= 3; threads++) {
+        layers_set_threads(threads);
+        assert_int_equal(layers_threads(), threads);
+        for (size_t g = 0; g < sizeof gs / sizeof gs[0]; g++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++) {
+                    const int M = gs[g][0], N = gs[g][1], K = gs[g][2];
+                    float *a = rnd((size_t)M * K, -1, 1), *b = rnd((size_t)K * N, -1, 1);
+                    float *c = rnd((size_t)M * N, -1, 1), *r = malloc(sizeof(float) * M * N);
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double acc = 0.5 * c[(size_t)i * N + j];
+                            for (int k = 0; k < K; k++)
+                                acc += 2.0 * (ta ? a[(size_t)k * M + i] : a[(size_t)i * K + k]) *
+                                       (tb ? b[(size_t)j * K + k] : b[(size_t)k * N + j]);
+                            r[(size_t)i * N + j] = (float)acc;
+                        }
+                    layers_sgemm(ta, tb, M, N, K, 2.0f, a, ta ? M : K, b, tb ? K : N, 0.5f, c, N);
+                    char what[96];
+                    snprintf(what, sizeof what, "sgemm %dx%dx%d ta %d tb %d, %d threads", M, N, K,
+                             ta, tb, threads);
+                    close_enough(c, r, (size_t)M * N, 1e-5, what);
+                    free(a), free(b), free(c), free(r);
+                }
+        for (size_t s = 0; s < sizeof cs / sizeof cs[0]; s++) {
+            const cshape *c = &cs[s];
+            conv2d_desc d;
+            assert_int_equal(conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw,
+                                              c->stride, c->pad),
+                             0);
+            size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+            size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+            float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+            float *o1 = zeros(no), *o2 = zeros(no), *o3 = zeros(no);
+            float *ws = zeros(conv2d_workspace_floats(&d));
+            float *dw1 = zeros(nw), *dw2 = zeros(nw), *dw3 = zeros(nw);
+            float *dx1 = zeros(ni), *dx2 = zeros(ni), *dx3 = zeros(ni);
+            conv2d_forward(o1, in, w, &d, ws);
+            conv2d_forward_ref(o2, in, w, &d);
+            conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
+            conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
+            char what[96];
+            snprintf(what, sizeof what, "conv shape %zu, %d threads: forward", s, threads);
+            close_enough(o1, o2, no, 1e-4, what);
+            snprintf(what, sizeof what, "conv shape %zu, %d threads: dW", s, threads);
+            close_enough(dw1, dw2, nw, 1e-4, what);
+            snprintf(what, sizeof what, "conv shape %zu, %d threads: dX", s, threads);
+            close_enough(dx1, dx2, ni, 1e-4, what);
+            if (threads == 2) {
+                conv2d_forward(o3, in, w, &d, ws);
+                conv2d_backward(dx3, dw3, dout, in, w, &d, ws, 0);
+                assert_memory_equal(o1, o3, sizeof(float) * no);
+                assert_memory_equal(dw1, dw3, sizeof(float) * nw);
+                assert_memory_equal(dx1, dx3, sizeof(float) * ni);
+            }
+            free(in), free(w), free(dout), free(o1), free(o2), free(o3), free(ws);
+            free(dw1), free(dw2), free(dw3), free(dx1), free(dx2), free(dx3);
+        }
+    }
+}
+
 static void test_conv_desc(void **state)
 {
     (void)state;
@@ -706,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_avgpool),          cmocka_unit_test(test_linear),
         cmocka_unit_test(test_softmax_xent),     cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_dropout),          cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_engine_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
