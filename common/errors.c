@@ -34,13 +34,29 @@ const char *err_name(int code)
     }
 }
 
+void err_trim_utf8(char *buf, size_t len)
+{
+    if (!buf || len == 0) return;
+    /* the last lead byte and how many continuation bytes follow it */
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 4 && ((unsigned char)buf[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0) return;
+    unsigned char lead = (unsigned char)buf[i - 1];
+    size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    if (lead >= 0xC0 && cont < need) buf[i - 1] = '\0';
+}
+
 int err_set(char *msg, size_t msglen, int code, const char *fmt, ...)
 {
     if (msg && msglen > 0) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, msglen, fmt, ap);
+        int n = vsnprintf(msg, msglen, fmt, ap);
         va_end(ap);
+        if (n >= 0 && (size_t)n >= msglen) err_trim_utf8(msg, msglen - 1);
     }
     return code;
 }

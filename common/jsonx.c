@@ -26,10 +26,12 @@
 void jx_path_key(char *buf, size_t n, const char *path, const char *key)
 {
     if (!buf || n == 0) return;
+    int w;
     if (!path || !*path)
-        snprintf(buf, n, "%s", key ? key : "");
+        w = snprintf(buf, n, "%s", key ? key : "");
     else
-        snprintf(buf, n, "%s.%s", path, key ? key : "");
+        w = snprintf(buf, n, "%s.%s", path, key ? key : "");
+    if (w >= 0 && (size_t)w >= n) err_trim_utf8(buf, n - 1);
 }
 
 void jx_path_index(char *buf, size_t n, const char *path, size_t i)

@@ -462,32 +462,153 @@ static void op_shutdown(conn *c, const json_t *req)
     sched_shutdown(d);
 }
 
-static void handle_request(conn *c, char *line, size_t len)
+/* ---- request validation ------------------------------------------------ */
+
+/* Request keys per op, indexed by server_op. */
+static const char *const op_keys[SERVER_N_OPS][4] = {
+    [SERVER_OP_PING] = {"op", NULL},
+    [SERVER_OP_SUBMIT] = {"op", "job", NULL},
+    [SERVER_OP_STATUS] = {"op", "job", NULL},
+    [SERVER_OP_CANCEL] = {"op", "job", NULL},
+    [SERVER_OP_BEST] = {"op", "job", "limit", NULL},
+    [SERVER_OP_TRIAL] = {"op", "id", NULL},
+    [SERVER_OP_WATCH] = {"op", "job", NULL},
+    [SERVER_OP_SHUTDOWN] = {"op", NULL},
+};
+
+static const char *const op_names[SERVER_N_OPS] = {
+    [SERVER_OP_PING] = "ping",         [SERVER_OP_SUBMIT] = "submit",
+    [SERVER_OP_STATUS] = "status",     [SERVER_OP_CANCEL] = "cancel",
+    [SERVER_OP_BEST] = "best",         [SERVER_OP_TRIAL] = "trial",
+    [SERVER_OP_WATCH] = "watch",       [SERVER_OP_SHUTDOWN] = "shutdown",
+};
+
+const char *server_op_name(int op)
 {
-    char msg[600];
-    if (!line) {
-        snprintf(msg, sizeof msg,
-                 "request line of %zu bytes is longer than the limit of %u bytes", len,
-                 SERVER_MAX_LINE);
-        send_error(c, "line_too_long", msg);
-        return;
-    }
-    json_t *req = jx_parse(line, len, msg, sizeof msg);
-    if (!req) {
-        send_error(c, "invalid_json", msg);
-        return;
-    }
+    return op >= 0 && op < SERVER_N_OPS ? op_names[op] : NULL;
+}
+
+const char *const *server_op_keys(int op)
+{
+    return op >= 0 && op < SERVER_N_OPS ? op_keys[op] : NULL;
+}
+
+/* Sets *CODE, makes MSG valid UTF-8 (as send_error would: the same text
+ * reaches the client) and returns ERR. */
+static int request_fail(int err, const char *code_name, const char **code, char *msg,
+                        size_t msglen)
+{
+    *code = code_name;
+    if (msg && msglen > 0) utf8_fix(msg);
+    return err;
+}
+
+/* Steps 3-4 of the contract in server.h: REQ is an object with a string
+ * "op"; sets *OP_NAME (borrowed from REQ). */
+static int request_op_string(const json_t *req, const char **op_name, const char **code,
+                             char *msg, size_t msglen)
+{
     if (!json_is_object(req)) {
-        send_error(c, "invalid_request", "a request must be a JSON object with an \"op\"");
-        json_decref(req);
-        return;
+        snprintf(msg, msglen, "a request must be a JSON object with an \"op\"");
+        return request_fail(ERR_INVALID, "invalid_request", code, msg, msglen);
     }
     const char *op = NULL;
-    int rc = jx_get_string(req, "", "op", true, false, &op, msg, sizeof msg);
+    int rc = jx_get_string(req, "", "op", true, false, &op, msg, msglen);
     if (rc) {
-        if (rc > 0 || rc == ERR_NOTFOUND) snprintf(msg, sizeof msg, "op: missing");
-        send_error(c, "invalid_request", msg);
-        json_decref(req);
+        if (rc > 0 || rc == ERR_NOTFOUND) snprintf(msg, msglen, "op: missing");
+        return request_fail(ERR_INVALID, "invalid_request", code, msg, msglen);
+    }
+    *op_name = op;
+    return 0;
+}
+
+int server_request_read(const char *line, size_t len, json_t **req, const char **op_name,
+                        const char **code, char *msg, size_t msglen)
+{
+    *req = NULL;
+    *op_name = NULL;
+    if (!line) {
+        snprintf(msg, msglen, "request line of %zu bytes is longer than the limit of %u bytes",
+                 len, SERVER_MAX_LINE);
+        return request_fail(ERR_TOOBIG, "line_too_long", code, msg, msglen);
+    }
+    json_t *v = jx_parse(line, len, msg, msglen);
+    if (!v) return request_fail(ERR_PARSE, "invalid_json", code, msg, msglen);
+    int rc = request_op_string(v, op_name, code, msg, msglen);
+    if (rc) {
+        json_decref(v);
+        return rc;
+    }
+    *req = v;
+    return 0;
+}
+
+int server_request_op(const json_t *req, server_op *op, const char **code, char *msg,
+                      size_t msglen)
+{
+    const char *name = NULL;
+    int rc = request_op_string(req, &name, code, msg, msglen);
+    if (rc) return rc;
+    int k;
+    for (k = 0; k < SERVER_N_OPS; k++)
+        if (!strcmp(op_names[k], name)) break;
+    if (k == SERVER_N_OPS) {
+        char desc[128];
+        jx_describe(json_object_get(req, "op"), desc, sizeof desc);
+        snprintf(msg, msglen,
+                 "op: unknown op %s (expected ping, submit, status, cancel, best, trial,"
+                 " watch or shutdown)",
+                 desc);
+        return request_fail(ERR_NOTFOUND, "unknown_op", code, msg, msglen);
+    }
+    char tmp[400];
+    if (jx_check_keys(req, "", op_keys[k], tmp, sizeof tmp) != 0) {
+        char list[64] = "";
+        for (int i = 0; op_keys[k][i]; i++) {
+            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, op_keys[k][i], sizeof list - strlen(list) - 1);
+        }
+        snprintf(msg, msglen, "%s (op %s takes: %s)", tmp, name, list);
+        return request_fail(ERR_INVALID, "invalid_request", code, msg, msglen);
+    }
+    *op = (server_op)k;
+    return 0;
+}
+
+int server_request_parse(const char *line, size_t len, json_t **req, server_op *op,
+                         const char **code, char *msg, size_t msglen)
+{
+    const char *name;
+    int rc = server_request_read(line, len, req, &name, code, msg, msglen);
+    if (rc) return rc;
+    rc = server_request_op(*req, op, code, msg, msglen);
+    if (rc) {
+        json_decref(*req);
+        *req = NULL;
+    }
+    return rc;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* Handlers, indexed by server_op. */
+static void (*const op_handlers[SERVER_N_OPS])(conn *, const json_t *) = {
+    [SERVER_OP_PING] = op_ping,     [SERVER_OP_SUBMIT] = op_submit,
+    [SERVER_OP_STATUS] = op_status, [SERVER_OP_CANCEL] = op_cancel,
+    [SERVER_OP_BEST] = op_best,     [SERVER_OP_TRIAL] = op_trial,
+    [SERVER_OP_WATCH] = op_watch,   [SERVER_OP_SHUTDOWN] = op_shutdown,
+};
+
+/* Answers one request line (LINE NULL: a line of LEN bytes over the limit):
+ * validation steps 1-4, the access check, steps 5-6 (server.h), then the
+ * op's handler. */
+static void handle_request(conn *c, char *line, size_t len)
+{
+    char msg[SERVER_MSG_MAX];
+    const char *code = NULL, *op_name = NULL;
+    json_t *req = NULL;
+    if (server_request_read(line, len, &req, &op_name, &code, msg, sizeof msg) != 0) {
+        send_error(c, code, msg);
         return;
     }
     if (!c->allowed) {
@@ -497,50 +618,16 @@ static void handle_request(conn *c, char *line, size_t len)
         json_decref(req);
         return;
     }
-    static const struct {
-        const char *op;                     // op name
-        void (*fn)(conn *, const json_t *); // handler
-        const char *const keys[4];          // request keys it takes
-    } ops[] = {
-        {"ping", op_ping, {"op", NULL}},
-        {"submit", op_submit, {"op", "job", NULL}},
-        {"status", op_status, {"op", "job", NULL}},
-        {"cancel", op_cancel, {"op", "job", NULL}},
-        {"best", op_best, {"op", "job", "limit", NULL}},
-        {"trial", op_trial, {"op", "id", NULL}},
-        {"watch", op_watch, {"op", "job", NULL}},
-        {"shutdown", op_shutdown, {"op", NULL}},
-    };
-    size_t k;
-    for (k = 0; k < sizeof ops / sizeof ops[0]; k++)
-        if (!strcmp(ops[k].op, op)) break;
-    if (k == sizeof ops / sizeof ops[0]) {
-        char desc[128];
-        jx_describe(json_object_get(req, "op"), desc, sizeof desc);
-        snprintf(msg, sizeof msg,
-                 "op: unknown op %s (expected ping, submit, status, cancel, best, trial,"
-                 " watch or shutdown)",
-                 desc);
-        send_error(c, "unknown_op", msg);
+    server_op op;
+    if (server_request_op(req, &op, &code, msg, sizeof msg) != 0) {
+        send_error(c, code, msg);
         json_decref(req);
         return;
     }
-    char tmp[400];
-    if (jx_check_keys(req, "", ops[k].keys, tmp, sizeof tmp) != 0) {
-        char list[64] = "";
-        for (int i = 0; ops[k].keys[i]; i++) {
-            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
-            strncat(list, ops[k].keys[i], sizeof list - strlen(list) - 1);
-        }
-        snprintf(msg, sizeof msg, "%s (op %s takes: %s)", tmp, op, list);
-        send_error(c, "invalid_request", msg);
-        json_decref(req);
-        return;
-    }
-    log_debug("connection %d: op %s", c->id, op);
+    log_debug("connection %d: op %s", c->id, op_name);
     /* Replies show every event received so far. */
-    if (strcmp(op, "ping") && strcmp(op, "submit")) store_flush(c->srv->d->st);
-    ops[k].fn(c, req);
+    if (op != SERVER_OP_PING && op != SERVER_OP_SUBMIT) store_flush(c->srv->d->st);
+    op_handlers[op](c, req);
     json_decref(req);
 }
 

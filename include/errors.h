@@ -45,6 +45,10 @@ const char *err_name(int code);
  * safely) and returns CODE. */
 int err_set(char *msg, size_t msglen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Cuts a UTF-8 sequence left incomplete at the end of the LEN bytes of BUF
+ * (text truncated to fit a buffer) by ending the string before it. err_set
+ * does this when its message does not fit. */
+void err_trim_utf8(char *buf, size_t len);
 /* Like err_set, but appends ": <strerror(errnum)>". */
 int err_set_errno(char *msg, size_t msglen, int code, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -12,12 +12,80 @@
 #ifndef SWEEP_SERVER_H
 #define SWEEP_SERVER_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "scheduler.h"
 
 #define SWEEPD_VERSION "0.1.0"
 #define SERVER_MAX_LINE (1u << 20)
+
+/* ---- request validation ------------------------------------------------
+ *
+ * The part of answering a request line that needs no daemon: framing limit,
+ * JSON, shape, op and the keys the op takes. handle_request() in server.c
+ * runs it in two steps with the access check (allow_uids) between them, in
+ * this order, each failure answered with {"ok":false,"error":{"code":CODE,
+ * "message":MSG}} and nothing else done:
+ *   1. line over SERVER_MAX_LINE    -> line_too_long
+ *   2. not JSON (jx_parse)          -> invalid_json
+ *   3. not an object                -> invalid_request
+ *   4. "op" missing or not a string -> invalid_request
+ *      (access check: peer not in allow_uids -> forbidden)
+ *   5. op not one of the 8 below    -> unknown_op (naming the op)
+ *   6. a key the op does not take   -> invalid_request (naming the first such
+ *      key in sorted order and listing the op's keys)
+ * Messages are complete sentences and valid UTF-8 (bytes of client text that
+ * would not be are replaced with '?', as the reply would carry them). */
+
+/* The protocol ops (SPEC.md "Socket protocol"), in the order the unknown_op
+ * message lists them. */
+typedef enum {
+    SERVER_OP_PING = 0,
+    SERVER_OP_SUBMIT,
+    SERVER_OP_STATUS,
+    SERVER_OP_CANCEL,
+    SERVER_OP_BEST,
+    SERVER_OP_TRIAL,
+    SERVER_OP_WATCH,
+    SERVER_OP_SHUTDOWN,
+    SERVER_N_OPS // number of ops
+} server_op;
+
+/* Size of the message buffer the daemon passes (and the one to pass for the
+ * same text: shorter buffers truncate it). */
+#define SERVER_MSG_MAX 600
+
+/* The op's protocol name ("ping"...), or NULL when OP is out of range. */
+const char *server_op_name(int op);
+/* The NULL-terminated list of request keys OP takes ("op" first), or NULL
+ * when OP is out of range. Static storage. */
+const char *const *server_op_keys(int op);
+
+/* Steps 1-4. LINE is the raw request line of LEN bytes without its "\n";
+ * LINE NULL means the framer dropped a line of LEN bytes as too long (LEN is
+ * only quoted in the message). On success returns 0, sets *REQ to a new
+ * reference to the request object (the caller owns it: json_decref) and
+ * *OP_NAME to its "op" string (borrowed from *REQ, valid while *REQ lives).
+ * On failure returns ERR_TOOBIG (line_too_long), ERR_PARSE (invalid_json) or
+ * ERR_INVALID (invalid_request), sets *CODE to that protocol error code
+ * (static string), writes the message into MSG and sets *REQ = NULL,
+ * *OP_NAME = NULL. */
+int server_request_read(const char *line, size_t len, json_t **req, const char **op_name,
+                        const char **code, char *msg, size_t msglen);
+/* Steps 5-6 on REQ, a request that passed server_request_read (steps 3-4 are
+ * checked again, so any JSON value is safe to pass). On success returns 0
+ * and sets *OP. On failure returns ERR_NOTFOUND (unknown_op) or ERR_INVALID
+ * (invalid_request), sets *CODE and writes MSG; *OP is untouched. REQ is
+ * borrowed. */
+int server_request_op(const json_t *req, server_op *op, const char **code, char *msg,
+                      size_t msglen);
+/* Steps 1-6 in one call (no access check): server_request_read then
+ * server_request_op. On success returns 0 with *REQ (owned by the caller:
+ * json_decref) and *OP set; on failure returns the negative code, *REQ =
+ * NULL, *CODE and MSG set exactly as the two calls would set them. */
+int server_request_parse(const char *line, size_t len, json_t **req, server_op *op,
+                         const char **code, char *msg, size_t msglen);
 
 /* Checks PATH before binding: absent is fine; a socket nobody listens on is
  * removed (stale); a live socket or a non-socket file is an error. */

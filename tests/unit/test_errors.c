@@ -80,6 +80,26 @@ static void test_err_set_truncates_safely(void **state)
     assert_int_equal(small[0], '\0');
 }
 
+/* A message cut to fit its buffer never ends inside a UTF-8 sequence, and
+ * complete sequences at the end are kept. */
+static void test_err_set_trims_partial_utf8(void **state)
+{
+    (void)state;
+    char m[8];
+    /* "abcde" + U+00E9 (2 bytes) + U+20AC (3 bytes): the euro sign is cut */
+    err_set(m, sizeof m, ERR_INVALID, "%s", "abcde\xc3\xa9\xe2\x82\xac");
+    assert_string_equal(m, "abcde\xc3\xa9");
+    err_set(m, sizeof m, ERR_INVALID, "%s", "abcdef\xc3\xa9");
+    assert_string_equal(m, "abcdef");
+    err_set(m, sizeof m, ERR_INVALID, "%s", "abcd\xf0\x9f\x98\x80x");
+    assert_string_equal(m, "abcd");
+    err_set(m, sizeof m, ERR_INVALID, "%s", "ab\xf0\x9f\x98\x80xyz");
+    assert_string_equal(m, "ab\xf0\x9f\x98\x80x");
+    char buf[8] = "abc\xe2\x82";
+    err_trim_utf8(buf, strlen(buf));
+    assert_string_equal(buf, "abc");
+}
+
 static void test_err_set_null_buffer(void **state)
 {
     (void)state;
@@ -116,6 +136,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codes_are_negative_and_distinct),
+        cmocka_unit_test(test_err_set_trims_partial_utf8),
         cmocka_unit_test(test_err_str_texts),
         cmocka_unit_test(test_err_name_names),
         cmocka_unit_test(test_every_code_has_text_and_name),
