@@ -59,6 +59,12 @@ void blas_ensure_kernel(int argc, char **argv)
     (void)argc;
     const char *user = getenv("OPENBLAS_CORETYPE");
     const char *current = openblas_get_corename();
+    /* Test hook: SWEEP_BLAS_PRETEND_CORE=NAME makes the first start act as if
+     * OpenBLAS had chosen NAME (e.g. Prescott), so the re-exec path runs on
+     * CPUs that OpenBLAS detects correctly. The restarted process reports
+     * the kernel it really loaded. */
+    const char *pretend = getenv("SWEEP_BLAS_PRETEND_CORE");
+    if (pretend && *pretend && !(user && *user)) current = pretend;
     if (user && *user) {
         log_debug("OpenBLAS kernel %s (OPENBLAS_CORETYPE=%s)", current, user);
         return;
@@ -74,9 +80,9 @@ void blas_ensure_kernel(int argc, char **argv)
                  current, target);
         return;
     }
-    log_debug("OpenBLAS chose %s on a CPU that supports %s; restarting with "
-              "OPENBLAS_CORETYPE=%s",
-              current, target, target);
+    log_info("OpenBLAS chose the %s kernel on a CPU that supports %s; restarting with "
+             "OPENBLAS_CORETYPE=%s",
+             current, target, target);
     if (setenv("OPENBLAS_CORETYPE", target, 1) != 0 || setenv(BLAS_REEXEC_MARKER, "1", 1) != 0) {
         log_warn("cannot set OPENBLAS_CORETYPE; keeping the %s kernel", current);
         unsetenv("OPENBLAS_CORETYPE");

@@ -42,6 +42,13 @@ like() {
         echo "#   want match: '$3'"
     fi
 }
+unlike() {
+    if printf '%s' "$2" | grep -qE -- "$3"; then
+        not_ok "$1"
+        echo "#   got:  '$2'"
+        echo "#   want no match: '$3'"
+    else ok "$1"; fi
+}
 # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
 wait_for() {
     local limit=$1

@@ -289,6 +289,34 @@ else
 fi
 out=$(OPENBLAS_CORETYPE=Haswell "$W" bench --width 8 --input-size 32 --batch 2 --steps 1 --classes 10 2>/dev/null)
 like "a user's OPENBLAS_CORETYPE is respected" "$out" '"blas_core":"Haswell"'
+# The re-exec path, forced: SWEEP_BLAS_PRETEND_CORE makes the first start see a
+# fallback kernel; the worker must restart itself with OPENBLAS_CORETYPE set to
+# the kernel the CPU supports, and the restarted process reports what it loaded.
+want=""
+if grep -qw avx512f /proc/cpuinfo; then
+    want=SkylakeX
+    grep -qw avx512_bf16 /proc/cpuinfo && want=Cooperlake
+elif grep -qw avx2 /proc/cpuinfo; then
+    want=Haswell
+fi
+out=$(SWEEP_BLAS_PRETEND_CORE=Prescott "$W" bench --width 8 --input-size 32 --batch 2 --steps 1 \
+    --classes 10 2>"$T/e17")
+is "bench after a forced kernel fallback exits 0" "$?" 0
+if [ -n "$want" ]; then
+    like "the worker restarts itself with OPENBLAS_CORETYPE=$want" "$(cat "$T/e17")" \
+        "chose the Prescott kernel.*restarting with OPENBLAS_CORETYPE=$want"
+    like "... and the restarted worker runs $want" "$out" "\"blas_core\":\"$want\""
+    is "... restarting once only" "$(grep -c restarting "$T/e17")" 1
+else
+    unlike "no AVX2: no restart" "$(cat "$T/e17")" "kernel on a CPU that supports"
+fi
+out=$(SWEEP_BLAS_PRETEND_CORE=Prescott SWEEP_BLAS_REEXEC=1 "$W" bench --width 8 --input-size 32 \
+    --batch 2 --steps 1 --classes 10 2>"$T/e18")
+is "a restart that did not help: bench still runs (exit 0)" "$?" 0
+if [ -n "$want" ]; then
+    like "... with a warning naming both kernels" "$(cat "$T/e18")" "still runs the Prescott kernel.*OPENBLAS_CORETYPE=$want"
+    unlike "... and no second restart" "$(cat "$T/e18")" "kernel on a CPU that supports"
+fi
 "$W" bench --freeze layer9 >/dev/null 2>"$T/e16"
 is "bench with a bad --freeze: exit 2" "$?" 2
 like "... message lists the choices" "$(cat "$T/e16")" 'layer4'
