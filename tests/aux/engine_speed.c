@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "layers.h"
 #include "optim.h"
 #include "resnet.h"
 #include "rng.h"
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    openblas_set_num_threads(threads);
+    layers_set_threads(threads); // the engine's threads (split GEMMs, OpenBLAS single-threaded)
     char msg[256];
     resnet *m;
     if (resnet_create(&m, arch, 64, classes, 1, msg, sizeof msg) ||
