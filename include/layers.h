@@ -25,7 +25,8 @@
  * - Kernels are deterministic for a fixed engine thread count (layers_set_threads).
  * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
  *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread),
- *   SWEEP_GEMM_SPLIT=0 (matrix products threaded by OpenBLAS).
+ *   SWEEP_GEMM_SPLIT=0 (matrix products threaded by OpenBLAS), SWEEP_DENSE=0
+ *   (no dense product for convolutions on tiny maps).
  *
  * Naive references with the same signatures and a `_ref` suffix live in
  * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
