@@ -26,7 +26,8 @@
  * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
  *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread),
  *   SWEEP_GEMM_SPLIT=0 (matrix products threaded by OpenBLAS), SWEEP_DENSE=0
- *   (no dense product for convolutions on tiny maps).
+ *   (no dense product for convolutions on tiny maps), SWEEP_POOL_SPIN=N (pause
+ *   loops a waiting pool thread spins before sleeping; default 4000, 0 = none).
  *
  * Naive references with the same signatures and a `_ref` suffix live in
  * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit

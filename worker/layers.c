@@ -851,13 +851,33 @@ static void pool_work(par_fn fn, void *ctx, size_t n, size_t chunks)
     }
 }
 
+/* Pause-loop iterations a waiting thread spins before it sleeps on the
+ * condition variable (SWEEP_POOL_SPIN overrides; 0 = sleep at once). A step
+ * hands the pool hundreds of jobs a few hundred microseconds apart, and a
+ * futex wake-up costs tens of microseconds each way. */
+#define POOL_SPIN_DEFAULT 4000
+
+static int pool_spin(void)
+{
+    static int spin = -1;
+    if (spin < 0) {
+        const char *e = getenv("SWEEP_POOL_SPIN");
+        spin = e && *e ? atoi(e) : POOL_SPIN_DEFAULT;
+        if (spin < 0) spin = 0;
+    }
+    return spin;
+}
+
 static void *pool_main(void *arg)
 {
     (void)arg;
     unsigned seen = 0;
-    pthread_mutex_lock(&pool.mu);
+    const int spin = pool_spin();
     for (;;) {
-        while (pool.gen == seen)
+        for (int i = 0; i < spin && __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen; i++)
+            _mm_pause();
+        pthread_mutex_lock(&pool.mu);
+        while (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen)
             pthread_cond_wait(&pool.go, &pool.mu);
         seen = pool.gen;
         par_fn fn = pool.fn;
@@ -868,6 +888,7 @@ static void *pool_main(void *arg)
         pool_work(fn, ctx, n, chunks);
         pthread_mutex_lock(&pool.mu);
         if (--pool.busy == 0) pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.mu);
     }
     return NULL;
 }
@@ -940,11 +961,13 @@ static void pool_run(int threads, size_t n, size_t chunks, par_fn fn, void *ctx)
     pool.chunks = chunks;
     atomic_store(&pool.next, 0);
     atomic_store(&pool.finished, 0);
-    pool.gen++;
+    __atomic_store_n(&pool.gen, pool.gen + 1, __ATOMIC_RELEASE);
     if (pool.started) pthread_cond_broadcast(&pool.go);
     pthread_mutex_unlock(&pool.mu);
     pool_work(fn, ctx, n, chunks);
     /* wait for chunks that helpers took and are still running */
+    for (int i = 0, spin = pool_spin(); i < spin && atomic_load(&pool.finished) < chunks; i++)
+        _mm_pause();
     while (atomic_load(&pool.finished) < chunks) {
         pthread_mutex_lock(&pool.mu);
         if (atomic_load(&pool.finished) < chunks && pool.busy > 0)
