@@ -280,6 +280,97 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
     }
 }
 
+/* Narrow maps of even size with 16 % TW == 0 (W = 2, 4, 8, 16; H even): no
+ * gathers. The rows of R = 16/TW tile rows are packed into two vectors (R/2
+ * rows of W floats each), whose even and odd lanes are the window columns
+ * 2tx and 2tx+1 of every tile; columns 2tx-1 and 2tx+2 are those shifted by
+ * one lane within each tile row, zero at the padded edges. */
+static int narrow_even(const conv2d_desc *d)
+{
+    const int tw = tiles_w(d);
+    return d->w % 2 == 0 && d->h % 2 == 0 && tw <= NARROW_TW && 16 % tw == 0;
+}
+
+typedef struct {
+    __m512i mod_w;     // lane l -> l % W (packs a row into its slot)
+    __m512i m1, p1;    // lane l -> l - 1, l + 1
+    __mmask16 nstart;  // lanes whose tile is not the first of its row
+    __mmask16 nend;    // lanes whose tile is not the last of its row
+} narrow_idx;
+
+__attribute__((target("avx512f"))) static narrow_idx narrow_idx_make(int W)
+{
+    const int tw = W / 2;
+    int32_t a[16], b[16], c[16];
+    narrow_idx x = {0};
+    for (int l = 0; l < 16; l++) {
+        a[l] = l % W;
+        b[l] = l > 0 ? l - 1 : 0;
+        c[l] = l < 15 ? l + 1 : 15;
+        if (l % tw != 0) x.nstart |= (__mmask16)(1u << l);
+        if (l % tw != tw - 1) x.nend |= (__mmask16)(1u << l);
+    }
+    x.mod_w = _mm512_loadu_si512(a);
+    x.m1 = _mm512_loadu_si512(b);
+    x.p1 = _mm512_loadu_si512(c);
+    return x;
+}
+
+__attribute__((target("avx512f"))) static void input_part_even(void *arg, size_t c0, size_t c1)
+{
+    const it_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t C = (size_t)d->c, T = k->T;
+    const int R = 16 / tw, half = R / 2 > 0 ? R / 2 : 1;
+    const narrow_idx ix = narrow_idx_make(W);
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __mmask16 wmask = (__mmask16)((1u << W) - 1);
+    for (size_t c = c0; c < c1; c++) {
+        const float *plane = k->in + c * (size_t)d->n * H * W;
+        for (int r0 = k->r0; r0 < k->r1; r0 += R) {
+            int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
+            int cnt = nr * tw;
+            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            __m512 w[4][4];
+            for (int i = 0; i < 4; i++) {
+                __m512 A = _mm512_setzero_ps(), B = _mm512_setzero_ps();
+                for (int q = 0; q < nr; q++) {
+                    const int r = r0 + q, n = r / th, ty = r % th, y = 2 * ty - 1 + i;
+                    if (y < 0 || y >= H) continue;
+                    __m512 row = _mm512_maskz_loadu_ps(wmask, plane + ((size_t)n * H + y) * W);
+                    int slot = q % half;
+                    __mmask16 seg = (__mmask16)(((1u << W) - 1) << (slot * W));
+                    if (q < half)
+                        A = _mm512_mask_permutexvar_ps(A, seg, ix.mod_w, row);
+                    else
+                        B = _mm512_mask_permutexvar_ps(B, seg, ix.mod_w, row);
+                }
+                __m512 d1 = _mm512_permutex2var_ps(A, ev, B); // column 2tx
+                __m512 d2 = _mm512_permutex2var_ps(A, od, B); // column 2tx + 1
+                __m512 d0 = _mm512_maskz_permutexvar_ps(ix.nstart, ix.m1, d2); // 2tx - 1
+                __m512 d3 = _mm512_maskz_permutexvar_ps(ix.nend, ix.p1, d1);   // 2tx + 2
+                w[i][0] = _mm512_sub_ps(d0, d2);
+                w[i][1] = _mm512_add_ps(d1, d2);
+                w[i][2] = _mm512_sub_ps(d2, d1);
+                w[i][3] = _mm512_sub_ps(d1, d3);
+            }
+            float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
+            for (int j = 0; j < 4; j++) {
+                _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[0][j], w[2][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m,
+                                      _mm512_add_ps(w[1][j], w[2][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[2][j], w[1][j]));
+                _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m,
+                                      _mm512_sub_ps(w[1][j], w[3][j]));
+            }
+        }
+    }
+}
+
 /* ---------- output transform ---------- */
 
 typedef struct {
@@ -403,6 +494,65 @@ __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, siz
                             v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, idx, plane, 4));
                     _mm512_mask_i32scatter_ps(plane, mm, idx, v, 4);
                 }
+        }
+    }
+}
+
+/* Output transform for the maps input_part_even handles: the two results of
+ * a tile row interleaved give W contiguous output floats per tile row, so
+ * each tile row is one permute and one masked store (no scatters). */
+__attribute__((target("avx512f"))) static void output_part_even(void *arg, size_t o0, size_t o1)
+{
+    const ot_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t OC = (size_t)d->oc, T = k->T;
+    const int R = 16 / tw, half = R / 2 > 0 ? R / 2 : 1;
+    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_i =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __mmask16 wmask = (__mmask16)((1u << W) - 1);
+    __m512i seg_idx[16]; // slot s -> lanes s*W .. s*W+W-1 moved to 0 .. W-1
+    for (int sl = 0; sl < half; sl++) {
+        int32_t t[16];
+        for (int l = 0; l < 16; l++)
+            t[l] = (sl * W + l) & 15;
+        seg_idx[sl] = _mm512_loadu_si512(t);
+    }
+    for (size_t o = o0; o < o1; o++) {
+        float *plane = k->out + o * (size_t)d->n * H * W;
+        for (int r0 = k->r0; r0 < k->r1; r0 += R) {
+            int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
+            int cnt = nr * tw;
+            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
+            __m512 s0[4], s1[4];
+            for (int j = 0; j < 4; j++) {
+                __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
+                __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
+                __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
+                __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
+                s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            __m512 y[2][2];
+            y[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+            y[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+            y[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+            y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            for (int a = 0; a < 2; a++) {
+                /* W output floats of row 2ty+a per tile row: lo holds the
+                 * first R/2 tile rows, hi the others */
+                __m512 lo = _mm512_permutex2var_ps(y[a][0], lo_i, y[a][1]);
+                __m512 hi = _mm512_permutex2var_ps(y[a][0], hi_i, y[a][1]);
+                for (int q = 0; q < nr; q++) {
+                    const int r = r0 + q, n = r / th, ty = r % th;
+                    __m512 v = _mm512_permutexvar_ps(seg_idx[q % half], q < half ? lo : hi);
+                    float *dst = plane + ((size_t)n * H + 2 * ty + a) * W;
+                    if (k->accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(wmask, dst));
+                    _mm512_mask_storeu_ps(dst, wmask, v);
+                }
+            }
         }
     }
 }
@@ -554,7 +704,7 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
+        layers_parallel_for(C, 4, narrow_even(d) ? input_part_even : tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
         gt_ctx gk = {z, dy, d, r0, r1, T};
         layers_parallel_for(OC, 4, grad_part, &gk);
         wp_ctx pk = {du, z, v, OC, C, T};
@@ -581,10 +731,10 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
+        layers_parallel_for(C, 4, narrow_even(d) ? input_part_even : tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
         fp_ctx pk = {mb, u, v, OC, C, T};
         layers_gemm_batch(16, conv_products, &pk);
         ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
-        layers_parallel_for(OC, 4, tw <= NARROW_TW ? output_part_narrow : output_part, &ok);
+        layers_parallel_for(OC, 4, narrow_even(d) ? output_part_even : tw <= NARROW_TW ? output_part_narrow : output_part, &ok);
     }
 }
