@@ -187,6 +187,15 @@ int main(int argc, char **argv)
      * disk (kept and retried, errors naming the limit). Workers get the
      * default disposition back: uv_spawn resets signals in the child. */
     signal(SIGXFSZ, SIG_IGN);
+    /* Workers inherit the environment. OpenBLAS starts its thread pool when
+     * the library loads, before main, and under a small address-space limit
+     * (ulimit -v, RLIMIT_AS) it retries a failed buffer allocation forever: a
+     * worker would hang instead of failing. sweep-worker multiplies on its own
+     * threads with OpenBLAS single-threaded (include/layers.h), so it loses
+     * nothing by starting OpenBLAS with one thread. A value the user set is
+     * kept. */
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        setenv("OPENBLAS_NUM_THREADS", "1", 0);
     sweepd_config cfg;
     config_defaults(&cfg);
     char msg[2 * PATH_MAX + 256];

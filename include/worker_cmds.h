@@ -29,7 +29,9 @@ int cmd_import_idx(int argc, char **argv); // worker/import_idx.c
  * /proc/self/exe with ARGV. Returns only when no re-exec was needed or it
  * failed (then logs why). worker/blas_setup.c */
 void blas_ensure_kernel(int argc, char **argv);
-/* Sets the OpenBLAS thread count. */
+/* Sets the engine's thread count (layers_set_threads) and runs one product on
+ * every thread so OpenBLAS takes its work buffers now, before memory can run
+ * out (OpenBLAS would retry a failed buffer allocation forever). */
 void blas_set_threads(int threads);
 /* The kernel OpenBLAS uses ("SkylakeX", "Cooperlake", ...); static string. */
 const char *blas_core_name(void);

@@ -97,9 +97,25 @@ void blas_ensure_kernel(int argc, char **argv)
              current, target, strerror(e), current, target);
 }
 
+/* One product big enough to run on every engine thread, before the command
+ * allocates anything large. OpenBLAS takes its per-thread work buffers at the
+ * first call on each thread and keeps them; when that first call comes only
+ * after memory is exhausted, it retries the allocation forever instead of
+ * failing. Warmed up here, a later shortage hits our own allocations, which
+ * fail cleanly (exit 6). */
+static void blas_warmup(void)
+{
+    enum { N = 384 };
+    float *a = calloc((size_t)3 * N * N, sizeof *a);
+    if (!a) return;
+    layers_sgemm(0, 0, N, N, N, 1.0f, a, N, a + N * N, N, 0.0f, a + 2 * N * N, N);
+    free(a);
+}
+
 void blas_set_threads(int threads)
 {
     layers_set_threads(threads);
+    blas_warmup();
 }
 
 const char *blas_core_name(void)

@@ -10,7 +10,6 @@
 
 #include "errors.h"
 #include "events.h"
-#include "layers.h"
 #include "log.h"
 #include "train.h"
 #include "trialspec.h"
@@ -19,22 +18,6 @@
 static void on_stop_signal(int sig)
 {
     train_stop_requested = sig;
-}
-
-/* One sgemm big enough to run on every OpenBLAS thread, before the trial
- * allocates anything large. OpenBLAS takes its per-thread work buffers at the
- * first call and keeps them; when that first call comes only after memory is
- * exhausted, it retries the allocation forever instead of failing. Warmed up
- * here, a later shortage hits our own allocations, which fail cleanly with
- * exit 6. */
-static void blas_warmup(void)
-{
-    enum { N = 384 };
-    float *a = calloc((size_t)3 * N * N, sizeof *a);
-    if (!a) return;
-    /* through the engine, so every thread that will multiply gets its buffers */
-    layers_sgemm(0, 0, N, N, N, 1.0f, a, N, a + N * N, N, 0.0f, a + 2 * N * N, N);
-    free(a);
 }
 
 static void run_usage(FILE *f)
@@ -91,7 +74,6 @@ int cmd_run(int argc, char **argv)
         return code;
     }
     blas_set_threads(spec.threads);
-    blas_warmup();
     int code = train_run(&spec);
     trialspec_free(&spec);
     return code;

@@ -40,4 +40,24 @@ like "watch saw the test evaluation" "$(cat "$T/watch.out")" '"event":"test","jo
 like "worker stderr went to the trial log" "$(wc -c <"$VAR/logs/trial-$best.log")" '^[1-9]'
 stop_daemon
 is "SIGTERM exits 0" "$?" "0"
+
+# Under a 300 MB address-space limit (inherited by the workers) a worker must
+# still start: OpenBLAS would start its thread pool at load and retry a failed
+# buffer allocation forever, so sweepd starts workers with
+# OPENBLAS_NUM_THREADS=1 (the engine threads the products itself). (This suite
+# is not among the AddressSanitizer runs, whose shadow memory cannot live
+# within such a limit.)
+DB=$T/lim.db
+(ulimit -v 300000 && exec env -u SWEEPD_WORKER -u OPENBLAS_NUM_THREADS "$BUILD/sweepd" \
+    --foreground --socket "$SOCK" --db "$DB" --state-dir "$T/lim" --workers 1 >>"$DLOG" 2>&1) &
+DPID=$!
+wait_for 10 ping_ok
+JOB2="{\"name\":\"lim\",\"data\":{\"train\":\"$T/train\",\"val_fraction\":0.25},
+ \"model\":{\"arch\":\"resnet18\",\"weights\":null,\"input_size\":16,\"width\":8},
+ \"space\":{\"lr\":[0.05]},\"fixed\":{\"epochs\":1,\"batch_size\":6},\"seed\":3}"
+like "submit under a 300 MB limit" "$(submit "$JOB2")" '"ok":true'
+wait_for 60 job_ended 1
+is "the trial completed under the limit (no hang at OpenBLAS start-up)" \
+    "$(sq "SELECT state || ':' || exit_code FROM trials")" "completed:0"
+stop_daemon
 done_testing
