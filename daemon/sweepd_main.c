@@ -29,7 +29,7 @@
 #include "server.h"
 #include "store.h"
 
-static int ready_fd = -1;      // pipe to the waiting parent while daemonizing
+static int ready_fd = -1;        // pipe to the waiting parent while daemonizing
 static bool log_to_file = false; // log lines go to a file, not stderr
 
 /* Reports a start-up failure: to the waiting parent or to stderr. */
@@ -149,9 +149,9 @@ static void daemonize(void)
 }
 
 typedef struct {
-    sweepd d;              // scheduler state
-    uv_signal_t sig[3];    // SIGTERM, SIGINT, SIGHUP
-    bool sig_started;      // sig[] initialised
+    sweepd d;           // scheduler state
+    uv_signal_t sig[3]; // SIGTERM, SIGINT, SIGHUP
+    bool sig_started;   // sig[] initialised
 } app;
 
 static void on_stopped(sweepd *d)
@@ -159,7 +159,8 @@ static void on_stopped(sweepd *d)
     app *a = (app *)d;
     server_close_all(d);
     if (a->sig_started)
-        for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&a->sig[i], NULL);
+        for (int i = 0; i < 3; i++)
+            uv_close((uv_handle_t *)&a->sig[i], NULL);
     a->sig_started = false;
 }
 
@@ -194,7 +195,8 @@ int main(int argc, char **argv)
      * threads with OpenBLAS single-threaded (include/layers.h), so it loses
      * nothing by starting OpenBLAS with one thread. A value the user set is
      * kept. */
-    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") &&
+        !getenv("OMP_NUM_THREADS"))
         setenv("OPENBLAS_NUM_THREADS", "1", 0);
     sweepd_config cfg;
     config_defaults(&cfg);

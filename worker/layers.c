@@ -228,12 +228,12 @@ static int dense_tap(const conv2d_desc *d, int p, int q)
  * in parallel; for one O every tap of W[O] (C*KH*KW floats) stays in L1
  * while the P*Q blocks are written, so W is read from memory once. */
 typedef struct {
-    float *wb;             // (P*OC, Q*C) dense matrix, or its gradient
-    float *w;              // (OC, C, KH, KW) weights, or their gradient
-    const conv2d_desc *d;  // the convolution
-    const float *src;      // transposes: source
-    float *dst;            // transposes: destination
-    int accumulate;        // transposes: add into dst
+    float *wb;            // (P*OC, Q*C) dense matrix, or its gradient
+    float *w;             // (OC, C, KH, KW) weights, or their gradient
+    const conv2d_desc *d; // the convolution
+    const float *src;     // transposes: source
+    float *dst;           // transposes: destination
+    int accumulate;       // transposes: add into dst
 } dense_ctx;
 
 static void dense_build_part(void *arg, size_t o0, size_t o1)
@@ -324,8 +324,7 @@ static void conv_fwd_dense(float *out, const float *in, const float *w, const co
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
     dense_ctx ti = {NULL, NULL, &mi, in, xr, 0};
     layers_parallel_for((size_t)C, 8, dense_to_rows_part, &ti);
-    layers_sgemm(0, 0, P * OC, N, Q * C, 1.0f, wb, Q * C, xr, N,
-                0.0f, yr, N);
+    layers_sgemm(0, 0, P * OC, N, Q * C, 1.0f, wb, Q * C, xr, N, 0.0f, yr, N);
     dense_ctx to = {NULL, NULL, &mo, yr, out, 0};
     layers_parallel_for((size_t)OC, 8, dense_from_rows_part, &to);
 }
@@ -343,16 +342,14 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
     if (dw) {
         dense_ctx tx = {NULL, NULL, &mi, in, xr, 0};
         layers_parallel_for((size_t)C, 8, dense_to_rows_part, &tx);
-        layers_sgemm(0, 1, P * OC, Q * C, N, 1.0f, yr, N, xr, N,
-                    0.0f, dwb, Q * C);
+        layers_sgemm(0, 1, P * OC, Q * C, N, 1.0f, yr, N, xr, N, 0.0f, dwb, Q * C);
         dense_ctx r = {dwb, dw, d, NULL, NULL, 0};
         layers_parallel_for((size_t)OC, 8, dense_reduce_part, &r);
     }
     if (din) {
         dense_ctx k = {wb, (float *)w, d, NULL, NULL, 0};
         layers_parallel_for((size_t)OC, 8, dense_build_part, &k);
-        layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr,
-                    N, 0.0f, xr, N);
+        layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr, N, 0.0f, xr, N);
         dense_ctx tb = {NULL, NULL, &mi, xr, din, din_accumulate};
         layers_parallel_for((size_t)C, 8, dense_from_rows_part, &tb);
     }
@@ -678,8 +675,7 @@ static void conv_fwd_plain(float *out, const float *in, const float *w, const co
             subsample(ws, in, d);
             b = ws;
         }
-        layers_sgemm(0, 0, M, NC, K, 1.0f, w, K, b, NC, 0.0f,
-                    out, NC);
+        layers_sgemm(0, 0, M, NC, K, 1.0f, w, K, b, NC, 0.0f, out, NC);
         return;
     }
     const int lines = d->n * d->oh, per = conv_tile_lines(d);
@@ -687,8 +683,7 @@ static void conv_fwd_plain(float *out, const float *in, const float *w, const co
         int l1 = l0 + per < lines ? l0 + per : lines;
         int T = (l1 - l0) * d->ow;
         im2col_tile(ws, in, d, l0, l1);
-        layers_sgemm(0, 0, M, T, K, 1.0f, w, K, ws, T, 0.0f,
-                    out + (size_t)l0 * d->ow, NC);
+        layers_sgemm(0, 0, M, T, K, 1.0f, w, K, ws, T, 0.0f, out + (size_t)l0 * d->ow, NC);
     }
 }
 
@@ -700,22 +695,18 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
     const int NC = d->n * d->oh * d->ow;
     if (conv_is_1x1(d)) {
         if (d->stride == 1) {
-            if (dw)
-                layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, in,
-                            NC, 1.0f, dw, K);
+            if (dw) layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, in, NC, 1.0f, dw, K);
             if (din)
-                layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC,
-                            din_accumulate ? 1.0f : 0.0f, din, NC);
+                layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC, din_accumulate ? 1.0f : 0.0f,
+                             din, NC);
             return;
         }
         if (dw) {
             subsample(ws, in, d);
-            layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, ws, NC,
-                        1.0f, dw, K);
+            layers_sgemm(0, 1, M, K, NC, 1.0f, dout, NC, ws, NC, 1.0f, dw, K);
         }
         if (din) {
-            layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC,
-                        0.0f, ws, NC);
+            layers_sgemm(1, 0, K, NC, M, 1.0f, w, K, dout, NC, 0.0f, ws, NC);
             upsample_add(din, ws, d, din_accumulate);
         }
         return;
@@ -728,12 +719,10 @@ static void conv_bwd_plain(float *din, float *dw, const float *dout, const float
         const float *dy = dout + (size_t)l0 * d->ow;
         if (dw) {
             im2col_tile(ws, in, d, l0, l1);
-            layers_sgemm(0, 1, M, K, T, 1.0f, dy, NC, ws, T, 1.0f,
-                        dw, K);
+            layers_sgemm(0, 1, M, K, T, 1.0f, dy, NC, ws, T, 1.0f, dw, K);
         }
         if (din) {
-            layers_sgemm(1, 0, K, T, M, 1.0f, w, K, dy, NC, 0.0f,
-                        ws, T);
+            layers_sgemm(1, 0, K, T, M, 1.0f, w, K, dy, NC, 0.0f, ws, T);
             col2im_tile(din, ws, d, l0, l1);
         }
     }
@@ -993,13 +982,13 @@ void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
 #define GEMM_SPLIT_ALIGN 16
 
 typedef struct {
-    int ta, tb;           // op(A), op(B): non-zero = transposed
-    int m, n, k;          // C is (m, n), op(A) (m, k), op(B) (k, n)
-    float alpha, beta;    // scalars
-    const float *a, *b;   // operands, row-major
-    int lda, ldb, ldc;    // leading dimensions
-    float *c;             // result
-    int by_cols;          // 1: blocks of columns of C, 0: blocks of rows
+    int ta, tb;         // op(A), op(B): non-zero = transposed
+    int m, n, k;        // C is (m, n), op(A) (m, k), op(B) (k, n)
+    float alpha, beta;  // scalars
+    const float *a, *b; // operands, row-major
+    int lda, ldb, ldc;  // leading dimensions
+    float *c;           // result
+    int by_cols;        // 1: blocks of columns of C, 0: blocks of rows
 } gemm_ctx;
 
 /* Multiplies the blocks [u0, u1) (units of GEMM_SPLIT_ALIGN columns or rows). */
@@ -1550,23 +1539,18 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
         for (int i = 0; i < n; i++)
             memcpy(out + (size_t)i * out_f, b, sizeof(float) * out_f);
     }
-    layers_sgemm(0, 1, n, out_f, in_f, 1.0f, in, in_f, w, in_f,
-                b ? 1.0f : 0.0f, out, out_f);
+    layers_sgemm(0, 1, n, out_f, in_f, 1.0f, in, in_f, w, in_f, b ? 1.0f : 0.0f, out, out_f);
 }
 
 void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int n, int in_f, int out_f)
 {
-    if (dw)
-        layers_sgemm(1, 0, out_f, in_f, n, 1.0f, dout, out_f, in,
-                    in_f, 1.0f, dw, in_f);
+    if (dw) layers_sgemm(1, 0, out_f, in_f, n, 1.0f, dout, out_f, in, in_f, 1.0f, dw, in_f);
     if (db)
         for (int i = 0; i < n; i++)
             for (int o = 0; o < out_f; o++)
                 db[o] += dout[(size_t)i * out_f + o];
-    if (din)
-        layers_sgemm(0, 0, n, in_f, out_f, 1.0f, dout, out_f, w,
-                    in_f, 0.0f, din, in_f);
+    if (din) layers_sgemm(0, 0, n, in_f, out_f, 1.0f, dout, out_f, w, in_f, 0.0f, din, in_f);
 }
 
 /* ---------- loss ---------- */

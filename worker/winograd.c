@@ -215,6 +215,23 @@ __attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, 
     }
 }
 
+/* Stores V = B^T (d B) for 16 tiles at once, given the rows w[i][j] of d B:
+ * V[xi] of lane l's tile goes to BASE[xi * STRIDE + l] (lanes in M only). */
+__attribute__((target("avx512f"))) static inline void input_store(float *base, size_t stride,
+                                                                  __mmask16 m, __m512 w[4][4])
+{
+    for (int j = 0; j < 4; j++) {
+        _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * stride, m,
+                              _mm512_sub_ps(w[0][j], w[2][j]));
+        _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * stride, m,
+                              _mm512_add_ps(w[1][j], w[2][j]));
+        _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * stride, m,
+                              _mm512_sub_ps(w[2][j], w[1][j]));
+        _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * stride, m,
+                              _mm512_sub_ps(w[1][j], w[3][j]));
+    }
+}
+
 /* Narrow maps (TW <= 8 tiles per row): one vector covers 16/TW whole tile
  * rows, read with gathers from a stack of 4-row padded blocks (one per tile
  * row), so no lanes are wasted on 8x8 or 4x4 maps. */
@@ -266,16 +283,7 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
                 w[i][3] = _mm512_sub_ps(dd[1], dd[3]);
             }
             float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
-            for (int j = 0; j < 4; j++) {
-                _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[0][j], w[2][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m,
-                                      _mm512_add_ps(w[1][j], w[2][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[2][j], w[1][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[1][j], w[3][j]));
-            }
+            input_store(base, C * T, m, w);
         }
     }
 }
@@ -292,10 +300,10 @@ static int narrow_even(const conv2d_desc *d)
 }
 
 typedef struct {
-    __m512i mod_w;     // lane l -> l % W (packs a row into its slot)
-    __m512i m1, p1;    // lane l -> l - 1, l + 1
-    __mmask16 nstart;  // lanes whose tile is not the first of its row
-    __mmask16 nend;    // lanes whose tile is not the last of its row
+    __m512i mod_w;    // lane l -> l % W (packs a row into its slot)
+    __m512i m1, p1;   // lane l -> l - 1, l + 1
+    __mmask16 nstart; // lanes whose tile is not the first of its row
+    __mmask16 nend;   // lanes whose tile is not the last of its row
 } narrow_idx;
 
 __attribute__((target("avx512f"))) static narrow_idx narrow_idx_make(int W)
@@ -347,8 +355,8 @@ __attribute__((target("avx512f"))) static void input_part_even(void *arg, size_t
                     else
                         B = _mm512_mask_permutexvar_ps(B, seg, ix.mod_w, row);
                 }
-                __m512 d1 = _mm512_permutex2var_ps(A, ev, B); // column 2tx
-                __m512 d2 = _mm512_permutex2var_ps(A, od, B); // column 2tx + 1
+                __m512 d1 = _mm512_permutex2var_ps(A, ev, B);                  // column 2tx
+                __m512 d2 = _mm512_permutex2var_ps(A, od, B);                  // column 2tx + 1
                 __m512 d0 = _mm512_maskz_permutexvar_ps(ix.nstart, ix.m1, d2); // 2tx - 1
                 __m512 d3 = _mm512_maskz_permutexvar_ps(ix.nend, ix.p1, d1);   // 2tx + 2
                 w[i][0] = _mm512_sub_ps(d0, d2);
@@ -357,16 +365,7 @@ __attribute__((target("avx512f"))) static void input_part_even(void *arg, size_t
                 w[i][3] = _mm512_sub_ps(d1, d3);
             }
             float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
-            for (int j = 0; j < 4; j++) {
-                _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[0][j], w[2][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m,
-                                      _mm512_add_ps(w[1][j], w[2][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[2][j], w[1][j]));
-                _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m,
-                                      _mm512_sub_ps(w[1][j], w[3][j]));
-            }
+            input_store(base, C * T, m, w);
         }
     }
 }
@@ -381,6 +380,26 @@ typedef struct {
     size_t T;
     int accumulate;
 } ot_ctx;
+
+/* y = A^T m A (2x2 outputs) for 16 tiles at once: the 16 products of lane l's
+ * tile are BASE[xi * STRIDE + l], lanes outside M read as zero. */
+__attribute__((target("avx512f"))) static inline void
+output_tiles(__m512 y[2][2], const float *base, size_t stride, __mmask16 m)
+{
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < 4; j++) {
+        __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * stride);
+        __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * stride);
+        __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * stride);
+        __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * stride);
+        s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    y[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+    y[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+    y[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+    y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+}
 
 __attribute__((target("avx512f"))) static void store_row(float *dst, __m512 lo, __m512 hi,
                                                          int ncols, int acc)
@@ -468,20 +487,8 @@ __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, siz
             }
             const __m512i vo = _mm512_loadu_si512(off);
             const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
-            __m512 s0[4], s1[4];
-            for (int j = 0; j < 4; j++) {
-                __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
-                __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
-                __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
-                __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
-                s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
             __m512 y[2][2];
-            y[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-            y[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-            y[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-            y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            output_tiles(y, base, OC * T, m);
             for (int a = 0; a < 2; a++)
                 for (int b = 0; b < 2; b++) {
                     __mmask16 mm = m;
@@ -526,20 +533,8 @@ __attribute__((target("avx512f"))) static void output_part_even(void *arg, size_
             int cnt = nr * tw;
             __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
             const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
-            __m512 s0[4], s1[4];
-            for (int j = 0; j < 4; j++) {
-                __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
-                __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
-                __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
-                __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
-                s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
             __m512 y[2][2];
-            y[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-            y[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-            y[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-            y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            output_tiles(y, base, OC * T, m);
             for (int a = 0; a < 2; a++) {
                 /* W output floats of row 2ty+a per tile row: lo holds the
                  * first R/2 tile rows, hi the others */
@@ -662,24 +657,24 @@ static void wgrad_part(void *arg, size_t o0, size_t o1)
 
 /* The 16 per-position products of one chunk of tiles, items [x0, x1). */
 typedef struct {
-    float *du;             // (16, OC, C) weight-gradient accumulators
-    const float *z, *v;    // (16, OC, T) transformed dY, (16, C, T) transformed input
-    size_t oc, c, t;       // dimensions
+    float *du;          // (16, OC, C) weight-gradient accumulators
+    const float *z, *v; // (16, OC, T) transformed dY, (16, C, T) transformed input
+    size_t oc, c, t;    // dimensions
 } wp_ctx;
 
 static void wgrad_products(void *arg, size_t x0, size_t x1)
 {
     const wp_ctx *k = arg;
     for (size_t xi = x0; xi < x1; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k->oc, (int)k->c, (int)k->t,
-                    1.0f, k->z + xi * k->oc * k->t, (int)k->t, k->v + xi * k->c * k->t, (int)k->t,
-                    1.0f, k->du + xi * k->oc * k->c, (int)k->c);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k->oc, (int)k->c, (int)k->t, 1.0f,
+                    k->z + xi * k->oc * k->t, (int)k->t, k->v + xi * k->c * k->t, (int)k->t, 1.0f,
+                    k->du + xi * k->oc * k->c, (int)k->c);
 }
 
 typedef struct {
-    float *m;              // (16, OC, T) products
-    const float *u, *v;   // (16, OC, C) transformed weights, (16, C, T) transformed input
-    size_t oc, c, t;       // dimensions
+    float *m;           // (16, OC, T) products
+    const float *u, *v; // (16, OC, C) transformed weights, (16, C, T) transformed input
+    size_t oc, c, t;    // dimensions
 } fp_ctx;
 
 static void conv_products(void *arg, size_t x0, size_t x1)
@@ -704,7 +699,11 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, narrow_even(d) ? input_part_even : tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
+        layers_parallel_for(C, 4,
+                            narrow_even(d)    ? input_part_even
+                            : tw <= NARROW_TW ? input_part_narrow
+                                              : input_part,
+                            &ik);
         gt_ctx gk = {z, dy, d, r0, r1, T};
         layers_parallel_for(OC, 4, grad_part, &gk);
         wp_ctx pk = {du, z, v, OC, C, T};
@@ -731,10 +730,18 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
         int r1 = r0 + per < rows ? r0 + per : rows;
         size_t T = (size_t)(r1 - r0) * tw;
         it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4, narrow_even(d) ? input_part_even : tw <= NARROW_TW ? input_part_narrow : input_part, &ik);
+        layers_parallel_for(C, 4,
+                            narrow_even(d)    ? input_part_even
+                            : tw <= NARROW_TW ? input_part_narrow
+                                              : input_part,
+                            &ik);
         fp_ctx pk = {mb, u, v, OC, C, T};
         layers_gemm_batch(16, conv_products, &pk);
         ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
-        layers_parallel_for(OC, 4, narrow_even(d) ? output_part_even : tw <= NARROW_TW ? output_part_narrow : output_part, &ok);
+        layers_parallel_for(OC, 4,
+                            narrow_even(d)    ? output_part_even
+                            : tw <= NARROW_TW ? output_part_narrow
+                                              : output_part,
+                            &ok);
     }
 }

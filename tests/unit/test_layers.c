@@ -152,10 +152,9 @@ static void test_winograd(void **state)
 {
     (void)state;
     static const int sh[][5] = {
-        {2, 3, 9, 9, 4},   {1, 5, 2, 2, 3},  {3, 4, 7, 40, 6}, {2, 16, 12, 13, 8},
-        {1, 2, 35, 3, 2},  {2, 8, 8, 8, 4},  {2, 4, 16, 16, 5}, {3, 5, 4, 4, 3},
-        {3, 5, 6, 8, 4},   {2, 3, 8, 16, 4}, {5, 3, 10, 4, 2},  {3, 2, 2, 2, 3},
-        {2, 3, 4, 16, 3}};
+        {2, 3, 9, 9, 4},  {1, 5, 2, 2, 3},   {3, 4, 7, 40, 6}, {2, 16, 12, 13, 8}, {1, 2, 35, 3, 2},
+        {2, 8, 8, 8, 4},  {2, 4, 16, 16, 5}, {3, 5, 4, 4, 3},  {3, 5, 6, 8, 4},    {2, 3, 8, 16, 4},
+        {5, 3, 10, 4, 2}, {3, 2, 2, 2, 3},   {2, 3, 4, 16, 3}};
     /* even narrow maps (W = 2..16, H even: tile rows packed without gathers,
      * groups of tile rows crossing images and partial last groups) and odd
      * or wide ones (gathers / full-width rows) */
