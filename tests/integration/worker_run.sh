@@ -23,10 +23,10 @@ spec() {
     cat >"$T/$1.json" <<EOF
 {"trial": 1, "job": 1, "seed": 17,
  "data": {"train": "$2", "val": null, "val_fraction": 0.25, "test": null},
- "model": {"arch": "${ARCH:-resnet18}", "weights": $w, "input_size": $4, "width": 8},
+ "model": {"arch": "${ARCH:-resnet18}", "weights": $w, "input_size": $4, "width": ${WIDTH:-8}},
  "params": {$5},
  "objective": {"metric": "val_accuracy", "goal": "maximize"},
- "out_dir": "$T/out/${OUT:-$1}", "cache_dir": null, "threads": 1 ${6:-}}
+ "out_dir": "$T/out/${OUT:-$1}", "cache_dir": null, "threads": ${THREADS:-1} ${6:-}}
 EOF
 }
 # run NAME: runs the spec, stdout to $T/NAME.out, stderr to $T/NAME.err; prints the exit code
@@ -114,6 +114,28 @@ is "resume: same final weights" "$($TOOL stcmp "$T/out/ft/checkpoint.safetensors
     "$($TOOL stcmp "$T/out/ft/checkpoint.safetensors" "$T/out/ft/checkpoint.safetensors" "")"
 is "resume: epoch events before and after the stop add up" \
     "$(($($TOOL count "$T/ft_stop1.out" epoch) + $(count ft_stop epoch)))" 4
+
+# ---- two threads: products split over the engine's pool -------------------
+# width 32 at input 32, batch 8: the 3x3 products exceed the split threshold,
+# so both threads multiply; the same spec twice and a stop/resume must still
+# give the same bits (results depend only on the thread count).
+T2='"lr": 0.02, "batch_size": 8, "epochs": 3, "freeze": "none", "optimizer": "sgd"'
+WIDTH=32 THREADS=2 spec t2 "$T/data" null 32 "$T2"
+is "2 threads: exit 0" "$(run t2)" 0
+is "2 threads: start reports 2 threads" "$(get t2 start threads)" 2
+WIDTH=32 THREADS=2 OUT=t2_again spec t2b "$T/data" null 32 "$T2"
+is "2 threads, second run: exit 0" "$(run t2b)" 0
+is "2 threads, same spec twice: identical event streams apart from timing" \
+    "$($TOOL norm "$T/t2b.out" "$T/out/t2_again=OUT" | md5sum)" \
+    "$($TOOL norm "$T/t2.out" "$T/out/t2=OUT" | md5sum)"
+steps2=$(get t2 start steps_per_epoch)
+k2=$((RANDOM % (steps2 * 3) + 1))
+WIDTH=32 THREADS=2 OUT=t2_stop spec t2s "$T/data" null 32 "$T2"
+is "2 threads, stop at step $k2: exit 7" "$(SWEEP_TEST_SIGNAL_AT_STEP=$k2 run t2s)" 7
+is "2 threads, resume: exit 0" "$(run t2s)" 0
+is "2 threads, resume: same final metrics as the uninterrupted run" \
+    "$($TOOL norm "$T/t2s.out" "$T/out/t2_stop=OUT" | grep '"done"')" \
+    "$($TOOL norm "$T/t2.out" "$T/out/t2=OUT" | grep '"done"')"
 
 # ---- SIGTERM from outside during an uncached run (augment, dropout) ---------
 AUG='"lr": 0.02, "batch_size": 4, "epochs": 8, "freeze": "none", "augment": true, "dropout": 0.2, "nesterov": true, "lr_schedule": "cosine", "warmup_epochs": 1'
