@@ -655,35 +655,25 @@ static void wgrad_part(void *arg, size_t o0, size_t o1)
         }
 }
 
-/* The 16 per-position products of one chunk of tiles, items [x0, x1). */
+/* The 16 per-position products of one chunk of tiles, items [x0, x1):
+ * C[xi] (M, N) = A[xi] (M, K) op(B[xi]) + beta C[xi], op(B) = B^T when tb
+ * (B[xi] then (N, K)); A[xi] = a + xi * M * K, and likewise for B and C. */
 typedef struct {
-    float *du;          // (16, OC, C) weight-gradient accumulators
-    const float *z, *v; // (16, OC, T) transformed dY, (16, C, T) transformed input
-    size_t oc, c, t;    // dimensions
-} wp_ctx;
+    const float *a, *b; // (16, M, K) and (16, K, N) or (16, N, K)
+    float *c;           // (16, M, N)
+    int m, n, k;        // dimensions of one product
+    int tb;             // B stored transposed
+    float beta;         // 0: overwrite C, 1: accumulate
+} wprod_ctx;
 
-static void wgrad_products(void *arg, size_t x0, size_t x1)
+static void wino_products(void *arg, size_t x0, size_t x1)
 {
-    const wp_ctx *k = arg;
+    const wprod_ctx *p = arg;
+    const size_t M = (size_t)p->m, N = (size_t)p->n, K = (size_t)p->k;
     for (size_t xi = x0; xi < x1; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k->oc, (int)k->c, (int)k->t, 1.0f,
-                    k->z + xi * k->oc * k->t, (int)k->t, k->v + xi * k->c * k->t, (int)k->t, 1.0f,
-                    k->du + xi * k->oc * k->c, (int)k->c);
-}
-
-typedef struct {
-    float *m;           // (16, OC, T) products
-    const float *u, *v; // (16, OC, C) transformed weights, (16, C, T) transformed input
-    size_t oc, c, t;    // dimensions
-} fp_ctx;
-
-static void conv_products(void *arg, size_t x0, size_t x1)
-{
-    const fp_ctx *k = arg;
-    for (size_t xi = x0; xi < x1; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k->oc, (int)k->t, (int)k->c,
-                    1.0f, k->u + xi * k->oc * k->c, (int)k->c, k->v + xi * k->c * k->t, (int)k->t,
-                    0.0f, k->m + xi * k->oc * k->t, (int)k->t);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans, p->m, p->n,
+                    p->k, 1.0f, p->a + xi * M * K, p->k, p->b + xi * K * N, p->tb ? p->k : p->n,
+                    p->beta, p->c + xi * M * N, p->n);
 }
 
 void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws)
@@ -706,8 +696,9 @@ void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_de
                             &ik);
         gt_ctx gk = {z, dy, d, r0, r1, T};
         layers_parallel_for(OC, 4, grad_part, &gk);
-        wp_ctx pk = {du, z, v, OC, C, T};
-        layers_gemm_batch(16, wgrad_products, &pk);
+        /* dU[xi] (OC, C) += Z[xi] (OC, T) V[xi]^T */
+        wprod_ctx pk = {z, v, du, (int)OC, (int)C, (int)T, 1, 1.0f};
+        layers_gemm_batch(16, wino_products, &pk);
     }
     wg_ctx wk = {dw, du, d->oc, d->c};
     layers_parallel_for(OC, 8, wgrad_part, &wk);
@@ -735,8 +726,9 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
                             : tw <= NARROW_TW ? input_part_narrow
                                               : input_part,
                             &ik);
-        fp_ctx pk = {mb, u, v, OC, C, T};
-        layers_gemm_batch(16, conv_products, &pk);
+        /* M[xi] (OC, T) = U[xi] (OC, C) V[xi] (C, T) */
+        wprod_ctx pk = {u, v, mb, (int)OC, (int)T, (int)C, 0, 0.0f};
+        layers_gemm_batch(16, wino_products, &pk);
         ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
         layers_parallel_for(OC, 4,
                             narrow_even(d)    ? output_part_even
