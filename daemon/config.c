@@ -364,7 +364,7 @@ const char *config_usage(void)
            "  --db PATH                SQLite database (default var/sweepd.db)\n"
            "  --state-dir DIR          trial outputs, logs, pid file (default var)\n"
            "  --workers N              concurrent trials (default: cores / threads per worker)\n"
-           "  --threads-per-worker T   OpenBLAS threads per trial (default 1)\n"
+           "  --threads-per-worker T   compute threads per trial (default 1)\n"
            "  --foreground             stay attached, log to stderr (for systemd)\n"
            "  --log-level LEVEL        debug, info, warn, error or off (default info)\n"
            "  --help                   show this text\n"

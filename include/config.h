@@ -26,7 +26,7 @@ typedef struct {
     char *log_file;           // daemon log, NULL = stderr (foreground) or state_dir/sweepd.log (owned)
     char *pid_file;           // pid file when daemonized, NULL = state_dir/sweepd.pid (owned)
     int workers;              // concurrent worker processes (slots), >= 1; 0 = derive from cores
-    int threads_per_worker;   // OpenBLAS threads each worker uses, >= 1
+    int threads_per_worker;   // compute threads each worker uses, >= 1
     bool foreground;          // stay attached instead of daemonizing
     log_level level;          // log level
     double kill_grace;        // seconds between SIGTERM and SIGKILL for a worker

@@ -44,7 +44,7 @@
 
 typedef void (*par_fn)(void *ctx, size_t i0, size_t i1);
 /* Runs FN(ctx, i0, i1) over contiguous parts of [0, n) on the calling thread
- * plus helper threads (as many in all as OpenBLAS uses), each part at least
+ * plus helper threads (as many in all as layers_threads()), each part at least
  * GRAIN indices; returns when all are done. FN must compute every index the
  * same way whatever the split (results then do not depend on the thread
  * count). Called from one thread at a time; FN must not call it again

@@ -35,8 +35,9 @@
  * caller with augmentation off can compute features once per image and train
  * the suffix only. With freeze all/layer4 the features are the pooled vectors.
  *
- * Threading: one caller thread at a time; OpenBLAS threads as set by
- * blas_set_threads, and the elementwise passes use as many (layers.h).
+ * Threading: one caller thread at a time; the engine's threads as set by
+ * blas_set_threads / layers_set_threads run the products and the
+ * elementwise passes (layers.h).
  * SWEEP_PROFILE=1 in the environment makes resnet_free print the seconds
  * spent per unit (stem, each block, head), forward and backward, to stderr. */
 #ifndef SWEEP_RESNET_H

@@ -51,7 +51,7 @@ typedef struct {
     bool maximize;           // objective.goal == "maximize"
     char *out_dir;           // out_dir: where checkpoints go (owned)
     char *cache_dir;         // cache_dir or NULL: shared decoded-image cache (owned)
-    int threads;             // OpenBLAS threads, 1..1024
+    int threads;             // compute threads of the engine (layers_set_threads), 1..1024
 } trial_spec;
 
 /* Architectures accepted in model.arch, NULL-terminated. */

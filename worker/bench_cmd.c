@@ -58,7 +58,7 @@ static void usage(FILE *f)
                "  --input-size N    input side in pixels (default 224)\n"
                "  --batch B         images per step (default 16)\n"
                "  --freeze STAGE    none, stem, layer1 ... layer4, all (default none)\n"
-               "  --threads T       OpenBLAS threads (default 1)\n"
+               "  --threads T       compute threads (default 1)\n"
                "  --steps S         timed steps of each kind after one warm-up (default 5)\n"
                "  --classes K       classifier outputs (default 1000)\n"
                "  --width W         stem width (default 64, torchvision's)\n");

@@ -25,8 +25,11 @@
  * - Batchnorm is fused with the following ReLU in both directions; its
  *   statistics run in AVX-512 float lanes flushed to double every chunk.
  * - Elementwise passes (batchnorm, ReLU, residual adds, pooling) are split
- *   over channels or index ranges on a small thread pool sized like
- *   OpenBLAS's (layers_parallel_for); results do not depend on the split.
+ *   over channels or index ranges on the engine's thread pool
+ *   (layers_parallel_for); results do not depend on the split.
+ * - The same pool runs the matrix products: OpenBLAS is single-threaded and
+ *   layers_sgemm cuts each large product into column or row blocks
+ *   (include/layers.h, layers_set_threads).
  * - Elementwise loops are compiled for AVX-512 / AVX2 / generic through
  *   target_clones and picked at load time. */
 #pragma GCC optimize("O3")
@@ -803,8 +806,8 @@ void conv2d_backward(float *din, float *dw, const float *dout, const float *in, 
 
 /* A small pool of helper threads for the elementwise passes (batchnorm,
  * ReLU, residual adds, pooling, Winograd transforms, optimizer updates),
- * which otherwise run on one core while OpenBLAS's threads idle. The thread
- * count follows OpenBLAS's. A job is cut into more chunks than threads and
+ * and the blocks of split matrix products. The thread count is the engine's
+ * (layers_set_threads). A job is cut into more chunks than threads and
  * every participant (the caller included) takes the next chunk from an
  * atomic counter, so a helper that the scheduler keeps off the CPU (a busy
  * machine) delays nothing: the caller does its share. Every index is computed

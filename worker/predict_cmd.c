@@ -67,7 +67,7 @@ static void usage(FILE *f)
             "  --input-size N    network input side (default: the file's, else 224)\n"
             "  --raw             no resize/crop: images must already be N x N\n"
             "  --top K           classes listed per image (default 5)\n"
-            "  --threads T       OpenBLAS threads (default: OpenBLAS's)\n"
+            "  --threads T       compute threads (default: one per core OpenBLAS sees)\n"
             "  --batch B         images per forward pass (default 8)\n"
             "\n"
             "Exit status: 0 all images classified, 2 bad arguments, 3 some image could not\n"

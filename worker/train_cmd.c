@@ -1,6 +1,6 @@
 /* train_cmd — `sweep-worker run TRIAL.json`: reads and validates the trial
  * spec, installs the SIGTERM/SIGINT handlers that ask the loop to stop after
- * its current step, sets the OpenBLAS thread count, and runs the trial
+ * its current step, sets the engine's thread count, and runs the trial
  * (train.h). Events go to stdout, human logs to stderr. */
 #include <cblas.h>
 #include <signal.h>
