@@ -130,6 +130,21 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
  * through F(3x3, 2x2) (the transpose of the forward algorithm). */
 void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws);
 
+/* Prepared weights. Convolutions on maps with fewer pixels than kernel taps
+ * (3x3 on 2x2: layer4 at input 64) run as one dense product with a matrix
+ * built from W on every call. conv2d_prep_floats gives its size (0 when D
+ * does not use one; the same for every batch size); conv2d_prepare builds it
+ * into PREP from W; the _prep variants take it instead of building (PREP may
+ * be NULL: then they are conv2d_forward/backward). PREP must have been built
+ * from the current W: a training step builds it in the forward pass and
+ * reuses it in the backward pass, before the weights change. */
+size_t conv2d_prep_floats(const conv2d_desc *d);
+void conv2d_prepare(float *prep, const float *w, const conv2d_desc *d);
+void conv2d_forward_prep(float *out, const float *in, const float *w, const float *prep,
+                         const conv2d_desc *d, float *ws);
+void conv2d_backward_prep(float *din, float *dw, const float *dout, const float *in, const float *w,
+                          const float *prep, const conv2d_desc *d, float *ws, int din_accumulate);
+
 /* ---------- batchnorm2d (+ optional fused ReLU) ---------- */
 
 #define BN_EPS 1e-5f

@@ -316,14 +316,24 @@ static conv2d_desc dense_map_desc(int c, int n, int h, int w)
     return m;
 }
 
-static void conv_fwd_dense(float *out, const float *in, const float *w, const conv2d_desc *d,
-                           float *ws)
+/* The dense matrix of W in BUF (P*OC, Q*C), built here unless PREP (the same
+ * matrix from conv2d_prepare) is given; returns the one to use. */
+static const float *dense_weights(float *buf, const float *prep, const float *w,
+                                  const conv2d_desc *d)
+{
+    if (prep) return prep;
+    dense_ctx k = {buf, (float *)w, d, NULL, NULL, 0};
+    layers_parallel_for((size_t)d->oc, 8, dense_build_part, &k);
+    return buf;
+}
+
+static void conv_fwd_dense(float *out, const float *in, const float *w, const float *prep,
+                           const conv2d_desc *d, float *ws)
 {
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
-    float *wb = ws, *xr = ws + 2 * align16((size_t)P * OC * Q * C);
+    float *xr = ws + 2 * align16((size_t)P * OC * Q * C);
     float *yr = xr + align16((size_t)Q * C * N);
-    dense_ctx k = {wb, (float *)w, d, NULL, NULL, 0};
-    layers_parallel_for((size_t)OC, 8, dense_build_part, &k);
+    const float *wb = dense_weights(ws, prep, w, d);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
     dense_ctx ti = {NULL, NULL, &mi, in, xr, 0};
     layers_parallel_for((size_t)C, 8, dense_to_rows_part, &ti);
@@ -333,11 +343,12 @@ static void conv_fwd_dense(float *out, const float *in, const float *w, const co
 }
 
 static void conv_bwd_dense(float *din, float *dw, const float *dout, const float *in,
-                           const float *w, const conv2d_desc *d, float *ws, int din_accumulate)
+                           const float *w, const float *prep, const conv2d_desc *d, float *ws,
+                           int din_accumulate)
 {
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
     const size_t nwb = align16((size_t)P * OC * Q * C);
-    float *wb = ws, *dwb = ws + nwb, *xr = ws + 2 * nwb;
+    float *dwb = ws + nwb, *xr = ws + 2 * nwb;
     float *yr = xr + align16((size_t)Q * C * N);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
     dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
@@ -350,8 +361,7 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
         layers_parallel_for((size_t)OC, 8, dense_reduce_part, &r);
     }
     if (din) {
-        dense_ctx k = {wb, (float *)w, d, NULL, NULL, 0};
-        layers_parallel_for((size_t)OC, 8, dense_build_part, &k);
+        const float *wb = dense_weights(ws, prep, w, d);
         layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr, N, 0.0f, xr, N);
         dense_ctx tb = {NULL, NULL, &mi, xr, din, din_accumulate};
         layers_parallel_for((size_t)C, 8, dense_from_rows_part, &tb);
@@ -741,12 +751,33 @@ static void gather_taps(float *dst, const float *w, const conv2d_desc *d, const 
                 dst[(oc * r->kh + ky) * r->kw + kx] = w[(oc * d->kh + ky + k0) * d->kw + kx + k0];
 }
 
+size_t conv2d_prep_floats(const conv2d_desc *d)
+{
+    conv2d_desc r;
+    int k0;
+    if (!conv_dense_ok(d) || conv_reduce(d, &r, &k0)) return 0;
+    return (size_t)d->oh * d->ow * d->oc * d->h * d->w * d->c;
+}
+
+void conv2d_prepare(float *prep, const float *w, const conv2d_desc *d)
+{
+    SWEEP_ASSERT(conv2d_prep_floats(d) > 0);
+    dense_ctx k = {prep, (float *)w, d, NULL, NULL, 0};
+    layers_parallel_for((size_t)d->oc, 8, dense_build_part, &k);
+}
+
 void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws)
+{
+    conv2d_forward_prep(out, in, w, NULL, d, ws);
+}
+
+void conv2d_forward_prep(float *out, const float *in, const float *w, const float *prep,
+                         const conv2d_desc *d, float *ws)
 {
     conv2d_desc r;
     int k0;
     if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
-        conv_fwd_dense(out, in, w, d, ws);
+        conv_fwd_dense(out, in, w, prep, d, ws);
         return;
     }
     if (conv_reduce(d, &r, &k0)) {
@@ -765,10 +796,16 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      const conv2d_desc *d, float *ws, int din_accumulate)
 {
+    conv2d_backward_prep(din, dw, dout, in, w, NULL, d, ws, din_accumulate);
+}
+
+void conv2d_backward_prep(float *din, float *dw, const float *dout, const float *in, const float *w,
+                          const float *prep, const conv2d_desc *d, float *ws, int din_accumulate)
+{
     conv2d_desc r;
     int k0;
     if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
-        conv_bwd_dense(din, dw, dout, in, w, d, ws, din_accumulate);
+        conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate);
         return;
     }
     if (conv_reduce(d, &r, &k0)) {

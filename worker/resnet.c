@@ -42,6 +42,10 @@ typedef struct {
     int h, w, oh, ow; // input and output spatial size at the prepared input size
     float *w_;        // weight (OC, C, K, K), inside params
     float *gw;        // its gradient (OC, C, K, K) or NULL when frozen
+    float *prep;      // trained convolutions on tiny maps: the dense matrix of w_
+                      // (conv2d_prep_floats), or NULL
+    int prep_ok;      // prep holds the current w_: built by a training forward,
+                      // used and cleared by the backward that follows
 } rconv;
 
 typedef struct {
@@ -712,6 +716,15 @@ static size_t conv_ws(const rconv *cv, int b)
     return conv2d_workspace_floats(&d);
 }
 
+/* Floats of prepared weights the convolution uses (0: none). */
+static size_t conv_prep(const rconv *cv, int b)
+{
+    conv2d_desc d;
+    if (conv2d_desc_init(&d, b, cv->c, cv->h, cv->w, cv->oc, cv->k, cv->k, cv->stride, cv->pad))
+        return 0;
+    return conv2d_prep_floats(&d);
+}
+
 static size_t conv_out(const rconv *cv, int b)
 {
     return (size_t)cv->oc * b * cv->oh * cv->ow;
@@ -805,6 +818,9 @@ static void plan_arena(resnet *m, arena *a)
                 size_t o = conv_out(&k->conv[c], B);
                 k->t[c] = take(a, o);
                 k->a[c] = c < k->nconv - 1 ? take(a, o) : NULL;
+                size_t np = conv_prep(&k->conv[c], B);
+                k->conv[c].prep = np ? take(a, np) : NULL;
+                k->conv[c].prep_ok = 0;
             }
             k->out = k->main = take(a, outn);
             if (k->has_ds) {
@@ -928,19 +944,31 @@ void resnet_set_train(resnet *m, int train)
 
 /* ---------- forward ---------- */
 
-static void conv_fwd(resnet *m, const rconv *cv, float *out, const float *in, int b)
+/* A training-mode forward of a convolution with prepared weights builds them
+ * (the weights may have changed since the last step) and the backward pass
+ * of the same step reuses them, then marks them stale: weights only change
+ * after the backward pass (optimizer step), so a prepared matrix is never
+ * used with other weights. Evaluation forwards build in the work space. */
+static void conv_fwd(resnet *m, rconv *cv, float *out, const float *in, int b)
 {
     conv2d_desc d;
     conv2d_desc_init(&d, b, cv->c, cv->h, cv->w, cv->oc, cv->k, cv->k, cv->stride, cv->pad);
-    conv2d_forward(out, in, cv->w_, &d, m->ws);
+    cv->prep_ok = 0;
+    if (cv->prep && m->train_mode) {
+        conv2d_prepare(cv->prep, cv->w_, &d);
+        cv->prep_ok = 1;
+    }
+    conv2d_forward_prep(out, in, cv->w_, cv->prep_ok ? cv->prep : NULL, &d, m->ws);
 }
 
-static void conv_bwd(resnet *m, const rconv *cv, float *din, const float *dout, const float *in,
-                     int b, int acc)
+static void conv_bwd(resnet *m, rconv *cv, float *din, const float *dout, const float *in, int b,
+                     int acc)
 {
     conv2d_desc d;
     conv2d_desc_init(&d, b, cv->c, cv->h, cv->w, cv->oc, cv->k, cv->k, cv->stride, cv->pad);
-    conv2d_backward(din, cv->gw, dout, in, cv->w_, &d, m->ws, acc);
+    conv2d_backward_prep(din, cv->gw, dout, in, cv->w_, cv->prep_ok ? cv->prep : NULL, &d, m->ws,
+                         acc);
+    cv->prep_ok = 0;
 }
 
 static void bn_fwd(rbn *bn, float *out, const float *in, int b, int hw, int relu, int train)
@@ -979,7 +1007,7 @@ static void block_fwd(resnet *m, rblock *k, int b, int train)
 {
     const float *cur = k->x;
     for (int c = 0; c < k->nconv; c++) {
-        const rconv *cv = &k->conv[c];
+        rconv *cv = &k->conv[c];
         conv_fwd(m, cv, k->t[c], cur, b);
         int last = c == k->nconv - 1;
         float *dst = last ? k->main : k->a[c];
@@ -1139,7 +1167,7 @@ static float *block_bwd(resnet *m, rblock *k, float *dout, int b, int need_dx, i
     float *cur = q;
     float *dx = NULL;
     for (int c = last; c >= 0; c--) {
-        const rconv *cv = &k->conv[c];
+        rconv *cv = &k->conv[c];
         float *nxt = cur == q ? r : q;
         if (c > 0) {
             conv_bwd(m, cv, nxt, cur, k->a[c - 1], b, 0);

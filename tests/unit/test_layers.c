@@ -306,6 +306,53 @@ static void test_engine_threads(void **state)
     }
 }
 
+/* Prepared weights (dense tiny-map path): conv2d_prep_floats is non-zero
+ * exactly for the dense shapes, and the _prep variants with a prepared
+ * matrix give the same bits as building it inside each call, for every batch
+ * size up to the prepared one. */
+static void test_conv_prepared(void **state)
+{
+    (void)state;
+    static const cshape dense[] = {{6, 16, 2, 2, 8, 3, 3, 1, 1}, {4, 5, 2, 3, 7, 3, 3, 1, 1}};
+    static const cshape other[] = {
+        {2, 8, 8, 8, 8, 3, 3, 1, 1}, {2, 8, 1, 1, 8, 3, 3, 1, 1}, {2, 8, 4, 4, 8, 1, 1, 2, 0}};
+    conv2d_desc d;
+    for (size_t s = 0; s < sizeof other / sizeof other[0]; s++) {
+        const cshape *c = &other[s];
+        conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+        assert_int_equal(conv2d_prep_floats(&d), 0);
+    }
+    for (size_t s = 0; s < sizeof dense / sizeof dense[0]; s++) {
+        const cshape *c = &dense[s];
+        conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+        size_t np = conv2d_prep_floats(&d);
+        assert_true(np > 0);
+        size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+        float *w = rnd(nw, -1, 1), *prep = zeros(np);
+        conv2d_prepare(prep, w, &d);
+        for (int n = 1; n <= c->n; n++) {
+            conv2d_desc e;
+            conv2d_desc_init(&e, n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+            assert_int_equal(conv2d_prep_floats(&e), np);
+            size_t ni = (size_t)e.n * e.c * e.h * e.w, no = (size_t)e.n * e.oc * e.oh * e.ow;
+            float *in = rnd(ni, -1, 1), *dout = rnd(no, -1, 1),
+                  *ws = zeros(conv2d_workspace_floats(&e));
+            float *o1 = zeros(no), *o2 = zeros(no), *dx1 = zeros(ni), *dx2 = zeros(ni);
+            float *dw1 = zeros(nw), *dw2 = zeros(nw);
+            conv2d_forward(o1, in, w, &e, ws);
+            conv2d_forward_prep(o2, in, w, prep, &e, ws);
+            assert_memory_equal(o1, o2, sizeof(float) * no);
+            conv2d_backward(dx1, dw1, dout, in, w, &e, ws, 0);
+            conv2d_backward_prep(dx2, dw2, dout, in, w, prep, &e, ws, 0);
+            assert_memory_equal(dx1, dx2, sizeof(float) * ni);
+            assert_memory_equal(dw1, dw2, sizeof(float) * nw);
+            free(in), free(dout), free(ws), free(o1), free(o2), free(dx1), free(dx2), free(dw1),
+                free(dw2);
+        }
+        free(w), free(prep);
+    }
+}
+
 static void test_conv_desc(void **state)
 {
     (void)state;
@@ -786,7 +833,7 @@ int main(void)
         cmocka_unit_test(test_avgpool),          cmocka_unit_test(test_linear),
         cmocka_unit_test(test_softmax_xent),     cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_dropout),          cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_engine_threads),
+        cmocka_unit_test(test_engine_threads),   cmocka_unit_test(test_conv_prepared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
