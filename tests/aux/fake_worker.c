@@ -24,6 +24,9 @@
  *                trial happened (counted in OUT_DIR/fake_starts), then behave
  *                like "ok" — for retry tests (default: always)
  *   ignore_term  true: ignore SIGTERM (to test SIGKILL after the grace)
+ *   wait_file    a path: wait until it exists before starting (a test opens
+ *                this gate once a `watch` is attached; gives up with exit 9
+ *                after 60 s)
  * SIGTERM: writes OUT_DIR/ckpt.json (last finished epoch), a checkpoint event,
  * exits 7. A later run resumes after that epoch. Each successful finish
  * appends one line to OUT_DIR/completions and writes OUT_DIR/best.safetensors.
@@ -238,6 +241,18 @@ int main(int argc, char **argv)
         emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1, "val_accuracy", a,
                        "val_loss", 1 - a, "val_precision", a, "val_recall", a, "val_f1", a));
         return 0;
+    }
+
+    const char *gate = json_string_value(json_object_get(rule, "wait_file"));
+    if (gate) {
+        int waited = 0;
+        while (access(gate, F_OK) != 0) {
+            if (waited++ > 6000) {
+                fprintf(stderr, "fake_worker: %s did not appear within 60 s\n", gate);
+                return 9;
+            }
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        }
     }
 
     struct sigaction sa;

@@ -17,8 +17,19 @@ ctl() { "$BUILD/sweepctl" --socket "$SOCK" "$@"; }
 check "tiny data set imported" test "$(find "$T/data" -name '*.jpg' | wc -l)" -eq 24
 
 mkdir -p "$S"
-"$BUILD/sweepd" --foreground --state-dir "$S" --socket "$SOCK" --db "$S/sweepd.db" \
-    --workers 2 --threads-per-worker 1 >"$S/log" 2>&1 &
+# The first job's trials wait at a gate until `watch` is attached (so it sees
+# every trial finish however slow the machine); the gate then stays open.
+cat >"$T/gate.sh" <<EOF
+#!/bin/sh
+if [ "\$1" = run ]; then
+    i=0
+    while [ ! -e "$T/go" ] && [ \$i -lt 3000 ]; do sleep 0.02; i=\$((i + 1)); done
+fi
+exec "$BUILD/sweep-worker" "\$@"
+EOF
+chmod +x "$T/gate.sh"
+SWEEPD_WORKER=$T/gate.sh "$BUILD/sweepd" --foreground --state-dir "$S" --socket "$SOCK" \
+    --db "$S/sweepd.db" --workers 2 --threads-per-worker 1 --log-level debug >"$S/log" 2>&1 &
 D=$!
 at_exit "kill $D 2>/dev/null; wait $D 2>/dev/null"
 wait_for 20 ctl ping >/dev/null 2>&1
@@ -38,7 +49,12 @@ out=$(ctl submit "$T/tiny.json"); rc=$?
 is "submit exits 0" "$rc" 0
 like "submit reports id, name, trials, seed" "$out" '^submitted job 1 \(tiny\): 4 trials, seed 3'
 
-out=$(ctl watch 1 2>&1); rc=$?
+ctl watch 1 >"$T/watch1.out" 2>&1 &
+W1=$!
+wait_for 20 grep -q "op watch" "$S/log"
+touch "$T/go"
+wait $W1; rc=$?
+out=$(cat "$T/watch1.out")
 is "watch exits 0 when the job is done" "$rc" 0
 is "watch prints one completion per trial" "$(printf '%s\n' "$out" | grep -c ' completed: val_accuracy')" 4
 like "watch prints epochs" "$out" 'trial [0-9]+ epoch 2/2: train_loss [0-9.]+ val_loss [0-9.]+ val_accuracy [0-9.]+'

@@ -11,7 +11,8 @@ like "--help lists the flags" "$(cat "$T/help")" "--threads-per-worker"
 "$BUILD/sweepd" --bogus >/dev/null 2>&1
 is "unknown flag exits 2" "$?" "2"
 
-mkdata "$T/data" '{"default":{"sleep":0.02},"test_accuracy":0.66}'
+# Trials wait for $T/go (opened once `watch` is attached, so it sees every event).
+mkdata "$T/data" '{"default":{"sleep":0.02,"wait_file":"'"$T/go"'"},"test_accuracy":0.66}'
 mkdir -p "$T/test"; echo '{"test_accuracy":0.66}' >"$T/test/fake.json"
 start_daemon --workers 2
 check "daemon answers ping" ping_ok
@@ -39,9 +40,12 @@ is "fixed keys reach every trial" "$(sq "SELECT count(*) FROM trials WHERE job_i
 is "defaults fill the rest" "$(sq "SELECT DISTINCT json_extract(params_json,'$.momentum') FROM trials WHERE job_id=1")" "0.9"
 is "submitted_uid stored" "$(sq "SELECT submitted_uid FROM jobs WHERE id=1")" "$(id -u)"
 
-# watch streams events until the job ends.
+# watch streams events until the job ends. The job's trials are held at the
+# gate until the daemon has taken the watch request.
 dc watch 1 >"$T/watch.out" &
 WPID=$!
+wait_for 20 grep -q "op watch" "$DLOG"
+touch "$T/go"
 wait_for 30 job_ended 1
 wait $WPID
 like "watch: first line acknowledges" "$(head -1 "$T/watch.out")" '"ok":true,"job":1'

@@ -2,8 +2,10 @@
 # sweepd with the REAL sweep-worker on a tiny generated ImageFolder
 # (tests/aux/train_mkdata): a 2-trial grid trains narrow ResNets from
 # scratch, the daemon records every epoch, picks the best trial and runs
-# `sweep-worker eval` on the test set, storing test_accuracy. The worker is
-# found next to the sweepd binary (the default), not through SWEEPD_WORKER.
+# `sweep-worker eval` on the test set, storing test_accuracy. Trials start
+# through a gate script (SWEEPD_WORKER) that holds them until `watch` is
+# attached, so the watch output is complete however slow the machine; the
+# second daemon below finds the worker next to the sweepd binary (the default).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 MK=$BUILD/tests/train_mkdata
@@ -14,7 +16,17 @@ fi
 "$MK" "$T/train" 3 8 16 1 >/dev/null && "$MK" "$T/test" 3 4 16 2 >/dev/null
 check "tiny data sets generated" [ -d "$T/train/class0" ] && [ -d "$T/test/class2" ]
 
-env -u SWEEPD_WORKER "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" --state-dir "$VAR" \
+cat >"$T/gate.sh" <<EOF
+#!/bin/sh
+# holds \`run\` until $T/go exists (at most 60 s), then runs the real worker
+if [ "\$1" = run ]; then
+    i=0
+    while [ ! -e "$T/go" ] && [ \$i -lt 3000 ]; do sleep 0.02; i=\$((i + 1)); done
+fi
+exec "$BUILD/sweep-worker" "\$@"
+EOF
+chmod +x "$T/gate.sh"
+SWEEPD_WORKER=$T/gate.sh "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" --state-dir "$VAR" \
     --workers 2 --log-level debug >>"$DLOG" 2>&1 &
 DPID=$!
 wait_for 10 ping_ok
@@ -24,6 +36,8 @@ JOB="{\"name\":\"real\",\"data\":{\"train\":\"$T/train\",\"val_fraction\":0.25,\
 like "submit" "$(submit "$JOB")" '"ok":true,"job":1,"trials":2'
 dc watch 1 >"$T/watch.out" &
 WPID=$!
+wait_for 20 grep -q "op watch" "$DLOG"
+touch "$T/go"
 wait_for 120 job_ended 1
 wait $WPID
 is "job done" "$(job_state 1)" "done"
@@ -59,5 +73,8 @@ like "submit under a 300 MB limit" "$(submit "$JOB2")" '"ok":true'
 wait_for 60 job_ended 1
 is "the trial completed under the limit (no hang at OpenBLAS start-up)" \
     "$(sq "SELECT state || ':' || exit_code FROM trials")" "completed:0"
+like "... run by the worker next to sweepd (no SWEEPD_WORKER)" "$(cat "$T/lim/logs/trial-1.log")" \
+    'train\.c'
+
 stop_daemon
 done_testing
