@@ -417,7 +417,9 @@ static bool apply_event(w_state *w, const json_t *e)
         t->finished = NAN;
         t->epoch = t->step = t->steps = 0;
         t->loss = t->ips = NAN;
-        t->reported = false;
+        /* t->reported stays: a retry re-arms it through its "queued" state
+         * change; a "start" replayed after a status snapshot that already
+         * showed (and reported) the trial final must not print it twice. */
         if (plain)
             fprintf(f, "trial %lld started%s%s\n", t->id, t->params[0] ? ": " : "", t->params);
         changed = true;

@@ -19,15 +19,7 @@ check "tiny data set imported" test "$(find "$T/data" -name '*.jpg' | wc -l)" -e
 mkdir -p "$S"
 # The first job's trials wait at a gate until `watch` is attached (so it sees
 # every trial finish however slow the machine); the gate then stays open.
-cat >"$T/gate.sh" <<EOF
-#!/bin/sh
-if [ "\$1" = run ]; then
-    i=0
-    while [ ! -e "$T/go" ] && [ \$i -lt 3000 ]; do sleep 0.02; i=\$((i + 1)); done
-fi
-exec "$BUILD/sweep-worker" "\$@"
-EOF
-chmod +x "$T/gate.sh"
+make_gate "$T/gate.sh" "$T/go" "$BUILD/sweep-worker"
 SWEEPD_WORKER=$T/gate.sh "$BUILD/sweepd" --foreground --state-dir "$S" --socket "$SOCK" \
     --db "$S/sweepd.db" --workers 2 --threads-per-worker 1 --log-level debug >"$S/log" 2>&1 &
 D=$!

@@ -14,7 +14,7 @@ REQLOG=$T/requests.log
 cat >"$T/fake.py" <<'EOF'
 import json, os, socket, sys, threading, time
 sock_path, log_path = sys.argv[1], sys.argv[2]
-state = {"job1": "running", "job2": "running"}
+state = {"job1": "running", "job2": "running", "job3": "running"}
 lock = threading.Lock()
 
 def trials(job):
@@ -29,6 +29,8 @@ def trials(job):
          "val_accuracy": 0.9 if done else None, "started_at": "2026-11-28T10:01:00.000Z",
          "finished_at": "2026-11-28T10:02:00.000Z" if done else None},
     ]
+    if job == 3:  # the status a late watcher sees: trial 12 already finished
+        rows[1].update(state="completed", val_accuracy=0.9, finished_at="2026-11-28T10:02:00.000Z")
     if job == 2 and done:
         rows[1]["state"] = "failed"
         rows[1]["val_accuracy"] = None
@@ -52,7 +54,7 @@ def reply(req):
              "counts": {"queued": 0, "running": 1, "completed": 1, "failed": 0, "cancelled": 0,
                         "pruned": 0},
              "submitted_at": "2026-11-28T10:00:00.000Z"}]}
-    if op in ("status", "best", "cancel", "watch") and req.get("job") not in (1, 2):
+    if op in ("status", "best", "cancel", "watch") and req.get("job") not in (1, 2, 3):
         return {"ok": False, "error": {"code": "not_found", "message": "no job %s" % req.get("job")}}
     if op == "status":
         j = req["job"]
@@ -80,7 +82,28 @@ def reply(req):
 def send(c, obj):
     c.sendall((json.dumps(obj) + "\n").encode())
 
+def watch_late(c):
+    """Job 3: events that were queued before the watcher's status snapshot
+    (which already shows trial 12 completed) arrive after it, slowly enough
+    for the client to resync in between."""
+    send(c, {"ok": True, "job": 3, "state": "running", "watching": True})
+    ids = {"job": 3, "trial": 12, "number": 1}
+    for e in [dict(ids, event="trial_state", state="running", attempt=0),
+              dict(ids, event="start", params={"lr": 0.01, "epochs": 2}),
+              dict(ids, event="epoch", epoch=2, train_loss=0.5, val_loss=0.4, val_accuracy=0.9,
+                   seconds=30.0)]:
+        time.sleep(0.3)
+        send(c, e)
+    send(c, dict(ids, event="done", val_accuracy=0.9, best_epoch=2))
+    send(c, dict(ids, event="trial_state", state="completed", attempt=0, exit_code=0, error=None))
+    with lock:
+        state["job3"] = "done"
+    send(c, {"event": "end", "job": 3, "state": "done", "best": {"trial": 12, "number": 1, "value": 0.9}})
+    time.sleep(30)
+
 def watch(c, job):
+    if job == 3:
+        return watch_late(c)
     send(c, {"ok": True, "job": job, "state": "running", "watching": True})
     ids = {"job": job, "trial": 12, "number": 1}
     evs = [
@@ -130,7 +153,7 @@ def serve_lines(c):
                 except ValueError:
                     send(c, {"ok": False, "error": {"code": "bad_json", "message": "bad json"}})
                     continue
-                if req.get("op") == "watch" and req.get("job") in (1, 2):
+                if req.get("op") == "watch" and req.get("job") in (1, 2, 3):
                     watch(c, req["job"])
                     return
                 if req.get("op") == "trial" and req.get("id") == 99:
@@ -234,6 +257,12 @@ like "watch prints trial completion with progress" "$out" 'trial 12 completed: v
 like "watch prints the job's end" "$out" 'job 1 done: 2 completed, 0 failed'
 like "watch names the best trial" "$out" 'best: trial 12 val_accuracy 0\.9000 test_accuracy 0\.8800  lr=0\.0100 freeze=layer2'
 if printf '%s' "$out" | grep -q $'\033'; then not_ok "no escape codes on a pipe"; else ok "no escape codes on a pipe"; fi
+# --- watch attached late: events older than its first status snapshot must
+# not print a trial's completion twice (a replayed "start" after a resync
+# used to re-arm it)
+out=$(timeout 20 "$CTL" --socket "$SOCK" watch 3); rc=$?
+is "late watch exits 0" "$rc" 0
+is "late watch prints trial 12's completion once" "$(printf '%s\n' "$out" | grep -c 'trial 12 completed')" 1
 ctl watch 2 >"$T/w2" 2>&1; is "watch exits 1 when the job failed" $? 1
 like "worker error reported" "$(cat "$T/w2")" 'trial 12 error: loss is not finite'
 like "failed trial reported" "$(cat "$T/w2")" 'trial 12 failed: diverged  \[2/2 done'

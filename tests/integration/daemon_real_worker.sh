@@ -16,16 +16,7 @@ fi
 "$MK" "$T/train" 3 8 16 1 >/dev/null && "$MK" "$T/test" 3 4 16 2 >/dev/null
 check "tiny data sets generated" [ -d "$T/train/class0" ] && [ -d "$T/test/class2" ]
 
-cat >"$T/gate.sh" <<EOF
-#!/bin/sh
-# holds \`run\` until $T/go exists (at most 60 s), then runs the real worker
-if [ "\$1" = run ]; then
-    i=0
-    while [ ! -e "$T/go" ] && [ \$i -lt 3000 ]; do sleep 0.02; i=\$((i + 1)); done
-fi
-exec "$BUILD/sweep-worker" "\$@"
-EOF
-chmod +x "$T/gate.sh"
+make_gate "$T/gate.sh" "$T/go" "$BUILD/sweep-worker"
 SWEEPD_WORKER=$T/gate.sh "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" --state-dir "$VAR" \
     --workers 2 --log-level debug >>"$DLOG" 2>&1 &
 DPID=$!

@@ -42,6 +42,20 @@ like() {
         echo "#   want match: '$3'"
     fi
 }
+# make_gate SCRIPT GO WORKER: writes SCRIPT, a worker wrapper (for
+# SWEEPD_WORKER) that holds `run` until the file GO exists (at most 60 s), then
+# execs WORKER; tests open the gate once `watch` is attached.
+make_gate() {
+    cat >"$1" <<EOF
+#!/bin/sh
+if [ "\$1" = run ]; then
+    i=0
+    while [ ! -e "$2" ] && [ \$i -lt 3000 ]; do sleep 0.02; i=\$((i + 1)); done
+fi
+exec "$3" "\$@"
+EOF
+    chmod +x "$1"
+}
 unlike() {
     if printf '%s' "$2" | grep -qE -- "$3"; then
         not_ok "$1"
