@@ -50,13 +50,7 @@ bool trial_state_terminal(trial_state s) { return s >= TS_COMPLETED; }
  * the text stays valid for JSON replies and the database. Returns S. */
 static char *utf8_trim_tail(char *s)
 {
-    size_t n = strlen(s), k = n;
-    while (k > 0 && ((unsigned char)s[k - 1] & 0xC0) == 0x80 && n - k < 3) k--;
-    if (k > 0 && (unsigned char)s[k - 1] >= 0xC0) {
-        unsigned char lead = (unsigned char)s[k - 1];
-        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-        if (n - (k - 1) < need) s[k - 1] = 0;
-    }
+    err_trim_utf8(s, strlen(s));
     return s;
 }
 

@@ -144,6 +144,17 @@ static void test_op_not_a_string(void **state)
                 false);
 }
 
+/* PREFIX + 300 x U+00E9 (600 bytes) + SUFFIX into BUF (1400 bytes); returns
+ * BUF. A string longer than any message buffer, cut inside a character. */
+static const char *long_utf8_line(char *buf, const char *prefix, const char *suffix)
+{
+    strcpy(buf, prefix);
+    for (int i = 0; i < 300; i++)
+        strcat(buf, "\xc3\xa9");
+    strcat(buf, suffix);
+    return buf;
+}
+
 static void test_unknown_op(void **state)
 {
     (void)state;
@@ -158,12 +169,9 @@ static void test_unknown_op(void **state)
     expect_fail("{\"op\":\"stop\",\"force\":true}", ERR_NOTFOUND, "unknown_op",
                 "op: unknown op \"stop\" (", true);
     /* A long op name is cut with ..." and the message stays valid UTF-8. */
-    char line[1200] = "{\"op\":\"";
-    for (int i = 0; i < 300; i++)
-        strcat(line, "\xc3\xa9");
-    strcat(line, "\"}");
+    char line[1400];
     outcome o;
-    run(line, &o);
+    run(long_utf8_line(line, "{\"op\":\"", "\"}"), &o);
     assert_int_equal(o.rc, ERR_NOTFOUND);
     assert_string_equal(o.code, "unknown_op");
     assert_non_null(strstr(o.msg, "...\" (expected ping,"));
@@ -203,12 +211,9 @@ static void test_unknown_key(void **state)
 static void test_unknown_key_message_utf8(void **state)
 {
     (void)state;
-    char line[1400] = "{\"op\":\"ping\",\"";
-    for (int i = 0; i < 300; i++)
-        strcat(line, "\xc3\xa9");
-    strcat(line, "\":1}");
+    char line[1400];
     outcome o;
-    run(line, &o);
+    run(long_utf8_line(line, "{\"op\":\"ping\",\"", "\":1}"), &o);
     assert_int_equal(o.rc, ERR_INVALID);
     assert_string_equal(o.code, "invalid_request");
     assert_utf8(o.msg);
