@@ -7,7 +7,7 @@
  *
  * Defaults (documented in README.md): lr 0.01, batch_size 32, epochs 5,
  * dropout 0.0, weight_decay 0.0, l1 0.0, momentum 0.9, optimizer "sgd",
- * freeze "none", augment false, lr_schedule "constant", warmup_epochs 0,
+ * freeze "none", augment false (also true or "light"), lr_schedule "constant", warmup_epochs 0,
  * nesterov false, label_smoothing 0.0. */
 #include "params.h"
 
@@ -40,7 +40,8 @@ typedef enum {
     PK_UNIT_OPEN, // real in [0, 1)
     PK_INT,       // integer in [ilo, ihi]
     PK_BOOL,
-    PK_CHOICE, // one of choices
+    PK_CHOICE,  // one of choices
+    PK_AUGMENT, // false, true or "light"
 } param_kind;
 
 typedef struct {
@@ -62,7 +63,7 @@ static const param_def param_defs[] = {
     {"momentum", PK_UNIT_OPEN, OFF(momentum), 0, 0, NULL},
     {"optimizer", PK_CHOICE, OFF(optimizer), 0, 0, optim_names},
     {"freeze", PK_CHOICE, OFF(freeze), 0, 0, freeze_choices},
-    {"augment", PK_BOOL, OFF(augment), 0, 0, NULL},
+    {"augment", PK_AUGMENT, OFF(augment), 0, 0, NULL},
     {"lr_schedule", PK_CHOICE, OFF(lr_schedule), 0, 0, sched_names},
     {"warmup_epochs", PK_INT, OFF(warmup_epochs), 0, 10000, NULL},
     {"nesterov", PK_BOOL, OFF(nesterov), 0, 0, NULL},
@@ -83,7 +84,7 @@ void params_defaults(trial_params *p)
     p->momentum = 0.9;
     p->optimizer = OPTIM_SGD;
     p->freeze = FREEZE_NONE;
-    p->augment = false;
+    p->augment = AUGMENT_OFF;
     p->lr_schedule = SCHED_CONSTANT;
     p->warmup_epochs = 0;
     p->nesterov = false;
@@ -158,6 +159,21 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
         memcpy(field, &b, sizeof b);
         return 0;
     }
+    case PK_AUGMENT: {
+        augment_kind k;
+        if (json_is_boolean(value)) {
+            k = json_is_true(value) ? AUGMENT_FULL : AUGMENT_OFF;
+        } else if (json_is_string(value) && strcmp(json_string_value(value), "light") == 0) {
+            k = AUGMENT_LIGHT;
+        } else {
+            char desc[64];
+            jx_describe(value, desc, sizeof desc);
+            return err_set(msg, msglen, json_is_string(value) ? ERR_RANGE : ERR_TYPE,
+                           "%s: expected true, false or \"light\", got %s", where, desc);
+        }
+        memcpy(field, &k, sizeof k);
+        return 0;
+    }
     case PK_CHOICE: {
         int idx = jx_as_enum(value, where, d->choices, msg, msglen);
         if (idx < 0) return idx;
@@ -208,8 +224,9 @@ int params_check(const trial_params *p, const char *path, char *msg, size_t msgl
         }
     }
     if ((unsigned)p->optimizer > OPTIM_ADAMW || (unsigned)p->lr_schedule > SCHED_STEP ||
-        (unsigned)p->freeze > FREEZE_ALL) {
-        return err_set(msg, msglen, ERR_RANGE, "%s: invalid optimizer, schedule or freeze value",
+        (unsigned)p->freeze > FREEZE_ALL || (unsigned)p->augment > AUGMENT_LIGHT) {
+        return err_set(msg, msglen, ERR_RANGE,
+                       "%s: invalid optimizer, schedule, freeze or augment value",
                        (path && *path) ? path : "params");
     }
     if (p->warmup_epochs >= p->epochs) {
@@ -258,7 +275,7 @@ json_t *params_to_json(const trial_params *p)
     bad |= put(o, "momentum", json_real(p->momentum));
     bad |= put(o, "optimizer", json_string(params_optim_name(p->optimizer)));
     bad |= put(o, "freeze", json_string(params_freeze_name(p->freeze)));
-    bad |= put(o, "augment", json_boolean(p->augment));
+    bad |= put(o, "augment", params_augment_json(p->augment));
     bad |= put(o, "lr_schedule", json_string(params_sched_name(p->lr_schedule)));
     bad |= put(o, "warmup_epochs", json_integer(p->warmup_epochs));
     bad |= put(o, "nesterov", json_boolean(p->nesterov));
@@ -287,4 +304,9 @@ const char *params_freeze_name(freeze_kind k)
     for (size_t i = 0; freeze_choices[i]; i++)
         if (freeze_of_choice[i] == k) return freeze_choices[i];
     return "unknown";
+}
+
+json_t *params_augment_json(augment_kind k)
+{
+    return k == AUGMENT_LIGHT ? json_string("light") : json_boolean(k == AUGMENT_FULL);
 }

@@ -133,6 +133,10 @@ typedef struct {
 } augment_opts;
 
 void image_augment_defaults(augment_opts *o);
+/* The `augment: "light"` settings: the defaults' crop (or pad-and-crop) and
+ * flip, without rotation or colour jitter. image_augment draws the same
+ * random numbers either way (the unused draws are made with empty ranges). */
+void image_augment_light(augment_opts *o);
 
 /* Writes one augmented training view of SRC (a SS x SS cached square, RGB)
  * as normalised float32 (3, OUT_SIZE, OUT_SIZE) into OUT, drawing every

@@ -43,6 +43,14 @@ void image_augment_defaults(augment_opts *o)
     o->pad = 4;
 }
 
+void image_augment_light(augment_opts *o)
+{
+    image_augment_defaults(o);
+    o->rotate_deg = 0.0;
+    o->brightness = 0.0;
+    o->contrast = 0.0;
+}
+
 void image_eval_view(const uint8_t *src, int ss, int out_size, float *out)
 {
     float lut[3][256];

@@ -1127,8 +1127,8 @@ static void epoch_perm(size_t n, uint64_t seed, int epoch, bool shuffle, uint32_
 
 /* Fills batch B given the epoch's permutation. Returns n. */
 static int fill_from_perm(const dataset_split *sp, const uint32_t *perm, int input_size,
-                          uint64_t seed, int epoch, size_t b, int batch_size, bool augment,
-                          float *x, int *labels, uint32_t *index)
+                          uint64_t seed, int epoch, size_t b, int batch_size,
+                          const augment_opts *augment, float *x, int *labels, uint32_t *index)
 {
     size_t start = b * (size_t)batch_size;
     if (start >= sp->n) return 0;
@@ -1144,7 +1144,7 @@ static int fill_from_perm(const dataset_split *sp, const uint32_t *perm, int inp
         if (augment) {
             rng_t r;
             rng_seed(&r, rng_derive(aug_seed, pos));
-            image_augment(px, ss, input_size, NULL, &r, x + k * per);
+            image_augment(px, ss, input_size, augment, &r, x + k * per);
         } else {
             image_eval_view(px, ss, input_size, x + k * per);
         }
@@ -1155,8 +1155,8 @@ static int fill_from_perm(const dataset_split *sp, const uint32_t *perm, int inp
 }
 
 int dataset_fill_batch(const dataset_split *split, int input_size, uint64_t seed, int epoch,
-                       size_t b, int batch_size, bool shuffle, bool augment, float *x, int *labels,
-                       uint32_t *index)
+                       size_t b, int batch_size, bool shuffle, const augment_opts *augment, float *x,
+                       int *labels, uint32_t *index)
 {
     if (batch_size < 1 || b * (size_t)batch_size >= split->n) return 0;
     uint32_t *perm = NULL;
@@ -1187,7 +1187,9 @@ struct dataset_loader {
     int input_size;             // output side
     int batch_size;             // images per batch
     uint64_t seed;              // trial seed
-    bool shuffle, augment;      // batch options
+    bool shuffle;               // batch order: the epoch's permutation, else split order
+    bool augment;               // augment training views with aug
+    augment_opts aug;           // augmentation settings (copied) when augment
     uint32_t *perm;             // (split->n) order of the current epoch
     int epoch;                  // current epoch
     size_t nb;                  // batches per epoch
@@ -1209,7 +1211,7 @@ static void loader_fill(dataset_loader *l, int s, size_t b)
 {
     slot *sl = &l->slots[s];
     sl->n = fill_from_perm(l->split, l->perm, l->input_size, l->seed, l->epoch, b, l->batch_size,
-                           l->augment, sl->x, sl->labels, sl->index);
+                           l->augment ? &l->aug : NULL, sl->x, sl->labels, sl->index);
     sl->b = b;
     sl->epoch = l->epoch;
 }
@@ -1260,7 +1262,8 @@ static void loader_request(dataset_loader *l, int s, size_t b)
 }
 
 int dataset_loader_new(const dataset_split *split, int input_size, int batch_size, uint64_t seed,
-                       bool shuffle, bool augment, bool prefetch, dataset_loader **out)
+                       bool shuffle, const augment_opts *augment, bool prefetch,
+                       dataset_loader **out)
 {
     *out = NULL;
     if (batch_size < 1 || input_size < 1) return ERR_INVALID;
@@ -1271,7 +1274,8 @@ int dataset_loader_new(const dataset_split *split, int input_size, int batch_siz
     l->batch_size = batch_size;
     l->seed = seed;
     l->shuffle = shuffle;
-    l->augment = augment;
+    l->augment = augment != NULL;
+    if (augment) l->aug = *augment;
     l->cur = -1;
     l->perm = malloc((split->n ? split->n : 1) * sizeof *l->perm);
     size_t per = (size_t)3 * input_size * input_size * batch_size;

@@ -157,7 +157,7 @@ int cmd_eval(int argc, char **argv)
     }
     resnet_set_train(m, 0);
     if (confusion_init(&cm, meta.nclasses) < 0 ||
-        dataset_loader_new(&split, meta.input_size, mb, 0, false, false, true, &l) < 0) {
+        dataset_loader_new(&split, meta.input_size, mb, 0, false, NULL, true, &l) < 0) {
         snprintf(msg, sizeof msg, "out of memory: allocating batch buffers (2 x %zu bytes) failed",
                  (size_t)mb * 3 * (size_t)meta.input_size * (size_t)meta.input_size *
                      sizeof(float));

@@ -401,7 +401,7 @@ static int compute_features(trainer *t, const dataset_split *split, float *dst)
     dataset_loader *l = NULL;
     int batch = t->max_batch;
     if ((size_t)batch > split->n) batch = (int)split->n;
-    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, false, true, &l) <
+    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, NULL, true, &l) <
         0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the loader's batch buffers (2 x %zu bytes) failed",
@@ -797,16 +797,21 @@ static int setup_batches(trainer *t, const char **mode)
             return PHASE_FAILED;
     }
     size_t img = 3 * (size_t)t->s->input_size * (size_t)t->s->input_size * sizeof(float);
+    augment_opts aug;
+    if (p->augment == AUGMENT_LIGHT)
+        image_augment_light(&aug);
+    else
+        image_augment_defaults(&aug);
     if (!cache_train &&
         dataset_loader_new(&t->data.train, t->s->input_size, t->train_batch, t->s->seed, true,
-                           p->augment, true, &t->train_loader) < 0)
+                           p->augment ? &aug : NULL, true, &t->train_loader) < 0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the training loader's batch buffers "
                     "(2 x %zu bytes) failed",
                     (size_t)t->train_batch * img);
     if (!cache_val) {
         int vb = (size_t)t->max_batch < n_val ? t->max_batch : (int)n_val;
-        if (dataset_loader_new(&t->data.val, t->s->input_size, vb, t->s->seed, false, false, true,
+        if (dataset_loader_new(&t->data.val, t->s->input_size, vb, t->s->seed, false, NULL, true,
                                &t->val_loader) < 0)
             return fail(t, WEXIT_NOMEM,
                         "out of memory: allocating the validation loader's batch buffers "

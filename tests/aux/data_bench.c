@@ -101,7 +101,10 @@ static int bench_epoch(int argc, char **argv)
     size_t imgs = d.train.n * (size_t)epochs;
     for (int aug = 1; aug >= 0; aug--) {
         dataset_loader *ld;
-        if (dataset_loader_new(&d.train, input, bs, 1, true, aug, false, &ld) != 0) return 6;
+        augment_opts opts;
+        image_augment_defaults(&opts);
+        if (dataset_loader_new(&d.train, input, bs, 1, true, aug ? &opts : NULL, false, &ld) != 0)
+            return 6;
         double t0 = now();
         for (int e = 0; e < epochs; e++) {
             dataset_loader_start(ld, e);

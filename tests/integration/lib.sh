@@ -34,6 +34,13 @@ is() {
         echo "#   want: '$3'"
     fi
 }
+# isnt DESC GOT OTHER: passes when the two strings differ.
+isnt() {
+    if [ "$2" != "$3" ]; then ok "$1"; else
+        not_ok "$1"
+        echo "#   got:  '$2' (both)"
+    fi
+}
 # like DESC GOT REGEX: passes when GOT matches the extended regex.
 like() {
     if printf '%s' "$2" | grep -qE -- "$3"; then ok "$1"; else

@@ -160,6 +160,23 @@ is "external SIGTERM: same final metrics as the uninterrupted run" \
 is "external SIGTERM: same best weights" "$($TOOL stcmp "$T/out/aug/best.safetensors" "$T/out/aug_stop/best.safetensors" "" | sed 's/same [0-9]*/same N/')" \
     "same N differ 0 missing 0"
 
+# ---- augment "light" reaches the loader --------------------------------------
+# Same spec, two epochs, augment false / true / "light": the first epoch's
+# training loss differs between all three (light = shift and flip only; its
+# images are checked pixel by pixel in test_augment).
+first_loss() { grep '"event":"epoch"' "$T/$1.out" | head -1 | sed 's/.*"train_loss":\([^,]*\),.*/\1/'; }
+AUG2=${AUG/\"epochs\": 8/\"epochs\": 2}
+spec aug_full "$T/data" null 32 "$AUG2"
+spec aug_light "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": \"light\"}"
+spec aug_off "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": false}"
+is "augment light: exit 0" "$(run aug_light)" 0
+is "augment true (2 epochs): exit 0" "$(run aug_full)" 0
+is "augment false (2 epochs): exit 0" "$(run aug_off)" 0
+like "augment light: a training loss" "$(first_loss aug_light)" '^[0-9.e+-]+$'
+isnt "augment light differs from true" "$(first_loss aug_light)" "$(first_loss aug_full)"
+isnt "augment light differs from false" "$(first_loss aug_light)" "$(first_loss aug_off)"
+isnt "augment true differs from false" "$(first_loss aug_full)" "$(first_loss aug_off)"
+
 # ---- another spec in the same out_dir starts fresh ----------------------------
 spec ft "$T/data3" "$WB" 16 "${FT/\"lr\": 0.05/\"lr\": 0.04}"
 is "changed spec: exit 0" "$(run ft)" 0

@@ -1,6 +1,6 @@
 /* Tests for worker/augment.c: determinism of image_augment for a given rng
  * state, the evaluation view, pad-and-crop as an exact integer shift of the
- * evaluation view, flips, the random resized crop against a naive bilinear
+ * evaluation view, flips, the "light" setting (shift and flip only), the random resized crop against a naive bilinear
  * reference, colour jitter on flat images, and the value range. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +121,41 @@ static void test_small_noaug_is_eval_view(void **state)
     free(src);
 }
 
+/* Whether A (3, OUT, OUT) is the SS square SRC shifted by (DX, DY) from the
+ * evaluation crop (offset 2 for 37 -> 32), mirrored when FLIP, with the fill
+ * (0 after normalisation) outside the square. */
+static int is_shift(const float *a, const uint8_t *src, int ss, int out, int dx, int dy, int flip)
+{
+    for (int y = 0; y < out; y++)
+        for (int x = 0; x < out; x++) {
+            int sx = (flip ? out - 1 - x : x) + 2 + dx, sy = y + 2 + dy;
+            for (int c = 0; c < 3; c++) {
+                float got = a[(size_t)c * out * out + (size_t)y * out + x];
+                float want = (sx < 0 || sy < 0 || sx >= ss || sy >= ss)
+                                 ? 0.0f
+                                 : norm(c, src[((size_t)sy * ss + sx) * 3 + c] / 255.0);
+                if (fabsf(got - want) > 1e-4f) return 0;
+            }
+        }
+    return 1;
+}
+
+/* Finds the shift (and with FLIPS, the mirror) that A is; returns 1 and sets
+ * *SHIFTED / *FLIPPED when one matches. */
+static int find_shift(const float *a, const uint8_t *src, int ss, int out, int flips,
+                      int *shifted, int *flipped)
+{
+    for (int f = 0; f <= flips; f++)
+        for (int dy = -4; dy <= 4; dy++)
+            for (int dx = -4; dx <= 4; dx++)
+                if (is_shift(a, src, ss, out, dx, dy, f)) {
+                    *shifted = dx || dy;
+                    *flipped = f;
+                    return 1;
+                }
+    return 0;
+}
+
 static void test_pad_and_crop_is_shift(void **state)
 {
     (void)state;
@@ -136,32 +171,48 @@ static void test_pad_and_crop_is_shift(void **state)
         rng_t r;
         rng_seed(&r, seed);
         image_augment(src, ss, out, &o, &r, a);
-        /* Find the shift: the output must equal the square at (2+dx, 2+dy)
-         * wherever that is inside, and the fill (0) elsewhere. */
-        int found = 0;
-        for (int dy = -4; dy <= 4 && !found; dy++)
-            for (int dx = -4; dx <= 4 && !found; dx++) {
-                int okk = 1;
-                for (int y = 0; y < out && okk; y++)
-                    for (int x = 0; x < out && okk; x++) {
-                        int sx = x + 2 + dx, sy = y + 2 + dy;
-                        for (int c = 0; c < 3; c++) {
-                            float got = a[(size_t)c * out * out + (size_t)y * out + x];
-                            float want = (sx < 0 || sy < 0 || sx >= ss || sy >= ss)
-                                             ? 0.0f
-                                             : norm(c, src[((size_t)sy * ss + sx) * 3 + c] / 255.0);
-                            if (fabsf(got - want) > 1e-4f) okk = 0;
-                        }
-                    }
-                if (okk) {
-                    found = 1;
-                    if (dx || dy) seen_nonzero = 1;
-                }
-            }
-        assert_true(found);
+        int shifted, flipped;
+        assert_true(find_shift(a, src, ss, out, 0, &shifted, &flipped));
+        seen_nonzero |= shifted;
     }
     assert_true(seen_nonzero);
     free(a);
+    free(src);
+}
+
+/* augment "light": every view is an exact shift of the evaluation crop,
+ * mirrored or not (no rotation, no colour change); both mirror states and a
+ * non-zero shift occur; it draws as many random numbers as the defaults, so
+ * a trial's later draws do not depend on the setting. */
+static void test_light_is_shift_and_flip(void **state)
+{
+    (void)state;
+    int ss = 37, out = 32;
+    uint8_t *src = make_square(ss, 9);
+    size_t n = (size_t)3 * out * out;
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    augment_opts light, full;
+    image_augment_light(&light);
+    image_augment_defaults(&full);
+    assert_true(light.flip_p == full.flip_p && light.pad == full.pad);
+    int seen_shift = 0, seen_flip = 0, seen_plain = 0;
+    for (uint64_t seed = 0; seed < 16; seed++) {
+        rng_t r, rf;
+        rng_seed(&r, seed);
+        rng_seed(&rf, seed);
+        image_augment(src, ss, out, &light, &r, a);
+        image_augment(src, ss, out, &full, &rf, b);
+        assert_true(rng_next(&r) == rng_next(&rf));
+        assert_memory_not_equal(a, b, n * 4); // the full setting rotates and jitters
+        int shifted, flipped;
+        assert_true(find_shift(a, src, ss, out, 1, &shifted, &flipped));
+        seen_shift |= shifted;
+        seen_flip |= flipped;
+        seen_plain |= !flipped;
+    }
+    assert_true(seen_shift && seen_flip && seen_plain);
+    free(a);
+    free(b);
     free(src);
 }
 
@@ -267,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_eval_view),
         cmocka_unit_test(test_small_noaug_is_eval_view),
         cmocka_unit_test(test_pad_and_crop_is_shift),
+        cmocka_unit_test(test_light_is_shift_and_flip),
         cmocka_unit_test(test_resized_crop_whole_matches_bilinear),
         cmocka_unit_test(test_jitter_on_flat_image),
         cmocka_unit_test(test_rotation_brings_fill),

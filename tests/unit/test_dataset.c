@@ -238,23 +238,25 @@ static void test_batches_deterministic(void **state)
     float *x1 = malloc(per * 8 * sizeof(float)), *x2 = malloc(per * 8 * sizeof(float));
     int l1[8], l2[8];
     uint32_t i1[8], i2[8];
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, true, x1, l1, i1), 3);
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, true, x2, l2, i2), 3);
+    augment_opts aug;
+    image_augment_defaults(&aug);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, &aug, x1, l1, i1), 3);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, &aug, x2, l2, i2), 3);
     assert_memory_equal(x1, x2, per * 3 * sizeof(float));
     assert_memory_equal(l1, l2, sizeof(int) * 3);
     /* Past the end: 0; the last batch is partial. */
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 3, bs, true, true, x1, l1, i1), 0);
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 2, bs, true, true, x1, l1, i1), 2);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 3, bs, true, &aug, x1, l1, i1), 0);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 2, bs, true, &aug, x1, l1, i1), 2);
     /* Loader with prefetch == direct fills, and covers each image once. */
     dataset_loader *ld;
-    assert_int_equal(dataset_loader_new(&d.train, IN, bs, 7, true, true, true, &ld), 0);
+    assert_int_equal(dataset_loader_new(&d.train, IN, bs, 7, true, &aug, true, &ld), 0);
     for (int epoch = 0; epoch < 2; epoch++) {
         dataset_loader_start(ld, epoch);
         dataset_batch b;
         int seen[8] = {0};
         size_t nb = 0;
         while (dataset_loader_next(ld, &b) == 1) {
-            int n = dataset_fill_batch(&d.train, IN, 7, epoch, nb, bs, true, true, x1, l1, i1);
+            int n = dataset_fill_batch(&d.train, IN, 7, epoch, nb, bs, true, &aug, x1, l1, i1);
             assert_int_equal(b.n, n);
             assert_memory_equal(b.x, x1, per * (size_t)n * sizeof(float));
             assert_memory_equal(b.labels, l1, sizeof(int) * (size_t)n);
@@ -270,33 +272,33 @@ static void test_batches_deterministic(void **state)
     dataset_loader_start_at(ld, 1, 2);
     dataset_batch b;
     assert_int_equal(dataset_loader_next(ld, &b), 1);
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 2, bs, true, true, x1, l1, i1), 2);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 2, bs, true, &aug, x1, l1, i1), 2);
     assert_int_equal(b.n, 2);
     assert_memory_equal(b.x, x1, per * 2 * sizeof(float));
     assert_int_equal(dataset_loader_next(ld, &b), 0);
     dataset_loader_free(ld);
     /* A loader without the prefetch thread gives the same bytes too. */
-    assert_int_equal(dataset_loader_new(&d.train, IN, bs, 7, true, true, false, &ld), 0);
+    assert_int_equal(dataset_loader_new(&d.train, IN, bs, 7, true, &aug, false, &ld), 0);
     dataset_loader_start(ld, 1);
     assert_int_equal(dataset_loader_next(ld, &b), 1);
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, true, x1, l1, i1), 3);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, bs, true, &aug, x1, l1, i1), 3);
     assert_memory_equal(b.x, x1, per * 3 * sizeof(float));
     dataset_loader_free(ld);
     /* An image's augmentation does not depend on the batch size. */
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, 8, true, true, x2, l2, i2), 8);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 1, 0, 8, true, &aug, x2, l2, i2), 8);
     for (int k = 0; k < 8; k++) {
         size_t bb = (size_t)k / 3;
-        int n = dataset_fill_batch(&d.train, IN, 7, 1, bb, 3, true, true, x1, l1, i1);
+        int n = dataset_fill_batch(&d.train, IN, 7, 1, bb, 3, true, &aug, x1, l1, i1);
         int pos = k % 3;
         assert_true(pos < n);
         assert_int_equal(i1[pos], i2[k]);
         assert_memory_equal(x1 + per * pos, x2 + per * k, per * sizeof(float));
     }
     /* Different epochs: different order or pixels. */
-    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 2, 0, 8, true, true, x1, l1, i1), 8);
+    assert_int_equal(dataset_fill_batch(&d.train, IN, 7, 2, 0, 8, true, &aug, x1, l1, i1), 8);
     assert_memory_not_equal(x1, x2, per * 8 * sizeof(float));
     /* Evaluation: split order, center crops. */
-    assert_int_equal(dataset_fill_batch(&d.val, IN, 7, 0, 0, 8, false, false, x1, l1, i1), 4);
+    assert_int_equal(dataset_fill_batch(&d.val, IN, 7, 0, 0, 8, false, NULL, x1, l1, i1), 4);
     float *ev = malloc(per * sizeof(float));
     for (int k = 0; k < 4; k++) {
         assert_int_equal(i1[k], k);

@@ -48,7 +48,7 @@ static void test_defaults(void **state)
     assert_true(p.momentum == 0.9);
     assert_int_equal(p.optimizer, OPTIM_SGD);
     assert_int_equal(p.freeze, FREEZE_NONE);
-    assert_false(p.augment);
+    assert_int_equal(p.augment, AUGMENT_OFF);
     assert_int_equal(p.lr_schedule, SCHED_CONSTANT);
     assert_int_equal(p.warmup_epochs, 0);
     assert_false(p.nesterov);
@@ -101,12 +101,16 @@ static void test_set_each_key(void **state)
     assert_true(p.momentum == 0.0);
     assert_int_equal(p.optimizer, OPTIM_ADAMW);
     assert_int_equal(p.freeze, FREEZE_LAYER3);
-    assert_true(p.augment);
+    assert_int_equal(p.augment, AUGMENT_FULL);
     assert_int_equal(p.lr_schedule, SCHED_COSINE);
     assert_int_equal(p.warmup_epochs, 2);
     assert_true(p.nesterov);
     assert_true(p.label_smoothing == 0.1);
     assert_int_equal(params_check(&p, "fixed", msg, sizeof msg), 0);
+    assert_int_equal(set_text(&p, "augment", "\"light\"", msg, sizeof msg), 0);
+    assert_int_equal(p.augment, AUGMENT_LIGHT);
+    assert_int_equal(set_text(&p, "augment", "false", msg, sizeof msg), 0);
+    assert_int_equal(p.augment, AUGMENT_OFF);
 }
 
 static void test_all_choice_names(void **state)
@@ -182,8 +186,12 @@ static void test_rejections_name_path_and_value(void **state)
          "fixed.freeze: expected one of none, all, stem, layer1, layer2, layer3, layer4, got 3"},
         {"lr_schedule", "\"linear\"", ERR_RANGE,
          "fixed.lr_schedule: expected one of constant, cosine, step, got \"linear\""},
-        {"augment", "1", ERR_TYPE, "fixed.augment: expected true or false, got 1"},
-        {"augment", "\"true\"", ERR_TYPE, "fixed.augment: expected true or false, got \"true\""},
+        {"augment", "1", ERR_TYPE, "fixed.augment: expected true, false or \"light\", got 1"},
+        {"augment", "\"true\"", ERR_RANGE,
+         "fixed.augment: expected true, false or \"light\", got \"true\""},
+        {"augment", "\"Light\"", ERR_RANGE,
+         "fixed.augment: expected true, false or \"light\", got \"Light\""},
+        {"augment", "null", ERR_TYPE, "fixed.augment: expected true, false or \"light\", got null"},
         {"nesterov", "null", ERR_TYPE, "fixed.nesterov: expected true or false, got null"},
         {"warmup_epochs", "-1", ERR_RANGE,
          "fixed.warmup_epochs: expected an integer from 0 to 10000, got -1"},
@@ -350,7 +358,7 @@ static void test_to_json_round_trip(void **state)
     p.momentum = 0.5;
     p.optimizer = OPTIM_ADAMW;
     p.freeze = FREEZE_STEM;
-    p.augment = true;
+    p.augment = AUGMENT_LIGHT;
     p.lr_schedule = SCHED_STEP;
     p.warmup_epochs = 2;
     p.nesterov = true;
@@ -363,6 +371,11 @@ static void test_to_json_round_trip(void **state)
     assert_int_equal(params_from_json(&q, back, "params", msg, sizeof msg), 0);
     assert_memory_equal(&p, &q, sizeof p);
     assert_string_equal(json_string_value(json_object_get(o, "freeze")), "stem");
+    assert_string_equal(json_string_value(json_object_get(o, "augment")), "light");
+    p.augment = AUGMENT_FULL; // true and false stay JSON booleans
+    json_t *full = params_to_json(&p);
+    assert_true(json_is_true(json_object_get(full, "augment")));
+    json_decref(full);
     free(s);
     json_decref(back);
     json_decref(o);

@@ -59,7 +59,7 @@ static void test_full(void **state)
     assert_int_equal(s.params.epochs, 7);
     assert_int_equal(s.params.optimizer, OPTIM_ADAM);
     assert_int_equal(s.params.freeze, FREEZE_LAYER3);
-    assert_true(s.params.augment);
+    assert_int_equal(s.params.augment, AUGMENT_FULL);
     assert_int_equal(s.params.lr_schedule, SCHED_COSINE);
     assert_int_equal(s.params.warmup_epochs, 1);
     assert_int_equal(s.metric, OBJ_VAL_F1);
