@@ -25,9 +25,11 @@
 # figure is selected on test data, so the last epoch's is the one that counts).
 # Step 1 takes ~14 min, step 2 ~2 min, step 3 ~23 min on one thread.
 # Prints every figure. Environment: THREADS (2), WIDTH (32), INPUT (48),
-# PRE_EPOCHS (10), FT_EPOCHS (30), ALL_EPOCHS (10), FT_LR (fine-tuning lr),
+# PRE_EPOCHS (10), FT_EPOCHS (30), FT_PER (100: step 2's training images per
+# class, as many again validate), ALL_EPOCHS (10), FT_LR (fine-tuning lr),
 # SC_LR (from-scratch lr), ALL_LR, ALL_WD,
-# ALL_LS (step 3 lr, weight decay, label smoothing), STEPS ("1 2 3" to choose;
+# ALL_LS, ALL_AUG (step 3 lr, weight decay, label smoothing, augment value as
+# JSON: false, true or '"light"'), STEPS ("1 2 3" to choose;
 # steps 2 and 3 need step 1's base in WORK), WORK (scratch directory, kept;
 # default a new one under /tmp; a finished step 1 in WORK is reused).
 set -u
@@ -40,12 +42,14 @@ WIDTH=${WIDTH:-32}
 INPUT=${INPUT:-48}
 PRE_EPOCHS=${PRE_EPOCHS:-10}
 FT_EPOCHS=${FT_EPOCHS:-30}
+FT_PER=${FT_PER:-100}
 ALL_EPOCHS=${ALL_EPOCHS:-10}
 FT_LR=${FT_LR:-0.01}
 SC_LR=${SC_LR:-0.015}
 ALL_LR=${ALL_LR:-0.05}
 ALL_WD=${ALL_WD:-0.001}
 ALL_LS=${ALL_LS:-0.1}
+ALL_AUG=${ALL_AUG:-false}
 STEPS=${STEPS:-1 2 3}
 FM=/usr/share/datasets/fashion-mnist
 T=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/transfer.XXXXXX")}
@@ -104,24 +108,25 @@ printf 'transfer: base (last epoch of step 1) test accuracy on classes 0-4: %s\n
     "$(evaluate "$BASE" "$T/fm_a_test")"
 
 if [[ " $STEPS " == *" 2 "* ]]; then
-    imp train "$T/fm_b_200" --classes 5,6,7,8,9 --limit 200
+    imp train "$T/fm_b_$((2 * FT_PER))" --classes 5,6,7,8,9 --limit $((2 * FT_PER))
     imp t10k "$T/fm_b_test" --classes 5,6,7,8,9
-    if [ ! -d "$T/fm_b_train" ]; then
-        # the first 100 images of each class train, the next 100 validate
-        for d in "$T"/fm_b_200/*/; do
+    BT=$T/fm_b_train_$FT_PER BV=$T/fm_b_val_$FT_PER
+    if [ ! -d "$BT" ]; then
+        # the first FT_PER images of each class train, the next FT_PER validate
+        for d in "$T/fm_b_$((2 * FT_PER))"/*/; do
             c=$(basename "$d")
-            mkdir -p "$T/fm_b_train/$c" "$T/fm_b_val/$c"
-            ls "$d" | sort | head -100 | while read -r f; do cp "$d/$f" "$T/fm_b_train/$c/"; done
-            ls "$d" | sort | tail -n +101 | while read -r f; do cp "$d/$f" "$T/fm_b_val/$c/"; done
+            mkdir -p "$BT/$c" "$BV/$c"
+            ls "$d" | sort | head -"$FT_PER" | while read -r f; do cp "$d/$f" "$BT/$c/"; done
+            ls "$d" | sort | tail -n +$((FT_PER + 1)) | while read -r f; do cp "$d/$f" "$BV/$c/"; done
         done
     fi
-    echo "2. classes 5-9 with 100 training images per class, $FT_EPOCHS epochs (lr $FT_LR fine-tuned, $SC_LR from scratch)"
-    S500='"batch_size": 32, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
-    rm -rf "$T/out/finetune_500" "$T/out/scratch_500"
-    trial finetune_500 "$T/fm_b_train" "$T/fm_b_val" "$BASE" "$FT_EPOCHS" "\"lr\": $FT_LR, $S500" || exit 1
-    trial scratch_500 "$T/fm_b_train" "$T/fm_b_val" null "$FT_EPOCHS" "\"lr\": $SC_LR, $S500" || exit 1
-    ft=$(evaluate "$T/out/finetune_500/best.safetensors" "$T/fm_b_test")
-    sc=$(evaluate "$T/out/scratch_500/best.safetensors" "$T/fm_b_test")
+    echo "2. classes 5-9 with $FT_PER training images per class, $FT_EPOCHS epochs (lr $FT_LR fine-tuned, $SC_LR from scratch)"
+    SB='"batch_size": 32, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
+    rm -rf "$T/out/finetune_b" "$T/out/scratch_b"
+    trial finetune_b "$BT" "$BV" "$BASE" "$FT_EPOCHS" "\"lr\": $FT_LR, $SB" || exit 1
+    trial scratch_b "$BT" "$BV" null "$FT_EPOCHS" "\"lr\": $SC_LR, $SB" || exit 1
+    ft=$(evaluate "$T/out/finetune_b/best.safetensors" "$T/fm_b_test")
+    sc=$(evaluate "$T/out/scratch_b/best.safetensors" "$T/fm_b_test")
     diff=$(echo "($ft - $sc) * 100" | bc -l)
     printf 'transfer: test accuracy on classes 5-9 (5,000 images): fine-tuned %s, from scratch %s, difference %.1f points (target >= 10)\n' "$ft" "$sc" "$diff"
 fi
@@ -129,9 +134,9 @@ fi
 if [[ " $STEPS " == *" 3 "* ]]; then
     imp train "$T/fm_all_train"
     imp t10k "$T/fm_all_test"
-    echo "3. fine-tuning the base on all ten classes (60,000 images), $ALL_EPOCHS epochs (lr $ALL_LR, weight decay $ALL_WD, label smoothing $ALL_LS), test set as validation"
-    ALLP='"batch_size": 128, "momentum": 0.9, "nesterov": true, "lr_schedule": "cosine", "augment": false, "freeze": "none"'
-    ALLP="$ALLP, \"weight_decay\": $ALL_WD, \"label_smoothing\": $ALL_LS"
+    echo "3. fine-tuning the base on all ten classes (60,000 images), $ALL_EPOCHS epochs (lr $ALL_LR, weight decay $ALL_WD, label smoothing $ALL_LS, augment $ALL_AUG), test set as validation"
+    ALLP='"batch_size": 128, "momentum": 0.9, "nesterov": true, "lr_schedule": "cosine", "freeze": "none"'
+    ALLP="$ALLP, \"augment\": $ALL_AUG, \"weight_decay\": $ALL_WD, \"label_smoothing\": $ALL_LS"
     rm -rf "$T/out/all10"
     trial all10 "$T/fm_all_train" "$T/fm_all_test" "$BASE" "$ALL_EPOCHS" "\"lr\": $ALL_LR, $ALLP" || exit 1
     best=$(field "$T/all10.events" done val_accuracy)
