@@ -142,6 +142,7 @@ static void test_grid_augment_values(void **state)
     rc = parse(&js, job("\"space\":{\"augment\":[true,\"strong\"]}"), msg, sizeof msg);
     assert_true(rc < 0);
     assert_string_equal(msg, "space.augment[1]: expected true, false or \"light\", got \"strong\"");
+    jobspec_free(&js); // also after a failure (jobspec.h)
 }
 
 static void test_defaults_and_template(void **state)
