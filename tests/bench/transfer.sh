@@ -32,7 +32,9 @@
 # class, as many again validate), ALL_EPOCHS (10), FT_LR (fine-tuning lr),
 # SC_LR (from-scratch lr), ALL_LR, ALL_WD,
 # ALL_LS, ALL_AUG (step 3 lr, weight decay, label smoothing, augment value as
-# JSON: false, true or '"light"'), STEPS ("1 2 3" to choose;
+# JSON: false, true or '"light"'), A_CLASSES / B_CLASSES (the base's and step
+# 2's classes, default 0,1,2,3,4 / 5,6,7,8,9; use a new WORK for another
+# split), STEPS ("1 2 3" to choose;
 # steps 2 and 3 need step 1's base in WORK), WORK (scratch directory, kept;
 # default a new one under /tmp; a finished step 1 in WORK is reused).
 set -u
@@ -54,6 +56,8 @@ ALL_WD=${ALL_WD:-0.001}
 ALL_LS=${ALL_LS:-0.1}
 ALL_AUG=${ALL_AUG:-false}
 STEPS=${STEPS:-1 2 3}
+A_CLASSES=${A_CLASSES:-0,1,2,3,4}
+B_CLASSES=${B_CLASSES:-5,6,7,8,9}
 FM=/usr/share/datasets/fashion-mnist
 T=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/transfer.XXXXXX")}
 mkdir -p "$T"
@@ -98,21 +102,21 @@ evaluate() { # CKPT DIR -> accuracy
         $PY -c 'import json,sys; print("%.4f" % json.loads(sys.stdin.read())["accuracy"])'
 }
 
-imp train "$T/fm_a_train" --classes 0,1,2,3,4
-imp t10k "$T/fm_a_test" --classes 0,1,2,3,4
+imp train "$T/fm_a_train" --classes "$A_CLASSES"
+imp t10k "$T/fm_a_test" --classes "$A_CLASSES"
 PRE='"lr": 0.1, "batch_size": 128, "momentum": 0.9, "weight_decay": 0.0005, "nesterov": true, "lr_schedule": "cosine", "warmup_epochs": 1, "augment": false'
 BASE=$T/out/base/checkpoint.safetensors
 if [[ " $STEPS " == *" 1 "* ]] && ! grep -qs '"event":"done"' "$T/base.events"; then
-    echo "1. pretraining on classes 0-4 (30,000 images), $PRE_EPOCHS epochs"
+    echo "1. pretraining on classes $A_CLASSES (all their training images), $PRE_EPOCHS epochs"
     trial base "$T/fm_a_train" "$T/fm_a_test" null "$PRE_EPOCHS" "$PRE" || exit 1
 fi
 [ -s "$BASE" ] || { echo "transfer: no base in $T/out/base (run step 1 with this WORK)" >&2; exit 1; }
-printf 'transfer: base (last epoch of step 1) test accuracy on classes 0-4: %s\n' \
+printf 'transfer: base (last epoch of step 1) test accuracy on classes %s: %s\n' "$A_CLASSES" \
     "$(evaluate "$BASE" "$T/fm_a_test")"
 
 if [[ " $STEPS " == *" 2 "* ]]; then
-    imp train "$T/fm_b_$((2 * FT_PER))" --classes 5,6,7,8,9 --limit $((2 * FT_PER))
-    imp t10k "$T/fm_b_test" --classes 5,6,7,8,9
+    imp train "$T/fm_b_$((2 * FT_PER))" --classes "$B_CLASSES" --limit $((2 * FT_PER))
+    imp t10k "$T/fm_b_test" --classes "$B_CLASSES"
     BT=$T/fm_b_train_$FT_PER BV=$T/fm_b_val_$FT_PER
     if [ ! -d "$BT" ]; then
         # the first FT_PER images of each class train, the next FT_PER validate
@@ -123,7 +127,7 @@ if [[ " $STEPS " == *" 2 "* ]]; then
             ls "$d" | sort | tail -n +$((FT_PER + 1)) | while read -r f; do cp "$d/$f" "$BV/$c/"; done
         done
     fi
-    echo "2. classes 5-9 with $FT_PER training images per class, $FT_EPOCHS epochs (lr $FT_LR fine-tuned, $SC_LR from scratch)"
+    echo "2. classes $B_CLASSES with $FT_PER training images per class, $FT_EPOCHS epochs (lr $FT_LR fine-tuned, $SC_LR from scratch)"
     SB='"batch_size": 32, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine", "augment": true, "freeze": "none"'
     rm -rf "$T/out/finetune_b" "$T/out/scratch_b"
     trial finetune_b "$BT" "$BV" "$BASE" "$FT_EPOCHS" "\"lr\": $FT_LR, $SB" || exit 1
@@ -131,7 +135,7 @@ if [[ " $STEPS " == *" 2 "* ]]; then
     ft=$(evaluate "$T/out/finetune_b/best.safetensors" "$T/fm_b_test")
     sc=$(evaluate "$T/out/scratch_b/best.safetensors" "$T/fm_b_test")
     diff=$(echo "($ft - $sc) * 100" | bc -l)
-    printf 'transfer: test accuracy on classes 5-9 (5,000 images): fine-tuned %s, from scratch %s, difference %.1f points (target >= 10)\n' "$ft" "$sc" "$diff"
+    printf 'transfer: test accuracy on classes %s (their 5,000 test images): fine-tuned %s, from scratch %s, difference %.1f points (target >= 10)\n' "$B_CLASSES" "$ft" "$sc" "$diff"
 fi
 
 if [[ " $STEPS " == *" 3 "* ]]; then
