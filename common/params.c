@@ -7,8 +7,8 @@
  *
  * Defaults (documented in README.md): lr 0.01, batch_size 32, epochs 5,
  * dropout 0.0, weight_decay 0.0, l1 0.0, momentum 0.9, optimizer "sgd",
- * freeze "none", augment false (also true or "light"), lr_schedule "constant", warmup_epochs 0,
- * nesterov false, label_smoothing 0.0. */
+ * freeze "none", augment false (also true or "light"), lr_schedule
+ * "constant", warmup_epochs 0, nesterov false, label_smoothing 0.0. */
 #include "params.h"
 
 #include "errors.h"

@@ -193,14 +193,15 @@ size_t dataset_num_batches(const dataset_split *split, int batch_size);
 /* Fills batch number B of EPOCH directly (no threads). With SHUFFLE the
  * epoch's order is the seeded permutation described in the file comment,
  * otherwise split order. With AUGMENT (settings, image.h) each image gets
- * image_augment() with its own stream; NULL means the evaluation center crop. X receives (n, 3, S, S)
- * float32 with S = INPUT_SIZE, LABELS (n) class indices, INDEX (n, may be
- * NULL) each image's position in the split (stable across epochs; useful to
- * cache per-image features when augmentation is off). Returns n (0 when B is
- * past the end), or ERR_NOMEM. X must hold BATCH_SIZE*3*S*S floats. */
+ * image_augment() with its own stream; NULL means the evaluation center
+ * crop. X receives (n, 3, S, S) float32 with S = INPUT_SIZE, LABELS (n)
+ * class indices, INDEX (n, may be NULL) each image's position in the split
+ * (stable across epochs; useful to cache per-image features when
+ * augmentation is off). Returns n (0 when B is past the end), or ERR_NOMEM.
+ * X must hold BATCH_SIZE*3*S*S floats. */
 int dataset_fill_batch(const dataset_split *split, int input_size, uint64_t seed, int epoch,
-                       size_t b, int batch_size, bool shuffle, const augment_opts *augment, float *x,
-                       int *labels, uint32_t *index);
+                       size_t b, int batch_size, bool shuffle, const augment_opts *augment,
+                       float *x, int *labels, uint32_t *index);
 
 /* A loader prepares batch b+1 on a background thread while the caller trains
  * on batch b. Results are identical to dataset_fill_batch. */
@@ -215,8 +216,8 @@ typedef struct {
 
 /* Creates a loader over SPLIT (which must outlive it). SHUFFLE/AUGMENT as in
  * dataset_fill_batch (the loader keeps a copy of *AUGMENT); PREFETCH starts
- * one background thread. Buffers are
- * allocated once here. Returns 0 or ERR_NOMEM; *OUT owned by the caller. */
+ * one background thread. Buffers are allocated once here. Returns 0 or
+ * ERR_NOMEM; *OUT owned by the caller. */
 int dataset_loader_new(const dataset_split *split, int input_size, int batch_size, uint64_t seed,
                        bool shuffle, const augment_opts *augment, bool prefetch,
                        dataset_loader **out);

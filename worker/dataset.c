@@ -1155,8 +1155,8 @@ static int fill_from_perm(const dataset_split *sp, const uint32_t *perm, int inp
 }
 
 int dataset_fill_batch(const dataset_split *split, int input_size, uint64_t seed, int epoch,
-                       size_t b, int batch_size, bool shuffle, const augment_opts *augment, float *x,
-                       int *labels, uint32_t *index)
+                       size_t b, int batch_size, bool shuffle, const augment_opts *augment,
+                       float *x, int *labels, uint32_t *index)
 {
     if (batch_size < 1 || b * (size_t)batch_size >= split->n) return 0;
     uint32_t *perm = NULL;

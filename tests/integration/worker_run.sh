@@ -164,7 +164,9 @@ is "external SIGTERM: same best weights" "$($TOOL stcmp "$T/out/aug/best.safeten
 # Same spec, two epochs, augment false / true / "light": the first epoch's
 # training loss differs between all three (light = shift and flip only; its
 # images are checked pixel by pixel in test_augment).
-first_loss() { grep '"event":"epoch"' "$T/$1.out" | head -1 | sed 's/.*"train_loss":\([^,]*\),.*/\1/'; }
+first_loss() { # NAME: the training loss of the run's first epoch event
+    grep '"event":"epoch"' "$T/$1.out" | head -1 | sed 's/.*"train_loss":\([^,]*\),.*/\1/'
+}
 AUG2=${AUG/\"epochs\": 8/\"epochs\": 2}
 spec aug_full "$T/data" null 32 "$AUG2"
 spec aug_light "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": \"light\"}"

@@ -1,7 +1,8 @@
 /* Tests for worker/augment.c: determinism of image_augment for a given rng
  * state, the evaluation view, pad-and-crop as an exact integer shift of the
- * evaluation view, flips, the "light" setting (shift and flip only), the random resized crop against a naive bilinear
- * reference, colour jitter on flat images, and the value range. */
+ * evaluation view, flips, the "light" setting (shift and flip only), the
+ * random resized crop against a naive bilinear reference, colour jitter on
+ * flat images, and the value range. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,8 +143,8 @@ static int is_shift(const float *a, const uint8_t *src, int ss, int out, int dx,
 
 /* Finds the shift (and with FLIPS, the mirror) that A is; returns 1 and sets
  * *SHIFTED / *FLIPPED when one matches. */
-static int find_shift(const float *a, const uint8_t *src, int ss, int out, int flips,
-                      int *shifted, int *flipped)
+static int find_shift(const float *a, const uint8_t *src, int ss, int out, int flips, int *shifted,
+                      int *flipped)
 {
     for (int f = 0; f <= flips; f++)
         for (int dy = -4; dy <= 4; dy++)
