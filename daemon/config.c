@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas_policy.h"
 #include "errors.h"
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
@@ -61,6 +62,7 @@ void config_defaults(sweepd_config *c)
         c->sql_dir = xstrdup(SWEEP_SRCDIR "/sql");
     c->workers = 0;
     c->threads_per_worker = 1;
+    c->blas_core = xstrdup("inherit");
     c->foreground = false;
     c->level = LOGL_INFO;
     c->kill_grace = 10.0;
@@ -82,6 +84,7 @@ void config_free(sweepd_config *c)
     free(c->worker);
     free(c->log_file);
     free(c->pid_file);
+    free(c->blas_core);
     free(c->socket_group_name);
     for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
     free(c->data_roots);
@@ -245,6 +248,12 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
     } else if (!strcmp(key, "threads_per_worker")) {
         if (parse_int(value, 1, 1024, &l)) BAD("an integer from 1 to 1024");
         c->threads_per_worker = (int)l;
+    } else if (!strcmp(key, "blas_core")) {
+        if (blas_policy_check(value, NULL, 0) < 0)
+            BAD("inherit, auto or an OpenBLAS kernel name (Haswell, Zen, SkylakeX, Cooperlake, "
+                "...)");
+        const char *canon = blas_core_canonical(value);
+        replace(&c->blas_core, canon ? canon : value);
     } else if (!strcmp(key, "foreground")) {
         if (parse_bool(value, &b)) BAD("true or false");
         c->foreground = b;
@@ -354,7 +363,7 @@ const char *config_usage(void)
 {
     return "usage: sweepd [--config FILE] [--socket PATH] [--db PATH] [--state-dir DIR]\n"
            "              [--workers N] [--threads-per-worker T] [--foreground]\n"
-           "              [--log-level LEVEL]\n"
+           "              [--log-level LEVEL] [--blas-core inherit|auto|NAME]\n"
            "\n"
            "Hyperparameter search daemon: accepts jobs on a Unix socket, runs sweep-worker\n"
            "trials and records everything in SQLite.\n"
@@ -367,6 +376,9 @@ const char *config_usage(void)
            "  --threads-per-worker T   compute threads per trial (default 1)\n"
            "  --foreground             stay attached, log to stderr (for systemd)\n"
            "  --log-level LEVEL        debug, info, warn, error or off (default info)\n"
+           "  --blas-core POLICY       OpenBLAS kernel for workers: inherit (keep\n"
+           "                           OPENBLAS_CORETYPE, default), auto (best for this CPU)\n"
+           "                           or a kernel name such as SkylakeX\n"
            "  --help                   show this text\n"
            "\n"
            "Flags override the config file. SWEEPD_WORKER overrides the `worker` key.\n"
@@ -377,7 +389,8 @@ const char *config_usage(void)
 int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, char *msg,
                      size_t msglen)
 {
-    enum { O_CONFIG = 256, O_SOCKET, O_DB, O_STATE, O_WORKERS, O_THREADS, O_FG, O_LEVEL, O_HELP };
+    enum { O_CONFIG = 256, O_SOCKET, O_DB, O_STATE, O_WORKERS, O_THREADS, O_FG, O_LEVEL, O_BLAS,
+           O_HELP };
     static const struct option opts[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"socket", required_argument, NULL, O_SOCKET},
@@ -387,6 +400,7 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
         {"threads-per-worker", required_argument, NULL, O_THREADS},
         {"foreground", no_argument, NULL, O_FG},
         {"log-level", required_argument, NULL, O_LEVEL},
+        {"blas-core", required_argument, NULL, O_BLAS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -425,6 +439,7 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
         case O_WORKERS: key = "workers"; break;
         case O_THREADS: key = "threads_per_worker"; break;
         case O_LEVEL: key = "log_level"; break;
+        case O_BLAS: key = "blas_core"; break;
         case O_FG: c->foreground = true; break;
         default: break;
         }

@@ -312,7 +312,8 @@ static void prep_done(uv_work_t *w, int status)
     }
     char spec_path[PATH_MAX + 16];
     snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
-    char *argv[] = {d->cfg->worker, "run", spec_path, NULL};
+    /* The spec path stays argv[2]; options follow it. */
+    char *argv[] = {d->cfg->worker, "run", spec_path, "--blas-core", d->cfg->blas_core, NULL};
     char msg[512];
     int rc = spawn(d, p, argv, p->out_dir, p->outfd, p->logfd, msg, sizeof msg);
     close(p->logfd);
@@ -420,7 +421,8 @@ int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, cha
         proc_free(p);
         return runner_errno_is_space(eno) ? ERR_BUSY : rc;
     }
-    char *argv[] = {d->cfg->worker, "eval", "--weights", weights, "--data", j->test, NULL};
+    char *argv[] = {d->cfg->worker, "eval",  "--weights",       weights, "--data",
+                    j->test,        "--blas-core", d->cfg->blas_core, NULL};
     rc = spawn(d, p, argv, out_dir, outfd, logfd, msg, msglen);
     close(logfd);
     close(outfd);

@@ -684,6 +684,11 @@ void sched_store_event(store *st, int64_t trial_id, const json_t *ev)
                       NUM("val_loss"), NUM("val_accuracy"), NUM("val_precision"),
                       NUM("val_recall"), NUM("val_f1"), NUM("lr"), NUM("seconds"));
         store_enqueue(st, "UPDATE trials SET last_epoch = ? WHERE id = ?", "ii", e, trial_id);
+    } else if (!strcmp(kind, "start")) {
+        const char *core = json_string_value(json_object_get(ev, "blas_core"));
+        if (core)
+            store_enqueue(st, "UPDATE trials SET blas_core = ? WHERE id = ?", "si", core,
+                          trial_id);
     } else if (!strcmp(kind, "checkpoint")) {
         const char *path = json_string_value(json_object_get(ev, "path"));
         if (path)

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_policy.h"
 #include "errors.h"
 #include "jobspec.h"
 #include "jsonx.h"
@@ -298,6 +299,22 @@ static void op_submit(conn *c, const json_t *req)
     jobspec_free(&js);
 }
 
+/* The kernel policy in DM: "blas_core" (the setting), "blas_kernel" (what
+ * workers will run, null = OpenBLAS's own choice) and, when an inherited
+ * kernel is below what the CPU supports, "blas_warning". */
+static void blas_status(const sweepd_config *cfg, json_t *dm)
+{
+    blas_cpu cpu;
+    blas_cpu_detect(&cpu);
+    const char *inh = getenv("OPENBLAS_CORETYPE");
+    const char *k = blas_policy_expect(cfg->blas_core, inh, &cpu);
+    json_object_set_new(dm, "blas_core", json_string(cfg->blas_core));
+    json_object_set_new(dm, "blas_kernel", k ? json_string(k) : json_null());
+    char advice[512];
+    if (blas_policy_advice(cfg->blas_core, inh, &cpu, advice, sizeof advice))
+        json_object_set_new(dm, "blas_warning", json_string(advice));
+}
+
 static void op_status(conn *c, const json_t *req)
 {
     sweepd *d = c->srv->d;
@@ -334,6 +351,7 @@ static void op_status(conn *c, const json_t *req)
                            (json_int_t)r, "queued", (json_int_t)q, "socket",
                            d->cfg->socket_path, "db", d->cfg->db_path, "state_dir",
                            d->cfg->state_dir, "shutting_down", d->shutting_down);
+    blas_status(d->cfg, dm);
     send_json(c, json_pack("{s:b, s:o, s:o}", "ok", 1, "daemon", dm, "jobs", jobs));
 }
 

@@ -485,7 +485,7 @@ dberr:
 #define TRIAL_COLS                                                                            \
     "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"   \
     " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy," \
-    " exit_code, error, checkpoint_path, out_dir, last_epoch"
+    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core"
 
 static json_t *col_json(sqlite3_stmt *st, int i)
 {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "blas_policy.h"
 #include "config.h"
 #include "errors.h"
 #include "log.h"
@@ -256,9 +257,18 @@ int main(int argc, char **argv)
         log_to_file = true;
     }
     signal(SIGPIPE, SIG_IGN);
-    log_info("sweepd %s starting: pid %d, db %s, state dir %s, %d workers x %d threads, worker %s",
+    log_info("sweepd %s starting: pid %d, db %s, state dir %s, %d workers x %d threads, worker %s,"
+             " blas_core %s",
              SWEEPD_VERSION, (int)getpid(), cfg.db_path, cfg.state_dir, cfg.workers,
-             cfg.threads_per_worker, cfg.worker);
+             cfg.threads_per_worker, cfg.worker, cfg.blas_core);
+    {
+        blas_cpu cpu;
+        blas_cpu_detect(&cpu);
+        char advice[512];
+        if (blas_policy_advice(cfg.blas_core, getenv("OPENBLAS_CORETYPE"), &cpu, advice,
+                               sizeof advice))
+            log_warn("%s", advice);
+    }
     if (store_open(&st, cfg.db_path, cfg.sql_dir, cfg.db_busy_timeout_ms, msg, sizeof msg) != 0) {
         fail(msg);
         goto out;

@@ -1,21 +1,28 @@
-/* blas_setup — choosing the OpenBLAS kernel (worker/blas_setup.c).
+/* blas_setup — the worker's OpenBLAS start-up (worker/blas_setup.c).
  *
  * The process-level entry points (blas_ensure_kernel, blas_set_threads,
- * blas_core_name, blas_threads) are declared in worker_cmds.h; this header
- * exposes the pure decision behind blas_ensure_kernel so that it can be
- * tested without a CPU that triggers it. */
+ * blas_core_name, blas_threads) are declared in worker_cmds.h; the policy
+ * rule they apply is in blas_policy.h. This header names the environment
+ * variables that carry the start-up's state across re-executions and exposes
+ * the self-check so that it can be tested on its own. */
 #ifndef SWEEP_BLAS_SETUP_H
 #define SWEEP_BLAS_SETUP_H
 
-/* Environment marker set before re-executing, so a second start never
- * re-executes again. */
-#define BLAS_REEXEC_MARKER "SWEEP_BLAS_REEXEC"
+#include <stddef.h>
 
-/* The OPENBLAS_CORETYPE value to ask for when OpenBLAS reports CURRENT on a CPU
- * with the given features (non-zero when present): "Cooperlake" for AVX-512
- * with BF16, "SkylakeX" for AVX-512, "Haswell" for AVX2; NULL when CURRENT is
- * already a kernel of that level (or better), or the CPU has neither. Static
- * string. Kernel names are compared case-insensitively. */
-const char *blas_pick_core(const char *current, int avx512f, int avx512bf16, int avx2);
+/* Set before re-executing: "1" after switching kernels for the policy,
+ * "fallback" after going back to the inherited kernel; never re-executes
+ * from "fallback". */
+#define BLAS_REEXEC_MARKER "SWEEP_BLAS_REEXEC"
+/* The OPENBLAS_CORETYPE the worker was started with ("" = none). */
+#define BLAS_INHERITED_VAR "SWEEP_BLAS_INHERITED"
+/* The kernel a fallback left (set for the re-executed process). */
+#define BLAS_FELL_BACK_VAR "SWEEP_BLAS_FELL_BACK"
+
+/* Compares a few cblas_sgemm products of the loaded kernel with a naive
+ * triple loop. 0 when they agree, 1 on a mismatch (described in WHY), -1 when
+ * memory is short (nothing checked). Test hook: SWEEP_BLAS_BAD_KERNEL=NAME
+ * makes it report a mismatch while kernel NAME is loaded. */
+int blas_selfcheck(char *why, size_t whylen);
 
 #endif

@@ -27,6 +27,8 @@ typedef struct {
     char *pid_file;           // pid file when daemonized, NULL = state_dir/sweepd.pid (owned)
     int workers;              // concurrent worker processes (slots), >= 1; 0 = derive from cores
     int threads_per_worker;   // compute threads each worker uses, >= 1
+    char *blas_core;          // OpenBLAS kernel policy passed to workers: "inherit", "auto"
+                              // or a kernel name (blas_policy.h) (owned)
     bool foreground;          // stay attached instead of daemonizing
     log_level level;          // log level
     double kill_grace;        // seconds between SIGTERM and SIGKILL for a worker

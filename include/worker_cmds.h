@@ -23,12 +23,14 @@ int cmd_predict(int argc, char **argv);    // worker/predict_cmd.c
 int cmd_bench(int argc, char **argv);      // worker/bench_cmd.c
 int cmd_import_idx(int argc, char **argv); // worker/import_idx.c
 
-/* Makes sure OpenBLAS runs a real kernel for this CPU: if the library fell
- * back to a generic one (e.g. "Prescott") and OPENBLAS_CORETYPE is unset while
- * the CPU has AVX-512 (or AVX2), sets the variable and re-executes
- * /proc/self/exe with ARGV. Returns only when no re-exec was needed or it
- * failed (then logs why). worker/blas_setup.c */
-void blas_ensure_kernel(int argc, char **argv);
+/* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
+ * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by
+ * setting OPENBLAS_CORETYPE and re-executing /proc/self/exe with ARGV when
+ * the loaded kernel differs; then checks the kernel's products against a
+ * naive reference and, on a mismatch, re-executes once more with the
+ * inherited kernel. Returns when no re-exec is needed, or one failed (after
+ * logging why). worker/blas_setup.c */
+void blas_ensure_kernel(const char *policy, char **argv);
 /* Sets the engine's thread count (layers_set_threads) and runs one product on
  * every thread so OpenBLAS takes its work buffers now, before memory can run
  * out (OpenBLAS would retry a failed buffer allocation forever). */
@@ -36,5 +38,11 @@ void blas_set_threads(int threads);
 /* The kernel OpenBLAS uses ("SkylakeX", "Cooperlake", ...); static string. */
 const char *blas_core_name(void);
 int blas_threads(void);
+/* The blas_core policy the worker was started with ("inherit" by default);
+ * static string. */
+const char *blas_policy_name(void);
+/* What start-up had to say about the kernel (a forced kernel the CPU cannot
+ * run, a fallback after wrong products), or NULL; static string. */
+const char *blas_kernel_note(void);
 
 #endif

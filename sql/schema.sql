@@ -49,6 +49,8 @@ CREATE TABLE jobs (
 );
 
 -- One point of the search space, run by one sweep-worker process.
+-- blas_core (version 2, after last_epoch where ALTER TABLE put it): the OpenBLAS
+-- kernel the trial's worker ran, from its "start" event; NULL before it started.
 CREATE TABLE trials (
     id               INTEGER PRIMARY KEY,
     job_id           INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -80,7 +82,7 @@ CREATE TABLE trials (
     -- Beyond the contract, for the daemon's bookkeeping and crash recovery.
     out_dir          TEXT,                              -- the trial's output directory
     pid_start_time   INTEGER,                           -- /proc/PID/stat start time of pid
-    last_epoch       INTEGER,                           -- last epoch with recorded metrics
+    last_epoch       INTEGER, blas_core TEXT,                           -- last epoch with recorded metrics
     UNIQUE (job_id, number)
 );
 CREATE INDEX trials_job_state ON trials(job_id, state);
@@ -144,4 +146,4 @@ SELECT j.id AS job_id, j.name, j.state, j.trials_total,
   FROM jobs j LEFT JOIN trials t ON t.job_id = j.id
  GROUP BY j.id;
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

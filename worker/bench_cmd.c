@@ -336,6 +336,9 @@ int cmd_bench(int argc, char **argv)
     json_object_set_new(j, "steps", json_integer(steps));
     json_object_set_new(j, "threads", json_integer(blas_threads()));
     json_object_set_new(j, "blas_core", json_string(blas_core_name()));
+    json_object_set_new(j, "blas_policy", json_string(blas_policy_name()));
+    if (blas_kernel_note())
+        json_object_set_new(j, "blas_note", json_string(blas_kernel_note()));
     json_object_set_new(j, "train_images_per_s", json_real(train_ips));
     json_object_set_new(j, "infer_images_per_s", json_real(infer_ips));
     json_object_set_new(j, "gflops", json_real((fwd_all + 2 * fwd_trainable) * train_ips / 1e9));

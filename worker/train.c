@@ -897,6 +897,9 @@ static int run(trainer *t)
     json_object_set_new(ev, "skipped_files", json_integer((json_int_t)t->data.skipped));
     json_object_set_new(ev, "bad_images", json_integer((json_int_t)t->data.bad));
     json_object_set_new(ev, "blas_core", json_string(blas_core_name()));
+    json_object_set_new(ev, "blas_policy", json_string(blas_policy_name()));
+    if (blas_kernel_note())
+        json_object_set_new(ev, "blas_note", json_string(blas_kernel_note()));
     json_object_set_new(ev, "threads", json_integer(s->threads));
     json_object_set_new(ev, "seed", json_integer((json_int_t)s->seed));
     json_object_set_new(ev, "resumed",

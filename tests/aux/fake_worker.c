@@ -184,8 +184,11 @@ int main(int argc, char **argv)
 {
     t0 = now();
     if (argc >= 2 && !strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
-    if (argc != 3 || strcmp(argv[1], "run")) {
-        fprintf(stderr, "usage: fake_worker run TRIAL.json | eval --weights F --data D\n");
+    /* sweepd passes `--blas-core POLICY` after the spec; echoed in "start". */
+    const char *blas = argc == 5 && !strcmp(argv[3], "--blas-core") ? argv[4] : NULL;
+    if ((argc != 3 && !blas) || strcmp(argv[1], "run")) {
+        fprintf(stderr, "usage: fake_worker run TRIAL.json [--blas-core P] | eval --weights F "
+                        "--data D\n");
         return 2;
     }
     atexit(cleanup);
@@ -274,6 +277,7 @@ int main(int argc, char **argv)
     json_t *st = json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params",
                            params, "train_images", 100, "val_images", 20, "classes", 2);
     if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
+    if (blas) json_object_set_new(st, "blas_core", json_string(blas));
     emit(st);
 
     int best_epoch = 0;

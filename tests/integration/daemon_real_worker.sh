@@ -68,4 +68,66 @@ like "... run by the worker next to sweepd (no SWEEPD_WORKER)" "$(cat "$T/lim/lo
     'train\.c'
 
 stop_daemon
+
+# The kernel policy through the daemon: blas_core = inherit (the default) with
+# an inherited OPENBLAS_CORETYPE=Haswell keeps it in every worker, and sweepd
+# says once at start and in `sweepctl status` what auto would pick instead;
+# --blas-core auto is passed to the workers, which then run the best kernel for
+# this CPU (the expected name from /proc/cpuinfo). The variable is set for the
+# daemon's process only.
+best=""
+if grep -qw avx512f /proc/cpuinfo; then
+    best=SkylakeX
+    grep -qw avx512_bf16 /proc/cpuinfo && best=Cooperlake
+elif grep -qw avx2 /proc/cpuinfo; then
+    best=Haswell
+fi
+if [ -z "$best" ]; then
+    ok "no AVX2 on this CPU: the Haswell kernel cannot run here; kernel policy checks skipped"
+    done_testing
+fi
+CTL=("$BUILD/sweepctl" --socket "$SOCK")
+DB=$T/blas.db
+BLOG=$T/blas-daemon.log
+env -u SWEEPD_WORKER OPENBLAS_CORETYPE=Haswell "$BUILD/sweepd" --foreground --socket "$SOCK" \
+    --db "$DB" --state-dir "$T/blas" --workers 1 >"$BLOG" 2>&1 &
+DPID=$!
+wait_for 10 ping_ok
+JOB3="{\"name\":\"blas\",\"data\":{\"train\":\"$T/train\",\"val_fraction\":0.25},
+ \"model\":{\"arch\":\"resnet18\",\"weights\":null,\"input_size\":16,\"width\":8},
+ \"space\":{\"lr\":[0.05]},\"fixed\":{\"epochs\":1,\"batch_size\":6},\"seed\":3}"
+like "inherit: submit" "$(submit "$JOB3")" '"ok":true'
+wait_for 60 job_ended 1
+is "inherit: the worker kept the inherited Haswell (stored from its start event)" \
+    "$(sq "SELECT state || ':' || blas_core FROM trials WHERE job_id=1")" "completed:Haswell"
+like "inherit: sweepctl trial shows the kernel" "$("${CTL[@]}" trial 1)" 'blas_core +Haswell'
+st=$("${CTL[@]}" status)
+like "inherit: sweepctl status shows the policy" "$st" 'blas_core +inherit'
+like "... and the kernel workers run" "$st" 'blas_kernel +Haswell'
+if [ "$best" != Haswell ]; then
+    like "... and warns that auto would pick $best" "$st" \
+        "warning +OpenBLAS kernel Haswell is inherited.*supports $best \\(blas_core = auto"
+    like "... what it costs" "$st" 'slower'
+    is "sweepd warned once at start" "$(grep -c 'inherited from OPENBLAS_CORETYPE' "$BLOG")" 1
+else
+    unlike "an AVX2-only CPU: Haswell is its best, no warning" "$st" 'warning'
+fi
+stop_daemon
+env -u SWEEPD_WORKER OPENBLAS_CORETYPE=Haswell "$BUILD/sweepd" --foreground --socket "$SOCK" \
+    --db "$DB" --state-dir "$T/blas" --workers 1 --blas-core auto >"$BLOG" 2>&1 &
+DPID=$!
+wait_for 10 ping_ok
+like "auto: submit" "$(submit "$JOB3")" '"ok":true'
+wait_for 60 job_ended 2
+is "auto: the worker ran $best over the inherited Haswell" \
+    "$(sq "SELECT state || ':' || blas_core FROM trials WHERE job_id=2")" "completed:$best"
+st=$("${CTL[@]}" status)
+like "auto: status shows the policy" "$st" "blas_core +auto"
+like "... and the kernel" "$st" "blas_kernel +$best"
+unlike "... and no warning" "$st" 'warning'
+is "... nor at start" "$(grep -c 'inherited from OPENBLAS_CORETYPE' "$BLOG")" 0
+stop_daemon
+"$BUILD/sweepd" --blas-core fastest --socket "$SOCK" --db "$DB" >/dev/null 2>"$T/bad.err"
+is "a bad --blas-core: sweepd refuses to start (exit 2)" "$?" 2
+like "... naming the flag and the value" "$(cat "$T/bad.err")" '--blas-core: expected inherit, auto or an OpenBLAS kernel name.*got "fastest"'
 done_testing

@@ -279,44 +279,109 @@ for k in train_images_per_s infer_images_per_s gflops blas_core threads sgemm_gf
     like "bench prints $k" "$out" "\"$k\":"
 done
 like "bench uses the requested 2 threads" "$out" '"threads":2[,}]'
-core=$(printf '%s' "$out" | sed -n 's/.*"blas_core":"\([^"]*\)".*/\1/p')
+# The kernel policy (--blas-core inherit | auto | NAME). The expected kernels
+# come from this CPU's flags: the best is Cooperlake with AVX512_BF16,
+# SkylakeX with AVX-512, Haswell with AVX2. Every case sets or removes
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for its own process only, so the suite
+# passes whatever the machine's environment presets.
+best=""
 if grep -qw avx512f /proc/cpuinfo; then
-    like "OpenBLAS kernel on this AVX-512 CPU is an AVX-512 one (got $core)" "$core" '^(SkylakeX|Cooperlake|SapphireRapids)$'
+    best=SkylakeX
+    grep -qw avx512_bf16 /proc/cpuinfo && best=Cooperlake
 elif grep -qw avx2 /proc/cpuinfo; then
-    like "OpenBLAS kernel on this AVX2 CPU is not a fallback (got $core)" "$core" '^(Haswell|Zen|SkylakeX|Cooperlake|SapphireRapids)$'
-else
-    ok "no AVX2 on this CPU: any OpenBLAS kernel will do ($core)"
+    best=Haswell
 fi
-out=$(OPENBLAS_CORETYPE=Haswell "$W" bench --width 8 --input-size 32 --batch 2 --steps 1 --classes 10 2>/dev/null)
-like "a user's OPENBLAS_CORETYPE is respected" "$out" '"blas_core":"Haswell"'
-# The re-exec path, forced: SWEEP_BLAS_PRETEND_CORE makes the first start see a
-# fallback kernel; the worker must restart itself with OPENBLAS_CORETYPE set to
-# the kernel the CPU supports, and the restarted process reports what it loaded.
-want=""
-if grep -qw avx512f /proc/cpuinfo; then
-    want=SkylakeX
-    grep -qw avx512_bf16 /proc/cpuinfo && want=Cooperlake
-elif grep -qw avx2 /proc/cpuinfo; then
-    want=Haswell
+kernel_of() { printf '%s' "$1" | sed -n 's/.*"blas_core":"\([^"]*\)".*/\1/p'; }
+BQ=(bench --width 8 --input-size 32 --batch 2 --steps 1 --classes 10)
+core=$(kernel_of "$out")
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+    # The environment presets a kernel: the default policy (inherit) keeps it.
+    like "inherit: the environment's OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is respected (got $core)" \
+        "$core" "^${OPENBLAS_CORETYPE}\$"
 fi
-out=$(SWEEP_BLAS_PRETEND_CORE=Prescott "$W" bench --width 8 --input-size 32 --batch 2 --steps 1 \
-    --classes 10 2>"$T/e17")
+out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$W" "${BQ[@]}" 2>/dev/null)
+core=$(kernel_of "$out")
+case "$best" in
+    Cooperlake | SkylakeX)
+        like "nothing inherited: an AVX-512 kernel on this AVX-512 CPU (got $core)" "$core" \
+            '^(SkylakeX|Cooperlake|SapphireRapids)$' ;;
+    Haswell)
+        like "nothing inherited: not a fallback on this AVX2 CPU (got $core)" "$core" \
+            '^(Haswell|Zen|SkylakeX|Cooperlake|SapphireRapids)$' ;;
+    *) ok "no AVX2 on this CPU: any OpenBLAS kernel will do ($core)" ;;
+esac
+like "... the policy is reported as inherit" "$out" '"blas_policy":"inherit"'
+if [ -n "$best" ]; then
+    out=$(OPENBLAS_CORETYPE=Haswell "$W" "${BQ[@]}" 2>/dev/null)
+    is "inherit keeps an inherited Haswell" "$(kernel_of "$out")" Haswell
+    out=$(OPENBLAS_CORETYPE=Haswell "$W" "${BQ[@]}" --blas-core inherit 2>/dev/null)
+    is "--blas-core inherit keeps it too" "$(kernel_of "$out")" Haswell
+    out=$(OPENBLAS_CORETYPE=Haswell "$W" "${BQ[@]}" --blas-core auto 2>"$T/e19")
+    is "auto over an inherited Haswell: exit 0" "$?" 0
+    is "auto over an inherited Haswell runs $best (from cpuid)" "$(kernel_of "$out")" "$best"
+    like "... and reports the policy" "$out" '"blas_policy":"auto"'
+    if [ "$best" != Haswell ]; then
+        like "... after saying why it restarts" "$(cat "$T/e19")" \
+            "blas_core = auto: OpenBLAS runs the Haswell kernel; restarting with OPENBLAS_CORETYPE=$best"
+    fi
+    out=$(env -u OPENBLAS_CORETYPE "$W" --blas-core=Haswell "${BQ[@]}" 2>/dev/null)
+    is "--blas-core=Haswell (before the command) forces Haswell" "$(kernel_of "$out")" Haswell
+    # A forced kernel whose products are wrong falls back to the inherited one.
+    out=$(OPENBLAS_CORETYPE=Haswell SWEEP_BLAS_BAD_KERNEL="$best" "$W" "${BQ[@]}" \
+        --blas-core auto 2>"$T/e20")
+    if [ "$best" != Haswell ]; then
+        is "wrong products under auto: exit 0" "$?" 0
+        is "... falls back to the inherited Haswell" "$(kernel_of "$out")" Haswell
+        like "... with a warning naming the bad kernel" "$(cat "$T/e20")" \
+            "kernel $best \\(blas_core = auto\\) gives wrong products.*falling back to the inherited kernel"
+        like "... and says so in its report" "$out" "\"blas_note\":\"fell back from the $best kernel"
+        is "... restarting twice at most" "$(grep -c '; restarting with\|falling back' "$T/e20")" 2
+    fi
+    # Wrong products from the inherited kernel itself: nothing to fall back to.
+    out=$(OPENBLAS_CORETYPE=Haswell SWEEP_BLAS_BAD_KERNEL=Haswell "$W" "${BQ[@]}" 2>"$T/e21")
+    is "wrong products from the inherited kernel: still runs (exit 0)" "$?" 0
+    is "... on that kernel" "$(kernel_of "$out")" Haswell
+    like "... with a warning" "$(cat "$T/e21")" "Haswell gives wrong products.*no other kernel"
+fi
+if [ "$best" = Haswell ]; then
+    out=$(env -u OPENBLAS_CORETYPE "$W" "${BQ[@]}" --blas-core SkylakeX 2>"$T/e22")
+    is "a kernel this CPU cannot run is not used" "$(kernel_of "$out")" "$(kernel_of "$(env -u OPENBLAS_CORETYPE "$W" "${BQ[@]}" 2>/dev/null)")"
+    like "... with the reason" "$(cat "$T/e22")" "lacks the AVX-512 instructions"
+elif [ -n "$best" ]; then
+    out=$(OPENBLAS_CORETYPE=Haswell "$W" "${BQ[@]}" --blas-core SkylakeX 2>/dev/null)
+    is "--blas-core SkylakeX forces SkylakeX over an inherited Haswell" "$(kernel_of "$out")" SkylakeX
+fi
+"$W" "${BQ[@]}" --blas-core fast >/dev/null 2>"$T/e23"
+is "a bad --blas-core value: exit 2" "$?" 2
+like "... message quotes it and lists the choices" "$(cat "$T/e23")" "expected inherit, auto or an OpenBLAS kernel name.*SkylakeX.*got 'fast'"
+"$W" "${BQ[@]}" --blas-core >/dev/null 2>"$T/e24"
+is "--blas-core without a value: exit 2" "$?" 2
+# The re-exec path for a misdetected CPU, forced: SWEEP_BLAS_PRETEND_CORE makes
+# the first start see a fallback kernel; with nothing inherited, the worker must
+# restart itself with OPENBLAS_CORETYPE set to the kernel the CPU supports, and
+# the restarted process reports what it loaded.
+out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE SWEEP_BLAS_PRETEND_CORE=Prescott "$W" \
+    "${BQ[@]}" 2>"$T/e17")
 is "bench after a forced kernel fallback exits 0" "$?" 0
-if [ -n "$want" ]; then
-    like "the worker restarts itself with OPENBLAS_CORETYPE=$want" "$(cat "$T/e17")" \
-        "chose the Prescott kernel.*restarting with OPENBLAS_CORETYPE=$want"
-    like "... and the restarted worker runs $want" "$out" "\"blas_core\":\"$want\""
-    is "... restarting once only" "$(grep -c restarting "$T/e17")" 1
+if [ -n "$best" ]; then
+    like "the worker restarts itself with OPENBLAS_CORETYPE=$best" "$(cat "$T/e17")" \
+        "runs the Prescott kernel; restarting with OPENBLAS_CORETYPE=$best"
+    like "... and the restarted worker runs $best" "$out" "\"blas_core\":\"$best\""
+    is "... restarting once only" "$(grep -c '; restarting with' "$T/e17")" 1
 else
-    unlike "no AVX2: no restart" "$(cat "$T/e17")" "kernel on a CPU that supports"
+    unlike "no AVX2: no restart" "$(cat "$T/e17")" "; restarting with"
 fi
-out=$(SWEEP_BLAS_PRETEND_CORE=Prescott SWEEP_BLAS_REEXEC=1 "$W" bench --width 8 --input-size 32 \
-    --batch 2 --steps 1 --classes 10 2>"$T/e18")
+out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE SWEEP_BLAS_PRETEND_CORE=Prescott \
+    SWEEP_BLAS_REEXEC=1 "$W" "${BQ[@]}" 2>"$T/e18")
 is "a restart that did not help: bench still runs (exit 0)" "$?" 0
-if [ -n "$want" ]; then
-    like "... with a warning naming both kernels" "$(cat "$T/e18")" "still runs the Prescott kernel.*OPENBLAS_CORETYPE=$want"
-    unlike "... and no second restart" "$(cat "$T/e18")" "kernel on a CPU that supports"
+if [ -n "$best" ]; then
+    like "... with a warning naming both kernels" "$(cat "$T/e18")" \
+        "still runs the Prescott kernel after restarting with OPENBLAS_CORETYPE=$best"
+    unlike "... and no second restart" "$(cat "$T/e18")" "; restarting with"
 fi
+# With the environment preset, the pretend hook is ignored: inherit respects it.
+out=$(OPENBLAS_CORETYPE=Haswell SWEEP_BLAS_PRETEND_CORE=Prescott "$W" "${BQ[@]}" 2>"$T/e25")
+unlike "an inherited kernel is never replaced under inherit" "$(cat "$T/e25")" "restarting"
 "$W" bench --freeze layer9 >/dev/null 2>"$T/e16"
 is "bench with a bad --freeze: exit 2" "$?" 2
 like "... message lists the choices" "$(cat "$T/e16")" 'layer4'
