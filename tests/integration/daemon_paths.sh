@@ -92,8 +92,8 @@ is "trial.json: the relative path made absolute" \
     "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["train"])' "$spec")" "$T/roots/data/train"
 wait_for 10 test -n "$(sq "SELECT pid FROM trials WHERE id=$TID")"
 WPID=$(sq "SELECT pid FROM trials WHERE id=$TID")
-is "the worker's argv is <worker> run <out_dir>/trial.json" \
-    "$(tr '\0' ' ' </proc/$WPID/cmdline)" "$FAKE run $VAR/trials/$TID/trial.json "
+is "the worker's argv is <worker> run <out_dir>/trial.json --blas-core <policy>" \
+    "$(tr '\0' ' ' </proc/$WPID/cmdline)" "$FAKE run $VAR/trials/$TID/trial.json --blas-core inherit "
 is "... its working directory the out_dir" "$(readlink /proc/$WPID/cwd)" "$VAR/trials/$TID"
 is "... leading its own process group" "$(ps -o pgid= -p "$WPID" | tr -d ' ')" "$WPID"
 dc req "{\"op\":\"cancel\",\"job\":$J}" >/dev/null

@@ -231,7 +231,7 @@ static void test_sample_config(void **state)
                                       "trial_timeout", "max_retries", "tick",
                                       "db_busy_timeout_ms", "max_write_queue",
                                       "max_connections", "allow_uids", "socket_group",
-                                      "data_roots", NULL};
+                                      "data_roots", "blas_core", NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {
         char msg2[256];
@@ -282,6 +282,34 @@ static void test_socket_group(void **state)
 
 /* data_roots: a comma list, made absolute and resolved by config_finish;
  * a missing root is an error naming it. */
+/* blas_core: inherit (default), auto or a kernel name, stored canonically;
+ * anything else refused with a message naming the key and the value. */
+static void test_blas_core(void **state)
+{
+    (void)state;
+    sweepd_config c;
+    config_defaults(&c);
+    char msg[512];
+    assert_string_equal(c.blas_core, "inherit");
+    assert_int_equal(config_set(&c, "blas_core", "auto", "f:1", msg, sizeof msg), 0);
+    assert_string_equal(c.blas_core, "auto");
+    assert_int_equal(config_set(&c, "blas_core", "skylakex", "f:2", msg, sizeof msg), 0);
+    assert_string_equal(c.blas_core, "SkylakeX");
+    assert_int_equal(config_set(&c, "blas_core", "fastest", "f:3", msg, sizeof msg),
+                     ERR_INVALID);
+    assert_non_null(strstr(msg, "f:3: blas_core: expected inherit, auto or an OpenBLAS kernel"));
+    assert_non_null(strstr(msg, "\"fastest\""));
+    assert_string_equal(c.blas_core, "SkylakeX");
+    char *argv[] = {"sweepd", "--blas-core", "Cooperlake", NULL};
+    bool help;
+    assert_int_equal(config_from_args(&c, 3, argv, &help, msg, sizeof msg), 0);
+    assert_string_equal(c.blas_core, "Cooperlake");
+    char *bad[] = {"sweepd", "--blas-core", "", NULL};
+    assert_int_equal(config_from_args(&c, 3, bad, &help, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "--blas-core"));
+    config_free(&c);
+}
+
 static void test_data_roots(void **state)
 {
     (void)state;
@@ -331,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_sample_config),
         cmocka_unit_test(test_socket_group),
         cmocka_unit_test(test_data_roots),
+        cmocka_unit_test(test_blas_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
