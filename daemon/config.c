@@ -72,6 +72,7 @@ void config_defaults(sweepd_config *c)
     c->db_busy_timeout_ms = 20;
     c->max_write_queue = 4u << 20;
     c->max_connections = 256;
+    c->idle_timeout = 60;
     c->socket_mode = 0660;
 }
 
@@ -282,6 +283,9 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
     } else if (!strcmp(key, "max_connections")) {
         if (parse_int(value, 1, 65536, &l)) BAD("an integer from 1 to 65536");
         c->max_connections = (int)l;
+    } else if (!strcmp(key, "idle_timeout")) {
+        if (parse_double(value, 0, 1e9, &d)) BAD("seconds (0 = never)");
+        c->idle_timeout = d;
     } else if (!strcmp(key, "socket_mode")) {
         char *end;
         errno = 0;
@@ -382,6 +386,8 @@ const char *config_usage(void)
            "  --help                   show this text\n"
            "\n"
            "Flags override the config file. SWEEPD_WORKER overrides the `worker` key.\n"
+           "Client connections that send no complete request for idle_timeout seconds\n"
+           "(config key, default 60, 0 = never) are closed; `watch` streams are exempt.\n"
            "Signals: SIGTERM/SIGINT stop gracefully (running trials checkpoint and are\n"
            "resumed on the next start), SIGHUP reopens the log file.\n";
 }

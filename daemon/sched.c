@@ -20,8 +20,9 @@
  *   likewise waits. Database writes that meet a full disk stay queued in the
  *   store and are retried by the timer (store.h).
  * - sched_tick() is the single periodic callback: timeouts and kill grace,
- *   retrying a busy database, noticing finished jobs, starting trials, and
- *   completing a shutdown. */
+ *   retrying a busy database, noticing finished jobs, starting trials,
+ *   closing idle client connections (d->on_tick, server.c) and completing a
+ *   shutdown. */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -939,6 +940,7 @@ static void tick(uv_timer_t *h)
         check_job_end(d, j);
     }
     sched_run(d);
+    if (d->on_tick) d->on_tick(d);
     if (d->shutting_down && d->procs == NULL) finish_shutdown(d);
 }
 

@@ -4,8 +4,18 @@
  * Connection state machine: OPEN (reading requests, writing replies) ->
  * DRAINING (no more reads or new replies; replies already queued are being
  * flushed by uv_shutdown) -> CLOSING (handle being closed) -> freed in the
- * close callback. OPEN -> CLOSING directly on errors. conn_set_state() is the
- * only place it changes. */
+ * close callback. OPEN or DRAINING -> CLOSING directly on errors and when
+ * idle (below). conn_set_state() is the only place it changes.
+ *
+ * Idle connections: each connection has an idle clock (active_at), started at
+ * accept and restarted by every complete request line and by every reply line
+ * when it is sent and when it has been written in full -- never by the bytes
+ * of an unfinished line, so a client trickling a partial line cannot keep its
+ * slot. At every tick of the daemon's timer, server_close_idle() closes the
+ * connections whose clock is older than idle_timeout, except those streaming
+ * a `watch` (after its "end" line the client gets the whole idle_timeout for
+ * its next request). Requests are answered synchronously, so a connection
+ * waiting for a reply has either got it or is not reading it. */
 #include "server.h"
 
 #include <errno.h>
@@ -39,6 +49,8 @@ typedef struct conn {
     bool allowed;           // uid passes allow_uids
     conn_state state;       // see the state machine above
     int id;                 // for logs
+    double active_at;       // time_mono() of accept, the last complete request line, or the
+                            // last reply line sent or written in full (the idle clock)
     size_t queued;          // reply bytes handed to libuv and not yet written
     int64_t watch_job;      // job whose events are streamed here, 0 = none
     struct conn *next, *prev; // all connections
@@ -94,6 +106,7 @@ static void on_write(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
     w->c->queued -= w->len;
+    if (status == 0) w->c->active_at = time_mono(); // the client took a whole reply line
     if (status < 0 && status != UV_ECANCELED && w->c->state != CONN_CLOSING)
         conn_set_state(w->c, CONN_CLOSING, uv_strerror(status));
     free(w->text);
@@ -136,6 +149,7 @@ static void send_text(conn *c, char *text)
         return;
     }
     c->queued += len;
+    c->active_at = time_mono();
 }
 
 /* The reply sent when a reply cannot be built (json_pack or json_dumps
@@ -680,6 +694,7 @@ static void conn_finish(conn *c, const char *why)
 static int line_cb(void *ud, char *line, size_t len)
 {
     conn *c = ud;
+    c->active_at = time_mono(); // a complete line (even a refused one) restarts the idle clock
     handle_request(c, line, len);
     return c->state == CONN_OPEN ? 0 : 1;
 }
@@ -725,6 +740,7 @@ static void on_connection(uv_stream_t *ls, int status)
     c->h.data = c;
     c->srv = s;
     c->id = ++s->next_id;
+    c->active_at = time_mono();
     ndjson_init(&c->nb, SERVER_MAX_LINE);
     if (uv_accept(ls, (uv_stream_t *)&c->h) != 0) {
         uv_close((uv_handle_t *)&c->h, on_conn_closed);
@@ -751,6 +767,44 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     log_debug("connection %d from uid %u pid %d", c->id, (unsigned)c->uid, (int)c->pid);
     uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
+}
+
+/* ---- idle connections ------------------------------------------------- */
+
+/* Closes the connections whose idle clock (see the top of this file) is older
+ * than idle_timeout; `watch` streams are exempt. Runs at every tick of the
+ * daemon's one periodic timer (sched.c tick() calls it through d->on_tick).
+ * An open connection first gets one error line, code idle_timeout, unless
+ * replies are still waiting to be written to it (then the client is not
+ * reading and would never see the line). A draining connection (the client
+ * has closed its side but is not taking the replies queued for it) is closed
+ * as is: otherwise it would keep its slot until the client reads. */
+static void server_close_idle(sweepd *d)
+{
+    server *s = d->server;
+    double limit = d->cfg->idle_timeout;
+    if (!s || !(limit > 0)) return;
+    double now = time_mono();
+    int closed = 0;
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_CLOSING || c->watch_job || now - c->active_at <= limit) continue;
+        char why[160];
+        snprintf(why, sizeof why, "pid %d idle for %.1f s (idle_timeout %g s)%s", (int)c->pid,
+                 now - c->active_at, limit,
+                 c->state == CONN_OPEN ? "" : " with its replies not taken");
+        if (c->state == CONN_OPEN && c->queued == 0) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "closed: no complete request within %g s (idle_timeout)",
+                     limit);
+            send_error(c, "idle_timeout", msg);
+        }
+        conn_set_state(c, CONN_CLOSING, why);
+        closed++;
+    }
+    if (closed)
+        log_info("closed %d idle connection%s (no complete request within idle_timeout, %g s)",
+                 closed, closed == 1 ? "" : "s", limit);
 }
 
 /* ---- watch fan-out ---------------------------------------------------- */
@@ -836,7 +890,17 @@ int server_start(sweepd *d, char *msg, size_t msglen)
         d->server = s; // freed by server_free after the loop closes the handle
         return ERR_PERM;
     }
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    /* Listen backlog: connects the loop has not accepted yet wait here. A
+     * burst of clients arriving while the loop is busy (a large status reply,
+     * a database flush) must queue instead of failing: when the backlog is
+     * full a non-blocking connect (a client with a timeout) fails with
+     * EAGAIN and a blocking one waits. The old 128 was half of
+     * max_connections, so take max(SERVER_LISTEN_BACKLOG, max_connections).
+     * Linux silently caps it at net.core.somaxconn (4096 by default since
+     * 5.4, 128 before; raise that sysctl for bigger bursts). */
+    int backlog = d->cfg->max_connections > SERVER_LISTEN_BACKLOG ? d->cfg->max_connections
+                                                                  : SERVER_LISTEN_BACKLOG;
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, backlog, on_connection);
     if (rc != 0) {
         err_set(msg, msglen, ERR_IO, "cannot listen on %s: %s", d->cfg->socket_path,
                 uv_strerror(rc));
@@ -848,6 +912,9 @@ int server_start(sweepd *d, char *msg, size_t msglen)
     d->server = s;
     d->emit = server_emit;
     d->watched = server_watched;
+    d->on_tick = server_close_idle;
+    log_debug("listen backlog %d, idle_timeout %g s%s", backlog, d->cfg->idle_timeout,
+              d->cfg->idle_timeout > 0 ? "" : " (idle connections are never closed)");
     if (d->cfg->has_socket_group)
         log_info("listening on %s (mode %04o, group %s)", d->cfg->socket_path,
                  d->cfg->socket_mode, d->cfg->socket_group_name);
@@ -888,4 +955,5 @@ void server_free(sweepd *d)
     d->server = NULL;
     d->emit = NULL;
     d->watched = NULL;
+    d->on_tick = NULL;
 }

@@ -38,6 +38,8 @@ typedef struct {
     int db_busy_timeout_ms;   // SQLite busy timeout while the loop runs (kept short)
     size_t max_write_queue;   // bytes of unsent replies per connection before it is dropped
     int max_connections;      // simultaneous client connections
+    double idle_timeout;      // seconds a connection may go without a complete request line
+                              // (watchers exempt) before it is closed; 0 = never
     int socket_mode;          // permission bits of the socket file (0660)
     uid_t allow_uids[CONFIG_MAX_UIDS]; // extra uids allowed besides the daemon's own and root
     int n_allow_uids;         // entries in allow_uids; 0 = anyone who can open the socket

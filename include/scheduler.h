@@ -155,6 +155,8 @@ typedef struct sweepd {
     void (*on_stopped)(struct sweepd *d); // called once when shutdown completes
     void *server;            // server state (server.c)
     uint64_t trials_finished; // trials that reached a terminal state since start
+    void (*on_tick)(struct sweepd *d); // more periodic work, run by the timer (server.c:
+                                       // closes idle connections); may be NULL
 } sweepd;
 
 /* Sets up D's timer and flush handles on LOOP. */

@@ -8,7 +8,10 @@
  * yet taken by a slow client are capped per connection (max_write_queue):
  * beyond it the connection is dropped, so a client that never reads cannot
  * grow the daemon's memory. The peer's uid (SO_PEERCRED) is checked against
- * allow_uids and stored as the job's submitted_uid. */
+ * allow_uids and stored as the job's submitted_uid. A connection that sends
+ * no complete request line for idle_timeout seconds (bytes of an unfinished
+ * line do not count; `watch` streams are exempt) gets one idle_timeout error
+ * line and is closed, checked at every tick of the daemon's timer. */
 #ifndef SWEEP_SERVER_H
 #define SWEEP_SERVER_H
 
@@ -19,6 +22,9 @@
 
 #define SWEEPD_VERSION "0.1.0"
 #define SERVER_MAX_LINE (1u << 20)
+/* Smallest listen backlog (server_start uses max_connections when larger;
+ * the kernel caps it at net.core.somaxconn). */
+#define SERVER_LISTEN_BACKLOG 1024
 
 /* ---- request validation ------------------------------------------------
  *
@@ -91,7 +97,7 @@ int server_request_parse(const char *line, size_t len, json_t **req, server_op *
  * removed (stale); a live socket or a non-socket file is an error. */
 int server_check_socket(const char *path, char *msg, size_t msglen);
 /* Binds and listens on d->cfg->socket_path (mode cfg->socket_mode) and hooks
- * watch events into D. */
+ * watch events and the idle-connection check (d->on_tick) into D. */
 int server_start(sweepd *d, char *msg, size_t msglen);
 /* Stops accepting, removes the socket file, ends watch streams with a
  * "shutdown" line and closes every connection once its replies are sent. */

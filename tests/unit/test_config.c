@@ -41,6 +41,7 @@ static void test_defaults(void **state)
     assert_false(c.foreground);
     assert_non_null(strstr(c.worker, "/sweep-worker"));
     assert_int_equal(c.n_allow_uids, 0);
+    assert_true(c.idle_timeout == 60);
     char msg[256];
     assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -72,6 +73,7 @@ static void test_file(void **state)
                "kill_grace = 2.5\n"
                "trial_timeout = 3600\n"
                "max_retries = 4\n"
+               "idle_timeout = 2.5\n"
                "log_level = warn\n"
                "foreground = yes\n"
                "allow_uids = 1000, 1001\n"
@@ -86,6 +88,7 @@ static void test_file(void **state)
     assert_true(c.kill_grace == 2.5);
     assert_true(c.default_trial_timeout == 3600);
     assert_int_equal(c.default_max_retries, 4);
+    assert_true(c.idle_timeout == 2.5);
     assert_int_equal(c.level, LOGL_WARN);
     assert_true(c.foreground);
     assert_int_equal(c.n_allow_uids, 2);
@@ -96,6 +99,9 @@ static void test_file(void **state)
     assert_true(config_uid_allowed(&c, 0));
     assert_true(config_uid_allowed(&c, geteuid()));
     assert_false(config_uid_allowed(&c, 4242));
+    /* idle_timeout 0 turns the limit off. */
+    assert_int_equal(config_set(&c, "idle_timeout", "0", "f:1", msg, sizeof msg), 0);
+    assert_true(c.idle_timeout == 0);
     config_free(&c);
     unlink(path);
 }
@@ -117,6 +123,10 @@ static void test_file_errors(void **state)
         {"kill_grace = -1\n", "1: kill_grace: expected seconds"},
         {"socket_mode = 999\n", "1: socket_mode: expected octal"},
         {"foreground = maybe\n", "1: foreground: expected true or false"},
+        {"idle_timeout = -1\n", "1: idle_timeout: expected seconds (0 = never), got \"-1\""},
+        {"idle_timeout = soon\n", "1: idle_timeout: expected seconds (0 = never), got \"soon\""},
+        {"idle_timeout = nan\n", "1: idle_timeout: expected seconds"},
+        {"max_connections = 8\nidle_timeout = 5s\n", "2: idle_timeout: expected seconds"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sweepd_config c;
@@ -192,6 +202,7 @@ static void test_flags_override(void **state)
     config_free(&c);
     unlink(path);
     assert_non_null(strstr(config_usage(), "--threads-per-worker"));
+    assert_non_null(strstr(config_usage(), "idle_timeout"));
 }
 
 /* The sample config documents every key: uncommenting each `#key = value`
@@ -230,8 +241,8 @@ static void test_sample_config(void **state)
                                       "log_level", "log_file", "pid_file", "kill_grace",
                                       "trial_timeout", "max_retries", "tick",
                                       "db_busy_timeout_ms", "max_write_queue",
-                                      "max_connections", "allow_uids", "socket_group",
-                                      "data_roots", "blas_core", NULL};
+                                      "max_connections", "idle_timeout", "allow_uids",
+                                      "socket_group", "data_roots", "blas_core", NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {
         char msg2[256];
