@@ -1,18 +1,36 @@
 /* ctl_watch — `sweepctl watch JOB`.
  *
- * Two sources feed the display. The watch stream (one connection, `{"op":
- * "watch"}`) brings the workers' events as they happen: progress (epoch, step,
- * loss, images/s), epoch results, trial starts and ends, and the job's end.
- * A `status` request (a short second connection) brings the totals: trial
- * states, parameters, start and finish times. Status is asked again whenever
- * a trial starts or ends and every few seconds, so the counts, the ETA and
- * the best result stay right even if an event is missed or the daemon's event
+ * One connection feeds the display. It subscribes with `{"op":"watch"}`, and
+ * the daemon then streams the workers' events as they happen: progress
+ * (epoch, step, loss, images/s), epoch results, trial starts and ends, and the
+ * job's end. On the same connection the client also asks `status` for the
+ * totals: trial states, parameters, start and finish times. Status is asked
+ * again whenever a trial starts or ends and every few seconds, so the counts,
+ * the ETA and the best result stay right even if the stream does not carry
+ * something per trial (queued trials cancelled in bulk) or the daemon's event
  * shapes carry less than expected.
+ *
+ * Ordering. sweepd writes events and replies to a connection in the order it
+ * produces them, and it forwards a trial's end (its trial_state event) only
+ * after every line the trial's worker wrote (sched.c). So on the stream each
+ * trial's lines come in causal order — start, epochs in order, done, end —
+ * and a status reply read from the stream describes exactly the events before
+ * it: never a trial whose lines are still unread. (A status snapshot taken on
+ * a second connection can run ahead of the stream, and used to print a trial's
+ * end before its last epochs.) A snapshot therefore only confirms the stream
+ * or fills in what it does not carry, and the trial lines printed here, and
+ * the "[k/N done]" counter with them, follow the stream: a trial is counted
+ * once, on its final line, which is its last. States from a snapshot only move
+ * a trial forward (queued -> running -> final): a reply can lag the stream
+ * (database writes the daemon could not commit yet), never lead it. Events
+ * read before the first reply are held and applied after it, that reply
+ * being the baseline of what happened before the watch began.
  *
  * On a terminal the display is redrawn in place (ANSI cursor-up and
  * clear-to-end) at most 4 times a second and at least once a second. On a
  * pipe or file, one plain line per trial start, epoch, trial end and job end.
- * With --json the event lines are printed as received. */
+ * With --json the event lines are printed as received (the status replies,
+ * answers to sweepctl's own requests, are not). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +74,11 @@ typedef struct {
     w_trial *trials;     // known trials (owned)
     size_t ntrials, cap; // used and allocated entries
     bool ended;          // the job reached a final state (the "end" event)
+    bool acked;          // the reply to the watch request came (the stream's first "ok" line)
+    int syncs_out;       // status requests sent on the watch connection, not answered yet
+    bool synced;         // a status reply from the stream was applied (the first is the baseline)
+    json_t *held;        // events read before that first reply, applied after it (owned array)
+    bool sync_quiet;     // the status asked last was a periodic one, no state change since
     bool status_final;   // the last status reply showed a final job state
     bool shutdown;       // the daemon said it is shutting down
     bool live;           // redraw in place on a terminal
@@ -104,6 +127,12 @@ static bool is_final(const char *st)
            !strcmp(st, "pruned") || !strcmp(st, "done");
 }
 
+/* Order of a trial state along queued -> running -> final. */
+static int state_rank(const char *st)
+{
+    return is_final(st) ? 2 : !strcmp(st, "running") ? 1 : 0;
+}
+
 static bool better(const w_state *w, double a, double b)
 {
     if (isnan(b)) return !isnan(a);
@@ -113,8 +142,42 @@ static bool better(const w_state *w, double a, double b)
 
 static void report_final(w_state *w, w_trial *t);
 
-/* Takes the job's state, totals and trials from a status reply. */
-static void apply_status(w_state *w, const json_t *reply)
+/* The id of the trial event E is about ("trial_id", or "trial" as an id or an
+ * object with "id"), -1 if none. */
+static long long event_trial_id(const json_t *e)
+{
+    const json_t *id = json_object_get(e, "trial_id");
+    if (!json_is_integer(id)) id = json_object_get(e, "trial");
+    if (json_is_object(id)) id = json_object_get(id, "id");
+    return json_is_integer(id) ? (long long)json_integer_value(id) : -1;
+}
+
+/* True if an event of the array HELD is about trial ID's run (any event
+ * naming it but the job's test evaluation, which comes after every run). */
+static bool held_runs(const json_t *held, long long id)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(held, i, e)
+    {
+        const char *ev = json_string_value(json_object_get(e, "event"));
+        if (event_trial_id(e) == id && ev && strcmp(ev, "test")) return true;
+    }
+    return false;
+}
+
+/* Takes the job's state, totals and trials from a status reply. A trial the
+ * reply shows further along than the stream did (queued -> running -> final)
+ * takes its state, and prints its final line if it ended; a state behind the
+ * stream's is ignored (see "Ordering" above).
+ *
+ * HELD is NULL, or for the first snapshot the events that came before it on
+ * the stream, not applied yet: the reply then is the baseline as of the
+ * subscription. A trial final in it ended before the watch began: counted,
+ * not printed. A trial that HELD is about was at most running when the watch
+ * began: its end, if the reply shows one, is among HELD and is printed when
+ * they are applied, after this. */
+static void apply_status(w_state *w, const json_t *reply, const json_t *held)
 {
     const json_t *job = json_object_get(reply, "job");
     if (!json_is_object(job)) job = reply;
@@ -166,8 +229,11 @@ static void apply_status(w_state *w, const json_t *reply)
         if (!t) break;
         bool fresh = w->ntrials > before, was_final = is_final(t->state);
         t->number = (long long)num(row, "number", (double)t->number);
-        if ((s = json_string_value(json_object_get(row, "state"))))
+        if ((s = json_string_value(json_object_get(row, "state"))) &&
+            (fresh || state_rank(s) > state_rank(t->state))) {
+            if (held && state_rank(s) == 2 && held_runs(held, t->id)) s = "running";
             snprintf(t->state, sizeof t->state, "%s", s);
+        }
         /* A trial that ended without its event reaching us still gets its line
          * (after the fields below are filled). */
         bool report = !fresh && !was_final && is_final(t->state);
@@ -179,7 +245,8 @@ static void apply_status(w_state *w, const json_t *reply)
         if (!isnan(iso_time(row, "finished_at"))) t->finished = iso_time(row, "finished_at");
         double ta = num(row, "test_accuracy", NAN);
         if (!isnan(ta)) t->test = ta;
-        t->attempt = (int)num(row, "attempt", t->attempt);
+        double att = num(row, "attempt", 0); // attempts only grow: a lagging reply keeps ours
+        if (att > t->attempt) t->attempt = (int)att;
         if ((s = json_string_value(json_object_get(row, "error"))))
             snprintf(t->error, sizeof t->error, "%s", s);
         size_t off = 0, j;
@@ -201,7 +268,9 @@ done:
     json_decref(rows);
 }
 
-/* Asks the daemon for the job's status and applies it. Returns 0, or the
+/* Asks the daemon for the job's status on a connection of its own and
+ * applies it: the final word once the stream has ended (the job's "end" came,
+ * so no trial line is left unread, or the stream broke). Returns 0, or the
  * ctl_exit code when the daemon can't be reached or refuses. */
 static int resync(w_state *w, const char *path, char *msg, size_t msglen)
 {
@@ -215,7 +284,7 @@ static int resync(w_state *w, const char *path, char *msg, size_t msglen)
         json_decref(reply);
         return CTL_EXIT_ERROR;
     }
-    apply_status(w, reply);
+    apply_status(w, reply, NULL);
     json_decref(reply);
     return 0;
 }
@@ -372,11 +441,8 @@ static void report_final(w_state *w, w_trial *t)
 /* The trial an event is about: "trial" or "trial_id" (ids), else NULL. */
 static w_trial *event_trial(w_state *w, const json_t *e)
 {
-    const json_t *id = json_object_get(e, "trial_id");
-    if (!json_is_integer(id)) id = json_object_get(e, "trial");
-    if (json_is_object(id)) id = json_object_get(id, "id");
-    if (!json_is_integer(id)) return NULL;
-    return trial_get(w, json_integer_value(id));
+    long long id = event_trial_id(e);
+    return id < 0 ? NULL : trial_get(w, id);
 }
 
 /* Applies one event line (SPEC.md worker events, forwarded with "trial", and
@@ -401,7 +467,9 @@ static bool apply_event(w_state *w, const json_t *e)
         return false;
     }
     w_trial *t = event_trial(w, e);
-    if (!t) return false;
+    /* trials_state (queued trials cancelled in bulk) names no trial: status
+     * tells which. */
+    if (!t) return st != NULL;
     const json_t *nb = json_object_get(e, "number");
     if (json_is_integer(nb)) t->number = json_integer_value(nb);
     const char *m = json_string_value(json_object_get(e, "message"));
@@ -418,8 +486,8 @@ static bool apply_event(w_state *w, const json_t *e)
         t->epoch = t->step = t->steps = 0;
         t->loss = t->ips = NAN;
         /* t->reported stays: a retry re-arms it through its "queued" state
-         * change; a "start" replayed after a status snapshot that already
-         * showed (and reported) the trial final must not print it twice. */
+         * change. (A "start" after the trial's final line cannot come: the
+         * stream is in causal order and snapshots never lead it.) */
         if (plain)
             fprintf(f, "trial %lld started%s%s\n", t->id, t->params[0] ? ": " : "", t->params);
         changed = true;
@@ -452,12 +520,12 @@ static bool apply_event(w_state *w, const json_t *e)
             fputc('\n', f);
         }
     } else if (!strcmp(ev, "done")) {
+        /* The worker's result. The trial ends with the daemon's trial_state
+         * event, which follows it (and every other line of the trial): the
+         * daemon decides the outcome from the exit status, so a worker that
+         * fails after "done" is not printed completed. */
         double v = num(e, w->metric, NAN);
         if (!isnan(v)) t->val = v;
-        snprintf(t->state, sizeof t->state, "completed");
-        t->finished = time_wall();
-        report_final(w, t);
-        changed = true;
     } else if (!strcmp(ev, "error")) {
         if (plain && m) fprintf(f, "trial %lld error: %s\n", t->id, m);
         changed = true;
@@ -485,6 +553,57 @@ static bool apply_event(w_state *w, const json_t *e)
     return changed;
 }
 
+/* Sends a status request for the job on the watch connection C; its reply
+ * comes in the stream, after every event sent before it. 0 or ERR_IO. */
+static int send_sync(w_state *w, ctl_conn *c, char *msg, size_t msglen)
+{
+    json_t *req = json_pack("{s:s, s:I}", "op", "status", "job", (json_int_t)w->job);
+    int rc = req ? ctl_conn_send(c, req, msg, msglen) : ERR_NOMEM;
+    json_decref(req);
+    if (rc == 0) w->syncs_out++;
+    return rc;
+}
+
+/* Handles a reply line of the stream (a line with "ok"): the first is the
+ * answer to the watch request, the others answer send_sync(). Returns 0, or
+ * CTL_EXIT_ERROR when the daemon refused the watch or the first status. */
+static int on_reply(w_state *w, const json_t *r)
+{
+    if (!w->acked) {
+        w->acked = true;
+        if (ctl_reply_ok(r)) return 0;
+    } else {
+        if (w->syncs_out > 0) w->syncs_out--;
+        if (ctl_reply_ok(r)) {
+            apply_status(w, r, w->synced ? NULL : w->held);
+            w->synced = true;
+            /* A job a periodic snapshot shows final, with no state change
+             * seen since, has ended even if its "end" event never came. */
+            if (w->status_final && w->sync_quiet) w->ended = true;
+            return 0;
+        }
+        if (w->synced) { // a later snapshot refused: the stream goes on
+            if (!w->json) ctl_print_error(stderr, r);
+            return 0;
+        }
+    }
+    if (!w->json) ctl_print_error(stderr, r);
+    return CTL_EXIT_ERROR;
+}
+
+/* The line for the trials that ended before the watch began (plain mode). */
+static void print_already_finished(w_state *w)
+{
+    if (w->live || w->json) return;
+    w_summary s = summarise(w);
+    if (s.done == 0) return;
+    fprintf(w->out, "job %lld %s: %d/%d trials already finished (%d completed, %d failed)", w->job,
+            w->name, s.done, w->total, s.completed, s.failed);
+    if (s.best) fprintf(w->out, ", best %s %.4f (trial %lld)", w->metric, s.best->val, s.best->id);
+    fputc('\n', w->out);
+    fflush(w->out);
+}
+
 int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
 {
     w_state w = {.job = job,
@@ -496,80 +615,98 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
     snprintf(w.metric, sizeof w.metric, "val_accuracy");
     snprintf(w.state, sizeof w.state, "?");
     char msg[512];
-    int rc;
+    int rc = 0;
     ctl_conn c;
-    json_t *req = NULL;
     if (ctl_conn_open(&c, path, msg, sizeof msg) < 0) {
         ctl_print_unreachable(stderr, path, msg);
         return CTL_EXIT_UNREACHABLE;
     }
-    /* Subscribe first, then take the snapshot: events from the moment in
-     * between wait in the socket rather than being lost. */
-    req = json_pack("{s:s, s:I}", "op", "watch", "job", (json_int_t)job);
-    if (!req || ctl_conn_send(&c, req, msg, sizeof msg) < 0) {
+    w.held = json_array();
+    /* Subscribe, and ask the first snapshot on the same connection in the
+     * same write. The daemon usually takes both lines at once, so no event
+     * comes between its two replies; one that does happened before the
+     * snapshot was taken, and is held until the snapshot is in (see
+     * apply_status). Even for a job that has already ended the stream is
+     * read: the daemon answers with its "end" event at once (and --json
+     * shows it). */
+    json_t *wreq = json_pack("{s:s, s:I}", "op", "watch", "job", (json_int_t)job);
+    json_t *sreq = json_pack("{s:s, s:I}", "op", "status", "job", (json_int_t)job);
+    char *wl = wreq ? json_dumps(wreq, JSON_COMPACT) : NULL;
+    char *sl = sreq ? json_dumps(sreq, JSON_COMPACT) : NULL;
+    char *both = NULL;
+    if (wl && sl && asprintf(&both, "%s\n%s", wl, sl) < 0) both = NULL;
+    json_decref(wreq);
+    json_decref(sreq);
+    free(wl);
+    free(sl);
+    if (!both || !w.held) {
+        fprintf(stderr, "sweepctl: out of memory\n");
+        rc = CTL_EXIT_ERROR;
+        goto out;
+    }
+    int sr = ctl_conn_send_line(&c, both, msg, sizeof msg);
+    free(both);
+    if (sr < 0) {
         fprintf(stderr, "sweepctl: lost sweepd at %s: %s\n", path, msg);
         rc = CTL_EXIT_UNREACHABLE;
         goto out;
     }
-    rc = resync(&w, path, msg, sizeof msg);
-    if (rc == CTL_EXIT_UNREACHABLE) fprintf(stderr, "sweepctl: lost sweepd at %s: %s\n", path, msg);
-    if (rc) goto out;
-    /* Even for a job that has already ended, the stream is read: the daemon
-     * answers with its "end" event at once (and --json shows it). */
-    if (!w.live && !w.json) {
-        w_summary s = summarise(&w);
-        if (s.done > 0) {
-            fprintf(out, "job %lld %s: %d/%d trials already finished (%d completed, %d failed)",
-                    job, w.name, s.done, w.total, s.completed, s.failed);
-            if (s.best)
-                fprintf(out, ", best %s %.4f (trial %lld)", w.metric, s.best->val, s.best->id);
-            fputc('\n', out);
-            fflush(out);
-        }
-    }
-    if (w.live) redraw(&w, true);
+    w.syncs_out = 1;
     double last_sync = time_mono();
     bool need_sync = false;
-    while (!w.ended) {
+    /* Until the job's end and the first snapshot have both been read. */
+    while (!w.ended || !w.synced) {
         json_t *e = NULL;
         char *raw = NULL;
         int r = ctl_conn_recv(&c, &e, w.json ? &raw : NULL, 250, msg, sizeof msg);
-        if (r == ERR_IO) break; // the daemon ends the stream when the job ends
+        if (r == ERR_IO) break; // the daemon went away, or dropped the stream
         if (r < 0) {
             fprintf(stderr, "sweepctl: %s\n", msg);
             rc = CTL_EXIT_ERROR;
             goto out;
         }
         if (r == 0) {
-            if (w.json) {
+            bool reply = json_object_get(e, "ok") != NULL;
+            /* --json: the stream's lines, but not the answers to our status requests. */
+            if (w.json && (!reply || !w.acked)) {
                 fprintf(out, "%s\n", raw);
-                free(raw);
                 fflush(out);
             }
-            if (json_object_get(e, "ok") && !ctl_reply_ok(e)) {
-                if (!w.json) ctl_print_error(stderr, e);
-                json_decref(e);
-                rc = CTL_EXIT_ERROR;
-                goto out;
-            }
-            if (apply_event(&w, e)) need_sync = true;
-            if (need_sync && time_mono() - last_sync > 0.2) {
-                if (resync(&w, path, msg, sizeof msg) == 0) last_sync = time_mono();
-                need_sync = false;
+            free(raw);
+            bool was_synced = w.synced;
+            rc = reply ? on_reply(&w, e) : 0;
+            if (!reply && !w.synced) {
+                json_array_append(w.held, e); // applied after the first snapshot
+            } else if (!reply && apply_event(&w, e)) {
+                need_sync = true;
+                w.sync_quiet = false;
             }
             json_decref(e);
-            if (w.ended || w.shutdown) break;
+            if (rc) goto out;
+            if (w.synced && !was_synced) {
+                /* The baseline is in: what ended before the watch, then the
+                 * events that came before the snapshot, in their order. */
+                print_already_finished(&w);
+                size_t i;
+                json_t *h;
+                json_array_foreach(w.held, i, h)
+                {
+                    if (apply_event(&w, h)) need_sync = true;
+                }
+                json_array_clear(w.held);
+                if (w.live) redraw(&w, true);
+            }
+            if (w.shutdown) break;
         }
-        if (time_mono() - last_sync > RESYNC_SECONDS ||
-            (need_sync && time_mono() - last_sync > 0.2)) {
-            /* A job seen final by status, with the stream quiet for a whole
-             * resync period, has ended even if its "end" event never came. */
-            bool quiet = !need_sync;
-            if (resync(&w, path, msg, sizeof msg) == 0) last_sync = time_mono();
+        double now = time_mono();
+        if (w.synced && !w.ended && w.syncs_out == 0 &&
+            (now - last_sync > RESYNC_SECONDS || (need_sync && now - last_sync > 0.2))) {
+            if (send_sync(&w, &c, msg, sizeof msg) < 0) break; // the final status tells
+            w.sync_quiet = !need_sync;
+            last_sync = now;
             need_sync = false;
-            if (quiet && w.status_final) break;
         }
-        if (w.live) redraw(&w, false);
+        if (w.live && w.synced) redraw(&w, false);
     }
     if (w.shutdown) {
         if (w.live) redraw(&w, true);
@@ -607,8 +744,8 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
         rc = CTL_EXIT_ERROR;
     }
 out:
-    json_decref(req);
     ctl_conn_close(&c);
+    json_decref(w.held);
     free(w.trials);
     return rc;
 }

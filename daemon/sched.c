@@ -125,6 +125,13 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
                       info->has_exit ? info->exit_code : INT64_MIN, info->error, t->id);
         d->trials_finished++;
     }
+    /* Watchers get a trial's lines in causal order: sched_on_line forwards
+     * its worker's events in the order of its events file, and the end of a
+     * run (this event, from sched_on_finished) is sent only after runner.c's
+     * exit_cb has read that file to its end, lines written just before the
+     * exit (read together with it) included. Each connection's lines go out
+     * in the order emitted, so a status reply on a watch connection never
+     * shows a trial whose lines are still to come (server.c op_watch). */
     if (watched(d, j)) {
         json_t *ev = json_pack("{s:s, s:I, s:I, s:i, s:s, s:i}", "event", "trial_state", "job",
                                (json_int_t)j->id, "trial", (json_int_t)t->id, "number", t->number,
@@ -564,6 +571,9 @@ static const char *exit_reason(int64_t status)
     }
 }
 
+/* Called once P's events file has been read to its end (runner.c exit_cb),
+ * or for a start that failed before any line: every event of the run has
+ * been forwarded before the state change that ends it. */
 void sched_on_finished(proc *p)
 {
     sweepd *d = p->d;

@@ -452,6 +452,11 @@ static void op_trial(conn *c, const json_t *req)
     send_json(c, json_pack("{s:b, s:o}", "ok", 1, "trial", t));
 }
 
+/* Streams job ID's events to C (or answers "end" at once for a job that is
+ * not active). C keeps taking requests meanwhile, and their replies go out in
+ * order with the events, so a status reply on C describes exactly the events
+ * sent before it: `sweepctl watch` takes its snapshots that way (ctl_watch.c,
+ * "Ordering"; sched.c trial_set_state for the order of a trial's lines). */
 static void op_watch(conn *c, const json_t *req)
 {
     sweepd *d = c->srv->d;

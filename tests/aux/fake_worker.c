@@ -16,7 +16,14 @@
  *   progress     progress events per epoch (default 1)
  *   action       "ok" | "exit" | "crash" (SIGSEGV-like abort) | "hang" |
  *                "flood" (junk, an oversized line, then normal) | "noop"
- *                (start + one epoch + done at once, no files)
+ *                (start + one epoch + done at once, no files) | "burst" (the run of
+ *                "ok", but after `sleep` seconds every line — start, each
+ *                epoch's progress, epoch and checkpoint lines, done — goes out
+ *                in one write(2) and the process exits at once, so sweepd reads
+ *                them in the same drain as the exit; `sleep` is not used
+ *                between epochs)
+ *   burst_apart  with "burst": the start line is written on its own first,
+ *                the rest `sleep` seconds later in one write with the exit
  *   code         exit status for "exit" (default 3), with an error event
  *   message      error message for "exit"
  *   at_epoch     epoch before which the action happens (default 1)
@@ -65,16 +72,47 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static FILE *g_burst;      // "burst": lines collect here (open_memstream) instead of stdout
+static char *g_burst_buf;  // its buffer
+static size_t g_burst_len; // its length after fflush/fclose
+
 static void emit(json_t *ev)
 {
     json_object_set_new(ev, "t", json_real(now() - t0));
     char *s = json_dumps(ev, JSON_COMPACT);
     if (s) {
-        printf("%s\n", s);
-        fflush(stdout);
+        FILE *f = g_burst ? g_burst : stdout;
+        fprintf(f, "%s\n", s);
+        fflush(f);
         free(s);
     }
     json_decref(ev);
+}
+
+/* "burst": starts collecting lines. */
+static void burst_begin(void)
+{
+    g_burst_buf = NULL;
+    g_burst_len = 0;
+    g_burst = open_memstream(&g_burst_buf, &g_burst_len);
+}
+
+/* "burst": writes the collected lines to stdout in one write(2) (looping only
+ * if the kernel takes part of it) and stops collecting. */
+static void burst_end(void)
+{
+    if (!g_burst) return;
+    fclose(g_burst);
+    g_burst = NULL;
+    size_t off = 0;
+    while (off < g_burst_len) {
+        ssize_t n = write(STDOUT_FILENO, g_burst_buf + off, g_burst_len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    free(g_burst_buf);
+    g_burst_buf = NULL;
 }
 
 static void write_text(const char *dir, const char *name, const char *text, int append)
@@ -278,7 +316,19 @@ int main(int argc, char **argv)
                            params, "train_images", 100, "val_images", 20, "classes", 2);
     if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
     if (blas) json_object_set_new(st, "blas_core", json_string(blas));
-    emit(st);
+    int burst = !strcmp(action, "burst");
+    if (burst) {
+        int apart = json_is_true(json_object_get(rule, "burst_apart"));
+        if (apart) emit(st);
+        if (nap(sleep_s, ignore_term)) {
+            if (!apart) json_decref(st);
+            return stop_with_checkpoint(out, resume);
+        }
+        burst_begin();
+        if (!apart) emit(st);
+    } else {
+        emit(st);
+    }
 
     int best_epoch = 0;
     double best = -1;
@@ -312,7 +362,8 @@ int main(int argc, char **argv)
             }
         }
         for (int s = 1; s <= progress; s++) {
-            if (nap(sleep_s / progress, ignore_term)) return stop_with_checkpoint(out, e - 1);
+            if (!burst && nap(sleep_s / progress, ignore_term))
+                return stop_with_checkpoint(out, e - 1);
             emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e, "step", s,
                            "steps", progress, "loss", 1.0 / (e + s), "images_per_s", 1000.0));
         }
@@ -339,5 +390,6 @@ int main(int argc, char **argv)
     emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", best_epoch,
                    "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall", best,
                    "val_f1", best));
+    burst_end();
     return 0;
 }

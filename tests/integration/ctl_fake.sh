@@ -4,7 +4,11 @@
 # JSON syntax errors caught before contacting the daemon, the "not running"
 # hint, and `watch` both on a pipe and on a terminal (through script(1)).
 # The real daemon is exercised by ctl_daemon.sh; this one pins the client's
-# behaviour to exact replies, including malformed and failing ones.
+# behaviour to exact replies, including malformed and failing ones. Like
+# sweepd, the fake keeps answering requests on a watch connection, each reply
+# in order with the events (a status reply there describes exactly the events
+# sent before it: the fake changes a job's state and sends the events telling
+# it under one lock).
 source "$(dirname "$0")/lib.sh"
 
 CTL=$BUILD/sweepctl
@@ -15,7 +19,7 @@ cat >"$T/fake.py" <<'EOF'
 import json, os, socket, sys, threading, time
 sock_path, log_path = sys.argv[1], sys.argv[2]
 state = {"job1": "running", "job2": "running", "job3": "running"}
-lock = threading.Lock()
+lock = threading.RLock()  # held while sending a line, and across a state change and its events
 
 def trials(job):
     done = state["job%d" % job] in ("done", "failed")
@@ -80,31 +84,41 @@ def reply(req):
     return {"ok": False, "error": {"code": "bad_request", "message": "unknown op %r" % op}}
 
 def send(c, obj):
-    c.sendall((json.dumps(obj) + "\n").encode())
+    with lock:
+        c.sendall((json.dumps(obj) + "\n").encode())
 
 def watch_late(c):
-    """Job 3: events that were queued before the watcher's status snapshot
-    (which already shows trial 12 completed) arrive after it, slowly enough
-    for the client to resync in between."""
-    send(c, {"ok": True, "job": 3, "state": "running", "watching": True})
+    """Job 3, attached late: trial 12's whole run is on the stream before
+    the reply to the watcher's first status request, which therefore already
+    shows it completed. Sent right after the acknowledgement, before the
+    request is read (as if the daemon took the two lines in separate reads)."""
     ids = {"job": 3, "trial": 12, "number": 1}
     for e in [dict(ids, event="trial_state", state="running", attempt=0),
               dict(ids, event="start", params={"lr": 0.01, "epochs": 2}),
               dict(ids, event="epoch", epoch=2, train_loss=0.5, val_loss=0.4, val_accuracy=0.9,
-                   seconds=30.0)]:
-        time.sleep(0.3)
+                   seconds=30.0),
+              dict(ids, event="done", val_accuracy=0.9, best_epoch=2),
+              dict(ids, event="trial_state", state="completed", attempt=0, exit_code=0,
+                   error=None)]:
         send(c, e)
-    send(c, dict(ids, event="done", val_accuracy=0.9, best_epoch=2))
-    send(c, dict(ids, event="trial_state", state="completed", attempt=0, exit_code=0, error=None))
+    threading.Thread(target=watch_late_end, args=(c,), daemon=True).start()
+
+def watch_late_end(c):
+    time.sleep(0.5)
     with lock:
         state["job3"] = "done"
-    send(c, {"event": "end", "job": 3, "state": "done", "best": {"trial": 12, "number": 1, "value": 0.9}})
-    time.sleep(30)
+        send(c, {"event": "end", "job": 3, "state": "done",
+                 "best": {"trial": 12, "number": 1, "value": 0.9}})
 
 def watch(c, job):
-    if job == 3:
-        return watch_late(c)
-    send(c, {"ok": True, "job": job, "state": "running", "watching": True})
+    """The events of job 1 or 2, sent from a thread of their own while the
+    connection goes on answering requests."""
+    try:
+        watch_events(c, job)
+    except OSError:
+        pass  # the client went away first: normal for watch
+
+def watch_events(c, job):
     ids = {"job": job, "trial": 12, "number": 1}
     evs = [
         dict(ids, event="progress", t=1.0, epoch=1, step=5, steps=10, loss=0.9, images_per_s=120.0),
@@ -118,22 +132,22 @@ def watch(c, job):
     time.sleep(0.3)
     with lock:
         state["job%d" % job] = "done" if job == 1 else "failed"
-    if job == 1:
-        send(c, dict(ids, event="done", t=4.0, val_accuracy=0.9, best_epoch=2))
-        send(c, dict(ids, event="trial_state", state="completed", attempt=0, exit_code=0, error=None))
-        send(c, dict(ids, event="test", test_accuracy=0.88))
-    else:
-        send(c, dict(ids, event="error", t=4.0, code=5, message="loss is not finite"))
-        send(c, dict(ids, event="trial_state", state="failed", attempt=0, exit_code=5,
-                     error="diverged"))
-    send(c, {"event": "end", "job": job, "state": state["job%d" % job],
-             "best": {"trial": 12, "number": 1, "value": 0.9}})
-    time.sleep(30)  # the connection stays open after "end"
+        if job == 1:
+            send(c, dict(ids, event="done", t=4.0, val_accuracy=0.9, best_epoch=2))
+            send(c, dict(ids, event="trial_state", state="completed", attempt=0, exit_code=0,
+                         error=None))
+            send(c, dict(ids, event="test", test_accuracy=0.88))
+        else:
+            send(c, dict(ids, event="error", t=4.0, code=5, message="loss is not finite"))
+            send(c, dict(ids, event="trial_state", state="failed", attempt=0, exit_code=5,
+                         error="diverged"))
+        send(c, {"event": "end", "job": job, "state": state["job%d" % job],
+                 "best": {"trial": 12, "number": 1, "value": 0.9}})
 
 def serve(c):
     try:
         serve_lines(c)
-    except (BrokenPipeError, ConnectionResetError):
+    except OSError:
         pass  # the client went away first: normal for watch
 
 def serve_lines(c):
@@ -154,12 +168,18 @@ def serve_lines(c):
                     send(c, {"ok": False, "error": {"code": "bad_json", "message": "bad json"}})
                     continue
                 if req.get("op") == "watch" and req.get("job") in (1, 2, 3):
-                    watch(c, req["job"])
-                    return
+                    # The connection stays open after "end", and keeps answering.
+                    send(c, {"ok": True, "job": req["job"], "state": "running", "watching": True})
+                    if req["job"] == 3:
+                        watch_late(c)
+                    else:
+                        threading.Thread(target=watch, args=(c, req["job"]), daemon=True).start()
+                    continue
                 if req.get("op") == "trial" and req.get("id") == 99:
                     c.sendall(b"this is not json\n")
                     continue
-                send(c, reply(req))
+                with lock:  # the reply describes what was sent before it
+                    send(c, reply(req))
                 if req.get("op") == "shutdown":
                     os._exit(0)
 
@@ -257,12 +277,19 @@ like "watch prints trial completion with progress" "$out" 'trial 12 completed: v
 like "watch prints the job's end" "$out" 'job 1 done: 2 completed, 0 failed'
 like "watch names the best trial" "$out" 'best: trial 12 val_accuracy 0\.9000 test_accuracy 0\.8800  lr=0\.0100 freeze=layer2'
 if printf '%s' "$out" | grep -q $'\033'; then not_ok "no escape codes on a pipe"; else ok "no escape codes on a pipe"; fi
-# --- watch attached late: events older than its first status snapshot must
-# not print a trial's completion twice (a replayed "start" after a resync
-# used to re-arm it)
+# --- watch attached late: events that come before its first status snapshot
+# (which already shows their trial completed) are held until the snapshot is
+# in, then printed in order: the trial's completion once, after its lines,
+# and not counted among the trials that finished before the watch
 out=$(timeout 20 "$CTL" --socket "$SOCK" watch 3); rc=$?
 is "late watch exits 0" "$rc" 0
 is "late watch prints trial 12's completion once" "$(printf '%s\n' "$out" | grep -c 'trial 12 completed')" 1
+is "late watch prints trial 12's lines in order" \
+    "$(printf '%s\n' "$out" | grep -oE '^(job 3 demo3: [0-9]+/2 trials already finished|trial 12 (started|epoch 2/2|completed.*\[[0-9]+/2 done))')" \
+    "job 3 demo3: 1/2 trials already finished
+trial 12 started
+trial 12 epoch 2/2
+trial 12 completed: val_accuracy 0.9000  [2/2 done"
 ctl watch 2 >"$T/w2" 2>&1; is "watch exits 1 when the job failed" $? 1
 like "worker error reported" "$(cat "$T/w2")" 'trial 12 error: loss is not finite'
 like "failed trial reported" "$(cat "$T/w2")" 'trial 12 failed: diverged  \[2/2 done'
