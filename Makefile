@@ -1,12 +1,17 @@
 # sweepd — plain Makefile. Build outputs go to $(BUILD) (default build/).
 #
 #   make            build build/sweepd, build/sweepctl, build/sweep-worker
-#   make check      install missing deps, build (-Werror), run unit + integration
-#                   tests, then the unit tests again under ASan+UBSan (leaks fail)
-#   make bench      benchmarks against PyTorch / Pillow / Optuna (tests/bench/)
-#   make demo       a real search end to end on Fashion-MNIST (see README.md)
-#   make fuzz       libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/)
-#   make format     clang-format every C source and header
+#                   (installs nothing; names what is missing: `make deps`)
+#   make deps       install the missing build-and-run packages (etc/install-deps)
+#   make check      install missing test deps (etc/install-deps --check), build
+#                   (-Werror), run unit + integration tests, then the unit tests
+#                   again under ASan+UBSan (leaks fail)
+#   make bench      benchmarks against PyTorch / Pillow (tests/bench/; installs
+#                   etc/install-deps --bench)
+#   make demo       a real search end to end on Fashion-MNIST (see README.md;
+#                   installs the build-and-run packages only)
+#   make fuzz       libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/; --fuzz)
+#   make format     clang-format every C source and header (--format)
 #   make install PREFIX=/usr/local
 #
 # Sources are found by directory: common/*.c, worker/*.c and daemon/*.c go into
@@ -50,19 +55,31 @@ AUX_SRC    := $(wildcard tests/aux/*.c)
 AUX_BIN    := $(AUX_SRC:tests/aux/%.c=$(BUILD)/tests/%)
 BINS       := $(BUILD)/sweepd $(BUILD)/sweepctl $(BUILD)/sweep-worker
 
-.PHONY: all deps check unit-tests test-bins bench demo fuzz clean format install
+.PHONY: all deps need-libs need-cmocka check unit-tests test-bins bench demo fuzz clean format install
 .DEFAULT_GOAL := all
 
 all: $(BINS)
 
+# Levels of etc/install-deps: none = build and run (make, make demo),
+# --check = tests, --bench, --fuzz, --format. Plain `make` installs nothing:
+# need-libs only says what is missing and how to get it.
 deps:
 	@etc/install-deps
 
-$(BUILD)/obj/%.o: %.c
+need-libs:
+	@pkg-config --exists $(PKGS) 2>/dev/null || { \
+	    echo "make: build dependencies missing (pkg-config $(PKGS));" \
+	         "install them with 'make deps' (etc/install-deps)" >&2; exit 1; }
+need-cmocka:
+	@pkg-config --exists cmocka 2>/dev/null || { \
+	    echo "make: cmocka missing for the unit tests; install it with" \
+	         "'etc/install-deps --check' (make check does)" >&2; exit 1; }
+
+$(BUILD)/obj/%.o: %.c | need-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c | need-libs need-cmocka
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c $< -o $@
 
@@ -89,7 +106,8 @@ test-bins: $(BINS) $(UNIT_BIN) $(AUX_BIN)
 
 # The full test run. Each step's results are appended to $(BUILD)/results;
 # tests/run-tests prints the grand total as the last line.
-check: deps
+check:
+	@etc/install-deps --check
 	@rm -rf build/results && mkdir -p build
 	@$(MAKE) --no-print-directory -j$(NPROC) WERROR=1 test-bins
 	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/san SAN=1 WERROR=1 OPT=-O1 test-bins
@@ -98,12 +116,13 @@ check: deps
 unit-tests: test-bins
 	@tests/run-tests --unit-only
 
-bench: deps
+bench:
 	@etc/install-deps --bench
 	@$(MAKE) --no-print-directory all $(AUX_BIN)
 	@tests/bench/run-all
 
-fuzz: deps
+fuzz:
+	@etc/install-deps --fuzz
 	@tests/fuzz/run $(FUZZ_SECONDS)
 
 demo: deps
@@ -111,6 +130,7 @@ demo: deps
 	@etc/demo
 
 format:
+	@etc/install-deps --format
 	clang-format -i $(wildcard common/*.c worker/*.c daemon/*.c include/*.h tests/unit/*.c tests/aux/*.c)
 
 install: all

@@ -38,9 +38,14 @@ int tju_write_pattern(const char *path, int w, int h, unsigned seed);
 /* mkdir -p. 0 or -1. */
 int tju_mkdirs(const char *path);
 
-/* A new scratch folder under $TMPDIR or /tmp (caller frees the string and
- * removes it with tju_rmrf). */
+/* A new scratch folder under $TMPDIR or /tmp, named sweep-TAG-XXXXXX, as a
+ * physical path (no symbolic links: what realpath gives back); the caller
+ * frees the string and removes the folder with tju_rmrf. NULL on failure. */
 char *tju_tmpdir(const char *tag);
+
+/* tju_tmpdir into BUF of LEN bytes. 0, or -1 (nothing left behind) when the
+ * folder cannot be made or its path does not fit. */
+int tju_mkdtemp(char *buf, size_t len, const char *tag);
 
 /* rm -rf PATH (does not follow symbolic links). */
 void tju_rmrf(const char *path);

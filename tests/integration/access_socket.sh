@@ -11,7 +11,10 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/reliability_lib.bash"
 
 rel_setup_data
+# Other users must reach $T and read the data whatever the caller's umask
+# (with 077 the data would be unreadable to uid $NOBODY for the wrong reason).
 chmod 755 "$T"
+chmod -R go+rX "$T/data"
 NOBODY=65534
 
 rel_start_daemon --workers 1 || { not_ok "sweepd starts"; done_testing; }
@@ -20,8 +23,17 @@ is "socket owned by the daemon's uid" "$(stat -c %u "$SOCK")" "$(id -u)"
 check "owner can ping" rel_ping
 
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- "$@"; }
-can_setpriv=0
-if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then can_setpriv=1; fi
+# The other-user checks also need uid $NOBODY to reach $T (every folder
+# above it searchable: a TMPDIR of mode 0700 is not) and to read the client;
+# otherwise a refusal would come from the path, not from the socket's mode.
+can_setpriv=0 why="not root or no setpriv"
+if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
+    if as_nobody test -x "$T" -a -r "$REL_CLIENT" 2>/dev/null; then
+        can_setpriv=1
+    else
+        why="uid $NOBODY cannot reach $T or read $REL_CLIENT"
+    fi
+fi
 
 if [ $can_setpriv = 1 ]; then
     out=$(as_nobody "$REL_PY" "$REL_CLIENT" "$SOCK" '{"op":"ping"}' 2>&1)
@@ -29,7 +41,7 @@ if [ $can_setpriv = 1 ]; then
     check "uid $NOBODY (not owner, not in group) cannot connect to a 0660 socket" test $rc -ne 0
     like "... refused by the file mode" "$out" '[Pp]ermission denied|EACCES|Errno 13'
 else
-    ok "# SKIP not root or no setpriv: other-user checks not run"
+    ok "# SKIP $why: other-user checks not run"
 fi
 rel_stop_daemon
 

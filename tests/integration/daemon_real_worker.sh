@@ -53,7 +53,8 @@ is "SIGTERM exits 0" "$?" "0"
 # is not among the AddressSanitizer runs, whose shadow memory cannot live
 # within such a limit.)
 DB=$T/lim.db
-(ulimit -v 300000 && exec env -u SWEEPD_WORKER -u OPENBLAS_NUM_THREADS "$BUILD/sweepd" \
+(ulimit -v 300000 && exec env -u SWEEPD_WORKER -u OPENBLAS_NUM_THREADS -u GOTO_NUM_THREADS \
+    -u OMP_NUM_THREADS "$BUILD/sweepd" \
     --foreground --socket "$SOCK" --db "$DB" --state-dir "$T/lim" --workers 1 >>"$DLOG" 2>&1) &
 DPID=$!
 wait_for 10 ping_ok

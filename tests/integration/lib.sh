@@ -5,7 +5,45 @@
 set -u
 ROOT=${SWEEP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${SWEEP_BUILD:-$ROOT/build}
-T=$(mktemp -d "${TMPDIR:-/tmp}/sweeptest.XXXXXX")
+
+# The same results whatever the caller's environment holds (for this test's
+# own process tree only):
+# - one locale: the suites' awk, printf and sort read and print numbers with
+#   a decimal point, and bash's case conversions are not Turkish;
+export LC_ALL=C.UTF-8
+# - none of the variables that steer sweepd, sweepctl or the workers (socket,
+#   worker, thread counts, engine switches, test hooks); a test that wants one
+#   sets it itself. (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE stay: the machine
+#   sets them where an older OpenBLAS needs them.)
+unset SWEEPD_SOCKET SWEEPD_WORKER OMP_NUM_THREADS OPENBLAS_NUM_THREADS GOTO_NUM_THREADS \
+    SWEEP_PROGRESS_INTERVAL SWEEP_TEST_SIGNAL_AT_STEP SWEEP_FEATURE_CACHE_MB SWEEP_PROFILE \
+    SWEEP_WINOGRAD SWEEP_DENSE SWEEP_POOL SWEEP_POOL_SPIN SWEEP_GEMM_SPLIT \
+    SWEEP_BLAS_PRETEND_CORE SWEEP_BLAS_REEXEC FAKE_NOOP
+
+# $T: under $TMPDIR (else /tmp), as a physical path (sweepd resolves paths,
+# and the suites compare what it stored with $T). Unix socket paths hold at
+# most 107 bytes and the suites bind sockets up to 24 bytes below $T; they
+# also write $T into JSON, config lists and sanitizer options. A TMPDIR that
+# is too deep for that, or has characters outside [A-Za-z0-9._/+-], is
+# replaced by /tmp (with a note on stderr).
+_mkscratch() { # DIR: prints a new scratch directory's physical path
+    local d
+    d=$(mktemp -d "$1/sweeptest.XXXXXX" 2>/dev/null) || return 1
+    (cd "$d" && pwd -P) || { rmdir "$d"; return 1; }
+}
+_usable() { [ $((${#1} + 24)) -le 107 ] && [[ $1 != *[!A-Za-z0-9._/+-]* ]]; }
+T=$(_mkscratch "${TMPDIR:-/tmp}")
+if [ -n "$T" ] && ! _usable "$T"; then
+    echo "# scratch directory $T is unusable for these suites (length or characters); using /tmp" >&2
+    rmdir "$T"
+    T=$(_mkscratch /tmp)
+fi
+if [ -z "$T" ]; then
+    echo "not ok 1 - cannot create a scratch directory under ${TMPDIR:-/tmp}"
+    echo "1..1"
+    exit 1
+fi
+unset -f _mkscratch _usable
 _n=0
 _failed=0
 _cleanup_hooks=()

@@ -12,18 +12,24 @@
 #   rel_sql 'SQL'           query $DB with the sqlite3 shell (read-only use)
 #   rel_wait_job ID SECS    waits until job ID is done/failed/cancelled
 REL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REL_PY=${REL_PY:-$(command -v /usr/bin/python3 || command -v python3)}
+# The scripted worker's timing and observation knobs and rel_start_daemon's
+# per-call ones: a suite sets those it wants, none comes from the caller.
+unset REL_MARKS REL_LEDGER REL_EPOCH_SECONDS REL_EVAL_SECONDS \
+    REL_LOG_LEVEL REL_START_WAIT REL_QUIET_START
+REL_PY=$(command -v /usr/bin/python3 || command -v python3)
 REL_CLIENT=$REL_DIR/reliability_client.py
 # The suites import reliability_client from the source tree: no __pycache__ there.
 export PYTHONDONTWRITEBYTECODE=1
-SOCK=${SOCK:-$T/sweepd.sock}
-DB=${DB:-$T/sweepd.db}
-STATE=${STATE:-$T/state}
+# (set here, never taken from the caller's environment: a DB or SOCK
+# exported in a developer's shell must not redirect the suites)
+SOCK=$T/sweepd.sock
+DB=$T/sweepd.db
+STATE=$T/state
 # The scripted worker of these suites (see reliability_worker.py).
-FAKE_WORKER=${FAKE_WORKER:-$REL_DIR/reliability_worker.py}
+FAKE_WORKER=$REL_DIR/reliability_worker.py
 DPID=""
-# Command prefix for sweepd (e.g. valgrind); an array, empty by default.
-[ -n "${REL_WRAP+x}" ] || REL_WRAP=()
+# Command prefix for sweepd (e.g. valgrind); an array, empty until a suite sets it.
+REL_WRAP=()
 
 rel_rpc() { "$REL_PY" "$REL_CLIENT" "$SOCK" "$1"; }
 rel_ping() { rel_rpc '{"op":"ping"}' 2>/dev/null | grep -q '"ok": *true'; }

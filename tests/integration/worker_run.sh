@@ -12,6 +12,9 @@ W=$BUILD/sweep-worker
 MK=$BUILD/tests/train_mkdata
 TOOL="/usr/bin/python3 $ROOT/tests/integration/train_tool.py"
 export SWEEP_PROGRESS_INTERVAL=0 # a progress event after every step: reproducible streams
+# spec's per-call knobs (ARCH=resnet34 spec ...): none may come from the
+# caller's environment (ARCH=x86_64 is common in build shells).
+unset ARCH WIDTH OUT THREADS
 
 "$MK" "$T/data" 4 12 16 5 || { not_ok "generate data"; done_testing; }
 "$MK" "$T/data3" 3 10 16 9 --prefix kind || { not_ok "generate data3"; done_testing; }

@@ -19,22 +19,22 @@
 #include "params.h"
 #include "resnet.h"
 #include "safetensors.h"
+#include "test_util_jpeg.h"
 
-static char dir[] = "/tmp/test_checkpoint.XXXXXX";
+static char dir[256]; // scratch folder under $TMPDIR
 static char *const classes[] = {"cat", "dog", "emu"};
 
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(dir) ? 0 : -1;
+    return tju_mkdtemp(dir, sizeof dir, "checkpoint");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    tju_rmrf(dir);
+    return 0;
 }
 
 /* A tiny model with freeze layer2 and an optimizer whose state is not zero. */

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "test_util_jpeg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char path[128]; // scratch config file
+static char scratch[256]; // scratch folder under $TMPDIR (group setup)
+static char path[300];    // scratch config file in it
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (tju_mkdtemp(scratch, sizeof scratch, "config") < 0) return -1;
+    snprintf(path, sizeof path, "%s/test.conf", scratch);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tju_rmrf(scratch);
+    return 0;
+}
 
 static void write_conf(const char *text)
 {
-    snprintf(path, sizeof path, "/tmp/test_config.%d.conf", (int)getpid());
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -212,7 +228,6 @@ static void test_sample_config(void **state)
     (void)state;
     FILE *in = fopen(SWEEP_SRCDIR "/etc/sweepd.conf", "r");
     assert_non_null(in);
-    snprintf(path, sizeof path, "/tmp/test_config.%d.conf", (int)getpid());
     FILE *out = fopen(path, "w");
     assert_non_null(out);
     char line[512];
@@ -324,14 +339,14 @@ static void test_blas_core(void **state)
 static void test_data_roots(void **state)
 {
     (void)state;
-    char dir[128], link[160], want[512];
-    snprintf(dir, sizeof dir, "/tmp/test_config_roots.%d", (int)getpid());
+    char dir[300], link[320], want[1024];
+    snprintf(dir, sizeof dir, "%s/roots", scratch);
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(link, sizeof link, "%s.link", dir);
     assert_int_equal(symlink(dir, link), 0);
     write_conf("");
     sweepd_config c;
-    char msg[512], value[512];
+    char msg[1024], value[1024];
     config_defaults(&c);
     snprintf(value, sizeof value, " %s , %s/ ,/ ", link, dir);
     assert_int_equal(config_set(&c, "data_roots", value, "f:1", msg, sizeof msg), 0);
@@ -372,5 +387,5 @@ int main(void)
         cmocka_unit_test(test_data_roots),
         cmocka_unit_test(test_blas_core),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

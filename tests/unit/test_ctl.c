@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "errors.h"
 #include "jsonx.h"
+#include "test_util_jpeg.h"
 
 /* Parses a space-separated command line; returns the parse result. */
 static int parse(ctl_args *a, const char *line, const char *env, char *msg, size_t msglen)
@@ -399,9 +400,9 @@ static void write_text(const char *path, const char *text)
 static void test_submit_line(void **state)
 {
     (void)state;
-    char tmp[] = "/tmp/test_ctl.XXXXXX";
-    assert_non_null(mkdtemp(tmp));
-    char *real = realpath(tmp, NULL); // /tmp may itself be a symlink
+    char tmp[256];
+    assert_int_equal(tju_mkdtemp(tmp, sizeof tmp, "ctl"), 0);
+    char *real = realpath(tmp, NULL); // (tju_mkdtemp gives it resolved already)
     assert_non_null(real);
     char dir[300], link[300], file[340], viafile[340], plain[340], msg[256];
     snprintf(dir, sizeof dir, "%s/jobs", tmp);

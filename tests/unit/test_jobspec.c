@@ -11,6 +11,7 @@
 #include "jobspec.h"
 #include "jsonx.h"
 #include "rng.h"
+#include "test_util_jpeg.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,8 +26,7 @@ static char weights[300];    // an existing file for model.weights
 static int setup(void **state)
 {
     (void)state;
-    snprintf(data_dir, sizeof data_dir, "/tmp/test_jobspec.%d", (int)getpid());
-    mkdir(data_dir, 0700);
+    if (tju_mkdtemp(data_dir, sizeof data_dir, "jobspec") < 0) return -1;
     snprintf(weights, sizeof weights, "%s/w.safetensors", data_dir);
     FILE *f = fopen(weights, "w");
     if (f) {

@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "test_util_jpeg.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,8 +24,8 @@
 #include <unistd.h>
 
 typedef struct {
-    char dir[128];  // scratch directory
-    char path[256]; // DIR/sweepd.log
+    char dir[256];  // scratch directory
+    char path[300]; // DIR/sweepd.log
 } logfix;
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -39,8 +40,7 @@ static int setup(void **state)
 {
     logfix *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/sweep-test-log-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
+    if (tju_mkdtemp(f->dir, sizeof f->dir, "log") < 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/sweepd.log", f->dir);
     log_set_level(LOGL_INFO);
     *state = f;
@@ -219,7 +219,7 @@ static void test_open_appends_and_mode(void **state)
     assert_int_equal(count_lines(s), 2);
     free(s);
 
-    char p2[300];
+    char p2[320];
     snprintf(p2, sizeof p2, "%s/fresh.log", f->dir);
     mode_t old = umask(022);
     assert_int_equal(log_open(p2, msg, sizeof msg), 0);
@@ -237,7 +237,7 @@ static int fd_for(const char *path)
     struct dirent *e;
     int found = -1;
     while ((e = readdir(d))) {
-        char link[300], target[512];
+        char link[320], target[512];
         snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
         ssize_t n = readlink(link, target, sizeof target - 1);
         if (n < 0) continue;
@@ -276,7 +276,7 @@ static void test_open_failure_keeps_previous(void **state)
 static void test_reopen_after_rotation(void **state)
 {
     logfix *f = *state;
-    char msg[256], rotated[300];
+    char msg[256], rotated[320];
     snprintf(rotated, sizeof rotated, "%s.1", f->path);
     assert_int_equal(log_open(f->path, msg, sizeof msg), 0);
     log_info("before rotation");
@@ -300,7 +300,7 @@ static void test_reopen_after_rotation(void **state)
 static void test_reopen_failure_keeps_old_file(void **state)
 {
     logfix *f = *state;
-    char msg[256], moved[200], sub[200], subpath[300], movedpath[300];
+    char msg[256], moved[300], sub[300], subpath[320], movedpath[320];
     snprintf(sub, sizeof sub, "%s/sub", f->dir);
     snprintf(moved, sizeof moved, "%s/moved", f->dir);
     mkdir(sub, 0755);

@@ -23,22 +23,21 @@
 #include "resnet.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "test_util_jpeg.h"
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_resnet.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tju_mkdtemp(tmpdir, sizeof tmpdir, "resnet");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    tju_rmrf(tmpdir);
+    return 0;
 }
 
 static resnet *make(const char *arch, int width, int classes, uint64_t seed)
@@ -282,7 +281,7 @@ static void test_roundtrip(void **state)
                 for (size_t j = 0; j < t->numel; j++)
                     t->data[j] = 0.01f * (float)(j % 7);
         }
-        char path[128];
+        char path[320];
         snprintf(path, sizeof path, "%s/%s.safetensors", tmpdir, archs[k]);
         save(m, path, NULL, NULL);
         resnet *l = NULL;
@@ -312,7 +311,7 @@ static void test_resnet_load(void **state)
 {
     (void)state;
     resnet *m = make("resnet18", 4, 3, 9), *z = make("resnet18", 4, 3, 10);
-    char path[128], msg[256] = "";
+    char path[320], msg[256] = "";
     snprintf(path, sizeof path, "%s/load.safetensors", tmpdir);
     save(m, path, NULL, NULL);
     st_file *f;
@@ -337,7 +336,7 @@ static void test_head_replacement(void **state)
 {
     (void)state;
     resnet *m = make("resnet18", 4, 3, 9);
-    char path[128], msg[256] = "";
+    char path[320], msg[256] = "";
     snprintf(path, sizeof path, "%s/head.safetensors", tmpdir);
     save(m, path, NULL, NULL);
     resnet *l = NULL;
@@ -374,7 +373,7 @@ static void test_depth_from_names(void **state)
     (void)state;
     /* resnet34 layout with 2 blocks dropped from layer3: still loads */
     resnet *m = make("resnet34", 2, 3, 9);
-    char path[128], msg[256] = "";
+    char path[320], msg[256] = "";
     snprintf(path, sizeof path, "%s/deep.safetensors", tmpdir);
     st_writer *w = st_writer_new();
     for (size_t i = 0; i < resnet_tensor_count(m); i++) {
@@ -408,7 +407,7 @@ static void test_load_errors(void **state)
 {
     (void)state;
     resnet *m = make("resnet18", 4, 3, 9), *l = NULL;
-    char path[128], msg[256] = "";
+    char path[320], msg[256] = "";
     snprintf(path, sizeof path, "%s/missing.safetensors", tmpdir);
     save(m, path, "layer3.1.bn2.running_var", NULL);
     assert_int_equal(load(&l, path, 0, msg, sizeof msg), ERR_MODEL);

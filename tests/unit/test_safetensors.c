@@ -18,14 +18,14 @@
 
 #include "errors.h"
 #include "safetensors.h"
+#include "test_util_jpeg.h"
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_st.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tju_mkdtemp(tmpdir, sizeof tmpdir, "st");
 }
 
 static int teardown(void **state)

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "log.h"
 #include "migrate.h"
+#include "test_util_jpeg.h"
 
 #include <ftw.h>
 #include <sqlite3.h>
@@ -526,8 +527,7 @@ static int scratch_setup(void **state)
 {
     scratch *s = calloc(1, sizeof *s);
     if (!s) return -1;
-    snprintf(s->dir, sizeof s->dir, "/tmp/sweep-test-schema-XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
+    if (tju_mkdtemp(s->dir, sizeof s->dir, "schema") < 0) return -1;
     char m[300];
     snprintf(m, sizeof m, "%s/migrations", s->dir);
     if (mkdir(m, 0755) != 0) return -1;

@@ -13,6 +13,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "store.h"
+#include "test_util_jpeg.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,8 +32,7 @@ typedef struct {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_store.%d", (int)getpid());
-    if (mkdir(f->dir, 0700) != 0) return -1;
+    if (tju_mkdtemp(f->dir, sizeof f->dir, "store") < 0) return -1;
     snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
     char msg[512];
     log_set_level(LOGL_OFF);
@@ -58,9 +58,7 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->st);
     jobspec_free(&f->js);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0) return -1;
+    tju_rmrf(f->dir);
     free(f);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "errors.h"
 #include "trialspec.h"
+#include "test_util_jpeg.h"
 
 static const char *full_spec =
     "{\"trial\": 17, \"job\": 3, \"seed\": 12345,"
@@ -214,8 +216,10 @@ static void test_hash(void **state)
 static void test_load_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/test_trialspec.XXXXXX";
-    int fd = mkstemp(path);
+    char dir[256], path[300];
+    assert_int_equal(tju_mkdtemp(dir, sizeof dir, "trialspec"), 0);
+    snprintf(path, sizeof path, "%s/trial.json", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");
     fputs(full_spec, f);
@@ -234,6 +238,7 @@ static void test_load_file(void **state)
     unlink(path);
     assert_int_equal(trialspec_load(&s, path, msg, sizeof msg), ERR_IO);
     trialspec_free(&s);
+    tju_rmrf(dir);
 }
 
 int main(void)

@@ -104,7 +104,29 @@ char *tju_tmpdir(const char *tag)
         free(p);
         return NULL;
     }
-    return p;
+    /* TMPDIR may name a symbolic link or end in '/': the tests compare the
+     * paths they build with paths the code under test resolved. */
+    char *real = realpath(p, NULL);
+    if (!real) {
+        rmdir(p);
+        free(p);
+        return NULL;
+    }
+    free(p);
+    return real;
+}
+
+int tju_mkdtemp(char *buf, size_t len, const char *tag)
+{
+    char *p = tju_tmpdir(tag);
+    if (!p) return -1;
+    if ((size_t)snprintf(buf, len, "%s", p) >= len) {
+        rmdir(p);
+        free(p);
+        return -1;
+    }
+    free(p);
+    return 0;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
