@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,17 @@ static int absolutize(char **p, char *msg, size_t msglen)
     return 0;
 }
 
+long config_usable_cpus(void)
+{
+    /* The CPUs this process may run on (taskset, cgroup cpusets), not the
+     * machine's: a daemon pinned to one core fills that core only. */
+    cpu_set_t set;
+    long n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n;
+}
+
 int config_finish(sweepd_config *c, char *msg, size_t msglen)
 {
     int rc;
@@ -499,8 +511,7 @@ int config_finish(sweepd_config *c, char *msg, size_t msglen)
     /* The worker: a bare name is looked up in PATH by execvp at spawn time. */
     if (strchr(c->worker, '/') && (rc = absolutize(&c->worker, msg, msglen))) return rc;
     if (c->workers == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        if (cores < 1) cores = 1;
+        long cores = config_usable_cpus();
         c->workers = (int)(cores / c->threads_per_worker);
         if (c->workers < 1) c->workers = 1;
     }

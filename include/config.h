@@ -69,6 +69,9 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
 /* Resolves relative paths to absolute ones and fills derived defaults
  * (workers from cores, log/pid files). */
 int config_finish(sweepd_config *c, char *msg, size_t msglen);
+/* The number of CPUs this process may run on (its affinity mask), >= 1: the
+ * default for `workers` is this divided by threads_per_worker. */
+long config_usable_cpus(void);
 /* The data_roots as one string for messages ("/srv/data, /srv/models"). */
 void config_roots_text(const sweepd_config *c, char *buf, size_t n);
 /* True when UID may use the daemon (root, the daemon's uid, or listed). */

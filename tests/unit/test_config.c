@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "test_util_jpeg.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,10 @@ static void test_defaults(void **state)
     assert_true(c.idle_timeout == 60);
     char msg[256];
     assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    assert_int_equal(c.workers, cores < 1 ? 1 : cores);
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    assert_int_equal(config_usable_cpus(), CPU_COUNT(&set));
+    assert_int_equal(c.workers, CPU_COUNT(&set));
     assert_true(c.socket_path[0] == '/');
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof cwd));
