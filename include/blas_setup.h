@@ -19,6 +19,13 @@
 /* The kernel a fallback left (set for the re-executed process). */
 #define BLAS_FELL_BACK_VAR "SWEEP_BLAS_FELL_BACK"
 
+/* C (M, N) = alpha * op(A) op(B) + beta * C, row-major, accumulated in double:
+ * the naive reference OpenBLAS products are checked against (start-up check,
+ * tests). op(A) is A (M, K) with leading dimension LDA, or its transpose when
+ * TA; likewise B (K, N). */
+void blas_sgemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc);
+
 /* Compares a few cblas_sgemm products of the loaded kernel with a naive
  * triple loop. 0 when they agree, 1 on a mismatch (described in WHY), -1 when
  * memory is short (nothing checked). Test hook: SWEEP_BLAS_BAD_KERNEL=NAME

@@ -40,9 +40,7 @@
 #include "log.h"
 #include "worker_cmds.h"
 
-/* C (M, N) = alpha * op(A) op(B) + beta * C, row-major, double accumulation:
- * the naive reference the start-up check compares OpenBLAS against. */
-static void sgemm_naive(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+void blas_sgemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc)
 {
     for (int i = 0; i < m; i++)
@@ -80,7 +78,7 @@ int blas_selfcheck(char *why, size_t whylen)
         }
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, c, n);
-        sgemm_naive(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, ref, n);
+        blas_sgemm_ref(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, ref, n);
         /* Each entry sums k products of values in [-1, 1]: float32 rounding
          * stays far below 1e-5 * k; a wrong kernel is off by whole units. */
         double tol = 1e-5 * (k + 1);

@@ -76,13 +76,7 @@ stop_daemon
 # --blas-core auto is passed to the workers, which then run the best kernel for
 # this CPU (the expected name from /proc/cpuinfo). The variable is set for the
 # daemon's process only.
-best=""
-if grep -qw avx512f /proc/cpuinfo; then
-    best=SkylakeX
-    grep -qw avx512_bf16 /proc/cpuinfo && best=Cooperlake
-elif grep -qw avx2 /proc/cpuinfo; then
-    best=Haswell
-fi
+best=$(cpu_best_kernel)
 if [ -z "$best" ]; then
     ok "no AVX2 on this CPU: the Haswell kernel cannot run here; kernel policy checks skipped"
     done_testing
@@ -90,10 +84,15 @@ fi
 CTL=("$BUILD/sweepctl" --socket "$SOCK")
 DB=$T/blas.db
 BLOG=$T/blas-daemon.log
-env -u SWEEPD_WORKER OPENBLAS_CORETYPE=Haswell "$BUILD/sweepd" --foreground --socket "$SOCK" \
-    --db "$DB" --state-dir "$T/blas" --workers 1 >"$BLOG" 2>&1 &
-DPID=$!
-wait_for 10 ping_ok
+# blas_daemon [FLAGS...]: sweepd on blas.db with OPENBLAS_CORETYPE=Haswell in its
+# environment only, log in $BLOG.
+blas_daemon() {
+    env -u SWEEPD_WORKER OPENBLAS_CORETYPE=Haswell "$BUILD/sweepd" --foreground --socket "$SOCK" \
+        --db "$DB" --state-dir "$T/blas" --workers 1 "$@" >"$BLOG" 2>&1 &
+    DPID=$!
+    wait_for 10 ping_ok
+}
+blas_daemon
 JOB3="{\"name\":\"blas\",\"data\":{\"train\":\"$T/train\",\"val_fraction\":0.25},
  \"model\":{\"arch\":\"resnet18\",\"weights\":null,\"input_size\":16,\"width\":8},
  \"space\":{\"lr\":[0.05]},\"fixed\":{\"epochs\":1,\"batch_size\":6},\"seed\":3}"
@@ -114,10 +113,7 @@ else
     unlike "an AVX2-only CPU: Haswell is its best, no warning" "$st" 'warning'
 fi
 stop_daemon
-env -u SWEEPD_WORKER OPENBLAS_CORETYPE=Haswell "$BUILD/sweepd" --foreground --socket "$SOCK" \
-    --db "$DB" --state-dir "$T/blas" --workers 1 --blas-core auto >"$BLOG" 2>&1 &
-DPID=$!
-wait_for 10 ping_ok
+blas_daemon --blas-core auto
 like "auto: submit" "$(submit "$JOB3")" '"ok":true'
 wait_for 60 job_ended 2
 is "auto: the worker ran $best over the inherited Haswell" \

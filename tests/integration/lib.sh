@@ -87,6 +87,16 @@ like() {
         echo "#   want match: '$3'"
     fi
 }
+# cpu_best_kernel: the OpenBLAS kernel blas_core = auto must pick on this CPU,
+# from /proc/cpuinfo (independently of the product's cpuid code): Cooperlake
+# with AVX512_BF16, SkylakeX with AVX-512, Haswell with AVX2, else nothing.
+cpu_best_kernel() {
+    if grep -qw avx512f /proc/cpuinfo; then
+        if grep -qw avx512_bf16 /proc/cpuinfo; then echo Cooperlake; else echo SkylakeX; fi
+    elif grep -qw avx2 /proc/cpuinfo; then
+        echo Haswell
+    fi
+}
 # make_gate SCRIPT GO WORKER: writes SCRIPT, a worker wrapper (for
 # SWEEPD_WORKER) that holds `run` until the file GO exists (at most 60 s), then
 # execs WORKER; tests open the gate once `watch` is attached.

@@ -284,13 +284,7 @@ like "bench uses the requested 2 threads" "$out" '"threads":2[,}]'
 # SkylakeX with AVX-512, Haswell with AVX2. Every case sets or removes
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for its own process only, so the suite
 # passes whatever the machine's environment presets.
-best=""
-if grep -qw avx512f /proc/cpuinfo; then
-    best=SkylakeX
-    grep -qw avx512_bf16 /proc/cpuinfo && best=Cooperlake
-elif grep -qw avx2 /proc/cpuinfo; then
-    best=Haswell
-fi
+best=$(cpu_best_kernel)
 kernel_of() { printf '%s' "$1" | sed -n 's/.*"blas_core":"\([^"]*\)".*/\1/p'; }
 BQ=(bench --width 8 --input-size 32 --batch 2 --steps 1 --classes 10)
 core=$(kernel_of "$out")

@@ -21,22 +21,6 @@
 #include "errors.h"
 #include "worker_cmds.h"
 
-/* C (M, N) = alpha * op(A) op(B) + beta * C, row-major, double accumulation. */
-static void sgemm_naive(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                        const float *b, int ldb, float beta, float *c, int ldc)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int p = 0; p < k; p++) {
-                double x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                double y = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
-                s += x * y;
-            }
-            c[(size_t)i * ldc + j] = (float)(alpha * s + beta * c[(size_t)i * ldc + j]);
-        }
-}
-
 /* Deterministic values in [-1, 1) from a 64-bit LCG (state *R). */
 static void fill(float *x, size_t n, uint64_t *r)
 {
@@ -63,7 +47,7 @@ static void check_shape(int ta, int tb, int m, int n, int k, float alpha, float 
     memcpy(ref, c, sizeof(float) * (size_t)m * n);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
-    sgemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
+    blas_sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
     /* Each entry is a sum of k products of values in [-1, 1]: float32
      * rounding error stays well below 1e-5 * k. */
     double tol = 1e-5 * (k + 1);
