@@ -19,9 +19,9 @@
 #include <strings.h>
 
 const char *const blas_policy_known[] = {
-    "Prescott",  "Core2",      "Penryn",     "Dunnington", "Nehalem",   "Atom",
-    "Athlon",    "Opteron",    "Barcelona",  "Nano",       "Bobcat",    "Sandybridge",
-    "Bulldozer", "Piledriver", "Steamroller", "Excavator", "Haswell",   "Zen",
+    "Prescott",  "Core2",      "Penryn",         "Dunnington", "Nehalem", "Atom",
+    "Athlon",    "Opteron",    "Barcelona",      "Nano",       "Bobcat",  "Sandybridge",
+    "Bulldozer", "Piledriver", "Steamroller",    "Excavator",  "Haswell", "Zen",
     "SkylakeX",  "Cooperlake", "SapphireRapids", NULL};
 
 void blas_cpu_detect(blas_cpu *cpu)
@@ -42,8 +42,8 @@ const char *blas_core_canonical(const char *name)
 
 int blas_policy_check(const char *value, char *msg, size_t msglen)
 {
-    if (value && (!strcmp(value, "inherit") || !strcmp(value, "auto") ||
-                  blas_core_canonical(value)))
+    if (value &&
+        (!strcmp(value, "inherit") || !strcmp(value, "auto") || blas_core_canonical(value)))
         return 0;
     char names[512];
     size_t off = 0;
@@ -62,7 +62,7 @@ int blas_core_rank(const char *name)
         const char *name;
         int rank;
     } ranks[] = {
-        {"Cooperlake", 4}, {"SapphireRapids", 4}, {"SkylakeX", 3},   {"Haswell", 2},
+        {"Cooperlake", 4}, {"SapphireRapids", 4}, {"SkylakeX", 3},    {"Haswell", 2},
         {"Zen", 2},        {"Skylake", 2},        {"Sandybridge", 1}, {"Bulldozer", 1},
         {"Piledriver", 1}, {"Steamroller", 1},    {"Excavator", 1},
     };
@@ -70,6 +70,13 @@ int blas_core_rank(const char *name)
     for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++)
         if (!strcasecmp(name, ranks[i].name)) return ranks[i].rank;
     return 0;
+}
+
+/* The vector level of kernel NAME: its rank, with both AVX-512 ranks as one. */
+static int vector_level(const char *name)
+{
+    int r = blas_core_rank(name);
+    return r > 3 ? 3 : r;
 }
 
 const char *blas_cpu_best(const blas_cpu *cpu)
@@ -82,11 +89,16 @@ const char *blas_cpu_best(const blas_cpu *cpu)
 bool blas_cpu_can_run(const blas_cpu *cpu, const char *name)
 {
     switch (blas_core_rank(name)) {
-    case 4: return cpu->avx512f && cpu->avx512bf16;
-    case 3: return cpu->avx512f;
-    case 2: return cpu->avx2;
-    case 1: return cpu->avx2; // AVX without AVX2 is not detected; every AVX2 CPU has it
-    default: return true;     // SSE-era kernels run on every x86-64 CPU
+    case 4:
+        return cpu->avx512f && cpu->avx512bf16;
+    case 3:
+        return cpu->avx512f;
+    case 2:
+        return cpu->avx2;
+    case 1:
+        return cpu->avx2; // AVX without AVX2 is not detected; every AVX2 CPU has it
+    default:
+        return true; // SSE-era kernels run on every x86-64 CPU
     }
 }
 
@@ -97,11 +109,9 @@ const char *blas_policy_target(const char *policy, const char *inherited, const 
     const char *best = blas_cpu_best(cpu);
     if (!policy || !strcmp(policy, "inherit")) {
         if (inherited && *inherited) return NULL;
-        /* OpenBLAS chose: correct only a choice below the CPU's vector level. */
-        if (best && blas_core_rank(loaded) < blas_core_rank(best) &&
-            blas_core_rank(loaded) < 2 + cpu->avx512f)
-            return best;
-        return NULL;
+        /* OpenBLAS chose: correct only a choice below the CPU's vector level
+         * (AVX-512 with or without BF16 is one level). */
+        return best && vector_level(loaded) < vector_level(best) ? best : NULL;
     }
     if (!strcmp(policy, "auto")) {
         if (best && blas_core_rank(loaded) < blas_core_rank(best)) return best;

@@ -2,7 +2,7 @@
  * --help) before the command, then the command and its operands. Pure: no I/O
  * besides the usage text, so the unit tests can drive it with plain arrays.
  *
- * Decisions where SPEC.md is silent: `--socket=PATH` works like `--socket
+ * Decisions where the contract (README.md) is silent: `--socket=PATH` works like `--socket
  * PATH`; `sweepctl help CMD` and `sweepctl CMD --help` print the command's
  * help; a global option written after the command is a usage error that says
  * where to put it; `best` takes -n K before or after JOB and also `-nK`. */

@@ -445,7 +445,7 @@ static w_trial *event_trial(w_state *w, const json_t *e)
     return id < 0 ? NULL : trial_get(w, id);
 }
 
-/* Applies one event line (SPEC.md worker events, forwarded with "trial", and
+/* Applies one event line (README.md "Contract" events, forwarded with "trial", and
  * the daemon's trial_state/test/end/shutdown events), printing the plain line
  * for it when not live. Returns true if it changed a trial's or the job's
  * state, so a status resync is due. */

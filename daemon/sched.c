@@ -6,7 +6,7 @@
  *   the store's queue (see store.h) in the same order as the changes here.
  * - trial_set_state() is the only place a trial's state changes; it logs the
  *   transition, writes the row and tells watchers. job_set_state() likewise.
- * - Outcome by worker exit status (SPEC.md "sweep-worker"): 0 completed;
+ * - Outcome by worker exit status (README.md "Contract"): 0 completed;
  *   2/3/4 failed at once with the worker's error message; 5 failed
  *   (diverged); 6 failed (out of memory); 7, any other status or a signal:
  *   retried (back to queued, attempt + 1, resuming from the checkpoint in the

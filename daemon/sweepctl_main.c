@@ -1,4 +1,4 @@
-/* sweepctl — command-line client of sweepd (SPEC.md "sweepctl").
+/* sweepctl — command-line client of sweepd (README.md "Contract").
  *
  * Parses the command line (ctl_args.c), builds the request, sends it over the
  * daemon's Unix socket and prints the reply as a table (ctl_render.c) or, with

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """export-weights — turn a torchvision or timm ResNet into the safetensors file
-sweep-worker loads (SPEC.md "Trial spec": torchvision tensor names, float32).
+sweep-worker loads (README.md "Contract": torchvision tensor names, float32).
 
     etc/export-weights.py MODEL.pth OUT.safetensors [--input-size N] [--classes FILE]
     etc/export-weights.py --pretrained resnet18 OUT.safetensors          (needs internet)

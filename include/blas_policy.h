@@ -76,7 +76,7 @@ const char *blas_policy_expect(const char *policy, const char *inherited, const 
  * daemon logs it once at start and shows it in `sweepctl status`): which
  * kernel, what `auto` would pick, roughly what it costs. Returns true and fills
  * OUT when there is something to say. */
-bool blas_policy_advice(const char *policy, const char *inherited, const blas_cpu *cpu,
-                        char *out, size_t outlen);
+bool blas_policy_advice(const char *policy, const char *inherited, const blas_cpu *cpu, char *out,
+                        size_t outlen);
 
 #endif

@@ -1,7 +1,7 @@
 /* ctl — the pieces of sweepctl, the command-line client of sweepd.
  *
  * sweepctl talks to the daemon over its Unix socket: one JSON request per line,
- * one reply per line (SPEC.md "Socket protocol"), except `watch`, whose reply
+ * one reply per line (README.md "Contract"), except `watch`, whose reply
  * is a stream of event lines until the job ends. The modules here are split so
  * the parts worth testing without a daemon are pure functions:
  *   ctl_args.c   command-line parsing (global options, commands, operands)
@@ -10,7 +10,7 @@
  *   ctl_render.c human-readable rendering of replies (status, list, best, trial)
  *   ctl_watch.c  the `watch` display: live on a terminal, plain lines otherwise
  *   ctl_submit.c the submit request: the job file, its relative paths made absolute
- * Exit codes (SPEC.md "sweepctl"): 0 success, 1 error reply, 2 usage error,
+ * Exit codes (README.md "Contract"): 0 success, 1 error reply, 2 usage error,
  * 3 daemon unreachable. */
 #ifndef SWEEP_CTL_H
 #define SWEEP_CTL_H

@@ -1,4 +1,4 @@
-/* events — the worker's JSON-lines event stream on stdout (SPEC.md
+/* events — the worker's JSON-lines event stream on stdout (README.md "Contract",
  * "sweep-worker": start, progress, epoch, checkpoint, done, error).
  *
  * Each event is one line: {"event": NAME, "t": seconds since events_init,

@@ -1,4 +1,4 @@
-/* jobspec — validation and expansion of a submitted job (SPEC.md "Job spec").
+/* jobspec — validation and expansion of a submitted job (README.md "Job spec reference").
  *
  * jobspec_parse() checks every key of the job (unknown keys, types, ranges,
  * that data.train / data.val / data.test are readable directories and

@@ -2,7 +2,7 @@
  * defaults. Shared by the daemon (job validation and expansion) and the worker
  * (trial spec), so both sides accept and reject exactly the same values.
  *
- * Keys (SPEC.md "Job spec"): lr, batch_size, epochs, dropout, weight_decay, l1,
+ * Keys (README.md "Job spec reference"): lr, batch_size, epochs, dropout, weight_decay, l1,
  * momentum, optimizer, freeze, augment, lr_schedule, warmup_epochs; plus the
  * non-searchable-by-default extras nesterov and label_smoothing, which may
  * still appear in `space` or `fixed`. Defaults are in params_defaults() and

@@ -18,7 +18,7 @@
  *   arena   - (resnet_prepare) gradients of the TRAINABLE parameters, saved
  *             activations for a batch of up to max_batch images, backward
  *             buffers and conv work space; touched once when allocated and
- *             reused by every step (first touch of memory is slow, see PERF-NOTES).
+ *             reused by every step (first touch of memory is slow, about 9 us per 4 KiB page).
  * Because freezing freezes a prefix of the network, the trainable parameters
  * are a contiguous SUFFIX of `params`: resnet_trainable() gives that suffix and
  * the matching gradient array, which is all an optimizer needs (optim.h).

@@ -1,5 +1,5 @@
 /* server — the Unix socket of sweepd: connections, NDJSON framing, the
- * protocol ops (SPEC.md "Socket protocol"; reply shapes in README.md) and the
+ * protocol ops (README.md "Contract"; reply shapes in README.md) and the
  * `watch` streams.
  *
  * Each connection has an explicit state (open -> closing) changed through one
@@ -44,7 +44,7 @@
  * Messages are complete sentences and valid UTF-8 (bytes of client text that
  * would not be are replaced with '?', as the reply would carry them). */
 
-/* The protocol ops (SPEC.md "Socket protocol"), in the order the unknown_op
+/* The protocol ops (README.md "Contract"), in the order the unknown_op
  * message lists them. */
 typedef enum {
     SERVER_OP_PING = 0,

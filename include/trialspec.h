@@ -1,4 +1,4 @@
-/* trialspec — the trial spec a worker runs (SPEC.md "Trial spec"): parsing,
+/* trialspec — the trial spec a worker runs (README.md "Contract"): parsing,
  * validation, defaults, and a stable hash used to decide whether a checkpoint
  * in out_dir belongs to this spec.
  *

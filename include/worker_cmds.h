@@ -1,4 +1,4 @@
-/* worker_cmds — the sub-commands of sweep-worker (SPEC.md "sweep-worker").
+/* worker_cmds — the sub-commands of sweep-worker (README.md "Contract").
  *
  * worker/main.c parses nothing but the command name and hands ARGC/ARGV (with
  * argv[0] the command name) to one of these. Each returns the process exit

@@ -41,7 +41,7 @@
 #include "worker_cmds.h"
 
 void blas_sgemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                        const float *b, int ldb, float beta, float *c, int ldc)
+                    const float *b, int ldb, float beta, float *c, int ldc)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
@@ -181,8 +181,7 @@ void blas_ensure_kernel(const char *policy, char **argv)
              current, target, policy);
     char bad[256];
     if (blas_selfcheck(bad, sizeof bad) != 1) {
-        log_debug("OpenBLAS kernel %s (blas_core = %s) agrees with the reference", current,
-                  policy);
+        log_debug("OpenBLAS kernel %s (blas_core = %s) agrees with the reference", current, policy);
         return;
     }
     /* Wrong products: go back to what the worker was started with, unless

@@ -12,7 +12,8 @@
  *   column matrix through memory. The backward pass reuses the same tiling:
  *   per tile, im2col -> dW += dY_tile col^T, then col = W^T dY_tile -> col2im.
  *   The dX product is thus split into column tiles, which also runs faster
- *   than one huge Kx(OC)x(N*OH*OW) product (see PERF-NOTES).
+ *   than one huge Kx(OC)x(N*OH*OW) product (measured on the early layers: 88-133
+ *   GFLOPS for the whole product against 160-270 for forward products).
  * - "Same" stride-1 convolutions (3x3 pad 1, 5x5 pad 2, ...) im2col each
  *   column row as one flat shifted copy of the channel plane and then zero
  *   the entries that wrapped around an edge; stride-2 rows gather with

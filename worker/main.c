@@ -87,8 +87,10 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
         int numeric; // needs OpenBLAS
     } cmds[] = {
-        {"run", cmd_run, 1},         {"eval", cmd_eval, 1},
-        {"predict", cmd_predict, 1}, {"bench", cmd_bench, 1},
+        {"run", cmd_run, 1},
+        {"eval", cmd_eval, 1},
+        {"predict", cmd_predict, 1},
+        {"bench", cmd_bench, 1},
         {"import-idx", cmd_import_idx, 0},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {

@@ -1,5 +1,5 @@
 /* predict_cmd — `sweep-worker predict`: classifies JPEG images with a
- * safetensors model and prints one JSON line per image (SPEC.md).
+ * safetensors model and prints one JSON line per image (README.md "Contract").
  *
  *   sweep-worker predict --weights FILE [--arch NAME] [--input-size N] [--raw]
  *                        [--top K] [--threads T] [--batch B] IMAGE...

@@ -19,7 +19,7 @@
  * - the backward pass uses the same three scratch buffers for gradients:
  *   block gradients rotate through them, so nothing is allocated per step.
  * Everything lives in one arena allocation made in resnet_prepare and touched
- * once there (first touch is slow on this machine, see PERF-NOTES). */
+ * once there (first touch is slow on this machine, about 9 us per 4 KiB page). */
 #include "resnet.h"
 
 #include <math.h>

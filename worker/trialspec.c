@@ -1,5 +1,5 @@
 /* trialspec — parses and validates the trial spec that `sweep-worker run`
- * receives (SPEC.md "Trial spec"), fills defaults, and hashes the normalised
+ * receives (README.md "Contract"), fills defaults, and hashes the normalised
  * spec so a restarted worker can tell whether the checkpoint in out_dir was
  * made by the same spec. Validation goes through jsonx (typed getters naming
  * the path) and params (the same rules the daemon applies to jobs). */

@@ -149,8 +149,7 @@ static void test_policy_target(void **state)
         char why[256];
         const char *got = blas_policy_target(cases[i].policy, cases[i].inherited, cases[i].loaded,
                                              cases[i].cpu, why, sizeof why);
-        if ((got == NULL) != (cases[i].want == NULL) ||
-            (got && strcmp(got, cases[i].want)))
+        if ((got == NULL) != (cases[i].want == NULL) || (got && strcmp(got, cases[i].want)))
             fail_msg("case %zu: policy %s, inherited %s, loaded %s: got %s, want %s", i,
                      cases[i].policy ? cases[i].policy : "(null)",
                      cases[i].inherited ? cases[i].inherited : "(none)",
