@@ -205,7 +205,10 @@ for i in range(300):
 for i in range(100):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(SOCK)
-    s.sendall(b'{"op":"status"}\n{"op":"ping"}\n')
+    try:  # right after the 1000 above the daemon may still be at its limit: busy, closed
+        s.sendall(b'{"op":"status"}\n{"op":"ping"}\n')
+    except (BrokenPipeError, ConnectionResetError):
+        pass
     s.close()
 result(ping_soon(), "300 connect-and-close + 100 close-before-reply -> ping still answered")
 
@@ -282,6 +285,7 @@ result(fds1 <= fds0 + 2, "daemon's open descriptors back to the start (%d -> %d)
 EOF
 
 REL_DIR=$REL_DIR "$REL_PY" "$T/conns.py" "$SOCK" "$DPID" "$T/data/train" >"$T/conns.out" 2>&1
+is "the connection client ran to its end (exit 0)" "$?" 0
 while IFS= read -r line; do
     case $line in
         PASS\ *) ok "${line#PASS }" ;;
