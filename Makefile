@@ -14,9 +14,9 @@
 #   make format     clang-format every C source and header (--format)
 #   make install PREFIX=/usr/local
 #
-# Sources are found by directory: common/*.c, worker/*.c and daemon/*.c go into
+# Sources are found by directory: every .c under common/, worker/ and daemon/ goes into
 # $(BUILD)/libsweep.a except the entry points (worker/main.c,
-# daemon/sweepd_main.c, daemon/sweepctl_main.c). Each tests/unit/test_*.c is one
+# daemon/main.c, daemon/ctl/main.c). Each tests/unit/test_*.c is one
 # cmocka binary linked against libsweep.a; tests/unit/util_*.c are linked into
 # every unit test. Header dependencies are generated with -MMD.
 
@@ -44,8 +44,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -M
              -DSWEEP_SRCDIR='"$(CURDIR)"'
 LIBS       = $(PKG_LIBS) -lm -lpthread
 
-MAINS      := worker/main.c daemon/sweepd_main.c daemon/sweepctl_main.c
-LIB_SRC    := $(filter-out $(MAINS),$(wildcard common/*.c worker/*.c daemon/*.c))
+MAINS      := worker/main.c daemon/main.c daemon/ctl/main.c
+LIB_SRC    := $(filter-out $(MAINS),$(sort $(shell find common worker daemon -name '*.c')))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UTIL_SRC   := $(wildcard tests/unit/util_*.c)
@@ -89,9 +89,9 @@ $(BUILD)/libsweep.a: $(LIB_OBJ)
 
 $(BUILD)/sweep-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libsweep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(BUILD)/sweepd: $(BUILD)/obj/daemon/sweepd_main.o $(BUILD)/libsweep.a
+$(BUILD)/sweepd: $(BUILD)/obj/daemon/main.o $(BUILD)/libsweep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(BUILD)/sweepctl: $(BUILD)/obj/daemon/sweepctl_main.o $(BUILD)/libsweep.a
+$(BUILD)/sweepctl: $(BUILD)/obj/daemon/ctl/main.o $(BUILD)/libsweep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UTIL_OBJ) $(BUILD)/libsweep.a
@@ -131,7 +131,7 @@ demo: deps
 
 format:
 	@etc/install-deps --format
-	clang-format -i $(wildcard common/*.c worker/*.c daemon/*.c include/*.h tests/unit/*.c tests/aux/*.c)
+	clang-format -i $(shell find common worker daemon include tests -name '*.[ch]' -not -path 'tests/fuzz/corpus/*')
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sweepd/sql/migrations

@@ -2,7 +2,7 @@
  * (common/blas_policy.c). Pure decisions and CPU feature checks, with no
  * OpenBLAS call, so that the daemon (which validates the setting, passes it to
  * workers and warns about a slow inherited kernel) and the worker (which acts
- * on it, worker/blas_setup.c) share one rule.
+ * on it, worker/engine/blas_setup.c) share one rule.
  *
  * The setting, in sweepd's config (`blas_core = ...`, `--blas-core`) and on
  * every numeric sweep-worker command (`--blas-core VALUE`):

@@ -1,4 +1,4 @@
-/* blas_setup — the worker's OpenBLAS start-up (worker/blas_setup.c).
+/* blas_setup — the worker's OpenBLAS start-up (worker/engine/blas_setup.c).
  *
  * The process-level entry points (blas_ensure_kernel, blas_set_threads,
  * blas_core_name, blas_threads) are declared in worker_cmds.h; the policy

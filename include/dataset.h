@@ -1,5 +1,5 @@
 /* dataset — ImageFolder data sets turned into deterministic training and
- * evaluation batches (worker/dataset.c).
+ * evaluation batches (worker/data/dataset.c).
  *
  * A data set is a folder ROOT/<class name>/<image>.jpg as torchvision's
  * ImageFolder and Keras read it:

@@ -12,15 +12,15 @@
  *  - tensors are float32 NCHW, channel order R, G, B.
  * Pixel buffers here are interleaved RGB bytes, row-major: (H, W, 3).
  *
- * Decoding (worker/image.c) uses the TurboJPEG API of libjpeg-turbo: baseline
+ * Decoding (worker/data/image.c) uses the TurboJPEG API of libjpeg-turbo: baseline
  * and progressive JPEGs, grayscale expanded to 3 equal channels, CMYK/YCCK
  * converted to RGB assuming Adobe-style inverted CMYK as Photoshop writes it
  * (what Pillow assumes too). When the source is at least twice the needed
  * size the decoder downscales in the DCT domain (by 1/2, 1/4 or 1/8) first.
- * Resizing (worker/resize.c) is a separable triangle (bilinear) filter whose
+ * Resizing (worker/data/resize.c) is a separable triangle (bilinear) filter whose
  * support widens with the scale factor when shrinking, like Pillow's
  * Image.resize(BILINEAR), so downscaling is antialiased.
- * Augmentation (worker/augment.c) is one affine warp per image plus colour
+ * Augmentation (worker/data/augment.c) is one affine warp per image plus colour
  * jitter, driven only by an rng_t the caller seeds, so it is deterministic. */
 #ifndef SWEEP_IMAGE_H
 #define SWEEP_IMAGE_H
@@ -118,7 +118,7 @@ void image_normalize(const uint8_t *src, int w, int h, float *dst);
 int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
                           size_t msglen);
 
-/* ---- training augmentation (worker/augment.c) -------------------------- */
+/* ---- training augmentation (worker/data/augment.c) -------------------------- */
 
 /* Augmentation settings; image_augment_defaults() fills the documented ones. */
 typedef struct {

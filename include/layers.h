@@ -30,7 +30,7 @@
  *   loops a waiting pool thread spins before sleeping; default 4000, 0 = none).
  *
  * Naive references with the same signatures and a `_ref` suffix live in
- * worker/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
+ * worker/engine/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
  * tests compare the two on many shapes. */
 #ifndef SWEEP_LAYERS_H
 #define SWEEP_LAYERS_H
@@ -116,7 +116,7 @@ void conv2d_backward(float *din, float *dw, const float *dout, const float *in, 
                      const conv2d_desc *d, float *ws, int din_accumulate);
 
 /* Winograd F(2x2, 3x3) kernel behind conv2d_forward/backward for 3x3
- * stride-1 pad-1 convolutions (worker/winograd.c). Applicable when the CPU
+ * stride-1 pad-1 convolutions (worker/engine/winograd.c). Applicable when the CPU
  * has AVX-512 and the input is 2..1024 wide. winograd_conv computes
  * out (OC, N, H, W) = conv(in, w) (or += when accumulate); with flip it
  * takes w as the (C, OC, 3, 3) weights of the forward convolution and
@@ -236,7 +236,7 @@ float softmax_xent_forward(float *probs, const float *logits, const int *labels,
 void softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int n, int k,
                            float smoothing);
 
-/* ---------- naive references (worker/layers_ref.c) ---------- */
+/* ---------- naive references (worker/engine/layers_ref.c) ---------- */
 /* Same contracts as above; direct loops with double accumulation; slow. */
 
 void conv2d_forward_ref(float *out, const float *in, const float *w, const conv2d_desc *d);

@@ -3,7 +3,7 @@
  * train_run() loads the data (dataset.h), builds the model from the trial's
  * weights or from scratch (resnet.h), replaces the head when the class count
  * differs, freezes the requested prefix, and trains with the trial's
- * optimizer (optim.h) and learning-rate schedule (sched_lr.h, set every
+ * optimizer (optim.h) and learning-rate schedule (lr_schedule.h, set every
  * step). After every epoch it evaluates the validation split (loss = plain
  * cross-entropy without label smoothing, so trials with different smoothing
  * compare; accuracy and macro precision/recall/F1 from metrics.h), emits an

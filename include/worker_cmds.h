@@ -17,11 +17,11 @@ enum worker_exit {
     WEXIT_STOPPED = 7,
 };
 
-int cmd_run(int argc, char **argv);        // worker/train_cmd.c
-int cmd_eval(int argc, char **argv);       // worker/eval_cmd.c
-int cmd_predict(int argc, char **argv);    // worker/predict_cmd.c
-int cmd_bench(int argc, char **argv);      // worker/bench_cmd.c
-int cmd_import_idx(int argc, char **argv); // worker/import_idx.c
+int cmd_run(int argc, char **argv);        // worker/cmd/run.c
+int cmd_eval(int argc, char **argv);       // worker/cmd/eval.c
+int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
+int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
+int cmd_import_idx(int argc, char **argv); // worker/data/import_idx.c
 
 /* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
  * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by
@@ -29,7 +29,7 @@ int cmd_import_idx(int argc, char **argv); // worker/import_idx.c
  * the loaded kernel differs; then checks the kernel's products against a
  * naive reference and, on a mismatch, re-executes once more with the
  * inherited kernel. Returns when no re-exec is needed, or one failed (after
- * logging why). worker/blas_setup.c */
+ * logging why). worker/engine/blas_setup.c */
 void blas_ensure_kernel(const char *policy, char **argv);
 /* Sets the engine's thread count (layers_set_threads) and runs one product on
  * every thread so OpenBLAS takes its work buffers now, before memory can run

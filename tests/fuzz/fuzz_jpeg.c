@@ -1,4 +1,4 @@
-/* fuzz_jpeg — libFuzzer harness for JPEG loading (worker/image.c): a broken or
+/* fuzz_jpeg — libFuzzer harness for JPEG loading (worker/data/image.c): a broken or
  * hostile image in a user's data set.
  *
  * The first input byte picks the min_short downscale hint; the rest is the

@@ -1,5 +1,5 @@
 /* fuzz_safetensors — libFuzzer harness for the safetensors reader
- * (worker/safetensors.c): a hostile weights or checkpoint file.
+ * (worker/engine/safetensors.c): a hostile weights or checkpoint file.
  *
  * The input is written to an anonymous in-memory file (memfd) and opened via
  * /proc/self/fd/N, so st_open maps it exactly as it maps a real file. When the

@@ -1,4 +1,4 @@
-/* Tests for worker/augment.c: determinism of image_augment for a given rng
+/* Tests for worker/data/augment.c: determinism of image_augment for a given rng
  * state, the evaluation view, pad-and-crop as an exact integer shift of the
  * evaluation view, flips, the "light" setting (shift and flip only), the
  * random resized crop against a naive bilinear reference, colour jitter on

@@ -19,7 +19,7 @@
 #include "params.h"
 #include "resnet.h"
 #include "safetensors.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 static char dir[256]; // scratch folder under $TMPDIR
 static char *const classes[] = {"cat", "dog", "emu"};

@@ -9,7 +9,7 @@
 
 #include "config.h"
 #include "errors.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <sched.h>
 #include <stdio.h>

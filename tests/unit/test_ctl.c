@@ -16,7 +16,7 @@
 #include "ctl.h"
 #include "errors.h"
 #include "jsonx.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 /* Parses a space-separated command line; returns the parse result. */
 static int parse(ctl_args *a, const char *line, const char *env, char *msg, size_t msglen)

@@ -1,4 +1,4 @@
-/* Tests for worker/dataset.c: scanning a generated ImageFolder with every
+/* Tests for worker/data/dataset.c: scanning a generated ImageFolder with every
  * kind of file we promise to handle (RGB, grayscale, CMYK, progressive, 1x1,
  * nested, hidden, zero-byte, truncated, random bytes, non-JPEG, a link loop,
  * a class with no usable image), the counts, the stratified hash split and
@@ -14,7 +14,7 @@
 
 #include "dataset.h"
 #include "errors.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* Tests for worker/image.c and worker/resize.c: decoding of every JPEG kind
+/* Tests for worker/data/image.c and worker/data/resize.c: decoding of every JPEG kind
  * we promise (baseline RGB, grayscale, Adobe CMYK, progressive, 1x1, large
  * with DCT-domain downscaling), rejection of broken input, the antialiased
  * resize against a naive floating-point reference of the same filter, the
@@ -11,7 +11,7 @@
 
 #include "errors.h"
 #include "image.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <math.h>
 #include <stdio.h>

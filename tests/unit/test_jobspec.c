@@ -11,7 +11,7 @@
 #include "jobspec.h"
 #include "jsonx.h"
 #include "rng.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* test_layers — the optimised kernels of worker/layers.c against the naive
- * references of worker/layers_ref.c on many shapes (stride 2, padding, 1x1,
+/* test_layers — the optimised kernels of worker/engine/layers.c against the naive
+ * references of worker/engine/layers_ref.c on many shapes (stride 2, padding, 1x1,
  * 7x7, odd sizes, batch 1, non-square inputs), and every backward pass
  * against central finite differences of its forward pass on tiny shapes.
  *

@@ -8,7 +8,7 @@
 
 #include "errors.h"
 #include "log.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -23,7 +23,7 @@
 #include "resnet.h"
 #include "rng.h"
 #include "safetensors.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 static char tmpdir[256];
 

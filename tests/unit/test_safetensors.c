@@ -18,7 +18,7 @@
 
 #include "errors.h"
 #include "safetensors.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 static char tmpdir[256];
 

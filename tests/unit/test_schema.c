@@ -11,7 +11,7 @@
 #include "errors.h"
 #include "log.h"
 #include "migrate.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <ftw.h>
 #include <sqlite3.h>

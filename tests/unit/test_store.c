@@ -13,7 +13,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "store.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
 
 #include "errors.h"
 #include "trialspec.h"
-#include "test_util_jpeg.h"
+#include "util_jpeg.h"
 
 static const char *full_spec =
     "{\"trial\": 17, \"job\": 3, \"seed\": 12345,"

@@ -1,6 +1,6 @@
 /* util_jpeg.c — JPEG test-set helpers for the unit tests (see
- * include/test_util_jpeg.h). Kept small: it is linked into every unit test. */
-#include "test_util_jpeg.h"
+ * tests/unit/util_jpeg.h). Kept small: it is linked into every unit test. */
+#include "util_jpeg.h"
 
 #include <errno.h>
 #include <ftw.h>

@@ -1,13 +1,13 @@
 /* lr_schedule — constant, cosine and step learning-rate schedules with linear
  * warmup, evaluated per optimizer step. Formulas and the PyTorch schedulers
- * they match are in sched_lr.h. */
-#include "sched_lr.h"
+ * they match are in lr_schedule.h. */
+#include "lr_schedule.h"
 
 #include <math.h>
 
 #include "log.h"
 
-double sched_lr_at(const trial_params *p, int epoch, int step, int steps_per_epoch)
+double lr_schedule_at(const trial_params *p, int epoch, int step, int steps_per_epoch)
 {
     SWEEP_ASSERT(steps_per_epoch >= 1 && epoch >= 0 && step >= 0);
     double base = p->lr;

@@ -24,7 +24,7 @@
 #include "optim.h"
 #include "resnet.h"
 #include "rng.h"
-#include "sched_lr.h"
+#include "lr_schedule.h"
 #include "timeutil.h"
 #include "worker_cmds.h"
 
@@ -463,7 +463,7 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
         if (metrics_argmax(logits + (size_t)i * (size_t)classes, classes) == labels[i])
             t->correct++;
     PHASE(PH_BWD, resnet_backward(t->m));
-    t->lr = sched_lr_at(t->p, t->epoch, t->step, t->spe);
+    t->lr = lr_schedule_at(t->p, t->epoch, t->step, t->spe);
     size_t count = 0;
     float *grads = NULL;
     float *params = resnet_trainable(t->m, &count, &grads);

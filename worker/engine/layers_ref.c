@@ -2,7 +2,7 @@
  *
  * Direct loops over the definitions with double accumulation and no BLAS, in
  * the same channel-major (C, N, H, W) layout as the optimised kernels. They
- * exist only to be compared against worker/layers.c in the unit tests, so
+ * exist only to be compared against worker/engine/layers.c in the unit tests, so
  * clarity wins over speed here. */
 #include <math.h>
 #include <string.h>

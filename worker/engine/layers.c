@@ -19,7 +19,7 @@
  *   the entries that wrapped around an edge; stride-2 rows gather with
  *   AVX-512 permutes.
  * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
- *   F(2x2, 3x3) (worker/winograd.c) for the forward pass and dX, and for dW on
+ *   F(2x2, 3x3) (worker/engine/winograd.c) for the forward pass and dX, and for dW on
  *   wide maps or many channels (measured per shape, see use_winograd*).
  * - Kernel taps that only ever read padding (3x3 on a 1x1 map) are dropped
  *   before im2col (conv_reduce).

@@ -1,4 +1,4 @@
-/* sched_lr — the learning rate of every optimizer step of a trial.
+/* lr_schedule — the learning rate of every optimizer step of a trial.
  *
  * The rate is set per step (not per epoch), from the global step
  * t = epoch * steps_per_epoch + step (epoch and step 0-based):
@@ -13,13 +13,13 @@
  *             (integer division), i.e. x0.1 every k epochs counted from the
  *             first epoch, warmup included (PyTorch's StepLR(step_size=k, gamma=0.1)).
  * A pure function of its arguments, so a resumed trial gets the same rates. */
-#ifndef SWEEP_SCHED_LR_H
-#define SWEEP_SCHED_LR_H
+#ifndef SWEEP_LR_SCHEDULE_H
+#define SWEEP_LR_SCHEDULE_H
 
 #include "params.h"
 
 /* The rate for step STEP (0-based) of epoch EPOCH (0-based) when an epoch has
  * STEPS_PER_EPOCH (>= 1) steps. */
-double sched_lr_at(const trial_params *p, int epoch, int step, int steps_per_epoch);
+double lr_schedule_at(const trial_params *p, int epoch, int step, int steps_per_epoch);
 
 #endif
