@@ -15,7 +15,19 @@
  * connections whose clock is older than idle_timeout, except those streaming
  * a `watch` (after its "end" line the client gets the whole idle_timeout for
  * its next request). Requests are answered synchronously, so a connection
- * waiting for a reply has either got it or is not reading it. */
+ * waiting for a reply has either got it or is not reading it.
+ *
+ * Long replies stream. `status JOB` lists every trial of the job, which for a
+ * large job is megabytes: it is written as one reply line in chunks of
+ * SERVER_STREAM_ROWS trials read from a store cursor (one database snapshot,
+ * taken when the request is handled), the next chunk built only when the
+ * client has taken the previous one. The loop serves other connections and
+ * the timer between chunks; memory stays one chunk per connection whatever
+ * the job's size; a client that stops reading stalls only its own reply (and
+ * is closed by idle_timeout). Lines for a connection that is streaming (watch
+ * events, replies to requests it pipelined) are held back in order behind the
+ * stream, within max_write_queue, so the order on the wire stays the order of
+ * the requests and events. */
 #include "server.h"
 
 #include <errno.h>
@@ -53,8 +65,22 @@ typedef struct conn {
                             // last reply line sent or written in full (the idle clock)
     size_t queued;          // reply bytes handed to libuv and not yet written
     int64_t watch_job;      // job whose events are streamed here, 0 = none
+    store_cursor *stream;   // rows of the reply being streamed (owned), NULL = none
+    bool stream_first;      // no row of that reply written yet
+    const char *finish_why; // conn_finish waiting for the stream and held lines (static), or NULL
+    struct held *held_head, *held_tail; // lines held back behind the stream, in order (owned)
+    size_t held_bytes;      // bytes of text in held_*
+    int held_streams;       // held entries that open another streamed reply
     struct conn *next, *prev; // all connections
 } conn;
+
+/* A line held back while its connection streams a reply: plain TEXT, or the
+ * opening of another streamed reply (TEXT its head, CUR its rows). */
+typedef struct held {
+    char *text;         // the line without "\n" (owned)
+    store_cursor *cur;  // rows to stream after TEXT (owned), NULL for a plain line
+    struct held *next;  // next in order
+} held;
 
 typedef struct server {
     uv_pipe_t listener;   // the listening socket
@@ -68,9 +94,13 @@ typedef struct server {
 typedef struct {
     uv_write_t req; // the libuv request
     conn *c;        // target connection
-    char *text;     // the line without "\n" (owned)
+    char *text;     // the bytes written (owned)
     size_t len;     // bytes counted in c->queued
+    bool chunk;     // a piece of a streamed reply: when written, build the next one
 } wreq_t;
+
+static void stream_step(conn *c);
+static void conn_finish(conn *c, const char *why);
 
 static const char *const conn_state_names[] = {"open", "draining", "closing"};
 
@@ -79,6 +109,23 @@ static void on_conn_closed(uv_handle_t *h)
     conn *c = h->data;
     ndjson_free(&c->nb);
     free(c);
+}
+
+/* Drops C's stream and held lines (the connection is closing). */
+static void stream_drop(conn *c)
+{
+    store_cursor_close(c->stream);
+    c->stream = NULL;
+    while (c->held_head) {
+        held *h = c->held_head;
+        c->held_head = h->next;
+        store_cursor_close(h->cur);
+        free(h->text);
+        free(h);
+    }
+    c->held_tail = NULL;
+    c->held_bytes = 0;
+    c->held_streams = 0;
 }
 
 static void conn_set_state(conn *c, conn_state ns, const char *why)
@@ -98,6 +145,9 @@ static void conn_set_state(conn *c, conn_state ns, const char *why)
         c->next = c->prev = NULL;
         s->n_conns--;
         c->watch_job = 0;
+        if (c->stream) log_warn("connection %d closed in the middle of a streamed reply (%zu rows"
+                                " sent): %s", c->id, store_cursor_rows(c->stream), why);
+        stream_drop(c);
         if (!uv_is_closing((uv_handle_t *)&c->h)) uv_close((uv_handle_t *)&c->h, on_conn_closed);
     }
 }
@@ -105,15 +155,90 @@ static void conn_set_state(conn *c, conn_state ns, const char *why)
 static void on_write(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
-    w->c->queued -= w->len;
-    if (status == 0) w->c->active_at = time_mono(); // the client took a whole reply line
-    if (status < 0 && status != UV_ECANCELED && w->c->state != CONN_CLOSING)
-        conn_set_state(w->c, CONN_CLOSING, uv_strerror(status));
+    conn *c = w->c;
+    c->queued -= w->len;
+    if (status == 0) c->active_at = time_mono(); // the client took a whole reply line (or chunk)
+    if (status < 0 && status != UV_ECANCELED && c->state != CONN_CLOSING)
+        conn_set_state(c, CONN_CLOSING, uv_strerror(status));
+    bool next = status == 0 && w->chunk && c->state == CONN_OPEN && c->stream;
     free(w->text);
     free(w);
+    if (next) stream_step(c);
 }
 
-/* Sends TEXT (owned, one line without "\n"). */
+/* Writes LEN bytes of TEXT (owned), then "\n" when NL. CHUNK: a piece of a
+ * streamed reply (on_write builds the next one). Returns 0, or -1 when the
+ * connection was closed. */
+static int write_out(conn *c, char *text, size_t len, bool nl, bool chunk)
+{
+    wreq_t *w = malloc(sizeof *w);
+    if (!w) {
+        free(text);
+        conn_set_state(c, CONN_CLOSING, "out of memory");
+        return -1;
+    }
+    w->c = c;
+    w->text = text;
+    w->len = len + nl;
+    w->chunk = chunk;
+    static char nlc[] = "\n";
+    uv_buf_t bufs[2] = {uv_buf_init(text, (unsigned)len), uv_buf_init(nlc, 1)};
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->h, bufs, nl ? 2 : 1, on_write);
+    if (rc < 0) {
+        free(text);
+        free(w);
+        conn_set_state(c, CONN_CLOSING, uv_strerror(rc));
+        return -1;
+    }
+    c->queued += w->len;
+    c->active_at = time_mono();
+    return 0;
+}
+
+/* True when LEN more bytes fit in C's max_write_queue; else drops C. */
+static bool queue_room(conn *c, size_t len)
+{
+    if (c->queued + c->held_bytes + len <= c->srv->d->cfg->max_write_queue) return true;
+    log_warn("connection %d (uid %u, pid %d) is not reading its replies (%zu bytes"
+             " pending); dropping it",
+             c->id, (unsigned)c->uid, (int)c->pid, c->queued + c->held_bytes);
+    conn_set_state(c, CONN_CLOSING, "write queue over max_write_queue");
+    return false;
+}
+
+/* Holds TEXT (owned) and CUR (owned, may be NULL) behind C's stream. Each
+ * held stream keeps a database snapshot open, so a client may have only
+ * SERVER_HELD_STREAMS of them waiting: one that pipelines more without
+ * reading is dropped like one that lets max_write_queue overflow. */
+static void hold(conn *c, char *text, store_cursor *cur)
+{
+    size_t len = strlen(text) + 1;
+    if (cur && c->held_streams >= SERVER_HELD_STREAMS) {
+        log_warn("connection %d (uid %u, pid %d) is not reading its replies (%d long replies"
+                 " waiting); dropping it",
+                 c->id, (unsigned)c->uid, (int)c->pid, c->held_streams + 1);
+        conn_set_state(c, CONN_CLOSING, "too many long replies waiting");
+        store_cursor_close(cur);
+        free(text);
+        return;
+    }
+    held *h = queue_room(c, len) ? malloc(sizeof *h) : NULL;
+    if (!h) {
+        if (c->state != CONN_CLOSING) conn_set_state(c, CONN_CLOSING, "out of memory");
+        store_cursor_close(cur);
+        free(text);
+        return;
+    }
+    *h = (held){.text = text, .cur = cur};
+    if (c->held_tail) c->held_tail->next = h;
+    else c->held_head = h;
+    c->held_tail = h;
+    c->held_bytes += len;
+    if (cur) c->held_streams++;
+}
+
+/* Sends TEXT (owned, one line without "\n") now, or holds it behind a
+ * reply being streamed. */
 static void send_text(conn *c, char *text)
 {
     if (!text) return;
@@ -121,35 +246,122 @@ static void send_text(conn *c, char *text)
         free(text);
         return;
     }
-    size_t len = strlen(text) + 1;
-    if (c->queued + len > c->srv->d->cfg->max_write_queue) {
-        log_warn("connection %d (uid %u, pid %d) is not reading its replies (%zu bytes"
-                 " pending); dropping it",
-                 c->id, (unsigned)c->uid, (int)c->pid, c->queued);
-        free(text);
-        conn_set_state(c, CONN_CLOSING, "write queue over max_write_queue");
+    if (c->stream || c->held_head) {
+        hold(c, text, NULL);
         return;
     }
-    wreq_t *w = malloc(sizeof *w);
-    if (!w) {
+    size_t len = strlen(text);
+    if (!queue_room(c, len + 1)) {
         free(text);
+        return;
+    }
+    write_out(c, text, len, true, false);
+}
+
+/* Starts streaming a reply: HEAD (owned) is its text up to the rows, CUR
+ * (owned) the rows. Held behind a stream already running on C. */
+static void stream_begin(conn *c, char *head, store_cursor *cur)
+{
+    if (c->state != CONN_OPEN) {
+        free(head);
+        store_cursor_close(cur);
+        return;
+    }
+    if (c->stream || c->held_head) {
+        hold(c, head, cur);
+        return;
+    }
+    c->stream = cur;
+    c->stream_first = true;
+    write_out(c, head, strlen(head), false, true);
+}
+
+/* Sends the lines held behind a stream that has just ended, in order, until
+ * one opens another stream; then a finish that waited for them. */
+static void release_held(conn *c)
+{
+    while (c->held_head && !c->stream && c->state == CONN_OPEN) {
+        held *h = c->held_head;
+        c->held_head = h->next;
+        if (!c->held_head) c->held_tail = NULL;
+        c->held_bytes -= strlen(h->text) + 1;
+        if (h->cur) c->held_streams--;
+        char *text = h->text;
+        store_cursor *cur = h->cur;
+        free(h);
+        if (cur) stream_begin(c, text, cur);
+        else write_out(c, text, strlen(text), true, false);
+    }
+    if (c->finish_why && !c->stream && !c->held_head && c->state == CONN_OPEN) {
+        const char *why = c->finish_why;
+        c->finish_why = NULL;
+        conn_finish(c, why);
+    }
+}
+
+/* Writes the next chunk of C's streamed reply: up to SERVER_STREAM_ROWS rows,
+ * or the end of the reply and then what was held behind it. */
+static void stream_step(conn *c)
+{
+    char msg[256];
+    json_t *rows = json_array();
+    int n = rows ? store_cursor_next(c->stream, rows, SERVER_STREAM_ROWS, msg, sizeof msg)
+                 : ERR_NOMEM;
+    if (n == ERR_NOMEM && !rows) snprintf(msg, sizeof msg, "out of memory");
+    if (n < 0) {
+        /* The reply is half written: it cannot become an error reply. The
+         * client sees the connection end inside a line and says so. */
+        log_error("connection %d: cannot finish the streamed reply: %s", c->id, msg);
+        json_decref(rows);
+        conn_set_state(c, CONN_CLOSING, "streamed reply failed");
+        return;
+    }
+    if (n == 0) {
+        json_decref(rows);
+        store_cursor_close(c->stream);
+        c->stream = NULL;
+        char *tail = strdup("]}");
+        if (!tail) {
+            conn_set_state(c, CONN_CLOSING, "out of memory");
+            return;
+        }
+        if (write_out(c, tail, 2, true, false) == 0) release_held(c);
+        return;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (size_t i = 0; buf && i < json_array_size(rows); i++) {
+        char *t = jx_dump_line(json_array_get(rows, i));
+        size_t tl = t ? strlen(t) : 0;
+        if (t && len + tl + 2 > cap) {
+            while (len + tl + 2 > cap) cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            } else {
+                buf = nb;
+            }
+        }
+        if (!t || !buf) {
+            free(t);
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (!c->stream_first) buf[len++] = ',';
+        c->stream_first = false;
+        memcpy(buf + len, t, tl);
+        len += tl;
+        free(t);
+    }
+    json_decref(rows);
+    if (!buf) {
+        log_error("connection %d: out of memory building a streamed reply", c->id);
         conn_set_state(c, CONN_CLOSING, "out of memory");
         return;
     }
-    w->c = c;
-    w->text = text;
-    w->len = len;
-    static char nl[] = "\n";
-    uv_buf_t bufs[2] = {uv_buf_init(text, (unsigned)(len - 1)), uv_buf_init(nl, 1)};
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->h, bufs, 2, on_write);
-    if (rc < 0) {
-        free(text);
-        free(w);
-        conn_set_state(c, CONN_CLOSING, uv_strerror(rc));
-        return;
-    }
-    c->queued += len;
-    c->active_at = time_mono();
+    write_out(c, buf, len, false, true);
 }
 
 /* The reply sent when a reply cannot be built (json_pack or json_dumps
@@ -342,13 +554,28 @@ static void op_status(conn *c, const json_t *req)
             send_error(c, code_for(err), msg);
             return;
         }
-        json_t *trials = store_job_trials(d->st, id, &err, msg, sizeof msg);
-        if (!trials) {
+        store_cursor *cur = store_trials_cursor_open(d->st, id, &err, msg, sizeof msg);
+        if (!cur) {
             json_decref(sum);
             send_error(c, code_for(err), msg);
             return;
         }
-        send_json(c, json_pack("{s:b, s:o, s:o}", "ok", 1, "job", sum, "trials", trials));
+        /* {"ok":true,"job":{...},"trials":[ ...streamed rows... ]} */
+        json_t *head = json_pack("{s:b, s:o}", "ok", 1, "job", sum);
+        char *ht = head ? jx_dump_line(head) : NULL;
+        json_decref(head);
+        size_t hl = ht ? strlen(ht) : 0;
+        char *text = hl ? malloc(hl + 16) : NULL;
+        if (!text) {
+            free(ht);
+            store_cursor_close(cur);
+            send_internal(c, "out of memory");
+            return;
+        }
+        memcpy(text, ht, hl - 1); // without the closing brace
+        strcpy(text + hl - 1, ",\"trials\":[");
+        free(ht);
+        stream_begin(c, text, cur);
         return;
     }
     json_t *jobs = store_jobs(d->st, &err, msg, sizeof msg);
@@ -680,6 +907,14 @@ static void after_shutdown(uv_shutdown_t *r, int status)
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state != CONN_OPEN) return;
+    if (c->stream || c->held_head) {
+        /* A reply is still being streamed: finish it (and what is held
+         * behind it) first; read nothing more meanwhile. */
+        c->finish_why = why;
+        c->watch_job = 0;
+        uv_read_stop((uv_stream_t *)&c->h);
+        return;
+    }
     if (c->queued > 0) {
         uv_shutdown_t *r = malloc(sizeof *r);
         if (r) {
@@ -798,7 +1033,7 @@ static void server_close_idle(sweepd *d)
         snprintf(why, sizeof why, "pid %d idle for %.1f s (idle_timeout %g s)%s", (int)c->pid,
                  now - c->active_at, limit,
                  c->state == CONN_OPEN ? "" : " with its replies not taken");
-        if (c->state == CONN_OPEN && c->queued == 0) {
+        if (c->state == CONN_OPEN && c->queued == 0 && !c->stream && !c->held_head) {
             char msg[128];
             snprintf(msg, sizeof msg, "closed: no complete request within %g s (idle_timeout)",
                      limit);

@@ -482,11 +482,6 @@ dberr:
 
 /* ---- read queries ---------------------------------------------------- */
 
-#define TRIAL_COLS                                                                            \
-    "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"   \
-    " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy," \
-    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core"
-
 static json_t *col_json(sqlite3_stmt *st, int i)
 {
     switch (sqlite3_column_type(st, i)) {
@@ -651,7 +646,7 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen)
 json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
 {
     sqlite3_stmt *st =
-        store_stmt(s, "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number");
+        store_stmt(s, "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number");
     if (!st) {
         *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
         return NULL;
@@ -678,7 +673,7 @@ json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, siz
     char sql[1024], ob[128];
     order_by(ob, sizeof ob, metric, maximize);
     snprintf(sql, sizeof sql,
-             "SELECT " TRIAL_COLS ", %s AS value FROM trials WHERE job_id = ? AND"
+             "SELECT " STORE_TRIAL_COLS ", %s AS value FROM trials WHERE job_id = ? AND"
              " state = 'completed' %s LIMIT ?",
              metric, ob);
     json_decref(job);
@@ -702,7 +697,7 @@ json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, siz
 
 json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msglen)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT " TRIAL_COLS " FROM trials WHERE id = ?");
+    sqlite3_stmt *st = store_stmt(s, "SELECT " STORE_TRIAL_COLS " FROM trials WHERE id = ?");
     if (!st) {
         *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
         return NULL;

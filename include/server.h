@@ -25,6 +25,12 @@
 /* Smallest listen backlog (server_start uses max_connections when larger;
  * the kernel caps it at net.core.somaxconn). */
 #define SERVER_LISTEN_BACKLOG 1024
+/* Trials per chunk of a streamed `status JOB` reply (server.c, "Long replies
+ * stream"): small enough that building one takes a few milliseconds. */
+#define SERVER_STREAM_ROWS 256
+/* Streamed replies one connection may have waiting behind the one being
+ * written (each holds a database snapshot); past it the client is dropped. */
+#define SERVER_HELD_STREAMS 4
 
 /* ---- request validation ------------------------------------------------
  *

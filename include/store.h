@@ -93,6 +93,12 @@ void store_set_live(store *s, store_live_fn fn, void *ud);
 json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
 /* Every job's summary, oldest first, as an array. */
 json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
+/* The trial columns every trial reply carries, in this order. */
+#define STORE_TRIAL_COLS                                                                      \
+    "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"   \
+    " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy," \
+    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core"
+
 /* Trial rows of a job (array of objects, by number). */
 json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
 /* The best LIMIT completed trials of a job by its objective (array). */
@@ -101,5 +107,24 @@ json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, siz
 json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msglen);
 /* One trial row as an object (the columns the protocol shows). */
 json_t *store_trial_row(sqlite3_stmt *st);
+
+/* A job's trial rows (those of store_job_trials, same order and keys) read
+ * in chunks from one snapshot: the cursor has its own read-only connection
+ * and read transaction, so a long reply is built a piece at a time without
+ * holding the event loop, and every piece is of the moment the cursor was
+ * opened. daemon/store_cursor.c */
+typedef struct store_cursor store_cursor;
+/* Opens a cursor on job JOB_ID's trials (the job is not checked: an unknown
+ * job has no rows). NULL with *ERR and MSG on a database error. Owned by the
+ * caller: store_cursor_close. */
+store_cursor *store_trials_cursor_open(store *s, int64_t job_id, int *err, char *msg,
+                                       size_t msglen);
+/* Appends up to MAX next rows to ARR. Returns how many (0 = no more rows) or
+ * a negative code with MSG. */
+int store_cursor_next(store_cursor *cur, json_t *arr, int max, char *msg, size_t msglen);
+/* Rows returned so far. */
+size_t store_cursor_rows(const store_cursor *cur);
+/* Ends the read transaction and frees CUR (NULL is a no-op). */
+void store_cursor_close(store_cursor *cur);
 
 #endif

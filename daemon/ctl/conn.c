@@ -88,6 +88,14 @@ int ctl_conn_send(ctl_conn *c, const json_t *req, char *msg, size_t msglen)
     return rc;
 }
 
+/* True when LINE parses as JSON. */
+static bool ctl_line_is_json(const char *line)
+{
+    json_t *v = json_loads(line, JSON_DECODE_ANY, NULL);
+    json_decref(v);
+    return v != NULL;
+}
+
 static int on_line(void *ud, char *line, size_t len)
 {
     ctl_conn *c = ud;
@@ -158,10 +166,17 @@ int ctl_conn_recv(ctl_conn *c, json_t **out, char **raw, int timeout_ms, char *m
         if (n < 0)
             return err_set(msg, msglen, ERR_IO, "reading the reply failed: %s", strerror(errno));
         if (n == 0) {
-            if (ndjson_pending(&c->in) > 0) {
-                /* A last line without its newline: take it anyway. */
+            size_t part = ndjson_pending(&c->in);
+            if (part > 0) {
+                /* A last line without its newline: take it if it is whole
+                 * JSON; otherwise the reply was cut. */
                 int rc = ndjson_feed(&c->in, "\n", 1, on_line, c);
                 if (rc) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+                if (c->count > 0 && !ctl_line_is_json(c->lines[(c->head + c->count - 1) % c->cap]))
+                    return err_set(msg, msglen, ERR_PROTO,
+                                   "the daemon closed the connection in the middle of its reply"
+                                   " (%zu bytes received); its log says why",
+                                   part);
                 if (c->count > 0 || c->bad_line) continue;
             }
             return err_set(msg, msglen, ERR_IO, "the daemon closed the connection");
@@ -185,7 +200,9 @@ int ctl_request_line(const char *path, const char *line, json_t **out, char **ra
     ctl_conn_close(&c);
     if (rc != 0) {
         snprintf(msg, msglen, "%s", m);
-        return CTL_EXIT_UNREACHABLE;
+        /* A reply that broke off is an error of the reply, not of reaching
+         * the daemon: it was there and answered. */
+        return rc == ERR_PROTO ? CTL_EXIT_ERROR : CTL_EXIT_UNREACHABLE;
     }
     return 0;
 }

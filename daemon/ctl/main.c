@@ -87,6 +87,10 @@ int main(int argc, char **argv)
         ctl_print_unreachable(stderr, a.socket_path, msg);
         return rc;
     }
+    if (rc != 0) {
+        fprintf(stderr, "sweepctl: %s\n", msg);
+        return rc;
+    }
     bool ok = ctl_reply_ok(reply);
     if (a.json) {
         printf("%s\n", raw);
