@@ -16,7 +16,8 @@
 bool datapath_under(const char *p, const char *root)
 {
     size_t n = strlen(root);
-    while (n > 1 && root[n - 1] == '/') n--;
+    while (n > 1 && root[n - 1] == '/')
+        n--;
     if (n == 1 && root[0] == '/') return true;
     return !strncmp(p, root, n) && (p[n] == 0 || p[n] == '/');
 }
@@ -68,7 +69,8 @@ int datapath_list(const char *dir, char ***names, size_t *n, char *msg, size_t m
     }
     closedir(d);
     if (de) {
-        for (size_t i = 0; i < cnt; i++) free(v[i]);
+        for (size_t i = 0; i < cnt; i++)
+            free(v[i]);
         free(v);
         return err_set(msg, msglen, ERR_NOMEM, "out of memory listing %s", dir);
     }

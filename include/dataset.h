@@ -93,7 +93,8 @@ typedef struct {
 
 /* Scans ROOT (see the file comment). Returns 0; ERR_NOTFOUND/ERR_IO when
  * ROOT cannot be opened as a directory; ERR_DATA when it has no class folder
- * or a class folder's name is not valid UTF-8; ERR_NOMEM. Empty classes are not an error here (dataset_open checks).
+ * or a class folder's name is not valid UTF-8; ERR_NOMEM. Empty classes are
+ * not an error here (dataset_open checks).
  * Logs one warning naming the first few skipped files. OUT is freed with
  * dataset_scan_free, also after a failure. */
 int dataset_scan_dir(const char *root, dataset_scan *out, char *msg, size_t msglen);
