@@ -16,10 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datapath.h"
 #include "errors.h"
 #include "jsonx.h"
 #include "rng.h"
 #include "trialspec.h"
+#include "utf8.h"
 
 
 typedef enum { KT_REAL, KT_INT, KT_OTHER } key_type;
@@ -73,6 +75,33 @@ static int check_path(const char *keypath, const char *p, bool want_dir, char *m
     return 0;
 }
 
+/* The class folders of data folder P (key KEYPATH), listed by the worker's
+ * rule (datapath.h): a name that is not valid UTF-8 is refused; with
+ * WANT_TWO (data.train) exactly one class folder is refused, classification
+ * needs two. (A folder with none is left to the worker, which refuses it:
+ * the daemon's tests give fake workers folders without classes.) */
+static int check_classes(const char *keypath, const char *p, bool want_two, char *msg,
+                         size_t msglen)
+{
+    char real[PATH_MAX], tmp[512];
+    if (!realpath(p, real))
+        return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s", keypath, p);
+    char **names;
+    size_t n;
+    int rc = datapath_classes(p, real, &names, &n, NULL, NULL, tmp, sizeof tmp);
+    if (rc) rc = err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
+    else if (want_two && n == 1) {
+        char esc[256];
+        utf8_escape(esc, sizeof esc, names[0]);
+        rc = err_set(msg, msglen, ERR_INVALID,
+                     "%s: %s has one class folder (%s); classification needs two or more",
+                     keypath, p, esc);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
 static int parse_data(jobspec *js, const json_t *job, unsigned flags, char *msg, size_t msglen)
 {
     static const char *const keys[] = {"train", "val", "val_fraction", "test", NULL};
@@ -103,6 +132,9 @@ static int parse_data(jobspec *js, const json_t *job, unsigned flags, char *msg,
         if ((rc = check_path("data.train", js->train, true, msg, msglen))) return rc;
         if (js->val && (rc = check_path("data.val", js->val, true, msg, msglen))) return rc;
         if (js->test && (rc = check_path("data.test", js->test, true, msg, msglen))) return rc;
+        if ((rc = check_classes("data.train", js->train, true, msg, msglen))) return rc;
+        if (js->val && (rc = check_classes("data.val", js->val, false, msg, msglen))) return rc;
+        if (js->test && (rc = check_classes("data.test", js->test, false, msg, msglen))) return rc;
     }
     return 0;
 }
@@ -532,15 +564,6 @@ fail:
     return NULL;
 }
 
-/* True when resolved path P is ROOT or lies below it. */
-static bool under_root(const char *p, const char *root)
-{
-    size_t n = strlen(root);
-    while (n > 1 && root[n - 1] == '/') n--;
-    if (n == 1 && root[0] == '/') return true;
-    return !strncmp(p, root, n) && (p[n] == 0 || p[n] == '/');
-}
-
 int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
                         const char *roots_text, char *msg, size_t msglen)
 {
@@ -565,7 +588,7 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
                                  paths[i].key, p);
         int k;
         for (k = 0; k < n_roots; k++)
-            if (under_root(real, roots[k])) break;
+            if (datapath_under(real, roots[k])) break;
         if (k == n_roots) {
             if (strcmp(real, p))
                 return err_set(msg, msglen, ERR_PERM,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "ndjson.h"
+#include "utf8.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
@@ -79,7 +80,8 @@ void ctl_table_free(ctl_table *t);
 /* Starts a new row; cells are then added left to right with ctl_table_cell.
  * Missing cells at the end of a row print empty. 0 or ERR_NOMEM. */
 int ctl_table_row(ctl_table *t);
-/* Adds the next cell of the current row (formatted with printf rules; copied).
+/* Adds the next cell of the current row (formatted with printf rules, then
+ * escaped with utf8_escape; copied). Headers are escaped too.
  * Cells beyond NCOLS are ignored. 0 or ERR_NOMEM. */
 int ctl_table_cell(ctl_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t ctl_table_rows(const ctl_table *t);
@@ -94,7 +96,8 @@ size_t ctl_utf8_width(const char *s);
  * non-finite. Returns BUF. */
 char *ctl_fmt_duration(char *buf, size_t n, double seconds);
 /* Formats a metric value compactly: 4 decimals below 10 ("0.8734"), fewer
- * above; "-" for JSON null or a missing value. V may be NULL. Returns BUF. */
+ * above; "-" for JSON null or a missing value; strings escaped with
+ * utf8_escape. V may be NULL. Returns BUF. */
 char *ctl_fmt_json(char *buf, size_t n, const json_t *v);
 /* A progress bar of WIDTH characters inside brackets, FRAC in [0, 1]
  * (clamped): "[=========>          ]". BUF needs WIDTH + 3 bytes. */

@@ -10,8 +10,14 @@
  *    as "skipped" and the first few are named in a warning;
  *  - sub-folders inside a class folder are searched too (their images belong
  *    to that class); regular files directly in ROOT are skipped;
- *  - symbolic links are followed; a directory already on the current path
- *    (same st_dev/st_ino) is refused with a warning, so link loops end.
+ *  - symbolic links are followed only inside the data folder (one rule with
+ *    the daemon, include/datapath.h): a link that resolves outside ROOT's
+ *    real path is skipped with a warning naming it and counted in "outside";
+ *    a link back to ROOT itself ("Self -> .") is not a class (a warning,
+ *    counted in "loops"); a directory already on the current path (same
+ *    st_dev/st_ino) is refused with a warning, so link loops end;
+ *  - a class folder whose name is not valid UTF-8 makes the scan fail with
+ *    ERR_DATA naming it (escaped); a training set needs two classes or more.
  * Files that fail to decode (empty, truncated, corrupt, not a JPEG) are
  * counted as "bad" and left out, never fatal. Opening fails with ERR_DATA
  * (exit 3) only when a class has no usable image or a split is empty, and the
@@ -81,12 +87,14 @@ typedef struct {
     dataset_file *files; // (nfiles) images, sorted by (label, rel); owned
     size_t nfiles;       // number of image files (.jpg/.jpeg) found
     size_t skipped;      // non-JPEG files counted and left out
-    size_t loops;        // directory links refused because they loop
+    size_t loops;        // directory links refused because they loop (or link to ROOT)
+    size_t outside;      // links skipped because they resolve outside ROOT
 } dataset_scan;
 
 /* Scans ROOT (see the file comment). Returns 0; ERR_NOTFOUND/ERR_IO when
- * ROOT cannot be opened as a directory; ERR_DATA when it has no class folder;
- * ERR_NOMEM. Empty classes are not an error here (dataset_open checks).
+ * ROOT cannot be opened as a directory; ERR_DATA when it has no class folder
+ * or a class folder's name is not valid UTF-8; ERR_NOMEM. Empty classes are
+ * not an error here (dataset_open checks).
  * Logs one warning naming the first few skipped files. OUT is freed with
  * dataset_scan_free, also after a failure. */
 int dataset_scan_dir(const char *root, dataset_scan *out, char *msg, size_t msglen);

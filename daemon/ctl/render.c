@@ -5,13 +5,25 @@
  * still prints; `--json` is there for scripts that need every field.
  *
  * Trial tables show the hyperparameters that differ between the rows (plus
- * lr), so a grid over lr and freeze prints exactly those two columns. */
+ * lr), so a grid over lr and freeze prints exactly those two columns.
+ *
+ * Every string of a reply (job and class names, error messages, paths) is
+ * printed through utf8_escape: tables escape their cells, ctl_fmt_json
+ * escapes strings, and the plain lines here escape with put_escaped. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
 #include "errors.h"
+
+/* Prints FMT with %s replaced by S escaped for the terminal (NULL: "?"). */
+static void put_escaped(FILE *f, const char *fmt, const char *s)
+{
+    char *e = utf8_escaped(s ? s : "?");
+    fprintf(f, fmt, e ? e : "?");
+    free(e);
+}
 
 bool ctl_reply_ok(const json_t *reply)
 {
@@ -28,11 +40,12 @@ void ctl_print_error(FILE *f, const json_t *reply)
     } else if (json_is_string(e)) {
         message = json_string_value(e);
     }
-    if (code && message)
-        fprintf(f, "sweepctl: %s: %s\n", code, message);
-    else if (message)
-        fprintf(f, "sweepctl: %s\n", message);
-    else
+    if (code && message) {
+        put_escaped(f, "sweepctl: %s: ", code);
+        put_escaped(f, "%s\n", message);
+    } else if (message) {
+        put_escaped(f, "sweepctl: %s\n", message);
+    } else
         fprintf(f, "sweepctl: the daemon refused the request without saying why\n");
 }
 
@@ -392,14 +405,11 @@ static int render_status_job(FILE *f, const json_t *reply)
                                        NULL};
     key_values(f, job, keys);
     const json_t *obj = json_object_get(job, "objective");
-    if (json_is_object(obj))
-        fprintf(f, "%-16s %s %s\n", "objective",
-                json_string_value(json_object_get(obj, "goal"))
-                    ? json_string_value(json_object_get(obj, "goal"))
-                    : "?",
-                json_string_value(json_object_get(obj, "metric"))
-                    ? json_string_value(json_object_get(obj, "metric"))
-                    : "?");
+    if (json_is_object(obj)) {
+        fprintf(f, "%-16s ", "objective");
+        put_escaped(f, "%s ", json_string_value(json_object_get(obj, "goal")));
+        put_escaped(f, "%s\n", json_string_value(json_object_get(obj, "metric")));
+    }
     char b[64];
     job_progress(job, b, sizeof b);
     fprintf(f, "%-16s %s\n", "progress", b);
@@ -423,7 +433,7 @@ static int render_status(FILE *f, const json_t *reply)
     const json_t *d = json_object_get(reply, "daemon");
     key_values(f, json_is_object(d) ? d : reply, keys);
     const char *bw = json_string_value(ctl_lookup(json_is_object(d) ? d : reply, "blas_warning"));
-    if (bw) fprintf(f, "%-16s %s\n", "warning", bw);
+    if (bw) put_escaped(f, "warning          %s\n", bw);
     static const char *const names[] = {"jobs", NULL};
     const json_t *jobs = ctl_find_array(reply, names);
     if (!jobs) return 0;
@@ -458,7 +468,7 @@ static int render_trial(FILE *f, const json_t *reply)
     key_values(f, tr, keys);
     const json_t *log = json_object_get(reply, "log");
     if (json_is_string(log) && !json_object_get(tr, "log"))
-        fprintf(f, "%-16s %s\n", "log", json_string_value(log));
+        put_escaped(f, "log              %s\n", json_string_value(log));
     json_t *params = json_object_get(tr, "params");
     json_t *parsed = NULL;
     if (!json_is_object(params)) {
@@ -471,8 +481,9 @@ static int render_trial(FILE *f, const json_t *reply)
         json_t *v;
         json_object_foreach(params, k, v)
         {
-            char b[256];
-            fprintf(f, "  %-16s %s\n", k, ctl_fmt_json(b, sizeof b, v));
+            char b[256], kb[128];
+            utf8_escape(kb, sizeof kb, k);
+            fprintf(f, "  %-16s %s\n", kb, ctl_fmt_json(b, sizeof b, v));
         }
     }
     json_decref(parsed);
@@ -513,7 +524,7 @@ int ctl_render(FILE *f, ctl_command cmd, const json_t *reply)
         const json_t *n = json_object_get(reply, "trials");
         fprintf(f, "submitted job %s", ctl_fmt_json(b, sizeof b, job));
         const char *name = json_string_value(json_object_get(reply, "name"));
-        if (name) fprintf(f, " (%s)", name);
+        if (name) put_escaped(f, " (%s)", name);
         if (json_is_integer(n)) fprintf(f, ": %lld trials", (long long)json_integer_value(n));
         const json_t *seed = json_object_get(reply, "seed");
         if (json_is_integer(seed)) fprintf(f, ", seed %lld", (long long)json_integer_value(seed));

@@ -167,7 +167,9 @@ char *ctl_submit_line(const char *path, char *msg, size_t msglen)
     json_error_t e;
     json_t *job = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
     if (!job) {
-        snprintf(msg, msglen, "%s:%d:%d: %s", path, e.line, e.column, e.text);
+        char text_esc[sizeof e.text * 4]; // jansson quotes the file's bytes: escaped
+        utf8_escape(text_esc, sizeof text_esc, e.text);
+        snprintf(msg, msglen, "%s:%d:%d: %s", path, e.line, e.column, text_esc);
         goto done;
     }
     if (!json_is_object(job)) {

@@ -1,7 +1,10 @@
 /* ctl_table — aligned text tables and the small formatters sweepctl prints
  * with (durations, metric values, progress bars, ETA). Tables look like the
  * `sqlite3 -column` output users already read: a header, dashes, then rows,
- * columns two spaces apart, numbers right-aligned. */
+ * columns two spaces apart, numbers right-aligned. Every string that came
+ * from elsewhere (a job, a data set, a worker, the daemon) goes through
+ * utf8_escape before it is printed, so none can move the cursor, clear
+ * the screen or break a table's lines. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "ctl.h"
 #include "errors.h"
+#include "utf8.h"
 
 struct ctl_table {
     int ncols;      // number of columns
@@ -37,7 +41,7 @@ ctl_table *ctl_table_new(int ncols, const char *const *headers, const char *alig
     t->align = calloc((size_t)ncols + 1, 1);
     if (!t->headers || !t->align) goto fail;
     for (int c = 0; c < ncols; c++) {
-        t->headers[c] = strdup(headers[c]);
+        t->headers[c] = utf8_escaped(headers[c]);
         if (!t->headers[c]) goto fail;
         t->align[c] = (align && c < (int)strlen(align) && align[c] == 'r') ? 'r' : 'l';
     }
@@ -86,7 +90,10 @@ int ctl_table_cell(ctl_table *t, const char *fmt, ...)
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
     if (n < 0) return ERR_NOMEM;
-    t->cells[(t->rows - 1) * (size_t)t->ncols + (size_t)t->next++] = s;
+    char *e = utf8_escaped(s); // cells show foreign strings: escaped for the terminal
+    free(s);
+    if (!e) return ERR_NOMEM;
+    t->cells[(t->rows - 1) * (size_t)t->ncols + (size_t)t->next++] = e;
     return 0;
 }
 
@@ -208,14 +215,14 @@ char *ctl_fmt_json(char *buf, size_t n, const json_t *v)
         else
             snprintf(buf, n, "%.0f", d);
     } else if (json_is_string(v)) {
-        snprintf(buf, n, "%s", json_string_value(v));
+        utf8_escape(buf, n, json_string_value(v));
     } else if (json_is_true(v)) {
         snprintf(buf, n, "yes");
     } else if (json_is_false(v)) {
         snprintf(buf, n, "no");
     } else {
         char *s = json_dumps(v, JSON_COMPACT);
-        snprintf(buf, n, "%s", s ? s : "?");
+        utf8_escape(buf, n, s ? s : "?");
         free(s);
     }
     return buf;

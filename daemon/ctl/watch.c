@@ -30,7 +30,10 @@
  * clear-to-end) at most 4 times a second and at least once a second. On a
  * pipe or file, one plain line per trial start, epoch, trial end and job end.
  * With --json the event lines are printed as received (the status replies,
- * answers to sweepctl's own requests, are not). */
+ * answers to sweepctl's own requests, are not). Strings from the stream and
+ * the replies (job name, states, metric, error messages, parameter names) are
+ * stored escaped with utf8_escape, so every line printed from them is
+ * safe on a terminal. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,11 +186,11 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
     if (!json_is_object(job)) job = reply;
     const char *s;
     if ((s = json_string_value(json_object_get(job, "name"))))
-        snprintf(w->name, sizeof w->name, "%s", s);
+        utf8_escape(w->name, sizeof w->name, s);
     if ((s = json_string_value(json_object_get(job, "state"))))
-        snprintf(w->state, sizeof w->state, "%s", s);
+        utf8_escape(w->state, sizeof w->state, s);
     if ((s = json_string_value(ctl_lookup(job, "objective_metric"))))
-        snprintf(w->metric, sizeof w->metric, "%s", s);
+        utf8_escape(w->metric, sizeof w->metric, s);
     if ((s = json_string_value(ctl_lookup(job, "objective_goal"))))
         w->minimize = !strcmp(s, "minimize");
     const json_t *spec = json_object_get(job, "spec");
@@ -195,7 +198,7 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
     if (!json_is_object(obj) && json_is_object(spec)) obj = json_object_get(spec, "objective");
     if (json_is_object(obj)) {
         if ((s = json_string_value(json_object_get(obj, "metric"))))
-            snprintf(w->metric, sizeof w->metric, "%s", s);
+            utf8_escape(w->metric, sizeof w->metric, s);
         if ((s = json_string_value(json_object_get(obj, "goal"))))
             w->minimize = !strcmp(s, "minimize");
     }
@@ -232,7 +235,7 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         if ((s = json_string_value(json_object_get(row, "state"))) &&
             (fresh || state_rank(s) > state_rank(t->state))) {
             if (held && state_rank(s) == 2 && held_runs(held, t->id)) s = "running";
-            snprintf(t->state, sizeof t->state, "%s", s);
+            utf8_escape(t->state, sizeof t->state, s);
         }
         /* A trial that ended without its event reaching us still gets its line
          * (after the fields below are filled). */
@@ -248,16 +251,17 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         double att = num(row, "attempt", 0); // attempts only grow: a lagging reply keeps ours
         if (att > t->attempt) t->attempt = (int)att;
         if ((s = json_string_value(json_object_get(row, "error"))))
-            snprintf(t->error, sizeof t->error, "%s", s);
+            utf8_escape(t->error, sizeof t->error, s);
         size_t off = 0, j;
         json_t *k;
         t->params[0] = 0;
         json_array_foreach(keys, j, k)
         {
-            char b[64];
+            char b[64], kb[64];
             const char *key = json_string_value(k);
+            utf8_escape(kb, sizeof kb, key);
             int n = snprintf(t->params + off, sizeof t->params - off, "%s%s=%s", off ? " " : "",
-                             key, ctl_fmt_json(b, sizeof b, ctl_lookup(row, key)));
+                             kb, ctl_fmt_json(b, sizeof b, ctl_lookup(row, key)));
             if (n < 0 || (size_t)n >= sizeof t->params - off) break;
             off += (size_t)n;
         }
@@ -458,7 +462,7 @@ static bool apply_event(w_state *w, const json_t *e)
     char b[64];
     const char *st = json_string_value(json_object_get(e, "state"));
     if (!strcmp(ev, "end") || !strcmp(ev, "job")) {
-        if (st) snprintf(w->state, sizeof w->state, "%s", st);
+        if (st) utf8_escape(w->state, sizeof w->state, st);
         if (!strcmp(ev, "end") || (st && is_final(st))) w->ended = true;
         return true;
     }
@@ -474,7 +478,7 @@ static bool apply_event(w_state *w, const json_t *e)
     if (json_is_integer(nb)) t->number = json_integer_value(nb);
     const char *m = json_string_value(json_object_get(e, "message"));
     if (!m) m = json_string_value(json_object_get(e, "error"));
-    if (m) snprintf(t->error, sizeof t->error, "%s", m);
+    if (m) utf8_escape(t->error, sizeof t->error, m);
     bool changed = false;
     if (!strcmp(ev, "start")) {
         snprintf(t->state, sizeof t->state, "running");
@@ -527,7 +531,7 @@ static bool apply_event(w_state *w, const json_t *e)
         double v = num(e, w->metric, NAN);
         if (!isnan(v)) t->val = v;
     } else if (!strcmp(ev, "error")) {
-        if (plain && m) fprintf(f, "trial %lld error: %s\n", t->id, m);
+        if (plain && m) fprintf(f, "trial %lld error: %s\n", t->id, t->error); // m, escaped
         changed = true;
     } else if (!strcmp(ev, "test")) {
         t->test = num(e, "test_accuracy", t->test);
@@ -537,7 +541,7 @@ static bool apply_event(w_state *w, const json_t *e)
         bool was_final = is_final(t->state), was_running = !strcmp(t->state, "running");
         t->attempt = (int)num(e, "attempt", t->attempt);
         if (strcmp(st, t->state)) {
-            snprintf(t->state, sizeof t->state, "%s", st);
+            utf8_escape(t->state, sizeof t->state, st);
             changed = true;
         }
         if (is_final(st)) {

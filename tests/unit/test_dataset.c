@@ -480,13 +480,18 @@ static void test_small_classes_split(void **state)
     assert_int_equal(d.train.n, 2);
     dataset_close(&d);
     tju_rmrf(pth("%s", "small/b"));
+    write_kind("small/c/1.jpg", 20, 20, TJU_RGB, false, 63);
     assert_int_equal(dataset_open(&c, &d, msg, sizeof msg), ERR_DATA);
     assert_non_null(strstr(msg, "validation"));
     c.val_fraction = 0.0; // explicitly no validation
     assert_int_equal(dataset_open(&c, &d, msg, sizeof msg), 0);
     assert_int_equal(d.val.n, 0);
-    assert_int_equal(d.train.n, 1);
+    assert_int_equal(d.train.n, 2);
     dataset_close(&d);
+    /* One class: nothing to classify. */
+    tju_rmrf(pth("%s", "small/c"));
+    assert_int_equal(dataset_open(&c, &d, msg, sizeof msg), ERR_DATA);
+    assert_non_null(strstr(msg, "has one class folder (a); classification needs two"));
     assert_int_equal(tju_mkdirs(pth("%s", "noclass")), 0);
     c.train_dir = pth("%s", "noclass");
     assert_int_equal(dataset_open(&c, &d, msg, sizeof msg), ERR_DATA);

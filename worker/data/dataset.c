@@ -32,8 +32,10 @@
  *    loader's prefetch thread computes exactly that function one batch ahead. */
 #include "dataset.h"
 
+#include "datapath.h"
 #include "errors.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,58 +92,6 @@ static bool is_jpeg_name(const char *name)
     return strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Entries of directory PATH except ".", ".." and hidden ones, sorted; caller
- * frees each and the array. Returns the count or a negative error. */
-static int list_dir(const char *path, char ***out, size_t *n, char *msg, size_t msglen)
-{
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(path);
-    if (!d) {
-        int e = errno;
-        if (e == ENOENT)
-            return err_set(msg, msglen, ERR_NOTFOUND, "data folder %s does not exist", path);
-        return err_set_errno(msg, msglen, ERR_IO, e, "cannot read data folder %s", path);
-    }
-    char **v = NULL;
-    size_t cnt = 0, cap = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') continue; // ".", ".." and hidden entries
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                rc = ERR_NOMEM;
-                break;
-            }
-            v = nv;
-        }
-        if (!(v[cnt] = strdup(de->d_name))) {
-            rc = ERR_NOMEM;
-            break;
-        }
-        cnt++;
-    }
-    closedir(d);
-    if (rc) {
-        for (size_t i = 0; i < cnt; i++)
-            free(v[i]);
-        free(v);
-        return err_set(msg, msglen, rc, "out of memory listing %s", path);
-    }
-    if (cnt) qsort(v, cnt, sizeof *v, cmp_str);
-    *out = v;
-    *n = cnt;
-    return 0;
-}
-
 static void free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -173,6 +123,28 @@ static void note_skipped(scan_ctx *c, const char *rel)
     if (c->nfirst < FIRST_NAMES) c->first[c->nfirst++] = strdup(rel);
 }
 
+/* An entry that is a link out of the data folder: counted, named, skipped. */
+static void note_outside(scan_ctx *c, const char *rel)
+{
+    c->s->outside++;
+    log_warn("data folder %s: skipping %s: it links outside the data folder", c->s->root, rel);
+}
+
+/* datapath_note_fn for the top level of the data folder. */
+static void note_top(void *ctx, const char *name, datapath_kind kind)
+{
+    scan_ctx *c = ctx;
+    if (kind == DATAPATH_OUTSIDE) {
+        note_outside(c, name);
+    } else if (kind == DATAPATH_ROOT) {
+        c->s->loops++;
+        log_warn("data folder %s: %s links back to the data folder; not a class", c->s->root,
+                 name);
+    } else {
+        note_skipped(c, name); // regular files directly in the data folder, dangling links
+    }
+}
+
 static int add_file(scan_ctx *c, const char *rel, int label, const struct stat *st)
 {
     dataset_scan *s = c->s;
@@ -197,7 +169,7 @@ static int walk(scan_ctx *c, const char *abs, const char *rel, int label)
 {
     char **names;
     size_t n;
-    int rc = list_dir(abs, &names, &n, c->msg, c->msglen);
+    int rc = datapath_list(abs, &names, &n, c->msg, c->msglen);
     if (rc) return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *pa = join(abs, names[i]), *pr = join(rel, names[i]);
@@ -208,8 +180,15 @@ static int walk(scan_ctx *c, const char *abs, const char *rel, int label)
             break;
         }
         struct stat st;
-        if (stat(pa, &st) != 0) {
-            note_skipped(c, pr); // dangling link or vanished file
+        datapath_kind k = datapath_classify(c->s->real_root, pa, &st);
+        if (k == DATAPATH_OUTSIDE) {
+            note_outside(c, pr);
+        } else if (k == DATAPATH_ROOT) {
+            c->s->loops++;
+            log_warn("data folder %s: not following %s (it links back to the data folder)",
+                     c->s->root, pr);
+        } else if (k == DATAPATH_OTHER) {
+            note_skipped(c, pr); // dangling link, vanished file, device
         } else if (S_ISDIR(st.st_mode)) {
             bool loop = false;
             for (int k = 0; k <= c->depth; k++)
@@ -224,7 +203,7 @@ static int walk(scan_ctx *c, const char *abs, const char *rel, int label)
                 rc = walk(c, pa, pr, label);
                 c->depth--;
             }
-        } else if (S_ISREG(st.st_mode) && is_jpeg_name(names[i])) {
+        } else if (is_jpeg_name(names[i])) {
             if (add_file(c, pr, label, &st))
                 rc = err_set(c->msg, c->msglen, ERR_NOMEM, "out of memory scanning %s", abs);
         } else {
@@ -263,46 +242,27 @@ int dataset_scan_dir(const char *root, dataset_scan *s, char *msg, size_t msglen
         return err_set(msg, msglen, ERR_IO, "data folder %s is not a folder", root);
     s->real_root = realpath(root, NULL);
     if (!s->real_root) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot resolve %s", root);
-    rc = list_dir(root, &names, &n, msg, msglen);
-    if (rc) return rc;
-    /* Class folders first, so class indices are known before walking. */
-    s->classes = calloc(n ? n : 1, sizeof *s->classes);
-    if (!s->classes) {
-        rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    /* Class folders first (one rule with the daemon: datapath.h), so class
+     * indices are known before walking. */
+    rc = datapath_classes(root, s->real_root, &names, &n, note_top, &c, msg, msglen);
+    if (rc) goto out;
+    s->classes = names;
+    s->nclasses = (int)n;
+    names = NULL;
+    n = 0;
     c.stack[0] = (devino){st.st_dev, st.st_ino};
-    for (size_t i = 0; i < n; i++) {
-        char *pa = join(root, names[i]);
-        struct stat cs;
-        if (!pa) {
-            rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (stat(pa, &cs) == 0 && S_ISDIR(cs.st_mode)) {
-            s->classes[s->nclasses++] = names[i];
-            names[i] = NULL;
-        } else {
-            note_skipped(&c, names[i]);
-        }
-        free(pa);
-    }
     for (int k = 0; k < s->nclasses && rc == 0; k++) {
         char *pa = join(root, s->classes[k]);
         struct stat cs;
-        if (!pa) {
-            rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
+        if (!pa || stat(pa, &cs) != 0) {
+            rc = err_set(msg, msglen, pa ? ERR_IO : ERR_NOMEM, "cannot read class folder %s of %s",
+                         s->classes[k], root);
+            free(pa);
             break;
         }
-        if (stat(pa, &cs) == 0 && !(cs.st_dev == st.st_dev && cs.st_ino == st.st_ino)) {
-            c.depth = 1;
-            c.stack[1] = (devino){cs.st_dev, cs.st_ino};
-            rc = walk(&c, pa, s->classes[k], k);
-        } else {
-            s->loops++;
-            log_warn("data folder %s: class folder %s links back to the root; not followed", root,
-                     s->classes[k]);
-        }
+        c.depth = 1;
+        c.stack[1] = (devino){cs.st_dev, cs.st_ino};
+        rc = walk(&c, pa, s->classes[k], k);
         free(pa);
     }
     if (rc) goto out;
@@ -939,6 +899,15 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
             msg, msglen, ERR_DATA,
             "training folder %s has no class folders (expected %s/<class name>/<image>.jpg)",
             cfg->train_dir, cfg->train_dir);
+        goto fail;
+    }
+    if (d->train_scan.nclasses == 1) {
+        char esc[256];
+        utf8_escape(esc, sizeof esc, d->train_scan.classes[0]);
+        rc = err_set(msg, msglen, ERR_DATA,
+                     "training folder %s has one class folder (%s); classification needs two or "
+                     "more",
+                     cfg->train_dir, esc);
         goto fail;
     }
     d->nclasses = d->train_scan.nclasses;

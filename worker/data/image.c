@@ -14,6 +14,13 @@
  *    file") and fills the missing rows with gray; we count such files as bad.
  *    Other warnings (extraneous bytes before a marker and the like, common in
  *    real photo collections and accepted by Pillow) are tolerated.
+ *  - Memory: a progressive (or multi-scan) JPEG keeps every DCT coefficient
+ *    of the full-size image while it decodes, 2 bytes per sample whatever
+ *    the DCT scaling (a 16384x16384 4:4:4 one: 1.5 GiB). libjpeg-turbo 2.1's
+ *    TurboJPEG API has no memory limit (TJPARAM_MAXMEMORY came in 3.0), so
+ *    coef_bytes() reads the frame and first scan headers and such images
+ *    over IMAGE_MAX_COEF_BYTES are refused before decoding; TJFLAG_LIMITSCANS
+ *    refuses the pathological ones with more than 500 scans.
  *  - DCT-domain downscaling uses only 1/2, 1/4 and 1/8, which libjpeg-turbo
  *    implements with fast (SIMD or DC-only) reduced IDCTs; the odd factors
  *    (3/8, 5/8, ...) use slow C code and would lose more than they gain. */
@@ -35,6 +42,7 @@ const float image_mean[3] = {0.485f, 0.456f, 0.406f};
 const float image_std[3] = {0.229f, 0.224f, 0.225f};
 
 #define IMAGE_MAX_PIXELS ((int64_t)1 << 28)
+#define IMAGE_MAX_COEF_BYTES ((int64_t)256 << 20) // coefficient buffer of one progressive image
 
 void image_free(image_u8 *im)
 {
@@ -96,6 +104,56 @@ int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, s
     return 0;
 }
 
+/* The bytes of coefficient buffer libjpeg needs for the JPEG in BUF: 0 for a
+ * single-scan sequential image (decoded row by row), else 2 bytes per sample
+ * of every component at full size (progressive, or a first scan with fewer
+ * components than the frame). Reads markers up to the first SOS; a stream it
+ * cannot follow gives 0 and is left to the decoder to judge. */
+static int64_t coef_bytes(const uint8_t *buf, size_t len)
+{
+    size_t i = 2;
+    bool progressive = false;
+    int nf = 0, w = 0, h = 0, hmax = 1, vmax = 1, hs[4] = {0}, vs[4] = {0};
+    if (len < 4 || buf[0] != 0xFF || buf[1] != 0xD8) return 0;
+    while (i + 4 <= len) {
+        if (buf[i] != 0xFF) return 0;
+        while (i + 1 < len && buf[i + 1] == 0xFF) i++; // fill bytes
+        if (i + 4 > len) return 0;
+        uint8_t m = buf[i + 1];
+        size_t seg = (size_t)buf[i + 2] << 8 | buf[i + 3];
+        const uint8_t *p = buf + i + 4;
+        if (seg < 2 || i + 2 + seg > len) return 0;
+        bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (sof && seg >= 8) {
+            progressive = (m & 3) == 2; // SOF2, SOF6, SOF10, SOF14
+            h = p[1] << 8 | p[2];
+            w = p[3] << 8 | p[4];
+            nf = p[5];
+            if (nf < 1 || nf > 4 || seg < 8 + 3 * (size_t)nf) return 0;
+            for (int c = 0; c < nf; c++) {
+                hs[c] = p[7 + 3 * c] >> 4;
+                vs[c] = p[7 + 3 * c] & 15;
+                if (hs[c] < 1 || vs[c] < 1) return 0;
+                if (hs[c] > hmax) hmax = hs[c];
+                if (vs[c] > vmax) vmax = vs[c];
+            }
+        } else if (m == 0xDA) { // start of scan: the headers end here
+            if (nf == 0 || (!progressive && p[0] >= nf)) return 0;
+            int64_t total = 0;
+            for (int c = 0; c < nf; c++) {
+                int64_t bw = ((int64_t)w * hs[c] + 8 * hmax - 1) / (8 * hmax);
+                int64_t bh = ((int64_t)h * vs[c] + 8 * vmax - 1) / (8 * vmax);
+                bw = (bw + hs[c] - 1) / hs[c] * hs[c]; // whole MCUs
+                bh = (bh + vs[c] - 1) / vs[c] * vs[c];
+                total += bw * bh * 64 * 2;
+            }
+            return total;
+        }
+        i += 2 + seg;
+    }
+    return 0;
+}
+
 /* The DCT scaling denominator (1, 2, 4 or 8) for a W x H source so that the
  * shorter side stays >= MIN_SHORT. */
 static int pick_denom(int w, int h, int min_short)
@@ -122,6 +180,12 @@ int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *o
     if ((int64_t)w * h > IMAGE_MAX_PIXELS)
         return err_set(msg, msglen, ERR_TOOBIG, "JPEG of %dx%d pixels is over the limit of %lld", w,
                        h, (long long)IMAGE_MAX_PIXELS);
+    int64_t coef = coef_bytes(buf, len);
+    if (coef > IMAGE_MAX_COEF_BYTES)
+        return err_set(msg, msglen, ERR_TOOBIG,
+                       "progressive JPEG of %dx%d pixels would need %lld MiB of decoder memory, "
+                       "over the limit of %lld MiB",
+                       w, h, (long long)(coef >> 20), (long long)(IMAGE_MAX_COEF_BYTES >> 20));
     int d = pick_denom(w, h, min_short);
     tjscalingfactor sf = {1, d};
     int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
@@ -130,7 +194,8 @@ int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *o
     int ps = cmyk ? 4 : 3;
     uint8_t *dst = malloc((size_t)sw * sh * ps);
     if (!dst) return err_set(msg, msglen, ERR_NOMEM, "out of memory for a %dx%d image", sw, sh);
-    if (tjDecompress2(th, buf, (unsigned long)len, dst, sw, sw * ps, sh, pf, 0) != 0) {
+    if (tjDecompress2(th, buf, (unsigned long)len, dst, sw, sw * ps, sh, pf, TJFLAG_LIMITSCANS) !=
+        0) {
         const char *es = tjGetErrorStr2(th);
         if (tjGetErrorCode(th) != TJERR_WARNING || strstr(es, "Premature end")) {
             free(dst);

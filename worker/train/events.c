@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "log.h"
 #include "timeutil.h"
+#include "utf8.h"
 #include "worker_cmds.h"
 
 static FILE *ev_out;      // the event stream (stdout unless a test says otherwise)
@@ -85,7 +86,20 @@ const char *events_code_for_exit(int exit_code)
 
 int events_error(const char *code, int exit_code, const char *message)
 {
+    /* Every error event carries a message: a missing one is replaced by the
+     * code and exit status, and one that is not valid UTF-8 (a folder name in
+     * it) is escaped, since JSON strings must be UTF-8. */
+    char fallback[96], *escaped = NULL;
+    if (!message || !*message) {
+        snprintf(fallback, sizeof fallback, "sweep-worker failed (%s, exit code %d)", code,
+                 exit_code);
+        message = fallback;
+    } else if (!utf8_valid(message)) {
+        message = escaped = utf8_escaped(message);
+        if (!message) message = "sweep-worker failed (the message is not valid UTF-8)";
+    }
     json_t *f = json_pack("{s:s, s:i, s:s}", "code", code, "exit_code", exit_code, "message",
-                          message ? message : "");
+                          message);
+    free(escaped);
     return events_emit("error", f);
 }
