@@ -4,7 +4,8 @@
 #                   (installs nothing; names what is missing: `make deps`)
 #   make deps       install the missing build-and-run packages (etc/install-deps)
 #   make check      install missing test deps (etc/install-deps --check), build
-#                   (-Werror), run unit + integration tests, then the unit tests
+#                   (-Werror), run unit tests, the layout and format checks
+#                   (tests/layout/), integration tests, then the unit tests
 #                   again under ASan+UBSan (leaks fail)
 #   make bench      benchmarks against PyTorch / Pillow (tests/bench/; installs
 #                   etc/install-deps --bench)

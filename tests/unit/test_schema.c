@@ -1,7 +1,11 @@
 /* Tests for sql/schema.sql and common/migrate.c: the contract's tables,
  * columns and constraints, the best_trials ranking (maximize and minimize,
  * completed trials only, per job, NULLs last), and the migration rule (numeric
- * order, exactly once, rollback on failure naming the file). */
+ * order, exactly once, rollback on failure naming the file). Tests of the same
+ * shape are rows of a table, each its own cmocka test: schema_cases (rows
+ * inserted, statements and the code each must return, queries and the text
+ * each must give) and migration_cases (a scratch sql dir, the call, its code
+ * and message, the database after). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,226 +148,257 @@ static void test_schema_loads_and_sets_version(void **state)
     sqlite3_close(db);
 }
 
+/* The contract's columns, per table or view. */
+static const struct {
+    const char *table;    // table or view
+    const char *cols[26]; // its columns, NULL-terminated
+} contract_columns[] = {
+    {"jobs",
+     {"id", "name", "spec_json", "strategy", "state", "objective_metric", "objective_goal",
+      "submitted_at", "started_at", "finished_at", "submitted_uid", "trials_total", NULL}},
+    {"trials", {"id",         "job_id",        "number",    "state",         "lr",
+                "batch_size", "epochs",        "dropout",   "weight_decay",  "params_json",
+                "seed",       "attempt",       "pid",       "started_at",    "finished_at",
+                "best_epoch", "val_accuracy",  "val_loss",  "val_precision", "val_recall",
+                "val_f1",     "test_accuracy", "exit_code", "error",         "checkpoint_path",
+                NULL}},
+    {"trial_metrics",
+     {"trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+      "val_precision", "val_recall", "val_f1", "lr", "seconds", NULL}},
+    {"best_trials", {"rank", "job_id", "number", NULL}},
+};
+
 static void test_contract_columns_exist(void **state)
 {
     (void)state;
     sqlite3 *db = open_schema_db();
-    const char *jobs[] = {"id",
-                          "name",
-                          "spec_json",
-                          "strategy",
-                          "state",
-                          "objective_metric",
-                          "objective_goal",
-                          "submitted_at",
-                          "started_at",
-                          "finished_at",
-                          "submitted_uid",
-                          "trials_total",
-                          NULL};
-    const char *trials[] = {
-        "id",         "job_id",        "number",    "state",         "lr",
-        "batch_size", "epochs",        "dropout",   "weight_decay",  "params_json",
-        "seed",       "attempt",       "pid",       "started_at",    "finished_at",
-        "best_epoch", "val_accuracy",  "val_loss",  "val_precision", "val_recall",
-        "val_f1",     "test_accuracy", "exit_code", "error",         "checkpoint_path",
-        NULL};
-    const char *metrics[] = {"trial_id", "epoch",        "train_loss",    "train_accuracy",
-                             "val_loss", "val_accuracy", "val_precision", "val_recall",
-                             "val_f1",   "lr",           "seconds",       NULL};
-    for (int i = 0; jobs[i]; i++)
-        if (!has_column(db, "jobs", jobs[i])) fail_msg("jobs.%s missing", jobs[i]);
-    for (int i = 0; trials[i]; i++)
-        if (!has_column(db, "trials", trials[i])) fail_msg("trials.%s missing", trials[i]);
-    for (int i = 0; metrics[i]; i++)
-        if (!has_column(db, "trial_metrics", metrics[i]))
-            fail_msg("trial_metrics.%s missing", metrics[i]);
-    assert_int_equal(has_column(db, "best_trials", "rank"), 1);
-    assert_int_equal(has_column(db, "best_trials", "job_id"), 1);
-    assert_int_equal(has_column(db, "best_trials", "number"), 1);
+    for (size_t t = 0; t < sizeof contract_columns / sizeof contract_columns[0]; t++)
+        for (int i = 0; contract_columns[t].cols[i]; i++)
+            if (has_column(db, contract_columns[t].table, contract_columns[t].cols[i]) != 1)
+                fail_msg("%s.%s missing", contract_columns[t].table, contract_columns[t].cols[i]);
     assert_int_equal(has_column(db, "jobs", "no_such_column"), 0);
     sqlite3_close(db);
 }
 
-static void test_state_checks(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    assert_int_equal(exec_rc(db, "UPDATE jobs SET state = 'paused' WHERE id = 1"),
-                     SQLITE_CONSTRAINT);
-    const char *job_states[] = {"queued", "running", "done", "cancelled", "failed"};
-    for (int i = 0; i < 5; i++) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "UPDATE jobs SET state = '%s' WHERE id = 1", job_states[i]);
-        assert_int_equal(exec_rc(db, sql), SQLITE_OK);
-    }
-    add_trial(db, 1, 0, "queued", "NULL", "NULL", "NULL");
-    assert_int_equal(exec_rc(db, "UPDATE trials SET state = 'done' WHERE number = 0"),
-                     SQLITE_CONSTRAINT);
-    const char *trial_states[] = {"queued", "running",   "completed",
-                                  "failed", "cancelled", "pruned"};
-    for (int i = 0; i < 6; i++) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "UPDATE trials SET state = '%s' WHERE number = 0",
-                 trial_states[i]);
-        assert_int_equal(exec_rc(db, sql), SQLITE_OK);
-    }
-    assert_int_equal(exec_rc(db, "UPDATE jobs SET objective_goal = 'maximise'"), SQLITE_CONSTRAINT);
-    assert_int_equal(exec_rc(db, "UPDATE jobs SET objective_metric = 'train_loss'"),
-                     SQLITE_CONSTRAINT);
-    sqlite3_close(db);
-}
+/* ---- table-driven cases: rows, statements, queries ---- */
 
-static void test_unique_job_number(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_job(db, 2, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "queued", "NULL", "NULL", "NULL");
-    add_trial(db, 2, 0, "queued", "NULL", "NULL", "NULL"); /* same number, other job: fine */
-    assert_int_equal(exec_rc(db, "INSERT INTO trials(job_id, number, params_json, seed) "
-                                 "VALUES (1, 0, '{}', 1)"),
-                     SQLITE_CONSTRAINT);
-    sqlite3_close(db);
-}
+/* One statement and the sqlite3_exec() code it must return. */
+typedef struct {
+    const char *sql; // the statement
+    int rc;          // SQLITE_OK or SQLITE_CONSTRAINT
+} stmt_case;
 
-static void test_foreign_keys_and_cascade(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    assert_int_equal(exec_rc(db, "INSERT INTO trials(job_id, number, params_json, seed) "
-                                 "VALUES (99, 0, '{}', 1)"),
-                     SQLITE_CONSTRAINT);
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "completed", "0.5", "1.0", "0.4");
-    int64_t tid = query_int(db, "SELECT id FROM trials");
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO trial_metrics(trial_id, epoch, val_loss) VALUES (%lld, 1, 0.7)",
-             (long long)tid);
-    exec_ok(db, sql);
-    assert_int_equal(exec_rc(db, "INSERT INTO trial_metrics(trial_id, epoch) VALUES (12345, 1)"),
-                     SQLITE_CONSTRAINT);
-    exec_ok(db, "DELETE FROM jobs WHERE id = 1");
-    assert_int_equal(query_int(db, "SELECT count(*) FROM trials"), 0);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM trial_metrics"), 0);
-    sqlite3_close(db);
-}
+/* One query and the text query_list() must give for it. */
+typedef struct {
+    const char *sql;  // the query
+    const char *want; // its rows' column 0, comma-separated
+} query_case;
 
-static void test_metrics_primary_key(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "running", "NULL", "NULL", "NULL");
-    exec_ok(db, "INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 1, 0.5)");
-    exec_ok(db, "INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 2, 0.6)");
-    assert_int_equal(exec_rc(db, "INSERT INTO trial_metrics(trial_id, epoch) VALUES (1, 2)"),
-                     SQLITE_CONSTRAINT);
-    sqlite3_close(db);
-}
+#define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
-static void test_indexes_exist(void **state)
+/* Checks the first N queries of QS (up to one with sql NULL) on DB; NAME
+ * names the failing case. */
+static void check_queries(sqlite3 *db, const char *name, const query_case *qs, size_t n)
 {
-    (void)state;
-    sqlite3 *db = open_schema_db();
     char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT name FROM pragma_index_info('trials_job_state') "
-                                   "ORDER BY seqno",
-                                   buf, sizeof buf),
-                        "job_id,state");
-    assert_string_equal(
-        query_list(db, "SELECT name FROM pragma_index_info('trials_state')", buf, sizeof buf),
-        "state");
-    sqlite3_close(db);
+    for (size_t i = 0; i < n && qs[i].sql; i++)
+        if (strcmp(query_list(db, qs[i].sql, buf, sizeof buf), qs[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\" from: %s", name, buf, qs[i].want, qs[i].sql);
 }
 
-/* ---- best_trials ---- */
+/* A job row for add_job(). */
+typedef struct {
+    int id;             // jobs.id; 0 ends a list
+    const char *metric; // objective_metric
+    const char *goal;   // objective_goal
+} job_row;
 
-static void test_best_trials_maximize(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "completed", "0.70", "0.9", "0.1");
-    add_trial(db, 1, 1, "completed", "0.90", "0.5", "0.2");
-    add_trial(db, 1, 2, "completed", "0.80", "0.1", "0.3");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number || ':' || rank FROM best_trials "
-                                   "WHERE job_id = 1 ORDER BY rank",
-                                   buf, sizeof buf),
-                        "1:1,2:2,0:3");
-    sqlite3_close(db);
-}
+/* A trial row for add_trial(); metric values as SQL literals ("NULL"). */
+typedef struct {
+    int job;           // job_id; 0 ends a list
+    int number;        // number within the job
+    const char *state; // trials.state
+    const char *acc;   // val_accuracy
+    const char *loss;  // val_loss
+    const char *f1;    // val_f1
+} trial_row;
 
-static void test_best_trials_minimize(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_loss", "minimize");
-    add_trial(db, 1, 0, "completed", "0.70", "0.9", "0.1");
-    add_trial(db, 1, 1, "completed", "0.90", "0.5", "0.2");
-    add_trial(db, 1, 2, "completed", "0.80", "0.1", "0.3");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number || ':' || rank FROM best_trials "
-                                   "WHERE job_id = 1 ORDER BY rank",
-                                   buf, sizeof buf),
-                        "2:1,1:2,0:3");
-    sqlite3_close(db);
-}
+/* A case on the real schema: rows inserted, then each statement must return
+ * its code, then each query must give its text. */
+typedef struct {
+    const char *name;      // the cmocka test name
+    job_row jobs[3];       // inserted first
+    trial_row trials[9];   // then these
+    stmt_case stmts[16];   // run in order
+    query_case queries[3]; // checked last
+} schema_case;
 
-static void test_best_trials_minimize_negative_values(void **state)
-{
-    (void)state;
+#define RANK_BY_NUMBER(job)                                                                        \
+    "SELECT number || ':' || rank FROM best_trials WHERE job_id = " #job " ORDER BY rank"
+#define NUMBERS_BY_RANK(job) "SELECT number FROM best_trials WHERE job_id = " #job " ORDER BY rank"
+
+static const schema_case schema_cases[] = {
+    {"test_state_checks",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "queued", "NULL", "NULL", "NULL"}},
+     {{"UPDATE jobs SET state = 'paused' WHERE id = 1", SQLITE_CONSTRAINT},
+      {"UPDATE jobs SET state = 'queued' WHERE id = 1", SQLITE_OK},
+      {"UPDATE jobs SET state = 'running' WHERE id = 1", SQLITE_OK},
+      {"UPDATE jobs SET state = 'done' WHERE id = 1", SQLITE_OK},
+      {"UPDATE jobs SET state = 'cancelled' WHERE id = 1", SQLITE_OK},
+      {"UPDATE jobs SET state = 'failed' WHERE id = 1", SQLITE_OK},
+      {"UPDATE trials SET state = 'done' WHERE number = 0", SQLITE_CONSTRAINT},
+      {"UPDATE trials SET state = 'queued' WHERE number = 0", SQLITE_OK},
+      {"UPDATE trials SET state = 'running' WHERE number = 0", SQLITE_OK},
+      {"UPDATE trials SET state = 'completed' WHERE number = 0", SQLITE_OK},
+      {"UPDATE trials SET state = 'failed' WHERE number = 0", SQLITE_OK},
+      {"UPDATE trials SET state = 'cancelled' WHERE number = 0", SQLITE_OK},
+      {"UPDATE trials SET state = 'pruned' WHERE number = 0", SQLITE_OK},
+      {"UPDATE jobs SET objective_goal = 'maximise'", SQLITE_CONSTRAINT},
+      {"UPDATE jobs SET objective_metric = 'train_loss'", SQLITE_CONSTRAINT}},
+     {{NULL, NULL}}},
+    {"test_unique_job_number",
+     {{1, "val_accuracy", "maximize"}, {2, "val_accuracy", "maximize"}},
+     /* the same number in another job is fine */
+     {{1, 0, "queued", "NULL", "NULL", "NULL"}, {2, 0, "queued", "NULL", "NULL", "NULL"}},
+     {{"INSERT INTO trials(job_id, number, params_json, seed) VALUES (1, 0, '{}', 1)",
+       SQLITE_CONSTRAINT}},
+     {{NULL, NULL}}},
+    {"test_foreign_keys_and_cascade",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "completed", "0.5", "1.0", "0.4"}},
+     {{"INSERT INTO trials(job_id, number, params_json, seed) VALUES (99, 0, '{}', 1)",
+       SQLITE_CONSTRAINT},
+      {"INSERT INTO trial_metrics(trial_id, epoch, val_loss) SELECT id, 1, 0.7 FROM trials",
+       SQLITE_OK},
+      {"INSERT INTO trial_metrics(trial_id, epoch) VALUES (12345, 1)", SQLITE_CONSTRAINT},
+      {"DELETE FROM jobs WHERE id = 1", SQLITE_OK}},
+     {{"SELECT count(*) FROM trials", "0"}, {"SELECT count(*) FROM trial_metrics", "0"}}},
+    {"test_metrics_primary_key",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "running", "NULL", "NULL", "NULL"}},
+     {{"INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 1, 0.5)", SQLITE_OK},
+      {"INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 2, 0.6)", SQLITE_OK},
+      {"INSERT INTO trial_metrics(trial_id, epoch) VALUES (1, 2)", SQLITE_CONSTRAINT}},
+     {{NULL, NULL}}},
+    {"test_indexes_exist",
+     {{0, NULL, NULL}},
+     {{0, 0, NULL, NULL, NULL, NULL}},
+     {{NULL, 0}},
+     {{"SELECT name FROM pragma_index_info('trials_job_state') ORDER BY seqno", "job_id,state"},
+      {"SELECT name FROM pragma_index_info('trials_state')", "state"}}},
+    /* best_trials: rank 1 is the best completed trial of each job by the
+     * job's own objective. */
+    {"test_best_trials_maximize",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "completed", "0.70", "0.9", "0.1"},
+      {1, 1, "completed", "0.90", "0.5", "0.2"},
+      {1, 2, "completed", "0.80", "0.1", "0.3"}},
+     {{NULL, 0}},
+     {{RANK_BY_NUMBER(1), "1:1,2:2,0:3"}}},
+    {"test_best_trials_minimize",
+     {{1, "val_loss", "minimize"}},
+     {{1, 0, "completed", "0.70", "0.9", "0.1"},
+      {1, 1, "completed", "0.90", "0.5", "0.2"},
+      {1, 2, "completed", "0.80", "0.1", "0.3"}},
+     {{NULL, 0}},
+     {{RANK_BY_NUMBER(1), "2:1,1:2,0:3"}}},
     /* Negation must not break for negative metrics (a log-likelihood loss, say). */
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_loss", "minimize");
-    add_job(db, 2, "val_loss", "maximize");
-    add_trial(db, 1, 0, "completed", "NULL", "-0.5", "NULL");
-    add_trial(db, 1, 1, "completed", "NULL", "-2.0", "NULL");
-    add_trial(db, 1, 2, "completed", "NULL", "1.0", "NULL");
-    add_trial(db, 2, 0, "completed", "NULL", "-0.5", "NULL");
-    add_trial(db, 2, 1, "completed", "NULL", "-2.0", "NULL");
-    add_trial(db, 2, 2, "completed", "NULL", "1.0", "NULL");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number FROM best_trials WHERE job_id = 1 "
-                                   "ORDER BY rank",
-                                   buf, sizeof buf),
-                        "1,0,2");
-    assert_string_equal(query_list(db,
-                                   "SELECT number FROM best_trials WHERE job_id = 2 "
-                                   "ORDER BY rank",
-                                   buf, sizeof buf),
-                        "2,0,1");
-    sqlite3_close(db);
-}
+    {"test_best_trials_minimize_negative_values",
+     {{1, "val_loss", "minimize"}, {2, "val_loss", "maximize"}},
+     {{1, 0, "completed", "NULL", "-0.5", "NULL"},
+      {1, 1, "completed", "NULL", "-2.0", "NULL"},
+      {1, 2, "completed", "NULL", "1.0", "NULL"},
+      {2, 0, "completed", "NULL", "-0.5", "NULL"},
+      {2, 1, "completed", "NULL", "-2.0", "NULL"},
+      {2, 2, "completed", "NULL", "1.0", "NULL"}},
+     {{NULL, 0}},
+     {{NUMBERS_BY_RANK(1), "1,0,2"}, {NUMBERS_BY_RANK(2), "2,0,1"}}},
+    /* The job ranks by val_f1, which orders the trials unlike val_accuracy. */
+    {"test_best_trials_metric_follows_job",
+     {{1, "val_f1", "maximize"}},
+     {{1, 0, "completed", "0.95", "0.1", "0.10"},
+      {1, 1, "completed", "0.50", "0.9", "0.60"},
+      {1, 2, "completed", "0.70", "0.5", "0.30"}},
+     {{NULL, 0}},
+     {{NUMBERS_BY_RANK(1), "1,2,0"},
+      {"SELECT objective_value FROM best_trials WHERE job_id = 1 AND rank = 1", "0.6"}}},
+    {"test_best_trials_only_completed",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "completed", "0.60", "NULL", "NULL"},
+      {1, 1, "running", "0.99", "NULL", "NULL"},
+      {1, 2, "failed", "0.98", "NULL", "NULL"},
+      {1, 3, "pruned", "0.97", "NULL", "NULL"},
+      {1, 4, "cancelled", "0.96", "NULL", "NULL"},
+      {1, 5, "queued", "0.95", "NULL", "NULL"},
+      {1, 6, "completed", "0.50", "NULL", "NULL"}},
+     {{NULL, 0}},
+     {{RANK_BY_NUMBER(1), "0:1,6:2"}}},
+    {"test_best_trials_per_job",
+     {{1, "val_accuracy", "maximize"}, {2, "val_loss", "minimize"}},
+     {{1, 0, "completed", "0.5", "0.2", "NULL"},
+      {1, 1, "completed", "0.6", "0.9", "NULL"},
+      {2, 0, "completed", "0.9", "0.3", "NULL"},
+      {2, 1, "completed", "0.1", "0.1", "NULL"}},
+     {{NULL, 0}},
+     {{"SELECT job_id || '/' || number || ':' || rank FROM best_trials ORDER BY job_id, rank",
+       "1/1:1,1/0:2,2/1:1,2/0:2"},
+      {"SELECT count(*) FROM best_trials WHERE rank = 1", "2"}}},
+    {"test_best_trials_nulls_last_and_ties",
+     {{1, "val_accuracy", "maximize"}, {2, "val_loss", "minimize"}},
+     {{1, 0, "completed", "NULL", "NULL", "NULL"},
+      {1, 1, "completed", "0.8", "NULL", "NULL"},
+      {1, 2, "completed", "0.8", "NULL", "NULL"},
+      {1, 3, "completed", "0.1", "NULL", "NULL"},
+      {2, 0, "completed", "NULL", "NULL", "NULL"},
+      {2, 1, "completed", "NULL", "5.0", "NULL"}},
+     {{NULL, 0}},
+     {{"SELECT number || ':' || rank FROM best_trials WHERE job_id = 1 ORDER BY rank, number",
+       "1:1,2:1,3:3,0:4"},
+      {RANK_BY_NUMBER(2), "1:1,0:2"}}},
+    /* The contract's example query: the five best trials of a job. */
+    {"test_contract_example_query",
+     {{1, "val_accuracy", "maximize"}},
+     {{1, 0, "completed", "0.1", "NULL", "NULL"},
+      {1, 1, "completed", "0.2", "NULL", "NULL"},
+      {1, 2, "completed", "0.3", "NULL", "NULL"},
+      {1, 3, "completed", "0.4", "NULL", "NULL"},
+      {1, 4, "completed", "0.5", "NULL", "NULL"},
+      {1, 5, "completed", "0.6", "NULL", "NULL"},
+      {1, 6, "completed", "0.7", "NULL", "NULL"},
+      {1, 7, "completed", "0.8", "NULL", "NULL"}},
+     {{NULL, 0}},
+     {{"SELECT number FROM best_trials WHERE job_id=1 AND rank<=5", "7,6,5,4,3"},
+      {"SELECT batch_size FROM best_trials WHERE job_id=1 AND rank=1", "32"}}},
+    {"test_job_progress_counts",
+     {{1, "val_accuracy", "maximize"}, {2, "val_accuracy", "maximize"}},
+     {{1, 0, "completed", "0.5", "NULL", "NULL"},
+      {1, 1, "completed", "0.5", "NULL", "NULL"},
+      {1, 2, "running", "NULL", "NULL", "NULL"},
+      {1, 3, "pruned", "NULL", "NULL", "NULL"}},
+     {{NULL, 0}},
+     {{"SELECT queued || running || completed || failed || cancelled || pruned "
+       "FROM job_progress ORDER BY job_id",
+       "012001,000000"}}},
+};
 
-static void test_best_trials_metric_follows_job(void **state)
+/* Runs the schema_case *STATE points to. */
+static void run_schema_case(void **state)
 {
-    (void)state;
-    /* Job ranks by val_f1, which orders trials differently from val_accuracy. */
+    const schema_case *c = *state;
     sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_f1", "maximize");
-    add_trial(db, 1, 0, "completed", "0.95", "0.1", "0.10");
-    add_trial(db, 1, 1, "completed", "0.50", "0.9", "0.60");
-    add_trial(db, 1, 2, "completed", "0.70", "0.5", "0.30");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number FROM best_trials WHERE job_id = 1 "
-                                   "ORDER BY rank",
-                                   buf, sizeof buf),
-                        "1,2,0");
-    assert_string_equal(query_list(db,
-                                   "SELECT objective_value FROM best_trials "
-                                   "WHERE job_id = 1 AND rank = 1",
-                                   buf, sizeof buf),
-                        "0.6");
+    for (size_t i = 0; i < N_OF(c->jobs) && c->jobs[i].id; i++)
+        add_job(db, c->jobs[i].id, c->jobs[i].metric, c->jobs[i].goal);
+    for (size_t i = 0; i < N_OF(c->trials) && c->trials[i].job; i++) {
+        const trial_row *t = &c->trials[i];
+        add_trial(db, t->job, t->number, t->state, t->acc, t->loss, t->f1);
+    }
+    for (size_t i = 0; i < N_OF(c->stmts) && c->stmts[i].sql; i++) {
+        int rc = exec_rc(db, c->stmts[i].sql);
+        if (rc != c->stmts[i].rc)
+            fail_msg("%s: got %d, want %d: %s", c->name, rc, c->stmts[i].rc, c->stmts[i].sql);
+    }
+    check_queries(db, c->name, c->queries, N_OF(c->queries));
     sqlite3_close(db);
 }
 
@@ -392,117 +427,11 @@ static void test_best_trials_other_metrics(void **state)
     sqlite3_close(db);
 }
 
-static void test_best_trials_only_completed(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "completed", "0.60", "NULL", "NULL");
-    add_trial(db, 1, 1, "running", "0.99", "NULL", "NULL");
-    add_trial(db, 1, 2, "failed", "0.98", "NULL", "NULL");
-    add_trial(db, 1, 3, "pruned", "0.97", "NULL", "NULL");
-    add_trial(db, 1, 4, "cancelled", "0.96", "NULL", "NULL");
-    add_trial(db, 1, 5, "queued", "0.95", "NULL", "NULL");
-    add_trial(db, 1, 6, "completed", "0.50", "NULL", "NULL");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number || ':' || rank FROM best_trials "
-                                   "WHERE job_id = 1 ORDER BY rank",
-                                   buf, sizeof buf),
-                        "0:1,6:2");
-    sqlite3_close(db);
-}
-
-static void test_best_trials_per_job(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_job(db, 2, "val_loss", "minimize");
-    add_trial(db, 1, 0, "completed", "0.5", "0.2", "NULL");
-    add_trial(db, 1, 1, "completed", "0.6", "0.9", "NULL");
-    add_trial(db, 2, 0, "completed", "0.9", "0.3", "NULL");
-    add_trial(db, 2, 1, "completed", "0.1", "0.1", "NULL");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT job_id || '/' || number || ':' || rank "
-                                   "FROM best_trials ORDER BY job_id, rank",
-                                   buf, sizeof buf),
-                        "1/1:1,1/0:2,2/1:1,2/0:2");
-    assert_int_equal(query_int(db, "SELECT count(*) FROM best_trials WHERE rank = 1"), 2);
-    sqlite3_close(db);
-}
-
-static void test_best_trials_nulls_last_and_ties(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_job(db, 2, "val_loss", "minimize");
-    add_trial(db, 1, 0, "completed", "NULL", "NULL", "NULL");
-    add_trial(db, 1, 1, "completed", "0.8", "NULL", "NULL");
-    add_trial(db, 1, 2, "completed", "0.8", "NULL", "NULL");
-    add_trial(db, 1, 3, "completed", "0.1", "NULL", "NULL");
-    add_trial(db, 2, 0, "completed", "NULL", "NULL", "NULL");
-    add_trial(db, 2, 1, "completed", "NULL", "5.0", "NULL");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number || ':' || rank FROM best_trials "
-                                   "WHERE job_id = 1 ORDER BY rank, number",
-                                   buf, sizeof buf),
-                        "1:1,2:1,3:3,0:4");
-    assert_string_equal(query_list(db,
-                                   "SELECT number || ':' || rank FROM best_trials "
-                                   "WHERE job_id = 2 ORDER BY rank",
-                                   buf, sizeof buf),
-                        "1:1,0:2");
-    sqlite3_close(db);
-}
-
-static void test_contract_example_query(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    for (int n = 0; n < 8; n++) {
-        char acc[16];
-        snprintf(acc, sizeof acc, "0.%d", n + 1);
-        add_trial(db, 1, n, "completed", acc, "NULL", "NULL");
-    }
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT number FROM best_trials WHERE job_id=1 AND "
-                                   "rank<=5",
-                                   buf, sizeof buf),
-                        "7,6,5,4,3");
-    assert_int_equal(query_int(db, "SELECT batch_size FROM best_trials WHERE job_id=1 AND rank=1"),
-                     32);
-    sqlite3_close(db);
-}
-
-static void test_job_progress_counts(void **state)
-{
-    (void)state;
-    sqlite3 *db = open_schema_db();
-    add_job(db, 1, "val_accuracy", "maximize");
-    add_job(db, 2, "val_accuracy", "maximize");
-    add_trial(db, 1, 0, "completed", "0.5", "NULL", "NULL");
-    add_trial(db, 1, 1, "completed", "0.5", "NULL", "NULL");
-    add_trial(db, 1, 2, "running", "NULL", "NULL", "NULL");
-    add_trial(db, 1, 3, "pruned", "NULL", "NULL", "NULL");
-    char buf[256];
-    assert_string_equal(query_list(db,
-                                   "SELECT queued || running || completed || failed || "
-                                   "cancelled || pruned FROM job_progress ORDER BY job_id",
-                                   buf, sizeof buf),
-                        "012001,000000");
-    sqlite3_close(db);
-}
-
 /* ---- migrations ---- */
 
 typedef struct {
-    char dir[256]; // scratch sql dir: DIR/schema.sql, DIR/migrations/
+    char dir[256];   // scratch sql dir: DIR/schema.sql, DIR/migrations/
+    const void *arg; // the test's initial state (a migration_case), or NULL
 } scratch;
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -527,6 +456,7 @@ static int scratch_setup(void **state)
 {
     scratch *s = calloc(1, sizeof *s);
     if (!s) return -1;
+    s->arg = *state;
     if (tju_mkdtemp(s->dir, sizeof s->dir, "schema") < 0) return -1;
     char m[300];
     snprintf(m, sizeof m, "%s/migrations", s->dir);
@@ -618,88 +548,95 @@ static void test_migration_failure_rolls_back(void **state)
     sqlite3_close(db);
 }
 
-static void test_migration_with_transaction_statement_refused(void **state)
-{
-    scratch *s = *state;
-    mig(s, "0001_base.sql", "BEGIN;\nCREATE TABLE a(x);\nCOMMIT;\n");
-    sqlite3 *db = mem_db();
-    char msg[512] = "";
-    assert_int_equal(migrate_run_pending(db, s->dir, msg, sizeof msg), ERR_DB);
-    assert_non_null(strstr(msg, "0001_base.sql line 1"));
-    assert_int_equal(query_int(db, "PRAGMA user_version"), 0);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master"), 0);
-    sqlite3_close(db);
-}
+/* A migration file: its name under DIR/migrations/ and its text. */
+typedef struct {
+    const char *name; // file name; NULL ends a list
+    const char *text; // its contents
+} mig_file;
 
-static void test_empty_db_runs_schema_not_migrations(void **state)
-{
-    scratch *s = *state;
-    write_file(s->dir, "schema.sql",
-               "CREATE TABLE t(x);\nINSERT INTO t VALUES ('schema');\nPRAGMA user_version = 2;\n");
-    mig(s, "0001_a.sql", "CREATE TABLE t(x); INSERT INTO t VALUES ('m1');");
-    mig(s, "0002_b.sql", "INSERT INTO t VALUES ('m2');");
-    sqlite3 *db = mem_db();
-    char msg[512] = "";
-    assert_int_equal(migrate_apply(db, s->dir, msg, sizeof msg), 0);
-    char buf[64];
-    assert_string_equal(query_list(db, "SELECT x FROM t", buf, sizeof buf), "schema");
-    assert_int_equal(query_int(db, "PRAGMA user_version"), 2);
-    sqlite3_close(db);
-}
+/* A case of migrate_apply() / migrate_run_pending() on a scratch sql dir. */
+typedef struct {
+    const char *name;       // the cmocka test name
+    const char *schema;     // text of DIR/schema.sql, NULL = no such file
+    mig_file migrations[3]; // DIR/migrations/
+    const char *before;     // SQL run on the empty database first, or NULL
+    int apply;              // 1: migrate_apply, 0: migrate_run_pending
+    int rc;                 // the code it must return
+    const char *msg[3];     // substrings its message must hold (NULL ends)
+    query_case after[3];    // then these queries must give these texts
+} migration_case;
 
-static void test_schema_version_mismatch_refused(void **state)
-{
-    scratch *s = *state;
-    write_file(s->dir, "schema.sql", "CREATE TABLE t(x);\nPRAGMA user_version = 1;\n");
-    mig(s, "0001_a.sql", "CREATE TABLE t(x);");
-    mig(s, "0002_b.sql", "ALTER TABLE t ADD COLUMN y;");
-    sqlite3 *db = mem_db();
-    char msg[512] = "";
-    assert_int_equal(migrate_apply(db, s->dir, msg, sizeof msg), ERR_INVALID);
-    assert_non_null(strstr(msg, "schema.sql"));
-    assert_non_null(strstr(msg, "user_version 1"));
-    assert_int_equal(query_int(db, "PRAGMA user_version"), 0);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master"), 0);
-    sqlite3_close(db);
-}
+static const migration_case migration_cases[] = {
+    {"test_migration_with_transaction_statement_refused",
+     NULL,
+     {{"0001_base.sql", "BEGIN;\nCREATE TABLE a(x);\nCOMMIT;\n"}},
+     NULL,
+     0,
+     ERR_DB,
+     {"0001_base.sql line 1"},
+     {{"PRAGMA user_version", "0"}, {"SELECT count(*) FROM sqlite_master", "0"}}},
+    /* An empty database gets schema.sql (and its version), not the migrations. */
+    {"test_empty_db_runs_schema_not_migrations",
+     "CREATE TABLE t(x);\nINSERT INTO t VALUES ('schema');\nPRAGMA user_version = 2;\n",
+     {{"0001_a.sql", "CREATE TABLE t(x); INSERT INTO t VALUES ('m1');"},
+      {"0002_b.sql", "INSERT INTO t VALUES ('m2');"}},
+     NULL,
+     1,
+     0,
+     {NULL},
+     {{"SELECT x FROM t", "schema"}, {"PRAGMA user_version", "2"}}},
+    {"test_schema_version_mismatch_refused",
+     "CREATE TABLE t(x);\nPRAGMA user_version = 1;\n",
+     {{"0001_a.sql", "CREATE TABLE t(x);"}, {"0002_b.sql", "ALTER TABLE t ADD COLUMN y;"}},
+     NULL,
+     1,
+     ERR_INVALID,
+     {"schema.sql", "user_version 1"},
+     {{"PRAGMA user_version", "0"}, {"SELECT count(*) FROM sqlite_master", "0"}}},
+    {"test_schema_error_names_file",
+     "CREATE TABLE t(x);\nCREATE TABLE t(y);\n",
+     {{"0001_a.sql", "CREATE TABLE t(x);"}},
+     NULL,
+     1,
+     ERR_DB,
+     {"schema.sql line 2"},
+     {{"SELECT count(*) FROM sqlite_master", "0"}}},
+    {"test_newer_database_refused",
+     NULL,
+     {{"0001_a.sql", "CREATE TABLE t(x);"}},
+     "CREATE TABLE t(x); PRAGMA user_version = 5;",
+     1,
+     ERR_STATE,
+     {"version 5"},
+     {{"PRAGMA user_version", "5"}}},
+    /* Tables but user_version 0: not ours, left alone. */
+    {"test_foreign_database_refused",
+     "CREATE TABLE t(x);\nPRAGMA user_version = 1;\n",
+     {{"0001_a.sql", "CREATE TABLE t(x);"}},
+     "CREATE TABLE unrelated(x);",
+     1,
+     ERR_STATE,
+     {"user_version 0"},
+     {{"SELECT count(*) FROM sqlite_master WHERE name = 't'", "0"}}},
+};
 
-static void test_schema_error_names_file(void **state)
+/* Runs the migration_case the scratch in *STATE carries. */
+static void run_migration_case(void **state)
 {
     scratch *s = *state;
-    write_file(s->dir, "schema.sql", "CREATE TABLE t(x);\nCREATE TABLE t(y);\n");
-    mig(s, "0001_a.sql", "CREATE TABLE t(x);");
+    const migration_case *c = s->arg;
+    if (c->schema) write_file(s->dir, "schema.sql", c->schema);
+    for (const mig_file *m = c->migrations; m->name; m++)
+        mig(s, m->name, m->text);
     sqlite3 *db = mem_db();
+    if (c->before) exec_ok(db, c->before);
     char msg[512] = "";
-    assert_int_equal(migrate_apply(db, s->dir, msg, sizeof msg), ERR_DB);
-    assert_non_null(strstr(msg, "schema.sql line 2"));
-    assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master"), 0);
-    sqlite3_close(db);
-}
-
-static void test_newer_database_refused(void **state)
-{
-    scratch *s = *state;
-    mig(s, "0001_a.sql", "CREATE TABLE t(x);");
-    sqlite3 *db = mem_db();
-    exec_ok(db, "CREATE TABLE t(x); PRAGMA user_version = 5;");
-    char msg[512] = "";
-    assert_int_equal(migrate_apply(db, s->dir, msg, sizeof msg), ERR_STATE);
-    assert_non_null(strstr(msg, "version 5"));
-    assert_int_equal(query_int(db, "PRAGMA user_version"), 5);
-    sqlite3_close(db);
-}
-
-static void test_foreign_database_refused(void **state)
-{
-    scratch *s = *state;
-    write_file(s->dir, "schema.sql", "CREATE TABLE t(x);\nPRAGMA user_version = 1;\n");
-    mig(s, "0001_a.sql", "CREATE TABLE t(x);");
-    sqlite3 *db = mem_db();
-    exec_ok(db, "CREATE TABLE unrelated(x);");
-    char msg[512] = "";
-    assert_int_equal(migrate_apply(db, s->dir, msg, sizeof msg), ERR_STATE);
-    assert_non_null(strstr(msg, "user_version 0"));
-    assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'"), 0);
+    int rc = c->apply ? migrate_apply(db, s->dir, msg, sizeof msg)
+                      : migrate_run_pending(db, s->dir, msg, sizeof msg);
+    if (rc != c->rc) fail_msg("%s: got %d, want %d (%s)", c->name, rc, c->rc, msg);
+    for (size_t i = 0; i < N_OF(c->msg) && c->msg[i]; i++)
+        if (!strstr(msg, c->msg[i])) fail_msg("%s: \"%s\" not in \"%s\"", c->name, c->msg[i], msg);
+    check_queries(db, c->name, c->after, N_OF(c->after));
     sqlite3_close(db);
 }
 
@@ -836,50 +773,30 @@ static void test_example_queries_run(void **state)
     sqlite3_close(db);
 }
 
+#define SCRATCH_TEST(f) cmocka_unit_test_setup_teardown(f, scratch_setup, scratch_teardown)
+
 int main(void)
 {
     log_set_level(LOGL_WARN);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema_loads_and_sets_version),
-        cmocka_unit_test(test_contract_columns_exist),
-        cmocka_unit_test(test_state_checks),
-        cmocka_unit_test(test_unique_job_number),
-        cmocka_unit_test(test_foreign_keys_and_cascade),
-        cmocka_unit_test(test_metrics_primary_key),
-        cmocka_unit_test(test_indexes_exist),
-        cmocka_unit_test(test_best_trials_maximize),
-        cmocka_unit_test(test_best_trials_minimize),
-        cmocka_unit_test(test_best_trials_minimize_negative_values),
-        cmocka_unit_test(test_best_trials_metric_follows_job),
-        cmocka_unit_test(test_best_trials_other_metrics),
-        cmocka_unit_test(test_best_trials_only_completed),
-        cmocka_unit_test(test_best_trials_per_job),
-        cmocka_unit_test(test_best_trials_nulls_last_and_ties),
-        cmocka_unit_test(test_contract_example_query),
-        cmocka_unit_test(test_job_progress_counts),
-        cmocka_unit_test(test_example_queries_run),
-        cmocka_unit_test_setup_teardown(test_migrations_numeric_order_once, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_migration_failure_rolls_back, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_migration_with_transaction_statement_refused,
-                                        scratch_setup, scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_empty_db_runs_schema_not_migrations, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_schema_version_mismatch_refused, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_schema_error_names_file, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_newer_database_refused, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_database_refused, scratch_setup,
-                                        scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_migration_names, scratch_setup, scratch_teardown),
-        cmocka_unit_test(test_missing_dir_reported),
-        cmocka_unit_test(test_open_transaction_refused),
-        cmocka_unit_test(test_real_schema_equals_replayed_migrations),
-        cmocka_unit_test_setup_teardown(test_real_schema_on_disk_reopen, scratch_setup,
-                                        scratch_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct CMUnitTest tests[64];
+    size_t n = 0;
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_schema_loads_and_sets_version);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_contract_columns_exist);
+    for (size_t i = 0; i < N_OF(schema_cases); i++)
+        tests[n++] = (struct CMUnitTest){schema_cases[i].name, run_schema_case, NULL, NULL,
+                                         (void *)&schema_cases[i]};
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_best_trials_other_metrics);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_example_queries_run);
+    tests[n++] = (struct CMUnitTest)SCRATCH_TEST(test_migrations_numeric_order_once);
+    tests[n++] = (struct CMUnitTest)SCRATCH_TEST(test_migration_failure_rolls_back);
+    for (size_t i = 0; i < N_OF(migration_cases); i++)
+        tests[n++] = (struct CMUnitTest){migration_cases[i].name, run_migration_case, scratch_setup,
+                                         scratch_teardown, (void *)&migration_cases[i]};
+    tests[n++] = (struct CMUnitTest)SCRATCH_TEST(test_bad_migration_names);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_missing_dir_reported);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_open_transaction_refused);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_real_schema_equals_replayed_migrations);
+    tests[n++] = (struct CMUnitTest)SCRATCH_TEST(test_real_schema_on_disk_reopen);
+    assert_true(n <= N_OF(tests));
+    return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }
