@@ -2,9 +2,10 @@
  * database and crash recovery, then the libuv loop until SIGTERM/SIGINT or
  * a `shutdown` request.
  *
- * Single instance: an exclusive flock on "<db>.lock" (a second daemon on the
- * same database refuses to start, naming the holder's pid) and a probe of
- * the socket (a live one refuses; a stale one is replaced). Without
+ * Single instance: locks on the database (by resolved path and by the file
+ * itself) and on the state directory, which must belong to the database
+ * (instance.h), and a probe of the socket (a live one refuses; a stale one
+ * is replaced). Without
  * --foreground the process detaches (double fork, setsid); the parent waits
  * until the daemon is listening (or has failed, printing why) before it
  * exits, so `sweepd && sweepctl ping` works. */
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +24,7 @@
 #include "blas_policy.h"
 #include "config.h"
 #include "errors.h"
+#include "instance.h"
 #include "log.h"
 #include "recover.h"
 #include "scheduler.h"
@@ -69,36 +70,6 @@ static int mkdir_parent(const char *file)
     if (!slash || slash == dir) return 0;
     *slash = 0;
     return mkdir_p(dir, 0750);
-}
-
-/* Takes the database lock; returns the fd or -1 with msg set. */
-static int take_lock(const char *db, char *msg, size_t msglen)
-{
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s.lock", db);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        err_set_errno(msg, msglen, ERR_IO, errno, "cannot open lock file %s", path);
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char buf[32] = "";
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        err_set(msg, msglen, ERR_BUSY, "another sweepd%s%s%s is using database %s; not starting",
-                *buf ? " (pid " : "", buf, *buf ? ")" : "", db);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void write_pid(int fd)
-{
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) < 0) log_debug("cannot write pid");
 }
 
 /* Double fork. Returns in the daemon; the original process exits with the
@@ -215,7 +186,7 @@ int main(int argc, char **argv)
     }
     int status = 1;
     store *st = NULL;
-    int lock_fd = -1;
+    instance inst = {.pid_fd = -1, .db_fd = -1, .dir_fd = -1};
     uv_loop_t *loop = NULL;
     static app a;
     if (config_finish(&cfg, msg, sizeof msg) != 0) {
@@ -239,7 +210,7 @@ int main(int argc, char **argv)
         fail(msg);
         goto out;
     }
-    if ((lock_fd = take_lock(cfg.db_path, msg, sizeof msg)) < 0) {
+    if (instance_lock(&inst, cfg.db_path, cfg.state_dir, msg, sizeof msg) != 0) {
         fail(msg);
         goto out;
     }
@@ -248,7 +219,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!cfg.foreground) daemonize();
-    write_pid(lock_fd);
+    instance_write_pid(&inst);
     if (cfg.log_file) {
         if (log_open(cfg.log_file, msg, sizeof msg) != 0) {
             fail(msg);
@@ -270,6 +241,10 @@ int main(int argc, char **argv)
             log_warn("%s", advice);
     }
     if (store_open(&st, cfg.db_path, cfg.sql_dir, cfg.db_busy_timeout_ms, msg, sizeof msg) != 0) {
+        fail(msg);
+        goto out;
+    }
+    if (instance_check_state(&inst, st, msg, sizeof msg) != 0) {
         fail(msg);
         goto out;
     }
@@ -327,7 +302,7 @@ out_loop:
     uv_loop_close(loop);
 out:
     store_close(st);
-    if (lock_fd >= 0) close(lock_fd);
+    instance_release(&inst);
     config_free(&cfg);
     log_close();
     return status;

@@ -727,3 +727,47 @@ json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msgl
     json_object_set_new(o, "metrics", m);
     return o;
 }
+
+/* ---- facts about the database (daemon_meta) ---------------------------- */
+
+int store_meta_get(store *s, const char *key, char *out, size_t outlen, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM daemon_meta WHERE key = ?");
+    if (!st) return err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    int ret = 1;
+    if (rc == SQLITE_ROW) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        ret = 0;
+    } else if (rc != SQLITE_DONE) {
+        ret = err_set(msg, msglen, ERR_DB, "database error reading %s: %s", key,
+                      sqlite3_errmsg(s->db));
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int store_meta_set(store *s, const char *key, const char *value, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = store_stmt(s, "INSERT INTO daemon_meta (key, value) VALUES (?, ?)"
+                                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    if (!st) return err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return err_set(msg, msglen, ERR_DB, "cannot store %s in %s: %s", key, s->path,
+                       sqlite3_errmsg(s->db));
+    return 0;
+}
+
+int64_t store_job_count(store *s)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM jobs");
+    if (!st) return -1;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}

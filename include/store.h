@@ -108,6 +108,15 @@ json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msgl
 /* One trial row as an object (the columns the protocol shows). */
 json_t *store_trial_row(sqlite3_stmt *st);
 
+/* Facts about the database itself (table daemon_meta). store_meta_get copies
+ * KEY's value into OUT and returns 0, returns 1 when KEY has none, or a
+ * negative code with MSG. store_meta_set writes it at once (not queued: used
+ * at start-up, before the loop). */
+int store_meta_get(store *s, const char *key, char *out, size_t outlen, char *msg, size_t msglen);
+int store_meta_set(store *s, const char *key, const char *value, char *msg, size_t msglen);
+/* Number of jobs in the database, -1 on a database error. */
+int64_t store_job_count(store *s);
+
 /* A job's trial rows (those of store_job_trials, same order and keys) read
  * in chunks from one snapshot: the cursor has its own read-only connection
  * and read transaction, so a long reply is built a piece at a time without

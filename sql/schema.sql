@@ -146,4 +146,11 @@ SELECT j.id AS job_id, j.name, j.state, j.trials_total,
   FROM jobs j LEFT JOIN trials t ON t.job_id = j.id
  GROUP BY j.id;
 
-PRAGMA user_version = 2;
+-- Facts about the database itself (version 3). "state_id" is the identity it
+-- shares with its state directory (file database-id there; daemon/instance.c).
+CREATE TABLE daemon_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+PRAGMA user_version = 3;
