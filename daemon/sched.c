@@ -178,18 +178,19 @@ static bool trial_set_state_at(const char *file, int line, sweepd *d, sjob *j, s
     d->urgent = true; // state changes are committed at the end of this loop iteration
     char now[40];
     time_now_iso(now, sizeof now);
-    int64_t code = info->has_exit ? info->exit_code : INT64_MIN;
-    if (ns == TS_RUNNING) {
-        char out_dir[PATH_MAX];
-        trial_out_dir(d, t->id, out_dir, sizeof out_dir);
-        store_trial_started(d->st, t->id, t->attempt, now, out_dir);
-    } else if (ns == TS_QUEUED) {
-        store_trial_requeued(d->st, t->id, t->attempt, code, info->error);
-        if (t->number >= 0 && (size_t)t->number < j->cursor) j->cursor = (size_t)t->number;
-    } else {
-        store_trial_ended(d->st, t->id, trial_state_name(ns), now, code, info->error);
-        d->trials_finished++;
-    }
+    char out_dir[PATH_MAX];
+    trial_out_dir(d, t->id, out_dir, sizeof out_dir);
+    store_trial_state(
+        d->st, t->id,
+        &(store_trial_change){.state = trial_state_name(ns),
+                              .attempt = t->attempt,
+                              .now = now,
+                              .out_dir = out_dir,
+                              .exit_code = info->has_exit ? info->exit_code : INT64_MIN,
+                              .error = info->error});
+    if (ns == TS_QUEUED && t->number >= 0 && (size_t)t->number < j->cursor)
+        j->cursor = (size_t)t->number;
+    if (trial_state_terminal(ns)) d->trials_finished++;
     /* Watchers get a trial's lines in causal order: proc_on_line forwards
      * its worker's events in the order of its events file, and the end of a
      * run (this event, from proc_on_exit) is sent only after runner.c's
@@ -286,6 +287,22 @@ static void remove_job(sweepd *d, sjob *j)
     if (d->rr == j) d->rr = NULL;
 }
 
+/* A new job record (no trials yet) with the settings it was submitted with;
+ * NULL when out of memory. Freed by job_free. */
+static sjob *job_new(int64_t id, job_state state, uid_t uid, int max_parallel, double trial_timeout,
+                     int max_retries)
+{
+    sjob *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->id = id;
+    j->state = state;
+    j->uid = uid;
+    j->max_parallel = max_parallel;
+    j->trial_timeout = trial_timeout;
+    j->max_retries = max_retries;
+    return j;
+}
+
 /* Fills the job-wide fields of J from a parsed spec. */
 static int job_from_spec(sjob *j, const jobspec *js)
 {
@@ -302,14 +319,8 @@ static int job_from_spec(sjob *j, const jobspec *js)
 int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *trial_ids, uid_t uid,
                   int max_parallel, double trial_timeout, int max_retries)
 {
-    sjob *j = calloc(1, sizeof *j);
+    sjob *j = job_new(job_id, JS_QUEUED, uid, max_parallel, trial_timeout, max_retries);
     if (!j) return ERR_NOMEM;
-    j->id = job_id;
-    j->uid = uid;
-    j->max_parallel = max_parallel;
-    j->trial_timeout = trial_timeout;
-    j->max_retries = max_retries;
-    j->state = JS_QUEUED;
     j->n = js->n_trials;
     j->trials = calloc(j->n ? j->n : 1, sizeof *j->trials);
     if (!j->trials || job_from_spec(j, js)) {
@@ -365,17 +376,12 @@ static int load_job(void *ud, const store_job_row *r)
     jobspec js;
     int prc = spec ? jobspec_parse(&js, spec, 0, r->seed, tmp, sizeof tmp) : ERR_PARSE;
     json_decref(spec);
-    sjob *j = calloc(1, sizeof *j);
+    sjob *j = job_new(r->id, r->running ? JS_RUNNING : JS_QUEUED, r->uid, r->max_parallel,
+                      r->trial_timeout, r->max_retries);
     if (!j) {
         jobspec_free(&js);
         return ERR_NOMEM;
     }
-    j->id = r->id;
-    j->state = r->running ? JS_RUNNING : JS_QUEUED;
-    j->uid = r->uid;
-    j->max_parallel = r->max_parallel;
-    j->trial_timeout = r->trial_timeout;
-    j->max_retries = r->max_retries;
     if (prc == 0) prc = job_from_spec(j, &js);
     jobspec_free(&js);
     if (prc != 0) {

@@ -637,24 +637,10 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
                                     json_integer(sqlite3_column_int64(st, 1)));
             sqlite3_reset(st);
         }
-        if (metric_ok(metric)) {
-            char sql[512], ob[128];
-            order_by(ob, sizeof ob, metric, maximize);
-            snprintf(sql, sizeof sql,
-                     "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed' %s"
-                     " LIMIT 1",
-                     metric, ob);
-            st = store_stmt(s, sql);
-            if (st) {
-                sqlite3_bind_int64(st, 1, job_id);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                    best = json_pack("{s:I, s:I, s:o}", "trial",
-                                     (json_int_t)sqlite3_column_int64(st, 0), "number",
-                                     (json_int_t)sqlite3_column_int64(st, 1), "value",
-                                     col_json(st, 2));
-                sqlite3_reset(st);
-            }
-        }
+        store_best_row b;
+        if (store_job_best_trial(s, job_id, metric, maximize, &b) == 0)
+            best = json_pack("{s:I, s:i, s:o}", "trial", (json_int_t)b.id, "number", b.number,
+                             "value", b.has_value ? json_real(b.value) : json_null());
     }
     json_object_set_new(o, "counts", counts);
     json_object_set_new(o, "best", best ? best : json_null());
@@ -786,33 +772,24 @@ json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msgl
 
 /* ---- the statements of the scheduler, the runner and recovery ---------- */
 
-int store_trial_started(store *s, int64_t id, unsigned attempt, const char *now,
-                        const char *out_dir)
+int store_trial_state(store *s, int64_t id, const store_trial_change *c)
 {
-    return store_enqueue(s,
-                         "UPDATE trials SET state = 'running', attempt = ?, pid = NULL,"
-                         " pid_start_time = NULL, started_at = ?, finished_at = NULL,"
-                         " exit_code = NULL, out_dir = ? WHERE id = ?",
-                         "issi", (int64_t)attempt, now, out_dir, id);
-}
-
-int store_trial_requeued(store *s, int64_t id, unsigned attempt, int64_t exit_code,
-                         const char *error)
-{
-    return store_enqueue(s,
-                         "UPDATE trials SET state = 'queued', attempt = ?, pid = NULL,"
-                         " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
-                         " WHERE id = ?",
-                         "ijsi", (int64_t)attempt, exit_code, error, id);
-}
-
-int store_trial_ended(store *s, int64_t id, const char *state, const char *now, int64_t exit_code,
-                      const char *error)
-{
+    if (!strcmp(c->state, "running"))
+        return store_enqueue(s,
+                             "UPDATE trials SET state = 'running', attempt = ?, pid = NULL,"
+                             " pid_start_time = NULL, started_at = ?, finished_at = NULL,"
+                             " exit_code = NULL, out_dir = ? WHERE id = ?",
+                             "issi", (int64_t)c->attempt, c->now, c->out_dir, id);
+    if (!strcmp(c->state, "queued"))
+        return store_enqueue(s,
+                             "UPDATE trials SET state = 'queued', attempt = ?, pid = NULL,"
+                             " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
+                             " WHERE id = ?",
+                             "ijsi", (int64_t)c->attempt, c->exit_code, c->error, id);
     return store_enqueue(s,
                          "UPDATE trials SET state = ?, pid = NULL, pid_start_time = NULL,"
                          " finished_at = ?, exit_code = ?, error = COALESCE(?, error) WHERE id = ?",
-                         "ssjsi", state, now, exit_code, error, id);
+                         "ssjsi", c->state, c->now, c->exit_code, c->error, id);
 }
 
 int store_job_cancel_queued(store *s, int64_t job_id, const char *now)

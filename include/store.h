@@ -111,16 +111,18 @@ json_t *store_trial_row(sqlite3_stmt *st);
  * connection. NOW is an ISO time (time_now_iso); EXIT_CODE INT64_MIN and a
  * NULL ERROR store NULL / keep the old error, as 'j' and COALESCE do. */
 
-/* Trial ID starts: state running, ATTEMPT, STARTED_AT = NOW, OUT_DIR; pid,
- * finish time and exit code cleared. */
-int store_trial_started(store *s, int64_t id, unsigned attempt, const char *now,
-                        const char *out_dir);
-/* Trial ID goes back to queued with ATTEMPT (its pid cleared). */
-int store_trial_requeued(store *s, int64_t id, unsigned attempt, int64_t exit_code,
-                         const char *error);
-/* Trial ID ends in STATE ("completed", "failed", ...) at NOW. */
-int store_trial_ended(store *s, int64_t id, const char *state, const char *now, int64_t exit_code,
-                      const char *error);
+/* A trial's state change, as its row records it. */
+typedef struct {
+    const char *state;   // the new state: "running", "queued" or an end state
+    unsigned attempt;    // running, queued: trials.attempt
+    const char *now;     // running: started_at; an end state: finished_at
+    const char *out_dir; // running: trials.out_dir
+    int64_t exit_code;   // queued, an end state: exit_code (INT64_MIN stores NULL)
+    const char *error;   // queued, an end state: error (NULL keeps the old one)
+} store_trial_change;
+/* Records trial ID's change C; the pid is cleared in every case. running
+ * also clears finished_at and exit_code. */
+int store_trial_state(store *s, int64_t id, const store_trial_change *c);
 /* Every queued trial of JOB_ID becomes cancelled at NOW (one statement). */
 int store_job_cancel_queued(store *s, int64_t job_id, const char *now);
 /* The process running for trial ID (its worker, or the test-set evaluation

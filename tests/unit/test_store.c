@@ -331,7 +331,7 @@ static void test_sched_statements(void **state)
     const char *now = "2026-01-01T00:00:00.000Z";
     /* Trial 0 runs, reports, completes; trial 1 runs and goes back to the queue. */
     assert_int_equal(store_job_state(f->st, job, "running", now, NULL), 0);
-    store_trial_started(f->st, ids[0], 0, now, "/o/0");
+    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL});
     store_trial_pid(f->st, ids[0], 4242, 77);
     const char *events[] = {
         "{\"event\":\"start\",\"blas_core\":\"Haswell\"}",
@@ -348,9 +348,10 @@ static void test_sched_statements(void **state)
         store_trial_event(f->st, ids[0], ev);
         json_decref(ev);
     }
-    store_trial_ended(f->st, ids[0], "completed", now, 0, NULL);
-    store_trial_started(f->st, ids[1], 0, now, "/o/1");
-    store_trial_requeued(f->st, ids[1], 1, INT64_MIN, "interrupted");
+    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL});
+    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL});
+    store_trial_state(f->st, ids[1],
+                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted"});
     assert_int_equal(store_flush(f->st), 0);
     assert_string_equal(one_text(f->st, "SELECT state||'/'||attempt||'/'||coalesce(pid,'-')||'/'||"
                                         "exit_code||'/'||last_epoch||'/'||best_epoch||'/'||"
@@ -381,7 +382,7 @@ static void test_sched_statements(void **state)
     assert_int_equal(store_job_trial_briefs(f->st, job, 2, brief_states, buf), 0);
     assert_string_equal(buf, "0:completed:0,1:queued:1"); // at most MAX rows
     /* Recovery: a trial left running by a dead daemon, an evaluation's pid. */
-    store_trial_started(f->st, ids[2], 0, now, "/o/2");
+    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL});
     store_trial_pid(f->st, ids[2], 99, 5);
     assert_int_equal(store_flush(f->st), 0);
     buf[0] = 0;
