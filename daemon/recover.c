@@ -9,13 +9,16 @@
  * daemon was down: it is marked completed instead of being run again.
  * A test-set evaluation left running (its pid is kept on the evaluated
  * trial's row while it runs) is stopped the same way; the job's evaluation
- * is then run again by the scheduler. */
+ * is then run again by the scheduler. The two state changes made here
+ * (running -> completed, running -> queued) are checked against the
+ * scheduler's transition table (TRIAL_TRANSITION_CHECK) like the scheduler's
+ * own; the statements are the store's. */
 #include "recover.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <signal.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include "jsonx.h"
 #include "ndjson.h"
 #include "log.h"
+#include "runner.h"
 #include "scheduler.h"
 #include "timeutil.h"
 
@@ -35,10 +39,10 @@ static bool same_process(int pid, uint64_t start)
 }
 
 typedef struct {
-    store *st;       // where events go
-    int64_t trial;   // trial id
-    bool done;       // a "done" event after the last "start"
-    int events;      // events replayed
+    store *st;     // where events go
+    int64_t trial; // trial id
+    bool done;     // a "done" event after the last "start"
+    int events;    // events replayed
 } replay;
 
 static int replay_line(void *ud, char *line, size_t len)
@@ -48,9 +52,11 @@ static int replay_line(void *ud, char *line, size_t len)
     json_t *ev = jx_parse(line, len, NULL, 0);
     const char *kind = ev ? json_string_value(json_object_get(ev, "event")) : NULL;
     if (kind) {
-        if (!strcmp(kind, "start")) r->done = false;
-        else if (!strcmp(kind, "done")) r->done = true;
-        sched_store_event(r->st, r->trial, ev);
+        if (!strcmp(kind, "start"))
+            r->done = false;
+        else if (!strcmp(kind, "done"))
+            r->done = true;
+        store_trial_event(r->st, r->trial, ev);
         r->events++;
     }
     json_decref(ev);
@@ -68,10 +74,11 @@ static bool replay_events(store *st, int64_t trial, const char *out_dir)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     ndjson_buf nb;
-    ndjson_init(&nb, 1u << 20);
+    ndjson_init(&nb, RUNNER_MAX_LINE);
     char buf[65536];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) ndjson_feed(&nb, buf, (size_t)n, replay_line, &r);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        ndjson_feed(&nb, buf, (size_t)n, replay_line, &r);
     if (ndjson_pending(&nb) > 0) ndjson_feed(&nb, "\n", 1, replay_line, &r);
     ndjson_free(&nb);
     close(fd);
@@ -80,126 +87,135 @@ static bool replay_events(store *st, int64_t trial, const char *out_dir)
     return r.done;
 }
 
-int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
-{
-    sqlite3_stmt *q = store_stmt(st, "SELECT id, job_id, pid, pid_start_time, attempt FROM trials"
-                                     " WHERE state = 'running'");
-    if (!q) return err_set(msg, msglen, ERR_DB, "cannot read running trials");
+/* The worker processes left by the previous daemon that still run. */
+typedef struct {
     struct orphan {
-        int pid;
-        uint64_t start;
-    } *orph = NULL;
-    size_t n_orph = 0, cap = 0;
-    int requeued = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        int pid = sqlite3_column_int(q, 2);
-        uint64_t start = (uint64_t)sqlite3_column_int64(q, 3);
-        log_info("trial %lld (job %lld) running -> queued, attempt %d: left running by the"
-                 " previous daemon (pid %d)",
-                 (long long)id, (long long)sqlite3_column_int64(q, 1),
-                 sqlite3_column_int(q, 4) + 1, pid);
-        requeued++;
-        if (same_process(pid, start)) {
-            if (n_orph == cap) {
-                cap = cap ? cap * 2 : 8;
-                void *nv = realloc(orph, cap * sizeof *orph);
-                if (!nv) break;
-                orph = nv;
-            }
-            orph[n_orph].pid = pid;
-            orph[n_orph++].start = start;
-        }
+        int pid;        // process (group) id
+        uint64_t start; // its start time, which tells a recycled pid apart
+    } * v;              // the processes (owned)
+    size_t n, cap;      // entries used, allocated
+    int requeued;       // running trials found
+} orphans;
+
+/* Adds PID to O; false when out of memory. */
+static bool orphan_add(orphans *o, int pid, uint64_t start)
+{
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 8;
+        void *nv = realloc(o->v, nc * sizeof *o->v);
+        if (!nv) return false;
+        o->v = nv;
+        o->cap = nc;
     }
-    sqlite3_reset(q);
-    /* Test-set evaluations left running: their pid is on the evaluated
-     * (completed) trial's row. They are stopped too; the scheduler runs the
-     * evaluation again for the job. */
-    q = store_stmt(st, "SELECT id, job_id, pid, pid_start_time FROM trials"
-                       " WHERE state != 'running' AND pid IS NOT NULL");
-    if (!q) {
-        free(orph);
-        return err_set(msg, msglen, ERR_DB, "cannot read evaluations");
+    o->v[o->n].pid = pid;
+    o->v[o->n++].start = start;
+    return true;
+}
+
+/* store_trial_procs callback: a trial left running, to requeue. */
+static int found_running(void *ud, const store_proc_row *r)
+{
+    orphans *o = ud;
+    log_info("trial %lld (job %lld) running -> queued, attempt %u: left running by the"
+             " previous daemon (pid %d)",
+             (long long)r->id, (long long)r->job_id, r->attempt + 1, r->pid);
+    o->requeued++;
+    if (same_process(r->pid, r->pid_start) && !orphan_add(o, r->pid, r->pid_start)) return 1;
+    return 0;
+}
+
+/* store_trial_procs callback: a test-set evaluation left running (its pid is
+ * on the evaluated, completed trial's row). */
+static int found_eval(void *ud, const store_proc_row *r)
+{
+    orphans *o = ud;
+    bool alive = same_process(r->pid, r->pid_start);
+    log_info("job %lld: test-set evaluation of trial %lld (pid %d) left by the previous"
+             " daemon%s",
+             (long long)r->job_id, (long long)r->id, r->pid,
+             alive ? "; stopping it" : " has ended");
+    if (alive) orphan_add(o, r->pid, r->pid_start);
+    return 0;
+}
+
+/* Stops the orphans of O: SIGTERM (they checkpoint), then SIGKILL after
+ * GRACE seconds. */
+static void stop_orphans(const orphans *o, double grace)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        log_warn("stopping worker pid %d left by the previous daemon", o->v[i].pid);
+        if (kill(-o->v[i].pid, SIGTERM) != 0) kill(o->v[i].pid, SIGTERM);
     }
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        int pid = sqlite3_column_int(q, 2);
-        uint64_t start = (uint64_t)sqlite3_column_int64(q, 3);
-        bool alive = same_process(pid, start);
-        log_info("job %lld: test-set evaluation of trial %lld (pid %d) left by the previous"
-                 " daemon%s",
-                 (long long)sqlite3_column_int64(q, 1), (long long)id, pid,
-                 alive ? "; stopping it" : " has ended");
-        if (alive && n_orph < cap) {
-            orph[n_orph].pid = pid;
-            orph[n_orph++].start = start;
-        } else if (alive) {
-            size_t nc = cap ? cap * 2 : 8;
-            void *nv = realloc(orph, nc * sizeof *orph);
-            if (nv) {
-                orph = nv;
-                cap = nc;
-                orph[n_orph].pid = pid;
-                orph[n_orph++].start = start;
-            }
-        }
-    }
-    sqlite3_reset(q);
-    store_enqueue(st,
-                  "UPDATE trials SET pid = NULL, pid_start_time = NULL"
-                  " WHERE state != 'running' AND pid IS NOT NULL",
-                  "");
-    /* Stop the orphans: SIGTERM (they checkpoint), then SIGKILL. */
-    for (size_t i = 0; i < n_orph; i++) {
-        log_warn("stopping worker pid %d left by the previous daemon", orph[i].pid);
-        if (kill(-orph[i].pid, SIGTERM) != 0) kill(orph[i].pid, SIGTERM);
-    }
-    double grace = kill_grace < 10 ? kill_grace : 10;
     double until = time_mono() + grace;
     for (;;) {
         size_t alive = 0;
-        for (size_t i = 0; i < n_orph; i++)
-            if (same_process(orph[i].pid, orph[i].start)) alive++;
+        for (size_t i = 0; i < o->n; i++)
+            if (same_process(o->v[i].pid, o->v[i].start)) alive++;
         if (!alive) break;
         if (time_mono() >= until) {
-            for (size_t i = 0; i < n_orph; i++)
-                if (same_process(orph[i].pid, orph[i].start)) {
-                    log_warn("worker pid %d ignored SIGTERM; sending SIGKILL", orph[i].pid);
-                    if (kill(-orph[i].pid, SIGKILL) != 0) kill(orph[i].pid, SIGKILL);
+            for (size_t i = 0; i < o->n; i++)
+                if (same_process(o->v[i].pid, o->v[i].start)) {
+                    log_warn("worker pid %d ignored SIGTERM; sending SIGKILL", o->v[i].pid);
+                    if (kill(-o->v[i].pid, SIGKILL) != 0) kill(o->v[i].pid, SIGKILL);
                 }
             break;
         }
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
-    free(orph);
-    /* Replay the events of every interrupted trial; finished ones are completed. */
-    q = store_stmt(st, "SELECT id, out_dir FROM trials WHERE state = 'running'");
-    if (!q) return err_set(msg, msglen, ERR_DB, "cannot read running trials");
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        if (replay_events(st, id, (const char *)sqlite3_column_text(q, 1))) {
-            char now[40];
-            time_now_iso(now, sizeof now);
-            log_info("trial %lld running -> completed: it reported done before the previous"
-                     " daemon stopped",
-                     (long long)id);
-            store_enqueue(st,
-                          "UPDATE trials SET state = 'completed', pid = NULL, pid_start_time = NULL,"
-                          " finished_at = ? WHERE id = ?",
-                          "si", now, id);
-            requeued--;
-        }
+}
+
+/* What the replay pass needs. */
+typedef struct {
+    store *st;    // the database
+    int requeued; // trials that go back to the queue
+} recovery;
+
+/* store_trial_procs callback: replays an interrupted trial's events; one that
+ * had finished is completed instead of requeued. */
+static int replay_running(void *ud, const store_proc_row *r)
+{
+    recovery *rv = ud;
+    if (!replay_events(rv->st, r->id, r->out_dir)) return 0;
+    if (!TRIAL_TRANSITION_CHECK(TS_RUNNING, TS_COMPLETED)) return 0;
+    char now[40];
+    time_now_iso(now, sizeof now);
+    log_info("trial %lld running -> completed: it reported done before the previous"
+             " daemon stopped",
+             (long long)r->id);
+    store_trial_recovered_done(rv->st, r->id, now);
+    rv->requeued--;
+    return 0;
+}
+
+int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
+{
+    orphans o = {0};
+    int rc = store_trial_procs(st, true, found_running, &o);
+    if (rc == ERR_DB) {
+        free(o.v);
+        return err_set(msg, msglen, ERR_DB, "cannot read running trials");
     }
-    sqlite3_reset(q);
-    int rc = store_enqueue(st,
-                           "UPDATE trials SET state = 'queued', attempt = attempt + 1, pid = NULL,"
-                           " pid_start_time = NULL, error = 'interrupted: the daemon stopped"
-                           " unexpectedly' WHERE state = 'running'",
-                           "");
+    /* The scheduler runs the evaluations again for their jobs. */
+    if (store_trial_procs(st, false, found_eval, &o) == ERR_DB) {
+        free(o.v);
+        return err_set(msg, msglen, ERR_DB, "cannot read evaluations");
+    }
+    store_clear_eval_pids(st);
+    stop_orphans(&o, kill_grace < 10 ? kill_grace : 10);
+    free(o.v);
+    /* Replay the events of every interrupted trial; finished ones are completed. */
+    recovery rv = {.st = st, .requeued = o.requeued};
+    if (store_trial_procs(st, true, replay_running, &rv) == ERR_DB)
+        return err_set(msg, msglen, ERR_DB, "cannot read running trials");
+    /* The rest go back to the queue (one statement), with the scheduler's
+     * transition table's consent. */
+    rc = rv.requeued > 0 && !TRIAL_TRANSITION_CHECK(TS_RUNNING, TS_QUEUED)
+             ? ERR_INTERNAL
+             : store_requeue_running(st);
     if (rc == 0) {
         store_set_busy(st, 5000);
         rc = store_flush(st);
     }
     if (rc) return err_set(msg, msglen, rc, "cannot requeue interrupted trials (database busy)");
-    return requeued;
+    return rv.requeued;
 }

@@ -1,24 +1,20 @@
-/* runner — starts sweep-worker processes with uv_spawn and reads their output.
+/* runner — child processes on the event loop: file preparation, uv_spawn,
+ * reading their JSON-line output, signals (see include/runner.h; the design
+ * note there says who owns what).
  *
- * A trial runs as `<worker> run <state_dir>/trials/<id>/trial.json` with its
- * working directory set to that out_dir, stdin closed, stderr appended to
- * <state_dir>/logs/trial-<id>.log, and stdout appended to
- * <out_dir>/events.ndjson, which the daemon reads as it grows (each timer
- * tick, and to the end once the process has exited) and hands line by line
- * to sched_on_line. Events go through a file rather than a pipe so that none
- * is lost when the daemon itself dies: an event the worker wrote is on disk,
- * and recovery replays the file (recover.c). An evaluation's stdout goes to
- * <out_dir>/eval.ndjson the same way.
- *
- * Trial files are prepared in the libuv threadpool (mkdir, trial.json, log
- * and events files), so a slow disk never stalls the loop; the process is
- * then spawned on the loop. Workers are started detached (setsid): each leads
- * its own process group and signals go to the whole group (kill(-pid, ...)).
- * argv only, never a shell. */
+ * The child's stdout is appended to a file that the daemon reads as it grows
+ * (each timer tick, through runner_drain, and to the end once the process
+ * has exited) and hands line by line to on_line; its stderr is appended to a
+ * log file. Files are prepared in the libuv threadpool for an asynchronous
+ * start (mkdir, the one file, the log and output files), so a slow disk
+ * never stalls the loop; the process is then spawned on the loop. Children
+ * are started detached (setsid): each leads its own process group and
+ * signals go to the whole group (kill(-pid, ...)). argv only, never a shell. */
+#include "runner.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +23,8 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "jsonx.h"
 #include "log.h"
-#include "scheduler.h"
 #include "timeutil.h"
-
-#define WORKER_MAX_LINE (1u << 20)
 
 uint64_t runner_proc_start_time(int pid)
 {
@@ -56,61 +48,105 @@ uint64_t runner_proc_start_time(int pid)
     return strtoull(p + 1, NULL, 10);
 }
 
-static void proc_free(proc *p)
-{
-    ndjson_free(&p->nb);
-    if (p->evfd >= 0) close(p->evfd);
-    free(p->last_error);
-    free(p->spec_text);
-    json_decref(p->eval_result);
-    free(p);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    proc_free(h->data);
-}
-
-void runner_release(proc *p)
-{
-    if (p->prev) p->prev->next = p->next;
-    else if (p->d->procs == p) p->d->procs = p->next;
-    if (p->next) p->next->prev = p->prev;
-    p->next = p->prev = NULL;
-    p->linked = false;
-    if (p->spawned) {
-        if (!uv_is_closing((uv_handle_t *)&p->process))
-            uv_close((uv_handle_t *)&p->process, on_handle_closed);
-    } else if (!p->closing) {
-        proc_free(p);
-    }
-}
-
-void runner_signal(proc *p, int sig)
-{
-    if (p->exited || p->pid <= 0) return;
-    if (kill(-p->pid, sig) != 0 && errno == ESRCH) kill(p->pid, sig);
-}
-
-static int line_cb(void *ud, char *line, size_t len)
-{
-    sched_on_line(ud, line, len);
-    return 0;
-}
-
 bool runner_errno_is_space(int e)
 {
     return e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO;
 }
 
-void runner_drain(proc *p)
+void runner_init(runner_proc *rp, uv_loop_t *loop, const runner_callbacks *cb, void *ud)
 {
-    if (p->evfd < 0) return;
+    memset(rp, 0, sizeof *rp);
+    rp->loop = loop;
+    if (cb) rp->cb = *cb;
+    rp->ud = ud;
+    rp->evfd = rp->outfd = rp->logfd = -1;
+    ndjson_init(&rp->nb, RUNNER_MAX_LINE);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+/* Frees what RP owns and tells its owner, who may free RP itself. */
+static void finish(runner_proc *rp)
+{
+    ndjson_free(&rp->nb);
+    close_fd(&rp->evfd);
+    close_fd(&rp->outfd);
+    close_fd(&rp->logfd);
+    for (char **a = rp->argv; a && *a; a++)
+        free(*a);
+    free(rp->argv);
+    char **owned[] = {&rp->cwd,      &rp->dir,      &rp->file_path, &rp->file_text,
+                      &rp->log_path, &rp->log_what, &rp->out_path};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++) {
+        free(*owned[i]);
+        *owned[i] = NULL;
+    }
+    rp->argv = NULL;
+    if (rp->cb.on_closed) rp->cb.on_closed(rp, rp->ud);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    runner_proc *rp = h->data;
+    rp->closed = true;
+    if (rp->released) finish(rp);
+}
+
+void runner_release(runner_proc *rp)
+{
+    rp->released = true;
+    if (!rp->spawned && !rp->closing) {
+        finish(rp);
+        return;
+    }
+    if (!rp->closing) {
+        rp->closing = true;
+        uv_close((uv_handle_t *)&rp->process, on_handle_closed);
+    } else if (rp->closed) {
+        finish(rp);
+    }
+}
+
+void runner_signal(runner_proc *rp, int sig)
+{
+    if (rp->exited || rp->pid <= 0) return;
+    if (kill(-rp->pid, sig) != 0 && errno == ESRCH) kill(rp->pid, sig);
+}
+
+void runner_terminate(runner_proc *rp)
+{
+    if (rp->term_at == 0) rp->term_at = time_mono();
+    runner_signal(rp, SIGTERM);
+}
+
+bool runner_enforce_grace(runner_proc *rp, double now, double grace)
+{
+    if (rp->exited || rp->term_at <= 0 || rp->killed || now - rp->term_at <= grace) return false;
+    log_warn("pid %d still running %g s after SIGTERM; sending SIGKILL", rp->pid, grace);
+    rp->killed = true;
+    runner_signal(rp, SIGKILL);
+    return true;
+}
+
+static int line_cb(void *ud, char *line, size_t len)
+{
+    runner_proc *rp = ud;
+    if (rp->cb.on_line) rp->cb.on_line(rp, line, len, rp->ud);
+    return 0;
+}
+
+void runner_drain(runner_proc *rp)
+{
+    if (rp->preparing || rp->evfd < 0) return; // the threadpool may be opening the file
     static char buf[65536]; // the loop is single-threaded; ndjson copies what it keeps
     for (;;) {
-        ssize_t n = read(p->evfd, buf, sizeof buf);
+        ssize_t n = read(rp->evfd, buf, sizeof buf);
         if (n > 0) {
-            ndjson_feed(&p->nb, buf, (size_t)n, line_cb, p);
+            ndjson_feed(&rp->nb, buf, (size_t)n, line_cb, rp);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -118,315 +154,214 @@ void runner_drain(proc *p)
     }
 }
 
+/* Marks RP ended and tells its owner, after the last of its output. */
+static void exited(runner_proc *rp)
+{
+    rp->exited = true;
+    rp->exit_at = time_mono();
+    /* Everything it wrote is in the file now; a last line without "\n" counts. */
+    runner_drain(rp);
+    if (ndjson_pending(&rp->nb) > 0) ndjson_feed(&rp->nb, "\n", 1, line_cb, rp);
+    if (rp->cb.on_exit) rp->cb.on_exit(rp, rp->ud);
+}
+
 static void exit_cb(uv_process_t *h, int64_t status, int sig)
 {
-    proc *p = h->data;
-    p->exited = true;
-    p->exit_at = time_mono();
-    p->exit_status = status;
-    p->term_signal = sig;
-    /* Everything it wrote is in the file now; a last line without "\n" counts. */
-    runner_drain(p);
-    if (ndjson_pending(&p->nb) > 0) ndjson_feed(&p->nb, "\n", 1, line_cb, p);
-    sched_on_finished(p);
+    runner_proc *rp = h->data;
+    rp->exit_status = status;
+    rp->term_signal = sig;
+    exited(rp);
 }
 
-/* Opens PATH for the worker's stdout (appending) into *WFD and for reading,
- * positioned at its current end, into p->evfd. */
-static int open_events(proc *p, const char *path, bool truncate, int *wfd, int *eno, char *msg,
-                       size_t msglen)
+/* Records a failed preparation step: errno E and "WHAT PATH: strerror". */
+static void prep_fail(runner_proc *rp, int e, const char *what, const char *path)
 {
-    *wfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
-    if (*wfd < 0) {
-        *eno = errno;
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
-    }
-    p->evfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (p->evfd < 0) {
-        *eno = errno;
-        close(*wfd);
-        *wfd = -1;
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
-    }
-    lseek(p->evfd, 0, SEEK_END);
-    return 0;
+    rp->eno = e;
+    err_set_errno(rp->error, sizeof rp->error, ERR_IO, e, "%s %s", what, path);
 }
 
-/* Spawns ARGV with stdout to OUTFD and stderr to LOGFD; links P into D. */
-static int spawn(sweepd *d, proc *p, char **argv, const char *cwd, int outfd, int logfd,
-                 char *msg, size_t msglen)
-{
-    p->d = d;
-    p->process.data = p;
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = outfd;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = logfd;
-    uv_process_options_t o;
-    memset(&o, 0, sizeof o);
-    o.file = argv[0];
-    o.args = argv;
-    o.cwd = cwd;
-    o.flags = UV_PROCESS_DETACHED;
-    o.stdio_count = 3;
-    o.stdio = stdio;
-    o.exit_cb = exit_cb;
-    int rc = uv_spawn(d->loop, &p->process, &o);
-    if (rc != 0) {
-        err_set(msg, msglen, ERR_IO, "cannot start worker %s: %s", argv[0], uv_strerror(rc));
-        /* The handle is initialised even on failure and must be closed; P is
-         * freed by its close callback. */
-        p->closing = true;
-        uv_close((uv_handle_t *)&p->process, on_handle_closed);
-        return ERR_IO;
-    }
-    p->spawned = true;
-    p->pid = p->process.pid;
-    p->started = time_mono();
-    if (!p->linked) {
-        p->next = d->procs;
-        if (d->procs) d->procs->prev = p;
-        d->procs = p;
-        p->linked = true;
-    }
-    return 0;
-}
-
-static int open_log(sweepd *d, int64_t trial_id, const char *what, int *eno, char *msg,
-                    size_t msglen)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/logs/trial-%lld.log", d->cfg->state_dir, (long long)trial_id);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        *eno = errno;
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot open %s", path);
-    }
-    char now[40], head[256];
-    int n = snprintf(head, sizeof head, "==== sweepd %s: %s ====\n", time_now_iso(now, sizeof now),
-                     what);
-    if (write(fd, head, (size_t)n) < 0) log_debug("cannot write %s", path);
-    return fd;
-}
-
-/* Writes TEXT to PATH through PATH.tmp and a rename; the errno of a failure
- * goes to *ENO. */
-static int write_file_atomic(const char *path, const char *text, int *eno, char *msg,
-                             size_t msglen)
+/* Writes TEXT to PATH through PATH.tmp and a rename. */
+static void write_file_atomic(runner_proc *rp, const char *path, const char *text)
 {
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
-        *eno = errno;
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
+        prep_fail(rp, errno, "cannot write", tmp);
+        return;
     }
     size_t n = strlen(text), off = 0;
     while (off < n) {
         ssize_t w = write(fd, text + off, n - off);
         if (w < 0) {
             if (errno == EINTR) continue;
-            *eno = errno;
+            int e = errno;
             close(fd);
             unlink(tmp);
-            return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
+            prep_fail(rp, e, "cannot write", tmp);
+            return;
         }
         off += (size_t)w;
     }
     if (close(fd) != 0) {
-        *eno = errno;
+        int e = errno;
         unlink(tmp);
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot write %s", tmp);
+        prep_fail(rp, e, "cannot write", tmp);
+        return;
     }
-    if (rename(tmp, path) != 0) {
-        *eno = errno;
-        return err_set_errno(msg, msglen, ERR_IO, *eno, "cannot rename %s", tmp);
+    if (rename(tmp, path) != 0) prep_fail(rp, errno, "cannot rename", tmp);
+}
+
+/* The file system half of a start (any thread): every step of runner_files,
+ * stopping at the first failure (rp->error). Touches only RP's files and fds. */
+static void prepare(runner_proc *rp)
+{
+    if (rp->dir && mkdir(rp->dir, 0750) != 0 && errno != EEXIST) {
+        prep_fail(rp, errno, "cannot create", rp->dir);
+        return;
     }
+    if (rp->file_path) {
+        write_file_atomic(rp, rp->file_path, rp->file_text ? rp->file_text : "");
+        free(rp->file_text);
+        rp->file_text = NULL;
+        if (rp->error[0]) return;
+    }
+    if (rp->log_path) {
+        rp->logfd = open(rp->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (rp->logfd < 0) {
+            prep_fail(rp, errno, "cannot open", rp->log_path);
+            return;
+        }
+        char now[40], head[PATH_MAX];
+        int n = snprintf(head, sizeof head, "==== sweepd %s: %s ====\n",
+                         time_now_iso(now, sizeof now), rp->log_what ? rp->log_what : "");
+        if (n > 0 && write(rp->logfd, head, (size_t)n) < 0) { /* the header is best effort */
+        }
+    }
+    if (rp->out_path) {
+        int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (rp->out_truncate ? O_TRUNC : 0);
+        rp->outfd = open(rp->out_path, flags, 0640);
+        if (rp->outfd >= 0) rp->evfd = open(rp->out_path, O_RDONLY | O_CLOEXEC);
+        if (rp->outfd < 0 || rp->evfd < 0) {
+            prep_fail(rp, errno, "cannot open", rp->out_path);
+            close_fd(&rp->outfd);
+            close_fd(&rp->logfd);
+            return;
+        }
+        lseek(rp->evfd, 0, SEEK_END);
+    }
+}
+
+/* Spawns rp->argv with stdout to the output file and stderr to the log. */
+static int spawn(runner_proc *rp)
+{
+    rp->process.data = rp;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = rp->outfd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+    stdio[1].data.fd = rp->outfd;
+    stdio[2].flags = rp->logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+    stdio[2].data.fd = rp->logfd;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.file = rp->argv[0];
+    o.args = rp->argv;
+    o.cwd = rp->cwd;
+    o.flags = UV_PROCESS_DETACHED;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    o.exit_cb = exit_cb;
+    int rc = uv_spawn(rp->loop, &rp->process, &o);
+    close_fd(&rp->logfd);
+    close_fd(&rp->outfd);
+    if (rc != 0) {
+        err_set(rp->error, sizeof rp->error, ERR_IO, "cannot start worker %s: %s", rp->argv[0],
+                uv_strerror(rc));
+        /* The handle is initialised even on failure and must be closed. */
+        rp->closing = true;
+        uv_close((uv_handle_t *)&rp->process, on_handle_closed);
+        return ERR_IO;
+    }
+    rp->spawned = true;
+    rp->pid = rp->process.pid;
+    rp->started = time_mono();
     return 0;
 }
 
-/* Threadpool half of starting a trial: the file system work (out_dir,
- * trial.json, the log file), which can take milliseconds on a busy disk and
- * must not stall the loop. Touches only P's prep fields. */
 static void prep_work(uv_work_t *w)
 {
-    proc *p = w->data;
-    char spec_path[PATH_MAX + 16];
-    if (mkdir(p->out_dir, 0750) != 0 && errno != EEXIST) {
-        p->prep_errno = errno;
-        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, p->prep_errno,
-                      "cannot create %s", p->out_dir);
-        return;
-    }
-    snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
-    if (write_file_atomic(spec_path, p->spec_text, &p->prep_errno, p->prep_error,
-                          sizeof p->prep_error) != 0)
-        return;
-    int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        p->prep_errno = errno;
-        err_set_errno(p->prep_error, sizeof p->prep_error, ERR_IO, p->prep_errno,
-                      "cannot open %s", p->log_path);
-        return;
-    }
-    char now[40], head[256];
-    int n = snprintf(head, sizeof head, "==== sweepd %s: trial %lld attempt %u ====\n",
-                     time_now_iso(now, sizeof now), (long long)p->trial_id, p->attempt);
-    if (write(fd, head, (size_t)n) < 0) { /* the log header is best effort */ }
-    p->logfd = fd;
-    char ev[PATH_MAX + 32];
-    snprintf(ev, sizeof ev, "%s/events.ndjson", p->out_dir);
-    if (open_events(p, ev, false, &p->outfd, &p->prep_errno, p->prep_error,
-                    sizeof p->prep_error) != 0) {
-        close(p->logfd);
-        p->logfd = -1;
-    }
+    prepare(w->data);
 }
 
-/* Loop half: spawn the worker, unless the trial was stopped meanwhile. */
+/* Loop half of an asynchronous start: spawn, unless stopped meanwhile. */
 static void prep_done(uv_work_t *w, int status)
 {
-    proc *p = w->data;
-    sweepd *d = p->d;
-    p->preparing = false;
-    free(p->spec_text);
-    p->spec_text = NULL;
-    if (status != 0 && !p->prep_error[0])
-        err_set(p->prep_error, sizeof p->prep_error, ERR_INTERNAL, "trial preparation cancelled");
-    if (p->prep_error[0] || p->stop != STOP_NONE) {
-        if (p->logfd >= 0) close(p->logfd);
-        if (p->outfd >= 0) close(p->outfd);
-        p->logfd = p->outfd = -1;
-        p->spawn_failed = p->prep_error[0] != 0;
-        p->prep_retry = p->spawn_failed && runner_errno_is_space(p->prep_errno);
-        if (p->spawn_failed) {
-            free(p->last_error);
-            p->last_error = strdup(p->prep_error);
+    runner_proc *rp = w->data;
+    rp->preparing = false;
+    if (status != 0 && !rp->error[0])
+        err_set(rp->error, sizeof rp->error, ERR_INTERNAL, "preparation cancelled");
+    if (!rp->error[0] && rp->term_at > 0) {
+        rp->not_started = true;
+    } else if (rp->error[0] || spawn(rp) != 0) {
+        rp->start_failed = true;
+    } else {
+        if (rp->cb.on_spawn) rp->cb.on_spawn(rp, rp->ud);
+        return;
+    }
+    close_fd(&rp->logfd);
+    close_fd(&rp->outfd);
+    rp->exit_status = -1;
+    exited(rp);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    if (!s) return NULL;
+    char *c = strdup(s);
+    if (!c) *oom = true;
+    return c;
+}
+
+int runner_start(runner_proc *rp, char *const *argv, const char *cwd, const runner_files *files,
+                 bool async, char *msg, size_t msglen)
+{
+    static const runner_files none;
+    if (!files) files = &none;
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    bool oom = false;
+    rp->argv = calloc(n + 1, sizeof *rp->argv);
+    oom = !rp->argv;
+    for (size_t i = 0; i < n && !oom; i++)
+        rp->argv[i] = dup_or_null(argv[i], &oom);
+    rp->cwd = dup_or_null(cwd, &oom);
+    rp->dir = dup_or_null(files->dir, &oom);
+    rp->file_path = dup_or_null(files->file_path, &oom);
+    rp->file_text = dup_or_null(files->file_text, &oom);
+    rp->log_path = dup_or_null(files->log_path, &oom);
+    rp->log_what = dup_or_null(files->log_what, &oom);
+    rp->out_path = dup_or_null(files->out_path, &oom);
+    rp->out_truncate = files->out_truncate;
+    if (oom) return err_set(msg, msglen, ERR_NOMEM, "out of memory starting %s", argv[0]);
+    if (async) {
+        rp->preparing = true;
+        rp->work.data = rp;
+        int rc = uv_queue_work(rp->loop, &rp->work, prep_work, prep_done);
+        if (rc != 0) {
+            rp->preparing = false;
+            return err_set(msg, msglen, ERR_INTERNAL, "cannot queue the start of %s: %s", argv[0],
+                           uv_strerror(rc));
         }
-        p->exited = true;
-        p->exit_status = p->spawn_failed ? -1 : WEXIT_STOPPED_CODE;
-        sched_on_finished(p);
-        return;
+        return 0;
     }
-    char spec_path[PATH_MAX + 16];
-    snprintf(spec_path, sizeof spec_path, "%s/trial.json", p->out_dir);
-    /* The spec path stays argv[2]; options follow it. */
-    char *argv[] = {d->cfg->worker, "run", spec_path, "--blas-core", d->cfg->blas_core, NULL};
-    char msg[512];
-    int rc = spawn(d, p, argv, p->out_dir, p->outfd, p->logfd, msg, sizeof msg);
-    close(p->logfd);
-    close(p->outfd);
-    p->logfd = p->outfd = -1;
-    if (rc) {
-        p->spawn_failed = true;
-        free(p->last_error);
-        p->last_error = strdup(msg);
-        p->exited = true;
-        p->exit_status = -1;
-        sched_on_finished(p); // P is freed by the close callback started in spawn()
-        return;
+    prepare(rp);
+    if (rp->error[0] || spawn(rp) != 0) {
+        rp->start_failed = true;
+        close_fd(&rp->logfd);
+        close_fd(&rp->outfd);
+        return err_set(msg, msglen, ERR_IO, "%s", rp->error);
     }
-    sched_on_spawned(p);
-}
-
-int runner_start_trial(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
-{
-    /* The trial's parameters and seed from its row (the loop owns the database). */
-    sqlite3_stmt *st = store_stmt(d->st, "SELECT params_json, seed FROM trials WHERE id = ?");
-    if (!st) return err_set(msg, msglen, ERR_DB, "cannot read trial %lld", (long long)t->id);
-    sqlite3_bind_int64(st, 1, t->id);
-    json_t *params = NULL;
-    int64_t seed = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *txt = (const char *)sqlite3_column_text(st, 0);
-        params = txt ? json_loads(txt, 0, NULL) : NULL;
-        seed = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    if (!params) return err_set(msg, msglen, ERR_DB, "trial %lld has no parameters", (long long)t->id);
-    proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        json_decref(params);
-        return ERR_NOMEM;
-    }
-    snprintf(p->out_dir, sizeof p->out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
-    snprintf(p->log_path, sizeof p->log_path, "%s/logs/trial-%lld.log", d->cfg->state_dir,
-             (long long)t->id);
-    char cache[PATH_MAX];
-    snprintf(cache, sizeof cache, "%s/cache", d->cfg->state_dir);
-    json_t *spec = json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:s, s:s, s:i}", "trial",
-                             (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed,
-                             "data", json_object_get(j->tmpl, "data"), "model",
-                             json_object_get(j->tmpl, "model"), "params", params, "objective",
-                             json_object_get(j->tmpl, "objective"), "out_dir", p->out_dir,
-                             "cache_dir", cache, "threads", d->cfg->threads_per_worker);
-    p->spec_text = spec ? jx_dump_line(spec) : NULL;
-    json_decref(spec);
-    if (!p->spec_text) {
-        free(p);
-        return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
-    }
-    p->d = d;
-    p->job = j;
-    p->trial = t;
-    p->trial_id = t->id;
-    p->attempt = t->attempt;
-    p->done_value = NAN;
-    p->logfd = p->outfd = p->evfd = -1;
-    ndjson_init(&p->nb, WORKER_MAX_LINE);
-    p->preparing = true;
-    p->linked = true;
-    p->work.data = p;
-    int rc = uv_queue_work(d->loop, &p->work, prep_work, prep_done);
-    if (rc != 0) {
-        free(p->spec_text);
-        free(p);
-        return err_set(msg, msglen, ERR_INTERNAL, "cannot queue trial start: %s", uv_strerror(rc));
-    }
-    p->next = d->procs;
-    if (d->procs) d->procs->prev = p;
-    d->procs = p;
-    t->proc = p;
-    return 0;
-}
-
-int runner_start_eval(sweepd *d, sjob *j, strial *best, const char *out_dir, char *msg,
-                      size_t msglen)
-{
-    char weights[PATH_MAX + 32];
-    snprintf(weights, sizeof weights, "%s/best.safetensors", out_dir);
-    if (access(weights, R_OK) != 0)
-        return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "cannot read %s", weights);
-    int eno = 0;
-    int logfd = open_log(d, best->id, "test-set evaluation", &eno, msg, msglen);
-    if (logfd < 0) return runner_errno_is_space(eno) ? ERR_BUSY : logfd;
-    proc *p = calloc(1, sizeof *p);
-    if (!p) {
-        close(logfd);
-        return ERR_NOMEM;
-    }
-    p->job = j;
-    p->trial = best;
-    p->is_eval = true;
-    p->logfd = p->outfd = p->evfd = -1;
-    ndjson_init(&p->nb, WORKER_MAX_LINE);
-    char ev[PATH_MAX + 32];
-    snprintf(ev, sizeof ev, "%s/eval.ndjson", out_dir);
-    int outfd;
-    int rc = open_events(p, ev, true, &outfd, &eno, msg, msglen);
-    if (rc) {
-        close(logfd);
-        proc_free(p);
-        return runner_errno_is_space(eno) ? ERR_BUSY : rc;
-    }
-    char *argv[] = {d->cfg->worker, "eval",  "--weights",       weights, "--data",
-                    j->test,        "--blas-core", d->cfg->blas_core, NULL};
-    rc = spawn(d, p, argv, out_dir, outfd, logfd, msg, msglen);
-    close(logfd);
-    close(outfd);
-    if (rc) return rc; // P is freed by the close callback started in spawn()
-    j->eval = p;
+    if (rp->cb.on_spawn) rp->cb.on_spawn(rp, rp->ud);
     return 0;
 }

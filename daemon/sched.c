@@ -2,13 +2,22 @@
  * the one periodic timer of the daemon.
  *
  * Design notes
+ * - Who owns what: the scheduler (this file) owns trials and decisions: it
+ *   builds each trial's spec and argv, embeds one runner_proc (runner.h) per
+ *   running trial or evaluation and judges how it ended. The runner knows
+ *   processes only (files, spawn, lines, signals); the store (store.h) owns
+ *   every SQL statement; worker_exit.h holds the exit-code contract.
  * - Memory is the authority for scheduling; the database is written through
  *   the store's queue (see store.h) in the same order as the changes here.
- * - trial_set_state() is the only place a trial's state changes; it logs the
- *   transition, writes the row and tells watchers. job_set_state() likewise.
- * - Outcome by worker exit status (README.md "Contract"): 0 completed;
- *   2/3/4 failed at once with the worker's error message; 5 failed
- *   (diverged); 6 failed (out of memory); 7, any other status or a signal:
+ * - trial_set_state() is the only place a trial's state changes; it checks
+ *   the transition against the one table (trial_transition_allowed, with its
+ *   diagram below), logs it, writes the row and tells watchers. Bulk
+ *   cancellation and recovery (recover.c) check the same table.
+ *   job_set_state() likewise for jobs.
+ * - Outcome by worker exit status (README.md "Contract", worker_exit.h):
+ *   WEXIT_OK completed; WEXIT_SPEC/DATA/MODEL failed at once with the
+ *   worker's error message; WEXIT_DIVERGED failed (diverged); WEXIT_NOMEM
+ *   failed (out of memory); WEXIT_STOPPED, any other status or a signal:
  *   retried (back to queued, attempt + 1, resuming from the checkpoint in the
  *   same out_dir) while attempt <= max_retries, else failed. A stop that the
  *   daemon caused is judged by its reason: timeout -> failed, cancel ->
@@ -19,6 +28,11 @@
  *   trial, the retries logged at debug level); the test-set evaluation
  *   likewise waits. Database writes that meet a full disk stay queued in the
  *   store and are retried by the timer (store.h).
+ * - A trial runs as `<worker> run <state_dir>/trials/<id>/trial.json` in that
+ *   out_dir; its stdout goes to <out_dir>/events.ndjson, which recovery
+ *   replays after a crash (recover.c), its stderr to
+ *   <state_dir>/logs/trial-<id>.log. An evaluation's stdout goes to
+ *   <out_dir>/eval.ndjson.
  * - sched_tick() is the single periodic callback: timeouts and kill grace,
  *   retrying a busy database, noticing finished jobs, starting trials,
  *   closing idle client connections (d->on_tick, server.c) and completing a
@@ -27,7 +41,6 @@
 #include <limits.h>
 #include <stdint.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +51,24 @@
 #include "log.h"
 #include "scheduler.h"
 #include "timeutil.h"
+#include "worker_exit.h"
 
-static const char *const trial_names[] = {"queued",    "running",   "completed",
-                                          "failed",    "cancelled", "pruned"};
+static const char *const trial_names[] = {"queued", "running",   "completed",
+                                          "failed", "cancelled", "pruned"};
 static const char *const job_names[] = {"queued", "running", "done", "cancelled", "failed"};
 
-const char *trial_state_name(trial_state s) { return (unsigned)s < TS_COUNT ? trial_names[s] : "?"; }
-const char *job_state_name(job_state s) { return (unsigned)s <= JS_FAILED ? job_names[s] : "?"; }
-bool trial_state_terminal(trial_state s) { return s >= TS_COMPLETED; }
+const char *trial_state_name(trial_state s)
+{
+    return (unsigned)s < TS_COUNT ? trial_names[s] : "?";
+}
+const char *job_state_name(job_state s)
+{
+    return (unsigned)s <= JS_FAILED ? job_names[s] : "?";
+}
+bool trial_state_terminal(trial_state s)
+{
+    return s >= TS_COMPLETED;
+}
 
 /* Drops a UTF-8 sequence cut off at the end of S (after a "%.1000s"), so
  * the text stays valid for JSON replies and the database. Returns S. */
@@ -55,14 +78,51 @@ static char *utf8_trim_tail(char *s)
     return s;
 }
 
-/* The text stored for a worker's error event EV: "code: message", the
- * message cut to 1000 bytes at a character boundary. */
-static void error_event_text(const json_t *ev, char *buf, size_t n)
+/* ---- the trial state machine ----------------------------------------
+ *
+ *                 start                  exit 0
+ *   queued ------------------> running --------------> completed
+ *    |  |  ^                    |  |  |
+ *    |  |  +--------------------+  |  +-- exit 2..6, timeout, signal or
+ *    |  |  retry, shutdown, no     |      crash with no retries left,
+ *    |  |  space for its files,    |      start failed --------> failed
+ *    |  |  recovery (recover.c)    +-- job cancelled ---------> cancelled
+ *    |  |                          +-- (a pruner; none yet) ---> pruned
+ *    |  +-- job cancelled (bulk, cancel_queued) ---------------> cancelled
+ *    +----- cannot start (no spec, no memory), stored job spec
+ *           unusable at restart ------------------------------> failed
+ *
+ * completed, failed, cancelled and pruned are final. Anything not in the
+ * table is an invariant failure: in a debug build (NDEBUG not defined: the
+ * default CFLAGS, which the tests use) the daemon aborts naming the file and
+ * line of the caller; built with -DNDEBUG it logs an error and refuses the
+ * change, keeping the trial in its state. */
+static const bool transitions[TS_COUNT][TS_COUNT] = {
+    [TS_QUEUED] = {[TS_RUNNING] = true, [TS_CANCELLED] = true, [TS_FAILED] = true},
+    [TS_RUNNING] = {[TS_QUEUED] = true,
+                    [TS_COMPLETED] = true,
+                    [TS_FAILED] = true,
+                    [TS_CANCELLED] = true,
+                    [TS_PRUNED] = true},
+};
+
+bool trial_transition_allowed(trial_state from, trial_state to)
 {
-    const char *m = json_string_value(json_object_get(ev, "message"));
-    const char *c = json_string_value(json_object_get(ev, "code"));
-    snprintf(buf, n, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
-    utf8_trim_tail(buf);
+    return (unsigned)from < TS_COUNT && (unsigned)to < TS_COUNT && transitions[from][to];
+}
+
+bool trial_transition_check(trial_state from, trial_state to, const char *file, int line)
+{
+    if (trial_transition_allowed(from, to)) return true;
+    char what[128];
+    snprintf(what, sizeof what, "illegal trial transition %s -> %s", trial_state_name(from),
+             trial_state_name(to));
+#ifndef NDEBUG
+    sweep_assert_fail(what, file, line);
+#else
+    log_error("%s:%d: %s refused", file, line, what);
+    return false;
+#endif
 }
 
 static void emit(sweepd *d, sjob *j, json_t *ev)
@@ -71,29 +131,46 @@ static void emit(sweepd *d, sjob *j, json_t *ev)
     json_decref(ev);
 }
 
-static bool watched(sweepd *d, sjob *j) { return d->watched && d->watched(d, j->id); }
+static bool watched(sweepd *d, sjob *j)
+{
+    return d->watched && d->watched(d, j->id);
+}
 
 /* Extra facts recorded with a transition. */
 typedef struct {
-    bool has_exit;        // exit_code is meaningful
-    int64_t exit_code;    // exit status, or -signal
-    const char *error;    // error text to store (NULL keeps the old one)
-    const char *why;      // reason for the log line
-    bool quiet;           // log at debug level (repeated retries of the same trial)
+    bool has_exit;     // exit_code is meaningful
+    int64_t exit_code; // exit status, or -signal
+    const char *error; // error text to store (NULL keeps the old one)
+    const char *why;   // reason for the log line
+    bool quiet;        // log at debug level (repeated retries of the same trial)
 } tinfo;
 
 /* Seconds between attempts to write the files of trials that met a full disk. */
 #define IO_RETRY_SECONDS 1.0
 
-static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const tinfo *info)
+/* <state_dir>/trials/<id>: trial ID's out_dir. */
+static void trial_out_dir(const sweepd *d, int64_t id, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/trials/%lld", d->cfg->state_dir, (long long)id);
+}
+
+/* Moves T of J to NS with the facts in INFO, checked against the table
+ * (FILE:LINE, the caller's, names an illegal transition); false when
+ * refused. */
+#define trial_set_state(...) trial_set_state_at(__FILE__, __LINE__, __VA_ARGS__)
+static bool trial_set_state_at(const char *file, int line, sweepd *d, sjob *j, strial *t,
+                               trial_state ns, const tinfo *info)
 {
     trial_state os = (trial_state)t->state;
-#define TRANSITION_ARGS                                                                 \
-    "trial %lld (job %lld #%d) %s -> %s, attempt %u%s%s", (long long)t->id, (long long)j->id, \
-        t->number, trial_state_name(os), trial_state_name(ns), (unsigned)t->attempt,          \
+    if (!trial_transition_check(os, ns, file, line)) return false;
+#define TRANSITION_ARGS                                                                            \
+    "trial %lld (job %lld #%d) %s -> %s, attempt %u%s%s", (long long)t->id, (long long)j->id,      \
+        t->number, trial_state_name(os), trial_state_name(ns), (unsigned)t->attempt,               \
         info->why ? ": " : "", info->why ? info->why : ""
-    if (info->quiet) log_debug(TRANSITION_ARGS);
-    else log_info(TRANSITION_ARGS);
+    if (info->quiet)
+        log_debug(TRANSITION_ARGS);
+    else
+        log_info(TRANSITION_ARGS);
 #undef TRANSITION_ARGS
     j->counts[os]--;
     j->counts[ns]++;
@@ -101,33 +178,22 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
     d->urgent = true; // state changes are committed at the end of this loop iteration
     char now[40];
     time_now_iso(now, sizeof now);
-    if (ns == TS_RUNNING) {
-        char out_dir[PATH_MAX];
-        snprintf(out_dir, sizeof out_dir, "%s/trials/%lld", d->cfg->state_dir, (long long)t->id);
-        store_enqueue(d->st,
-                      "UPDATE trials SET state = 'running', attempt = ?, pid = NULL,"
-                      " pid_start_time = NULL, started_at = ?, finished_at = NULL, exit_code = NULL,"
-                      " out_dir = ? WHERE id = ?",
-                      "issi", (int64_t)t->attempt, now, out_dir, t->id);
-    } else if (ns == TS_QUEUED) {
-        store_enqueue(d->st,
-                      "UPDATE trials SET state = 'queued', attempt = ?, pid = NULL,"
-                      " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
-                      " WHERE id = ?",
-                      "ijsi", (int64_t)t->attempt, info->has_exit ? info->exit_code : INT64_MIN,
-                      info->error, t->id);
-        if (t->number >= 0 && (size_t)t->number < j->cursor) j->cursor = (size_t)t->number;
-    } else {
-        store_enqueue(d->st,
-                      "UPDATE trials SET state = ?, pid = NULL, pid_start_time = NULL,"
-                      " finished_at = ?, exit_code = ?, error = COALESCE(?, error) WHERE id = ?",
-                      "ssjsi", trial_state_name(ns), now,
-                      info->has_exit ? info->exit_code : INT64_MIN, info->error, t->id);
-        d->trials_finished++;
-    }
-    /* Watchers get a trial's lines in causal order: sched_on_line forwards
+    char out_dir[PATH_MAX];
+    trial_out_dir(d, t->id, out_dir, sizeof out_dir);
+    store_trial_state(
+        d->st, t->id,
+        &(store_trial_change){.state = trial_state_name(ns),
+                              .attempt = t->attempt,
+                              .now = now,
+                              .out_dir = out_dir,
+                              .exit_code = info->has_exit ? info->exit_code : INT64_MIN,
+                              .error = info->error});
+    if (ns == TS_QUEUED && t->number >= 0 && (size_t)t->number < j->cursor)
+        j->cursor = (size_t)t->number;
+    if (trial_state_terminal(ns)) d->trials_finished++;
+    /* Watchers get a trial's lines in causal order: proc_on_line forwards
      * its worker's events in the order of its events file, and the end of a
-     * run (this event, from sched_on_finished) is sent only after runner.c's
+     * run (this event, from proc_on_exit) is sent only after runner.c's
      * exit_cb has read that file to its end, lines written just before the
      * exit (read together with it) included. Each connection's lines go out
      * in the order emitted, so a status reply on a watch connection never
@@ -143,6 +209,7 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
         }
         emit(d, j, ev);
     }
+    return true;
 }
 
 /* The bulk form of trial_set_state for cancelling a job: every queued trial
@@ -151,6 +218,7 @@ static void trial_set_state(sweepd *d, sjob *j, strial *t, trial_state ns, const
  * how many trials changed. */
 static int cancel_queued(sweepd *d, sjob *j)
 {
+    if (!j->counts[TS_QUEUED] || !TRIAL_TRANSITION_CHECK(TS_QUEUED, TS_CANCELLED)) return 0;
     int n = 0;
     for (size_t i = 0; i < j->n; i++)
         if (j->trials[i].state == TS_QUEUED) {
@@ -164,13 +232,11 @@ static int cancel_queued(sweepd *d, sjob *j)
     log_info("job %lld: %d trials queued -> cancelled: job cancelled", (long long)j->id, n);
     char now[40];
     time_now_iso(now, sizeof now);
-    store_enqueue(d->st,
-                  "UPDATE trials SET state = 'cancelled', finished_at = ?, error = 'cancelled'"
-                  " WHERE job_id = ? AND state = 'queued'",
-                  "si", now, j->id);
+    store_job_cancel_queued(d->st, j->id, now);
     if (watched(d, j))
-        emit(d, j, json_pack("{s:s, s:I, s:s, s:s, s:i}", "event", "trials_state", "job",
-                             (json_int_t)j->id, "from", "queued", "state", "cancelled", "count", n));
+        emit(d, j,
+             json_pack("{s:s, s:I, s:s, s:s, s:i}", "event", "trials_state", "job",
+                       (json_int_t)j->id, "from", "queued", "state", "cancelled", "count", n));
     return n;
 }
 
@@ -183,18 +249,7 @@ static void job_set_state(sweepd *d, sjob *j, job_state ns, const char *why)
     d->urgent = true;
     char now[40];
     time_now_iso(now, sizeof now);
-    if (ns == JS_RUNNING)
-        store_enqueue(d->st,
-                      "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?)"
-                      " WHERE id = ?",
-                      "si", now, j->id);
-    else if (ns == JS_QUEUED)
-        store_enqueue(d->st, "UPDATE jobs SET state = 'queued' WHERE id = ?", "i", j->id);
-    else
-        store_enqueue(d->st,
-                      "UPDATE jobs SET state = ?, finished_at = ?, error = COALESCE(?, error)"
-                      " WHERE id = ?",
-                      "sssi", job_state_name(ns), now, j->error, j->id);
+    store_job_state(d->st, j->id, job_state_name(ns), now, j->error);
 }
 
 static void job_free(sjob *j)
@@ -217,7 +272,8 @@ sjob *sched_find_job(sweepd *d, int64_t job_id)
 static void append_job(sweepd *d, sjob *j)
 {
     sjob **pp = &d->jobs;
-    while (*pp) pp = &(*pp)->next;
+    while (*pp)
+        pp = &(*pp)->next;
     *pp = j;
 }
 
@@ -229,6 +285,22 @@ static void remove_job(sweepd *d, sjob *j)
             break;
         }
     if (d->rr == j) d->rr = NULL;
+}
+
+/* A new job record (no trials yet) with the settings it was submitted with;
+ * NULL when out of memory. Freed by job_free. */
+static sjob *job_new(int64_t id, job_state state, uid_t uid, int max_parallel, double trial_timeout,
+                     int max_retries)
+{
+    sjob *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->id = id;
+    j->state = state;
+    j->uid = uid;
+    j->max_parallel = max_parallel;
+    j->trial_timeout = trial_timeout;
+    j->max_retries = max_retries;
+    return j;
 }
 
 /* Fills the job-wide fields of J from a parsed spec. */
@@ -244,17 +316,11 @@ static int job_from_spec(sjob *j, const jobspec *js)
     return 0;
 }
 
-int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *trial_ids,
-                  uid_t uid, int max_parallel, double trial_timeout, int max_retries)
+int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *trial_ids, uid_t uid,
+                  int max_parallel, double trial_timeout, int max_retries)
 {
-    sjob *j = calloc(1, sizeof *j);
+    sjob *j = job_new(job_id, JS_QUEUED, uid, max_parallel, trial_timeout, max_retries);
     if (!j) return ERR_NOMEM;
-    j->id = job_id;
-    j->uid = uid;
-    j->max_parallel = max_parallel;
-    j->trial_timeout = trial_timeout;
-    j->max_retries = max_retries;
-    j->state = JS_QUEUED;
     j->n = js->n_trials;
     j->trials = calloc(j->n ? j->n : 1, sizeof *j->trials);
     if (!j->trials || job_from_spec(j, js)) {
@@ -277,21 +343,13 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
 /* The best completed trial of J from the database (after a restart). */
 static void load_best(sweepd *d, sjob *j)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed'"
-             " AND %s IS NOT NULL ORDER BY %s %s, number LIMIT 1",
-             j->metric, j->metric, j->metric, j->maximize ? "DESC" : "ASC");
-    sqlite3_stmt *st = store_stmt(d->st, sql);
-    if (!st) return;
-    sqlite3_bind_int64(st, 1, j->id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    store_best_row b;
+    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) == 0 && b.has_value) {
         j->has_best = true;
-        j->best_id = sqlite3_column_int64(st, 0);
-        j->best_number = sqlite3_column_int(st, 1);
-        j->best_value = sqlite3_column_double(st, 2);
+        j->best_id = b.id;
+        j->best_number = b.number;
+        j->best_value = b.value;
     }
-    sqlite3_reset(st);
 }
 
 /* store_live_fn: counts and best of an active job from memory. */
@@ -299,7 +357,8 @@ static bool live_figures(void *ud, int64_t job_id, store_live *out)
 {
     sjob *j = sched_find_job(ud, job_id);
     if (!j) return false;
-    for (int i = 0; i < TS_COUNT && i < 6; i++) out->counts[i] = (int64_t)j->counts[i];
+    for (int i = 0; i < TS_COUNT && i < 6; i++)
+        out->counts[i] = (int64_t)j->counts[i];
     out->has_best = j->has_best;
     out->best_id = j->best_id;
     out->best_number = j->best_number;
@@ -307,79 +366,69 @@ static bool live_figures(void *ud, int64_t job_id, store_live *out)
     return true;
 }
 
+/* store_active_jobs callback: one job to resume, appended to the sweepd UD. */
+static int load_job(void *ud, const store_job_row *r)
+{
+    sweepd *d = ud;
+    char tmp[512];
+    const char *text = r->spec_json;
+    json_t *spec = text ? jx_parse(text, strlen(text), tmp, sizeof tmp) : NULL;
+    jobspec js;
+    int prc = spec ? jobspec_parse(&js, spec, 0, r->seed, tmp, sizeof tmp) : ERR_PARSE;
+    json_decref(spec);
+    sjob *j = job_new(r->id, r->running ? JS_RUNNING : JS_QUEUED, r->uid, r->max_parallel,
+                      r->trial_timeout, r->max_retries);
+    if (!j) {
+        jobspec_free(&js);
+        return ERR_NOMEM;
+    }
+    if (prc == 0) prc = job_from_spec(j, &js);
+    jobspec_free(&js);
+    if (prc != 0) {
+        /* A stored spec that no longer parses: the job cannot run. */
+        log_error("job %lld: stored spec unusable (%s); marking it failed", (long long)r->id, tmp);
+        j->name = strdup("?");
+        j->error = strdup("stored job spec could not be read on restart");
+        append_job(d, j);
+        return 0;
+    }
+    snprintf(j->metric, sizeof j->metric, "%s", r->metric);
+    j->maximize = r->maximize;
+    append_job(d, j);
+    return 0;
+}
+
+/* store_job_trial_briefs callback: the next trial of the job UD. */
+static int load_trial(void *ud, const store_trial_brief *b)
+{
+    sjob *j = ud;
+    strial *t = &j->trials[j->n++];
+    t->id = b->id;
+    t->number = b->number;
+    t->state = TS_QUEUED;
+    for (int k = 0; k < TS_COUNT; k++)
+        if (b->state && !strcmp(b->state, trial_names[k])) t->state = (uint8_t)k;
+    if (t->state == TS_RUNNING) t->state = TS_QUEUED; // recovery already requeued them
+    t->attempt = (uint16_t)b->attempt;
+    j->counts[t->state]++;
+    return 0;
+}
+
 int sched_load(sweepd *d, char *msg, size_t msglen)
 {
-    sqlite3_stmt *st = store_stmt(
-        d->st, "SELECT id, spec_json, state, submitted_uid, max_parallel, trial_timeout,"
-               " max_retries, seed, objective_metric, objective_goal FROM jobs"
-               " WHERE state IN ('queued', 'running') ORDER BY id");
-    if (!st) return err_set(msg, msglen, ERR_DB, "cannot read jobs");
-    int rc = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        const char *text = (const char *)sqlite3_column_text(st, 1);
-        char tmp[512];
-        json_t *spec = text ? jx_parse(text, strlen(text), tmp, sizeof tmp) : NULL;
-        jobspec js;
-        int prc = spec ? jobspec_parse(&js, spec, 0, (uint64_t)sqlite3_column_int64(st, 7), tmp,
-                                       sizeof tmp)
-                       : ERR_PARSE;
-        json_decref(spec);
-        sjob *j = calloc(1, sizeof *j);
-        if (!j) {
-            jobspec_free(&js);
-            rc = ERR_NOMEM;
-            break;
-        }
-        j->id = id;
-        j->state = strcmp((const char *)sqlite3_column_text(st, 2), "running") ? JS_QUEUED : JS_RUNNING;
-        j->uid = (uid_t)sqlite3_column_int64(st, 3);
-        j->max_parallel = sqlite3_column_int(st, 4);
-        j->trial_timeout = sqlite3_column_type(st, 5) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 5);
-        j->max_retries = sqlite3_column_int(st, 6);
-        if (prc == 0) prc = job_from_spec(j, &js);
-        jobspec_free(&js);
-        if (prc != 0) {
-            /* A stored spec that no longer parses: the job cannot run. */
-            log_error("job %lld: stored spec unusable (%s); marking it failed", (long long)id, tmp);
-            j->name = strdup("?");
-            j->error = strdup("stored job spec could not be read on restart");
-            append_job(d, j);
-            continue;
-        }
-        snprintf(j->metric, sizeof j->metric, "%s", (const char *)sqlite3_column_text(st, 8));
-        j->maximize = !strcmp((const char *)sqlite3_column_text(st, 9), "maximize");
-        append_job(d, j);
-    }
-    sqlite3_reset(st);
+    int rc = store_active_jobs(d->st, load_job, d);
+    if (rc == ERR_DB) return err_set(msg, msglen, ERR_DB, "cannot read jobs");
     if (rc) return err_set(msg, msglen, rc, "out of memory loading jobs");
     /* Their trials. */
-    st = store_stmt(d->st, "SELECT id, number, state, attempt FROM trials WHERE job_id = ?"
-                           " ORDER BY number");
-    sqlite3_stmt *cnt = store_stmt(d->st, "SELECT count(*) FROM trials WHERE job_id = ?");
-    if (!st || !cnt) return err_set(msg, msglen, ERR_DB, "cannot read trials");
     for (sjob *j = d->jobs; j; j = j->next) {
-        sqlite3_bind_int64(cnt, 1, j->id);
-        size_t n = sqlite3_step(cnt) == SQLITE_ROW ? (size_t)sqlite3_column_int64(cnt, 0) : 0;
-        sqlite3_reset(cnt);
+        size_t n = 0;
+        if (store_job_trial_count(d->st, j->id, &n) != 0)
+            return err_set(msg, msglen, ERR_DB, "cannot read trials");
         j->trials = calloc(n ? n : 1, sizeof *j->trials);
         if (!j->trials) return ERR_NOMEM;
-        sqlite3_bind_int64(st, 1, j->id);
-        size_t i = 0;
-        while (i < n && sqlite3_step(st) == SQLITE_ROW) {
-            strial *t = &j->trials[i++];
-            t->id = sqlite3_column_int64(st, 0);
-            t->number = sqlite3_column_int(st, 1);
-            const char *s = (const char *)sqlite3_column_text(st, 2);
-            t->state = TS_QUEUED;
-            for (int k = 0; k < TS_COUNT; k++)
-                if (s && !strcmp(s, trial_names[k])) t->state = (uint8_t)k;
-            if (t->state == TS_RUNNING) t->state = TS_QUEUED; // recovery already requeued them
-            t->attempt = (uint16_t)sqlite3_column_int(st, 3);
-            j->counts[t->state]++;
-        }
-        sqlite3_reset(st);
-        j->n = i;
+        j->n = 0;
+        if (store_job_trial_briefs(d->st, j->id, n, load_trial, j) != 0)
+            return err_set(msg, msglen, ERR_DB, "cannot read trials");
         load_best(d, j);
         log_info("job %lld (%s) resumed: %zu queued, %zu completed, %zu failed of %zu",
                  (long long)j->id, j->name, j->counts[TS_QUEUED], j->counts[TS_COMPLETED],
@@ -407,27 +456,18 @@ void sched_totals(sweepd *d, size_t *queued, size_t *running)
 /* ---- job completion and the test-set evaluation ---------------------- */
 
 /* The best completed trial of J by its objective, from the database
- * (queued writes are committed first). NULL when there is none. */
+ * (queued writes are committed first), and its out_dir into OUT_DIR. NULL
+ * when there is none. */
 static strial *best_trial(sweepd *d, sjob *j, char *out_dir, size_t n)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT id, out_dir FROM trials WHERE job_id = ? AND state = 'completed'"
-             " ORDER BY %s IS NULL, %s %s, number LIMIT 1",
-             j->metric, j->metric, j->maximize ? "DESC" : "ASC");
-    sqlite3_stmt *st = store_stmt(d->st, sql);
-    if (!st) return NULL;
-    sqlite3_bind_int64(st, 1, j->id);
-    int64_t id = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        const char *o = (const char *)sqlite3_column_text(st, 1);
-        if (o) snprintf(out_dir, n, "%s", o);
-        else snprintf(out_dir, n, "%s/trials/%lld", d->cfg->state_dir, (long long)id);
-    }
-    sqlite3_reset(st);
-    for (size_t i = 0; i < j->n && id >= 0; i++)
-        if (j->trials[i].id == id) return &j->trials[i];
+    store_best_row b;
+    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) != 0) return NULL;
+    if (b.out_dir[0])
+        snprintf(out_dir, n, "%s", b.out_dir);
+    else
+        trial_out_dir(d, b.id, out_dir, n);
+    for (size_t i = 0; i < j->n; i++)
+        if (j->trials[i].id == b.id) return &j->trials[i];
     return NULL;
 }
 
@@ -476,6 +516,154 @@ static bool check_job_end(sweepd *d, sjob *j)
     return true;
 }
 
+/* ---- processes ------------------------------------------------------- */
+
+static void proc_on_spawn(runner_proc *rp, void *ud);
+static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud);
+static void proc_on_exit(runner_proc *rp, void *ud);
+
+/* runner on_closed: the handle is done with; frees the proc UD. */
+static void proc_on_closed(runner_proc *rp, void *ud)
+{
+    (void)rp;
+    proc *p = ud;
+    free(p->last_error);
+    json_decref(p->eval_result);
+    free(p);
+}
+
+static const runner_callbacks proc_callbacks = {
+    .on_spawn = proc_on_spawn,
+    .on_line = proc_on_line,
+    .on_exit = proc_on_exit,
+    .on_closed = proc_on_closed,
+};
+
+/* A new process record of J for trial T (the evaluated trial when IS_EVAL),
+ * its handle set up; NULL when out of memory. Freed by proc_release. */
+static proc *proc_new(sweepd *d, sjob *j, strial *t, bool is_eval)
+{
+    proc *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    runner_init(&p->rp, d->loop, &proc_callbacks, p);
+    p->d = d;
+    p->job = j;
+    p->trial = t;
+    p->is_eval = is_eval;
+    p->done_value = NAN;
+    return p;
+}
+
+/* Adds P to D's live processes. */
+static void proc_link(sweepd *d, proc *p)
+{
+    p->next = d->procs;
+    if (d->procs) d->procs->prev = p;
+    d->procs = p;
+    p->linked = true;
+}
+
+/* Unlinks P and releases its handle; P is freed once the handle is closed. */
+static void proc_release(proc *p)
+{
+    if (p->linked) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else if (p->d->procs == p)
+            p->d->procs = p->next;
+        if (p->next) p->next->prev = p->prev;
+    }
+    p->next = p->prev = NULL;
+    p->linked = false;
+    runner_release(&p->rp);
+}
+
+/* <state_dir>/logs/trial-<id>.log: where trial ID's workers write stderr. */
+static void trial_log_path(const sweepd *d, int64_t id, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/logs/trial-%lld.log", d->cfg->state_dir, (long long)id);
+}
+
+/* Starts the worker of trial T of J: builds its trial spec (README.md
+ * "Contract") from the job's template and the trial's row, and has the
+ * runner prepare its files in the threadpool and spawn `worker run`. */
+static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msglen)
+{
+    json_t *params = NULL;
+    int64_t seed = 0;
+    int rc = store_trial_params(d->st, t->id, &params, &seed, msg, msglen);
+    if (rc) return rc;
+    char out_dir[PATH_MAX], cache[PATH_MAX], log[PATH_MAX], what[64];
+    char spec_path[PATH_MAX + 16], events[PATH_MAX + 32];
+    trial_out_dir(d, t->id, out_dir, sizeof out_dir);
+    trial_log_path(d, t->id, log, sizeof log);
+    snprintf(cache, sizeof cache, "%s/cache", d->cfg->state_dir);
+    snprintf(spec_path, sizeof spec_path, "%s/trial.json", out_dir);
+    snprintf(events, sizeof events, "%s/events.ndjson", out_dir);
+    snprintf(what, sizeof what, "trial %lld attempt %u", (long long)t->id, (unsigned)t->attempt);
+    json_t *spec =
+        json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:s, s:s, s:i}", "trial", (json_int_t)t->id,
+                  "job", (json_int_t)j->id, "seed", (json_int_t)seed, "data",
+                  json_object_get(j->tmpl, "data"), "model", json_object_get(j->tmpl, "model"),
+                  "params", params, "objective", json_object_get(j->tmpl, "objective"), "out_dir",
+                  out_dir, "cache_dir", cache, "threads", d->cfg->threads_per_worker);
+    char *text = spec ? jx_dump_line(spec) : NULL;
+    json_decref(spec);
+    proc *p = text ? proc_new(d, j, t, false) : NULL;
+    if (!p) {
+        free(text);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
+    }
+    runner_files files = {.dir = out_dir,
+                          .file_path = spec_path,
+                          .file_text = text,
+                          .log_path = log,
+                          .log_what = what,
+                          .out_path = events};
+    /* The spec path stays argv[2]; options follow it. */
+    char *argv[] = {d->cfg->worker, "run", spec_path, "--blas-core", d->cfg->blas_core, NULL};
+    rc = runner_start(&p->rp, argv, out_dir, &files, true, msg, msglen);
+    free(text);
+    if (rc) {
+        proc_release(p);
+        return rc;
+    }
+    proc_link(d, p);
+    t->proc = p;
+    return 0;
+}
+
+/* Starts `worker eval` on the test set of J with the weights of BEST in
+ * OUT_DIR, now (no threadpool: its files are few). ERR_BUSY when its files
+ * could not be created for lack of space (try again later). */
+static int eval_proc_start(sweepd *d, sjob *j, strial *best, const char *out_dir, char *msg,
+                           size_t msglen)
+{
+    char weights[PATH_MAX + 32], events[PATH_MAX + 32], log[PATH_MAX];
+    snprintf(weights, sizeof weights, "%s/best.safetensors", out_dir);
+    if (access(weights, R_OK) != 0)
+        return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "cannot read %s", weights);
+    trial_log_path(d, best->id, log, sizeof log);
+    snprintf(events, sizeof events, "%s/eval.ndjson", out_dir);
+    proc *p = proc_new(d, j, best, true);
+    if (!p) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    runner_files files = {.log_path = log,
+                          .log_what = "test-set evaluation",
+                          .out_path = events,
+                          .out_truncate = true};
+    char *argv[] = {d->cfg->worker, "eval",        "--weights",       weights, "--data",
+                    j->test,        "--blas-core", d->cfg->blas_core, NULL};
+    int rc = runner_start(&p->rp, argv, out_dir, &files, false, msg, msglen);
+    if (rc) {
+        bool space = runner_errno_is_space(p->rp.eno);
+        proc_release(p);
+        return space ? ERR_BUSY : rc;
+    }
+    proc_link(d, p);
+    j->eval = p;
+    return 0;
+}
+
 /* Starts the pending evaluation of J in a free slot. */
 static void start_eval(sweepd *d, sjob *j)
 {
@@ -486,7 +674,7 @@ static void start_eval(sweepd *d, sjob *j)
     }
     char out_dir[PATH_MAX], msg[512];
     strial *best = best_trial(d, j, out_dir, sizeof out_dir);
-    int rc = best ? runner_start_eval(d, j, best, out_dir, msg, sizeof msg)
+    int rc = best ? eval_proc_start(d, j, best, out_dir, msg, sizeof msg)
                   : err_set(msg, sizeof msg, ERR_NOTFOUND, "no completed trial to evaluate");
     if (rc == ERR_BUSY) {
         /* No space for its files: try again later, like a trial's. */
@@ -510,13 +698,13 @@ static void start_eval(sweepd *d, sjob *j)
         return;
     }
     d->running++;
+    int pid = j->eval->rp.pid;
     log_info("job %lld: evaluating trial %lld on the test set %s (pid %d)", (long long)j->id,
-             (long long)best->id, j->test, j->eval->pid);
+             (long long)best->id, j->test, pid);
     /* Recorded on the evaluated (completed) trial's row, so that a daemon
      * restarted after a crash finds and stops it (recover.c) instead of
      * letting it run beside the evaluation it starts itself. */
-    store_enqueue(d->st, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
-                  (int64_t)j->eval->pid, (int64_t)runner_proc_start_time(j->eval->pid), best->id);
+    store_trial_pid(d->st, best->id, pid, runner_proc_start_time(pid));
     d->urgent = true;
 }
 
@@ -525,18 +713,16 @@ static void eval_finished(sweepd *d, proc *p)
     sjob *j = p->job;
     j->eval = NULL;
     j->eval_done = true;
-    store_enqueue(d->st, "UPDATE trials SET pid = NULL, pid_start_time = NULL WHERE id = ?", "i",
-                  p->trial->id);
+    store_trial_clear_pid(d->st, p->trial->id);
     d->urgent = true;
     json_t *acc = p->eval_result ? json_object_get(p->eval_result, "accuracy") : NULL;
     if (p->stop == STOP_SHUTDOWN) {
         j->eval_done = false; // run it again after the restart
         return;
     }
-    if (p->exit_status == 0 && p->term_signal == 0 && json_is_number(acc)) {
+    if (p->rp.exit_status == WEXIT_OK && p->rp.term_signal == 0 && json_is_number(acc)) {
         double a = json_number_value(acc);
-        store_enqueue(d->st, "UPDATE trials SET test_accuracy = ? WHERE id = ?", "di", a,
-                      p->trial->id);
+        store_trial_test_accuracy(d->st, p->trial->id, a);
         log_info("job %lld: trial %lld test_accuracy %.4f", (long long)j->id,
                  (long long)p->trial->id, a);
         if (watched(d, j))
@@ -547,7 +733,7 @@ static void eval_finished(sweepd *d, proc *p)
     } else {
         char e[512];
         snprintf(e, sizeof e, "test-set evaluation failed (exit status %lld, signal %d)%s%s",
-                 (long long)p->exit_status, p->term_signal, p->last_error ? ": " : "",
+                 (long long)p->rp.exit_status, p->rp.term_signal, p->last_error ? ": " : "",
                  p->last_error ? p->last_error : "");
         log_warn("job %lld: %s", (long long)j->id, e);
         free(j->error);
@@ -558,48 +744,65 @@ static void eval_finished(sweepd *d, proc *p)
 
 /* ---- worker outcomes ------------------------------------------------- */
 
+/* What worker exit STATUS means (README.md "Contract", worker_exit.h). */
 static const char *exit_reason(int64_t status)
 {
     switch (status) {
-    case 2: return "bad trial spec or arguments";
-    case 3: return "data error";
-    case 4: return "model error";
-    case 5: return "diverged: loss is not finite";
-    case 6: return "out of memory";
-    case 7: return "stopped by a signal after writing a checkpoint";
-    default: return "crashed";
+    case WEXIT_OK:
+        return "done";
+    case WEXIT_SPEC:
+        return "bad trial spec or arguments";
+    case WEXIT_DATA:
+        return "data error";
+    case WEXIT_MODEL:
+        return "model error";
+    case WEXIT_DIVERGED:
+        return "diverged: loss is not finite";
+    case WEXIT_NOMEM:
+        return "out of memory";
+    case WEXIT_STOPPED:
+        return "stopped by a signal after writing a checkpoint";
+    default:
+        return "crashed";
     }
 }
 
-/* Called once P's events file has been read to its end (runner.c exit_cb),
- * or for a start that failed before any line: every event of the run has
- * been forwarded before the state change that ends it. */
-void sched_on_finished(proc *p)
+/* runner on_exit: called once P's events file has been read to its end, or
+ * for a start that failed before any line: every event of the run has been
+ * forwarded before the state change that ends it. */
+static void proc_on_exit(runner_proc *rp, void *ud)
 {
+    proc *p = ud;
     sweepd *d = p->d;
     sjob *j = p->job;
     d->running--;
+    if (rp->start_failed) {
+        free(p->last_error);
+        p->last_error = strdup(rp->error);
+    }
     if (p->bad_lines)
         log_warn("job %lld pid %d: %u output lines were not JSON events or too long",
-                 (long long)j->id, p->pid, p->bad_lines);
+                 (long long)j->id, rp->pid, p->bad_lines);
     if (p->is_eval) {
         eval_finished(d, p);
-        runner_release(p);
+        proc_release(p);
         sched_run(d);
         return;
     }
     strial *t = p->trial;
     t->proc = NULL;
-    int64_t code = p->term_signal ? -(int64_t)p->term_signal : p->exit_status;
+    /* A trial stopped before its worker was spawned counts as stopped. */
+    int64_t status = rp->not_started ? WEXIT_STOPPED : rp->exit_status;
+    int sig = rp->term_signal;
+    int64_t code = sig ? -(int64_t)sig : status;
     char why[1200];
     tinfo info = {.has_exit = true, .exit_code = code, .why = why};
-    if (p->term_signal)
-        snprintf(why, sizeof why, "killed by signal %d", p->term_signal);
+    if (sig)
+        snprintf(why, sizeof why, "killed by signal %d", sig);
     else
-        snprintf(why, sizeof why, "exit status %lld (%s)", (long long)p->exit_status,
-                 p->exit_status == 0 ? "done" : exit_reason(p->exit_status));
+        snprintf(why, sizeof why, "exit status %lld (%s)", (long long)status, exit_reason(status));
     char err[768];
-    if (p->spawn_failed && p->prep_retry && !j->cancelling) {
+    if (rp->start_failed && runner_errno_is_space(rp->eno) && !j->cancelling) {
         /* Its files could not be written (disk full, file-size limit): not
          * the trial's fault, so no attempt is used; it waits in the queue and
          * every start is held back IO_RETRY_SECONDS, until space returns. */
@@ -614,23 +817,22 @@ void sched_on_finished(proc *p)
         t->io_wait = 1;
         d->hold_until = time_mono() + IO_RETRY_SECONDS;
         trial_set_state(d, j, t, TS_QUEUED, &info);
-    } else if (p->spawn_failed && j->cancelling) {
+    } else if (rp->start_failed && j->cancelling) {
         info.has_exit = false;
         info.why = "job cancelled before its worker started";
         info.error = "cancelled";
         trial_set_state(d, j, t, TS_CANCELLED, &info);
-    } else if (p->spawn_failed) {
+    } else if (rp->start_failed) {
         info.has_exit = false;
         info.error = p->last_error ? p->last_error : "cannot start the worker";
         info.why = info.error;
         log_error("trial %lld: %s", (long long)t->id, info.error);
         trial_set_state(d, j, t, TS_FAILED, &info);
-    } else if (p->exit_status == 0 && p->term_signal == 0) {
+    } else if (status == WEXIT_OK && sig == 0) {
         trial_set_state(d, j, t, TS_COMPLETED, &info);
         double v = p->done_seen ? p->done_value : NAN;
-        if (!isnan(v) &&
-            (!j->has_best || (j->maximize ? v > j->best_value : v < j->best_value) ||
-             (v == j->best_value && t->number < j->best_number))) {
+        if (!isnan(v) && (!j->has_best || (j->maximize ? v > j->best_value : v < j->best_value) ||
+                          (v == j->best_value && t->number < j->best_number))) {
             j->has_best = true;
             j->best_id = t->id;
             j->best_number = t->number;
@@ -648,20 +850,19 @@ void sched_on_finished(proc *p)
         info.error = err;
         info.why = err;
         trial_set_state(d, j, t, TS_FAILED, &info);
-    } else if (p->term_signal == 0 && p->exit_status >= 2 && p->exit_status <= 6) {
-        snprintf(err, sizeof err, "%s%s%s", exit_reason(p->exit_status),
-                 p->last_error ? ": " : "", p->last_error ? p->last_error : "");
+    } else if (sig == 0 && worker_exit_is_final_failure(status)) {
+        snprintf(err, sizeof err, "%s%s%s", exit_reason(status), p->last_error ? ": " : "",
+                 p->last_error ? p->last_error : "");
         info.error = utf8_trim_tail(err);
         trial_set_state(d, j, t, TS_FAILED, &info);
     } else {
-        /* 7, another status, or a signal: retry while attempts remain. */
-        if (p->term_signal)
-            snprintf(err, sizeof err, "attempt %u killed by signal %d", (unsigned)t->attempt,
-                     p->term_signal);
+        /* WEXIT_STOPPED, another status, or a signal: retry while attempts remain. */
+        if (sig)
+            snprintf(err, sizeof err, "attempt %u killed by signal %d", (unsigned)t->attempt, sig);
         else
-            snprintf(err, sizeof err, "attempt %u: exit status %lld (%s)%s%s",
-                     (unsigned)t->attempt, (long long)p->exit_status, exit_reason(p->exit_status),
-                     p->last_error ? ": " : "", p->last_error ? p->last_error : "");
+            snprintf(err, sizeof err, "attempt %u: exit status %lld (%s)%s%s", (unsigned)t->attempt,
+                     (long long)status, exit_reason(status), p->last_error ? ": " : "",
+                     p->last_error ? p->last_error : "");
         info.error = utf8_trim_tail(err);
         if ((int)t->attempt + 1 <= j->max_retries) {
             t->attempt++;
@@ -673,64 +874,22 @@ void sched_on_finished(proc *p)
             trial_set_state(d, j, t, TS_FAILED, &info);
         }
     }
-    runner_release(p);
+    proc_release(p);
     check_job_end(d, j);
     sched_run(d);
 }
 
-void sched_store_event(store *st, int64_t trial_id, const json_t *ev)
+/* runner on_line: stores one worker event line and forwards it to watchers. */
+static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
 {
-    const char *kind = json_string_value(json_object_get(ev, "event"));
-    if (!kind) return;
-#define NUM(k) (json_is_number(json_object_get(ev, k)) ? json_number_value(json_object_get(ev, k)) : NAN)
-    if (!strcmp(kind, "epoch")) {
-        json_t *ej = json_object_get(ev, "epoch");
-        if (!json_is_integer(ej) || json_integer_value(ej) < 0) return;
-        int64_t e = (int64_t)json_integer_value(ej);
-        store_enqueue(st,
-                      "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, train_loss,"
-                      " train_accuracy, val_loss, val_accuracy, val_precision, val_recall,"
-                      " val_f1, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      "iiddddddddd", trial_id, e, NUM("train_loss"), NUM("train_accuracy"),
-                      NUM("val_loss"), NUM("val_accuracy"), NUM("val_precision"),
-                      NUM("val_recall"), NUM("val_f1"), NUM("lr"), NUM("seconds"));
-        store_enqueue(st, "UPDATE trials SET last_epoch = ? WHERE id = ?", "ii", e, trial_id);
-    } else if (!strcmp(kind, "start")) {
-        const char *core = json_string_value(json_object_get(ev, "blas_core"));
-        if (core)
-            store_enqueue(st, "UPDATE trials SET blas_core = ? WHERE id = ?", "si", core,
-                          trial_id);
-    } else if (!strcmp(kind, "checkpoint")) {
-        const char *path = json_string_value(json_object_get(ev, "path"));
-        if (path)
-            store_enqueue(st, "UPDATE trials SET checkpoint_path = ? WHERE id = ?", "si", path,
-                          trial_id);
-    } else if (!strcmp(kind, "done")) {
-        json_t *be = json_object_get(ev, "best_epoch");
-        store_enqueue(st,
-                      "UPDATE trials SET best_epoch = ?, val_accuracy = ?, val_loss = ?,"
-                      " val_precision = ?, val_recall = ?, val_f1 = ? WHERE id = ?",
-                      "jdddddi", json_is_integer(be) ? (int64_t)json_integer_value(be) : INT64_MIN,
-                      NUM("val_accuracy"), NUM("val_loss"), NUM("val_precision"),
-                      NUM("val_recall"), NUM("val_f1"), trial_id);
-    } else if (!strcmp(kind, "error")) {
-        char e[1100];
-        error_event_text(ev, e, sizeof e);
-        store_enqueue(st, "UPDATE trials SET error = ? WHERE id = ?", "si", e, trial_id);
-    }
-#undef NUM
-}
-
-/* Stores one worker event line and forwards it to watchers. */
-void sched_on_line(proc *p, char *line, size_t len)
-{
+    proc *p = ud;
     sweepd *d = p->d;
     sjob *j = p->job;
     if (!line) {
         p->bad_lines++;
         if (p->long_lines++ < 5)
             log_warn("job %lld pid %d: output line of %zu bytes is too long; ignored",
-                     (long long)j->id, p->pid, len);
+                     (long long)j->id, rp->pid, len);
         return;
     }
     char tmp[256];
@@ -761,14 +920,14 @@ void sched_on_line(proc *p, char *line, size_t len)
         return;
     }
     strial *t = p->trial;
-    sched_store_event(d->st, t->id, ev);
+    store_trial_event(d->st, t->id, ev);
     if (!strcmp(kind, "done")) {
         p->done_seen = true;
         json_t *v = json_object_get(ev, j->metric);
         p->done_value = json_is_number(v) ? json_number_value(v) : NAN;
     } else if (!strcmp(kind, "error")) {
         char e[1100];
-        error_event_text(ev, e, sizeof e);
+        store_error_text(ev, e, sizeof e);
         free(p->last_error);
         p->last_error = strdup(e);
     } else if (!strcmp(kind, "epoch") && !json_is_integer(json_object_get(ev, "epoch"))) {
@@ -790,7 +949,8 @@ void sched_on_line(proc *p, char *line, size_t len)
 
 static strial *next_queued(sjob *j)
 {
-    while (j->cursor < j->n && j->trials[j->cursor].state != TS_QUEUED) j->cursor++;
+    while (j->cursor < j->n && j->trials[j->cursor].state != TS_QUEUED)
+        j->cursor++;
     return j->cursor < j->n ? &j->trials[j->cursor] : NULL;
 }
 
@@ -803,37 +963,37 @@ static bool can_start(const sjob *j)
 static void start_trial(sweepd *d, sjob *j, strial *t)
 {
     char msg[512];
-    int rc = runner_start_trial(d, j, t, msg, sizeof msg);
+    int rc = trial_proc_start(d, j, t, msg, sizeof msg);
     if (rc) {
         log_error("trial %lld: %s", (long long)t->id, msg);
-        /* Count it as a failed attempt: a broken setup must not loop forever. */
-        tinfo info = {.error = msg, .why = msg};
-        trial_set_state(d, j, t, TS_RUNNING, &(tinfo){.why = "starting"});
-        trial_set_state(d, j, t, TS_FAILED, &info);
+        /* It fails: a broken setup must not loop forever. */
+        trial_set_state(d, j, t, TS_FAILED, &(tinfo){.error = msg, .why = msg});
         check_job_end(d, j);
         return;
     }
     bool retry = t->io_wait != 0;
     /* The slot is taken now; files are written in the threadpool and the
-     * process started in sched_on_spawned (or the start fails there). */
+     * process started in proc_on_spawn (or the start fails in proc_on_exit). */
     d->running++;
     if (j->state == JS_QUEUED) job_set_state(d, j, JS_RUNNING, "first trial started");
-    trial_set_state(d, j, t, TS_RUNNING,
-                    &(tinfo){.why = retry ? "starting again after a write error" : "starting",
-                             .quiet = retry});
+    trial_set_state(
+        d, j, t, TS_RUNNING,
+        &(tinfo){.why = retry ? "starting again after a write error" : "starting", .quiet = retry});
 }
 
-void sched_on_spawned(proc *p)
+/* runner on_spawn: the worker of a trial has started (pid known); an
+ * evaluation's pid is recorded by start_eval. */
+static void proc_on_spawn(runner_proc *rp, void *ud)
 {
-    sweepd *d = p->d;
-    log_debug("trial %lld: worker pid %d started", (long long)p->trial->id, p->pid);
+    proc *p = ud;
+    if (p->is_eval) return;
+    log_debug("trial %lld: worker pid %d started", (long long)p->trial->id, rp->pid);
     if (p->trial->io_wait) {
         log_info("trial %lld: its files could be written again; worker pid %d started",
-                 (long long)p->trial->id, p->pid);
+                 (long long)p->trial->id, rp->pid);
         p->trial->io_wait = 0;
     }
-    store_enqueue(d->st, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
-                  (int64_t)p->pid, (int64_t)runner_proc_start_time(p->pid), p->trial->id);
+    store_trial_pid(p->d->st, p->trial->id, rp->pid, runner_proc_start_time(rp->pid));
 }
 
 void sched_run(sweepd *d)
@@ -887,15 +1047,13 @@ int sched_cancel(sweepd *d, sjob *j, int *dequeued, int *stopping)
         strial *t = &j->trials[i];
         if (t->state == TS_RUNNING && t->proc && t->proc->stop == STOP_NONE) {
             t->proc->stop = STOP_CANCEL;
-            t->proc->term_at = time_mono();
-            runner_signal(t->proc, SIGTERM);
+            runner_terminate(&t->proc->rp);
             (*stopping)++;
         }
     }
     if (j->eval) {
         j->eval->stop = STOP_CANCEL;
-        j->eval->term_at = time_mono();
-        runner_signal(j->eval, SIGTERM);
+        runner_terminate(&j->eval->rp);
     }
     j->eval_pending = false;
     j->eval_done = true;
@@ -906,7 +1064,10 @@ int sched_cancel(sweepd *d, sjob *j, int *dequeued, int *stopping)
 
 /* ---- the timer and shutdown ----------------------------------------- */
 
-static void on_closed(uv_handle_t *h) { (void)h; }
+static void on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
 
 static void finish_shutdown(sweepd *d)
 {
@@ -926,21 +1087,18 @@ static void tick(uv_timer_t *h)
     sweepd *d = h->data;
     double now = time_mono();
     for (proc *p = d->procs; p; p = p->next) {
-        if (p->exited) continue;
-        runner_drain(p);
-        if (p->preparing) continue;
+        if (p->rp.exited) continue;
+        runner_drain(&p->rp);
+        if (p->rp.preparing) continue;
         if (!p->is_eval && p->stop == STOP_NONE && p->job->trial_timeout > 0 &&
-            now - p->started > p->job->trial_timeout) {
+            now - p->rp.started > p->job->trial_timeout) {
             log_warn("trial %lld exceeded trial_timeout of %g s; sending SIGTERM",
                      (long long)p->trial->id, p->job->trial_timeout);
             p->stop = STOP_TIMEOUT;
-            p->term_at = now;
-            runner_signal(p, SIGTERM);
-        } else if (p->term_at > 0 && !p->killed && now - p->term_at > d->cfg->kill_grace) {
-            log_warn("pid %d still running %g s after SIGTERM; sending SIGKILL", p->pid,
-                     d->cfg->kill_grace);
-            p->killed = true;
-            runner_signal(p, SIGKILL);
+            p->rp.term_at = now;
+            runner_terminate(&p->rp);
+        } else {
+            runner_enforce_grace(&p->rp, now, d->cfg->kill_grace);
         }
     }
     d->db_busy = store_flush(d->st) != 0;
@@ -963,8 +1121,10 @@ static void on_check(uv_check_t *h)
      * and recovery replays the events files. */
     if (d->db_busy || !(d->urgent || store_pending(d->st) >= 256)) return;
     int rc = store_flush(d->st);
-    if (rc == 0) d->urgent = false;
-    else d->db_busy = true; // locked by someone else: leave retries to the timer
+    if (rc == 0)
+        d->urgent = false;
+    else
+        d->db_busy = true; // locked by someone else: leave retries to the timer
 }
 
 int sched_init(sweepd *d, uv_loop_t *loop, sweepd_config *cfg, store *st)
@@ -993,10 +1153,10 @@ void sched_shutdown(sweepd *d)
     int n = 0;
     double now = time_mono();
     for (proc *p = d->procs; p; p = p->next) {
-        if (p->exited) continue;
+        if (p->rp.exited) continue;
         if (p->stop == STOP_NONE) p->stop = STOP_SHUTDOWN;
-        if (p->term_at == 0) p->term_at = now;
-        runner_signal(p, SIGTERM);
+        if (p->rp.term_at == 0) p->rp.term_at = now;
+        runner_terminate(&p->rp);
         n++;
     }
     log_info("shutting down: %d workers asked to checkpoint and stop", n);

@@ -7,7 +7,20 @@
  * busy database keeps the queue for the next timer tick. Readers in other
  * processes never block us in WAL mode; they only keep checkpoints from
  * completing, which is harmless. Statements are prepared once and cached by
- * their SQL text. */
+ * their SQL text.
+ *
+ * Who owns what: this file holds every SQL statement of the daemon. The
+ * scheduler (sched.c) decides and calls the store_trial_* / store_job_*
+ * writes below for each state change it makes (checked against its
+ * transition table first) and the store_active_jobs / store_job_trial_*
+ * reads on restart; recovery (recover.c) uses store_trial_procs and the
+ * recovery writes; the runner (runner.c) never touches the database. The
+ * state names stored are the scheduler's (trial_state_name). The trial
+ * states and their allowed changes (sched.c):
+ *
+ *   queued -> running -> completed | failed | cancelled | pruned
+ *   queued -> cancelled | failed;  running -> queued (retry, shutdown,
+ *   recovery) */
 #include "store.h"
 
 #include <errno.h>
@@ -40,8 +53,8 @@ typedef struct {
 } wval;
 
 typedef struct {
-    const char *sql; // statement text (static storage, from the caller)
-    int n;           // parameters used
+    const char *sql;  // statement text (static storage, from the caller)
+    int n;            // parameters used
     wval v[MAX_ARGS]; // parameters, bound 1..n
 } wreq;
 
@@ -65,7 +78,7 @@ struct store {
     void *live_ud;           // its argument
     json_t *done_cache[SUMMARY_CACHE]; // summaries of ended jobs (owned references)
     int64_t done_ids[SUMMARY_CACHE];   // their job ids
-    size_t done_next;        // next slot to replace (round robin)
+    size_t done_next;                  // next slot to replace (round robin)
 };
 
 void store_set_live(store *s, store_live_fn fn, void *ud)
@@ -74,9 +87,15 @@ void store_set_live(store *s, store_live_fn fn, void *ud)
     s->live_ud = ud;
 }
 
-sqlite3 *store_db(store *s) { return s->db; }
+sqlite3 *store_db(store *s)
+{
+    return s->db;
+}
 
-void store_set_busy(store *s, int busy_ms) { sqlite3_busy_timeout(s->db, busy_ms); }
+void store_set_busy(store *s, int busy_ms)
+{
+    sqlite3_busy_timeout(s->db, busy_ms);
+}
 
 sqlite3_stmt *store_stmt(store *s, const char *sql)
 {
@@ -115,12 +134,15 @@ static int code_of(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return ERR_BUSY;
+    case SQLITE_LOCKED:
+        return ERR_BUSY;
     case SQLITE_FULL:
     case SQLITE_IOERR:
     case SQLITE_NOMEM:
-    case SQLITE_CANTOPEN: return ERR_IO;
-    default: return ERR_DB;
+    case SQLITE_CANTOPEN:
+        return ERR_IO;
+    default:
+        return ERR_DB;
     }
 }
 
@@ -163,8 +185,10 @@ static bool fs_full(const char *path)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     struct statvfs v;
     if (statvfs(dir, &v) != 0) return false;
     return (unsigned long long)v.f_bavail * v.f_frsize < 65536;
@@ -197,8 +221,7 @@ int store_describe_failure(store *s, const char *what, char *msg, size_t msglen)
         return err_set(msg, msglen, ERR_BUSY,
                        "%s: the database %s is locked by another process; try again", what,
                        s->path);
-    return err_set(msg, msglen, ERR_DB, "%s: database error on %s: %s", what, s->path,
-                   s->last_err);
+    return err_set(msg, msglen, ERR_DB, "%s: database error on %s: %s", what, s->path, s->last_err);
 }
 
 int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, char *msg,
@@ -207,8 +230,8 @@ int store_open(store **out, const char *path, const char *sql_dir, int busy_ms, 
     *out = NULL;
     store *s = calloc(1, sizeof *s);
     if (!s) return ERR_NOMEM;
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = err_set(msg, msglen, ERR_DB, "cannot open database %s: %s", path,
                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -254,19 +277,24 @@ void store_close(store *s)
     if (store_flush(s) != 0)
         log_error("database stayed locked or full: %zu queued writes could not be saved (%s)",
                   s->len - s->head, s->last_err);
-    for (size_t i = s->head; i < s->len; i++) wreq_free(&s->q[i]);
+    for (size_t i = s->head; i < s->len; i++)
+        wreq_free(&s->q[i]);
     free(s->q);
     for (int i = 0; i < s->n_cache; i++) {
         sqlite3_finalize(s->cache[i].stmt);
         free(s->cache[i].sql);
     }
-    for (size_t i = 0; i < SUMMARY_CACHE; i++) json_decref(s->done_cache[i]);
+    for (size_t i = 0; i < SUMMARY_CACHE; i++)
+        json_decref(s->done_cache[i]);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
 }
 
-size_t store_pending(const store *s) { return s->len - s->head; }
+size_t store_pending(const store *s)
+{
+    return s->len - s->head;
+}
 
 int store_enqueue(store *s, const char *sql, const char *fmt, ...)
 {
@@ -293,7 +321,9 @@ int store_enqueue(store *s, const char *sql, const char *fmt, ...)
         wval *v = &w->v[w->n++];
         v->type = *f;
         switch (*f) {
-        case 'i': v->i = va_arg(ap, int64_t); break;
+        case 'i':
+            v->i = va_arg(ap, int64_t);
+            break;
         case 'j':
             v->i = va_arg(ap, int64_t);
             v->type = v->i == INT64_MIN ? 'n' : 'i';
@@ -314,7 +344,9 @@ int store_enqueue(store *s, const char *sql, const char *fmt, ...)
             }
             break;
         }
-        default: v->type = 'n'; break;
+        default:
+            v->type = 'n';
+            break;
         }
     }
     va_end(ap);
@@ -328,10 +360,18 @@ static int bind_all(sqlite3_stmt *st, const wreq *w)
     for (int i = 0; i < w->n && rc == SQLITE_OK; i++) {
         const wval *v = &w->v[i];
         switch (v->type) {
-        case 'i': rc = sqlite3_bind_int64(st, i + 1, v->i); break;
-        case 'd': rc = sqlite3_bind_double(st, i + 1, v->d); break;
-        case 's': rc = sqlite3_bind_text(st, i + 1, v->s, -1, SQLITE_STATIC); break;
-        default: rc = sqlite3_bind_null(st, i + 1); break;
+        case 'i':
+            rc = sqlite3_bind_int64(st, i + 1, v->i);
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(st, i + 1, v->d);
+            break;
+        case 's':
+            rc = sqlite3_bind_text(st, i + 1, v->s, -1, SQLITE_STATIC);
+            break;
+        default:
+            rc = sqlite3_bind_null(st, i + 1);
+            break;
         }
     }
     return rc;
@@ -391,7 +431,8 @@ int store_flush(store *s)
         note_retry(s, fail);
         return fail;
     }
-    for (size_t i = s->head; i < done; i++) wreq_free(&s->q[i]);
+    for (size_t i = s->head; i < done; i++)
+        wreq_free(&s->q[i]);
     s->head = done;
     if (s->head == s->len) s->head = s->len = 0;
     if (s->busy_logged && s->head == s->len) {
@@ -432,8 +473,10 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
     sqlite3_bind_int64(st, 7, (int64_t)uid);
     sqlite3_bind_int64(st, 8, (int64_t)js->n_trials);
     sqlite3_bind_int(st, 9, max_parallel);
-    if (trial_timeout > 0) sqlite3_bind_double(st, 10, trial_timeout);
-    else sqlite3_bind_null(st, 10);
+    if (trial_timeout > 0)
+        sqlite3_bind_double(st, 10, trial_timeout);
+    else
+        sqlite3_bind_null(st, 10);
     sqlite3_bind_int(st, 11, max_retries);
     sqlite3_bind_int64(st, 12, (int64_t)js->seed);
     rc = sqlite3_step(st);
@@ -485,10 +528,14 @@ dberr:
 static json_t *col_json(sqlite3_stmt *st, int i)
 {
     switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
-    case SQLITE_FLOAT: return json_real(sqlite3_column_double(st, i));
-    case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(st, i));
-    default: return json_null();
+    case SQLITE_INTEGER:
+        return json_integer(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+        return json_real(sqlite3_column_double(st, i));
+    case SQLITE_TEXT:
+        return json_string((const char *)sqlite3_column_text(st, i));
+    default:
+        return json_null();
     }
 }
 
@@ -516,8 +563,8 @@ json_t *store_trial_row(sqlite3_stmt *st)
 
 static bool metric_ok(const char *m)
 {
-    static const char *const ok[] = {"val_accuracy", "val_loss",      "val_precision",
-                                     "val_recall",   "val_f1",        "test_accuracy", NULL};
+    static const char *const ok[] = {
+        "val_accuracy", "val_loss", "val_precision", "val_recall", "val_f1", "test_accuracy", NULL};
     for (int i = 0; ok[i]; i++)
         if (!strcmp(ok[i], m)) return true;
     return false;
@@ -551,20 +598,23 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
     }
     json_t *o = json_object();
     int n = sqlite3_column_count(st);
-    for (int i = 0; i < n; i++) json_object_set_new(o, sqlite3_column_name(st, i), col_json(st, i));
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, sqlite3_column_name(st, i), col_json(st, i));
     char metric[32], state[16];
     snprintf(metric, sizeof metric, "%s", (const char *)sqlite3_column_text(st, 4));
     snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(st, 3));
     bool maximize = !strcmp((const char *)sqlite3_column_text(st, 5), "maximize");
     sqlite3_reset(st);
-    json_object_set_new(o, "objective", json_pack("{s:s, s:s}", "metric", metric, "goal",
-                                                  maximize ? "maximize" : "minimize"));
+    json_object_set_new(
+        o, "objective",
+        json_pack("{s:s, s:s}", "metric", metric, "goal", maximize ? "maximize" : "minimize"));
     json_object_del(o, "objective_metric");
     json_object_del(o, "objective_goal");
-    static const char *const names[6] = {"queued", "running", "completed",
+    static const char *const names[6] = {"queued", "running",   "completed",
                                          "failed", "cancelled", "pruned"};
     json_t *counts = json_object();
-    for (int i = 0; i < 6; i++) json_object_set_new(counts, names[i], json_integer(0));
+    for (int i = 0; i < 6; i++)
+        json_object_set_new(counts, names[i], json_integer(0));
     json_t *best = NULL;
     store_live live;
     if (s->live && s->live(s->live_ud, job_id, &live)) {
@@ -582,24 +632,10 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
                                     json_integer(sqlite3_column_int64(st, 1)));
             sqlite3_reset(st);
         }
-        if (metric_ok(metric)) {
-            char sql[512], ob[128];
-            order_by(ob, sizeof ob, metric, maximize);
-            snprintf(sql, sizeof sql,
-                     "SELECT id, number, %s FROM trials WHERE job_id = ? AND state = 'completed' %s"
-                     " LIMIT 1",
-                     metric, ob);
-            st = store_stmt(s, sql);
-            if (st) {
-                sqlite3_bind_int64(st, 1, job_id);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                    best = json_pack("{s:I, s:I, s:o}", "trial",
-                                     (json_int_t)sqlite3_column_int64(st, 0), "number",
-                                     (json_int_t)sqlite3_column_int64(st, 1), "value",
-                                     col_json(st, 2));
-                sqlite3_reset(st);
-            }
-        }
+        store_best_row b;
+        if (store_job_best_trial(s, job_id, metric, maximize, &b) == 0)
+            best = json_pack("{s:I, s:i, s:o}", "trial", (json_int_t)b.id, "number", b.number,
+                             "value", b.has_value ? json_real(b.value) : json_null());
     }
     json_object_set_new(o, "counts", counts);
     json_object_set_new(o, "best", best ? best : json_null());
@@ -653,7 +689,8 @@ json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t m
     }
     sqlite3_bind_int64(st, 1, job_id);
     json_t *arr = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) json_array_append_new(arr, store_trial_row(st));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(arr, store_trial_row(st));
     sqlite3_reset(st);
     return arr;
 }
@@ -770,4 +807,285 @@ int64_t store_job_count(store *s)
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
     return n;
+}
+
+/* ---- the statements of the scheduler, the runner and recovery ---------- */
+
+int store_trial_state(store *s, int64_t id, const store_trial_change *c)
+{
+    if (!strcmp(c->state, "running"))
+        return store_enqueue(s,
+                             "UPDATE trials SET state = 'running', attempt = ?, pid = NULL,"
+                             " pid_start_time = NULL, started_at = ?, finished_at = NULL,"
+                             " exit_code = NULL, out_dir = ? WHERE id = ?",
+                             "issi", (int64_t)c->attempt, c->now, c->out_dir, id);
+    if (!strcmp(c->state, "queued"))
+        return store_enqueue(s,
+                             "UPDATE trials SET state = 'queued', attempt = ?, pid = NULL,"
+                             " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
+                             " WHERE id = ?",
+                             "ijsi", (int64_t)c->attempt, c->exit_code, c->error, id);
+    return store_enqueue(s,
+                         "UPDATE trials SET state = ?, pid = NULL, pid_start_time = NULL,"
+                         " finished_at = ?, exit_code = ?, error = COALESCE(?, error) WHERE id = ?",
+                         "ssjsi", c->state, c->now, c->exit_code, c->error, id);
+}
+
+int store_job_cancel_queued(store *s, int64_t job_id, const char *now)
+{
+    return store_enqueue(
+        s,
+        "UPDATE trials SET state = 'cancelled', finished_at = ?, error = 'cancelled'"
+        " WHERE job_id = ? AND state = 'queued'",
+        "si", now, job_id);
+}
+
+int store_trial_pid(store *s, int64_t id, int pid, uint64_t start_time)
+{
+    return store_enqueue(s, "UPDATE trials SET pid = ?, pid_start_time = ? WHERE id = ?", "iii",
+                         (int64_t)pid, (int64_t)start_time, id);
+}
+
+int store_trial_clear_pid(store *s, int64_t id)
+{
+    return store_enqueue(s, "UPDATE trials SET pid = NULL, pid_start_time = NULL WHERE id = ?", "i",
+                         id);
+}
+
+int store_trial_test_accuracy(store *s, int64_t id, double accuracy)
+{
+    return store_enqueue(s, "UPDATE trials SET test_accuracy = ? WHERE id = ?", "di", accuracy, id);
+}
+
+int store_job_state(store *s, int64_t id, const char *state, const char *now, const char *error)
+{
+    if (!strcmp(state, "running"))
+        return store_enqueue(s,
+                             "UPDATE jobs SET state = 'running',"
+                             " started_at = COALESCE(started_at, ?) WHERE id = ?",
+                             "si", now, id);
+    if (!strcmp(state, "queued"))
+        return store_enqueue(s, "UPDATE jobs SET state = 'queued' WHERE id = ?", "i", id);
+    return store_enqueue(s,
+                         "UPDATE jobs SET state = ?, finished_at = ?, error = COALESCE(?, error)"
+                         " WHERE id = ?",
+                         "sssi", state, now, error, id);
+}
+
+void store_error_text(const json_t *ev, char *buf, size_t n)
+{
+    const char *m = json_string_value(json_object_get(ev, "message"));
+    const char *c = json_string_value(json_object_get(ev, "code"));
+    snprintf(buf, n, "%s%s%.1000s", c ? c : "", c ? ": " : "", m ? m : "(no message)");
+    err_trim_utf8(buf, strlen(buf));
+}
+
+/* Member K of EV as a number, NaN (stored as NULL) when absent or not one. */
+static double ev_num(const json_t *ev, const char *k)
+{
+    json_t *v = json_object_get(ev, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+void store_trial_event(store *s, int64_t trial_id, const json_t *ev)
+{
+    const char *kind = json_string_value(json_object_get(ev, "event"));
+    if (!kind) return;
+    if (!strcmp(kind, "epoch")) {
+        json_t *ej = json_object_get(ev, "epoch");
+        if (!json_is_integer(ej) || json_integer_value(ej) < 0) return;
+        int64_t e = (int64_t)json_integer_value(ej);
+        store_enqueue(s,
+                      "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, train_loss,"
+                      " train_accuracy, val_loss, val_accuracy, val_precision, val_recall,"
+                      " val_f1, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      "iiddddddddd", trial_id, e, ev_num(ev, "train_loss"),
+                      ev_num(ev, "train_accuracy"), ev_num(ev, "val_loss"),
+                      ev_num(ev, "val_accuracy"), ev_num(ev, "val_precision"),
+                      ev_num(ev, "val_recall"), ev_num(ev, "val_f1"), ev_num(ev, "lr"),
+                      ev_num(ev, "seconds"));
+        store_enqueue(s, "UPDATE trials SET last_epoch = ? WHERE id = ?", "ii", e, trial_id);
+    } else if (!strcmp(kind, "start")) {
+        const char *core = json_string_value(json_object_get(ev, "blas_core"));
+        if (core)
+            store_enqueue(s, "UPDATE trials SET blas_core = ? WHERE id = ?", "si", core, trial_id);
+    } else if (!strcmp(kind, "checkpoint")) {
+        const char *path = json_string_value(json_object_get(ev, "path"));
+        if (path)
+            store_enqueue(s, "UPDATE trials SET checkpoint_path = ? WHERE id = ?", "si", path,
+                          trial_id);
+    } else if (!strcmp(kind, "done")) {
+        json_t *be = json_object_get(ev, "best_epoch");
+        store_enqueue(s,
+                      "UPDATE trials SET best_epoch = ?, val_accuracy = ?, val_loss = ?,"
+                      " val_precision = ?, val_recall = ?, val_f1 = ? WHERE id = ?",
+                      "jdddddi", json_is_integer(be) ? (int64_t)json_integer_value(be) : INT64_MIN,
+                      ev_num(ev, "val_accuracy"), ev_num(ev, "val_loss"),
+                      ev_num(ev, "val_precision"), ev_num(ev, "val_recall"), ev_num(ev, "val_f1"),
+                      trial_id);
+    } else if (!strcmp(kind, "error")) {
+        char e[1100];
+        store_error_text(ev, e, sizeof e);
+        store_enqueue(s, "UPDATE trials SET error = ? WHERE id = ?", "si", e, trial_id);
+    }
+}
+
+int store_trial_params(store *s, int64_t id, json_t **params, int64_t *seed, char *msg,
+                       size_t msglen)
+{
+    *params = NULL;
+    *seed = 0;
+    sqlite3_stmt *st = store_stmt(s, "SELECT params_json, seed FROM trials WHERE id = ?");
+    if (!st) return err_set(msg, msglen, ERR_DB, "cannot read trial %lld", (long long)id);
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *txt = (const char *)sqlite3_column_text(st, 0);
+        *params = txt ? json_loads(txt, 0, NULL) : NULL;
+        *seed = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (!*params)
+        return err_set(msg, msglen, ERR_DB, "trial %lld has no parameters", (long long)id);
+    return 0;
+}
+
+int store_job_best_trial(store *s, int64_t job_id, const char *metric, bool maximize,
+                         store_best_row *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!metric_ok(metric)) return ERR_DB;
+    char sql[512], ob[128];
+    order_by(ob, sizeof ob, metric, maximize);
+    snprintf(sql, sizeof sql,
+             "SELECT id, number, %s, out_dir FROM trials WHERE job_id = ? AND state = 'completed'"
+             " %s LIMIT 1",
+             metric, ob);
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = ERR_NOTFOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->number = sqlite3_column_int(st, 1);
+        out->has_value = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        out->value = sqlite3_column_double(st, 2);
+        const char *o = (const char *)sqlite3_column_text(st, 3);
+        snprintf(out->out_dir, sizeof out->out_dir, "%s", o ? o : "");
+        rc = 0;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Column I of ST as text, "" when NULL. */
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), void *ud)
+{
+    sqlite3_stmt *st =
+        store_stmt(s, "SELECT id, spec_json, state, submitted_uid, max_parallel, trial_timeout,"
+                      " max_retries, seed, objective_metric, objective_goal FROM jobs"
+                      " WHERE state IN ('queued', 'running') ORDER BY id");
+    if (!st) return ERR_DB;
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        store_job_row r = {
+            .id = sqlite3_column_int64(st, 0),
+            .spec_json = (const char *)sqlite3_column_text(st, 1),
+            .running = !strcmp(col_text(st, 2), "running"),
+            .uid = (uid_t)sqlite3_column_int64(st, 3),
+            .max_parallel = sqlite3_column_int(st, 4),
+            .trial_timeout =
+                sqlite3_column_type(st, 5) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 5),
+            .max_retries = sqlite3_column_int(st, 6),
+            .seed = (uint64_t)sqlite3_column_int64(st, 7),
+            .metric = col_text(st, 8),
+            .maximize = !strcmp(col_text(st, 9), "maximize"),
+        };
+        rc = fn(ud, &r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_trial_count(store *s, int64_t job_id, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM trials WHERE job_id = ?");
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    if (sqlite3_step(st) == SQLITE_ROW) *n = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_job_trial_briefs(store *s, int64_t job_id, size_t max,
+                           int (*fn)(void *ud, const store_trial_brief *t), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, number, state, attempt FROM trials"
+                                     " WHERE job_id = ? ORDER BY number");
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < max && sqlite3_step(st) == SQLITE_ROW; i++) {
+        store_trial_brief t = {.id = sqlite3_column_int64(st, 0),
+                               .number = sqlite3_column_int(st, 1),
+                               .state = (const char *)sqlite3_column_text(st, 2),
+                               .attempt = (unsigned)sqlite3_column_int(st, 3)};
+        rc = fn(ud, &t);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_trial_procs(store *s, bool running, int (*fn)(void *ud, const store_proc_row *row),
+                      void *ud)
+{
+    sqlite3_stmt *st =
+        store_stmt(s, running ? "SELECT id, job_id, pid, pid_start_time, attempt, out_dir"
+                                " FROM trials WHERE state = 'running'"
+                              : "SELECT id, job_id, pid, pid_start_time, attempt, out_dir"
+                                " FROM trials WHERE state != 'running' AND pid IS NOT NULL");
+    if (!st) return ERR_DB;
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        store_proc_row r = {.id = sqlite3_column_int64(st, 0),
+                            .job_id = sqlite3_column_int64(st, 1),
+                            .pid = sqlite3_column_int(st, 2),
+                            .pid_start = (uint64_t)sqlite3_column_int64(st, 3),
+                            .attempt = (unsigned)sqlite3_column_int(st, 4),
+                            .out_dir = (const char *)sqlite3_column_text(st, 5)};
+        rc = fn(ud, &r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_clear_eval_pids(store *s)
+{
+    return store_enqueue(s,
+                         "UPDATE trials SET pid = NULL, pid_start_time = NULL"
+                         " WHERE state != 'running' AND pid IS NOT NULL",
+                         "");
+}
+
+int store_trial_recovered_done(store *s, int64_t id, const char *now)
+{
+    return store_enqueue(s,
+                         "UPDATE trials SET state = 'completed', pid = NULL, pid_start_time = NULL,"
+                         " finished_at = ? WHERE id = ?",
+                         "si", now, id);
+}
+
+int store_requeue_running(store *s)
+{
+    return store_enqueue(s,
+                         "UPDATE trials SET state = 'queued', attempt = attempt + 1, pid = NULL,"
+                         " pid_start_time = NULL, error = 'interrupted: the daemon stopped"
+                         " unexpectedly' WHERE state = 'running'",
+                         "");
 }

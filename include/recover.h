@@ -16,7 +16,8 @@
 #include "store.h"
 
 /* Returns the number of trials requeued (>= 0) or a negative error code. */
-/* (sched_store_event in scheduler.h does the storing.) */
+/* (store_trial_event stores the replayed events; the state changes are
+ * checked against the scheduler's transition table.) */
 int recover_run(store *st, double kill_grace, char *msg, size_t msglen);
 
 #endif

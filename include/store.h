@@ -1,5 +1,7 @@
 /* store — sweepd's single SQLite connection: setup, migrations, the queue of
- * pending writes, job insertion and the read queries behind the socket ops.
+ * pending writes, job insertion, the read queries behind the socket ops, and
+ * every statement of the scheduler and of recovery (no other daemon file
+ * holds SQL).
  *
  * Only the event loop uses the connection. Writes that record events (trial
  * state changes, metrics, checkpoints) go through store_enqueue(): they are
@@ -74,11 +76,11 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
 /* Live figures of a job the daemon is running, which it knows better (and
  * faster) than a query: trial counts per state and the best completed trial. */
 typedef struct {
-    int64_t counts[6];   // queued, running, completed, failed, cancelled, pruned
-    bool has_best;       // a completed trial with a value exists
-    int64_t best_id;     // its trials.id
-    int best_number;     // its number
-    double best_value;   // its objective value
+    int64_t counts[6]; // queued, running, completed, failed, cancelled, pruned
+    bool has_best;     // a completed trial with a value exists
+    int64_t best_id;   // its trials.id
+    int best_number;   // its number
+    double best_value; // its objective value
 } store_live;
 /* Returns true and fills OUT when JOB_ID is active; set by the scheduler. */
 typedef bool (*store_live_fn)(void *ud, int64_t job_id, store_live *out);
@@ -135,5 +137,121 @@ int store_cursor_next(store_cursor *cur, json_t *arr, int max, char *msg, size_t
 size_t store_cursor_rows(const store_cursor *cur);
 /* Ends the read transaction and frees CUR (NULL is a no-op). */
 void store_cursor_close(store_cursor *cur);
+
+/* ---- The statements of the scheduler, the runner and recovery ----------
+ * Every SQL statement daemon/sched.c and daemon/recover.c need lives here,
+ * so the store is the one module that knows the schema. Writes are queued
+ * (store_enqueue) and return 0 or ERR_NOMEM; reads run at once on the loop's
+ * connection. NOW is an ISO time (time_now_iso); EXIT_CODE INT64_MIN and a
+ * NULL ERROR store NULL / keep the old error, as 'j' and COALESCE do. */
+
+/* A trial's state change, as its row records it. */
+typedef struct {
+    const char *state;   // the new state: "running", "queued" or an end state
+    unsigned attempt;    // running, queued: trials.attempt
+    const char *now;     // running: started_at; an end state: finished_at
+    const char *out_dir; // running: trials.out_dir
+    int64_t exit_code;   // queued, an end state: exit_code (INT64_MIN stores NULL)
+    const char *error;   // queued, an end state: error (NULL keeps the old one)
+} store_trial_change;
+/* Records trial ID's change C; the pid is cleared in every case. running
+ * also clears finished_at and exit_code. */
+int store_trial_state(store *s, int64_t id, const store_trial_change *c);
+/* Every queued trial of JOB_ID becomes cancelled at NOW (one statement). */
+int store_job_cancel_queued(store *s, int64_t job_id, const char *now);
+/* The process running for trial ID (its worker, or the test-set evaluation
+ * of that trial): PID and its start time (runner_proc_start_time). */
+int store_trial_pid(store *s, int64_t id, int pid, uint64_t start_time);
+/* Clears trial ID's pid and pid start time. */
+int store_trial_clear_pid(store *s, int64_t id);
+/* Records trial ID's test-set accuracy. */
+int store_trial_test_accuracy(store *s, int64_t id, double accuracy);
+/* Job ID's state becomes STATE ("queued", "running", "done", ...): running
+ * sets started_at (first time only, NOW); an end state sets finished_at = NOW
+ * and ERROR (NULL keeps the old one). */
+int store_job_state(store *s, int64_t id, const char *state, const char *now, const char *error);
+
+/* Records worker event EV of trial TRIAL_ID (queued writes): epoch ->
+ * trial_metrics row (INSERT OR REPLACE, so a replayed or resumed epoch never
+ * duplicates) and last_epoch; start -> blas_core; checkpoint ->
+ * checkpoint_path; done -> best_epoch and best val metrics; error -> error
+ * (store_error_text). Other events are not stored. Used for live events and
+ * by recovery's replay. */
+void store_trial_event(store *s, int64_t trial_id, const json_t *ev);
+/* The text stored for a worker's error event EV: "code: message", the
+ * message cut to 1000 bytes at a character boundary; into BUF of N bytes. */
+void store_error_text(const json_t *ev, char *buf, size_t n);
+
+/* Reads trial ID's parameters and seed for its trial spec: *PARAMS is a new
+ * object (caller owns). ERR_DB / ERR_NOTFOUND with the reason in msg. */
+int store_trial_params(store *s, int64_t id, json_t **params, int64_t *seed, char *msg,
+                       size_t msglen);
+
+/* The best completed trial of a job by METRIC and its goal (ties: lowest
+ * number; trials without a value last). */
+typedef struct {
+    int64_t id;         // trials.id
+    int number;         // trials.number
+    bool has_value;     // METRIC is not NULL
+    double value;       // its METRIC value
+    char out_dir[4096]; // trials.out_dir, "" when NULL
+} store_best_row;
+/* Fills OUT; returns 0, ERR_NOTFOUND (no completed trial) or ERR_DB. */
+int store_job_best_trial(store *s, int64_t job_id, const char *metric, bool maximize,
+                         store_best_row *out);
+
+/* A job the daemon should resume (state queued or running). The strings are
+ * borrowed for the callback only. */
+typedef struct {
+    int64_t id;            // jobs.id
+    const char *spec_json; // the job as submitted (may be NULL)
+    bool running;          // state is 'running' (else 'queued')
+    uid_t uid;             // submitted_uid
+    int max_parallel;      // max_parallel
+    double trial_timeout;  // seconds, 0 when NULL
+    int max_retries;       // max_retries
+    uint64_t seed;         // jobs.seed
+    const char *metric;    // objective_metric
+    bool maximize;         // objective_goal is 'maximize'
+} store_job_row;
+/* Calls FN for each active job, by id; stops at FN's first nonzero return,
+ * which it returns. ERR_DB when the query fails. */
+int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), void *ud);
+
+/* One trial of a job, for the scheduler's memory. STATE is borrowed. */
+typedef struct {
+    int64_t id;        // trials.id
+    int number;        // trials.number
+    const char *state; // trials.state
+    unsigned attempt;  // trials.attempt
+} store_trial_brief;
+/* Number of trials of JOB_ID into *N. */
+int store_job_trial_count(store *s, int64_t job_id, size_t *n);
+/* Calls FN for each trial of JOB_ID by number, at most MAX times; stops at
+ * FN's first nonzero return, which it returns. ERR_DB when the query fails. */
+int store_job_trial_briefs(store *s, int64_t job_id, size_t max,
+                           int (*fn)(void *ud, const store_trial_brief *t), void *ud);
+
+/* A process recorded on a trial row (recovery). OUT_DIR is borrowed. */
+typedef struct {
+    int64_t id;          // trials.id
+    int64_t job_id;      // trials.job_id
+    int pid;             // trials.pid (0 when NULL)
+    uint64_t pid_start;  // trials.pid_start_time (0 when NULL)
+    unsigned attempt;    // trials.attempt
+    const char *out_dir; // trials.out_dir (may be NULL)
+} store_proc_row;
+/* Calls FN for each trial in state running (RUNNING true), or for each trial
+ * not running whose pid is set (a test-set evaluation's); stops at FN's first
+ * nonzero return, which it returns. ERR_DB when the query fails. */
+int store_trial_procs(store *s, bool running, int (*fn)(void *ud, const store_proc_row *row),
+                      void *ud);
+/* Clears the pid of every trial that is not running (evaluations' pids). */
+int store_clear_eval_pids(store *s);
+/* Recovery: trial ID, left running, had finished: completed at NOW. */
+int store_trial_recovered_done(store *s, int64_t id, const char *now);
+/* Recovery: every trial still running goes back to queued with attempt + 1
+ * and the error "interrupted: the daemon stopped unexpectedly". */
+int store_requeue_running(store *s);
 
 #endif

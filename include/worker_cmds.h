@@ -2,20 +2,13 @@
  *
  * worker/main.c parses nothing but the command name and hands ARGC/ARGV (with
  * argv[0] the command name) to one of these. Each returns the process exit
- * status from the contract: 0 done, 2 bad spec or arguments, 3 data error,
- * 4 model error, 5 diverged, 6 out of memory, 7 stopped by signal. */
+ * status from the contract (enum worker_exit, worker_exit.h): 0 done, 2 bad
+ * spec or arguments, 3 data error, 4 model error, 5 diverged, 6 out of memory,
+ * 7 stopped by signal. */
 #ifndef SWEEP_WORKER_CMDS_H
 #define SWEEP_WORKER_CMDS_H
 
-enum worker_exit {
-    WEXIT_OK = 0,
-    WEXIT_SPEC = 2,
-    WEXIT_DATA = 3,
-    WEXIT_MODEL = 4,
-    WEXIT_DIVERGED = 5,
-    WEXIT_NOMEM = 6,
-    WEXIT_STOPPED = 7,
-};
+#include "worker_exit.h" // enum worker_exit: the exit statuses below
 
 int cmd_run(int argc, char **argv);        // worker/cmd/run.c
 int cmd_eval(int argc, char **argv);       // worker/cmd/eval.c

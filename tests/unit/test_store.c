@@ -1,7 +1,8 @@
 /* Tests for daemon/store.c: connection settings and migrations, a job and its
  * trials inserted in one transaction, the write queue (order, NULLs, batching,
- * surviving a database locked by another connection), and the read queries
- * behind status / best / trial. */
+ * surviving a database locked by another connection), the read queries
+ * behind status / best / trial, and the statements of the scheduler and
+ * recovery (a trial's life, cancelling, what a restart loads). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,10 +24,10 @@
 #include <unistd.h>
 
 typedef struct {
-    char dir[128];   // scratch directory
-    char db[192];    // database path
-    store *st;       // open store
-    jobspec js;      // a 3-trial grid job
+    char dir[128]; // scratch directory
+    char db[192];  // database path
+    store *st;     // open store
+    jobspec js;    // a 3-trial grid job
 } fixture;
 
 static int setup(void **state)
@@ -41,10 +42,11 @@ static int setup(void **state)
         return -1;
     }
     char text[512];
-    snprintf(text, sizeof text,
-             "{\"name\":\"t\",\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null},"
-             "\"space\":{\"lr\":[0.1,0.01,0.001]},\"objective\":{\"metric\":\"val_loss\"},\"seed\":3}",
-             f->dir);
+    snprintf(
+        text, sizeof text,
+        "{\"name\":\"t\",\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null},"
+        "\"space\":{\"lr\":[0.1,0.01,0.001]},\"objective\":{\"metric\":\"val_loss\"},\"seed\":3}",
+        f->dir);
     json_t *j = jx_parse(text, strlen(text), msg, sizeof msg);
     if (!j || jobspec_parse(&f->js, j, JOBSPEC_EXPAND | JOBSPEC_CHECK_PATHS, 0, msg, sizeof msg))
         return -1;
@@ -91,14 +93,15 @@ static void test_job_insert_and_queries(void **state)
     fixture *f = *state;
     int64_t job = 0, ids[3];
     char msg[512];
-    int rc = store_job_insert(f->st, &f->js, "{\"spec\":1}", 1000, 2, 60, 1, &job, ids, msg,
-                              sizeof msg);
+    int rc =
+        store_job_insert(f->st, &f->js, "{\"spec\":1}", 1000, 2, 60, 1, &job, ids, msg, sizeof msg);
     assert_int_equal(rc, 0);
     assert_true(job > 0);
     assert_true(ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
     assert_string_equal(one_text(f->st, "SELECT group_concat(lr) FROM trials"), "0.1,0.01,0.001");
-    assert_string_equal(one_text(f->st, "SELECT submitted_uid||'/'||trials_total||'/'||max_parallel"
-                                        "||'/'||trial_timeout||'/'||seed||'/'||objective_goal FROM jobs"),
+    assert_string_equal(one_text(f->st,
+                                 "SELECT submitted_uid||'/'||trials_total||'/'||max_parallel"
+                                 "||'/'||trial_timeout||'/'||seed||'/'||objective_goal FROM jobs"),
                         "1000/3/2/60.0/3/minimize");
     assert_string_equal(one_text(f->st, "SELECT params_json FROM trials WHERE number=1"),
                         "{\"lr\":0.01,\"batch_size\":32,\"epochs\":5,\"dropout\":0.0,"
@@ -108,16 +111,19 @@ static void test_job_insert_and_queries(void **state)
     /* Results through the queue: val_loss is minimized, so trial 2 (0.2) ranks first. */
     const double loss[3] = {0.5, NAN, 0.2};
     for (int i = 0; i < 3; i++) {
-        store_enqueue(f->st, "UPDATE trials SET state = 'completed', val_loss = ?, best_epoch = ?"
-                             " WHERE id = ?",
+        store_enqueue(f->st,
+                      "UPDATE trials SET state = 'completed', val_loss = ?, best_epoch = ?"
+                      " WHERE id = ?",
                       "dji", loss[i], i == 1 ? INT64_MIN : (int64_t)2, ids[i]);
-        store_enqueue(f->st, "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
-                             " VALUES (?, ?, ?)",
+        store_enqueue(f->st,
+                      "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
+                      " VALUES (?, ?, ?)",
                       "iid", ids[i], (int64_t)1, 0.9);
     }
     /* An epoch reported again (resumed attempt) replaces, never duplicates. */
-    store_enqueue(f->st, "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
-                         " VALUES (?, ?, ?)",
+    store_enqueue(f->st,
+                  "INSERT OR REPLACE INTO trial_metrics (trial_id, epoch, val_loss)"
+                  " VALUES (?, ?, ?)",
                   "iid", ids[0], (int64_t)1, 0.7);
     assert_int_equal(store_pending(f->st), 7);
     assert_string_equal(one_text(f->st, "SELECT count(*) FROM trial_metrics"), "0"); // not yet
@@ -146,9 +152,10 @@ static void test_job_insert_and_queries(void **state)
     json_t *counts = json_object_get(sum, "counts");
     assert_int_equal(json_integer_value(json_object_get(counts, "completed")), 3);
     assert_int_equal(json_integer_value(json_object_get(counts, "queued")), 0);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "best"), "number")), 2);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(sum, "objective"), "goal")),
-                        "minimize");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "best"), "number")),
+                     2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(sum, "objective"), "goal")), "minimize");
     json_decref(sum);
     json_t *t = store_trial(f->st, ids[0], &err, msg, sizeof msg);
     assert_non_null(t);
@@ -178,7 +185,8 @@ static void test_busy_keeps_queue(void **state)
     sqlite3 *other;
     assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    store_enqueue(f->st, "INSERT INTO jobs (name, spec_json, strategy, submitted_at) VALUES (?, ?, ?, ?)",
+    store_enqueue(f->st,
+                  "INSERT INTO jobs (name, spec_json, strategy, submitted_at) VALUES (?, ?, ?, ?)",
                   "ssss", "queued-1", "{}", "grid", "2026-01-01T00:00:00.000Z");
     store_enqueue(f->st, "UPDATE jobs SET name = ? WHERE name = ?", "ss", "queued-2", "queued-1");
     assert_int_equal(store_flush(f->st), ERR_BUSY);
@@ -223,8 +231,9 @@ static void test_full_keeps_queue(void **state)
     for (int i = 0; i < 4; i++) {
         char name[24];
         snprintf(name, sizeof name, "full-%d", i);
-        assert_int_equal(store_enqueue(f->st, "INSERT INTO jobs (name, spec_json, strategy,"
-                                              " submitted_at) VALUES (?, ?, ?, ?)",
+        assert_int_equal(store_enqueue(f->st,
+                                       "INSERT INTO jobs (name, spec_json, strategy,"
+                                       " submitted_at) VALUES (?, ?, ?, ?)",
                                        "ssss", name, big, "grid", "2026-01-01T00:00:00.000Z"),
                          0);
     }
@@ -260,14 +269,156 @@ static void test_full_keeps_queue(void **state)
     assert_string_equal(one_text(st2, "SELECT count(*) FROM trials"), "0");
     store_close(st2);
     /* Space returns: everything kept is saved, in order. */
-    assert_int_equal(sqlite3_exec(store_db(f->st), "PRAGMA max_page_count = 1000000", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(store_db(f->st), "PRAGMA max_page_count = 1000000", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(store_flush(f->st), 0);
     assert_int_equal(store_pending(f->st), 0);
     assert_string_equal(one_text(f->st, "SELECT group_concat(name) FROM (SELECT name FROM jobs"
                                         " ORDER BY id)"),
                         "full-0,full-1,full-2,full-3");
+}
+
+/* Callbacks collecting what the iterating store functions hand out. */
+static int count_job(void *ud, const store_job_row *r)
+{
+    int *n = ud;
+    assert_int_equal(r->max_parallel, 2);
+    assert_true(r->trial_timeout == 60);
+    assert_string_equal(r->metric, "val_loss");
+    assert_false(r->maximize);
+    assert_non_null(r->spec_json);
+    (*n)++;
+    return 0;
+}
+
+static int brief_states(void *ud, const store_trial_brief *t)
+{
+    char *buf = ud;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s%d:%s:%u", n ? "," : "", t->number, t->state, t->attempt);
+    return 0;
+}
+
+static int proc_rows(void *ud, const store_proc_row *r)
+{
+    char *buf = ud;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s%lld:%d:%llu:%s", n ? "," : "", (long long)r->id, r->pid,
+             (unsigned long long)r->pid_start, r->out_dir ? r->out_dir : "-");
+    return 0;
+}
+
+/* The scheduler's and recovery's statements: a trial's life (started,
+ * events, ended, requeued), cancelling queued trials, the best completed
+ * trial, the rows a restart loads, and recovery's requeue. */
+static void test_sched_statements(void **state)
+{
+    fixture *f = *state;
+    int64_t job = 0, ids[3];
+    char msg[512];
+    assert_int_equal(
+        store_job_insert(f->st, &f->js, "{\"spec\":1}", 1000, 2, 60, 1, &job, ids, msg, sizeof msg),
+        0);
+    json_t *params = NULL;
+    int64_t seed = -1;
+    assert_int_equal(store_trial_params(f->st, ids[2], &params, &seed, msg, sizeof msg), 0);
+    assert_true(json_real_value(json_object_get(params, "lr")) == 0.001);
+    assert_true(seed >= 0);
+    json_decref(params);
+    assert_int_equal(store_trial_params(f->st, 999, &params, &seed, msg, sizeof msg), ERR_DB);
+    assert_string_equal(msg, "trial 999 has no parameters");
+    const char *now = "2026-01-01T00:00:00.000Z";
+    /* Trial 0 runs, reports, completes; trial 1 runs and goes back to the queue. */
+    assert_int_equal(store_job_state(f->st, job, "running", now, NULL), 0);
+    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL});
+    store_trial_pid(f->st, ids[0], 4242, 77);
+    const char *events[] = {
+        "{\"event\":\"start\",\"blas_core\":\"Haswell\"}",
+        "{\"event\":\"epoch\",\"epoch\":1,\"val_loss\":0.9,\"lr\":0.1}",
+        "{\"event\":\"epoch\",\"epoch\":1,\"val_loss\":0.8}",  // replayed: replaces
+        "{\"event\":\"epoch\",\"epoch\":-1,\"val_loss\":0.1}", // invalid: ignored
+        "{\"event\":\"checkpoint\",\"path\":\"/o/0/ckpt\"}",
+        "{\"event\":\"done\",\"best_epoch\":1,\"val_loss\":0.8}",
+        "{\"event\":\"error\",\"code\":\"data\",\"message\":\"bad file\"}",
+    };
+    for (size_t i = 0; i < sizeof events / sizeof *events; i++) {
+        json_t *ev = jx_parse(events[i], strlen(events[i]), msg, sizeof msg);
+        assert_non_null(ev);
+        store_trial_event(f->st, ids[0], ev);
+        json_decref(ev);
+    }
+    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL});
+    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL});
+    store_trial_state(f->st, ids[1],
+                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted"});
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT state||'/'||attempt||'/'||coalesce(pid,'-')||'/'||"
+                                        "exit_code||'/'||last_epoch||'/'||best_epoch||'/'||"
+                                        "val_loss||'/'||checkpoint_path||'/'||blas_core||'/'||"
+                                        "error||'/'||out_dir FROM trials WHERE number = 0"),
+                        "completed/0/-/0/1/1/0.8//o/0/ckpt/Haswell/data: bad file//o/0");
+    assert_string_equal(one_text(f->st, "SELECT count(*)||'/'||val_loss||'/'||coalesce(lr,'-')"
+                                        " FROM trial_metrics"),
+                        "1/0.8/-");
+    assert_string_equal(one_text(f->st, "SELECT state||'/'||attempt||'/'||coalesce(exit_code,'-')"
+                                        "||'/'||error FROM trials WHERE number = 1"),
+                        "queued/1/-/interrupted");
+    /* The best completed trial, with its out_dir. */
+    store_best_row b;
+    assert_int_equal(store_job_best_trial(f->st, job, "val_loss", false, &b), 0);
+    assert_true(b.id == ids[0] && b.number == 0 && b.has_value && b.value == 0.8);
+    assert_string_equal(b.out_dir, "/o/0");
+    assert_int_equal(store_job_best_trial(f->st, job, "val_loss; DROP TABLE x", false, &b), ERR_DB);
+    assert_int_equal(store_job_best_trial(f->st, 999, "val_loss", false, &b), ERR_NOTFOUND);
+    /* What a restart loads. */
+    int n_jobs = 0;
+    assert_int_equal(store_active_jobs(f->st, count_job, &n_jobs), 0);
+    assert_int_equal(n_jobs, 1);
+    size_t n = 0;
+    assert_int_equal(store_job_trial_count(f->st, job, &n), 0);
+    assert_int_equal(n, 3);
+    char buf[256] = "";
+    assert_int_equal(store_job_trial_briefs(f->st, job, 2, brief_states, buf), 0);
+    assert_string_equal(buf, "0:completed:0,1:queued:1"); // at most MAX rows
+    /* Recovery: a trial left running by a dead daemon, an evaluation's pid. */
+    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL});
+    store_trial_pid(f->st, ids[2], 99, 5);
+    assert_int_equal(store_flush(f->st), 0);
+    buf[0] = 0;
+    assert_int_equal(store_trial_procs(f->st, true, proc_rows, buf), 0);
+    char want[64];
+    snprintf(want, sizeof want, "%lld:99:5:/o/2", (long long)ids[2]);
+    assert_string_equal(buf, want);
+    store_trial_pid(f->st, ids[0], 4243, 78); // a test-set evaluation of trial 0
+    assert_int_equal(store_flush(f->st), 0);
+    buf[0] = 0;
+    assert_int_equal(store_trial_procs(f->st, false, proc_rows, buf), 0);
+    snprintf(want, sizeof want, "%lld:4243:78:/o/0", (long long)ids[0]);
+    assert_string_equal(buf, want);
+    store_clear_eval_pids(f->st);
+    store_requeue_running(f->st);
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(state||':'||attempt||':'||"
+                                        "coalesce(pid,'-')) FROM (SELECT * FROM trials"
+                                        " ORDER BY number)"),
+                        "completed:0:-,queued:1:-,queued:1:-");
+    assert_string_equal(one_text(f->st, "SELECT error FROM trials WHERE number = 2"),
+                        "interrupted: the daemon stopped unexpectedly");
+    /* Cancelling: every queued trial at once; then the job ends. */
+    store_job_cancel_queued(f->st, job, now);
+    store_job_state(f->st, job, "cancelled", now, "by user");
+    store_trial_recovered_done(f->st, ids[2], now); // (any id: the statement only)
+    store_trial_test_accuracy(f->st, ids[0], 0.75);
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(state) FROM (SELECT * FROM trials"
+                                        " ORDER BY number)"),
+                        "completed,cancelled,completed");
+    assert_string_equal(one_text(f->st, "SELECT state||'/'||error||'/'||(finished_at IS NOT NULL)"
+                                        "||'/'||(started_at IS NOT NULL) FROM jobs"),
+                        "cancelled/by user/1/1");
+    assert_string_equal(one_text(f->st, "SELECT test_accuracy FROM trials WHERE number = 0"),
+                        "0.75");
 }
 
 static void test_open_errors(void **state)
@@ -288,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_insert_and_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_keeps_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_statements, setup, teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
