@@ -34,8 +34,10 @@ static int parse_digits(const char *s, int base, bool signed_ok, bool *neg, uint
     for (; *p; p++) {
         if (*p < '0' || *p >= '0' + base) return ERR_INVALID;
         unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / (unsigned)base) overflow = true;
-        else v = v * (unsigned)base + d;
+        if (v > (UINT64_MAX - d) / (unsigned)base)
+            overflow = true;
+        else
+            v = v * (unsigned)base + d;
     }
     *mag = v;
     return overflow ? ERR_RANGE : 0;
@@ -61,8 +63,8 @@ static int int_error(int rc, const char *name, const char *s, const char *lo, co
     if (!hi)
         return err_set(err, errlen, rc, "%s: expected an integer >= %s, got \"%.*s\"", name, lo,
                        NUMPARSE_QUOTE, s ? s : "");
-    return err_set(err, errlen, rc, "%s: expected an integer from %s to %s, got \"%.*s\"", name,
-                   lo, hi, NUMPARSE_QUOTE, s ? s : "");
+    return err_set(err, errlen, rc, "%s: expected an integer from %s to %s, got \"%.*s\"", name, lo,
+                   hi, NUMPARSE_QUOTE, s ? s : "");
 }
 
 /* int_error for signed bounds; TYPE_MAX is the largest value of the caller's type. */
@@ -138,8 +140,8 @@ int numparse_double(const char *name, const char *s, double lo, double hi, doubl
         char *end;
         errno = 0;
         v = strtod(s, &end);
-        if (end != s && !*end) rc = errno == ERANGE || !isfinite(v) || v < lo || v > hi
-                                        ? ERR_RANGE : 0;
+        if (end != s && !*end)
+            rc = errno == ERANGE || !isfinite(v) || v < lo || v > hi ? ERR_RANGE : 0;
     }
     if (rc)
         return err_set(err, errlen, rc, "%s: expected a number from %.15g to %.15g, got \"%.*s\"",
@@ -155,10 +157,12 @@ int numparse_list(const char *name, const char *s, long long lo, long long hi, l
     size_t count = 0;
     int rc = s ? 0 : ERR_INVALID;
     for (const char *p = s; !rc;) {
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         size_t len = strcspn(p, ",");
         const char *next = p[len] ? p + len + 1 : NULL;
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
         long long v = 0;
         if (!len || len >= sizeof item) {
             rc = len ? ERR_RANGE : ERR_INVALID;

@@ -35,16 +35,16 @@ static void test_int_valid(void **state)
     assert_int_equal(
         numparse_long("x", "-9223372036854775808", LLONG_MIN, LLONG_MAX, &l, err, sizeof err), 0);
     assert_true(l == LLONG_MIN);
-    assert_int_equal(
-        numparse_long("x", "9223372036854775807", 0, LLONG_MAX, &l, err, sizeof err), 0);
+    assert_int_equal(numparse_long("x", "9223372036854775807", 0, LLONG_MAX, &l, err, sizeof err),
+                     0);
     assert_true(l == LLONG_MAX);
 }
 
 static void test_int_junk(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"abc", "", "12abc", "1.5", " 8", "8 ", "0x10", "-", "+",
-                                      "1e3", "--1", "8\n"};
+    static const char *const bad[] = {"abc",  "",  "12abc", "1.5", " 8",  "8 ",
+                                      "0x10", "-", "+",     "1e3", "--1", "8\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         int v = 42;
@@ -77,12 +77,12 @@ static void test_int_range_and_overflow(void **state)
                      ERR_RANGE);
     assert_int_equal(v, 42);
     long long l = 7;
-    assert_int_equal(
-        numparse_long("x", "9223372036854775808", 0, LLONG_MAX, &l, err, sizeof err), ERR_RANGE);
-    assert_int_equal(
-        numparse_long("x", "-9223372036854775809", LLONG_MIN, 0, &l, err, sizeof err), ERR_RANGE);
-    assert_int_equal(
-        numparse_long("x", "18446744073709551617", 0, LLONG_MAX, &l, err, sizeof err), ERR_RANGE);
+    assert_int_equal(numparse_long("x", "9223372036854775808", 0, LLONG_MAX, &l, err, sizeof err),
+                     ERR_RANGE);
+    assert_int_equal(numparse_long("x", "-9223372036854775809", LLONG_MIN, 0, &l, err, sizeof err),
+                     ERR_RANGE);
+    assert_int_equal(numparse_long("x", "18446744073709551617", 0, LLONG_MAX, &l, err, sizeof err),
+                     ERR_RANGE);
     assert_true(l == 7);
     /* No upper bound but the type's: said as ">= LO". */
     assert_int_equal(numparse_long("JOB", "0", 1, LLONG_MAX, &l, err, sizeof err), ERR_RANGE);
@@ -98,18 +98,18 @@ static void test_size(void **state)
     (void)state;
     char err[256];
     size_t z = 3;
-    assert_int_equal(numparse_size("max_write_queue", "4294967296", 4096, (size_t)1 << 32, &z,
-                                   err, sizeof err),
-                     0);
+    assert_int_equal(
+        numparse_size("max_write_queue", "4294967296", 4096, (size_t)1 << 32, &z, err, sizeof err),
+        0);
     assert_true(z == (size_t)1 << 32);
     assert_int_equal(numparse_size("q", "18446744073709551615", 0, SIZE_MAX, &z, err, sizeof err),
                      0);
     assert_true(z == SIZE_MAX);
     z = 3;
     /* A negative value is not a size, even where strtoull would wrap it. */
-    assert_int_equal(numparse_size("max_write_queue", "-1", 4096, (size_t)1 << 32, &z, err,
-                                   sizeof err),
-                     ERR_INVALID);
+    assert_int_equal(
+        numparse_size("max_write_queue", "-1", 4096, (size_t)1 << 32, &z, err, sizeof err),
+        ERR_INVALID);
     assert_string_equal(err, "max_write_queue: expected an integer from 4096 to 4294967296, got "
                              "\"-1\"");
     assert_int_equal(numparse_size("q", "+1", 0, 10, &z, err, sizeof err), ERR_INVALID);
@@ -147,8 +147,7 @@ static void test_double(void **state)
     assert_string_equal(err, "kill_grace: expected a number from 0 to 86400, got \"86401\"");
     assert_true(d == -1);
     /* Large bounds are written out, not as 1e+09. */
-    assert_int_equal(numparse_double("idle_timeout", "-1", 0, 1e9, &d, err, sizeof err),
-                     ERR_RANGE);
+    assert_int_equal(numparse_double("idle_timeout", "-1", 0, 1e9, &d, err, sizeof err), ERR_RANGE);
     assert_string_equal(err, "idle_timeout: expected a number from 0 to 1000000000, got \"-1\"");
 }
 
@@ -178,9 +177,8 @@ static void test_list(void **state)
     assert_int_equal(numparse_list("--classes", "5,7,9", 0, 255, v, 4, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     assert_true(v[0] == 5 && v[1] == 7 && v[2] == 9);
-    assert_int_equal(numparse_list("allow_uids", " 1000 , 1001 ", 0, 0x7fffffff, v, 4, &n, err,
-                                   sizeof err),
-                     0);
+    assert_int_equal(
+        numparse_list("allow_uids", " 1000 , 1001 ", 0, 0x7fffffff, v, 4, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);
     assert_true(v[0] == 1000 && v[1] == 1001);
     n = 99;
