@@ -7,6 +7,8 @@
 #ifndef SWEEP_WORKER_CMDS_H
 #define SWEEP_WORKER_CMDS_H
 
+#include <stddef.h>
+
 enum worker_exit {
     WEXIT_OK = 0,
     WEXIT_SPEC = 2,
@@ -21,7 +23,22 @@ int cmd_run(int argc, char **argv);        // worker/cmd/run.c
 int cmd_eval(int argc, char **argv);       // worker/cmd/eval.c
 int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
 int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
-int cmd_import_idx(int argc, char **argv); // worker/data/import_idx.c
+int cmd_import_idx(int argc, char **argv); // worker/cmd/import_idx.c
+
+/* One integer option of a sub-command, for cmd_int_option. */
+typedef struct {
+    int code;         // getopt_long's val for it
+    const char *name; // "--threads", for messages
+    int lo, hi;       // accepted range, inclusive
+    size_t off;       // offsetof the int field in the command's options struct
+} cmd_int_opt;
+
+/* When getopt code C is one of the N options in OPTS, parses VALUE
+ * (numparse.h) into the int at OUT + that option's offset and returns 1, or,
+ * for a bad value, prints "sweep-worker CMD: <numparse message>" to stderr
+ * and returns -1. Returns 0 when C is none of them. worker/cmd/options.c */
+int cmd_int_option(const char *cmd, const cmd_int_opt *opts, size_t n, int c, const char *value,
+                   void *out);
 
 /* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
  * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by

@@ -38,7 +38,6 @@
 
 #include "errors.h"
 #include "layers.h"
-#include "numparse.h"
 #include "optim.h"
 #include "params.h"
 #include "resnet.h"
@@ -82,13 +81,8 @@ typedef struct {
     bool help;               // --help / -h: print the usage, measure nothing
 } bench_opts;
 
-/* The integer options: getopt code, name, range, field of bench_opts. */
-static const struct {
-    int code;         // getopt_long's val
-    const char *name; // for messages
-    int lo, hi;       // accepted range
-    size_t off;       // offsetof the int in bench_opts
-} bench_int_opts[] = {
+/* The integer options (cmd_int_option). */
+static const cmd_int_opt bench_int_opts[] = {
     {'s', "--input-size", 16, 4096, offsetof(bench_opts, input)},
     {'b', "--batch", 1, 4096, offsetof(bench_opts, batch)},
     {'t', "--threads", 1, 1024, offsetof(bench_opts, threads)},
@@ -226,23 +220,14 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
                       .steps = 5,
                       .classes = 1000,
                       .width = 64};
-    char msg[256];
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        size_t k = 0;
-        while (k < sizeof bench_int_opts / sizeof bench_int_opts[0] && bench_int_opts[k].code != c)
-            k++;
-        if (k < sizeof bench_int_opts / sizeof bench_int_opts[0]) {
-            int *field = (int *)(void *)((char *)o + bench_int_opts[k].off);
-            if (numparse_int(bench_int_opts[k].name, optarg, bench_int_opts[k].lo,
-                             bench_int_opts[k].hi, field, msg, sizeof msg)) {
-                fprintf(stderr, "sweep-worker bench: %s\n", msg);
-                return WEXIT_SPEC;
-            }
-            continue;
-        }
+        int handled = cmd_int_option("bench", bench_int_opts,
+                                     sizeof bench_int_opts / sizeof bench_int_opts[0], c, optarg, o);
+        if (handled < 0) return WEXIT_SPEC;
+        if (handled) continue;
         switch (c) {
         case 'a':
             o->arch = optarg;
