@@ -32,12 +32,12 @@ typedef struct {
 
 /* What was written. */
 typedef struct {
-    size_t written;                // JPEGs written
-    size_t count[IDX_MAX_LABELS];  // ... per label
+    size_t written;                    // JPEGs written
+    size_t count[IDX_MAX_LABELS];      // ... per label
     const char *names[IDX_MAX_LABELS]; // folder name of every label (borrowed from the
-                                   // config, or from this struct for numbered labels)
+                                       // config, or from this struct for numbered labels)
     char numbered[IDX_MAX_LABELS][8];  // storage of the numbered labels' names
-    uint32_t width, height;        // image size in pixels
+    uint32_t width, height;            // image size in pixels
 } idx_import_result;
 
 /* Converts as CFG says, filling R. 0, or a negative code with the reason in

@@ -224,8 +224,9 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int handled = cmd_int_option("bench", bench_int_opts,
-                                     sizeof bench_int_opts / sizeof bench_int_opts[0], c, optarg, o);
+        int handled =
+            cmd_int_option("bench", bench_int_opts,
+                           sizeof bench_int_opts / sizeof bench_int_opts[0], c, optarg, o);
         if (handled < 0) return WEXIT_SPEC;
         if (handled) continue;
         switch (c) {
@@ -367,8 +368,7 @@ static void bench_report(const bench_opts *o, const bench_result *r)
     json_object_set_new(j, "threads", json_integer(blas_threads()));
     json_object_set_new(j, "blas_core", json_string(blas_core_name()));
     json_object_set_new(j, "blas_policy", json_string(blas_policy_name()));
-    if (blas_kernel_note())
-        json_object_set_new(j, "blas_note", json_string(blas_kernel_note()));
+    if (blas_kernel_note()) json_object_set_new(j, "blas_note", json_string(blas_kernel_note()));
     json_object_set_new(j, "train_images_per_s", json_real(train_ips));
     json_object_set_new(j, "infer_images_per_s", json_real(infer_ips));
     json_object_set_new(j, "gflops",

@@ -85,9 +85,8 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
             return 0;
         }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        bool known = !strcmp(a, "--weights") || !strcmp(a, "--data") ||
-                     !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
-                     !strcmp(a, "--cache-dir");
+        bool known = !strcmp(a, "--weights") || !strcmp(a, "--data") || !strcmp(a, "--batch") ||
+                     !strcmp(a, "--threads") || !strcmp(a, "--cache-dir");
         if (!known) {
             snprintf(msg, msglen, "unknown argument '%s' (see --help)", a);
             return WEXIT_SPEC;
@@ -97,16 +96,21 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
             return WEXIT_SPEC;
         }
         i++;
-        if (!strcmp(a, "--weights")) o->weights = val;
-        else if (!strcmp(a, "--data")) o->data = val;
-        else if (!strcmp(a, "--cache-dir")) o->cache_dir = val;
-        else if ((!strcmp(a, "--batch") && numparse_int(a, val, 1, 65536, &o->batch, msg, msglen)) ||
-                 (!strcmp(a, "--threads") && numparse_int(a, val, 1, 1024, &o->threads, msg, msglen)))
+        if (!strcmp(a, "--weights"))
+            o->weights = val;
+        else if (!strcmp(a, "--data"))
+            o->data = val;
+        else if (!strcmp(a, "--cache-dir"))
+            o->cache_dir = val;
+        else if ((!strcmp(a, "--batch") &&
+                  numparse_int(a, val, 1, 65536, &o->batch, msg, msglen)) ||
+                 (!strcmp(a, "--threads") &&
+                  numparse_int(a, val, 1, 1024, &o->threads, msg, msglen)))
             return WEXIT_SPEC;
     }
     if (!o->weights || !o->data) {
-        snprintf(msg, msglen, "%s", !o->weights ? "--weights CKPT is required"
-                                                : "--data DIR is required");
+        snprintf(msg, msglen, "%s",
+                 !o->weights ? "--weights CKPT is required" : "--data DIR is required");
         return WEXIT_SPEC;
     }
     return 0;
@@ -186,9 +190,9 @@ static int eval_run(const eval_opts *o, eval_result *r)
         const float *logits = resnet_forward(m, b.x, b.n, NULL);
         r->loss_sum += (double)resnet_loss(m, b.labels, 0.0f, NULL) * b.n;
         for (int i = 0; i < b.n; i++)
-            confusion_add(&r->cm, b.labels[i],
-                          metrics_argmax(logits + (size_t)i * (size_t)meta->nclasses,
-                                         meta->nclasses));
+            confusion_add(
+                &r->cm, b.labels[i],
+                metrics_argmax(logits + (size_t)i * (size_t)meta->nclasses, meta->nclasses));
     }
 done:
     dataset_loader_free(l);
@@ -211,19 +215,19 @@ static int eval_report(const eval_opts *o, const eval_result *r)
         double p, rec, f1;
         int64_t support;
         confusion_class(cm, c, &p, &rec, &f1, &support);
-        json_array_append_new(per, json_pack("{s:s, s:f, s:f, s:f, s:I}", "class",
-                                             meta->classes[c], "precision", p, "recall", rec, "f1",
-                                             f1, "support", (json_int_t)support));
+        json_array_append_new(per, json_pack("{s:s, s:f, s:f, s:f, s:I}", "class", meta->classes[c],
+                                             "precision", p, "recall", rec, "f1", f1, "support",
+                                             (json_int_t)support));
         json_array_append_new(names, json_string(meta->classes[c]));
     }
-    json_t *out = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:I, s:s, s:s}", "loss",
-                            cm->total ? r->loss_sum / (double)cm->total : 0.0, "accuracy",
-                            ms.accuracy, "precision", ms.precision, "recall", ms.recall, "f1",
-                            ms.f1, "per_class", per, "confusion_matrix", confusion_to_json(cm),
-                            "classes", names, "images", (json_int_t)cm->total, "weights",
-                            o->weights, "data", o->data);
-    char *txt = out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
-                    : NULL;
+    json_t *out =
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:I, s:s, s:s}", "loss",
+                  cm->total ? r->loss_sum / (double)cm->total : 0.0, "accuracy", ms.accuracy,
+                  "precision", ms.precision, "recall", ms.recall, "f1", ms.f1, "per_class", per,
+                  "confusion_matrix", confusion_to_json(cm), "classes", names, "images",
+                  (json_int_t)cm->total, "weights", o->weights, "data", o->data);
+    char *txt =
+        out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(out);
     if (!txt) return print_error(WEXIT_NOMEM, "out of memory formatting the result");
     printf("%s\n", txt);

@@ -316,9 +316,9 @@ static int predict_parse(int argc, char **argv, predict_opts *o)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int handled = cmd_int_option("predict", predict_int_opts,
-                                     sizeof predict_int_opts / sizeof predict_int_opts[0], c,
-                                     optarg, o);
+        int handled =
+            cmd_int_option("predict", predict_int_opts,
+                           sizeof predict_int_opts / sizeof predict_int_opts[0], c, optarg, o);
         if (handled < 0) return WEXIT_SPEC;
         if (handled) continue;
         switch (c) {

@@ -25,21 +25,20 @@ static void on_stop_signal(int sig)
 
 static void run_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sweep-worker run TRIAL.json\n"
-            "\n"
-            "Runs one trial as the daemon does and writes one JSON event per line to stdout:\n"
-            "start, progress, epoch, checkpoint, done, or error (with stopped on a signal).\n"
-            "Checkpoints go to the spec's out_dir; a restart with the same spec and out_dir\n"
-            "resumes after the last finished step. SIGTERM/SIGINT: finish the current step,\n"
-            "write a checkpoint, exit 7.\n"
-            "\n"
-            "Environment: SWEEP_PROGRESS_INTERVAL (seconds between progress events, default 1,\n"
-            "0 = every step), SWEEP_FEATURE_CACHE_MB (largest frozen-prefix feature cache,\n"
-            "default a quarter of physical memory), SWEEP_PROFILE=1 (seconds per phase of the\n"
-            "trial per epoch and in total, and per network unit, on stderr).\n"
-            "Exit codes: 0 done, 2 bad spec or arguments, 3 data error, 4 model error,\n"
-            "5 diverged, 6 out of memory, 7 stopped by SIGTERM/SIGINT.\n");
+    fprintf(f, "usage: sweep-worker run TRIAL.json\n"
+               "\n"
+               "Runs one trial as the daemon does and writes one JSON event per line to stdout:\n"
+               "start, progress, epoch, checkpoint, done, or error (with stopped on a signal).\n"
+               "Checkpoints go to the spec's out_dir; a restart with the same spec and out_dir\n"
+               "resumes after the last finished step. SIGTERM/SIGINT: finish the current step,\n"
+               "write a checkpoint, exit 7.\n"
+               "\n"
+               "Environment: SWEEP_PROGRESS_INTERVAL (seconds between progress events, default 1,\n"
+               "0 = every step), SWEEP_FEATURE_CACHE_MB (largest frozen-prefix feature cache,\n"
+               "default a quarter of physical memory), SWEEP_PROFILE=1 (seconds per phase of the\n"
+               "trial per epoch and in total, and per network unit, on stderr).\n"
+               "Exit codes: 0 done, 2 bad spec or arguments, 3 data error, 4 model error,\n"
+               "5 diverged, 6 out of memory, 7 stopped by SIGTERM/SIGINT.\n");
 }
 
 /* What the command line asks for. */
