@@ -67,10 +67,19 @@ static int int_error(int rc, const char *name, const char *s, const char *lo, co
                    hi, NUMPARSE_QUOTE, s ? s : "");
 }
 
-/* int_error for signed bounds; TYPE_MAX is the largest value of the caller's type. */
-static int signed_error(int rc, const char *name, const char *s, long long lo, long long hi,
-                        long long type_max, char *err, size_t errlen)
+/* The core of numparse_long and numparse_int: a decimal in [LO, HI], with
+ * the message when it is not; TYPE_MAX is the largest value of the caller's
+ * type (an HI equal to it is no bound worth naming). */
+static int parse_signed(const char *name, const char *s, long long lo, long long hi,
+                        long long type_max, long long *out, char *err, size_t errlen)
 {
+    long long v;
+    int rc = parse_decimal(s, &v);
+    if (!rc && (v < lo || v > hi)) rc = ERR_RANGE;
+    if (!rc) {
+        *out = v;
+        return 0;
+    }
     char l[24], h[24];
     snprintf(l, sizeof l, "%lld", lo);
     snprintf(h, sizeof h, "%lld", hi);
@@ -80,23 +89,16 @@ static int signed_error(int rc, const char *name, const char *s, long long lo, l
 int numparse_long(const char *name, const char *s, long long lo, long long hi, long long *out,
                   char *err, size_t errlen)
 {
-    long long v;
-    int rc = parse_decimal(s, &v);
-    if (!rc && (v < lo || v > hi)) rc = ERR_RANGE;
-    if (rc) return signed_error(rc, name, s, lo, hi, LLONG_MAX, err, errlen);
-    *out = v;
-    return 0;
+    return parse_signed(name, s, lo, hi, LLONG_MAX, out, err, errlen);
 }
 
 int numparse_int(const char *name, const char *s, int lo, int hi, int *out, char *err,
                  size_t errlen)
 {
     long long v;
-    int rc = parse_decimal(s, &v);
-    if (!rc && (v < lo || v > hi)) rc = ERR_RANGE;
-    if (rc) return signed_error(rc, name, s, lo, hi, INT_MAX, err, errlen);
-    *out = (int)v;
-    return 0;
+    int rc = parse_signed(name, s, lo, hi, INT_MAX, &v, err, errlen);
+    if (!rc) *out = (int)v;
+    return rc;
 }
 
 int numparse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out, char *err,

@@ -46,6 +46,28 @@ static void exe_dir(char *buf, size_t n)
     snprintf(buf, n, "%s", p);
 }
 
+/* The keys whose value is a path: where it goes; an empty value is refused
+ * for a REQUIRED one and resets an optional one to its derived default. */
+static const struct {
+    const char *key; // config key
+    size_t off;      // offsetof the char * field in sweepd_config
+    bool required;   // "" is an error rather than "use the default"
+} path_keys[] = {
+    {"socket", offsetof(sweepd_config, socket_path), true},
+    {"db", offsetof(sweepd_config, db_path), true},
+    {"state_dir", offsetof(sweepd_config, state_dir), true},
+    {"sql_dir", offsetof(sweepd_config, sql_dir), true},
+    {"worker", offsetof(sweepd_config, worker), true},
+    {"log_file", offsetof(sweepd_config, log_file), false},
+    {"pid_file", offsetof(sweepd_config, pid_file), false},
+};
+
+/* The field of C that path key I of path_keys sets. */
+static char **path_slot(sweepd_config *c, size_t i)
+{
+    return (char **)(void *)((char *)c + path_keys[i].off);
+}
+
 void config_defaults(sweepd_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -84,13 +106,8 @@ void config_defaults(sweepd_config *c)
 
 void config_free(sweepd_config *c)
 {
-    free(c->socket_path);
-    free(c->db_path);
-    free(c->state_dir);
-    free(c->sql_dir);
-    free(c->worker);
-    free(c->log_file);
-    free(c->pid_file);
+    for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++)
+        free(*path_slot(c, i));
     free(c->blas_core);
     free(c->socket_group_name);
     for (int i = 0; i < c->n_data_roots; i++)
@@ -195,22 +212,6 @@ void config_roots_text(const sweepd_config *c, char *buf, size_t n)
     }
 }
 
-/* The keys whose value is a path: where it goes; an empty value is refused
- * for a REQUIRED one and resets an optional one to its derived default. */
-static const struct {
-    const char *key; // config key
-    size_t off;      // offsetof the char * field in sweepd_config
-    bool required;   // "" is an error rather than "use the default"
-} path_keys[] = {
-    {"socket", offsetof(sweepd_config, socket_path), true},
-    {"db", offsetof(sweepd_config, db_path), true},
-    {"state_dir", offsetof(sweepd_config, state_dir), true},
-    {"sql_dir", offsetof(sweepd_config, sql_dir), true},
-    {"worker", offsetof(sweepd_config, worker), true},
-    {"log_file", offsetof(sweepd_config, log_file), false},
-    {"pid_file", offsetof(sweepd_config, pid_file), false},
-};
-
 /* The keys whose value is a number: where it goes, its type and range. */
 typedef enum { NUM_INT, NUM_SIZE, NUM_DOUBLE } num_kind;
 static const struct {
@@ -261,7 +262,7 @@ static int set_value(sweepd_config *c, const char *key, const char *name, const 
     for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++) {
         if (strcmp(key, path_keys[i].key)) continue;
         if (path_keys[i].required && !*value) BAD("a path");
-        char **slot = (char **)(void *)((char *)c + path_keys[i].off);
+        char **slot = path_slot(c, i);
         replace(slot, *value ? value : NULL);
         return *value && !*slot ? ERR_NOMEM : 0;
     }

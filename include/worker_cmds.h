@@ -8,6 +8,7 @@
 #define SWEEP_WORKER_CMDS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum worker_exit {
     WEXIT_OK = 0,
@@ -25,7 +26,7 @@ int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
 int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
 int cmd_import_idx(int argc, char **argv); // worker/cmd/import_idx.c
 
-/* One integer option of a sub-command, for cmd_int_option. */
+/* One integer option of a sub-command, for cmd_next_option. */
 typedef struct {
     int code;         // getopt_long's val for it
     const char *name; // "--threads", for messages
@@ -33,12 +34,16 @@ typedef struct {
     size_t off;       // offsetof the int field in the command's options struct
 } cmd_int_opt;
 
-/* When getopt code C is one of the N options in OPTS, parses VALUE
- * (numparse.h) into the int at OUT + that option's offset and returns 1, or,
- * for a bad value, prints "sweep-worker CMD: <numparse message>" to stderr
- * and returns -1. Returns 0 when C is none of them. worker/cmd/options.c */
-int cmd_int_option(const char *cmd, const cmd_int_opt *opts, size_t n, int c, const char *value,
-                   void *out);
+struct option;
+/* getopt_long over ARGV (short options: only -h) for sub-command CMD: parses
+ * the NINTS integer options INTS itself (numparse.h) into the ints at OUT +
+ * their offsets and returns the next other option's code, -1 after the last
+ * option (optind is then the first operand), or '?' when the arguments are
+ * bad: a missing value, an unknown option (then USAGE(stderr) follows) or a
+ * bad integer, reported on stderr as "sweep-worker CMD: ...". Set optind = 1
+ * before the first call. worker/cmd/options.c */
+int cmd_next_option(const char *cmd, int argc, char **argv, const struct option *longopts,
+                    const cmd_int_opt *ints, size_t nints, void *out, void (*usage)(FILE *));
 
 /* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
  * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by

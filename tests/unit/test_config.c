@@ -152,6 +152,7 @@ static void test_file_errors(void **state)
         {"socket_mode = 999\n",
          "1: socket_mode: expected an octal number from 0 to 0777, got \"999\""},
         {"foreground = maybe\n", "1: foreground: expected true or false"},
+        {"db = \"\"\n", "1: db: expected a path, got \"\""},
         {"idle_timeout = -1\n",
          "1: idle_timeout: expected a number from 0 to 1000000000, got \"-1\""},
         {"idle_timeout = soon\n",
@@ -350,6 +351,17 @@ static void test_socket_group(void **state)
     assert_int_equal(config_set(&c, "socket_group", "-5", "f:1", msg, sizeof msg), 0);
     assert_int_equal(config_finish(&c, msg, sizeof msg), ERR_INVALID);
     assert_string_equal(msg, "socket_group: expected an integer from 0 to 2147483646, got \"-5\"");
+    config_free(&c);
+
+    /* An empty optional path goes back to its derived default. */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "log_file", "/tmp/x.log", "f:1", msg, sizeof msg), 0);
+    assert_string_equal(c.log_file, "/tmp/x.log");
+    assert_int_equal(config_set(&c, "log_file", "", "f:2", msg, sizeof msg), 0);
+    assert_null(c.log_file);
+    assert_int_equal(config_set(&c, "--db", "", "--db", msg, sizeof msg), ERR_UNKNOWN_KEY);
+    assert_int_equal(config_set(&c, "db", "", "--db", msg, sizeof msg), ERR_INVALID);
+    assert_string_equal(msg, "--db: expected a path, got \"\"");
     config_free(&c);
 
     /* An empty value unsets it. */

@@ -202,7 +202,7 @@ static float train_step(resnet *m, optim *o, const float *x, const int *labels, 
     return loss;
 }
 
-/* argv -> O; errors go to stderr. 0, or WEXIT_SPEC. */
+/* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
     static const struct option opts[] = {
@@ -221,14 +221,10 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
                       .classes = 1000,
                       .width = 64};
     optind = 1;
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int handled =
-            cmd_int_option("bench", bench_int_opts,
-                           sizeof bench_int_opts / sizeof bench_int_opts[0], c, optarg, o);
-        if (handled < 0) return WEXIT_SPEC;
-        if (handled) continue;
+    while ((c = cmd_next_option("bench", argc, argv, opts, bench_int_opts,
+                                sizeof bench_int_opts / sizeof bench_int_opts[0], o, usage)) !=
+           -1) {
         switch (c) {
         case 'a':
             o->arch = optarg;
@@ -237,14 +233,10 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             o->freeze_name = optarg;
             break;
         case 'h':
+            usage(stdout);
             o->help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "sweep-worker bench: %s needs a value\n", argv[optind - 1]);
-            return WEXIT_SPEC;
         default:
-            fprintf(stderr, "sweep-worker bench: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
             return WEXIT_SPEC;
         }
     }
@@ -394,11 +386,7 @@ int cmd_bench(int argc, char **argv)
 {
     bench_opts o;
     int status = bench_parse(argc, argv, &o);
-    if (status) return status;
-    if (o.help) {
-        usage(stdout);
-        return WEXIT_OK;
-    }
+    if (status || o.help) return status;
     bench_result r;
     memset(&r, 0, sizeof r);
     status = bench_run(&o, &r);

@@ -74,13 +74,14 @@ static void eval_result_free(eval_result *r)
     ckpt_meta_free(&r->meta);
 }
 
-/* argv -> O. 0, or WEXIT_SPEC with the reason in MSG. */
+/* argv -> O; --help prints the usage. 0, or WEXIT_SPEC with the reason in MSG. */
 static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msglen)
 {
     *o = (eval_opts){.batch = 64, .threads = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            eval_usage(stdout);
             o->help = true;
             return 0;
         }
@@ -245,12 +246,8 @@ int cmd_eval(int argc, char **argv)
     char msg[1024] = "";
     int code = eval_parse(argc, argv, &o, msg, sizeof msg);
     if (code) return print_error(code, msg);
-    if (o.help) {
-        eval_usage(stdout);
-        return WEXIT_OK;
-    }
-    eval_result r;
-    memset(&r, 0, sizeof r);
+    if (o.help) return WEXIT_OK;
+    eval_result r = {0};
     code = eval_run(&o, &r);
     if (code == WEXIT_OK) code = eval_report(&o, &r);
     eval_result_free(&r);

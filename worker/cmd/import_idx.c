@@ -99,8 +99,8 @@ static int parse_classes(import_opts *o, const char *arg)
     return 0;
 }
 
-/* argv -> O (freed with free(o->names_buf), also after a failure); errors go
- * to stderr. 0, or the exit code. */
+/* argv -> O (freed with free(o->names_buf), also after a failure); --help
+ * prints the usage, errors go to stderr. 0, or the exit code. */
 static int import_parse(int argc, char **argv, import_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -114,6 +114,7 @@ static int import_parse(int argc, char **argv, import_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
             o->help = true;
             return 0;
         }
@@ -201,7 +202,6 @@ int cmd_import_idx(int argc, char **argv)
 {
     import_opts o;
     int status = import_parse(argc, argv, &o);
-    if (status == WEXIT_OK && o.help) usage(stdout);
     if (status != WEXIT_OK || o.help) goto out;
     idx_import_result *r = malloc(sizeof *r);
     char msg[PATH_MAX + 256];

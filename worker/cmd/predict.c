@@ -297,7 +297,7 @@ static void report_error(const char *file, const char *message)
     print_line(json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message), 0);
 }
 
-/* argv -> O; errors go to stderr. 0, or WEXIT_SPEC. */
+/* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
 static int predict_parse(int argc, char **argv, predict_opts *o)
 {
     static const struct option opts[] = {
@@ -313,14 +313,10 @@ static int predict_parse(int argc, char **argv, predict_opts *o)
     };
     *o = (predict_opts){.top = PREDICT_DEFAULT_TOP, .batch = PREDICT_DEFAULT_BATCH};
     optind = 1;
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int handled =
-            cmd_int_option("predict", predict_int_opts,
-                           sizeof predict_int_opts / sizeof predict_int_opts[0], c, optarg, o);
-        if (handled < 0) return WEXIT_SPEC;
-        if (handled) continue;
+    while ((c = cmd_next_option("predict", argc, argv, opts, predict_int_opts,
+                                sizeof predict_int_opts / sizeof predict_int_opts[0], o, usage)) !=
+           -1) {
         switch (c) {
         case 'w':
             o->weights = optarg;
@@ -332,14 +328,10 @@ static int predict_parse(int argc, char **argv, predict_opts *o)
             o->raw = 1;
             break;
         case 'h':
+            usage(stdout);
             o->help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "sweep-worker predict: %s needs a value\n", argv[optind - 1]);
-            return WEXIT_SPEC;
         default:
-            fprintf(stderr, "sweep-worker predict: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
             return WEXIT_SPEC;
         }
     }
@@ -464,10 +456,6 @@ int cmd_predict(int argc, char **argv)
 {
     predict_opts o;
     int status = predict_parse(argc, argv, &o);
-    if (status) return status;
-    if (o.help) {
-        usage(stdout);
-        return WEXIT_OK;
-    }
+    if (status || o.help) return status;
     return predict_run(&o);
 }

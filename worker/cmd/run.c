@@ -47,11 +47,12 @@ typedef struct {
     bool help;             // --help / -h: print the usage, run nothing
 } run_opts;
 
-/* argv -> O. 0, or WEXIT_SPEC with the reason in MSG. */
+/* argv -> O; --help prints the usage. 0, or WEXIT_SPEC with the reason in MSG. */
 static int run_parse(int argc, char **argv, run_opts *o, char *msg, size_t msglen)
 {
     memset(o, 0, sizeof *o);
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        run_usage(stdout);
         o->help = true;
         return 0;
     }
@@ -114,10 +115,7 @@ int cmd_run(int argc, char **argv)
     char msg[1024] = "";
     int code = run_parse(argc, argv, &o, msg, sizeof msg);
     if (code) return run_report_error(code, "sweep-worker: ", msg);
-    if (o.help) {
-        run_usage(stdout);
-        return WEXIT_OK;
-    }
+    if (o.help) return WEXIT_OK;
     code = run_run(&o, msg, sizeof msg);
     return run_report_error(code, NULL, msg);
 }
