@@ -7,6 +7,7 @@
 #ifndef SWEEP_WORKER_CMDS_H
 #define SWEEP_WORKER_CMDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -26,24 +27,29 @@ int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
 int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
 int cmd_import_idx(int argc, char **argv); // worker/cmd/import_idx.c
 
-/* One integer option of a sub-command, for cmd_next_option. */
+/* One option of a sub-command, for cmd_parse_options. */
 typedef struct {
-    int code;         // getopt_long's val for it
-    const char *name; // "--threads", for messages
-    int lo, hi;       // accepted range, inclusive
-    size_t off;       // offsetof the int field in the command's options struct
-} cmd_int_opt;
+    const char *name; // "--threads"
+    enum {
+        CMD_OPT_STR,  // takes a value: the const char * field points at it
+        CMD_OPT_INT,  // takes an integer in [lo, hi] (numparse.h): the int field
+        CMD_OPT_FLAG, // takes no value: the int field becomes 1
+    } kind;           // what it takes
+    int lo, hi;       // CMD_OPT_INT: accepted range, inclusive
+    size_t off;       // offsetof the field in the command's options struct
+} cmd_opt;
 
-struct option;
-/* getopt_long over ARGV (short options: only -h) for sub-command CMD: parses
- * the NINTS integer options INTS itself (numparse.h) into the ints at OUT +
- * their offsets and returns the next other option's code, -1 after the last
- * option (optind is then the first operand), or '?' when the arguments are
- * bad: a missing value, an unknown option (then USAGE(stderr) follows) or a
- * bad integer, reported on stderr as "sweep-worker CMD: ...". Set optind = 1
- * before the first call. worker/cmd/options.c */
-int cmd_next_option(const char *cmd, int argc, char **argv, const struct option *longopts,
-                    const cmd_int_opt *ints, size_t nints, void *out, void (*usage)(FILE *));
+#define CMD_MAX_OPTS 32 // most options a cmd_parse_options table may have
+
+/* Parses the options of sub-command CMD in ARGV with getopt_long (so
+ * --name=value and unambiguous prefixes work; operands may stand between
+ * options) into the fields at OUT + the offsets of the N options in OPTS;
+ * --help/-h prints USAGE(stdout) and sets *HELP. Returns 0 with optind at
+ * the first operand, or WEXIT_SPEC after reporting on stderr, as
+ * "sweep-worker CMD: ...", a missing value, a bad integer or an unknown option
+ * (then USAGE(stderr) follows). worker/cmd/options.c */
+int cmd_parse_options(const char *cmd, int argc, char **argv, const cmd_opt *opts, size_t n,
+                      void *out, void (*usage)(FILE *), bool *help);
 
 /* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
  * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by

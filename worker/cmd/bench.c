@@ -26,7 +26,7 @@
  * Steps: bench_parse (argv -> bench_opts), bench_run (build, time, into a
  * bench_result) and bench_report (the JSON object). */
 #include <cblas.h>
-#include <getopt.h>
+#include <getopt.h> // optind
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -81,14 +81,16 @@ typedef struct {
     bool help;               // --help / -h: print the usage, measure nothing
 } bench_opts;
 
-/* The integer options (cmd_int_option). */
-static const cmd_int_opt bench_int_opts[] = {
-    {'s', "--input-size", 16, 4096, offsetof(bench_opts, input)},
-    {'b', "--batch", 1, 4096, offsetof(bench_opts, batch)},
-    {'t', "--threads", 1, 1024, offsetof(bench_opts, threads)},
-    {'n', "--steps", 1, 100000, offsetof(bench_opts, steps)},
-    {'k', "--classes", 1, 1000000, offsetof(bench_opts, classes)},
-    {'w', "--width", 1, 4096, offsetof(bench_opts, width)},
+/* The options (cmd_parse_options). */
+static const cmd_opt bench_options[] = {
+    {"--arch", CMD_OPT_STR, 0, 0, offsetof(bench_opts, arch)},
+    {"--input-size", CMD_OPT_INT, 16, 4096, offsetof(bench_opts, input)},
+    {"--batch", CMD_OPT_INT, 1, 4096, offsetof(bench_opts, batch)},
+    {"--freeze", CMD_OPT_STR, 0, 0, offsetof(bench_opts, freeze_name)},
+    {"--threads", CMD_OPT_INT, 1, 1024, offsetof(bench_opts, threads)},
+    {"--steps", CMD_OPT_INT, 1, 100000, offsetof(bench_opts, steps)},
+    {"--classes", CMD_OPT_INT, 1, 1000000, offsetof(bench_opts, classes)},
+    {"--width", CMD_OPT_INT, 1, 4096, offsetof(bench_opts, width)},
 };
 
 /* What was measured, for bench_report. */
@@ -205,13 +207,6 @@ static float train_step(resnet *m, optim *o, const float *x, const int *labels, 
 /* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
-    static const struct option opts[] = {
-        {"arch", required_argument, NULL, 'a'},    {"input-size", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"freeze", required_argument, NULL, 'f'},
-        {"threads", required_argument, NULL, 't'}, {"steps", required_argument, NULL, 'n'},
-        {"classes", required_argument, NULL, 'k'}, {"width", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
     *o = (bench_opts){.arch = "resnet18",
                       .freeze_name = "none",
                       .input = 224,
@@ -220,26 +215,9 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
                       .steps = 5,
                       .classes = 1000,
                       .width = 64};
-    optind = 1;
-    int c;
-    while ((c = cmd_next_option("bench", argc, argv, opts, bench_int_opts,
-                                sizeof bench_int_opts / sizeof bench_int_opts[0], o, usage)) !=
-           -1) {
-        switch (c) {
-        case 'a':
-            o->arch = optarg;
-            break;
-        case 'f':
-            o->freeze_name = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            o->help = true;
-            return 0;
-        default:
-            return WEXIT_SPEC;
-        }
-    }
+    int rc = cmd_parse_options("bench", argc, argv, bench_options,
+                               sizeof bench_options / sizeof bench_options[0], o, usage, &o->help);
+    if (rc || o->help) return rc;
     if (optind < argc) {
         fprintf(stderr, "sweep-worker bench: unexpected argument '%s'\n", argv[optind]);
         return WEXIT_SPEC;

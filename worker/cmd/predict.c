@@ -28,7 +28,7 @@
  * Steps: predict_parse (argv -> predict_opts), predict_run (the batches) and
  * the report step report_result / report_error, one line per image, which
  * predict_run calls after each batch so that results stream. */
-#include <getopt.h>
+#include <getopt.h> // optind
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -72,12 +72,15 @@ typedef struct {
     bool help;           // --help / -h: print the usage, classify nothing
 } predict_opts;
 
-/* The integer options (cmd_int_option). */
-static const cmd_int_opt predict_int_opts[] = {
-    {'s', "--input-size", 8, 4096, offsetof(predict_opts, input_size)},
-    {'k', "--top", 1, 1 << 20, offsetof(predict_opts, top)},
-    {'t', "--threads", 1, 1024, offsetof(predict_opts, threads)},
-    {'b', "--batch", 1, 1024, offsetof(predict_opts, batch)},
+/* The options (cmd_parse_options). */
+static const cmd_opt predict_options[] = {
+    {"--weights", CMD_OPT_STR, 0, 0, offsetof(predict_opts, weights)},
+    {"--arch", CMD_OPT_STR, 0, 0, offsetof(predict_opts, arch)},
+    {"--input-size", CMD_OPT_INT, 8, 4096, offsetof(predict_opts, input_size)},
+    {"--raw", CMD_OPT_FLAG, 0, 0, offsetof(predict_opts, raw)},
+    {"--top", CMD_OPT_INT, 1, 1 << 20, offsetof(predict_opts, top)},
+    {"--threads", CMD_OPT_INT, 1, 1024, offsetof(predict_opts, threads)},
+    {"--batch", CMD_OPT_INT, 1, 1024, offsetof(predict_opts, batch)},
 };
 
 static void usage(FILE *f)
@@ -300,41 +303,11 @@ static void report_error(const char *file, const char *message)
 /* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
 static int predict_parse(int argc, char **argv, predict_opts *o)
 {
-    static const struct option opts[] = {
-        {"weights", required_argument, NULL, 'w'},
-        {"arch", required_argument, NULL, 'a'},
-        {"input-size", required_argument, NULL, 's'},
-        {"raw", no_argument, NULL, 'r'},
-        {"top", required_argument, NULL, 'k'},
-        {"threads", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     *o = (predict_opts){.top = PREDICT_DEFAULT_TOP, .batch = PREDICT_DEFAULT_BATCH};
-    optind = 1;
-    int c;
-    while ((c = cmd_next_option("predict", argc, argv, opts, predict_int_opts,
-                                sizeof predict_int_opts / sizeof predict_int_opts[0], o, usage)) !=
-           -1) {
-        switch (c) {
-        case 'w':
-            o->weights = optarg;
-            break;
-        case 'a':
-            o->arch = optarg;
-            break;
-        case 'r':
-            o->raw = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            o->help = true;
-            return 0;
-        default:
-            return WEXIT_SPEC;
-        }
-    }
+    int rc =
+        cmd_parse_options("predict", argc, argv, predict_options,
+                          sizeof predict_options / sizeof predict_options[0], o, usage, &o->help);
+    if (rc || o->help) return rc;
     if (!o->weights) {
         fprintf(stderr, "sweep-worker predict: --weights FILE is required\n\n");
         usage(stderr);
