@@ -36,7 +36,7 @@ typedef struct {
     size_t count[IDX_MAX_LABELS];      // ... per label
     const char *names[IDX_MAX_LABELS]; // folder name of every label (borrowed from the
                                        // config, or from this struct for numbered labels)
-    char numbered[IDX_MAX_LABELS][8];  // storage of the numbered labels' names
+    char numbered[IDX_MAX_LABELS][16]; // storage of the numbered labels' names
     uint32_t width, height;            // image size in pixels
 } idx_import_result;
 
