@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,12 @@
 
 #include "blas_policy.h"
 #include "errors.h"
+#include "numparse.h"
 
-static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 static void replace(char **slot, const char *v)
 {
@@ -39,6 +44,28 @@ static void exe_dir(char *buf, size_t n)
     char *slash = strrchr(p, '/');
     if (slash) *slash = 0;
     snprintf(buf, n, "%s", p);
+}
+
+/* The keys whose value is a path: where it goes; an empty value is refused
+ * for a REQUIRED one and resets an optional one to its derived default. */
+static const struct {
+    const char *key; // config key
+    size_t off;      // offsetof the char * field in sweepd_config
+    bool required;   // "" is an error rather than "use the default"
+} path_keys[] = {
+    {"socket", offsetof(sweepd_config, socket_path), true},
+    {"db", offsetof(sweepd_config, db_path), true},
+    {"state_dir", offsetof(sweepd_config, state_dir), true},
+    {"sql_dir", offsetof(sweepd_config, sql_dir), true},
+    {"worker", offsetof(sweepd_config, worker), true},
+    {"log_file", offsetof(sweepd_config, log_file), false},
+    {"pid_file", offsetof(sweepd_config, pid_file), false},
+};
+
+/* The field of C that path key I of path_keys sets. */
+static char **path_slot(sweepd_config *c, size_t i)
+{
+    return (char **)(void *)((char *)c + path_keys[i].off);
 }
 
 void config_defaults(sweepd_config *c)
@@ -79,38 +106,14 @@ void config_defaults(sweepd_config *c)
 
 void config_free(sweepd_config *c)
 {
-    free(c->socket_path);
-    free(c->db_path);
-    free(c->state_dir);
-    free(c->sql_dir);
-    free(c->worker);
-    free(c->log_file);
-    free(c->pid_file);
+    for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++)
+        free(*path_slot(c, i));
     free(c->blas_core);
     free(c->socket_group_name);
-    for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
+    for (int i = 0; i < c->n_data_roots; i++)
+        free(c->data_roots[i]);
     free(c->data_roots);
     memset(c, 0, sizeof *c);
-}
-
-static int parse_int(const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 0);
-    if (errno || end == v || *end || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
-static int parse_double(const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi)) return -1;
-    *out = x;
-    return 0;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -128,22 +131,16 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
-static int parse_uids(sweepd_config *c, const char *v)
+/* allow_uids: numeric uids separated by commas; empty = none. */
+static int parse_uids(sweepd_config *c, const char *name, const char *v, char *msg, size_t msglen)
 {
-    c->n_allow_uids = 0;
-    const char *p = v;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (errno || end == p || x < 0 || x > 0x7fffffff) return -1;
-        if (*end && *end != ',' && *end != ' ' && *end != '\t') return -1;
-        if (c->n_allow_uids >= CONFIG_MAX_UIDS) return -1;
-        c->allow_uids[c->n_allow_uids++] = (uid_t)x;
-        p = end;
-    }
+    long long uids[CONFIG_MAX_UIDS];
+    size_t n = 0;
+    int rc = *v ? numparse_list(name, v, 0, 0x7fffffff, uids, CONFIG_MAX_UIDS, &n, msg, msglen) : 0;
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+        c->allow_uids[i] = (uid_t)uids[i];
+    c->n_allow_uids = (int)n;
     return 0;
 }
 
@@ -160,15 +157,13 @@ static int parse_group(sweepd_config *c, const char *v)
 static int resolve_group(sweepd_config *c, char *msg, size_t msglen)
 {
     const char *v = c->socket_group_name;
-    char *end;
-    errno = 0;
-    long g = strtol(v, &end, 10);
-    if (!errno && end != v && !*end) {
-        if (g < 0 || g >= 0x7fffffff)
-            return err_set(msg, msglen, ERR_INVALID, "socket_group: gid %s out of range", v);
+    long long g;
+    int rc = numparse_long("socket_group", v, 0, 0x7ffffffe, &g, msg, msglen);
+    if (rc == 0) {
         c->socket_group = (gid_t)g;
         return 0;
     }
+    if (rc != ERR_INVALID) return ERR_INVALID; // a number, but no gid: msg says why
     errno = 0;
     struct group *gr = getgrnam(v);
     if (!gr)
@@ -183,17 +178,20 @@ static int resolve_group(sweepd_config *c, char *msg, size_t msglen)
 /* data_roots: comma-separated directories (resolved later by config_finish). */
 static int parse_roots(sweepd_config *c, const char *v)
 {
-    for (int i = 0; i < c->n_data_roots; i++) free(c->data_roots[i]);
+    for (int i = 0; i < c->n_data_roots; i++)
+        free(c->data_roots[i]);
     free(c->data_roots);
     c->data_roots = NULL;
     c->n_data_roots = 0;
     const char *p = v;
     while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
         if (!*p) break;
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
         char **nr = realloc(c->data_roots, (size_t)(c->n_data_roots + 1) * sizeof *nr);
         if (!nr) return ERR_NOMEM;
         c->data_roots = nr;
@@ -214,43 +212,63 @@ void config_roots_text(const sweepd_config *c, char *buf, size_t n)
     }
 }
 
-int config_set(sweepd_config *c, const char *key, const char *value, const char *where,
-               char *msg, size_t msglen)
+/* The keys whose value is a number: where it goes, its type and range. */
+typedef enum { NUM_INT, NUM_SIZE, NUM_DOUBLE } num_kind;
+static const struct {
+    const char *key; // config key
+    num_kind kind;   // type of the field: int, size_t or double
+    size_t off;      // offsetof the field in sweepd_config
+    double lo, hi;   // accepted range, inclusive
+} num_keys[] = {
+    {"workers", NUM_INT, offsetof(sweepd_config, workers), 0, 4096}, // 0 = one per core
+    {"threads_per_worker", NUM_INT, offsetof(sweepd_config, threads_per_worker), 1, 1024},
+    {"kill_grace", NUM_DOUBLE, offsetof(sweepd_config, kill_grace), 0, 86400},
+    {"trial_timeout", NUM_DOUBLE, offsetof(sweepd_config, default_trial_timeout), 0, 1e9},
+    {"max_retries", NUM_INT, offsetof(sweepd_config, default_max_retries), 0, 1000},
+    {"tick", NUM_DOUBLE, offsetof(sweepd_config, tick), 0.01, 60},
+    {"db_busy_timeout_ms", NUM_INT, offsetof(sweepd_config, db_busy_timeout_ms), 0, 60000},
+    {"max_write_queue", NUM_SIZE, offsetof(sweepd_config, max_write_queue), 4096, 4294967296.0},
+    {"max_connections", NUM_INT, offsetof(sweepd_config, max_connections), 1, 65536},
+    {"idle_timeout", NUM_DOUBLE, offsetof(sweepd_config, idle_timeout), 0, 1e9}, // 0 = never
+};
+
+/* Parses number key I of num_keys from VALUE into C; NAME names it in msg. */
+static int set_number(sweepd_config *c, size_t i, const char *name, const char *value, char *msg,
+                      size_t msglen)
 {
-    long l;
-    double d;
+    char *field = (char *)c + num_keys[i].off;
+    double lo = num_keys[i].lo, hi = num_keys[i].hi;
+    switch (num_keys[i].kind) {
+    case NUM_INT:
+        return numparse_int(name, value, (int)lo, (int)hi, (int *)(void *)field, msg, msglen);
+    case NUM_SIZE:
+        return numparse_size(name, value, (size_t)lo, (size_t)hi, (size_t *)(void *)field, msg,
+                             msglen);
+    case NUM_DOUBLE:
+        return numparse_double(name, value, lo, hi, (double *)(void *)field, msg, msglen);
+    }
+    return ERR_INTERNAL;
+}
+
+/* The value checks of config_set; messages start with NAME. */
+static int set_value(sweepd_config *c, const char *key, const char *name, const char *value,
+                     char *msg, size_t msglen)
+{
     bool b;
-    /* Flags are named by themselves ("--workers: ..."), file lines as "file:N: key: ...". */
-    bool is_flag = where[0] == '-';
-#define BAD(what)                                                                          \
-    return err_set(msg, msglen, ERR_INVALID, "%s: %s%sexpected %s, got \"%s\"", where,      \
-                   is_flag ? "" : key, is_flag ? "" : ": ", what, value)
-    if (!strcmp(key, "socket")) {
-        if (!*value) BAD("a path");
-        replace(&c->socket_path, value);
-    } else if (!strcmp(key, "db")) {
-        if (!*value) BAD("a path");
-        replace(&c->db_path, value);
-    } else if (!strcmp(key, "state_dir")) {
-        if (!*value) BAD("a path");
-        replace(&c->state_dir, value);
-    } else if (!strcmp(key, "sql_dir")) {
-        if (!*value) BAD("a path");
-        replace(&c->sql_dir, value);
-    } else if (!strcmp(key, "worker")) {
-        if (!*value) BAD("a path");
-        replace(&c->worker, value);
-    } else if (!strcmp(key, "log_file")) {
-        replace(&c->log_file, *value ? value : NULL);
-    } else if (!strcmp(key, "pid_file")) {
-        replace(&c->pid_file, *value ? value : NULL);
-    } else if (!strcmp(key, "workers")) {
-        if (parse_int(value, 0, 4096, &l)) BAD("an integer from 0 (one per core) to 4096");
-        c->workers = (int)l;
-    } else if (!strcmp(key, "threads_per_worker")) {
-        if (parse_int(value, 1, 1024, &l)) BAD("an integer from 1 to 1024");
-        c->threads_per_worker = (int)l;
-    } else if (!strcmp(key, "blas_core")) {
+    log_level lv;
+    unsigned mode;
+#define BAD(what)                                                                                  \
+    return err_set(msg, msglen, ERR_INVALID, "%s: expected %s, got \"%s\"", name, what, value)
+    for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++) {
+        if (strcmp(key, path_keys[i].key)) continue;
+        if (path_keys[i].required && !*value) BAD("a path");
+        char **slot = path_slot(c, i);
+        replace(slot, *value ? value : NULL);
+        return *value && !*slot ? ERR_NOMEM : 0;
+    }
+    for (size_t i = 0; i < sizeof num_keys / sizeof num_keys[0]; i++)
+        if (!strcmp(key, num_keys[i].key)) return set_number(c, i, name, value, msg, msglen);
+    if (!strcmp(key, "blas_core")) {
         if (blas_policy_check(value, NULL, 0) < 0)
             BAD("inherit, auto or an OpenBLAS kernel name (Haswell, Zen, SkylakeX, Cooperlake, "
                 "...)");
@@ -260,55 +278,45 @@ int config_set(sweepd_config *c, const char *key, const char *value, const char 
         if (parse_bool(value, &b)) BAD("true or false");
         c->foreground = b;
     } else if (!strcmp(key, "log_level")) {
-        log_level lv;
         if (log_level_parse(value, &lv)) BAD("one of debug, info, warn, error, off");
         c->level = lv;
-    } else if (!strcmp(key, "kill_grace")) {
-        if (parse_double(value, 0, 86400, &d)) BAD("seconds from 0 to 86400");
-        c->kill_grace = d;
-    } else if (!strcmp(key, "trial_timeout")) {
-        if (parse_double(value, 0, 1e9, &d)) BAD("seconds (0 = no limit)");
-        c->default_trial_timeout = d;
-    } else if (!strcmp(key, "max_retries")) {
-        if (parse_int(value, 0, 1000, &l)) BAD("an integer from 0 to 1000");
-        c->default_max_retries = (int)l;
-    } else if (!strcmp(key, "tick")) {
-        if (parse_double(value, 0.01, 60, &d)) BAD("seconds from 0.01 to 60");
-        c->tick = d;
-    } else if (!strcmp(key, "db_busy_timeout_ms")) {
-        if (parse_int(value, 0, 60000, &l)) BAD("milliseconds from 0 to 60000");
-        c->db_busy_timeout_ms = (int)l;
-    } else if (!strcmp(key, "max_write_queue")) {
-        if (parse_int(value, 4096, 1L << 32, &l)) BAD("bytes from 4096 to 4294967296");
-        c->max_write_queue = (size_t)l;
-    } else if (!strcmp(key, "max_connections")) {
-        if (parse_int(value, 1, 65536, &l)) BAD("an integer from 1 to 65536");
-        c->max_connections = (int)l;
-    } else if (!strcmp(key, "idle_timeout")) {
-        if (parse_double(value, 0, 1e9, &d)) BAD("seconds (0 = never)");
-        c->idle_timeout = d;
     } else if (!strcmp(key, "socket_mode")) {
-        char *end;
-        errno = 0;
-        long m = strtol(value, &end, 8);
-        if (errno || end == value || *end || m < 0 || m > 0777) BAD("octal permission bits like 0660");
-        c->socket_mode = (int)m;
+        int rc = numparse_octal(name, value, 0777, &mode, msg, msglen);
+        if (rc) return rc;
+        c->socket_mode = (int)mode;
     } else if (!strcmp(key, "allow_uids")) {
-        if (parse_uids(c, value)) BAD("a comma-separated list of numeric uids");
+        return parse_uids(c, name, value, msg, msglen);
     } else if (!strcmp(key, "socket_group")) {
         return parse_group(c, value);
     } else if (!strcmp(key, "data_roots")) {
         return parse_roots(c, value);
     } else {
-        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key \"%s\"", where, key);
+        return ERR_UNKNOWN_KEY;
     }
 #undef BAD
     return 0;
 }
 
+int config_set(sweepd_config *c, const char *key, const char *value, const char *where, char *msg,
+               size_t msglen)
+{
+    /* Flags are named by themselves ("--workers: ..."), file lines as "file:N: key: ...". */
+    char reason[512] = "";
+    bool is_flag = where[0] == '-';
+    int rc = set_value(c, key, is_flag ? where : key, value, reason, sizeof reason);
+    if (rc == ERR_UNKNOWN_KEY)
+        return err_set(msg, msglen, rc, "%s: unknown key \"%s\"", where, key);
+    if (rc == ERR_NOMEM) return err_set(msg, msglen, rc, "%s: out of memory", where);
+    if (rc)
+        return err_set(msg, msglen, ERR_INVALID, "%s%s%s", is_flag ? "" : where,
+                       is_flag ? "" : ": ", reason);
+    return 0;
+}
+
 static char *trim(char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t n = strlen(s);
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
         s[--n] = 0;
@@ -342,8 +350,8 @@ int config_load_file(sweepd_config *c, const char *path, char *msg, size_t msgle
         if (!*s) continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = err_set(msg, msglen, ERR_INVALID, "%s: expected `key = value`, got \"%s\"",
-                         where, s);
+            rc = err_set(msg, msglen, ERR_INVALID, "%s: expected `key = value`, got \"%s\"", where,
+                         s);
             break;
         }
         *eq = 0;
@@ -396,8 +404,18 @@ const char *config_usage(void)
 int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, char *msg,
                      size_t msglen)
 {
-    enum { O_CONFIG = 256, O_SOCKET, O_DB, O_STATE, O_WORKERS, O_THREADS, O_FG, O_LEVEL, O_BLAS,
-           O_HELP };
+    enum {
+        O_CONFIG = 256,
+        O_SOCKET,
+        O_DB,
+        O_STATE,
+        O_WORKERS,
+        O_THREADS,
+        O_FG,
+        O_LEVEL,
+        O_BLAS,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"socket", required_argument, NULL, O_SOCKET},
@@ -418,8 +436,10 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (o == O_CONFIG) config_path = optarg;
-        else if (o == O_HELP || o == 'h') *want_help = true;
+        if (o == O_CONFIG)
+            config_path = optarg;
+        else if (o == O_HELP || o == 'h')
+            *want_help = true;
         else if (o == '?') {
             if (optopt)
                 return err_set(msg, msglen, ERR_INVALID, "option -%c: unknown or missing its value",
@@ -440,15 +460,32 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *key = NULL;
         switch (o) {
-        case O_SOCKET: key = "socket"; break;
-        case O_DB: key = "db"; break;
-        case O_STATE: key = "state_dir"; break;
-        case O_WORKERS: key = "workers"; break;
-        case O_THREADS: key = "threads_per_worker"; break;
-        case O_LEVEL: key = "log_level"; break;
-        case O_BLAS: key = "blas_core"; break;
-        case O_FG: c->foreground = true; break;
-        default: break;
+        case O_SOCKET:
+            key = "socket";
+            break;
+        case O_DB:
+            key = "db";
+            break;
+        case O_STATE:
+            key = "state_dir";
+            break;
+        case O_WORKERS:
+            key = "workers";
+            break;
+        case O_THREADS:
+            key = "threads_per_worker";
+            break;
+        case O_LEVEL:
+            key = "log_level";
+            break;
+        case O_BLAS:
+            key = "blas_core";
+            break;
+        case O_FG:
+            c->foreground = true;
+            break;
+        default:
+            break;
         }
         if (key) {
             char where[64];
@@ -490,8 +527,8 @@ long config_usable_cpus(void)
 int config_finish(sweepd_config *c, char *msg, size_t msglen)
 {
     int rc;
-    char **paths[] = {&c->socket_path, &c->db_path, &c->state_dir, &c->sql_dir,
-                      &c->log_file, &c->pid_file};
+    char **paths[] = {&c->socket_path, &c->db_path,  &c->state_dir,
+                      &c->sql_dir,     &c->log_file, &c->pid_file};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if ((rc = absolutize(paths[i], msg, msglen))) return rc;
     if (c->has_socket_group && (rc = resolve_group(c, msg, msglen))) return rc;

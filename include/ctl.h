@@ -32,6 +32,7 @@ enum ctl_exit {
 
 #define CTL_DEFAULT_SOCKET "./var/sweepd.sock"
 #define CTL_DEFAULT_BEST 5
+#define CTL_MAX_BEST 100000 // largest -n K of best
 
 typedef enum {
     CTL_CMD_NONE = 0, // only --help was given
@@ -53,7 +54,7 @@ typedef struct {
     ctl_command cmd;         // the command
     const char *file;        // submit: path of the job file (borrowed from argv)
     long long id;            // job id (status/cancel/best/watch) or trial id (trial); 0 if absent
-    int limit;               // best: -n K, default CTL_DEFAULT_BEST
+    int limit;               // best: -n K (1..CTL_MAX_BEST), default CTL_DEFAULT_BEST
 } ctl_args;
 
 /* Parses ARGV (argv[0] is the program name). ENV_SOCKET is $SWEEPD_SOCKET or

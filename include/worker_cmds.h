@@ -8,13 +8,41 @@
 #ifndef SWEEP_WORKER_CMDS_H
 #define SWEEP_WORKER_CMDS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
 #include "worker_exit.h" // enum worker_exit: the exit statuses below
 
 int cmd_run(int argc, char **argv);        // worker/cmd/run.c
 int cmd_eval(int argc, char **argv);       // worker/cmd/eval.c
 int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
 int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
-int cmd_import_idx(int argc, char **argv); // worker/data/import_idx.c
+int cmd_import_idx(int argc, char **argv); // worker/cmd/import_idx.c
+
+/* One option of a sub-command, for cmd_parse_options. */
+typedef struct {
+    const char *name; // "--threads"
+    enum {
+        CMD_OPT_STR,  // takes a value: the const char * field points at it
+        CMD_OPT_INT,  // takes an integer in [lo, hi] (numparse.h): the int field
+        CMD_OPT_FLAG, // takes no value: the int field becomes 1
+    } kind;           // what it takes
+    int lo, hi;       // CMD_OPT_INT: accepted range, inclusive
+    size_t off;       // offsetof the field in the command's options struct
+} cmd_opt;
+
+#define CMD_MAX_OPTS 32 // most options a cmd_parse_options table may have
+
+/* Parses the options of sub-command CMD in ARGV with getopt_long (so
+ * --name=value and unambiguous prefixes work; operands may stand between
+ * options) into the fields at OUT + the offsets of the N options in OPTS;
+ * --help/-h prints USAGE(stdout) and sets *HELP. Returns 0 with optind at
+ * the first operand, or WEXIT_SPEC after reporting on stderr, as
+ * "sweep-worker CMD: ...", a missing value, a bad integer or an unknown option
+ * (then USAGE(stderr) follows). worker/cmd/options.c */
+int cmd_parse_options(const char *cmd, int argc, char **argv, const cmd_opt *opts, size_t n,
+                      void *out, void (*usage)(FILE *), bool *help);
 
 /* Makes OpenBLAS run the kernel that POLICY (a blas_core value: "inherit",
  * "auto" or a kernel name; NULL = inherit, see blas_policy.h) asks for, by

@@ -6,12 +6,12 @@
  * PATH`; `sweepctl help CMD` and `sweepctl CMD --help` print the command's
  * help; a global option written after the command is a usage error that says
  * where to put it; `best` takes -n K before or after JOB and also `-nK`. */
-#include <errno.h>
-#include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ctl.h"
 #include "errors.h"
+#include "numparse.h"
 
 static const struct {
     ctl_command cmd;
@@ -79,17 +79,10 @@ void ctl_usage(FILE *f, ctl_command cmd)
                "2 usage error, 3 the daemon cannot be reached.\n");
 }
 
-/* Parses a positive decimal id into *OUT. */
+/* Parses a positive decimal id into *OUT (numparse wording, ERR_INVALID). */
 static int parse_id(const char *s, const char *what, long long *out, char *msg, size_t msglen)
 {
-    char *end;
-    errno = 0;
-    long long v = (s[0] >= '0' && s[0] <= '9') ? strtoll(s, &end, 10) : 0;
-    if (s[0] < '0' || s[0] > '9' || *end || errno || v <= 0)
-        return err_set(msg, msglen, ERR_INVALID, "%s must be a positive integer, got '%s'", what,
-                       s);
-    *out = v;
-    return 0;
+    return numparse_long(what, s, 1, LLONG_MAX, out, msg, msglen) ? ERR_INVALID : 0;
 }
 
 static int is_global_opt(const char *s)
@@ -167,13 +160,7 @@ int ctl_parse_args(ctl_args *a, int argc, char **argv, const char *env_socket, c
         if (!only_operands && a->cmd == CTL_CMD_BEST && !strncmp(s, "-n", 2)) {
             const char *v = s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v) return err_set(msg, msglen, ERR_INVALID, "-n needs a number K");
-            long long k;
-            int rc = parse_id(v, "-n K", &k, msg, msglen);
-            if (rc) return rc;
-            if (k > 100000)
-                return err_set(msg, msglen, ERR_INVALID, "-n K must be at most 100000, got %lld",
-                               k);
-            a->limit = (int)k;
+            if (numparse_int("-n", v, 1, CTL_MAX_BEST, &a->limit, msg, msglen)) return ERR_INVALID;
             continue;
         }
         if (!only_operands && s[0] == '-' && s[1])

@@ -211,7 +211,7 @@ n_before=$(wc -l <"$REQLOG")
 ctl frobnicate 2>"$T/err"; is "unknown command exits 2" $? 2
 like "unknown command named" "$(cat "$T/err")" "unknown command 'frobnicate'"
 ctl cancel abc 2>"$T/err"; is "non-numeric job exits 2" $? 2
-like "bad job id named" "$(cat "$T/err")" "JOB must be a positive integer, got 'abc'"
+like "bad job id named" "$(cat "$T/err")" 'JOB: expected an integer >= 1, got "abc"'
 ctl list --json 2>"$T/err"; is "global option after command exits 2" $? 2
 like "global option placement explained" "$(cat "$T/err")" "put it before the command"
 out=$("$CTL" --help); is "--help exits 0" $? 0

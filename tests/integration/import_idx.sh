@@ -83,8 +83,10 @@ is "truncated labels: exit 3" "$?" 3
 like "truncated message" "$(cat "$T/err")" 'short.idx: truncated'
 "$W" import-idx "$IMG" "$LAB" >/dev/null 2>&1
 is "missing OUTDIR: exit 2" "$?" 2
-"$W" import-idx "$IMG" "$LAB" "$T/x" --quality 0 >/dev/null 2>&1
+"$W" import-idx "$IMG" "$LAB" "$T/x" --quality 0 >/dev/null 2>"$T/err"
 is "--quality 0: exit 2" "$?" 2
+is "--quality 0: the one number wording" "$(cat "$T/err")" \
+    'import-idx: --quality: expected an integer from 1 to 100, got "0"'
 "$W" import-idx --help >"$T/help" 2>&1
 is "--help exits 0" "$?" 0
 like "--help shows usage" "$(cat "$T/help")" 'usage: sweep-worker import-idx'

@@ -201,8 +201,10 @@ like "... message names the tensor" "$(cat "$T/e14")" 'layer3.0.conv2.weight'
 is "no --weights: exit 2" "$?" 2
 "$W" predict --weights "$FIX" >/dev/null 2>&1
 is "no image: exit 2" "$?" 2
-"$W" predict --weights "$FIX" --top 0 "${imgs[0]}" >/dev/null 2>&1
+"$W" predict --weights "$FIX" --top 0 "${imgs[0]}" >/dev/null 2>"$T/err"
 is "--top 0: exit 2" "$?" 2
+is "--top 0: the one number wording" "$(cat "$T/err")" \
+    'sweep-worker predict: --top: expected an integer from 1 to 1048576, got "0"'
 "$W" predict --help | grep -q -- '--weights'
 is "--help shows the options" "$?" 0
 

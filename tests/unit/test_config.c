@@ -133,19 +133,34 @@ static void test_file_errors(void **state)
         const char *want; // after "<path>:"
     } cases[] = {
         {"workers = 2\nwokers = 3\n", "2: unknown key \"wokers\""},
-        {"workers = many\n", "1: workers: expected an integer"},
-        {"threads_per_worker = 0\n", "1: threads_per_worker: expected an integer from 1 to 1024"},
+        {"workers = many\n", "1: workers: expected an integer from 0 to 4096, got \"many\""},
+        {"threads_per_worker = 0\n",
+         "1: threads_per_worker: expected an integer from 1 to 1024, got \"0\""},
+        {"workers = 0x10\n", "1: workers: expected an integer from 0 to 4096, got \"0x10\""},
+        {"max_write_queue = -1\n",
+         "1: max_write_queue: expected an integer from 4096 to 4294967296, got \"-1\""},
+        {"max_retries = 99999999999999999999\n",
+         "1: max_retries: expected an integer from 0 to 1000, got \"99999999999999999999\""},
         {"just text\n", "1: expected `key = value`"},
         {" = 3\n", "1: missing key"},
         {"log_level = loud\n", "1: log_level: expected one of debug"},
-        {"allow_uids = 1000,bob\n", "1: allow_uids: expected a comma-separated list"},
-        {"kill_grace = -1\n", "1: kill_grace: expected seconds"},
-        {"socket_mode = 999\n", "1: socket_mode: expected octal"},
+        {"allow_uids = 1000,bob\n",
+         "1: allow_uids: expected a comma-separated list of integers from 0 to 2147483647, got "
+         "\"1000,bob\""},
+        {"kill_grace = -1\n", "1: kill_grace: expected a number from 0 to 86400, got \"-1\""},
+        {"tick = inf\n", "1: tick: expected a number from 0.01 to 60, got \"inf\""},
+        {"socket_mode = 999\n",
+         "1: socket_mode: expected an octal number from 0 to 0777, got \"999\""},
         {"foreground = maybe\n", "1: foreground: expected true or false"},
-        {"idle_timeout = -1\n", "1: idle_timeout: expected seconds (0 = never), got \"-1\""},
-        {"idle_timeout = soon\n", "1: idle_timeout: expected seconds (0 = never), got \"soon\""},
-        {"idle_timeout = nan\n", "1: idle_timeout: expected seconds"},
-        {"max_connections = 8\nidle_timeout = 5s\n", "2: idle_timeout: expected seconds"},
+        {"db = \"\"\n", "1: db: expected a path, got \"\""},
+        {"idle_timeout = -1\n",
+         "1: idle_timeout: expected a number from 0 to 1000000000, got \"-1\""},
+        {"idle_timeout = soon\n",
+         "1: idle_timeout: expected a number from 0 to 1000000000, got \"soon\""},
+        {"idle_timeout = nan\n",
+         "1: idle_timeout: expected a number from 0 to 1000000000, got \"nan\""},
+        {"max_connections = 8\nidle_timeout = 5s\n",
+         "2: idle_timeout: expected a number from 0 to 1000000000, got \"5s\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sweepd_config c;
@@ -171,8 +186,18 @@ static void test_flags_override(void **state)
 {
     (void)state;
     write_conf("workers = 3\nsocket = /tmp/from-file.sock\nworker = /from/file\n");
-    char *argv[] = {"sweepd", "--workers", "5", "--config", path, "--foreground",
-                    "--log-level", "debug", "--state-dir", "/srv/st", "--threads-per-worker", "2",
+    char *argv[] = {"sweepd",
+                    "--workers",
+                    "5",
+                    "--config",
+                    path,
+                    "--foreground",
+                    "--log-level",
+                    "debug",
+                    "--state-dir",
+                    "/srv/st",
+                    "--threads-per-worker",
+                    "2",
                     NULL};
     int argc = 12;
     sweepd_config c;
@@ -183,9 +208,9 @@ static void test_flags_override(void **state)
     assert_int_equal(config_from_args(&c, argc, argv, &help, msg, sizeof msg), 0);
     unsetenv("SWEEPD_WORKER");
     assert_false(help);
-    assert_int_equal(c.workers, 5);                         // flag beats file
+    assert_int_equal(c.workers, 5);                            // flag beats file
     assert_string_equal(c.socket_path, "/tmp/from-file.sock"); // file beats default
-    assert_string_equal(c.worker, "/from/env");             // env beats file
+    assert_string_equal(c.worker, "/from/env");                // env beats file
     assert_true(c.foreground);
     assert_int_equal(c.level, LOGL_DEBUG);
     assert_string_equal(c.state_dir, "/srv/st");
@@ -214,7 +239,7 @@ static void test_flags_override(void **state)
     assert_true(config_from_args(&c, 3, b1, &help, msg, sizeof msg) < 0);
     assert_non_null(strstr(msg, "--wrokers"));
     assert_true(config_from_args(&c, 3, b2, &help, msg, sizeof msg) < 0);
-    assert_string_equal(msg, "--workers: expected an integer from 0 (one per core) to 4096, got \"-1\"");
+    assert_string_equal(msg, "--workers: expected an integer from 0 to 4096, got \"-1\"");
     assert_true(config_from_args(&c, 2, b3, &help, msg, sizeof msg) < 0);
     assert_string_equal(msg, "unexpected argument \"extra\"");
     assert_true(config_from_args(&c, 2, b4, &help, msg, sizeof msg) < 0);
@@ -239,7 +264,8 @@ static void test_sample_config(void **state)
         const char *l = line;
         size_t k = 0;
         if (l[0] == '#') {
-            while (l[1 + k] == '_' || (l[1 + k] >= 'a' && l[1 + k] <= 'z')) k++;
+            while (l[1 + k] == '_' || (l[1 + k] >= 'a' && l[1 + k] <= 'z'))
+                k++;
             if (k > 0 && !strncmp(l + 1 + k, " = ", 3)) {
                 l++;
                 keys++;
@@ -254,13 +280,31 @@ static void test_sample_config(void **state)
     char msg[512];
     int rc = config_load_file(&c, path, msg, sizeof msg);
     if (rc) fail_msg("etc/sweepd.conf uncommented: %s", msg);
-    static const char *const all[] = {"socket", "socket_mode", "db", "state_dir", "sql_dir",
-                                      "worker", "workers", "threads_per_worker", "foreground",
-                                      "log_level", "log_file", "pid_file", "kill_grace",
-                                      "trial_timeout", "max_retries", "tick",
-                                      "db_busy_timeout_ms", "max_write_queue",
-                                      "max_connections", "idle_timeout", "allow_uids",
-                                      "socket_group", "data_roots", "blas_core", NULL};
+    static const char *const all[] = {"socket",
+                                      "socket_mode",
+                                      "db",
+                                      "state_dir",
+                                      "sql_dir",
+                                      "worker",
+                                      "workers",
+                                      "threads_per_worker",
+                                      "foreground",
+                                      "log_level",
+                                      "log_file",
+                                      "pid_file",
+                                      "kill_grace",
+                                      "trial_timeout",
+                                      "max_retries",
+                                      "tick",
+                                      "db_busy_timeout_ms",
+                                      "max_write_queue",
+                                      "max_connections",
+                                      "idle_timeout",
+                                      "allow_uids",
+                                      "socket_group",
+                                      "data_roots",
+                                      "blas_core",
+                                      NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {
         char msg2[256];
@@ -296,9 +340,28 @@ static void test_socket_group(void **state)
     config_free(&c);
 
     config_defaults(&c);
-    assert_int_equal(config_set(&c, "socket_group", "no-such-group-xyz", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_set(&c, "socket_group", "no-such-group-xyz", "f:1", msg, sizeof msg),
+                     0);
     assert_int_equal(config_finish(&c, msg, sizeof msg), ERR_NOTFOUND);
     assert_non_null(strstr(msg, "socket_group: unknown group \"no-such-group-xyz\""));
+    config_free(&c);
+
+    /* A number that is no gid is refused in the one wording, not looked up as a name. */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "socket_group", "-5", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), ERR_INVALID);
+    assert_string_equal(msg, "socket_group: expected an integer from 0 to 2147483646, got \"-5\"");
+    config_free(&c);
+
+    /* An empty optional path goes back to its derived default. */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "log_file", "/tmp/x.log", "f:1", msg, sizeof msg), 0);
+    assert_string_equal(c.log_file, "/tmp/x.log");
+    assert_int_equal(config_set(&c, "log_file", "", "f:2", msg, sizeof msg), 0);
+    assert_null(c.log_file);
+    assert_int_equal(config_set(&c, "--db", "", "--db", msg, sizeof msg), ERR_UNKNOWN_KEY);
+    assert_int_equal(config_set(&c, "db", "", "--db", msg, sizeof msg), ERR_INVALID);
+    assert_string_equal(msg, "--db: expected a path, got \"\"");
     config_free(&c);
 
     /* An empty value unsets it. */
@@ -324,8 +387,7 @@ static void test_blas_core(void **state)
     assert_string_equal(c.blas_core, "auto");
     assert_int_equal(config_set(&c, "blas_core", "skylakex", "f:2", msg, sizeof msg), 0);
     assert_string_equal(c.blas_core, "SkylakeX");
-    assert_int_equal(config_set(&c, "blas_core", "fastest", "f:3", msg, sizeof msg),
-                     ERR_INVALID);
+    assert_int_equal(config_set(&c, "blas_core", "fastest", "f:3", msg, sizeof msg), ERR_INVALID);
     assert_non_null(strstr(msg, "f:3: blas_core: expected inherit, auto or an OpenBLAS kernel"));
     assert_non_null(strstr(msg, "\"fastest\""));
     assert_string_equal(c.blas_core, "SkylakeX");
@@ -381,14 +443,10 @@ static void test_data_roots(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_file),
-        cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_flags_override),
-        cmocka_unit_test(test_sample_config),
-        cmocka_unit_test(test_socket_group),
-        cmocka_unit_test(test_data_roots),
-        cmocka_unit_test(test_blas_core),
+        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file_errors),   cmocka_unit_test(test_flags_override),
+        cmocka_unit_test(test_sample_config), cmocka_unit_test(test_socket_group),
+        cmocka_unit_test(test_data_roots),    cmocka_unit_test(test_blas_core),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

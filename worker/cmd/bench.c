@@ -22,12 +22,15 @@
  * layer plus dW and dX of the trainable ones), infer_gflops, blas_core,
  * threads, sgemm_gflops_peak (best of 3 square 2048 sgemm calls in this run,
  * measured after the model so it does not count towards peak_rss_mb),
- * peak_rss_mb (getrusage high-water mark), and the configuration. */
+ * peak_rss_mb (getrusage high-water mark), and the configuration.
+ * Steps: bench_parse (argv -> bench_opts), bench_run (build, time, into a
+ * bench_result) and bench_report (the JSON object). */
 #include <cblas.h>
-#include <errno.h>
-#include <getopt.h>
+#include <getopt.h> // optind
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +67,46 @@ static void usage(FILE *f)
                "  --width W         stem width (default 64, torchvision's)\n");
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "sweep-worker bench: %s: expected an integer in [%d, %d], got \"%s\"\n",
-                opt, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
+/* What the command line asks for. */
+typedef struct {
+    const char *arch;        // --arch A
+    const char *freeze_name; // --freeze STAGE as given
+    freeze_kind freeze;      // ... as a freeze_kind
+    int input;               // --input-size N
+    int batch;               // --batch B
+    int threads;             // --threads T
+    int steps;               // --steps S, timed steps of each kind
+    int classes;             // --classes K
+    int width;               // --width W
+    bool help;               // --help / -h: print the usage, measure nothing
+} bench_opts;
+
+/* The options (cmd_parse_options). */
+static const cmd_opt bench_options[] = {
+    {"--arch", CMD_OPT_STR, 0, 0, offsetof(bench_opts, arch)},
+    {"--input-size", CMD_OPT_INT, 16, 4096, offsetof(bench_opts, input)},
+    {"--batch", CMD_OPT_INT, 1, 4096, offsetof(bench_opts, batch)},
+    {"--freeze", CMD_OPT_STR, 0, 0, offsetof(bench_opts, freeze_name)},
+    {"--threads", CMD_OPT_INT, 1, 1024, offsetof(bench_opts, threads)},
+    {"--steps", CMD_OPT_INT, 1, 100000, offsetof(bench_opts, steps)},
+    {"--classes", CMD_OPT_INT, 1, 1000000, offsetof(bench_opts, classes)},
+    {"--width", CMD_OPT_INT, 1, 4096, offsetof(bench_opts, width)},
+};
+
+/* What was measured, for bench_report. */
+typedef struct {
+    resnet_info info;     // the model built
+    size_t ntrain;        // trainable parameters
+    float loss;           // loss after the last timed step
+    double first_train;   // seconds of the warm-up training step
+    double train_s;       // seconds of the timed training steps
+    double first_infer;   // seconds of the warm-up inference step
+    double infer_s;       // seconds of the timed inference steps
+    double rss;           // peak resident memory, MiB
+    double fwd_all;       // forward FLOPs per image, whole model
+    double fwd_trainable; // ... of its trainable part
+    double peak;          // best sgemm GFLOPS
+} bench_result;
 
 /* Output side of a 3x3/2 pad 1 (or 1x1/2) step, and of conv1 7x7/2 pad 3. */
 static int down2(int s)
@@ -174,104 +204,67 @@ static float train_step(resnet *m, optim *o, const float *x, const int *labels, 
     return loss;
 }
 
-int cmd_bench(int argc, char **argv)
+/* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
+static int bench_parse(int argc, char **argv, bench_opts *o)
 {
-    static const struct option opts[] = {
-        {"arch", required_argument, NULL, 'a'},    {"input-size", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"freeze", required_argument, NULL, 'f'},
-        {"threads", required_argument, NULL, 't'}, {"steps", required_argument, NULL, 'n'},
-        {"classes", required_argument, NULL, 'k'}, {"width", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
-    const char *arch = "resnet18", *freeze_name = "none";
-    int input = 224, batch = 16, threads = 1, steps = 5, classes = 1000, width = 64;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'a':
-            arch = optarg;
-            break;
-        case 'f':
-            freeze_name = optarg;
-            break;
-        case 's':
-            bad = parse_int("--input-size", optarg, 16, 4096, &input);
-            break;
-        case 'b':
-            bad = parse_int("--batch", optarg, 1, 4096, &batch);
-            break;
-        case 't':
-            bad = parse_int("--threads", optarg, 1, 1024, &threads);
-            break;
-        case 'n':
-            bad = parse_int("--steps", optarg, 1, 100000, &steps);
-            break;
-        case 'k':
-            bad = parse_int("--classes", optarg, 1, 1000000, &classes);
-            break;
-        case 'w':
-            bad = parse_int("--width", optarg, 1, 4096, &width);
-            break;
-        case 'h':
-            usage(stdout);
-            return WEXIT_OK;
-        case ':':
-            fprintf(stderr, "sweep-worker bench: %s needs a value\n", argv[optind - 1]);
-            return WEXIT_SPEC;
-        default:
-            fprintf(stderr, "sweep-worker bench: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return WEXIT_SPEC;
-        }
-        if (bad) return WEXIT_SPEC;
-    }
+    *o = (bench_opts){.arch = "resnet18",
+                      .freeze_name = "none",
+                      .input = 224,
+                      .batch = 16,
+                      .threads = 1,
+                      .steps = 5,
+                      .classes = 1000,
+                      .width = 64};
+    int rc = cmd_parse_options("bench", argc, argv, bench_options,
+                               sizeof bench_options / sizeof bench_options[0], o, usage, &o->help);
+    if (rc || o->help) return rc;
     if (optind < argc) {
         fprintf(stderr, "sweep-worker bench: unexpected argument '%s'\n", argv[optind]);
         return WEXIT_SPEC;
     }
-    freeze_kind freeze = FREEZE_NONE;
-    {
-        static const char *const names[] = {"none",   "stem",   "layer1", "layer2",
-                                            "layer3", "layer4", "all"};
-        int found = -1;
-        for (int i = 0; i < 7; i++)
-            if (!strcmp(freeze_name, names[i])) found = i;
-        if (found < 0) {
-            fprintf(stderr,
-                    "sweep-worker bench: --freeze: expected one of none, stem, layer1, layer2, "
-                    "layer3, layer4, all, got \"%s\"\n",
-                    freeze_name);
-            return WEXIT_SPEC;
-        }
-        freeze = (freeze_kind)found;
+    static const char *const names[] = {"none",   "stem",   "layer1", "layer2",
+                                        "layer3", "layer4", "all"};
+    int found = -1;
+    for (int i = 0; i < 7; i++)
+        if (!strcmp(o->freeze_name, names[i])) found = i;
+    if (found < 0) {
+        fprintf(stderr,
+                "sweep-worker bench: --freeze: expected one of none, stem, layer1, layer2, "
+                "layer3, layer4, all, got \"%s\"\n",
+                o->freeze_name);
+        return WEXIT_SPEC;
     }
-    blas_set_threads(threads);
+    o->freeze = (freeze_kind)found;
+    return 0;
+}
 
+/* Builds the model and times the steps into R. Returns the exit code; errors
+ * go to stderr. */
+static int bench_run(const bench_opts *o, bench_result *r)
+{
+    blas_set_threads(o->threads);
     char msg[1024] = "";
     int status = WEXIT_OK;
     resnet *m = NULL;
-    optim o = {0};
+    optim opt = {0};
     float *x = NULL;
     int *labels = NULL;
-    int rc = resnet_create(&m, arch, width, classes, 1, msg, sizeof msg);
+    int batch = o->batch, input = o->input;
+    int rc = resnet_create(&m, o->arch, o->width, o->classes, 1, msg, sizeof msg);
     if (rc) {
         fprintf(stderr, "sweep-worker bench: %s\n", msg);
         return rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC;
     }
-    if ((rc = resnet_prepare(m, freeze, 0.0f, batch, input, input, msg, sizeof msg))) {
+    if ((rc = resnet_prepare(m, o->freeze, 0.0f, batch, input, input, msg, sizeof msg))) {
         fprintf(stderr, "sweep-worker bench: %s\n", msg);
         status = rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC;
         goto out;
     }
-    size_t ntrain;
     float *grads;
-    resnet_trainable(m, &ntrain, &grads);
+    resnet_trainable(m, &r->ntrain, &grads);
     optim_config cfg = {
         .kind = OPTIM_SGD, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f};
-    if ((rc = optim_init(&o, &cfg, ntrain, msg, sizeof msg))) {
+    if ((rc = optim_init(&opt, &cfg, r->ntrain, msg, sizeof msg))) {
         fprintf(stderr, "sweep-worker bench: %s\n", msg);
         status = rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC;
         goto out;
@@ -284,24 +277,24 @@ int cmd_bench(int argc, char **argv)
         status = WEXIT_NOMEM;
         goto out;
     }
-    rng_t r;
-    rng_seed(&r, 42);
+    rng_t rng;
+    rng_seed(&rng, 42);
     for (size_t i = 0; i < per * (size_t)batch; i++)
-        x[i] = (float)rng_normal(&r);
+        x[i] = (float)rng_normal(&rng);
     for (int i = 0; i < batch; i++)
-        labels[i] = (int)rng_int(&r, 0, classes - 1);
+        labels[i] = (int)rng_int(&rng, 0, o->classes - 1);
 
     /* Training: one warm-up step, then STEPS timed ones. */
     resnet_set_train(m, 1);
     double t0 = time_mono();
-    float loss = train_step(m, &o, x, labels, batch);
-    double first_train = time_mono() - t0;
+    r->loss = train_step(m, &opt, x, labels, batch);
+    r->first_train = time_mono() - t0;
     t0 = time_mono();
-    for (int s = 0; s < steps; s++)
-        loss = train_step(m, &o, x, labels, batch);
-    double train_s = time_mono() - t0;
-    if (!isfinite(loss)) {
-        fprintf(stderr, "sweep-worker bench: the loss is not finite (%g)\n", (double)loss);
+    for (int s = 0; s < o->steps; s++)
+        r->loss = train_step(m, &opt, x, labels, batch);
+    r->train_s = time_mono() - t0;
+    if (!isfinite(r->loss)) {
+        fprintf(stderr, "sweep-worker bench: the loss is not finite (%g)\n", (double)r->loss);
         status = WEXIT_DIVERGED;
         goto out;
     }
@@ -310,57 +303,71 @@ int cmd_bench(int argc, char **argv)
     resnet_set_train(m, 0);
     t0 = time_mono();
     resnet_forward(m, x, batch, NULL);
-    double first_infer = time_mono() - t0;
+    r->first_infer = time_mono() - t0;
     t0 = time_mono();
-    for (int s = 0; s < steps; s++)
+    for (int s = 0; s < o->steps; s++)
         resnet_forward(m, x, batch, NULL);
-    double infer_s = time_mono() - t0;
-    double rss = peak_rss_mb();
+    r->infer_s = time_mono() - t0;
+    r->rss = peak_rss_mb();
 
-    double fwd_all, fwd_trainable;
-    count_flops(m, input, &fwd_all, &fwd_trainable);
-    double train_ips = (double)batch * steps / train_s;
-    double infer_ips = (double)batch * steps / infer_s;
-    double peak = sgemm_peak(BENCH_SGEMM_N);
-    resnet_info info;
-    resnet_get_info(m, &info);
+    count_flops(m, input, &r->fwd_all, &r->fwd_trainable);
+    r->peak = sgemm_peak(BENCH_SGEMM_N);
+    resnet_get_info(m, &r->info);
+out:
+    free(x);
+    free(labels);
+    optim_free(&opt);
+    if (m) resnet_free(m);
+    return status;
+}
 
+/* Prints R as the one JSON object (see the file comment). */
+static void bench_report(const bench_opts *o, const bench_result *r)
+{
+    double train_ips = (double)o->batch * o->steps / r->train_s;
+    double infer_ips = (double)o->batch * o->steps / r->infer_s;
     json_t *j = json_object();
-    json_object_set_new(j, "arch", json_string(arch));
-    json_object_set_new(j, "model", json_string(info.arch));
-    json_object_set_new(j, "input_size", json_integer(input));
-    json_object_set_new(j, "batch", json_integer(batch));
-    json_object_set_new(j, "freeze", json_string(freeze_name));
-    json_object_set_new(j, "classes", json_integer(classes));
-    json_object_set_new(j, "width", json_integer(width));
-    json_object_set_new(j, "steps", json_integer(steps));
+    json_object_set_new(j, "arch", json_string(o->arch));
+    json_object_set_new(j, "model", json_string(r->info.arch));
+    json_object_set_new(j, "input_size", json_integer(o->input));
+    json_object_set_new(j, "batch", json_integer(o->batch));
+    json_object_set_new(j, "freeze", json_string(o->freeze_name));
+    json_object_set_new(j, "classes", json_integer(o->classes));
+    json_object_set_new(j, "width", json_integer(o->width));
+    json_object_set_new(j, "steps", json_integer(o->steps));
     json_object_set_new(j, "threads", json_integer(blas_threads()));
     json_object_set_new(j, "blas_core", json_string(blas_core_name()));
     json_object_set_new(j, "blas_policy", json_string(blas_policy_name()));
-    if (blas_kernel_note())
-        json_object_set_new(j, "blas_note", json_string(blas_kernel_note()));
+    if (blas_kernel_note()) json_object_set_new(j, "blas_note", json_string(blas_kernel_note()));
     json_object_set_new(j, "train_images_per_s", json_real(train_ips));
     json_object_set_new(j, "infer_images_per_s", json_real(infer_ips));
-    json_object_set_new(j, "gflops", json_real((fwd_all + 2 * fwd_trainable) * train_ips / 1e9));
-    json_object_set_new(j, "infer_gflops", json_real(fwd_all * infer_ips / 1e9));
-    json_object_set_new(j, "sgemm_gflops_peak", json_real(peak));
-    json_object_set_new(j, "peak_rss_mb", json_real(rss));
-    json_object_set_new(j, "forward_gflop_per_image", json_real(fwd_all / 1e9));
-    json_object_set_new(j, "train_step_s", json_real(train_s / steps));
-    json_object_set_new(j, "infer_step_s", json_real(infer_s / steps));
-    json_object_set_new(j, "first_train_step_s", json_real(first_train));
-    json_object_set_new(j, "first_infer_step_s", json_real(first_infer));
-    json_object_set_new(j, "loss", json_real(loss));
-    json_object_set_new(j, "params", json_integer((json_int_t)info.param_count));
-    json_object_set_new(j, "trainable_params", json_integer((json_int_t)ntrain));
+    json_object_set_new(j, "gflops",
+                        json_real((r->fwd_all + 2 * r->fwd_trainable) * train_ips / 1e9));
+    json_object_set_new(j, "infer_gflops", json_real(r->fwd_all * infer_ips / 1e9));
+    json_object_set_new(j, "sgemm_gflops_peak", json_real(r->peak));
+    json_object_set_new(j, "peak_rss_mb", json_real(r->rss));
+    json_object_set_new(j, "forward_gflop_per_image", json_real(r->fwd_all / 1e9));
+    json_object_set_new(j, "train_step_s", json_real(r->train_s / o->steps));
+    json_object_set_new(j, "infer_step_s", json_real(r->infer_s / o->steps));
+    json_object_set_new(j, "first_train_step_s", json_real(r->first_train));
+    json_object_set_new(j, "first_infer_step_s", json_real(r->first_infer));
+    json_object_set_new(j, "loss", json_real(r->loss));
+    json_object_set_new(j, "params", json_integer((json_int_t)r->info.param_count));
+    json_object_set_new(j, "trainable_params", json_integer((json_int_t)r->ntrain));
     char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (line) printf("%s\n", line);
     free(line);
     json_decref(j);
-out:
-    free(x);
-    free(labels);
-    optim_free(&o);
-    if (m) resnet_free(m);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o;
+    int status = bench_parse(argc, argv, &o);
+    if (status || o.help) return status;
+    bench_result r;
+    memset(&r, 0, sizeof r);
+    status = bench_run(&o, &r);
+    if (status == WEXIT_OK) bench_report(&o, &r);
     return status;
 }

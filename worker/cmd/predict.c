@@ -23,11 +23,16 @@
  * (image_preprocess_file in image.h): decode with libjpeg-turbo, resize the
  * shorter side to round(input_size / 0.875) with an antialiased filter,
  * center-crop input_size, normalise. --raw skips resize and crop; the image
- * must already be input_size x input_size. */
-#include <errno.h>
-#include <getopt.h>
+ * must already be input_size x input_size.
+ *
+ * Steps: predict_parse (argv -> predict_opts), predict_run (the batches) and
+ * the report step report_result / report_error, one line per image, which
+ * predict_run calls after each batch so that results stream. */
+#include <getopt.h> // optind
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +40,7 @@
 #include "errors.h"
 #include "image.h"
 #include "log.h"
+#include "numparse.h"
 #include "resnet.h"
 #include "safetensors.h"
 #include "worker_cmds.h"
@@ -51,6 +57,31 @@ typedef struct {
     char **classes; // (nclasses) names; owned
     int nclasses;   // = fc rows
 } predict_meta;
+
+/* What the command line asks for. */
+typedef struct {
+    const char *weights; // --weights FILE
+    const char *arch;    // --arch NAME to check, NULL = any
+    int input_size;      // --input-size N, 0 = the file's
+    int raw;             // --raw: no resize/crop
+    int top;             // --top K
+    int threads;         // --threads T, 0 = OpenBLAS's default
+    int batch;           // --batch B
+    char **images;       // the IMAGE operands (borrowed from argv)
+    int nimages;         // their count
+    bool help;           // --help / -h: print the usage, classify nothing
+} predict_opts;
+
+/* The options (cmd_parse_options). */
+static const cmd_opt predict_options[] = {
+    {"--weights", CMD_OPT_STR, 0, 0, offsetof(predict_opts, weights)},
+    {"--arch", CMD_OPT_STR, 0, 0, offsetof(predict_opts, arch)},
+    {"--input-size", CMD_OPT_INT, 8, 4096, offsetof(predict_opts, input_size)},
+    {"--raw", CMD_OPT_FLAG, 0, 0, offsetof(predict_opts, raw)},
+    {"--top", CMD_OPT_INT, 1, 1 << 20, offsetof(predict_opts, top)},
+    {"--threads", CMD_OPT_INT, 1, 1024, offsetof(predict_opts, threads)},
+    {"--batch", CMD_OPT_INT, 1, 1024, offsetof(predict_opts, batch)},
+};
 
 static void usage(FILE *f)
 {
@@ -124,16 +155,9 @@ static int meta_read(const st_file *f, int nclasses, int input_size, predict_met
     pm->input_size = PREDICT_DEFAULT_SIZE;
     const char *path = st_path(f);
     const char *s = st_metadata(f, "input_size");
-    if (s) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < 1 || v > 65536)
-            return err_set(msg, msglen, ERR_MODEL,
-                           "%s: metadata \"input_size\" is \"%.40s\", not a positive integer", path,
-                           s);
-        pm->input_size = (int)v;
-    }
+    if (s && numparse_int("input_size", s, 1, 65536, &pm->input_size, NULL, 0))
+        return err_set(msg, msglen, ERR_MODEL,
+                       "%s: metadata \"input_size\" is \"%.40s\", not a positive integer", path, s);
     if (input_size > 0) pm->input_size = input_size;
     int rc = meta_triple(f, "mean", 0, pm->mean, msg, msglen);
     if (!rc) rc = meta_triple(f, "std", 1, pm->std, msg, msglen);
@@ -212,8 +236,22 @@ static json_t *json_filename(const char *file)
     return s;
 }
 
-/* Prints the JSON line for one classified image. 0 or ERR_NOMEM. */
-static int print_result(const char *file, const float *logits, const predict_meta *pm, int top)
+/* Prints O as one compact JSON line with REAL_PRECISION significant digits
+ * (0 = jansson's default) and drops the reference. 0 or ERR_NOMEM. */
+static int print_line(json_t *o, int real_precision)
+{
+    size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    if (real_precision) flags |= JSON_REAL_PRECISION(real_precision);
+    char *line = o ? json_dumps(o, flags) : NULL;
+    if (line) printf("%s\n", line);
+    free(line);
+    json_decref(o);
+    return line ? 0 : ERR_NOMEM;
+}
+
+/* The report step, one image: prints the JSON line for one classified image.
+ * 0 or ERR_NOMEM. */
+static int report_result(const char *file, const float *logits, const predict_meta *pm, int top)
 {
     int k = pm->nclasses;
     double mx = logits[0], sum = 0;
@@ -247,14 +285,8 @@ static int print_result(const char *file, const float *logits, const predict_met
     json_object_set_new(o, "file", json_filename(file));
     json_object_set_new(o, "top", ta);
     json_object_set_new(o, "logits", la);
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
-    if (line) {
-        fputs(line, stdout);
-        fputc('\n', stdout);
-    } else {
-        rc = ERR_NOMEM;
-    }
-    free(line);
+    rc = print_line(o, 7);
+    o = NULL;
 out:
     json_decref(o);
     free(best);
@@ -262,97 +294,42 @@ out:
     return rc;
 }
 
-static void print_error(const char *file, const char *message)
+/* The report step, one image that could not be used: {"file":…, "error":…}. */
+static void report_error(const char *file, const char *message)
 {
-    json_t *o = json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (line) printf("%s\n", line);
-    free(line);
-    json_decref(o);
+    print_line(json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message), 0);
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+/* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
+static int predict_parse(int argc, char **argv, predict_opts *o)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "sweep-worker predict: %s: expected an integer in [%d, %d], got \"%s\"\n",
-                opt, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-int cmd_predict(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"weights", required_argument, NULL, 'w'},
-        {"arch", required_argument, NULL, 'a'},
-        {"input-size", required_argument, NULL, 's'},
-        {"raw", no_argument, NULL, 'r'},
-        {"top", required_argument, NULL, 'k'},
-        {"threads", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *weights = NULL, *arch = NULL;
-    int input_size = 0, raw = 0, top = PREDICT_DEFAULT_TOP, threads = 0,
-        batch = PREDICT_DEFAULT_BATCH;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'w':
-            weights = optarg;
-            break;
-        case 'a':
-            arch = optarg;
-            break;
-        case 's':
-            if (parse_int("--input-size", optarg, 8, 4096, &input_size)) return WEXIT_SPEC;
-            break;
-        case 'r':
-            raw = 1;
-            break;
-        case 'k':
-            if (parse_int("--top", optarg, 1, 1 << 20, &top)) return WEXIT_SPEC;
-            break;
-        case 't':
-            if (parse_int("--threads", optarg, 1, 1024, &threads)) return WEXIT_SPEC;
-            break;
-        case 'b':
-            if (parse_int("--batch", optarg, 1, 1024, &batch)) return WEXIT_SPEC;
-            break;
-        case 'h':
-            usage(stdout);
-            return WEXIT_OK;
-        case ':':
-            fprintf(stderr, "sweep-worker predict: %s needs a value\n", argv[optind - 1]);
-            return WEXIT_SPEC;
-        default:
-            fprintf(stderr, "sweep-worker predict: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return WEXIT_SPEC;
-        }
-    }
-    if (!weights) {
+    *o = (predict_opts){.top = PREDICT_DEFAULT_TOP, .batch = PREDICT_DEFAULT_BATCH};
+    int rc =
+        cmd_parse_options("predict", argc, argv, predict_options,
+                          sizeof predict_options / sizeof predict_options[0], o, usage, &o->help);
+    if (rc || o->help) return rc;
+    if (!o->weights) {
         fprintf(stderr, "sweep-worker predict: --weights FILE is required\n\n");
         usage(stderr);
         return WEXIT_SPEC;
     }
-    int nimages = argc - optind;
-    char **images = argv + optind;
-    if (nimages < 1) {
+    o->nimages = argc - optind;
+    o->images = argv + optind;
+    if (o->nimages < 1) {
         fprintf(stderr, "sweep-worker predict: no IMAGE given\n\n");
         usage(stderr);
         return WEXIT_SPEC;
     }
-    if (threads > 0) blas_set_threads(threads);
+    return 0;
+}
 
+/* Loads the model and classifies O's images in batches of consecutive ones;
+ * after each batch its lines are printed in argument order (report_result,
+ * report_error), so results stream. Returns the exit code; model errors go
+ * to stderr. */
+static int predict_run(const predict_opts *o)
+{
+    if (o->threads > 0) blas_set_threads(o->threads);
     char msg[1024] = "";
     int status = WEXIT_OK;
     st_file *f = NULL;
@@ -360,7 +337,9 @@ int cmd_predict(int argc, char **argv)
     predict_meta pm = {0};
     float *x = NULL;
     int *slot = NULL;
-    int rc = st_open(&f, weights, msg, sizeof msg);
+    int top = o->top, batch = o->batch, nimages = o->nimages;
+    char **images = o->images;
+    int rc = st_open(&f, o->weights, msg, sizeof msg);
     if (rc) {
         fprintf(stderr, "sweep-worker predict: %s\n", msg);
         return rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_MODEL;
@@ -368,12 +347,12 @@ int cmd_predict(int argc, char **argv)
     if ((rc = resnet_from_safetensors(&m, f, 0, 0, msg, sizeof msg))) goto model_fail;
     resnet_info info;
     resnet_get_info(m, &info);
-    if (arch && strcmp(arch, info.arch)) {
-        rc = err_set(msg, sizeof msg, ERR_MODEL, "%s holds a %s, not the --arch %s", weights,
-                     info.arch, arch);
+    if (o->arch && strcmp(o->arch, info.arch)) {
+        rc = err_set(msg, sizeof msg, ERR_MODEL, "%s holds a %s, not the --arch %s", o->weights,
+                     info.arch, o->arch);
         goto model_fail;
     }
-    if ((rc = meta_read(f, info.classes, input_size, &pm, msg, sizeof msg))) goto model_fail;
+    if ((rc = meta_read(f, info.classes, o->input_size, &pm, msg, sizeof msg))) goto model_fail;
     if (top > pm.nclasses) top = pm.nclasses;
     if (batch > nimages) batch = nimages;
     if ((rc = resnet_prepare(m, FREEZE_ALL, 0.0f, batch, pm.input_size, pm.input_size, msg,
@@ -394,10 +373,9 @@ int cmd_predict(int argc, char **argv)
                      pm.input_size);
         goto model_fail;
     }
-    log_debug("predict: %s (%s, %d classes), input %d, kernel %s x%d", weights, info.arch,
+    log_debug("predict: %s (%s, %d classes), input %d, kernel %s x%d", o->weights, info.arch,
               info.classes, pm.input_size, blas_core_name(), blas_threads());
 
-    /* Batches of consecutive images; lines come out in argument order. */
     for (int start = 0; start < nimages; start += batch) {
         int end = start + batch < nimages ? start + batch : nimages;
         int n = 0;
@@ -408,7 +386,7 @@ int cmd_predict(int argc, char **argv)
         }
         for (int i = start; i < end; i++) {
             char emsg[1024] = "";
-            int prc = preprocess(images[i], &pm, raw, x + per * (size_t)n, emsg, sizeof emsg);
+            int prc = preprocess(images[i], &pm, o->raw, x + per * (size_t)n, emsg, sizeof emsg);
             if (prc) {
                 errs[i - start] = strdup(emsg[0] ? emsg : err_str(prc));
                 slot[i - start] = -1;
@@ -421,10 +399,10 @@ int cmd_predict(int argc, char **argv)
         int prc = 0;
         for (int i = start; i < end; i++) {
             if (slot[i - start] < 0)
-                print_error(images[i], errs[i - start] ? errs[i - start] : "out of memory");
+                report_error(images[i], errs[i - start] ? errs[i - start] : "out of memory");
             else if (!prc)
-                prc = print_result(images[i], logits + (size_t)slot[i - start] * pm.nclasses, &pm,
-                                   top);
+                prc = report_result(images[i], logits + (size_t)slot[i - start] * pm.nclasses, &pm,
+                                    top);
             free(errs[i - start]);
         }
         free(errs);
@@ -445,4 +423,12 @@ out:
     if (m) resnet_free(m);
     st_close(f);
     return status;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    predict_opts o;
+    int status = predict_parse(argc, argv, &o);
+    if (status || o.help) return status;
+    return predict_run(&o);
 }

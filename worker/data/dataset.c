@@ -34,6 +34,7 @@
 
 #include "datapath.h"
 #include "errors.h"
+#include "fileio.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -368,43 +369,10 @@ typedef struct {
     size_t nfirst;                    // entries used in first_bad
 } build_job;
 
-static int read_into(const char *path, uint8_t **buf, size_t *cap, size_t *len, char *why,
-                     size_t whylen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set_errno(why, whylen, ERR_IO, errno, "cannot open");
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(why, whylen, ERR_IO, "not a regular file");
-    }
-    size_t n = (size_t)st.st_size;
-    if (n > *cap) {
-        uint8_t *nb = realloc(*buf, n);
-        if (!nb) {
-            close(fd);
-            return err_set(why, whylen, ERR_NOMEM, "out of memory");
-        }
-        *buf = nb;
-        *cap = n;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, *buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = got;
-    return 0;
-}
-
 static void *build_thread(void *arg)
 {
     build_job *j = arg;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
+    fileio_buf buf = {0};
     size_t sq = square_bytes(j->side);
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
@@ -413,10 +381,9 @@ static void *build_thread(void *arg)
         char path[PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", j->scan->root, f->rel);
         char why[256] = "";
-        size_t len = 0;
         image_u8 im = {0};
-        int rc = read_into(path, &buf, &cap, &len, why, sizeof why);
-        if (!rc) rc = image_decode_jpeg(buf, len, j->side, &im, why, sizeof why);
+        int rc = fileio_read(path, 0, &buf, why, sizeof why);
+        if (!rc) rc = image_decode_jpeg(buf.data, buf.len, j->side, &im, why, sizeof why);
         if (!rc) rc = image_resize_center_crop(&im, j->side, j->side, j->pix + i * sq);
         image_free(&im);
         if (rc == 0) {
@@ -432,7 +399,7 @@ static void *build_thread(void *arg)
             snprintf(j->first_bad[j->nfirst++], sizeof j->first_bad[0], "%s (%s)", f->rel, why);
         pthread_mutex_unlock(&j->mu);
     }
-    free(buf);
+    fileio_buf_free(&buf);
     return NULL;
 }
 

@@ -1,33 +1,11 @@
-/* import_idx.c — `sweep-worker import-idx`: turns an MNIST-format (idx) data
- * set, such as Debian's dataset-fashion-mnist, into an ImageFolder of JPEGs.
- *
- *   sweep-worker import-idx IMAGES.idx[.gz] LABELS.idx[.gz] OUTDIR
- *       [--names a,b,...] [--quality Q] [--limit N] [--classes 5,6,7]
- *
- * writes OUTDIR/<class name>/<index>.jpg, where <index> is the image's
- * position in the idx file, zero-padded to 5 digits so names sort in file
- * order. Images are stored as grayscale JPEGs (quality 95 by default, which
- * keeps the mean absolute pixel error well under 2 grey levels). Class names
- * default to Fashion-MNIST's, made safe for file names:
- *   0 T-shirt_top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,
- *   7 Sneaker, 8 Bag, 9 Ankle_boot
- * (a label beyond the list is named by its number). --limit N keeps at most N
- * images per class (the first ones in file order), --classes keeps only the
- * listed labels (their folders keep their names). The idx files may be gzip
- * compressed or plain (zlib's gzread reads both). Each JPEG is written to a
- * temporary name and renamed, so an interrupted import leaves no half files.
- * Prints one JSON object with the counts on stdout.
- *
- * Exit status: 0 done, 2 bad arguments, 3 unreadable or malformed idx files
- * or an unwritable OUTDIR. */
-#include "errors.h"
-#include "log.h"
-#include "worker_cmds.h"
+/* import_idx — the data side of `sweep-worker import-idx` (idx_import.h):
+ * reads the idx images and labels and writes one grayscale JPEG per kept
+ * image into OUTDIR/<class name>/. Grayscale JPEGs at quality 95 keep the
+ * mean absolute pixel error well under 2 grey levels. */
+#include "idx_import.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,24 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define MAX_LABELS 256
-
-static const char *const fashion_names[10] = {"T-shirt_top", "Trouser",   "Pullover", "Dress",
-                                              "Coat",        "Sandal",    "Shirt",    "Sneaker",
-                                              "Bag",         "Ankle_boot"};
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: sweep-worker import-idx IMAGES.idx[.gz] LABELS.idx[.gz] OUTDIR\n"
-               "           [--names a,b,...] [--quality Q] [--limit N] [--classes L,L,...]\n"
-               "Writes OUTDIR/<class name>/<index>.jpg (grayscale JPEG) for every image.\n"
-               "  --names     class names for labels 0,1,... (default: Fashion-MNIST's\n"
-               "              T-shirt_top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,\n"
-               "              Bag,Ankle_boot)\n"
-               "  --quality   JPEG quality 1..100 (default 95)\n"
-               "  --limit     at most N images per class (default: all)\n"
-               "  --classes   only these labels (default: all)\n");
-}
+#include "errors.h"
 
 /* Reads exactly N bytes; 0 or -1. */
 static int gz_read_all(gzFile g, void *buf, size_t n)
@@ -141,35 +102,6 @@ out:
     return rc;
 }
 
-/* Parses a comma-separated list of labels into KEEP. */
-static int parse_classes(const char *s, bool *keep)
-{
-    const char *p = s;
-    int any = 0;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= MAX_LABELS) return -1;
-        keep[v] = true;
-        any = 1;
-        p = end;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
-    return any ? 0 : -1;
-}
-
-static bool safe_name(const char *s)
-{
-    if (!*s || s[0] == '.') return false;
-    for (; *s; s++)
-        if (*s == '/' || *s == '"' || *s == '\\' || (unsigned char)*s < 0x20) return false;
-    return true;
-}
-
 static int write_file(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen)
 {
     char tmp[PATH_MAX + 64];
@@ -191,216 +123,102 @@ static int write_file(const char *path, const uint8_t *buf, size_t len, char *ms
     return 0;
 }
 
-int cmd_import_idx(int argc, char **argv)
+/* Fills R->names: CFG's names, then numbers; checks the labels have names. */
+static int name_labels(const idx_import_config *cfg, const uint8_t *labels, uint32_t n,
+                       idx_import_result *r, char *msg, size_t msglen)
 {
-    const char *pos[3];
-    int npos = 0;
-    const char *names_arg = NULL, *classes_arg = NULL;
-    long quality = 95, limit = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return WEXIT_OK;
+    for (uint32_t i = 0; cfg->names_strict && i < n; i++)
+        if (labels[i] >= cfg->nnames)
+            return err_set(msg, msglen, ERR_INVALID,
+                           "%s: label %u of image %u has no name in --names (%d given)",
+                           cfg->labels_path, labels[i], i, cfg->nnames);
+    for (int i = 0; i < IDX_MAX_LABELS; i++) {
+        if (i < cfg->nnames) {
+            r->names[i] = cfg->names[i];
+        } else {
+            snprintf(r->numbered[i], sizeof r->numbered[i], "%d", i);
+            r->names[i] = r->numbered[i];
         }
-        if (strcmp(a, "--names") == 0 || strcmp(a, "--quality") == 0 || strcmp(a, "--limit") == 0 ||
-            strcmp(a, "--classes") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "import-idx: %s needs a value\n", a);
-                usage(stderr);
-                return WEXIT_SPEC;
-            }
-            const char *v = argv[++i];
-            char *end;
-            if (strcmp(a, "--names") == 0) {
-                names_arg = v;
-            } else if (strcmp(a, "--classes") == 0) {
-                classes_arg = v;
-            } else if (strcmp(a, "--quality") == 0) {
-                quality = strtol(v, &end, 10);
-                if (*end || end == v || quality < 1 || quality > 100) {
-                    fprintf(stderr, "import-idx: --quality %s is not an integer in 1..100\n", v);
-                    return WEXIT_SPEC;
-                }
-            } else {
-                limit = strtol(v, &end, 10);
-                if (*end || end == v || limit < 1) {
-                    fprintf(stderr, "import-idx: --limit %s is not a positive integer\n", v);
-                    return WEXIT_SPEC;
-                }
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "import-idx: unknown option %s\n", a);
-            usage(stderr);
-            return WEXIT_SPEC;
-        }
-        if (npos == 3) {
-            fprintf(stderr, "import-idx: unexpected argument %s\n", a);
-            usage(stderr);
-            return WEXIT_SPEC;
-        }
-        pos[npos++] = a;
     }
-    if (npos != 3) {
-        usage(stderr);
-        return WEXIT_SPEC;
-    }
-    const char *img_path = pos[0], *lab_path = pos[1], *outdir = pos[2];
+    return 0;
+}
 
-    /* Class names. */
-    char *names[MAX_LABELS] = {0};
-    char *names_buf = NULL;
-    int nnames = 0;
-    bool keep[MAX_LABELS] = {0};
-    int status = WEXIT_OK;
+/* Encodes image I (W x H bytes at PX) into PATH through TJ; *JPEG is the
+ * encoder's buffer, freed here after each image. */
+static int write_jpeg(tjhandle tj, const uint8_t *px, uint32_t w, uint32_t h, int quality,
+                      uint32_t i, const char *path, unsigned char **jpeg, char *msg, size_t msglen)
+{
+    unsigned long jlen = 0;
+    if (tjCompress2(tj, px, (int)w, 0, (int)h, TJPF_GRAY, jpeg, &jlen, TJSAMP_GRAY, quality, 0) !=
+        0)
+        return err_set(msg, msglen, ERR_DATA, "encoding image %u failed: %s", i,
+                       tjGetErrorStr2(tj));
+    int rc = write_file(path, *jpeg, jlen, msg, msglen);
+    /* tjCompress2 allocates a fresh buffer whenever the size passed in is
+     * 0, so free each image's buffer rather than leak it. */
+    tjFree(*jpeg);
+    *jpeg = NULL;
+    return rc;
+}
+
+int idx_import(const idx_import_config *cfg, idx_import_result *r, char *msg, size_t msglen)
+{
+    memset(r, 0, sizeof *r);
     uint8_t *images = NULL, *labels = NULL;
     unsigned char *jpeg = NULL;
     tjhandle tj = NULL;
-    char msg[PATH_MAX + 256];
-    if (names_arg) {
-        names_buf = strdup(names_arg);
-        if (!names_buf) return WEXIT_NOMEM;
-        char *save = NULL;
-        for (char *t = strtok_r(names_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (nnames == MAX_LABELS || !safe_name(t)) {
-                fprintf(stderr,
-                        "import-idx: --names: '%s' is not usable as a folder name (empty, "
-                        "starting with '.', or containing '/')\n",
-                        t);
-                free(names_buf);
-                return WEXIT_SPEC;
-            }
-            names[nnames++] = t;
-        }
-    } else {
-        for (int i = 0; i < 10; i++)
-            names[i] = (char *)fashion_names[i];
-        nnames = 10;
-    }
-    if (classes_arg) {
-        if (parse_classes(classes_arg, keep) != 0) {
-            fprintf(stderr,
-                    "import-idx: --classes %s is not a comma-separated list of labels "
-                    "0..%d\n",
-                    classes_arg, MAX_LABELS - 1);
-            free(names_buf);
-            return WEXIT_SPEC;
-        }
-    } else {
-        for (int i = 0; i < MAX_LABELS; i++)
-            keep[i] = true;
-    }
-
     uint32_t idims[3], ldims[1];
-    if (idx_load(img_path, 3, idims, &images, msg, sizeof msg) != 0 ||
-        idx_load(lab_path, 1, ldims, &labels, msg, sizeof msg) != 0) {
-        fprintf(stderr, "import-idx: %s\n", msg);
-        status = WEXIT_DATA;
-        goto out;
-    }
+    int rc = idx_load(cfg->images_path, 3, idims, &images, msg, msglen);
+    if (!rc) rc = idx_load(cfg->labels_path, 1, ldims, &labels, msg, msglen);
+    if (rc) goto out;
     if (idims[0] != ldims[0]) {
-        fprintf(stderr, "import-idx: %s has %u images but %s has %u labels\n", img_path, idims[0],
-                lab_path, ldims[0]);
-        status = WEXIT_DATA;
+        rc = err_set(msg, msglen, ERR_DATA, "%s has %u images but %s has %u labels",
+                     cfg->images_path, idims[0], cfg->labels_path, ldims[0]);
         goto out;
     }
     uint32_t n = idims[0], h = idims[1], w = idims[2];
-    char label_names[MAX_LABELS][16];
-    for (uint32_t i = 0; i < n; i++) {
-        if (!names_arg) continue;
-        if (labels[i] >= nnames) {
-            fprintf(stderr,
-                    "import-idx: %s: label %u of image %u has no name in --names (%d given)\n",
-                    lab_path, labels[i], i, nnames);
-            status = WEXIT_SPEC;
-            goto out;
-        }
-    }
-    for (int i = nnames; i < MAX_LABELS; i++) {
-        snprintf(label_names[i], sizeof label_names[i], "%d", i);
-        names[i] = label_names[i];
-    }
-    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "import-idx: cannot create %s: %s\n", outdir, strerror(errno));
-        status = WEXIT_DATA;
+    r->width = w;
+    r->height = h;
+    if ((rc = name_labels(cfg, labels, n, r, msg, msglen))) goto out;
+    if (mkdir(cfg->outdir, 0755) != 0 && errno != EEXIST) {
+        rc = err_set(msg, msglen, ERR_IO, "cannot create %s: %s", cfg->outdir, strerror(errno));
         goto out;
     }
-    bool made[MAX_LABELS] = {0};
-    size_t count[MAX_LABELS] = {0};
-    size_t written = 0;
-    tj = tjInitCompress();
-    if (!tj) {
-        fprintf(stderr, "import-idx: cannot create a JPEG encoder\n");
-        status = WEXIT_NOMEM;
+    bool made[IDX_MAX_LABELS] = {0};
+    if (!(tj = tjInitCompress())) {
+        rc = err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG encoder");
         goto out;
     }
     for (uint32_t i = 0; i < n; i++) {
         int l = labels[i];
-        if (!keep[l] || (limit > 0 && count[l] >= (size_t)limit)) continue;
+        if (!cfg->keep[l] || (cfg->limit > 0 && r->count[l] >= (size_t)cfg->limit)) continue;
         char dir[PATH_MAX], path[PATH_MAX + 32];
-        if (snprintf(dir, sizeof dir, "%s/%s", outdir, names[l]) >= (int)sizeof dir) {
-            fprintf(stderr, "import-idx: output path %s/%s is too long\n", outdir, names[l]);
-            status = WEXIT_SPEC;
+        if (snprintf(dir, sizeof dir, "%s/%s", cfg->outdir, r->names[l]) >= (int)sizeof dir) {
+            rc = err_set(msg, msglen, ERR_INVALID, "output path %s/%s is too long", cfg->outdir,
+                         r->names[l]);
             goto out;
         }
         if (!made[l]) {
             if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-                fprintf(stderr, "import-idx: cannot create %s: %s\n", dir, strerror(errno));
-                status = WEXIT_DATA;
+                rc = err_set(msg, msglen, ERR_IO, "cannot create %s: %s", dir, strerror(errno));
                 goto out;
             }
             made[l] = true;
         }
         if (snprintf(path, sizeof path, "%s/%05u.jpg", dir, i) >= (int)sizeof path) {
-            fprintf(stderr, "import-idx: output path in %s is too long\n", dir);
-            status = WEXIT_SPEC;
+            rc = err_set(msg, msglen, ERR_INVALID, "output path in %s is too long", dir);
             goto out;
         }
-        unsigned long jlen = 0;
-        if (tjCompress2(tj, images + (size_t)i * w * h, (int)w, 0, (int)h, TJPF_GRAY, &jpeg, &jlen,
-                        TJSAMP_GRAY, (int)quality, 0) != 0) {
-            fprintf(stderr, "import-idx: encoding image %u failed: %s\n", i, tjGetErrorStr2(tj));
-            status = WEXIT_DATA;
-            goto out;
-        }
-        if (write_file(path, jpeg, jlen, msg, sizeof msg) != 0) {
-            fprintf(stderr, "import-idx: %s\n", msg);
-            status = WEXIT_DATA;
-            goto out;
-        }
-        /* tjCompress2 allocates a fresh buffer whenever the size passed in is
-         * 0, so free each image's buffer rather than leak it. */
-        tjFree(jpeg);
-        jpeg = NULL;
-        count[l]++;
-        written++;
+        rc = write_jpeg(tj, images + (size_t)i * w * h, w, h, cfg->quality, i, path, &jpeg, msg,
+                        msglen);
+        if (rc) goto out;
+        r->count[l]++;
+        r->written++;
     }
-    printf("{\"images\":%zu,\"out_dir\":\"", written);
-    for (const char *p = outdir; *p; p++) {
-        if (*p == '"' || *p == '\\') putchar('\\');
-        if ((unsigned char)*p < 0x20)
-            printf("\\u%04x", (unsigned char)*p);
-        else
-            putchar(*p);
-    }
-    printf("\",\"classes\":{");
-    bool first = true;
-    for (int l = 0; l < MAX_LABELS; l++) {
-        if (!count[l]) continue;
-        printf("%s\"%s\":%zu", first ? "" : ",", names[l], count[l]);
-        first = false;
-    }
-    printf("}}\n");
-    fflush(stdout);
-    log_info("import-idx: wrote %zu JPEGs of %ux%u from %s into %s", written, w, h, img_path,
-             outdir);
 out:
     if (tj) tjDestroy(tj);
     tjFree(jpeg);
     free(images);
     free(labels);
-    free(names_buf);
-    return status;
+    return rc;
 }

@@ -1,0 +1,70 @@
+/* fileio — reading a whole regular file into a reusable buffer (fileio.h). */
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+/* Makes room for N bytes and the NUL after them. 0 or ERR_NOMEM. */
+static int reserve(fileio_buf *b, size_t n)
+{
+    if (n < b->cap) return 0;
+    uint8_t *nb = realloc(b->data, n + 1);
+    if (!nb) return ERR_NOMEM;
+    b->data = nb;
+    b->cap = n + 1;
+    return 0;
+}
+
+int fileio_read(const char *path, size_t max, fileio_buf *b, char *msg, size_t msglen)
+{
+    b->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot stat %s", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = err_set(msg, msglen, ERR_IO, "%s is not a regular file", path);
+        goto out;
+    }
+    size_t n = (size_t)st.st_size;
+    if (max > 0 && n > max) {
+        rc = err_set(msg, msglen, ERR_TOOBIG, "%s is larger than %zu bytes", path, max);
+        goto out;
+    }
+    if (reserve(b, n)) {
+        rc = err_set(msg, msglen, ERR_NOMEM, "out of memory reading %s (%zu bytes)", path, n);
+        goto out;
+    }
+    /* A file that shrinks meanwhile gives what is there; growth is ignored. */
+    while (b->len < n) {
+        ssize_t r = read(fd, b->data + b->len, n - b->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot read %s", path);
+            b->len = 0;
+            goto out;
+        }
+        if (r == 0) break;
+        b->len += (size_t)r;
+    }
+    b->data[b->len] = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+void fileio_buf_free(fileio_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
