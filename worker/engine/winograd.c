@@ -2,7 +2,7 @@
  * minimal filtering (Lavin & Gray 2016): each 2x2 output tile costs 16
  * multiplies per channel pair instead of 36, so the GEMM work drops 2.25x.
  * These convolutions carry most of a ResNet's FLOPs; layers.c sends them
- * here for the forward pass and for the input gradient (which is the same
+ * here (contracts in include/winograd.h) for the forward pass and for the input gradient (which is the same
  * convolution of dY with the weights transposed and rotated by 180 degrees).
  *
  * Layout: in (C, N, H, W) -> out (OC, N, H, W), channel-major as everywhere.
@@ -18,12 +18,14 @@
  * split over channels with layers_parallel_for; every value is computed the
  * same way whatever the split. */
 #pragma GCC optimize("O3")
+#include "winograd.h"
+
 #include <cblas.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "layers.h"
+#include "pool.h"
 
 #define WG_MAX_W 1024              // widest input row handled (row buffer on the stack)
 #define WG_CHUNK_FLOATS (1u << 20) // target floats of V + M per chunk (4 MiB)
