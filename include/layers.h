@@ -52,9 +52,10 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw);
 
 /* ---------- conv2d (no bias; ResNet convolutions have none) ---------- */
 
-/* The shape D, conv2d_desc, is defined in winograd.h. Fills D; output size oh = (h + 2*pad - kh)/stride + 1 (likewise ow).
- * Returns 0, or ERR_INVALID when a dimension is not positive or the kernel
- * does not fit the padded input. */
+/* Fills D (conv2d_desc is defined in winograd.h); output size
+ * oh = (h + 2*pad - kh)/stride + 1 (likewise ow). Returns 0, or ERR_INVALID
+ * when a dimension is not positive or the kernel does not fit the padded
+ * input. */
 int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
                      int pad);
 /* Floats of work buffer conv2d_forward/backward need for D (may be 0); also

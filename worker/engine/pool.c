@@ -252,4 +252,3 @@ void layers_gemm_batch(size_t n, par_fn fn, void *ctx)
     size_t chunks = n >= 4 * threads ? 2 * threads : threads < n ? threads : n;
     pool_run((int)threads, n, chunks, fn, ctx);
 }
-

@@ -2,8 +2,9 @@
  * minimal filtering (Lavin & Gray 2016): each 2x2 output tile costs 16
  * multiplies per channel pair instead of 36, so the GEMM work drops 2.25x.
  * These convolutions carry most of a ResNet's FLOPs; layers.c sends them
- * here (contracts in include/winograd.h) for the forward pass and for the input gradient (which is the same
- * convolution of dY with the weights transposed and rotated by 180 degrees).
+ * here (contracts in include/winograd.h) for the forward pass and for the
+ * input gradient (which is the same convolution of dY with the weights
+ * transposed and rotated by 180 degrees).
  *
  * Layout: in (C, N, H, W) -> out (OC, N, H, W), channel-major as everywhere.
  * Tiles are indexed t = (n*TH + ty)*TW + tx (TH = ceil(H/2), TW = ceil(W/2))
