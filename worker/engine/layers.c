@@ -467,35 +467,49 @@ static void zero_invalid(float *dst, const conv2d_desc *d, int l0, int l1, int k
     }
 }
 
+/* Row (c, ky, kx) of the column matrix COL (K, T). */
+static inline float *col_row(float *col, const conv2d_desc *d, size_t c, int ky, int kx, size_t t)
+{
+    return col + ((c * d->kh + ky) * d->kw + kx) * t;
+}
+
+/* For a "same" stride-1 convolution: entry i of the column row of kernel
+ * offset (ky, kx) over the T entries of lines [l0, ...) is entry s0 + i of the
+ * channel plane (N*H*W floats), which exists for i in [*a, *b) (*b >= *a);
+ * returns s0. */
+static inline ptrdiff_t same_window(const conv2d_desc *d, int l0, int ky, int kx, ptrdiff_t t,
+                                    ptrdiff_t *a, ptrdiff_t *b)
+{
+    const ptrdiff_t W = d->w, P = d->pad, plane = (ptrdiff_t)d->n * d->h * d->w;
+    ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ky - P) * W + (kx - P);
+    *a = s0 < 0 ? -s0 : 0;
+    *b = s0 + t > plane ? plane - s0 : t;
+    if (*b < *a) *b = *a;
+    return s0;
+}
+
 /* For the "same" case the whole tile of a column row is one flat shifted
  * copy of the channel plane (images are contiguous in (C, N, H, W)); entries
  * that wrapped across a row or image edge are zeroed after. */
 HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
                             size_t r0, size_t r1)
 {
-    const int W = d->w, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * W;
-    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    const ptrdiff_t T = (ptrdiff_t)(l1 - l0) * d->w;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * d->w;
     for (size_t r = r0; r < r1; r++) {
         const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
-        {
-            for (int kx = 0; kx < d->kw; kx++) {
-                int x0, x1;
-                valid_cols(d, kx, &x0, &x1);
-                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                const float *src = in + c * plane;
-                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
-                ptrdiff_t cnt = (ptrdiff_t)T;
-                ptrdiff_t a = s0 < 0 ? -s0 : 0;
-                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
-                if (b < a) b = a;
-                for (ptrdiff_t i = 0; i < a; i++)
-                    dst[i] = 0;
-                memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
-                for (ptrdiff_t i = b; i < cnt; i++)
-                    dst[i] = 0;
-                zero_invalid(dst, d, l0, l1, ky, x0, x1);
-            }
+        for (int kx = 0; kx < d->kw; kx++) {
+            int x0, x1;
+            valid_cols(d, kx, &x0, &x1);
+            float *dst = col_row(col, d, c, ky, kx, (size_t)T);
+            const float *src = in + c * plane;
+            ptrdiff_t a, b, s0 = same_window(d, l0, ky, kx, T, &a, &b);
+            for (ptrdiff_t i = 0; i < a; i++)
+                dst[i] = 0;
+            memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
+            for (ptrdiff_t i = b; i < T; i++)
+                dst[i] = 0;
+            zero_invalid(dst, d, l0, l1, ky, x0, x1);
         }
     }
 }
@@ -505,27 +519,73 @@ HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, i
 HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0, int l1, size_t c0,
                             size_t c1)
 {
-    const int W = d->w, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * W;
-    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    const ptrdiff_t T = (ptrdiff_t)(l1 - l0) * d->w;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * d->w;
     for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
             for (int kx = 0; kx < d->kw; kx++) {
                 int x0, x1;
                 valid_cols(d, kx, &x0, &x1);
-                float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                float *src = col_row(col, d, c, ky, kx, (size_t)T);
                 float *dst = din + c * plane;
                 zero_invalid(src, d, l0, l1, ky, x0, x1);
-                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
-                ptrdiff_t cnt = (ptrdiff_t)T;
-                ptrdiff_t a = s0 < 0 ? -s0 : 0;
-                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
+                ptrdiff_t a, b, s0 = same_window(d, l0, ky, kx, T, &a, &b);
                 for (ptrdiff_t i = a; i < b; i++)
                     dst[s0 + i] += src[i];
             }
 }
 
-/* col (K, T) <- im2col of output lines [l0, l1) (line = n*OH + oy); T = (l1-l0)*OW. */
+/* One column row ROW, kernel offset (ky, kx), over output lines [l0, l1)
+ * (line = n*OH + oy) of any convolution, against one channel: im2col when IN
+ * (the channel's (N, H, W) input plane) is given, ROW[line][ox] = the input
+ * it reads or 0 for padding (FAST2: stride-2 gathers with AVX-512); col2im
+ * otherwise, DIN (the channel's input-gradient plane) += ROW at the same
+ * places. */
+static inline void strided_row(float *row, const float *in, float *din, const conv2d_desc *d,
+                               int l0, int l1, int ky, int kx, int fast2)
+{
+    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
+    int x0, x1;
+    valid_cols(d, kx, &x0, &x1);
+    int n = l0 / OH, oy = l0 % OH;
+    for (int l = l0; l < l1; l++, row += OW) {
+        int y = oy * S - P + ky;
+        if (y < 0 || y >= H) {
+            if (in)
+                for (int ox = 0; ox < OW; ox++)
+                    row[ox] = 0;
+        } else if (in) {
+            const float *src = in - P + kx + ((size_t)n * H + y) * W;
+            for (int ox = 0; ox < x0; ox++)
+                row[ox] = 0;
+            if (S == 1)
+                for (int ox = x0; ox < x1; ox++)
+                    row[ox] = src[ox];
+            else if (fast2)
+                gather2_avx512(row + x0, src + 2 * x0, x1 - x0);
+            else
+                for (int ox = x0; ox < x1; ox++)
+                    row[ox] = src[ox * S];
+            for (int ox = x1; ox < OW; ox++)
+                row[ox] = 0;
+        } else {
+            float *dst = din - P + kx + ((size_t)n * H + y) * W;
+            if (S == 1)
+                for (int ox = x0; ox < x1; ox++)
+                    dst[ox] += row[ox];
+            else
+                for (int ox = x0; ox < x1; ox++)
+                    dst[ox * S] += row[ox];
+        }
+        if (++oy == OH) {
+            oy = 0;
+            n++;
+        }
+    }
+}
+
+/* col (K, T) <- im2col of output lines [l0, l1), column rows [r0, r1) of
+ * (channel, kernel row) pairs; T = (l1-l0)*OW. */
 HOT static void im2col_rows(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
                             size_t r0, size_t r1)
 {
@@ -533,50 +593,17 @@ HOT static void im2col_rows(float *col, const float *in, const conv2d_desc *d, i
         im2col_same(col, in, d, l0, l1, r0, r1);
         return;
     }
-    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * OW;
-    const size_t plane = (size_t)d->n * H * W;
-    const int fast2 = S == 2 && have_avx512();
+    const size_t T = (size_t)(l1 - l0) * d->ow, plane = (size_t)d->n * d->h * d->w;
+    const int fast2 = d->stride == 2 && have_avx512();
     for (size_t r = r0; r < r1; r++) {
         const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
-        for (int kx = 0; kx < d->kw; kx++) {
-            int x0, x1;
-            valid_cols(d, kx, &x0, &x1);
-            {
-                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                const float *base = in + c * plane - P + kx;
-                int n = l0 / OH, oy = l0 % OH;
-                for (int l = l0; l < l1; l++, dst += OW) {
-                    int y = oy * S - P + ky;
-                    if (y < 0 || y >= H) {
-                        for (int ox = 0; ox < OW; ox++)
-                            dst[ox] = 0;
-                    } else {
-                        const float *src = base + ((size_t)n * H + y) * W;
-                        for (int ox = 0; ox < x0; ox++)
-                            dst[ox] = 0;
-                        if (S == 1)
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] = src[ox];
-                        else if (fast2)
-                            gather2_avx512(dst + x0, src + 2 * x0, x1 - x0);
-                        else
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] = src[ox * S];
-                        for (int ox = x1; ox < OW; ox++)
-                            dst[ox] = 0;
-                    }
-                    if (++oy == OH) {
-                        oy = 0;
-                        n++;
-                    }
-                }
-            }
-        }
+        for (int kx = 0; kx < d->kw; kx++)
+            strided_row(col_row(col, d, (size_t)c, ky, kx, T), in + c * plane, NULL, d, l0, l1, ky,
+                        kx, fast2);
     }
 }
 
-/* din += col2im of col (K, T) for output lines [l0, l1). */
+/* din += col2im of col (K, T) for output lines [l0, l1), channels [c0, c1). */
 HOT static void col2im_chans(float *din, float *col, const conv2d_desc *d, int l0, int l1,
                              size_t c0, size_t c1)
 {
@@ -584,34 +611,12 @@ HOT static void col2im_chans(float *din, float *col, const conv2d_desc *d, int l
         col2im_same(din, col, d, l0, l1, c0, c1);
         return;
     }
-    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * OW;
-    const size_t plane = (size_t)d->n * H * W;
+    const size_t T = (size_t)(l1 - l0) * d->ow, plane = (size_t)d->n * d->h * d->w;
     for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
-            for (int kx = 0; kx < d->kw; kx++) {
-                int x0, x1;
-                valid_cols(d, kx, &x0, &x1);
-                const float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                float *base = din + c * plane - P + kx;
-                int n = l0 / OH, oy = l0 % OH;
-                for (int l = l0; l < l1; l++, src += OW) {
-                    int y = oy * S - P + ky;
-                    if (y >= 0 && y < H) {
-                        float *dst = base + ((size_t)n * H + y) * W;
-                        if (S == 1)
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] += src[ox];
-                        else
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox * S] += src[ox];
-                    }
-                    if (++oy == OH) {
-                        oy = 0;
-                        n++;
-                    }
-                }
-            }
+            for (int kx = 0; kx < d->kw; kx++)
+                strided_row(col_row(col, d, c, ky, kx, T), NULL, din + c * plane, d, l0, l1, ky, kx,
+                            0);
 }
 
 /* im2col / col2im of one tile split over the helper threads: im2col by
