@@ -98,10 +98,8 @@ static int job_check(const char *name, char *msg, size_t n)
     assert_non_null(j);
     jobspec js;
     int rc = jobspec_parse(&js, j, 0, 1, msg, n);
-    if (rc == 0) {
-        assert_string_equal(js.arch, name);
-        jobspec_free(&js);
-    }
+    if (rc == 0) assert_string_equal(js.arch, name);
+    jobspec_free(&js); // also after a failure
     json_decref(j);
     return rc;
 }
