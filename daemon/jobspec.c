@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "datapath.h"
 #include "errors.h"
 #include "jsonx.h"
 #include "rng.h"
-#include "trialspec.h"
 #include "utf8.h"
 
 
@@ -146,23 +146,13 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
     int rc = jx_get_object(job, "", "model", true, &model, msg, msglen);
     if (rc) return rc < 0 ? rc : err_set(msg, msglen, ERR_NOTFOUND, "model: missing");
     if ((rc = jx_check_keys(model, "model", keys, msg, msglen))) return rc;
-    const char *s = "resnet18";
+    const char *s = ARCH_DEFAULT;
     rc = jx_get_string(model, "model", "arch", false, false, &s, msg, msglen);
     if (rc < 0) return rc;
-    {
-        /* The worker's list: the daemon refuses exactly what it would refuse. */
-        int i;
-        for (i = 0; trialspec_archs[i]; i++)
-            if (!strcmp(trialspec_archs[i], s)) break;
-        if (!trialspec_archs[i]) {
-            char list[256] = "";
-            for (i = 0; trialspec_archs[i]; i++) {
-                if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
-                strncat(list, trialspec_archs[i], sizeof list - strlen(list) - 1);
-            }
-            return err_set(msg, msglen, ERR_INVALID, "model.arch: expected one of %s, got \"%s\"",
-                           list, s);
-        }
+    if (!arch_known(s)) { // the worker's list (arch.h): refused here exactly when a worker would
+        char list[256];
+        return err_set(msg, msglen, ERR_INVALID, "model.arch: expected one of %s, got \"%s\"",
+                       arch_list_string(list, sizeof list), s);
     }
     js->arch = strdup(s);
     rc = jx_get_string(model, "model", "weights", false, true, &s, msg, msglen);

@@ -22,12 +22,14 @@
  * - Buffers never alias unless a function says they may.
  * - Work buffers (`ws`) are provided by the caller, sized by the matching
  *   *_workspace_floats() function, so nothing allocates inside a step.
- * - Kernels are deterministic for a fixed engine thread count (layers_set_threads).
+ * - Kernels run on the engine's threads (pool.h) and are deterministic for a
+ *   fixed engine thread count (layers_set_threads).
+ * - 3x3 stride-1 pad-1 convolutions go through Winograd (winograd.h, which
+ *   also defines conv2d_desc) where it pays off.
  * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
- *   convolution), SWEEP_POOL=0 (elementwise passes on the calling thread),
- *   SWEEP_GEMM_SPLIT=0 (matrix products threaded by OpenBLAS), SWEEP_DENSE=0
- *   (no dense product for convolutions on tiny maps), SWEEP_POOL_SPIN=N (pause
- *   loops a waiting pool thread spins before sleeping; default 4000, 0 = none).
+ *   convolution), SWEEP_DENSE=0 (no dense product for convolutions on tiny
+ *   maps); the pool's own (SWEEP_POOL, SWEEP_GEMM_SPLIT, SWEEP_POOL_SPIN) are
+ *   in pool.h.
  *
  * Naive references with the same signatures and a `_ref` suffix live in
  * worker/engine/layers_ref.c (double accumulation, direct loops, no BLAS); the unit
@@ -39,45 +41,7 @@
 #include <stdint.h>
 
 #include "rng.h"
-
-/* ---------- parallel loops ---------- */
-
-typedef void (*par_fn)(void *ctx, size_t i0, size_t i1);
-/* Runs FN(ctx, i0, i1) over contiguous parts of [0, n) on the calling thread
- * plus helper threads (as many in all as layers_threads()), each part at least
- * GRAIN indices; returns when all are done. FN must compute every index the
- * same way whatever the split (results then do not depend on the thread
- * count). Called from one thread at a time; FN must not call it again
- * (no nesting). */
-void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx);
-
-/* ---------- threads and GEMM ---------- */
-
-/* Sets the engine's thread count T (clamped to 1..16): the pool of
- * layers_parallel_for and the matrix products. By default (GEMM split mode)
- * OpenBLAS itself runs single-threaded and every large product is cut into T
- * column (or row) blocks that the pool's threads multiply at once, so one set
- * of T threads does all the work: OpenBLAS's own threads would otherwise spin
- * on the cores while the pool runs the elementwise passes, and its per-call
- * hand-off costs more than ours on the many mid-sized products of a ResNet
- * step. SWEEP_GEMM_SPLIT=0 in the environment gives the products back to
- * OpenBLAS's threads (T of them). Before the first call the engine follows
- * OpenBLAS's own thread count and leaves OpenBLAS alone. */
-void layers_set_threads(int t);
-/* The engine's thread count (see layers_set_threads). */
-int layers_threads(void);
-/* Row-major C = alpha * op(A) op(B) + beta * C, as cblas_sgemm, run on the
- * engine's threads as layers_set_threads describes. Each element of C is
- * computed by one single-threaded product whatever the split, so results
- * depend only on the thread count. */
-void layers_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
-/* Runs FN(ctx, i0, i1) over [0, n) items that each make one or more
- * independent matrix products with cblas_sgemm (e.g. the 16 products of a
- * Winograd tile): spread over the engine's threads in split mode (each
- * product then runs single-threaded), on the calling thread otherwise
- * (OpenBLAS threads each product). Not nested in layers_parallel_for. */
-void layers_gemm_batch(size_t n, par_fn fn, void *ctx);
+#include "winograd.h"
 
 /* ---------- layout conversion ---------- */
 
@@ -88,19 +52,10 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw);
 
 /* ---------- conv2d (no bias; ResNet convolutions have none) ---------- */
 
-typedef struct {
-    int n;       // batch size
-    int c, h, w; // input channels, height, width
-    int oc;      // output channels
-    int kh, kw;  // kernel height, width
-    int stride;  // stride (both dimensions)
-    int pad;     // zero padding (both dimensions)
-    int oh, ow;  // output height, width (set by conv2d_desc_init)
-} conv2d_desc;
-
-/* Fills D; output size oh = (h + 2*pad - kh)/stride + 1 (likewise ow).
- * Returns 0, or ERR_INVALID when a dimension is not positive or the kernel
- * does not fit the padded input. */
+/* Fills D (conv2d_desc is defined in winograd.h); output size
+ * oh = (h + 2*pad - kh)/stride + 1 (likewise ow). Returns 0, or ERR_INVALID
+ * when a dimension is not positive or the kernel does not fit the padded
+ * input. */
 int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
                      int pad);
 /* Floats of work buffer conv2d_forward/backward need for D (may be 0); also
@@ -114,21 +69,6 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
  * when din is NULL). dout (OC, N, OH, OW); in and w as in the forward pass. */
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      const conv2d_desc *d, float *ws, int din_accumulate);
-
-/* Winograd F(2x2, 3x3) kernel behind conv2d_forward/backward for 3x3
- * stride-1 pad-1 convolutions (worker/engine/winograd.c). Applicable when the CPU
- * has AVX-512 and the input is 2..1024 wide. winograd_conv computes
- * out (OC, N, H, W) = conv(in, w) (or += when accumulate); with flip it
- * takes w as the (C, OC, 3, 3) weights of the forward convolution and
- * convolves with them transposed and rotated (the input gradient), D then
- * describing that backward convolution. ws: winograd_workspace_floats(d). */
-int winograd_applicable(const conv2d_desc *d);
-size_t winograd_workspace_floats(const conv2d_desc *d);
-void winograd_conv(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws,
-                   int flip, int accumulate);
-/* dw (OC, C, 3, 3) += weight gradient from dy (OC, N, H, W) and in (C, N, H, W)
- * through F(3x3, 2x2) (the transpose of the forward algorithm). */
-void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws);
 
 /* Prepared weights. Convolutions on maps with fewer pixels than kernel taps
  * (3x3 on 2x2: layer4 at input 64) run as one dense product with a matrix

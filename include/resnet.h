@@ -1,7 +1,7 @@
-/* resnet — the ResNet family (BasicBlock: resnet18/34, Bottleneck: resnet50
- * and wider/narrower variants) with forward and backward passes, loaded from
- * safetensors files under torchvision/timm tensor names or built from scratch
- * with PyTorch's default initialisation.
+/* resnet — the ResNet family (BasicBlock: resnet18/34, Bottleneck:
+ * resnet50/101/152, and wider/narrower variants) with forward and backward
+ * passes, loaded from safetensors files under torchvision/timm tensor names
+ * or built from scratch with PyTorch's default initialisation.
  *
  * Tensor names (torchvision = timm for ResNets):
  *   conv1.weight, bn1.{weight,bias,running_mean,running_var},
@@ -37,7 +37,7 @@
  *
  * Threading: one caller thread at a time; the engine's threads as set by
  * blas_set_threads / layers_set_threads run the products and the
- * elementwise passes (layers.h).
+ * elementwise passes (pool.h).
  * SWEEP_PROFILE=1 in the environment makes resnet_free print the seconds
  * spent per unit (stem, each block, head), forward and backward, to stderr. */
 #ifndef SWEEP_RESNET_H
@@ -75,8 +75,8 @@ typedef struct {
     int width;               // stem width (conv1 output channels; 64 for torchvision)
     int features;            // fc input features (512 for resnet18, 2048 for resnet50)
     int classes;             // fc output rows
-    char arch[32];           // "resnet18", "resnet34", "resnet50", or "resnet-basic-1-1-1-1"
-                             // style for other block counts
+    char arch[32];           // name from arch.h's list ("resnet18", ...), or
+                             // "resnet-basic-1-1-1-1" style for other block counts
     size_t param_count;      // all parameters (floats)
 } resnet_info;
 
@@ -89,7 +89,8 @@ typedef struct {
  * (resnet_free). */
 int resnet_from_safetensors(resnet **out, const st_file *f, int num_classes, uint64_t seed,
                             char *msg, size_t msglen);
-/* Builds ARCH ("resnet18", "resnet34", "resnet50") with stem width WIDTH
+/* Builds ARCH (a name of arch.h's list: "resnet18", "resnet34", "resnet50",
+ * "resnet101", "resnet152") with stem width WIDTH
  * (64 = torchvision; channels of stage L are WIDTH*2^(L-1), times 4 at a
  * Bottleneck's output) and NUM_CLASSES outputs, with PyTorch's default
  * initialisation: conv kaiming_normal(fan_out, relu), BN weight 1 bias 0,

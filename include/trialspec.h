@@ -9,7 +9,8 @@
  *
  * Defaults: trial 0, job 0, seed 0, data.val null, data.val_fraction 0.1,
  * data.test null, model.weights null (absent or null: train from scratch),
- * model.arch "resnet18", model.input_size 224, model.width 64, params as params.h,
+ * model.arch ARCH_DEFAULT ("resnet18"; the names accepted are arch.h's list),
+ * model.input_size 224, model.width 64, params as params.h,
  * objective val_accuracy/maximize (the goal defaults to minimize when the
  * metric is a loss), cache_dir null, threads 1. */
 #ifndef SWEEP_TRIALSPEC_H
@@ -53,9 +54,6 @@ typedef struct {
     char *cache_dir;         // cache_dir or NULL: shared decoded-image cache (owned)
     int threads;             // compute threads of the engine (layers_set_threads), 1..1024
 } trial_spec;
-
-/* Architectures accepted in model.arch, NULL-terminated. */
-extern const char *const trialspec_archs[];
 
 /* Parses ROOT into S (every owned field allocated; free with trialspec_free,
  * also after a failure). Returns 0 or a negative code (ERR_UNKNOWN_KEY,

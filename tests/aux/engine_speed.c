@@ -16,8 +16,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "layers.h"
 #include "optim.h"
+#include "pool.h"
 #include "resnet.h"
 #include "rng.h"
 

@@ -21,7 +21,9 @@
 
 #include "errors.h"
 #include "layers.h"
+#include "pool.h"
 #include "rng.h"
+#include "winograd.h"
 
 static rng_t R;
 

@@ -37,9 +37,9 @@
 #include <sys/resource.h>
 
 #include "errors.h"
-#include "layers.h"
 #include "optim.h"
 #include "params.h"
+#include "pool.h"
 #include "resnet.h"
 #include "rng.h"
 #include "timeutil.h"

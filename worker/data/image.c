@@ -87,20 +87,27 @@ static tjhandle dec_handle(void)
 
 /* ---- decoding ---------------------------------------------------------- */
 
-int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen)
+/* Reads the header of the JPEG in BUF (LEN bytes) with this thread's decoder
+ * (*TH): full-size *W x *H and colourspace *CS (TJCS_*), set only on
+ * success. 0, ERR_DATA (empty, not a JPEG, no frame header) or ERR_NOMEM
+ * (no decoder), the reason in msg. image_jpeg_size and image_decode_jpeg
+ * both start here, so they accept and refuse the same streams. */
+static int read_header(const uint8_t *buf, size_t len, tjhandle *th, int *w, int *h, int *cs,
+                       char *msg, size_t msglen)
 {
     if (len == 0) return err_set(msg, msglen, ERR_DATA, "empty file");
-    tjhandle th = dec_handle();
-    if (!th) return err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG decoder");
-    int subsamp = 0, cs = 0, ww = 0, hh = 0;
-    if (tjDecompressHeader3(th, buf, (unsigned long)len, &ww, &hh, &subsamp, &cs) != 0)
-        return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(th));
+    *th = dec_handle();
+    if (!*th) return err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG decoder");
+    int subsamp = 0, c = 0, ww = 0, hh = 0;
+    if (tjDecompressHeader3(*th, buf, (unsigned long)len, &ww, &hh, &subsamp, &c) != 0)
+        return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(*th));
     /* A tables-only stream (cut before its frame header) "succeeds" with no
      * size at all. */
     if (ww < 1 || hh < 1)
         return err_set(msg, msglen, ERR_DATA, "not a JPEG: no frame header (truncated?)");
     *w = ww;
     *h = hh;
+    *cs = c;
     return 0;
 }
 
@@ -154,6 +161,13 @@ static int64_t coef_bytes(const uint8_t *buf, size_t len)
     return 0;
 }
 
+int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen)
+{
+    tjhandle th;
+    int cs;
+    return read_header(buf, len, &th, w, h, &cs, msg, msglen);
+}
+
 /* The DCT scaling denominator (1, 2, 4 or 8) for a W x H source so that the
  * shorter side stays >= MIN_SHORT. */
 static int pick_denom(int w, int h, int min_short)
@@ -170,13 +184,10 @@ int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *o
                       size_t msglen)
 {
     memset(out, 0, sizeof *out);
-    if (len == 0) return err_set(msg, msglen, ERR_DATA, "empty file");
-    tjhandle th = dec_handle();
-    if (!th) return err_set(msg, msglen, ERR_NOMEM, "cannot create a JPEG decoder");
-    int w = 0, h = 0, subsamp = 0, cs = 0;
-    if (tjDecompressHeader3(th, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
-        return err_set(msg, msglen, ERR_DATA, "not a JPEG: %s", tjGetErrorStr2(th));
-    if (w <= 0 || h <= 0) return err_set(msg, msglen, ERR_DATA, "JPEG has no pixels");
+    tjhandle th;
+    int w, h, cs;
+    int rc = read_header(buf, len, &th, &w, &h, &cs, msg, msglen);
+    if (rc) return rc;
     if ((int64_t)w * h > IMAGE_MAX_PIXELS)
         return err_set(msg, msglen, ERR_TOOBIG, "JPEG of %dx%d pixels is over the limit of %lld", w,
                        h, (long long)IMAGE_MAX_PIXELS);

@@ -133,29 +133,49 @@ static void coeffs_fix_width(coeffs *c, int in_size, int out_size)
     }
 }
 
+/* One output pixel (3 bytes at OUT) of the horizontal pass: N taps K over
+ * the pixels at P, in fixed point. */
+static inline void h_pixel(uint8_t *out, const uint8_t *p, const int32_t *k, int n)
+{
+    const int32_t half = 1 << (PRECISION_BITS - 1);
+    int32_t r = half, g = half, b = half;
+    for (int i = 0; i < n; i++) {
+        r += p[3 * i] * k[i];
+        g += p[3 * i + 1] * k[i];
+        b += p[3 * i + 2] * k[i];
+    }
+    out[0] = clip8(r);
+    out[1] = clip8(g);
+    out[2] = clip8(b);
+}
+
+/* The portable horizontal pass: rows [y0, y0 + nrows) of SRC (width SW)
+ * into DST (width DW). FIXED_K > 0: every window is exactly FIXED_K taps
+ * (coeffs_fix_width; a constant in each caller, so the tap loop unrolls);
+ * 0: each window's own tap count. */
+static inline void pass_h_scalar(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst,
+                                 int dw, const coeffs *c, int fixed_k)
+{
+    const int ks = fixed_k ? fixed_k : c->ksize;
+    for (int y = 0; y < nrows; y++) {
+        const uint8_t *row = src + (size_t)(y0 + y) * sw * 3;
+        uint8_t *out = dst + (size_t)y * dw * 3;
+        for (int x = 0; x < dw; x++)
+            h_pixel(out + 3 * x, row + (size_t)c->bounds[2 * x] * 3, c->k + (size_t)x * ks,
+                    fixed_k ? fixed_k : c->bounds[2 * x + 1]);
+    }
+}
+
+/* A horizontal pass: rows [y0, y0 + nrows) of SRC (width SW) into DST (width DW). */
+typedef void (*pass_h_fn)(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst, int dw,
+                          const coeffs *c);
+
 /* pass_h for a fixed tap count K (a compile-time constant in each copy). */
 #define PASS_H_FIXED(K)                                                                            \
     static void pass_h##K(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst, int dw,     \
                           const coeffs *c)                                                         \
     {                                                                                              \
-        const int32_t half = 1 << (PRECISION_BITS - 1);                                            \
-        for (int y = 0; y < nrows; y++) {                                                          \
-            const uint8_t *row = src + (size_t)(y0 + y) * sw * 3;                                  \
-            uint8_t *out = dst + (size_t)y * dw * 3;                                               \
-            for (int x = 0; x < dw; x++) {                                                         \
-                const int32_t *k = c->k + (size_t)x * (K);                                         \
-                const uint8_t *p = row + (size_t)c->bounds[2 * x] * 3;                             \
-                int32_t r = half, g = half, b = half;                                              \
-                for (int i = 0; i < (K); i++) {                                                    \
-                    r += p[3 * i] * k[i];                                                          \
-                    g += p[3 * i + 1] * k[i];                                                      \
-                    b += p[3 * i + 2] * k[i];                                                      \
-                }                                                                                  \
-                out[3 * x] = clip8(r);                                                             \
-                out[3 * x + 1] = clip8(g);                                                         \
-                out[3 * x + 2] = clip8(b);                                                         \
-            }                                                                                      \
-        }                                                                                          \
+        pass_h_scalar(src, sw, y0, nrows, dst, dw, c, K);                                          \
     }
 PASS_H_FIXED(3)
 PASS_H_FIXED(5)
@@ -181,15 +201,7 @@ pass_h_sse41(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst, int dw
             const int32_t *k = c->k + (size_t)x * c->ksize;
             const uint8_t *p = row + (size_t)xmin * 3;
             if (xmin + n >= sw) {
-                int32_t r = half, g = half, b = half;
-                for (int i = 0; i < n; i++) {
-                    r += p[3 * i] * k[i];
-                    g += p[3 * i + 1] * k[i];
-                    b += p[3 * i + 2] * k[i];
-                }
-                out[3 * x] = clip8(r);
-                out[3 * x + 1] = clip8(g);
-                out[3 * x + 2] = clip8(b);
+                h_pixel(out + 3 * x, p, k, n);
                 continue;
             }
             __m128i acc = vhalf;
@@ -231,43 +243,12 @@ static void pass_h(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst, 
         pass_h_sse41(src, sw, y0, nrows, dst, dw, c);
         return;
     }
-    if (c->bounds[1] == c->ksize) { // windows made fixed-width by coeffs_fix_width
-        switch (c->ksize) {
-        case 3:
-            pass_h3(src, sw, y0, nrows, dst, dw, c);
-            return;
-        case 5:
-            pass_h5(src, sw, y0, nrows, dst, dw, c);
-            return;
-        case 7:
-            pass_h7(src, sw, y0, nrows, dst, dw, c);
-            return;
-        case 9:
-            pass_h9(src, sw, y0, nrows, dst, dw, c);
-            return;
-        default:
-            break;
-        }
-    }
-    const int32_t half = 1 << (PRECISION_BITS - 1);
-    for (int y = 0; y < nrows; y++) {
-        const uint8_t *row = src + (size_t)(y0 + y) * sw * 3;
-        uint8_t *out = dst + (size_t)y * dw * 3;
-        for (int x = 0; x < dw; x++) {
-            int xmin = c->bounds[2 * x], n = c->bounds[2 * x + 1];
-            const int32_t *k = c->k + (size_t)x * c->ksize;
-            const uint8_t *p = row + (size_t)xmin * 3;
-            int32_t r = half, g = half, b = half;
-            for (int i = 0; i < n; i++) {
-                r += p[3 * i] * k[i];
-                g += p[3 * i + 1] * k[i];
-                b += p[3 * i + 2] * k[i];
-            }
-            out[3 * x] = clip8(r);
-            out[3 * x + 1] = clip8(g);
-            out[3 * x + 2] = clip8(b);
-        }
-    }
+    /* windows made fixed-width by coeffs_fix_width: the copy for that width */
+    static const pass_h_fn fixed[10] = {[3] = pass_h3, [5] = pass_h5, [7] = pass_h7, [9] = pass_h9};
+    if (c->bounds[1] == c->ksize && c->ksize < 10 && fixed[c->ksize])
+        fixed[c->ksize](src, sw, y0, nrows, dst, dw, c);
+    else
+        pass_h_scalar(src, sw, y0, nrows, dst, dw, c, 0);
 }
 
 /* Vertical pass: SRC rows are source rows offset by Y0 (width W); DST has DH

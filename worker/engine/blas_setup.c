@@ -24,7 +24,7 @@
  * started with is kept in SWEEP_BLAS_INHERITED across the re-executions. */
 #include "blas_setup.h"
 #include "blas_policy.h"
-#include "layers.h"
+#include "pool.h"
 
 #include <cblas.h>
 #include <errno.h>

@@ -27,24 +27,25 @@
  *   statistics run in AVX-512 float lanes flushed to double every chunk.
  * - Elementwise passes (batchnorm, ReLU, residual adds, pooling) are split
  *   over channels or index ranges on the engine's thread pool
- *   (layers_parallel_for); results do not depend on the split.
+ *   (layers_parallel_for, worker/engine/pool.c); results do not depend on
+ *   the split.
  * - The same pool runs the matrix products: OpenBLAS is single-threaded and
  *   layers_sgemm cuts each large product into column or row blocks
- *   (include/layers.h, layers_set_threads).
+ *   (include/pool.h, layers_set_threads).
  * - Elementwise loops are compiled for AVX-512 / AVX2 / generic through
  *   target_clones and picked at load time. */
 #pragma GCC optimize("O3")
-#include <cblas.h>
+#include "layers.h"
+
 #include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
-#include "layers.h"
 #include "log.h"
+#include "pool.h"
+#include "winograd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -466,35 +467,49 @@ static void zero_invalid(float *dst, const conv2d_desc *d, int l0, int l1, int k
     }
 }
 
+/* Row (c, ky, kx) of the column matrix COL (K, T). */
+static inline float *col_row(float *col, const conv2d_desc *d, size_t c, int ky, int kx, size_t t)
+{
+    return col + ((c * d->kh + ky) * d->kw + kx) * t;
+}
+
+/* For a "same" stride-1 convolution: entry i of the column row of kernel
+ * offset (ky, kx) over the T entries of lines [l0, ...) is entry s0 + i of the
+ * channel plane (N*H*W floats), which exists for i in [*a, *b) (*b >= *a);
+ * returns s0. */
+static inline ptrdiff_t same_window(const conv2d_desc *d, int l0, int ky, int kx, ptrdiff_t t,
+                                    ptrdiff_t *a, ptrdiff_t *b)
+{
+    const ptrdiff_t W = d->w, P = d->pad, plane = (ptrdiff_t)d->n * d->h * d->w;
+    ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ky - P) * W + (kx - P);
+    *a = s0 < 0 ? -s0 : 0;
+    *b = s0 + t > plane ? plane - s0 : t;
+    if (*b < *a) *b = *a;
+    return s0;
+}
+
 /* For the "same" case the whole tile of a column row is one flat shifted
  * copy of the channel plane (images are contiguous in (C, N, H, W)); entries
  * that wrapped across a row or image edge are zeroed after. */
 HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
                             size_t r0, size_t r1)
 {
-    const int W = d->w, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * W;
-    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    const ptrdiff_t T = (ptrdiff_t)(l1 - l0) * d->w;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * d->w;
     for (size_t r = r0; r < r1; r++) {
         const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
-        {
-            for (int kx = 0; kx < d->kw; kx++) {
-                int x0, x1;
-                valid_cols(d, kx, &x0, &x1);
-                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                const float *src = in + c * plane;
-                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
-                ptrdiff_t cnt = (ptrdiff_t)T;
-                ptrdiff_t a = s0 < 0 ? -s0 : 0;
-                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
-                if (b < a) b = a;
-                for (ptrdiff_t i = 0; i < a; i++)
-                    dst[i] = 0;
-                memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
-                for (ptrdiff_t i = b; i < cnt; i++)
-                    dst[i] = 0;
-                zero_invalid(dst, d, l0, l1, ky, x0, x1);
-            }
+        for (int kx = 0; kx < d->kw; kx++) {
+            int x0, x1;
+            valid_cols(d, kx, &x0, &x1);
+            float *dst = col_row(col, d, c, ky, kx, (size_t)T);
+            const float *src = in + c * plane;
+            ptrdiff_t a, b, s0 = same_window(d, l0, ky, kx, T, &a, &b);
+            for (ptrdiff_t i = 0; i < a; i++)
+                dst[i] = 0;
+            memcpy(dst + a, src + s0 + a, sizeof(float) * (size_t)(b - a));
+            for (ptrdiff_t i = b; i < T; i++)
+                dst[i] = 0;
+            zero_invalid(dst, d, l0, l1, ky, x0, x1);
         }
     }
 }
@@ -504,27 +519,73 @@ HOT static void im2col_same(float *col, const float *in, const conv2d_desc *d, i
 HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0, int l1, size_t c0,
                             size_t c1)
 {
-    const int W = d->w, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * W;
-    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * W;
+    const ptrdiff_t T = (ptrdiff_t)(l1 - l0) * d->w;
+    const ptrdiff_t plane = (ptrdiff_t)d->n * d->h * d->w;
     for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
             for (int kx = 0; kx < d->kw; kx++) {
                 int x0, x1;
                 valid_cols(d, kx, &x0, &x1);
-                float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
+                float *src = col_row(col, d, c, ky, kx, (size_t)T);
                 float *dst = din + c * plane;
                 zero_invalid(src, d, l0, l1, ky, x0, x1);
-                ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ptrdiff_t)(ky - P) * W + (kx - P);
-                ptrdiff_t cnt = (ptrdiff_t)T;
-                ptrdiff_t a = s0 < 0 ? -s0 : 0;
-                ptrdiff_t b = s0 + cnt > plane ? plane - s0 : cnt;
+                ptrdiff_t a, b, s0 = same_window(d, l0, ky, kx, T, &a, &b);
                 for (ptrdiff_t i = a; i < b; i++)
                     dst[s0 + i] += src[i];
             }
 }
 
-/* col (K, T) <- im2col of output lines [l0, l1) (line = n*OH + oy); T = (l1-l0)*OW. */
+/* One column row ROW, kernel offset (ky, kx), over output lines [l0, l1)
+ * (line = n*OH + oy) of any convolution, against one channel: im2col when IN
+ * (the channel's (N, H, W) input plane) is given, ROW[line][ox] = the input
+ * it reads or 0 for padding (FAST2: stride-2 gathers with AVX-512); col2im
+ * otherwise, DIN (the channel's input-gradient plane) += ROW at the same
+ * places. */
+static inline void strided_row(float *row, const float *in, float *din, const conv2d_desc *d,
+                               int l0, int l1, int ky, int kx, int fast2)
+{
+    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
+    int x0, x1;
+    valid_cols(d, kx, &x0, &x1);
+    int n = l0 / OH, oy = l0 % OH;
+    for (int l = l0; l < l1; l++, row += OW) {
+        int y = oy * S - P + ky;
+        if (y < 0 || y >= H) {
+            if (in)
+                for (int ox = 0; ox < OW; ox++)
+                    row[ox] = 0;
+        } else if (in) {
+            const float *src = in - P + kx + ((size_t)n * H + y) * W;
+            for (int ox = 0; ox < x0; ox++)
+                row[ox] = 0;
+            if (S == 1)
+                for (int ox = x0; ox < x1; ox++)
+                    row[ox] = src[ox];
+            else if (fast2)
+                gather2_avx512(row + x0, src + 2 * x0, x1 - x0);
+            else
+                for (int ox = x0; ox < x1; ox++)
+                    row[ox] = src[ox * S];
+            for (int ox = x1; ox < OW; ox++)
+                row[ox] = 0;
+        } else {
+            float *dst = din - P + kx + ((size_t)n * H + y) * W;
+            if (S == 1)
+                for (int ox = x0; ox < x1; ox++)
+                    dst[ox] += row[ox];
+            else
+                for (int ox = x0; ox < x1; ox++)
+                    dst[ox * S] += row[ox];
+        }
+        if (++oy == OH) {
+            oy = 0;
+            n++;
+        }
+    }
+}
+
+/* col (K, T) <- im2col of output lines [l0, l1), column rows [r0, r1) of
+ * (channel, kernel row) pairs; T = (l1-l0)*OW. */
 HOT static void im2col_rows(float *col, const float *in, const conv2d_desc *d, int l0, int l1,
                             size_t r0, size_t r1)
 {
@@ -532,50 +593,17 @@ HOT static void im2col_rows(float *col, const float *in, const conv2d_desc *d, i
         im2col_same(col, in, d, l0, l1, r0, r1);
         return;
     }
-    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * OW;
-    const size_t plane = (size_t)d->n * H * W;
-    const int fast2 = S == 2 && have_avx512();
+    const size_t T = (size_t)(l1 - l0) * d->ow, plane = (size_t)d->n * d->h * d->w;
+    const int fast2 = d->stride == 2 && have_avx512();
     for (size_t r = r0; r < r1; r++) {
         const int c = (int)(r / d->kh), ky = (int)(r % d->kh);
-        for (int kx = 0; kx < d->kw; kx++) {
-            int x0, x1;
-            valid_cols(d, kx, &x0, &x1);
-            {
-                float *dst = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                const float *base = in + c * plane - P + kx;
-                int n = l0 / OH, oy = l0 % OH;
-                for (int l = l0; l < l1; l++, dst += OW) {
-                    int y = oy * S - P + ky;
-                    if (y < 0 || y >= H) {
-                        for (int ox = 0; ox < OW; ox++)
-                            dst[ox] = 0;
-                    } else {
-                        const float *src = base + ((size_t)n * H + y) * W;
-                        for (int ox = 0; ox < x0; ox++)
-                            dst[ox] = 0;
-                        if (S == 1)
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] = src[ox];
-                        else if (fast2)
-                            gather2_avx512(dst + x0, src + 2 * x0, x1 - x0);
-                        else
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] = src[ox * S];
-                        for (int ox = x1; ox < OW; ox++)
-                            dst[ox] = 0;
-                    }
-                    if (++oy == OH) {
-                        oy = 0;
-                        n++;
-                    }
-                }
-            }
-        }
+        for (int kx = 0; kx < d->kw; kx++)
+            strided_row(col_row(col, d, (size_t)c, ky, kx, T), in + c * plane, NULL, d, l0, l1, ky,
+                        kx, fast2);
     }
 }
 
-/* din += col2im of col (K, T) for output lines [l0, l1). */
+/* din += col2im of col (K, T) for output lines [l0, l1), channels [c0, c1). */
 HOT static void col2im_chans(float *din, float *col, const conv2d_desc *d, int l0, int l1,
                              size_t c0, size_t c1)
 {
@@ -583,34 +611,12 @@ HOT static void col2im_chans(float *din, float *col, const conv2d_desc *d, int l
         col2im_same(din, col, d, l0, l1, c0, c1);
         return;
     }
-    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
-    const size_t T = (size_t)(l1 - l0) * OW;
-    const size_t plane = (size_t)d->n * H * W;
+    const size_t T = (size_t)(l1 - l0) * d->ow, plane = (size_t)d->n * d->h * d->w;
     for (size_t c = c0; c < c1; c++)
         for (int ky = 0; ky < d->kh; ky++)
-            for (int kx = 0; kx < d->kw; kx++) {
-                int x0, x1;
-                valid_cols(d, kx, &x0, &x1);
-                const float *src = col + (((size_t)c * d->kh + ky) * d->kw + kx) * T;
-                float *base = din + c * plane - P + kx;
-                int n = l0 / OH, oy = l0 % OH;
-                for (int l = l0; l < l1; l++, src += OW) {
-                    int y = oy * S - P + ky;
-                    if (y >= 0 && y < H) {
-                        float *dst = base + ((size_t)n * H + y) * W;
-                        if (S == 1)
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox] += src[ox];
-                        else
-                            for (int ox = x0; ox < x1; ox++)
-                                dst[ox * S] += src[ox];
-                    }
-                    if (++oy == OH) {
-                        oy = 0;
-                        n++;
-                    }
-                }
-            }
+            for (int kx = 0; kx < d->kw; kx++)
+                strided_row(col_row(col, d, c, ky, kx, T), NULL, din + c * plane, d, l0, l1, ky, kx,
+                            0);
 }
 
 /* im2col / col2im of one tile split over the helper threads: im2col by
@@ -838,245 +844,6 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
         return;
     }
     conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
-}
-
-/* ---------- parallel loops ---------- */
-
-/* A small pool of helper threads for the elementwise passes (batchnorm,
- * ReLU, residual adds, pooling, Winograd transforms, optimizer updates),
- * and the blocks of split matrix products. The thread count is the engine's
- * (layers_set_threads). A job is cut into more chunks than threads and
- * every participant (the caller included) takes the next chunk from an
- * atomic counter, so a helper that the scheduler keeps off the CPU (a busy
- * machine) delays nothing: the caller does its share. Every index is computed
- * the same way whatever the split, so results do not depend on the thread
- * count or on who ran which chunk. SWEEP_POOL=0 in the environment turns the
- * pool off (for comparisons). */
-#define POOL_MAX 16
-#define POOL_CHUNKS_PER_THREAD 4
-
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    int started;  // helper threads running
-    unsigned gen; // job generation, bumped per job
-    int busy;     // helpers inside the current job
-    par_fn fn;    // the job
-    void *ctx;
-    size_t n, chunks;       // index range [0, n) cut into `chunks` chunks
-    atomic_size_t next;     // next chunk to take
-    atomic_size_t finished; // chunks completed
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
-          .go = PTHREAD_COND_INITIALIZER,
-          .done = PTHREAD_COND_INITIALIZER};
-
-/* Takes and runs chunks of the current job until none is left. */
-static void pool_work(par_fn fn, void *ctx, size_t n, size_t chunks)
-{
-    for (;;) {
-        size_t i = atomic_fetch_add(&pool.next, 1);
-        if (i >= chunks) break;
-        fn(ctx, n * i / chunks, n * (i + 1) / chunks);
-        atomic_fetch_add(&pool.finished, 1);
-    }
-}
-
-/* Pause-loop iterations a waiting thread spins before it sleeps on the
- * condition variable (SWEEP_POOL_SPIN overrides; 0 = sleep at once). A step
- * hands the pool hundreds of jobs a few hundred microseconds apart, and a
- * futex wake-up costs tens of microseconds each way. */
-#define POOL_SPIN_DEFAULT 4000
-
-static int pool_spin(void)
-{
-    static int spin = -1;
-    if (spin < 0) {
-        const char *e = getenv("SWEEP_POOL_SPIN");
-        spin = e && *e ? atoi(e) : POOL_SPIN_DEFAULT;
-        if (spin < 0) spin = 0;
-    }
-    return spin;
-}
-
-static void *pool_main(void *arg)
-{
-    (void)arg;
-    unsigned seen = 0;
-    const int spin = pool_spin();
-    for (;;) {
-        for (int i = 0; i < spin && __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen; i++)
-            _mm_pause();
-        pthread_mutex_lock(&pool.mu);
-        while (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen)
-            pthread_cond_wait(&pool.go, &pool.mu);
-        seen = pool.gen;
-        par_fn fn = pool.fn;
-        void *ctx = pool.ctx;
-        size_t n = pool.n, chunks = pool.chunks;
-        pool.busy++;
-        pthread_mutex_unlock(&pool.mu);
-        pool_work(fn, ctx, n, chunks);
-        pthread_mutex_lock(&pool.mu);
-        if (--pool.busy == 0) pthread_cond_signal(&pool.done);
-        pthread_mutex_unlock(&pool.mu);
-    }
-    return NULL;
-}
-
-static int g_threads; // engine threads set by layers_set_threads; 0: follow OpenBLAS's
-
-/* 1 when matrix products are split over the pool (SWEEP_GEMM_SPLIT unset or
- * not "0"). */
-static int gemm_split_mode(void)
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("SWEEP_GEMM_SPLIT");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
-
-void layers_set_threads(int t)
-{
-    if (t < 1) t = 1;
-    if (t > POOL_MAX) t = POOL_MAX;
-    g_threads = t;
-    openblas_set_num_threads(gemm_split_mode() ? 1 : t);
-}
-
-int layers_threads(void)
-{
-    if (g_threads) return g_threads;
-    int t = openblas_get_num_threads();
-    if (t < 1) t = 1;
-    return t > POOL_MAX ? POOL_MAX : t;
-}
-
-static int pool_threads(void)
-{
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("SWEEP_POOL");
-        off = e && !strcmp(e, "0");
-    }
-    return off ? 1 : layers_threads();
-}
-
-/* Runs FN over [0, n) cut into CHUNKS chunks on THREADS threads (the caller
- * and THREADS - 1 helpers). */
-static void pool_run(int threads, size_t n, size_t chunks, par_fn fn, void *ctx)
-{
-    if (threads <= 1 || chunks <= 1) {
-        if (n) fn(ctx, 0, n);
-        return;
-    }
-    pthread_mutex_lock(&pool.mu);
-    while (pool.started < threads - 1) {
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &at, pool_main, NULL);
-        pthread_attr_destroy(&at);
-        if (rc) break;
-        pool.started++;
-    }
-    /* helpers from an earlier job may still be on their way out */
-    while (pool.busy > 0)
-        pthread_cond_wait(&pool.done, &pool.mu);
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.n = n;
-    pool.chunks = chunks;
-    atomic_store(&pool.next, 0);
-    atomic_store(&pool.finished, 0);
-    __atomic_store_n(&pool.gen, pool.gen + 1, __ATOMIC_RELEASE);
-    if (pool.started) pthread_cond_broadcast(&pool.go);
-    pthread_mutex_unlock(&pool.mu);
-    pool_work(fn, ctx, n, chunks);
-    /* wait for chunks that helpers took and are still running */
-    for (int i = 0, spin = pool_spin(); i < spin && atomic_load(&pool.finished) < chunks; i++)
-        _mm_pause();
-    while (atomic_load(&pool.finished) < chunks) {
-        pthread_mutex_lock(&pool.mu);
-        if (atomic_load(&pool.finished) < chunks && pool.busy > 0)
-            pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-    }
-}
-
-void layers_parallel_for(size_t n, size_t grain, par_fn fn, void *ctx)
-{
-    int threads = pool_threads();
-    if (grain < 1) grain = 1;
-    size_t chunks = (size_t)threads * POOL_CHUNKS_PER_THREAD;
-    if (chunks > n / grain) chunks = n / grain;
-    pool_run(threads, n, chunks, fn, ctx);
-}
-
-/* ---------- matrix products ---------- */
-
-/* Products below this many multiply-adds run on the calling thread. */
-#define GEMM_SPLIT_MIN_MACS (1u << 21)
-/* Split blocks are multiples of this many columns/rows. */
-#define GEMM_SPLIT_ALIGN 16
-
-typedef struct {
-    int ta, tb;         // op(A), op(B): non-zero = transposed
-    int m, n, k;        // C is (m, n), op(A) (m, k), op(B) (k, n)
-    float alpha, beta;  // scalars
-    const float *a, *b; // operands, row-major
-    int lda, ldb, ldc;  // leading dimensions
-    float *c;           // result
-    int by_cols;        // 1: blocks of columns of C, 0: blocks of rows
-} gemm_ctx;
-
-/* Multiplies the blocks [u0, u1) (units of GEMM_SPLIT_ALIGN columns or rows). */
-static void gemm_part(void *arg, size_t u0, size_t u1)
-{
-    const gemm_ctx *g = arg;
-    const int dim = g->by_cols ? g->n : g->m;
-    int i0 = (int)(u0 * GEMM_SPLIT_ALIGN), i1 = (int)(u1 * GEMM_SPLIT_ALIGN);
-    if (i1 > dim) i1 = dim;
-    if (i0 >= i1) return;
-    const CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
-    const CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
-    if (g->by_cols) {
-        const float *b = g->tb ? g->b + (size_t)i0 * g->ldb : g->b + i0;
-        cblas_sgemm(CblasRowMajor, ta, tb, g->m, i1 - i0, g->k, g->alpha, g->a, g->lda, b, g->ldb,
-                    g->beta, g->c + i0, g->ldc);
-    } else {
-        const float *a = g->ta ? g->a + i0 : g->a + (size_t)i0 * g->lda;
-        cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb,
-                    g->beta, g->c + (size_t)i0 * g->ldc, g->ldc);
-    }
-}
-
-void layers_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                  int lda, const float *b, int ldb, float beta, float *c, int ldc)
-{
-    gemm_ctx g = {trans_a, trans_b, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, n >= m};
-    int threads = gemm_split_mode() && g_threads ? g_threads : 1;
-    size_t units = ((size_t)(g.by_cols ? n : m) + GEMM_SPLIT_ALIGN - 1) / GEMM_SPLIT_ALIGN;
-    if (threads <= 1 || units < 2 || (double)m * n * k < GEMM_SPLIT_MIN_MACS) {
-        gemm_part(&g, 0, units ? units : 1);
-        return;
-    }
-    size_t chunks = (size_t)threads < units ? (size_t)threads : units;
-    pool_run(threads, units, chunks, gemm_part, &g);
-}
-
-/* Runs FN over [0, n) items that each hold one or more matrix products: on
- * the pool when products are split (each item then runs single-threaded), on
- * the calling thread otherwise (OpenBLAS threads each product). */
-void layers_gemm_batch(size_t n, par_fn fn, void *ctx)
-{
-    size_t threads = gemm_split_mode() && g_threads ? (size_t)g_threads : 1;
-    /* two chunks per thread when there are enough items, so a thread the
-     * scheduler holds back costs half a share, not a whole one */
-    size_t chunks = n >= 4 * threads ? 2 * threads : threads < n ? threads : n;
-    pool_run((int)threads, n, chunks, fn, ctx);
 }
 
 /* ---------- batchnorm ---------- */

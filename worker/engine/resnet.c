@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "arch.h"
 #include "errors.h"
 #include "layers.h"
 #include "log.h"
@@ -286,16 +287,12 @@ static void build_all(builder *b, const arch_desc *a)
     }
 }
 
+/* The name of A's structure in arch.h's list, or NULL for other block counts. */
 static const char *block_pattern(const arch_desc *a)
 {
-    static const int r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3}, r101[4] = {3, 4, 23, 3},
-                     r152[4] = {3, 8, 36, 3};
-    if (a->kind == RESNET_BASIC && !memcmp(a->nb, r18, sizeof r18)) return "resnet18";
-    if (a->kind == RESNET_BASIC && !memcmp(a->nb, r34, sizeof r34)) return "resnet34";
-    if (a->kind == RESNET_BOTTLENECK && !memcmp(a->nb, r34, sizeof r34)) return "resnet50";
-    if (a->kind == RESNET_BOTTLENECK && !memcmp(a->nb, r101, sizeof r101)) return "resnet101";
-    if (a->kind == RESNET_BOTTLENECK && !memcmp(a->nb, r152, sizeof r152)) return "resnet152";
-    return NULL;
+    const arch_info *k =
+        arch_match(a->kind == RESNET_BOTTLENECK ? ARCH_BOTTLENECK : ARCH_BASIC, a->nb);
+    return k ? k->name : NULL;
 }
 
 /* Allocates the model for A (parameters uninitialised). */
@@ -422,22 +419,15 @@ int resnet_create(resnet **out, const char *arch, int width, int num_classes, ui
 {
     *out = NULL;
     arch_desc a = {0};
-    static const int r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
     if (!arch) return err_set(msg, msglen, ERR_INVALID, "model.arch: missing");
-    if (!strcmp(arch, "resnet18")) {
-        a.kind = RESNET_BASIC;
-        memcpy(a.nb, r18, sizeof r18);
-    } else if (!strcmp(arch, "resnet34")) {
-        a.kind = RESNET_BASIC;
-        memcpy(a.nb, r34, sizeof r34);
-    } else if (!strcmp(arch, "resnet50")) {
-        a.kind = RESNET_BOTTLENECK;
-        memcpy(a.nb, r34, sizeof r34);
-    } else {
-        return err_set(msg, msglen, ERR_INVALID,
-                       "model.arch: unknown architecture '%s' (resnet18, resnet34, resnet50)",
-                       arch);
+    const arch_info *known = arch_find(arch);
+    if (!known) {
+        char list[256];
+        return err_set(msg, msglen, ERR_INVALID, "model.arch: unknown architecture '%s' (%s)", arch,
+                       arch_list_string(list, sizeof list));
     }
+    a.kind = known->block == ARCH_BOTTLENECK ? RESNET_BOTTLENECK : RESNET_BASIC;
+    memcpy(a.nb, known->blocks, sizeof a.nb);
     if (width < 1 || width > 4096)
         return err_set(msg, msglen, ERR_INVALID, "model.width: %d is not in 1..4096", width);
     if (num_classes < 1 || num_classes > 1000000)

@@ -2,8 +2,9 @@
  * minimal filtering (Lavin & Gray 2016): each 2x2 output tile costs 16
  * multiplies per channel pair instead of 36, so the GEMM work drops 2.25x.
  * These convolutions carry most of a ResNet's FLOPs; layers.c sends them
- * here for the forward pass and for the input gradient (which is the same
- * convolution of dY with the weights transposed and rotated by 180 degrees).
+ * here (contracts in include/winograd.h) for the forward pass and for the
+ * input gradient (which is the same convolution of dY with the weights
+ * transposed and rotated by 180 degrees).
  *
  * Layout: in (C, N, H, W) -> out (OC, N, H, W), channel-major as everywhere.
  * Tiles are indexed t = (n*TH + ty)*TW + tx (TH = ceil(H/2), TW = ceil(W/2))
@@ -18,12 +19,14 @@
  * split over channels with layers_parallel_for; every value is computed the
  * same way whatever the split. */
 #pragma GCC optimize("O3")
+#include "winograd.h"
+
 #include <cblas.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "layers.h"
+#include "pool.h"
 
 #define WG_MAX_W 1024              // widest input row handled (row buffer on the stack)
 #define WG_CHUNK_FLOATS (1u << 20) // target floats of V + M per chunk (4 MiB)
@@ -88,6 +91,36 @@ size_t winograd_workspace_floats(const conv2d_desc *d)
            al16((size_t)16 * d->oc * T);
 }
 
+/* The mask of the first N lanes of a vector (all 16 when N >= 16). */
+static inline __mmask16 lane_mask(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* Index vectors for _mm512_permutex2var_ps(a, idx, b), which picks from the
+ * 32 floats of a then b: the even ones (a0, a2, .., b14), the odd ones
+ * (a1, a3, .., b15), and a, b interleaved from their low halves
+ * (a0, b0, a1, b1, .., a7, b7) or high halves (a8, b8, .., a15, b15). */
+__attribute__((target("avx512f"))) static inline __m512i idx_even(void)
+{
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+
+__attribute__((target("avx512f"))) static inline __m512i idx_odd(void)
+{
+    return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+__attribute__((target("avx512f"))) static inline __m512i idx_interleave_lo(void)
+{
+    return _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+
+__attribute__((target("avx512f"))) static inline __m512i idx_interleave_hi(void)
+{
+    return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 /* ---------- weight transform ---------- */
 
 typedef struct {
@@ -109,7 +142,7 @@ __attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0,
     for (size_t o = o0; o < o1; o++)
         for (size_t c0 = 0; c0 < C; c0 += 16) {
             size_t cnt = C - c0 < 16 ? C - c0 : 16;
-            __mmask16 m = (__mmask16)((1u << cnt) - 1);
+            __mmask16 m = lane_mask(cnt);
             for (size_t j = 0; j < cnt; j++) {
                 size_t c = c0 + j;
                 if (k->flip) {
@@ -149,70 +182,28 @@ __attribute__((target("avx512f"))) static void weight_part(void *arg, size_t o0,
 
 /* ---------- input transform ---------- */
 
+/* One transform of a chunk of tile rows, split over channels on the pool:
+ * the input transform (src: in (C, N, H, W), dst: V (16, C, T)), the output
+ * transform (src: M (16, OC, T), dst: out (OC, N, H, W)) or the gradient
+ * transform (src: dy (OC, N, H, W), dst: Z (16, OC, T)). */
 typedef struct {
-    float *v;        // (16, C, T)
-    const float *in; // (C, N, H, W)
-    const conv2d_desc *d;
-    int r0, r1; // tile rows of the chunk
-    size_t T;   // tiles in the chunk
-} it_ctx;
+    float *dst;           // what the transform writes
+    const float *src;     // what it reads
+    const conv2d_desc *d; // the convolution
+    int r0, r1;           // tile rows of the chunk
+    size_t T;             // tiles in the chunk
+    int accumulate;       // output transform: add into dst instead of writing it
+} chunk_ctx;
 
-__attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, size_t c1)
+/* One row of d B for 16 tiles at once, from the row's window columns
+ * D0..D3 (B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]). */
+__attribute__((target("avx512f"))) static inline void input_row(__m512 w[4], __m512 d0, __m512 d1,
+                                                                __m512 d2, __m512 d3)
 {
-    const it_ctx *k = arg;
-    const conv2d_desc *d = k->d;
-    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
-    const size_t C = (size_t)d->c, T = k->T;
-    const int Wp = W + 40; // padded row: 1 zero on the left, zeros after
-    float rb[4 * (WG_MAX_W + 40)];
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    memset(rb, 0, sizeof(float) * 4 * Wp);
-    for (size_t c = c0; c < c1; c++) {
-        const float *plane = k->in + c * (size_t)d->n * H * W;
-        for (int r = k->r0; r < k->r1; r++) {
-            const int n = r / th, ty = r % th;
-            for (int i = 0; i < 4; i++) {
-                int y = 2 * ty - 1 + i;
-                float *dst = rb + i * Wp + 1;
-                if (y >= 0 && y < H)
-                    memcpy(dst, plane + ((size_t)n * H + y) * W, sizeof(float) * W);
-                else
-                    memset(dst, 0, sizeof(float) * W);
-            }
-            const size_t tb = (size_t)(r - k->r0) * tw;
-            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
-                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
-                __mmask16 m = (__mmask16)((1u << cnt) - 1);
-                __m512 w[4][4];
-                for (int i = 0; i < 4; i++) {
-                    const float *p = rb + i * Wp + 2 * tx0;
-                    __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
-                    __m512 a2 = _mm512_loadu_ps(p + 2), b2 = _mm512_loadu_ps(p + 18);
-                    __m512 d0 = _mm512_permutex2var_ps(a, ev, b);
-                    __m512 d1 = _mm512_permutex2var_ps(a, od, b);
-                    __m512 d2 = _mm512_permutex2var_ps(a2, ev, b2);
-                    __m512 d3 = _mm512_permutex2var_ps(a2, od, b2);
-                    /* d B */
-                    w[i][0] = _mm512_sub_ps(d0, d2);
-                    w[i][1] = _mm512_add_ps(d1, d2);
-                    w[i][2] = _mm512_sub_ps(d2, d1);
-                    w[i][3] = _mm512_sub_ps(d1, d3);
-                }
-                for (int j = 0; j < 4; j++) { // B^T (d B)
-                    __m512 v0 = _mm512_sub_ps(w[0][j], w[2][j]);
-                    __m512 v1 = _mm512_add_ps(w[1][j], w[2][j]);
-                    __m512 v2 = _mm512_sub_ps(w[2][j], w[1][j]);
-                    __m512 v3 = _mm512_sub_ps(w[1][j], w[3][j]);
-                    float *base = k->v + c * T + tb + tx0;
-                    _mm512_mask_storeu_ps(base + (size_t)(0 * 4 + j) * C * T, m, v0);
-                    _mm512_mask_storeu_ps(base + (size_t)(1 * 4 + j) * C * T, m, v1);
-                    _mm512_mask_storeu_ps(base + (size_t)(2 * 4 + j) * C * T, m, v2);
-                    _mm512_mask_storeu_ps(base + (size_t)(3 * 4 + j) * C * T, m, v3);
-                }
-            }
-        }
-    }
+    w[0] = _mm512_sub_ps(d0, d2);
+    w[1] = _mm512_add_ps(d1, d2);
+    w[2] = _mm512_sub_ps(d2, d1);
+    w[3] = _mm512_sub_ps(d1, d3);
 }
 
 /* Stores V = B^T (d B) for 16 tiles at once, given the rows w[i][j] of d B:
@@ -232,6 +223,48 @@ __attribute__((target("avx512f"))) static inline void input_store(float *base, s
     }
 }
 
+__attribute__((target("avx512f"))) static void input_part(void *arg, size_t c0, size_t c1)
+{
+    const chunk_ctx *k = arg;
+    const conv2d_desc *d = k->d;
+    const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
+    const size_t C = (size_t)d->c, T = k->T;
+    const int Wp = W + 40; // padded row: 1 zero on the left, zeros after
+    float rb[4 * (WG_MAX_W + 40)];
+    const __m512i ev = idx_even(), od = idx_odd();
+    memset(rb, 0, sizeof(float) * 4 * Wp);
+    for (size_t c = c0; c < c1; c++) {
+        const float *plane = k->src + c * (size_t)d->n * H * W;
+        for (int r = k->r0; r < k->r1; r++) {
+            const int n = r / th, ty = r % th;
+            for (int i = 0; i < 4; i++) {
+                int y = 2 * ty - 1 + i;
+                float *dst = rb + i * Wp + 1;
+                if (y >= 0 && y < H)
+                    memcpy(dst, plane + ((size_t)n * H + y) * W, sizeof(float) * W);
+                else
+                    memset(dst, 0, sizeof(float) * W);
+            }
+            const size_t tb = (size_t)(r - k->r0) * tw;
+            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                __mmask16 m = lane_mask(tw - tx0);
+                __m512 w[4][4];
+                for (int i = 0; i < 4; i++) {
+                    const float *p = rb + i * Wp + 2 * tx0;
+                    __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+                    __m512 a2 = _mm512_loadu_ps(p + 2), b2 = _mm512_loadu_ps(p + 18);
+                    __m512 d0 = _mm512_permutex2var_ps(a, ev, b);
+                    __m512 d1 = _mm512_permutex2var_ps(a, od, b);
+                    __m512 d2 = _mm512_permutex2var_ps(a2, ev, b2);
+                    __m512 d3 = _mm512_permutex2var_ps(a2, od, b2);
+                    input_row(w[i], d0, d1, d2, d3);
+                }
+                input_store(k->dst + c * T + tb + tx0, C * T, m, w);
+            }
+        }
+    }
+}
+
 /* Narrow maps (TW <= 8 tiles per row): one vector covers 16/TW whole tile
  * rows, read with gathers from a stack of 4-row padded blocks (one per tile
  * row), so no lanes are wasted on 8x8 or 4x4 maps. */
@@ -239,7 +272,7 @@ __attribute__((target("avx512f"))) static inline void input_store(float *base, s
 
 __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size_t c0, size_t c1)
 {
-    const it_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t C = (size_t)d->c, T = k->T;
@@ -251,7 +284,7 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
         base_idx[l] = (l / tw) * 4 * Wp + 2 * (l % tw);
     const __m512i bidx = _mm512_loadu_si512(base_idx);
     for (size_t c = c0; c < c1; c++) {
-        const float *plane = k->in + c * (size_t)d->n * H * W;
+        const float *plane = k->src + c * (size_t)d->n * H * W;
         for (int r0 = k->r0; r0 < k->r1; r0 += R) {
             int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
             for (int q = 0; q < nr; q++) {
@@ -268,8 +301,7 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
                     dst[W + 2] = 0;
                 }
             }
-            int cnt = nr * tw;
-            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            __mmask16 m = lane_mask(nr * tw);
             __m512 w[4][4];
             for (int i = 0; i < 4; i++) {
                 __m512 dd[4];
@@ -277,12 +309,9 @@ __attribute__((target("avx512f"))) static void input_part_narrow(void *arg, size
                     dd[j] = _mm512_mask_i32gather_ps(
                         _mm512_setzero_ps(), m,
                         _mm512_add_epi32(bidx, _mm512_set1_epi32(i * Wp + j)), rb, 4);
-                w[i][0] = _mm512_sub_ps(dd[0], dd[2]);
-                w[i][1] = _mm512_add_ps(dd[1], dd[2]);
-                w[i][2] = _mm512_sub_ps(dd[2], dd[1]);
-                w[i][3] = _mm512_sub_ps(dd[1], dd[3]);
+                input_row(w[i], dd[0], dd[1], dd[2], dd[3]);
             }
-            float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
+            float *base = k->dst + c * T + (size_t)(r0 - k->r0) * tw;
             input_store(base, C * T, m, w);
         }
     }
@@ -326,21 +355,19 @@ __attribute__((target("avx512f"))) static narrow_idx narrow_idx_make(int W)
 
 __attribute__((target("avx512f"))) static void input_part_even(void *arg, size_t c0, size_t c1)
 {
-    const it_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t C = (size_t)d->c, T = k->T;
     const int R = 16 / tw, half = R / 2 > 0 ? R / 2 : 1;
     const narrow_idx ix = narrow_idx_make(W);
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __mmask16 wmask = (__mmask16)((1u << W) - 1);
+    const __m512i ev = idx_even(), od = idx_odd();
+    const __mmask16 wmask = lane_mask(W);
     for (size_t c = c0; c < c1; c++) {
-        const float *plane = k->in + c * (size_t)d->n * H * W;
+        const float *plane = k->src + c * (size_t)d->n * H * W;
         for (int r0 = k->r0; r0 < k->r1; r0 += R) {
             int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
-            int cnt = nr * tw;
-            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            __mmask16 m = lane_mask(nr * tw);
             __m512 w[4][4];
             for (int i = 0; i < 4; i++) {
                 __m512 A = _mm512_setzero_ps(), B = _mm512_setzero_ps();
@@ -359,27 +386,15 @@ __attribute__((target("avx512f"))) static void input_part_even(void *arg, size_t
                 __m512 d2 = _mm512_permutex2var_ps(A, od, B);                  // column 2tx + 1
                 __m512 d0 = _mm512_maskz_permutexvar_ps(ix.nstart, ix.m1, d2); // 2tx - 1
                 __m512 d3 = _mm512_maskz_permutexvar_ps(ix.nend, ix.p1, d1);   // 2tx + 2
-                w[i][0] = _mm512_sub_ps(d0, d2);
-                w[i][1] = _mm512_add_ps(d1, d2);
-                w[i][2] = _mm512_sub_ps(d2, d1);
-                w[i][3] = _mm512_sub_ps(d1, d3);
+                input_row(w[i], d0, d1, d2, d3);
             }
-            float *base = k->v + c * T + (size_t)(r0 - k->r0) * tw;
+            float *base = k->dst + c * T + (size_t)(r0 - k->r0) * tw;
             input_store(base, C * T, m, w);
         }
     }
 }
 
 /* ---------- output transform ---------- */
-
-typedef struct {
-    float *out;      // (OC, N, H, W)
-    const float *mb; // (16, OC, T)
-    const conv2d_desc *d;
-    int r0, r1;
-    size_t T;
-    int accumulate;
-} ot_ctx;
 
 /* y = A^T m A (2x2 outputs) for 16 tiles at once: the 16 products of lane l's
  * tile are BASE[xi * STRIDE + l], lanes outside M read as zero. */
@@ -401,12 +416,21 @@ output_tiles(__m512 y[2][2], const float *base, size_t stride, __mmask16 m)
     y[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
 }
 
+/* Load/store masks for NCOLS (1..32) floats of a row held in two vectors:
+ * *M0 the first 16, *M1 the rest. */
+static inline void row_masks(int ncols, __mmask16 *m0, __mmask16 *m1)
+{
+    int n1 = ncols - 16;
+    *m0 = lane_mask(ncols);
+    *m1 = n1 <= 0 ? 0 : lane_mask(n1);
+}
+
+/* Writes (or adds, with ACC) LO, HI as the NCOLS floats at DST. */
 __attribute__((target("avx512f"))) static void store_row(float *dst, __m512 lo, __m512 hi,
                                                          int ncols, int acc)
 {
-    __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
-    int n1 = ncols - 16;
-    __mmask16 m1 = n1 >= 16 ? (__mmask16)0xffff : n1 <= 0 ? 0 : (__mmask16)((1u << n1) - 1);
+    __mmask16 m0, m1;
+    row_masks(ncols, &m0, &m1);
     if (acc) {
         lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, dst));
         hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, dst + 16));
@@ -417,43 +441,29 @@ __attribute__((target("avx512f"))) static void store_row(float *dst, __m512 lo, 
 
 __attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0, size_t o1)
 {
-    const ot_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
-    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi_i =
-        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i lo_i = idx_interleave_lo(), hi_i = idx_interleave_hi();
     for (size_t o = o0; o < o1; o++) {
-        float *plane = k->out + o * (size_t)d->n * H * W;
+        float *plane = k->dst + o * (size_t)d->n * H * W;
         for (int r = k->r0; r < k->r1; r++) {
             const int n = r / th, ty = r % th;
             const size_t tb = (size_t)(r - k->r0) * tw;
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
-                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
-                __mmask16 m = (__mmask16)((1u << cnt) - 1);
-                __m512 s0[4], s1[4];
-                for (int j = 0; j < 4; j++) {
-                    const float *base = k->mb + o * T + tb + tx0;
-                    __m512 m0 = _mm512_maskz_loadu_ps(m, base + (size_t)(0 * 4 + j) * OC * T);
-                    __m512 m1 = _mm512_maskz_loadu_ps(m, base + (size_t)(1 * 4 + j) * OC * T);
-                    __m512 m2 = _mm512_maskz_loadu_ps(m, base + (size_t)(2 * 4 + j) * OC * T);
-                    __m512 m3 = _mm512_maskz_loadu_ps(m, base + (size_t)(3 * 4 + j) * OC * T);
-                    s0[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                    s1[j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-                }
-                __m512 y00 = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-                __m512 y01 = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-                __m512 y10 = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-                __m512 y11 = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+                __mmask16 m = lane_mask(tw - tx0);
+                __m512 yt[2][2];
+                output_tiles(yt, k->src + o * T + tb + tx0, OC * T, m);
                 int col = 2 * tx0, ncols = W - col < 32 ? W - col : 32;
                 int y = 2 * ty;
                 float *dst = plane + ((size_t)n * H + y) * W + col;
-                store_row(dst, _mm512_permutex2var_ps(y00, lo_i, y01),
-                          _mm512_permutex2var_ps(y00, hi_i, y01), ncols, k->accumulate);
+                store_row(dst, _mm512_permutex2var_ps(yt[0][0], lo_i, yt[0][1]),
+                          _mm512_permutex2var_ps(yt[0][0], hi_i, yt[0][1]), ncols, k->accumulate);
                 if (y + 1 < H)
-                    store_row(dst + W, _mm512_permutex2var_ps(y10, lo_i, y11),
-                              _mm512_permutex2var_ps(y10, hi_i, y11), ncols, k->accumulate);
+                    store_row(dst + W, _mm512_permutex2var_ps(yt[1][0], lo_i, yt[1][1]),
+                              _mm512_permutex2var_ps(yt[1][0], hi_i, yt[1][1]), ncols,
+                              k->accumulate);
             }
         }
     }
@@ -464,17 +474,16 @@ __attribute__((target("avx512f"))) static void output_part(void *arg, size_t o0,
  * bottom/right edge (odd sizes). */
 __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, size_t o0, size_t o1)
 {
-    const ot_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
     const int R = 16 / tw;
     for (size_t o = o0; o < o1; o++) {
-        float *plane = k->out + o * (size_t)d->n * H * W;
+        float *plane = k->dst + o * (size_t)d->n * H * W;
         for (int r0 = k->r0; r0 < k->r1; r0 += R) {
             int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
-            int cnt = nr * tw;
-            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+            __mmask16 m = lane_mask(nr * tw);
             /* per lane: offset of the tile's top-left output and edge masks */
             int32_t off[16];
             __mmask16 mr1 = 0, mc1 = 0; // lanes whose second row / column exists
@@ -486,7 +495,7 @@ __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, siz
                 if (2 * tx + 1 < W) mc1 |= (__mmask16)(1u << l);
             }
             const __m512i vo = _mm512_loadu_si512(off);
-            const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
+            const float *base = k->src + o * T + (size_t)(r0 - k->r0) * tw;
             __m512 y[2][2];
             output_tiles(y, base, OC * T, m);
             for (int a = 0; a < 2; a++)
@@ -510,15 +519,13 @@ __attribute__((target("avx512f"))) static void output_part_narrow(void *arg, siz
  * each tile row is one permute and one masked store (no scatters). */
 __attribute__((target("avx512f"))) static void output_part_even(void *arg, size_t o0, size_t o1)
 {
-    const ot_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
     const int R = 16 / tw, half = R / 2 > 0 ? R / 2 : 1;
-    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi_i =
-        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __mmask16 wmask = (__mmask16)((1u << W) - 1);
+    const __m512i lo_i = idx_interleave_lo(), hi_i = idx_interleave_hi();
+    const __mmask16 wmask = lane_mask(W);
     __m512i seg_idx[16]; // slot s -> lanes s*W .. s*W+W-1 moved to 0 .. W-1
     for (int sl = 0; sl < half; sl++) {
         int32_t t[16];
@@ -527,12 +534,11 @@ __attribute__((target("avx512f"))) static void output_part_even(void *arg, size_
         seg_idx[sl] = _mm512_loadu_si512(t);
     }
     for (size_t o = o0; o < o1; o++) {
-        float *plane = k->out + o * (size_t)d->n * H * W;
+        float *plane = k->dst + o * (size_t)d->n * H * W;
         for (int r0 = k->r0; r0 < k->r1; r0 += R) {
             int nr = k->r1 - r0 < R ? k->r1 - r0 : R;
-            int cnt = nr * tw;
-            __mmask16 m = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
-            const float *base = k->mb + o * T + (size_t)(r0 - k->r0) * tw;
+            __mmask16 m = lane_mask(nr * tw);
+            const float *base = k->src + o * T + (size_t)(r0 - k->r0) * tw;
             __m512 y[2][2];
             output_tiles(y, base, OC * T, m);
             for (int a = 0; a < 2; a++) {
@@ -556,37 +562,24 @@ __attribute__((target("avx512f"))) static void output_part_even(void *arg, size_
 
 /* Z[xi] (OC, T) = A dy A^T for the 2x2 output-gradient tiles of a chunk
  * (A = [1 0; 1 1; 1 -1; 0 -1]); tiles past the bottom/right edge read zeros. */
-typedef struct {
-    float *z;        // (16, OC, T)
-    const float *dy; // (OC, N, H, W)
-    const conv2d_desc *d;
-    int r0, r1;
-    size_t T;
-} gt_ctx;
-
 __attribute__((target("avx512f"))) static void grad_part(void *arg, size_t o0, size_t o1)
 {
-    const gt_ctx *k = arg;
+    const chunk_ctx *k = arg;
     const conv2d_desc *d = k->d;
     const int H = d->h, W = d->w, th = tiles_h(d), tw = tiles_w(d);
     const size_t OC = (size_t)d->oc, T = k->T;
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i ev = idx_even(), od = idx_odd();
     const __m512 zero = _mm512_setzero_ps();
     for (size_t o = o0; o < o1; o++) {
-        const float *plane = k->dy + o * (size_t)d->n * H * W;
+        const float *plane = k->src + o * (size_t)d->n * H * W;
         for (int r = k->r0; r < k->r1; r++) {
             const int n = r / th, ty = r % th;
             const size_t tb = (size_t)(r - k->r0) * tw;
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
-                int cnt = tw - tx0 < 16 ? tw - tx0 : 16;
-                __mmask16 m = (__mmask16)((1u << cnt) - 1);
+                __mmask16 m = lane_mask(tw - tx0);
                 int col = 2 * tx0, ncols = W - col < 32 ? W - col : 32;
-                __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
-                int n1 = ncols - 16;
-                __mmask16 m1 = n1 >= 16  ? (__mmask16)0xffff
-                               : n1 <= 0 ? 0
-                                         : (__mmask16)((1u << n1) - 1);
+                __mmask16 m0, m1;
+                row_masks(ncols, &m0, &m1);
                 __m512 g[2][2]; // g[row][col of tile]
                 for (int i = 0; i < 2; i++) {
                     int y = 2 * ty + i;
@@ -607,7 +600,7 @@ __attribute__((target("avx512f"))) static void grad_part(void *arg, size_t o0, s
                     rr[2][j] = _mm512_sub_ps(g[0][j], g[1][j]);
                     rr[3][j] = _mm512_sub_ps(zero, g[1][j]);
                 }
-                float *base = k->z + o * T + tb + tx0;
+                float *base = k->dst + o * T + tb + tx0;
                 for (int a = 0; a < 4; a++) { // (A dy) A^T
                     __m512 z0 = rr[a][0];
                     __m512 z1 = _mm512_add_ps(rr[a][0], rr[a][1]);
@@ -676,28 +669,54 @@ static void wino_products(void *arg, size_t x0, size_t x1)
                     p->beta, p->c + xi * M * N, p->n);
 }
 
+/* How a call cuts D into chunks of tile rows, and its work space WS: U (or
+ * dU) (16, OC, C), then V (16, C, T) and M (or Z) (16, OC, T) of one chunk
+ * (winograd_workspace_floats). */
+typedef struct {
+    float *u, *v, *m;  // the three buffers inside WS
+    int tw, rows, per; // tiles per row, tile rows in all, tile rows per chunk
+} wg_plan;
+
+static wg_plan plan_make(const conv2d_desc *d, float *ws)
+{
+    wg_plan p;
+    p.tw = tiles_w(d);
+    p.rows = d->n * tiles_h(d);
+    p.per = chunk_rows(d);
+    const size_t OC = (size_t)d->oc, C = (size_t)d->c, Tmax = (size_t)p.per * p.tw;
+    p.u = ws;
+    p.v = p.u + al16(16 * OC * C);
+    p.m = p.v + al16(16 * C * Tmax);
+    return p;
+}
+
+/* V (16, C, T) = the input transform of tile rows [r0, r1) of IN, split over
+ * channels on the pool with the variant that suits D's width. */
+static void input_transform(float *v, const float *in, const conv2d_desc *d, int r0, int r1,
+                            size_t T)
+{
+    chunk_ctx ik = {v, in, d, r0, r1, T, 0};
+    layers_parallel_for((size_t)d->c, 4,
+                        narrow_even(d)            ? input_part_even
+                        : tiles_w(d) <= NARROW_TW ? input_part_narrow
+                                                  : input_part,
+                        &ik);
+}
+
 void winograd_wgrad(float *dw, const float *dy, const float *in, const conv2d_desc *d, float *ws)
 {
     const size_t OC = (size_t)d->oc, C = (size_t)d->c;
-    const int tw = tiles_w(d), rows = d->n * tiles_h(d), per = chunk_rows(d);
-    const size_t Tmax = (size_t)per * tw;
-    float *du = ws;
-    float *v = du + al16(16 * OC * C);
-    float *z = v + al16(16 * C * Tmax);
+    const wg_plan p = plan_make(d, ws);
+    float *du = p.u, *z = p.m;
     memset(du, 0, sizeof(float) * 16 * OC * C);
-    for (int r0 = 0; r0 < rows; r0 += per) {
-        int r1 = r0 + per < rows ? r0 + per : rows;
-        size_t T = (size_t)(r1 - r0) * tw;
-        it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4,
-                            narrow_even(d)    ? input_part_even
-                            : tw <= NARROW_TW ? input_part_narrow
-                                              : input_part,
-                            &ik);
-        gt_ctx gk = {z, dy, d, r0, r1, T};
+    for (int r0 = 0; r0 < p.rows; r0 += p.per) {
+        int r1 = r0 + p.per < p.rows ? r0 + p.per : p.rows;
+        size_t T = (size_t)(r1 - r0) * p.tw;
+        input_transform(p.v, in, d, r0, r1, T);
+        chunk_ctx gk = {z, dy, d, r0, r1, T, 0};
         layers_parallel_for(OC, 4, grad_part, &gk);
         /* dU[xi] (OC, C) += Z[xi] (OC, T) V[xi]^T */
-        wprod_ctx pk = {z, v, du, (int)OC, (int)C, (int)T, 1, 1.0f};
+        wprod_ctx pk = {z, p.v, du, (int)OC, (int)C, (int)T, 1, 1.0f};
         layers_gemm_batch(16, wino_products, &pk);
     }
     wg_ctx wk = {dw, du, d->oc, d->c};
@@ -710,30 +729,22 @@ void winograd_conv(float *out, const float *in, const float *w, const conv2d_des
                    int flip, int accumulate)
 {
     const size_t OC = (size_t)d->oc, C = (size_t)d->c;
-    const int tw = tiles_w(d), rows = d->n * tiles_h(d), per = chunk_rows(d);
-    const size_t Tmax = (size_t)per * tw;
-    float *u = ws;
-    float *v = u + al16(16 * OC * C);
-    float *mb = v + al16(16 * C * Tmax);
+    const wg_plan p = plan_make(d, ws);
+    float *u = p.u, *mb = p.m;
     wt_ctx wk = {u, w, d->oc, d->c, flip};
     layers_parallel_for(OC, 8, weight_part, &wk);
-    for (int r0 = 0; r0 < rows; r0 += per) {
-        int r1 = r0 + per < rows ? r0 + per : rows;
-        size_t T = (size_t)(r1 - r0) * tw;
-        it_ctx ik = {v, in, d, r0, r1, T};
-        layers_parallel_for(C, 4,
-                            narrow_even(d)    ? input_part_even
-                            : tw <= NARROW_TW ? input_part_narrow
-                                              : input_part,
-                            &ik);
+    for (int r0 = 0; r0 < p.rows; r0 += p.per) {
+        int r1 = r0 + p.per < p.rows ? r0 + p.per : p.rows;
+        size_t T = (size_t)(r1 - r0) * p.tw;
+        input_transform(p.v, in, d, r0, r1, T);
         /* M[xi] (OC, T) = U[xi] (OC, C) V[xi] (C, T) */
-        wprod_ctx pk = {u, v, mb, (int)OC, (int)T, (int)C, 0, 0.0f};
+        wprod_ctx pk = {u, p.v, mb, (int)OC, (int)T, (int)C, 0, 0.0f};
         layers_gemm_batch(16, wino_products, &pk);
-        ot_ctx ok = {out, mb, d, r0, r1, T, accumulate};
+        chunk_ctx ok = {out, mb, d, r0, r1, T, accumulate};
         layers_parallel_for(OC, 4,
-                            narrow_even(d)    ? output_part_even
-                            : tw <= NARROW_TW ? output_part_narrow
-                                              : output_part,
+                            narrow_even(d)      ? output_part_even
+                            : p.tw <= NARROW_TW ? output_part_narrow
+                                                : output_part,
                             &ok);
     }
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "errors.h"
-#include "layers.h"
+#include "pool.h"
 
 void optim_config_from_params(optim_config *cfg, const trial_params *p)
 {

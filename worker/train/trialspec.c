@@ -11,11 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "errors.h"
 #include "jsonx.h"
-
-const char *const trialspec_archs[] = {"resnet18", "resnet34", "resnet50", "resnet101",
-                                       "resnet152", NULL};
 
 static const char *const metric_names[] = {"val_accuracy",  "val_loss",   "val_precision",
                                            "val_recall",    "val_f1",     "train_loss",
@@ -106,11 +104,11 @@ static int parse_model(trial_spec *s, const json_t *model, char *msg, size_t msg
     if (rc < 0) return rc;
     const json_t *archj = json_object_get(model, "arch");
     if (archj) {
-        rc = jx_as_enum(archj, "model.arch", trialspec_archs, msg, msglen);
+        rc = jx_as_enum(archj, "model.arch", arch_names(), msg, msglen);
         if (rc < 0) return rc;
-        if ((rc = dup_into(&s->arch, trialspec_archs[rc], msg, msglen)) < 0) return rc;
+        if ((rc = dup_into(&s->arch, arch_names()[rc], msg, msglen)) < 0) return rc;
         s->arch_given = true;
-    } else if ((rc = dup_into(&s->arch, "resnet18", msg, msglen)) < 0) {
+    } else if ((rc = dup_into(&s->arch, ARCH_DEFAULT, msg, msglen)) < 0) {
         return rc;
     }
     if ((rc = get_path(model, "model", "weights", false, true, &s->weights, msg, msglen)) < 0)

@@ -1,0 +1,166 @@
+/* test_arch — the architecture list (common/arch.c): lookups by name and by
+ * structure, the name list and its message form, and the contract that the
+ * daemon's job check, the worker's trial check and the engine agree on it:
+ * every listed name is accepted by both checks and builds from scratch with
+ * that name, every other name is refused by both. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "arch.h"
+#include "errors.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "resnet.h"
+#include "trialspec.h"
+
+static void test_find(void **state)
+{
+    (void)state;
+    const arch_info *a = arch_find("resnet18");
+    assert_non_null(a);
+    assert_string_equal(a->name, "resnet18");
+    assert_int_equal(a->block, ARCH_BASIC);
+    static const int r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3}, r152[4] = {3, 8, 36, 3};
+    assert_memory_equal(a->blocks, r18, sizeof r18);
+    a = arch_find("resnet34");
+    assert_non_null(a);
+    assert_int_equal(a->block, ARCH_BASIC);
+    assert_memory_equal(a->blocks, r34, sizeof r34);
+    a = arch_find("resnet50");
+    assert_non_null(a);
+    assert_int_equal(a->block, ARCH_BOTTLENECK);
+    assert_memory_equal(a->blocks, r34, sizeof r34);
+    a = arch_find("resnet152");
+    assert_non_null(a);
+    assert_int_equal(a->block, ARCH_BOTTLENECK);
+    assert_memory_equal(a->blocks, r152, sizeof r152);
+    assert_true(arch_known(ARCH_DEFAULT));
+    assert_true(arch_known("resnet101"));
+    const char *bad[] = {"vgg16", "", "ResNet18", "resnet18 ", "resnet", "resnet-basic-2-2-2-2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(arch_find(bad[i]));
+        assert_false(arch_known(bad[i]));
+    }
+    assert_null(arch_find(NULL));
+    assert_false(arch_known(NULL));
+}
+
+static void test_names_and_match(void **state)
+{
+    (void)state;
+    const char *const *names = arch_names();
+    static const char *const want[] = {"resnet18", "resnet34", "resnet50", "resnet101",
+                                       "resnet152"};
+    size_t n = 0;
+    for (; names[n]; n++) {
+        assert_true(n < 5);
+        assert_string_equal(names[n], want[n]);
+        const arch_info *a = arch_find(names[n]);
+        assert_non_null(a);
+        assert_ptr_equal(arch_match(a->block, a->blocks), a);
+    }
+    assert_int_equal(n, 5);
+    static const int r34[4] = {3, 4, 6, 3}, odd[4] = {1, 1, 1, 1};
+    assert_string_equal(arch_match(ARCH_BASIC, r34)->name, "resnet34");
+    assert_string_equal(arch_match(ARCH_BOTTLENECK, r34)->name, "resnet50");
+    assert_null(arch_match(ARCH_BASIC, odd));
+    assert_null(arch_match(ARCH_BOTTLENECK, odd));
+}
+
+static void test_list_string(void **state)
+{
+    (void)state;
+    char buf[256];
+    assert_ptr_equal(arch_list_string(buf, sizeof buf), buf);
+    assert_string_equal(buf, "resnet18, resnet34, resnet50, resnet101, resnet152");
+    char small[12];
+    memset(small, 'x', sizeof small);
+    arch_list_string(small, sizeof small);
+    assert_string_equal(small, "resnet18, r"); // truncated, terminated
+    char one[1] = {'x'};
+    arch_list_string(one, sizeof one);
+    assert_int_equal(one[0], '\0');
+    arch_list_string(NULL, 0); // nothing written
+}
+
+/* 0 when the daemon's job check accepts model.arch NAME, else its code. */
+static int job_check(const char *name, char *msg, size_t n)
+{
+    char text[512];
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"%s\"}}", name);
+    json_t *j = jx_parse(text, strlen(text), msg, n);
+    assert_non_null(j);
+    jobspec js;
+    int rc = jobspec_parse(&js, j, 0, 1, msg, n);
+    if (rc == 0) assert_string_equal(js.arch, name);
+    jobspec_free(&js); // also after a failure
+    json_decref(j);
+    return rc;
+}
+
+/* 0 when the worker's trial check accepts model.arch NAME, else its code. */
+static int trial_check(const char *name, char *msg, size_t n)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"%s\"},\"out_dir\":\"/o\"}", name);
+    json_t *j = jx_parse(text, strlen(text), msg, n);
+    assert_non_null(j);
+    trial_spec s;
+    int rc = trialspec_from_json(&s, j, msg, n);
+    if (rc == 0) assert_string_equal(s.arch, name);
+    trialspec_free(&s);
+    json_decref(j);
+    return rc;
+}
+
+static void test_checks_and_engine_agree(void **state)
+{
+    (void)state;
+    char msg[512];
+    for (const char *const *p = arch_names(); *p; p++) {
+        assert_int_equal(job_check(*p, msg, sizeof msg), 0);
+        assert_int_equal(trial_check(*p, msg, sizeof msg), 0);
+        resnet *m;
+        int rc = resnet_create(&m, *p, 2, 3, 1, msg, sizeof msg);
+        if (rc) fail_msg("resnet_create %s: %s", *p, msg);
+        resnet_info info;
+        resnet_get_info(m, &info);
+        assert_string_equal(info.arch, *p);
+        assert_memory_equal(info.blocks, arch_find(*p)->blocks, sizeof info.blocks);
+        assert_int_equal(info.block == RESNET_BOTTLENECK, arch_find(*p)->block == ARCH_BOTTLENECK);
+        resnet_free(m);
+    }
+    const char *bad[] = {"vgg16", "ResNet50", "resnet"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[256];
+        snprintf(want, sizeof want,
+                 "model.arch: expected one of resnet18, resnet34, resnet50, resnet101, "
+                 "resnet152, got \"%s\"",
+                 bad[i]);
+        assert_int_equal(job_check(bad[i], msg, sizeof msg), ERR_INVALID);
+        assert_string_equal(msg, want);
+        assert_int_equal(trial_check(bad[i], msg, sizeof msg), ERR_RANGE);
+        assert_string_equal(msg, want);
+        resnet *m;
+        assert_int_equal(resnet_create(&m, bad[i], 2, 3, 1, msg, sizeof msg), ERR_INVALID);
+        assert_non_null(strstr(msg, "resnet18, resnet34, resnet50, resnet101, resnet152"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_names_and_match),
+        cmocka_unit_test(test_list_string),
+        cmocka_unit_test(test_checks_and_engine_agree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
