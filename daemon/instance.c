@@ -191,7 +191,7 @@ static int read_dir_id(const instance *in, char *id, char *msg, size_t msglen)
         return err_set(msg, msglen, ERR_DATA,
                        "%s does not hold a database id (%d hexadecimal digits); not starting",
                        path, ID_HEX);
-    snprintf(id, ID_HEX + 1, "%s", buf);
+    memcpy(id, buf, ID_HEX + 1); // id_ok: exactly ID_HEX characters and the NUL
     return 0;
 }
 

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
         fail(msg);
         goto out;
     }
-    int requeued = recover_run(st, cfg.kill_grace, msg, sizeof msg);
+    int requeued = recover_run(st, cfg.state_dir, cfg.kill_grace, msg, sizeof msg);
     if (requeued < 0) {
         fail(msg);
         goto out;

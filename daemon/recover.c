@@ -166,8 +166,10 @@ static void stop_orphans(const orphans *o, double grace)
 
 /* What the replay pass needs. */
 typedef struct {
-    store *st;    // the database
-    int requeued; // trials that go back to the queue
+    store *st;             // the database
+    const char *state_dir; // where trial folders are (trials/<id>/)
+    int requeued;          // trials that go back to the queue
+    int rebuilt;           // queued trials whose events were replayed
 } recovery;
 
 /* store_trial_procs callback: replays an interrupted trial's events; one that
@@ -187,7 +189,34 @@ static int replay_running(void *ud, const store_proc_row *r)
     return 0;
 }
 
-int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
+/* store_trials_queued callback: a queued trial whose folder has events ran
+ * (at least in part) while its rows could not be written, e.g. a database
+ * locked until the previous daemon stopped: its rows are rebuilt from the
+ * events file, so queued writes are never the only copy. One whose last
+ * attempt reported "done" is completed (queued -> running -> completed, the
+ * change the lost writes would have made). */
+static int replay_queued(void *ud, int64_t id, int64_t job_id)
+{
+    recovery *rv = ud;
+    char dir[4096], path[4096 + 32];
+    snprintf(dir, sizeof dir, "%s/trials/%lld", rv->state_dir, (long long)id);
+    snprintf(path, sizeof path, "%s/events.ndjson", dir);
+    if (access(path, R_OK) != 0) return 0;
+    rv->rebuilt++;
+    if (!replay_events(rv->st, id, dir)) return 0;
+    if (!TRIAL_TRANSITION_CHECK(TS_QUEUED, TS_RUNNING) ||
+        !TRIAL_TRANSITION_CHECK(TS_RUNNING, TS_COMPLETED))
+        return 0;
+    char now[40];
+    time_now_iso(now, sizeof now);
+    log_info("trial %lld (job %lld) queued -> running -> completed: it reported done while"
+             " its rows could not be written",
+             (long long)id, (long long)job_id);
+    store_trial_recovered_done(rv->st, id, now);
+    return 0;
+}
+
+int recover_run(store *st, const char *state_dir, double kill_grace, char *msg, size_t msglen)
 {
     orphans o = {0};
     int rc = store_trial_procs(st, true, found_running, &o);
@@ -204,9 +233,11 @@ int recover_run(store *st, double kill_grace, char *msg, size_t msglen)
     stop_orphans(&o, kill_grace < 10 ? kill_grace : 10);
     free(o.v);
     /* Replay the events of every interrupted trial; finished ones are completed. */
-    recovery rv = {.st = st, .requeued = o.requeued};
+    recovery rv = {.st = st, .state_dir = state_dir, .requeued = o.requeued};
     if (store_trial_procs(st, true, replay_running, &rv) == ERR_DB)
         return err_set(msg, msglen, ERR_DB, "cannot read running trials");
+    if (store_trials_queued(st, replay_queued, &rv) == ERR_DB)
+        return err_set(msg, msglen, ERR_DB, "cannot read queued trials");
     /* The rest go back to the queue (one statement), with the scheduler's
      * transition table's consent. */
     rc = rv.requeued > 0 && !TRIAL_TRANSITION_CHECK(TS_RUNNING, TS_QUEUED)

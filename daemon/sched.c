@@ -664,13 +664,17 @@ static int eval_proc_start(sweepd *d, sjob *j, strial *best, const char *out_dir
     return 0;
 }
 
-/* Starts the pending evaluation of J in a free slot. */
-static void start_eval(sweepd *d, sjob *j)
+/* Starts the pending evaluation of J in a free slot. Returns 0 when it is
+ * dealt with (started, or given up), 1 when it must wait (the database is
+ * locked, or there is no space for its files): the caller returns to the loop
+ * and the timer tries again; it never waits here. */
+static int start_eval(sweepd *d, sjob *j)
 {
     j->eval_pending = false;
     if (store_flush(d->st) != 0) {
         j->eval_pending = true; // database busy: try again at the next tick
-        return;
+        d->db_busy = true;
+        return 1;
     }
     char out_dir[PATH_MAX], msg[512];
     strial *best = best_trial(d, j, out_dir, sizeof out_dir);
@@ -684,7 +688,7 @@ static void start_eval(sweepd *d, sjob *j)
         j->eval_io_wait = true;
         j->eval_pending = true;
         d->hold_until = time_mono() + IO_RETRY_SECONDS;
-        return;
+        return 1;
     }
     j->eval_io_wait = false;
     if (rc) {
@@ -695,7 +699,7 @@ static void start_eval(sweepd *d, sjob *j)
         j->error = strdup(e);
         j->eval_done = true;
         check_job_end(d, j);
-        return;
+        return 0;
     }
     d->running++;
     int pid = j->eval->rp.pid;
@@ -706,6 +710,7 @@ static void start_eval(sweepd *d, sjob *j)
      * letting it run beside the evaluation it starts itself. */
     store_trial_pid(d->st, best->id, pid, runner_proc_start_time(pid));
     d->urgent = true;
+    return 0;
 }
 
 static void eval_finished(sweepd *d, proc *p)
@@ -1012,7 +1017,7 @@ void sched_run(sweepd *d)
                 break;
             }
         if (ev) {
-            start_eval(d, ev);
+            if (start_eval(d, ev)) break; // waits for the database or for space
             continue;
         }
         /* Round robin in submission order, starting after the last served job. */

@@ -258,6 +258,14 @@ static void send_text(conn *c, char *text)
     write_out(c, text, len, true, false);
 }
 
+/* Writes HEAD (owned) and makes CUR (owned) C's stream, now. */
+static void stream_start(conn *c, char *head, store_cursor *cur)
+{
+    c->stream = cur;
+    c->stream_first = true;
+    write_out(c, head, strlen(head), false, true);
+}
+
 /* Starts streaming a reply: HEAD (owned) is its text up to the rows, CUR
  * (owned) the rows. Held behind a stream already running on C. */
 static void stream_begin(conn *c, char *head, store_cursor *cur)
@@ -271,9 +279,7 @@ static void stream_begin(conn *c, char *head, store_cursor *cur)
         hold(c, head, cur);
         return;
     }
-    c->stream = cur;
-    c->stream_first = true;
-    write_out(c, head, strlen(head), false, true);
+    stream_start(c, head, cur);
 }
 
 /* Sends the lines held behind a stream that has just ended, in order, until
@@ -289,7 +295,7 @@ static void release_held(conn *c)
         char *text = h->text;
         store_cursor *cur = h->cur;
         free(h);
-        if (cur) stream_begin(c, text, cur);
+        if (cur) stream_start(c, text, cur); // the next held lines wait behind it
         else write_out(c, text, strlen(text), true, false);
     }
     if (c->finish_why && !c->stream && !c->held_head && c->state == CONN_OPEN) {

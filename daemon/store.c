@@ -825,6 +825,15 @@ int store_trial_state(store *s, int64_t id, const store_trial_change *c)
                              " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
                              " WHERE id = ?",
                              "ijsi", (int64_t)c->attempt, c->exit_code, c->error, id);
+    /* A completed trial has no error: one an earlier attempt left (such as
+     * "interrupted: the daemon stopped unexpectedly") is cleared. The other
+     * final states keep the last error when the change brings none. */
+    if (!strcmp(c->state, "completed"))
+        return store_enqueue(s,
+                             "UPDATE trials SET state = 'completed', pid = NULL,"
+                             " pid_start_time = NULL, finished_at = ?, exit_code = ?, error = ?"
+                             " WHERE id = ?",
+                             "sjsi", c->now, c->exit_code, c->error, id);
     return store_enqueue(s,
                          "UPDATE trials SET state = ?, pid = NULL, pid_start_time = NULL,"
                          " finished_at = ?, exit_code = ?, error = COALESCE(?, error) WHERE id = ?",
@@ -1077,8 +1086,19 @@ int store_trial_recovered_done(store *s, int64_t id, const char *now)
 {
     return store_enqueue(s,
                          "UPDATE trials SET state = 'completed', pid = NULL, pid_start_time = NULL,"
-                         " finished_at = ? WHERE id = ?",
+                         " finished_at = ?, error = NULL WHERE id = ?",
                          "si", now, id);
+}
+
+int store_trials_queued(store *s, int (*fn)(void *ud, int64_t id, int64_t job_id), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, job_id FROM trials WHERE state = 'queued'");
+    if (!st) return ERR_DB;
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+        rc = fn(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_reset(st);
+    return rc;
 }
 
 int store_requeue_running(store *s)

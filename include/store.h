@@ -250,6 +250,9 @@ int store_trial_procs(store *s, bool running, int (*fn)(void *ud, const store_pr
 int store_clear_eval_pids(store *s);
 /* Recovery: trial ID, left running, had finished: completed at NOW. */
 int store_trial_recovered_done(store *s, int64_t id, const char *now);
+/* Calls FN for each queued trial (id, job id); stops at FN's first nonzero
+ * return, which it returns. ERR_DB when the query fails. */
+int store_trials_queued(store *s, int (*fn)(void *ud, int64_t id, int64_t job_id), void *ud);
 /* Recovery: every trial still running goes back to queued with attempt + 1
  * and the error "interrupted: the daemon stopped unexpectedly". */
 int store_requeue_running(store *s);

@@ -81,15 +81,16 @@ echo "# $(cat "$T/slow.err")"
 check "the daemon still answers" ping_ok
 unlike "no connection was dropped for its write queue" "$(grep 'not reading' "$DLOG")" .
 
-# Held lines keep their order: two status requests and a ping pipelined on
-# one connection are answered in order, each whole.
-printf '%s\n' '{"op":"status","job":1}' '{"op":"ping"}' '{"op":"status","job":1}' >"$T/pipe"
-dc raw "$T/pipe" 3 >"$T/pipe.out"
+# Held lines keep their order: status, status, ping, status, ping pipelined on
+# one connection are answered in request order, each whole.
+printf '%s\n' '{"op":"status","job":1}' '{"op":"status","job":1}' '{"op":"ping"}' \
+    '{"op":"status","job":1}' '{"op":"ping"}' >"$T/pipe"
+dc raw "$T/pipe" 5 >"$T/pipe.out"
 is "pipelined replies come in request order" \
     "$("$PY" -c 'import json,sys
 for l in open(sys.argv[1]):
     r=json.loads(l); print(len(r["trials"]) if "trials" in r else "pong" if r.get("ok") else "?")' "$T/pipe.out" | tr '\n' ' ')" \
-    "10000 pong 10000 "
+    "10000 10000 pong 10000 pong "
 stop_daemon
 
 # A reply that breaks off: sweepctl says so (exit 1), not "not running".
