@@ -43,9 +43,12 @@ static int resolve_db(const char *db, char *out, size_t n, char *msg, size_t msg
     snprintf(dir, sizeof dir, "%s", db);
     char *slash = strrchr(dir, '/');
     const char *base = slash ? slash + 1 : db;
-    if (slash == dir) snprintf(dir, sizeof dir, "/");
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash == dir)
+        snprintf(dir, sizeof dir, "/");
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     if (!realpath(dir, buf))
         return err_set_errno(msg, msglen, ERR_IO, errno, "cannot resolve the directory of %s", db);
     if ((size_t)snprintf(out, n, "%s/%s", strcmp(buf, "/") ? buf : "", base) >= n)
@@ -79,8 +82,10 @@ static int lock_file(const char *path, int *held_fd)
     if (fd < 0) return -1;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
     int e = errno;
-    if (e == EWOULDBLOCK) *held_fd = fd;
-    else close(fd);
+    if (e == EWOULDBLOCK)
+        *held_fd = fd;
+    else
+        close(fd);
     errno = e;
     return -1;
 }
@@ -103,7 +108,8 @@ int instance_lock(instance *in, const char *db_path, const char *state_dir, char
             return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open lock file %s", path);
         read_holder(held, pid, sizeof pid, NULL, 0);
         close(held);
-        return err_set(msg, msglen, ERR_BUSY, "another sweepd%s%s%s is using database %s%s%s%s;"
+        return err_set(msg, msglen, ERR_BUSY,
+                       "another sweepd%s%s%s is using database %s%s%s%s;"
                        " not starting",
                        *pid ? " (pid " : "", pid, *pid ? ")" : "", db_path,
                        strcmp(db_path, in->db_real) ? " (" : "",
@@ -131,8 +137,8 @@ int instance_lock(instance *in, const char *db_path, const char *state_dir, char
         return err_set(msg, msglen, ERR_BUSY,
                        "another sweepd%s%s%s%s%s is using state directory %s; not starting (one"
                        " state directory per daemon: give this one its own --state-dir)",
-                       *pid ? " (pid " : "", pid, *what ? ", database " : "", what,
-                       *pid ? ")" : "", state_dir);
+                       *pid ? " (pid " : "", pid, *what ? ", database " : "", what, *pid ? ")" : "",
+                       state_dir);
     }
     return 0;
 }
@@ -189,8 +195,8 @@ static int read_dir_id(const instance *in, char *id, char *msg, size_t msglen)
     buf[strcspn(buf, "\r\n")] = 0;
     if (!id_ok(buf))
         return err_set(msg, msglen, ERR_DATA,
-                       "%s does not hold a database id (%d hexadecimal digits); not starting",
-                       path, ID_HEX);
+                       "%s does not hold a database id (%d hexadecimal digits); not starting", path,
+                       ID_HEX);
     memcpy(id, buf, ID_HEX + 1); // id_ok: exactly ID_HEX characters and the NUL
     return 0;
 }
@@ -220,7 +226,8 @@ static int new_id(char *id, char *msg, size_t msglen)
     unsigned char b[ID_HEX / 2];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
         return err_set_errno(msg, msglen, ERR_IO, errno, "cannot make a database id");
-    for (size_t i = 0; i < sizeof b; i++) snprintf(id + 2 * i, 3, "%02x", b[i]);
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(id + 2 * i, 3, "%02x", b[i]);
     return 0;
 }
 

@@ -23,14 +23,13 @@
 #include "rng.h"
 #include "utf8.h"
 
-
 typedef enum { KT_REAL, KT_INT, KT_OTHER } key_type;
 
 static key_type type_of(const char *key)
 {
     static const char *const ints[] = {"batch_size", "epochs", "warmup_epochs", NULL};
-    static const char *const reals[] = {"lr",       "dropout",        "weight_decay", "l1",
-                                        "momentum", "label_smoothing", NULL};
+    static const char *const reals[] = {
+        "lr", "dropout", "weight_decay", "l1", "momentum", "label_smoothing", NULL};
     for (int i = 0; ints[i]; i++)
         if (!strcmp(ints[i], key)) return KT_INT;
     for (int i = 0; reals[i]; i++)
@@ -58,7 +57,6 @@ void jobspec_free(jobspec *js)
     free(js->trials);
     memset(js, 0, sizeof *js);
 }
-
 
 /* PATH must be a readable (and, for directories, searchable) DIR/file. */
 static int check_path(const char *keypath, const char *p, bool want_dir, char *msg, size_t msglen)
@@ -89,15 +87,17 @@ static int check_classes(const char *keypath, const char *p, bool want_two, char
     char **names;
     size_t n;
     int rc = datapath_classes(p, real, &names, &n, NULL, NULL, tmp, sizeof tmp);
-    if (rc) rc = err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
+    if (rc)
+        rc = err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
     else if (want_two && n == 1) {
         char esc[256];
         utf8_escape(esc, sizeof esc, names[0]);
         rc = err_set(msg, msglen, ERR_INVALID,
-                     "%s: %s has one class folder (%s); classification needs two or more",
-                     keypath, p, esc);
+                     "%s: %s has one class folder (%s); classification needs two or more", keypath,
+                     p, esc);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     return rc;
 }
@@ -123,8 +123,8 @@ static int parse_data(jobspec *js, const json_t *job, unsigned flags, char *msg,
     rc = jx_get_number(data, "data", "val_fraction", false, &js->val_fraction, msg, msglen);
     if (rc < 0) return rc;
     if (!(js->val_fraction > 0 && js->val_fraction < 1))
-        return err_set(msg, msglen, ERR_RANGE, "data.val_fraction: expected a number in (0, 1), got %g",
-                       js->val_fraction);
+        return err_set(msg, msglen, ERR_RANGE,
+                       "data.val_fraction: expected a number in (0, 1), got %g", js->val_fraction);
     if (!js->train || (json_is_string(json_object_get(data, "val")) && !js->val) ||
         (json_is_string(json_object_get(data, "test")) && !js->test))
         return ERR_NOMEM;
@@ -158,7 +158,9 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
     rc = jx_get_string(model, "model", "weights", false, true, &s, msg, msglen);
     if (rc < 0) return rc;
     if (rc == 0) {
-        if (!*s) return err_set(msg, msglen, ERR_INVALID, "model.weights: must not be empty (use null to train from scratch)");
+        if (!*s)
+            return err_set(msg, msglen, ERR_INVALID,
+                           "model.weights: must not be empty (use null to train from scratch)");
         js->weights = strdup(s);
         if ((flags & JOBSPEC_CHECK_PATHS) &&
             (rc = check_path("model.weights", js->weights, false, msg, msglen)))
@@ -179,7 +181,7 @@ static int parse_objective(jobspec *js, const json_t *job, char *msg, size_t msg
 {
     static const char *const keys[] = {"metric", "goal", NULL};
     static const char *const metrics[] = {"val_accuracy", "val_loss", "val_precision",
-                                          "val_recall", "val_f1", NULL};
+                                          "val_recall",   "val_f1",   NULL};
     static const char *const goals[] = {"maximize", "minimize", NULL};
     json_t *obj = NULL;
     int rc = jx_get_object(job, "", "objective", false, &obj, msg, msglen);
@@ -210,9 +212,11 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
 {
     static const char *const names[] = {"uniform", "log_uniform", "int_uniform", NULL};
     if (json_object_size(v) != 1)
-        return err_set(msg, msglen, ERR_INVALID,
-                       "%s: expected a list or one of {\"uniform\":[a,b]}, {\"log_uniform\":[a,b]}, "
-                       "{\"int_uniform\":[a,b]}", path);
+        return err_set(
+            msg, msglen, ERR_INVALID,
+            "%s: expected a list or one of {\"uniform\":[a,b]}, {\"log_uniform\":[a,b]}, "
+            "{\"int_uniform\":[a,b]}",
+            path);
     const char *name = json_object_iter_key(json_object_iter((json_t *)v));
     json_t *arr = json_object_iter_value(json_object_iter((json_t *)v));
     int k;
@@ -222,13 +226,14 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
     jx_path_key(p, sizeof p, path, name);
     if (!names[k])
         return err_set(msg, msglen, ERR_UNKNOWN_KEY,
-                       "%s: unknown distribution (expected uniform, log_uniform or int_uniform)", p);
+                       "%s: unknown distribution (expected uniform, log_uniform or int_uniform)",
+                       p);
     if (type_of(key) == KT_OTHER)
         return err_set(msg, msglen, ERR_INVALID,
                        "%s: %s is not numeric; give a list of values to choose from", p, key);
     if (type_of(key) == KT_INT && k != 2)
-        return err_set(msg, msglen, ERR_INVALID,
-                       "%s: %s takes integers; use int_uniform or a list", p, key);
+        return err_set(msg, msglen, ERR_INVALID, "%s: %s takes integers; use int_uniform or a list",
+                       p, key);
     if (!json_is_array(arr) || json_array_size(arr) != 2)
         return err_set(msg, msglen, ERR_TYPE, "%s: expected a list of two numbers [low, high]", p);
     char pi[300];
@@ -259,10 +264,10 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
 
 /* One searched key. */
 typedef struct {
-    const char *key;   // canonical key name (static)
+    const char *key;    // canonical key name (static)
     const json_t *list; // the list of values, or NULL for a distribution
-    int kind;          // distribution kind when list is NULL
-    double a, b;       // distribution bounds
+    int kind;           // distribution kind when list is NULL
+    double a, b;        // distribution bounds
 } dim;
 
 size_t jobspec_grid_size(const json_t *space)
@@ -304,8 +309,8 @@ static int set_fixed(trial_params *base, const json_t *fixed, const json_t *spac
         if (!is_param_key(keys[i]))
             return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", p);
         if (space && json_object_get(space, keys[i]))
-            return err_set(msg, msglen, ERR_INVALID, "%s: %s is also in space; give it in one place",
-                           p, keys[i]);
+            return err_set(msg, msglen, ERR_INVALID,
+                           "%s: %s is also in space; give it in one place", p, keys[i]);
         int rc = params_set(base, keys[i], json_object_get(fixed, keys[i]), p, msg, msglen);
         if (rc) return rc;
     }
@@ -325,9 +330,12 @@ static int set_dim(trial_params *p, const dim *d, size_t idx, rng_t *r, int numb
         return params_set(p, d->key, json_array_get(d->list, i), pi, msg, msglen);
     }
     json_t *v;
-    if (d->kind == 2) v = json_integer(rng_int(r, (int64_t)d->a, (int64_t)d->b));
-    else if (d->kind == 1) v = json_real(rng_log_uniform(r, d->a, d->b));
-    else v = json_real(d->a == d->b ? d->a : rng_range(r, d->a, d->b));
+    if (d->kind == 2)
+        v = json_integer(rng_int(r, (int64_t)d->a, (int64_t)d->b));
+    else if (d->kind == 1)
+        v = json_real(rng_log_uniform(r, d->a, d->b));
+    else
+        v = json_real(d->a == d->b ? d->a : rng_range(r, d->a, d->b));
     if (!v) return ERR_NOMEM;
     char tmp[512];
     int rc = params_set(p, d->key, v, path, tmp, sizeof tmp);
@@ -347,9 +355,9 @@ static int check_trial(jobspec_trial *t, const json_t *space, char *msg, size_t 
 {
     char path[64], tmp[512];
     snprintf(path, sizeof path, "trial %d", t->number);
-    const char *where = (json_object_get(space, "warmup_epochs") || json_object_get(space, "epochs"))
-                            ? "space"
-                            : "fixed";
+    const char *where =
+        (json_object_get(space, "warmup_epochs") || json_object_get(space, "epochs")) ? "space"
+                                                                                      : "fixed";
     int rc = params_check(&t->params, where, tmp, sizeof tmp);
     if (rc) err_set(msg, msglen, rc, "%s (%s)", tmp, path);
     return rc;
@@ -410,12 +418,14 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
         n = jobspec_grid_size(space);
         if (n > JOBSPEC_MAX_GRID) {
             if (n == SIZE_MAX)
-                return err_set(msg, msglen, ERR_TOOBIG,
-                               "space: grid has more points than the limit of %d; use strategy random",
-                               JOBSPEC_MAX_GRID);
-            return err_set(msg, msglen, ERR_TOOBIG,
-                           "space: grid has %zu points, more than the limit of %d; use strategy random",
-                           n, JOBSPEC_MAX_GRID);
+                return err_set(
+                    msg, msglen, ERR_TOOBIG,
+                    "space: grid has more points than the limit of %d; use strategy random",
+                    JOBSPEC_MAX_GRID);
+            return err_set(
+                msg, msglen, ERR_TOOBIG,
+                "space: grid has %zu points, more than the limit of %d; use strategy random", n,
+                JOBSPEC_MAX_GRID);
         }
     } else {
         n = (size_t)n_random;
@@ -454,13 +464,12 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
     return 0;
 }
 
-int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed,
-                  char *msg, size_t msglen)
+int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed, char *msg,
+                  size_t msglen)
 {
-    static const char *const keys[] = {"name",      "data",          "model",       "strategy",
-                                       "space",     "fixed",         "trials",      "objective",
-                                       "max_parallel", "trial_timeout", "max_retries", "seed",
-                                       NULL};
+    static const char *const keys[] = {
+        "name",      "data",         "model",         "strategy",    "space", "fixed", "trials",
+        "objective", "max_parallel", "trial_timeout", "max_retries", "seed",  NULL};
     static const char *const strategies[] = {"grid", "random", NULL};
     memset(js, 0, sizeof *js);
     js->max_retries = -1;
@@ -494,8 +503,8 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     if (rc < 0) return rc;
     if (rc == 0) {
         if (!(d > 0 && d <= 1e9))
-            return err_set(msg, msglen, ERR_RANGE,
-                           "trial_timeout: expected seconds > 0, got %g", d);
+            return err_set(msg, msglen, ERR_RANGE, "trial_timeout: expected seconds > 0, got %g",
+                           d);
         js->trial_timeout = d;
         js->has_trial_timeout = true;
     }
@@ -582,10 +591,10 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
         if (k == n_roots) {
             if (strcmp(real, p))
                 return err_set(msg, msglen, ERR_PERM,
-                               "%s: %s (resolved to %s) is outside data_roots (%s)",
-                               paths[i].key, p, real, roots_text);
-            return err_set(msg, msglen, ERR_PERM, "%s: %s is outside data_roots (%s)",
-                           paths[i].key, p, roots_text);
+                               "%s: %s (resolved to %s) is outside data_roots (%s)", paths[i].key,
+                               p, real, roots_text);
+            return err_set(msg, msglen, ERR_PERM, "%s: %s is outside data_roots (%s)", paths[i].key,
+                           p, roots_text);
         }
         char *dup = strdup(real);
         if (!dup) return ERR_NOMEM;

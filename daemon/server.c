@@ -69,26 +69,26 @@ typedef struct conn {
     bool stream_first;      // no row of that reply written yet
     const char *finish_why; // conn_finish waiting for the stream and held lines (static), or NULL
     struct held *held_head, *held_tail; // lines held back behind the stream, in order (owned)
-    size_t held_bytes;      // bytes of text in held_*
-    int held_streams;       // held entries that open another streamed reply
-    struct conn *next, *prev; // all connections
+    size_t held_bytes;                  // bytes of text in held_*
+    int held_streams;                   // held entries that open another streamed reply
+    struct conn *next, *prev;           // all connections
 } conn;
 
 /* A line held back while its connection streams a reply: plain TEXT, or the
  * opening of another streamed reply (TEXT its head, CUR its rows). */
 typedef struct held {
-    char *text;         // the line without "\n" (owned)
-    store_cursor *cur;  // rows to stream after TEXT (owned), NULL for a plain line
-    struct held *next;  // next in order
+    char *text;        // the line without "\n" (owned)
+    store_cursor *cur; // rows to stream after TEXT (owned), NULL for a plain line
+    struct held *next; // next in order
 } held;
 
 typedef struct server {
-    uv_pipe_t listener;   // the listening socket
-    sweepd *d;            // daemon state
-    conn *conns;          // open connections
-    int n_conns;          // number of open connections
-    int next_id;          // id of the next connection
-    bool listening;       // listener not closed yet
+    uv_pipe_t listener; // the listening socket
+    sweepd *d;          // daemon state
+    conn *conns;        // open connections
+    int n_conns;        // number of open connections
+    int next_id;        // id of the next connection
+    bool listening;     // listener not closed yet
 } server;
 
 typedef struct {
@@ -139,14 +139,18 @@ static void conn_set_state(conn *c, conn_state ns, const char *why)
         uv_read_stop((uv_stream_t *)&c->h);
     } else if (ns == CONN_CLOSING) {
         server *s = c->srv;
-        if (c->prev) c->prev->next = c->next;
-        else s->conns = c->next;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
         if (c->next) c->next->prev = c->prev;
         c->next = c->prev = NULL;
         s->n_conns--;
         c->watch_job = 0;
-        if (c->stream) log_warn("connection %d closed in the middle of a streamed reply (%zu rows"
-                                " sent): %s", c->id, store_cursor_rows(c->stream), why);
+        if (c->stream)
+            log_warn("connection %d closed in the middle of a streamed reply (%zu rows"
+                     " sent): %s",
+                     c->id, store_cursor_rows(c->stream), why);
         stream_drop(c);
         if (!uv_is_closing((uv_handle_t *)&c->h)) uv_close((uv_handle_t *)&c->h, on_conn_closed);
     }
@@ -230,8 +234,10 @@ static void hold(conn *c, char *text, store_cursor *cur)
         return;
     }
     *h = (held){.text = text, .cur = cur};
-    if (c->held_tail) c->held_tail->next = h;
-    else c->held_head = h;
+    if (c->held_tail)
+        c->held_tail->next = h;
+    else
+        c->held_head = h;
     c->held_tail = h;
     c->held_bytes += len;
     if (cur) c->held_streams++;
@@ -295,8 +301,10 @@ static void release_held(conn *c)
         char *text = h->text;
         store_cursor *cur = h->cur;
         free(h);
-        if (cur) stream_start(c, text, cur); // the next held lines wait behind it
-        else write_out(c, text, strlen(text), true, false);
+        if (cur)
+            stream_start(c, text, cur); // the next held lines wait behind it
+        else
+            write_out(c, text, strlen(text), true, false);
     }
     if (c->finish_why && !c->stream && !c->held_head && c->state == CONN_OPEN) {
         const char *why = c->finish_why;
@@ -311,8 +319,8 @@ static void stream_step(conn *c)
 {
     char msg[256];
     json_t *rows = json_array();
-    int n = rows ? store_cursor_next(c->stream, rows, SERVER_STREAM_ROWS, msg, sizeof msg)
-                 : ERR_NOMEM;
+    int n =
+        rows ? store_cursor_next(c->stream, rows, SERVER_STREAM_ROWS, msg, sizeof msg) : ERR_NOMEM;
     if (n == ERR_NOMEM && !rows) snprintf(msg, sizeof msg, "out of memory");
     if (n < 0) {
         /* The reply is half written: it cannot become an error reply. The
@@ -340,7 +348,8 @@ static void stream_step(conn *c)
         char *t = jx_dump_line(json_array_get(rows, i));
         size_t tl = t ? strlen(t) : 0;
         if (t && len + tl + 2 > cap) {
-            while (len + tl + 2 > cap) cap *= 2;
+            while (len + tl + 2 > cap)
+                cap *= 2;
             char *nb = realloc(buf, cap);
             if (!nb) {
                 free(buf);
@@ -381,8 +390,10 @@ static void send_internal(conn *c, const char *why)
 {
     log_error("connection %d: cannot build a reply (%s); sending an internal error", c->id, why);
     char *t = strdup(INTERNAL_REPLY);
-    if (t) send_text(c, t);
-    else conn_set_state(c, CONN_CLOSING, "out of memory");
+    if (t)
+        send_text(c, t);
+    else
+        conn_set_state(c, CONN_CLOSING, "out of memory");
 }
 
 /* Sends reply V (reference consumed). A NULL V (the json_pack that built it
@@ -410,14 +421,19 @@ static char *utf8_fix(char *s)
     unsigned char *p = (unsigned char *)s;
     while (*p) {
         unsigned c = *p;
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        int n = c < 0x80             ? 0
+                : (c & 0xE0) == 0xC0 ? 1
+                : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3
+                                     : -1;
         bool good = n >= 0;
         for (int k = 1; good && k <= n; k++)
             if ((p[k] & 0xC0) != 0x80) good = false;
         if (good && n > 0) {
             /* Reject overlong forms, surrogates and code points past U+10FFFF. */
             unsigned cp = c & (0x3Fu >> n);
-            for (int k = 1; k <= n; k++) cp = (cp << 6) | (p[k] & 0x3Fu);
+            for (int k = 1; k <= n; k++)
+                cp = (cp << 6) | (p[k] & 0x3Fu);
             static const unsigned min_cp[4] = {0, 0x80, 0x800, 0x10000};
             if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) good = false;
         }
@@ -435,18 +451,23 @@ static void send_error(conn *c, const char *code, const char *message)
     char fixed[2048];
     snprintf(fixed, sizeof fixed, "%s", message ? message : "");
     utf8_fix(fixed);
-    send_json(c, json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
-                           fixed));
+    send_json(c,
+              json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", fixed));
 }
 
 static const char *code_for(int err)
 {
     switch (err) {
-    case ERR_NOTFOUND: return "not_found";
-    case ERR_BUSY: return "busy";
-    case ERR_PERM: return "forbidden";
-    case ERR_IO: return "io";
-    default: return "internal";
+    case ERR_NOTFOUND:
+        return "not_found";
+    case ERR_BUSY:
+        return "busy";
+    case ERR_PERM:
+        return "forbidden";
+    case ERR_IO:
+        return "io";
+    default:
+        return "internal";
     }
 }
 
@@ -470,9 +491,9 @@ static void op_ping(conn *c, const json_t *req)
 {
     (void)req;
     sweepd *d = c->srv->d;
-    send_json(c, json_pack("{s:b, s:b, s:s, s:i, s:f}", "ok", 1, "pong", 1, "version",
-                           SWEEPD_VERSION, "pid", (int)getpid(), "uptime",
-                           time_mono() - d->started));
+    send_json(c,
+              json_pack("{s:b, s:b, s:s, s:i, s:f}", "ok", 1, "pong", 1, "version", SWEEPD_VERSION,
+                        "pid", (int)getpid(), "uptime", time_mono() - d->started));
 }
 
 static void op_submit(conn *c, const json_t *req)
@@ -591,13 +612,12 @@ static void op_status(conn *c, const json_t *req)
     }
     size_t q, r;
     sched_totals(d, &q, &r);
-    json_t *dm = json_pack("{s:i, s:s, s:f, s:i, s:i, s:I, s:I, s:s, s:s, s:s, s:b}", "pid",
-                           (int)getpid(), "version", SWEEPD_VERSION, "uptime",
-                           time_mono() - d->started, "workers", d->cfg->workers,
-                           "threads_per_worker", d->cfg->threads_per_worker, "running",
-                           (json_int_t)r, "queued", (json_int_t)q, "socket",
-                           d->cfg->socket_path, "db", d->cfg->db_path, "state_dir",
-                           d->cfg->state_dir, "shutting_down", d->shutting_down);
+    json_t *dm = json_pack(
+        "{s:i, s:s, s:f, s:i, s:i, s:I, s:I, s:s, s:s, s:s, s:b}", "pid", (int)getpid(), "version",
+        SWEEPD_VERSION, "uptime", time_mono() - d->started, "workers", d->cfg->workers,
+        "threads_per_worker", d->cfg->threads_per_worker, "running", (json_int_t)r, "queued",
+        (json_int_t)q, "socket", d->cfg->socket_path, "db", d->cfg->db_path, "state_dir",
+        d->cfg->state_dir, "shutting_down", d->shutting_down);
     blas_status(d->cfg, dm);
     send_json(c, json_pack("{s:b, s:o, s:o}", "ok", 1, "daemon", dm, "jobs", jobs));
 }
@@ -747,10 +767,9 @@ static const char *const op_keys[SERVER_N_OPS][4] = {
 };
 
 static const char *const op_names[SERVER_N_OPS] = {
-    [SERVER_OP_PING] = "ping",         [SERVER_OP_SUBMIT] = "submit",
-    [SERVER_OP_STATUS] = "status",     [SERVER_OP_CANCEL] = "cancel",
-    [SERVER_OP_BEST] = "best",         [SERVER_OP_TRIAL] = "trial",
-    [SERVER_OP_WATCH] = "watch",       [SERVER_OP_SHUTDOWN] = "shutdown",
+    [SERVER_OP_PING] = "ping",     [SERVER_OP_SUBMIT] = "submit",     [SERVER_OP_STATUS] = "status",
+    [SERVER_OP_CANCEL] = "cancel", [SERVER_OP_BEST] = "best",         [SERVER_OP_TRIAL] = "trial",
+    [SERVER_OP_WATCH] = "watch",   [SERVER_OP_SHUTDOWN] = "shutdown",
 };
 
 const char *server_op_name(int op)
@@ -765,8 +784,7 @@ const char *const *server_op_keys(int op)
 
 /* Sets *CODE, makes MSG valid UTF-8 (as send_error would: the same text
  * reaches the client) and returns ERR. */
-static int request_fail(int err, const char *code_name, const char **code, char *msg,
-                        size_t msglen)
+static int request_fail(int err, const char *code_name, const char **code, char *msg, size_t msglen)
 {
     *code = code_name;
     if (msg && msglen > 0) utf8_fix(msg);
@@ -775,8 +793,8 @@ static int request_fail(int err, const char *code_name, const char **code, char 
 
 /* Steps 3-4 of the contract in server.h: REQ is an object with a string
  * "op"; sets *OP_NAME (borrowed from REQ). */
-static int request_op_string(const json_t *req, const char **op_name, const char **code,
-                             char *msg, size_t msglen)
+static int request_op_string(const json_t *req, const char **op_name, const char **code, char *msg,
+                             size_t msglen)
 {
     if (!json_is_object(req)) {
         snprintf(msg, msglen, "a request must be a JSON object with an \"op\"");
@@ -798,8 +816,8 @@ int server_request_read(const char *line, size_t len, json_t **req, const char *
     *req = NULL;
     *op_name = NULL;
     if (!line) {
-        snprintf(msg, msglen, "request line of %zu bytes is longer than the limit of %u bytes",
-                 len, SERVER_MAX_LINE);
+        snprintf(msg, msglen, "request line of %zu bytes is longer than the limit of %u bytes", len,
+                 SERVER_MAX_LINE);
         return request_fail(ERR_TOOBIG, "line_too_long", code, msg, msglen);
     }
     json_t *v = jx_parse(line, len, msg, msglen);
@@ -813,8 +831,7 @@ int server_request_read(const char *line, size_t len, json_t **req, const char *
     return 0;
 }
 
-int server_request_op(const json_t *req, server_op *op, const char **code, char *msg,
-                      size_t msglen)
+int server_request_op(const json_t *req, server_op *op, const char **code, char *msg, size_t msglen)
 {
     const char *name = NULL;
     int rc = request_op_string(req, &name, code, msg, msglen);
@@ -968,8 +985,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* EOF: a last request without "\n" is still answered. */
         if (nread == UV_EOF && c->state == CONN_OPEN && ndjson_pending(&c->nb) > 0)
             ndjson_feed(&c->nb, "\n", 1, line_cb, c);
-        if (nread == UV_EOF) conn_finish(c, "client closed");
-        else conn_set_state(c, CONN_CLOSING, uv_strerror((int)nread));
+        if (nread == UV_EOF)
+            conn_finish(c, "client closed");
+        else
+            conn_set_state(c, CONN_CLOSING, uv_strerror((int)nread));
     }
 }
 
@@ -1108,8 +1127,7 @@ int server_check_socket(const char *path, char *msg, size_t msglen)
     if (e == ECONNREFUSED || e == ENOENT) {
         log_info("removing stale socket %s", path);
         if (unlink(path) != 0 && errno != ENOENT)
-            return err_set_errno(msg, msglen, ERR_IO, errno, "cannot remove stale socket %s",
-                                 path);
+            return err_set_errno(msg, msglen, ERR_IO, errno, "cannot remove stale socket %s", path);
         return 0;
     }
     return err_set_errno(msg, msglen, ERR_IO, e, "cannot check socket %s", path);
@@ -1129,8 +1147,8 @@ int server_start(sweepd *d, char *msg, size_t msglen)
     if (rc == 0 && d->cfg->has_socket_group &&
         chown(d->cfg->socket_path, (uid_t)-1, d->cfg->socket_group) != 0) {
         err_set_errno(msg, msglen, ERR_PERM, errno,
-                      "cannot give socket %s to socket_group \"%s\" (gid %u)",
-                      d->cfg->socket_path, d->cfg->socket_group_name, (unsigned)d->cfg->socket_group);
+                      "cannot give socket %s to socket_group \"%s\" (gid %u)", d->cfg->socket_path,
+                      d->cfg->socket_group_name, (unsigned)d->cfg->socket_group);
         uv_close((uv_handle_t *)&s->listener, NULL);
         unlink(d->cfg->socket_path);
         d->server = s; // freed by server_free after the loop closes the handle
@@ -1162,8 +1180,8 @@ int server_start(sweepd *d, char *msg, size_t msglen)
     log_debug("listen backlog %d, idle_timeout %g s%s", backlog, d->cfg->idle_timeout,
               d->cfg->idle_timeout > 0 ? "" : " (idle connections are never closed)");
     if (d->cfg->has_socket_group)
-        log_info("listening on %s (mode %04o, group %s)", d->cfg->socket_path,
-                 d->cfg->socket_mode, d->cfg->socket_group_name);
+        log_info("listening on %s (mode %04o, group %s)", d->cfg->socket_path, d->cfg->socket_mode,
+                 d->cfg->socket_group_name);
     else
         log_info("listening on %s (mode %04o)", d->cfg->socket_path, d->cfg->socket_mode);
     return 0;
@@ -1180,8 +1198,8 @@ void server_stop(sweepd *d)
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->watch_job) {
-            send_json(c, json_pack("{s:s, s:I}", "event", "shutdown", "job",
-                                   (json_int_t)c->watch_job));
+            send_json(
+                c, json_pack("{s:s, s:I}", "event", "shutdown", "job", (json_int_t)c->watch_job));
             c->watch_job = 0;
         }
         conn_finish(c, "daemon stopping");
@@ -1192,7 +1210,8 @@ void server_close_all(sweepd *d)
 {
     server *s = d->server;
     if (!s) return;
-    while (s->conns) conn_set_state(s->conns, CONN_CLOSING, "daemon stopped");
+    while (s->conns)
+        conn_set_state(s->conns, CONN_CLOSING, "daemon stopped");
 }
 
 void server_free(sweepd *d)

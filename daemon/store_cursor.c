@@ -15,14 +15,13 @@
 #include "store.h"
 
 struct store_cursor {
-    sqlite3 *db;       // the cursor's own read-only connection
-    sqlite3_stmt *st;  // the SELECT, positioned on the next row to return
-    int rc;            // result of the last sqlite3_step (SQLITE_ROW, SQLITE_DONE or an error)
-    size_t rows;       // rows returned so far
+    sqlite3 *db;      // the cursor's own read-only connection
+    sqlite3_stmt *st; // the SELECT, positioned on the next row to return
+    int rc;           // result of the last sqlite3_step (SQLITE_ROW, SQLITE_DONE or an error)
+    size_t rows;      // rows returned so far
 };
 
-store_cursor *store_trials_cursor_open(store *s, int64_t job_id, int *err, char *msg,
-                                       size_t msglen)
+store_cursor *store_trials_cursor_open(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
 {
     store_cursor *cur = calloc(1, sizeof *cur);
     if (!cur) {
@@ -35,9 +34,9 @@ store_cursor *store_trials_cursor_open(store *s, int64_t job_id, int *err, char 
         goto dberr;
     sqlite3_busy_timeout(cur->db, 1000);
     if (sqlite3_exec(cur->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto dberr;
-    if (sqlite3_prepare_v2(cur->db,
-                           "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number",
-                           -1, &cur->st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            cur->db, "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number", -1,
+            &cur->st, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_int64(cur->st, 1, job_id);
     /* The first step starts the read transaction's snapshot: from here on
@@ -69,7 +68,10 @@ int store_cursor_next(store_cursor *cur, json_t *arr, int max, char *msg, size_t
     return n;
 }
 
-size_t store_cursor_rows(const store_cursor *cur) { return cur->rows; }
+size_t store_cursor_rows(const store_cursor *cur)
+{
+    return cur->rows;
+}
 
 void store_cursor_close(store_cursor *cur)
 {

@@ -35,17 +35,17 @@
 /* What goes into __metadata__ besides the preprocessing constants. Strings
  * and JSON values are borrowed; NULL members are left out. */
 typedef struct {
-    const char *arch;          // model.arch of the trial
-    char *const *classes;      // (nclasses) class names in index order
-    int nclasses;              // number of classes (= fc rows)
-    int input_size;            // network input side in pixels
-    int epoch;                 // finished epochs
-    int step;                  // steps done inside epoch `epoch` (0-based next epoch)
-    int best_epoch;            // 1-based best epoch so far, 0 = none
-    const char *spec_hash;     // trialspec_hash of the spec
-    json_t *metrics;           // array of epoch records
-    json_t *rng;               // RNG description
-    json_t *train_state;       // partial-epoch sums, or NULL
+    const char *arch;      // model.arch of the trial
+    char *const *classes;  // (nclasses) class names in index order
+    int nclasses;          // number of classes (= fc rows)
+    int input_size;        // network input side in pixels
+    int epoch;             // finished epochs
+    int step;              // steps done inside epoch `epoch` (0-based next epoch)
+    int best_epoch;        // 1-based best epoch so far, 0 = none
+    const char *spec_hash; // trialspec_hash of the spec
+    json_t *metrics;       // array of epoch records
+    json_t *rng;           // RNG description
+    json_t *train_state;   // partial-epoch sums, or NULL
 } ckpt_info;
 
 /* Parsed metadata of a checkpoint or best file (everything owned). Absent

@@ -18,37 +18,37 @@
 #define CONFIG_MAX_UIDS 64
 
 typedef struct {
-    char *socket_path;        // Unix socket to listen on (owned)
-    char *db_path;            // SQLite database (owned)
-    char *state_dir;          // trials/<id>/, logs/, cache/, sweepd.pid live here (owned)
-    char *sql_dir;            // directory holding schema.sql and migrations/ (owned)
-    char *worker;             // sweep-worker executable (owned)
-    char *log_file;           // daemon log, NULL = stderr (foreground) or state_dir/sweepd.log (owned)
-    char *pid_file;           // pid file when daemonized, NULL = state_dir/sweepd.pid (owned)
-    int workers;              // concurrent worker processes (slots), >= 1; 0 = derive from cores
-    int threads_per_worker;   // compute threads each worker uses, >= 1
-    char *blas_core;          // OpenBLAS kernel policy passed to workers: "inherit", "auto"
-                              // or a kernel name (blas_policy.h) (owned)
-    bool foreground;          // stay attached instead of daemonizing
-    log_level level;          // log level
-    double kill_grace;        // seconds between SIGTERM and SIGKILL for a worker
+    char *socket_path; // Unix socket to listen on (owned)
+    char *db_path;     // SQLite database (owned)
+    char *state_dir;   // trials/<id>/, logs/, cache/, sweepd.pid live here (owned)
+    char *sql_dir;     // directory holding schema.sql and migrations/ (owned)
+    char *worker;      // sweep-worker executable (owned)
+    char *log_file;    // daemon log, NULL = stderr (foreground) or state_dir/sweepd.log (owned)
+    char *pid_file;    // pid file when daemonized, NULL = state_dir/sweepd.pid (owned)
+    int workers;       // concurrent worker processes (slots), >= 1; 0 = derive from cores
+    int threads_per_worker;       // compute threads each worker uses, >= 1
+    char *blas_core;              // OpenBLAS kernel policy passed to workers: "inherit", "auto"
+                                  // or a kernel name (blas_policy.h) (owned)
+    bool foreground;              // stay attached instead of daemonizing
+    log_level level;              // log level
+    double kill_grace;            // seconds between SIGTERM and SIGKILL for a worker
     double default_trial_timeout; // seconds; job's trial_timeout when absent, 0 = none
-    int default_max_retries;  // job's max_retries when absent
-    double tick;              // seconds between runs of the periodic timer
-    int db_busy_timeout_ms;   // SQLite busy timeout while the loop runs (kept short)
-    size_t max_write_queue;   // bytes of unsent replies per connection before it is dropped
-    int max_connections;      // simultaneous client connections
-    double idle_timeout;      // seconds a connection may go without a complete request line
-                              // (watchers exempt) before it is closed; 0 = never
-    int socket_mode;          // permission bits of the socket file (0660)
+    int default_max_retries;      // job's max_retries when absent
+    double tick;                  // seconds between runs of the periodic timer
+    int db_busy_timeout_ms;       // SQLite busy timeout while the loop runs (kept short)
+    size_t max_write_queue;       // bytes of unsent replies per connection before it is dropped
+    int max_connections;          // simultaneous client connections
+    double idle_timeout;          // seconds a connection may go without a complete request line
+                                  // (watchers exempt) before it is closed; 0 = never
+    int socket_mode;              // permission bits of the socket file (0660)
     uid_t allow_uids[CONFIG_MAX_UIDS]; // extra uids allowed besides the daemon's own and root
-    int n_allow_uids;         // entries in allow_uids; 0 = anyone who can open the socket
-    bool has_socket_group;    // socket_group was set: chown the socket to it after bind
-    gid_t socket_group;       // its gid
-    char *socket_group_name;  // the value as configured, for messages (owned)
-    char **data_roots;        // directories job data/weights must lie in (owned strings,
-                              // made absolute and resolved by config_finish); NULL = anywhere
-    int n_data_roots;         // entries in data_roots
+    int n_allow_uids;                  // entries in allow_uids; 0 = anyone who can open the socket
+    bool has_socket_group;             // socket_group was set: chown the socket to it after bind
+    gid_t socket_group;                // its gid
+    char *socket_group_name;           // the value as configured, for messages (owned)
+    char **data_roots;                 // directories job data/weights must lie in (owned strings,
+                       // made absolute and resolved by config_finish); NULL = anywhere
+    int n_data_roots; // entries in data_roots
 } sweepd_config;
 
 /* Fills C with the defaults for running in a checkout: ./var/sweepd.sock,
@@ -58,8 +58,8 @@ void config_free(sweepd_config *c);
 
 /* Applies one KEY = VALUE setting; WHERE (e.g. "sweepd.conf:12") prefixes
  * messages. ERR_UNKNOWN_KEY or ERR_INVALID with the reason in msg. */
-int config_set(sweepd_config *c, const char *key, const char *value, const char *where,
-               char *msg, size_t msglen);
+int config_set(sweepd_config *c, const char *key, const char *value, const char *where, char *msg,
+               size_t msglen);
 /* Reads a config file: `key = value` lines, `#` comments, blank lines. */
 int config_load_file(sweepd_config *c, const char *path, char *msg, size_t msglen);
 /* Parses the command line: finds --config first and loads it, then applies

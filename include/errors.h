@@ -10,26 +10,26 @@
 
 #include <stddef.h>
 
-#define SWEEP_ERRORS(X)                                                          \
-    X(ERR_NOMEM, -1, "nomem", "out of memory")                                   \
-    X(ERR_IO, -2, "io", "input/output error")                                    \
-    X(ERR_PARSE, -3, "parse", "malformed input")                                 \
-    X(ERR_INVALID, -4, "invalid", "invalid value")                               \
-    X(ERR_NOTFOUND, -5, "not_found", "not found")                                \
-    X(ERR_RANGE, -6, "range", "value out of range")                              \
-    X(ERR_EXISTS, -7, "exists", "already exists")                                \
-    X(ERR_BUSY, -8, "busy", "resource busy")                                     \
-    X(ERR_TOOBIG, -9, "too_big", "too large")                                    \
-    X(ERR_MODEL, -10, "model", "model error")                                    \
-    X(ERR_DATA, -11, "data", "data error")                                       \
-    X(ERR_DB, -12, "db", "database error")                                       \
-    X(ERR_STATE, -13, "state", "invalid state")                                  \
-    X(ERR_PERM, -14, "permission", "permission denied")                          \
-    X(ERR_UNKNOWN_KEY, -15, "unknown_key", "unknown key")                        \
-    X(ERR_TYPE, -16, "type", "wrong type")                                       \
-    X(ERR_INTERRUPTED, -17, "interrupted", "interrupted")                        \
-    X(ERR_DIVERGED, -18, "diverged", "loss is not finite")                       \
-    X(ERR_INTERNAL, -19, "internal", "internal error")                           \
+#define SWEEP_ERRORS(X)                                                                            \
+    X(ERR_NOMEM, -1, "nomem", "out of memory")                                                     \
+    X(ERR_IO, -2, "io", "input/output error")                                                      \
+    X(ERR_PARSE, -3, "parse", "malformed input")                                                   \
+    X(ERR_INVALID, -4, "invalid", "invalid value")                                                 \
+    X(ERR_NOTFOUND, -5, "not_found", "not found")                                                  \
+    X(ERR_RANGE, -6, "range", "value out of range")                                                \
+    X(ERR_EXISTS, -7, "exists", "already exists")                                                  \
+    X(ERR_BUSY, -8, "busy", "resource busy")                                                       \
+    X(ERR_TOOBIG, -9, "too_big", "too large")                                                      \
+    X(ERR_MODEL, -10, "model", "model error")                                                      \
+    X(ERR_DATA, -11, "data", "data error")                                                         \
+    X(ERR_DB, -12, "db", "database error")                                                         \
+    X(ERR_STATE, -13, "state", "invalid state")                                                    \
+    X(ERR_PERM, -14, "permission", "permission denied")                                            \
+    X(ERR_UNKNOWN_KEY, -15, "unknown_key", "unknown key")                                          \
+    X(ERR_TYPE, -16, "type", "wrong type")                                                         \
+    X(ERR_INTERRUPTED, -17, "interrupted", "interrupted")                                          \
+    X(ERR_DIVERGED, -18, "diverged", "loss is not finite")                                         \
+    X(ERR_INTERNAL, -19, "internal", "internal error")                                             \
     X(ERR_PROTO, -20, "protocol", "protocol error")
 
 enum sweep_error {

@@ -35,11 +35,11 @@
 #include "store.h"
 
 typedef struct {
-    int pid_fd;               // "<db_real>.lock", locked; -1 = not taken
-    int db_fd;                // the database file, locked; -1 = not taken
-    int dir_fd;               // "<dir_real>/sweepd.lock", locked; -1 = not taken
-    char db_real[PATH_MAX];   // the database's resolved path
-    char dir_real[PATH_MAX];  // the state directory's resolved path
+    int pid_fd;              // "<db_real>.lock", locked; -1 = not taken
+    int db_fd;               // the database file, locked; -1 = not taken
+    int dir_fd;              // "<dir_real>/sweepd.lock", locked; -1 = not taken
+    char db_real[PATH_MAX];  // the database's resolved path
+    char dir_real[PATH_MAX]; // the state directory's resolved path
 } instance;
 
 /* Takes the three locks for database DB_PATH and the existing directory

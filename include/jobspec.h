@@ -47,26 +47,26 @@ typedef struct {
 } jobspec_trial;
 
 typedef struct {
-    char *name;            // "name", default "job" (owned)
-    char *strategy;        // "grid" or "random" (owned)
-    char *train;           // data.train (owned)
-    char *val;             // data.val or NULL (owned)
-    char *test;            // data.test or NULL (owned)
-    double val_fraction;   // data.val_fraction, default 0.1
-    char *arch;            // model.arch, default "resnet18" (owned)
-    char *weights;         // model.weights or NULL = from scratch (owned)
-    int input_size;        // model.input_size, default 224
-    int width;             // model.width, default 64
-    char *metric;          // objective.metric (owned)
-    bool maximize;         // objective.goal == "maximize"
-    int max_parallel;      // 0 when absent (the daemon uses its worker count)
-    double trial_timeout;  // seconds; 0 when absent
+    char *name;             // "name", default "job" (owned)
+    char *strategy;         // "grid" or "random" (owned)
+    char *train;            // data.train (owned)
+    char *val;              // data.val or NULL (owned)
+    char *test;             // data.test or NULL (owned)
+    double val_fraction;    // data.val_fraction, default 0.1
+    char *arch;             // model.arch, default "resnet18" (owned)
+    char *weights;          // model.weights or NULL = from scratch (owned)
+    int input_size;         // model.input_size, default 224
+    int width;              // model.width, default 64
+    char *metric;           // objective.metric (owned)
+    bool maximize;          // objective.goal == "maximize"
+    int max_parallel;       // 0 when absent (the daemon uses its worker count)
+    double trial_timeout;   // seconds; 0 when absent
     bool has_trial_timeout; // trial_timeout was given
-    int max_retries;       // -1 when absent
-    uint64_t seed;         // the job seed actually used
-    bool seed_given;       // "seed" was in the spec
-    jobspec_trial *trials; // n_trials expanded trials (owned); NULL when not expanded
-    size_t n_trials;       // number of trials
+    int max_retries;        // -1 when absent
+    uint64_t seed;          // the job seed actually used
+    bool seed_given;        // "seed" was in the spec
+    jobspec_trial *trials;  // n_trials expanded trials (owned); NULL when not expanded
+    size_t n_trials;        // number of trials
 } jobspec;
 
 enum {
@@ -79,8 +79,8 @@ enum {
  * when JOB has no "seed". Returns 0 or a negative code (ERR_INVALID,
  * ERR_TYPE, ERR_RANGE, ERR_UNKNOWN_KEY, ERR_NOTFOUND, ERR_TOOBIG, ERR_IO)
  * with the key path in MSG. */
-int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed,
-                  char *msg, size_t msglen);
+int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed, char *msg,
+                  size_t msglen);
 void jobspec_free(jobspec *js);
 
 /* Confines a job's files (issue 8, config key data_roots): data.train,

@@ -32,8 +32,8 @@ void jx_describe(const json_t *v, char *buf, size_t n);
 /* Value checks: V itself, at full path PATH. */
 int jx_as_number(const json_t *v, const char *path, double *out, char *msg, size_t msglen);
 /* An integer: a JSON integer, or a real with no fractional part; within [lo, hi]. */
-int jx_as_int(const json_t *v, const char *path, int64_t lo, int64_t hi, int64_t *out,
-              char *msg, size_t msglen);
+int jx_as_int(const json_t *v, const char *path, int64_t lo, int64_t hi, int64_t *out, char *msg,
+              size_t msglen);
 int jx_as_bool(const json_t *v, const char *path, bool *out, char *msg, size_t msglen);
 int jx_as_string(const json_t *v, const char *path, const char **out, char *msg, size_t msglen);
 /* Checks that STR is one of the NULL-terminated CHOICES; returns its index or
@@ -42,8 +42,8 @@ int jx_as_enum(const json_t *v, const char *path, const char *const *choices, ch
                size_t msglen);
 
 /* Member getters on OBJ (which must be an object) at PATH. */
-int jx_get_number(const json_t *obj, const char *path, const char *key, bool required,
-                  double *out, char *msg, size_t msglen);
+int jx_get_number(const json_t *obj, const char *path, const char *key, bool required, double *out,
+                  char *msg, size_t msglen);
 int jx_get_int(const json_t *obj, const char *path, const char *key, bool required, int64_t lo,
                int64_t hi, int64_t *out, char *msg, size_t msglen);
 int jx_get_bool(const json_t *obj, const char *path, const char *key, bool required, bool *out,
@@ -51,10 +51,10 @@ int jx_get_bool(const json_t *obj, const char *path, const char *key, bool requi
 /* With ALLOW_NULL, JSON null counts as absent. */
 int jx_get_string(const json_t *obj, const char *path, const char *key, bool required,
                   bool allow_null, const char **out, char *msg, size_t msglen);
-int jx_get_object(const json_t *obj, const char *path, const char *key, bool required,
-                  json_t **out, char *msg, size_t msglen);
-int jx_get_array(const json_t *obj, const char *path, const char *key, bool required,
-                 json_t **out, char *msg, size_t msglen);
+int jx_get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
+                  char *msg, size_t msglen);
+int jx_get_array(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
+                 char *msg, size_t msglen);
 
 /* Fails with ERR_UNKNOWN_KEY naming the first key of OBJ (in sorted order, so
  * the message is stable) that is not in the NULL-terminated ALLOWED list. */

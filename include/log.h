@@ -36,9 +36,9 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
 
 /* Invariant check: on failure logs file:line and the expression, then aborts.
  * Only for programming errors, never for client input. */
-#define SWEEP_ASSERT(cond)                                                       \
-    do {                                                                         \
-        if (!(cond)) sweep_assert_fail(#cond, __FILE__, __LINE__);               \
+#define SWEEP_ASSERT(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) sweep_assert_fail(#cond, __FILE__, __LINE__);                                 \
     } while (0)
 _Noreturn void sweep_assert_fail(const char *expr, const char *file, int line);
 

@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 typedef struct {
-    int k;          // number of classes
-    int64_t *cm;    // (K, K) counts, row = true class, column = predicted class (owned)
-    int64_t total;  // sum of cm
+    int k;         // number of classes
+    int64_t *cm;   // (K, K) counts, row = true class, column = predicted class (owned)
+    int64_t total; // sum of cm
 } confusion;
 
 typedef struct {

@@ -18,10 +18,10 @@
 typedef int (*ndjson_line_cb)(void *ud, char *line, size_t len);
 
 typedef struct {
-    char *buf;        // pending bytes of the current partial line (owned)
-    size_t len;       // bytes used in buf
-    size_t cap;       // bytes allocated for buf
-    size_t max_line;  // longest accepted line, in bytes, excluding "\n"
+    char *buf;         // pending bytes of the current partial line (owned)
+    size_t len;        // bytes used in buf
+    size_t cap;        // bytes allocated for buf
+    size_t max_line;   // longest accepted line, in bytes, excluding "\n"
     size_t discarding; // > 0 while skipping an oversized line: bytes skipped so far
 } ndjson_buf;
 

@@ -23,12 +23,12 @@ typedef enum { AUGMENT_OFF = 0, AUGMENT_FULL, AUGMENT_LIGHT } augment_kind;
 /* The last frozen stage; everything up to and including it is frozen. */
 typedef enum {
     FREEZE_NONE = 0,
-    FREEZE_STEM,   // conv1 + bn1
+    FREEZE_STEM, // conv1 + bn1
     FREEZE_LAYER1,
     FREEZE_LAYER2,
     FREEZE_LAYER3,
     FREEZE_LAYER4,
-    FREEZE_ALL     // only the new head trains
+    FREEZE_ALL // only the new head trains
 } freeze_kind;
 
 typedef struct {
@@ -56,8 +56,8 @@ void params_defaults(trial_params *p);
 /* Validates VALUE for KEY and stores it in P. PATH is the full path of the
  * value for messages ("space.lr[2]", "fixed.freeze"). Unknown KEY gives
  * ERR_UNKNOWN_KEY, a bad value ERR_TYPE/ERR_RANGE, with the reason in msg. */
-int params_set(trial_params *p, const char *key, const json_t *value, const char *path,
-               char *msg, size_t msglen);
+int params_set(trial_params *p, const char *key, const json_t *value, const char *path, char *msg,
+               size_t msglen);
 /* Checks relations between keys after all are set (warmup_epochs < epochs).
  * PATH names the object for messages. */
 int params_check(const trial_params *p, const char *path, char *msg, size_t msglen);

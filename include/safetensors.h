@@ -16,13 +16,13 @@
 typedef enum { ST_F32 = 0, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_U8, ST_OTHER } st_dtype;
 
 typedef struct {
-    char *name;                    // tensor name, e.g. "layer1.0.conv1.weight" (owned by the file)
-    st_dtype dtype;                // element type
-    int ndim;                      // number of dimensions, 0..ST_MAX_DIMS
-    int64_t shape[ST_MAX_DIMS];    // dimensions, outermost first
-    int64_t numel;                 // product of shape (1 for a scalar)
-    size_t offset;                 // byte offset of the data from the file's start
-    size_t nbytes;                 // bytes of data
+    char *name;                 // tensor name, e.g. "layer1.0.conv1.weight" (owned by the file)
+    st_dtype dtype;             // element type
+    int ndim;                   // number of dimensions, 0..ST_MAX_DIMS
+    int64_t shape[ST_MAX_DIMS]; // dimensions, outermost first
+    int64_t numel;              // product of shape (1 for a scalar)
+    size_t offset;              // byte offset of the data from the file's start
+    size_t nbytes;              // bytes of data
 } st_tensor;
 
 typedef struct st_file st_file;

@@ -96,9 +96,9 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
 /* Every job's summary, oldest first, as an array. */
 json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
 /* The trial columns every trial reply carries, in this order. */
-#define STORE_TRIAL_COLS                                                                      \
-    "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"   \
-    " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy," \
+#define STORE_TRIAL_COLS                                                                           \
+    "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"         \
+    " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy,"       \
     " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core"
 
 /* Trial rows of a job (array of objects, by number). */

@@ -35,18 +35,19 @@ typedef enum {
 } objective_metric;
 
 typedef struct {
-    int64_t trial;           // trial id (for events and logs), >= 0
-    int64_t job;             // job id, >= 0
-    uint64_t seed;           // root of every random stream of the trial
-    char *train_dir;         // data.train: ImageFolder root (owned)
-    char *val_dir;           // data.val: ImageFolder root or NULL = split from train (owned)
-    double val_fraction;     // data.val_fraction in (0, 1): share of train held out when val_dir is NULL
-    char *test_dir;          // data.test or NULL; not read by `run` (the daemon evaluates it) (owned)
-    char *arch;              // model.arch, e.g. "resnet18" (owned)
-    bool arch_given;         // model.arch was written (with weights it must match them)
-    char *weights;           // model.weights, NULL = from scratch (owned)
-    int input_size;          // model.input_size, pixels (square), 8..4096
-    int width;               // model.width: stem width when training from scratch, 1..4096
+    int64_t trial;   // trial id (for events and logs), >= 0
+    int64_t job;     // job id, >= 0
+    uint64_t seed;   // root of every random stream of the trial
+    char *train_dir; // data.train: ImageFolder root (owned)
+    char *val_dir;   // data.val: ImageFolder root or NULL = split from train (owned)
+    double
+        val_fraction; // data.val_fraction in (0, 1): share of train held out when val_dir is NULL
+    char *test_dir;   // data.test or NULL; not read by `run` (the daemon evaluates it) (owned)
+    char *arch;       // model.arch, e.g. "resnet18" (owned)
+    bool arch_given;  // model.arch was written (with weights it must match them)
+    char *weights;    // model.weights, NULL = from scratch (owned)
+    int input_size;   // model.input_size, pixels (square), 8..4096
+    int width;        // model.width: stem width when training from scratch, 1..4096
     trial_params params;     // params (defaults filled)
     objective_metric metric; // objective.metric
     bool maximize;           // objective.goal == "maximize"

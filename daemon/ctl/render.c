@@ -426,10 +426,9 @@ static int render_status(FILE *f, const json_t *reply)
 {
     const json_t *job = json_object_get(reply, "job");
     if (json_is_object(job) || json_is_integer(job)) return render_status_job(f, reply);
-    static const char *const keys[] = {"version",      "pid",     "uptime", "workers",
-                                       "workers_busy", "running", "queued", "state_dir",
-                                       "db",           "socket",  "blas_core",
-                                       "blas_kernel",  NULL};
+    static const char *const keys[] = {
+        "version",   "pid", "uptime", "workers",   "workers_busy", "running", "queued",
+        "state_dir", "db",  "socket", "blas_core", "blas_kernel",  NULL};
     const json_t *d = json_object_get(reply, "daemon");
     key_values(f, json_is_object(d) ? d : reply, keys);
     const char *bw = json_string_value(ctl_lookup(json_is_object(d) ? d : reply, "blas_warning"));
@@ -459,12 +458,30 @@ static int render_trial(FILE *f, const json_t *reply)
 {
     const json_t *tr = json_object_get(reply, "trial");
     if (!json_is_object(tr)) tr = reply;
-    static const char *const keys[] = {
-        "id",         "job",           "job_id",    "number",        "state",
-        "seed",       "attempt",       "pid",       "started_at",    "finished_at",
-        "best_epoch", "val_accuracy",  "val_loss",  "val_precision", "val_recall",
-        "val_f1",     "test_accuracy", "exit_code", "error",         "checkpoint_path",
-        "out_dir",    "log",           "blas_core", NULL};
+    static const char *const keys[] = {"id",
+                                       "job",
+                                       "job_id",
+                                       "number",
+                                       "state",
+                                       "seed",
+                                       "attempt",
+                                       "pid",
+                                       "started_at",
+                                       "finished_at",
+                                       "best_epoch",
+                                       "val_accuracy",
+                                       "val_loss",
+                                       "val_precision",
+                                       "val_recall",
+                                       "val_f1",
+                                       "test_accuracy",
+                                       "exit_code",
+                                       "error",
+                                       "checkpoint_path",
+                                       "out_dir",
+                                       "log",
+                                       "blas_core",
+                                       NULL};
     key_values(f, tr, keys);
     const json_t *log = json_object_get(reply, "log");
     if (json_is_string(log) && !json_object_get(tr, "log"))

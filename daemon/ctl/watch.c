@@ -260,8 +260,8 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
             char b[64], kb[64];
             const char *key = json_string_value(k);
             utf8_escape(kb, sizeof kb, key);
-            int n = snprintf(t->params + off, sizeof t->params - off, "%s%s=%s", off ? " " : "",
-                             kb, ctl_fmt_json(b, sizeof b, ctl_lookup(row, key)));
+            int n = snprintf(t->params + off, sizeof t->params - off, "%s%s=%s", off ? " " : "", kb,
+                             ctl_fmt_json(b, sizeof b, ctl_lookup(row, key)));
             if (n < 0 || (size_t)n >= sizeof t->params - off) break;
             off += (size_t)n;
         }

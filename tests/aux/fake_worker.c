@@ -62,7 +62,11 @@ static void cleanup(void)
     json_decref(g_cfg);
     json_decref(g_rule);
 }
-static void on_term(int s) { (void)s; got_term = 1; }
+static void on_term(int s)
+{
+    (void)s;
+    got_term = 1;
+}
 
 static double t0;
 static double now(void)
@@ -131,7 +135,9 @@ static int read_int_file(const char *dir, const char *name, const char *key, int
     snprintf(p, sizeof p, "%s/%s", dir, name);
     json_t *j = json_load_file(p, 0, NULL);
     if (!j) return dflt;
-    int v = json_is_integer(json_object_get(j, key)) ? (int)json_integer_value(json_object_get(j, key)) : dflt;
+    int v = json_is_integer(json_object_get(j, key))
+                ? (int)json_integer_value(json_object_get(j, key))
+                : dflt;
     json_decref(j);
     return v;
 }
@@ -173,7 +179,8 @@ static int match(json_t *m, json_t *params, json_t *spec)
     json_t *v;
     json_object_foreach(m, k, v)
     {
-        json_t *have = !strcmp(k, "trial") ? json_object_get(spec, "trial") : json_object_get(params, k);
+        json_t *have =
+            !strcmp(k, "trial") ? json_object_get(spec, "trial") : json_object_get(params, k);
         if (!have) return 0;
         if (json_is_number(v) && json_is_number(have)) {
             if (fabs(json_number_value(v) - json_number_value(have)) > 1e-12) return 0;
@@ -188,8 +195,10 @@ static int cmd_eval(int argc, char **argv)
 {
     const char *weights = NULL, *data = NULL;
     for (int i = 2; i + 1 < argc; i++) {
-        if (!strcmp(argv[i], "--weights")) weights = argv[++i];
-        else if (!strcmp(argv[i], "--data")) data = argv[++i];
+        if (!strcmp(argv[i], "--weights"))
+            weights = argv[++i];
+        else if (!strcmp(argv[i], "--data"))
+            data = argv[++i];
     }
     if (!weights || !data || access(weights, R_OK) != 0) {
         fprintf(stderr, "fake_worker eval: bad arguments\n");
@@ -262,25 +271,34 @@ int main(int argc, char **argv)
     const char *action = json_string_value(json_object_get(rule, "action"));
     if (!action) action = "ok";
     if (getenv("FAKE_NOOP") && !strcmp(getenv("FAKE_NOOP"), "1")) action = "noop";
-    double sleep_s = json_is_number(json_object_get(rule, "sleep")) ? json_number_value(json_object_get(rule, "sleep")) : 0.02;
+    double sleep_s = json_is_number(json_object_get(rule, "sleep"))
+                         ? json_number_value(json_object_get(rule, "sleep"))
+                         : 0.02;
     int epochs = (int)json_integer_value(json_object_get(params, "epochs"));
-    if (json_is_integer(json_object_get(rule, "epochs"))) epochs = (int)json_integer_value(json_object_get(rule, "epochs"));
+    if (json_is_integer(json_object_get(rule, "epochs")))
+        epochs = (int)json_integer_value(json_object_get(rule, "epochs"));
     if (epochs < 1) epochs = 1;
-    int progress = json_is_integer(json_object_get(rule, "progress")) ? (int)json_integer_value(json_object_get(rule, "progress")) : 1;
-    int at_epoch = json_is_integer(json_object_get(rule, "at_epoch")) ? (int)json_integer_value(json_object_get(rule, "at_epoch")) : 1;
+    int progress = json_is_integer(json_object_get(rule, "progress"))
+                       ? (int)json_integer_value(json_object_get(rule, "progress"))
+                       : 1;
+    int at_epoch = json_is_integer(json_object_get(rule, "at_epoch"))
+                       ? (int)json_integer_value(json_object_get(rule, "at_epoch"))
+                       : 1;
     int ignore_term = json_is_true(json_object_get(rule, "ignore_term"));
     double lr = json_number_value(json_object_get(params, "lr"));
     json_int_t trial = json_integer_value(json_object_get(spec, "trial"));
 
     if (!strcmp(action, "noop")) {
-        emit(json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params", params,
-                       "train_images", 10, "val_images", 2, "classes", 2));
+        emit(json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params",
+                       params, "train_images", 10, "val_images", 2, "classes", 2));
         double a = acc_for(lr, 1);
-        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch", "epoch", 1,
-                       "train_loss", 0.5, "train_accuracy", a, "val_loss", 1 - a, "val_accuracy", a,
-                       "val_precision", a, "val_recall", a, "val_f1", a, "lr", lr, "seconds", 0.0));
-        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1, "val_accuracy", a,
-                       "val_loss", 1 - a, "val_precision", a, "val_recall", a, "val_f1", a));
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch",
+                       "epoch", 1, "train_loss", 0.5, "train_accuracy", a, "val_loss", 1 - a,
+                       "val_accuracy", a, "val_precision", a, "val_recall", a, "val_f1", a, "lr",
+                       lr, "seconds", 0.0));
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1,
+                       "val_accuracy", a, "val_loss", 1 - a, "val_precision", a, "val_recall", a,
+                       "val_f1", a));
         return 0;
     }
 
@@ -306,14 +324,16 @@ int main(int argc, char **argv)
     char buf[256];
     snprintf(buf, sizeof buf, "{\"n\":%d}\n", starts + 1);
     write_text(out, "fake_starts", buf, 0);
-    int fail_attempts = json_is_integer(json_object_get(rule, "fail_attempts")) ? (int)json_integer_value(json_object_get(rule, "fail_attempts")) : 1 << 30;
+    int fail_attempts = json_is_integer(json_object_get(rule, "fail_attempts"))
+                            ? (int)json_integer_value(json_object_get(rule, "fail_attempts"))
+                            : 1 << 30;
     if (starts >= fail_attempts) action = "ok";
 
     int resume = read_int_file(out, "ckpt.json", "epoch", 0);
     fprintf(stderr, "fake_worker: trial %lld start %d, action %s, resume after epoch %d\n",
             (long long)trial, starts + 1, action, resume);
-    json_t *st = json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params",
-                           params, "train_images", 100, "val_images", 20, "classes", 2);
+    json_t *st = json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial,
+                           "params", params, "train_images", 100, "val_images", 20, "classes", 2);
     if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
     if (blas) json_object_set_new(st, "blas_core", json_string(blas));
     int burst = !strcmp(action, "burst");
@@ -335,10 +355,13 @@ int main(int argc, char **argv)
     for (int e = resume + 1; e <= epochs; e++) {
         if (e == at_epoch || (e > at_epoch && resume >= at_epoch && e == resume + 1)) {
             if (!strcmp(action, "exit")) {
-                int code = json_is_integer(json_object_get(rule, "code")) ? (int)json_integer_value(json_object_get(rule, "code")) : 3;
+                int code = json_is_integer(json_object_get(rule, "code"))
+                               ? (int)json_integer_value(json_object_get(rule, "code"))
+                               : 3;
                 const char *m = json_string_value(json_object_get(rule, "message"));
-                emit(json_pack("{s:s, s:s, s:s}", "event", "error", "code", code == 3 ? "data" : "other",
-                               "message", m ? m : "scripted failure"));
+                emit(json_pack("{s:s, s:s, s:s}", "event", "error", "code",
+                               code == 3 ? "data" : "other", "message",
+                               m ? m : "scripted failure"));
                 return code;
             }
             if (!strcmp(action, "crash")) {
@@ -353,7 +376,8 @@ int main(int argc, char **argv)
                 }
             }
             if (!strcmp(action, "flood")) {
-                for (int k = 0; k < 2000; k++) printf("this is not json %d\n", k);
+                for (int k = 0; k < 2000; k++)
+                    printf("this is not json %d\n", k);
                 printf("{\"event\":\"progress\",\"broken\":");
                 for (int k = 0; k < 3 * 1024 * 1024 / 64; k++)
                     printf("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
@@ -364,13 +388,15 @@ int main(int argc, char **argv)
         for (int s = 1; s <= progress; s++) {
             if (!burst && nap(sleep_s / progress, ignore_term))
                 return stop_with_checkpoint(out, e - 1);
-            emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e, "step", s,
-                           "steps", progress, "loss", 1.0 / (e + s), "images_per_s", 1000.0));
+            emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e,
+                           "step", s, "steps", progress, "loss", 1.0 / (e + s), "images_per_s",
+                           1000.0));
         }
         double a = acc_for(lr, e);
-        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch", "epoch", e,
-                       "train_loss", 1.0 / (e + 1), "train_accuracy", a, "val_loss", 1 - a, "val_accuracy", a,
-                       "val_precision", a, "val_recall", a, "val_f1", a, "lr", lr, "seconds", sleep_s));
+        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch",
+                       "epoch", e, "train_loss", 1.0 / (e + 1), "train_accuracy", a, "val_loss",
+                       1 - a, "val_accuracy", a, "val_precision", a, "val_recall", a, "val_f1", a,
+                       "lr", lr, "seconds", sleep_s));
         if (a > best) {
             best = a;
             best_epoch = e;
@@ -388,8 +414,8 @@ int main(int argc, char **argv)
     snprintf(buf, sizeof buf, "done at %.3f\n", now());
     write_text(out, "completions", buf, 1);
     emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", best_epoch,
-                   "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall", best,
-                   "val_f1", best));
+                   "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall",
+                   best, "val_f1", best));
     burst_end();
     return 0;
 }

@@ -25,7 +25,8 @@ static uint64_t next(uint64_t *s)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: train_mkdata OUTDIR CLASSES PER_CLASS SIZE [SEED] [--prefix NAME]\n");
+        fprintf(stderr,
+                "usage: train_mkdata OUTDIR CLASSES PER_CLASS SIZE [SEED] [--prefix NAME]\n");
         return 1;
     }
     const char *out = argv[1];
@@ -62,7 +63,9 @@ int main(int argc, char **argv)
                     stripe = ((stripe + c / 2) % 2) * 50;
                     for (int k = 0; k < 3; k++) {
                         int v = base[k] + stripe - 25 + (int)(next(&s) % 61) - 30;
-                        px[((size_t)y * size + x) * 3 + k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+                        px[((size_t)y * size + x) * 3 + k] = (unsigned char)(v < 0     ? 0
+                                                                             : v > 255 ? 255
+                                                                                       : v);
                     }
                 }
             unsigned char *jpg = NULL;

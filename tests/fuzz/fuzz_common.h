@@ -24,11 +24,23 @@ static inline int fz_utf8_ok(const char *s)
         unsigned c = *p;
         int n;
         unsigned min;
-        if (c < 0x80) { p++; continue; }
-        else if ((c & 0xE0) == 0xC0) { n = 1; c &= 0x1F; min = 0x80; }
-        else if ((c & 0xF0) == 0xE0) { n = 2; c &= 0x0F; min = 0x800; }
-        else if ((c & 0xF8) == 0xF0) { n = 3; c &= 0x07; min = 0x10000; }
-        else return 0;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            c &= 0x1F;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            c &= 0x0F;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            c &= 0x07;
+            min = 0x10000;
+        } else
+            return 0;
         for (int i = 1; i <= n; i++) {
             if ((p[i] & 0xC0) != 0x80) return 0;
             c = (c << 6) | (p[i] & 0x3F);

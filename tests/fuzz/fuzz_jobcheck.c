@@ -70,11 +70,13 @@ static void check_space(const json_t *space)
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)space, key, v) {
+    json_object_foreach((json_t *)space, key, v)
+    {
         if (!json_is_array(v)) continue;
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             trial_params p;
             params_defaults(&p);
             char path[128], msg[256] = "";

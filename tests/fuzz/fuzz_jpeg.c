@@ -67,13 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int short_full = hw < hh ? hw : hh;
     int short_got = im.w < im.h ? im.w : im.h;
     if (min_short > 0 && short_got < min_short && short_got != short_full) {
-        fprintf(stderr, "downscaled below min_short %d: %dx%d from %dx%d\n", min_short, im.w,
-                im.h, hw, hh);
+        fprintf(stderr, "downscaled below min_short %d: %dx%d from %dx%d\n", min_short, im.w, im.h,
+                hw, hh);
         abort();
     }
     /* Touch every pixel (uninitialised bytes show up under MSan/valgrind). */
     unsigned sum = 0;
-    for (size_t i = 0; i < (size_t)im.w * im.h * 3; i++) sum += im.px[i];
+    for (size_t i = 0; i < (size_t)im.w * im.h * 3; i++)
+        sum += im.px[i];
     (void)sum;
     uint8_t crop[16 * 16 * 3];
     if (image_resize_center_crop(&im, 18, 16, crop) != 0) abort();

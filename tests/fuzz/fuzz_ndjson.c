@@ -17,15 +17,15 @@
 #include "ndjson.h"
 
 typedef struct {
-    int is_null;  // 1 for an oversized-line report
-    size_t len;   // line length, or the oversized line's length
-    char *bytes;  // line bytes (NULL when is_null); owned
+    int is_null; // 1 for an oversized-line report
+    size_t len;  // line length, or the oversized line's length
+    char *bytes; // line bytes (NULL when is_null); owned
 } fz_line;
 
 typedef struct {
-    fz_line *v;   // lines in order; owned
-    size_t n;     // lines used
-    size_t cap;   // lines allocated
+    fz_line *v; // lines in order; owned
+    size_t n;   // lines used
+    size_t cap; // lines allocated
 } fz_lines;
 
 static void lines_push(fz_lines *L, int is_null, const char *p, size_t len)
@@ -49,7 +49,8 @@ static void lines_push(fz_lines *L, int is_null, const char *p, size_t len)
 
 static void lines_free(fz_lines *L)
 {
-    for (size_t i = 0; i < L->n; i++) free(L->v[i].bytes);
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].bytes);
     free(L->v);
 }
 

@@ -63,7 +63,7 @@ static void exercise_getters(const json_t *obj)
 {
     static const char *const keys[] = {"op", "job", "id", "limit", "name", "x", NULL};
     static const char *const allowed[] = {"op", "job", "id", "limit", NULL};
-    static const char *const ops[] = {"submit", "status", "cancel", "best", "trial",
+    static const char *const ops[] = {"submit", "status", "cancel",   "best", "trial",
                                       "watch",  "ping",   "shutdown", NULL};
     char msg[256];
     for (int i = 0; keys[i]; i++) {
@@ -113,7 +113,8 @@ static void exercise_getters(const json_t *obj)
     /* Describe every member, into a tiny and a normal buffer. */
     const char *k;
     json_t *m;
-    json_object_foreach((json_t *)obj, k, m) {
+    json_object_foreach((json_t *)obj, k, m)
+    {
         char small[5], big[128], path[64];
         jx_describe(m, small, sizeof small);
         if (strnlen(small, sizeof small) == sizeof small) abort();
@@ -124,7 +125,8 @@ static void exercise_getters(const json_t *obj)
         if (json_is_array(m)) {
             size_t i;
             json_t *e;
-            json_array_foreach(m, i, e) {
+            json_array_foreach(m, i, e)
+            {
                 jx_path_index(path, sizeof path, k, i);
                 if (strnlen(path, sizeof path) == sizeof path) abort();
                 int64_t n;
@@ -211,7 +213,8 @@ static void rq_reference(const char *line, size_t len, rq_expect *e)
             const char *const *keys = server_op_keys(k);
             const char *worst = NULL, *key;
             json_t *m;
-            json_object_foreach(v, key, m) {
+            json_object_foreach(v, key, m)
+            {
                 int ok = 0;
                 for (int i = 0; keys[i]; i++)
                     if (!strcmp(key, keys[i])) ok = 1;
@@ -248,16 +251,19 @@ static void rq_check_dispatch(const char *line, size_t len)
     if (rc == 0) {
         if (code) rq_fail("success but *code set", code, msg);
         if (!req || !json_is_object(req)) rq_fail("success without an object request", code, msg);
-        if ((int)op < 0 || op >= SERVER_N_OPS) rq_fail("success with an op out of range", code, msg);
+        if ((int)op < 0 || op >= SERVER_N_OPS)
+            rq_fail("success with an op out of range", code, msg);
         if (e.code) rq_fail("accepted a request the reference refuses", e.code, msg);
-        if ((int)op != e.op) rq_fail("op index differs from the reference", server_op_name(op), msg);
+        if ((int)op != e.op)
+            rq_fail("op index differs from the reference", server_op_name(op), msg);
         const char *name = json_string_value(json_object_get(req, "op"));
         if (!name || strcmp(name, server_op_name(op)))
             rq_fail("op index does not match the request's op", name, msg);
         const char *const *keys = server_op_keys(op);
         const char *key;
         json_t *m;
-        json_object_foreach(req, key, m) {
+        json_object_foreach(req, key, m)
+        {
             int ok = 0;
             for (int i = 0; keys[i]; i++)
                 if (!strcmp(key, keys[i])) ok = 1;
@@ -305,7 +311,8 @@ static void rq_check_dispatch(const char *line, size_t len)
     const char *code3 = NULL;
     int rc3 = server_request_parse(line, len, &req3, &op3, &code3, tiny, sizeof tiny);
     if (rc3 != rc) rq_fail("outcome depends on the message buffer size", code3, "");
-    if (rc3 == 0) json_decref(req3);
+    if (rc3 == 0)
+        json_decref(req3);
     else if (strcmp(code3, code) || memchr(tiny, 0, sizeof tiny) == NULL)
         rq_fail("tiny buffer: other code or unterminated message", code3, "");
 }

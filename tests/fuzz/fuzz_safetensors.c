@@ -43,11 +43,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static size_t elem_size(st_dtype d)
 {
     switch (d) {
-    case ST_F32: case ST_I32: return 4;
-    case ST_F16: case ST_BF16: return 2;
-    case ST_F64: case ST_I64: return 8;
-    case ST_U8: return 1;
-    default: return 0;
+    case ST_F32:
+    case ST_I32:
+        return 4;
+    case ST_F16:
+    case ST_BF16:
+        return 2;
+    case ST_F64:
+    case ST_I64:
+        return 8;
+    case ST_U8:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -110,7 +118,8 @@ static void rewrite_check(const st_file *f)
     st_close(g);
     unlink(out_path);
 out:
-    for (size_t i = 0; i < n; i++) free(vals[i]);
+    for (size_t i = 0; i < n; i++)
+        free(vals[i]);
     free(vals);
     st_writer_free(w);
 }

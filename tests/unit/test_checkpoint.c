@@ -53,7 +53,8 @@ static void make(resnet **m, optim *o, optim_kind kind)
     resnet_trainable(*m, &n, &g);
     assert_int_equal(optim_init(o, &cfg, n, msg, sizeof msg), 0);
     for (int k = 0; k < o->slots; k++)
-        for (size_t i = 0; i < n; i++) optim_slot(o, k)[i] = (float)(k + 1) * 0.001f * (float)(i % 97);
+        for (size_t i = 0; i < n; i++)
+            optim_slot(o, k)[i] = (float)(k + 1) * 0.001f * (float)(i % 97);
     o->step = 42;
 }
 
@@ -93,8 +94,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(meta.best_epoch, 1);
     assert_string_equal(meta.spec_hash, "0123456789abcdef");
     // reals survive exactly
-    assert_true(json_real_value(json_object_get(json_array_get(meta.metrics, 0),
-                                                "val_accuracy")) == 0.1 + 0.2);
+    assert_true(json_real_value(json_object_get(json_array_get(meta.metrics, 0), "val_accuracy")) ==
+                0.1 + 0.2);
     assert_true(json_real_value(json_object_get(meta.train_state, "loss_sum")) == 1.0 / 3.0);
     assert_string_equal(st_metadata(f, "format"), CKPT_FORMAT);
 
@@ -156,8 +157,12 @@ static void test_best_without_optimizer(void **state)
     resnet *m;
     optim o;
     make(&m, &o, OPTIM_SGD);
-    ckpt_info info = {.arch = "resnet18", .classes = classes, .nclasses = 3, .input_size = 16,
-                      .epoch = 3, .best_epoch = 3};
+    ckpt_info info = {.arch = "resnet18",
+                      .classes = classes,
+                      .nclasses = 3,
+                      .input_size = 16,
+                      .epoch = 3,
+                      .best_epoch = 3};
     char path[512], msg[256];
     assert_int_equal(ckpt_path(path, sizeof path, dir, CKPT_BEST_FILE), 0);
     assert_int_equal(ckpt_save(path, m, NULL, &info, msg, sizeof msg), 0);

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char data_dir[256];   // an existing directory for data.train
-static char weights[300];    // an existing file for model.weights
+static char data_dir[256]; // an existing directory for data.train
+static char weights[300];  // an existing file for model.weights
 
 static int setup(void **state)
 {
@@ -77,8 +77,9 @@ static void test_grid_order(void **state)
     char msg[512];
     /* batch_size is listed first but lr comes first in canonical order;
      * the last key (batch_size) varies fastest. */
-    int rc = parse(&js, job("\"space\":{\"batch_size\":[16,32],\"lr\":[0.1,0.01,0.001]},"
-                            "\"fixed\":{\"epochs\":3},\"seed\":5"),
+    int rc = parse(&js,
+                   job("\"space\":{\"batch_size\":[16,32],\"lr\":[0.1,0.01,0.001]},"
+                       "\"fixed\":{\"epochs\":3},\"seed\":5"),
                    msg, sizeof msg);
     assert_int_equal(rc, 0);
     assert_int_equal(js.n_trials, 6);
@@ -102,8 +103,9 @@ static void test_grid_three_keys(void **state)
     (void)state;
     jobspec js;
     char msg[512];
-    int rc = parse(&js, job("\"space\":{\"optimizer\":[\"sgd\",\"adam\"],\"dropout\":[0,0.5],"
-                            "\"epochs\":[1,2]}"),
+    int rc = parse(&js,
+                   job("\"space\":{\"optimizer\":[\"sgd\",\"adam\"],\"dropout\":[0,0.5],"
+                       "\"epochs\":[1,2]}"),
                    msg, sizeof msg);
     assert_int_equal(rc, 0);
     assert_int_equal(js.n_trials, 8);
@@ -241,11 +243,12 @@ static void test_grid_limit(void **state)
     jobspec js;
     char msg[512];
     /* 10*9*8*6*6*3*3 = 233280 */
-    int rc = parse(&js,
-                   job("\"space\":{\"lr\":[1,2,3,4,5,6,7,8,9,10],\"batch_size\":[1,2,3,4,5,6,7,8,9],"
-                       "\"epochs\":[1,2,3,4,5,6,7,8],\"dropout\":[0,0.1,0.2,0.3,0.4,0.5],"
-                       "\"momentum\":[0,0.1,0.2,0.3,0.4,0.5],\"l1\":[0,1,2],\"weight_decay\":[0,1,2]}"),
-                   msg, sizeof msg);
+    int rc =
+        parse(&js,
+              job("\"space\":{\"lr\":[1,2,3,4,5,6,7,8,9,10],\"batch_size\":[1,2,3,4,5,6,7,8,9],"
+                  "\"epochs\":[1,2,3,4,5,6,7,8],\"dropout\":[0,0.1,0.2,0.3,0.4,0.5],"
+                  "\"momentum\":[0,0.1,0.2,0.3,0.4,0.5],\"l1\":[0,1,2],\"weight_decay\":[0,1,2]}"),
+              msg, sizeof msg);
     assert_int_equal(rc, ERR_TOOBIG);
     assert_string_equal(msg, "space: grid has 233280 points, more than the limit of 100000; use "
                              "strategy random");
@@ -326,7 +329,8 @@ static void test_data_and_model_errors(void **state)
         {"{\"model\":{\"weights\":null}}", "data: required key is missing"},
         {"{\"data\":{\"train\":\"%s\"}}", "model: required key is missing"},
         {"{\"data\":{},\"model\":{\"weights\":null}}", "data.train: "},
-        {"{\"data\":{\"train\":\"%s/nope\"},\"model\":{\"weights\":null}}", "data.train: cannot read "},
+        {"{\"data\":{\"train\":\"%s/nope\"},\"model\":{\"weights\":null}}",
+         "data.train: cannot read "},
         {"{\"data\":{\"train\":\"%s/w.safetensors\"},\"model\":{\"weights\":null}}",
          "data.train: "},
         {"{\"data\":{\"train\":\"%s\",\"test\":\"/nonexistent/t\"},\"model\":{\"weights\":null}}",
@@ -363,7 +367,8 @@ static void test_data_and_model_errors(void **state)
     json_decref(t);
     jobspec_free(&js);
     /* Without JOBSPEC_CHECK_PATHS missing paths pass (re-reading a stored job). */
-    snprintf(text, sizeof text, "{\"data\":{\"train\":\"/gone\"},\"model\":{\"weights\":\"/gone.st\"}}");
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"/gone\"},\"model\":{\"weights\":\"/gone.st\"}}");
     json_t *j = raw(text);
     assert_int_equal(jobspec_parse(&js, j, 0, 1, msg, sizeof msg), 0);
     assert_null(js.trials);
@@ -391,8 +396,10 @@ static void test_data_roots(void **state)
      * root resolves to the real file, which must be inside too. */
     char inner[400];
     snprintf(inner, sizeof inner, "%s/./", root);
-    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},"
-             "\"model\":{\"weights\":null}}", inner, root);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},"
+             "\"model\":{\"weights\":null}}",
+             inner, root);
     json_t *j = raw(text);
     assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
     assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg), 0);
@@ -448,12 +455,14 @@ static void test_absolute_paths(void **state)
     assert_int_equal(jobspec_absolute_paths(&js, j, msg, sizeof msg), 0);
     snprintf(want, sizeof want, "%s/a/b", cwd);
     assert_string_equal(js.train, want);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "train")), want);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "train")),
+                        want);
     snprintf(want, sizeof want, "%s/v", cwd);
     assert_string_equal(js.val, want);
     snprintf(want, sizeof want, "%s/w.st", cwd);
     assert_string_equal(js.weights, want);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "model"), "weights")), want);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "model"), "weights")),
+                        want);
     assert_string_equal(js.test, "/abs/t");
     json_decref(j);
     jobspec_free(&js);

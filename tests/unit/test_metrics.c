@@ -16,7 +16,8 @@ static void fill(confusion *c, const int64_t *cm)
 {
     for (int t = 0; t < c->k; t++)
         for (int p = 0; p < c->k; p++)
-            for (int64_t n = 0; n < cm[t * c->k + p]; n++) confusion_add(c, t, p);
+            for (int64_t n = 0; n < cm[t * c->k + p]; n++)
+                confusion_add(c, t, p);
 }
 
 /* rows = truth, columns = prediction

@@ -168,7 +168,8 @@ static void replay(const char *name, fz_entry fn, int (*init)(int *, char ***))
     assert_true(seeds > 0);
     if (failed)
         fail_msg("%d of %d inputs violate a property of fuzz_%s (see the message above "
-                 "\"# FAILED\"), first: %s", failed, seeds + regress, name, first);
+                 "\"# FAILED\"), first: %s",
+                 failed, seeds + regress, name, first);
 }
 
 static void test_replay_ndjson(void **state)
@@ -235,11 +236,11 @@ static void test_jx_parse_message_is_utf8(void **state)
 {
     (void)state;
     static const char *const inputs[] = {
-        "{\"op\":\"\\u00\xc2\x98\"}",             /* bad escape, then a 2-byte char */
-        "{\"o5p\": \"\\\xde\xb6\xc9\xcb\"}",     /* escape of a multi-byte char */
-        "{\"op\": \xe4\xb8\xad\xe6\x96\x87}",       /* token that is a 3-byte char */
-        "{\"op\":\"\\ud83\xf0\x9f\x98\x80\"}",   /* broken surrogate, 4-byte char */
-        "[\"\xe4\xb8",                               /* input ends inside a char */
+        "{\"op\":\"\\u00\xc2\x98\"}",          /* bad escape, then a 2-byte char */
+        "{\"o5p\": \"\\\xde\xb6\xc9\xcb\"}",   /* escape of a multi-byte char */
+        "{\"op\": \xe4\xb8\xad\xe6\x96\x87}",  /* token that is a 3-byte char */
+        "{\"op\":\"\\ud83\xf0\x9f\x98\x80\"}", /* broken surrogate, 4-byte char */
+        "[\"\xe4\xb8",                         /* input ends inside a char */
     };
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
         char msg[256] = "";

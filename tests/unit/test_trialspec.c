@@ -119,8 +119,7 @@ static void test_errors(void **state)
         {"{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\",\"bogus\":1}", "bogus"},
         {"{\"data\":{\"train\":\"/d\",\"vall\":null},\"model\":{},\"out_dir\":\"/o\"}",
          "data.vall"},
-        {"{\"data\":{\"train\":\"/d\"},\"model\":{\"widht\":3},\"out_dir\":\"/o\"}",
-         "model.widht"},
+        {"{\"data\":{\"train\":\"/d\"},\"model\":{\"widht\":3},\"out_dir\":\"/o\"}", "model.widht"},
         {"{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\",\"params\":{\"lrr\":1}}",
          "params.lrr"},
         {"{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","
@@ -172,8 +171,7 @@ static void test_errors(void **state)
         char msg[256] = "";
         int rc = parse(cases[i].text, &s, msg, sizeof msg);
         if (rc >= 0 || !strstr(msg, cases[i].needle))
-            fail_msg("case %zu: rc %d, message '%s' should name '%s'", i, rc, msg,
-                     cases[i].needle);
+            fail_msg("case %zu: rc %d, message '%s' should name '%s'", i, rc, msg, cases[i].needle);
         trialspec_free(&s);
     }
 }
@@ -244,8 +242,8 @@ static void test_load_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),     cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_full),      cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_hash),
         cmocka_unit_test(test_load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -139,8 +139,7 @@ static void note_top(void *ctx, const char *name, datapath_kind kind)
         note_outside(c, name);
     } else if (kind == DATAPATH_ROOT) {
         c->s->loops++;
-        log_warn("data folder %s: %s links back to the data folder; not a class", c->s->root,
-                 name);
+        log_warn("data folder %s: %s links back to the data folder; not a class", c->s->root, name);
     } else {
         note_skipped(c, name); // regular files directly in the data folder, dangling links
     }

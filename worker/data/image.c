@@ -124,7 +124,8 @@ static int64_t coef_bytes(const uint8_t *buf, size_t len)
     if (len < 4 || buf[0] != 0xFF || buf[1] != 0xD8) return 0;
     while (i + 4 <= len) {
         if (buf[i] != 0xFF) return 0;
-        while (i + 1 < len && buf[i + 1] == 0xFF) i++; // fill bytes
+        while (i + 1 < len && buf[i + 1] == 0xFF)
+            i++; // fill bytes
         if (i + 4 > len) return 0;
         uint8_t m = buf[i + 1];
         size_t seg = (size_t)buf[i + 2] << 8 | buf[i + 3];

@@ -130,7 +130,8 @@ fail:
     else
         err_set(msg, msglen, rc, "%s: cannot prepare the checkpoint (%s)", path, err_str(rc));
 out:
-    for (size_t i = 0; i < nnames; i++) free(names[i]);
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
     free(names);
     json_decref(classes);
     json_decref(mean);
@@ -144,7 +145,8 @@ void ckpt_meta_free(ckpt_meta *m)
 {
     if (!m) return;
     free(m->arch);
-    for (int i = 0; i < m->nclasses; i++) free(m->classes[i]);
+    for (int i = 0; i < m->nclasses; i++)
+        free(m->classes[i]);
     free(m->classes);
     free(m->spec_hash);
     json_decref(m->metrics);
@@ -267,11 +269,13 @@ int ckpt_load_optim(const st_file *f, resnet *m, optim *o, char *msg, size_t msg
     json_t *oj = meta_get_json(f, "optim");
     const char *kind = json_string_value(json_object_get(oj, "kind"));
     json_t *stepj = json_object_get(oj, "step");
-    const char *want = o->cfg.kind == OPTIM_SGD ? "sgd" : o->cfg.kind == OPTIM_ADAM ? "adam" : "adamw";
+    const char *want = o->cfg.kind == OPTIM_SGD    ? "sgd"
+                       : o->cfg.kind == OPTIM_ADAM ? "adam"
+                                                   : "adamw";
     int rc = 0;
     if (!kind || !json_is_integer(stepj)) {
-        rc = err_set(msg, msglen, ERR_MODEL, "%s: metadata \"optim\" is missing or malformed",
-                     path);
+        rc =
+            err_set(msg, msglen, ERR_MODEL, "%s: metadata \"optim\" is missing or malformed", path);
         goto out;
     }
     if (strcmp(kind, want)) {
@@ -292,9 +296,9 @@ int ckpt_load_optim(const st_file *f, resnet *m, optim *o, char *msg, size_t msg
                 goto out;
             }
             if ((size_t)st->numel != t->numel) {
-                rc = err_set(msg, msglen, ERR_MODEL,
-                             "%s: tensor %s has %lld elements, expected %zu", path, name,
-                             (long long)st->numel, t->numel);
+                rc =
+                    err_set(msg, msglen, ERR_MODEL, "%s: tensor %s has %lld elements, expected %zu",
+                            path, name, (long long)st->numel, t->numel);
                 goto out;
             }
             if ((rc = st_read_f32(f, st, slot + t->offset, msg, msglen)) < 0) {

@@ -13,8 +13,8 @@
 #include "utf8.h"
 #include "worker_cmds.h"
 
-static FILE *ev_out;      // the event stream (stdout unless a test says otherwise)
-static double ev_t0;      // time_mono() at events_init
+static FILE *ev_out;        // the event stream (stdout unless a test says otherwise)
+static double ev_t0;        // time_mono() at events_init
 static int ev_write_failed; // set after the first failed write, so it is logged once
 
 void events_init(FILE *out)
@@ -74,13 +74,20 @@ int events_emit(const char *name, json_t *fields)
 const char *events_code_for_exit(int exit_code)
 {
     switch (exit_code) {
-    case WEXIT_SPEC: return "spec";
-    case WEXIT_DATA: return "data";
-    case WEXIT_MODEL: return "model";
-    case WEXIT_DIVERGED: return "diverged";
-    case WEXIT_NOMEM: return "nomem";
-    case WEXIT_STOPPED: return "stopped";
-    default: return "internal";
+    case WEXIT_SPEC:
+        return "spec";
+    case WEXIT_DATA:
+        return "data";
+    case WEXIT_MODEL:
+        return "model";
+    case WEXIT_DIVERGED:
+        return "diverged";
+    case WEXIT_NOMEM:
+        return "nomem";
+    case WEXIT_STOPPED:
+        return "stopped";
+    default:
+        return "internal";
     }
 }
 
@@ -98,8 +105,8 @@ int events_error(const char *code, int exit_code, const char *message)
         message = escaped = utf8_escaped(message);
         if (!message) message = "sweep-worker failed (the message is not valid UTF-8)";
     }
-    json_t *f = json_pack("{s:s, s:i, s:s}", "code", code, "exit_code", exit_code, "message",
-                          message);
+    json_t *f =
+        json_pack("{s:s, s:i, s:s}", "code", code, "exit_code", exit_code, "message", message);
     free(escaped);
     return events_emit("error", f);
 }

@@ -95,8 +95,7 @@ json_t *confusion_to_json(const confusion *c)
         json_t *row = json_array();
         if (!row) goto fail;
         for (int j = 0; j < c->k; j++)
-            json_array_append_new(row,
-                                  json_integer(c->cm[(size_t)i * (size_t)c->k + (size_t)j]));
+            json_array_append_new(row, json_integer(c->cm[(size_t)i * (size_t)c->k + (size_t)j]));
         json_array_append_new(rows, row);
     }
     return rows;

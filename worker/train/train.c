@@ -32,11 +32,26 @@ volatile sig_atomic_t train_stop_requested;
 
 /* Seconds per phase of the trial, printed to stderr at the end when
  * SWEEP_PROFILE=1 (with the engine's per-unit figures from resnet_free). */
-enum { PH_DATA, PH_MODEL, PH_PREPARE, PH_FEATURES, PH_GATHER, PH_FWD, PH_BWD, PH_ZERO, PH_OPTIM,
-       PH_LOAD, PH_VAL, PH_CKPT, PH_BEST, PH_COUNT };
+enum {
+    PH_DATA,
+    PH_MODEL,
+    PH_PREPARE,
+    PH_FEATURES,
+    PH_GATHER,
+    PH_FWD,
+    PH_BWD,
+    PH_ZERO,
+    PH_OPTIM,
+    PH_LOAD,
+    PH_VAL,
+    PH_CKPT,
+    PH_BEST,
+    PH_COUNT
+};
 static const char *const phase_names[PH_COUNT] = {
-    "data open", "model build", "prepare", "prefix features", "batch gather", "forward+loss",
-    "backward", "zero grads", "optimizer", "loader wait", "validation", "checkpoint", "best link"};
+    "data open",    "model build", "prepare",    "prefix features", "batch gather",
+    "forward+loss", "backward",    "zero grads", "optimizer",       "loader wait",
+    "validation",   "checkpoint",  "best link"};
 static double phase_secs[PH_COUNT];
 
 static bool profiling(void)
@@ -59,43 +74,43 @@ static bool profiling(void)
 enum { PHASE_STOPPED = 1, PHASE_FAILED = 2 };
 
 typedef struct {
-    const trial_spec *s;      // the trial (borrowed)
-    const trial_params *p;    // &s->params
-    dataset data;             // train/val splits (owned)
-    bool data_open;           // data needs dataset_close
-    resnet *m;                // the model (owned)
-    optim opt;                // optimizer over the trainable suffix (owned)
-    bool opt_init;            // opt needs optim_free
-    int max_batch;            // images per forward pass the model is prepared for
-    int train_batch;          // min(batch_size, train images): loader batch size
-    int spe;                  // training steps per epoch
-    size_t feat;              // floats per image of the frozen prefix's output
-    float *train_feat;        // (n_train, feat) cached prefix outputs, or NULL
-    float *val_feat;          // (n_val, feat) cached prefix outputs, or NULL
-    float *gather;            // (max_batch, feat) batch assembled from the cache
-    int *glabels;             // (max_batch) labels of the gathered batch
-    uint32_t *perm;           // (n_train) order of the current epoch (cached path)
+    const trial_spec *s;          // the trial (borrowed)
+    const trial_params *p;        // &s->params
+    dataset data;                 // train/val splits (owned)
+    bool data_open;               // data needs dataset_close
+    resnet *m;                    // the model (owned)
+    optim opt;                    // optimizer over the trainable suffix (owned)
+    bool opt_init;                // opt needs optim_free
+    int max_batch;                // images per forward pass the model is prepared for
+    int train_batch;              // min(batch_size, train images): loader batch size
+    int spe;                      // training steps per epoch
+    size_t feat;                  // floats per image of the frozen prefix's output
+    float *train_feat;            // (n_train, feat) cached prefix outputs, or NULL
+    float *val_feat;              // (n_val, feat) cached prefix outputs, or NULL
+    float *gather;                // (max_batch, feat) batch assembled from the cache
+    int *glabels;                 // (max_batch) labels of the gathered batch
+    uint32_t *perm;               // (n_train) order of the current epoch (cached path)
     dataset_loader *train_loader; // uncached training batches, or NULL
     dataset_loader *val_loader;   // uncached validation batches, or NULL
-    confusion cm;             // validation confusion matrix of the current epoch
-    json_t *metrics;          // array of epoch records (with confusion_matrix)
-    int best_epoch;           // 1-based best epoch so far, 0 = none
-    double best_value;        // objective value of best_epoch
-    char hash[17];            // trialspec_hash
-    char ckpt_file[PATH_MAX]; // out_dir/checkpoint.safetensors
-    char best_file[PATH_MAX]; // out_dir/best.safetensors
-    int epoch;                // current epoch, 0-based
-    int step;                 // steps done in the current epoch
-    double loss_sum;          // sum over the epoch's steps of loss * images
-    int64_t correct;          // training predictions right this epoch
-    int64_t seen;             // training images this epoch
-    double lr;                // last learning rate used
-    double epoch_extra;       // seconds spent before the first epoch's loop (feature cache)
-    double progress_every;    // seconds between progress events
-    double last_progress;     // events_elapsed() of the last progress event
-    long long signal_at_step; // test hook: raise SIGTERM after this global step (0 = off)
-    char msg[1024];           // reason of the last failure
-    int exit_code;            // exit status of the last failure
+    confusion cm;                 // validation confusion matrix of the current epoch
+    json_t *metrics;              // array of epoch records (with confusion_matrix)
+    int best_epoch;               // 1-based best epoch so far, 0 = none
+    double best_value;            // objective value of best_epoch
+    char hash[17];                // trialspec_hash
+    char ckpt_file[PATH_MAX];     // out_dir/checkpoint.safetensors
+    char best_file[PATH_MAX];     // out_dir/best.safetensors
+    int epoch;                    // current epoch, 0-based
+    int step;                     // steps done in the current epoch
+    double loss_sum;              // sum over the epoch's steps of loss * images
+    int64_t correct;              // training predictions right this epoch
+    int64_t seen;                 // training images this epoch
+    double lr;                    // last learning rate used
+    double epoch_extra;           // seconds spent before the first epoch's loop (feature cache)
+    double progress_every;        // seconds between progress events
+    double last_progress;         // events_elapsed() of the last progress event
+    long long signal_at_step;     // test hook: raise SIGTERM after this global step (0 = off)
+    char msg[1024];               // reason of the last failure
+    int exit_code;                // exit status of the last failure
 } trainer;
 
 /* ---- failures ------------------------------------------------------------ */
@@ -106,9 +121,12 @@ int train_exit_for(int err, char what)
     if (err == ERR_DIVERGED) return WEXIT_DIVERGED;
     if (err == ERR_INTERRUPTED) return WEXIT_STOPPED;
     switch (what) {
-    case 'd': return err == ERR_INVALID ? WEXIT_SPEC : WEXIT_DATA;
-    case 'm': return WEXIT_MODEL;
-    default: return WEXIT_SPEC;
+    case 'd':
+        return err == ERR_INVALID ? WEXIT_SPEC : WEXIT_DATA;
+    case 'm':
+        return WEXIT_MODEL;
+    default:
+        return WEXIT_SPEC;
     }
 }
 
@@ -254,8 +272,7 @@ static int save_best(trainer *t)
     char msg[512];
     int rc = ckpt_save(t->best_file, t->m, NULL, &info, msg, sizeof msg);
     if (rc < 0)
-        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing best weights: %s",
-                    msg);
+        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing best weights: %s", msg);
     return 0;
 }
 
@@ -275,8 +292,7 @@ static int link_best(trainer *t)
                  t->best_file, strerror(errno));
         unlink(tmp);
     } else {
-        log_debug("cannot link %s: %s; writing the best weights separately", tmp,
-                  strerror(errno));
+        log_debug("cannot link %s: %s; writing the best weights separately", tmp, strerror(errno));
     }
     return save_best(t);
 }
@@ -336,8 +352,8 @@ static int try_resume(trainer *t)
     for (int i = 0; same_classes && i < meta.nclasses; i++)
         same_classes = !strcmp(meta.classes[i], t->data.classes[i]);
     if (!same_classes) {
-        log_info("checkpoint %s has other class names than %s now: starting fresh",
-                 t->ckpt_file, t->s->train_dir);
+        log_info("checkpoint %s has other class names than %s now: starting fresh", t->ckpt_file,
+                 t->s->train_dir);
         goto out;
     }
     if (meta.epoch < 0 || meta.epoch > t->p->epochs || !json_is_array(meta.metrics) ||
@@ -401,8 +417,7 @@ static int compute_features(trainer *t, const dataset_split *split, float *dst)
     dataset_loader *l = NULL;
     int batch = t->max_batch;
     if ((size_t)batch > split->n) batch = (int)split->n;
-    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, NULL, true, &l) <
-        0)
+    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, NULL, true, &l) < 0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the loader's batch buffers (2 x %zu bytes) failed",
                     (size_t)batch * 3 * (size_t)t->s->input_size * (size_t)t->s->input_size *
@@ -443,15 +458,15 @@ static void emit_progress(trainer *t, double epoch_t0, int64_t images_this_run)
 static int train_step(trainer *t, const float *x, const int *labels, int n, bool from_feat)
 {
     rng_t r;
-    rng_seed(&r, rng_derive(rng_derive(rng_derive(t->s->seed, TRAIN_STREAM_DROPOUT),
-                                       (uint64_t)t->epoch),
-                            (uint64_t)t->step));
+    rng_seed(
+        &r, rng_derive(rng_derive(rng_derive(t->s->seed, TRAIN_STREAM_DROPOUT), (uint64_t)t->epoch),
+                       (uint64_t)t->step));
     const float *logits = NULL;
     float loss = 0;
     PHASE(PH_ZERO, resnet_zero_grad(t->m));
     PHASE(PH_FWD, {
-        logits = from_feat ? resnet_forward_features(t->m, x, n, &r)
-                           : resnet_forward(t->m, x, n, &r);
+        logits =
+            from_feat ? resnet_forward_features(t->m, x, n, &r) : resnet_forward(t->m, x, n, &r);
         loss = resnet_loss(t->m, labels, (float)t->p->label_smoothing, NULL);
     });
     if (!isfinite(loss))
@@ -471,8 +486,7 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     t->loss_sum += (double)loss * n;
     t->seen += n;
     t->step++;
-    if (t->signal_at_step > 0 &&
-        (long long)t->epoch * t->spe + t->step == t->signal_at_step) {
+    if (t->signal_at_step > 0 && (long long)t->epoch * t->spe + t->step == t->signal_at_step) {
         log_info("SWEEP_TEST_SIGNAL_AT_STEP: sending SIGTERM to myself after step %lld",
                  t->signal_at_step);
         raise(SIGTERM);
@@ -489,10 +503,11 @@ static int train_epoch(trainer *t, double epoch_t0)
     int64_t images = 0;
     int B = t->p->batch_size;
     if (t->train_feat) {
-        for (size_t i = 0; i < n_train; i++) t->perm[i] = (uint32_t)i;
+        for (size_t i = 0; i < n_train; i++)
+            t->perm[i] = (uint32_t)i;
         rng_t r;
-        rng_seed(&r, rng_derive(rng_derive(t->s->seed, DATASET_STREAM_SHUFFLE),
-                                (uint64_t)t->epoch));
+        rng_seed(&r,
+                 rng_derive(rng_derive(t->s->seed, DATASET_STREAM_SHUFFLE), (uint64_t)t->epoch));
         rng_shuffle(&r, t->perm, n_train, sizeof *t->perm);
         while (t->step < t->spe) {
             size_t lo = (size_t)t->step * (size_t)B;
@@ -592,10 +607,10 @@ static int emit_done(trainer *t)
     json_t *best = json_array_get(t->metrics, (size_t)t->best_epoch - 1);
     json_t *ev = json_object();
     json_object_set_new(ev, "best_epoch", json_integer(t->best_epoch));
-    static const char *const keys[] = {"val_accuracy",   "val_loss", "val_precision",
-                                       "val_recall",     "val_f1",   "train_loss",
-                                       "train_accuracy", NULL};
-    for (int i = 0; keys[i]; i++) json_object_set(ev, keys[i], json_object_get(best, keys[i]));
+    static const char *const keys[] = {"val_accuracy", "val_loss",   "val_precision",  "val_recall",
+                                       "val_f1",       "train_loss", "train_accuracy", NULL};
+    for (int i = 0; keys[i]; i++)
+        json_object_set(ev, keys[i], json_object_get(best, keys[i]));
     json_object_set(ev, "confusion_matrix", json_object_get(best, "confusion_matrix"));
     json_object_set_new(ev, "class_names", class_names_json(t));
     json_object_set_new(ev, "objective",
@@ -633,12 +648,12 @@ static int run_epoch(trainer *t)
     metrics_summary ms;
     confusion_summary(&t->cm, &ms);
     double secs = time_mono() - t0;
-    json_t *rec = json_pack(
-        "{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch", t->epoch + 1, "train_loss",
-        t->seen ? t->loss_sum / (double)t->seen : 0.0, "train_accuracy",
-        t->seen ? (double)t->correct / (double)t->seen : 0.0, "val_loss", val_loss,
-        "val_accuracy", ms.accuracy, "val_precision", ms.precision, "val_recall", ms.recall,
-        "val_f1", ms.f1, "lr", t->lr, "seconds", secs);
+    json_t *rec =
+        json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch", t->epoch + 1,
+                  "train_loss", t->seen ? t->loss_sum / (double)t->seen : 0.0, "train_accuracy",
+                  t->seen ? (double)t->correct / (double)t->seen : 0.0, "val_loss", val_loss,
+                  "val_accuracy", ms.accuracy, "val_precision", ms.precision, "val_recall",
+                  ms.recall, "val_f1", ms.f1, "lr", t->lr, "seconds", secs);
     if (!rec) return fail(t, WEXIT_NOMEM, "out of memory building the epoch record");
     events_emit("epoch", json_deep_copy(rec));
     json_object_set_new(rec, "confusion_matrix", confusion_to_json(&t->cm));
@@ -691,7 +706,8 @@ static int open_data(trainer *t)
     int rc = dataset_open(&cfg, &t->data, msg, sizeof msg);
     t->data_open = true;
     if (rc < 0) return fail(t, train_exit_for(rc, 'd'), "%s", msg);
-    if (t->data.train.n == 0) return fail(t, WEXIT_DATA, "%s: no usable training image", s->train_dir);
+    if (t->data.train.n == 0)
+        return fail(t, WEXIT_DATA, "%s: no usable training image", s->train_dir);
     if (t->data.val.n == 0)
         return fail(t, WEXIT_DATA, "%s: the validation split is empty",
                     s->val_dir ? s->val_dir : s->train_dir);
@@ -715,16 +731,15 @@ static int build_model(trainer *t)
         resnet_get_info(t->m, &info);
         if (s->arch_given && strcmp(info.arch, s->arch))
             return fail(t, WEXIT_MODEL,
-                        "model.arch is %s but %s holds a %s (read from its tensor shapes)",
-                        s->arch, s->weights, info.arch);
+                        "model.arch is %s but %s holds a %s (read from its tensor shapes)", s->arch,
+                        s->weights, info.arch);
     } else {
         log_info("model.weights is null: training %s of width %d from scratch (PyTorch's default "
                  "initialisation)",
                  s->arch, s->width);
         rc = resnet_create(&t->m, s->arch, s->width, t->data.nclasses,
                            rng_derive(s->seed, TRAIN_STREAM_INIT), msg, sizeof msg);
-        if (rc < 0)
-            return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC, "model: %s", msg);
+        if (rc < 0) return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_SPEC, "model: %s", msg);
     }
     return 0;
 }
@@ -867,8 +882,8 @@ static int run(trainer *t)
         if (rc == 0) rc = ckpt_load_optim(f, t->m, &t->opt, msg, sizeof msg);
         st_close(f);
         if (rc < 0)
-            return fail(t, WEXIT_MODEL, "restoring the optimizer state from %s: %s",
-                        t->ckpt_file, msg);
+            return fail(t, WEXIT_MODEL, "restoring the optimizer state from %s: %s", t->ckpt_file,
+                        msg);
     }
     if (resumed && check_best_file(t, t->epoch, t->step)) return PHASE_FAILED;
     const char *cache_mode = "off";
@@ -898,8 +913,7 @@ static int run(trainer *t)
     json_object_set_new(ev, "bad_images", json_integer((json_int_t)t->data.bad));
     json_object_set_new(ev, "blas_core", json_string(blas_core_name()));
     json_object_set_new(ev, "blas_policy", json_string(blas_policy_name()));
-    if (blas_kernel_note())
-        json_object_set_new(ev, "blas_note", json_string(blas_kernel_note()));
+    if (blas_kernel_note()) json_object_set_new(ev, "blas_note", json_string(blas_kernel_note()));
     json_object_set_new(ev, "threads", json_integer(s->threads));
     json_object_set_new(ev, "seed", json_integer((json_int_t)s->seed));
     json_object_set_new(ev, "resumed",

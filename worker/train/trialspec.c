@@ -15,8 +15,8 @@
 #include "errors.h"
 #include "jsonx.h"
 
-static const char *const metric_names[] = {"val_accuracy",  "val_loss",   "val_precision",
-                                           "val_recall",    "val_f1",     "train_loss",
+static const char *const metric_names[] = {"val_accuracy",   "val_loss", "val_precision",
+                                           "val_recall",     "val_f1",   "train_loss",
                                            "train_accuracy", NULL};
 
 const char *trialspec_metric_name(objective_metric m)
@@ -167,8 +167,7 @@ int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msg
     /* Seeds are unsigned 64-bit in the daemon; JSON integers are signed, so
      * accept 0..INT64_MAX (every seed the daemon derives fits). */
     int64_t seed = 0;
-    if ((rc = jx_get_int(root, "", "seed", false, 0, INT64_MAX, &seed, msg, msglen)) < 0)
-        return rc;
+    if ((rc = jx_get_int(root, "", "seed", false, 0, INT64_MAX, &seed, msg, msglen)) < 0) return rc;
     s->seed = (uint64_t)seed;
 
     json_t *sub = NULL;
@@ -252,17 +251,16 @@ json_t *trialspec_to_json(const trial_spec *s)
     json_t *data = json_pack("{s:o, s:o, s:f, s:o}", "train", str_or_null(s->train_dir), "val",
                              str_or_null(s->val_dir), "val_fraction", s->val_fraction, "test",
                              str_or_null(s->test_dir));
-    json_t *model = json_pack("{s:s, s:o, s:i, s:i}", "arch", s->arch ? s->arch : "", "weights",
-                              str_or_null(s->weights), "input_size", s->input_size, "width",
-                              s->width);
+    json_t *model =
+        json_pack("{s:s, s:o, s:i, s:i}", "arch", s->arch ? s->arch : "", "weights",
+                  str_or_null(s->weights), "input_size", s->input_size, "width", s->width);
     json_t *obj = json_pack("{s:s, s:s}", "metric", trialspec_metric_name(s->metric), "goal",
                             s->maximize ? "maximize" : "minimize");
     return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "trial",
-                     (json_int_t)s->trial, "job", (json_int_t)s->job, "seed",
-                     (json_int_t)s->seed, "data", data, "model", model, "params",
-                     params_to_json(&s->params), "objective", obj, "out_dir",
-                     str_or_null(s->out_dir), "cache_dir", str_or_null(s->cache_dir), "threads",
-                     s->threads);
+                     (json_int_t)s->trial, "job", (json_int_t)s->job, "seed", (json_int_t)s->seed,
+                     "data", data, "model", model, "params", params_to_json(&s->params),
+                     "objective", obj, "out_dir", str_or_null(s->out_dir), "cache_dir",
+                     str_or_null(s->cache_dir), "threads", s->threads);
 }
 
 void trialspec_hash(const trial_spec *s, char *buf, size_t n)
