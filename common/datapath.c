@@ -1,6 +1,6 @@
-/* datapath.c — what a data folder may reach: links resolved against the data
- * folder, class folders listed by one rule for the daemon and the worker.
- * Contract: include/datapath.h. */
+/* datapath.c — what a data folder may reach: links resolved against the
+ * data_roots (and against the data folder, for loops), class folders listed
+ * by one rule for the daemon and the worker. Contract: include/datapath.h. */
 #include "datapath.h"
 
 #include <dirent.h>
@@ -22,14 +22,46 @@ bool datapath_under(const char *p, const char *root)
     return !strncmp(p, root, n) && (p[n] == 0 || p[n] == '/');
 }
 
-datapath_kind datapath_classify(const char *real_root, const char *path, struct stat *st)
+bool datapath_in_roots(const char *p, char *const *roots, int n_roots)
+{
+    if (n_roots <= 0) return true;
+    for (int i = 0; i < n_roots; i++)
+        if (datapath_under(p, roots[i])) return true;
+    return false;
+}
+
+int datapath_roots_add(char ***roots, int *n, const char *what, const char *dir, char *msg,
+                       size_t msglen)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(dir, real))
+        return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s", what, dir);
+    if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(msg, msglen, ERR_INVALID, "%s: %s is not a directory", what, dir);
+    char **nv = realloc(*roots, (size_t)(*n + 1) * sizeof *nv);
+    if (!nv) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    *roots = nv;
+    if (!(nv[*n] = strdup(real))) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    (*n)++;
+    return 0;
+}
+
+void datapath_roots_free(char **roots, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(roots[i]);
+    free(roots);
+}
+
+datapath_kind datapath_classify(const datapath_scope *sc, const char *path, struct stat *st)
 {
     if (lstat(path, st) != 0) return DATAPATH_OTHER;
     if (S_ISLNK(st->st_mode)) {
         char real[PATH_MAX];
         if (!realpath(path, real) || stat(real, st) != 0) return DATAPATH_OTHER; // dangling
-        if (!datapath_under(real, real_root)) return DATAPATH_OUTSIDE;
-        if (datapath_under(real_root, real)) return DATAPATH_ROOT; // the folder or above it
+        if (datapath_under(sc->real_dir, real)) return DATAPATH_ROOT; // the folder or above it
+        if (!datapath_in_roots(real, sc->roots, sc->n_roots)) return DATAPATH_OUTSIDE;
     }
     if (S_ISDIR(st->st_mode)) return DATAPATH_DIR;
     if (S_ISREG(st->st_mode)) return DATAPATH_FILE;
@@ -80,7 +112,7 @@ int datapath_list(const char *dir, char ***names, size_t *n, char *msg, size_t m
     return 0;
 }
 
-int datapath_classes(const char *dir, const char *real_dir, char ***names, size_t *n,
+int datapath_classes(const char *dir, const datapath_scope *sc, char ***names, size_t *n,
                      datapath_note_fn *note, void *ctx, char *msg, size_t msglen)
 {
     char **v;
@@ -95,7 +127,7 @@ int datapath_classes(const char *dir, const char *real_dir, char ***names, size_
         struct stat st;
         datapath_kind k = DATAPATH_OTHER;
         if (rc == 0 && snprintf(path, sizeof path, "%s/%s", dir, v[i]) < (int)sizeof path)
-            k = datapath_classify(real_dir, path, &st);
+            k = datapath_classify(sc, path, &st);
         if (rc == 0 && k == DATAPATH_DIR && !utf8_valid(v[i])) {
             char esc[256];
             utf8_escape(esc, sizeof esc, v[i]);

@@ -74,27 +74,29 @@ static int check_path(const char *keypath, const char *p, bool want_dir, char *m
 }
 
 /* The class folders of data folder P (key KEYPATH), listed by the worker's
- * rule (datapath.h): a name that is not valid UTF-8 is refused; with
- * WANT_TWO (data.train) exactly one class folder is refused, classification
- * needs two. (A folder with none is left to the worker, which refuses it:
- * the daemon's tests give fake workers folders without classes.) */
-static int check_classes(const char *keypath, const char *p, bool want_two, char *msg,
-                         size_t msglen)
+ * rule (datapath.h) within the N_ROOTS data_roots ROOTS (0: none): a name
+ * that is not valid UTF-8 is refused; with WANT_TWO (data.train) exactly one
+ * class folder is refused, classification needs two. (A folder with none is
+ * left to the worker, which refuses it: the daemon's tests give fake workers
+ * folders without classes.) */
+static int check_classes(const char *keypath, const char *p, bool want_two, char *const *roots,
+                         int n_roots, char *msg, size_t msglen)
 {
     char real[PATH_MAX], tmp[512];
     if (!realpath(p, real))
         return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s", keypath, p);
+    datapath_scope sc = {.real_dir = real, .roots = roots, .n_roots = n_roots};
     char **names;
     size_t n;
-    int rc = datapath_classes(p, real, &names, &n, NULL, NULL, tmp, sizeof tmp);
+    int rc = datapath_classes(p, &sc, &names, &n, NULL, NULL, tmp, sizeof tmp);
     if (rc)
         rc = err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
     else if (want_two && n == 1) {
         char esc[256];
         utf8_escape(esc, sizeof esc, names[0]);
         rc = err_set(msg, msglen, ERR_INVALID,
-                     "%s: %s has one class folder (%s); classification needs two or more", keypath,
-                     p, esc);
+                     "%s: %s has one class folder (%s)%s; classification needs two or more",
+                     keypath, p, esc, n_roots > 0 ? " inside data_roots" : "");
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -132,9 +134,13 @@ static int parse_data(jobspec *js, const json_t *job, unsigned flags, char *msg,
         if ((rc = check_path("data.train", js->train, true, msg, msglen))) return rc;
         if (js->val && (rc = check_path("data.val", js->val, true, msg, msglen))) return rc;
         if (js->test && (rc = check_path("data.test", js->test, true, msg, msglen))) return rc;
-        if ((rc = check_classes("data.train", js->train, true, msg, msglen))) return rc;
-        if (js->val && (rc = check_classes("data.val", js->val, false, msg, msglen))) return rc;
-        if (js->test && (rc = check_classes("data.test", js->test, false, msg, msglen))) return rc;
+    }
+    if ((flags & JOBSPEC_CHECK_PATHS) && !(flags & JOBSPEC_ROOTS)) {
+        if ((rc = check_classes("data.train", js->train, true, NULL, 0, msg, msglen))) return rc;
+        if (js->val && (rc = check_classes("data.val", js->val, false, NULL, 0, msg, msglen)))
+            return rc;
+        if (js->test && (rc = check_classes("data.test", js->test, false, NULL, 0, msg, msglen)))
+            return rc;
     }
     return 0;
 }
@@ -585,10 +591,7 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
         if (!realpath(p, real))
             return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s",
                                  paths[i].key, p);
-        int k;
-        for (k = 0; k < n_roots; k++)
-            if (datapath_under(real, roots[k])) break;
-        if (k == n_roots) {
+        if (!datapath_in_roots(real, roots, n_roots)) {
             if (strcmp(real, p))
                 return err_set(msg, msglen, ERR_PERM,
                                "%s: %s (resolved to %s) is outside data_roots (%s)", paths[i].key,
@@ -596,6 +599,12 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
             return err_set(msg, msglen, ERR_PERM, "%s: %s is outside data_roots (%s)", paths[i].key,
                            p, roots_text);
         }
+        /* The data folders' class folders, by the rule within the roots
+         * (jobspec_parse with JOBSPEC_ROOTS left them to here). */
+        int rc = 0;
+        if (strcmp(paths[i].obj, "data") == 0)
+            rc = check_classes(paths[i].key, real, i == 0, roots, n_roots, msg, msglen);
+        if (rc) return rc;
         char *dup = strdup(real);
         if (!dup) return ERR_NOMEM;
         free(*paths[i].slot);

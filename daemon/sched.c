@@ -607,6 +607,15 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
                   json_object_get(j->tmpl, "data"), "model", json_object_get(j->tmpl, "model"),
                   "params", params, "objective", json_object_get(j->tmpl, "objective"), "out_dir",
                   out_dir, "cache_dir", cache, "threads", d->cfg->threads_per_worker);
+    if (spec && d->cfg->n_data_roots > 0) { // the worker applies them to every path it opens
+        json_t *roots = json_array();
+        for (int i = 0; roots && i < d->cfg->n_data_roots; i++)
+            json_array_append_new(roots, json_string(d->cfg->data_roots[i]));
+        if (json_object_set_new(spec, "data_roots", roots) != 0) {
+            json_decref(spec);
+            spec = NULL;
+        }
+    }
     char *text = spec ? jx_dump_line(spec) : NULL;
     json_decref(spec);
     proc *p = text ? proc_new(d, j, t, false) : NULL;
@@ -651,9 +660,22 @@ static int eval_proc_start(sweepd *d, sjob *j, strial *best, const char *out_dir
                           .log_what = "test-set evaluation",
                           .out_path = events,
                           .out_truncate = true};
-    char *argv[] = {d->cfg->worker, "eval",        "--weights",       weights, "--data",
-                    j->test,        "--blas-core", d->cfg->blas_core, NULL};
+    /* <worker> eval --weights W --data DIR --blas-core P [--data-root R]... */
+    char *fixed[] = {d->cfg->worker, "eval",  "--weights",   weights,
+                     "--data",       j->test, "--blas-core", d->cfg->blas_core};
+    size_t nf = sizeof fixed / sizeof fixed[0];
+    char **argv = calloc(nf + 2 * (size_t)d->cfg->n_data_roots + 1, sizeof *argv);
+    if (!argv) {
+        proc_release(p);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    }
+    memcpy(argv, fixed, sizeof fixed);
+    for (int i = 0; i < d->cfg->n_data_roots; i++) {
+        argv[nf + 2 * (size_t)i] = "--data-root";
+        argv[nf + 2 * (size_t)i + 1] = d->cfg->data_roots[i];
+    }
     int rc = runner_start(&p->rp, argv, out_dir, &files, false, msg, msglen);
+    free(argv);
     if (rc) {
         bool space = runner_errno_is_space(p->rp.eno);
         proc_release(p);

@@ -513,7 +513,9 @@ static void op_submit(conn *c, const json_t *req)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t dseed = ((uint64_t)ts.tv_sec * 1000003u + (uint64_t)ts.tv_nsec) % 1000000000u;
-    int rc = jobspec_parse(&js, job, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, dseed, msg, sizeof msg);
+    unsigned flags = JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND;
+    if (d->cfg->n_data_roots > 0) flags |= JOBSPEC_ROOTS; // classes counted within the roots
+    int rc = jobspec_parse(&js, job, flags, dseed, msg, sizeof msg);
     if (rc == 0) rc = jobspec_absolute_paths(&js, job, msg, sizeof msg);
     if (rc == 0 && d->cfg->n_data_roots > 0) {
         char roots[1024];

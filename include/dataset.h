@@ -10,12 +10,14 @@
  *    as "skipped" and the first few are named in a warning;
  *  - sub-folders inside a class folder are searched too (their images belong
  *    to that class); regular files directly in ROOT are skipped;
- *  - symbolic links are followed only inside the data folder (one rule with
- *    the daemon, include/datapath.h): a link that resolves outside ROOT's
- *    real path is skipped with a warning naming it and counted in "outside";
- *    a link back to ROOT itself ("Self -> .") is not a class (a warning,
- *    counted in "loops"); a directory already on the current path (same
- *    st_dev/st_ino) is refused with a warning, so link loops end;
+ *  - symbolic links follow the one rule of include/datapath.h (shared with
+ *    the daemon): with data_roots (ROOTS, resolved) the data folder must
+ *    resolve inside a root (ERR_PERM otherwise) and a link that resolves
+ *    outside every root is skipped with a warning naming it, counted in
+ *    "outside"; without, links are followed wherever they point. A link back
+ *    to ROOT itself or above it ("Self -> .") is a loop, never followed and
+ *    never a class (a warning, counted in "loops"); a directory already on
+ *    the current path (same st_dev/st_ino) is refused with a warning too;
  *  - a class folder whose name is not valid UTF-8 makes the scan fail with
  *    ERR_DATA naming it (escaped); a training set needs two classes or more.
  * Files that fail to decode (empty, truncated, corrupt, not a JPEG) are
@@ -88,16 +90,18 @@ typedef struct {
     size_t nfiles;       // number of image files (.jpg/.jpeg) found
     size_t skipped;      // non-JPEG files counted and left out
     size_t loops;        // directory links refused because they loop (or link to ROOT)
-    size_t outside;      // links skipped because they resolve outside ROOT
+    size_t outside;      // links skipped because they resolve outside the data_roots
 } dataset_scan;
 
-/* Scans ROOT (see the file comment). Returns 0; ERR_NOTFOUND/ERR_IO when
- * ROOT cannot be opened as a directory; ERR_DATA when it has no class folder
- * or a class folder's name is not valid UTF-8; ERR_NOMEM. Empty classes are
- * not an error here (dataset_open checks).
+/* Scans ROOT (see the file comment) within the N_ROOTS resolved data_roots
+ * ROOTS (0: no data_roots). Returns 0; ERR_NOTFOUND/ERR_IO when ROOT cannot
+ * be opened as a directory; ERR_PERM when it resolves outside the roots;
+ * ERR_DATA when a class folder's name is not valid UTF-8; ERR_NOMEM. No
+ * class folder and empty classes are not errors here (dataset_open checks).
  * Logs one warning naming the first few skipped files. OUT is freed with
  * dataset_scan_free, also after a failure. */
-int dataset_scan_dir(const char *root, dataset_scan *out, char *msg, size_t msglen);
+int dataset_scan_dir(const char *root, char *const *roots, int n_roots, dataset_scan *out,
+                     char *msg, size_t msglen);
 void dataset_scan_free(dataset_scan *s);
 
 /* FNV-1a 64-bit hash of the NUL-terminated string S (used for the split). */
@@ -152,6 +156,8 @@ typedef struct {
     int input_size;        // network input side, e.g. 224
     const char *cache_dir; // NULL or "": decode in memory
     int threads;           // decoder threads while building (>= 1)
+    char *const *roots;    // resolved data_roots (not owned); NULL when n_roots is 0
+    int n_roots;           // entries in roots; 0: no data_roots (links followed anywhere)
 } dataset_config;
 
 /* A train/val pair ready for batches. */
@@ -168,6 +174,7 @@ typedef struct {
     dataset_split val; // validation images (n == 0 only with val_fraction 0 and no val_dir)
     size_t skipped;    // non-JPEG files over both folders
     size_t bad;        // files that failed to decode over both folders
+    size_t outside;    // links outside the data_roots skipped over both folders
 } dataset;
 
 /* Scans, decodes/caches and splits as CFG says (D must not be moved or
@@ -183,14 +190,15 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
 void dataset_close(dataset *d);
 
 /* A single labelled folder for evaluation (`sweep-worker eval`, the test
- * set). When CLASSES (NCLASSES names, e.g. from a checkpoint) is given, each
- * folder class is mapped to its index in that list and a folder class not in
- * it is ERR_DATA; otherwise the folder's own sorted names are used. The split
- * holds every usable image in scan order. Fills SCAN, *STORE (owned) and
- * SPLIT; free with dataset_eval_close. ERR_DATA when no usable image. */
-int dataset_open_eval(const char *dir, char *const *classes, int nclasses, int input_size,
-                      const char *cache_dir, int threads, dataset_scan *scan, dataset_store **store,
-                      dataset_split *split, char *msg, size_t msglen);
+ * set), scanned within the data_roots ROOTS as dataset_scan_dir. When CLASSES (NCLASSES names, e.g.
+ * from a checkpoint) is given, each folder class is mapped to its index in that list and a folder
+ * class not in it is ERR_DATA; otherwise the folder's own sorted names are used. The split holds
+ * every usable image in scan order. Fills SCAN, *STORE (owned) and SPLIT; free with
+ * dataset_eval_close. ERR_DATA when no usable image. */
+int dataset_open_eval(const char *dir, char *const *roots, int n_roots, char *const *classes,
+                      int nclasses, int input_size, const char *cache_dir, int threads,
+                      dataset_scan *scan, dataset_store **store, dataset_split *split, char *msg,
+                      size_t msglen);
 void dataset_eval_close(dataset_scan *scan, dataset_store **store, dataset_split *split);
 
 /* ---- batches ----------------------------------------------------------- */

@@ -72,6 +72,8 @@ typedef struct {
 enum {
     JOBSPEC_CHECK_PATHS = 1, // check data/model paths on disk
     JOBSPEC_EXPAND = 2,      // fill trials
+    JOBSPEC_ROOTS = 4,       // data_roots apply: the caller calls jobspec_check_roots, which
+                             // counts the class folders by the rule with roots, so not here
 };
 
 /* Validates JOB (and expands it with JOBSPEC_EXPAND) into JS, which the
@@ -91,7 +93,12 @@ void jobspec_free(jobspec *js);
  * object, if not NULL), become the resolved ones, so the workers open what
  * was checked. Otherwise ERR_PERM (or ERR_NOTFOUND when a path cannot be
  * resolved) with a message naming the key, the path and the roots:
- * "data.train: /x/y is outside data_roots (/srv/data, /srv/models)". */
+ * "data.train: /x/y is outside data_roots (/srv/data, /srv/models)". The
+ * class folders of data.train, data.val and data.test are then checked as
+ * jobspec_parse checks them without JOBSPEC_ROOTS, but by the rule with roots
+ * (include/datapath.h: a class folder linking outside the roots is not a
+ * class), so data.train with one class folder inside the roots is refused
+ * (ERR_INVALID). JS must come from jobspec_parse with JOBSPEC_CHECK_PATHS. */
 int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
                         const char *roots_text, char *msg, size_t msglen);
 

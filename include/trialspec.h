@@ -12,7 +12,11 @@
  * model.arch ARCH_DEFAULT ("resnet18"; the names accepted are arch.h's list),
  * model.input_size 224, model.width 64, params as params.h,
  * objective val_accuracy/maximize (the goal defaults to minimize when the
- * metric is a loss), cache_dir null, threads 1. */
+ * metric is a loss), cache_dir null, threads 1, data_roots absent (no
+ * confinement: links in the data folders are followed wherever they point).
+ * data_roots, when given, is an array of absolute directories, each resolved
+ * (realpath) here: the data folders must lie inside one and their links are
+ * followed only into them (include/datapath.h). */
 #ifndef SWEEP_TRIALSPEC_H
 #define SWEEP_TRIALSPEC_H
 
@@ -54,12 +58,15 @@ typedef struct {
     char *out_dir;           // out_dir: where checkpoints go (owned)
     char *cache_dir;         // cache_dir or NULL: shared decoded-image cache (owned)
     int threads;             // compute threads of the engine (layers_set_threads), 1..1024
+    char **data_roots;       // data_roots, resolved; NULL when absent (owned strings and array)
+    int n_data_roots;        // entries in data_roots; 0 = no confinement
 } trial_spec;
 
 /* Parses ROOT into S (every owned field allocated; free with trialspec_free,
  * also after a failure). Returns 0 or a negative code (ERR_UNKNOWN_KEY,
  * ERR_TYPE, ERR_RANGE, ERR_NOTFOUND, ERR_INVALID, ERR_NOMEM) with the key path
- * in msg. */
+ * in msg (ERR_NOTFOUND / ERR_INVALID also for a data_roots entry that does
+ * not resolve to a directory). */
 int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msglen);
 /* Reads and parses the file PATH. ERR_IO when it cannot be read, ERR_PARSE for
  * bad JSON (line and column in msg), otherwise as trialspec_from_json. */

@@ -10,8 +10,8 @@
 #  - a class folder whose name is not valid UTF-8 is refused at submission,
 #    naming it escaped;
 #  - a data.train with one class folder is refused (classification needs
-#    two), counting class folders by the worker's rule: one linked out of the
-#    data folder is not a class.
+#    two), counting class folders by the worker's rule: a link back to the
+#    data folder ("Self -> .") is not a class.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 
@@ -74,11 +74,11 @@ out=$("$CTL" submit "$T/c.json" 2>&1)
 like "a non-UTF-8 class folder is refused at submission, named escaped" "$out" \
     "data\\.train: data folder $T/bytes: class folder \"caf\\\\xe9\" has a name that is not valid UTF-8"
 is "... printed without the raw byte" "$(ctrl "$out")$(printf '%s' "$out" | grep -c $'\xe9')" 0
-mkdir -p "$T/one/cat" "$T/outside/dog"
-ln -s "$T/outside/dog" "$T/one/dog"
+mkdir -p "$T/one/cat"
+ln -s . "$T/one/Self"
 job "$T/one"
 out=$("$CTL" submit "$T/c.json" 2>&1)
-like "one class folder (plus one linked out of the data folder) is refused" "$out" \
+like "one class folder (plus a link back to the data folder) is refused" "$out" \
     "data\\.train: $T/one has one class folder \\(cat\\); classification needs two or more"
 is "nothing stored for the refused jobs" "$(sq 'SELECT count(*) FROM jobs')" 1
 check "sweepd exits 0" stop_daemon

@@ -122,7 +122,7 @@ static void test_scan_counts(void **state)
     make_tree();
     dataset_scan s;
     char msg[512];
-    assert_int_equal(dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg), 0);
+    assert_int_equal(dataset_scan_dir(pth("%s", "train"), NULL, 0, &s, msg, sizeof msg), 0);
     assert_int_equal(s.nclasses, 3);
     assert_string_equal(s.classes[0], "cat");
     assert_string_equal(s.classes[1], "dog");
@@ -142,7 +142,8 @@ static void test_scan_counts(void **state)
     }
     assert_true(found_nested);
     dataset_scan_free(&s);
-    assert_int_equal(dataset_scan_dir(pth("%s", "nope"), &s, msg, sizeof msg), ERR_NOTFOUND);
+    assert_int_equal(dataset_scan_dir(pth("%s", "nope"), NULL, 0, &s, msg, sizeof msg),
+                     ERR_NOTFOUND);
     assert_non_null(strstr(msg, "nope"));
     dataset_scan_free(&s);
 }
@@ -331,7 +332,7 @@ static void test_cache_reuse_and_rebuild(void **state)
     dataset_scan s;
     dataset_store *mem, *c1, *c2;
     char msg[512];
-    assert_int_equal(dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg), 0);
+    assert_int_equal(dataset_scan_dir(pth("%s", "train"), NULL, 0, &s, msg, sizeof msg), 0);
     assert_int_equal(dataset_store_open(&s, 37, NULL, 1, &mem, msg, sizeof msg), 0);
     assert_null(dataset_store_cache_path(mem));
     assert_int_equal(dataset_store_open(&s, 37, cache, 2, &c1, msg, sizeof msg), 0);
@@ -361,7 +362,7 @@ static void test_cache_reuse_and_rebuild(void **state)
     write_kind("train/dog/d0.jpg", 44, 44, TJU_RGB, false, 123);
     struct timespec ts[2] = {{.tv_sec = 1700000000}, {.tv_sec = 1700000000}};
     assert_int_equal(utimensat(AT_FDCWD, pth("%s", "train/dog/d0.jpg"), ts, 0), 0);
-    assert_int_equal(dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg), 0);
+    assert_int_equal(dataset_scan_dir(pth("%s", "train"), NULL, 0, &s, msg, sizeof msg), 0);
     assert_int_equal(dataset_store_open(&s, 37, cache, 1, &c1, msg, sizeof msg), 0);
     assert_false(dataset_store_from_cache(c1));
     assert_string_not_equal(dataset_store_cache_path(c1), first_path);
@@ -371,7 +372,7 @@ static void test_cache_reuse_and_rebuild(void **state)
     char badcache[1200];
     snprintf(badcache, sizeof badcache, "%s/cache/afile/sub", tmp);
     assert_int_equal(tju_write_bytes(pth("%s", "cache/afile"), "x", 1), 0);
-    assert_int_equal(dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg), 0);
+    assert_int_equal(dataset_scan_dir(pth("%s", "train"), NULL, 0, &s, msg, sizeof msg), 0);
     assert_int_equal(dataset_store_open(&s, 37, badcache, 1, &c1, msg, sizeof msg), 0);
     assert_false(dataset_store_from_cache(c1));
     assert_null(dataset_store_cache_path(c1));
@@ -402,7 +403,7 @@ static void test_cache_built_once_by_two_processes(void **state)
             dataset_scan s;
             dataset_store *st;
             char msg[512];
-            if (dataset_scan_dir(pth("%s", "train"), &s, msg, sizeof msg) != 0) _exit(1);
+            if (dataset_scan_dir(pth("%s", "train"), NULL, 0, &s, msg, sizeof msg) != 0) _exit(1);
             if (dataset_store_open(&s, 37, cache, 1, &st, msg, sizeof msg) != 0) _exit(2);
             _exit(dataset_store_from_cache(st) ? 10 : 20);
         }
@@ -450,17 +451,17 @@ static void test_val_folder_and_eval(void **state)
     dataset_scan s;
     dataset_store *st;
     dataset_split sp;
-    assert_int_equal(
-        dataset_open_eval(pth("%s", "val"), names, 4, IN, NULL, 1, &s, &st, &sp, msg, sizeof msg),
-        0);
+    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 4, IN, NULL, 1, &s, &st,
+                                       &sp, msg, sizeof msg),
+                     0);
     assert_int_equal(sp.n, 3);
     assert_int_equal(sp.label[0], 1);
     assert_int_equal(sp.label[1], 2);
     assert_int_equal(sp.label[2], 3);
     dataset_eval_close(&s, &st, &sp);
-    assert_int_equal(
-        dataset_open_eval(pth("%s", "val"), names, 2, IN, NULL, 1, &s, &st, &sp, msg, sizeof msg),
-        ERR_DATA);
+    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 2, IN, NULL, 1, &s, &st,
+                                       &sp, msg, sizeof msg),
+                     ERR_DATA);
     assert_non_null(strstr(msg, "'cow'"));
     dataset_eval_close(&s, &st, &sp);
 }

@@ -401,7 +401,8 @@ static void test_data_roots(void **state)
              "\"model\":{\"weights\":null}}",
              inner, root);
     json_t *j = raw(text);
-    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_ROOTS, 1, msg, sizeof msg),
+                     0);
     assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg), 0);
     assert_string_equal(js.train, root);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "train")),
@@ -414,7 +415,8 @@ static void test_data_roots(void **state)
         snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null}}",
                  bad[i]);
         j = raw(text);
-        assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+        assert_int_equal(
+            jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_ROOTS, 1, msg, sizeof msg), 0);
         assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg),
                          ERR_PERM);
         snprintf(want, sizeof want, "data.train: %s ", bad[i]);
@@ -427,7 +429,8 @@ static void test_data_roots(void **state)
     snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
              root, weights);
     j = raw(text);
-    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_ROOTS, 1, msg, sizeof msg),
+                     0);
     assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg), ERR_PERM);
     snprintf(want, sizeof want, "model.weights: %s is outside data_roots (R1, R2)", weights);
     assert_string_equal(msg, want);
@@ -436,6 +439,28 @@ static void test_data_roots(void **state)
     assert_string_equal(js.weights, weights);
     json_decref(j);
     jobspec_free(&js);
+    /* Class folders are counted by the worker's rule (datapath.h): "escape"
+     * links outside the roots, so with them ROOT has one class, refused;
+     * without data_roots the link is followed and makes a second class. */
+    char cat[320];
+    snprintf(cat, sizeof cat, "%s/cat", root);
+    assert_int_equal(mkdir(cat, 0700), 0);
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":null}}", root);
+    j = raw(text);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_ROOTS, 1, msg, sizeof msg),
+                     0);
+    assert_int_equal(jobspec_check_roots(&js, j, roots, 2, roots_text, msg, sizeof msg),
+                     ERR_INVALID);
+    snprintf(want, sizeof want,
+             "data.train: %s has one class folder (cat) inside data_roots; classification needs "
+             "two or more",
+             root);
+    assert_string_equal(msg, want);
+    jobspec_free(&js);
+    assert_int_equal(jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS, 1, msg, sizeof msg), 0);
+    json_decref(j);
+    jobspec_free(&js);
+    rmdir(cat);
     unlink(link);
     rmdir(out);
     rmdir(root);

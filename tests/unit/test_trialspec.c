@@ -211,6 +211,63 @@ static void test_hash(void **state)
     trialspec_free(&b);
 }
 
+/* data_roots: resolved directories, in the normalised spec and the hash
+ * only when given; anything else refused naming the entry. */
+static void test_data_roots(void **state)
+{
+    (void)state;
+    char dir[256], real[512], text[1024], msg[512] = "";
+    assert_int_equal(tju_mkdtemp(dir, sizeof dir, "trialspec"), 0);
+    assert_non_null(realpath(dir, real));
+    const char *base = "{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\"";
+    trial_spec a, b;
+    snprintf(text, sizeof text, "%s}", base);
+    assert_int_equal(parse(text, &a, msg, sizeof msg), 0);
+    assert_int_equal(a.n_data_roots, 0);
+    snprintf(text, sizeof text, "%s,\"data_roots\":null}", base);
+    assert_int_equal(parse(text, &b, msg, sizeof msg), 0);
+    assert_int_equal(b.n_data_roots, 0);
+    char ha[17], hb[17];
+    trialspec_hash(&a, ha, sizeof ha);
+    trialspec_hash(&b, hb, sizeof hb);
+    assert_string_equal(ha, hb);
+    json_t *j = trialspec_to_json(&b);
+    assert_null(json_object_get(j, "data_roots"));
+    json_decref(j);
+    trialspec_free(&b);
+    snprintf(text, sizeof text, "%s,\"data_roots\":[\"/\",\"%s/./\"]}", base, dir);
+    assert_int_equal(parse(text, &b, msg, sizeof msg), 0);
+    assert_int_equal(b.n_data_roots, 2);
+    assert_string_equal(b.data_roots[0], "/");
+    assert_string_equal(b.data_roots[1], real);
+    j = trialspec_to_json(&b);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "data_roots"), 1)),
+                        real);
+    json_decref(j);
+    trialspec_hash(&b, hb, sizeof hb);
+    assert_string_not_equal(ha, hb); // what a worker may read changes what it trains on
+    trialspec_free(&a);
+    trialspec_free(&b);
+    static const struct {
+        const char *roots;  // the value of data_roots
+        const char *needle; // what the message must say
+    } bad[] = {
+        {"\"/\"", "data_roots: expected an array of paths"},
+        {"[3]", "data_roots[0]"},
+        {"[\"/\", \"rel\"]", "data_roots[1]: expected an absolute path"},
+        {"[\"/nonexistent-root-xyz\"]", "data_roots[0]: cannot resolve /nonexistent-root-xyz"},
+        {"[\"/dev/null\"]", "data_roots[0]: /dev/null is not a directory"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s,\"data_roots\":%s}", base, bad[i].roots);
+        int rc = parse(text, &a, msg, sizeof msg);
+        if (rc >= 0 || !strstr(msg, bad[i].needle))
+            fail_msg("case %zu: rc %d, message '%s' should say '%s'", i, rc, msg, bad[i].needle);
+        trialspec_free(&a);
+    }
+    tju_rmrf(dir);
+}
+
 static void test_load_file(void **state)
 {
     (void)state;
@@ -244,7 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),      cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file), cmocka_unit_test(test_data_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

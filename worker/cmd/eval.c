@@ -9,6 +9,8 @@
  * matched to the checkpoint's classes by name (a folder class the model does
  * not know is an error naming it; classes missing from the folder just have
  * support 0). The loss is plain cross-entropy averaged over the images.
+ * --data-root DIR (repeatable) applies the daemon's data_roots to the folder
+ * as `run` applies the trial spec's (include/datapath.h).
  * On failure the same error event line as `run` writes is printed instead,
  * {"event":"error","t":…,"code":…,"exit_code":…,"message":…}, and the exit
  * status follows the contract (2 arguments, 3 data, 4 model, 6 out of memory).
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "datapath.h"
 #include "dataset.h"
 #include "errors.h"
 #include "events.h"
@@ -35,11 +38,14 @@
 static void eval_usage(FILE *f)
 {
     fprintf(f, "usage: sweep-worker eval --weights CKPT --data DIR [--batch B] [--threads T]\n"
-               "                          [--cache-dir DIR]\n"
+               "                          [--cache-dir DIR] [--data-root DIR]...\n"
                "\n"
                "Evaluates a trial checkpoint (best.safetensors) on a labelled ImageFolder and\n"
                "prints one JSON object: loss, accuracy, macro precision/recall/f1, per_class,\n"
                "confusion_matrix (rows = true class), classes. Defaults: --batch 64, --threads 1.\n"
+               "--data-root DIR (repeatable; the daemon passes its data_roots): the data folder\n"
+               "must resolve inside one of them, and a class folder or image that links outside\n"
+               "all of them is skipped with a warning. Without, links are followed anywhere.\n"
                "Exit codes: 0 done, 2 bad arguments, 3 data error, 4 model error, 6 out of "
                "memory.\n");
 }
@@ -56,6 +62,8 @@ typedef struct {
     const char *weights;   // --weights CKPT
     const char *data;      // --data DIR
     const char *cache_dir; // --cache-dir DIR, NULL = none
+    char **roots;          // --data-root DIR, each resolved (owned: datapath_roots_free)
+    int n_roots;           // --data-root options given
     int batch;             // --batch B, images per forward pass
     int threads;           // --threads T
     bool help;             // --help / -h: print the usage, evaluate nothing
@@ -87,7 +95,8 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
         }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         bool known = !strcmp(a, "--weights") || !strcmp(a, "--data") || !strcmp(a, "--batch") ||
-                     !strcmp(a, "--threads") || !strcmp(a, "--cache-dir");
+                     !strcmp(a, "--threads") || !strcmp(a, "--cache-dir") ||
+                     !strcmp(a, "--data-root");
         if (!known) {
             snprintf(msg, msglen, "unknown argument '%s' (see --help)", a);
             return WEXIT_SPEC;
@@ -103,10 +112,13 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
             o->data = val;
         else if (!strcmp(a, "--cache-dir"))
             o->cache_dir = val;
-        else if ((!strcmp(a, "--batch") &&
-                  numparse_int(a, val, 1, 65536, &o->batch, msg, msglen)) ||
-                 (!strcmp(a, "--threads") &&
-                  numparse_int(a, val, 1, 1024, &o->threads, msg, msglen)))
+        else if (!strcmp(a, "--data-root")) {
+            if (datapath_roots_add(&o->roots, &o->n_roots, a, val, msg, msglen) < 0)
+                return WEXIT_SPEC;
+        } else if ((!strcmp(a, "--batch") &&
+                    numparse_int(a, val, 1, 65536, &o->batch, msg, msglen)) ||
+                   (!strcmp(a, "--threads") &&
+                    numparse_int(a, val, 1, 1024, &o->threads, msg, msglen)))
             return WEXIT_SPEC;
     }
     if (!o->weights || !o->data) {
@@ -151,8 +163,9 @@ static int eval_run(const eval_opts *o, eval_result *r)
                      o->weights);
             break;
         }
-    rc = dataset_open_eval(o->data, meta->classes, meta->nclasses, meta->input_size, o->cache_dir,
-                           o->threads, &scan, &store, &split, msg, sizeof msg);
+    rc = dataset_open_eval(o->data, o->roots, o->n_roots, meta->classes, meta->nclasses,
+                           meta->input_size, o->cache_dir, o->threads, &scan, &store, &split, msg,
+                           sizeof msg);
     data_open = true;
     if (rc < 0) {
         code = print_error(train_exit_for(rc, 'd'), msg);
@@ -245,11 +258,14 @@ int cmd_eval(int argc, char **argv)
     eval_opts o;
     char msg[1024] = "";
     int code = eval_parse(argc, argv, &o, msg, sizeof msg);
-    if (code) return print_error(code, msg);
-    if (o.help) return WEXIT_OK;
+    if (code || o.help) {
+        datapath_roots_free(o.roots, o.n_roots);
+        return code ? print_error(code, msg) : WEXIT_OK;
+    }
     eval_result r = {0};
     code = eval_run(&o, &r);
     if (code == WEXIT_OK) code = eval_report(&o, &r);
     eval_result_free(&r);
+    datapath_roots_free(o.roots, o.n_roots);
     return code;
 }

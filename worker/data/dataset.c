@@ -109,6 +109,7 @@ typedef struct {
 
 typedef struct {
     dataset_scan *s;             // the scan being filled
+    datapath_scope scope;        // the data folder's real path and the data_roots
     size_t cap;                  // allocated entries of s->files
     char *first[FIRST_NAMES];    // first skipped files (relative paths), owned
     size_t nfirst;               // entries used in first
@@ -124,25 +125,28 @@ static void note_skipped(scan_ctx *c, const char *rel)
     if (c->nfirst < FIRST_NAMES) c->first[c->nfirst++] = strdup(rel);
 }
 
-/* An entry that is a link out of the data folder: counted, named, skipped. */
-static void note_outside(scan_ctx *c, const char *rel)
+/* An entry the rule of datapath.h skips (KIND DATAPATH_OUTSIDE or
+ * DATAPATH_ROOT): counted, named with the reason (TOP: a top-level entry,
+ * which is then not a class); other kinds are files left out (regular files
+ * directly in the data folder, dangling links, devices). */
+static void note_kind(scan_ctx *c, const char *rel, datapath_kind kind, bool top)
 {
-    c->s->outside++;
-    log_warn("data folder %s: skipping %s: it links outside the data folder", c->s->root, rel);
+    if (kind == DATAPATH_OUTSIDE) {
+        c->s->outside++;
+        log_warn("data folder %s: skipping %s: " DATAPATH_WHY_OUTSIDE, c->s->root, rel);
+    } else if (kind == DATAPATH_ROOT) {
+        c->s->loops++;
+        log_warn("data folder %s: skipping %s: " DATAPATH_WHY_LOOP "%s", c->s->root, rel,
+                 top ? "; not a class" : "");
+    } else {
+        note_skipped(c, rel);
+    }
 }
 
 /* datapath_note_fn for the top level of the data folder. */
 static void note_top(void *ctx, const char *name, datapath_kind kind)
 {
-    scan_ctx *c = ctx;
-    if (kind == DATAPATH_OUTSIDE) {
-        note_outside(c, name);
-    } else if (kind == DATAPATH_ROOT) {
-        c->s->loops++;
-        log_warn("data folder %s: %s links back to the data folder; not a class", c->s->root, name);
-    } else {
-        note_skipped(c, name); // regular files directly in the data folder, dangling links
-    }
+    note_kind(ctx, name, kind, true);
 }
 
 static int add_file(scan_ctx *c, const char *rel, int label, const struct stat *st)
@@ -180,15 +184,9 @@ static int walk(scan_ctx *c, const char *abs, const char *rel, int label)
             break;
         }
         struct stat st;
-        datapath_kind k = datapath_classify(c->s->real_root, pa, &st);
-        if (k == DATAPATH_OUTSIDE) {
-            note_outside(c, pr);
-        } else if (k == DATAPATH_ROOT) {
-            c->s->loops++;
-            log_warn("data folder %s: not following %s (it links back to the data folder)",
-                     c->s->root, pr);
-        } else if (k == DATAPATH_OTHER) {
-            note_skipped(c, pr); // dangling link, vanished file, device
+        datapath_kind k = datapath_classify(&c->scope, pa, &st);
+        if (k != DATAPATH_DIR && k != DATAPATH_FILE) {
+            note_kind(c, pr, k, false);
         } else if (S_ISDIR(st.st_mode)) {
             bool loop = false;
             for (int k = 0; k <= c->depth; k++)
@@ -223,7 +221,8 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(x->rel, y->rel);
 }
 
-int dataset_scan_dir(const char *root, dataset_scan *s, char *msg, size_t msglen)
+int dataset_scan_dir(const char *root, char *const *roots, int n_roots, dataset_scan *s, char *msg,
+                     size_t msglen)
 {
     memset(s, 0, sizeof *s);
     scan_ctx c = {.s = s, .msg = msg, .msglen = msglen};
@@ -242,9 +241,13 @@ int dataset_scan_dir(const char *root, dataset_scan *s, char *msg, size_t msglen
         return err_set(msg, msglen, ERR_IO, "data folder %s is not a folder", root);
     s->real_root = realpath(root, NULL);
     if (!s->real_root) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot resolve %s", root);
+    if (!datapath_in_roots(s->real_root, roots, n_roots))
+        return err_set(msg, msglen, ERR_PERM,
+                       "data folder %s (resolved to %s) is outside data_roots", root, s->real_root);
+    c.scope = (datapath_scope){.real_dir = s->real_root, .roots = roots, .n_roots = n_roots};
     /* Class folders first (one rule with the daemon: datapath.h), so class
      * indices are known before walking. */
-    rc = datapath_classes(root, s->real_root, &names, &n, note_top, &c, msg, msglen);
+    rc = datapath_classes(root, &c.scope, &names, &n, note_top, &c, msg, msglen);
     if (rc) goto out;
     s->classes = names;
     s->nclasses = (int)n;
@@ -858,7 +861,7 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
     d->side = image_eval_size(cfg->input_size);
     int threads = cfg->threads > 0 ? cfg->threads : 1;
 
-    rc = dataset_scan_dir(cfg->train_dir, &d->train_scan, msg, msglen);
+    rc = dataset_scan_dir(cfg->train_dir, cfg->roots, cfg->n_roots, &d->train_scan, msg, msglen);
     if (rc) goto fail;
     if (d->train_scan.nclasses == 0) {
         rc = err_set(
@@ -882,6 +885,7 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
                             msglen);
     if (rc) goto fail;
     d->skipped = d->train_scan.skipped;
+    d->outside = d->train_scan.outside;
     d->bad = dataset_store_bad(d->train_store);
 
     /* Every training class needs a usable image. */
@@ -912,7 +916,7 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
     }
 
     if (has_val_dir) {
-        rc = dataset_scan_dir(cfg->val_dir, &d->val_scan, msg, msglen);
+        rc = dataset_scan_dir(cfg->val_dir, cfg->roots, cfg->n_roots, &d->val_scan, msg, msglen);
         if (rc) goto fail;
         map = malloc(((size_t)d->val_scan.nclasses + 1) * sizeof *map);
         if (!map) {
@@ -925,6 +929,7 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
                                 msglen);
         if (rc) goto fail;
         d->skipped += d->val_scan.skipped;
+        d->outside += d->val_scan.outside;
         d->bad += dataset_store_bad(d->val_store);
         if (split_all(&d->train_scan, d->train_store, NULL, &d->train) ||
             split_all(&d->val_scan, d->val_store, map, &d->val)) {
@@ -955,9 +960,12 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
             goto fail;
         }
     }
+    char outside[64] = "";
+    if (d->outside)
+        snprintf(outside, sizeof outside, ", %zu links outside data_roots skipped", d->outside);
     log_info("data: %d classes, %zu training and %zu validation images (%zu non-JPEG files "
-             "skipped, %zu failed to decode)%s",
-             d->nclasses, d->train.n, d->val.n, d->skipped, d->bad,
+             "skipped, %zu failed to decode%s)%s",
+             d->nclasses, d->train.n, d->val.n, d->skipped, d->bad, outside,
              dataset_store_from_cache(d->train_store) ? ", from the decoded cache" : "");
     free(map);
     free(usable);
@@ -983,14 +991,15 @@ void dataset_close(dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-int dataset_open_eval(const char *dir, char *const *classes, int nclasses, int input_size,
-                      const char *cache_dir, int threads, dataset_scan *scan, dataset_store **store,
-                      dataset_split *split, char *msg, size_t msglen)
+int dataset_open_eval(const char *dir, char *const *roots, int n_roots, char *const *classes,
+                      int nclasses, int input_size, const char *cache_dir, int threads,
+                      dataset_scan *scan, dataset_store **store, dataset_split *split, char *msg,
+                      size_t msglen)
 {
     memset(split, 0, sizeof *split);
     *store = NULL;
     int *map = NULL;
-    int rc = dataset_scan_dir(dir, scan, msg, msglen);
+    int rc = dataset_scan_dir(dir, roots, n_roots, scan, msg, msglen);
     if (rc) goto fail;
     if (input_size < 1 || input_size > 4096) {
         rc = err_set(msg, msglen, ERR_INVALID, "input size %d is not in 1..4096", input_size);

@@ -701,6 +701,8 @@ static int open_data(trainer *t)
         .input_size = s->input_size,
         .cache_dir = s->cache_dir,
         .threads = s->threads,
+        .roots = s->data_roots,
+        .n_roots = s->n_data_roots,
     };
     char msg[768] = "";
     int rc = dataset_open(&cfg, &t->data, msg, sizeof msg);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "datapath.h"
 #include "errors.h"
 #include "jsonx.h"
 
@@ -42,6 +43,7 @@ void trialspec_free(trial_spec *s)
     free(s->weights);
     free(s->out_dir);
     free(s->cache_dir);
+    datapath_roots_free(s->data_roots, s->n_data_roots);
     memset(s, 0, sizeof *s);
 }
 
@@ -97,6 +99,33 @@ static int parse_data(trial_spec *s, const json_t *data, char *msg, size_t msgle
     return 0;
 }
 
+/* data_roots: absent, null or an array of absolute directories, each
+ * resolved (realpath) into S. */
+static int parse_roots(trial_spec *s, const json_t *root, char *msg, size_t msglen)
+{
+    const json_t *a = json_object_get(root, "data_roots");
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a)) {
+        char got[64];
+        jx_describe(a, got, sizeof got);
+        return err_set(msg, msglen, ERR_TYPE, "data_roots: expected an array of paths, got %s",
+                       got);
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        char at[32];
+        const char *dir;
+        jx_path_index(at, sizeof at, "data_roots", i);
+        int rc = jx_as_string(json_array_get(a, i), at, &dir, msg, msglen);
+        if (rc < 0) return rc;
+        if (dir[0] != '/')
+            return err_set(msg, msglen, ERR_RANGE, "%s: expected an absolute path, got \"%s\"", at,
+                           dir);
+        if ((rc = datapath_roots_add(&s->data_roots, &s->n_data_roots, at, dir, msg, msglen)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int parse_model(trial_spec *s, const json_t *model, char *msg, size_t msglen)
 {
     static const char *const keys[] = {"arch", "weights", "input_size", "width", NULL};
@@ -147,9 +176,9 @@ static int parse_objective(trial_spec *s, const json_t *obj, char *msg, size_t m
 
 int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msglen)
 {
-    static const char *const keys[] = {"trial",     "job",     "seed",      "data",
-                                       "model",     "params",  "objective", "out_dir",
-                                       "cache_dir", "threads", NULL};
+    static const char *const keys[] = {"trial",     "job",     "seed",       "data",
+                                       "model",     "params",  "objective",  "out_dir",
+                                       "cache_dir", "threads", "data_roots", NULL};
     memset(s, 0, sizeof *s);
     params_defaults(&s->params);
     s->metric = OBJ_VAL_ACCURACY;
@@ -173,6 +202,7 @@ int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msg
     json_t *sub = NULL;
     if ((rc = jx_get_object(root, "", "data", true, &sub, msg, msglen)) < 0) return rc;
     if ((rc = parse_data(s, sub, msg, msglen)) < 0) return rc;
+    if ((rc = parse_roots(s, root, msg, msglen)) < 0) return rc;
     if ((rc = jx_get_object(root, "", "model", true, &sub, msg, msglen)) < 0) return rc;
     if ((rc = parse_model(s, sub, msg, msglen)) < 0) return rc;
     const json_t *pj = json_object_get(root, "params");
@@ -256,11 +286,22 @@ json_t *trialspec_to_json(const trial_spec *s)
                   str_or_null(s->weights), "input_size", s->input_size, "width", s->width);
     json_t *obj = json_pack("{s:s, s:s}", "metric", trialspec_metric_name(s->metric), "goal",
                             s->maximize ? "maximize" : "minimize");
-    return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "trial",
-                     (json_int_t)s->trial, "job", (json_int_t)s->job, "seed", (json_int_t)s->seed,
-                     "data", data, "model", model, "params", params_to_json(&s->params),
-                     "objective", obj, "out_dir", str_or_null(s->out_dir), "cache_dir",
-                     str_or_null(s->cache_dir), "threads", s->threads);
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "trial", (json_int_t)s->trial, "job",
+        (json_int_t)s->job, "seed", (json_int_t)s->seed, "data", data, "model", model, "params",
+        params_to_json(&s->params), "objective", obj, "out_dir", str_or_null(s->out_dir),
+        "cache_dir", str_or_null(s->cache_dir), "threads", s->threads);
+    /* Only when given, so the hash of a spec without data_roots is as before. */
+    if (j && s->n_data_roots > 0) {
+        json_t *roots = json_array();
+        for (int i = 0; i < s->n_data_roots; i++)
+            json_array_append_new(roots, json_string(s->data_roots[i]));
+        if (json_object_set_new(j, "data_roots", roots) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+    }
+    return j;
 }
 
 void trialspec_hash(const trial_spec *s, char *buf, size_t n)
