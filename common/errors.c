@@ -6,32 +6,39 @@
 #include <stdio.h>
 #include <string.h>
 
+/* One row of the SWEEP_ERRORS table. */
+typedef struct {
+    int code;         // the ERR_* value
+    const char *name; // its stable name ("nomem")
+    const char *text; // its description ("out of memory")
+} err_row;
+
+static const err_row err_rows[] = {
+#define SWEEP_ERR_ROW(sym, val, name, text) {sym, name, text},
+    SWEEP_ERRORS(SWEEP_ERR_ROW)
+#undef SWEEP_ERR_ROW
+};
+
+/* The row of CODE, NULL for a code not in the table. */
+static const err_row *err_row_of(int code)
+{
+    for (size_t i = 0; i < sizeof err_rows / sizeof *err_rows; i++)
+        if (err_rows[i].code == code) return &err_rows[i];
+    return NULL;
+}
+
 const char *err_str(int code)
 {
     if (code == 0) return "success";
-    switch (code) {
-#define SWEEP_ERR_TEXT(sym, val, name, text)                                                       \
-    case sym:                                                                                      \
-        return text;
-        SWEEP_ERRORS(SWEEP_ERR_TEXT)
-#undef SWEEP_ERR_TEXT
-    default:
-        return "unknown error";
-    }
+    const err_row *r = err_row_of(code);
+    return r ? r->text : "unknown error";
 }
 
 const char *err_name(int code)
 {
     if (code == 0) return "ok";
-    switch (code) {
-#define SWEEP_ERR_NAME(sym, val, name, text)                                                       \
-    case sym:                                                                                      \
-        return name;
-        SWEEP_ERRORS(SWEEP_ERR_NAME)
-#undef SWEEP_ERR_NAME
-    default:
-        return "unknown";
-    }
+    const err_row *r = err_row_of(code);
+    return r ? r->name : "unknown";
 }
 
 void err_trim_utf8(char *buf, size_t len)

@@ -14,6 +14,7 @@
 #include "jsonx.h"
 
 #include "errors.h"
+#include "grow.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -70,18 +71,12 @@ typedef struct {
 static void sb_put(strbuf *b, const char *s, size_t n)
 {
     if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    char *np = grow_array(b->p, b->len + n + 1, &b->cap, 1, 128);
+    if (!np) {
+        b->failed = 1;
+        return;
     }
+    b->p = np;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -206,6 +201,12 @@ char *jx_dump_line(const json_t *v)
     return b.p;
 }
 
+/* What jx_describe says of a value whose type alone describes it. */
+static const char *const type_words[] = {
+    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_TRUE] = "true",
+    [JSON_FALSE] = "false",      [JSON_NULL] = "null",
+};
+
 void jx_describe(const json_t *v, char *buf, size_t n)
 {
     if (!buf || n == 0) return;
@@ -213,22 +214,12 @@ void jx_describe(const json_t *v, char *buf, size_t n)
         snprintf(buf, n, "nothing");
         return;
     }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        snprintf(buf, n, "an object");
+    json_type t = json_typeof(v);
+    if ((size_t)t < sizeof type_words / sizeof *type_words && type_words[t]) {
+        snprintf(buf, n, "%s", type_words[t]);
         return;
-    case JSON_ARRAY:
-        snprintf(buf, n, "an array");
-        return;
-    case JSON_TRUE:
-        snprintf(buf, n, "true");
-        return;
-    case JSON_FALSE:
-        snprintf(buf, n, "false");
-        return;
-    case JSON_NULL:
-        snprintf(buf, n, "null");
-        return;
+    }
+    switch (t) {
     case JSON_INTEGER:
         snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return;
@@ -266,6 +257,8 @@ void jx_describe(const json_t *v, char *buf, size_t n)
         free(b.p);
         return;
     }
+    default: // described by type_words
+        break;
     }
     snprintf(buf, n, "a value");
 }
@@ -350,89 +343,90 @@ int jx_as_enum(const json_t *v, const char *path, const char *const *choices, ch
                    "%s: expected one of %s, got %s", path ? path : "", list, d);
 }
 
-/* Looks up KEY in OBJ. Returns 0 with *V set, JX_ABSENT when absent and not
+#define PATH_MAX_LEN 512
+
+/* A member found by member(). */
+typedef struct {
+    json_t *v;               // the value (borrowed from the object)
+    char full[PATH_MAX_LEN]; // its full path for messages ("data.train")
+} found;
+
+/* Looks up KEY in OBJ. Returns 0 with *F set, JX_ABSENT when absent and not
  * required, or a negative code. */
-static int member(const json_t *obj, const char *path, const char *key, bool required, json_t **v,
-                  char *full, size_t fulln, char *msg, size_t msglen)
+static int member(const json_t *obj, const char *path, const char *key, bool required, found *f,
+                  char *msg, size_t msglen)
 {
-    jx_path_key(full, fulln, path, key);
+    jx_path_key(f->full, sizeof f->full, path, key);
     if (!obj || !json_is_object(obj)) {
         return type_error(obj, (path && *path) ? path : "(root)", "an object", msg, msglen);
     }
-    *v = json_object_get(obj, key);
-    if (!*v) {
+    f->v = json_object_get(obj, key);
+    if (!f->v) {
         if (required)
-            return err_set(msg, msglen, ERR_NOTFOUND, "%s: required key is missing", full);
+            return err_set(msg, msglen, ERR_NOTFOUND, "%s: required key is missing", f->full);
         return JX_ABSENT;
     }
     return 0;
 }
 
-#define PATH_MAX_LEN 512
-
 int jx_get_number(const json_t *obj, const char *path, const char *key, bool required, double *out,
                   char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
-    if (rc) return rc;
-    return jx_as_number(v, full, out, msg, msglen);
+    found f;
+    int rc = member(obj, path, key, required, &f, msg, msglen);
+    return rc ? rc : jx_as_number(f.v, f.full, out, msg, msglen);
 }
 
 int jx_get_int(const json_t *obj, const char *path, const char *key, bool required, int64_t lo,
                int64_t hi, int64_t *out, char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
-    if (rc) return rc;
-    return jx_as_int(v, full, lo, hi, out, msg, msglen);
+    found f;
+    int rc = member(obj, path, key, required, &f, msg, msglen);
+    return rc ? rc : jx_as_int(f.v, f.full, lo, hi, out, msg, msglen);
 }
 
 int jx_get_bool(const json_t *obj, const char *path, const char *key, bool required, bool *out,
                 char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
-    if (rc) return rc;
-    return jx_as_bool(v, full, out, msg, msglen);
+    found f;
+    int rc = member(obj, path, key, required, &f, msg, msglen);
+    return rc ? rc : jx_as_bool(f.v, f.full, out, msg, msglen);
 }
 
 int jx_get_string(const json_t *obj, const char *path, const char *key, bool required,
                   bool allow_null, const char **out, char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
+    found f;
+    int rc = member(obj, path, key, required, &f, msg, msglen);
     if (rc) return rc;
-    if (allow_null && json_is_null(v)) return JX_ABSENT;
-    return jx_as_string(v, full, out, msg, msglen);
+    if (allow_null && json_is_null(f.v)) return JX_ABSENT;
+    return jx_as_string(f.v, f.full, out, msg, msglen);
+}
+
+/* Member KEY of OBJ, which must be a container of TYPE (EXPECTED names it in
+ * the message: "an object"); *OUT (when non-NULL) is borrowed from OBJ. */
+static int get_container(const json_t *obj, const char *path, const char *key, bool required,
+                         json_type type, const char *expected, json_t **out, char *msg,
+                         size_t msglen)
+{
+    found f;
+    int rc = member(obj, path, key, required, &f, msg, msglen);
+    if (rc) return rc;
+    if (json_typeof(f.v) != type) return type_error(f.v, f.full, expected, msg, msglen);
+    if (out) *out = f.v;
+    return 0;
 }
 
 int jx_get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
                   char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
-    if (rc) return rc;
-    if (!json_is_object(v)) return type_error(v, full, "an object", msg, msglen);
-    if (out) *out = v;
-    return 0;
+    return get_container(obj, path, key, required, JSON_OBJECT, "an object", out, msg, msglen);
 }
 
 int jx_get_array(const json_t *obj, const char *path, const char *key, bool required, json_t **out,
                  char *msg, size_t msglen)
 {
-    char full[PATH_MAX_LEN];
-    json_t *v;
-    int rc = member(obj, path, key, required, &v, full, sizeof full, msg, msglen);
-    if (rc) return rc;
-    if (!json_is_array(v)) return type_error(v, full, "an array", msg, msglen);
-    if (out) *out = v;
-    return 0;
+    return get_container(obj, path, key, required, JSON_ARRAY, "an array", out, msg, msglen);
 }
 
 int jx_check_keys(const json_t *obj, const char *path, const char *const *allowed, char *msg,

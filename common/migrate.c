@@ -8,6 +8,8 @@
 #include "migrate.h"
 
 #include "errors.h"
+#include "fileio.h"
+#include "grow.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -89,16 +91,12 @@ static int list_migrations(const char *sql_dir, migration_list *out, char *msg, 
                          e->d_name);
             goto fail;
         }
-        if (out->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            migration *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) {
-                rc = err_set(msg, msglen, ERR_NOMEM, "out of memory listing %s", dir);
-                goto fail;
-            }
-            out->v = nv;
-            cap = nc;
+        migration *nv = grow_array(out->v, out->n + 1, &cap, sizeof *nv, 16);
+        if (!nv) {
+            rc = err_set(msg, msglen, ERR_NOMEM, "out of memory listing %s", dir);
+            goto fail;
         }
+        out->v = nv;
         out->v[out->n].version = v;
         out->v[out->n].name = strdup(e->d_name);
         if (!out->v[out->n].name) {
@@ -134,77 +132,32 @@ int migrate_latest_version(const char *sql_dir, int *out, char *msg, size_t msgl
     return 0;
 }
 
-int migrate_db_version(sqlite3 *db, int *out, char *msg, size_t msglen)
+/* The integer in the first column of the first row of SQL; WHAT names what
+ * is read in the message ("cannot read WHAT: ..."). */
+static int query_int(sqlite3 *db, const char *sql, const char *what, int *out, char *msg,
+                     size_t msglen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        int e = err_set(msg, msglen, ERR_DB, "cannot read user_version: %s", sqlite3_errmsg(db));
+        int e = err_set(msg, msglen, ERR_DB, "cannot read %s: %s", what, sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return e;
     }
     *out = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return 0;
+}
+
+int migrate_db_version(sqlite3 *db, int *out, char *msg, size_t msglen)
+{
+    return query_int(db, "PRAGMA user_version", "user_version", out, msg, msglen);
 }
 
 /* Number of schema objects (tables, views, indexes, triggers). */
 static int count_objects(sqlite3 *db, int *out, char *msg, size_t msglen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        int e = err_set(msg, msglen, ERR_DB, "cannot read the schema: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(st);
-        return e;
-    }
-    *out = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return 0;
-}
-
-/* Reads PATH into a new NUL-terminated buffer (caller frees). */
-static int read_file(const char *path, char **out, char *msg, size_t msglen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set_errno(msg, msglen, ERR_IO, errno, "cannot open %s", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            size_t nc = cap ? cap * 2 : 16384;
-            if (nc > SQL_FILE_MAX + 1) nc = SQL_FILE_MAX + 1;
-            if (nc <= cap) {
-                rc = err_set(msg, msglen, ERR_TOOBIG, "%s: larger than %u bytes", path,
-                             SQL_FILE_MAX);
-                goto out;
-            }
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                rc = err_set(msg, msglen, ERR_NOMEM, "out of memory reading %s", path);
-                goto out;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len - 1, f);
-        len += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        rc = err_set_errno(msg, msglen, ERR_IO, errno, "cannot read %s", path);
-        goto out;
-    }
-    buf[len] = '\0';
-out:
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    return 0;
+    return query_int(db, "SELECT count(*) FROM sqlite_master", "the schema", out, msg, msglen);
 }
 
 static int line_of(const char *text, const char *at)
@@ -265,12 +218,12 @@ static int exec_simple(sqlite3 *db, const char *sql, const char *what, char *msg
 static int run_file(sqlite3 *db, const char *path, int set_version, int expect_version, char *msg,
                     size_t msglen)
 {
-    char *sql = NULL;
-    int rc = read_file(path, &sql, msg, msglen);
-    if (rc) return rc;
+    fileio_buf sql = {0};
+    int rc = fileio_read(path, SQL_FILE_MAX, &sql, msg, msglen);
+    if (rc) goto out;
     rc = exec_simple(db, "BEGIN IMMEDIATE", path, msg, msglen);
     if (rc) goto out;
-    rc = exec_script(db, path, sql, msg, msglen);
+    rc = exec_script(db, path, (const char *)sql.data, msg, msglen);
     if (rc) goto rollback;
     if (set_version > 0) {
         char pragma[64];
@@ -295,15 +248,19 @@ static int run_file(sqlite3 *db, const char *path, int set_version, int expect_v
 rollback:
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
-    free(sql);
+    fileio_buf_free(&sql);
     return rc;
 }
 
-static int check_no_transaction(sqlite3 *db, char *msg, size_t msglen)
+/* The start of every migration: no transaction may be open on DB (each file
+ * runs in its own), then SQL_DIR's migrations are listed into L (the caller
+ * frees it with list_free when this returns 0). */
+static int start_migration(sqlite3 *db, const char *sql_dir, migration_list *l, char *msg,
+                           size_t msglen)
 {
     if (!sqlite3_get_autocommit(db))
         return err_set(msg, msglen, ERR_STATE, "cannot migrate inside an open transaction");
-    return 0;
+    return list_migrations(sql_dir, l, msg, msglen);
 }
 
 /* Applies the migrations of L numbered above the database's version. */
@@ -333,10 +290,8 @@ static int run_pending(sqlite3 *db, const char *sql_dir, const migration_list *l
 
 int migrate_run_pending(sqlite3 *db, const char *sql_dir, char *msg, size_t msglen)
 {
-    int rc = check_no_transaction(db, msg, msglen);
-    if (rc) return rc;
     migration_list l;
-    rc = list_migrations(sql_dir, &l, msg, msglen);
+    int rc = start_migration(db, sql_dir, &l, msg, msglen);
     if (rc) return rc;
     rc = run_pending(db, sql_dir, &l, msg, msglen);
     list_free(&l);
@@ -345,10 +300,8 @@ int migrate_run_pending(sqlite3 *db, const char *sql_dir, char *msg, size_t msgl
 
 int migrate_apply(sqlite3 *db, const char *sql_dir, char *msg, size_t msglen)
 {
-    int rc = check_no_transaction(db, msg, msglen);
-    if (rc) return rc;
     migration_list l;
-    rc = list_migrations(sql_dir, &l, msg, msglen);
+    int rc = start_migration(db, sql_dir, &l, msg, msglen);
     if (rc) return rc;
     int latest = l.n ? l.v[l.n - 1].version : 0;
     int v = 0, objects = 0;

@@ -12,6 +12,7 @@
 #include "ndjson.h"
 
 #include "errors.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +38,9 @@ size_t ndjson_pending(const ndjson_buf *b)
 
 static int append(ndjson_buf *b, const char *p, size_t n)
 {
-    size_t need = b->len + n + 1; /* + NUL for the callback */
-    if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return ERR_NOMEM;
-        b->buf = nb;
-        b->cap = cap;
-    }
+    char *nb = grow_array(b->buf, b->len + n + 1, &b->cap, 1, 256); // + NUL for the callback
+    if (!nb) return ERR_NOMEM;
+    b->buf = nb;
     if (n) memcpy(b->buf + b->len, p, n);
     b->len += n;
     return 0;

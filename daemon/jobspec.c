@@ -104,13 +104,23 @@ static int check_classes(const char *keypath, const char *p, bool want_two, char
     return rc;
 }
 
+/* The required object KEY of the job ("data"), holding only the NULL-ended
+ * KEYS; *OUT is borrowed from JOB. 0, or a code with the message ("data:
+ * missing", "data.x: unknown key"). */
+static int get_section(const json_t *job, const char *key, const char *const *keys, json_t **out,
+                       char *msg, size_t msglen)
+{
+    int rc = jx_get_object(job, "", key, true, out, msg, msglen);
+    if (rc) return rc < 0 ? rc : err_set(msg, msglen, ERR_NOTFOUND, "%s: missing", key);
+    return jx_check_keys(*out, key, keys, msg, msglen);
+}
+
 static int parse_data(jobspec *js, const json_t *job, unsigned flags, char *msg, size_t msglen)
 {
     static const char *const keys[] = {"train", "val", "val_fraction", "test", NULL};
     json_t *data;
-    int rc = jx_get_object(job, "", "data", true, &data, msg, msglen);
-    if (rc) return rc < 0 ? rc : err_set(msg, msglen, ERR_NOTFOUND, "data: missing");
-    if ((rc = jx_check_keys(data, "data", keys, msg, msglen))) return rc;
+    int rc = get_section(job, "data", keys, &data, msg, msglen);
+    if (rc) return rc;
     const char *s;
     if ((rc = jx_get_string(data, "data", "train", true, false, &s, msg, msglen))) return rc;
     if (!*s) return err_set(msg, msglen, ERR_INVALID, "data.train: must not be empty");
@@ -149,9 +159,8 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
 {
     static const char *const keys[] = {"arch", "weights", "input_size", "width", NULL};
     json_t *model;
-    int rc = jx_get_object(job, "", "model", true, &model, msg, msglen);
-    if (rc) return rc < 0 ? rc : err_set(msg, msglen, ERR_NOTFOUND, "model: missing");
-    if ((rc = jx_check_keys(model, "model", keys, msg, msglen))) return rc;
+    int rc = get_section(job, "model", keys, &model, msg, msglen);
+    if (rc) return rc;
     const char *s = ARCH_DEFAULT;
     rc = jx_get_string(model, "model", "arch", false, false, &s, msg, msglen);
     if (rc < 0) return rc;

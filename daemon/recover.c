@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "grow.h"
 #include "jsonx.h"
 #include "ndjson.h"
 #include "log.h"
@@ -100,13 +101,9 @@ typedef struct {
 /* Adds PID to O; false when out of memory. */
 static bool orphan_add(orphans *o, int pid, uint64_t start)
 {
-    if (o->n == o->cap) {
-        size_t nc = o->cap ? o->cap * 2 : 8;
-        void *nv = realloc(o->v, nc * sizeof *o->v);
-        if (!nv) return false;
-        o->v = nv;
-        o->cap = nc;
-    }
+    void *nv = grow_array(o->v, o->n + 1, &o->cap, sizeof *o->v, 8);
+    if (!nv) return false;
+    o->v = nv;
     o->v[o->n].pid = pid;
     o->v[o->n++].start = start;
     return true;

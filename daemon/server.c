@@ -487,6 +487,17 @@ static int get_id(conn *c, const json_t *req, const char *key, int64_t *out)
     return 0;
 }
 
+/* Job ID's summary (store_job_summary; the caller owns it), or NULL after
+ * sending C the error reply (not_found for an unknown job). */
+static json_t *job_summary(conn *c, int64_t id)
+{
+    char msg[512];
+    int err = 0;
+    json_t *sum = store_job_summary(c->srv->d->st, id, &err, msg, sizeof msg);
+    if (!sum) send_error(c, code_for(err), msg);
+    return sum;
+}
+
 static void op_ping(conn *c, const json_t *req)
 {
     (void)req;
@@ -578,11 +589,8 @@ static void op_status(conn *c, const json_t *req)
     if (json_object_get(req, "job") && !json_is_null(json_object_get(req, "job"))) {
         int64_t id;
         if (get_id(c, req, "job", &id)) return;
-        json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
-        if (!sum) {
-            send_error(c, code_for(err), msg);
-            return;
-        }
+        json_t *sum = job_summary(c, id);
+        if (!sum) return;
         store_cursor *cur = store_trials_cursor_open(d->st, id, &err, msg, sizeof msg);
         if (!cur) {
             json_decref(sum);
@@ -632,12 +640,8 @@ static void op_cancel(conn *c, const json_t *req)
     sjob *j = sched_find_job(d, id);
     char msg[256];
     if (!j) {
-        int err = 0;
-        json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
-        if (!sum) {
-            send_error(c, code_for(err), msg);
-            return;
-        }
+        json_t *sum = job_summary(c, id);
+        if (!sum) return;
         snprintf(msg, sizeof msg, "job %lld has already ended (%s)", (long long)id,
                  json_string_value(json_object_get(sum, "state")));
         json_decref(sum);
@@ -672,12 +676,9 @@ static void op_best(conn *c, const json_t *req)
         send_error(c, "invalid_request", msg);
         return;
     }
+    json_t *sum = job_summary(c, id);
+    if (!sum) return;
     int err = 0;
-    json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
-    if (!sum) {
-        send_error(c, code_for(err), msg);
-        return;
-    }
     json_t *best = store_best(d->st, id, (int)limit, &err, msg, sizeof msg);
     if (!best) {
         json_decref(sum);
@@ -717,13 +718,8 @@ static void op_watch(conn *c, const json_t *req)
     sweepd *d = c->srv->d;
     int64_t id;
     if (get_id(c, req, "job", &id)) return;
-    char msg[512];
-    int err = 0;
-    json_t *sum = store_job_summary(d->st, id, &err, msg, sizeof msg);
-    if (!sum) {
-        send_error(c, code_for(err), msg);
-        return;
-    }
+    json_t *sum = job_summary(c, id);
+    if (!sum) return;
     json_t *state = json_object_get(sum, "state");
     sjob *j = sched_find_job(d, id);
     send_json(c, json_pack("{s:b, s:I, s:O, s:b}", "ok", 1, "job", (json_int_t)id, "state", state,

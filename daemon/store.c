@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "grow.h"
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
@@ -304,13 +305,9 @@ int store_enqueue(store *s, const char *sql, const char *fmt, ...)
             s->len -= s->head;
             s->head = 0;
         }
-        if (s->len == s->cap) {
-            size_t nc = s->cap ? s->cap * 2 : 64;
-            wreq *nq = realloc(s->q, nc * sizeof *nq);
-            if (!nq) return ERR_NOMEM;
-            s->q = nq;
-            s->cap = nc;
-        }
+        wreq *nq = grow_array(s->q, s->len + 1, &s->cap, sizeof *nq, 64);
+        if (!nq) return ERR_NOMEM;
+        s->q = nq;
     }
     wreq *w = &s->q[s->len];
     memset(w, 0, sizeof *w);
@@ -661,12 +658,9 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen)
     int64_t *ids = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            int64_t *ni = realloc(ids, cap * sizeof *ids);
-            if (!ni) break;
-            ids = ni;
-        }
+        int64_t *ni = grow_array(ids, n + 1, &cap, sizeof *ids, 16);
+        if (!ni) break;
+        ids = ni;
         ids[n++] = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);

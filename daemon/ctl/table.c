@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "errors.h"
+#include "grow.h"
 #include "utf8.h"
 
 struct ctl_table {
@@ -68,13 +69,9 @@ void ctl_table_free(ctl_table *t)
 
 int ctl_table_row(ctl_table *t)
 {
-    if (t->rows == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 16;
-        char **nc = realloc(t->cells, ncap * (size_t)t->ncols * sizeof *nc);
-        if (!nc) return ERR_NOMEM;
-        t->cells = nc;
-        t->cap = ncap;
-    }
+    char **nc = grow_array(t->cells, t->rows + 1, &t->cap, (size_t)t->ncols * sizeof *nc, 16);
+    if (!nc) return ERR_NOMEM;
+    t->cells = nc;
     memset(t->cells + t->rows * (size_t)t->ncols, 0, (size_t)t->ncols * sizeof *t->cells);
     t->rows++;
     t->next = 0;

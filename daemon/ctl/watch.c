@@ -42,6 +42,7 @@
 
 #include "ctl.h"
 #include "errors.h"
+#include "grow.h"
 #include "timeutil.h"
 
 #define RESYNC_SECONDS 5.0
@@ -95,13 +96,9 @@ static w_trial *trial_get(w_state *w, long long id)
 {
     for (size_t i = 0; i < w->ntrials; i++)
         if (w->trials[i].id == id) return &w->trials[i];
-    if (w->ntrials == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 32;
-        w_trial *n = realloc(w->trials, nc * sizeof *n);
-        if (!n) return NULL;
-        w->trials = n;
-        w->cap = nc;
-    }
+    w_trial *n = grow_array(w->trials, w->ntrials + 1, &w->cap, sizeof *n, 32);
+    if (!n) return NULL;
+    w->trials = n;
     w_trial *t = &w->trials[w->ntrials++];
     memset(t, 0, sizeof *t);
     t->id = id;

@@ -35,6 +35,7 @@
 #include "datapath.h"
 #include "errors.h"
 #include "fileio.h"
+#include "grow.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -152,13 +153,9 @@ static void note_top(void *ctx, const char *name, datapath_kind kind)
 static int add_file(scan_ctx *c, const char *rel, int label, const struct stat *st)
 {
     dataset_scan *s = c->s;
-    if (s->nfiles == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 256;
-        dataset_file *nf = realloc(s->files, ncap * sizeof *nf);
-        if (!nf) return ERR_NOMEM;
-        s->files = nf;
-        c->cap = ncap;
-    }
+    dataset_file *nf = grow_array(s->files, s->nfiles + 1, &c->cap, sizeof *nf, 256);
+    if (!nf) return ERR_NOMEM;
+    s->files = nf;
     dataset_file *f = &s->files[s->nfiles];
     if (!(f->rel = strdup(rel))) return ERR_NOMEM;
     f->label = label;
@@ -967,15 +964,14 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
              "skipped, %zu failed to decode%s)%s",
              d->nclasses, d->train.n, d->val.n, d->skipped, d->bad, outside,
              dataset_store_from_cache(d->train_store) ? ", from the decoded cache" : "");
-    free(map);
-    free(usable);
-    free(total);
-    return 0;
+    rc = 0;
+    goto out;
 fail:
+    dataset_close(d);
+out:
     free(map);
     free(usable);
     free(total);
-    dataset_close(d);
     return rc;
 }
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "grow.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
@@ -191,8 +192,9 @@ static int parse_entry(const char *name, const json_t *e, size_t data_start, siz
     return 0;
 }
 
-static void st_free_contents(st_file *f)
+void st_close(st_file *f)
 {
+    if (!f) return;
     if (f->tensors)
         for (size_t i = 0; i < f->count; i++)
             free(f->tensors[i].name);
@@ -206,6 +208,7 @@ static void st_free_contents(st_file *f)
     free(f->meta_vals);
     if (f->map) munmap((void *)f->map, f->size);
     free(f->path);
+    free(f);
 }
 
 static int parse_metadata(st_file *f, const json_t *m, char *msg, size_t msglen)
@@ -346,23 +349,13 @@ int st_open(st_file **out, const char *path, char *msg, size_t msglen)
         prev_end = order[i]->offset + order[i]->nbytes;
     }
     qsort_r(f->by_name, f->count, sizeof *f->by_name, cmp_by_name, f->tensors);
-    free(order);
-    json_decref(root);
     *out = f;
-    return 0;
+    f = NULL; // the caller's now: the cleanup below leaves it
 fail:
     free(order);
     json_decref(root);
-    st_free_contents(f);
-    free(f);
+    st_close(f);
     return rc;
-}
-
-void st_close(st_file *f)
-{
-    if (!f) return;
-    st_free_contents(f);
-    free(f);
 }
 
 size_t st_count(const st_file *f)
@@ -529,13 +522,9 @@ int st_writer_add_raw(st_writer *w, const char *name, st_dtype dtype, int ndim,
     if (nbytes && !data) return ERR_INVALID;
     for (size_t i = 0; i < w->n; i++)
         if (!strcmp(w->e[i].name, name)) return ERR_EXISTS;
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? 2 * w->cap : 64;
-        st_wentry *ne = realloc(w->e, nc * sizeof *ne);
-        if (!ne) return ERR_NOMEM;
-        w->e = ne;
-        w->cap = nc;
-    }
+    st_wentry *ne = grow_array(w->e, w->n + 1, &w->cap, sizeof *ne, 64);
+    if (!ne) return ERR_NOMEM;
+    w->e = ne;
     st_wentry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     if (!(e->name = strdup(name))) return ERR_NOMEM;
