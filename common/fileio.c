@@ -1,4 +1,5 @@
-/* fileio — reading a whole regular file into a reusable buffer (fileio.h). */
+/* fileio — reading a whole regular file into a reusable buffer, and writing a
+ * buffer out whole (fileio.h). */
 #include "fileio.h"
 
 #include <errno.h>
@@ -67,4 +68,29 @@ void fileio_buf_free(fileio_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
+}
+
+int fileio_err_for_errno(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? ERR_NOSPACE : ERR_IO;
+}
+
+int fileio_write_all(int fd, const void *buf, size_t n, size_t *done)
+{
+    const uint8_t *p = buf;
+    size_t left = n;
+    int rc = 0;
+    while (left) {
+        ssize_t k = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO; // no progress: do not spin
+            rc = fileio_err_for_errno(errno);
+            break;
+        }
+        p += k;
+        left -= (size_t)k;
+    }
+    if (done) *done = n - left;
+    return rc;
 }

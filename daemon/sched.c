@@ -26,8 +26,15 @@
  *   of space (ENOSPC, EDQUOT, EFBIG, EIO) goes back to queued without using
  *   an attempt, and no trial starts for IO_RETRY_SECONDS (one warning per
  *   trial, the retries logged at debug level); the test-set evaluation
- *   likewise waits. Database writes that meet a full disk stay queued in the
- *   store and are retried by the timer (store.h).
+ *   likewise waits. A worker that could not write a checkpoint, its best
+ *   weights or its events for lack of space exits WEXIT_NOSPACE: its trial
+ *   goes back to queued without using an attempt (it resumes from its last
+ *   checkpoint, which a failed write leaves intact) and every start waits
+ *   until the state directory has room again (space_wait_begin: one warning
+ *   "waiting for space on <dir>"; space_is_back probes it with statvfs and
+ *   the file-size limit at each retry, IO_RETRY_SECONDS apart). Database
+ *   writes that meet a full disk stay queued in the store and are retried by
+ *   the timer (store.h).
  * - A trial runs as `<worker> run <state_dir>/trials/<id>/trial.json` in that
  *   out_dir; its stdout goes to <out_dir>/events.ndjson, which recovery
  *   replays after a crash (recover.c), its stderr to
@@ -44,6 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -85,7 +95,8 @@ static char *utf8_trim_tail(char *s)
  *    |  |  ^                    |  |  |
  *    |  |  +--------------------+  |  +-- exit 2..6, timeout, signal or
  *    |  |  retry, shutdown, no     |      crash with no retries left,
- *    |  |  space for its files,    |      start failed --------> failed
+ *    |  |  space for its files     |      start failed --------> failed
+ *    |  |  (start or exit 8),      |
  *    |  |  recovery (recover.c)    +-- job cancelled ---------> cancelled
  *    |  |                          +-- (a pruner; none yet) ---> pruned
  *    |  +-- job cancelled (bulk, cancel_queued) ---------------> cancelled
@@ -147,6 +158,13 @@ typedef struct {
 
 /* Seconds between attempts to write the files of trials that met a full disk. */
 #define IO_RETRY_SECONDS 1.0
+/* Bytes wanted free on the state directory, besides the checkpoint of the
+ * trial that met a full disk (rewritten whole beside the old one), before
+ * trials start again: room for events, logs and a first checkpoint. */
+#define SPACE_SLACK (256 * 1024)
+/* Seconds between two "waiting for space" warnings (a quota that statvfs
+ * does not show makes waits end and begin again). */
+#define SPACE_WARN_SECONDS 60.0
 
 /* <state_dir>/trials/<id>: trial ID's out_dir. */
 static void trial_out_dir(const sweepd *d, int64_t id, char *buf, size_t n)
@@ -735,6 +753,61 @@ static int start_eval(sweepd *d, sjob *j)
     return 0;
 }
 
+/* ---- waiting for space ------------------------------------------------ */
+
+/* A worker of T could not write its files for lack of space (it exited
+ * WEXIT_NOSPACE; WHAT says which file, or is NULL): every start is held
+ * until the state directory has room for T's checkpoint again, probed by
+ * space_is_back at each retry. The warning names the directory; it is
+ * logged once per wait (and at most every SPACE_WARN_SECONDS). */
+static void space_wait_begin(sweepd *d, strial *t, const char *what)
+{
+    char out_dir[PATH_MAX], ckpt[PATH_MAX + 32];
+    trial_out_dir(d, t->id, out_dir, sizeof out_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_dir);
+    struct stat st;
+    size_t need = SPACE_SLACK + (stat(ckpt, &st) == 0 ? (size_t)st.st_size : 0);
+    if (need > d->space_need) d->space_need = need;
+    double now = time_mono();
+    if (!d->space_wait && (d->warned_at == 0 || now - d->warned_at >= SPACE_WARN_SECONDS)) {
+        log_warn("waiting for space on %s: trial %lld: %s; trials wait in the queue without "
+                 "using an attempt and start again once %llu bytes are free (checked every %g s)",
+                 d->cfg->state_dir, (long long)t->id, what ? what : "no space left for its files",
+                 (unsigned long long)d->space_need, IO_RETRY_SECONDS);
+        d->warned_at = now;
+    }
+    d->space_wait = true;
+    d->hold_until = now + IO_RETRY_SECONDS;
+}
+
+/* True when the state directory has d->space_need bytes free and the
+ * file-size limit (which workers inherit) allows files that large, or when
+ * that cannot be told; ends the wait then. */
+static bool space_is_back(sweepd *d)
+{
+    struct statvfs v;
+    struct rlimit rl;
+    if (statvfs(d->cfg->state_dir, &v) != 0) {
+        log_debug("statvfs %s: %s; trying to start trials", d->cfg->state_dir, strerror(errno));
+    } else {
+        uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+        bool limited = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                       (uint64_t)rl.rlim_cur < d->space_need;
+        if (avail < d->space_need || limited) {
+            log_debug("still waiting for space on %s: %llu bytes free, %llu wanted%s",
+                      d->cfg->state_dir, (unsigned long long)avail,
+                      (unsigned long long)d->space_need,
+                      limited ? " (the file-size limit is lower)" : "");
+            return false;
+        }
+        log_info("space is back on %s (%llu bytes free); starting trials again", d->cfg->state_dir,
+                 (unsigned long long)avail);
+    }
+    d->space_wait = false;
+    d->space_need = 0;
+    return true;
+}
+
 static void eval_finished(sweepd *d, proc *p)
 {
     sjob *j = p->job;
@@ -745,6 +818,13 @@ static void eval_finished(sweepd *d, proc *p)
     json_t *acc = p->eval_result ? json_object_get(p->eval_result, "accuracy") : NULL;
     if (p->stop == STOP_SHUTDOWN) {
         j->eval_done = false; // run it again after the restart
+        return;
+    }
+    if (p->stop == STOP_NONE && p->rp.term_signal == 0 && p->rp.exit_status == WEXIT_NOSPACE) {
+        /* Its result could not be written: run it again once there is space. */
+        j->eval_done = false;
+        j->eval_pending = true;
+        space_wait_begin(d, p->trial, "the test-set evaluation could not write its result");
         return;
     }
     if (p->rp.exit_status == WEXIT_OK && p->rp.term_signal == 0 && json_is_number(acc)) {
@@ -789,6 +869,8 @@ static const char *exit_reason(int64_t status)
         return "out of memory";
     case WEXIT_STOPPED:
         return "stopped by a signal after writing a checkpoint";
+    case WEXIT_NOSPACE:
+        return "no space left for its files";
     default:
         return "crashed";
     }
@@ -877,6 +959,18 @@ static void proc_on_exit(runner_proc *rp, void *ud)
         info.error = err;
         info.why = err;
         trial_set_state(d, j, t, TS_FAILED, &info);
+    } else if (sig == 0 && status == WEXIT_NOSPACE) {
+        /* A checkpoint, its best weights or its events could not be written
+         * for lack of space: not the trial's fault, so no attempt is used; it
+         * resumes from its last checkpoint (a failed write leaves that
+         * intact) once there is space again, and until then nothing starts. */
+        snprintf(err, sizeof err, "%s%s%s", exit_reason(status), p->last_error ? ": " : "",
+                 p->last_error ? p->last_error : "");
+        info.error = utf8_trim_tail(err);
+        info.why = "no space left for its files; resumes from its checkpoint when space returns";
+        info.quiet = d->space_wait;
+        space_wait_begin(d, t, p->last_error);
+        trial_set_state(d, j, t, TS_QUEUED, &info);
     } else if (sig == 0 && worker_exit_is_final_failure(status)) {
         snprintf(err, sizeof err, "%s%s%s", exit_reason(status), p->last_error ? ": " : "",
                  p->last_error ? p->last_error : "");
@@ -1028,6 +1122,10 @@ void sched_run(sweepd *d)
     if (d->shutting_down) return;
     if (d->hold_until > 0) {
         if (time_mono() < d->hold_until) return; // the timer tries again
+        if (d->space_wait && !space_is_back(d)) {
+            d->hold_until = time_mono() + IO_RETRY_SECONDS;
+            return;
+        }
         d->hold_until = 0;
     }
     while (d->running < d->cfg->workers) {

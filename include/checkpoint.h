@@ -68,7 +68,9 @@ typedef struct {
 } ckpt_meta;
 
 /* Writes M's tensors (and O's state when O is non-NULL) with INFO as
- * metadata to PATH atomically. Returns 0, ERR_NOMEM, or ERR_IO naming PATH. */
+ * metadata to PATH atomically (a temporary file renamed over PATH, so a
+ * failed write keeps the previous file). Returns 0, ERR_NOMEM, ERR_NOSPACE
+ * (no space left, quota or file-size limit) or ERR_IO naming PATH. */
 int ckpt_save(const char *path, resnet *m, optim *o, const ckpt_info *info, char *msg,
               size_t msglen);
 

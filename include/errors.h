@@ -30,7 +30,8 @@
     X(ERR_INTERRUPTED, -17, "interrupted", "interrupted")                                          \
     X(ERR_DIVERGED, -18, "diverged", "loss is not finite")                                         \
     X(ERR_INTERNAL, -19, "internal", "internal error")                                             \
-    X(ERR_PROTO, -20, "protocol", "protocol error")
+    X(ERR_PROTO, -20, "protocol", "protocol error")                                                \
+    X(ERR_NOSPACE, -21, "no_space", "no space left on device")
 
 enum sweep_error {
 #define SWEEP_ERR_ENUM(sym, val, name, text) sym = val,

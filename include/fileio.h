@@ -1,5 +1,6 @@
 /* fileio — reading a whole file into memory, the one way for every part that
- * needs a file's bytes at once (JPEGs of a data folder, specs, SQL).
+ * needs a file's bytes at once (JPEGs of a data folder, specs, SQL), and
+ * writing a buffer out whole, telling a lack of space from other failures.
  *
  * fileio_read takes regular files only (a FIFO or a directory in a data
  * folder must not block or be mistaken for data), sizes the buffer from
@@ -27,5 +28,15 @@ typedef struct {
 int fileio_read(const char *path, size_t max, fileio_buf *b, char *msg, size_t msglen);
 /* Frees B's memory and zeroes it. */
 void fileio_buf_free(fileio_buf *b);
+
+/* ERR_NOSPACE for the errnos of a failed write that mean "no space (yet)":
+ * ENOSPC (disk full), EDQUOT (quota) and EFBIG (file-size limit); ERR_IO for
+ * any other. */
+int fileio_err_for_errno(int e);
+/* Writes the N bytes at BUF to FD, going on after short writes and EINTR.
+ * Returns 0, or fileio_err_for_errno of the failed write(2), whose errno is
+ * left for the caller's message; *DONE (when not NULL) gets the bytes
+ * written, also on failure. */
+int fileio_write_all(int fd, const void *buf, size_t n, size_t *done);
 
 #endif

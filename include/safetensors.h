@@ -55,6 +55,9 @@ int st_writer_add_f32(st_writer *w, const char *name, int ndim, const int64_t *s
 int st_writer_add_raw(st_writer *w, const char *name, st_dtype dtype, int ndim,
                       const int64_t *shape, const void *data, size_t nbytes);
 int st_writer_meta(st_writer *w, const char *key, const char *value);
+/* Writes the file at PATH. 0, or ERR_NOSPACE (no space, quota or file-size
+ * limit: fileio_err_for_errno), ERR_IO, ERR_NOMEM with the reason in MSG; on
+ * failure the previous file at PATH is left as it was. */
 int st_writer_save(st_writer *w, const char *path, char *msg, size_t msglen);
 void st_writer_free(st_writer *w);
 

@@ -127,6 +127,10 @@ typedef struct sweepd {
     bool db_busy;       // the last flush met a locked or full database (retry at the tick)
     double hold_until;  // time_mono() before which no trial starts (files could not be
                         // written for lack of space; see proc_on_exit in sched.c)
+    bool space_wait;    // a worker exited WEXIT_NOSPACE: starts wait until space_need bytes
+                        // are free on the state directory (probed when hold_until passes)
+    size_t space_need;  // bytes wanted free before trials start again (0 when not waiting)
+    double warned_at;   // time_mono() of the last "waiting for space" warning, 0 = none
     uv_timer_t timer;   // the periodic timer
     uv_check_t flush;   // commits queued writes after each loop iteration
     double started;     // time_mono() at start

@@ -68,8 +68,11 @@ extern volatile sig_atomic_t train_stop_requested;
 
 /* Runs the trial S. Emits every event (including "error" on failure) and
  * returns the worker exit status (worker_cmds.h): 0, 3 data, 4 model,
- * 5 diverged, 6 out of memory, 7 stopped, 2 for spec problems found late
- * (e.g. an input size too small for the network, an unusable out_dir). */
+ * 5 diverged, 6 out of memory, 7 stopped, 8 no space (a checkpoint, the best
+ * weights or an event the daemon must see could not be written: ENOSPC,
+ * EDQUOT, EFBIG; the last checkpoint stays valid, so the trial resumes from
+ * it), 2 for spec problems found late (e.g. an input size too small for the
+ * network, an unusable out_dir). */
 int train_run(const trial_spec *s);
 
 /* Maps an error code from the data/model/optimizer layers to the exit status

@@ -9,6 +9,8 @@
 #include "errors.h"
 #include "fileio.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,40 @@ static int setup(void **state)
     return mkdtemp(dir) ? 0 : -1;
 }
 
+/* fileio_write_all writes everything, counts what it wrote, and tells a
+ * full disk (/dev/full: ENOSPC) from other failures. */
+static void test_write_all(void **state)
+{
+    (void)state;
+    char path[64], msg[256];
+    snprintf(path, sizeof path, "%s/w.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    size_t done = 0;
+    assert_int_equal(fileio_write_all(fd, "hello\n", 6, &done), 0);
+    assert_int_equal(done, 6);
+    close(fd);
+    fileio_buf b = {0};
+    assert_int_equal(fileio_read(path, 0, &b, msg, sizeof msg), 0);
+    assert_string_equal((char *)b.data, "hello\n");
+    fileio_buf_free(&b);
+    unlink(path);
+
+    int full = open("/dev/full", O_WRONLY);
+    if (full >= 0) {
+        done = 99;
+        assert_int_equal(fileio_write_all(full, "x", 1, &done), ERR_NOSPACE);
+        assert_int_equal(errno, ENOSPC);
+        assert_int_equal(done, 0);
+        close(full);
+    }
+    assert_int_equal(fileio_write_all(-1, "x", 1, NULL), ERR_IO); // EBADF
+    assert_int_equal(fileio_err_for_errno(ENOSPC), ERR_NOSPACE);
+    assert_int_equal(fileio_err_for_errno(EDQUOT), ERR_NOSPACE);
+    assert_int_equal(fileio_err_for_errno(EFBIG), ERR_NOSPACE);
+    assert_int_equal(fileio_err_for_errno(EIO), ERR_IO);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -94,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_and_reuse),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_write_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

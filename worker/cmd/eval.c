@@ -16,6 +16,7 @@
  * status follows the contract (2 arguments, 3 data, 4 model, 6 out of memory).
  * Steps: eval_parse (argv -> eval_opts), eval_run (the forward passes, into an
  * eval_result) and eval_report (the JSON object). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "dataset.h"
 #include "errors.h"
 #include "events.h"
+#include "fileio.h"
 #include "image.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,7 +49,7 @@ static void eval_usage(FILE *f)
                "must resolve inside one of them, and a class folder or image that links outside\n"
                "all of them is skipped with a warning. Without, links are followed anywhere.\n"
                "Exit codes: 0 done, 2 bad arguments, 3 data error, 4 model error, 6 out of "
-               "memory.\n");
+               "memory,\n8 no space left to write the result.\n");
 }
 
 static int print_error(int code, const char *message)
@@ -244,9 +246,15 @@ static int eval_report(const eval_opts *o, const eval_result *r)
         out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(out);
     if (!txt) return print_error(WEXIT_NOMEM, "out of memory formatting the result");
-    printf("%s\n", txt);
-    fflush(stdout);
+    errno = 0;
+    int werr = printf("%s\n", txt) < 0 || fflush(stdout) != 0 ? (errno ? errno : EIO) : 0;
     free(txt);
+    if (werr && fileio_err_for_errno(werr) == ERR_NOSPACE) {
+        /* No space for the result: the daemon runs the evaluation again later. */
+        char m[160];
+        snprintf(m, sizeof m, "cannot write the result to stdout: %s", strerror(werr));
+        return print_error(WEXIT_NOSPACE, m);
+    }
     log_info("eval %s on %s: %lld images, accuracy %.4f, macro f1 %.4f", o->weights, o->data,
              (long long)cm->total, ms.accuracy, ms.f1);
     return WEXIT_OK;

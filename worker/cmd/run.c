@@ -40,7 +40,8 @@ static void run_usage(FILE *f)
                "default a quarter of physical memory), SWEEP_PROFILE=1 (seconds per phase of the\n"
                "trial per epoch and in total, and per network unit, on stderr).\n"
                "Exit codes: 0 done, 2 bad spec or arguments, 3 data error, 4 model error,\n"
-               "5 diverged, 6 out of memory, 7 stopped by SIGTERM/SIGINT.\n");
+               "5 diverged, 6 out of memory, 7 stopped by SIGTERM/SIGINT, 8 no space left for\n"
+               "its files (the daemon requeues it without using a retry).\n");
 }
 
 /* What the command line asks for. */

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fileio.h"
 #include "grow.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -560,21 +561,6 @@ int st_writer_meta(st_writer *w, const char *key, const char *value)
     return json_object_set_new(w->meta, key, s) ? ERR_NOMEM : 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Builds the padded header: 8-byte length + JSON + spaces. Caller frees *OUT. */
 static int build_header(st_writer *w, char **out, size_t *outlen)
 {
@@ -635,14 +621,15 @@ int st_writer_save(st_writer *w, const char *path, char *msg, size_t msglen)
     snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        rc = err_set_errno(msg, msglen, ERR_IO, errno, "%s: cannot create a temporary file", tmp);
+        rc = err_set_errno(msg, msglen, fileio_err_for_errno(errno), errno,
+                           "%s: cannot create a temporary file", tmp);
         free(tmp);
         free(hdr);
         return rc;
     }
-    if (fchmod(fd, 0644) != 0 || write_all(fd, hdr, hlen) != 0) goto io_fail;
+    if (fchmod(fd, 0644) != 0 || fileio_write_all(fd, hdr, hlen, NULL) != 0) goto io_fail;
     for (size_t i = 0; i < w->n; i++)
-        if (write_all(fd, w->e[i].data, w->e[i].nbytes) != 0) goto io_fail;
+        if (fileio_write_all(fd, w->e[i].data, w->e[i].nbytes, NULL) != 0) goto io_fail;
     if (fsync(fd) != 0) goto io_fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -668,7 +655,9 @@ int st_writer_save(st_writer *w, const char *path, char *msg, size_t msglen)
     free(hdr);
     return 0;
 io_fail:
-    rc = err_set_errno(msg, msglen, ERR_IO, errno, "%s: cannot write", path);
+    /* ERR_NOSPACE for a full disk or the file-size limit (the worker then
+     * exits WEXIT_NOSPACE); the previous file at PATH is untouched. */
+    rc = err_set_errno(msg, msglen, fileio_err_for_errno(errno), errno, "%s: cannot write", path);
     if (fd >= 0) close(fd);
     unlink(tmp);
     free(tmp);

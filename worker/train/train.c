@@ -19,6 +19,7 @@
 #include "dataset.h"
 #include "errors.h"
 #include "events.h"
+#include "fileio.h"
 #include "log.h"
 #include "metrics.h"
 #include "optim.h"
@@ -143,6 +144,28 @@ static int fail(trainer *t, int exit_code, const char *fmt, ...)
     return PHASE_FAILED;
 }
 
+/* The exit status for a file of the trial that could not be written with
+ * error RC: out of memory, no space (WEXIT_NOSPACE: the daemon requeues the
+ * trial without using an attempt, and it resumes from its last checkpoint),
+ * else a data error. */
+static int write_exit(int rc)
+{
+    return rc == ERR_NOMEM ? WEXIT_NOMEM : rc == ERR_NOSPACE ? WEXIT_NOSPACE : WEXIT_DATA;
+}
+
+/* Emits an event the daemon must see (start, epoch, checkpoint, done): when
+ * it cannot be written for lack of space the trial stops with WEXIT_NOSPACE,
+ * before anything that would keep a resumed run from writing it again (the
+ * epoch event goes before that epoch's checkpoint). Other write failures (a
+ * closed pipe) are logged by events.c and not fatal. Returns 0 or
+ * PHASE_FAILED. */
+static int emit_checked(trainer *t, const char *name, json_t *fields)
+{
+    if (events_emit(name, fields) == ERR_NOSPACE)
+        return fail(t, WEXIT_NOSPACE, "%s", events_last_error());
+    return 0;
+}
+
 /* malloc that records the size on failure (exit 6 names it). */
 static void *talloc(trainer *t, size_t bytes, const char *what)
 {
@@ -257,12 +280,10 @@ static int save_checkpoint(trainer *t, int epochs_done, int step)
     int rc = ckpt_save(t->ckpt_file, t->m, &t->opt, &info, msg, sizeof msg);
     json_decref(state);
     json_decref(rng);
-    if (rc < 0)
-        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing checkpoint: %s", msg);
+    if (rc < 0) return fail(t, write_exit(rc), "writing checkpoint: %s", msg);
     json_t *ev = json_pack("{s:i, s:s}", "epoch", epochs_done, "path", t->ckpt_file);
     if (step > 0) json_object_set_new(ev, "step", json_integer(step));
-    events_emit("checkpoint", ev);
-    return 0;
+    return emit_checked(t, "checkpoint", ev);
 }
 
 static int save_best(trainer *t)
@@ -271,8 +292,7 @@ static int save_best(trainer *t)
     ckpt_info info = ckpt_info_for(t, &mi, t->best_epoch, 0);
     char msg[512];
     int rc = ckpt_save(t->best_file, t->m, NULL, &info, msg, sizeof msg);
-    if (rc < 0)
-        return fail(t, rc == ERR_NOMEM ? WEXIT_NOMEM : WEXIT_DATA, "writing best weights: %s", msg);
+    if (rc < 0) return fail(t, write_exit(rc), "writing best weights: %s", msg);
     return 0;
 }
 
@@ -620,7 +640,7 @@ static int emit_done(trainer *t)
     json_object_set_new(ev, "epochs", json_integer((json_int_t)json_array_size(t->metrics)));
     json_object_set_new(ev, "best_path", json_string(t->best_file));
     json_object_set_new(ev, "checkpoint_path", json_string(t->ckpt_file));
-    events_emit("done", ev);
+    if (emit_checked(t, "done", ev)) return PHASE_FAILED;
     log_info("trial %lld done: best epoch %d, %s %.4f", (long long)t->s->trial, t->best_epoch,
              trialspec_metric_name(t->s->metric), t->best_value);
     return 0;
@@ -655,7 +675,10 @@ static int run_epoch(trainer *t)
                   "val_accuracy", ms.accuracy, "val_precision", ms.precision, "val_recall",
                   ms.recall, "val_f1", ms.f1, "lr", t->lr, "seconds", secs);
     if (!rec) return fail(t, WEXIT_NOMEM, "out of memory building the epoch record");
-    events_emit("epoch", json_deep_copy(rec));
+    if (emit_checked(t, "epoch", json_deep_copy(rec))) {
+        json_decref(rec);
+        return PHASE_FAILED;
+    }
     json_object_set_new(rec, "confusion_matrix", confusion_to_json(&t->cm));
     json_array_append_new(t->metrics, rec);
     double value = record_value(t, rec);
@@ -860,7 +883,9 @@ static int run(trainer *t)
 {
     const trial_spec *s = t->s;
     int err = mkdir_p(s->out_dir);
-    if (err) return fail(t, WEXIT_SPEC, "out_dir: cannot create %s: %s", s->out_dir, strerror(err));
+    if (err)
+        return fail(t, fileio_err_for_errno(err) == ERR_NOSPACE ? WEXIT_NOSPACE : WEXIT_SPEC,
+                    "out_dir: cannot create %s: %s", s->out_dir, strerror(err));
     if (ckpt_path(t->ckpt_file, sizeof t->ckpt_file, s->out_dir, CKPT_FILE) < 0 ||
         ckpt_path(t->best_file, sizeof t->best_file, s->out_dir, CKPT_BEST_FILE) < 0)
         return fail(t, WEXIT_SPEC, "out_dir: path too long");
@@ -921,7 +946,7 @@ static int run(trainer *t)
     json_object_set_new(ev, "resumed",
                         resumed ? json_pack("{s:i, s:i}", "epoch", t->epoch, "step", t->step)
                                 : json_null());
-    events_emit("start", ev);
+    if (emit_checked(t, "start", ev)) return PHASE_FAILED;
     log_info("trial %lld: %s, %zu train / %zu val images, %d classes, freeze %s, feature cache "
              "%s, %d steps/epoch",
              (long long)s->trial, info.arch, t->data.train.n, t->data.val.n, t->data.nclasses,
