@@ -599,27 +599,32 @@ submit_point
 FIRED=0
 if workers_up; then
     rel_rpc '{"op":"shutdown"}' >/dev/null
-    kill_at sql "$DB" "SELECT count(*) FROM trials WHERE job_id=$J AND number=1 AND state='queued' AND exit_code=7"
+    kill_at sql "$DB" "SELECT count(*) FROM trials WHERE job_id=$J AND number=1 AND
+        state='queued' AND exit_code=7"
 fi
 down
 finish_point "shutdown: op shutdown, one worker stopped and requeued, the other checkpointing"
 
 # ---- 24-25. a locked database, restart recovery -------------------------------------
-begin_point locked 'all:"sleep":0.1'
+begin_point locked 'all:"pause_at":"done","pause_file":"@G"'
 submit_point
 FIRED=0
-if workers_up; then
-    POS=$(logpos)
+# Trials 0 and 1 wait after their done event; the lock is taken; then they
+# exit and trial 2 starts: none of it can be committed.
+if trig none 0 glob "$G.at.*" 2; then
     "$REL_PY" "$T/trigger.py" locker "$DB" "$T/unlock" &
     LP=$!
-    # Under the lock a trial ends and the next one starts; neither is committed.
-    kill_at log "$LOG" "$POS" 'database busy' "trial [0-9]+ \\(job $J #2\\) queued -> running" \
-        'trial [0-9]+: worker pid [0-9]+ started'
+    if trig none 0 file "$T/unlock.locked"; then
+        POS=$(logpos)
+        T2=$(trial_of 2)
+        touch "$G"
+        kill_at log "$LOG" "$POS" "trial $T2: worker pid [0-9]+ started"
+    fi
     touch "$T/unlock"
     wait "$LP"
 fi
 down
-finish_point "database lock: a trial ended and the next one's worker started while writes were locked out (its pid not committed)"
+finish_point "database lock: trials ended and the next worker started, none of it committed"
 
 begin_point recovery 'all:"pause_at":"term","pause_file":"@G"' '' "$HANG"
 submit_point
