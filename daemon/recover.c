@@ -9,14 +9,19 @@
  * daemon was down: it is marked completed instead of being run again.
  * A test-set evaluation left running (its pid is kept on the evaluated
  * trial's row while it runs) is stopped the same way; the job's evaluation
- * is then run again by the scheduler. The two state changes made here
- * (running -> completed, running -> queued) are checked against the
- * scheduler's transition table (TRIAL_TRANSITION_CHECK) like the scheduler's
- * own; the statements are the store's. */
+ * is then run again by the scheduler. A worker whose pid never reached the
+ * database (the daemon died between the spawn and the commit, or its writes
+ * were locked out) is found by its standard output, which is an events file
+ * under <state_dir>/trials/, and stopped too, before any file is replayed. The two state changes
+ * made here (running -> completed, running -> queued) are checked against the scheduler's
+ * transition table (TRIAL_TRANSITION_CHECK) like the scheduler's own; the statements are the
+ * store's. */
 #include "recover.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <stdint.h>
@@ -29,6 +34,7 @@
 #include "grow.h"
 #include "jsonx.h"
 #include "ndjson.h"
+#include "numparse.h"
 #include "log.h"
 #include "runner.h"
 #include "scheduler.h"
@@ -107,6 +113,50 @@ static bool orphan_add(orphans *o, int pid, uint64_t start)
     o->v[o->n].pid = pid;
     o->v[o->n++].start = start;
     return true;
+}
+
+/* True when PID is in O already. */
+static bool orphan_known(const orphans *o, int pid)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (o->v[i].pid == pid) return true;
+    return false;
+}
+
+/* Adds to O the processes whose standard output is a trial's events file or
+ * an evaluation's output under STATE_DIR/trials/ (the runner points a
+ * worker's stdout there): workers of the previous daemon that the rows do
+ * not name, because their pid was not committed before it died. */
+static void find_unrecorded(orphans *o, const char *state_dir)
+{
+    char real[PATH_MAX], prefix[PATH_MAX + 16];
+    if (!realpath(state_dir, real)) return;
+    int plen = snprintf(prefix, sizeof prefix, "%s/trials/", real);
+    if (plen <= 0 || (size_t)plen >= sizeof prefix) return;
+    DIR *dir = opendir("/proc");
+    if (!dir) return;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        int pid;
+        if (numparse_int("pid", de->d_name, 1, INT_MAX, &pid, NULL, 0) != 0) continue;
+        if (pid == (int)getpid() || orphan_known(o, pid)) continue;
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/%d/fd/1", pid);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= plen) continue;
+        target[n] = 0;
+        const char *base = strrchr(target, '/');
+        if (strncmp(target, prefix, (size_t)plen) != 0 ||
+            (strcmp(base, "/events.ndjson") != 0 && strcmp(base, "/eval.ndjson") != 0))
+            continue;
+        uint64_t start = runner_proc_start_time(pid);
+        if (!start) continue;
+        log_info("worker pid %d left by the previous daemon writes %s but is not in the"
+                 " database",
+                 pid, target);
+        if (!orphan_add(o, pid, start)) break;
+    }
+    closedir(dir);
 }
 
 /* store_trial_procs callback: a trial left running, to requeue. */
@@ -227,6 +277,7 @@ int recover_run(store *st, const char *state_dir, double kill_grace, char *msg, 
         return err_set(msg, msglen, ERR_DB, "cannot read evaluations");
     }
     store_clear_eval_pids(st);
+    find_unrecorded(&o, state_dir);
     stop_orphans(&o, kill_grace < 10 ? kill_grace : 10);
     free(o.v);
     /* Replay the events of every interrupted trial; finished ones are completed. */

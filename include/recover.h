@@ -4,7 +4,10 @@
  * by the pid and the process start time stored in the row (so a recycled pid
  * is never signalled), get SIGTERM (a chance to checkpoint), then SIGKILL to
  * the process group after KILL_GRACE seconds (at most 10 s); the trials go
- * back to `queued` with attempt + 1 and resume from their checkpoint. Each
+ * back to `queued` with attempt + 1 and resume from their checkpoint. A
+ * worker whose pid the rows do not hold (the daemon died before committing
+ * it) is found by its standard output, an events file under
+ * STATE_DIR/trials/, and stopped the same way. Each
  * interrupted trial's <out_dir>/events.ndjson is replayed first, so events
  * the dead daemon had not yet read or committed are stored; a trial whose
  * last attempt had reported "done" is marked completed instead.

@@ -34,12 +34,27 @@
  *   wait_file    a path: wait until it exists before starting (a test opens
  *                this gate once a `watch` is attached; gives up with exit 9
  *                after 60 s)
+ *   pause_at     a kill point for the fault campaign (fault_campaign.sh): the
+ *                worker stops at it, writes `pause_file`.at.<pid> and waits
+ *                until `pause_file` exists (exit 9 after 60 s). Points:
+ *                "before_start" (before the start event), "start" (after it),
+ *                "progress" (after progress event `pause_step` of epoch
+ *                `pause_epoch`), "epoch" (after that epoch's event, before its
+ *                checkpoint is written), "checkpoint" (after its checkpoint
+ *                event), "done" (after the done event, before exiting), "term"
+ *                (on SIGTERM, before the checkpoint is written: a second
+ *                SIGTERM or the file lets it go on). SIGTERM while paused
+ *                elsewhere stops as it would at that point (checkpoint of the
+ *                last finished epoch, exit 7; after "done": exit 0).
+ *   pause_epoch, pause_step   see pause_at (default 1)
  * SIGTERM: writes OUT_DIR/ckpt.json (last finished epoch), a checkpoint event,
  * exits 7. A later run resumes after that epoch. Each successful finish
  * appends one line to OUT_DIR/completions and writes OUT_DIR/best.safetensors.
  * `eval` reads DATA/fake.json too (DATA = its --data directory): "test_accuracy"
- * (default 0.5) and "eval_sleep" (seconds before it answers); each evaluation
- * that runs to its end appends its weights path to DATA/evals.
+ * (default 0.5), "eval_sleep" (seconds before it answers) and the kill points
+ * "eval_pause_at" ("eval": before it answers, "result": after it answered,
+ * before exiting) with "eval_pause_file", as pause_at above (SIGTERM ends it);
+ * each evaluation that answers appends its weights path to DATA/evals.
  * FAKE_NOOP=1 forces "noop" (benchmark). val_accuracy is a fixed function of
  * lr and epoch, best at lr = 0.01. */
 #include <errno.h>
@@ -155,8 +170,53 @@ static int nap(double sec, int ignore_term)
     return got_term && !ignore_term;
 }
 
+/* ---- kill points of the fault campaign ("pause_at", see the top) ---- */
+static const char *g_pause_at;   // the rule's pause_at (owned by g_rule), or NULL
+static const char *g_pause_file; // its gate file (owned by g_rule), or NULL
+static int g_pause_epoch = 1;    // the epoch of "progress", "epoch" and "checkpoint"
+static int g_pause_step = 1;     // the progress step of "progress"
+
+/* Writes GATE.at.<pid> (created whole: written, then renamed into place) and
+ * waits until GATE exists. Returns 1 when SIGTERM arrived first; exits 9 after 60 s. */
+static int pause_wait(const char *gate)
+{
+    char at[4096], tmp[4096 + 8];
+    snprintf(at, sizeof at, "%s.at.%d", gate, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", at);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+        rename(tmp, at);
+    }
+    for (int waited = 0; access(gate, F_OK) != 0; waited++) {
+        if (got_term) return 1;
+        if (waited > 6000) {
+            fprintf(stderr, "fake_worker: %s did not appear within 60 s\n", gate);
+            exit(9);
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return 0;
+}
+
+/* Kill point AT (of epoch E, progress step S): pauses there when the rule's
+ * pause_at names it. Returns 1 when SIGTERM arrived while paused. */
+static int pause_point(const char *at, int e, int s)
+{
+    if (!g_pause_at || !g_pause_file || strcmp(g_pause_at, at)) return 0;
+    int per_epoch = !strcmp(at, "progress") || !strcmp(at, "epoch") || !strcmp(at, "checkpoint");
+    if (per_epoch && e != g_pause_epoch) return 0;
+    if (!strcmp(at, "progress") && s != g_pause_step) return 0;
+    return pause_wait(g_pause_file);
+}
+
 static int stop_with_checkpoint(const char *out, int last_epoch)
 {
+    if (g_pause_at && g_pause_file && !strcmp(g_pause_at, "term")) {
+        got_term = 0; // the next SIGTERM (or the gate) lets it go on
+        pause_wait(g_pause_file);
+    }
     char buf[64];
     snprintf(buf, sizeof buf, "{\"epoch\":%d}\n", last_epoch);
     write_text(out, "ckpt.json", buf, 0);
@@ -208,11 +268,20 @@ static int cmd_eval(int argc, char **argv)
     snprintf(p, sizeof p, "%s/fake.json", data);
     json_t *cfg = json_load_file(p, 0, NULL);
     double acc = 0.5, secs = 0;
+    char pause_at[16] = "", gate[4096] = "";
+    if (cfg && json_is_string(json_object_get(cfg, "eval_pause_at")) &&
+        json_is_string(json_object_get(cfg, "eval_pause_file"))) {
+        snprintf(pause_at, sizeof pause_at, "%s",
+                 json_string_value(json_object_get(cfg, "eval_pause_at")));
+        snprintf(gate, sizeof gate, "%s",
+                 json_string_value(json_object_get(cfg, "eval_pause_file")));
+    }
     if (cfg && json_is_number(json_object_get(cfg, "test_accuracy")))
         acc = json_number_value(json_object_get(cfg, "test_accuracy"));
     if (cfg && json_is_number(json_object_get(cfg, "eval_sleep")))
         secs = json_number_value(json_object_get(cfg, "eval_sleep"));
     json_decref(cfg);
+    if (!strcmp(pause_at, "eval")) pause_wait(gate);
     if (secs > 0)
         nanosleep(&(struct timespec){(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)},
                   NULL);
@@ -224,6 +293,8 @@ static int cmd_eval(int argc, char **argv)
         fclose(f);
     }
     printf("{\"loss\":0.5,\"accuracy\":%.17g,\"macro_f1\":0.5}\n", acc);
+    fflush(stdout);
+    if (!strcmp(pause_at, "result")) pause_wait(gate);
     return 0;
 }
 
@@ -285,6 +356,12 @@ int main(int argc, char **argv)
                        ? (int)json_integer_value(json_object_get(rule, "at_epoch"))
                        : 1;
     int ignore_term = json_is_true(json_object_get(rule, "ignore_term"));
+    g_pause_at = json_string_value(json_object_get(rule, "pause_at"));
+    g_pause_file = json_string_value(json_object_get(rule, "pause_file"));
+    if (json_is_integer(json_object_get(rule, "pause_epoch")))
+        g_pause_epoch = (int)json_integer_value(json_object_get(rule, "pause_epoch"));
+    if (json_is_integer(json_object_get(rule, "pause_step")))
+        g_pause_step = (int)json_integer_value(json_object_get(rule, "pause_step"));
     double lr = json_number_value(json_object_get(params, "lr"));
     json_int_t trial = json_integer_value(json_object_get(spec, "trial"));
 
@@ -334,6 +411,10 @@ int main(int argc, char **argv)
             (long long)trial, starts + 1, action, resume);
     json_t *st = json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial,
                            "params", params, "train_images", 100, "val_images", 20, "classes", 2);
+    if (pause_point("before_start", 0, 0)) {
+        json_decref(st);
+        return stop_with_checkpoint(out, resume);
+    }
     if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
     if (blas) json_object_set_new(st, "blas_core", json_string(blas));
     int burst = !strcmp(action, "burst");
@@ -348,6 +429,7 @@ int main(int argc, char **argv)
         if (!apart) emit(st);
     } else {
         emit(st);
+        if (pause_point("start", 0, 0)) return stop_with_checkpoint(out, resume);
     }
 
     int best_epoch = 0;
@@ -391,12 +473,14 @@ int main(int argc, char **argv)
             emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e,
                            "step", s, "steps", progress, "loss", 1.0 / (e + s), "images_per_s",
                            1000.0));
+            if (pause_point("progress", e, s)) return stop_with_checkpoint(out, e - 1);
         }
         double a = acc_for(lr, e);
         emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch",
                        "epoch", e, "train_loss", 1.0 / (e + 1), "train_accuracy", a, "val_loss",
                        1 - a, "val_accuracy", a, "val_precision", a, "val_recall", a, "val_f1", a,
                        "lr", lr, "seconds", sleep_s));
+        if (pause_point("epoch", e, 0)) return stop_with_checkpoint(out, e - 1);
         if (a > best) {
             best = a;
             best_epoch = e;
@@ -405,6 +489,7 @@ int main(int argc, char **argv)
         write_text(out, "ckpt.json", buf, 0);
         snprintf(p, sizeof p, "%s/ckpt.json", out);
         emit(json_pack("{s:s, s:i, s:s}", "event", "checkpoint", "epoch", e, "path", p));
+        if (pause_point("checkpoint", e, 0)) return stop_with_checkpoint(out, e);
     }
     if (best < 0) { // resumed after the last epoch
         best_epoch = epochs;
@@ -417,5 +502,6 @@ int main(int argc, char **argv)
                    "val_accuracy", best, "val_loss", 1 - best, "val_precision", best, "val_recall",
                    best, "val_f1", best));
     burst_end();
+    pause_point("done", 0, 0); // the work is done: SIGTERM here ends it with 0
     return 0;
 }
