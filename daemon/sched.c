@@ -412,6 +412,7 @@ static int load_job(void *ud, const store_job_row *r)
     }
     snprintf(j->metric, sizeof j->metric, "%s", r->metric);
     j->maximize = r->maximize;
+    j->cancel_pending = r->cancel_requested;
     append_job(d, j);
     return 0;
 }
@@ -437,8 +438,10 @@ int sched_load(sweepd *d, char *msg, size_t msglen)
     int rc = store_active_jobs(d->st, load_job, d);
     if (rc == ERR_DB) return err_set(msg, msglen, ERR_DB, "cannot read jobs");
     if (rc) return err_set(msg, msglen, rc, "out of memory loading jobs");
-    /* Their trials. */
-    for (sjob *j = d->jobs; j; j = j->next) {
+    /* Their trials. (A job whose cancel is finished here may end and be
+     * freed: NEXT is taken first.) */
+    for (sjob *j = d->jobs, *next; j; j = next) {
+        next = j->next;
         size_t n = 0;
         if (store_job_trial_count(d->st, j->id, &n) != 0)
             return err_set(msg, msglen, ERR_DB, "cannot read trials");
@@ -451,6 +454,16 @@ int sched_load(sweepd *d, char *msg, size_t msglen)
         log_info("job %lld (%s) resumed: %zu queued, %zu completed, %zu failed of %zu",
                  (long long)j->id, j->name, j->counts[TS_QUEUED], j->counts[TS_COMPLETED],
                  j->counts[TS_FAILED], j->n);
+        if (j->cancel_pending && !j->error) {
+            /* Cancelled, but the last daemon stopped before the cancelled
+             * trials did: finish the cancel (recovery has put them back in
+             * the queue) instead of running them again. */
+            int dq, stopping;
+            log_info("job %lld: finishing the cancel requested before the restart",
+                     (long long)j->id);
+            sched_cancel(d, j, &dq, &stopping);
+            continue;
+        }
         if (j->error) {
             /* Unusable spec: fail what is left. */
             for (size_t k = 0; k < j->n; k++)
@@ -1167,6 +1180,16 @@ int sched_cancel(sweepd *d, sjob *j, int *dequeued, int *stopping)
     *dequeued = *stopping = 0;
     j->cancelling = true;
     log_info("job %lld (%s): cancel requested", (long long)j->id, j->name);
+    if (!j->cancel_pending) {
+        /* Stored before the reply (committed now when the database lets
+         * it): a daemon killed while the trials stop finishes the cancel
+         * on restart (sched_load). */
+        char now[40];
+        time_now_iso(now, sizeof now);
+        store_job_cancel_requested(d->st, j->id, now);
+        j->cancel_pending = true;
+        if (store_flush(d->st) != 0) d->db_busy = true;
+    }
     *dequeued = cancel_queued(d, j);
     for (size_t i = 0; i < j->n; i++) {
         strial *t = &j->trials[i];

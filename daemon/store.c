@@ -991,7 +991,8 @@ int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), v
 {
     sqlite3_stmt *st =
         store_stmt(s, "SELECT id, spec_json, state, submitted_uid, max_parallel, trial_timeout,"
-                      " max_retries, seed, objective_metric, objective_goal FROM jobs"
+                      " max_retries, seed, objective_metric, objective_goal,"
+                      " cancel_requested_at IS NOT NULL FROM jobs"
                       " WHERE state IN ('queued', 'running') ORDER BY id");
     if (!st) return ERR_DB;
     int rc = 0;
@@ -1008,11 +1009,18 @@ int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), v
             .seed = (uint64_t)sqlite3_column_int64(st, 7),
             .metric = col_text(st, 8),
             .maximize = !strcmp(col_text(st, 9), "maximize"),
+            .cancel_requested = sqlite3_column_int(st, 10) != 0,
         };
         rc = fn(ud, &r);
     }
     sqlite3_reset(st);
     return rc;
+}
+
+int store_job_cancel_requested(store *s, int64_t job_id, const char *now)
+{
+    return store_enqueue(s, "UPDATE jobs SET cancel_requested_at = ? WHERE id = ?", "si", now,
+                         job_id);
 }
 
 int store_job_trial_count(store *s, int64_t job_id, size_t *n)

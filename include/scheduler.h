@@ -77,6 +77,7 @@ typedef struct sjob {
     size_t cursor;           // no queued trial below this index
     size_t counts[TS_COUNT]; // trials per state
     bool cancelling;         // cancel requested: nothing new starts
+    bool cancel_pending;     // the cancel is stored (jobs.cancel_requested_at)
     bool eval_pending;       // test evaluation wanted when a slot frees
     bool eval_done;          // test evaluation finished (or not applicable)
     bool eval_io_wait;       // its files could not be written; retried (logged once)

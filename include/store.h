@@ -213,10 +213,14 @@ typedef struct {
     uint64_t seed;         // jobs.seed
     const char *metric;    // objective_metric
     bool maximize;         // objective_goal is 'maximize'
+    bool cancel_requested; // cancel_requested_at is set: a cancel the last daemon did not finish
 } store_job_row;
 /* Calls FN for each active job, by id; stops at FN's first nonzero return,
  * which it returns. ERR_DB when the query fails. */
 int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), void *ud);
+
+/* Records that a cancel of JOB_ID was requested at NOW (queued write). */
+int store_job_cancel_requested(store *s, int64_t job_id, const char *now);
 
 /* One trial of a job, for the scheduler's memory. STATE is borrowed. */
 typedef struct {

@@ -46,7 +46,7 @@ CREATE TABLE jobs (
     max_retries      INTEGER NOT NULL DEFAULT 0 CHECK (max_retries >= 0),
     seed             INTEGER NOT NULL DEFAULT 0,
     error            TEXT                               -- why the job failed, if it did
-);
+, cancel_requested_at TEXT);  -- version 4: when a cancel was requested (NULL = never)
 
 -- One point of the search space, run by one sweep-worker process.
 -- blas_core (version 2, after last_epoch where ALTER TABLE put it): the OpenBLAS
@@ -153,4 +153,4 @@ CREATE TABLE daemon_meta (
     value TEXT NOT NULL
 );
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -83,7 +83,7 @@ static void test_pragmas(void **state)
     assert_string_equal(one_text(f->st, "PRAGMA journal_mode"), "wal");
     assert_string_equal(one_text(f->st, "PRAGMA synchronous"), "1"); // NORMAL
     assert_string_equal(one_text(f->st, "PRAGMA foreign_keys"), "1");
-    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "3"); // 0003_daemon_meta
+    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "4"); // 0004_job_cancel_requested
     /* Statements are cached: same pointer for the same SQL. */
     assert_ptr_equal(store_stmt(f->st, "SELECT 1"), store_stmt(f->st, "SELECT 1"));
 }
