@@ -4,9 +4,12 @@
  *
  * Events are not lost with the daemon: workers append them to
  * <out_dir>/events.ndjson, and this replays each interrupted trial's file
- * (storing is idempotent: metrics rows are INSERT OR REPLACE by epoch). A
- * trial whose last attempt reported "done" finished its work while the
- * daemon was down: it is marked completed instead of being run again.
+ * (storing is idempotent: metrics rows are INSERT OR REPLACE by epoch)
+ * through the same contract check as live lines (events_check.h, each start
+ * a new attempt): an invalid event is logged and skipped, never stored. A
+ * trial whose last attempt reported a valid "done" finished its work while
+ * the daemon was down: it is marked completed instead of being run again
+ * (one whose done was invalid is requeued like any interrupted trial).
  * A test-set evaluation left running (its pid is kept on the evaluated
  * trial's row while it runs) is stopped the same way; the job's evaluation
  * is then run again by the scheduler. A worker whose pid never reached the
@@ -31,6 +34,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "events_check.h"
 #include "grow.h"
 #include "jsonx.h"
 #include "ndjson.h"
@@ -46,10 +50,10 @@ static bool same_process(int pid, uint64_t start)
 }
 
 typedef struct {
-    store *st;     // where events go
-    int64_t trial; // trial id
-    bool done;     // a "done" event after the last "start"
-    int events;    // events replayed
+    store *st;          // where events go
+    int64_t trial;      // trial id
+    events_check check; // the contract check; check.done: a valid "done" after the last "start"
+    int events;         // events replayed
 } replay;
 
 static int replay_line(void *ud, char *line, size_t len)
@@ -57,12 +61,13 @@ static int replay_line(void *ud, char *line, size_t len)
     replay *r = ud;
     if (!line) return 0;
     json_t *ev = jx_parse(line, len, NULL, 0);
-    const char *kind = ev ? json_string_value(json_object_get(ev, "event")) : NULL;
-    if (kind) {
-        if (!strcmp(kind, "start"))
-            r->done = false;
-        else if (!strcmp(kind, "done"))
-            r->done = true;
+    char why[512];
+    if (!json_is_object(ev)) {
+        /* Not JSON (a library's output): skipped, as when it was live. */
+    } else if (events_check_event(&r->check, ev, why, sizeof why) != 0) {
+        if (r->check.bad <= EVENTS_CHECK_FAULT_LIMIT)
+            events_check_log_bad(r->trial, why, line, len);
+    } else {
         store_trial_event(r->st, r->trial, ev);
         r->events++;
     }
@@ -71,11 +76,19 @@ static int replay_line(void *ud, char *line, size_t len)
 }
 
 /* Replays OUT_DIR/events.ndjson of TRIAL; returns true when its last attempt
- * reported "done". */
+ * reported a valid "done". */
 static bool replay_events(store *st, int64_t trial, const char *out_dir)
 {
     replay r = {.st = st, .trial = trial};
     if (!out_dir) return false;
+    json_t *params = NULL;
+    int64_t seed;
+    char msg[256];
+    int epochs = store_trial_params(st, trial, &params, &seed, msg, sizeof msg) == 0
+                     ? events_check_epochs(params)
+                     : 0;
+    json_decref(params);
+    events_check_init(&r.check, trial, epochs, true);
     char path[4096 + 32];
     snprintf(path, sizeof path, "%s/events.ndjson", out_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -90,8 +103,11 @@ static bool replay_events(store *st, int64_t trial, const char *out_dir)
     ndjson_free(&nb);
     close(fd);
     log_info("trial %lld: replayed %d events from %s%s", (long long)trial, r.events, path,
-             r.done ? " (its last attempt finished)" : "");
-    return r.done;
+             r.check.done ? " (its last attempt finished)" : "");
+    if (r.check.bad)
+        log_warn("trial %lld: %u invalid events in %s were not stored", (long long)trial,
+                 r.check.bad, path);
+    return r.check.done;
 }
 
 /* The worker processes left by the previous daemon that still run. */

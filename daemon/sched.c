@@ -21,10 +21,15 @@
  *   retried (back to queued, attempt + 1, resuming from the checkpoint in the
  *   same out_dir) while attempt <= max_retries, else failed. A stop that the
  *   daemon caused is judged by its reason: timeout -> failed, cancel ->
- *   cancelled, shutdown -> queued with the attempt not counted. A trial whose
- *   files (out_dir, trial.json, log, events file) cannot be written for lack
- *   of space (ENOSPC, EDQUOT, EFBIG, EIO) goes back to queued without using
- *   an attempt, and no trial starts for IO_RETRY_SECONDS (one warning per
+ *   cancelled, shutdown -> queued with the attempt not counted. A worker
+ *   whose events break the contract too often or in its "done"
+ *   (events_check.h) is stopped, and its trial fails with "worker sent
+ *   invalid events: ..." whatever its exit status (unless the job is being
+ *   cancelled); every line is checked before it is stored or forwarded, and
+ *   an invalid one is never either. A trial whose files (out_dir,
+ *   trial.json, log, events file) cannot be written for lack of space
+ *   (ENOSPC, EDQUOT, EFBIG, EIO) goes back to queued without using an
+ *   attempt, and no trial starts for IO_RETRY_SECONDS (one warning per
  *   trial, the retries logged at debug level); the test-set evaluation
  *   likewise waits. A worker that could not write a checkpoint, its best
  *   weights or its events for lack of space exits WEXIT_NOSPACE: its trial
@@ -57,6 +62,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "events_check.h"
 #include "jsonx.h"
 #include "log.h"
 #include "scheduler.h"
@@ -624,6 +630,7 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     int64_t seed = 0;
     int rc = store_trial_params(d->st, t->id, &params, &seed, msg, msglen);
     if (rc) return rc;
+    int epochs = events_check_epochs(params); // before json_pack takes PARAMS
     char out_dir[PATH_MAX], cache[PATH_MAX], log[PATH_MAX], what[64];
     char spec_path[PATH_MAX + 16], events[PATH_MAX + 32];
     trial_out_dir(d, t->id, out_dir, sizeof out_dir);
@@ -654,6 +661,7 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
         free(text);
         return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
     }
+    events_check_init(&p->check, t->id, epochs, false);
     runner_files files = {.dir = out_dir,
                           .file_path = spec_path,
                           .file_text = text,
@@ -905,6 +913,10 @@ static void proc_on_exit(runner_proc *rp, void *ud)
     if (p->bad_lines)
         log_warn("job %lld pid %d: %u output lines were not JSON events or too long",
                  (long long)j->id, rp->pid, p->bad_lines);
+    if (!p->is_eval && p->check.bad)
+        log_warn("trial %lld: worker pid %d sent %u invalid events, none stored%s",
+                 (long long)p->trial->id, rp->pid, p->check.bad,
+                 p->check.faulty ? "; the worker was faulty" : "");
     if (p->is_eval) {
         eval_finished(d, p);
         proc_release(p);
@@ -949,6 +961,16 @@ static void proc_on_exit(runner_proc *rp, void *ud)
         info.error = p->last_error ? p->last_error : "cannot start the worker";
         info.why = info.error;
         log_error("trial %lld: %s", (long long)t->id, info.error);
+        trial_set_state(d, j, t, TS_FAILED, &info);
+    } else if (p->check.faulty && p->stop != STOP_CANCEL) {
+        /* Its worker sent invalid events (events_check.h) and was stopped: the
+         * trial fails whatever the exit status (a worker that lied about being
+         * done is not completed), without a retry (the same worker would lie
+         * again). */
+        snprintf(err, sizeof err, "worker sent invalid events: %s", p->check.fault);
+        info.error = utf8_trim_tail(err);
+        size_t wl = strlen(why);
+        snprintf(why + wl, sizeof why - wl, "; %s", err);
         trial_set_state(d, j, t, TS_FAILED, &info);
     } else if (status == WEXIT_OK && sig == 0) {
         trial_set_state(d, j, t, TS_COMPLETED, &info);
@@ -1013,7 +1035,23 @@ static void proc_on_exit(runner_proc *rp, void *ud)
     sched_run(d);
 }
 
-/* runner on_line: stores one worker event line and forwards it to watchers. */
+/* An invalid event of P's worker (LINE, LEN bytes; WHY the reason): logged
+ * (the first EVENTS_CHECK_FAULT_LIMIT of the attempt), never stored or
+ * forwarded. When it made the worker faulty (events_check.h) the worker is
+ * stopped; proc_on_exit then fails the trial. */
+static void proc_bad_event(proc *p, bool was_faulty, const char *why, const char *line, size_t len)
+{
+    int64_t id = p->trial->id;
+    if (p->check.bad_now <= EVENTS_CHECK_FAULT_LIMIT) events_check_log_bad(id, why, line, len);
+    if (was_faulty || !p->check.faulty) return;
+    log_error("trial %lld: worker pid %d sent invalid events (%u; %s); stopping it, the trial"
+              " fails",
+              (long long)id, p->rp.pid, p->check.bad_now, p->check.fault);
+    runner_terminate(&p->rp);
+}
+
+/* runner on_line: checks one worker event line against the contract
+ * (events_check.h), then stores it and forwards it to watchers. */
 static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
 {
     proc *p = ud;
@@ -1046,14 +1084,23 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         json_decref(ev);
         return;
     }
-    if (!kind) {
+    strial *t = p->trial;
+    if (!json_is_object(ev)) { // not JSON at all: noise (a library writing to stdout), not a fault
+        char ex[EVENTS_CHECK_EXCERPT * 4 + 8];
+        events_check_excerpt(ex, sizeof ex, line, len);
         if (p->bad_lines++ < 5)
-            log_warn("trial %lld: ignoring output line that is not a JSON event: %.120s",
-                     (long long)p->trial->id, line);
+            log_warn("trial %lld: ignoring output line that is not a JSON event: %s",
+                     (long long)t->id, ex);
         json_decref(ev);
         return;
     }
-    strial *t = p->trial;
+    char why[512];
+    bool was_faulty = p->check.faulty;
+    if (events_check_event(&p->check, ev, why, sizeof why) != 0) {
+        proc_bad_event(p, was_faulty, why, line, len);
+        json_decref(ev);
+        return;
+    }
     store_trial_event(d->st, t->id, ev);
     if (!strcmp(kind, "done")) {
         p->done_seen = true;
@@ -1064,10 +1111,6 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         store_error_text(ev, e, sizeof e);
         free(p->last_error);
         p->last_error = strdup(e);
-    } else if (!strcmp(kind, "epoch") && !json_is_integer(json_object_get(ev, "epoch"))) {
-        if (p->bad_lines++ < 5)
-            log_warn("trial %lld: epoch event without a valid epoch: %.120s", (long long)t->id,
-                     line);
     }
     if (watched(d, j)) {
         json_object_set_new(ev, "job", json_integer(j->id));

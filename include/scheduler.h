@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "events_check.h"
 #include "ndjson.h"
 #include "runner.h"
 #include "store.h"
@@ -108,6 +109,7 @@ typedef struct proc {
     json_t *eval_result;      // last JSON object printed by `eval` (owned)
     unsigned bad_lines;       // non-JSON / oversized lines seen
     unsigned long_lines;      // oversized lines seen
+    events_check check;       // the contract check of a trial's event lines (events_check.h)
     bool linked;              // in d->procs
     struct proc *next, *prev; // all live processes
 } proc;

@@ -33,7 +33,11 @@
  * answers to sweepctl's own requests, are not). Strings from the stream and
  * the replies (job name, states, metric, error messages, parameter names) are
  * stored escaped with utf8_escape, so every line printed from them is
- * safe on a terminal. */
+ * safe on a terminal. A metric is printed only when it is a finite number
+ * ("-" otherwise), and counts (epochs, steps, attempts) are taken only when
+ * they fit an int: sweepd checks worker events before forwarding them
+ * (events_check.h), and this does not rely on it. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +115,24 @@ static double num(const json_t *o, const char *k, double dflt)
 {
     const json_t *v = ctl_lookup(o, k);
     return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+/* Member K of O as an int: a number within the range of int (its integer
+ * part), else DFLT. */
+static int inum(const json_t *o, const char *k, int dflt)
+{
+    double v = num(o, k, NAN);
+    return isfinite(v) && v > INT_MIN && v < INT_MAX ? (int)v : dflt;
+}
+
+/* Member K of E as printed in an epoch line: a finite number as
+ * ctl_fmt_json shows it, anything else (text, an object, missing) "-". */
+static const char *metric_text(char *buf, size_t n, const json_t *e, const char *k)
+{
+    const json_t *v = json_object_get(e, k);
+    if (json_is_number(v) && isfinite(json_number_value(v))) return ctl_fmt_json(buf, n, v);
+    snprintf(buf, n, "-");
+    return buf;
 }
 
 static double iso_time(const json_t *o, const char *k)
@@ -199,10 +221,10 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         if ((s = json_string_value(json_object_get(obj, "goal"))))
             w->minimize = !strcmp(s, "minimize");
     }
-    double mp = num(job, "max_parallel", num(spec, "max_parallel", 0));
-    if (mp > 0) w->max_parallel = (int)mp;
-    double tot = num(job, "trials_total", -1);
-    if (tot >= 0) w->total = (int)tot;
+    int mp = inum(job, "max_parallel", inum(spec, "max_parallel", 0));
+    if (mp > 0) w->max_parallel = mp;
+    int tot = inum(job, "trials_total", -1);
+    if (tot >= 0) w->total = tot;
     double st = iso_time(job, "started_at");
     if (!isnan(st)) w->job_started = st;
     w->job_finished = iso_time(job, "finished_at");
@@ -228,7 +250,7 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         w_trial *t = trial_get(w, json_integer_value(id));
         if (!t) break;
         bool fresh = w->ntrials > before, was_final = is_final(t->state);
-        t->number = (long long)num(row, "number", (double)t->number);
+        t->number = inum(row, "number", (int)t->number);
         if ((s = json_string_value(json_object_get(row, "state"))) &&
             (fresh || state_rank(s) > state_rank(t->state))) {
             if (held && state_rank(s) == 2 && held_runs(held, t->id)) s = "running";
@@ -239,14 +261,14 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         bool report = !fresh && !was_final && is_final(t->state);
         double v = num(row, w->metric, NAN);
         if (!isnan(v) && is_final(t->state)) t->val = v;
-        double e = num(row, "epochs", 0);
-        if (e > 0 && t->epochs == 0) t->epochs = (int)e;
+        int e = inum(row, "epochs", 0);
+        if (e > 0 && t->epochs == 0) t->epochs = e;
         if (!isnan(iso_time(row, "started_at"))) t->started = iso_time(row, "started_at");
         if (!isnan(iso_time(row, "finished_at"))) t->finished = iso_time(row, "finished_at");
         double ta = num(row, "test_accuracy", NAN);
         if (!isnan(ta)) t->test = ta;
-        double att = num(row, "attempt", 0); // attempts only grow: a lagging reply keeps ours
-        if (att > t->attempt) t->attempt = (int)att;
+        int att = inum(row, "attempt", 0); // attempts only grow: a lagging reply keeps ours
+        if (att > t->attempt) t->attempt = att;
         if ((s = json_string_value(json_object_get(row, "error"))))
             utf8_escape(t->error, sizeof t->error, s);
         size_t off = 0, j;
@@ -480,8 +502,8 @@ static bool apply_event(w_state *w, const json_t *e)
     if (!strcmp(ev, "start")) {
         snprintf(t->state, sizeof t->state, "running");
         const json_t *p = json_object_get(e, "params");
-        double ep = num(p, "epochs", 0);
-        if (ep > 0) t->epochs = (int)ep;
+        int ep = inum(p, "epochs", 0);
+        if (ep > 0) t->epochs = ep;
         t->started = time_wall();
         t->finished = NAN;
         t->epoch = t->step = t->steps = 0;
@@ -497,24 +519,22 @@ static bool apply_event(w_state *w, const json_t *e)
             snprintf(t->state, sizeof t->state, "running");
             changed = true;
         }
-        t->epoch = (int)num(e, "epoch", t->epoch);
-        t->step = (int)num(e, "step", t->step);
-        t->steps = (int)num(e, "steps", t->steps);
+        t->epoch = inum(e, "epoch", t->epoch);
+        t->step = inum(e, "step", t->step);
+        t->steps = inum(e, "steps", t->steps);
         t->loss = num(e, "loss", t->loss);
         t->ips = num(e, "images_per_s", t->ips);
     } else if (!strcmp(ev, "epoch")) {
-        t->epoch = (int)num(e, "epoch", t->epoch);
+        t->epoch = inum(e, "epoch", t->epoch);
         t->step = t->steps;
         double v = num(e, w->metric, NAN);
         if (!isnan(v)) t->val = v;
         if (plain) {
             fprintf(f, "trial %lld epoch %d", t->id, t->epoch);
             if (t->epochs > 0) fprintf(f, "/%d", t->epochs);
-            fprintf(f, ": train_loss %s",
-                    ctl_fmt_json(b, sizeof b, json_object_get(e, "train_loss")));
-            fprintf(f, " val_loss %s", ctl_fmt_json(b, sizeof b, json_object_get(e, "val_loss")));
-            fprintf(f, " val_accuracy %s",
-                    ctl_fmt_json(b, sizeof b, json_object_get(e, "val_accuracy")));
+            fprintf(f, ": train_loss %s", metric_text(b, sizeof b, e, "train_loss"));
+            fprintf(f, " val_loss %s", metric_text(b, sizeof b, e, "val_loss"));
+            fprintf(f, " val_accuracy %s", metric_text(b, sizeof b, e, "val_accuracy"));
             const json_t *sec = json_object_get(e, "seconds");
             if (json_is_number(sec))
                 fprintf(f, " (%s)", ctl_fmt_duration(b, sizeof b, json_number_value(sec)));
@@ -536,7 +556,7 @@ static bool apply_event(w_state *w, const json_t *e)
     } else if (st) {
         /* trial_state and any other event carrying a state. */
         bool was_final = is_final(t->state), was_running = !strcmp(t->state, "running");
-        t->attempt = (int)num(e, "attempt", t->attempt);
+        t->attempt = inum(e, "attempt", t->attempt);
         if (strcmp(st, t->state)) {
             utf8_escape(t->state, sizeof t->state, st);
             changed = true;

@@ -24,6 +24,19 @@
  *                between epochs)
  *   burst_apart  with "burst": the start line is written on its own first,
  *                the rest `sleep` seconds later in one write with the exit
+ *                "hostile" (the run of "ok", plus lines that break the event
+ *                contract right after the events of epoch `at_epoch`): a line
+ *                that is not JSON (with terminal escapes), an epoch 99999 of
+ *                the trial's epochs, that epoch again with val_accuracy "abc",
+ *                with its fields missing and with val_accuracy 2.5 (the last,
+ *                so a daemon that stores it overwrites the good row), an
+ *                unknown event "pwned" padded to 600 bytes and a progress
+ *                step 9 of 4 steps: 6 invalid events
+ *   hostile_repeat  with "hostile": write those lines this many times (default 1)
+ *   hostile_done with "hostile": then a "done" with val_accuracy 0.99, before
+ *                the last epoch (the run then goes on)
+ *   hostile_exit with "hostile": exit 0 right after those lines (no
+ *                completions line, no best.safetensors)
  *   code         exit status for "exit" (default 3), with an error event
  *   message      error message for "exit"
  *   at_epoch     epoch before which the action happens (default 1)
@@ -211,6 +224,42 @@ static int pause_point(const char *at, int e, int s)
     return pause_wait(g_pause_file);
 }
 
+/* Writes TEXT and a newline as one event line, whatever it holds. */
+static void emit_raw(const char *text)
+{
+    FILE *f = g_burst ? g_burst : stdout;
+    fprintf(f, "%s\n", text);
+    fflush(f);
+}
+
+/* An "epoch" event for epoch E with accuracy A (VAL, when not NULL, as the
+ * val_accuracy instead: any JSON value, reference stolen). */
+static json_t *epoch_event(int e, double a, double lr, double secs, json_t *val)
+{
+    json_t *ev = json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event",
+                           "epoch", "epoch", e, "train_loss", 1.0 / (e + 1), "train_accuracy", a,
+                           "val_loss", 1 - a, "val_accuracy", a, "val_precision", a, "val_recall",
+                           a, "val_f1", a, "lr", lr, "seconds", secs);
+    if (val) json_object_set_new(ev, "val_accuracy", val);
+    return ev;
+}
+
+/* "hostile": the lines that break the contract after epoch E (see above). */
+static void emit_hostile(int e, double lr)
+{
+    emit_raw("\033[2J\033[31mnot an event\033[0m");
+    emit(epoch_event(99999, 0.5, lr, 0.01, NULL));
+    emit(epoch_event(e, 0.5, lr, 0.01, json_string("abc")));
+    emit(json_pack("{s:s, s:i}", "event", "epoch", "epoch", e));
+    char pad[601];
+    memset(pad, 'x', 600);
+    pad[600] = 0;
+    emit(json_pack("{s:s, s:s}", "event", "pwned", "pad", pad));
+    emit(json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "event", "progress", "epoch", e + 1, "step", 9,
+                   "steps", 4, "loss", 0.5, "images_per_s", 10.0));
+    emit(epoch_event(e, 0.5, lr, 0.01, json_real(2.5)));
+}
+
 static int stop_with_checkpoint(const char *out, int last_epoch)
 {
     if (g_pause_at && g_pause_file && !strcmp(g_pause_at, "term")) {
@@ -369,10 +418,7 @@ int main(int argc, char **argv)
         emit(json_pack("{s:s, s:I, s:O, s:i, s:i, s:i}", "event", "start", "trial", trial, "params",
                        params, "train_images", 10, "val_images", 2, "classes", 2));
         double a = acc_for(lr, 1);
-        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch",
-                       "epoch", 1, "train_loss", 0.5, "train_accuracy", a, "val_loss", 1 - a,
-                       "val_accuracy", a, "val_precision", a, "val_recall", a, "val_f1", a, "lr",
-                       lr, "seconds", 0.0));
+        emit(epoch_event(1, a, lr, 0.0, NULL));
         emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch", 1,
                        "val_accuracy", a, "val_loss", 1 - a, "val_precision", a, "val_recall", a,
                        "val_f1", a));
@@ -415,7 +461,8 @@ int main(int argc, char **argv)
         json_decref(st);
         return stop_with_checkpoint(out, resume);
     }
-    if (resume) json_object_set_new(st, "resumed_from", json_integer(resume));
+    if (resume)
+        json_object_set_new(st, "resumed", json_pack("{s:i, s:i}", "epoch", resume, "step", 0));
     if (blas) json_object_set_new(st, "blas_core", json_string(blas));
     int burst = !strcmp(action, "burst");
     if (burst) {
@@ -476,10 +523,7 @@ int main(int argc, char **argv)
             if (pause_point("progress", e, s)) return stop_with_checkpoint(out, e - 1);
         }
         double a = acc_for(lr, e);
-        emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "event", "epoch",
-                       "epoch", e, "train_loss", 1.0 / (e + 1), "train_accuracy", a, "val_loss",
-                       1 - a, "val_accuracy", a, "val_precision", a, "val_recall", a, "val_f1", a,
-                       "lr", lr, "seconds", sleep_s));
+        emit(epoch_event(e, a, lr, sleep_s, NULL));
         if (pause_point("epoch", e, 0)) return stop_with_checkpoint(out, e - 1);
         if (a > best) {
             best = a;
@@ -490,6 +534,18 @@ int main(int argc, char **argv)
         snprintf(p, sizeof p, "%s/ckpt.json", out);
         emit(json_pack("{s:s, s:i, s:s}", "event", "checkpoint", "epoch", e, "path", p));
         if (pause_point("checkpoint", e, 0)) return stop_with_checkpoint(out, e);
+        if (!strcmp(action, "hostile") && e == at_epoch) {
+            int n = json_is_integer(json_object_get(rule, "hostile_repeat"))
+                        ? (int)json_integer_value(json_object_get(rule, "hostile_repeat"))
+                        : 1;
+            for (int k = 0; k < n; k++)
+                emit_hostile(e, lr);
+            if (json_is_true(json_object_get(rule, "hostile_done")))
+                emit(json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "event", "done", "best_epoch",
+                               1, "val_accuracy", 0.99, "val_loss", 0.01, "val_precision", 0.99,
+                               "val_recall", 0.99, "val_f1", 0.99));
+            if (json_is_true(json_object_get(rule, "hostile_exit"))) return 0;
+        }
     }
     if (best < 0) { // resumed after the last epoch
         best_epoch = epochs;

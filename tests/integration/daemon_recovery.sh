@@ -92,8 +92,9 @@ is "no trial lost" "$(sq "SELECT count(*) FROM trials WHERE job_id=4 AND state='
 # 5. Events written while the daemon is frozen, then SIGKILL: nothing lost.
 #    Trial A finishes entirely while the daemon is stopped (completed on
 #    restart, not run again); trial B writes epochs the daemon never read.
-mkdata "$T/d5" '{"default":{"sleep":0.3},"rules":[{"match":{"lr":0.01},"epochs":8}]}'
-submit "{\"name\":\"frozen\",\"data\":{\"train\":\"$T/d5\"},\"model\":{\"weights\":null},\"space\":{\"lr\":[0.1,0.01],\"epochs\":[3]}}" >/dev/null
+#    (Both run 8 epochs, B three times slower: a worker runs its trial's epochs.)
+mkdata "$T/d5" '{"default":{"sleep":0.1},"rules":[{"match":{"lr":0.01},"sleep":0.3}]}'
+submit "{\"name\":\"frozen\",\"data\":{\"train\":\"$T/d5\"},\"model\":{\"weights\":null},\"space\":{\"lr\":[0.1,0.01],\"epochs\":[8]}}" >/dev/null
 started5() { [ "$(sq "SELECT count(*) FROM trials WHERE job_id=5 AND state='running' AND pid IS NOT NULL")" = 2 ]; }
 wait_for 10 started5
 A=$(sq "SELECT id FROM trials WHERE job_id=5 AND number=0")
@@ -105,7 +106,7 @@ is "daemon saw no epoch of B's last 0.5 s (DB has fewer epochs than the events f
     "$([ "$(sq "SELECT count(*) FROM trial_metrics WHERE trial_id=$B")" -lt "$(grep -c '"event":"epoch"' "$VAR/trials/$B/events.ndjson")" ] && echo yes)" "yes"
 start_daemon --config "$T/sweepd.conf" --workers 2
 is "trial A completed on restart without running again" "$(sq "SELECT state||'/'||attempt FROM trials WHERE id=$A")/$(wc -l <"$VAR/trials/$A/completions")" "completed/0/1"
-is "trial A's 3 epochs recorded from its events file" "$(sq "SELECT group_concat(epoch) FROM trial_metrics WHERE trial_id=$A")" "1,2,3"
+is "trial A's 8 epochs recorded from its events file" "$(sq "SELECT group_concat(epoch) FROM trial_metrics WHERE trial_id=$A")" "1,2,3,4,5,6,7,8"
 wait_for 30 job_ended 5
 is "job 5 done" "$(job_state 5)" "done"
 is "trial B: epochs 1..8 each recorded once" "$(sq "SELECT group_concat(epoch) FROM trial_metrics WHERE trial_id=$B")" "1,2,3,4,5,6,7,8"
