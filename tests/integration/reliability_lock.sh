@@ -93,8 +93,27 @@ is "no trial has a row twice" \
     "$(sq "SELECT count(*) FROM (SELECT trial_id, epoch FROM trial_metrics GROUP BY 1, 2 HAVING count(*) > 1)")" "0"
 like "recovery rebuilt rows from the events files" "$(cat "$DLOG")" "replayed [0-9]+ events"
 
-# 3. A completed trial carries no stale error from an interrupted attempt.
+# 3. A completed trial carries no stale error from an interrupted attempt:
+# sweepd killed while a trial runs, restarted; recovery requeues the trial
+# with "interrupted: the daemon stopped unexpectedly", and its completion
+# clears that.
 is "no completed trial keeps an error" \
     "$(sq "SELECT count(*) FROM trials WHERE state = 'completed' AND error IS NOT NULL")" "0"
+mkdata "$T/d3" '{"default":{"sleep":0.2}}'
+r=$(submit '{"name":"stale","data":{"train":"'"$T/d3"'"},"model":{"weights":null},
+  "strategy":"grid","space":{"lr":[0.1]},"fixed":{"epochs":5},"seed":3}')
+like "a 5-epoch job accepted" "$r" '"ok":true,"job":3'
+midway3() { [ "$(sq "SELECT count(*) FROM trials WHERE job_id=3 AND state='running' AND last_epoch>=1")" = 1 ]; }
+wait_for 30 midway3
+kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+DPID=
+start_daemon --workers 1
+is "recovery marked the interrupted attempt" \
+    "$(sq "SELECT attempt FROM trials WHERE job_id=3")" "1"
+wait_for 30 job_ended 3
+is "the resumed trial completes" "$(sq "SELECT state FROM trials WHERE job_id=3")" "completed"
+is "and keeps no stale 'interrupted' error" \
+    "$(sq "SELECT coalesce(error, 'none') FROM trials WHERE job_id=3")" "none"
 stop_daemon
 done_testing
