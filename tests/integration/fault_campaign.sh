@@ -672,24 +672,25 @@ finish_point "cancel: cancel acknowledged, while the two running workers checkpo
 # ---- 28-29. a worker SIGKILLed --------------------------------------------------------
 # (the daemon is not killed: the trial is retried, resuming from its
 # checkpoint; a worker killed after "done" ran to its end twice)
+# kill_paused_worker: submits the point's job, SIGKILLs the worker once it
+# has paused at its gate (its pid is in the name of the GATE.at.<pid> file),
+# then opens the gate.
+kill_paused_worker() {
+    submit_point
+    if trig none 0 glob "$G.at.*" 1; then
+        FIRED=1
+        local f
+        f=$(compgen -G "$G.at.*")
+        kill -9 "${f##*.}"
+    fi
+    touch "$G"
+}
 begin_point wdone '"pause_at":"done","pause_file":"@G"'
-submit_point
-if trig none 0 glob "$G.at.*" 1; then
-    FIRED=1
-    f=$(compgen -G "$G.at.*")
-    kill -9 "${f##*.}"
-fi
-touch "$G"
+kill_paused_worker
 finish_point "worker (not sweepd): after its done event, before it exits" completions=any
 
 begin_point wepoch '"pause_at":"epoch","pause_epoch":2,"pause_file":"@G"'
-submit_point
-if trig none 0 glob "$G.at.*" 1; then
-    FIRED=1
-    f=$(compgen -G "$G.at.*")
-    kill -9 "${f##*.}"
-fi
-touch "$G"
+kill_paused_worker
 finish_point "worker (not sweepd): after epoch 2's event, before its checkpoint"
 
 # ---- the end -------------------------------------------------------------------------

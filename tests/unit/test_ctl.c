@@ -245,6 +245,39 @@ static char *render(ctl_command cmd, const char *reply_text)
     return buf;
 }
 
+/* Foreign strings (job names, worker messages, parameter names) are escaped
+ * for the terminal in tables, plain lines and error replies (utf8_escape). */
+static void test_ctl_prints_escaped(void **state)
+{
+    (void)state;
+    char *s = render(CTL_CMD_LIST, "{\"ok\":true,\"jobs\":[{\"id\":1,\"name\":\"a\\u001b[2J\\r\\nb"
+                                   "\\u009b\",\"state\":\"running\",\"trials_total\":1}]}");
+    assert_non_null(strstr(s, "\n 1  a\\x1b[2J\\x0d\\x0ab\\u009b  running"));
+    assert_null(strchr(s, '\x1b'));
+    assert_null(strchr(s, '\r'));
+    free(s);
+    s = render(CTL_CMD_SUBMIT, "{\"ok\":true,\"job\":2,\"name\":\"n\\u0007\\u00e9\",\"trials\":1}");
+    assert_string_equal(s, "submitted job 2 (n\\x07\xc3\xa9): 1 trials\n"
+                           "follow it with: sweepctl watch 2\n");
+    free(s);
+    s = render(CTL_CMD_TRIAL, "{\"ok\":true,\"trial\":{\"id\":5,\"error\":\"class \\u001b]0;x\","
+                              "\"params\":{\"k\\u001b\":\"v\\n\"}}}");
+    assert_non_null(strstr(s, "error            class \\x1b]0;x\n"));
+    assert_non_null(strstr(s, "  k\\x1b            v\\x0a\n"));
+    free(s);
+    /* Error replies. */
+    json_t *r = json_loads("{\"ok\":false,\"error\":{\"code\":\"c\\u001b\",\"message\":\"m\\r\"}}",
+                           0, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ctl_print_error(f, r);
+    fclose(f);
+    assert_string_equal(buf, "sweepctl: c\\x1b: m\\x0d\n");
+    free(buf);
+    json_decref(r);
+}
+
 static void test_render_best_shows_varying_params(void **state)
 {
     (void)state;
@@ -497,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_eta),
         cmocka_unit_test(test_render_best_shows_varying_params),
+        cmocka_unit_test(test_ctl_prints_escaped),
         cmocka_unit_test(test_render_list_and_status),
         cmocka_unit_test(test_render_daemon_status),
         cmocka_unit_test(test_lookup),

@@ -1,7 +1,6 @@
 /* test_utf8 — strict UTF-8 decoding, the terminal escape (utf8_escape) and
- * sweepctl's use of it: tables, plain lines and error lines print foreign
- * strings escaped; the class-folder rule of datapath (with data_roots, links
- * confined to the roots; without, followed anywhere; links back to the data
+ * (sweepctl's use of it is tested in test_ctl.c); the class-folder rule of datapath (with
+ * data_roots, links confined to the roots; without, followed anywhere; links back to the data
  * folder or above it never classes; non-UTF-8 names refused). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +14,6 @@
 
 #include <cmocka.h>
 
-#include "ctl.h"
 #include "datapath.h"
 #include "errors.h"
 #include "utf8.h"
@@ -77,50 +75,6 @@ static void test_escape(void **state)
     char *e = utf8_escaped("\x9b\x1b");
     assert_string_equal(e, "\\x9b\\x1b"); // a raw 0x9b byte is not UTF-8: \xHH
     free(e);
-}
-
-static char *render(ctl_command cmd, const char *reply_text)
-{
-    json_t *reply = json_loads(reply_text, 0, NULL);
-    assert_non_null(reply);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_int_equal(ctl_render(f, cmd, reply), 0);
-    fclose(f);
-    json_decref(reply);
-    return buf;
-}
-
-static void test_ctl_prints_escaped(void **state)
-{
-    (void)state;
-    char *s = render(CTL_CMD_LIST, "{\"ok\":true,\"jobs\":[{\"id\":1,\"name\":\"a\\u001b[2J\\r\\nb"
-                                   "\\u009b\",\"state\":\"running\",\"trials_total\":1}]}");
-    assert_non_null(strstr(s, "\n 1  a\\x1b[2J\\x0d\\x0ab\\u009b  running"));
-    assert_null(strchr(s, '\x1b'));
-    assert_null(strchr(s, '\r'));
-    free(s);
-    s = render(CTL_CMD_SUBMIT, "{\"ok\":true,\"job\":2,\"name\":\"n\\u0007\\u00e9\",\"trials\":1}");
-    assert_string_equal(s, "submitted job 2 (n\\x07\xc3\xa9): 1 trials\n"
-                           "follow it with: sweepctl watch 2\n");
-    free(s);
-    s = render(CTL_CMD_TRIAL, "{\"ok\":true,\"trial\":{\"id\":5,\"error\":\"class \\u001b]0;x\","
-                              "\"params\":{\"k\\u001b\":\"v\\n\"}}}");
-    assert_non_null(strstr(s, "error            class \\x1b]0;x\n"));
-    assert_non_null(strstr(s, "  k\\x1b            v\\x0a\n"));
-    free(s);
-    /* Error replies. */
-    json_t *r = json_loads("{\"ok\":false,\"error\":{\"code\":\"c\\u001b\",\"message\":\"m\\r\"}}",
-                           0, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ctl_print_error(f, r);
-    fclose(f);
-    assert_string_equal(buf, "sweepctl: c\\x1b: m\\x0d\n");
-    free(buf);
-    json_decref(r);
 }
 
 static char tmp[256];
@@ -260,7 +214,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_ctl_prints_escaped),
         cmocka_unit_test(test_datapath_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
