@@ -12,7 +12,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+
+#include "log.h"
+#include "numparse.h"
 
 /* ---------- parallel loops ---------- */
 
@@ -66,8 +70,12 @@ static int pool_spin(void)
     static int spin = -1;
     if (spin < 0) {
         const char *e = getenv("SWEEP_POOL_SPIN");
-        spin = e && *e ? atoi(e) : POOL_SPIN_DEFAULT;
-        if (spin < 0) spin = 0;
+        char msg[160];
+        spin = POOL_SPIN_DEFAULT;
+        if (e && *e && numparse_int("SWEEP_POOL_SPIN", e, 0, INT_MAX, &spin, msg, sizeof msg)) {
+            log_warn("%s; using %d", msg, POOL_SPIN_DEFAULT);
+            spin = POOL_SPIN_DEFAULT;
+        }
     }
     return spin;
 }

@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "image.h"
 #include "log.h"
+#include "numparse.h"
 
 #define JX_ABSENT_META 1 // meta_get_int: key not present
 
@@ -161,12 +162,8 @@ static int meta_get_int(const st_file *f, const char *key, int lo, int hi, int *
 {
     const char *s = st_metadata(f, key);
     if (!s) return JX_ABSENT_META;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return ERR_PARSE;
-    *out = (int)v;
-    return 0;
+    char msg[160];
+    return numparse_int(key, s, lo, hi, out, msg, sizeof msg) ? ERR_PARSE : 0;
 }
 
 static json_t *meta_get_json(const st_file *f, const char *key)

@@ -22,6 +22,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "metrics.h"
+#include "numparse.h"
 #include "optim.h"
 #include "resnet.h"
 #include "rng.h"
@@ -196,10 +197,10 @@ static double env_double(const char *name, double dflt)
 {
     const char *v = getenv(name);
     if (!v || !*v) return dflt;
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || !(d >= 0)) {
-        log_warn("%s=%s is not a non-negative number; using %g", name, v, dflt);
+    double d;
+    char msg[200];
+    if (numparse_double(name, v, 0, HUGE_VAL, &d, msg, sizeof msg)) {
+        log_warn("%s; using %g", msg, dflt);
         return dflt;
     }
     return d;
@@ -328,7 +329,8 @@ static int check_best_file(trainer *t, int ckpt_epoch, int ckpt_step)
     int best_in_file = -1;
     if (st_open(&f, t->best_file, msg, sizeof msg) == 0) {
         const char *e = st_metadata(f, "epoch");
-        if (e) best_in_file = atoi(e);
+        if (e && numparse_int("epoch", e, 0, INT_MAX, &best_in_file, msg, sizeof msg))
+            best_in_file = -1;
         st_close(f);
     }
     if (best_in_file == t->best_epoch) return 0;
