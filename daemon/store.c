@@ -819,18 +819,14 @@ int store_trial_state(store *s, int64_t id, const store_trial_change *c)
                              " pid_start_time = NULL, exit_code = ?, error = COALESCE(?, error)"
                              " WHERE id = ?",
                              "ijsi", (int64_t)c->attempt, c->exit_code, c->error, id);
-    /* A completed trial has no error: one an earlier attempt left (such as
-     * "interrupted: the daemon stopped unexpectedly") is cleared. The other
-     * final states keep the last error when the change brings none. */
-    if (!strcmp(c->state, "completed"))
-        return store_enqueue(s,
-                             "UPDATE trials SET state = 'completed', pid = NULL,"
-                             " pid_start_time = NULL, finished_at = ?, exit_code = ?, error = ?"
-                             " WHERE id = ?",
-                             "sjsi", c->now, c->exit_code, c->error, id);
+    /* A final state. A completed trial has no error: one an earlier attempt
+     * left (such as "interrupted: the daemon stopped unexpectedly") is
+     * cleared; the other final states keep the last error when the change
+     * brings none. */
     return store_enqueue(s,
-                         "UPDATE trials SET state = ?, pid = NULL, pid_start_time = NULL,"
-                         " finished_at = ?, exit_code = ?, error = COALESCE(?, error) WHERE id = ?",
+                         "UPDATE trials SET state = ?1, pid = NULL, pid_start_time = NULL,"
+                         " finished_at = ?2, exit_code = ?3, error = CASE WHEN ?1 = 'completed'"
+                         " THEN ?4 ELSE COALESCE(?4, error) END WHERE id = ?5",
                          "ssjsi", c->state, c->now, c->exit_code, c->error, id);
 }
 
