@@ -83,7 +83,7 @@ static void test_pragmas(void **state)
     assert_string_equal(one_text(f->st, "PRAGMA journal_mode"), "wal");
     assert_string_equal(one_text(f->st, "PRAGMA synchronous"), "1"); // NORMAL
     assert_string_equal(one_text(f->st, "PRAGMA foreign_keys"), "1");
-    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "4"); // 0004_job_cancel_requested
+    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "5"); // 0005_pruning
     /* Statements are cached: same pointer for the same SQL. */
     assert_ptr_equal(store_stmt(f->st, "SELECT 1"), store_stmt(f->st, "SELECT 1"));
 }
@@ -331,7 +331,7 @@ static void test_sched_statements(void **state)
     const char *now = "2026-01-01T00:00:00.000Z";
     /* Trial 0 runs, reports, completes; trial 1 runs and goes back to the queue. */
     assert_int_equal(store_job_state(f->st, job, "running", now, NULL), 0);
-    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL});
+    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL, 0});
     store_trial_pid(f->st, ids[0], 4242, 77);
     const char *events[] = {
         "{\"event\":\"start\",\"blas_core\":\"Haswell\"}",
@@ -348,10 +348,10 @@ static void test_sched_statements(void **state)
         store_trial_event(f->st, ids[0], ev);
         json_decref(ev);
     }
-    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL});
-    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL});
+    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL, 0});
+    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL, 0});
     store_trial_state(f->st, ids[1],
-                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted"});
+                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted", 0});
     assert_int_equal(store_flush(f->st), 0);
     assert_string_equal(one_text(f->st, "SELECT state||'/'||attempt||'/'||coalesce(pid,'-')||'/'||"
                                         "exit_code||'/'||last_epoch||'/'||best_epoch||'/'||"
@@ -384,7 +384,7 @@ static void test_sched_statements(void **state)
     assert_int_equal(store_job_trial_briefs(f->st, job, 2, brief_states, buf), 0);
     assert_string_equal(buf, "0:completed:0,1:queued:1"); // at most MAX rows
     /* Recovery: a trial left running by a dead daemon, an evaluation's pid. */
-    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL});
+    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL, 0});
     store_trial_pid(f->st, ids[2], 99, 5);
     assert_int_equal(store_flush(f->st), 0);
     buf[0] = 0;
