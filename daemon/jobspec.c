@@ -220,6 +220,25 @@ static int parse_objective(jobspec *js, const json_t *job, char *msg, size_t msg
     return js->metric ? 0 : ERR_NOMEM;
 }
 
+/* The one member of the object V (the caller checked its size) at PATH, as
+ * an index into the NULL-ended NAMES (*K) and its value (*VAL, borrowed),
+ * with its key path in P (PLEN bytes). An unknown name is ERR_UNKNOWN_KEY:
+ * "PATH.NAME: unknown WHAT (expected EXPECTED)". */
+static int one_member(const json_t *v, const char *path, const char *const *names, const char *what,
+                      const char *expected, int *k, json_t **val, char *p, size_t plen, char *msg,
+                      size_t msglen)
+{
+    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
+    *val = json_object_iter_value(json_object_iter((json_t *)v));
+    for (*k = 0; names[*k]; (*k)++)
+        if (!strcmp(names[*k], name)) break;
+    jx_path_key(p, plen, path, name);
+    if (!names[*k])
+        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown %s (expected %s)", p, what,
+                       expected);
+    return 0;
+}
+
 /* "pruner" of JOB into JS->pruner (include/prune.h): "none", or an object
  * with one member "median" or "asha" holding its settings. */
 static int parse_pruner(jobspec *js, const json_t *job, char *msg, size_t msglen)
@@ -237,22 +256,18 @@ static int parse_pruner(jobspec *js, const json_t *job, char *msg, size_t msglen
                        "pruner: expected \"none\", {\"median\":{...}} or {\"asha\":{...}}, got %s",
                        d);
     }
-    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
-    json_t *o = json_object_iter_value(json_object_iter((json_t *)v));
+    json_t *o;
     int k;
-    for (k = 0; kinds[k]; k++)
-        if (!strcmp(kinds[k], name)) break;
     char path[128];
-    jx_path_key(path, sizeof path, "pruner", name);
-    if (!kinds[k])
-        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown pruner (expected median or asha)",
-                       path);
+    int rc = one_member(v, "pruner", kinds, "pruner", "median or asha", &k, &o, path, sizeof path,
+                        msg, msglen);
+    if (rc) return rc;
     if (!json_is_object(o)) {
         char d[64];
         jx_describe(o, d, sizeof d);
         return err_set(msg, msglen, ERR_TYPE, "%s: expected an object, got %s", path, d);
     }
-    int rc = jx_check_keys(o, path, k == 0 ? median_keys : asha_keys, msg, msglen);
+    rc = jx_check_keys(o, path, k == 0 ? median_keys : asha_keys, msg, msglen);
     if (rc) return rc;
     /* Defaults: median W 0, M 1; asha R 1, ETA 3. */
     int64_t a = k == 0 ? 0 : 1, b = k == 0 ? 1 : 3;
@@ -282,17 +297,12 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
             "%s: expected a list or one of {\"uniform\":[a,b]}, {\"log_uniform\":[a,b]}, "
             "{\"int_uniform\":[a,b]}",
             path);
-    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
-    json_t *arr = json_object_iter_value(json_object_iter((json_t *)v));
+    json_t *arr;
     int k;
-    for (k = 0; names[k]; k++)
-        if (!strcmp(names[k], name)) break;
     char p[256];
-    jx_path_key(p, sizeof p, path, name);
-    if (!names[k])
-        return err_set(msg, msglen, ERR_UNKNOWN_KEY,
-                       "%s: unknown distribution (expected uniform, log_uniform or int_uniform)",
-                       p);
+    int rc = one_member(v, path, names, "distribution", "uniform, log_uniform or int_uniform", &k,
+                        &arr, p, sizeof p, msg, msglen);
+    if (rc) return rc;
     if (type_of(key) == KT_OTHER)
         return err_set(msg, msglen, ERR_INVALID,
                        "%s: %s is not numeric; give a list of values to choose from", p, key);
@@ -302,7 +312,6 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
     if (!json_is_array(arr) || json_array_size(arr) != 2)
         return err_set(msg, msglen, ERR_TYPE, "%s: expected a list of two numbers [low, high]", p);
     char pi[300];
-    int rc;
     if (k == 2) {
         int64_t lo, hi;
         jx_path_index(pi, sizeof pi, p, 0);

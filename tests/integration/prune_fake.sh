@@ -43,6 +43,11 @@ decisions() {
     sq "SELECT group_concat(d, ' ') FROM (SELECT t.number || ':' || r.rung_epoch || ':' || r.decision AS d
         FROM trial_rungs r JOIN trials t ON t.id = r.trial_id WHERE t.job_id = $1 ORDER BY t.number, r.rung_epoch)"
 }
+# reasons JOB: "value reason" of every recorded decision, in order.
+reasons() {
+    sq "SELECT group_concat(d, '|') FROM (SELECT r.value || ' ' || r.reason AS d
+        FROM trial_rungs r JOIN trials t ON t.id = r.trial_id WHERE t.job_id = $1 ORDER BY t.number, r.rung_epoch)"
+}
 # outcome JOB: "number:state:pruned_epoch" for every trial.
 outcome() {
     sq "SELECT group_concat(o, ' ') FROM (SELECT number || ':' || state || ':' || coalesce(pruned_epoch, '-') AS o
@@ -71,8 +76,8 @@ is "median: the reason stored as the error" "$(sq "SELECT error FROM trials WHER
 is "median: trial 4 against the median of 4" "$(sq "SELECT error FROM trials WHERE job_id=1 AND number=4")" \
     "pruned at epoch 2: median: best val_accuracy 0.25 is worse than the median 0.5625 of 4 other trials at epoch 2"
 is "median: a pruned trial stopped after its decision epoch (no later epoch stored)" \
-    "$(sq "SELECT group_concat(last_epoch) FROM trials WHERE job_id=1 AND state='pruned' ORDER BY number")" "3,2"
-is "median: pruned trials are not retried" "$(sq "SELECT group_concat(attempt || '/' || exit_code) FROM trials WHERE job_id=1 AND state='pruned' ORDER BY number")" "0/7,0/7"
+    "$(sq "SELECT group_concat(e) FROM (SELECT last_epoch AS e FROM trials WHERE job_id=1 AND state='pruned' ORDER BY number)")" "3,2"
+is "median: pruned trials are not retried" "$(sq "SELECT group_concat(a) FROM (SELECT attempt || '/' || exit_code AS a FROM trials WHERE job_id=1 AND state='pruned' ORDER BY number)")" "0/7,0/7"
 like "watch: the pruned trial's line with its reason" "$(cat "$T/watch1.out")" \
     "pruned: pruned at epoch 3: median: best val_accuracy 0.5 is worse than the median 0.625"
 like "watch: the summary counts them" "$(cat "$T/watch1.out")" "3 completed, 0 failed, 2 cancelled or pruned, of 5 trials"
@@ -140,8 +145,7 @@ is "crash: the same decisions, none made twice" "$(decisions 4)" "$(decisions 3)
 is "crash: (the decisions, by hand)" "$(decisions 3)" \
     "0:1:continue 0:2:continue 0:4:continue 1:1:stop 2:1:continue 2:2:continue 2:4:stop 3:1:continue 3:2:continue 3:4:continue 4:1:continue 4:2:stop"
 is "crash: the same reasons and values" \
-    "$(sq "SELECT group_concat(r.value || r.reason, '|') FROM trial_rungs r JOIN trials t ON t.id=r.trial_id WHERE t.job_id=4 ORDER BY t.number, r.rung_epoch")" \
-    "$(sq "SELECT group_concat(r.value || r.reason, '|') FROM trial_rungs r JOIN trials t ON t.id=r.trial_id WHERE t.job_id=3 ORDER BY t.number, r.rung_epoch")"
+    "$(reasons 4)" "$(reasons 3)"
 t1=$(sq "SELECT id FROM trials WHERE job_id=4 AND number=1")
 t2=$(sq "SELECT id FROM trials WHERE job_id=4 AND number=2")
 is "crash: trial 1 decided once, stopped again after the restart with that decision" \
