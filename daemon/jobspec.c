@@ -220,6 +220,71 @@ static int parse_objective(jobspec *js, const json_t *job, char *msg, size_t msg
     return js->metric ? 0 : ERR_NOMEM;
 }
 
+/* The one member of the object V (the caller checked its size) at PATH, as
+ * an index into the NULL-ended NAMES (*K) and its value (*VAL, borrowed),
+ * with its key path in P (PLEN bytes). An unknown name is ERR_UNKNOWN_KEY:
+ * "PATH.NAME: unknown WHAT (expected EXPECTED)". */
+static int one_member(const json_t *v, const char *path, const char *const *names, const char *what,
+                      const char *expected, int *k, json_t **val, char *p, size_t plen, char *msg,
+                      size_t msglen)
+{
+    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
+    *val = json_object_iter_value(json_object_iter((json_t *)v));
+    for (*k = 0; names[*k]; (*k)++)
+        if (!strcmp(names[*k], name)) break;
+    jx_path_key(p, plen, path, name);
+    if (!names[*k])
+        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown %s (expected %s)", p, what,
+                       expected);
+    return 0;
+}
+
+/* "pruner" of JOB into JS->pruner (include/prune.h): "none", or an object
+ * with one member "median" or "asha" holding its settings. */
+static int parse_pruner(jobspec *js, const json_t *job, char *msg, size_t msglen)
+{
+    static const char *const kinds[] = {"median", "asha", NULL};
+    static const char *const median_keys[] = {"warmup_epochs", "min_trials", NULL};
+    static const char *const asha_keys[] = {"min_epochs", "reduction", NULL};
+    json_t *v = json_object_get(job, "pruner");
+    js->pruner = (prune_config){.kind = PRUNE_NONE};
+    if (!v || (json_is_string(v) && !strcmp(json_string_value(v), "none"))) return 0;
+    if (!json_is_object(v) || json_object_size(v) != 1) {
+        char d[64];
+        jx_describe(v, d, sizeof d);
+        return err_set(msg, msglen, json_is_object(v) ? ERR_INVALID : ERR_TYPE,
+                       "pruner: expected \"none\", {\"median\":{...}} or {\"asha\":{...}}, got %s",
+                       d);
+    }
+    json_t *o;
+    int k;
+    char path[128];
+    int rc = one_member(v, "pruner", kinds, "pruner", "median or asha", &k, &o, path, sizeof path,
+                        msg, msglen);
+    if (rc) return rc;
+    if (!json_is_object(o)) {
+        char d[64];
+        jx_describe(o, d, sizeof d);
+        return err_set(msg, msglen, ERR_TYPE, "%s: expected an object, got %s", path, d);
+    }
+    rc = jx_check_keys(o, path, k == 0 ? median_keys : asha_keys, msg, msglen);
+    if (rc) return rc;
+    /* Defaults: median W 0, M 1; asha R 1, ETA 3. */
+    int64_t a = k == 0 ? 0 : 1, b = k == 0 ? 1 : 3;
+    const char *ka = k == 0 ? "warmup_epochs" : "min_epochs";
+    const char *kb = k == 0 ? "min_trials" : "reduction";
+    rc = jx_get_int(o, path, ka, false, k == 0 ? 0 : 1, 1000000, &a, msg, msglen);
+    if (rc < 0) return rc;
+    rc = jx_get_int(o, path, kb, false, k == 0 ? 1 : 2, 1000000, &b, msg, msglen);
+    if (rc < 0) return rc;
+    if (k == 0)
+        js->pruner =
+            (prune_config){.kind = PRUNE_MEDIAN, .warmup_epochs = (int)a, .min_trials = (int)b};
+    else
+        js->pruner = (prune_config){.kind = PRUNE_ASHA, .min_epochs = (int)a, .reduction = (int)b};
+    return 0;
+}
+
 /* A distribution object {"uniform":[a,b]} etc. at PATH for KEY; fills kind
  * (0 uniform, 1 log_uniform, 2 int_uniform) and bounds. */
 static int parse_dist(const json_t *v, const char *path, const char *key, int *kind, double *a,
@@ -232,17 +297,12 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
             "%s: expected a list or one of {\"uniform\":[a,b]}, {\"log_uniform\":[a,b]}, "
             "{\"int_uniform\":[a,b]}",
             path);
-    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
-    json_t *arr = json_object_iter_value(json_object_iter((json_t *)v));
+    json_t *arr;
     int k;
-    for (k = 0; names[k]; k++)
-        if (!strcmp(names[k], name)) break;
     char p[256];
-    jx_path_key(p, sizeof p, path, name);
-    if (!names[k])
-        return err_set(msg, msglen, ERR_UNKNOWN_KEY,
-                       "%s: unknown distribution (expected uniform, log_uniform or int_uniform)",
-                       p);
+    int rc = one_member(v, path, names, "distribution", "uniform, log_uniform or int_uniform", &k,
+                        &arr, p, sizeof p, msg, msglen);
+    if (rc) return rc;
     if (type_of(key) == KT_OTHER)
         return err_set(msg, msglen, ERR_INVALID,
                        "%s: %s is not numeric; give a list of values to choose from", p, key);
@@ -252,7 +312,6 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
     if (!json_is_array(arr) || json_array_size(arr) != 2)
         return err_set(msg, msglen, ERR_TYPE, "%s: expected a list of two numbers [low, high]", p);
     char pi[300];
-    int rc;
     if (k == 2) {
         int64_t lo, hi;
         jx_path_index(pi, sizeof pi, p, 0);
@@ -483,8 +542,8 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
                   size_t msglen)
 {
     static const char *const keys[] = {
-        "name",      "data",         "model",         "strategy",    "space", "fixed", "trials",
-        "objective", "max_parallel", "trial_timeout", "max_retries", "seed",  NULL};
+        "name",      "data",         "model",         "strategy",    "space", "fixed",  "trials",
+        "objective", "max_parallel", "trial_timeout", "max_retries", "seed",  "pruner", NULL};
     static const char *const strategies[] = {"grid", "random", NULL};
     memset(js, 0, sizeof *js);
     js->max_retries = -1;
@@ -509,6 +568,7 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     if ((rc = parse_data(js, job, flags, msg, msglen))) return rc;
     if ((rc = parse_model(js, job, flags, msg, msglen))) return rc;
     if ((rc = parse_objective(js, job, msg, msglen))) return rc;
+    if ((rc = parse_pruner(js, job, msg, msglen))) return rc;
     int64_t v = 0;
     rc = jx_get_int(job, "", "max_parallel", false, 1, 4096, &v, msg, msglen);
     if (rc < 0) return rc;

@@ -21,7 +21,8 @@
  *   retried (back to queued, attempt + 1, resuming from the checkpoint in the
  *   same out_dir) while attempt <= max_retries, else failed. A stop that the
  *   daemon caused is judged by its reason: timeout -> failed, cancel ->
- *   cancelled, shutdown -> queued with the attempt not counted. A worker
+ *   cancelled, shutdown -> queued with the attempt not counted, prune ->
+ *   pruned (final: never retried) unless it completed first. A worker
  *   whose events break the contract too often or in its "done"
  *   (events_check.h) is stopped, and its trial fails with "worker sent
  *   invalid events: ..." whatever its exit status (unless the job is being
@@ -104,7 +105,7 @@ static char *utf8_trim_tail(char *s)
  *    |  |  space for its files     |      start failed --------> failed
  *    |  |  (start or exit 8),      |
  *    |  |  recovery (recover.c)    +-- job cancelled ---------> cancelled
- *    |  |                          +-- (a pruner; none yet) ---> pruned
+ *    |  |                          +-- stopped by a pruner -----> pruned
  *    |  +-- job cancelled (bulk, cancel_queued) ---------------> cancelled
  *    +----- cannot start (no spec, no memory), stored job spec
  *           unusable at restart ------------------------------> failed
@@ -160,6 +161,7 @@ typedef struct {
     const char *error; // error text to store (NULL keeps the old one)
     const char *why;   // reason for the log line
     bool quiet;        // log at debug level (repeated retries of the same trial)
+    int pruned_epoch;  // pruned: its last finished epoch (0 otherwise)
 } tinfo;
 
 /* Seconds between attempts to write the files of trials that met a full disk. */
@@ -211,7 +213,8 @@ static bool trial_set_state_at(const char *file, int line, sweepd *d, sjob *j, s
                               .now = now,
                               .out_dir = out_dir,
                               .exit_code = info->has_exit ? info->exit_code : INT64_MIN,
-                              .error = info->error});
+                              .error = info->error,
+                              .pruned_epoch = info->pruned_epoch});
     if (ns == TS_QUEUED && t->number >= 0 && (size_t)t->number < j->cursor)
         j->cursor = (size_t)t->number;
     if (trial_state_terminal(ns)) d->trials_finished++;
@@ -334,6 +337,7 @@ static int job_from_spec(sjob *j, const jobspec *js)
     j->test = js->test ? strdup(js->test) : NULL;
     snprintf(j->metric, sizeof j->metric, "%s", js->metric);
     j->maximize = js->maximize;
+    j->pruner = js->pruner;
     j->tmpl = jobspec_trial_template(js);
     if (!j->name || (js->test && !j->test) || !j->tmpl) return ERR_NOMEM;
     j->eval_done = j->test == NULL;
@@ -539,7 +543,11 @@ static bool check_job_end(sweepd *d, sjob *j)
     if (j->counts[TS_COMPLETED] == 0) {
         if (!j->error) {
             char e[128];
-            snprintf(e, sizeof e, "every trial failed (%zu failed)", j->counts[TS_FAILED]);
+            if (j->counts[TS_PRUNED])
+                snprintf(e, sizeof e, "no trial completed (%zu failed, %zu pruned)",
+                         j->counts[TS_FAILED], j->counts[TS_PRUNED]);
+            else
+                snprintf(e, sizeof e, "every trial failed (%zu failed)", j->counts[TS_FAILED]);
             j->error = strdup(e);
         }
         job_end(d, j, j->n == 0 ? JS_DONE : JS_FAILED);
@@ -556,6 +564,7 @@ static bool check_job_end(sweepd *d, sjob *j)
 /* ---- processes ------------------------------------------------------- */
 
 static void proc_on_spawn(runner_proc *rp, void *ud);
+static void prune_stop(proc *p, int epoch, const char *reason, const char *when);
 static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud);
 static void proc_on_exit(runner_proc *rp, void *ud);
 
@@ -565,6 +574,7 @@ static void proc_on_closed(runner_proc *rp, void *ud)
     (void)rp;
     proc *p = ud;
     free(p->last_error);
+    free(p->prune_reason);
     json_decref(p->eval_result);
     free(p);
 }
@@ -982,6 +992,15 @@ static void proc_on_exit(runner_proc *rp, void *ud)
             j->best_number = t->number;
             j->best_value = v;
         }
+    } else if (p->stop == STOP_PRUNE) {
+        /* Final: the decision is recorded (trial_rungs), so a retry would be
+         * stopped again at once. */
+        snprintf(err, sizeof err, "pruned at epoch %d: %s", p->prune_epoch,
+                 p->prune_reason ? p->prune_reason : "stopped by the pruner");
+        info.error = utf8_trim_tail(err);
+        info.why = err;
+        info.pruned_epoch = p->prune_epoch;
+        trial_set_state(d, j, t, TS_PRUNED, &info);
     } else if (p->stop == STOP_SHUTDOWN) {
         info.why = "daemon shutting down; resumes on restart";
         trial_set_state(d, j, t, TS_QUEUED, &info);
@@ -1033,6 +1052,105 @@ static void proc_on_exit(runner_proc *rp, void *ud)
     proc_release(p);
     check_job_end(d, j);
     sched_run(d);
+}
+
+/* ---- pruners ---------------------------------------------------------- */
+
+/* Stops P's worker for its job's pruner: decided at EPOCH for REASON (the
+ * recorded decision; WHEN says how, for the log). proc_on_exit then moves
+ * the trial to pruned, unless it completed first. */
+static void prune_stop(proc *p, int epoch, const char *reason, const char *when)
+{
+    if (p->stop != STOP_NONE) return;
+    free(p->prune_reason);
+    p->prune_reason = strdup(reason);
+    p->prune_epoch = epoch;
+    p->stop = STOP_PRUNE;
+    log_info("trial %lld: pruned at epoch %d (%s): %s; sending SIGTERM", (long long)p->trial->id,
+             epoch, when, reason);
+    runner_terminate(&p->rp);
+}
+
+/* The verdict of job J's pruner on trial T at decision epoch EPOCH, from the
+ * database: its value and the others' (median: every other trial's best so
+ * far at EPOCH; asha: the values recorded at the rung). Fills VALUE and
+ * REASON; returns 1 to stop, 0 to continue, or a negative code when the
+ * values cannot be read (then nothing is decided). */
+static int prune_verdict(sweepd *d, sjob *j, strial *t, int epoch, double *value, char *reason,
+                         size_t len)
+{
+    int64_t *ids = NULL;
+    double *vals = NULL, *others = NULL;
+    size_t n = 0, n_others = 0;
+    int rc = store_epoch_values(d->st, j->id, j->metric, j->maximize, epoch, &ids, &vals, &n);
+    if (rc) return rc;
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == t->id) {
+            *value = vals[i];
+            found = true;
+            vals[i] = vals[n - 1]; // the others stay in vals[0..n-2]
+            n--;
+            break;
+        }
+    free(ids);
+    if (!found) { // its epoch carries no objective value: nothing to judge
+        free(vals);
+        return ERR_NOTFOUND;
+    }
+    if (j->pruner.kind == PRUNE_ASHA) {
+        free(vals);
+        vals = NULL;
+        if ((rc = store_rung_values(d->st, j->id, t->id, epoch, &others, &n_others))) return rc;
+    } else {
+        others = vals;
+        n_others = n;
+    }
+    bool stop = prune_decide(&j->pruner, j->maximize, j->metric, epoch, *value, others, n_others,
+                             reason, len);
+    free(others);
+    return stop ? 1 : 0;
+}
+
+/* The "epoch" event EPOCH of P's trial (already queued for the store), in a
+ * job with a pruner: at a decision epoch, the recorded decision if there is
+ * one (a replayed or resumed epoch is never decided twice), else a new one,
+ * recorded and committed before it is acted on. */
+static void prune_epoch_event(proc *p, int epoch)
+{
+    sweepd *d = p->d;
+    sjob *j = p->job;
+    strial *t = p->trial;
+    if (p->stop != STOP_NONE || j->cancelling || !prune_is_decision_epoch(&j->pruner, epoch))
+        return;
+    char reason[512];
+    int at;
+    bool stop;
+    /* The epoch's metrics row is needed by the queries below. */
+    int rc = store_flush(d->st);
+    if (rc == 0) rc = store_rung_lookup(d->st, t->id, epoch, &at, &stop, reason, sizeof reason);
+    if (rc == 0) {
+        if (stop) prune_stop(p, epoch, reason, "recorded decision");
+        return;
+    }
+    double value = NAN;
+    if (rc == 1) rc = prune_verdict(d, j, t, epoch, &value, reason, sizeof reason);
+    if (rc < 0) {
+        if (rc != ERR_NOTFOUND)
+            log_warn("trial %lld: epoch %d not judged by the %s pruner: the database could not"
+                     " be read",
+                     (long long)t->id, epoch, prune_kind_name(j->pruner.kind));
+        if (rc == ERR_BUSY || rc == ERR_IO) d->db_busy = true;
+        return;
+    }
+    stop = rc == 1;
+    char now[40];
+    time_now_iso(now, sizeof now);
+    store_rung_record(d->st, t->id, epoch, value, stop, reason, now);
+    if (store_flush(d->st) != 0) d->db_busy = true; // committed before the trial's end anyway
+    log_debug("trial %lld epoch %d: %s: %s", (long long)t->id, epoch, stop ? "stop" : "continue",
+              reason);
+    if (stop) prune_stop(p, epoch, reason, "new decision");
 }
 
 /* An invalid event of P's worker (LINE, LEN bytes; WHY the reason): logged
@@ -1102,6 +1220,8 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         return;
     }
     store_trial_event(d->st, t->id, ev);
+    if (!strcmp(kind, "epoch") && j->pruner.kind != PRUNE_NONE)
+        prune_epoch_event(p, (int)json_integer_value(json_object_get(ev, "epoch")));
     if (!strcmp(kind, "done")) {
         p->done_seen = true;
         json_t *v = json_object_get(ev, j->metric);
@@ -1171,6 +1291,16 @@ static void proc_on_spawn(runner_proc *rp, void *ud)
         p->trial->io_wait = 0;
     }
     store_trial_pid(p->d->st, p->trial->id, rp->pid, runner_proc_start_time(rp->pid));
+    if (p->job->pruner.kind == PRUNE_NONE) return;
+    /* A trial a pruner stopped before a crash, whose end was not recorded
+     * (recovery put it back in the queue): stopped again at once, with the
+     * recorded decision, not a new one. */
+    int epoch;
+    bool stop;
+    char reason[512];
+    if (store_rung_lookup(p->d->st, p->trial->id, 0, &epoch, &stop, reason, sizeof reason) == 0 &&
+        stop)
+        prune_stop(p, epoch, reason, "decided before the restart");
 }
 
 void sched_run(sweepd *d)

@@ -685,8 +685,10 @@ static void op_best(conn *c, const json_t *req)
         send_error(c, code_for(err), msg);
         return;
     }
-    send_json(c, json_pack("{s:b, s:I, s:O, s:o}", "ok", 1, "job", (json_int_t)id, "objective",
-                           json_object_get(sum, "objective"), "trials", best));
+    json_t *pruned = store_job_pruned(d->st, id, &err, msg, sizeof msg);
+    send_json(c, json_pack("{s:b, s:I, s:O, s:o, s:o}", "ok", 1, "job", (json_int_t)id, "objective",
+                           json_object_get(sum, "objective"), "trials", best, "pruned",
+                           pruned ? pruned : json_array()));
     json_decref(sum);
 }
 

@@ -673,10 +673,11 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen)
     return arr;
 }
 
-json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
+/* The trial rows SQL selects (STORE_TRIAL_COLS, bound to JOB_ID) as an array. */
+static json_t *job_trial_rows(store *s, const char *sql, int64_t job_id, int *err, char *msg,
+                              size_t msglen)
 {
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number");
+    sqlite3_stmt *st = store_stmt(s, sql);
     if (!st) {
         *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
         return NULL;
@@ -687,6 +688,21 @@ json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t m
         json_array_append_new(arr, store_trial_row(st));
     sqlite3_reset(st);
     return arr;
+}
+
+json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
+{
+    return job_trial_rows(
+        s, "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? ORDER BY number", job_id, err,
+        msg, msglen);
+}
+
+json_t *store_job_pruned(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
+{
+    return job_trial_rows(s,
+                          "SELECT " STORE_TRIAL_COLS " FROM trials WHERE job_id = ? AND"
+                          " state = 'pruned' ORDER BY pruned_epoch, number",
+                          job_id, err, msg, msglen);
 }
 
 json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen)
@@ -826,8 +842,9 @@ int store_trial_state(store *s, int64_t id, const store_trial_change *c)
     return store_enqueue(s,
                          "UPDATE trials SET state = ?1, pid = NULL, pid_start_time = NULL,"
                          " finished_at = ?2, exit_code = ?3, error = CASE WHEN ?1 = 'completed'"
-                         " THEN ?4 ELSE COALESCE(?4, error) END WHERE id = ?5",
-                         "ssjsi", c->state, c->now, c->exit_code, c->error, id);
+                         " THEN ?4 ELSE COALESCE(?4, error) END, pruned_epoch = ?5 WHERE id = ?6",
+                         "ssjsji", c->state, c->now, c->exit_code, c->error,
+                         c->pruned_epoch > 0 ? c->pruned_epoch : INT64_MIN, id);
 }
 
 int store_job_cancel_queued(store *s, int64_t job_id, const char *now)
@@ -1106,4 +1123,109 @@ int store_requeue_running(store *s)
                          " pid_start_time = NULL, error = 'interrupted: the daemon stopped"
                          " unexpectedly' WHERE state = 'running'",
                          "");
+}
+
+/* ---- pruners ----------------------------------------------------------- */
+
+/* Steps ST (bound by the caller) to its end, appending column 1 (a number)
+ * to *VALUES and, when IDS is not NULL, column 0 to *IDS; *N rows. Resets
+ * ST. On failure (ERR_NOMEM, ERR_DB) nothing is returned. */
+static int collect_values(sqlite3_stmt *st, int64_t **ids, double **values, size_t *n)
+{
+    size_t cap_v = 0, cap_i = 0;
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        double *v = grow_array(*values, *n + 1, &cap_v, sizeof *v, 16);
+        int64_t *id = ids ? grow_array(*ids, *n + 1, &cap_i, sizeof *id, 16) : NULL;
+        if (v) *values = v;
+        if (id) *ids = id;
+        if (!v || (ids && !id)) {
+            rc = ERR_NOMEM;
+            break;
+        }
+        if (ids) (*ids)[*n] = sqlite3_column_int64(st, 0);
+        (*values)[(*n)++] = sqlite3_column_double(st, 1);
+    }
+    if (rc == 0 && step != SQLITE_DONE) rc = ERR_DB;
+    sqlite3_reset(st);
+    if (rc) {
+        if (ids) {
+            free(*ids);
+            *ids = NULL;
+        }
+        free(*values);
+        *values = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int store_epoch_values(store *s, int64_t job_id, const char *metric, bool maximize, int epoch,
+                       int64_t **ids, double **values, size_t *n)
+{
+    *ids = NULL;
+    *values = NULL;
+    *n = 0;
+    if (!metric_ok(metric) || !strcmp(metric, "test_accuracy")) return ERR_DB;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT m.trial_id, %s(m.%s) FROM trial_metrics m JOIN trials t ON t.id = m.trial_id"
+             " WHERE t.job_id = ? AND m.epoch <= ? AND m.%s IS NOT NULL GROUP BY m.trial_id"
+             " HAVING MAX(m.epoch) = ? ORDER BY m.trial_id",
+             maximize ? "MAX" : "MIN", metric, metric);
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, epoch);
+    sqlite3_bind_int(st, 3, epoch);
+    return collect_values(st, ids, values, n);
+}
+
+int store_rung_values(store *s, int64_t job_id, int64_t trial_id, int rung_epoch, double **values,
+                      size_t *n)
+{
+    *values = NULL;
+    *n = 0;
+    sqlite3_stmt *st = store_stmt(s, "SELECT r.trial_id, r.value FROM trial_rungs r JOIN trials t"
+                                     " ON t.id = r.trial_id WHERE t.job_id = ? AND r.rung_epoch = ?"
+                                     " AND r.trial_id <> ? AND r.value IS NOT NULL");
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, rung_epoch);
+    sqlite3_bind_int64(st, 3, trial_id);
+    return collect_values(st, NULL, values, n);
+}
+int store_rung_lookup(store *s, int64_t trial_id, int rung_epoch, int *epoch, bool *stop,
+                      char *reason, size_t len)
+{
+    sqlite3_stmt *st = store_stmt(
+        s, rung_epoch > 0 ? "SELECT rung_epoch, decision = 'stop', reason FROM trial_rungs"
+                            " WHERE trial_id = ? AND rung_epoch = ?"
+                          : "SELECT rung_epoch, decision = 'stop', reason FROM trial_rungs"
+                            " WHERE trial_id = ? AND decision = 'stop' AND rung_epoch > ?"
+                            " ORDER BY rung_epoch LIMIT 1");
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, trial_id);
+    sqlite3_bind_int(st, 2, rung_epoch);
+    int step = sqlite3_step(st), rc = 1;
+    if (step == SQLITE_ROW) {
+        *epoch = sqlite3_column_int(st, 0);
+        *stop = sqlite3_column_int(st, 1) != 0;
+        snprintf(reason, len, "%s", col_text(st, 2));
+        rc = 0;
+    } else if (step != SQLITE_DONE) {
+        rc = ERR_DB;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_rung_record(store *s, int64_t trial_id, int rung_epoch, double value, bool stop,
+                      const char *reason, const char *now)
+{
+    return store_enqueue(s,
+                         "INSERT OR IGNORE INTO trial_rungs (trial_id, rung_epoch, value, decision,"
+                         " reason, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         "iidsss", trial_id, (int64_t)rung_epoch, value, stop ? "stop" : "continue",
+                         reason, now);
 }

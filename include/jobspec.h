@@ -24,6 +24,9 @@
  *     rng_derive(seed, N) & JOBSPEC_SEED_MASK (53 bits, exact in any JSON).
  *   - `seed` absent: the caller-supplied default seed is used (the daemon
  *     picks one from the clock and records it in jobs.seed).
+ *   - `pruner`: "none" (default), {"median":{"warmup_epochs":W,
+ *     "min_trials":M}} (W >= 0, M >= 1) or {"asha":{"min_epochs":R,
+ *     "reduction":ETA}} (R >= 1, ETA >= 2); the rules are in prune.h.
  * The same spec and seed always give the same trials. */
 #ifndef SWEEP_JOBSPEC_H
 #define SWEEP_JOBSPEC_H
@@ -34,6 +37,7 @@
 #include <stdint.h>
 
 #include "params.h"
+#include "prune.h"
 
 #define JOBSPEC_MAX_GRID 100000
 #define JOBSPEC_MAX_TRIALS 100000
@@ -63,6 +67,7 @@ typedef struct {
     double trial_timeout;   // seconds; 0 when absent
     bool has_trial_timeout; // trial_timeout was given
     int max_retries;        // -1 when absent
+    prune_config pruner;    // "pruner" (include/prune.h); kind PRUNE_NONE when absent
     uint64_t seed;          // the job seed actually used
     bool seed_given;        // "seed" was in the spec
     jobspec_trial *trials;  // n_trials expanded trials (owned); NULL when not expanded

@@ -3,7 +3,8 @@
  * outcomes, and the one periodic timer. Processes are runner.h handles
  * embedded in struct proc; every SQL statement is the store's (store.h).
  *
- * Trial states: queued -> running -> completed | failed | cancelled | pruned,
+ * Trial states: queued -> running -> completed | failed | cancelled | pruned
+ * (pruned: a pruner of the job stopped it, prune.h; final, never retried),
  * queued -> cancelled | failed, and running -> queued when a crashed or
  * stopped attempt is retried (or the daemon shuts down); the table is
  * trial_transition_allowed (its diagram is in sched.c). Every change goes
@@ -30,6 +31,7 @@
 #include "config.h"
 #include "events_check.h"
 #include "ndjson.h"
+#include "prune.h"
 #include "runner.h"
 #include "store.h"
 
@@ -71,6 +73,7 @@ typedef struct sjob {
     int max_retries;         // retries after a crash or stop
     char metric[32];         // objective metric column
     bool maximize;           // objective goal
+    prune_config pruner;     // the job's pruner (prune.h); kind PRUNE_NONE for none
     char *test;              // data.test or NULL (owned)
     json_t *tmpl;            // trial spec parts shared by all trials (owned reference)
     strial *trials;          // n trials by number (owned)
@@ -92,7 +95,7 @@ typedef struct sjob {
 } sjob;
 
 /* Why a worker is being stopped. */
-typedef enum { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN } stop_reason;
+typedef enum { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN, STOP_PRUNE } stop_reason;
 
 /* One running trial or test-set evaluation: the process handle (runner.h)
  * and what the scheduler needs to judge its outcome. */
@@ -106,6 +109,8 @@ typedef struct proc {
     bool done_seen;           // a "done" event arrived
     double done_value;        // the objective value it reported (NaN if none)
     char *last_error;         // message of the last "error" event, or why it did not start (owned)
+    int prune_epoch;          // STOP_PRUNE: the epoch of the decision (its last finished epoch)
+    char *prune_reason;       // STOP_PRUNE: the pruner's reason with its numbers (owned)
     json_t *eval_result;      // last JSON object printed by `eval` (owned)
     unsigned bad_lines;       // non-JSON / oversized lines seen
     unsigned long_lines;      // oversized lines seen

@@ -99,10 +99,13 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
 #define STORE_TRIAL_COLS                                                                           \
     "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"         \
     " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy,"       \
-    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core"
+    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core, pruned_epoch"
 
 /* Trial rows of a job (array of objects, by number). */
 json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
+/* The pruned trials of a job (array of trial rows, by pruned_epoch then
+ * number); their "error" says why, "pruned_epoch" when. */
+json_t *store_job_pruned(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
 /* The best LIMIT completed trials of a job by its objective (array). */
 json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen);
 /* One trial row with "params" and its "metrics" per epoch. */
@@ -147,12 +150,13 @@ void store_cursor_close(store_cursor *cur);
 
 /* A trial's state change, as its row records it. */
 typedef struct {
-    const char *state;   // the new state: "running", "queued" or an end state
-    unsigned attempt;    // running, queued: trials.attempt
-    const char *now;     // running: started_at; an end state: finished_at
-    const char *out_dir; // running: trials.out_dir
-    int64_t exit_code;   // queued, an end state: exit_code (INT64_MIN stores NULL)
-    const char *error;   // queued, an end state: error (NULL keeps the old one)
+    const char *state;    // the new state: "running", "queued" or an end state
+    unsigned attempt;     // running, queued: trials.attempt
+    const char *now;      // running: started_at; an end state: finished_at
+    const char *out_dir;  // running: trials.out_dir
+    int64_t exit_code;    // queued, an end state: exit_code (INT64_MIN stores NULL)
+    const char *error;    // queued, an end state: error (NULL keeps the old one)
+    int64_t pruned_epoch; // an end state: pruned_epoch (INT64_MIN, or 0 when unset, stores NULL)
 } store_trial_change;
 /* Records trial ID's change C; the pid is cleared in every case. running
  * also clears finished_at and exit_code. */
@@ -260,5 +264,29 @@ int store_trials_queued(store *s, int (*fn)(void *ud, int64_t id, int64_t job_id
 /* Recovery: every trial still running goes back to queued with attempt + 1
  * and the error "interrupted: the daemon stopped unexpectedly". */
 int store_requeue_running(store *s);
+
+/* ---- Pruners (table trial_rungs; README.md "Pruners") ---------------- */
+
+/* The values of every trial of JOB_ID that has metrics for epoch EPOCH: its
+ * best METRIC (by the goal) over epochs 1..EPOCH, read at once (the caller
+ * flushes first). *IDS and *VALUES are new arrays of *N entries (caller
+ * frees both; NULL when *N is 0). 0, ERR_NOMEM or ERR_DB. */
+int store_epoch_values(store *s, int64_t job_id, const char *metric, bool maximize, int epoch,
+                       int64_t **ids, double **values, size_t *n);
+/* The values recorded at rung RUNG_EPOCH for the trials of JOB_ID other than
+ * TRIAL_ID (every decision so far, whichever it was): *VALUES is a new array
+ * of *N entries (caller frees; NULL when *N is 0). 0, ERR_NOMEM or ERR_DB. */
+int store_rung_values(store *s, int64_t job_id, int64_t trial_id, int rung_epoch, double **values,
+                      size_t *n);
+/* A decision recorded for trial TRIAL_ID: at RUNG_EPOCH, or with RUNG_EPOCH
+ * 0 its first "stop" decision at any epoch. Fills *EPOCH, *STOP and REASON
+ * (LEN bytes). Returns 0 when found, 1 when there is none, ERR_DB. */
+int store_rung_lookup(store *s, int64_t trial_id, int rung_epoch, int *epoch, bool *stop,
+                      char *reason, size_t len);
+/* Records one decision (queued write; the caller flushes it before acting):
+ * trial TRIAL_ID at RUNG_EPOCH with VALUE, STOP or continue, REASON, at NOW.
+ * A decision already recorded there is kept (INSERT OR IGNORE). */
+int store_rung_record(store *s, int64_t trial_id, int rung_epoch, double value, bool stop,
+                      const char *reason, const char *now);
 
 #endif

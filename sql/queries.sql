@@ -111,3 +111,25 @@ SELECT job_id, COUNT(*) AS finished,
   FROM trials
  WHERE finished_at IS NOT NULL AND started_at IS NOT NULL
  GROUP BY job_id;
+
+-- 9. Which trials were pruned when, and what that saved: each pruned trial of
+--    job :job with the epoch it stopped at (pruned_epoch), the epochs it was
+--    to run, the epochs saved, those epochs' cost at its own mean epoch time,
+--    and the pruner's reason (README.md "Pruners"). The last row sums them.
+WITH p AS (
+    SELECT t.number, t.id AS trial, t.lr, t.pruned_epoch, t.epochs,
+           t.epochs - t.pruned_epoch AS epochs_saved,
+           round((t.epochs - t.pruned_epoch) *
+                 (SELECT AVG(m.seconds) FROM trial_metrics m WHERE m.trial_id = t.id), 1)
+               AS seconds_saved,
+           t.error AS reason
+      FROM trials t
+     WHERE t.job_id = :job AND t.state = 'pruned'
+)
+SELECT number, trial, lr, pruned_epoch, epochs, epochs_saved, seconds_saved, reason
+  FROM (SELECT 0 AS k, * FROM p
+        UNION ALL
+        SELECT 1, NULL, NULL, NULL, NULL, NULL, SUM(epochs_saved), SUM(seconds_saved),
+               COUNT(*) || ' trials pruned'
+          FROM p)
+ ORDER BY k, pruned_epoch, number;

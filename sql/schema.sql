@@ -82,7 +82,7 @@ CREATE TABLE trials (
     -- Beyond the contract, for the daemon's bookkeeping and crash recovery.
     out_dir          TEXT,                              -- the trial's output directory
     pid_start_time   INTEGER,                           -- /proc/PID/stat start time of pid
-    last_epoch       INTEGER, blas_core TEXT,                           -- last epoch with recorded metrics
+    last_epoch       INTEGER, blas_core TEXT, pruned_epoch INTEGER,                           -- last epoch with recorded metrics
     UNIQUE (job_id, number)
 );
 CREATE INDEX trials_job_state ON trials(job_id, state);
@@ -153,4 +153,17 @@ CREATE TABLE daemon_meta (
     value TEXT NOT NULL
 );
 
-PRAGMA user_version = 4;
+-- Every decision of a pruner (version 5; README.md "Pruners"), written
+-- before the daemon acts on it: one row per trial and decision epoch.
+CREATE TABLE trial_rungs (
+    trial_id    INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    rung_epoch  INTEGER NOT NULL CHECK (rung_epoch >= 1),
+    value       REAL,                               -- the trial's best objective so far
+    decision    TEXT    NOT NULL CHECK (decision IN ('continue', 'stop')),
+    reason      TEXT    NOT NULL,
+    decided_at  TEXT    NOT NULL,
+    PRIMARY KEY (trial_id, rung_epoch)
+);
+CREATE INDEX trial_rungs_epoch ON trial_rungs(rung_epoch);
+
+PRAGMA user_version = 5;

@@ -444,43 +444,43 @@ static int render_best(FILE *f, const json_t *reply)
 {
     static const char *const names[] = {"trials", "best", NULL};
     const json_t *trials = ctl_find_array(reply, names);
+    int rc = 0;
     if (!trials || json_array_size(trials) == 0) {
         fputs("no completed trials yet\n", f);
-        return 0;
+    } else {
+        static const char *const lead[] = {"rank", "trial", "id", NULL};
+        static const char *const metrics[] = {"val_accuracy", "val_loss",      "val_f1",
+                                              "best_epoch",   "test_accuracy", NULL};
+        rc = trials_table(f, trials, lead, metrics);
     }
-    static const char *const lead[] = {"rank", "trial", "id", NULL};
-    static const char *const metrics[] = {"val_accuracy", "val_loss",      "val_f1",
-                                          "best_epoch",   "test_accuracy", NULL};
-    return trials_table(f, trials, lead, metrics);
+    /* Pruned trials and why (each error reads "pruned at epoch E: ..."). */
+    const json_t *pruned = json_object_get(reply, "pruned");
+    if (rc == 0 && json_is_array(pruned) && json_array_size(pruned) > 0) {
+        fprintf(f, "\n%zu pruned:\n", json_array_size(pruned));
+        size_t i;
+        const json_t *p;
+        json_array_foreach(pruned, i, p)
+        {
+            char b[64];
+            fprintf(f, "  trial %s", ctl_fmt_json(b, sizeof b, json_object_get(p, "id")));
+            put_escaped(f, ": %s\n", json_string_value(json_object_get(p, "error")));
+        }
+    }
+    return rc;
 }
 
 static int render_trial(FILE *f, const json_t *reply)
 {
     const json_t *tr = json_object_get(reply, "trial");
     if (!json_is_object(tr)) tr = reply;
-    static const char *const keys[] = {"id",
-                                       "job",
-                                       "job_id",
-                                       "number",
-                                       "state",
-                                       "seed",
-                                       "attempt",
-                                       "pid",
-                                       "started_at",
-                                       "finished_at",
-                                       "best_epoch",
-                                       "val_accuracy",
-                                       "val_loss",
-                                       "val_precision",
-                                       "val_recall",
-                                       "val_f1",
-                                       "test_accuracy",
-                                       "exit_code",
-                                       "error",
-                                       "checkpoint_path",
-                                       "out_dir",
-                                       "log",
-                                       "blas_core",
+    static const char *const keys[] = {"id",          "job",           "job_id",
+                                       "number",      "state",         "seed",
+                                       "attempt",     "pid",           "started_at",
+                                       "finished_at", "best_epoch",    "val_accuracy",
+                                       "val_loss",    "val_precision", "val_recall",
+                                       "val_f1",      "test_accuracy", "exit_code",
+                                       "error",       "pruned_epoch",  "checkpoint_path",
+                                       "out_dir",     "log",           "blas_core",
                                        NULL};
     key_values(f, tr, keys);
     const json_t *log = json_object_get(reply, "log");

@@ -60,6 +60,9 @@
  *                elsewhere stops as it would at that point (checkpoint of the
  *                last finished epoch, exit 7; after "done": exit 0).
  *   pause_epoch, pause_step   see pause_at (default 1)
+ *   curve        a list of numbers: val_accuracy of epoch e is curve[e-1]
+ *                (the last entry for later epochs; val_loss is 1 - it),
+ *                instead of the function of lr below (pruner tests)
  * SIGTERM: writes OUT_DIR/ckpt.json (last finished epoch), a checkpoint event,
  * exits 7. A later run resumes after that epoch. Each successful finish
  * appends one line to OUT_DIR/completions and writes OUT_DIR/best.safetensors.
@@ -276,8 +279,14 @@ static int stop_with_checkpoint(const char *out, int last_epoch)
     return 7;
 }
 
+static json_t *g_curve; // the rule's "curve" (owned by g_rule), or NULL
+
 static double acc_for(double lr, int epoch)
 {
+    size_t n = json_array_size(g_curve);
+    if (n > 0)
+        return json_number_value(
+            json_array_get(g_curve, epoch <= (int)n ? (size_t)(epoch - 1) : n - 1));
     double a = 0.9 - 0.1 * fabs(log10(lr) + 2.0) - 0.2 / (epoch + 1);
     return a < 0.05 ? 0.05 : a;
 }
@@ -411,6 +420,7 @@ int main(int argc, char **argv)
         g_pause_epoch = (int)json_integer_value(json_object_get(rule, "pause_epoch"));
     if (json_is_integer(json_object_get(rule, "pause_step")))
         g_pause_step = (int)json_integer_value(json_object_get(rule, "pause_step"));
+    g_curve = json_object_get(rule, "curve");
     double lr = json_number_value(json_object_get(params, "lr"));
     json_int_t trial = json_integer_value(json_object_get(spec, "trial"));
 

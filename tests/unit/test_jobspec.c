@@ -305,6 +305,17 @@ static void test_errors(void **state)
         {"\"seed\":\"abc\"", "seed: "},
         {"\"name\":\"\"", "name: must not be empty"},
         {"\"name\":5", "name: "},
+        {"\"pruner\":\"median\"", "pruner: expected \"none\", {\"median\":{...}} or"},
+        {"\"pruner\":{\"hyperband\":{}}", "pruner.hyperband: unknown pruner"},
+        {"\"pruner\":{\"median\":{},\"asha\":{}}", "pruner: expected \"none\""},
+        {"\"pruner\":{\"median\":3}", "pruner.median: expected an object, got 3"},
+        {"\"pruner\":{\"median\":{\"warmup\":1}}", "pruner.median.warmup: unknown key"},
+        {"\"pruner\":{\"median\":{\"warmup_epochs\":-1}}", "pruner.median.warmup_epochs: "},
+        {"\"pruner\":{\"median\":{\"min_trials\":0}}", "pruner.median.min_trials: "},
+        {"\"pruner\":{\"median\":{\"min_trials\":1.5}}", "pruner.median.min_trials: "},
+        {"\"pruner\":{\"asha\":{\"min_epochs\":0}}", "pruner.asha.min_epochs: "},
+        {"\"pruner\":{\"asha\":{\"reduction\":1}}", "pruner.asha.reduction: "},
+        {"\"pruner\":{\"asha\":{\"reduction\":\"2\"}}", "pruner.asha.reduction: "},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         jobspec js;
@@ -313,6 +324,35 @@ static void test_errors(void **state)
         if (rc == 0 || strncmp(msg, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("case %zu (%s): rc %d, message \"%s\", want prefix \"%s\"", i, cases[i].body,
                      rc, msg, cases[i].want);
+        jobspec_free(&js);
+    }
+}
+
+/* "pruner": none by default, each kind with its settings and defaults. */
+static void test_pruner(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;  // the job's "pruner" member, or ""
+        prune_config want; // what it parses to
+    } cases[] = {
+        {"", {PRUNE_NONE, 0, 0, 0, 0}},
+        {"\"pruner\":\"none\"", {PRUNE_NONE, 0, 0, 0, 0}},
+        {"\"pruner\":{\"median\":{\"warmup_epochs\":2,\"min_trials\":3}}",
+         {PRUNE_MEDIAN, 2, 3, 0, 0}},
+        {"\"pruner\":{\"median\":{}}", {PRUNE_MEDIAN, 0, 1, 0, 0}},
+        {"\"pruner\":{\"asha\":{\"min_epochs\":1,\"reduction\":2}}", {PRUNE_ASHA, 0, 0, 1, 2}},
+        {"\"pruner\":{\"asha\":{}}", {PRUNE_ASHA, 0, 0, 1, 3}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jobspec js;
+        char msg[512] = "";
+        assert_int_equal(parse(&js, job(cases[i].body), msg, sizeof msg), 0);
+        assert_int_equal(js.pruner.kind, cases[i].want.kind);
+        assert_int_equal(js.pruner.warmup_epochs, cases[i].want.warmup_epochs);
+        assert_int_equal(js.pruner.min_trials, cases[i].want.min_trials);
+        assert_int_equal(js.pruner.min_epochs, cases[i].want.min_epochs);
+        assert_int_equal(js.pruner.reduction, cases[i].want.reduction);
         jobspec_free(&js);
     }
 }
@@ -514,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_random_determinism),
         cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_pruner),
         cmocka_unit_test(test_data_and_model_errors),
         cmocka_unit_test(test_grid_size),
         cmocka_unit_test(test_data_roots),

@@ -744,11 +744,13 @@ static void test_example_queries_run(void **state)
     add_trial(db, 1, 0, "completed", "0.5", "0.9", "0.4");
     add_trial(db, 1, 1, "failed", "NULL", "NULL", "NULL");
     add_trial(db, 1, 2, "running", "NULL", "NULL", "NULL");
+    add_trial(db, 1, 3, "pruned", "NULL", "NULL", "NULL");
     exec_ok(db,
             "UPDATE trials SET params_json = '{\"lr\":0.01,\"freeze\":\"none\"}', "
             "started_at = '2026-11-28T15:00:00.000Z', finished_at = '2026-11-28T15:10:00.000Z'");
     exec_ok(db, "INSERT INTO trial_metrics(trial_id, epoch, val_accuracy) VALUES (1, 1, 0.4), "
                 "(1, 2, 0.5), (3, 1, 0.2)");
+    exec_ok(db, "UPDATE trials SET epochs = 4, pruned_epoch = 1 WHERE number = 3");
     const char *p = sql;
     int statements = 0;
     while (*p) {

@@ -83,7 +83,7 @@ static void test_pragmas(void **state)
     assert_string_equal(one_text(f->st, "PRAGMA journal_mode"), "wal");
     assert_string_equal(one_text(f->st, "PRAGMA synchronous"), "1"); // NORMAL
     assert_string_equal(one_text(f->st, "PRAGMA foreign_keys"), "1");
-    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "4"); // 0004_job_cancel_requested
+    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "5"); // 0005_pruning
     /* Statements are cached: same pointer for the same SQL. */
     assert_ptr_equal(store_stmt(f->st, "SELECT 1"), store_stmt(f->st, "SELECT 1"));
 }
@@ -331,7 +331,7 @@ static void test_sched_statements(void **state)
     const char *now = "2026-01-01T00:00:00.000Z";
     /* Trial 0 runs, reports, completes; trial 1 runs and goes back to the queue. */
     assert_int_equal(store_job_state(f->st, job, "running", now, NULL), 0);
-    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL});
+    store_trial_state(f->st, ids[0], &(store_trial_change){"running", 0, now, "/o/0", 0, NULL, 0});
     store_trial_pid(f->st, ids[0], 4242, 77);
     const char *events[] = {
         "{\"event\":\"start\",\"blas_core\":\"Haswell\"}",
@@ -348,10 +348,10 @@ static void test_sched_statements(void **state)
         store_trial_event(f->st, ids[0], ev);
         json_decref(ev);
     }
-    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL});
-    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL});
+    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL, 0});
+    store_trial_state(f->st, ids[1], &(store_trial_change){"running", 0, now, "/o/1", 0, NULL, 0});
     store_trial_state(f->st, ids[1],
-                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted"});
+                      &(store_trial_change){"queued", 1, now, NULL, INT64_MIN, "interrupted", 0});
     assert_int_equal(store_flush(f->st), 0);
     assert_string_equal(one_text(f->st, "SELECT state||'/'||attempt||'/'||coalesce(pid,'-')||'/'||"
                                         "exit_code||'/'||last_epoch||'/'||best_epoch||'/'||"
@@ -384,7 +384,7 @@ static void test_sched_statements(void **state)
     assert_int_equal(store_job_trial_briefs(f->st, job, 2, brief_states, buf), 0);
     assert_string_equal(buf, "0:completed:0,1:queued:1"); // at most MAX rows
     /* Recovery: a trial left running by a dead daemon, an evaluation's pid. */
-    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL});
+    store_trial_state(f->st, ids[2], &(store_trial_change){"running", 0, now, "/o/2", 0, NULL, 0});
     store_trial_pid(f->st, ids[2], 99, 5);
     assert_int_equal(store_flush(f->st), 0);
     buf[0] = 0;
@@ -423,6 +423,85 @@ static void test_sched_statements(void **state)
                         "0.75");
 }
 
+/* The pruners' statements: best-so-far values at an epoch (only trials that
+ * reached it, by the goal), rung records (kept once, others' values), the
+ * lookup of a recorded stop, and pruned_epoch on the final state. */
+static void test_prune_statements(void **state)
+{
+    fixture *f = *state;
+    int64_t job, ids[3];
+    char msg[512];
+    assert_int_equal(
+        store_job_insert(f->st, &f->js, "{\"spec\":1}", 1000, 1, 0, 0, &job, ids, msg, sizeof msg),
+        0);
+    /* val_loss (minimize): trial 0 reaches epoch 2 with 0.5 then 0.75 (best
+     * 0.5); trial 1 0.25 at epoch 1 only; trial 2 1.0 then 0.125. */
+    char sql[256];
+    static const struct {
+        int t, e;
+        double v;
+    } rows[] = {{0, 1, 0.5}, {0, 2, 0.75}, {1, 1, 0.25}, {2, 1, 1.0}, {2, 2, 0.125}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(sql, sizeof sql, "{\"event\":\"epoch\",\"epoch\":%d,\"val_loss\":%g}", rows[i].e,
+                 rows[i].v);
+        json_t *ev = jx_parse(sql, strlen(sql), msg, sizeof msg);
+        store_trial_event(f->st, ids[rows[i].t], ev);
+        json_decref(ev);
+    }
+    assert_int_equal(store_flush(f->st), 0);
+    int64_t *tid;
+    double *val;
+    size_t n;
+    assert_int_equal(store_epoch_values(f->st, job, "val_loss", false, 2, &tid, &val, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(tid[0] == ids[0] && val[0] == 0.5 && tid[1] == ids[2] && val[1] == 0.125);
+    free(tid);
+    free(val);
+    assert_int_equal(store_epoch_values(f->st, job, "val_loss", true, 2, &tid, &val, &n), 0);
+    assert_true(n == 2 && val[0] == 0.75 && val[1] == 1.0); // maximize: the highest so far
+    free(tid);
+    free(val);
+    assert_int_equal(store_epoch_values(f->st, job, "x; DROP TABLE t", true, 2, &tid, &val, &n),
+                     ERR_DB);
+    /* Rung records. */
+    const char *now = "2026-01-01T00:00:00.000Z";
+    store_rung_record(f->st, ids[0], 1, 0.5, false, "first", now);
+    store_rung_record(f->st, ids[1], 1, 0.25, true, "second", now);
+    store_rung_record(f->st, ids[1], 1, 0.9, false, "again", now); // kept once: ignored
+    assert_int_equal(store_flush(f->st), 0);
+    assert_int_equal(store_rung_values(f->st, job, ids[2], 1, &val, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(val[0] + val[1] == 0.75);
+    free(val);
+    assert_int_equal(store_rung_values(f->st, job, ids[0], 1, &val, &n), 0);
+    assert_true(n == 1 && val[0] == 0.25);
+    free(val);
+    int at = 0;
+    bool stop = false;
+    char why[64];
+    assert_int_equal(store_rung_lookup(f->st, ids[1], 1, &at, &stop, why, sizeof why), 0);
+    assert_true(at == 1 && stop);
+    assert_string_equal(why, "second");
+    assert_int_equal(store_rung_lookup(f->st, ids[1], 0, &at, &stop, why, sizeof why), 0);
+    assert_int_equal(store_rung_lookup(f->st, ids[0], 0, &at, &stop, why, sizeof why), 1);
+    assert_int_equal(store_rung_lookup(f->st, ids[0], 2, &at, &stop, why, sizeof why), 1);
+    /* pruned_epoch goes with the pruned state only. */
+    store_trial_state(f->st, ids[1],
+                      &(store_trial_change){"pruned", 0, now, NULL, 7, "pruned at epoch 1", 1});
+    store_trial_state(f->st, ids[0], &(store_trial_change){"completed", 0, now, NULL, 0, NULL, 0});
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(s, ' ') FROM (SELECT state || ':' ||"
+                                        " coalesce(pruned_epoch, '-') AS s FROM trials"
+                                        " WHERE number < 2 ORDER BY number)"),
+                        "completed:- pruned:1");
+    int err = 0;
+    json_t *pr = store_job_pruned(f->st, job, &err, msg, sizeof msg);
+    assert_int_equal(json_array_size(pr), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(pr, 0), "error")),
+                        "pruned at epoch 1");
+    json_decref(pr);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -442,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_statements, setup, teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
