@@ -342,41 +342,24 @@ static void stream_step(conn *c)
         if (write_out(c, tail, 2, true, false) == 0) release_held(c);
         return;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    for (size_t i = 0; buf && i < json_array_size(rows); i++) {
-        char *t = jx_dump_line(json_array_get(rows, i));
-        size_t tl = t ? strlen(t) : 0;
-        if (t && len + tl + 2 > cap) {
-            while (len + tl + 2 > cap)
-                cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = nb;
-            }
-        }
-        if (!t || !buf) {
-            free(t);
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        if (!c->stream_first) buf[len++] = ',';
-        c->stream_first = false;
-        memcpy(buf + len, t, tl);
-        len += tl;
-        free(t);
-    }
+    /* The rows as one array, "[r1,r2,...]": the chunk is its inside, after
+     * a comma unless it holds the reply's first row. */
+    char *text = jx_dump_line(rows);
     json_decref(rows);
-    if (!buf) {
+    if (!text) {
         log_error("connection %d: out of memory building a streamed reply", c->id);
         conn_set_state(c, CONN_CLOSING, "out of memory");
         return;
     }
-    write_out(c, buf, len, false, true);
+    size_t len = strlen(text) - 1; // without the closing ']'
+    if (c->stream_first) {
+        memmove(text, text + 1, len); // without the opening '['
+        len--;
+    } else {
+        text[0] = ',';
+    }
+    c->stream_first = false;
+    write_out(c, text, len, false, true);
 }
 
 /* The reply sent when a reply cannot be built (json_pack or json_dumps
