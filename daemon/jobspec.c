@@ -55,6 +55,7 @@ void jobspec_free(jobspec *js)
     free(js->weights);
     free(js->metric);
     free(js->trials);
+    jobspec_space_free(&js->space);
     memset(js, 0, sizeof *js);
 }
 
@@ -336,14 +337,6 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
     return 0;
 }
 
-/* One searched key. */
-typedef struct {
-    const char *key;    // canonical key name (static)
-    const json_t *list; // the list of values, or NULL for a distribution
-    int kind;           // distribution kind when list is NULL
-    double a, b;        // distribution bounds
-} dim;
-
 size_t jobspec_grid_size(const json_t *space)
 {
     size_t n = 1;
@@ -391,59 +384,72 @@ static int set_fixed(trial_params *base, const json_t *fixed, const json_t *spac
     return 0;
 }
 
-/* Sets dimension D's value for one trial: list element IDX, or a sample from R. */
-static int set_dim(trial_params *p, const dim *d, size_t idx, rng_t *r, int number, char *msg,
-                   size_t msglen)
+/* ---- the search space ------------------------------------------------- */
+
+/* suggest.h kinds of parse_dist's kinds 0, 1, 2. */
+static const suggest_kind dist_kinds[] = {SUGGEST_UNIFORM, SUGGEST_LOG, SUGGEST_INT};
+
+void jobspec_space_free(jobspec_space *sp)
 {
-    char path[256];
-    jx_path_key(path, sizeof path, "space", d->key);
-    if (d->list) {
-        size_t i = r ? (size_t)rng_int(r, 0, (int64_t)json_array_size(d->list) - 1) : idx;
+    for (int i = 0; i < sp->nd; i++) {
+        json_decref(sp->d[i].values);
+        free(sp->d[i].raw_value);
+    }
+    sp->nd = 0;
+}
+
+void jobspec_space_copy(jobspec_space *out, const jobspec_space *sp)
+{
+    *out = *sp;
+    for (int i = 0; i < sp->nd; i++) {
+        json_incref(out->d[i].values);
+        out->d[i].raw_value = NULL;
+    }
+}
+
+/* List V (at PATH) of key D->key into D: every value checked with
+ * params_set over BASE (its index in the message), the distinct ones kept
+ * as params_to_json writes them. */
+static int parse_list(jobspec_dim *d, const json_t *v, const char *path, const trial_params *base,
+                      char *msg, size_t msglen)
+{
+    if (json_array_size(v) == 0) return err_set(msg, msglen, ERR_INVALID, "%s: empty list", path);
+    d->values = json_array();
+    d->n_raw = json_array_size(v);
+    d->raw_value = calloc(d->n_raw, sizeof *d->raw_value);
+    if (!d->values || !d->raw_value) return ERR_NOMEM;
+    for (size_t j = 0; j < d->n_raw; j++) {
         char pi[300];
-        jx_path_index(pi, sizeof pi, path, i);
-        return params_set(p, d->key, json_array_get(d->list, i), pi, msg, msglen);
+        jx_path_index(pi, sizeof pi, path, j);
+        trial_params scratch = *base;
+        int rc = params_set(&scratch, d->key, json_array_get(v, j), pi, msg, msglen);
+        if (rc) return rc;
+        json_t *pj = params_to_json(&scratch);
+        json_t *nv = pj ? json_object_get(pj, d->key) : NULL;
+        if (!nv) {
+            json_decref(pj);
+            return ERR_NOMEM;
+        }
+        size_t k = 0;
+        while (k < json_array_size(d->values) && !json_equal(json_array_get(d->values, k), nv))
+            k++;
+        if (k == json_array_size(d->values) && json_array_append(d->values, nv) != 0) k = SIZE_MAX;
+        json_decref(pj);
+        if (k == SIZE_MAX) return ERR_NOMEM;
+        d->raw_value[j] = (int)k;
     }
-    json_t *v;
-    if (d->kind == 2)
-        v = json_integer(rng_int(r, (int64_t)d->a, (int64_t)d->b));
-    else if (d->kind == 1)
-        v = json_real(rng_log_uniform(r, d->a, d->b));
-    else
-        v = json_real(d->a == d->b ? d->a : rng_range(r, d->a, d->b));
-    if (!v) return ERR_NOMEM;
-    char tmp[512];
-    int rc = params_set(p, d->key, v, path, tmp, sizeof tmp);
-    if (rc) {
-        char vs[64];
-        jx_describe(v, vs, sizeof vs);
-        err_set(msg, msglen, rc, "%s (value %s drawn for trial %d; narrow the range)", tmp, vs,
-                number);
-    }
-    json_decref(v);
-    return rc;
+    d->dim = (suggest_dim){.kind = SUGGEST_CHOICE, .n_choices = (int)json_array_size(d->values)};
+    return 0;
 }
 
-/* Relations between keys (warmup_epochs < epochs), named under "space" when
- * either key is searched, else under "fixed". */
-static int check_trial(jobspec_trial *t, const json_t *space, char *msg, size_t msglen)
+/* The searched keys of SPACE into SP, in canonical order, over BASE; GRID
+ * (strategy grid) takes lists only. Unknown keys are reported in sorted
+ * order. */
+static int parse_space(jobspec_space *sp, const json_t *space, const trial_params *base, bool grid,
+                       char *msg, size_t msglen)
 {
-    char path[64], tmp[512];
-    snprintf(path, sizeof path, "trial %d", t->number);
-    const char *where =
-        (json_object_get(space, "warmup_epochs") || json_object_get(space, "epochs")) ? "space"
-                                                                                      : "fixed";
-    int rc = params_check(&t->params, where, tmp, sizeof tmp);
-    if (rc) err_set(msg, msglen, rc, "%s (%s)", tmp, path);
-    return rc;
-}
-
-static int expand(jobspec *js, const json_t *space, const trial_params *base, int64_t n_random,
-                  char *msg, size_t msglen)
-{
-    dim dims[32];
-    size_t nd = 0;
-    bool grid = !strcmp(js->strategy, "grid");
-    /* Keys in canonical order; unknown keys are reported in sorted order. */
+    sp->base = *base;
+    sp->has_relations = json_object_get(space, "warmup_epochs") || json_object_get(space, "epochs");
     const char *k;
     json_t *v;
     const char *bad = NULL;
@@ -452,88 +458,378 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
         if (!is_param_key(k) && (!bad || strcmp(k, bad) < 0)) bad = k;
     }
     if (bad) return err_set(msg, msglen, ERR_UNKNOWN_KEY, "space.%s: unknown key", bad);
-    for (int i = 0; params_keys[i] && nd < 32; i++) {
+    for (int i = 0; params_keys[i] && sp->nd < SUGGEST_MAX_DIMS; i++) {
         v = json_object_get(space, params_keys[i]);
         if (!v) continue;
-        char path[256];
+        char path[256], desc[64];
         jx_path_key(path, sizeof path, "space", params_keys[i]);
-        dim *d = &dims[nd++];
+        jobspec_dim *d = &sp->d[sp->nd++]; // counted now, so jobspec_space_free frees it
         memset(d, 0, sizeof *d);
         d->key = params_keys[i];
+        int rc = 0;
         if (json_is_array(v)) {
-            if (json_array_size(v) == 0)
-                return err_set(msg, msglen, ERR_INVALID, "%s: empty list", path);
-            /* Validate every listed value with its index. */
-            trial_params scratch = *base;
-            for (size_t j = 0; j < json_array_size(v); j++) {
-                char pi[300];
-                jx_path_index(pi, sizeof pi, path, j);
-                int rc = params_set(&scratch, d->key, json_array_get(v, j), pi, msg, msglen);
-                if (rc) return rc;
-            }
-            d->list = v;
+            rc = parse_list(d, v, path, base, msg, msglen);
         } else if (grid) {
-            char desc[64];
             jx_describe(v, desc, sizeof desc);
-            return err_set(msg, msglen, ERR_TYPE,
-                           "%s: strategy grid needs a list of values, got %s", path, desc);
+            rc = err_set(msg, msglen, ERR_TYPE, "%s: strategy grid needs a list of values, got %s",
+                         path, desc);
         } else if (json_is_object(v)) {
-            int rc = parse_dist(v, path, d->key, &d->kind, &d->a, &d->b, msg, msglen);
-            if (rc) return rc;
+            int kind = 0;
+            double a = 0, b = 0;
+            rc = parse_dist(v, path, d->key, &kind, &a, &b, msg, msglen);
+            if (rc == 0) d->dim = (suggest_dim){.kind = dist_kinds[kind], .lo = a, .hi = b};
         } else {
-            char desc[64];
             jx_describe(v, desc, sizeof desc);
-            return err_set(msg, msglen, ERR_TYPE,
-                           "%s: expected a list or a distribution object, got %s", path, desc);
+            rc = err_set(msg, msglen, ERR_TYPE,
+                         "%s: expected a list or a distribution object, got %s", path, desc);
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Number of distinct points of SP (INFINITY when a real range is searched). */
+static double space_size(const jobspec_space *sp)
+{
+    double n = 1;
+    for (int i = 0; i < sp->nd; i++) {
+        const suggest_dim *d = &sp->d[i].dim;
+        if (d->kind == SUGGEST_CHOICE)
+            n *= d->n_choices;
+        else if (d->kind == SUGGEST_INT)
+            n *= d->hi - d->lo + 1;
+        else if (d->lo < d->hi)
+            return INFINITY;
+    }
+    return n;
+}
+
+/* Sets key D of P to coordinate X. PATH names it; NUMBER >= 0 is the trial
+ * a drawn value is for ("value 3 drawn for trial 2; narrow the range"). */
+static int set_coord(trial_params *p, const jobspec_dim *d, double x, const char *path, int number,
+                     char *msg, size_t msglen)
+{
+    if (d->values)
+        return params_set(p, d->key, json_array_get(d->values, (size_t)x), path, msg, msglen);
+    json_t *v = d->dim.kind == SUGGEST_INT ? json_integer((json_int_t)x) : json_real(x);
+    if (!v) return ERR_NOMEM;
+    char tmp[512];
+    int rc = params_set(p, d->key, v, path, tmp, sizeof tmp);
+    if (rc) {
+        char vs[64];
+        jx_describe(v, vs, sizeof vs);
+        if (number >= 0)
+            err_set(msg, msglen, rc, "%s (value %s drawn for trial %d; narrow the range)", tmp, vs,
+                    number);
+        else
+            err_set(msg, msglen, rc, "%s (value %s proposed)", tmp, vs);
+    }
+    json_decref(v);
+    return rc;
+}
+
+/* SP's base with point X set into OUT, relations checked; NUMBER as for
+ * set_coord (the relation message then names the trial). */
+static int fill_point(const jobspec_space *sp, const double *x, int number, trial_params *out,
+                      char *msg, size_t msglen)
+{
+    *out = sp->base;
+    for (int i = 0; i < sp->nd; i++) {
+        char path[256];
+        jx_path_key(path, sizeof path, "space", sp->d[i].key);
+        int rc = set_coord(out, &sp->d[i], x[i], path, number, msg, msglen);
+        if (rc) return rc;
+    }
+    /* Relations between keys (warmup_epochs < epochs), named under "space"
+     * when either key is searched, else under "fixed". */
+    char tmp[512];
+    int rc = params_check(out, sp->has_relations ? "space" : "fixed", tmp, sizeof tmp);
+    if (rc && number >= 0)
+        err_set(msg, msglen, rc, "%s (trial %d)", tmp, number);
+    else if (rc)
+        err_set(msg, msglen, rc, "%s", tmp);
+    return rc;
+}
+
+int jobspec_space_params(const jobspec_space *sp, const double *x, trial_params *out, char *msg,
+                         size_t msglen)
+{
+    return fill_point(sp, x, -1, out, msg, msglen);
+}
+
+int jobspec_space_point(const jobspec_space *sp, const json_t *params, double *x)
+{
+    for (int i = 0; i < sp->nd; i++) {
+        const jobspec_dim *d = &sp->d[i];
+        json_t *v = json_object_get(params, d->key);
+        if (!v) return ERR_NOTFOUND;
+        if (d->values) {
+            size_t k = 0;
+            while (k < json_array_size(d->values) && !json_equal(json_array_get(d->values, k), v))
+                k++;
+            if (k == json_array_size(d->values)) return ERR_NOTFOUND;
+            x[i] = (double)k;
+        } else if (json_is_number(v)) {
+            x[i] = json_number_value(v);
+        } else {
+            return ERR_NOTFOUND;
         }
     }
-    size_t n;
-    if (grid) {
-        n = jobspec_grid_size(space);
-        if (n > JOBSPEC_MAX_GRID) {
-            if (n == SIZE_MAX)
+    return 0;
+}
+
+/* ---- distinct points -------------------------------------------------- */
+
+/* The points of the trials expanded so far, to find a repeat in constant
+ * time: open addressing over point indexes. */
+typedef struct {
+    size_t *slot; // point index + 1 per slot, 0 = empty (cap slots, owned)
+    size_t cap;   // a power of two, above twice the points to hold
+    double *pts;  // the points, nd coordinates each (owned)
+    int nd;       // coordinates per point
+} pointset;
+
+static int pointset_init(pointset *ps, size_t n, int nd)
+{
+    ps->nd = nd;
+    ps->cap = 16;
+    while (ps->cap < 2 * n + 2)
+        ps->cap *= 2;
+    ps->slot = calloc(ps->cap, sizeof *ps->slot);
+    ps->pts = calloc(n * (size_t)nd + 1, sizeof *ps->pts);
+    return ps->slot && ps->pts ? 0 : ERR_NOMEM;
+}
+
+static void pointset_free(pointset *ps)
+{
+    free(ps->slot);
+    free(ps->pts);
+}
+
+/* FNV-1a over the coordinates' bits (0.0 and -0.0 alike). */
+static size_t point_hash(const double *x, int nd)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (int i = 0; i < nd; i++) {
+        double v = x[i] == 0 ? 0.0 : x[i];
+        uint64_t b;
+        memcpy(&b, &v, sizeof b);
+        for (int k = 0; k < 8; k++) {
+            h ^= (b >> (8 * k)) & 0xff;
+            h *= UINT64_C(1099511628211);
+        }
+    }
+    return (size_t)h;
+}
+
+/* The slot holding point X, or the empty slot where it would go. */
+static size_t *pointset_find(const pointset *ps, const double *x)
+{
+    size_t i = point_hash(x, ps->nd) & (ps->cap - 1);
+    while (ps->slot[i] &&
+           !suggest_point_equal(ps->pts + (ps->slot[i] - 1) * (size_t)ps->nd, x, ps->nd))
+        i = (i + 1) & (ps->cap - 1);
+    return &ps->slot[i];
+}
+
+/* Point number I (its coordinates already at pts + I*nd) becomes known;
+ * false (nothing added) when an earlier point equals it. */
+static bool pointset_add(pointset *ps, size_t i)
+{
+    size_t *s = pointset_find(ps, ps->pts + i * (size_t)ps->nd);
+    if (*s) return false;
+    *s = i + 1;
+    return true;
+}
+
+/* ---- expansion -------------------------------------------------------- */
+
+/* Draws of strategy random for one trial from R into X, keys in canonical
+ * order (lists by their position as given). */
+static void draw_random(const jobspec_space *sp, rng_t *r, double *x)
+{
+    for (int i = 0; i < sp->nd; i++) {
+        const jobspec_dim *d = &sp->d[i];
+        if (d->values)
+            x[i] = d->raw_value[rng_int(r, 0, (int64_t)d->n_raw - 1)];
+        else if (d->dim.kind == SUGGEST_INT)
+            x[i] = (double)rng_int(r, (int64_t)d->dim.lo, (int64_t)d->dim.hi);
+        else if (d->dim.kind == SUGGEST_LOG)
+            x[i] = rng_log_uniform(r, d->dim.lo, d->dim.hi);
+        else
+            x[i] = d->dim.lo == d->dim.hi ? d->dim.lo : rng_range(r, d->dim.lo, d->dim.hi);
+    }
+}
+
+/* Grid point T of SPACE (mixed radix over the lists as given, last key
+ * fastest) into P over SP's base. */
+static int grid_point(const jobspec_space *sp, const json_t *space, size_t t, trial_params *p,
+                      char *msg, size_t msglen)
+{
+    size_t rem = t, idx[SUGGEST_MAX_DIMS];
+    for (int d = sp->nd; d-- > 0;) {
+        idx[d] = rem % sp->d[d].n_raw;
+        rem /= sp->d[d].n_raw;
+    }
+    *p = sp->base;
+    for (int d = 0; d < sp->nd; d++) {
+        char path[256], pi[300];
+        jx_path_key(path, sizeof path, "space", sp->d[d].key);
+        jx_path_index(pi, sizeof pi, path, idx[d]);
+        int rc = params_set(p, sp->d[d].key,
+                            json_array_get(json_object_get(space, sp->d[d].key), idx[d]), pi, msg,
+                            msglen);
+        if (rc) return rc;
+    }
+    char tmp[512];
+    int rc = params_check(p, sp->has_relations ? "space" : "fixed", tmp, sizeof tmp);
+    if (rc) err_set(msg, msglen, rc, "%s (trial %zu)", tmp, t);
+    return rc;
+}
+
+/* Draws (random) or Sobol points (sobol) tried before giving up on finding
+ * N distinct points, per trial expanded. */
+#define DRAWS_PER_TRIAL 64
+#define DRAWS_SLACK 100000
+
+/* Point T of JS (random or sobol) into PS's slot T, unseen among the
+ * earlier ones; *NEXT_INDEX is the Sobol index to try next. */
+static int new_point(const jobspec *js, pointset *ps, size_t t, uint64_t *next_index,
+                     uint64_t *budget, char *msg, size_t msglen)
+{
+    const jobspec_space *sp = &js->space;
+    double *x = ps->pts + t * (size_t)sp->nd;
+    bool sobol = !strcmp(js->strategy, "sobol");
+    suggest_dim dims[SUGGEST_MAX_DIMS];
+    for (int i = 0; i < sp->nd; i++)
+        dims[i] = sp->d[i].dim;
+    rng_t r;
+    rng_seed(&r, rng_derive(rng_derive(js->seed, JOBSPEC_STREAM_PARAMS), t));
+    do {
+        if (*budget == 0)
+            return err_set(msg, msglen, ERR_TOOBIG,
+                           "space: no new point found for trial %zu after many draws; use "
+                           "strategy grid",
+                           t);
+        (*budget)--;
+        if (!sobol) {
+            draw_random(sp, &r, x);
+        } else if (sp->nd > 0) {
+            int rc = suggest_sobol(dims, sp->nd, js->seed, (*next_index)++, x, msg, msglen);
+            if (rc) return rc;
+        }
+    } while (!pointset_add(ps, t));
+    return 0;
+}
+
+static int expand(jobspec *js, const json_t *space, char *msg, size_t msglen)
+{
+    const jobspec_space *sp = &js->space;
+    bool grid = !strcmp(js->strategy, "grid");
+    size_t n = grid ? js->trials_total : (size_t)js->startup_trials;
+    js->trials = calloc(n ? n : 1, sizeof *js->trials);
+    if (!js->trials) return ERR_NOMEM;
+    js->n_trials = n;
+    pointset ps = {0};
+    int rc = grid ? 0 : pointset_init(&ps, n, sp->nd);
+    uint64_t next_index = 0, budget = (uint64_t)n * DRAWS_PER_TRIAL + DRAWS_SLACK;
+    for (size_t t = 0; rc == 0 && t < n; t++) {
+        jobspec_trial *tr = &js->trials[t];
+        tr->number = (int)t;
+        tr->seed = rng_derive(js->seed, t) & JOBSPEC_SEED_MASK;
+        if (grid) {
+            rc = grid_point(sp, space, t, &tr->params, msg, msglen);
+        } else {
+            rc = new_point(js, &ps, t, &next_index, &budget, msg, msglen);
+            if (rc == 0)
+                rc = fill_point(sp, ps.pts + t * (size_t)sp->nd, tr->number, &tr->params, msg,
+                                msglen);
+        }
+    }
+    pointset_free(&ps);
+    return rc;
+}
+
+/* "trials", "startup_trials" and "warm_start" of JOB for strategy STRAT
+ * (index into the strategies list: grid, random, sobol, tpe) into JS, and
+ * the number of trials checked against the size of the space. */
+static int parse_counts(jobspec *js, const json_t *job, const json_t *space, int strat, char *msg,
+                        size_t msglen)
+{
+    int64_t n = 0, k = 0;
+    int rc = jx_get_int(job, "", "trials", false, 1, JOBSPEC_MAX_TRIALS, &n, msg, msglen);
+    if (rc < 0) return rc;
+    if (strat == 1 && rc != 0)
+        return err_set(msg, msglen, ERR_NOTFOUND,
+                       "trials: strategy random needs \"trials\": the number of samples");
+    if (strat >= 2 && rc != 0)
+        return err_set(msg, msglen, ERR_NOTFOUND,
+                       "trials: strategy %s needs \"trials\": the number of trials to run",
+                       js->strategy);
+    if (strat == 0 && rc == 0)
+        return err_set(msg, msglen, ERR_INVALID,
+                       "trials: only for strategy random, sobol or tpe (a grid runs every point)");
+    rc = jx_get_int(job, "", "startup_trials", false, 1, JOBSPEC_MAX_TRIALS, &k, msg, msglen);
+    if (rc < 0) return rc;
+    if (rc == 0 && strat != 3)
+        return err_set(msg, msglen, ERR_INVALID, "startup_trials: only for strategy tpe");
+    if (rc == 0 && k > n)
+        return err_set(msg, msglen, ERR_RANGE,
+                       "startup_trials: %lld is more than the %lld trials of the job", (long long)k,
+                       (long long)n);
+    if (rc != 0) k = n < JOBSPEC_DEFAULT_STARTUP ? n : JOBSPEC_DEFAULT_STARTUP;
+    if (strat == 0) {
+        size_t g = jobspec_grid_size(space);
+        if (g > JOBSPEC_MAX_GRID) {
+            if (g == SIZE_MAX)
                 return err_set(
                     msg, msglen, ERR_TOOBIG,
                     "space: grid has more points than the limit of %d; use strategy random",
                     JOBSPEC_MAX_GRID);
             return err_set(
                 msg, msglen, ERR_TOOBIG,
-                "space: grid has %zu points, more than the limit of %d; use strategy random", n,
+                "space: grid has %zu points, more than the limit of %d; use strategy random", g,
                 JOBSPEC_MAX_GRID);
         }
+        n = k = (int64_t)g;
     } else {
-        n = (size_t)n_random;
+        double m = space_size(&js->space);
+        if (m < (double)n)
+            return err_set(msg, msglen, ERR_RANGE,
+                           "trials: the space has %.0f distinct point%s, fewer than the %lld "
+                           "trials asked (no trial repeats another's parameters); use strategy "
+                           "grid to run every point, or ask for at most %.0f",
+                           m, m == 1 ? "" : "s", (long long)n, m);
     }
-    js->trials = calloc(n ? n : 1, sizeof *js->trials);
-    if (!js->trials) return ERR_NOMEM;
-    js->n_trials = n;
-    uint64_t pstream = rng_derive(js->seed, JOBSPEC_STREAM_PARAMS);
-    for (size_t t = 0; t < n; t++) {
-        jobspec_trial *tr = &js->trials[t];
-        tr->number = (int)t;
-        tr->seed = rng_derive(js->seed, t) & JOBSPEC_SEED_MASK;
-        tr->params = *base;
-        int rc;
-        if (grid) {
-            /* Mixed radix, last dimension fastest. */
-            size_t rem = t;
-            size_t idx[32];
-            for (size_t d = nd; d-- > 0;) {
-                size_t m = json_array_size(dims[d].list);
-                idx[d] = rem % m;
-                rem /= m;
-            }
-            for (size_t d = 0; d < nd; d++)
-                if ((rc = set_dim(&tr->params, &dims[d], idx[d], NULL, tr->number, msg, msglen)))
-                    return rc;
-        } else {
-            rng_t r;
-            rng_seed(&r, rng_derive(pstream, t));
-            for (size_t d = 0; d < nd; d++)
-                if ((rc = set_dim(&tr->params, &dims[d], 0, &r, tr->number, msg, msglen)))
-                    return rc;
-        }
-        if ((rc = check_trial(tr, space, msg, msglen))) return rc;
+    js->trials_total = (size_t)n;
+    js->startup_trials = strat == 3 ? (int)k : (int)n;
+    return 0;
+}
+
+/* "warm_start" of JOB into JS (strategy tpe only): {"jobs": [ID, ...]}, ids
+ * >= 1, none twice. */
+static int parse_warm(jobspec *js, const json_t *job, bool tpe, char *msg, size_t msglen)
+{
+    static const char *const keys[] = {"jobs", NULL};
+    json_t *w = NULL, *list = NULL;
+    int rc = jx_get_object(job, "", "warm_start", false, &w, msg, msglen);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    if (!tpe) return err_set(msg, msglen, ERR_INVALID, "warm_start: only for strategy tpe");
+    if ((rc = jx_check_keys(w, "warm_start", keys, msg, msglen))) return rc;
+    if ((rc = jx_get_array(w, "warm_start", "jobs", true, &list, msg, msglen))) return rc;
+    if (json_array_size(list) == 0 || json_array_size(list) > JOBSPEC_MAX_WARM)
+        return err_set(msg, msglen, ERR_RANGE, "warm_start.jobs: expected 1 to %d job ids, got %zu",
+                       JOBSPEC_MAX_WARM, json_array_size(list));
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char p[64];
+        jx_path_index(p, sizeof p, "warm_start.jobs", i);
+        int64_t id;
+        if ((rc = jx_as_int(json_array_get(list, i), p, 1, INT64_MAX, &id, msg, msglen))) return rc;
+        for (size_t k = 0; k < js->n_warm; k++)
+            if (js->warm_jobs[k] == id)
+                return err_set(msg, msglen, ERR_INVALID, "%s: job %lld is listed twice", p,
+                               (long long)id);
+        js->warm_jobs[js->n_warm++] = id;
     }
     return 0;
 }
@@ -541,10 +837,11 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
 int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed, char *msg,
                   size_t msglen)
 {
-    static const char *const keys[] = {
-        "name",      "data",         "model",         "strategy",    "space", "fixed",  "trials",
-        "objective", "max_parallel", "trial_timeout", "max_retries", "seed",  "pruner", NULL};
-    static const char *const strategies[] = {"grid", "random", NULL};
+    static const char *const keys[] = {"name",         "data",           "model",       "strategy",
+                                       "space",        "fixed",          "trials",      "objective",
+                                       "max_parallel", "trial_timeout",  "max_retries", "seed",
+                                       "pruner",       "startup_trials", "warm_start",  NULL};
+    static const char *const strategies[] = {"grid", "random", "sobol", "tpe", NULL};
     memset(js, 0, sizeof *js);
     js->max_retries = -1;
     if (!json_is_object(job)) {
@@ -596,24 +893,18 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     if (rc < 0) return rc;
     rc = jx_get_object(job, "", "fixed", false, &fixed, msg, msglen);
     if (rc < 0) return rc;
-    int64_t n_random = 0;
-    rc = jx_get_int(job, "", "trials", false, 1, JOBSPEC_MAX_TRIALS, &n_random, msg, msglen);
-    if (rc < 0) return rc;
-    if (strat == 1 && rc != 0)
-        return err_set(msg, msglen, ERR_NOTFOUND,
-                       "trials: strategy random needs \"trials\": the number of samples");
-    if (strat == 0 && rc == 0)
-        return err_set(msg, msglen, ERR_INVALID,
-                       "trials: only for strategy random (a grid runs every point)");
     trial_params base;
     params_defaults(&base);
     if (fixed && (rc = set_fixed(&base, fixed, space, msg, msglen))) return rc;
     json_t *empty = NULL;
     if (!space) space = empty = json_object();
     if (!space) return ERR_NOMEM;
+    rc = parse_space(&js->space, space, &base, strat == 0, msg, msglen);
+    if (rc == 0) rc = parse_counts(js, job, space, strat, msg, msglen);
+    if (rc == 0) rc = parse_warm(js, job, strat == 3, msg, msglen);
     /* Without JOBSPEC_EXPAND (re-reading a stored, already checked job) the
      * space is not expanded again. */
-    rc = (flags & JOBSPEC_EXPAND) ? expand(js, space, &base, n_random, msg, msglen) : 0;
+    if (rc == 0 && (flags & JOBSPEC_EXPAND)) rc = expand(js, space, msg, msglen);
     json_decref(empty);
     return rc;
 }

@@ -66,6 +66,7 @@
 #include "events_check.h"
 #include "jsonx.h"
 #include "log.h"
+#include "rng.h"
 #include "scheduler.h"
 #include "timeutil.h"
 #include "worker_exit.h"
@@ -279,6 +280,257 @@ static void job_set_state(sweepd *d, sjob *j, job_state ns, const char *why)
     store_job_state(d->st, j->id, job_state_name(ns), now, j->error);
 }
 
+/* ---- proposals of strategy tpe (README.md "Strategies") --------------- */
+
+/* What a tpe job needs to propose its trials after the startup ones. */
+typedef struct sched_tpe {
+    jobspec_space space;            // the searched keys (jobspec.h; values owned)
+    uint64_t seed;                  // the job seed (jobs.seed)
+    int64_t warm[JOBSPEC_MAX_WARM]; // warm_start jobs, in the order given
+    size_t n_warm;                  // their number
+    double hold_until;              // time_mono() before which no proposal is tried again
+} sched_tpe;
+
+/* Tries after which a proposal that repeats a left-out trial's point (or
+ * breaks a relation between keys) gives way to new Sobol points. */
+#define TPE_ATTEMPTS 8
+#define TPE_FALLBACK_POINTS 100000
+#define TPE_STREAM_FALLBACK UINT64_C(0x66616c6c6261636b) // "fallback"
+
+static void tpe_free(sched_tpe *tp)
+{
+    if (!tp) return;
+    jobspec_space_free(&tp->space);
+    free(tp);
+}
+
+/* J's planned count PLANNED and, for strategy tpe, its proposal state,
+ * from JS. (The caller makes room for PLANNED trials in J->trials.) */
+static int tpe_attach(sjob *j, const jobspec *js, size_t planned)
+{
+    j->planned = planned;
+    if (strcmp(js->strategy, "tpe") != 0) return 0;
+    j->tpe = calloc(1, sizeof *j->tpe);
+    if (!j->tpe) return ERR_NOMEM;
+    jobspec_space_copy(&j->tpe->space, &js->space);
+    j->tpe->seed = js->seed;
+    j->tpe->n_warm = js->n_warm;
+    memcpy(j->tpe->warm, js->warm_jobs, js->n_warm * sizeof js->warm_jobs[0]);
+    return 0;
+}
+
+/* J is a tpe job with trials left to propose, and may propose now. */
+static bool tpe_wants(const sjob *j)
+{
+    return j->tpe && j->n < j->planned && !j->error && time_mono() >= j->tpe->hold_until;
+}
+
+/* The trials a proposal learns from, gathered by tpe_row. */
+typedef struct {
+    const jobspec_space *sp; // the space (coordinates)
+    bool maximize;           // the objective is maximized: losses are negated
+    bool own;                // rows are the job's own (else a warm-start job's)
+    double *pts;             // the points, nd coordinates each (owned)
+    int *kind;               // per point: a suggest_obs_kind, or -1 for a left-out trial of
+                             // the job (failed, cancelled, no value), avoided all the same
+    double *loss;            // per point: its loss (DONE, PRUNED)
+    int *epoch;              // per point: pruned_epoch (PRUNED)
+    bool *own_pt;            // per point: a trial of the job itself
+    size_t n, cap;           // points held, room
+} tpe_history;
+
+static void history_free(tpe_history *h)
+{
+    free(h->pts);
+    free(h->kind);
+    free(h->loss);
+    free(h->epoch);
+    free(h->own_pt);
+}
+
+static int history_grow(tpe_history *h)
+{
+    if (h->n < h->cap) return 0;
+    size_t cap = h->cap ? 2 * h->cap : 64, nd = (size_t)(h->sp->nd ? h->sp->nd : 1);
+    double *pts = realloc(h->pts, cap * nd * sizeof *pts);
+    if (pts) h->pts = pts;
+    int *kind = realloc(h->kind, cap * sizeof *kind);
+    if (kind) h->kind = kind;
+    double *loss = realloc(h->loss, cap * sizeof *loss);
+    if (loss) h->loss = loss;
+    int *epoch = realloc(h->epoch, cap * sizeof *epoch);
+    if (epoch) h->epoch = epoch;
+    bool *own = realloc(h->own_pt, cap * sizeof *own);
+    if (own) h->own_pt = own;
+    if (!pts || !kind || !loss || !epoch || !own) return ERR_NOMEM;
+    h->cap = cap;
+    return 0;
+}
+
+/* store_job_history callback: one trial into the history UD. Completed:
+ * its objective; pruned: its objective at pruned_epoch; queued and running:
+ * pending (the constant liar); the job's other trials are left out of what
+ * TPE learns but still never proposed again. */
+static int tpe_row(void *ud, const store_history_row *r)
+{
+    tpe_history *h = ud;
+    if (history_grow(h)) return ERR_NOMEM;
+    char tmp[128];
+    json_t *params = jx_parse(r->params_json, strlen(r->params_json), tmp, sizeof tmp);
+    double *x = h->pts + h->n * (size_t)(h->sp->nd ? h->sp->nd : 1);
+    int rc = params ? jobspec_space_point(h->sp, params, x) : ERR_PARSE;
+    json_decref(params);
+    if (rc) return 0; // not a point of this space (cannot happen for the job's own trials)
+    int kind = -1;
+    bool known = r->has_value && isfinite(r->value);
+    if (!strcmp(r->state, "completed") && known)
+        kind = SUGGEST_OBS_DONE;
+    else if (!strcmp(r->state, "pruned") && known && r->pruned_epoch >= 1)
+        kind = SUGGEST_OBS_PRUNED;
+    else if (!strcmp(r->state, "queued") || !strcmp(r->state, "running"))
+        kind = SUGGEST_OBS_PENDING;
+    if (kind < 0 && !h->own) return 0;
+    h->kind[h->n] = kind;
+    h->loss[h->n] = known ? (h->maximize ? -r->value : r->value) : 0;
+    h->epoch[h->n] = r->pruned_epoch;
+    h->own_pt[h->n] = h->own;
+    h->n++;
+    return 0;
+}
+
+/* X is the point of a trial of the job (OWN_ONLY), or of any point of H. */
+static bool history_has(const tpe_history *h, const double *x, bool own_only, bool left_out_only)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if ((!own_only || h->own_pt[i]) && (!left_out_only || h->kind[i] < 0) &&
+            suggest_point_equal(h->pts + i * (size_t)h->sp->nd, x, h->sp->nd))
+            return true;
+    return false;
+}
+
+/* The point of proposal SEED from H into X and its parameters into P: the
+ * TPE point, another TPE draw when it repeats a left-out trial or its
+ * parameters break a relation, at last the first Sobol point (of a stream
+ * of SEED) new to the job. ERR_EXISTS when none is found. */
+static int tpe_point(const sched_tpe *tp, const tpe_history *h, uint64_t seed, double *x,
+                     trial_params *p, char *msg, size_t msglen)
+{
+    const jobspec_space *sp = &tp->space;
+    suggest_dim dims[SUGGEST_MAX_DIMS];
+    for (int i = 0; i < sp->nd; i++)
+        dims[i] = sp->d[i].dim;
+    suggest_obs *obs = calloc(h->n ? h->n : 1, sizeof *obs);
+    if (!obs) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    size_t n_obs = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->kind[i] >= 0)
+            obs[n_obs++] = (suggest_obs){.x = h->pts + i * (size_t)sp->nd,
+                                         .kind = (suggest_obs_kind)h->kind[i],
+                                         .loss = h->loss[i],
+                                         .epoch = h->epoch[i]};
+    int rc = ERR_EXISTS;
+    for (int a = 0; a < TPE_ATTEMPTS; a++) {
+        rc = suggest_tpe(dims, sp->nd, obs, n_obs, a ? rng_derive(seed, (uint64_t)a) : seed, x, msg,
+                         msglen);
+        if (rc) break;
+        if (!history_has(h, x, true, true) && jobspec_space_params(sp, x, p, msg, msglen) == 0)
+            break;
+        rc = ERR_EXISTS;
+    }
+    free(obs);
+    if (rc != ERR_EXISTS) return rc;
+    /* Every TPE draw was refused (or the space is used up counting the
+     * warm-start trials): the first Sobol point the job has not tried. */
+    uint64_t fs = rng_derive(seed, TPE_STREAM_FALLBACK);
+    for (uint64_t k = 0; k < TPE_FALLBACK_POINTS; k++) {
+        if ((rc = suggest_sobol(dims, sp->nd, fs, k, x, msg, msglen))) return rc;
+        if (!history_has(h, x, true, false) && jobspec_space_params(sp, x, p, msg, msglen) == 0)
+            return 0;
+    }
+    return err_set(msg, msglen, ERR_EXISTS, "no new point found in the space");
+}
+
+/* Proposes J's next trial (number J->n) from the history of J and its
+ * warm-start jobs, stores it (committed before it returns) and appends it
+ * to J's trials, queued. NULL when it could not: the database was busy
+ * (tried again a little later) or no point is left (J proposes no more
+ * and ends with the trials it has). */
+static strial *tpe_propose(sweepd *d, sjob *j)
+{
+    sched_tpe *tp = j->tpe;
+    int number = (int)j->n;
+    char msg[512] = "";
+    tpe_history h = {.sp = &tp->space, .maximize = j->maximize};
+    /* The finished states must be in the table before it is read. */
+    int rc = store_flush(d->st);
+    for (size_t i = 0; rc == 0 && i < tp->n_warm; i++)
+        rc = store_job_history(d->st, tp->warm[i], j->metric, true, tpe_row, &h);
+    h.own = true;
+    if (rc == 0) rc = store_job_history(d->st, j->id, j->metric, false, tpe_row, &h);
+    if (rc) {
+        log_warn("job %lld: cannot read the trials for proposal %d (%s); trying again",
+                 (long long)j->id, number, err_name(rc));
+        tp->hold_until = time_mono() + IO_RETRY_SECONDS;
+        history_free(&h);
+        return NULL;
+    }
+    uint64_t seed = rng_derive(rng_derive(tp->seed, JOBSPEC_STREAM_TPE), (uint64_t)number);
+    jobspec_trial nt = {.number = number,
+                        .seed = rng_derive(tp->seed, (uint64_t)number) & JOBSPEC_SEED_MASK};
+    double x[SUGGEST_MAX_DIMS];
+    rc = tpe_point(tp, &h, seed, x, &nt.params, msg, sizeof msg);
+    size_t nk[3] = {0, 0, 0}; // DONE, PRUNED, PENDING
+    for (size_t i = 0; i < h.n; i++)
+        if (h.kind[i] >= 0) nk[h.kind[i]]++;
+    history_free(&h);
+    if (rc) {
+        log_error("job %lld: no trial %d proposed (%s); the job ends with the %zu it has",
+                  (long long)j->id, number, msg, j->n);
+        j->planned = j->n;
+        return NULL;
+    }
+    int64_t id;
+    if ((rc = store_trial_add(d->st, j->id, &nt, &id, msg, sizeof msg))) {
+        log_warn("job %lld: %s; trying again", (long long)j->id, msg);
+        tp->hold_until = time_mono() + IO_RETRY_SECONDS;
+        return NULL;
+    }
+    strial *t = &j->trials[j->n++];
+    *t = (strial){.id = id, .number = number, .state = TS_QUEUED};
+    j->counts[TS_QUEUED]++;
+    log_info("job %lld: trial %d (id %lld) proposed by tpe from %zu completed, %zu pruned and "
+             "%zu pending trials",
+             (long long)j->id, number, (long long)id, nk[0], nk[1], nk[2]);
+    return t;
+}
+
+int sched_check_warm_start(sweepd *d, const json_t *job, const jobspec *js, char *msg,
+                           size_t msglen)
+{
+    json_t *space = json_object_get(job, "space");
+    for (size_t i = 0; i < js->n_warm; i++) {
+        char *text = NULL, tmp[128];
+        int rc = store_job_spec(d->st, js->warm_jobs[i], &text);
+        if (rc == ERR_NOTFOUND)
+            return err_set(msg, msglen, ERR_NOTFOUND, "warm_start.jobs[%zu]: no job %lld", i,
+                           (long long)js->warm_jobs[i]);
+        if (rc)
+            return err_set(msg, msglen, rc, "warm_start.jobs[%zu]: cannot read job %lld", i,
+                           (long long)js->warm_jobs[i]);
+        json_t *other = jx_parse(text, strlen(text), tmp, sizeof tmp);
+        free(text);
+        json_t *os = other ? json_object_get(other, "space") : NULL;
+        bool same = (!space && !os) || (space && os && json_equal(space, os));
+        json_decref(other);
+        if (!same)
+            return err_set(msg, msglen, ERR_INVALID,
+                           "warm_start.jobs[%zu]: job %lld searched another space (warm start "
+                           "needs the same \"space\")",
+                           i, (long long)js->warm_jobs[i]);
+    }
+    return 0;
+}
+
 static void job_free(sjob *j)
 {
     free(j->name);
@@ -286,6 +538,7 @@ static void job_free(sjob *j)
     free(j->error);
     json_decref(j->tmpl);
     free(j->trials);
+    tpe_free(j->tpe);
     free(j);
 }
 
@@ -350,8 +603,9 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
     sjob *j = job_new(job_id, JS_QUEUED, uid, max_parallel, trial_timeout, max_retries);
     if (!j) return ERR_NOMEM;
     j->n = js->n_trials;
-    j->trials = calloc(j->n ? j->n : 1, sizeof *j->trials);
-    if (!j->trials || job_from_spec(j, js)) {
+    size_t room = js->trials_total > j->n ? js->trials_total : j->n;
+    j->trials = calloc(room ? room : 1, sizeof *j->trials);
+    if (!j->trials || job_from_spec(j, js) || tpe_attach(j, js, room)) {
         job_free(j);
         return ERR_NOMEM;
     }
@@ -411,6 +665,7 @@ static int load_job(void *ud, const store_job_row *r)
         return ERR_NOMEM;
     }
     if (prc == 0) prc = job_from_spec(j, &js);
+    if (prc == 0) prc = tpe_attach(j, &js, r->trials_total);
     jobspec_free(&js);
     if (prc != 0) {
         /* A stored spec that no longer parses: the job cannot run. */
@@ -455,7 +710,8 @@ int sched_load(sweepd *d, char *msg, size_t msglen)
         size_t n = 0;
         if (store_job_trial_count(d->st, j->id, &n) != 0)
             return err_set(msg, msglen, ERR_DB, "cannot read trials");
-        j->trials = calloc(n ? n : 1, sizeof *j->trials);
+        if (j->planned < n) j->planned = n;
+        j->trials = calloc(j->planned ? j->planned : 1, sizeof *j->trials);
         if (!j->trials) return ERR_NOMEM;
         j->n = 0;
         if (store_job_trial_briefs(d->st, j->id, n, load_trial, j) != 0)
@@ -536,6 +792,7 @@ static bool check_job_end(sweepd *d, sjob *j)
 {
     if (j->counts[TS_QUEUED] || j->counts[TS_RUNNING] || j->eval) return false;
     if (d->shutting_down) return false;
+    if (j->tpe && !j->cancelling && !j->error && j->n < j->planned) return false; // to propose
     if (j->cancelling) {
         job_end(d, j, JS_CANCELLED);
         return true;
@@ -1253,7 +1510,7 @@ static strial *next_queued(sjob *j)
 
 static bool can_start(const sjob *j)
 {
-    return !j->cancelling && j->counts[TS_QUEUED] > 0 &&
+    return !j->cancelling && (j->counts[TS_QUEUED] > 0 || tpe_wants(j)) &&
            (int)j->counts[TS_RUNNING] < j->max_parallel;
 }
 
@@ -1343,8 +1600,8 @@ void sched_run(sweepd *d)
         if (!pick) break;
         d->rr = pick;
         strial *t = next_queued(pick);
-        SWEEP_ASSERT(t != NULL);
-        start_trial(d, pick, t);
+        if (!t) t = tpe_propose(d, pick); // NULL: held or finished; the loop serves the others
+        if (t) start_trial(d, pick, t);
     }
 }
 

@@ -517,6 +517,7 @@ static void op_submit(conn *c, const json_t *req)
         rc = jobspec_check_roots(&js, job, d->cfg->data_roots, d->cfg->n_data_roots, roots, msg,
                                  sizeof msg);
     }
+    if (rc == 0) rc = sched_check_warm_start(d, job, &js, msg, sizeof msg);
     if (rc) {
         log_info("connection %d: job refused: %s", c->id, msg);
         send_error(c, "invalid_job", msg);
@@ -540,7 +541,7 @@ static void op_submit(conn *c, const json_t *req)
         send_error(c, code_for(rc), msg);
     } else {
         send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 1, "job", (json_int_t)job_id,
-                               "trials", (json_int_t)js.n_trials, "seed", (json_int_t)js.seed,
+                               "trials", (json_int_t)js.trials_total, "seed", (json_int_t)js.seed,
                                "name", js.name));
     }
     free(spec_text);

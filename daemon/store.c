@@ -448,19 +448,76 @@ static const char *const SQL_TRIAL_INSERT =
     "INSERT INTO trials (job_id, number, state, lr, batch_size, epochs, dropout, weight_decay,"
     " params_json, seed, attempt) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, 0)";
 
+/* Inserts trial T of job JOB_ID with the cached statement, its row id into
+ * *ID. SQLITE_DONE, another SQLite code, or ERR_NOMEM. */
+static int insert_trial(store *s, int64_t job_id, const jobspec_trial *t, int64_t *id)
+{
+    sqlite3_stmt *st = store_stmt(s, SQL_TRIAL_INSERT);
+    if (!st) return SQLITE_ERROR;
+    json_t *pj = params_to_json(&t->params);
+    char *ptext = pj ? jx_dump_line(pj) : NULL;
+    json_decref(pj);
+    if (!ptext) return ERR_NOMEM;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, t->number);
+    sqlite3_bind_double(st, 3, t->params.lr);
+    sqlite3_bind_int(st, 4, t->params.batch_size);
+    sqlite3_bind_int(st, 5, t->params.epochs);
+    sqlite3_bind_double(st, 6, t->params.dropout);
+    sqlite3_bind_double(st, 7, t->params.weight_decay);
+    sqlite3_bind_text(st, 8, ptext, -1, free);
+    sqlite3_bind_int64(st, 9, (int64_t)t->seed);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE) *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+/* Flushes the queue and opens a write transaction; WHAT names the write
+ * in the message. */
+static int begin_write(store *s, const char *what, char *msg, size_t msglen)
+{
+    char tmp[256];
+    if (store_flush(s) || exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp))
+        return store_describe_failure(s, what, msg, msglen);
+    return 0;
+}
+
+/* Ends the transaction begun by begin_write: commits when RC is
+ * SQLITE_DONE, else rolls back (ERR_NOMEM, or the statement's error). */
+static int end_write(store *s, int rc, const char *what, char *msg, size_t msglen)
+{
+    char tmp[256];
+    if (rc == ERR_NOMEM) {
+        rollback(s);
+        return err_set(msg, msglen, ERR_NOMEM, "%s: out of memory", what);
+    }
+    if (rc != SQLITE_DONE) {
+        /* The statement's error, taken before the ROLLBACK can replace it. */
+        note_failure(s, sqlite3_extended_errcode(s->db), sqlite3_errmsg(s->db));
+        rollback(s);
+        return store_describe_failure(s, what, msg, msglen);
+    }
+    if (exec_simple(s, "COMMIT", tmp, sizeof tmp)) {
+        rollback(s);
+        return store_describe_failure(s, what, msg, msglen);
+    }
+    s->last_rc = 0;
+    return 0;
+}
+
 int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t uid,
                      int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
                      int64_t *trial_ids, char *msg, size_t msglen)
 {
-    int rc = store_flush(s);
-    if (rc) return store_describe_failure(s, "cannot store the job", msg, msglen);
-    char tmp[256];
-    if ((rc = exec_simple(s, "BEGIN IMMEDIATE", tmp, sizeof tmp)))
-        return store_describe_failure(s, "cannot store the job", msg, msglen);
+    static const char what[] = "cannot store the job";
+    int rc = begin_write(s, what, msg, msglen);
+    if (rc) return rc;
     char now[40];
     time_now_iso(now, sizeof now);
     sqlite3_stmt *st = store_stmt(s, SQL_JOB_INSERT);
-    if (!st) goto dberr;
+    if (!st) return end_write(s, SQLITE_ERROR, what, msg, msglen);
     sqlite3_bind_text(st, 1, js->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, js->strategy, -1, SQLITE_STATIC);
@@ -468,7 +525,7 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
     sqlite3_bind_text(st, 5, js->maximize ? "maximize" : "minimize", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, (int64_t)uid);
-    sqlite3_bind_int64(st, 8, (int64_t)js->n_trials);
+    sqlite3_bind_int64(st, 8, (int64_t)js->trials_total);
     sqlite3_bind_int(st, 9, max_parallel);
     if (trial_timeout > 0)
         sqlite3_bind_double(st, 10, trial_timeout);
@@ -479,45 +536,19 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) goto dberr;
-    *job_id = sqlite3_last_insert_rowid(s->db);
-    st = store_stmt(s, SQL_TRIAL_INSERT);
-    if (!st) goto dberr;
-    for (size_t i = 0; i < js->n_trials; i++) {
-        const jobspec_trial *t = &js->trials[i];
-        json_t *pj = params_to_json(&t->params);
-        char *ptext = pj ? jx_dump_line(pj) : NULL;
-        json_decref(pj);
-        if (!ptext) {
-            rollback(s);
-            return err_set(msg, msglen, ERR_NOMEM, "out of memory storing trial %d", t->number);
-        }
-        sqlite3_bind_int64(st, 1, *job_id);
-        sqlite3_bind_int(st, 2, t->number);
-        sqlite3_bind_double(st, 3, t->params.lr);
-        sqlite3_bind_int(st, 4, t->params.batch_size);
-        sqlite3_bind_int(st, 5, t->params.epochs);
-        sqlite3_bind_double(st, 6, t->params.dropout);
-        sqlite3_bind_double(st, 7, t->params.weight_decay);
-        sqlite3_bind_text(st, 8, ptext, -1, free);
-        sqlite3_bind_int64(st, 9, (int64_t)t->seed);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_DONE) goto dberr;
-        trial_ids[i] = sqlite3_last_insert_rowid(s->db);
-    }
-    if ((rc = exec_simple(s, "COMMIT", tmp, sizeof tmp))) {
-        rollback(s);
-        return store_describe_failure(s, "cannot store the job", msg, msglen);
-    }
-    s->last_rc = 0;
-    return 0;
-dberr:
-    /* The statement's error, taken before the ROLLBACK can replace it. */
-    note_failure(s, sqlite3_extended_errcode(s->db), sqlite3_errmsg(s->db));
-    rollback(s);
-    return store_describe_failure(s, "cannot store the job", msg, msglen);
+    if (rc == SQLITE_DONE) *job_id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; rc == SQLITE_DONE && i < js->n_trials; i++)
+        rc = insert_trial(s, *job_id, &js->trials[i], &trial_ids[i]);
+    return end_write(s, rc, what, msg, msglen);
+}
+
+int store_trial_add(store *s, int64_t job_id, const jobspec_trial *t, int64_t *id, char *msg,
+                    size_t msglen)
+{
+    static const char what[] = "cannot store the proposed trial";
+    int rc = begin_write(s, what, msg, msglen);
+    if (rc) return rc;
+    return end_write(s, insert_trial(s, job_id, t, id), what, msg, msglen);
 }
 
 /* ---- read queries ---------------------------------------------------- */
@@ -1005,7 +1036,7 @@ int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), v
     sqlite3_stmt *st =
         store_stmt(s, "SELECT id, spec_json, state, submitted_uid, max_parallel, trial_timeout,"
                       " max_retries, seed, objective_metric, objective_goal,"
-                      " cancel_requested_at IS NOT NULL FROM jobs"
+                      " cancel_requested_at IS NOT NULL, trials_total FROM jobs"
                       " WHERE state IN ('queued', 'running') ORDER BY id");
     if (!st) return ERR_DB;
     int rc = 0;
@@ -1023,6 +1054,7 @@ int store_active_jobs(store *s, int (*fn)(void *ud, const store_job_row *row), v
             .metric = col_text(st, 8),
             .maximize = !strcmp(col_text(st, 9), "maximize"),
             .cancel_requested = sqlite3_column_int(st, 10) != 0,
+            .trials_total = (size_t)sqlite3_column_int64(st, 11),
         };
         rc = fn(ud, &r);
     }
@@ -1228,4 +1260,55 @@ int store_rung_record(store *s, int64_t trial_id, int rung_epoch, double value, 
                          " reason, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
                          "iidsss", trial_id, (int64_t)rung_epoch, value, stop ? "stop" : "continue",
                          reason, now);
+}
+
+/* ---- TPE history (README.md "Strategies") ------------------------------ */
+
+int store_job_spec(store *s, int64_t job_id, char **spec_text)
+{
+    *spec_text = NULL;
+    sqlite3_stmt *st = store_stmt(s, "SELECT spec_json FROM jobs WHERE id = ?");
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    int step = sqlite3_step(st), rc = ERR_NOTFOUND;
+    if (step == SQLITE_ROW) {
+        *spec_text = strdup(col_text(st, 0));
+        rc = *spec_text ? 0 : ERR_NOMEM;
+    } else if (step != SQLITE_DONE) {
+        rc = ERR_DB;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_history(store *s, int64_t job_id, const char *metric, bool finished_only,
+                      int (*fn)(void *ud, const store_history_row *row), void *ud)
+{
+    if (!metric_ok(metric) || !strcmp(metric, "test_accuracy")) return ERR_DB;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT t.number, t.state, t.params_json, CASE WHEN t.state = 'pruned' THEN"
+             " (SELECT m.%s FROM trial_metrics m WHERE m.trial_id = t.id"
+             " AND m.epoch = t.pruned_epoch) ELSE t.%s END, t.pruned_epoch,"
+             " t.state IN ('queued', 'running') AS pending FROM trials t WHERE t.job_id = ?%s"
+             " ORDER BY pending, CASE WHEN pending THEN NULL ELSE t.finished_at END, t.number",
+             metric, metric, finished_only ? " AND t.state IN ('completed', 'pruned')" : "");
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st) return ERR_DB;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        store_history_row r = {
+            .number = sqlite3_column_int(st, 0),
+            .state = col_text(st, 1),
+            .params_json = col_text(st, 2),
+            .has_value = sqlite3_column_type(st, 3) != SQLITE_NULL,
+            .value = sqlite3_column_double(st, 3),
+            .pruned_epoch = sqlite3_column_int(st, 4),
+        };
+        rc = fn(ud, &r);
+    }
+    if (rc == 0 && step != SQLITE_DONE) rc = ERR_DB;
+    sqlite3_reset(st);
+    return rc;
 }

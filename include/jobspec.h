@@ -1,4 +1,5 @@
-/* jobspec — validation and expansion of a submitted job (README.md "Job spec reference").
+/* jobspec — validation and expansion of a submitted job (README.md "Job spec reference",
+ * "Strategies").
  *
  * jobspec_parse() checks every key of the job (unknown keys, types, ranges,
  * that data.train / data.val / data.test are readable directories and
@@ -19,6 +20,24 @@
  *     {"int_uniform":[a,b]} (integer in [a,b]). Trial N draws from its own
  *     stream rng_derive(rng_derive(seed, JOBSPEC_STREAM_PARAMS), N), keys in
  *     canonical order, so trial N's parameters do not depend on `trials`.
+ *     A draw whose parameters equal an earlier trial's is drawn again from
+ *     the same stream until unseen.
+ *   - sobol: `trials` points of the job's scrambled Sobol sequence
+ *     (suggest.h, scrambled by the job seed), mapped through the space: a
+ *     list is a choice (floor(u*n) over its distinct values), uniform
+ *     lo+u*(hi-lo), log_uniform lo*(hi/lo)^u, int_uniform lo+floor(u*(hi-lo+1)).
+ *     Trial N is point N, except that a point whose parameters repeat an
+ *     earlier trial's is skipped (only possible when every key is a list or
+ *     int_uniform), so trial N is then the next new point.
+ *   - tpe: `trials` N in all, `startup_trials` K (1..N, default
+ *     min(JOBSPEC_DEFAULT_STARTUP, N)). Only the K startup trials are expanded
+ *     here, exactly as strategy random draws its first K trials with the same
+ *     seed; the scheduler proposes the rest one at a time (daemon/sched.c).
+ *     `warm_start` {"jobs":[ID,...]} (tpe only) names earlier jobs whose
+ *     finished trials TPE learns from; that they exist and have the same
+ *     `space` is checked by the daemon (sched_check_warm_start).
+ *   - random, sobol and tpe: a space with a finite number of distinct points
+ *     (every key a list or int_uniform) smaller than `trials` is refused.
  *   - Keys neither searched nor in `fixed` take params_defaults().
  *   - Trial numbers start at 0. Trial N's seed is
  *     rng_derive(seed, N) & JOBSPEC_SEED_MASK (53 bits, exact in any JSON).
@@ -38,11 +57,33 @@
 
 #include "params.h"
 #include "prune.h"
+#include "suggest.h"
 
 #define JOBSPEC_MAX_GRID 100000
 #define JOBSPEC_MAX_TRIALS 100000
 #define JOBSPEC_SEED_MASK ((UINT64_C(1) << 53) - 1)
 #define JOBSPEC_STREAM_PARAMS UINT64_C(0x706172616d73) // "params"
+#define JOBSPEC_STREAM_TPE UINT64_C(0x747065)          // "tpe": seeds of TPE proposals
+#define JOBSPEC_DEFAULT_STARTUP 10                     // tpe startup_trials when absent
+#define JOBSPEC_MAX_WARM 64                            // warm_start.jobs at most
+
+/* One searched key in suggest.h coordinates. */
+typedef struct {
+    const char *key; // canonical params key (static)
+    json_t *values;  // a list key: its distinct values in the order given, each as
+                     // params_to_json writes it (owned); NULL for a distribution
+    suggest_dim dim; // how the key is modelled: CHOICE over values, or the distribution
+    size_t n_raw;    // a list key: its length as given (duplicates included)
+    int *raw_value;  // a list key: entry i's index in values (owned); NULL in a copy
+} jobspec_dim;
+
+/* The search space of a job: its searched keys in canonical order. */
+typedef struct {
+    int nd;                          // number of searched keys
+    jobspec_dim d[SUGGEST_MAX_DIMS]; // the keys
+    trial_params base;               // defaults with `fixed` applied, before the searched keys
+    bool has_relations;              // warmup_epochs or epochs is searched (checked per trial)
+} jobspec_space;
 
 typedef struct {
     int number;          // position in the job, from 0
@@ -52,7 +93,7 @@ typedef struct {
 
 typedef struct {
     char *name;             // "name", default "job" (owned)
-    char *strategy;         // "grid" or "random" (owned)
+    char *strategy;         // "grid", "random", "sobol" or "tpe" (owned)
     char *train;            // data.train (owned)
     char *val;              // data.val or NULL (owned)
     char *test;             // data.test or NULL (owned)
@@ -70,8 +111,13 @@ typedef struct {
     prune_config pruner;    // "pruner" (include/prune.h); kind PRUNE_NONE when absent
     uint64_t seed;          // the job seed actually used
     bool seed_given;        // "seed" was in the spec
-    jobspec_trial *trials;  // n_trials expanded trials (owned); NULL when not expanded
-    size_t n_trials;        // number of trials
+    jobspec_space space;    // the searched keys (values owned; jobspec_free)
+    size_t trials_total;    // N: trials the job runs (jobs.trials_total), every strategy
+    int startup_trials;     // tpe: trials expanded at submission (K); else trials_total
+    int64_t warm_jobs[JOBSPEC_MAX_WARM]; // tpe warm_start.jobs, in the order given
+    size_t n_warm;                       // number of warm_start jobs
+    jobspec_trial *trials;               // n_trials expanded trials (owned); NULL when not expanded
+    size_t n_trials;                     // number of expanded trials (tpe: K; else N)
 } jobspec;
 
 enum {
@@ -116,6 +162,19 @@ int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen);
 /* The parts of a trial spec shared by all trials of the job, as a new object
  * {"data":{...},"model":{...},"objective":{...}}; caller owns it. */
 json_t *jobspec_trial_template(const jobspec *js);
+
+/* The parameters of point X (SP->nd coordinates, suggest.h units) of space
+ * SP into OUT: SP's base with every searched key set, relations checked.
+ * 0, or ERR_RANGE/ERR_INVALID with the reason (naming the key) in MSG. */
+int jobspec_space_params(const jobspec_space *sp, const double *x, trial_params *out, char *msg,
+                         size_t msglen);
+/* The coordinates in SP of a trial's parameters PARAMS (a params_to_json
+ * object) into X (SP->nd). ERR_NOTFOUND when a value is not one of SP's (a
+ * list value not listed, a key missing or not a number). */
+int jobspec_space_point(const jobspec_space *sp, const json_t *params, double *x);
+/* A copy of SP (values shared by reference) into OUT; jobspec_space_free. */
+void jobspec_space_copy(jobspec_space *out, const jobspec_space *sp);
+void jobspec_space_free(jobspec_space *sp);
 
 /* Number of grid points of SPACE (an object of lists) with overflow saturating
  * at SIZE_MAX; used for the "too many points" message. */

@@ -17,7 +17,14 @@
  * start in number order. The test-set evaluation at the end of a job takes a
  * slot too. The memory kept per trial is a few bytes (id, number, state,
  * attempt), so 100,000-trial jobs are cheap; finished jobs are dropped from
- * memory and answered from the database. */
+ * memory and answered from the database.
+ *
+ * Strategy tpe (README.md "Strategies"): when a tpe job may start a trial
+ * and has none queued but fewer trials than planned, the scheduler proposes
+ * the next one (suggest.h) from the job's and its warm-start jobs' trials in
+ * finishing order, stores it (committed) and starts it in the same turn; a
+ * proposal that cannot be stored now (database busy) is tried again a
+ * moment later while the other jobs are served. */
 #ifndef SWEEP_SCHEDULER_H
 #define SWEEP_SCHEDULER_H
 
@@ -91,6 +98,8 @@ typedef struct sjob {
     int64_t best_id;         // best completed trial's id
     int best_number;         // its number
     double best_value;       // its objective value
+    size_t planned;          // trials the job runs (jobs.trials_total); room in trials
+    struct sched_tpe *tpe;   // strategy tpe: its proposal state (sched.c), else NULL
     struct sjob *next;       // next active job, in submission order
 } sjob;
 
@@ -160,6 +169,11 @@ void sched_free(sweepd *d);
  * ownership. Starts trials if slots are free. */
 int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *trial_ids, uid_t uid,
                   int max_parallel, double trial_timeout, int max_retries);
+/* Checks the warm_start jobs of JS (JOB as submitted): each must exist and
+ * have the same "space" as JOB. 0, or ERR_NOTFOUND / ERR_INVALID with a
+ * message naming the key ("warm_start.jobs[1]: no job 9"). */
+int sched_check_warm_start(sweepd *d, const json_t *job, const jobspec *js, char *msg,
+                           size_t msglen);
 /* Loads active jobs (queued/running) from the database, after recovery. */
 int sched_load(sweepd *d, char *msg, size_t msglen);
 sjob *sched_find_job(sweepd *d, int64_t job_id);

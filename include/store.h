@@ -73,6 +73,16 @@ int store_job_insert(store *s, const jobspec *js, const char *spec_text, uid_t u
                      int max_parallel, double trial_timeout, int max_retries, int64_t *job_id,
                      int64_t *trial_ids, char *msg, size_t msglen);
 
+/* Inserts trial T (a proposal of strategy tpe) of job JOB_ID in its own
+ * transaction, committed before it returns (the queue is flushed first),
+ * its row id into *ID. Errors as store_job_insert's (ERR_BUSY, ERR_IO: try
+ * again later; nothing stored). */
+int store_trial_add(store *s, int64_t job_id, const jobspec_trial *t, int64_t *id, char *msg,
+                    size_t msglen);
+/* The spec of job JOB_ID as submitted into *SPEC_TEXT (caller frees): 0,
+ * ERR_NOTFOUND (no such job), ERR_NOMEM or ERR_DB. */
+int store_job_spec(store *s, int64_t job_id, char **spec_text);
+
 /* Live figures of a job the daemon is running, which it knows better (and
  * faster) than a query: trial counts per state and the best completed trial. */
 typedef struct {
@@ -218,6 +228,7 @@ typedef struct {
     const char *metric;    // objective_metric
     bool maximize;         // objective_goal is 'maximize'
     bool cancel_requested; // cancel_requested_at is set: a cancel the last daemon did not finish
+    size_t trials_total;   // trials_total: the trials the job runs
 } store_job_row;
 /* Calls FN for each active job, by id; stops at FN's first nonzero return,
  * which it returns. ERR_DB when the query fails. */
@@ -288,5 +299,25 @@ int store_rung_lookup(store *s, int64_t trial_id, int rung_epoch, int *epoch, bo
  * A decision already recorded there is kept (INSERT OR IGNORE). */
 int store_rung_record(store *s, int64_t trial_id, int rung_epoch, double value, bool stop,
                       const char *reason, const char *now);
+
+/* ---- TPE history (README.md "Strategies") ---------------------------- */
+
+/* One trial of a job for the proposals of strategy tpe. Strings are
+ * borrowed for the callback only. */
+typedef struct {
+    int number;              // trials.number
+    const char *state;       // trials.state
+    const char *params_json; // trials.params_json
+    bool has_value;          // VALUE is known
+    double value;            // completed: its METRIC; pruned: METRIC at pruned_epoch
+    int pruned_epoch;        // pruned: trials.pruned_epoch (0 otherwise)
+} store_history_row;
+/* Calls FN for the trials of JOB_ID (with FINISHED_ONLY those completed
+ * or pruned), finished ones first in finishing order (finished_at, then
+ * number), then queued and running ones by number; stops at FN's first
+ * nonzero return, which it returns. Read at once (the caller flushes
+ * first). ERR_DB when the query fails. */
+int store_job_history(store *s, int64_t job_id, const char *metric, bool finished_only,
+                      int (*fn)(void *ud, const store_history_row *row), void *ud);
 
 #endif

@@ -1,6 +1,7 @@
-/* Tests for daemon/jobspec.c: grid and random expansion against hand-written
- * expectations, determinism, per-trial seeds, defaults, and the message (key
- * path first) of every validation error. */
+/* Tests for daemon/jobspec.c: grid, random, sobol and tpe expansion against
+ * hand-written expectations, determinism, per-trial seeds, distinct points,
+ * defaults, the space's coordinates, and the message (key path first) of
+ * every validation error. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,6 +238,141 @@ static void test_random_determinism(void **state)
     jobspec_free(&f);
 }
 
+/* The mixed space of the strategy tests: log, list, uniform and int keys. */
+static const char *const mixed_space =
+    "\"space\":{\"lr\":{\"log_uniform\":[0.0001,0.1]},\"batch_size\":[16,32,64],"
+    "\"dropout\":{\"uniform\":[0,0.5]},\"epochs\":{\"int_uniform\":[1,4]}}";
+
+/* tpe: only the startup trials are expanded, exactly strategy random's
+ * first ones; trials_total is N for every strategy. */
+static void test_tpe_startup(void **state)
+{
+    (void)state;
+    char b[1024], msg[512];
+    jobspec t, r, d, g;
+    snprintf(b, sizeof b,
+             "\"strategy\":\"tpe\",\"trials\":30,\"startup_trials\":4,\"seed\":42,%s,"
+             "\"warm_start\":{\"jobs\":[7,3]}",
+             mixed_space);
+    assert_int_equal(parse(&t, job(b), msg, sizeof msg), 0);
+    snprintf(b, sizeof b, "\"strategy\":\"random\",\"trials\":4,\"seed\":42,%s", mixed_space);
+    assert_int_equal(parse(&r, job(b), msg, sizeof msg), 0);
+    assert_string_equal(t.strategy, "tpe");
+    assert_int_equal(t.n_trials, 4);
+    assert_int_equal(t.trials_total, 30);
+    assert_int_equal(t.startup_trials, 4);
+    assert_int_equal(r.trials_total, 4);
+    assert_int_equal(t.n_warm, 2);
+    assert_true(t.warm_jobs[0] == 7 && t.warm_jobs[1] == 3);
+    for (int i = 0; i < 4; i++) {
+        assert_memory_equal(&t.trials[i].params, &r.trials[i].params, sizeof(trial_params));
+        assert_true(t.trials[i].seed == r.trials[i].seed);
+    }
+    /* The default number of startup trials, and at most "trials". */
+    snprintf(b, sizeof b, "\"strategy\":\"tpe\",\"trials\":30,%s", mixed_space);
+    assert_int_equal(parse(&d, job(b), msg, sizeof msg), 0);
+    assert_int_equal(d.n_trials, JOBSPEC_DEFAULT_STARTUP);
+    snprintf(b, sizeof b, "\"strategy\":\"tpe\",\"trials\":3,%s", mixed_space);
+    assert_int_equal(parse(&g, job(b), msg, sizeof msg), 0);
+    assert_int_equal(g.n_trials, 3);
+    assert_int_equal(g.trials_total, 3);
+    /* The space's coordinates: every startup trial's parameters map to a
+     * point that maps back to the same parameters. */
+    assert_int_equal(t.space.nd, 4);
+    assert_int_equal(t.space.d[1].dim.kind, SUGGEST_CHOICE);
+    assert_int_equal(t.space.d[1].dim.n_choices, 3);
+    assert_int_equal(t.space.d[2].dim.kind, SUGGEST_INT);
+    for (int i = 0; i < 4; i++) {
+        json_t *pj = params_to_json(&t.trials[i].params);
+        double x[SUGGEST_MAX_DIMS];
+        assert_int_equal(jobspec_space_point(&t.space, pj, x), 0);
+        trial_params back;
+        assert_int_equal(jobspec_space_params(&t.space, x, &back, msg, sizeof msg), 0);
+        assert_memory_equal(&back, &t.trials[i].params, sizeof back);
+        /* A value the space does not list has no coordinates. */
+        json_object_set_new(pj, "batch_size", json_integer(24));
+        assert_int_equal(jobspec_space_point(&t.space, pj, x), ERR_NOTFOUND);
+        json_decref(pj);
+    }
+    jobspec_free(&t);
+    jobspec_free(&r);
+    jobspec_free(&d);
+    jobspec_free(&g);
+}
+
+/* sobol: trial N is Sobol point N of the job seed, mapped through the
+ * dimensions (suggest.h); another seed scrambles differently. */
+static void test_sobol_points(void **state)
+{
+    (void)state;
+    char b[1024], msg[512];
+    jobspec s, o;
+    snprintf(b, sizeof b, "\"strategy\":\"sobol\",\"trials\":16,\"seed\":5,%s", mixed_space);
+    assert_int_equal(parse(&s, job(b), msg, sizeof msg), 0);
+    snprintf(b, sizeof b, "\"strategy\":\"sobol\",\"trials\":16,\"seed\":6,%s", mixed_space);
+    assert_int_equal(parse(&o, job(b), msg, sizeof msg), 0);
+    assert_int_equal(s.n_trials, 16);
+    assert_int_equal(s.trials_total, 16);
+    const suggest_dim dims[4] = {
+        {.kind = SUGGEST_LOG, .lo = 0.0001, .hi = 0.1},
+        {.kind = SUGGEST_CHOICE, .n_choices = 3},
+        {.kind = SUGGEST_INT, .lo = 1, .hi = 4},
+        {.kind = SUGGEST_UNIFORM, .lo = 0, .hi = 0.5},
+    };
+    static const int sizes[3] = {16, 32, 64};
+    int differ = 0;
+    for (int i = 0; i < 16; i++) {
+        double x[4];
+        assert_int_equal(suggest_sobol(dims, 4, 5, (uint64_t)i, x, msg, sizeof msg), 0);
+        const trial_params *p = &s.trials[i].params;
+        assert_true(p->lr == x[0]);
+        assert_int_equal(p->batch_size, sizes[(int)x[1]]);
+        assert_int_equal(p->epochs, (int)x[2]);
+        assert_true(p->dropout == x[3]);
+        assert_true(s.trials[i].seed == (rng_derive(5, (uint64_t)i) & JOBSPEC_SEED_MASK));
+        differ += p->lr != o.trials[i].params.lr;
+    }
+    assert_true(differ >= 15);
+    jobspec_free(&s);
+    jobspec_free(&o);
+}
+
+/* No two trials with the same parameters: a space of exactly "trials"
+ * points gives each once (random, sobol, tpe's startup), and random trial 0
+ * is still its stream's first draw. */
+static void test_distinct_points(void **state)
+{
+    (void)state;
+    static const char *const strategies[] = {"random", "sobol", "tpe"};
+    for (int k = 0; k < 3; k++) {
+        char b[512], msg[512];
+        jobspec js;
+        snprintf(b, sizeof b,
+                 "\"strategy\":\"%s\",\"trials\":6,\"seed\":9,\"space\":{\"lr\":[0.1,0.01,0.001],"
+                 "\"batch_size\":[8,16,8]}%s",
+                 strategies[k], k == 2 ? ",\"startup_trials\":6" : "");
+        int rc = parse(&js, job(b), msg, sizeof msg);
+        if (rc) fail_msg("%s: %s", strategies[k], msg);
+        assert_int_equal(js.n_trials, 6);
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < i; j++)
+                if (js.trials[i].params.lr == js.trials[j].params.lr &&
+                    js.trials[i].params.batch_size == js.trials[j].params.batch_size)
+                    fail_msg("%s: trials %d and %d are the same point", strategies[k], j, i);
+        if (k == 0) {
+            rng_t r;
+            rng_seed(&r, rng_derive(rng_derive(9, JOBSPEC_STREAM_PARAMS), 0));
+            static const double lrs[3] = {0.1, 0.01, 0.001};
+            static const int bs[3] = {8, 16, 8};
+            double lr0 = lrs[rng_int(&r, 0, 2)];
+            int b0 = bs[rng_int(&r, 0, 2)];
+            assert_true(js.trials[0].params.lr == lr0);
+            assert_int_equal(js.trials[0].params.batch_size, b0);
+        }
+        jobspec_free(&js);
+    }
+}
+
 static void test_grid_limit(void **state)
 {
     (void)state;
@@ -272,9 +408,50 @@ static void test_errors(void **state)
         {"\"space\":{\"lr\":[0.1]},\"fixed\":{\"lr\":0.2}", "fixed.lr: lr is also in space"},
         {"\"fixed\":{\"optimizer\":\"rmsprop\"}", "fixed.optimizer: "},
         {"\"fixed\":{\"foo\":1}", "fixed.foo: unknown key"},
-        {"\"strategy\":\"bayes\"", "strategy: expected one of grid, random"},
+        {"\"strategy\":\"bayes\"", "strategy: expected one of grid, random, sobol, tpe"},
+        {"\"strategy\":\"tpe\"", "trials: strategy tpe needs \"trials\""},
+        {"\"strategy\":\"sobol\"", "trials: strategy sobol needs \"trials\""},
+        {"\"strategy\":\"random\",\"trials\":2,\"startup_trials\":1",
+         "startup_trials: only for strategy tpe"},
+        {"\"strategy\":\"tpe\",\"trials\":3,\"startup_trials\":4",
+         "startup_trials: 4 is more than the 3 trials of the job"},
+        {"\"strategy\":\"tpe\",\"trials\":3,\"startup_trials\":0", "startup_trials: "},
+        {"\"strategy\":\"tpe\",\"trials\":3,\"startup_trials\":\"2\"", "startup_trials: "},
+        {"\"strategy\":\"random\",\"trials\":7,\"space\":{\"lr\":[0.1,0.01],"
+         "\"batch_size\":[8,16,32]}",
+         "trials: the space has 6 distinct points, fewer than the 7 trials asked (no trial "
+         "repeats another's parameters); use strategy grid to run every point, or ask for at "
+         "most 6"},
+        {"\"strategy\":\"sobol\",\"trials\":3,\"space\":{\"lr\":[0.1,0.1,0.01]}",
+         "trials: the space has 2 distinct points, fewer than the 3 trials"},
+        {"\"strategy\":\"tpe\",\"trials\":5,\"space\":{\"epochs\":{\"int_uniform\":[1,4]}}",
+         "trials: the space has 4 distinct points, fewer than the 5 trials"},
+        {"\"strategy\":\"tpe\",\"trials\":2",
+         "trials: the space has 1 distinct point, fewer than the 2"},
+        {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"jobs\":[1]}",
+         "warm_start: only for strategy tpe"},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},\"warm_start\":3",
+         "warm_start: "},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},\"warm_start\":{}",
+         "warm_start.jobs: required key is missing"},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"job\":[1]}",
+         "warm_start.job: unknown key"},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"jobs\":[]}",
+         "warm_start.jobs: expected 1 to 64 job ids, got 0"},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"jobs\":[0]}",
+         "warm_start.jobs[0]: "},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"jobs\":[3,\"x\"]}",
+         "warm_start.jobs[1]: "},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"lr\":[0.1,0.2]},"
+         "\"warm_start\":{\"jobs\":[1,1]}",
+         "warm_start.jobs[1]: job 1 is listed twice"},
         {"\"strategy\":\"random\"", "trials: strategy random needs"},
-        {"\"trials\":3", "trials: only for strategy random"},
+        {"\"trials\":3", "trials: only for strategy random, sobol or tpe"},
         {"\"strategy\":\"random\",\"trials\":0", "trials: "},
         {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"dropout\":{\"uniform\":[0.5,0.1]}}",
          "space.dropout.uniform: low 0.5 is above high 0.1"},
@@ -552,6 +729,9 @@ int main(void)
         cmocka_unit_test(test_grid_augment_values),
         cmocka_unit_test(test_defaults_and_template),
         cmocka_unit_test(test_random_determinism),
+        cmocka_unit_test(test_tpe_startup),
+        cmocka_unit_test(test_sobol_points),
+        cmocka_unit_test(test_distinct_points),
         cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pruner),
