@@ -97,11 +97,16 @@ $(BUILD)/sweepctl: $(BUILD)/obj/daemon/ctl/main.o $(BUILD)/libsweep.a
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UTIL_OBJ) $(BUILD)/libsweep.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(LINK_IN) $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: tests/aux/%.c $(BUILD)/libsweep.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(LINK_IN) $(LIBS)
+
+# A test binary's inputs, objects (extra ones from rules below) before the library.
+LINK_IN = $(filter-out %.a,$^) $(filter %.a,$^)
+# The synthetic objectives of the TPE test and benchmark (tests/bench/tpe_objectives.c).
+$(BUILD)/tests/test_suggest $(BUILD)/tests/tpe_driver: $(BUILD)/obj/tests/bench/tpe_objectives.o
 
 test-bins: $(BINS) $(UNIT_BIN) $(AUX_BIN)
 
