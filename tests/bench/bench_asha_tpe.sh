@@ -1,0 +1,130 @@
+#!/bin/bash
+# Search benchmark (not in CI; README.md "Strategies"): on Fashion-MNIST, a
+# 24-trial TPE + ASHA job against a 24-trial random job over the same space,
+# run one after the other by one sweepd (2 workers, 1 thread each), narrow
+# ResNet-18s trained from scratch at 32 px. Prints, for each job, the wall
+# time from its start to the first epoch (of any trial) whose val_accuracy
+# reaches the random job's best, and the ratio random / tpe (target >= 2x).
+# An epoch's time is its trial's started_at plus the seconds of its epochs so
+# far (trial_metrics.seconds). The figures are reported, not enforced.
+#
+# Data: `sweep-worker import-idx` of Debian's dataset-fashion-mnist (as
+# etc/demo does): BENCH_PER_CLASS training images per class from the
+# training file (all ten classes), BENCH_VAL_PER_CLASS validation images per
+# class from the test file. From scratch, so no base model is needed (etc/demo
+# shows how one is pretrained for fine-tuning searches).
+#
+# Size (environment): BENCH_SIZE=small (a quick check that it all works: 40
+# images per class, 6 trials, 3 epochs, width 8) or full (the default: 1000
+# per class, 24 trials, 9 epochs, width 16); BENCH_PER_CLASS,
+# BENCH_VAL_PER_CLASS, BENCH_TRIALS, BENCH_EPOCHS, BENCH_WIDTH override
+# either. BENCH_KEEP=1 keeps the scratch directory.
+set -u
+ROOT=${SWEEP_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${SWEEP_BUILD:-$ROOT/build}
+FMNIST=${BENCH_FMNIST:-/usr/share/datasets/fashion-mnist}
+PY=/usr/bin/python3
+if [ "${BENCH_SIZE:-full}" = small ]; then
+    d_per=40 d_val=20 d_trials=6 d_epochs=3 d_width=8
+else
+    d_per=1000 d_val=100 d_trials=24 d_epochs=9 d_width=16
+fi
+PER=${BENCH_PER_CLASS:-$d_per}
+VALN=${BENCH_VAL_PER_CLASS:-$d_val}
+TRIALS=${BENCH_TRIALS:-$d_trials}
+EPOCHS=${BENCH_EPOCHS:-$d_epochs}
+WIDTH=${BENCH_WIDTH:-$d_width}
+STARTUP=$(((TRIALS + 3) / 4))
+for b in sweepd sweepctl sweep-worker; do
+    [ -x "$BUILD/$b" ] || { echo "bench_asha_tpe: $BUILD/$b not built (make)"; exit 1; }
+done
+[ -f "$FMNIST/train-images-idx3-ubyte.gz" ] ||
+    { echo "bench_asha_tpe: Fashion-MNIST not in $FMNIST (apt-get install dataset-fashion-mnist)"; exit 1; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/sweepbench.XXXXXX")
+VAR=$T/var
+SOCK=$VAR/sweepd.sock
+DB=$VAR/sweepd.db
+DPID=
+cleanup() {
+    [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    [ "${BENCH_KEEP:-0}" = 1 ] && echo "kept $T" || rm -rf "$T"
+}
+trap cleanup EXIT
+mkdir -p "$VAR" "$T/data"
+ctl() { "$BUILD/sweepctl" --socket "$SOCK" "$@"; }
+
+"$BUILD/sweep-worker" import-idx "$FMNIST/train-images-idx3-ubyte.gz" \
+    "$FMNIST/train-labels-idx1-ubyte.gz" "$T/data/train" --limit "$PER" >/dev/null 2>"$T/import.log" || exit 1
+"$BUILD/sweep-worker" import-idx "$FMNIST/t10k-images-idx3-ubyte.gz" \
+    "$FMNIST/t10k-labels-idx1-ubyte.gz" "$T/data/val" --limit "$VALN" >/dev/null 2>>"$T/import.log" || exit 1
+echo "data: $((PER * 10)) training and $((VALN * 10)) validation images;" \
+    "$TRIALS trials of up to $EPOCHS epochs, ResNet-18 width $WIDTH, 32 px, 2 workers"
+
+SWEEPD_WORKER=$BUILD/sweep-worker "$BUILD/sweepd" --foreground --state-dir "$VAR" \
+    --socket "$SOCK" --db "$DB" --workers 2 --threads-per-worker 1 >"$T/sweepd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do ctl ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# job NAME STRATEGY-KEYS: one job over the shared space.
+job() {
+    cat >"$T/$1.json" <<EOF
+{"name": "$1", "data": {"train": "$T/data/train", "val": "$T/data/val"},
+ "model": {"arch": "resnet18", "weights": null, "input_size": 32, "width": $WIDTH},
+ $2, "trials": $TRIALS, "seed": 7,
+ "space": {"lr": {"log_uniform": [0.001, 1.0]}, "batch_size": [32, 64, 128],
+           "weight_decay": {"log_uniform": [0.000001, 0.01]},
+           "momentum": {"uniform": [0.0, 0.95]}},
+ "fixed": {"epochs": $EPOCHS, "optimizer": "sgd", "lr_schedule": "cosine", "augment": false},
+ "objective": {"metric": "val_accuracy", "goal": "maximize"}, "max_parallel": 2}
+EOF
+    ctl submit "$T/$1.json" >/dev/null || { echo "bench_asha_tpe: submit $1 failed"; exit 1; }
+}
+wait_job() {
+    while :; do
+        case "$(sqlite3 "$DB" "SELECT state FROM jobs WHERE id = $1")" in
+        done | failed | cancelled) break ;;
+        esac
+        sleep 2
+    done
+}
+job random '"strategy": "random"'
+wait_job 1
+job tpe-asha '"strategy": "tpe", "startup_trials": '$STARTUP', "pruner": {"asha": {"min_epochs": 1, "reduction": 3}}'
+wait_job 2
+
+"$PY" - "$DB" <<'PYEOF'
+import sqlite3, sys
+from datetime import datetime, timezone
+db = sqlite3.connect(sys.argv[1])
+def ts(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+def epochs(job):
+    """(seconds from the job's start, val_accuracy) of every epoch, in time order."""
+    start = ts(db.execute("SELECT started_at FROM jobs WHERE id = ?", (job,)).fetchone()[0])
+    out = []
+    for tid, st in db.execute("SELECT id, started_at FROM trials WHERE job_id = ? AND started_at IS NOT NULL", (job,)).fetchall():
+        t = ts(st) - start
+        for acc, sec in db.execute("SELECT val_accuracy, seconds FROM trial_metrics WHERE trial_id = ? ORDER BY epoch", (tid,)).fetchall():
+            t += sec or 0
+            out.append((t, acc))
+    return sorted(out)
+def summary(job):
+    s = db.execute("SELECT state, started_at, finished_at FROM jobs WHERE id = ?", (job,)).fetchone()
+    c = dict(db.execute("SELECT state, count(*) FROM trials WHERE job_id = ? GROUP BY state", (job,)).fetchall())
+    return s[0], ts(s[2]) - ts(s[1]), c
+rnd, tpe = epochs(1), epochs(2)
+target = max(a for _, a in rnd if a is not None)
+def reach(ep):
+    return next((t for t, a in ep if a is not None and a >= target), None)
+tr, tt = reach(rnd), reach(tpe)
+for name, job, t in (("random", 1, tr), ("tpe+asha", 2, tt)):
+    state, total, counts = summary(job)
+    best = max((a for _, a in epochs(job) if a is not None), default=float("nan"))
+    print("%-9s %s in %.0f s, trials %s, best val_accuracy %.4f; reached %.4f after %s" %
+          (name, state, total, counts, best, target, "%.0f s" % t if t is not None else "never"))
+if tt is not None and tt > 0:
+    print("time to the random job's best: random %.0f s, tpe+asha %.0f s, ratio %.2fx (target >= 2x)" % (tr, tt, tr / tt))
+else:
+    _, total, _ = summary(2)
+    print("tpe+asha did not reach the random job's best %.4f within its %.0f s (ratio < %.2fx)" % (target, total, tr / total))
+PYEOF
