@@ -615,8 +615,9 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
         j->trials[i].state = TS_QUEUED;
     }
     j->counts[TS_QUEUED] = j->n;
-    log_info("job %lld (%s) submitted by uid %u: %zu %s trials, max_parallel %d", (long long)job_id,
-             j->name, (unsigned)uid, j->n, js->strategy, max_parallel);
+    log_info("job %lld (%s) submitted by uid %u: %zu %s trials (%zu stored now), max_parallel %d",
+             (long long)job_id, j->name, (unsigned)uid, j->planned, js->strategy, j->n,
+             max_parallel);
     append_job(d, j);
     sched_run(d);
     return 0;

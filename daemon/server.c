@@ -670,8 +670,11 @@ static void op_best(conn *c, const json_t *req)
         return;
     }
     json_t *pruned = store_job_pruned(d->st, id, &err, msg, sizeof msg);
-    send_json(c, json_pack("{s:b, s:I, s:O, s:o, s:o}", "ok", 1, "job", (json_int_t)id, "objective",
-                           json_object_get(sum, "objective"), "trials", best, "pruned",
+    /* With the planned count and the counts per state ("3 of 24 trials done"). */
+    send_json(c, json_pack("{s:b, s:I, s:O, s:O*, s:O*, s:o, s:o}", "ok", 1, "job", (json_int_t)id,
+                           "objective", json_object_get(sum, "objective"), "trials_total",
+                           json_object_get(sum, "trials_total"), "counts",
+                           json_object_get(sum, "counts"), "trials", best, "pruned",
                            pruned ? pruned : json_array()));
     json_decref(sum);
 }

@@ -284,12 +284,15 @@ done:
     return rc;
 }
 
-/* "done/total" for a job object, from whichever counts it carries. */
-static void job_progress(const json_t *job, char *buf, size_t n)
+/* The trials of a job object that have finished (*DONE, false when it
+ * carries no counts) and that it runs (*TOTAL, -1 when not given), from
+ * whichever keys it has. */
+static bool job_done_total(const json_t *job, long long *done, long long *total)
 {
-    const json_t *total = ctl_lookup(job, "trials_total");
-    if (!total) total = ctl_lookup(job, "trials");
-    long long done = 0;
+    const json_t *tv = ctl_lookup(job, "trials_total");
+    if (!tv) tv = ctl_lookup(job, "trials");
+    *total = json_is_integer(tv) ? (long long)json_integer_value(tv) : -1;
+    *done = 0;
     bool have = false;
     static const char *const finished[] = {"completed", "failed", "cancelled", "pruned", NULL};
     const json_t *counts = json_object_get(job, "counts");
@@ -303,19 +306,27 @@ static void job_progress(const json_t *job, char *buf, size_t n)
             v = json_object_get(job, k);
         }
         if (json_is_integer(v)) {
-            done += json_integer_value(v);
+            *done += json_integer_value(v);
             have = true;
         }
     }
     const json_t *d = json_object_get(job, "trials_done");
     if (json_is_integer(d)) {
-        done = json_integer_value(d);
+        *done = json_integer_value(d);
         have = true;
     }
-    if (json_is_integer(total) && have)
-        snprintf(buf, n, "%lld/%lld", done, (long long)json_integer_value(total));
-    else if (json_is_integer(total))
-        snprintf(buf, n, "%lld", (long long)json_integer_value(total));
+    return have;
+}
+
+/* "done/total" for a job object, from whichever counts it carries. */
+static void job_progress(const json_t *job, char *buf, size_t n)
+{
+    long long done, total;
+    bool have = job_done_total(job, &done, &total);
+    if (total >= 0 && have)
+        snprintf(buf, n, "%lld/%lld", done, total);
+    else if (total >= 0)
+        snprintf(buf, n, "%lld", total);
     else
         snprintf(buf, n, "-");
 }
@@ -445,6 +456,11 @@ static int render_best(FILE *f, const json_t *reply)
     static const char *const names[] = {"trials", "best", NULL};
     const json_t *trials = ctl_find_array(reply, names);
     int rc = 0;
+    /* While trials remain, the planned count: "3 of 24 trials done" (a tpe
+     * job's proposals to come are counted in the 24). */
+    long long done, total;
+    if (job_done_total(reply, &done, &total) && done < total)
+        fprintf(f, "%lld of %lld trials done\n", done, total);
     if (!trials || json_array_size(trials) == 0) {
         fputs("no completed trials yet\n", f);
     } else {

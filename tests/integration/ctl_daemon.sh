@@ -88,7 +88,7 @@ like "unknown trial explained" "$(cat "$T/err")" 'not_found'
 # A job whose every trial fails (the training folder has class folders but no
 # images: the worker exits 3): watch exits 1.
 mkdir -p "$T/empty/a" "$T/empty/b"
-job broken random '"trials": 2, "space": {"lr": [0.01]}' "$T/empty" >"$T/broken.json"
+job broken random '"trials": 2, "space": {"lr": [0.01, 0.02]}' "$T/empty" >"$T/broken.json"
 out=$(ctl submit "$T/broken.json" 2>&1); rc=$?
 is "job over an empty folder is accepted" "$rc" 0
 jid=$(printf '%s' "$out" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')

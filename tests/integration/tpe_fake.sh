@@ -138,6 +138,7 @@ like "median: the last proposal learned from the pruned trials as pruned" \
     "$(grep "job $JP: trial 11 " "$DLOG")" "from $nc completed, $np pruned and 0 pending trials"
 out=$(ctl best "$JP")
 like "median: sweepctl best lists the pruned trials and why" "$out" "pruned at epoch [0-9]: median: "
+unlike "median: sweepctl best of an ended job shows no planned count" "$out" "trials done"
 out=$(ctl status "$JP")
 like "median: sweepctl status counts the planned trials" "$out" "progress         12/12"
 
@@ -148,6 +149,7 @@ JG=$(jid "$(submit "$(tpe gated "$T/dg" 9 3 1 41)")")
 out=$(ctl status "$JG")
 like "planned: status shows 0 of the 9 planned trials done" "$out" "progress         0/9"
 like "planned: trials_total is 9" "$out" "trials_total +9"
+like "planned: best shows 0 of the 9 trials done" "$(ctl best "$JG")" "^0 of 9 trials done"
 is "planned: only the startup trials exist yet" "$(sq "SELECT count(*) FROM trials WHERE job_id = $JG")" "3"
 : >"$G"
 wait_for 60 job_ended "$JG"
