@@ -67,8 +67,8 @@ check "parallel: proposals were made while another trial ran (the constant liar)
     grep -q "job $J3: trial [0-9]* (id [0-9]*) proposed by tpe from [0-9]* completed, [0-9]* pruned and [1-9][0-9]* pending" "$DLOG"
 
 # ---- 4. a daemon SIGKILL between proposals -------------------------------------
-mkdata "$T/dk" '{"default":{"sleep":0.15}}'
-J4=$(jid "$(submit "$(tpe kill "$T/dk" 10 2 1 14)")")
+mkdata "$T/dk" '{"default":{"sleep":0.25}}'
+J4=$(jid "$(submit "$(tpe kill "$T/dk" 12 2 1 14)")")
 rows() { [ "$(sq "SELECT count(*) FROM trials WHERE job_id = $J4")" -ge "$1" ]; }
 wait_for 60 rows 5
 kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; DPID=
@@ -77,11 +77,11 @@ before=$(sq "SELECT count(*) FROM trials WHERE job_id = $J4")
 start_daemon --config "$T/sweepd.conf" --workers 2
 wait_for 120 job_ended "$J4"
 is "kill: job done" "$(job_state "$J4")" "done"
-is "kill: numbers 0..N-1 exactly once" "$(numbers "$J4")" "0,1,2,3,4,5,6,7,8,9"
-is "kill: no two trials with the same parameters" "$(distinct "$J4")" "10/10"
-check "kill: the daemon was killed between proposals ($before trials stored)" [ "$before" -ge 5 -a "$before" -lt 10 ]
-is "kill: the proposals after the restart continue the numbering" \
-    "$(grep -c "job $J4: trial [0-9]* (id [0-9]*) proposed by tpe" "$DLOG")" "8"
+is "kill: numbers 0..N-1 exactly once" "$(numbers "$J4")" "0,1,2,3,4,5,6,7,8,9,10,11"
+is "kill: no two trials with the same parameters" "$(distinct "$J4")" "12/12"
+check "kill: the daemon was killed between proposals ($before trials stored)" [ "$before" -ge 5 -a "$before" -lt 12 ]
+is "kill: each trial after the startup ones proposed once, before or after the restart" \
+    "$(grep -c "job $J4: trial [0-9]* (id [0-9]*) proposed by tpe" "$DLOG")" "10"
 
 # ---- 5. warm start -------------------------------------------------------------
 e() { jf "$(submit "$1")" 'r["error"]["code"] + ": " + r["error"]["message"]'; }
