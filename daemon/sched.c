@@ -325,44 +325,40 @@ static bool tpe_wants(const sjob *j)
     return j->tpe && j->n < j->planned && !j->error && time_mono() >= j->tpe->hold_until;
 }
 
+/* One trial of a proposal's history. */
+typedef struct {
+    int kind;    // a suggest_obs_kind, or -1 for a trial of the job left out of what TPE
+                 // learns (failed, cancelled, no value), whose point is avoided all the same
+    double loss; // its loss (DONE, PRUNED): the objective, negated when maximized
+    int epoch;   // pruned_epoch (PRUNED)
+    bool own;    // a trial of the job itself (else of a warm-start job)
+} tpe_obs;
+
 /* The trials a proposal learns from, gathered by tpe_row. */
 typedef struct {
     const jobspec_space *sp; // the space (coordinates)
     bool maximize;           // the objective is maximized: losses are negated
-    bool own;                // rows are the job's own (else a warm-start job's)
+    bool own;                // the rows now read are the job's own
     double *pts;             // the points, nd coordinates each (owned)
-    int *kind;               // per point: a suggest_obs_kind, or -1 for a left-out trial of
-                             // the job (failed, cancelled, no value), avoided all the same
-    double *loss;            // per point: its loss (DONE, PRUNED)
-    int *epoch;              // per point: pruned_epoch (PRUNED)
-    bool *own_pt;            // per point: a trial of the job itself
+    tpe_obs *obs;            // per point, what it tells (owned)
     size_t n, cap;           // points held, room
 } tpe_history;
 
-static void history_free(tpe_history *h)
+/* Coordinates per point in H's arrays (1 for an empty space). */
+static size_t history_stride(const tpe_history *h)
 {
-    free(h->pts);
-    free(h->kind);
-    free(h->loss);
-    free(h->epoch);
-    free(h->own_pt);
+    return (size_t)(h->sp->nd ? h->sp->nd : 1);
 }
 
 static int history_grow(tpe_history *h)
 {
     if (h->n < h->cap) return 0;
-    size_t cap = h->cap ? 2 * h->cap : 64, nd = (size_t)(h->sp->nd ? h->sp->nd : 1);
-    double *pts = realloc(h->pts, cap * nd * sizeof *pts);
+    size_t cap = h->cap ? 2 * h->cap : 64;
+    double *pts = realloc(h->pts, cap * history_stride(h) * sizeof *pts);
     if (pts) h->pts = pts;
-    int *kind = realloc(h->kind, cap * sizeof *kind);
-    if (kind) h->kind = kind;
-    double *loss = realloc(h->loss, cap * sizeof *loss);
-    if (loss) h->loss = loss;
-    int *epoch = realloc(h->epoch, cap * sizeof *epoch);
-    if (epoch) h->epoch = epoch;
-    bool *own = realloc(h->own_pt, cap * sizeof *own);
-    if (own) h->own_pt = own;
-    if (!pts || !kind || !loss || !epoch || !own) return ERR_NOMEM;
+    tpe_obs *obs = realloc(h->obs, cap * sizeof *obs);
+    if (obs) h->obs = obs;
+    if (!pts || !obs) return ERR_NOMEM;
     h->cap = cap;
     return 0;
 }
@@ -377,7 +373,7 @@ static int tpe_row(void *ud, const store_history_row *r)
     if (history_grow(h)) return ERR_NOMEM;
     char tmp[128];
     json_t *params = jx_parse(r->params_json, strlen(r->params_json), tmp, sizeof tmp);
-    double *x = h->pts + h->n * (size_t)(h->sp->nd ? h->sp->nd : 1);
+    double *x = h->pts + h->n * history_stride(h);
     int rc = params ? jobspec_space_point(h->sp, params, x) : ERR_PARSE;
     json_decref(params);
     if (rc) return 0; // not a point of this space (cannot happen for the job's own trials)
@@ -390,20 +386,20 @@ static int tpe_row(void *ud, const store_history_row *r)
     else if (!strcmp(r->state, "queued") || !strcmp(r->state, "running"))
         kind = SUGGEST_OBS_PENDING;
     if (kind < 0 && !h->own) return 0;
-    h->kind[h->n] = kind;
-    h->loss[h->n] = known ? (h->maximize ? -r->value : r->value) : 0;
-    h->epoch[h->n] = r->pruned_epoch;
-    h->own_pt[h->n] = h->own;
-    h->n++;
+    h->obs[h->n++] = (tpe_obs){.kind = kind,
+                               .loss = known ? (h->maximize ? -r->value : r->value) : 0,
+                               .epoch = r->pruned_epoch,
+                               .own = h->own};
     return 0;
 }
 
-/* X is the point of a trial of the job (OWN_ONLY), or of any point of H. */
+/* Point X is one of H's: among the job's own trials only (OWN_ONLY), and
+ * only among those left out of what TPE learns (LEFT_OUT_ONLY). */
 static bool history_has(const tpe_history *h, const double *x, bool own_only, bool left_out_only)
 {
     for (size_t i = 0; i < h->n; i++)
-        if ((!own_only || h->own_pt[i]) && (!left_out_only || h->kind[i] < 0) &&
-            suggest_point_equal(h->pts + i * (size_t)h->sp->nd, x, h->sp->nd))
+        if ((!own_only || h->obs[i].own) && (!left_out_only || h->obs[i].kind < 0) &&
+            suggest_point_equal(h->pts + i * history_stride(h), x, h->sp->nd))
             return true;
     return false;
 }
@@ -423,11 +419,11 @@ static int tpe_point(const sched_tpe *tp, const tpe_history *h, uint64_t seed, d
     if (!obs) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
     size_t n_obs = 0;
     for (size_t i = 0; i < h->n; i++)
-        if (h->kind[i] >= 0)
-            obs[n_obs++] = (suggest_obs){.x = h->pts + i * (size_t)sp->nd,
-                                         .kind = (suggest_obs_kind)h->kind[i],
-                                         .loss = h->loss[i],
-                                         .epoch = h->epoch[i]};
+        if (h->obs[i].kind >= 0)
+            obs[n_obs++] = (suggest_obs){.x = h->pts + i * history_stride(h),
+                                         .kind = (suggest_obs_kind)h->obs[i].kind,
+                                         .loss = h->obs[i].loss,
+                                         .epoch = h->obs[i].epoch};
     int rc = ERR_EXISTS;
     for (int a = 0; a < TPE_ATTEMPTS; a++) {
         rc = suggest_tpe(dims, sp->nd, obs, n_obs, a ? rng_derive(seed, (uint64_t)a) : seed, x, msg,
@@ -471,7 +467,8 @@ static strial *tpe_propose(sweepd *d, sjob *j)
         log_warn("job %lld: cannot read the trials for proposal %d (%s); trying again",
                  (long long)j->id, number, err_name(rc));
         tp->hold_until = time_mono() + IO_RETRY_SECONDS;
-        history_free(&h);
+        free(h.pts);
+        free(h.obs);
         return NULL;
     }
     uint64_t seed = rng_derive(rng_derive(tp->seed, JOBSPEC_STREAM_TPE), (uint64_t)number);
@@ -481,8 +478,9 @@ static strial *tpe_propose(sweepd *d, sjob *j)
     rc = tpe_point(tp, &h, seed, x, &nt.params, msg, sizeof msg);
     size_t nk[3] = {0, 0, 0}; // DONE, PRUNED, PENDING
     for (size_t i = 0; i < h.n; i++)
-        if (h.kind[i] >= 0) nk[h.kind[i]]++;
-    history_free(&h);
+        if (h.obs[i].kind >= 0) nk[h.obs[i].kind]++;
+    free(h.pts);
+    free(h.obs);
     if (rc) {
         log_error("job %lld: no trial %d proposed (%s); the job ends with the %zu it has",
                   (long long)j->id, number, msg, j->n);
