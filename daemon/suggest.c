@@ -18,12 +18,20 @@
  * a kernel being a product over dimensions: a Gaussian truncated to the bounds
  * (in log space for LOG; integrated over [v-1/2, v+1/2] for INT) whose
  * bandwidth is the larger gap to its neighbours among the group's values,
- * clipped to [range/min(100, kernels+1), range] (Optuna's "magic clip"), or, for
- * CHOICE, the observed category plus prior/kernels of smoothing on every
- * category. Weights are 1, except that in a group of more than 25 the older
- * observations ramp down linearly. Candidates are drawn from the good mixture
- * and ranked by log l(x) - log g(x). Every draw comes from one rng stream
- * derived from the seed, so a proposal is a pure function of its inputs. */
+ * clipped to [range/min(100, 2 (kernels+1)), range], or, for CHOICE, the
+ * observed category plus prior/kernels of smoothing on every category. Weights
+ * are 1, except that in a group of more than 25 the older observations ramp
+ * down linearly. Candidates are drawn from the good mixture, one kernel for all
+ * dimensions, and ranked by log l(x) - log g(x) of the whole point. Every draw
+ * comes from one rng stream derived from the seed, so a proposal is a pure
+ * function of its inputs.
+ *
+ * Two departures from Optuna's default TPESampler, measured on the synthetic
+ * objectives of tests/bench/tpe_objectives.c (100 seeds, 60 trials): Optuna
+ * draws and picks each dimension on its own (univariate); this joint form
+ * halves the median regret. Optuna's "magic clip" floors a bandwidth at
+ * range/(kernels+1), wide for a good group of 3-6 kernels; half of it halves
+ * the regret again on two objectives of three and is 40% lower on the third. */
 #include "suggest.h"
 
 #include "errors.h"
@@ -264,7 +272,8 @@ static bool is_seen(const seen_point *seen, size_t n, const double *x, int nd)
 #define PRIOR_WEIGHT 1.0      // weight of the prior kernel (each observation weighs 1)
 #define GOOD_MAX 25           // the good group holds at most this many observations
 #define FLAT_WEIGHTS 25       // the newest observations of a group weigh 1; older ones ramp
-#define MAX_BANDWIDTH_DIV 100 // the smallest bandwidth is range / min(this, kernels + 1)
+#define MAX_BANDWIDTH_DIV 100 // the smallest bandwidth is range / min(this, share (kernels + 1))
+#define MIN_BANDWIDTH_SHARE 2 // the share above (Optuna: 1; see the file's opening paragraph)
 #define FRESH_ROUNDS 16       // batches of candidates drawn when every candidate was seen
 #define UNIFORM_DRAWS 256     // uniform draws before scanning a finite space
 #define TRUNC_TRIES 100       // rejection tries for one truncated Gaussian draw
@@ -373,7 +382,7 @@ static void parzen_bandwidths(parzen *p, const model_dim *m, int nd, int d, cent
     for (int k = 0; k < nk; k++)
         scratch[k] = (centre){p->mu[k * nd + d], k};
     qsort(scratch, (size_t)nk, sizeof *scratch, cmp_centre);
-    double lo_clip = range / fmin(MAX_BANDWIDTH_DIV, nk + 1.0);
+    double lo_clip = range / fmin(MAX_BANDWIDTH_DIV, MIN_BANDWIDTH_SHARE * (nk + 1.0));
     for (int i = 0; i < nk; i++) {
         double left = i > 0 ? scratch[i].v - scratch[i - 1].v : 0;
         double right = i + 1 < nk ? scratch[i + 1].v - scratch[i].v : 0;
