@@ -33,7 +33,8 @@
  *     treated as worse than every finished trial, so that parallel proposals
  *     move away from points already being tried.
  *   With fewer than 2 finished (DONE or PRUNED) observations the point is drawn
- *   uniformly (the caller runs "startup_trials" random points before TPE).
+ *   uniformly (the caller runs "startup_trials" random points before TPE; to
+ *   draw one that repeats no trial so far, it passes them all as PENDING).
  *   Otherwise the ranked observations are split into a good group (the best
  *   ceil(0.1 n), at most 25, at least 1) and the rest; each group gives a
  *   Parzen density per dimension (truncated Gaussians on numeric dimensions,
