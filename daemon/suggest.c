@@ -5,11 +5,13 @@
  * per dimension (degree <= 7) and its initial direction numbers, a small table
  * typed in below (the first 31 rows of the Joe and Kuo table, whose 2-D
  * projections are chosen to be good); dimension 0 is the van der Corput
- * sequence. A point is the XOR of the direction numbers selected by the Gray
- * code of its index, then scrambled per dimension by a nested (Owen) scramble:
- * digit d of the output is flipped by a hash of the seed, the dimension and the
- * d digits above it, which keeps every elementary interval's point count (the
- * net property) while making each point uniform on [0,1).
+ * sequence. Unscrambled, the first 4096 points of all 32 dimensions were
+ * checked equal to PyTorch's SobolEngine. A point is the XOR of the direction
+ * numbers selected by the Gray code of its index, then scrambled per dimension
+ * by a nested (Owen) scramble: digit d of the output is flipped by a hash of
+ * the seed, the dimension and the d digits above it, which keeps every
+ * elementary interval's point count (the net property) while making each point
+ * uniform on [0,1).
  *
  * TPE: observations are ranked (DONE by loss, then PRUNED by epoch, later
  * first, then loss, then PENDING), split into a good group (the best
@@ -18,12 +20,23 @@
  * a kernel being a product over dimensions: a Gaussian truncated to the bounds
  * (in log space for LOG; integrated over [v-1/2, v+1/2] for INT) whose
  * bandwidth is the larger gap to its neighbours among the group's values,
- * clipped to [range/min(100, kernels+1), range] (Optuna's "magic clip"), or, for
- * CHOICE, the observed category plus prior/kernels of smoothing on every
- * category. Weights are 1, except that in a group of more than 25 the older
- * observations ramp down linearly. Candidates are drawn from the good mixture
- * and ranked by log l(x) - log g(x). Every draw comes from one rng stream
- * derived from the seed, so a proposal is a pure function of its inputs. */
+ * clipped to [range/min(100, 2 (kernels+1)), range], or, for CHOICE, the
+ * observed category plus prior/kernels of smoothing on every category. Weights
+ * are 1, except that in a group of more than 25 the older observations ramp
+ * down linearly. Candidates are drawn from the good mixture, one kernel for all
+ * dimensions, and ranked by log l(x) - log g(x) of the whole point. Every draw
+ * comes from one rng stream derived from the seed, so a proposal is a pure
+ * function of its inputs.
+ *
+ * Two departures from Optuna's default TPESampler, chosen on the synthetic
+ * objectives of tests/bench/tpe_objectives.c (median regret over 100 seeds,
+ * 60 trials, for mixed4 / coupled4 / wide8). Optuna draws and picks each
+ * dimension on its own (univariate) and floors a bandwidth at
+ * range/(kernels+1) (its "magic clip"), wide for a good group of 3-6 kernels:
+ * 0.0061 / 0.0152 / 0.1032 that way here (Optuna itself, 30 seeds: 0.0083 /
+ * 0.0258 / 0.1002). Joint candidates alone: 0.0041 / 0.0091 / 0.1159; the
+ * floor halved alone: 0.0040 / 0.0030 / 0.1069; both, as here: 0.0020 /
+ * 0.0046 / 0.0698. */
 #include "suggest.h"
 
 #include "errors.h"
@@ -261,13 +274,14 @@ static bool is_seen(const seen_point *seen, size_t n, const double *x, int nd)
 
 /* ------------------------------------------------------------ TPE model */
 
-#define PRIOR_WEIGHT 1.0      // weight of the prior kernel (each observation weighs 1)
-#define GOOD_MAX 25           // the good group holds at most this many observations
-#define FLAT_WEIGHTS 25       // the newest observations of a group weigh 1; older ones ramp
-#define MAX_BANDWIDTH_DIV 100 // the smallest bandwidth is range / min(this, kernels + 1)
-#define FRESH_ROUNDS 16       // batches of candidates drawn when every candidate was seen
-#define UNIFORM_DRAWS 256     // uniform draws before scanning a finite space
-#define TRUNC_TRIES 100       // rejection tries for one truncated Gaussian draw
+#define PRIOR_WEIGHT 1.0  // weight of the prior kernel (each observation weighs 1)
+#define GOOD_MAX 25       // the good group holds at most this many observations
+#define FLAT_WEIGHTS 25   // the newest observations of a group weigh 1; older ones ramp
+#define FLOOR_DIV_MAX 100 // the smallest bandwidth: range / min(100, FLOOR_SHARE (kernels + 1))
+#define FLOOR_SHARE 2     // in that floor (Optuna's magic clip: 1; see the opening paragraph)
+#define FRESH_ROUNDS 16   // batches of candidates drawn when every candidate was seen
+#define UNIFORM_DRAWS 256 // uniform draws before scanning a finite space
+#define TRUNC_TRIES 100   // rejection tries for one truncated Gaussian draw
 #define LOG_SQRT_2PI 0.91893853320467274178
 
 /* One dimension as the model sees it. */
@@ -296,6 +310,7 @@ static double to_model(const suggest_dim *s, double x)
     return s->kind == SUGGEST_LOG ? log(x) : x;
 }
 
+/* The dimensions DIMS (ND) as the model sees them, into M. */
 static void model_dims(const suggest_dim *dims, int nd, model_dim *m)
 {
     for (int d = 0; d < nd; d++) {
@@ -373,7 +388,7 @@ static void parzen_bandwidths(parzen *p, const model_dim *m, int nd, int d, cent
     for (int k = 0; k < nk; k++)
         scratch[k] = (centre){p->mu[k * nd + d], k};
     qsort(scratch, (size_t)nk, sizeof *scratch, cmp_centre);
-    double lo_clip = range / fmin(MAX_BANDWIDTH_DIV, nk + 1.0);
+    double lo_clip = range / fmin(FLOOR_DIV_MAX, FLOOR_SHARE * (nk + 1.0));
     for (int i = 0; i < nk; i++) {
         double left = i > 0 ? scratch[i].v - scratch[i - 1].v : 0;
         double right = i + 1 < nk ? scratch[i + 1].v - scratch[i].v : 0;

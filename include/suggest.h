@@ -1,7 +1,7 @@
 /* suggest — proposal strategies as pure functions: scrambled Sobol points and the
  * Tree-structured Parzen Estimator (TPE). No I/O, no globals, no allocation
  * visible to the caller; the same inputs give the same point on every machine
- * and build (integer arithmetic plus libm exp/log/sqrt/erf only). Used by the
+ * and build (integer arithmetic plus libm exp/log/sqrt/erfc/expm1 only). Used by the
  * daemon: job expansion for strategy "sobol" (daemon/jobspec.c) and the
  * scheduler when a slot frees for strategy "tpe" (daemon/sched.c).
  *
@@ -33,7 +33,8 @@
  *     treated as worse than every finished trial, so that parallel proposals
  *     move away from points already being tried.
  *   With fewer than 2 finished (DONE or PRUNED) observations the point is drawn
- *   uniformly (the caller runs "startup_trials" random points before TPE).
+ *   uniformly (the caller runs "startup_trials" random points before TPE; to
+ *   draw one that repeats no trial so far, it passes them all as PENDING).
  *   Otherwise the ranked observations are split into a good group (the best
  *   ceil(0.1 n), at most 25, at least 1) and the rest; each group gives a
  *   Parzen density per dimension (truncated Gaussians on numeric dimensions,
@@ -48,7 +49,9 @@
  *   trial number.
  *
  * Returns 0, ERR_INVALID (bad dimension or observation; MSG says which
- * dimension or observation index) or ERR_EXISTS (no unseen point), ERR_NOMEM. */
+ * dimension or observation index, counted from 0: "observation 3, dimension 1:
+ * ..."; an observation's coordinate must be a value of its dimension) or
+ * ERR_EXISTS (no unseen point), ERR_NOMEM. */
 #ifndef SWEEP_SUGGEST_H
 #define SWEEP_SUGGEST_H
 
