@@ -179,6 +179,7 @@ typedef struct {
     int ncat;      // > 0: categorical with ncat slots (values are indices)
     double d0, d1; // the domain (categorical: unused)
     double r0, r1; // the range in pixels (r1 < r0 for a y axis)
+    bool integer;  // ticks at whole numbers only (epochs, counts, int_uniform)
 } report_scale;
 
 /* A linear or log scale over [D0, D1] -> [R0, R1]. A degenerate domain (D0
@@ -189,8 +190,8 @@ report_scale report_scale_cat(int ncat, double r0, double r1);
 /* V mapped into the range (clamped to it). */
 double report_scale_map(const report_scale *s, double v);
 /* Up to MAX tick values of S into TICKS: for a linear scale 1, 2 or 5 times
- * a power of ten apart; for a log scale the powers of ten inside the domain
- * (with their 2 and 5 multiples when fewer than three powers fit); none for a
+ * a power of ten apart (at least 1 apart when S->integer); for a log scale the powers of ten inside
+ * the domain (with their 2 and 5 multiples when fewer than three powers fit); none for a
  * categorical one. Returns the count. */
 int report_ticks(const report_scale *s, double *ticks, int max);
 /* The data range [*LO, *HI] of the N values V (NaN skipped), padded by 5%

@@ -171,7 +171,9 @@ static report_scale param_scale(const report_param *p, double r0, double r1)
     if (p->kind == REPORT_LIST) return report_scale_cat((int)p->n_labels, r0, r1);
     double lo = p->lo, hi = p->hi;
     if (p->kind == REPORT_INT) lo -= 0.5, hi += 0.5;
-    return report_scale_make(lo, hi, p->kind == REPORT_LOG, r0, r1);
+    report_scale s = report_scale_make(lo, hi, p->kind == REPORT_LOG, r0, r1);
+    s.integer = p->kind == REPORT_INT;
+    return s;
 }
 
 /* ---- sections ------------------------------------------------------------ */
@@ -253,6 +255,7 @@ static void history(FILE *f, const report_data *d, double lo, double hi)
     double h = 320;
     svg_open(f, "history", CHART_W, h, NULL);
     report_scale xs = report_scale_make(0.5, (double)n + 0.5, false, PAD_L, CHART_W - PAD_R);
+    xs.integer = true;
     report_scale ys = report_scale_make(lo, hi, false, h - PAD_B, PAD_T);
     fputs("<g class=\"axis\">", f);
     axis(f, &xs, 'x', h - PAD_B, NULL, h - PAD_B - PAD_T);
@@ -353,6 +356,7 @@ static void curves(FILE *f, const report_data *d)
         svg_open(f, "curve", w, h, titles[m]);
         report_scale xs = report_scale_make(
             max_epoch > 1 ? 1 : 0.5, max_epoch > 1 ? max_epoch : 1.5, false, PAD_L, w - PAD_R);
+        xs.integer = true;
         report_scale ys = report_scale_make(lo, hi, false, h - PAD_B, PAD_T);
         fputs("<g class=\"axis\">", f);
         axis(f, &xs, 'x', h - PAD_B, NULL, h - PAD_B - PAD_T);
@@ -601,7 +605,8 @@ static void importance(FILE *f, const report_data *d)
           "(SS<sub>between</sub> &minus; (k&minus;1)&middot;MS<sub>within</sub>) / "
           "SS<sub>total</sub>, which does not reward a parameter for the noise its groups pick "
           "up by chance. The shares need not add up to 100%: what is left is noise (seeds, "
-          "data order) and interactions between parameters.</p>",
+          "data order) and interactions between parameters. n/a: it cannot be told (fewer "
+          "than 3 completed trials, a constant objective, or every value tried once).</p>",
           f);
     if (!d->n_params) {
         fputs("<p class=\"note\">The job searched no parameter.</p></section>\n", f);
@@ -642,8 +647,7 @@ static void importance(FILE *f, const report_data *d)
                     "<text x=\"%.1f\" y=\"%.1f\">%.1f%%</text>",
                     label, y + 2, barw * v, label + barw + 8, y + 15, 100 * v);
         else
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">n/a (too few completed trials)</text>",
-                    label + barw + 8, y + 15);
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">n/a</text>", label + barw + 8, y + 15);
         fputs("</g>", f);
     }
     fputs("</svg>", f);

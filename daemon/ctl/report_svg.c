@@ -69,6 +69,7 @@ int report_ticks(const report_scale *s, double *ticks, int max)
     double eps = (s->d1 - s->d0) * 1e-9;
     if (!s->log) {
         double step = nice_step(s->d1 - s->d0, max < 5 ? max : 5);
+        if (s->integer && step < 1) step = 1;
         for (double v = ceil(s->d0 / step - 1e-9) * step; v <= s->d1 + eps && n < max; v += step)
             ticks[n++] = fabs(v) < step * 1e-9 ? 0 : v;
         return n;

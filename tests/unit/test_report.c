@@ -117,6 +117,12 @@ static void test_ticks(void **state)
     assert_int_equal(n, 3);
     assert_true(fabs(t[0] - 0.01) < 1e-12 && fabs(t[1] - 0.02) < 1e-12 &&
                 fabs(t[2] - 0.05) < 1e-12);
+    /* Whole numbers only: epochs 1..3 tick at 1, 2, 3, not 1.5. */
+    s = report_scale_make(1, 3, false, 0, 1);
+    s.integer = true;
+    n = report_ticks(&s, t, 16);
+    assert_int_equal(n, 3);
+    assert_true(t[0] == 1 && t[1] == 2 && t[2] == 3);
     /* MAX is respected. */
     s = report_scale_make(0, 100, false, 0, 1);
     assert_int_equal(report_ticks(&s, t, 2), 2);
