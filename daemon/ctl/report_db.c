@@ -458,7 +458,7 @@ static int eval_from_result(const json_t *r, report_eval *e)
         for (size_t j = 0; j < n; j++)
             e->cm[i * n + j] = json_integer_value(json_array_get(json_array_get(m, i), j));
         const char *name = json_string_value(json_array_get(names, i));
-        char idx[24];
+        char idx[32];
         snprintf(idx, sizeof idx, "class %zu", i);
         if (!(e->classes[i] = strdup(name ? name : idx))) return ERR_NOMEM;
     }

@@ -468,6 +468,31 @@ static void test_db_load(void **state)
     assert_int_equal(d->eval.cm[3], 4);
     report_data_free(d);
 
+    /* Minimizing val_loss: the lowest wins, and a pruned trial's value is
+     * its lowest val_loss. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec(db, "INSERT INTO jobs (id, name, spec_json, strategy, submitted_at, objective_metric, "
+             "objective_goal) VALUES (2, 'm', '{}', 'grid', 'x', 'val_loss', 'minimize');"
+             "INSERT INTO trials (id, job_id, number, state, params_json, seed, finished_at, "
+             "val_loss, last_epoch) VALUES (21, 2, 0, 'completed', '{}', 1, 'a', 0.9, 2),"
+             " (22, 2, 1, 'completed', '{}', 1, 'b', 0.3, 2), (23, 2, 2, 'pruned', '{}', 1,"
+             " 'c', NULL, 2);"
+             "INSERT INTO trial_metrics (trial_id, epoch, val_loss) VALUES (23, 1, 0.8),"
+             " (23, 2, 0.5);");
+    sqlite3_close(db);
+    assert_int_equal(report_db_load(path, 2, &d, msg, sizeof msg), 0);
+    assert_false(d->maximize);
+    assert_int_equal(d->n_params, 0);
+    assert_int_equal(d->trials[d->best].id, 22);
+    assert_true(fabs(d->trials[2].value - 0.5) < 1e-12);
+    assert_int_equal(d->n_curves, 3);
+    assert_int_equal(d->trials[d->curves[1].trial].id, 21);
+    assert_int_equal(d->chosen, -1);
+    assert_false(d->eval.present);
+    assert_non_null(strstr(d->eval.note, "no trial has been evaluated"));
+    report_data_free(d);
+    assert_int_equal(stat(path, &before), 0);
+
     assert_int_equal(report_db_load(path, 9, &d, msg, sizeof msg), ERR_NOTFOUND);
     assert_non_null(strstr(msg, "no job 9"));
     char missing[300];
