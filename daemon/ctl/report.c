@@ -60,7 +60,7 @@ static const char CSS[] =
     "svg text{font-size:11px;fill:#333}svg .title{font-size:12px;font-weight:bold}"
     ".grid{display:flex;flex-wrap:wrap;gap:10px}"
     ".axis line,.axis path{stroke:#888;stroke-width:1;fill:none}"
-    ".gridline{stroke:#eee;stroke-width:1}"
+    ".axis .gridline{stroke:#eee;stroke-width:1}"
     ".legend span{display:inline-block;margin:2px 12px 2px 0;font-size:.85em}"
     ".sw{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}"
     "dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:0}"

@@ -491,6 +491,23 @@ static void test_db_load(void **state)
     assert_false(d->eval.present);
     assert_non_null(strstr(d->eval.note, "no trial has been evaluated"));
     report_data_free(d);
+    /* A 450-epoch curve is thinned in the query: every 3rd epoch and the last. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec(db, "INSERT INTO jobs (id, name, spec_json, strategy, submitted_at) VALUES (3, 'long',"
+             " '{}', 'grid', 'x');"
+             "INSERT INTO trials (id, job_id, number, state, params_json, seed, finished_at,"
+             " val_accuracy, last_epoch) VALUES (31, 3, 0, 'completed', '{}', 1, 'a', 0.5, 451);"
+             "WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 451)"
+             " INSERT INTO trial_metrics (trial_id, epoch, val_accuracy) SELECT 31, k, k / 1000.0"
+             " FROM e;");
+    sqlite3_close(db);
+    assert_int_equal(report_db_load(path, 3, &d, msg, sizeof msg), 0);
+    assert_int_equal(d->n_curves, 1);
+    assert_int_equal(d->curves[0].n, 451 / 3 + 1);
+    assert_true(d->curves[0].n <= REPORT_CURVE_POINTS);
+    assert_int_equal(d->curves[0].pts[0].epoch, 3);
+    assert_int_equal(d->curves[0].pts[d->curves[0].n - 1].epoch, 451);
+    report_data_free(d);
     assert_int_equal(stat(path, &before), 0);
 
     assert_int_equal(report_db_load(path, 9, &d, msg, sizeof msg), ERR_NOTFOUND);
