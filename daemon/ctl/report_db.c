@@ -573,9 +573,21 @@ int report_db_load(const char *db_path, int64_t job_id, report_data **out, char 
     in_tx = true;
     sqlite3_stmt *st = NULL;
     int version = 0;
-    if (sqlite3_prepare_v2(db, SQL_VERSION, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+    if (sqlite3_prepare_v2(db, SQL_VERSION, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        /* The first read: where a WAL database whose -shm file is missing
+         * cannot be read by a user who may not create it. */
+        int code = sqlite3_errcode(db) & 0xff;
+        bool cantopen = code == SQLITE_CANTOPEN || code == SQLITE_READONLY;
+        rc = err_set(msg, msglen, ERR_DB, "%s: cannot read the database: %s%s", db_path,
+                     sqlite3_errmsg(db),
+                     cantopen ? " (with no sweepd running, a reader must be allowed to create "
+                                "its -shm file beside it; start sweepd, or read it as its owner)"
+                              : "");
+        sqlite3_finalize(st);
+        goto done;
+    }
+    version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (version < MIN_SCHEMA) {
         rc = err_set(msg, msglen, ERR_DB,
