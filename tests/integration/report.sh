@@ -94,6 +94,39 @@ out=$("$CTL" report 1 --db "$T/missing.db" 2>&1); rc=$?
 is "missing database: exit 1" "$rc" 1
 check "... and none is created" test ! -e "$T/missing.db"
 
+# A user who may read the database but not write its folder (a service's
+# state directory): with a writer holding the database open (its -shm
+# exists) the report works; with none, sweepctl says what is missing.
+# Simulated with setpriv (needs root; skipped otherwise).
+NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
+as_nobody() { setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups -- "$@"; }
+chmod 755 "$T"
+if [ "$(id -u)" -eq 0 ] && as_nobody test -x "$T/." 2>/dev/null; then
+    mkdir -p "$T/ro" "$T/ro-out"
+    cp "$DB" "$T/ro/sweepd.db"
+    chmod 755 "$T/ro"
+    chmod 644 "$T/ro/sweepd.db"
+    chmod 777 "$T/ro-out"
+    out=$(as_nobody "$CTL" report 1 --db "$T/ro/sweepd.db" -o "$T/ro-out/a.html" 2>&1); rc=$?
+    is "read-only user, no writer: exit 1" "$rc" 1
+    like "... saying the -shm cannot be made" "$out" "create its -shm file beside it"
+    /usr/bin/python3 -c '
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA journal_mode=WAL")
+c.execute("SELECT COUNT(*) FROM jobs").fetchall()
+open(sys.argv[2], "w").close(); time.sleep(30)' "$T/ro/sweepd.db" "$T/ro/held" &
+    HOLD=$!
+    wait_for 20 test -e "$T/ro/held"
+    chmod 644 "$T/ro/sweepd.db-shm" "$T/ro/sweepd.db-wal" 2>/dev/null
+    out=$(as_nobody "$CTL" report 1 --db "$T/ro/sweepd.db" -o "$T/ro-out/b.html" 2>&1); rc=$?
+    is "read-only user while a writer holds it open: exit 0" "$rc" 0
+    check "... the page written" test -s "$T/ro-out/b.html"
+    kill "$HOLD" 2>/dev/null
+    wait "$HOLD" 2>/dev/null
+else
+    ok "# SKIP read-only user checks (not root, no setpriv, or uid $NOBODY cannot reach $T)"
+fi
+
 # ---- the page in Chromium --------------------------------------------------
 # open_page FILE PNG: report_page.py's JSON for FILE, with the counts below.
 open_page() {
