@@ -10,6 +10,7 @@
  *   ctl_render.c human-readable rendering of replies (status, list, best, trial)
  *   ctl_watch.c  the `watch` display: live on a terminal, plain lines otherwise
  *   ctl_submit.c the submit request: the job file, its relative paths made absolute
+ *   report*.c    `report`, the HTML page of a job (include/report.h)
  * Exit codes (README.md "Contract"): 0 success, 1 error reply, 2 usage error,
  * 3 daemon unreachable. */
 #ifndef SWEEP_CTL_H
@@ -45,6 +46,7 @@ typedef enum {
     CTL_CMD_WATCH,
     CTL_CMD_PING,
     CTL_CMD_SHUTDOWN,
+    CTL_CMD_REPORT,
 } ctl_command;
 
 typedef struct {
@@ -55,6 +57,8 @@ typedef struct {
     const char *file;        // submit: path of the job file (borrowed from argv)
     long long id;            // job id (status/cancel/best/watch) or trial id (trial); 0 if absent
     int limit;               // best: -n K (1..CTL_MAX_BEST), default CTL_DEFAULT_BEST
+    const char *output;      // report: -o FILE, NULL = report-JOB.html (borrowed)
+    const char *db;          // report: --db FILE, NULL = ask the daemon (borrowed)
 } ctl_args;
 
 /* Parses ARGV (argv[0] is the program name). ENV_SOCKET is $SWEEPD_SOCKET or

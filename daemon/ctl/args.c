@@ -5,7 +5,9 @@
  * Decisions where the contract (README.md) is silent: `--socket=PATH` works like `--socket
  * PATH`; `sweepctl help CMD` and `sweepctl CMD --help` print the command's
  * help; a global option written after the command is a usage error that says
- * where to put it; `best` takes -n K before or after JOB and also `-nK`. */
+ * where to put it; `best` takes -n K before or after JOB and also `-nK`;
+ * `report` takes -o FILE and --db FILE (also --db=FILE, -oFILE) before or
+ * after JOB. */
 #include <limits.h>
 #include <string.h>
 
@@ -30,6 +32,8 @@ static const struct {
     {CTL_CMD_WATCH, "watch", "JOB", "follow a job's progress until it ends", 1},
     {CTL_CMD_PING, "ping", "", "check that the daemon answers", 0},
     {CTL_CMD_SHUTDOWN, "shutdown", "", "ask the daemon to checkpoint running trials and exit", 0},
+    {CTL_CMD_REPORT, "report", "JOB [-o FILE.html] [--db FILE]",
+     "write a job's search as one self-contained HTML page", 1},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -56,6 +60,16 @@ void ctl_usage(FILE *f, ctl_command cmd)
                        "ETA, one line per running trial and the best result so far. Otherwise\n"
                        "one line per trial start, epoch and end is printed. Exits 0 when the job\n"
                        "ends done or cancelled, 1 when it failed.\n");
+        if (cmd == CTL_CMD_REPORT)
+            fprintf(f, "\nThe page (default report-JOB.html) holds its charts as inline SVG and\n"
+                       "fetches nothing: optimization history, learning curves of the top\n"
+                       "trials, parallel coordinates, one scatter per searched parameter,\n"
+                       "parameter importance, the chosen model's confusion matrix and test\n"
+                       "accuracy, and the failed and pruned trials with their reasons.\n"
+                       "The database is read read-only, in one short snapshot, so the daemon is\n"
+                       "never held up. Without --db its path is asked of the daemon (the \"db\"\n"
+                       "of its status reply, over --socket); give --db FILE when it is not\n"
+                       "running, e.g. --db var/sweepd.db. Prints the page's path.\n");
         return;
     }
     fprintf(f, "usage: sweepctl [--socket PATH] [--json] COMMAND [ARGS]\n"
@@ -66,7 +80,10 @@ void ctl_usage(FILE *f, ctl_command cmd)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char lhs[64];
         snprintf(lhs, sizeof lhs, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  %-20s %s\n", lhs, commands[i].help);
+        if (strlen(lhs) > 20) // too wide for the column: the description goes under it
+            fprintf(f, "  %s\n  %-20s %s\n", lhs, "", commands[i].help);
+        else
+            fprintf(f, "  %-20s %s\n", lhs, commands[i].help);
     }
     fprintf(f, "\n"
                "options (before the command):\n"
@@ -163,6 +180,24 @@ int ctl_parse_args(ctl_args *a, int argc, char **argv, const char *env_socket, c
             if (numparse_int("-n", v, 1, CTL_MAX_BEST, &a->limit, msg, msglen)) return ERR_INVALID;
             continue;
         }
+        if (!only_operands && a->cmd == CTL_CMD_REPORT) {
+            const char **dst = NULL;
+            const char *v = NULL;
+            if (!strcmp(s, "-o") || !strcmp(s, "--db")) {
+                dst = s[1] == 'o' ? &a->output : &a->db;
+                v = i + 1 < argc ? argv[++i] : NULL;
+            } else if (!strncmp(s, "-o", 2) || !strncmp(s, "--db=", 5)) {
+                dst = s[1] == 'o' ? &a->output : &a->db;
+                v = s + (s[1] == 'o' ? 2 : 5);
+            }
+            if (dst) {
+                if (!v || !v[0])
+                    return err_set(msg, msglen, ERR_INVALID, "%s needs a FILE",
+                                   dst == &a->output ? "-o" : "--db");
+                *dst = v;
+                continue;
+            }
+        }
         if (!only_operands && s[0] == '-' && s[1])
             return err_set(msg, msglen, ERR_INVALID, "unknown option '%s' for %s", s, name);
         if (nops == 2)
@@ -184,6 +219,7 @@ int ctl_parse_args(ctl_args *a, int argc, char **argv, const char *env_socket, c
     case CTL_CMD_CANCEL:
     case CTL_CMD_BEST:
     case CTL_CMD_WATCH:
+    case CTL_CMD_REPORT:
         return parse_id(operands[0], "JOB", &a->id, msg, msglen);
     case CTL_CMD_TRIAL:
         return parse_id(operands[0], "trial ID", &a->id, msg, msglen);

@@ -4,7 +4,8 @@
  * daemon's Unix socket and prints the reply as a table (ctl_render.c) or, with
  * --json, as the raw reply line. `watch` has its own loop (ctl_watch.c); the
  * submit request, with the job's relative paths made absolute, is built by
- * ctl_submit.c.
+ * ctl_submit.c; `report` reads the database itself and writes an HTML page
+ * (report.c, include/report.h).
  * Exit status: 0 success, 1 error reply, 2 usage error, 3 daemon unreachable. */
 #include <errno.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 
 #include "ctl.h"
 #include "errors.h"
+#include "report.h"
 
 static json_t *build_request(const ctl_args *a)
 {
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
         ctl_usage(stdout, a.cmd);
         return CTL_EXIT_OK;
     }
+    if (a.cmd == CTL_CMD_REPORT) return ctl_report(&a);
     if (a.cmd == CTL_CMD_WATCH) {
         return ctl_watch(a.socket_path, a.id, isatty(STDOUT_FILENO), a.json, stdout);
     }
