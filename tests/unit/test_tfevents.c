@@ -196,6 +196,11 @@ static void test_scan(void **state)
     assert_int_equal(s.last_step, 3);
     assert_false(s.has_end);
 
+    for (size_t cut = 12; cut < 16; cut++) { // a whole header but not the data CRC
+        memset(&s, 0, sizeof s);
+        assert_int_equal(tfevents_scan_buffer(b.data, two + cut, &s), ERR_PARSE);
+        assert_int_equal(s.records, 3);
+    }
     memset(&s, 0, sizeof s);
     b.data[two + 14] ^= 0x01; // inside the fourth record's data: its data CRC fails
     assert_int_equal(tfevents_scan_buffer(b.data, b.len, &s), ERR_PARSE);

@@ -309,7 +309,7 @@ int tfevents_scan_buffer(const uint8_t *data, size_t n, tfevents_scan *s)
         const uint8_t *h = data + off;
         uint64_t len = le_bytes(h, 8);
         if ((uint32_t)le_bytes(h + 8, 4) != tfevents_masked_crc(h, 8)) break;
-        if (len > n - off - 16) break;
+        if (n - off < 16 || len > n - off - 16) break;
         const uint8_t *d = h + 12;
         if ((uint32_t)le_bytes(d + len, 4) != tfevents_masked_crc(d, (size_t)len)) break;
         scan_event((pb_in){d, d + len}, s);
