@@ -131,6 +131,20 @@ $READ dump "$PB" "$T/bad2" >/dev/null 2>"$T/bad2.err"
 is "flipped length byte: the decoder fails" "$?" 1
 like "... naming a length CRC mismatch" "$(cat "$T/bad2.err")" "length CRC mismatch"
 is "the intact copy still decodes" "$($READ dump "$PB" "$T/plain_files" >/dev/null; echo $?)" 0
+# The decoder is strict: a record with valid CRCs but a field the protos do
+# not define (field 15 of Event) is refused, so the files above hold nothing else.
+mkdir -p "$T/bad3"
+PYTHONDONTWRITEBYTECODE=1 $PY -c 'import struct, sys
+sys.path.insert(0, sys.argv[1])
+import tfevents_read as r
+ev = b"\x09" + struct.pack("<d", 1.0) + b"\x1a\x0dbrain.Event:2" + b"\x78\x01"
+head = struct.pack("<Q", len(ev))
+rec = head + struct.pack("<I", r.masked(head)) + ev + struct.pack("<I", r.masked(ev))
+open(sys.argv[2] + "/events.out.tfevents.0000000001.h.1", "wb").write(rec)' \
+    "$ROOT/tests/integration" "$T/bad3"
+$READ dump "$PB" "$T/bad3" >/dev/null 2>"$T/bad3.err"
+is "an unknown field: the decoder fails" "$?" 1
+like "... saying so" "$(cat "$T/bad3.err")" "fields the proto does not define"
 
 # ---- through sweepd: every trial's files against the database -------------------
 source "$(dirname "$0")/daemon_lib.bash"
