@@ -27,6 +27,7 @@
 #include "resnet.h"
 #include "rng.h"
 #include "lr_schedule.h"
+#include "tfevents.h"
 #include "timeutil.h"
 #include "worker_cmds.h"
 
@@ -111,6 +112,7 @@ typedef struct {
     double progress_every;        // seconds between progress events
     double last_progress;         // events_elapsed() of the last progress event
     long long signal_at_step;     // test hook: raise SIGTERM after this global step (0 = off)
+    tfevents_writer tb;           // TensorBoard event files in out_dir (opened by tb_start)
     char msg[1024];               // reason of the last failure
     int exit_code;                // exit status of the last failure
 } trainer;
@@ -430,6 +432,44 @@ out:
     return result;
 }
 
+/* ---- TensorBoard --------------------------------------------------------- */
+
+/* Opens the event files of out_dir (a fresh start removes the old ones) and
+ * writes what they lack of the session start and of the epochs already done
+ * (a resume's checkpoint records), so the files hold every epoch once. */
+static int tb_start(trainer *t, bool resumed)
+{
+    char msg[PATH_MAX + 256];
+    int rc = tfevents_open(&t->tb, t->s->out_dir, !resumed, msg, sizeof msg);
+    if (rc == 0) {
+        json_t *hp = params_to_json(t->p);
+        json_object_set_new(hp, "job", json_integer(t->s->job));
+        char group[32];
+        snprintf(group, sizeof group, "%lld", (long long)t->s->trial);
+        rc = hp ? tfevents_session_start(&t->tb, hp, group, time_wall(), msg, sizeof msg)
+                : err_set(msg, sizeof msg, ERR_NOMEM, "out of memory");
+        json_decref(hp);
+    }
+    double best = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(t->metrics); i++) {
+        const json_t *rec = json_array_get(t->metrics, i);
+        double v = record_value(t, rec);
+        if (i == 0 || trialspec_better(t->s, v, best)) best = v;
+        rc = tfevents_epoch(&t->tb, rec, best, time_wall(), msg, sizeof msg);
+    }
+    if (rc < 0) return fail(t, write_exit(rc), "TensorBoard events: %s", msg);
+    return 0;
+}
+
+/* The epoch record REC just finished (t->best_value updated). */
+static int tb_epoch(trainer *t, const json_t *rec)
+{
+    char msg[PATH_MAX + 256];
+    int rc = tfevents_epoch(&t->tb, rec, t->best_value, time_wall(), msg, sizeof msg);
+    if (rc < 0) return fail(t, write_exit(rc), "TensorBoard events: %s", msg);
+    return 0;
+}
+
 /* ---- features ------------------------------------------------------------ */
 
 /* Runs the frozen prefix over every image of SPLIT (split order) into DST
@@ -642,6 +682,14 @@ static int emit_done(trainer *t)
     json_object_set_new(ev, "epochs", json_integer((json_int_t)json_array_size(t->metrics)));
     json_object_set_new(ev, "best_path", json_string(t->best_file));
     json_object_set_new(ev, "checkpoint_path", json_string(t->ckpt_file));
+    char msg[PATH_MAX + 256];
+    int rc =
+        tfevents_session_end(&t->tb, TFEVENTS_STATUS_SUCCESS, (int64_t)json_array_size(t->metrics),
+                             time_wall(), msg, sizeof msg);
+    if (rc < 0) {
+        json_decref(ev);
+        return fail(t, write_exit(rc), "TensorBoard events: %s", msg);
+    }
     if (emit_checked(t, "done", ev)) return PHASE_FAILED;
     log_info("trial %lld done: best epoch %d, %s %.4f", (long long)t->s->trial, t->best_epoch,
              trialspec_metric_name(t->s->metric), t->best_value);
@@ -702,6 +750,9 @@ static int run_epoch(trainer *t)
     if (rc) return PHASE_FAILED;
     if (best) PHASE(PH_BEST, rc = link_best(t));
     if (rc) return PHASE_FAILED;
+    /* After the checkpoint, which is larger (on a full disk it fails first); an
+     * epoch checkpointed but not yet in the event files is written by the resume. */
+    if (tb_epoch(t, rec)) return PHASE_FAILED;
     if (profiling())
         log_info("epoch %d phases: forward %.3f s, backward %.3f s, zero grads %.3f s, "
                  "optimizer %.3f s, gather %.3f s, loader %.3f s, validation %.3f s, "
@@ -877,6 +928,7 @@ static void trainer_free(trainer *t)
     resnet_free(t->m);
     if (t->data_open) dataset_close(&t->data);
     json_decref(t->metrics);
+    tfevents_close(&t->tb);
 }
 
 /* The body of train_run; returns 0 or PHASE_FAILED / PHASE_STOPPED with
@@ -949,6 +1001,7 @@ static int run(trainer *t)
                         resumed ? json_pack("{s:i, s:i}", "epoch", t->epoch, "step", t->step)
                                 : json_null());
     if (emit_checked(t, "start", ev)) return PHASE_FAILED;
+    if (tb_start(t, resumed)) return PHASE_FAILED;
     log_info("trial %lld: %s, %zu train / %zu val images, %d classes, freeze %s, feature cache "
              "%s, %d steps/epoch",
              (long long)s->trial, info.arch, t->data.train.n, t->data.val.n, t->data.nclasses,
