@@ -113,6 +113,10 @@ void config_free(sweepd_config *c)
     for (int i = 0; i < c->n_data_roots; i++)
         free(c->data_roots[i]);
     free(c->data_roots);
+    free(c->slurm_partition);
+    free(c->slurm_account);
+    free(c->slurm_mem_per_trial);
+    free(c->slurm_extra_args);
     memset(c, 0, sizeof *c);
 }
 
@@ -142,6 +146,13 @@ static int parse_uids(sweepd_config *c, const char *name, const char *v, char *m
         c->allow_uids[i] = (uid_t)uids[i];
     c->n_allow_uids = (int)n;
     return 0;
+}
+
+/* An optional string setting: "" resets it to none. */
+static int set_string(char **slot, const char *v)
+{
+    replace(slot, *v ? v : NULL);
+    return *v && !*slot ? ERR_NOMEM : 0;
 }
 
 /* socket_group: a group name or a numeric gid, resolved by config_finish
@@ -290,6 +301,22 @@ static int set_value(sweepd_config *c, const char *key, const char *name, const 
         return parse_group(c, value);
     } else if (!strcmp(key, "data_roots")) {
         return parse_roots(c, value);
+    } else if (!strcmp(key, "launcher")) {
+        if (strcmp(value, "local") && strcmp(value, "slurm")) BAD("local or slurm");
+        c->launcher = strcmp(value, "slurm") ? LAUNCH_LOCAL : LAUNCH_SLURM;
+    } else if (!strcmp(key, "slurm_mem_per_trial")) {
+        size_t digits = strspn(value, "0123456789");
+        if (*value && (!digits || strlen(value) > digits + 1 ||
+                       (value[digits] && !strchr("KMGTkmgt", value[digits]))))
+            BAD("a size for srun --mem: a whole number of megabytes, or one with a K, M, G or T"
+                " suffix (8G)");
+        return set_string(&c->slurm_mem_per_trial, value);
+    } else if (!strcmp(key, "slurm_partition")) {
+        return set_string(&c->slurm_partition, value);
+    } else if (!strcmp(key, "slurm_account")) {
+        return set_string(&c->slurm_account, value);
+    } else if (!strcmp(key, "slurm_extra_args")) {
+        return set_string(&c->slurm_extra_args, value);
     } else {
         return ERR_UNKNOWN_KEY;
     }
@@ -377,6 +404,7 @@ const char *config_usage(void)
     return "usage: sweepd [--config FILE] [--socket PATH] [--db PATH] [--state-dir DIR]\n"
            "              [--workers N] [--threads-per-worker T] [--foreground]\n"
            "              [--log-level LEVEL] [--blas-core inherit|auto|NAME]\n"
+           "              [--launcher local|slurm]\n"
            "\n"
            "Hyperparameter search daemon: accepts jobs on a Unix socket, runs sweep-worker\n"
            "trials and records everything in SQLite.\n"
@@ -392,6 +420,9 @@ const char *config_usage(void)
            "  --blas-core POLICY       OpenBLAS kernel for workers: inherit (keep\n"
            "                           OPENBLAS_CORETYPE, default), auto (best for this CPU)\n"
            "                           or a kernel name such as SkylakeX\n"
+           "  --launcher KIND          local (default): workers run here; slurm: each trial\n"
+           "                           runs as an srun step (config keys slurm_partition,\n"
+           "                           slurm_account, slurm_mem_per_trial, slurm_extra_args)\n"
            "  --help                   show this text\n"
            "\n"
            "Flags override the config file. SWEEPD_WORKER overrides the `worker` key.\n"
@@ -414,6 +445,7 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
         O_FG,
         O_LEVEL,
         O_BLAS,
+        O_LAUNCHER,
         O_HELP
     };
     static const struct option opts[] = {
@@ -426,6 +458,7 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
         {"foreground", no_argument, NULL, O_FG},
         {"log-level", required_argument, NULL, O_LEVEL},
         {"blas-core", required_argument, NULL, O_BLAS},
+        {"launcher", required_argument, NULL, O_LAUNCHER},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -480,6 +513,9 @@ int config_from_args(sweepd_config *c, int argc, char **argv, bool *want_help, c
             break;
         case O_BLAS:
             key = "blas_core";
+            break;
+        case O_LAUNCHER:
+            key = "launcher";
             break;
         case O_FG:
             c->foreground = true;

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "errors.h"
 #include "instance.h"
+#include "launcher.h"
 #include "log.h"
 #include "recover.h"
 #include "scheduler.h"
@@ -229,9 +230,10 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     log_info("sweepd %s starting: pid %d, db %s, state dir %s, %d workers x %d threads, worker %s,"
-             " blas_core %s",
+             " blas_core %s, launcher %s",
              SWEEPD_VERSION, (int)getpid(), cfg.db_path, cfg.state_dir, cfg.workers,
-             cfg.threads_per_worker, cfg.worker, cfg.blas_core);
+             cfg.threads_per_worker, cfg.worker, cfg.blas_core,
+             cfg.launcher == LAUNCH_SLURM ? "slurm" : "local");
     {
         blas_cpu cpu;
         blas_cpu_detect(&cpu);
@@ -245,6 +247,18 @@ int main(int argc, char **argv)
         goto out;
     }
     if (instance_check_state(&inst, st, msg, sizeof msg) != 0) {
+        fail(msg);
+        goto out;
+    }
+    /* Slurm steps of the previous daemon checkpoint and end before their trials are requeued. */
+    int steps = launcher_recover(&cfg, cfg.kill_grace < 30 ? cfg.kill_grace : 30, msg, sizeof msg);
+    if (steps < 0) {
+        fail(msg);
+        goto out;
+    }
+    if (steps) log_info("recovery: stopped %d Slurm steps left by the previous daemon", steps);
+    /* After the recovery: the cluster may have been busy with those steps. */
+    if (launcher_check(&cfg, msg, sizeof msg) != 0) {
         fail(msg);
         goto out;
     }

@@ -114,6 +114,7 @@ void runner_release(runner_proc *rp)
 void runner_signal(runner_proc *rp, int sig)
 {
     if (rp->exited || rp->pid <= 0) return;
+    if (rp->cb.on_signal && rp->cb.on_signal(rp, sig, rp->ud)) return;
     if (kill(-rp->pid, sig) != 0 && errno == ESRCH) kill(rp->pid, sig);
 }
 

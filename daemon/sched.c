@@ -65,6 +65,7 @@
 #include "errors.h"
 #include "events_check.h"
 #include "jsonx.h"
+#include "launcher.h"
 #include "log.h"
 #include "rng.h"
 #include "scheduler.h"
@@ -842,6 +843,25 @@ static const runner_callbacks proc_callbacks = {
     .on_closed = proc_on_closed,
 };
 
+/* runner on_signal under launcher slurm: a SIGTERM for a worker that has
+ * started goes to its step through scancel (a SIGTERM to srun would kill the
+ * task without a checkpoint); one for a step not started yet, and any other
+ * signal, goes to srun as well (it ends the step or its pending allocation);
+ * SIGKILL goes to both. */
+static bool proc_on_signal(runner_proc *rp, int sig, void *ud)
+{
+    proc *p = ud;
+    char name[96];
+    launcher_step_name(name, sizeof name, p->job->id, p->trial->id, p->is_eval);
+    if (sig == SIGKILL) {
+        launcher_signal(rp->loop, name, SIGKILL);
+        return false;
+    }
+    if (sig != SIGTERM || p->is_eval || !p->check.started) return false;
+    launcher_signal(rp->loop, name, SIGTERM);
+    return true;
+}
+
 /* A new process record of J for trial T (the evaluated trial when IS_EVAL),
  * its handle set up; NULL when out of memory. Freed by proc_release. */
 static proc *proc_new(sweepd *d, sjob *j, strial *t, bool is_eval)
@@ -849,6 +869,7 @@ static proc *proc_new(sweepd *d, sjob *j, strial *t, bool is_eval)
     proc *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     runner_init(&p->rp, d->loop, &proc_callbacks, p);
+    if (d->cfg->launcher == LAUNCH_SLURM) p->rp.cb.on_signal = proc_on_signal;
     p->d = d;
     p->job = j;
     p->trial = t;
@@ -936,7 +957,11 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
                           .out_path = events};
     /* The spec path stays argv[2]; options follow it. */
     char *argv[] = {d->cfg->worker, "run", spec_path, "--blas-core", d->cfg->blas_core, NULL};
-    rc = runner_start(&p->rp, argv, out_dir, &files, true, msg, msglen);
+    char name[96], **cmd = NULL;
+    launcher_step_name(name, sizeof name, j->id, t->id, false);
+    rc = launcher_argv(d->cfg, name, out_dir, j->trial_timeout, argv, &cmd, msg, msglen);
+    if (rc == 0) rc = runner_start(&p->rp, cmd, out_dir, &files, true, msg, msglen);
+    launcher_argv_free(cmd);
     free(text);
     if (rc) {
         proc_release(p);
@@ -979,7 +1004,11 @@ static int eval_proc_start(sweepd *d, sjob *j, strial *best, const char *out_dir
         argv[nf + 2 * (size_t)i] = "--data-root";
         argv[nf + 2 * (size_t)i + 1] = d->cfg->data_roots[i];
     }
-    int rc = runner_start(&p->rp, argv, out_dir, &files, false, msg, msglen);
+    char name[96], **cmd = NULL;
+    launcher_step_name(name, sizeof name, j->id, best->id, true);
+    int rc = launcher_argv(d->cfg, name, out_dir, 0, argv, &cmd, msg, msglen);
+    if (rc == 0) rc = runner_start(&p->rp, cmd, out_dir, &files, false, msg, msglen);
+    launcher_argv_free(cmd);
     free(argv);
     if (rc) {
         bool space = runner_errno_is_space(p->rp.eno);
@@ -1194,6 +1223,11 @@ static void proc_on_exit(runner_proc *rp, void *ud)
     /* A trial stopped before its worker was spawned counts as stopped. */
     int64_t status = rp->not_started ? WEXIT_STOPPED : rp->exit_status;
     int sig = rp->term_signal;
+    /* Under Slurm, srun's status says whether the worker or the cluster ended it. */
+    launch_exit how = rp->not_started || rp->start_failed
+                          ? LAUNCH_EXIT_WORKER
+                          : launcher_exit(d->cfg, status, &sig, p->stop != STOP_NONE, p->done_seen);
+    if (how == LAUNCH_EXIT_SIGNAL) status = 0;
     int64_t code = sig ? -(int64_t)sig : status;
     char why[1200];
     tinfo info = {.has_exit = true, .exit_code = code, .why = why};
@@ -1238,7 +1272,21 @@ static void proc_on_exit(runner_proc *rp, void *ud)
         size_t wl = strlen(why);
         snprintf(why + wl, sizeof why - wl, "; %s", err);
         trial_set_state(d, j, t, TS_FAILED, &info);
-    } else if (status == WEXIT_OK && sig == 0) {
+    } else if (how == LAUNCH_EXIT_CLUSTER && p->stop == STOP_NONE &&
+               t->cluster_faults < SCHED_CLUSTER_RETRIES) {
+        /* A node failure, a preemption or srun's own error: not the trial's
+         * fault, so no attempt is used (up to SCHED_CLUSTER_RETRIES times,
+         * then such failures count like crashes); it resumes from its
+         * checkpoint. */
+        t->cluster_faults++;
+        snprintf(err, sizeof err,
+                 "the cluster ended its step (srun exit status %lld%s); retried without using"
+                 " an attempt (%u of %d)",
+                 (long long)status, status == WEXIT_OK ? " without a done event" : "",
+                 (unsigned)t->cluster_faults, SCHED_CLUSTER_RETRIES);
+        info.why = err;
+        trial_set_state(d, j, t, TS_QUEUED, &info);
+    } else if (status == WEXIT_OK && sig == 0 && how != LAUNCH_EXIT_CLUSTER) {
         trial_set_state(d, j, t, TS_COMPLETED, &info);
         double v = p->done_seen ? p->done_value : NAN;
         if (!isnan(v) && (!j->has_best || (j->maximize ? v > j->best_value : v < j->best_value) ||

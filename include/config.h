@@ -17,6 +17,9 @@
 
 #define CONFIG_MAX_UIDS 64
 
+/* Where workers run (include/launcher.h): here, or as Slurm steps through srun. */
+typedef enum { LAUNCH_LOCAL = 0, LAUNCH_SLURM } launcher_kind;
+
 typedef struct {
     char *socket_path; // Unix socket to listen on (owned)
     char *db_path;     // SQLite database (owned)
@@ -48,7 +51,13 @@ typedef struct {
     char *socket_group_name;           // the value as configured, for messages (owned)
     char **data_roots;                 // directories job data/weights must lie in (owned strings,
                        // made absolute and resolved by config_finish); NULL = anywhere
-    int n_data_roots; // entries in data_roots
+    int n_data_roots;          // entries in data_roots
+    launcher_kind launcher;    // `launcher`: local (default) or slurm
+    char *slurm_partition;     // srun --partition, NULL = the cluster's default (owned)
+    char *slurm_account;       // srun --account, NULL = none (owned)
+    char *slurm_mem_per_trial; // srun --mem, e.g. "8G"; NULL = the partition's default (owned)
+    char *slurm_extra_args;    // more srun options, split at blanks (no quoting); NULL = none
+                               // (owned)
 } sweepd_config;
 
 /* Fills C with the defaults for running in a checkout: ./var/sweepd.sock,

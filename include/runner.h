@@ -49,6 +49,11 @@ typedef struct {
      * returned 0. */
     void (*on_exit)(runner_proc *rp, void *ud);
     void (*on_closed)(runner_proc *rp, void *ud); // after runner_release: free the memory now
+    /* A signal SIG for the process is due (runner_signal, runner_terminate,
+     * the grace period's SIGKILL): return true when it was delivered another
+     * way (a launcher that reaches the worker through its own command), false
+     * to have the runner signal the process group as usual. */
+    bool (*on_signal)(runner_proc *rp, int sig, void *ud);
 } runner_callbacks;
 
 /* What to prepare before the spawn; every path is absolute. NULL skips a
@@ -113,7 +118,8 @@ int runner_start(runner_proc *rp, char *const *argv, const char *cwd, const runn
                  bool async, char *msg, size_t msglen);
 /* Reads what the child appended to its output since the last call. */
 void runner_drain(runner_proc *rp);
-/* Sends SIG to the process group of RP (no-op before the spawn or after the exit). */
+/* Sends SIG to the process group of RP (no-op before the spawn or after the
+ * exit), unless the on_signal callback delivers it. */
 void runner_signal(runner_proc *rp, int sig);
 /* Asks RP to stop: SIGTERM now (the grace period counts from the first one);
  * while it is being prepared, it is not spawned at all (on_exit with

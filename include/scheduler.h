@@ -61,13 +61,19 @@ bool trial_state_terminal(trial_state s);
 struct proc;
 struct sweepd;
 
+/* Steps of one trial the cluster may fail (launcher.h: LAUNCH_EXIT_CLUSTER)
+ * before a failure counts as an attempt, in one daemon's life. */
+#define SCHED_CLUSTER_RETRIES 3
+
 typedef struct {
-    int64_t id;        // trials.id
-    int32_t number;    // trials.number
-    uint8_t state;     // trial_state
-    uint8_t io_wait;   // its files could not be written (disk full); retried quietly
-    uint16_t attempt;  // trials.attempt (0 = first run)
-    struct proc *proc; // the running worker, NULL unless running
+    int64_t id;                 // trials.id
+    int32_t number;             // trials.number
+    uint8_t state;              // trial_state
+    uint8_t io_wait : 1;        // its files could not be written (disk full); retried quietly
+    uint8_t cluster_faults : 7; // launcher slurm: steps the cluster failed (node failure,
+                                // preemption); the first SCHED_CLUSTER_RETRIES use no attempt
+    uint16_t attempt;           // trials.attempt (0 = first run)
+    struct proc *proc;          // the running worker, NULL unless running
 } strial;
 
 typedef struct sjob {
