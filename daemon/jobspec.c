@@ -642,16 +642,18 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
 json_t *jobspec_trial_template(const jobspec *js)
 {
     json_t *data = json_pack("{s:s, s:f}", "train", js->train, "val_fraction", js->val_fraction);
-    json_t *model = json_pack("{s:i}", "input_size", js->input_size);
+    /* Without model.arch the weights' structure decides (jobspec_check_files
+     * wrote a known one into the job), so the worker checks nothing. */
+    json_t *model = json_object();
+    if (model && (js->arch_given || !js->weights))
+        json_object_set_new(model, "arch", json_string(js->arch));
+    if (model) json_object_set_new(model, "input_size", json_integer(js->input_size));
     json_t *obj = json_pack("{s:s, s:s}", "metric", js->metric, "goal",
                             js->maximize ? "maximize" : "minimize");
     if (!data || !model || !obj) goto fail;
     json_object_set_new(data, "val", js->val ? json_string(js->val) : json_null());
     json_object_set_new(data, "test", js->test ? json_string(js->test) : json_null());
     json_object_set_new(model, "weights", js->weights ? json_string(js->weights) : json_null());
-    /* Without model.arch the weights' structure decides (jobspec_check_files
-     * wrote a known one into the job), so the worker checks nothing. */
-    if (js->arch_given || !js->weights) json_object_set_new(model, "arch", json_string(js->arch));
     if (!js->weights) json_object_set_new(model, "width", json_integer(js->width));
     json_t *t = json_pack("{s:o, s:o, s:o}", "data", data, "model", model, "objective", obj);
     return t;

@@ -542,8 +542,8 @@ static void op_submit(conn *c, const json_t *req)
     if (rc) {
         send_error(c, code_for(rc), msg);
     } else {
-        log_info("job %lld: model %s (arch from %s), input %d px (from %s)", (long long)job_id, js.arch,
-                 js.arch_from, js.input_size, js.input_size_from);
+        log_info("job %lld: model %s (arch from %s), input %d px (from %s)", (long long)job_id,
+                 js.arch, js.arch_from, js.input_size, js.input_size_from);
         send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s, s:{s:s, s:s, s:i, s:s}}", "ok", 1, "job",
                                (json_int_t)job_id, "trials", (json_int_t)js.n_trials, "seed",
                                (json_int_t)js.seed, "name", js.name, "model", "arch", js.arch,

@@ -1,5 +1,5 @@
-/* augment.c — training augmentation and the evaluation view of cached
- * squares (include/image.h).
+/* augment.c — training augmentation of cached squares (include/image.h;
+ * their evaluation view is image_eval_view in image.c).
  *
  * Design notes:
  *  - The crop, flip and rotation are folded into one affine map from output
@@ -49,24 +49,6 @@ void image_augment_light(augment_opts *o)
     o->rotate_deg = 0.0;
     o->brightness = 0.0;
     o->contrast = 0.0;
-}
-
-void image_eval_view(const uint8_t *src, int ss, int out_size, const image_norm *norm, float *out)
-{
-    float lut[3][256];
-    image_norm_lut(norm, lut);
-    int off = (int)nearbyint((ss - out_size) / 2.0);
-    size_t np = (size_t)out_size * out_size;
-    float *r = out, *g = out + np, *b = out + 2 * np;
-    for (int y = 0; y < out_size; y++) {
-        const uint8_t *row = src + ((size_t)(y + off) * ss + off) * 3;
-        size_t o = (size_t)y * out_size;
-        for (int x = 0; x < out_size; x++) {
-            r[o + x] = lut[0][row[3 * x]];
-            g[o + x] = lut[1][row[3 * x + 1]];
-            b[o + x] = lut[2][row[3 * x + 2]];
-        }
-    }
 }
 
 /* torchvision RandomResizedCrop.get_params on an SS x SS square: box

@@ -359,6 +359,24 @@ void image_normalize(const uint8_t *src, int w, int h, const image_norm *norm, f
     }
 }
 
+void image_eval_view(const uint8_t *src, int ss, int out_size, const image_norm *norm, float *out)
+{
+    float lut[3][256];
+    image_norm_lut(norm, lut);
+    int off = (int)nearbyint((ss - out_size) / 2.0);
+    size_t np = (size_t)out_size * out_size;
+    float *r = out, *g = out + np, *b = out + 2 * np;
+    for (int y = 0; y < out_size; y++) {
+        const uint8_t *row = src + ((size_t)(y + off) * ss + off) * 3;
+        size_t o = (size_t)y * out_size;
+        for (int x = 0; x < out_size; x++) {
+            r[o + x] = lut[0][row[3 * x]];
+            g[o + x] = lut[1][row[3 * x + 1]];
+            b[o + x] = lut[2][row[3 * x + 2]];
+        }
+    }
+}
+
 /* ---- the stored square and one-call preprocessing ----------------------- */
 
 int image_eval_square(const uint8_t *buf, size_t len, int side, uint8_t *dst, char *msg,
