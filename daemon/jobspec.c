@@ -786,13 +786,17 @@ static int weights_arch(const st_header *h, char *name, size_t n, char *msg, siz
                        "model.weights: %s has no tensor \"%s\": not a ResNet with torchvision/timm "
                        "names (the architectures known: %s)",
                        path, missing, list);
-    if (c1->ndim != 4 || c1->shape[1] != 3 || fc->ndim != 2)
+    if (c1->ndim != 4 || c1->shape[1] != 3)
+        return err_set(
+            msg, msglen, ERR_INVALID,
+            "model.weights: %s: tensor \"conv1.weight\" is not a convolution of 3-channel "
+            "images (%d dimensions%s; a ResNet's is (OC, 3, K, K))",
+            path, c1->ndim, c1->ndim == 4 ? ", other than 3 input channels" : "");
+    if (fc->ndim != 2)
         return err_set(msg, msglen, ERR_INVALID,
-                       "model.weights: %s: tensor \"%s\" has %d dimensions%s; a ResNet's has %s",
-                       path, c1->ndim != 4 || c1->shape[1] != 3 ? "conv1.weight" : "fc.weight",
-                       c1->ndim != 4 || c1->shape[1] != 3 ? c1->ndim : fc->ndim,
-                       c1->ndim == 4 && c1->shape[1] != 3 ? " and takes other than 3 channels" : "",
-                       c1->ndim != 4 || c1->shape[1] != 3 ? "4 (OC, 3, K, K)" : "2 (classes, C)");
+                       "model.weights: %s: tensor \"fc.weight\" has %d dimensions; a ResNet's has "
+                       "2 (classes, features)",
+                       path, fc->ndim);
     arch_name_of(block, blocks, name, n);
     return 0;
 }
