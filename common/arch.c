@@ -1,6 +1,8 @@
 /* arch — the list of model architectures (contract in include/arch.h). One
  * table, ARCH_TABLE, gives both the descriptions and the NULL-terminated
- * name list, so the two cannot drift apart. Block counts are torchvision's. */
+ * name list, so the two cannot drift apart. Block counts are torchvision's.
+ * arch_detect reads a structure from a weights file's tensor names, for the
+ * engine and for the daemon's submission check alike. */
 #include "arch.h"
 
 #include <stdio.h>
@@ -64,5 +66,30 @@ char *arch_list_string(char *buf, size_t n)
         if (w < 0 || (size_t)w >= n - used) break;
         used += (size_t)w;
     }
+    return buf;
+}
+
+void arch_detect(const st_header *h, arch_block *block, int blocks[4])
+{
+    char name[64];
+    *block = st_header_find(h, "layer1.0.conv3.weight") ? ARCH_BOTTLENECK : ARCH_BASIC;
+    for (int s = 0; s < 4; s++) {
+        int j = 0;
+        for (; j < ARCH_MAX_STAGE_BLOCKS; j++) {
+            snprintf(name, sizeof name, "layer%d.%d.conv1.weight", s + 1, j);
+            if (!st_header_find(h, name)) break;
+        }
+        blocks[s] = j;
+    }
+}
+
+char *arch_name_of(arch_block block, const int blocks[4], char *buf, size_t n)
+{
+    const arch_info *k = arch_match(block, blocks);
+    if (k)
+        snprintf(buf, n, "%s", k->name);
+    else
+        snprintf(buf, n, "resnet-%s-%d-%d-%d-%d", block == ARCH_BASIC ? "basic" : "bottleneck",
+                 blocks[0], blocks[1], blocks[2], blocks[3]);
     return buf;
 }

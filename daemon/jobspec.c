@@ -21,7 +21,9 @@
 #include "errors.h"
 #include "jsonx.h"
 #include "rng.h"
+#include "st_header.h"
 #include "utf8.h"
+#include "weights_meta.h"
 
 typedef enum { KT_REAL, KT_INT, KT_OTHER } key_type;
 
@@ -74,34 +76,49 @@ static int check_path(const char *keypath, const char *p, bool want_dir, char *m
     return 0;
 }
 
-/* The class folders of data folder P (key KEYPATH), listed by the worker's
- * rule (datapath.h) within the N_ROOTS data_roots ROOTS (0: none): a name
- * that is not valid UTF-8 is refused; with WANT_TWO (data.train) exactly one
- * class folder is refused, classification needs two. (A folder with none is
- * left to the worker, which refuses it: the daemon's tests give fake workers
- * folders without classes.) */
-static int check_classes(const char *keypath, const char *p, bool want_two, char *const *roots,
-                         int n_roots, char *msg, size_t msglen)
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The class folders of data folder P (key KEYPATH) into *NAMES (N, sorted;
+ * the caller frees them with free_names, also after an error), listed by the
+ * worker's rule (datapath.h) within the N_ROOTS data_roots ROOTS (0: none):
+ * a name that is not valid UTF-8 is refused. */
+static int list_classes(const char *keypath, const char *p, char *const *roots, int n_roots,
+                        char ***names, size_t *n, char *msg, size_t msglen)
 {
     char real[PATH_MAX], tmp[512];
+    *names = NULL;
+    *n = 0;
     if (!realpath(p, real))
         return err_set_errno(msg, msglen, ERR_NOTFOUND, errno, "%s: cannot resolve %s", keypath, p);
     datapath_scope sc = {.real_dir = real, .roots = roots, .n_roots = n_roots};
+    int rc = datapath_classes(p, &sc, names, n, NULL, NULL, tmp, sizeof tmp);
+    if (rc) return err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
+    return 0;
+}
+
+/* The class folders of data folder P (key KEYPATH) by list_classes; with
+ * WANT_TWO (data.train) exactly one class folder is refused, classification
+ * needs two. (A folder with none is left to the worker, which refuses it:
+ * the daemon's tests give fake workers folders without classes.) */
+static int check_classes(const char *keypath, const char *p, bool want_two, char *const *roots,
+                         int n_roots, char *msg, size_t msglen)
+{
     char **names;
     size_t n;
-    int rc = datapath_classes(p, &sc, &names, &n, NULL, NULL, tmp, sizeof tmp);
-    if (rc)
-        rc = err_set(msg, msglen, rc == ERR_DATA ? ERR_INVALID : rc, "%s: %s", keypath, tmp);
-    else if (want_two && n == 1) {
+    int rc = list_classes(keypath, p, roots, n_roots, &names, &n, msg, msglen);
+    if (!rc && want_two && n == 1) {
         char esc[256];
         utf8_escape(esc, sizeof esc, names[0]);
         rc = err_set(msg, msglen, ERR_INVALID,
                      "%s: %s has one class folder (%s)%s; classification needs two or more",
                      keypath, p, esc, n_roots > 0 ? " inside data_roots" : "");
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    free_names(names, n);
     return rc;
 }
 
@@ -165,6 +182,8 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
     const char *s = ARCH_DEFAULT;
     rc = jx_get_string(model, "model", "arch", false, false, &s, msg, msglen);
     if (rc < 0) return rc;
+    js->arch_given = rc == 0;
+    js->arch_from = js->arch_given ? "job" : "default";
     if (!arch_known(s)) { // the worker's list (arch.h): refused here exactly when a worker would
         char list[256];
         return err_set(msg, msglen, ERR_INVALID, "model.arch: expected one of %s, got \"%s\"",
@@ -182,10 +201,12 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
             (rc = check_path("model.weights", js->weights, false, msg, msglen)))
             return rc;
     }
-    int64_t v = 224;
-    rc = jx_get_int(model, "model", "input_size", false, 8, 4096, &v, msg, msglen);
+    int64_t v = WEIGHTS_DEFAULT_INPUT_SIZE;
+    rc = jx_get_int(model, "model", "input_size", false, WEIGHTS_MIN_INPUT_SIZE,
+                    WEIGHTS_MAX_INPUT_SIZE, &v, msg, msglen);
     if (rc < 0) return rc;
     js->input_size = (int)v;
+    js->input_size_from = rc == 0 ? "job" : "default";
     v = 64;
     rc = jx_get_int(model, "model", "width", false, 1, 4096, &v, msg, msglen);
     if (rc < 0) return rc;
@@ -912,7 +933,12 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
 json_t *jobspec_trial_template(const jobspec *js)
 {
     json_t *data = json_pack("{s:s, s:f}", "train", js->train, "val_fraction", js->val_fraction);
-    json_t *model = json_pack("{s:s, s:i}", "arch", js->arch, "input_size", js->input_size);
+    /* Without model.arch the weights' structure decides (jobspec_check_files
+     * wrote a known one into the job), so the worker checks nothing. */
+    json_t *model = json_object();
+    if (model && (js->arch_given || !js->weights))
+        json_object_set_new(model, "arch", json_string(js->arch));
+    if (model) json_object_set_new(model, "input_size", json_integer(js->input_size));
     json_t *obj = json_pack("{s:s, s:s}", "metric", js->metric, "goal",
                             js->maximize ? "maximize" : "minimize");
     if (!data || !model || !obj) goto fail;
@@ -1011,4 +1037,172 @@ int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
         *paths[i].slot = abs;
     }
     return 0;
+}
+
+/* ---- the files' contents, at submission (issue 20) ----------------------- */
+
+/* Sets model.KEY of JOB (when not NULL) to V (new reference, consumed). */
+static int set_model_key(json_t *job, const char *key, json_t *v)
+{
+    json_t *model = job ? json_object_get(job, "model") : NULL;
+    if (!json_is_object(model) || !v) {
+        json_decref(v);
+        return v ? 0 : ERR_NOMEM;
+    }
+    return json_object_set_new(model, key, v) ? ERR_NOMEM : 0;
+}
+
+/* The architecture model.weights holds, by its tensor names (arch_detect,
+ * the engine's own rule), into NAME (N bytes); ERR_INVALID when the file is
+ * no ResNet of torchvision/timm names the worker could load. */
+static int weights_arch(const st_header *h, char *name, size_t n, char *msg, size_t msglen)
+{
+    const char *path = st_header_path(h);
+    char list[256];
+    arch_list_string(list, sizeof list);
+    const st_tensor *c1 = st_header_find(h, "conv1.weight");
+    const st_tensor *fc = st_header_find(h, "fc.weight");
+    arch_block block;
+    int blocks[4];
+    arch_detect(h, &block, blocks);
+    const char *missing = !c1 ? "conv1.weight" : !fc ? "fc.weight" : NULL;
+    char want[32];
+    for (int s = 0; !missing && s < 4; s++)
+        if (!blocks[s]) {
+            snprintf(want, sizeof want, "layer%d.0.conv1.weight", s + 1);
+            missing = want;
+        }
+    if (missing)
+        return err_set(msg, msglen, ERR_INVALID,
+                       "model.weights: %s has no tensor \"%s\": not a ResNet with torchvision/timm "
+                       "names (the architectures known: %s)",
+                       path, missing, list);
+    if (c1->ndim != 4 || c1->shape[1] != 3)
+        return err_set(
+            msg, msglen, ERR_INVALID,
+            "model.weights: %s: tensor \"conv1.weight\" is not a convolution of 3-channel "
+            "images (%d dimensions%s; a ResNet's is (OC, 3, K, K))",
+            path, c1->ndim, c1->ndim == 4 ? ", other than 3 input channels" : "");
+    if (fc->ndim != 2)
+        return err_set(msg, msglen, ERR_INVALID,
+                       "model.weights: %s: tensor \"fc.weight\" has %d dimensions; a ResNet's has "
+                       "2 (classes, features)",
+                       path, fc->ndim);
+    arch_name_of(block, blocks, name, n);
+    return 0;
+}
+
+/* model.weights of JS: its header (not the tensors) read and checked as the
+ * worker will read it; model.arch, when given, must be what the file holds,
+ * and is taken from it otherwise (written into JOB when it is a known name);
+ * model.input_size, when not given, is the file's when it has one (written
+ * into JOB). A PyTorch file gets the message naming etc/export-weights.py. */
+static int check_weights(jobspec *js, json_t *job, char *msg, size_t msglen)
+{
+    st_header *h = NULL;
+    char tmp[768], name[64];
+    int rc = st_header_read(&h, js->weights, tmp, sizeof tmp);
+    if (rc)
+        return err_set(msg, msglen, rc == ERR_NOMEM ? rc : ERR_INVALID, "model.weights: %s", tmp);
+    weights_meta wm;
+    if ((rc = weights_arch(h, name, sizeof name, msg, msglen))) goto done;
+    if ((rc = weights_meta_read(h, &wm, tmp, sizeof tmp))) {
+        rc = err_set(msg, msglen, ERR_INVALID, "model.weights: %s", tmp);
+        goto done;
+    }
+    if (js->arch_given && strcmp(js->arch, name)) {
+        rc = err_set(msg, msglen, ERR_INVALID,
+                     "model.arch is %s but model.weights %s holds a %s (read from its tensor "
+                     "names); give \"arch\": \"%s\" or leave model.arch out",
+                     js->arch, js->weights, name, name);
+        goto done;
+    }
+    if (!js->arch_given) {
+        char *a = strdup(name);
+        if (!a) {
+            rc = ERR_NOMEM;
+            goto done;
+        }
+        free(js->arch);
+        js->arch = a;
+        js->arch_from = "weights";
+        if (arch_known(name)) {
+            js->arch_given = true; // stored, so a restart sends it too
+            if ((rc = set_model_key(job, "arch", json_string(name)))) goto done;
+        }
+    }
+    if (strcmp(js->input_size_from, "job") && wm.input_size) {
+        js->input_size = wm.input_size;
+        js->input_size_from = "weights";
+        rc = set_model_key(job, "input_size", json_integer(wm.input_size));
+    }
+done:
+    st_header_free(h);
+    return rc;
+}
+
+/* Appends to BUF (N bytes) the names of A (NA) that are not in B (NB), both
+ * sorted, escaped and joined by ", "; returns how many there were. */
+static size_t names_not_in(char *const *a, size_t na, char *const *b, size_t nb, char *buf,
+                           size_t n)
+{
+    size_t count = 0, j = 0, used = strlen(buf);
+    for (size_t i = 0; i < na; i++) {
+        while (j < nb && strcmp(b[j], a[i]) < 0)
+            j++;
+        if (j < nb && !strcmp(b[j], a[i])) continue;
+        char esc[128];
+        utf8_escape(esc, sizeof esc, a[i]);
+        int w = snprintf(buf + used, n - used, "%s%s", count ? ", " : "", esc);
+        if (w > 0 && (size_t)w < n - used) used += (size_t)w;
+        count++;
+    }
+    return count;
+}
+
+/* data.val and data.test of JS must hold no class folder that data.train
+ * lacks (the worker maps their classes to the training ones by name: one it
+ * does not know fails the trial, or the test evaluation). Fewer classes are
+ * allowed (their figures have support 0). Listed by the rule of ROOTS. */
+static int check_class_lists(const jobspec *js, char *const *roots, int n_roots, char *msg,
+                             size_t msglen)
+{
+    const char *keys[2] = {"data.val", "data.test"}, *dirs[2] = {js->val, js->test};
+    char **train = NULL;
+    size_t ntrain = 0;
+    int rc = 0;
+    if (!js->val && !js->test) return 0;
+    if ((rc = list_classes("data.train", js->train, roots, n_roots, &train, &ntrain, msg, msglen)))
+        goto done;
+    for (int k = 0; k < 2 && !rc; k++) {
+        if (!dirs[k]) continue;
+        char **other;
+        size_t nother;
+        if ((rc = list_classes(keys[k], dirs[k], roots, n_roots, &other, &nother, msg, msglen))) {
+            free_names(other, nother);
+            break;
+        }
+        char extra[512] = "", lacks[512] = "";
+        size_t ne = names_not_in(other, nother, train, ntrain, extra, sizeof extra);
+        size_t nl = names_not_in(train, ntrain, other, nother, lacks, sizeof lacks);
+        if (ne)
+            rc =
+                err_set(msg, msglen, ERR_INVALID,
+                        "%s: %s has %zu class folder%s that data.train (%s) does not have: %s%s%s; "
+                        "the class names must be data.train's",
+                        keys[k], dirs[k], ne, ne == 1 ? "" : "s", js->train, extra,
+                        nl ? "; it lacks data.train's " : "", lacks);
+        free_names(other, nother);
+    }
+done:
+    free_names(train, ntrain);
+    return rc;
+}
+
+int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_roots, char *msg,
+                        size_t msglen)
+{
+    int rc = js->weights ? check_weights(js, job, msg, msglen) : 0;
+    if (!rc) rc = check_class_lists(js, roots, n_roots, msg, msglen);
+    return rc;
 }

@@ -518,6 +518,9 @@ static void op_submit(conn *c, const json_t *req)
                                  sizeof msg);
     }
     if (rc == 0) rc = sched_check_warm_start(d, job, &js, msg, sizeof msg);
+    if (rc == 0) // what the files hold: weights header, class lists (inside the roots)
+        rc = jobspec_check_files(&js, job, d->cfg->data_roots, d->cfg->n_data_roots, msg,
+                                 sizeof msg);
     if (rc) {
         log_info("connection %d: job refused: %s", c->id, msg);
         send_error(c, "invalid_job", msg);
@@ -540,9 +543,13 @@ static void op_submit(conn *c, const json_t *req)
     if (rc) {
         send_error(c, code_for(rc), msg);
     } else {
-        send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 1, "job", (json_int_t)job_id,
-                               "trials", (json_int_t)js.trials_total, "seed", (json_int_t)js.seed,
-                               "name", js.name));
+        log_info("job %lld: model %s (arch from %s), input %d px (from %s)", (long long)job_id,
+                 js.arch, js.arch_from, js.input_size, js.input_size_from);
+        send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s, s:{s:s, s:s, s:i, s:s}}", "ok", 1, "job",
+                               (json_int_t)job_id, "trials", (json_int_t)js.trials_total, "seed",
+                               (json_int_t)js.seed, "name", js.name, "model", "arch", js.arch,
+                               "arch_from", js.arch_from, "input_size", js.input_size,
+                               "input_size_from", js.input_size_from));
     }
     free(spec_text);
     free(ids);

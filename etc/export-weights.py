@@ -20,7 +20,10 @@ little-endian header length, a JSON header ({"name": {"dtype": "F32", "shape":
 raw data. __metadata__ carries what predict/eval need: arch (from the block
 counts and block type: resnet18/34/50/101/152, else "resnet-basic-1-1-1-1"
 style), input_size, mean and std (ImageNet's unless given), classes when known,
-and format "sweepd-weights-1". The file is written to a temporary name in the
+and format "sweepd-weights-1". input_size, mean and std are the file's
+preprocessing: a job (sweepd) or trial (sweep-worker run) without
+model.input_size trains at this input_size, and training, validation, eval and
+predict all normalise with this mean and std. The file is written to a temporary name in the
 target directory and renamed, so an interrupted export leaves nothing half
 written.
 
@@ -310,11 +313,15 @@ def main(argv):
                     help="download a library model instead: resnet18, torchvision:resnet50, "
                          "timm:resnet34 (needs internet)")
     ap.add_argument("--input-size", type=int, default=224, metavar="N",
-                    help="input side the weights were trained at (default 224)")
+                    help="input side the weights were trained at (default 224); jobs without "
+                         "model.input_size use it")
     ap.add_argument("--classes", metavar="FILE",
                     help="class names, one per line, in the order of fc's rows")
-    ap.add_argument("--mean", default=None, metavar="R,G,B", help="normalisation mean (ImageNet's)")
-    ap.add_argument("--std", default=None, metavar="R,G,B", help="normalisation std (ImageNet's)")
+    ap.add_argument("--mean", default=None, metavar="R,G,B",
+                    help="normalisation mean the weights were trained with (ImageNet's); "
+                         "training, eval and predict use it")
+    ap.add_argument("--std", default=None, metavar="R,G,B",
+                    help="normalisation std (ImageNet's); used as --mean is")
     ap.add_argument("--allow-pickle", action="store_true",
                     help="load a whole pickled model (runs code from the file: trusted files only)")
     args = ap.parse_args(argv)
@@ -374,9 +381,10 @@ def main(argv):
         return 1
     nparams = sum(len(d) // 4 for _, _, d in tensors)
     print("export-weights: wrote %s: %s (%s blocks %s, stem width %d), %d tensors, %.1fM "
-          "parameters, %d classes, input %d"
+          "parameters, %d classes, input %d, mean %s, std %s"
           % (args.output, arch, kind, "-".join(map(str, blocks)), int(sd["conv1.weight"].shape[0]),
-             len(tensors), nparams / 1e6, nclasses, args.input_size))
+             len(tensors), nparams / 1e6, nclasses, args.input_size,
+             ",".join("%g" % v for v in mean), ",".join("%g" % v for v in std)))
     return 0
 
 

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "st_header.h"
+
 /* model.arch when a job or trial spec does not give one. */
 #define ARCH_DEFAULT "resnet18"
 
@@ -40,5 +42,21 @@ const char *const *arch_names(void);
  * BUF (N bytes, truncated to fit, always terminated when N > 0), for
  * messages; returns BUF. */
 char *arch_list_string(char *buf, size_t n);
+
+/* Most blocks in one stage that arch_detect counts. */
+#define ARCH_MAX_STAGE_BLOCKS 64
+
+/* The structure a weights file names, read from its tensor names alone (the
+ * rule the engine builds a model from a file by, and the daemon's check of
+ * model.arch against model.weights at submission): Bottleneck when
+ * "layer1.0.conv3.weight" is there, else BasicBlock; the blocks of stage S
+ * (1..4) are "layerS.0.conv1.weight", "layerS.1.conv1.weight", ... counted
+ * up to the first missing one (at most ARCH_MAX_STAGE_BLOCKS). A stage with
+ * no block gives 0; nothing else is checked here. */
+void arch_detect(const st_header *h, arch_block *block, int blocks[4]);
+/* The name of the structure BLOCK, BLOCKS: the known name ("resnet18"), or
+ * "resnet-basic-1-1-1-1" / "resnet-bottleneck-..." for other block counts,
+ * written into BUF (N bytes, truncated to fit); returns BUF. */
+char *arch_name_of(arch_block block, const int blocks[4], char *buf, size_t n);
 
 #endif

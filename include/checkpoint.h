@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "image.h"
 #include "optim.h"
 #include "resnet.h"
 #include "safetensors.h"
@@ -35,17 +36,18 @@
 /* What goes into __metadata__ besides the preprocessing constants. Strings
  * and JSON values are borrowed; NULL members are left out. */
 typedef struct {
-    const char *arch;      // model.arch of the trial
-    char *const *classes;  // (nclasses) class names in index order
-    int nclasses;          // number of classes (= fc rows)
-    int input_size;        // network input side in pixels
-    int epoch;             // finished epochs
-    int step;              // steps done inside epoch `epoch` (0-based next epoch)
-    int best_epoch;        // 1-based best epoch so far, 0 = none
-    const char *spec_hash; // trialspec_hash of the spec
-    json_t *metrics;       // array of epoch records
-    json_t *rng;           // RNG description
-    json_t *train_state;   // partial-epoch sums, or NULL
+    const char *arch;       // model.arch of the trial
+    char *const *classes;   // (nclasses) class names in index order
+    int nclasses;           // number of classes (= fc rows)
+    int input_size;         // network input side in pixels
+    const image_norm *norm; // the trial's normalisation (written as mean, std); NULL: ImageNet's
+    int epoch;              // finished epochs
+    int step;               // steps done inside epoch `epoch` (0-based next epoch)
+    int best_epoch;         // 1-based best epoch so far, 0 = none
+    const char *spec_hash;  // trialspec_hash of the spec
+    json_t *metrics;        // array of epoch records
+    json_t *rng;            // RNG description
+    json_t *train_state;    // partial-epoch sums, or NULL
 } ckpt_info;
 
 /* Parsed metadata of a checkpoint or best file (everything owned). Absent
@@ -75,8 +77,10 @@ int ckpt_save(const char *path, resnet *m, optim *o, const ckpt_info *info, char
               size_t msglen);
 
 /* Reads the metadata of F. ARCH, CLASSES and INPUT_SIZE are required
- * (ERR_MODEL naming the key when missing or malformed); mean/std default to
- * ImageNet's; the rest is optional. Free with ckpt_meta_free. */
+ * (ERR_MODEL naming the key when missing or malformed); input_size, mean and
+ * std are read by weights_meta_read (the reader every command shares), and
+ * mean/std default to ImageNet's; the rest is optional. Free with
+ * ckpt_meta_free. */
 int ckpt_read_meta(const st_file *f, ckpt_meta *m, char *msg, size_t msglen);
 void ckpt_meta_free(ckpt_meta *m);
 

@@ -41,8 +41,10 @@
  * their mapping). It is mapped read-only and shared by every worker. Without a cache_dir the
  * squares are decoded into memory once per process. Evaluation batches are the center input_size
  * crop of each square; training batches apply image_augment() (image.h) to the square when
- * augmentation is on. (Two center crops in a row can sit one pixel off torchvision's single crop
- * when both margins are odd; image_preprocess_file, used by predict, does the single crop exactly.)
+ * augmentation is on, both normalised with the config's norm (the weights' mean and std). The
+ * squares are image_eval_square's, and image_preprocess_file (predict) takes the same square and
+ * the same view, so predict sees exactly the pixels evaluation does. (Two center crops in a row
+ * can sit one pixel off torchvision's single crop when both margins are odd.)
  * Memory: S*S*3 bytes per image, e.g. 192 KiB at input 224, 4 KiB at 32.
  *
  * Splits: with a separate validation folder its class names must be among
@@ -146,18 +148,20 @@ typedef struct {
     size_t n;                   // number of images
     uint32_t *file;             // (n) index into scan->files, ascending; owned
     int *label;                 // (n) class index in the data set's class list; owned
+    image_norm norm;            // the normalisation of its batches (dataset_config.norm)
 } dataset_split;
 
 /* What the training side asks for. */
 typedef struct {
-    const char *train_dir; // required
-    const char *val_dir;   // NULL: split val_fraction off train_dir
-    double val_fraction;   // in [0, 1); 0 with no val_dir = no validation split
-    int input_size;        // network input side, e.g. 224
-    const char *cache_dir; // NULL or "": decode in memory
-    int threads;           // decoder threads while building (>= 1)
-    char *const *roots;    // resolved data_roots (not owned); NULL when n_roots is 0
-    int n_roots;           // entries in roots; 0: no data_roots (links followed anywhere)
+    const char *train_dir;  // required
+    const char *val_dir;    // NULL: split val_fraction off train_dir
+    double val_fraction;    // in [0, 1); 0 with no val_dir = no validation split
+    int input_size;         // network input side, e.g. 224
+    const image_norm *norm; // normalisation of every batch (the weights'); NULL: ImageNet's
+    const char *cache_dir;  // NULL or "": decode in memory
+    int threads;            // decoder threads while building (>= 1)
+    char *const *roots;     // resolved data_roots (not owned); NULL when n_roots is 0
+    int n_roots;            // entries in roots; 0: no data_roots (links followed anywhere)
 } dataset_config;
 
 /* A train/val pair ready for batches. */
@@ -193,12 +197,13 @@ void dataset_close(dataset *d);
  * set), scanned within the data_roots ROOTS as dataset_scan_dir. When CLASSES (NCLASSES names, e.g.
  * from a checkpoint) is given, each folder class is mapped to its index in that list and a folder
  * class not in it is ERR_DATA; otherwise the folder's own sorted names are used. The split holds
- * every usable image in scan order. Fills SCAN, *STORE (owned) and SPLIT; free with
+ * every usable image in scan order, normalised with NORM (NULL: ImageNet's) as
+ * dataset_open's. Fills SCAN, *STORE (owned) and SPLIT; free with
  * dataset_eval_close. ERR_DATA when no usable image. */
 int dataset_open_eval(const char *dir, char *const *roots, int n_roots, char *const *classes,
-                      int nclasses, int input_size, const char *cache_dir, int threads,
-                      dataset_scan *scan, dataset_store **store, dataset_split *split, char *msg,
-                      size_t msglen);
+                      int nclasses, int input_size, const image_norm *norm, const char *cache_dir,
+                      int threads, dataset_scan *scan, dataset_store **store, dataset_split *split,
+                      char *msg, size_t msglen);
 void dataset_eval_close(dataset_scan *scan, dataset_store **store, dataset_split *split);
 
 /* ---- batches ----------------------------------------------------------- */

@@ -7,8 +7,12 @@
  *    image_eval_size(input_size) = round(input_size / 0.875) (256 for 224),
  *    the longer side to floor(size * long / short), then a center crop of
  *    input_size x input_size with offsets round((H - crop) / 2);
- *  - pixels are scaled to [0, 1] and normalised with the ImageNet mean
- *    (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225);
+ *  - pixels are scaled to [0, 1] and normalised with a mean and std per
+ *    channel (image_norm): the weights' own (weights_meta.h) when they carry
+ *    them, else the ImageNet mean (0.485, 0.456, 0.406) and std (0.229,
+ *    0.224, 0.225); NULL for an image_norm argument means ImageNet's. The
+ *    evaluation view of training, validation, `eval` and `predict` is one
+ *    path: the stored square of image_eval_square, then image_eval_view;
  *  - tensors are float32 NCHW, channel order R, G, B.
  * Pixel buffers here are interleaved RGB bytes, row-major: (H, W, 3).
  *
@@ -26,6 +30,7 @@
 #define SWEEP_IMAGE_H
 
 #include "rng.h"
+#include "weights_meta.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +39,23 @@
 /* ImageNet normalisation constants, R, G, B. */
 extern const float image_mean[3];
 extern const float image_std[3];
+
+/* A normalisation: (v/255 - mean[c]) / std[c] per channel. */
+typedef struct {
+    float mean[3]; // per channel, R, G, B, on the 0..1 scale
+    float std[3];  // per channel, each > 0
+} image_norm;
+
+/* ImageNet's normalisation (image_mean, image_std). */
+extern const image_norm image_norm_imagenet;
+
+/* The normalisation weights metadata M gives (its mean and std, which are
+ * ImageNet's where the file has none). */
+image_norm image_norm_of(const weights_meta *m);
+
+/* LUT[c][v] = ((float)v / 255 - mean[c]) / std[c] for N (NULL: ImageNet's):
+ * the one formula of every evaluation view and image_normalize. */
+void image_norm_lut(const image_norm *n, float lut[3][256]);
 
 /* An 8-bit RGB image. */
 typedef struct {
@@ -106,17 +128,29 @@ int image_resize_center_crop(const image_u8 *im, int short_side, int crop, uint8
 /* ---- normalisation ----------------------------------------------------- */
 
 /* Converts RGB bytes SRC (H, W, 3) to float DST (3, H, W): (v/255 - mean)/std
- * per channel. DST holds 3*W*H floats. */
-void image_normalize(const uint8_t *src, int w, int h, float *dst);
+ * per channel with NORM (NULL: ImageNet's). DST holds 3*W*H floats. */
+void image_normalize(const uint8_t *src, int w, int h, const image_norm *norm, float *dst);
 
-/* ---- one-call preprocessing (predict, eval) ---------------------------- */
+/* ---- the stored square and one-call preprocessing ----------------------- */
+
+/* Decodes the JPEG in BUF (LEN bytes) into the stored square of side SIDE
+ * (image_eval_size of the input size): the shorter side resized to SIDE,
+ * center-cropped to SIDE x SIDE, RGB bytes into DST (SIDE*SIDE*3,
+ * caller-allocated). What the data sets store per image (dataset.h) and
+ * what predict starts from, so both see the same bytes. Errors as
+ * image_decode_jpeg. */
+int image_eval_square(const uint8_t *buf, size_t len, int side, uint8_t *dst, char *msg,
+                      size_t msglen);
 
 /* Loads the JPEG at PATH and writes the evaluation view as normalised
- * float32 (3, INPUT_SIZE, INPUT_SIZE) into OUT (caller-allocated). With RAW
- * the image is not resized or cropped and must already be INPUT_SIZE square
- * (ERR_DATA otherwise, naming both sizes). Errors as image_load_jpeg. */
-int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
-                          size_t msglen);
+ * float32 (3, INPUT_SIZE, INPUT_SIZE) into OUT (caller-allocated), exactly
+ * as a data set's evaluation batch holds it: image_eval_square at side
+ * image_eval_size(INPUT_SIZE), then image_eval_view with NORM (NULL:
+ * ImageNet's). With RAW the image is not resized or cropped and must
+ * already be INPUT_SIZE square (ERR_DATA otherwise, naming both sizes).
+ * Errors as image_load_jpeg. */
+int image_preprocess_file(const char *path, int input_size, const image_norm *norm, bool raw,
+                          float *out, char *msg, size_t msglen);
 
 /* ---- training augmentation (worker/data/augment.c) -------------------------- */
 
@@ -151,16 +185,18 @@ void image_augment_light(augment_opts *o);
  *  - horizontal flip with probability flip_p; rotation about the crop center
  *    by a uniform angle in [-rotate_deg, rotate_deg] (all three folded into
  *    one bilinear affine warp); pixels falling outside the source take the
- *    ImageNet mean colour, i.e. 0 after normalisation;
+ *    mean colour of NORM, i.e. 0 after normalisation;
  *  - brightness then contrast jitter (contrast blends with the mean gray of
- *    the view, as torchvision), values clamped to [0, 1], then normalised.
+ *    the view, as torchvision), values clamped to [0, 1], then normalised
+ *    with NORM (NULL: ImageNet's).
  * O NULL means the defaults. */
-void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o, rng_t *r,
-                   float *out);
+void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o,
+                   const image_norm *norm, rng_t *r, float *out);
 
 /* The evaluation view of a cached square: the center OUT_SIZE crop of SRC
- * (SS x SS, RGB), normalised into OUT (3, OUT_SIZE, OUT_SIZE). Requires
- * OUT_SIZE <= SS. Offsets follow torchvision (round((SS - OUT_SIZE) / 2)). */
-void image_eval_view(const uint8_t *src, int ss, int out_size, float *out);
+ * (SS x SS, RGB), normalised with NORM (NULL: ImageNet's; image_norm_lut)
+ * into OUT (3, OUT_SIZE, OUT_SIZE). Requires OUT_SIZE <= SS. Offsets follow
+ * torchvision (round((SS - OUT_SIZE) / 2)). */
+void image_eval_view(const uint8_t *src, int ss, int out_size, const image_norm *norm, float *out);
 
 #endif

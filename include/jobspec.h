@@ -92,28 +92,32 @@ typedef struct {
 } jobspec_trial;
 
 typedef struct {
-    char *name;             // "name", default "job" (owned)
-    char *strategy;         // "grid", "random", "sobol" or "tpe" (owned)
-    char *train;            // data.train (owned)
-    char *val;              // data.val or NULL (owned)
-    char *test;             // data.test or NULL (owned)
-    double val_fraction;    // data.val_fraction, default 0.1
-    char *arch;             // model.arch, default "resnet18" (owned)
-    char *weights;          // model.weights or NULL = from scratch (owned)
-    int input_size;         // model.input_size, default 224
-    int width;              // model.width, default 64
-    char *metric;           // objective.metric (owned)
-    bool maximize;          // objective.goal == "maximize"
-    int max_parallel;       // 0 when absent (the daemon uses its worker count)
-    double trial_timeout;   // seconds; 0 when absent
-    bool has_trial_timeout; // trial_timeout was given
-    int max_retries;        // -1 when absent
-    prune_config pruner;    // "pruner" (include/prune.h); kind PRUNE_NONE when absent
-    uint64_t seed;          // the job seed actually used
-    bool seed_given;        // "seed" was in the spec
-    jobspec_space space;    // the searched keys (values owned; jobspec_free)
-    size_t trials_total;    // N: trials the job runs (jobs.trials_total), every strategy
-    int startup_trials;     // tpe: trials expanded at submission (K); else trials_total
+    char *name;            // "name", default "job" (owned)
+    char *strategy;        // "grid", "random", "sobol" or "tpe" (owned)
+    char *train;           // data.train (owned)
+    char *val;             // data.val or NULL (owned)
+    char *test;            // data.test or NULL (owned)
+    double val_fraction;   // data.val_fraction, default 0.1
+    char *arch;            // model.arch, default "resnet18" (owned); the weights' after
+                           // jobspec_check_files when not given
+    bool arch_given;       // model.arch was given (or was set from the weights)
+    const char *arch_from; // "job", "weights" or "default" (static)
+    char *weights;         // model.weights or NULL = from scratch (owned)
+    int input_size;        // model.input_size; default the weights' (jobspec_check_files), 224
+    const char *input_size_from; // "job", "weights" or "default" (static)
+    int width;                   // model.width, default 64
+    char *metric;                // objective.metric (owned)
+    bool maximize;               // objective.goal == "maximize"
+    int max_parallel;            // 0 when absent (the daemon uses its worker count)
+    double trial_timeout;        // seconds; 0 when absent
+    bool has_trial_timeout;      // trial_timeout was given
+    int max_retries;             // -1 when absent
+    prune_config pruner;         // "pruner" (include/prune.h); kind PRUNE_NONE when absent
+    uint64_t seed;               // the job seed actually used
+    bool seed_given;             // "seed" was in the spec
+    jobspec_space space;         // the searched keys (values owned; jobspec_free)
+    size_t trials_total;         // N: trials the job runs (jobs.trials_total), every strategy
+    int startup_trials;          // tpe: trials expanded at submission (K); else trials_total
     int64_t warm_jobs[JOBSPEC_MAX_WARM]; // tpe warm_start.jobs, in the order given
     size_t n_warm;                       // number of warm_start jobs
     jobspec_trial *trials;               // n_trials expanded trials (owned); NULL when not expanded
@@ -152,6 +156,23 @@ void jobspec_free(jobspec *js);
  * (ERR_INVALID). JS must come from jobspec_parse with JOBSPEC_CHECK_PATHS. */
 int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
                         const char *roots_text, char *msg, size_t msglen);
+
+/* Checks what the files of a job hold (issue 20), so that a job no trial
+ * could run is refused at submission: model.weights' safetensors header (not
+ * its tensors) must be a ResNet of torchvision/timm names (a PyTorch .pth is
+ * refused naming etc/export-weights.py), of the architecture model.arch
+ * names when given, with well-formed input_size/mean/std metadata
+ * (weights_meta.h); data.val and data.test may hold no class folder that
+ * data.train lacks (listed by the data_roots rule of ROOTS, N_ROOTS; 0:
+ * none). Without model.arch the file's architecture is used, and without
+ * model.input_size the file's input_size when it has one; both are then
+ * written into JOB (when not NULL; the stored spec) and JS (arch_from,
+ * input_size_from say where they came from). ERR_INVALID with a message
+ * naming the key, the file and the mismatch; ERR_NOMEM. JS must come from
+ * jobspec_parse with JOBSPEC_CHECK_PATHS (and jobspec_check_roots when
+ * data_roots apply). */
+int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_roots, char *msg,
+                        size_t msglen);
 
 /* Makes the relative paths among data.train, data.val, data.test and
  * model.weights of JS (and of JOB, if not NULL) absolute against the current

@@ -1,29 +1,17 @@
 /* safetensors — reader (memory-mapped) and writer for the safetensors format.
  *
- * Format: 8-byte little-endian header length N, N bytes of JSON header
- * ({"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
- *  ..., "__metadata__": {"key": "string", ...}}), then the data section.
- * The reader checks every offset and size against the file: a hostile header
- * cannot make it read out of bounds. Errors name the tensor or byte offset. */
+ * The format and the checks of its header are in st_header.h (common/, the
+ * one header parser, which the daemon uses too): the reader maps the file
+ * and hands its first bytes to st_header_parse, which checks every offset
+ * and size against the file, so a hostile header cannot make it read out of
+ * bounds. Errors name the tensor or byte offset. */
 #ifndef SWEEP_SAFETENSORS_H
 #define SWEEP_SAFETENSORS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define ST_MAX_DIMS 8
-
-typedef enum { ST_F32 = 0, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_U8, ST_OTHER } st_dtype;
-
-typedef struct {
-    char *name;                 // tensor name, e.g. "layer1.0.conv1.weight" (owned by the file)
-    st_dtype dtype;             // element type
-    int ndim;                   // number of dimensions, 0..ST_MAX_DIMS
-    int64_t shape[ST_MAX_DIMS]; // dimensions, outermost first
-    int64_t numel;              // product of shape (1 for a scalar)
-    size_t offset;              // byte offset of the data from the file's start
-    size_t nbytes;              // bytes of data
-} st_tensor;
+#include "st_header.h"
 
 typedef struct st_file st_file;
 
@@ -43,6 +31,8 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char *msg, siz
 /* A __metadata__ value, or NULL; borrowed. */
 const char *st_metadata(const st_file *f, const char *key);
 const char *st_path(const st_file *f);
+/* The parsed header of F (tensors and metadata); borrowed, valid until st_close. */
+const st_header *st_file_header(const st_file *f);
 
 /* Writer: collects float32 tensors and string metadata, then writes the file
  * atomically (temporary file in the same directory, fsync, rename). Tensor

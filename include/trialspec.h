@@ -50,8 +50,9 @@ typedef struct {
     char *arch;       // model.arch, e.g. "resnet18" (owned)
     bool arch_given;  // model.arch was written (with weights it must match them)
     char *weights;    // model.weights, NULL = from scratch (owned)
-    int input_size;   // model.input_size, pixels (square), 8..4096
-    int width;        // model.width: stem width when training from scratch, 1..4096
+    int input_size;   // model.input_size, pixels (square), 8..4096 (224 when not given)
+    bool input_size_given;   // model.input_size was written (else the weights' metadata decides)
+    int width;               // model.width: stem width when training from scratch, 1..4096
     trial_params params;     // params (defaults filled)
     objective_metric metric; // objective.metric
     bool maximize;           // objective.goal == "maximize"

@@ -8,6 +8,7 @@
 #ifndef SWEEP_WORKER_CMDS_H
 #define SWEEP_WORKER_CMDS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,6 +20,13 @@ int cmd_eval(int argc, char **argv);       // worker/cmd/eval.c
 int cmd_predict(int argc, char **argv);    // worker/cmd/predict.c
 int cmd_bench(int argc, char **argv);      // worker/cmd/bench.c
 int cmd_import_idx(int argc, char **argv); // worker/cmd/import_idx.c
+
+/* The record of one classified image: {"file": FILE, "top": [{"class",
+ * "index", "prob"}, ...] (the TOP largest of the K LOGITS, softmax in double),
+ * "logits": [...]}, classes named by CLASSES (K names). predict prints one a
+ * line, eval --predictions lists them, so both report an image alike. New
+ * reference, or NULL when out of memory. worker/cmd/predict.c */
+json_t *cmd_prediction(const char *file, const float *logits, char *const *classes, int k, int top);
 
 /* One option of a sub-command, for cmd_parse_options. */
 typedef struct {

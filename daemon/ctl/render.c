@@ -561,6 +561,20 @@ int ctl_render(FILE *f, ctl_command cmd, const json_t *reply)
         if (json_is_integer(n)) fprintf(f, ": %lld trials", (long long)json_integer_value(n));
         const json_t *seed = json_object_get(reply, "seed");
         if (json_is_integer(seed)) fprintf(f, ", seed %lld", (long long)json_integer_value(seed));
+        const json_t *model = json_object_get(reply, "model");
+        const char *arch = json_string_value(json_object_get(model, "arch"));
+        const char *from = json_string_value(json_object_get(model, "input_size_from"));
+        const json_t *size = json_object_get(model, "input_size");
+        const char *afrom = json_string_value(json_object_get(model, "arch_from"));
+        if (arch && from && json_is_integer(size)) { // where the daemon took them (issue 20)
+            put_escaped(f, ", model %s", arch);
+            fprintf(f, "%s, input %lld px (%s)",
+                    afrom && !strcmp(afrom, "weights") ? " (from the weights)" : "",
+                    (long long)json_integer_value(size),
+                    !strcmp(from, "weights") ? "from the weights' metadata"
+                    : !strcmp(from, "job")   ? "model.input_size"
+                                             : "the default");
+        }
         fprintf(f, "\nfollow it with: sweepctl watch %s\n", ctl_fmt_json(b, sizeof b, job));
         return 0;
     }

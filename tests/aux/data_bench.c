@@ -127,9 +127,9 @@ static int bench_epoch(int argc, char **argv)
                 rng_t r;
                 rng_seed(&r, k + 1000 * (uint64_t)e);
                 if (aug)
-                    image_augment(sq, ss, input, NULL, &r, x);
+                    image_augment(sq, ss, input, NULL, NULL, &r, x);
                 else
-                    image_eval_view(sq, ss, input, x);
+                    image_eval_view(sq, ss, input, NULL, x);
                 sink += x[0];
             }
         rate[aug][1] = imgs / (now() - t0);

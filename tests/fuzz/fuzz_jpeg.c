@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t crop[16 * 16 * 3];
     if (image_resize_center_crop(&im, 18, 16, crop) != 0) abort();
     float norm[3 * 16 * 16];
-    image_normalize(crop, 16, 16, norm);
+    image_normalize(crop, 16, 16, NULL, norm);
     image_free(&im);
     if (im.px || im.w || im.h) abort();
     return 0;

@@ -36,7 +36,7 @@ like "... with a message naming it" "$(cat "$T/bad.out")" "socket_group: unknown
 mkdata "$T/roots/data/train" '{"default":{"action":"hang"}}'
 mkdata "$T/outside/train"
 mkdir -p "$T/roots/models"
-echo x >"$T/roots/models/w.safetensors"
+"$BUILD/tests/mkweights" "$T/roots/models/w.safetensors" resnet18 2 2 # read at submission
 echo x >"$T/outside/w.safetensors"
 ln -s "$T/outside/train" "$T/roots/data/escape"
 printf 'data_roots = %s/roots/data, %s/roots/models/\n' "$T" "$T" >"$T/roots.conf"

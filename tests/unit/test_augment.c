@@ -56,9 +56,9 @@ static void test_deterministic(void **state)
         rng_seed(&r1, 77);
         rng_seed(&r2, 77);
         rng_seed(&r3, 78);
-        image_augment(sq, s, o, NULL, &r1, x);
-        image_augment(sq, s, o, NULL, &r2, y);
-        image_augment(sq, s, o, NULL, &r3, z);
+        image_augment(sq, s, o, NULL, NULL, &r1, x);
+        image_augment(sq, s, o, NULL, NULL, &r2, y);
+        image_augment(sq, s, o, NULL, NULL, &r3, z);
         assert_memory_equal(x, y, m * 4);
         assert_memory_not_equal(x, z, m * 4);
         for (size_t i = 0; i < m; i++) {
@@ -80,7 +80,7 @@ static void test_eval_view(void **state)
     int ss = 37, out = 32;
     uint8_t *src = make_square(ss, 3);
     float *v = malloc(sizeof(float) * 3 * out * out);
-    image_eval_view(src, ss, out, v);
+    image_eval_view(src, ss, out, NULL, v);
     int off = 2; // round(2.5) = 2, half to even like torchvision
     for (int y = 0; y < out; y++)
         for (int x = 0; x < out; x++)
@@ -104,13 +104,13 @@ static void test_small_noaug_is_eval_view(void **state)
     no_aug(&o);
     rng_t r;
     rng_seed(&r, 5);
-    image_augment(src, ss, out, &o, &r, a);
-    image_eval_view(src, ss, out, e);
+    image_augment(src, ss, out, &o, NULL, &r, a);
+    image_eval_view(src, ss, out, NULL, e);
     for (size_t i = 0; i < n; i++)
         assert_float_equal(a[i], e[i], 1e-5);
     /* Flip only: mirrored columns. */
     o.flip_p = 1.0;
-    image_augment(src, ss, out, &o, &r, a);
+    image_augment(src, ss, out, &o, NULL, &r, a);
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < out; y++)
             for (int x = 0; x < out; x++) {
@@ -171,7 +171,7 @@ static void test_pad_and_crop_is_shift(void **state)
     for (uint64_t seed = 0; seed < 12; seed++) {
         rng_t r;
         rng_seed(&r, seed);
-        image_augment(src, ss, out, &o, &r, a);
+        image_augment(src, ss, out, &o, NULL, &r, a);
         int shifted, flipped;
         assert_true(find_shift(a, src, ss, out, 0, &shifted, &flipped));
         seen_nonzero |= shifted;
@@ -201,8 +201,8 @@ static void test_light_is_shift_and_flip(void **state)
         rng_t r, rf;
         rng_seed(&r, seed);
         rng_seed(&rf, seed);
-        image_augment(src, ss, out, &light, &r, a);
-        image_augment(src, ss, out, &full, &rf, b);
+        image_augment(src, ss, out, &light, NULL, &r, a);
+        image_augment(src, ss, out, &full, NULL, &rf, b);
         assert_true(rng_next(&r) == rng_next(&rf));
         assert_memory_not_equal(a, b, n * 4); // the full setting rotates and jitters
         int shifted, flipped;
@@ -231,7 +231,7 @@ static void test_resized_crop_whole_matches_bilinear(void **state)
     no_aug(&o);
     rng_t r;
     rng_seed(&r, 9);
-    image_augment(src, ss, out, &o, &r, a);
+    image_augment(src, ss, out, &o, NULL, &r, a);
     double s = (double)ss / out;
     for (int y = 0; y < out; y++)
         for (int x = 0; x < out; x++) {
@@ -270,7 +270,7 @@ static void test_jitter_on_flat_image(void **state)
     for (uint64_t seed = 0; seed < 20; seed++) {
         rng_t r;
         rng_seed(&r, seed);
-        image_augment(src, ss, out, &o, &r, a);
+        image_augment(src, ss, out, &o, NULL, &r, a);
         /* Flat in, flat out: contrast does nothing, brightness scales. */
         double v = a[0] * image_std[0] + image_mean[0];
         for (size_t i = 1; i < (size_t)out * out; i++)
@@ -301,7 +301,7 @@ static void test_rotation_brings_fill(void **state)
     for (uint64_t seed = 0; seed < 4; seed++) {
         rng_t r;
         rng_seed(&r, seed);
-        image_augment(src, ss, out, &o, &r, a);
+        image_augment(src, ss, out, &o, NULL, &r, a);
         for (int i = 0; i < out * out; i++)
             if (fabsf(a[i]) < 1e-6f) zeros++;
         /* The center stays white. */

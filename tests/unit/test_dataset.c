@@ -304,7 +304,7 @@ static void test_batches_deterministic(void **state)
     for (int k = 0; k < 4; k++) {
         assert_int_equal(i1[k], k);
         assert_int_equal(l1[k], d.val.label[k]);
-        image_eval_view(dataset_store_pixels(d.train_store, d.val.file[k]), d.side, IN, ev);
+        image_eval_view(dataset_store_pixels(d.train_store, d.val.file[k]), d.side, IN, NULL, ev);
         assert_memory_equal(x1 + per * k, ev, per * sizeof(float));
     }
     free(ev);
@@ -451,16 +451,16 @@ static void test_val_folder_and_eval(void **state)
     dataset_scan s;
     dataset_store *st;
     dataset_split sp;
-    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 4, IN, NULL, 1, &s, &st,
-                                       &sp, msg, sizeof msg),
+    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 4, IN, NULL, NULL, 1, &s,
+                                       &st, &sp, msg, sizeof msg),
                      0);
     assert_int_equal(sp.n, 3);
     assert_int_equal(sp.label[0], 1);
     assert_int_equal(sp.label[1], 2);
     assert_int_equal(sp.label[2], 3);
     dataset_eval_close(&s, &st, &sp);
-    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 2, IN, NULL, 1, &s, &st,
-                                       &sp, msg, sizeof msg),
+    assert_int_equal(dataset_open_eval(pth("%s", "val"), NULL, 0, names, 2, IN, NULL, NULL, 1, &s,
+                                       &st, &sp, msg, sizeof msg),
                      ERR_DATA);
     assert_non_null(strstr(msg, "'cow'"));
     dataset_eval_close(&s, &st, &sp);

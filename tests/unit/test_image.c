@@ -343,7 +343,7 @@ static void test_normalize(void **state)
     (void)state;
     uint8_t px[2 * 3] = {0, 128, 255, 255, 0, 10};
     float out[6];
-    image_normalize(px, 2, 1, out);
+    image_normalize(px, 2, 1, NULL, out);
     assert_float_equal(out[0], (0.0f - 0.485f) / 0.229f, 1e-5);         // R of pixel 0
     assert_float_equal(out[1], (1.0f - 0.485f) / 0.229f, 1e-5);         // R of pixel 1
     assert_float_equal(out[2], (128 / 255.0f - 0.456f) / 0.224f, 1e-5); // G of pixel 0
@@ -361,21 +361,32 @@ static void test_preprocess_file(void **state)
     int in = 64;
     float *out = malloc(sizeof(float) * 3 * in * in);
     char msg[512];
-    assert_int_equal(image_preprocess_file(path, in, false, out, msg, sizeof msg), 0);
-    /* The same by hand: decode, resize short to 73 + center crop 64. */
+    const image_norm other = {{0.5f, 0.25f, 0.125f}, {0.3f, 0.2f, 0.1f}};
+    assert_int_equal(image_preprocess_file(path, in, &other, false, out, msg, sizeof msg), 0);
+    /* The same by hand, as a data set's evaluation batch holds it: decode,
+     * the stored square of side 73 (short side resized, center square),
+     * then its center 64 crop normalised with the given mean/std. */
     image_u8 im;
-    assert_int_equal(image_load_jpeg(path, 0, &im, msg, sizeof msg), 0);
-    uint8_t *crop = malloc((size_t)in * in * 3);
-    assert_int_equal(image_resize_center_crop(&im, image_eval_size(in), in, crop), 0);
+    int side = image_eval_size(in);
+    assert_int_equal(image_load_jpeg(path, side, &im, msg, sizeof msg), 0);
+    uint8_t *crop = malloc((size_t)side * side * 3);
+    assert_int_equal(image_resize_center_crop(&im, side, side, crop), 0);
     float *want = malloc(sizeof(float) * 3 * in * in);
-    image_normalize(crop, in, in, want);
+    image_eval_view(crop, side, in, &other, want);
+    assert_memory_equal(out, want, sizeof(float) * 3 * in * in);
+    int off = (int)nearbyint((side - in) / 2.0);
+    uint8_t v = crop[((size_t)off * side + off) * 3 + 1]; // G of the view's first pixel
+    assert_true(out[(size_t)in * in] == ((float)v / 255.0f - 0.25f) / 0.2f);
+    /* NULL is ImageNet's. */
+    assert_int_equal(image_preprocess_file(path, in, NULL, false, out, msg, sizeof msg), 0);
+    image_eval_view(crop, side, in, &image_norm_imagenet, want);
     assert_memory_equal(out, want, sizeof(float) * 3 * in * in);
     /* --raw refuses a size mismatch, naming both sizes. */
-    assert_int_equal(image_preprocess_file(path, in, true, out, msg, sizeof msg), ERR_DATA);
+    assert_int_equal(image_preprocess_file(path, in, NULL, true, out, msg, sizeof msg), ERR_DATA);
     assert_non_null(strstr(msg, "120x90"));
     snprintf(path, sizeof path, "%s/b.jpg", dir);
     assert_int_equal(tju_write_pattern(path, in, in, 6), 0);
-    assert_int_equal(image_preprocess_file(path, in, true, out, msg, sizeof msg), 0);
+    assert_int_equal(image_preprocess_file(path, in, NULL, true, out, msg, sizeof msg), 0);
     image_free(&im);
     free(crop);
     free(want);

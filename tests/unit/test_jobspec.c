@@ -1,7 +1,8 @@
 /* Tests for daemon/jobspec.c: grid, random, sobol and tpe expansion against
  * hand-written expectations, determinism, per-trial seeds, distinct points,
- * defaults, the space's coordinates, and the message (key path first) of
- * every validation error. */
+ * defaults, the space's coordinates, the message (key path first) of every
+ * validation error, and what jobspec_check_files reads from the files at
+ * submission (weights header, class lists). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include "errors.h"
 #include "jobspec.h"
 #include "jsonx.h"
+#include "resnet.h"
 #include "rng.h"
+#include "safetensors.h"
 #include "util_jpeg.h"
 
 #include <math.h>
@@ -721,6 +724,166 @@ static void test_grid_size(void **state)
     json_decref(s);
 }
 
+/* Writes DIR/NAME: the engine's ARCH of width 2 with 3 classes and the
+ * metadata KEY=VALUE pairs of META (NULL-terminated); returns the path
+ * (static). */
+static const char *write_weights(const char *name, const char *arch, const char *const *meta)
+{
+    static char path[512];
+    char msg[256];
+    snprintf(path, sizeof path, "%s/%s", data_dir, name);
+    resnet *m = NULL;
+    assert_int_equal(resnet_create(&m, arch, 2, 3, 1, msg, sizeof msg), 0);
+    st_writer *w = st_writer_new();
+    assert_non_null(w);
+    for (size_t i = 0; i < resnet_tensor_count(m); i++) {
+        const resnet_tensor *t = resnet_tensor_at(m, i);
+        assert_int_equal(st_writer_add_f32(w, t->name, t->ndim, t->shape, t->data), 0);
+    }
+    for (size_t i = 0; meta && meta[i]; i += 2)
+        assert_int_equal(st_writer_meta(w, meta[i], meta[i + 1]), 0);
+    assert_int_equal(st_writer_save(w, path, msg, sizeof msg), 0);
+    st_writer_free(w);
+    resnet_free(m);
+    return path;
+}
+
+/* Parses the job TEXT with paths checked, then runs jobspec_check_files on
+ * it; returns its code, *JOBP (the job object, the caller's) and JS. */
+static int check_files(jobspec *js, const char *text, json_t **jobp, char *msg, size_t n)
+{
+    json_t *j = raw(text);
+    int rc = jobspec_parse(js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, 1, msg, n);
+    if (rc) fail_msg("%s: %s", text, msg);
+    rc = jobspec_check_files(js, j, NULL, 0, msg, n);
+    *jobp = j;
+    return rc;
+}
+
+static void test_check_files(void **state)
+{
+    (void)state;
+    char text[2048], msg[1024], r18[512], r50[512], dirs[3][400];
+    const char *meta32[] = {"input_size", "32", "mean", "[0.5,0.5,0.5]", NULL};
+    snprintf(r18, sizeof r18, "%s", write_weights("r18.safetensors", "resnet18", meta32));
+    snprintf(r50, sizeof r50, "%s", write_weights("r50.safetensors", "resnet50", NULL));
+    jobspec js;
+    json_t *j;
+    /* model.arch against the file's structure, in both directions. */
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"arch\":\"resnet50\",\"weights\":\"%s\"}}",
+             data_dir, r18);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "model.arch is resnet50 but model.weights"));
+    assert_non_null(strstr(msg, r18));
+    assert_non_null(strstr(msg, "holds a resnet18"));
+    json_decref(j);
+    jobspec_free(&js);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"arch\":\"resnet18\",\"weights\":\"%s\"}}",
+             data_dir, r50);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "holds a resnet50"));
+    json_decref(j);
+    jobspec_free(&js);
+    /* Without arch and input_size: both from the file, into the job and the
+     * template; a given input_size wins. */
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
+             data_dir, r18);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0);
+    assert_string_equal(js.arch, "resnet18");
+    assert_string_equal(js.arch_from, "weights");
+    assert_int_equal(js.input_size, 32);
+    assert_string_equal(js.input_size_from, "weights");
+    json_t *model = json_object_get(j, "model");
+    assert_string_equal(json_string_value(json_object_get(model, "arch")), "resnet18");
+    assert_int_equal(json_integer_value(json_object_get(model, "input_size")), 32);
+    json_t *t = jobspec_trial_template(&js);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "model"), "arch")),
+                        "resnet18");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "model"), "input_size")),
+                     32);
+    json_decref(t);
+    json_decref(j);
+    jobspec_free(&js);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\",\"input_size\":64}}",
+             data_dir, r50);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0);
+    assert_string_equal(js.arch, "resnet50");
+    assert_int_equal(js.input_size, 64);
+    assert_string_equal(js.input_size_from, "job");
+    json_decref(j);
+    jobspec_free(&js);
+    /* Other block counts: named, and left out of the template (the worker
+     * builds what the file holds). */
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
+             data_dir, SWEEP_SRCDIR "/tests/fixtures/parity_basic.safetensors");
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0);
+    assert_string_equal(js.arch, "resnet-basic-1-1-1-1");
+    t = jobspec_trial_template(&js);
+    assert_null(json_object_get(json_object_get(t, "model"), "arch"));
+    assert_null(json_object_get(json_object_get(j, "model"), "arch"));
+    json_decref(t);
+    json_decref(j);
+    jobspec_free(&js);
+    /* A file that is not safetensors (the setup's "x"). */
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":\"%s\"}}",
+             data_dir, weights);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "model.weights: "));
+    assert_non_null(strstr(msg, "too short"));
+    json_decref(j);
+    jobspec_free(&js);
+
+    /* Class lists: data.val / data.test may not have classes data.train lacks. */
+    static const char *const names[3] = {"tr", "va", "te"};
+    static const char *const classes[3][3] = {
+        {"cat", "dog", NULL}, {"cat", "cats", NULL}, {"dog", NULL, NULL}};
+    for (int d = 0; d < 3; d++) {
+        snprintf(dirs[d], sizeof dirs[d], "%s/%s", data_dir, names[d]);
+        assert_int_equal(mkdir(dirs[d], 0755), 0);
+        for (int c = 0; classes[d][c]; c++) {
+            char p[1300];
+            snprintf(p, sizeof p, "%s/%s", dirs[d], classes[d][c]);
+            assert_int_equal(mkdir(p, 0755), 0);
+        }
+    }
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\",\"val\":\"%s\"},\"model\":{\"weights\":null}}", dirs[0],
+             dirs[1]);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "data.val: "));
+    assert_non_null(strstr(msg, "does not have: cats; it lacks data.train's dog"));
+    json_decref(j);
+    jobspec_free(&js);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},\"model\":{\"weights\":null}}", dirs[0],
+             dirs[2]);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0); // fewer classes are fine
+    json_decref(j);
+    jobspec_free(&js);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\",\"test\":\"%s\"},\"model\":{\"weights\":null}}", dirs[0],
+             dirs[1]);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "data.test: "));
+    assert_non_null(strstr(msg, dirs[1]));
+    assert_non_null(strstr(msg, "1 class folder that data.train"));
+    json_decref(j);
+    jobspec_free(&js);
+    for (int d = 0; d < 3; d++) {
+        for (int c = 0; classes[d][c]; c++) {
+            char p[1300];
+            snprintf(p, sizeof p, "%s/%s", dirs[d], classes[d][c]);
+            rmdir(p);
+        }
+        rmdir(dirs[d]);
+    }
+    unlink(r18);
+    unlink(r50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_grid_size),
         cmocka_unit_test(test_data_roots),
         cmocka_unit_test(test_absolute_paths),
+        cmocka_unit_test(test_check_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,11 @@
 /* test_safetensors — the safetensors reader and writer: round trips, dtype
  * conversions (F16 subnormals, infinities, NaN, BF16, F64), writer argument
  * checks, and hostile files that must be refused with a message naming the
- * tensor or byte offset, without reading out of bounds (run under ASan). */
+ * tensor or byte offset, without reading out of bounds (run under ASan).
+ * Also the header alone (st_header_read, what the daemon reads at
+ * submission: the same tensors, without reading the data), PyTorch files
+ * refused naming etc/export-weights.py, and the preprocessing metadata
+ * (weights_meta). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,8 @@
 
 #include "errors.h"
 #include "safetensors.h"
+#include "st_header.h"
+#include "weights_meta.h"
 #include "util_jpeg.h"
 
 static char tmpdir[256];
@@ -494,6 +500,140 @@ static void test_mutations(void **state)
     assert_true(refused > 0);
 }
 
+/* st_header_read gives what st_open does, reading only the header: a file
+ * whose data section is 256 MiB of holes is read at once, and a PyTorch file
+ * is refused by both with a message naming etc/export-weights.py. */
+static void test_header_only(void **state)
+{
+    (void)state;
+    char msg[512];
+    const char *hdr = "{\"__metadata__\":{\"input_size\":\"32\"},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"a\":{\"dtype\":\"U8\",\"shape\":[4,2],\"data_offsets\":[8,16]}}";
+    const char *p = write_st("h.safetensors", hdr, 16, 0);
+    st_header *h = NULL;
+    st_file *f = NULL;
+    assert_int_equal(st_header_read(&h, p, msg, sizeof msg), 0);
+    assert_int_equal(st_open(&f, p, msg, sizeof msg), 0);
+    assert_int_equal(st_header_count(h), 2);
+    assert_int_equal(st_count(f), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const st_tensor *x = st_header_get(h, i), *y = st_get(f, i);
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->offset, y->offset);
+        assert_int_equal(x->nbytes, y->nbytes);
+        assert_memory_equal(x->shape, y->shape, sizeof x->shape);
+    }
+    assert_int_equal(st_header_find(h, "a")->shape[0], 4);
+    assert_null(st_header_find(h, "c"));
+    assert_string_equal(st_header_metadata(h, "input_size"), "32");
+    assert_string_equal(st_header_path(h), p);
+    assert_ptr_equal(st_header_find(st_file_header(f), "b"), st_find(f, "b"));
+    st_header_free(h);
+    st_close(f);
+
+    /* The data are not read: a 256 MiB tensor in a sparse file. */
+    const char *big = "{\"w\":{\"dtype\":\"U8\",\"shape\":[268435456],"
+                      "\"data_offsets\":[0,268435456]}}";
+    p = write_st("big.safetensors", big, 0, 0);
+    assert_int_equal(truncate(p, (off_t)(8 + strlen(big)) + 268435456), 0);
+    assert_int_equal(st_header_read(&h, p, msg, sizeof msg), 0);
+    assert_int_equal(st_header_find(h, "w")->nbytes, 268435456);
+    st_header_free(h);
+    assert_int_equal(truncate(p, 8 + (off_t)strlen(big) + 100), 0); // data cut short
+    assert_int_equal(st_header_read(&h, p, msg, sizeof msg), ERR_PARSE);
+    assert_null(h);
+    assert_non_null(strstr(msg, "beyond the data section"));
+
+    /* PyTorch files: torch.save's zip archive and a legacy pickle. */
+    static const uint8_t zip[] = {'P', 'K', 3, 4, 0x14, 0, 0, 0, 8, 0, 'a', 'r', 'c', 'h'};
+    static const uint8_t pkl[] = {0x80, 2, 0x8a, 0x0a, 'l', 'p', 0xfc, 0x9c, 'F', 0xf9, '.'};
+    char files[2][512]; // write_bytes' buffer is static
+    snprintf(files[0], sizeof files[0], "%s", write_bytes("m.pth", zip, sizeof zip));
+    snprintf(files[1], sizeof files[1], "%s", write_bytes("legacy.pth", pkl, sizeof pkl));
+    const char *what[2] = {"zip archive", "Python pickle"};
+    for (int k = 0; k < 2; k++) {
+        msg[0] = 0;
+        assert_int_equal(st_header_read(&h, files[k], msg, sizeof msg), ERR_PARSE);
+        assert_non_null(strstr(msg, what[k]));
+        assert_non_null(strstr(msg, "etc/export-weights.py"));
+        assert_non_null(strstr(msg, files[k]));
+        msg[0] = 0;
+        assert_int_equal(st_open(&f, files[k], msg, sizeof msg), ERR_PARSE);
+        assert_non_null(strstr(msg, "etc/export-weights.py"));
+    }
+    /* st_header_parse needs the whole header in the buffer it is given. */
+    uint8_t buf[64];
+    uint64_t hl = 40;
+    memcpy(buf, &hl, 8);
+    memset(buf + 8, ' ', sizeof buf - 8);
+    assert_int_equal(st_header_parse(&h, "x", buf, 20, 1000, msg, sizeof msg), ERR_PARSE);
+    assert_non_null(strstr(msg, "only 20 of the 48 header bytes"));
+    assert_int_equal(st_header_read(&h, tmpdir, msg, sizeof msg), ERR_IO);
+}
+
+/* A header with the given __metadata__ JSON object text META (empty: none). */
+static st_header *meta_header(const char *meta)
+{
+    char hdr[512], msg[256];
+    snprintf(hdr, sizeof hdr, "{%s%s%s}", *meta ? "\"__metadata__\":" : "", meta, "");
+    const char *p = write_st("meta.safetensors", hdr, 0, 0);
+    st_header *h = NULL;
+    assert_int_equal(st_header_read(&h, p, msg, sizeof msg), 0);
+    return h;
+}
+
+/* weights_meta: input_size, mean and std from the metadata, ImageNet's and
+ * the default size otherwise, every malformed value refused naming it; the
+ * given size wins over the file's. */
+static void test_weights_meta(void **state)
+{
+    (void)state;
+    char msg[256];
+    weights_meta m;
+    const char *from;
+    st_header *h = meta_header("");
+    assert_int_equal(weights_meta_read(h, &m, msg, sizeof msg), 0);
+    assert_int_equal(m.input_size, 0);
+    assert_false(m.has_mean || m.has_std);
+    assert_true(m.mean[0] == 0.485f && m.std[2] == 0.225f);
+    assert_int_equal(weights_input_size(&m, 0, &from), 224);
+    assert_string_equal(from, "default");
+    st_header_free(h);
+    h = meta_header(
+        "{\"input_size\":\"32\",\"mean\":\"[0.5, 0.25, 0]\",\"std\":\"[0.1,0.2,0.3]\"}");
+    assert_int_equal(weights_meta_read(h, &m, msg, sizeof msg), 0);
+    assert_int_equal(m.input_size, 32);
+    assert_true(m.has_mean && m.has_std);
+    assert_true(m.mean[0] == 0.5f && m.mean[1] == 0.25f && m.mean[2] == 0.0f);
+    assert_true(m.std[0] == 0.1f && m.std[2] == 0.3f);
+    assert_int_equal(weights_input_size(&m, 0, &from), 32);
+    assert_string_equal(from, "weights");
+    assert_int_equal(weights_input_size(&m, 64, &from), 64);
+    assert_string_equal(from, "given");
+    assert_int_equal(weights_input_size(NULL, 0, NULL), 224);
+    st_header_free(h);
+    static const struct {
+        const char *meta; // __metadata__
+        const char *want; // in the message
+    } bad[] = {
+        {"{\"input_size\":\"abc\"}", "\"input_size\" is \"abc\", not an integer from 8 to 4096"},
+        {"{\"input_size\":\"4\"}", "\"input_size\" is \"4\""},
+        {"{\"mean\":\"[0.5,0.5]\"}", "\"mean\" is [0.5,0.5], expected a JSON array of 3"},
+        {"{\"mean\":\"[0.5,\\\"x\\\",0.5]\"}", "\"mean\"[1] is not a finite number"},
+        {"{\"std\":\"[0.5,0.5,-1]\"}", "\"std\"[2] is not a positive number"},
+        {"{\"std\":\"oops\"}", "\"std\" is oops"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        h = meta_header(bad[i].meta);
+        msg[0] = 0;
+        int rc = weights_meta_read(h, &m, msg, sizeof msg);
+        if (rc != ERR_MODEL || !strstr(msg, bad[i].want) || !strstr(msg, "meta.safetensors"))
+            fail_msg("%s: rc %d, message \"%s\" (want \"%s\")", bad[i].meta, rc, msg, bad[i].want);
+        st_header_free(h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_and_short_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_padding_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_meta, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,9 +3,14 @@
  * labelled ImageFolder and prints one JSON object:
  *   {"loss", "accuracy", "precision", "recall", "f1",            (macro, metrics.h)
  *    "per_class": [{"class", "precision", "recall", "f1", "support"}, ...],
- *    "confusion_matrix": [[...]], "classes": [...], "images", "weights", "data"}
- * The architecture, class names and preprocessing (input size, mean, std)
- * come from the checkpoint's metadata; the folder's class sub-directories are
+ *    "confusion_matrix": [[...]], "classes": [...], "images", "weights", "data",
+ *    "input_size", "normalization": {"mean", "std"}}
+ * and with --predictions also "predictions": one record per image in folder
+ * order, {"file", "label", "top", "logits"} as predict prints it
+ * (cmd_prediction). The architecture, class names and preprocessing (input
+ * size, mean, std) come from the checkpoint's metadata, and the images go
+ * through the evaluation path of training and predict (image.h), normalised
+ * with that mean and std; the folder's class sub-directories are
  * matched to the checkpoint's classes by name (a folder class the model does
  * not know is an error naming it; classes missing from the folder just have
  * support 0). The loss is plain cross-entropy averaged over the images.
@@ -40,11 +45,13 @@
 static void eval_usage(FILE *f)
 {
     fprintf(f, "usage: sweep-worker eval --weights CKPT --data DIR [--batch B] [--threads T]\n"
-               "                          [--cache-dir DIR] [--data-root DIR]...\n"
+               "                          [--cache-dir DIR] [--data-root DIR]... [--predictions]\n"
                "\n"
                "Evaluates a trial checkpoint (best.safetensors) on a labelled ImageFolder and\n"
                "prints one JSON object: loss, accuracy, macro precision/recall/f1, per_class,\n"
-               "confusion_matrix (rows = true class), classes. Defaults: --batch 64, --threads 1.\n"
+               "confusion_matrix (rows = true class), classes, input_size, normalization.\n"
+               "Defaults: --batch 64, --threads 1. --predictions: also each image's top classes\n"
+               "and logits, as predict prints them (\"predictions\").\n"
                "--data-root DIR (repeatable; the daemon passes its data_roots): the data folder\n"
                "must resolve inside one of them, and a class folder or image that links outside\n"
                "all of them is skipped with a warning. Without, links are followed anywhere.\n"
@@ -68,20 +75,23 @@ typedef struct {
     int n_roots;           // --data-root options given
     int batch;             // --batch B, images per forward pass
     int threads;           // --threads T
+    bool predictions;      // --predictions: list each image's record
     bool help;             // --help / -h: print the usage, evaluate nothing
 } eval_opts;
 
 /* What the evaluation found, for eval_report. */
 typedef struct {
-    ckpt_meta meta;  // the checkpoint's classes and preprocessing (owned)
-    confusion cm;    // predictions against labels (owned)
-    double loss_sum; // cross-entropy summed over the images
+    ckpt_meta meta;      // the checkpoint's classes and preprocessing (owned)
+    confusion cm;        // predictions against labels (owned)
+    double loss_sum;     // cross-entropy summed over the images
+    json_t *predictions; // with --predictions: array of records (owned), else NULL
 } eval_result;
 
 static void eval_result_free(eval_result *r)
 {
     confusion_free(&r->cm);
     ckpt_meta_free(&r->meta);
+    json_decref(r->predictions);
 }
 
 /* argv -> O; --help prints the usage. 0, or WEXIT_SPEC with the reason in MSG. */
@@ -94,6 +104,10 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
             eval_usage(stdout);
             o->help = true;
             return 0;
+        }
+        if (!strcmp(a, "--predictions")) {
+            o->predictions = true;
+            continue;
         }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         bool known = !strcmp(a, "--weights") || !strcmp(a, "--data") || !strcmp(a, "--batch") ||
@@ -131,6 +145,24 @@ static int eval_parse(int argc, char **argv, eval_opts *o, char *msg, size_t msg
     return 0;
 }
 
+/* Appends to R->predictions the record of image POS of SPLIT (in folder
+ * DIR) with LOGITS and true class LABEL. 0 or ERR_NOMEM. */
+static int add_prediction(eval_result *r, const char *dir, const dataset_split *split, uint32_t pos,
+                          const float *logits, int label)
+{
+    const dataset_file *f = &split->scan->files[split->file[pos]];
+    size_t n = strlen(dir) + strlen(f->rel) + 2;
+    char *path = malloc(n);
+    if (!path) return ERR_NOMEM;
+    snprintf(path, n, "%s/%s", dir, f->rel);
+    json_t *p = cmd_prediction(path, logits, r->meta.classes, r->meta.nclasses, r->meta.nclasses);
+    free(path);
+    if (!p || json_object_set_new(p, "label", json_string(r->meta.classes[label])) ||
+        json_array_append_new(r->predictions, p))
+        return ERR_NOMEM;
+    return 0;
+}
+
 /* Evaluates O's checkpoint on O's folder into R (which the caller frees with
  * eval_result_free, also after a failure). Returns the exit code; on failure
  * the error has been reported (print_error). */
@@ -158,16 +190,12 @@ static int eval_run(const eval_opts *o, eval_result *r)
         code = print_error(train_exit_for(rc, 'm'), msg);
         goto done;
     }
-    for (int c = 0; c < 3; c++)
-        if (meta->mean[c] != image_mean[c] || meta->std[c] != image_std[c]) {
-            log_warn("%s: normalisation differs from ImageNet's; evaluating with ImageNet "
-                     "mean/std, as the data pipeline always does",
-                     o->weights);
-            break;
-        }
+    image_norm norm;
+    memcpy(norm.mean, meta->mean, sizeof norm.mean);
+    memcpy(norm.std, meta->std, sizeof norm.std);
     rc = dataset_open_eval(o->data, o->roots, o->n_roots, meta->classes, meta->nclasses,
-                           meta->input_size, o->cache_dir, o->threads, &scan, &store, &split, msg,
-                           sizeof msg);
+                           meta->input_size, &norm, o->cache_dir, o->threads, &scan, &store, &split,
+                           msg, sizeof msg);
     data_open = true;
     if (rc < 0) {
         code = print_error(train_exit_for(rc, 'd'), msg);
@@ -200,15 +228,26 @@ static int eval_run(const eval_opts *o, eval_result *r)
         code = print_error(WEXIT_NOMEM, msg);
         goto done;
     }
+    if (o->predictions && !(r->predictions = json_array())) {
+        code = print_error(WEXIT_NOMEM, "out of memory");
+        goto done;
+    }
+    log_info("eval: input %d px, mean %.4g %.4g %.4g, std %.4g %.4g %.4g (%s's metadata)",
+             meta->input_size, norm.mean[0], norm.mean[1], norm.mean[2], norm.std[0], norm.std[1],
+             norm.std[2], o->weights);
     dataset_loader_start(l, 0);
     dataset_batch b;
     while (dataset_loader_next(l, &b) == 1) {
         const float *logits = resnet_forward(m, b.x, b.n, NULL);
         r->loss_sum += (double)resnet_loss(m, b.labels, 0.0f, NULL) * b.n;
-        for (int i = 0; i < b.n; i++)
-            confusion_add(
-                &r->cm, b.labels[i],
-                metrics_argmax(logits + (size_t)i * (size_t)meta->nclasses, meta->nclasses));
+        for (int i = 0; i < b.n; i++) {
+            const float *li = logits + (size_t)i * (size_t)meta->nclasses;
+            confusion_add(&r->cm, b.labels[i], metrics_argmax(li, meta->nclasses));
+            if (r->predictions && add_prediction(r, o->data, &split, b.index[i], li, b.labels[i])) {
+                code = print_error(WEXIT_NOMEM, "out of memory listing the predictions");
+                goto done;
+            }
+        }
     }
 done:
     dataset_loader_free(l);
@@ -242,8 +281,16 @@ static int eval_report(const eval_opts *o, const eval_result *r)
                   "precision", ms.precision, "recall", ms.recall, "f1", ms.f1, "per_class", per,
                   "confusion_matrix", confusion_to_json(cm), "classes", names, "images",
                   (json_int_t)cm->total, "weights", o->weights, "data", o->data);
-    char *txt =
-        out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
+    if (out) {
+        json_object_set_new(out, "input_size", json_integer(meta->input_size));
+        json_object_set_new(out, "normalization",
+                            json_pack("{s:[f,f,f], s:[f,f,f]}", "mean", (double)meta->mean[0],
+                                      (double)meta->mean[1], (double)meta->mean[2], "std",
+                                      (double)meta->std[0], (double)meta->std[1],
+                                      (double)meta->std[2]));
+        if (r->predictions) json_object_set(out, "predictions", r->predictions);
+    }
+    char *txt = out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(out);
     if (!txt) return print_error(WEXIT_NOMEM, "out of memory formatting the result");
     errno = 0;

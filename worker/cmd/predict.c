@@ -16,14 +16,20 @@
  * "input_size" (decimal), "mean" and "std" (JSON arrays of 3 numbers, RGB on
  * the 0..1 scale), "arch". Plain pretrained weights have none of them: then
  * the classes are named by their index ("0", "1", …), the input size is 224
- * and normalisation is ImageNet's. --input-size overrides the file; --arch, if
+ * and normalisation is ImageNet's (weights_meta.h, shared with run and the
+ * daemon). --input-size overrides the file; --arch, if
  * given, must match the architecture found in the file.
  *
- * Preprocessing is the evaluation transform the training side uses
- * (image_preprocess_file in image.h): decode with libjpeg-turbo, resize the
- * shorter side to round(input_size / 0.875) with an antialiased filter,
- * center-crop input_size, normalise. --raw skips resize and crop; the image
- * must already be input_size x input_size.
+ * Preprocessing is the evaluation transform of training, validation and
+ * eval, through the same code (image_preprocess_file in image.h): decode
+ * with libjpeg-turbo into the data sets' stored square (shorter side resized
+ * to round(input_size / 0.875) with an antialiased filter, center-cropped
+ * square), center-crop input_size, normalise with the file's mean/std; so an
+ * image gets bit-identical logits here and in `eval --predictions` (same
+ * batch and threads; see README). --raw skips resize and crop; the image
+ * must already be input_size x input_size. The input size and normalisation
+ * in use are logged (info) on stderr. Numbers are printed exactly (17
+ * significant digits).
  *
  * Steps: predict_parse (argv -> predict_opts), predict_run (the batches) and
  * the report step report_result / report_error, one line per image, which
@@ -40,22 +46,22 @@
 #include "errors.h"
 #include "image.h"
 #include "log.h"
-#include "numparse.h"
 #include "resnet.h"
 #include "safetensors.h"
+#include "weights_meta.h"
 #include "worker_cmds.h"
 
-#define PREDICT_DEFAULT_SIZE 224
 #define PREDICT_DEFAULT_TOP 5
 #define PREDICT_DEFAULT_BATCH 8
 
 /* Everything predict needs to know about the model file. */
 typedef struct {
-    int input_size; // network input side in pixels
-    float mean[3];  // normalisation mean, RGB, 0..1 scale
-    float std[3];   // normalisation std, RGB
-    char **classes; // (nclasses) names; owned
-    int nclasses;   // = fc rows
+    int input_size;         // network input side in pixels
+    const char *size_from;  // where it came from: "--input-size", "weights" or "default"
+    image_norm norm;        // normalisation (the file's mean/std, else ImageNet's)
+    bool norm_from_weights; // the file's metadata gave mean or std
+    char **classes;         // (nclasses) names; owned
+    int nclasses;           // = fc rows
 } predict_meta;
 
 /* What the command line asks for. */
@@ -114,54 +120,21 @@ static void meta_free(predict_meta *pm)
     memset(pm, 0, sizeof *pm);
 }
 
-/* Parses a metadata value that must be a JSON array of 3 positive-or-any
- * numbers (POSITIVE: all > 0) into OUT. */
-static int meta_triple(const st_file *f, const char *key, int positive, float *out, char *msg,
-                       size_t msglen)
-{
-    const char *s = st_metadata(f, key);
-    if (!s) return 0;
-    json_t *a = json_loads(s, JSON_DECODE_ANY, NULL);
-    int rc = 0;
-    if (!json_is_array(a) || json_array_size(a) != 3) {
-        rc = err_set(msg, msglen, ERR_MODEL,
-                     "%s: metadata \"%s\" is %.40s, expected a JSON array of 3 numbers", st_path(f),
-                     key, s);
-        goto out;
-    }
-    for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_array_get(a, i);
-        double d = json_number_value(v);
-        if (!json_is_number(v) || !isfinite(d) || (positive && d <= 0)) {
-            rc = err_set(msg, msglen, ERR_MODEL, "%s: metadata \"%s\"[%zu] is not a %snumber",
-                         st_path(f), key, i, positive ? "positive " : "");
-            goto out;
-        }
-        out[i] = (float)d;
-    }
-out:
-    json_decref(a);
-    return rc;
-}
-
 /* Reads the preprocessing and class names from F's metadata (see the file
  * comment), for a model with NCLASSES outputs. INPUT_SIZE > 0 overrides. */
 static int meta_read(const st_file *f, int nclasses, int input_size, predict_meta *pm, char *msg,
                      size_t msglen)
 {
     memset(pm, 0, sizeof *pm);
-    memcpy(pm->mean, image_mean, sizeof pm->mean);
-    memcpy(pm->std, image_std, sizeof pm->std);
-    pm->input_size = PREDICT_DEFAULT_SIZE;
     const char *path = st_path(f);
-    const char *s = st_metadata(f, "input_size");
-    if (s && numparse_int("input_size", s, 1, 65536, &pm->input_size, NULL, 0))
-        return err_set(msg, msglen, ERR_MODEL,
-                       "%s: metadata \"input_size\" is \"%.40s\", not a positive integer", path, s);
-    if (input_size > 0) pm->input_size = input_size;
-    int rc = meta_triple(f, "mean", 0, pm->mean, msg, msglen);
-    if (!rc) rc = meta_triple(f, "std", 1, pm->std, msg, msglen);
+    weights_meta wm;
+    int rc = weights_meta_read(st_file_header(f), &wm, msg, msglen);
     if (rc) return rc;
+    pm->input_size = weights_input_size(&wm, input_size, &pm->size_from);
+    if (!strcmp(pm->size_from, "given")) pm->size_from = "--input-size";
+    pm->norm = image_norm_of(&wm);
+    pm->norm_from_weights = wm.has_mean || wm.has_std;
+    const char *s;
 
     pm->classes = calloc((size_t)nclasses, sizeof *pm->classes);
     if (!pm->classes) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
@@ -198,29 +171,6 @@ static int meta_read(const st_file *f, int nclasses, int input_size, predict_met
     return 0;
 }
 
-/* Loads PATH into OUT (3, SIZE, SIZE) normalised with PM's mean and std:
- * the evaluation preprocessing of image.h (ImageNet normalisation), then,
- * when the file asks for other constants, the affine map from ImageNet's to
- * those (x' = x * s0/s + (m0 - m)/s), so the pixels are exactly the ones the
- * training side evaluates on. */
-static int preprocess(const char *path, const predict_meta *pm, int raw, float *out, char *msg,
-                      size_t msglen)
-{
-    int rc = image_preprocess_file(path, pm->input_size, raw, out, msg, msglen);
-    if (rc) return rc;
-    if (!memcmp(pm->mean, image_mean, sizeof pm->mean) &&
-        !memcmp(pm->std, image_std, sizeof pm->std))
-        return 0;
-    size_t plane = (size_t)pm->input_size * pm->input_size;
-    for (int c = 0; c < 3; c++) {
-        float scale = image_std[c] / pm->std[c];
-        float shift = (image_mean[c] - pm->mean[c]) / pm->std[c];
-        for (size_t i = 0; i < plane; i++)
-            out[c * plane + i] = out[c * plane + i] * scale + shift;
-    }
-    return 0;
-}
-
 /* A JSON string for a file name: the name itself when it is valid UTF-8,
  * else a copy with every byte outside ASCII replaced by '?'. New reference. */
 static json_t *json_filename(const char *file)
@@ -236,68 +186,68 @@ static json_t *json_filename(const char *file)
     return s;
 }
 
-/* Prints O as one compact JSON line with REAL_PRECISION significant digits
- * (0 = jansson's default) and drops the reference. 0 or ERR_NOMEM. */
-static int print_line(json_t *o, int real_precision)
+/* Prints O as one compact JSON line, numbers exact (jansson's 17 digits),
+ * and drops the reference. 0 or ERR_NOMEM. */
+static int print_line(json_t *o)
 {
-    size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-    if (real_precision) flags |= JSON_REAL_PRECISION(real_precision);
-    char *line = o ? json_dumps(o, flags) : NULL;
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (line) printf("%s\n", line);
     free(line);
     json_decref(o);
     return line ? 0 : ERR_NOMEM;
 }
 
-/* The report step, one image: prints the JSON line for one classified image.
- * 0 or ERR_NOMEM. */
-static int report_result(const char *file, const float *logits, const predict_meta *pm, int top)
+json_t *cmd_prediction(const char *file, const float *logits, char *const *classes, int k, int top)
 {
-    int k = pm->nclasses;
     double mx = logits[0], sum = 0;
     for (int i = 1; i < k; i++)
         if (logits[i] > mx) mx = logits[i];
     for (int i = 0; i < k; i++)
         sum += exp((double)logits[i] - mx);
-    /* Top K by selection: K is small. */
-    int *best = malloc(sizeof(int) * (size_t)top);
+    if (top > k) top = k;
     char *taken = calloc((size_t)k, 1);
     json_t *o = json_object(), *ta = json_array(), *la = json_array();
-    int rc = 0;
-    if (!best || !taken || !o || !ta || !la) {
-        rc = ERR_NOMEM;
-        json_decref(ta);
-        json_decref(la);
-        goto out;
-    }
+    if (!taken || !o || !ta || !la) goto fail;
+    /* Top K by selection: K is small. */
     for (int j = 0; j < top; j++) {
         int b = -1;
         for (int i = 0; i < k; i++)
             if (!taken[i] && (b < 0 || logits[i] > logits[b])) b = i;
         taken[b] = 1;
-        best[j] = b;
         double p = exp((double)logits[b] - mx) / sum;
-        json_array_append_new(
-            ta, json_pack("{s:s, s:i, s:f}", "class", pm->classes[b], "index", b, "prob", p));
+        if (json_array_append_new(
+                ta, json_pack("{s:s, s:i, s:f}", "class", classes[b], "index", b, "prob", p)))
+            goto fail;
     }
     for (int i = 0; i < k; i++)
-        json_array_append_new(la, json_real(logits[i]));
-    json_object_set_new(o, "file", json_filename(file));
-    json_object_set_new(o, "top", ta);
-    json_object_set_new(o, "logits", la);
-    rc = print_line(o, 7);
-    o = NULL;
-out:
-    json_decref(o);
-    free(best);
+        if (json_array_append_new(la, json_real(logits[i]))) goto fail;
     free(taken);
-    return rc;
+    if (json_object_set_new(o, "file", json_filename(file)) || json_object_set_new(o, "top", ta) ||
+        json_object_set_new(o, "logits", la)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+fail:
+    free(taken);
+    json_decref(o);
+    json_decref(ta);
+    json_decref(la);
+    return NULL;
+}
+
+/* The report step, one image: prints the JSON line for one classified image.
+ * 0 or ERR_NOMEM. */
+static int report_result(const char *file, const float *logits, const predict_meta *pm, int top)
+{
+    json_t *o = cmd_prediction(file, logits, pm->classes, pm->nclasses, top);
+    return o ? print_line(o) : ERR_NOMEM;
 }
 
 /* The report step, one image that could not be used: {"file":…, "error":…}. */
 static void report_error(const char *file, const char *message)
 {
-    print_line(json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message), 0);
+    print_line(json_pack("{s:o?, s:s}", "file", json_filename(file), "error", message));
 }
 
 /* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
@@ -373,8 +323,13 @@ static int predict_run(const predict_opts *o)
                      pm.input_size);
         goto model_fail;
     }
-    log_debug("predict: %s (%s, %d classes), input %d, kernel %s x%d", o->weights, info.arch,
-              info.classes, pm.input_size, blas_core_name(), blas_threads());
+    log_info("predict: %s (%s, %d classes), input %d px (%s), mean %.4g %.4g %.4g, std %.4g %.4g "
+             "%.4g (%s)",
+             o->weights, info.arch, info.classes, pm.input_size,
+             !strcmp(pm.size_from, "weights") ? "the weights' metadata" : pm.size_from,
+             pm.norm.mean[0], pm.norm.mean[1], pm.norm.mean[2], pm.norm.std[0], pm.norm.std[1],
+             pm.norm.std[2], pm.norm_from_weights ? "the weights' metadata" : "ImageNet's");
+    log_debug("predict: kernel %s x%d", blas_core_name(), blas_threads());
 
     for (int start = 0; start < nimages; start += batch) {
         int end = start + batch < nimages ? start + batch : nimages;
@@ -386,7 +341,8 @@ static int predict_run(const predict_opts *o)
         }
         for (int i = start; i < end; i++) {
             char emsg[1024] = "";
-            int prc = preprocess(images[i], &pm, o->raw, x + per * (size_t)n, emsg, sizeof emsg);
+            int prc = image_preprocess_file(images[i], pm.input_size, &pm.norm, o->raw,
+                                            x + per * (size_t)n, emsg, sizeof emsg);
             if (prc) {
                 errs[i - start] = strdup(emsg[0] ? emsg : err_str(prc));
                 slot[i - start] = -1;

@@ -1,5 +1,5 @@
-/* augment.c — training augmentation and the evaluation view of cached
- * squares (include/image.h).
+/* augment.c — training augmentation of cached squares (include/image.h;
+ * their evaluation view is image_eval_view in image.c).
  *
  * Design notes:
  *  - The crop, flip and rotation are folded into one affine map from output
@@ -19,8 +19,8 @@
  *    evaluation crop shifted by up to `pad` pixels. The cached square is a bit
  *    larger than the crop, so real pixels fill most of the shift; only what
  *    falls outside the square takes the fill value.
- *  - The fill value is the ImageNet mean colour, which normalises to 0 — the
- *    same as zero padding of a normalised tensor.
+ *  - The fill value is the normalisation's mean colour, which normalises to
+ *    0 — the same as zero padding of a normalised tensor.
  *  - Colour jitter works on the sampled [0, 1] values: brightness multiplies,
  *    contrast blends with the mean gray (0.299 R + 0.587 G + 0.114 B) of the
  *    brightened view; both clamp to [0, 1] like torchvision. */
@@ -51,26 +51,6 @@ void image_augment_light(augment_opts *o)
     o->contrast = 0.0;
 }
 
-void image_eval_view(const uint8_t *src, int ss, int out_size, float *out)
-{
-    float lut[3][256];
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++)
-            lut[c][v] = ((float)v / 255.0f - image_mean[c]) / image_std[c];
-    int off = (int)nearbyint((ss - out_size) / 2.0);
-    size_t np = (size_t)out_size * out_size;
-    float *r = out, *g = out + np, *b = out + 2 * np;
-    for (int y = 0; y < out_size; y++) {
-        const uint8_t *row = src + ((size_t)(y + off) * ss + off) * 3;
-        size_t o = (size_t)y * out_size;
-        for (int x = 0; x < out_size; x++) {
-            r[o + x] = lut[0][row[3 * x]];
-            g[o + x] = lut[1][row[3 * x + 1]];
-            b[o + x] = lut[2][row[3 * x + 2]];
-        }
-    }
-}
-
 /* torchvision RandomResizedCrop.get_params on an SS x SS square: box
  * (left, top, width, height) in pixels. */
 static void rrc_box(int ss, const augment_opts *o, rng_t *r, int *left, int *top, int *w, int *h)
@@ -96,10 +76,11 @@ static void rrc_box(int ss, const augment_opts *o, rng_t *r, int *left, int *top
     *h = ss;
 }
 
-void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o, rng_t *r,
-                   float *out)
+void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o,
+                   const image_norm *norm, rng_t *r, float *out)
 {
     augment_opts def;
+    if (!norm) norm = &image_norm_imagenet;
     if (!o) {
         image_augment_defaults(&def);
         o = &def;
@@ -141,7 +122,7 @@ void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts 
     double x00 = cx + a_u * (0.5 - half) + a_v * (0.5 - half);
     double y00 = cy + b_u * (0.5 - half) + b_v * (0.5 - half);
 
-    const float fill[3] = {image_mean[0], image_mean[1], image_mean[2]};
+    const float fill[3] = {norm->mean[0], norm->mean[1], norm->mean[2]};
     size_t np = (size_t)out_size * out_size;
     float *R = out, *G = out + np, *B = out + 2 * np;
     const float fb = (float)bright;
@@ -203,7 +184,7 @@ void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts 
     float c = (float)contrast, cm = (1.0f - c) * m;
     float *ch[3] = {R, G, B};
     for (int k = 0; k < 3; k++) {
-        float inv = 1.0f / image_std[k], mean = image_mean[k];
+        float inv = 1.0f / norm->std[k], mean = norm->mean[k];
         float *p = ch[k];
         for (size_t i = 0; i < np; i++) {
             float t = c * p[i] + cm;

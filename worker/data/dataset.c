@@ -380,11 +380,9 @@ static void *build_thread(void *arg)
         char path[PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", j->scan->root, f->rel);
         char why[256] = "";
-        image_u8 im = {0};
         int rc = fileio_read(path, 0, &buf, why, sizeof why);
-        if (!rc) rc = image_decode_jpeg(buf.data, buf.len, j->side, &im, why, sizeof why);
-        if (!rc) rc = image_resize_center_crop(&im, j->side, j->side, j->pix + i * sq);
-        image_free(&im);
+        if (!rc)
+            rc = image_eval_square(buf.data, buf.len, j->side, j->pix + i * sq, why, sizeof why);
         if (rc == 0) {
             j->ok[i] = 1;
             continue;
@@ -957,6 +955,7 @@ int dataset_open(const dataset_config *cfg, dataset *d, char *msg, size_t msglen
             goto fail;
         }
     }
+    d->train.norm = d->val.norm = cfg->norm ? *cfg->norm : image_norm_imagenet;
     char outside[64] = "";
     if (d->outside)
         snprintf(outside, sizeof outside, ", %zu links outside data_roots skipped", d->outside);
@@ -988,9 +987,9 @@ void dataset_close(dataset *d)
 }
 
 int dataset_open_eval(const char *dir, char *const *roots, int n_roots, char *const *classes,
-                      int nclasses, int input_size, const char *cache_dir, int threads,
-                      dataset_scan *scan, dataset_store **store, dataset_split *split, char *msg,
-                      size_t msglen)
+                      int nclasses, int input_size, const image_norm *norm, const char *cache_dir,
+                      int threads, dataset_scan *scan, dataset_store **store, dataset_split *split,
+                      char *msg, size_t msglen)
 {
     memset(split, 0, sizeof *split);
     *store = NULL;
@@ -1023,6 +1022,7 @@ int dataset_open_eval(const char *dir, char *const *roots, int n_roots, char *co
     }
     split->store = *store;
     split->scan = scan;
+    split->norm = norm ? *norm : image_norm_imagenet;
     if (split->n == 0) {
         rc = err_set(msg, msglen, ERR_DATA,
                      "data folder %s has no usable image (%zu JPEG files "
@@ -1084,9 +1084,9 @@ static int fill_from_perm(const dataset_split *sp, const uint32_t *perm, int inp
         if (augment) {
             rng_t r;
             rng_seed(&r, rng_derive(aug_seed, pos));
-            image_augment(px, ss, input_size, augment, &r, x + k * per);
+            image_augment(px, ss, input_size, augment, &sp->norm, &r, x + k * per);
         } else {
-            image_eval_view(px, ss, input_size, x + k * per);
+            image_eval_view(px, ss, input_size, &sp->norm, x + k * per);
         }
         labels[k] = sp->label[pos];
         if (index) index[k] = pos;

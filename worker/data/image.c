@@ -1,6 +1,8 @@
 /* image.c — JPEG decoding (TurboJPEG API of libjpeg-turbo 2.1), the
- * torchvision evaluation geometry, normalisation and the one-call
- * preprocessing used by `predict`. See include/image.h for the contract.
+ * torchvision evaluation geometry, normalisation, the stored square and the
+ * one-call preprocessing used by `predict`, which is the data sets'
+ * evaluation path (image_eval_square, then image_eval_view). See
+ * include/image.h for the contract.
  *
  * Design notes:
  *  - Debian 12 ships libjpeg-turbo 2.1.5, whose TurboJPEG API is the tj*
@@ -38,8 +40,9 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
-const float image_mean[3] = {0.485f, 0.456f, 0.406f};
-const float image_std[3] = {0.229f, 0.224f, 0.225f};
+const float image_mean[3] = WEIGHTS_IMAGENET_MEAN;
+const float image_std[3] = WEIGHTS_IMAGENET_STD;
+const image_norm image_norm_imagenet = {WEIGHTS_IMAGENET_MEAN, WEIGHTS_IMAGENET_STD};
 
 #define IMAGE_MAX_PIXELS ((int64_t)1 << 28)
 #define IMAGE_MAX_COEF_BYTES ((int64_t)256 << 20) // coefficient buffer of one progressive image
@@ -327,12 +330,26 @@ int image_resize_center_crop(const image_u8 *im, int short_side, int crop, uint8
 
 /* ---- normalisation ----------------------------------------------------- */
 
-void image_normalize(const uint8_t *src, int w, int h, float *dst)
+image_norm image_norm_of(const weights_meta *m)
 {
-    float lut[3][256];
+    image_norm n;
+    memcpy(n.mean, m->mean, sizeof n.mean);
+    memcpy(n.std, m->std, sizeof n.std);
+    return n;
+}
+
+void image_norm_lut(const image_norm *n, float lut[3][256])
+{
+    if (!n) n = &image_norm_imagenet;
     for (int c = 0; c < 3; c++)
         for (int v = 0; v < 256; v++)
-            lut[c][v] = ((float)v / 255.0f - image_mean[c]) / image_std[c];
+            lut[c][v] = ((float)v / 255.0f - n->mean[c]) / n->std[c];
+}
+
+void image_normalize(const uint8_t *src, int w, int h, const image_norm *norm, float *dst)
+{
+    float lut[3][256];
+    image_norm_lut(norm, lut);
     size_t np = (size_t)w * h;
     float *r = dst, *g = dst + np, *b = dst + 2 * np;
     for (size_t i = 0; i < np; i++) {
@@ -342,41 +359,65 @@ void image_normalize(const uint8_t *src, int w, int h, float *dst)
     }
 }
 
-/* ---- one-call preprocessing -------------------------------------------- */
+void image_eval_view(const uint8_t *src, int ss, int out_size, const image_norm *norm, float *out)
+{
+    float lut[3][256];
+    image_norm_lut(norm, lut);
+    int off = (int)nearbyint((ss - out_size) / 2.0);
+    size_t np = (size_t)out_size * out_size;
+    float *r = out, *g = out + np, *b = out + 2 * np;
+    for (int y = 0; y < out_size; y++) {
+        const uint8_t *row = src + ((size_t)(y + off) * ss + off) * 3;
+        size_t o = (size_t)y * out_size;
+        for (int x = 0; x < out_size; x++) {
+            r[o + x] = lut[0][row[3 * x]];
+            g[o + x] = lut[1][row[3 * x + 1]];
+            b[o + x] = lut[2][row[3 * x + 2]];
+        }
+    }
+}
 
-int image_preprocess_file(const char *path, int input_size, bool raw, float *out, char *msg,
-                          size_t msglen)
+/* ---- the stored square and one-call preprocessing ----------------------- */
+
+int image_eval_square(const uint8_t *buf, size_t len, int side, uint8_t *dst, char *msg,
+                      size_t msglen)
+{
+    image_u8 im = {0};
+    int rc = image_decode_jpeg(buf, len, side, &im, msg, msglen);
+    if (!rc && image_resize_center_crop(&im, side, side, dst) != 0)
+        rc = err_set(msg, msglen, ERR_NOMEM, "out of memory resizing a %dx%d image", im.w, im.h);
+    image_free(&im);
+    return rc;
+}
+
+int image_preprocess_file(const char *path, int input_size, const image_norm *norm, bool raw,
+                          float *out, char *msg, size_t msglen)
 {
     if (input_size < 1)
         return err_set(msg, msglen, ERR_INVALID, "input size %d is not positive", input_size);
-    int es = image_eval_size(input_size);
-    image_u8 im;
-    int rc = image_load_jpeg(path, raw ? 0 : es, &im, msg, msglen);
-    if (rc) return rc;
     if (raw) {
-        if (im.w != input_size || im.h != input_size) {
+        image_u8 im;
+        int rc = image_load_jpeg(path, 0, &im, msg, msglen);
+        if (rc) return rc;
+        if (im.w != input_size || im.h != input_size)
             rc = err_set(msg, msglen, ERR_DATA,
                          "%s is %dx%d but --raw needs exactly the input size %dx%d", path, im.w,
                          im.h, input_size, input_size);
-            image_free(&im);
-            return rc;
-        }
-        image_normalize(im.px, input_size, input_size, out);
+        else
+            image_eval_view(im.px, input_size, input_size, norm, out);
         image_free(&im);
-        return 0;
+        return rc;
     }
-    uint8_t *crop = malloc((size_t)input_size * input_size * 3);
-    if (!crop) {
-        image_free(&im);
-        return err_set(msg, msglen, ERR_NOMEM, "out of memory preprocessing %s", path);
-    }
-    rc = image_resize_center_crop(&im, es, input_size, crop);
-    image_free(&im);
-    if (rc) {
-        free(crop);
-        return err_set(msg, msglen, rc, "out of memory resizing %s", path);
-    }
-    image_normalize(crop, input_size, input_size, out);
-    free(crop);
-    return 0;
+    int side = image_eval_size(input_size);
+    uint8_t *buf = NULL, *sq = malloc((size_t)side * side * 3);
+    size_t len = 0;
+    if (!sq) return err_set(msg, msglen, ERR_NOMEM, "out of memory preprocessing %s", path);
+    int rc = read_file(path, &buf, &len, msg, msglen);
+    char why[256];
+    if (!rc && (rc = image_eval_square(buf, len, side, sq, why, sizeof why)))
+        err_set(msg, msglen, rc, "%s: %s", path, why);
+    if (!rc) image_eval_view(sq, side, input_size, norm, out);
+    free(buf);
+    free(sq);
+    return rc;
 }

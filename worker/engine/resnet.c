@@ -34,7 +34,7 @@
 #include "layers.h"
 #include "log.h"
 
-#define MAX_STAGE_BLOCKS 64
+#define MAX_STAGE_BLOCKS ARCH_MAX_STAGE_BLOCKS
 #define ALIGN_FLOATS 16 // 64-byte alignment inside the arena
 
 typedef struct {
@@ -287,14 +287,6 @@ static void build_all(builder *b, const arch_desc *a)
     }
 }
 
-/* The name of A's structure in arch.h's list, or NULL for other block counts. */
-static const char *block_pattern(const arch_desc *a)
-{
-    const arch_info *k =
-        arch_match(a->kind == RESNET_BOTTLENECK ? ARCH_BOTTLENECK : ARCH_BASIC, a->nb);
-    return k ? k->name : NULL;
-}
-
 /* Allocates the model for A (parameters uninitialised). */
 static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msglen)
 {
@@ -326,13 +318,8 @@ static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msgle
     in->features = a->features;
     in->classes = a->classes;
     in->param_count = m->param_count;
-    const char *pat = block_pattern(a);
-    if (pat)
-        snprintf(in->arch, sizeof in->arch, "%s", pat);
-    else
-        snprintf(in->arch, sizeof in->arch, "resnet-%s-%d-%d-%d-%d",
-                 a->kind == RESNET_BASIC ? "basic" : "bottleneck", a->nb[0], a->nb[1], a->nb[2],
-                 a->nb[3]);
+    arch_name_of(a->kind == RESNET_BOTTLENECK ? ARCH_BOTTLENECK : ARCH_BASIC, a->nb, in->arch,
+                 sizeof in->arch);
     *out = m;
     return 0;
 }
@@ -503,19 +490,14 @@ static int desc_from_file(arch_desc *a, const st_file *f, char *msg, size_t msgl
     a->in_ch = 3;
     a->width = stem.oc;
     a->stem_k = stem.k;
-    a->kind = st_find(f, "layer1.0.conv3.weight") ? RESNET_BOTTLENECK : RESNET_BASIC;
+    arch_block kind;
+    arch_detect(st_file_header(f), &kind, a->nb); // the structure by the names (arch.h)
+    a->kind = kind == ARCH_BOTTLENECK ? RESNET_BOTTLENECK : RESNET_BASIC;
     int nconv = a->kind == RESNET_BOTTLENECK ? 3 : 2;
-    for (int s = 0; s < 4; s++) {
-        int j = 0;
-        for (; j < MAX_STAGE_BLOCKS; j++) {
-            snprintf(name, sizeof name, "layer%d.%d.conv1.weight", s + 1, j);
-            if (!st_find(f, name)) break;
-        }
-        if (j == 0)
+    for (int s = 0; s < 4; s++)
+        if (a->nb[s] == 0)
             return err_set(msg, msglen, ERR_MODEL, "%s: missing tensor 'layer%d.0.conv1.weight'",
                            st_path(f), s + 1);
-        a->nb[s] = j;
-    }
     int nb = desc_nblocks(a);
     a->bc = calloc((size_t)nb * 4, sizeof *a->bc);
     if (!a->bc) return err_set(msg, msglen, ERR_NOMEM, "out of memory");

@@ -15,6 +15,7 @@
 #include "image.h"
 #include "log.h"
 #include "numparse.h"
+#include "weights_meta.h"
 
 #define JX_ABSENT_META 1 // meta_get_int: key not present
 
@@ -100,8 +101,9 @@ int ckpt_save(const char *path, resnet *m, optim *o, const ckpt_info *info, char
     }
     for (int i = 0; i < info->nclasses; i++)
         json_array_append_new(classes, json_string(info->classes[i]));
-    mean = float3(image_mean);
-    std = float3(image_std);
+    const image_norm *norm = info->norm ? info->norm : &image_norm_imagenet;
+    mean = float3(norm->mean);
+    std = float3(norm->std);
     if ((rc = st_writer_meta(w, "format", CKPT_FORMAT)) < 0 ||
         (rc = st_writer_meta(w, "arch", info->arch)) < 0 ||
         (rc = meta_json(w, "classes", classes)) < 0 ||
@@ -173,37 +175,10 @@ static json_t *meta_get_json(const st_file *f, const char *key)
     return json_loads(s, JSON_DECODE_ANY, NULL);
 }
 
-static int meta_float3(const st_file *f, const char *key, float *out, char *msg, size_t msglen)
-{
-    const char *s = st_metadata(f, key);
-    if (!s) return 0;
-    json_t *a = json_loads(s, 0, NULL);
-    int rc = 0;
-    if (!json_is_array(a) || json_array_size(a) != 3) {
-        rc = err_set(msg, msglen, ERR_MODEL, "%s: metadata %s: expected a JSON array of 3 numbers",
-                     st_path(f), key);
-        goto out;
-    }
-    for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_array_get(a, i);
-        if (!json_is_number(v)) {
-            rc = err_set(msg, msglen, ERR_MODEL, "%s: metadata %s[%zu]: expected a number",
-                         st_path(f), key, i);
-            goto out;
-        }
-        out[i] = (float)json_number_value(v);
-    }
-out:
-    json_decref(a);
-    return rc;
-}
-
 int ckpt_read_meta(const st_file *f, ckpt_meta *m, char *msg, size_t msglen)
 {
     memset(m, 0, sizeof *m);
     m->epoch = -1;
-    memcpy(m->mean, image_mean, sizeof m->mean);
-    memcpy(m->std, image_std, sizeof m->std);
     const char *path = st_path(f);
     const char *arch = st_metadata(f, "arch");
     if (!arch || !*arch)
@@ -238,12 +213,14 @@ int ckpt_read_meta(const st_file *f, ckpt_meta *m, char *msg, size_t msglen)
         m->nclasses = (int)i + 1;
     }
     json_decref(ca);
-    int rc = meta_get_int(f, "input_size", 1, 1 << 20, &m->input_size);
-    if (rc != 0)
-        return err_set(msg, msglen, ERR_MODEL, "%s: metadata \"input_size\" %s", path,
-                       rc == JX_ABSENT_META ? "is missing" : "is not a positive integer");
-    if ((rc = meta_float3(f, "mean", m->mean, msg, msglen)) < 0) return rc;
-    if ((rc = meta_float3(f, "std", m->std, msg, msglen)) < 0) return rc;
+    weights_meta wm;
+    int rc = weights_meta_read(st_file_header(f), &wm, msg, msglen);
+    if (rc < 0) return rc;
+    if (!wm.input_size)
+        return err_set(msg, msglen, ERR_MODEL, "%s: metadata \"input_size\" is missing", path);
+    m->input_size = wm.input_size;
+    memcpy(m->mean, wm.mean, sizeof m->mean);
+    memcpy(m->std, wm.std, sizeof m->std);
     if (meta_get_int(f, "epoch", 0, INT_MAX, &m->epoch) == ERR_PARSE)
         return err_set(msg, msglen, ERR_MODEL, "%s: metadata \"epoch\" is not an integer", path);
     if (meta_get_int(f, "step", 0, INT_MAX, &m->step) == ERR_PARSE)

@@ -27,8 +27,10 @@
 #include "resnet.h"
 #include "rng.h"
 #include "lr_schedule.h"
+#include "st_header.h"
 #include "tfevents.h"
 #include "timeutil.h"
+#include "weights_meta.h"
 #include "worker_cmds.h"
 
 volatile sig_atomic_t train_stop_requested;
@@ -79,6 +81,10 @@ enum { PHASE_STOPPED = 1, PHASE_FAILED = 2 };
 typedef struct {
     const trial_spec *s;          // the trial (borrowed)
     const trial_params *p;        // &s->params
+    int input_size;               // network input side: the spec's, else the weights', else 224
+    const char *input_size_from;  // where input_size came from: "spec", "weights", "default"
+    image_norm norm;              // normalisation of every batch: the weights', else ImageNet's
+    bool norm_from_weights;       // the weights' metadata gave mean or std
     dataset data;                 // train/val splits (owned)
     bool data_open;               // data needs dataset_close
     resnet *m;                    // the model (owned)
@@ -257,7 +263,8 @@ static ckpt_info ckpt_info_for(const trainer *t, resnet_info *mi, int epoch, int
         .arch = mi->arch,
         .classes = t->data.classes,
         .nclasses = t->data.nclasses,
-        .input_size = t->s->input_size,
+        .input_size = t->input_size,
+        .norm = &t->norm,
         .epoch = epoch,
         .step = step,
         .best_epoch = t->best_epoch,
@@ -479,10 +486,10 @@ static int compute_features(trainer *t, const dataset_split *split, float *dst)
     dataset_loader *l = NULL;
     int batch = t->max_batch;
     if ((size_t)batch > split->n) batch = (int)split->n;
-    if (dataset_loader_new(split, t->s->input_size, batch, t->s->seed, false, NULL, true, &l) < 0)
+    if (dataset_loader_new(split, t->input_size, batch, t->s->seed, false, NULL, true, &l) < 0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the loader's batch buffers (2 x %zu bytes) failed",
-                    (size_t)batch * 3 * (size_t)t->s->input_size * (size_t)t->s->input_size *
+                    (size_t)batch * 3 * (size_t)t->input_size * (size_t)t->input_size *
                         sizeof(float));
     dataset_loader_start(l, 0);
     dataset_batch b;
@@ -767,6 +774,36 @@ static int run_epoch(trainer *t)
 
 /* ---- set-up -------------------------------------------------------------- */
 
+/* The input size and normalisation of the trial (weights_meta.h): the
+ * spec's model.input_size, else the weights' metadata, else 224; the
+ * weights' mean and std, else ImageNet's. Every batch (training,
+ * validation) and the checkpoints use them, as eval and predict do. */
+static int resolve_preprocessing(trainer *t)
+{
+    const trial_spec *s = t->s;
+    weights_meta wm;
+    st_header *h = NULL;
+    char msg[768] = "";
+    int rc = s->weights ? st_header_read(&h, s->weights, msg, sizeof msg) : 0;
+    if (rc == 0 && h) rc = weights_meta_read(h, &wm, msg, sizeof msg);
+    st_header_free(h);
+    if (rc < 0) return fail(t, train_exit_for(rc, 'm'), "model.weights: %s", msg);
+    const weights_meta *m = s->weights ? &wm : NULL;
+    t->input_size =
+        weights_input_size(m, s->input_size_given ? s->input_size : 0, &t->input_size_from);
+    if (!strcmp(t->input_size_from, "given")) t->input_size_from = "spec";
+    t->norm = m ? image_norm_of(m) : image_norm_imagenet;
+    t->norm_from_weights = m && (m->has_mean || m->has_std);
+    log_info("input %d px (%s), normalisation mean %.4g %.4g %.4g, std %.4g %.4g %.4g (%s)",
+             t->input_size,
+             !strcmp(t->input_size_from, "spec")      ? "model.input_size"
+             : !strcmp(t->input_size_from, "weights") ? "the weights' metadata"
+                                                      : "the default",
+             t->norm.mean[0], t->norm.mean[1], t->norm.mean[2], t->norm.std[0], t->norm.std[1],
+             t->norm.std[2], t->norm_from_weights ? "the weights' metadata" : "ImageNet's");
+    return 0;
+}
+
 static int open_data(trainer *t)
 {
     const trial_spec *s = t->s;
@@ -774,7 +811,8 @@ static int open_data(trainer *t)
         .train_dir = s->train_dir,
         .val_dir = s->val_dir,
         .val_fraction = s->val_dir ? 0.0 : s->val_fraction,
-        .input_size = s->input_size,
+        .input_size = t->input_size,
+        .norm = &t->norm,
         .cache_dir = s->cache_dir,
         .threads = s->threads,
         .roots = s->data_roots,
@@ -835,8 +873,8 @@ static int prepare(trainer *t)
         log_info("the last batch of each epoch would hold a single image; it is left out "
                  "(training-mode batchnorm needs at least two)");
     char msg[768] = "";
-    int rc = resnet_prepare(t->m, p->freeze, (float)p->dropout, t->max_batch, t->s->input_size,
-                            t->s->input_size, msg, sizeof msg);
+    int rc = resnet_prepare(t->m, p->freeze, (float)p->dropout, t->max_batch, t->input_size,
+                            t->input_size, msg, sizeof msg);
     if (rc < 0) {
         if (rc == ERR_NOMEM) return fail(t, WEXIT_NOMEM, "preparing the model: %s", msg);
         if (rc == ERR_INVALID) return fail(t, WEXIT_SPEC, "model.input_size: %s", msg);
@@ -889,14 +927,14 @@ static int setup_batches(trainer *t, const char **mode)
         if (!(t->perm = talloc(t, n_train * sizeof *t->perm, "the epoch order")))
             return PHASE_FAILED;
     }
-    size_t img = 3 * (size_t)t->s->input_size * (size_t)t->s->input_size * sizeof(float);
+    size_t img = 3 * (size_t)t->input_size * (size_t)t->input_size * sizeof(float);
     augment_opts aug;
     if (p->augment == AUGMENT_LIGHT)
         image_augment_light(&aug);
     else
         image_augment_defaults(&aug);
     if (!cache_train &&
-        dataset_loader_new(&t->data.train, t->s->input_size, t->train_batch, t->s->seed, true,
+        dataset_loader_new(&t->data.train, t->input_size, t->train_batch, t->s->seed, true,
                            p->augment ? &aug : NULL, true, &t->train_loader) < 0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the training loader's batch buffers "
@@ -904,7 +942,7 @@ static int setup_batches(trainer *t, const char **mode)
                     (size_t)t->train_batch * img);
     if (!cache_val) {
         int vb = (size_t)t->max_batch < n_val ? t->max_batch : (int)n_val;
-        if (dataset_loader_new(&t->data.val, t->s->input_size, vb, t->s->seed, false, NULL, true,
+        if (dataset_loader_new(&t->data.val, t->input_size, vb, t->s->seed, false, NULL, true,
                                &t->val_loader) < 0)
             return fail(t, WEXIT_NOMEM,
                         "out of memory: allocating the validation loader's batch buffers "
@@ -948,6 +986,7 @@ static int run(trainer *t)
 
     double t_setup = time_mono();
     int prc = 0;
+    if (resolve_preprocessing(t)) return PHASE_FAILED;
     PHASE(PH_DATA, prc = open_data(t));
     if (prc) return PHASE_FAILED;
     PHASE(PH_MODEL, prc = build_model(t));
@@ -984,7 +1023,14 @@ static int run(trainer *t)
     json_object_set_new(ev, "classes", json_integer(t->data.nclasses));
     json_object_set_new(ev, "class_names", class_names_json(t));
     json_object_set_new(ev, "arch", json_string(info.arch));
-    json_object_set_new(ev, "input_size", json_integer(s->input_size));
+    json_object_set_new(ev, "input_size", json_integer(t->input_size));
+    json_object_set_new(ev, "input_size_from", json_string(t->input_size_from));
+    json_object_set_new(ev, "normalization",
+                        json_pack("{s:[f,f,f], s:[f,f,f], s:s}", "mean", (double)t->norm.mean[0],
+                                  (double)t->norm.mean[1], (double)t->norm.mean[2], "std",
+                                  (double)t->norm.std[0], (double)t->norm.std[1],
+                                  (double)t->norm.std[2], "from",
+                                  t->norm_from_weights ? "weights" : "imagenet"));
     json_object_set_new(ev, "weights", s->weights ? json_string(s->weights) : json_null());
     json_object_set_new(ev, "parameters", json_integer((json_int_t)info.param_count));
     json_object_set_new(ev, "trainable_parameters", json_integer((json_int_t)trainable));

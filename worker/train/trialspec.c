@@ -146,6 +146,7 @@ static int parse_model(trial_spec *s, const json_t *model, char *msg, size_t msg
     if ((rc = jx_get_int(model, "model", "input_size", false, 8, 4096, &v, msg, msglen)) < 0)
         return rc;
     s->input_size = (int)v;
+    s->input_size_given = rc == 0; // else the trainer takes the weights' (weights_meta.h)
     v = 64;
     if ((rc = jx_get_int(model, "model", "width", false, 1, 4096, &v, msg, msglen)) < 0) return rc;
     s->width = (int)v;
