@@ -731,6 +731,23 @@ static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
     return rc;
 }
 
+/* Test hook: with SWEEP_TEST_FEATURE_HOLD=PATH a build, once computed and
+ * before it is committed (lock held, temporary file written), creates
+ * PATH.held and waits until PATH exists (or a stop is asked), so tests can
+ * start a second trial against a build in progress or SIGKILL it there. */
+static void test_hold(void)
+{
+    const char *p = getenv("SWEEP_TEST_FEATURE_HOLD");
+    if (!p || !*p) return;
+    char held[PATH_MAX + 8];
+    snprintf(held, sizeof held, "%s.held", p);
+    FILE *f = fopen(held, "w");
+    if (f) fclose(f);
+    log_info("SWEEP_TEST_FEATURE_HOLD: build held until %s exists", p);
+    while (access(p, F_OK) != 0 && !train_stop_requested)
+        usleep(10000);
+}
+
 /* Builds the trial's cache entry (the lock is held) and points the trial at
  * it; when it cannot be stored, the features stay in memory. Returns 0,
  * PHASE_STOPPED or PHASE_FAILED. */
@@ -738,6 +755,7 @@ static int features_build(trainer *t)
 {
     int rc = compute_features(t, t->build_dst, true, true);
     if (rc) return rc;
+    test_hold();
     char msg[768];
     if (featcache_build_commit(&t->slot, msg, sizeof msg) == 0) {
         features_point(t, t->slot.entry.data);
