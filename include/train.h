@@ -37,7 +37,7 @@
  * so all these paths give bit-identical metrics. The in-memory outputs are
  * skipped (logged) when they would exceed SWEEP_FEATURE_CACHE_MB (default: a
  * quarter of physical memory). Test hook: SWEEP_TEST_FEATURE_HOLD=PATH holds
- * a finished build before its commit until PATH exists (PATH.held marks it). 
+ * a finished build before its commit until PATH exists (PATH.held marks it).
  *
  * Batches. The last partial batch of an epoch is trained on (loss averaged
  * over its images, as PyTorch's mean reduction does), except that a last
