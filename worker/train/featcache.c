@@ -429,7 +429,7 @@ static int make_room(const featcache *c, uint64_t need, char *msg, size_t msglen
             log_info("feature cache: removed %s, left by a build that did not finish", f[i].name);
             used -= f[i].bytes;
         }
-    qsort(f, n, sizeof *f, by_last_used);
+    if (n > 1) qsort(f, n, sizeof *f, by_last_used);
     for (size_t i = 0; i < n && used + need > c->max_bytes; i++)
         if (!f[i].temp && remove_unlocked(c, &f[i])) {
             log_info("feature cache: evicted %s (%" PRIu64 " MiB, least recently used)", f[i].name,
