@@ -8,8 +8,12 @@
 # path or mtime) and the image list are in the key; a corrupt entry is
 # discarded and rebuilt; layer3 features continued from cached layer2 ones
 # give the metrics of building layer3 directly; eviction keeps the folder
-# under cache_max_mb, least recently used first.
+# under cache_max_mb, least recently used first. Through sweepd (2 workers):
+# when the next queued trial needs an entry a running trial is building, the
+# daemon starts a trial of another key instead, so each entry is built once
+# and no slot waits; trial specs carry cache_max_mb.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.bash"
 
 W=$BUILD/sweep-worker
 MK=$BUILD/tests/train_mkdata
@@ -197,5 +201,33 @@ is "an entry larger than cache_max_mb: exit 0" "$(run huge)" 0
 is "an entry larger than cache_max_mb is not cached" "$(features huge)" '"off"'
 is "the too-large trial's metrics are the cached ones" "$(metrics huge | sed "s|$T/out/huge|OUT|g")" \
     "$(metrics e1 | sed "s|$T/out/e1|OUT|g")"
+
+# ---- sweepd: one builder per key, no slot left waiting ------------------------
+# grid order: label_smoothing varies fastest, so trials 0 and 1 share layer3
+# and trials 2 and 3 share layer2.
+SWEEPD_WORKER=$W "$BUILD/sweepd" --foreground --socket "$SOCK" --db "$DB" --state-dir "$VAR" \
+    --workers 2 --log-level debug >>"$DLOG" 2>&1 &
+DPID=$!
+wait_for 10 ping_ok
+JOB="{\"name\":\"fc\",\"data\":{\"train\":\"$T/data\",\"val_fraction\":0.25},
+ \"model\":{\"arch\":\"resnet18\",\"weights\":\"$T/out/base/best.safetensors\",\"input_size\":32},
+ \"space\":{\"freeze\":[\"layer3\",\"layer2\"],\"label_smoothing\":[0.0,0.1]},
+ \"fixed\":{\"epochs\":2,\"batch_size\":8,\"augment\":false},\"max_parallel\":2,\"seed\":4}"
+like "daemon: submit" "$(submit "$JOB")" '"ok":true,"job":1,"trials":4'
+wait_for 300 job_ended 1
+is "daemon: job done" "$(job_state 1)" done
+is "daemon: trial 0 is layer3, trial 1 layer3, trial 2 layer2" \
+    "$(sq "SELECT group_concat(json_extract(params_json, '\$.freeze'), ' ') FROM (SELECT params_json FROM trials WHERE job_id=1 ORDER BY number)")" \
+    "layer3 layer3 layer2 layer2"
+is "daemon: the two first trials started are of two keys (0 and 2)" \
+    "$(sq "SELECT group_concat(number, ' ') FROM (SELECT number FROM trials WHERE job_id=1 ORDER BY started_at, number LIMIT 2)")" \
+    "0 2"
+is "daemon: each entry built once, then reused, none waited" \
+    "$(cat "$VAR"/trials/*/events.ndjson | grep -o '"features":"[a-z]*"' | sort | uniq -c | awk '{print $1, $2}' | tr '\n' ' ')" \
+    '2 "features":"built" 2 "features":"reused" '
+grep -q 'starts before trial' "$DLOG" && ok "daemon: the reordering is logged" ||
+    not_ok "daemon: the reordering is logged"
+like "daemon: trial specs carry cache_max_mb" "$(cat "$VAR/trials/1/trial.json")" '"cache_max_mb":[0-9]+,'
+stop_daemon
 
 done_testing
