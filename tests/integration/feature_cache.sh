@@ -196,6 +196,9 @@ is "e2 (used after e1) was kept" "$(run e2) $(features e2)" '0 "reused"'
 is "e1 (least recently used) was evicted" "$(run e1) $(features e1)" '0 "built"'
 check "still under cache_max_mb" under
 is "then e3 (now least recently used) is the one gone" "$(run e3) $(features e3)" '0 "built"'
+spec zero stem ', "cache_max_mb": 0' "" "$T/big" 64 "$T/c5"
+is "cache_max_mb 0: exit 0" "$(run zero)" 0
+is "cache_max_mb 0 turns the cache off, even for an entry that is there" "$(features zero)" '"off"'
 spec huge stem ', "cache_max_mb": 1' "" "$T/big" 64 "$T/c6"
 is "an entry larger than cache_max_mb: exit 0" "$(run huge)" 0
 is "an entry larger than cache_max_mb is not cached" "$(features huge)" '"off"'

@@ -634,7 +634,7 @@ static int features_plan(trainer *t, bool cache_train, bool cache_val)
     const trial_spec *s = t->s;
     t->features = "off";
     if (!cache_train && !cache_val) return 0;
-    if (cache_train && s->feature_cache && s->cache_dir && *s->cache_dir &&
+    if (cache_train && s->feature_cache && s->cache_dir && *s->cache_dir && s->cache_max_mb > 0 &&
         t->epoch < t->p->epochs && features_lookup(t) == 0) {
         static const char *const names[] = {
             [FEAT_ENTRY] = "reused", [FEAT_BUILD] = "built", [FEAT_WAIT] = "waited"};
