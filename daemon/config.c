@@ -102,6 +102,14 @@ void config_defaults(sweepd_config *c)
     c->max_connections = 256;
     c->idle_timeout = 60;
     c->socket_mode = 0660;
+    c->cache_max_mb = config_default_cache_mb();
+}
+
+size_t config_default_cache_mb(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return 1024;
+    return (size_t)pages * (size_t)psz / 4 / 1048576;
 }
 
 void config_free(sweepd_config *c)
@@ -241,6 +249,7 @@ static const struct {
     {"max_write_queue", NUM_SIZE, offsetof(sweepd_config, max_write_queue), 4096, 4294967296.0},
     {"max_connections", NUM_INT, offsetof(sweepd_config, max_connections), 1, 65536},
     {"idle_timeout", NUM_DOUBLE, offsetof(sweepd_config, idle_timeout), 0, 1e9}, // 0 = never
+    {"cache_max_mb", NUM_SIZE, offsetof(sweepd_config, cache_max_mb), 0, 1099511627776.0},
 };
 
 /* Parses number key I of num_keys from VALUE into C; NAME names it in msg. */

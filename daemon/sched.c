@@ -67,6 +67,7 @@
 #include "jsonx.h"
 #include "launcher.h"
 #include "log.h"
+#include "params.h"
 #include "rng.h"
 #include "scheduler.h"
 #include "timeutil.h"
@@ -832,6 +833,7 @@ static void proc_on_closed(runner_proc *rp, void *ud)
     proc *p = ud;
     free(p->last_error);
     free(p->prune_reason);
+    free(p->feat_key);
     json_decref(p->eval_result);
     free(p);
 }
@@ -902,6 +904,91 @@ static void proc_release(proc *p)
     runner_release(&p->rp);
 }
 
+/* ---- the feature cache's share of scheduling ---------------------------- */
+
+static strial *next_queued(sjob *j);
+
+/* Queued trials of a job looked at past the first when its features are
+ * being built (each look is one read of the trial's params). */
+#define FEATURE_LOOKAHEAD 32
+
+/* The daemon's view of the feature cache key of a trial of J with PARAMS:
+ * the job's data and model (weights, input size) and the freeze point;
+ * NULL (no key) when its features are not cached (nothing frozen,
+ * augmentation on, unusable params). The worker's key (README.md "Feature
+ * cache") has more in it, but trials with equal daemon keys have equal
+ * worker keys. A new string (owned). */
+static char *feature_key(const sjob *j, const json_t *params)
+{
+    trial_params p;
+    char why[256];
+    if (!params || params_from_json(&p, params, "params", why, sizeof why) < 0) return NULL;
+    if (p.freeze == FREEZE_NONE || p.augment != AUGMENT_OFF) return NULL;
+    freeze_kind fz = p.freeze == FREEZE_ALL ? FREEZE_LAYER4 : p.freeze;
+    json_t *k = json_pack("{s:O?, s:O?, s:s}", "data", json_object_get(j->tmpl, "data"), "model",
+                          json_object_get(j->tmpl, "model"), "freeze", params_freeze_name(fz));
+    char *txt = k ? json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(k);
+    return txt;
+}
+
+/* A valid event of P's worker: its features are ready once it trains (a
+ * progress or epoch event) or when its start says it found them or uses
+ * none. */
+static void feature_note_event(proc *p, const char *kind, const json_t *ev)
+{
+    if (!p->feat_key || p->feat_ready) return;
+    const char *f = json_string_value(json_object_get(ev, "features"));
+    if (!strcmp(kind, "progress") || !strcmp(kind, "epoch") ||
+        (!strcmp(kind, "start") && (!f || !strcmp(f, "reused") || !strcmp(f, "off"))))
+        p->feat_ready = true;
+}
+
+/* Whether a running trial with feature key KEY (any running trial with a
+ * key, when KEY is NULL) has no features ready yet: building or waiting. */
+static bool feature_pending(const sweepd *d, const char *key)
+{
+    for (const proc *p = d->procs; p; p = p->next)
+        if (!p->is_eval && p->feat_key && !p->feat_ready && (!key || !strcmp(key, p->feat_key)))
+            return true;
+    return false;
+}
+
+/* The queued trial of J to start next: the first queued one, unless a
+ * running trial is still building the features it needs; then the first of
+ * the next FEATURE_LOOKAHEAD queued trials whose features are not being
+ * built (another key, or none), so that each entry has one builder while
+ * the other slots work. When every one looked at needs an entry in the
+ * making, the first queued trial starts anyway (it waits for the entry and
+ * reads it): a free slot is never left idle. */
+static strial *pick_queued(sweepd *d, sjob *j)
+{
+    strial *first = next_queued(j);
+    if (!first || !feature_pending(d, NULL)) return first;
+    size_t seen = 0;
+    for (size_t i = j->cursor; i < j->n && seen < FEATURE_LOOKAHEAD; i++) {
+        strial *t = &j->trials[i];
+        if (t->state != TS_QUEUED) continue;
+        seen++;
+        json_t *params = NULL;
+        int64_t seed;
+        char msg[256];
+        if (store_trial_params(d->st, t->id, &params, &seed, msg, sizeof msg)) return first;
+        char *key = feature_key(j, params);
+        json_decref(params);
+        bool busy = key && feature_pending(d, key);
+        free(key);
+        if (!busy) {
+            if (t != first)
+                log_debug("trial %lld starts before trial %lld, whose frozen-prefix features "
+                          "another trial is building",
+                          (long long)t->id, (long long)first->id);
+            return t;
+        }
+    }
+    return first;
+}
+
 /* <state_dir>/logs/trial-<id>.log: where trial ID's workers write stderr. */
 static void trial_log_path(const sweepd *d, int64_t id, char *buf, size_t n)
 {
@@ -918,6 +1005,7 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     int rc = store_trial_params(d->st, t->id, &params, &seed, msg, msglen);
     if (rc) return rc;
     int epochs = events_check_epochs(params); // before json_pack takes PARAMS
+    char *feat_key = feature_key(j, params);
     char out_dir[PATH_MAX], cache[PATH_MAX], log[PATH_MAX], what[64];
     char spec_path[PATH_MAX + 16], events[PATH_MAX + 32];
     trial_out_dir(d, t->id, out_dir, sizeof out_dir);
@@ -927,11 +1015,12 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     snprintf(events, sizeof events, "%s/events.ndjson", out_dir);
     snprintf(what, sizeof what, "trial %lld attempt %u", (long long)t->id, (unsigned)t->attempt);
     json_t *spec =
-        json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:s, s:s, s:i}", "trial", (json_int_t)t->id,
-                  "job", (json_int_t)j->id, "seed", (json_int_t)seed, "data",
+        json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:I, s:s, s:s, s:i}", "trial",
+                  (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed, "data",
                   json_object_get(j->tmpl, "data"), "model", json_object_get(j->tmpl, "model"),
-                  "params", params, "objective", json_object_get(j->tmpl, "objective"), "out_dir",
-                  out_dir, "cache_dir", cache, "threads", d->cfg->threads_per_worker);
+                  "params", params, "objective", json_object_get(j->tmpl, "objective"),
+                  "cache_max_mb", (json_int_t)d->cfg->cache_max_mb, "out_dir", out_dir, "cache_dir",
+                  cache, "threads", d->cfg->threads_per_worker);
     if (spec && d->cfg->n_data_roots > 0) { // the worker applies them to every path it opens
         json_t *roots = json_array();
         for (int i = 0; roots && i < d->cfg->n_data_roots; i++)
@@ -946,8 +1035,10 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     proc *p = text ? proc_new(d, j, t, false) : NULL;
     if (!p) {
         free(text);
+        free(feat_key);
         return err_set(msg, msglen, ERR_NOMEM, "out of memory building the trial spec");
     }
+    p->feat_key = feat_key;
     events_check_init(&p->check, t->id, epochs, false);
     runner_files files = {.dir = out_dir,
                           .file_path = spec_path,
@@ -1524,6 +1615,7 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         return;
     }
     store_trial_event(d->st, t->id, ev);
+    feature_note_event(p, kind, ev);
     if (!strcmp(kind, "epoch") && j->pruner.kind != PRUNE_NONE)
         prune_epoch_event(p, (int)json_integer_value(json_object_get(ev, "epoch")));
     if (!strcmp(kind, "done")) {
@@ -1646,7 +1738,7 @@ void sched_run(sweepd *d)
                 }
         if (!pick) break;
         d->rr = pick;
-        strial *t = next_queued(pick);
+        strial *t = pick_queued(d, pick);
         if (!t) t = tpe_propose(d, pick); // NULL: held or finished; the loop serves the others
         if (t) start_trial(d, pick, t);
     }

@@ -52,6 +52,10 @@ typedef struct {
     char **data_roots;                 // directories job data/weights must lie in (owned strings,
                        // made absolute and resolved by config_finish); NULL = anywhere
     int n_data_roots;          // entries in data_roots
+    size_t cache_max_mb;       // bound of the shared feature cache in state_dir/cache/features,
+                               // MiB, passed in each trial spec; default
+                               // config_default_cache_mb(), 0 = no feature cache (README.md
+                               // "Feature cache")
     launcher_kind launcher;    // `launcher`: local (default) or slurm
     char *slurm_partition;     // srun --partition, NULL = the cluster's default (owned)
     char *slurm_account;       // srun --account, NULL = none (owned)
@@ -81,6 +85,10 @@ int config_finish(sweepd_config *c, char *msg, size_t msglen);
 /* The number of CPUs this process may run on (its affinity mask), >= 1: the
  * default for `workers` is this divided by threads_per_worker. */
 long config_usable_cpus(void);
+/* cache_max_mb's default: a quarter of physical memory, in MiB (an entry
+ * is mapped while its trials run, so the bound keeps the ones in use within
+ * what the page cache can hold). */
+size_t config_default_cache_mb(void);
 /* The data_roots as one string for messages ("/srv/data, /srv/models"). */
 void config_roots_text(const sweepd_config *c, char *buf, size_t n);
 /* True when UID may use the daemon (root, the daemon's uid, or listed). */

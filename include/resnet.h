@@ -132,6 +132,17 @@ size_t resnet_feature_floats(const resnet *m);
  * feat (B, resnet_feature_floats) (each image's features contiguous, NCHW
  * order inside). For freeze none it copies x. */
 void resnet_features(resnet *m, const float *x, int b, float *feat);
+/* Floats per image of the output of the prefix frozen up to FREEZE (what
+ * resnet_feature_floats gives once prepared with FREEZE). Valid after
+ * resnet_prepare. */
+size_t resnet_feature_floats_at(const resnet *m, freeze_kind freeze);
+/* Continues a shallower prefix: IN (B, resnet_feature_floats_at(FROM)) holds
+ * the features of the prefix frozen up to FROM (FREEZE_STEM or deeper, a
+ * stage whose output is not the pooled vector, shallower than the prepared
+ * freeze); runs the frozen units after it (eval mode) and writes FEAT (B,
+ * resnet_feature_floats): the same values resnet_features gives on the
+ * images with the same batch B. */
+void resnet_features_from(resnet *m, freeze_kind from, const float *in, int b, float *feat);
 /* Forward of the trainable suffix from FEAT (B, resnet_feature_floats);
  * same result as resnet_forward on the images the features came from. */
 const float *resnet_forward_features(resnet *m, const float *feat, int b, rng_t *rng);

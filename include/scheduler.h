@@ -130,6 +130,10 @@ typedef struct proc {
     unsigned bad_lines;       // non-JSON / oversized lines seen
     unsigned long_lines;      // oversized lines seen
     events_check check;       // the contract check of a trial's event lines (events_check.h)
+    char *feat_key;           // the trial's feature cache key (sched.c feature_key), or NULL
+                              // when its features are not cached (owned)
+    bool feat_ready;          // its worker has its features (a start with "reused" or "off",
+                              // or a progress/epoch event): no build of feat_key in progress
     bool linked;              // in d->procs
     struct proc *next, *prev; // all live processes
 } proc;

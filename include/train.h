@@ -29,8 +29,15 @@
  * computed once per trial; with augmentation off the training images' too,
  * and then every epoch trains only the unfrozen suffix from the cached
  * features. Cached and uncached runs see the same batches in the same order.
- * The cache is skipped (logged) when it would exceed SWEEP_FEATURE_CACHE_MB
- * (default: a quarter of physical memory).
+ * With augmentation off, a cache_dir and "feature_cache" not false, the
+ * outputs live in the shared on-disk cache (featcache.h, README.md "Feature
+ * cache"): the trial builds the entry, waits for another trial building it,
+ * or reuses it (the start event's "features"), and a deeper prefix continues
+ * a cached shallower one. Features are always computed 64 images per pass,
+ * so all these paths give bit-identical metrics. The in-memory outputs are
+ * skipped (logged) when they would exceed SWEEP_FEATURE_CACHE_MB (default: a
+ * quarter of physical memory). Test hook: SWEEP_TEST_FEATURE_HOLD=PATH holds
+ * a finished build before its commit until PATH exists (PATH.held marks it).
  *
  * Batches. The last partial batch of an epoch is trained on (loss averaged
  * over its images, as PyTorch's mean reduction does), except that a last

@@ -12,7 +12,8 @@
  * model.arch ARCH_DEFAULT ("resnet18"; the names accepted are arch.h's list),
  * model.input_size 224, model.width 64, params as params.h,
  * objective val_accuracy/maximize (the goal defaults to minimize when the
- * metric is a loss), cache_dir null, threads 1, data_roots absent (no
+ * metric is a loss), cache_dir null, threads 1, feature_cache true,
+ * cache_max_mb a quarter of physical memory, data_roots absent (no
  * confinement: links in the data folders are followed wherever they point).
  * data_roots, when given, is an array of absolute directories, each resolved
  * (realpath) here: the data folders must lie inside one and their links are
@@ -61,6 +62,10 @@ typedef struct {
     int threads;             // compute threads of the engine (layers_set_threads), 1..1024
     char **data_roots;       // data_roots, resolved; NULL when absent (owned strings and array)
     int n_data_roots;        // entries in data_roots; 0 = no confinement
+    bool feature_cache;      // feature_cache: frozen-prefix features go through the shared
+                             // cache in cache_dir (README.md "Feature cache"); default true
+    int64_t cache_max_mb;    // cache_max_mb: bound of that cache in MiB (the daemon's config
+                             // key); default trialspec_default_cache_mb()
 } trial_spec;
 
 /* Parses ROOT into S (every owned field allocated; free with trialspec_free,
@@ -77,8 +82,11 @@ void trialspec_free(trial_spec *s);
 /* The normalised spec (every default filled in) as a new JSON object; the
  * caller owns the reference. */
 json_t *trialspec_to_json(const trial_spec *s);
+/* cache_max_mb when the spec has none: a quarter of physical memory, MiB. */
+int64_t trialspec_default_cache_mb(void);
 /* 64-bit FNV-1a hash of the normalised spec without the fields that do not
- * change what is computed (trial, job, out_dir, cache_dir, threads, data.test),
+ * change what is computed (trial, job, out_dir, cache_dir, threads,
+ * feature_cache, cache_max_mb, data.test),
  * as 16 lowercase hex digits into BUF (>= 17 bytes). Equal hashes mean a
  * checkpoint may be resumed. */
 void trialspec_hash(const trial_spec *s, char *buf, size_t n);

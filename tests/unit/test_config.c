@@ -59,7 +59,14 @@ static void test_defaults(void **state)
     assert_non_null(strstr(c.worker, "/sweep-worker"));
     assert_int_equal(c.n_allow_uids, 0);
     assert_true(c.idle_timeout == 60);
+    assert_true(c.cache_max_mb == config_default_cache_mb() && c.cache_max_mb > 0);
     char msg[256];
+    assert_int_equal(config_set(&c, "cache_max_mb", "0", "--cache_max_mb", msg, sizeof msg), 0);
+    assert_int_equal(c.cache_max_mb, 0); // 0: no feature cache
+    assert_int_equal(config_set(&c, "cache_max_mb", "512", "f:1", msg, sizeof msg), 0);
+    assert_int_equal(c.cache_max_mb, 512);
+    assert_int_equal(config_set(&c, "cache_max_mb", "-3", "f:2", msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "cache_max_mb"));
     assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
     cpu_set_t set;
     assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
@@ -304,6 +311,7 @@ static void test_sample_config(void **state)
                                       "socket_group",
                                       "data_roots",
                                       "blas_core",
+                                      "cache_max_mb",
                                       NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {

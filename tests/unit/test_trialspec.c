@@ -95,6 +95,41 @@ static void test_defaults(void **state)
     assert_true(s.maximize);
     assert_null(s.cache_dir);
     assert_int_equal(s.threads, 1);
+    assert_true(s.feature_cache);
+    assert_true(s.cache_max_mb == trialspec_default_cache_mb());
+    assert_true(s.cache_max_mb > 0);
+    trialspec_free(&s);
+    // the feature cache keys: read, range-checked, and kept out of the hash
+    char ha[17], hb[17];
+    assert_int_equal(
+        parse("{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\"}", &s, msg, sizeof msg),
+        0);
+    trialspec_hash(&s, ha, sizeof ha);
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","
+                           "\"feature_cache\":false,\"cache_max_mb\":7}",
+                           &s, msg, sizeof msg),
+                     0);
+    assert_false(s.feature_cache);
+    assert_true(s.cache_max_mb == 7);
+    trialspec_hash(&s, hb, sizeof hb);
+    assert_string_equal(ha, hb);
+    json_t *j = trialspec_to_json(&s);
+    assert_true(json_is_false(json_object_get(j, "feature_cache")));
+    assert_int_equal(json_integer_value(json_object_get(j, "cache_max_mb")), 7);
+    json_decref(j);
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","
+                           "\"feature_cache\":1}",
+                           &s, msg, sizeof msg),
+                     ERR_TYPE);
+    assert_non_null(strstr(msg, "feature_cache"));
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","
+                           "\"cache_max_mb\":-1}",
+                           &s, msg, sizeof msg),
+                     ERR_RANGE);
+    assert_non_null(strstr(msg, "cache_max_mb"));
     trialspec_free(&s);
     // a loss objective defaults to minimize
     assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","

@@ -847,6 +847,20 @@ static void assign_grads(resnet *m)
 #undef G
 }
 
+/* Units frozen by FREEZE: 0 (none) .. 1+nblocks (every block). */
+static int frozen_units(const resnet *m, freeze_kind freeze)
+{
+    int nf = 0;
+    if (freeze >= FREEZE_LAYER4)
+        nf = 1 + m->nblocks;
+    else if (freeze >= FREEZE_STEM) {
+        nf = 1;
+        for (int i = 0; i < m->nblocks; i++)
+            if (m->stage_of[i] <= (int)freeze - (int)FREEZE_STEM) nf = 2 + i;
+    }
+    return nf;
+}
+
 int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,
                    char *msg, size_t msglen)
 {
@@ -871,15 +885,7 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
     m->max_batch = max_batch;
     m->in_h = in_h;
     m->in_w = in_w;
-    /* frozen units */
-    int nf = 0;
-    if (freeze >= FREEZE_LAYER4)
-        nf = 1 + m->nblocks;
-    else if (freeze >= FREEZE_STEM) {
-        nf = 1;
-        for (int i = 0; i < m->nblocks; i++)
-            if (m->stage_of[i] <= (int)freeze - (int)FREEZE_STEM) nf = 2 + i;
-    }
+    int nf = frozen_units(m, freeze);
     m->nfrozen = nf;
     /* first trainable parameter */
     if (nf == 0)
@@ -1049,23 +1055,29 @@ const float *resnet_forward(resnet *m, const float *x, int b, rng_t *rng)
     return head_fwd(m, b, rng);
 }
 
-/* Channels and spatial size of the suffix input. */
-static void feat_dims(const resnet *m, int *c, int *hw)
+/* Channels and spatial size of the output of the first NF units (the
+ * suffix input when NF is m->nfrozen). */
+static void feat_dims_at(const resnet *m, int nf, int *c, int *hw)
 {
-    if (m->nfrozen == 0) {
+    if (nf == 0) {
         *c = m->in_ch;
         *hw = m->in_h * m->in_w;
-    } else if (m->nfrozen == 1) {
+    } else if (nf == 1) {
         *c = m->info.width;
         *hw = m->h2 * m->w2;
-    } else if (m->nfrozen <= m->nblocks) {
-        const rblock *k = &m->blocks[m->nfrozen - 2];
+    } else if (nf <= m->nblocks) {
+        const rblock *k = &m->blocks[nf - 2];
         *c = k->out_c;
         *hw = k->oh * k->ow;
     } else {
         *c = m->info.features;
         *hw = 1;
     }
+}
+
+static void feat_dims(const resnet *m, int *c, int *hw)
+{
+    feat_dims_at(m, m->nfrozen, c, hw);
 }
 
 size_t resnet_feature_floats(const resnet *m)
@@ -1075,24 +1087,49 @@ size_t resnet_feature_floats(const resnet *m)
     return (size_t)c * hw;
 }
 
-void resnet_features(resnet *m, const float *x, int b, float *feat)
+size_t resnet_feature_floats_at(const resnet *m, freeze_kind freeze)
 {
-    SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch);
+    int c, hw;
+    feat_dims_at(m, frozen_units(m, freeze), &c, &hw);
+    return (size_t)c * hw;
+}
+
+/* Runs the frozen units from U0 to the end of the prefix in evaluation mode
+ * and writes the prefix's output to FEAT (NCHW per image). */
+static void prefix_from(resnet *m, int u0, int b, float *feat)
+{
     int c, hw;
     feat_dims(m, &c, &hw);
-    if (m->nfrozen == 0) {
-        memcpy(feat, x, sizeof(float) * (size_t)b * c * hw);
-        return;
-    }
-    nchw_to_cnhw(m->xin, x, b, m->in_ch, m->in_h * m->in_w);
     int save = m->train_mode;
     m->train_mode = 0;
-    run_units(m, 0, prefix_units(m), b);
+    run_units(m, u0, prefix_units(m), b);
     m->train_mode = save;
     if (m->nfrozen > m->nblocks)
         memcpy(feat, m->pooled, sizeof(float) * (size_t)b * c);
     else
         cnhw_to_nchw(feat, m->feat, b, c, hw);
+}
+
+void resnet_features(resnet *m, const float *x, int b, float *feat)
+{
+    SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch);
+    if (m->nfrozen == 0) {
+        memcpy(feat, x, sizeof(float) * (size_t)b * m->in_ch * m->in_h * m->in_w);
+        return;
+    }
+    nchw_to_cnhw(m->xin, x, b, m->in_ch, m->in_h * m->in_w);
+    prefix_from(m, 0, b, feat);
+}
+
+void resnet_features_from(resnet *m, freeze_kind from, const float *in, int b, float *feat)
+{
+    int u0 = frozen_units(m, from);
+    SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch && u0 >= 1 && u0 <= m->nblocks &&
+                 u0 < m->nfrozen);
+    int c, hw;
+    feat_dims_at(m, u0, &c, &hw);
+    nchw_to_cnhw(m->blocks[u0 - 1].x, in, b, c, hw);
+    prefix_from(m, u0, b, feat);
 }
 
 const float *resnet_forward_features(resnet *m, const float *feat, int b, rng_t *rng)

@@ -19,6 +19,7 @@
 #include "dataset.h"
 #include "errors.h"
 #include "events.h"
+#include "featcache.h"
 #include "fileio.h"
 #include "log.h"
 #include "metrics.h"
@@ -94,8 +95,17 @@ typedef struct {
     int train_batch;              // min(batch_size, train images): loader batch size
     int spe;                      // training steps per epoch
     size_t feat;                  // floats per image of the frozen prefix's output
-    float *train_feat;            // (n_train, feat) cached prefix outputs, or NULL
-    float *val_feat;              // (n_val, feat) cached prefix outputs, or NULL
+    const float *train_feat;      // (n_train, feat) prefix outputs (feat_mem or the entry), or NULL
+    const float *val_feat;        // (n_val, feat) prefix outputs (feat_mem or the entry), or NULL
+    int fsrc;                     // where the prefix outputs come from (feat_source)
+    const char *features;         // start event "features": built, waited, reused or off
+    float *feat_mem;              // in-memory prefix outputs, train rows then val rows (owned)
+    featcache fc;                 // the shared feature cache in cache_dir (when fc_open)
+    bool fc_open;                 // fc needs featcache_close
+    featcache_slot slot;          // this trial's entry: lookup, wait, build (when slot_used)
+    bool slot_used;               // slot needs featcache_slot_release
+    float *build_dst;             // the entry's payload while building (inside slot)
+    json_t *key_base;             // the feature cache key without freeze and floats (owned)
     float *gather;                // (max_batch, feat) batch assembled from the cache
     int *glabels;                 // (max_batch) labels of the gathered batch
     uint32_t *perm;               // (n_train) order of the current epoch (cached path)
@@ -479,13 +489,217 @@ static int tb_epoch(trainer *t, const json_t *rec)
 
 /* ---- features ------------------------------------------------------------ */
 
+/* Where the frozen prefix's outputs come from (trainer.fsrc). */
+typedef enum {
+    FEAT_NONE = 0, // nothing frozen, or the outputs would not fit: the prefix runs every step
+    FEAT_MEMORY,   // computed into feat_mem by this trial ("off")
+    FEAT_ENTRY,    // mapped from the cache entry: found there ("reused"), or built or waited
+                   // for and ready
+    FEAT_BUILD,    // this trial builds the entry (holds its lock; "built")
+    FEAT_WAIT,     // another process builds it; this trial waits for it ("waited")
+} feat_source;
+
+/* Images per prefix pass while computing features, whatever the trial's
+ * batch size: the engine's results may depend on the batch size, so every
+ * trial computes an entry in the same batches (and a deeper prefix from a
+ * shallower entry in the same batches too), which makes entries shared by
+ * trials of any batch size identical to what each would compute. */
+#define FEATURE_BATCH 64
+
+/* Whether the prefix's outputs are ready to use. */
+static bool features_ready(const trainer *t)
+{
+    return t->fsrc == FEAT_NONE || t->fsrc == FEAT_MEMORY || t->fsrc == FEAT_ENTRY;
+}
+
+/* Points train_feat/val_feat at BASE (train rows, then val rows). */
+static void features_point(trainer *t, const float *base)
+{
+    t->train_feat = base;
+    t->val_feat = base + t->data.train.n * t->feat;
+}
+
+/* Hash of the image list of SPLIT: the real path of its folder, then per
+ * image in split order its relative path, size and modification time (the
+ * rule of the decoded-image cache, dataset.h). */
+static json_t *split_list_json(const dataset_split *split)
+{
+    featcache_hasher h;
+    featcache_hash_init(&h);
+    const dataset_scan *sc = split->scan;
+    featcache_hash_add(&h, sc->real_root, strlen(sc->real_root) + 1);
+    for (size_t i = 0; i < split->n; i++) {
+        const dataset_file *f = &sc->files[split->file[i]];
+        int64_t v[2] = {f->size, f->mtime_ns};
+        featcache_hash_add(&h, f->rel, strlen(f->rel) + 1);
+        featcache_hash_add(&h, v, sizeof v);
+    }
+    uint64_t out[2];
+    featcache_hash_final(&h, out);
+    char hex[33];
+    snprintf(hex, sizeof hex, "%016llx%016llx", (unsigned long long)out[0],
+             (unsigned long long)out[1]);
+    return json_pack("{s:I, s:s}", "images", (json_int_t)split->n, "list", hex);
+}
+
+/* The content hash of this worker's executable, computed once: a rebuilt
+ * engine never reads entries computed by another build. */
+static const char *worker_hash(void)
+{
+    static char hex[33];
+    uint64_t size;
+    char msg[256];
+    if (!hex[0] && featcache_hash_file("/proc/self/exe", hex, &size, msg, sizeof msg) < 0) {
+        log_warn("feature cache: %s", msg);
+        snprintf(hex, sizeof hex, "unknown");
+    }
+    return hex;
+}
+
+/* The parts of the feature cache key that do not depend on the freeze
+ * (README.md "Feature cache"): what produced the prefix (the weights file's
+ * content, or the from-scratch initialisation), the evaluation view of the
+ * images (input size, resize, crop, normalisation), the image lists, and
+ * what computes it (this worker's build, its BLAS kernel, its thread count,
+ * the feature batch). Made once per trial into t->key_base; NULL with
+ * t->msg set when the weights cannot be read. */
+static json_t *key_base(trainer *t)
+{
+    if (t->key_base) return t->key_base;
+    const trial_spec *s = t->s;
+    resnet_info info;
+    resnet_get_info(t->m, &info);
+    json_t *prefix;
+    if (s->weights) {
+        char hex[33], msg[512];
+        uint64_t size;
+        if (featcache_hash_file(s->weights, hex, &size, msg, sizeof msg) < 0) {
+            snprintf(t->msg, sizeof t->msg, "%s", msg);
+            return NULL;
+        }
+        prefix = json_pack("{s:s, s:I}", "weights", hex, "bytes", (json_int_t)size);
+    } else {
+        prefix = json_pack("{s:i, s:I}", "width", s->width, "init_seed",
+                           (json_int_t)rng_derive(s->seed, TRAIN_STREAM_INIT));
+    }
+    json_t *mean = json_array(), *std = json_array();
+    for (int c = 0; c < 3; c++) {
+        json_array_append_new(mean, json_real(t->norm.mean[c]));
+        json_array_append_new(std, json_real(t->norm.std[c]));
+    }
+    t->key_base = json_pack(
+        "{s:i, s:s, s:s, s:i, s:i, s:s, s:o, s:i, s:i, s:s, s:o, s:o, s:o, s:o}", "format",
+        FEATCACHE_VERSION, "worker", worker_hash(), "blas", blas_core_name(), "threads", s->threads,
+        "batch", FEATURE_BATCH, "arch", info.arch, "prefix", prefix, "input_size", t->input_size,
+        "eval_size", image_eval_size(t->input_size), "view",
+        "shorter side resized to eval_size (antialiased), centre crop of input_size, /255, "
+        "(x - mean) / std",
+        "mean", mean, "std", std, "train", split_list_json(&t->data.train), "val",
+        split_list_json(&t->data.val));
+    if (!t->key_base) snprintf(t->msg, sizeof t->msg, "out of memory building the feature key");
+    return t->key_base;
+}
+
+/* The key text of the features of the prefix frozen up to FZ: key_base
+ * with the freeze (all and layer4 give the same features) and the floats
+ * per image. A new string (owned) or NULL (t->msg says why). */
+static char *features_key(trainer *t, freeze_kind fz)
+{
+    json_t *base = key_base(t);
+    json_t *k = base ? json_deep_copy(base) : NULL;
+    if (!k) return NULL;
+    json_object_set_new(k, "freeze",
+                        json_string(params_freeze_name(fz == FREEZE_ALL ? FREEZE_LAYER4 : fz)));
+    json_object_set_new(k, "floats", json_integer((json_int_t)resnet_feature_floats_at(t->m, fz)));
+    char *txt = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    json_decref(k);
+    if (!txt) snprintf(t->msg, sizeof t->msg, "out of memory building the feature cache key");
+    return txt;
+}
+
+/* Looks the trial's entry up in the shared cache. 0 with t->fsrc set
+ * (REUSED, BUILD or WAIT), 1 when the cache cannot serve this trial (the
+ * reason is logged; the features are computed in memory). */
+static int features_lookup(trainer *t)
+{
+    const trial_spec *s = t->s;
+    char msg[768];
+    uint64_t rows = t->data.train.n + t->data.val.n;
+    char *key = features_key(t, t->p->freeze);
+    if (!key) {
+        log_warn("feature cache not used: %s", t->msg);
+        return 1;
+    }
+    int rc = featcache_open(&t->fc, s->cache_dir, (uint64_t)s->cache_max_mb << 20, msg, sizeof msg);
+    t->fc_open = true;
+    if (rc == 0) {
+        rc = featcache_lookup(&t->fc, key, rows, t->feat, &t->slot, msg, sizeof msg);
+        t->slot_used = true;
+    }
+    free(key);
+    if (rc == FEATCACHE_HIT) {
+        features_point(t, t->slot.entry.data);
+        t->fsrc = FEAT_ENTRY;
+        log_info("frozen-prefix features: reusing %s", t->slot.path);
+        return 0;
+    }
+    if (rc == FEATCACHE_BUSY) {
+        t->fsrc = FEAT_WAIT;
+        log_info("frozen-prefix features: %s is being built by another trial; waiting for it",
+                 t->slot.path);
+        return 0;
+    }
+    if (rc == FEATCACHE_MISS) rc = featcache_build_begin(&t->slot, &t->build_dst, msg, sizeof msg);
+    if (rc == 0) {
+        t->fsrc = FEAT_BUILD;
+        return 0;
+    }
+    log_warn("feature cache not used: %s; computing the features in memory", msg);
+    return 1;
+}
+
+/* Allocates the in-memory outputs (train rows when TRAIN, then val rows). */
+static int features_in_memory(trainer *t, bool train)
+{
+    size_t rows = (train ? t->data.train.n : 0) + t->data.val.n;
+    if (!(t->feat_mem = talloc(t, rows * t->feat * sizeof(float), "the prefix features")))
+        return PHASE_FAILED;
+    t->fsrc = FEAT_MEMORY;
+    t->features = "off";
+    if (train)
+        features_point(t, t->feat_mem);
+    else
+        t->val_feat = t->feat_mem;
+    return 0;
+}
+
+/* Decides where the prefix outputs come from, before the start event
+ * (CACHE_TRAIN / CACHE_VAL from setup_batches): the shared cache when the
+ * spec allows it and augmentation is off, else memory. 0 or PHASE_FAILED. */
+static int features_plan(trainer *t, bool cache_train, bool cache_val)
+{
+    const trial_spec *s = t->s;
+    t->features = "off";
+    if (!cache_train && !cache_val) return 0;
+    if (cache_train && s->feature_cache && s->cache_dir && *s->cache_dir && s->cache_max_mb > 0 &&
+        t->epoch < t->p->epochs && features_lookup(t) == 0) {
+        static const char *const names[] = {
+            [FEAT_ENTRY] = "reused", [FEAT_BUILD] = "built", [FEAT_WAIT] = "waited"};
+        t->features = names[t->fsrc];
+        return 0;
+    }
+    if (t->slot_used) featcache_slot_release(&t->slot);
+    t->slot_used = false;
+    return features_in_memory(t, cache_train);
+}
+
 /* Runs the frozen prefix over every image of SPLIT (split order) into DST
- * (n, feat). Returns 0, PHASE_STOPPED or PHASE_FAILED. */
-static int compute_features(trainer *t, const dataset_split *split, float *dst)
+ * (n, feat), FEATURE_BATCH images per pass. Returns 0, PHASE_STOPPED or
+ * PHASE_FAILED. */
+static int compute_split(trainer *t, const dataset_split *split, float *dst)
 {
     dataset_loader *l = NULL;
-    int batch = t->max_batch;
-    if ((size_t)batch > split->n) batch = (int)split->n;
+    int batch = split->n < FEATURE_BATCH ? (int)split->n : FEATURE_BATCH;
     if (dataset_loader_new(split, t->input_size, batch, t->s->seed, false, NULL, true, &l) < 0)
         return fail(t, WEXIT_NOMEM,
                     "out of memory: allocating the loader's batch buffers (2 x %zu bytes) failed",
@@ -495,16 +709,156 @@ static int compute_features(trainer *t, const dataset_split *split, float *dst)
     dataset_batch b;
     int rc = 0;
     while (dataset_loader_next(l, &b) == 1) {
-        resnet_features(t->m, b.x, b.n, t->gather);
-        for (int i = 0; i < b.n; i++)
-            memcpy(dst + (size_t)b.index[i] * t->feat, t->gather + (size_t)i * t->feat,
-                   t->feat * sizeof(float));
+        /* split order: the batch is rows index[0] .. index[0] + n - 1 */
+        resnet_features(t->m, b.x, b.n, dst + (size_t)b.index[0] * t->feat);
         if (train_stop_requested) {
             rc = PHASE_STOPPED;
             break;
         }
     }
     dataset_loader_free(l);
+    return rc;
+}
+
+/* Continues the shallower prefix of SRC (rows of FROM's features, in split
+ * order) for the N rows of one split into DST, in the passes compute_split
+ * makes. */
+static int deepen_split(trainer *t, freeze_kind from, const float *src, size_t n, float *dst)
+{
+    size_t in = resnet_feature_floats_at(t->m, from);
+    for (size_t lo = 0; lo < n; lo += FEATURE_BATCH) {
+        int b = (int)(n - lo < FEATURE_BATCH ? n - lo : FEATURE_BATCH);
+        resnet_features_from(t->m, from, src + lo * in, b, dst + lo * t->feat);
+        if (train_stop_requested) return PHASE_STOPPED;
+    }
+    return 0;
+}
+
+/* Fills DST (train rows, then val rows; TRAIN false: val rows only) from
+ * the images, or, for the shared cache (FROM_CACHE), from the deepest
+ * shallower prefix's entry when one is cached. The model runs with batch
+ * FEATURE_BATCH meanwhile (prepared for it when the trial's is smaller).
+ * Returns 0, PHASE_STOPPED or PHASE_FAILED. */
+static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
+{
+    size_t nt = train ? t->data.train.n : 0, nv = t->data.val.n;
+    size_t most = t->data.train.n > nv ? t->data.train.n : nv;
+    int fb = most < FEATURE_BATCH ? (int)most : FEATURE_BATCH;
+    char msg[512];
+    int rc = 0;
+    if (t->max_batch < fb &&
+        resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, fb, t->input_size,
+                       t->input_size, msg, sizeof msg) < 0)
+        return fail(t, WEXIT_NOMEM, "preparing the model for the feature batch: %s", msg);
+    freeze_kind from = FREEZE_NONE;
+    featcache_entry shallow = {0};
+    int top = t->p->freeze == FREEZE_ALL ? FREEZE_LAYER4 : (int)t->p->freeze;
+    for (int f = top - 1; from_cache && f >= FREEZE_STEM && !shallow.data; f--) {
+        char *key = features_key(t, (freeze_kind)f);
+        if (key && featcache_peek(&t->fc, key, nt + nv,
+                                  resnet_feature_floats_at(t->m, (freeze_kind)f), &shallow))
+            from = (freeze_kind)f;
+        free(key);
+    }
+    if (shallow.data) {
+        log_info("frozen-prefix features: continuing the cached %s features",
+                 params_freeze_name(from));
+        size_t in = resnet_feature_floats_at(t->m, from);
+        rc = deepen_split(t, from, shallow.data, nt, dst);
+        if (!rc) rc = deepen_split(t, from, shallow.data + nt * in, nv, dst + nt * t->feat);
+        featcache_entry_free(&shallow);
+    } else {
+        if (train) rc = compute_split(t, &t->data.train, dst);
+        if (!rc) rc = compute_split(t, &t->data.val, dst + nt * t->feat);
+    }
+    if (!rc && t->max_batch < fb &&
+        resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, t->max_batch, t->input_size,
+                       t->input_size, msg, sizeof msg) < 0)
+        return fail(t, WEXIT_NOMEM, "preparing the model again after the features: %s", msg);
+    return rc;
+}
+
+/* Test hook: with SWEEP_TEST_FEATURE_HOLD=PATH a build, once computed and
+ * before it is committed (lock held, temporary file written), creates
+ * PATH.held and waits until PATH exists (or a stop is asked), so tests can
+ * start a second trial against a build in progress or SIGKILL it there. */
+static void test_hold(void)
+{
+    const char *p = getenv("SWEEP_TEST_FEATURE_HOLD");
+    if (!p || !*p) return;
+    char held[PATH_MAX + 8];
+    snprintf(held, sizeof held, "%s.held", p);
+    FILE *f = fopen(held, "w");
+    if (f) fclose(f);
+    log_info("SWEEP_TEST_FEATURE_HOLD: build held until %s exists", p);
+    while (access(p, F_OK) != 0 && !train_stop_requested)
+        usleep(10000);
+}
+
+/* Builds the trial's cache entry (the lock is held) and points the trial at
+ * it; when it cannot be stored, the features stay in memory. Returns 0,
+ * PHASE_STOPPED or PHASE_FAILED. */
+static int features_build(trainer *t)
+{
+    int rc = compute_features(t, t->build_dst, true, true);
+    if (rc) return rc;
+    test_hold();
+    char msg[768];
+    if (featcache_build_commit(&t->slot, msg, sizeof msg) == 0) {
+        features_point(t, t->slot.entry.data);
+        t->fsrc = FEAT_ENTRY;
+        log_info("frozen-prefix features: built %s", t->slot.path);
+        return 0;
+    }
+    log_warn("feature cache: %s; computing the features in memory", msg);
+    featcache_slot_release(&t->slot);
+    t->slot_used = false;
+    if (features_in_memory(t, true)) return PHASE_FAILED;
+    return compute_features(t, t->feat_mem, true, false);
+}
+
+/* After the start event: computes, builds or waits for the prefix outputs
+ * features_plan decided on. Returns 0, PHASE_STOPPED or PHASE_FAILED. */
+static int features_fill(trainer *t)
+{
+    double t0 = time_mono();
+    char msg[768];
+    int rc = 0;
+    if (t->fsrc == FEAT_MEMORY) {
+        rc = compute_features(t, t->feat_mem, t->train_feat != NULL, false);
+        if (!rc) log_info("frozen-prefix features computed in %.2f s", time_mono() - t0);
+        return rc;
+    }
+    if (t->fsrc == FEAT_WAIT) {
+        rc = featcache_wait(&t->slot, &train_stop_requested, msg, sizeof msg);
+        if (rc == ERR_INTERRUPTED) return PHASE_STOPPED;
+        if (rc == FEATCACHE_HIT) {
+            features_point(t, t->slot.entry.data);
+            t->fsrc = FEAT_ENTRY;
+            log_info("frozen-prefix features: waited %.2f s for %s", time_mono() - t0,
+                     t->slot.path);
+            return 0;
+        }
+        if (rc == FEATCACHE_MISS) {
+            log_info("frozen-prefix features: the other build of %s ended without an entry; "
+                     "building it here",
+                     t->slot.path);
+            rc = featcache_build_begin(&t->slot, &t->build_dst, msg, sizeof msg);
+        }
+        if (rc) {
+            log_warn("feature cache: %s; computing the features in memory", msg);
+            featcache_slot_release(&t->slot);
+            t->slot_used = false;
+            if (features_in_memory(t, true)) return PHASE_FAILED;
+            return compute_features(t, t->feat_mem, true, false);
+        }
+        t->fsrc = FEAT_BUILD;
+    }
+    if (t->fsrc == FEAT_BUILD) {
+        rc = features_build(t);
+        if (!rc) log_info("frozen-prefix features ready in %.2f s", time_mono() - t0);
+    }
+    SWEEP_ASSERT(rc || features_ready(t));
     return rc;
 }
 
@@ -919,14 +1273,9 @@ static int setup_batches(trainer *t, const char **mode)
         if (!(t->glabels = talloc(t, (size_t)t->max_batch * sizeof(int), "batch labels")))
             return PHASE_FAILED;
     }
-    if (cache_val && !(t->val_feat = talloc(t, n_val * fbytes, "validation features")))
+    if (cache_train && !(t->perm = talloc(t, n_train * sizeof *t->perm, "the epoch order")))
         return PHASE_FAILED;
-    if (cache_train) {
-        if (!(t->train_feat = talloc(t, n_train * fbytes, "training features")))
-            return PHASE_FAILED;
-        if (!(t->perm = talloc(t, n_train * sizeof *t->perm, "the epoch order")))
-            return PHASE_FAILED;
-    }
+    if (features_plan(t, cache_train, cache_val)) return PHASE_FAILED;
     size_t img = 3 * (size_t)t->input_size * (size_t)t->input_size * sizeof(float);
     augment_opts aug;
     if (p->augment == AUGMENT_LIGHT)
@@ -956,8 +1305,10 @@ static void trainer_free(trainer *t)
 {
     dataset_loader_free(t->train_loader);
     dataset_loader_free(t->val_loader);
-    free(t->train_feat);
-    free(t->val_feat);
+    if (t->slot_used) featcache_slot_release(&t->slot);
+    if (t->fc_open) featcache_close(&t->fc);
+    free(t->feat_mem);
+    json_decref(t->key_base);
     free(t->gather);
     free(t->glabels);
     free(t->perm);
@@ -1036,6 +1387,7 @@ static int run(trainer *t)
     json_object_set_new(ev, "trainable_parameters", json_integer((json_int_t)trainable));
     json_object_set_new(ev, "steps_per_epoch", json_integer(t->spe));
     json_object_set_new(ev, "feature_cache", json_string(cache_mode));
+    json_object_set_new(ev, "features", json_string(t->features ? t->features : "off"));
     json_object_set_new(ev, "skipped_files", json_integer((json_int_t)t->data.skipped));
     json_object_set_new(ev, "bad_images", json_integer((json_int_t)t->data.bad));
     json_object_set_new(ev, "blas_core", json_string(blas_core_name()));
@@ -1054,16 +1406,13 @@ static int run(trainer *t)
              params_freeze_name(t->p->freeze), cache_mode, t->spe);
 
     if (train_stop_requested) return stop_now(t, false);
-    if (t->epoch < t->p->epochs && (t->val_feat || t->train_feat)) {
+    if (t->epoch < t->p->epochs) {
         double f0 = time_mono();
-        int rc = 0;
-        if (t->val_feat) rc = compute_features(t, &t->data.val, t->val_feat);
-        if (!rc && t->train_feat) rc = compute_features(t, &t->data.train, t->train_feat);
+        int rc = features_fill(t);
         if (rc == PHASE_STOPPED) return stop_now(t, false);
         if (rc) return rc;
         t->epoch_extra = time_mono() - f0;
         phase_secs[PH_FEATURES] += t->epoch_extra;
-        log_info("frozen-prefix features computed in %.2f s", t->epoch_extra);
     }
     log_debug("set-up took %.2f s", time_mono() - t_setup);
     t->progress_every = env_double("SWEEP_PROGRESS_INTERVAL", 1.0);

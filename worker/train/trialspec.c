@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "datapath.h"
@@ -177,9 +178,10 @@ static int parse_objective(trial_spec *s, const json_t *obj, char *msg, size_t m
 
 int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msglen)
 {
-    static const char *const keys[] = {"trial",     "job",     "seed",       "data",
-                                       "model",     "params",  "objective",  "out_dir",
-                                       "cache_dir", "threads", "data_roots", NULL};
+    static const char *const keys[] = {"trial",        "job",     "seed",       "data",
+                                       "model",        "params",  "objective",  "out_dir",
+                                       "cache_dir",    "threads", "data_roots", "feature_cache",
+                                       "cache_max_mb", NULL};
     memset(s, 0, sizeof *s);
     params_defaults(&s->params);
     s->metric = OBJ_VAL_ACCURACY;
@@ -224,7 +226,22 @@ int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msg
     int64_t th = 1;
     if ((rc = jx_get_int(root, "", "threads", false, 1, 1024, &th, msg, msglen)) < 0) return rc;
     s->threads = (int)th;
+    s->feature_cache = true;
+    if ((rc = jx_get_bool(root, "", "feature_cache", false, &s->feature_cache, msg, msglen)) < 0)
+        return rc;
+    int64_t mb = trialspec_default_cache_mb();
+    if ((rc = jx_get_int(root, "", "cache_max_mb", false, 0, INT64_C(1) << 40, &mb, msg, msglen)) <
+        0)
+        return rc;
+    s->cache_max_mb = mb;
     return 0;
+}
+
+int64_t trialspec_default_cache_mb(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return 1024;
+    return (int64_t)pages * psz / 4 / 1048576;
 }
 
 int trialspec_load(trial_spec *s, const char *path, char *msg, size_t msglen)
@@ -292,6 +309,10 @@ json_t *trialspec_to_json(const trial_spec *s)
         (json_int_t)s->job, "seed", (json_int_t)s->seed, "data", data, "model", model, "params",
         params_to_json(&s->params), "objective", obj, "out_dir", str_or_null(s->out_dir),
         "cache_dir", str_or_null(s->cache_dir), "threads", s->threads);
+    if (j) {
+        json_object_set_new(j, "feature_cache", json_boolean(s->feature_cache));
+        json_object_set_new(j, "cache_max_mb", json_integer((json_int_t)s->cache_max_mb));
+    }
     /* Only when given, so the hash of a spec without data_roots is as before. */
     if (j && s->n_data_roots > 0) {
         json_t *roots = json_array();
@@ -315,6 +336,8 @@ void trialspec_hash(const trial_spec *s, char *buf, size_t n)
         json_object_del(j, "out_dir");
         json_object_del(j, "cache_dir");
         json_object_del(j, "threads");
+        json_object_del(j, "feature_cache"); // the cache never changes a result
+        json_object_del(j, "cache_max_mb");
         json_t *d = json_object_get(j, "data");
         if (d) json_object_del(d, "test");
         char *txt = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));

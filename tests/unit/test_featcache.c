@@ -1,0 +1,372 @@
+/* Tests for worker/train/featcache.c: the streaming hash, builds that are
+ * found again bit for bit, other keys and shapes missing, a corrupt or
+ * truncated entry discarded and rebuilt, a dead build's temporary never read
+ * and removed, a second process waiting for the builder (and taking over when
+ * it dies), least-recently-used eviction under the bound, and an entry larger
+ * than the bound refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "errors.h"
+#include "featcache.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/sweep-featcache-XXXXXX";
+
+static void rm_tree(const char *path)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/sweep-featcache-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_tree(dir);
+    return 0;
+}
+
+/* The value of row R, column J of test payload SEED. */
+static float val(int seed, uint64_t r, uint64_t j)
+{
+    return (float)seed * 1000.0f + (float)r + (float)j / 64.0f;
+}
+
+/* Builds KEY (ROWS x FLOATS, payload SEED) into C; asserts it misses first. */
+static void build(featcache *c, const char *key, uint64_t rows, uint64_t floats, int seed)
+{
+    featcache_slot s;
+    char msg[512];
+    assert_int_equal(featcache_lookup(c, key, rows, floats, &s, msg, sizeof msg), FEATCACHE_MISS);
+    float *d;
+    assert_int_equal(featcache_build_begin(&s, &d, msg, sizeof msg), 0);
+    for (uint64_t r = 0; r < rows; r++)
+        for (uint64_t j = 0; j < floats; j++)
+            d[r * floats + j] = val(seed, r, j);
+    assert_int_equal(featcache_build_commit(&s, msg, sizeof msg), 0);
+    assert_non_null(s.entry.data);
+    assert_true(s.entry.data[floats + 1] == val(seed, 1, 1));
+    featcache_slot_release(&s);
+}
+
+/* Looks KEY up and returns the result; on a hit checks payload SEED. */
+static int lookup_check(featcache *c, const char *key, uint64_t rows, uint64_t floats, int seed)
+{
+    featcache_slot s;
+    char msg[512];
+    int r = featcache_lookup(c, key, rows, floats, &s, msg, sizeof msg);
+    if (r == FEATCACHE_HIT) {
+        assert_int_equal(s.entry.rows, rows);
+        for (uint64_t i = 0; i < rows; i++)
+            for (uint64_t j = 0; j < floats; j++)
+                assert_true(s.entry.data[i * floats + j] == val(seed, i, j));
+    }
+    featcache_slot_release(&s);
+    return r;
+}
+
+/* The path of KEY's entry in C. */
+static void entry_path(const featcache *c, const char *key, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/feat-%016llx.bin", c->dir,
+             (unsigned long long)featcache_hash(key, strlen(key)));
+}
+
+static int count_files(const featcache *c, const char *part)
+{
+    DIR *d = opendir(c->dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strstr(de->d_name, part) != NULL;
+    closedir(d);
+    return n;
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    uint8_t data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    uint64_t whole[2], parts[2];
+    featcache_hasher h;
+    featcache_hash_init(&h);
+    featcache_hash_add(&h, data, sizeof data);
+    featcache_hash_final(&h, whole);
+    /* the same bytes in odd pieces give the same hash */
+    featcache_hash_init(&h);
+    size_t cuts[] = {0, 1, 31, 32, 33, 100, 999, 1000};
+    for (int i = 0; i + 1 < 8; i++)
+        featcache_hash_add(&h, data + cuts[i], cuts[i + 1] - cuts[i]);
+    featcache_hash_final(&h, parts);
+    assert_true(whole[0] == parts[0] && whole[1] == parts[1]);
+    assert_true(featcache_hash(data, sizeof data) == whole[0]);
+    /* one changed bit, one more zero byte, another length: other hashes */
+    data[500] ^= 1;
+    assert_true(featcache_hash(data, sizeof data) != whole[0]);
+    data[500] ^= 1;
+    uint8_t z[2] = {'a', 0};
+    assert_true(featcache_hash(z, 1) != featcache_hash(z, 2));
+    assert_true(featcache_hash(data, 999) != whole[0]);
+    /* the file hash is the content's */
+    char path[128], hex[33], msg[256];
+    snprintf(path, sizeof path, "%s/blob", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, sizeof data, f);
+    fclose(f);
+    uint64_t size;
+    assert_int_equal(featcache_hash_file(path, hex, &size, msg, sizeof msg), 0);
+    assert_int_equal(size, 1000);
+    char want[33];
+    snprintf(want, sizeof want, "%016llx%016llx", (unsigned long long)whole[0],
+             (unsigned long long)whole[1]);
+    assert_string_equal(hex, want);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_int_equal(featcache_hash_file(path, hex, &size, msg, sizeof msg), ERR_NOTFOUND);
+}
+
+static void test_build_and_reuse(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    build(&c, "{\"k\":1}", 10, 33, 1);
+    assert_int_equal(lookup_check(&c, "{\"k\":1}", 10, 33, 1), FEATCACHE_HIT);
+    /* another key, or the same key with another shape, is not that entry */
+    assert_int_equal(lookup_check(&c, "{\"k\":2}", 10, 33, 1), FEATCACHE_MISS);
+    assert_int_equal(lookup_check(&c, "{\"k\":1}", 11, 33, 1), FEATCACHE_MISS);
+    /* a shape mismatch discards it (under the lock): the key is built again */
+    assert_int_equal(lookup_check(&c, "{\"k\":1}", 10, 33, 1), FEATCACHE_MISS);
+    build(&c, "{\"k\":1}", 10, 33, 2);
+    featcache_entry e;
+    assert_int_equal(featcache_peek(&c, "{\"k\":1}", 10, 33, &e), 1);
+    assert_true(e.data[0] == val(2, 0, 0));
+    featcache_entry_free(&e);
+    assert_int_equal(featcache_peek(&c, "{\"k\":3}", 10, 33, &e), 0);
+    assert_null(e.data);
+    assert_int_equal(count_files(&c, ".tmp"), 0);
+    featcache_close(&c);
+}
+
+/* Flips one byte at OFFSET from the end of PATH. */
+static void flip_byte(const char *path, off_t from_end)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, st.st_size - from_end), 1);
+    b ^= 0x40;
+    assert_int_equal(pwrite(fd, &b, 1, st.st_size - from_end), 1);
+    close(fd);
+}
+
+static void test_corrupt_discarded(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512], path[4200];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    const char *key = "{\"corrupt\":true}";
+    build(&c, key, 20, 16, 3);
+    entry_path(&c, key, path, sizeof path);
+    flip_byte(path, 5); // inside the payload
+    featcache_entry e;
+    assert_int_equal(featcache_peek(&c, key, 20, 16, &e), 0); // never served
+    assert_int_equal(lookup_check(&c, key, 20, 16, 3), FEATCACHE_MISS);
+    assert_int_equal(access(path, F_OK), -1); // discarded
+    build(&c, key, 20, 16, 4);
+    assert_int_equal(lookup_check(&c, key, 20, 16, 4), FEATCACHE_HIT);
+    /* a truncated entry too */
+    assert_int_equal(truncate(path, 5000), 0);
+    assert_int_equal(lookup_check(&c, key, 20, 16, 4), FEATCACHE_MISS);
+    /* and one whose key text was altered (the header is checksummed with it) */
+    build(&c, key, 20, 16, 5);
+    int fd = open(path, O_RDWR);
+    char ch = 'X';
+    assert_int_equal(pwrite(fd, &ch, 1, 80), 1); // inside the key text after the header fields
+    close(fd);
+    assert_int_equal(lookup_check(&c, key, 20, 16, 5), FEATCACHE_MISS);
+    featcache_close(&c);
+}
+
+/* A child that looks KEY up, begins the build, writes half of it and dies
+ * by SIGKILL (after telling the parent through FD when FD >= 0 and waiting
+ * for a byte on WAIT_FD when >= 0). */
+static pid_t dying_builder(const char *key, int fd, int wait_fd)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        featcache c;
+        featcache_slot s;
+        char msg[512];
+        float *d;
+        if (featcache_open(&c, dir, 1 << 30, msg, sizeof msg) ||
+            featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
+            featcache_build_begin(&s, &d, msg, sizeof msg))
+            _exit(3);
+        for (int i = 0; i < 32; i++)
+            d[i] = 1.0f;
+        if (fd >= 0 && write(fd, "x", 1) != 1) _exit(4);
+        char b;
+        if (wait_fd >= 0 && read(wait_fd, &b, 1) != 1) _exit(5);
+        raise(SIGKILL);
+        _exit(6);
+    }
+    return pid;
+}
+
+static void test_killed_build(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    const char *key = "{\"killed\":1}";
+    pid_t pid = dying_builder(key, -1, -1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(count_files(&c, ".tmp"), 1); // its temporary is there...
+    featcache_entry e;
+    assert_int_equal(featcache_peek(&c, key, 8, 8, &e), 0); // ...but no entry
+    /* the next builder gets the lock, removes the dead temporary, builds */
+    build(&c, key, 8, 8, 7);
+    assert_int_equal(count_files(&c, ".tmp"), 0);
+    assert_int_equal(lookup_check(&c, key, 8, 8, 7), FEATCACHE_HIT);
+    featcache_close(&c);
+}
+
+static void test_wait_for_builder(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    const char *key = "{\"shared\":1}";
+    int up[2], go[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { // the builder: holds the lock until told to commit
+        featcache cc;
+        featcache_slot s;
+        float *d;
+        char b;
+        if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
+            featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
+            featcache_build_begin(&s, &d, msg, sizeof msg))
+            _exit(3);
+        for (uint64_t r = 0; r < 8; r++)
+            for (uint64_t j = 0; j < 8; j++)
+                d[r * 8 + j] = val(9, r, j);
+        if (write(up[1], "x", 1) != 1 || read(go[0], &b, 1) != 1) _exit(4);
+        _exit(featcache_build_commit(&s, msg, sizeof msg) ? 5 : 0);
+    }
+    char b;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    featcache_slot s;
+    assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(featcache_wait(&s, NULL, msg, sizeof msg), FEATCACHE_HIT);
+    assert_true(s.entry.data[8 * 3 + 2] == val(9, 3, 2));
+    featcache_slot_release(&s);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* a builder that dies while the other waits: the waiter takes over */
+    const char *key2 = "{\"shared\":2}";
+    pid = dying_builder(key2, up[1], go[0]);
+    assert_int_equal(read(up[0], &b, 1), 1);
+    assert_int_equal(featcache_lookup(&c, key2, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(featcache_wait(&s, NULL, msg, sizeof msg), FEATCACHE_MISS);
+    float *d;
+    assert_int_equal(featcache_build_begin(&s, &d, msg, sizeof msg), 0);
+    memset(d, 0, 64 * sizeof(float));
+    assert_int_equal(featcache_build_commit(&s, msg, sizeof msg), 0);
+    featcache_slot_release(&s);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(count_files(&c, ".tmp"), 0);
+    close(up[0]);
+    close(up[1]);
+    close(go[0]);
+    close(go[1]);
+    featcache_close(&c);
+}
+
+static void test_eviction(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512];
+    const uint64_t rows = 64, floats = 256; // 64 KiB of payload, 68 KiB a file
+    uint64_t one = featcache_entry_bytes("{\"e\":0}", rows, floats);
+    assert_int_equal(one, 4096 + 65536);
+    assert_int_equal(featcache_open(&c, dir, 3 * one + 100, msg, sizeof msg), 0);
+    build(&c, "{\"e\":0}", rows, floats, 0);
+    build(&c, "{\"e\":1}", rows, floats, 1);
+    build(&c, "{\"e\":2}", rows, floats, 2);
+    assert_int_equal(featcache_used_bytes(&c), 3 * one);
+    /* using entry 0 makes entry 1 the least recently used */
+    usleep(2000);
+    assert_int_equal(lookup_check(&c, "{\"e\":0}", rows, floats, 0), FEATCACHE_HIT);
+    build(&c, "{\"e\":3}", rows, floats, 3);
+    assert_true(featcache_used_bytes(&c) <= 3 * one + 100);
+    assert_int_equal(lookup_check(&c, "{\"e\":0}", rows, floats, 0), FEATCACHE_HIT);
+    assert_int_equal(lookup_check(&c, "{\"e\":2}", rows, floats, 2), FEATCACHE_HIT);
+    assert_int_equal(lookup_check(&c, "{\"e\":3}", rows, floats, 3), FEATCACHE_HIT);
+    assert_int_equal(count_files(&c, ".bin"), 3);
+    assert_int_equal(count_files(&c, ".lock"), 4); // .evict.lock + three entries' (1's went)
+    assert_int_equal(lookup_check(&c, "{\"e\":1}", rows, floats, 1), FEATCACHE_MISS);
+    /* an entry larger than the bound is refused, nothing is evicted for it */
+    featcache_slot s;
+    float *d;
+    assert_int_equal(featcache_lookup(&c, "{\"big\":1}", rows * 4, floats, &s, msg, sizeof msg),
+                     FEATCACHE_MISS);
+    assert_int_equal(featcache_build_begin(&s, &d, msg, sizeof msg), ERR_TOOBIG);
+    assert_non_null(strstr(msg, "cache_max_mb"));
+    featcache_slot_release(&s);
+    assert_int_equal(count_files(&c, ".bin"), 3);
+    featcache_close(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_build_and_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_discarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_builder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
