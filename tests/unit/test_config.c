@@ -312,6 +312,11 @@ static void test_sample_config(void **state)
                                       "data_roots",
                                       "blas_core",
                                       "cache_max_mb",
+                                      "launcher",
+                                      "slurm_partition",
+                                      "slurm_account",
+                                      "slurm_mem_per_trial",
+                                      "slurm_extra_args",
                                       NULL};
     int n = 0;
     for (int i = 0; all[i]; i++, n++) {
