@@ -1,7 +1,8 @@
 /* store — sweepd's single SQLite connection: setup, migrations, the queue of
  * pending writes, job insertion, the read queries behind the socket ops, and
- * every statement of the scheduler and of recovery (no other daemon file
- * holds SQL).
+ * every statement of the scheduler and of recovery (no other file of sweepd
+ * holds SQL; sweepctl's read-only report queries are daemon/ctl/report_db.c,
+ * which opens the database read-only and never migrates it).
  *
  * Only the event loop uses the connection. Writes that record events (trial
  * state changes, metrics, checkpoints) go through store_enqueue(): they are
