@@ -746,9 +746,8 @@ static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
     int fb = most < FEATURE_BATCH ? (int)most : FEATURE_BATCH;
     char msg[512];
     int rc = 0;
-    if (t->max_batch < fb &&
-        resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, fb, t->input_size,
-                       t->input_size, msg, sizeof msg) < 0)
+    if (t->max_batch < fb && resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, fb,
+                                            t->input_size, t->input_size, msg, sizeof msg) < 0)
         return fail(t, WEXIT_NOMEM, "preparing the model for the feature batch: %s", msg);
     freeze_kind from = FREEZE_NONE;
     featcache_entry shallow = {0};
