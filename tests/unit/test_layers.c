@@ -108,6 +108,38 @@ static const cshape conv_shapes[] = {
     {2, 3, 3, 2, 5, 5, 5, 2, 2},
 };
 
+/* One convolution D against the reference: forward, dW accumulating onto a
+ * non-zero start, dX overwritten then accumulated; LABEL names it. */
+static void check_conv_vs_ref(const conv2d_desc *dd, const char *label)
+{
+    conv2d_desc d = *dd;
+    size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+    size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+    float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+    float *o1 = zeros(no), *o2 = zeros(no);
+    float *ws = zeros(conv2d_workspace_floats(&d));
+    conv2d_forward(o1, in, w, &d, ws);
+    conv2d_forward_ref(o2, in, w, &d);
+    char what[96];
+    snprintf(what, sizeof what, "conv forward %s", label);
+    close_enough(o1, o2, no, 1e-5, what);
+    float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
+    memcpy(dw2, dw1, sizeof(float) * nw);
+    float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
+    conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
+    conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
+    snprintf(what, sizeof what, "conv dW %s", label);
+    close_enough(dw1, dw2, nw, 1e-5, what);
+    snprintf(what, sizeof what, "conv dX %s", label);
+    close_enough(dx1, dx2, ni, 1e-5, what);
+    conv2d_backward(dx1, NULL, dout, in, w, &d, ws, 1);
+    conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 1);
+    snprintf(what, sizeof what, "conv dX accumulate %s", label);
+    close_enough(dx1, dx2, ni, 1e-5, what);
+    free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dw1), free(dw2), free(dx1),
+        free(dx2);
+}
+
 static void test_conv_vs_ref(void **state)
 {
     (void)state;
@@ -117,32 +149,38 @@ static void test_conv_vs_ref(void **state)
         assert_int_equal(
             conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad),
             0);
-        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
-        size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
-        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
-        float *o1 = zeros(no), *o2 = zeros(no);
-        float *ws = zeros(conv2d_workspace_floats(&d));
-        conv2d_forward(o1, in, w, &d, ws);
-        conv2d_forward_ref(o2, in, w, &d);
-        char what[64];
-        snprintf(what, sizeof what, "conv forward shape %zu", s);
-        close_enough(o1, o2, no, 1e-5, what);
-        /* backward: dW accumulates onto a non-zero start, dX overwritten then accumulated */
-        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
-        memcpy(dw2, dw1, sizeof(float) * nw);
-        float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
-        conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
-        conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
-        snprintf(what, sizeof what, "conv dW shape %zu", s);
-        close_enough(dw1, dw2, nw, 1e-5, what);
-        snprintf(what, sizeof what, "conv dX shape %zu", s);
-        close_enough(dx1, dx2, ni, 1e-5, what);
-        conv2d_backward(dx1, NULL, dout, in, w, &d, ws, 1);
-        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 1);
-        snprintf(what, sizeof what, "conv dX accumulate shape %zu", s);
-        close_enough(dx1, dx2, ni, 1e-5, what);
-        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dw1), free(dw2),
-            free(dx1), free(dx2);
+        char label[32];
+        snprintf(label, sizeof label, "shape %zu", s);
+        check_conv_vs_ref(&d, label);
+    }
+}
+
+/* Inception v3's non-square kernels with their paddings (1x7 pad (0, 3), 7x1
+ * pad (3, 0), 1x3 pad (0, 1), 3x1 pad (1, 0)) on the map sizes they meet at
+ * inputs 299 and 75 (17x17, 8x8, 3x3, 1x1: the dense and reduced paths), a
+ * strided one, and VGG's wide 3x3 at large maps. */
+static void test_conv_nonsquare(void **state)
+{
+    (void)state;
+    static const int sh[][10] = {
+        /* n, c, h, w, oc, kh, kw, stride, pad, padw */
+        {2, 10, 17, 17, 12, 1, 7, 1, 0, 3}, {2, 10, 17, 17, 12, 7, 1, 1, 3, 0},
+        {2, 6, 8, 8, 5, 1, 3, 1, 0, 1},     {2, 6, 8, 8, 5, 3, 1, 1, 1, 0},
+        {3, 4, 3, 3, 5, 1, 7, 1, 0, 3},     {3, 4, 3, 3, 5, 7, 1, 1, 3, 0},
+        {2, 5, 1, 1, 3, 1, 3, 1, 0, 1},     {2, 5, 1, 1, 3, 3, 1, 1, 1, 0},
+        {2, 3, 9, 11, 4, 1, 7, 2, 0, 3},    {1, 40, 12, 30, 6, 7, 1, 1, 3, 0},
+        {1, 64, 56, 56, 8, 3, 3, 1, 1, 1},  {1, 3, 224, 224, 4, 3, 3, 1, 1, 1},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        const int *v = sh[s];
+        conv2d_desc d;
+        assert_int_equal(
+            conv2d_desc_init_pad(&d, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]),
+            0);
+        char label[64];
+        snprintf(label, sizeof label, "%dx%d pad (%d, %d) on %dx%d", v[5], v[6], v[8], v[9], v[2],
+                 v[3]);
+        check_conv_vs_ref(&d, label);
     }
 }
 
@@ -828,6 +866,7 @@ int main(void)
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_desc),        cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_conv_nonsquare),
         cmocka_unit_test(test_winograd),         cmocka_unit_test(test_conv_smaller_batch),
         cmocka_unit_test(test_conv_fd),          cmocka_unit_test(test_bn_vs_ref),
         cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
