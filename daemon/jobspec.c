@@ -437,6 +437,24 @@ static int check_trial(jobspec_trial *t, const json_t *space, char *msg, size_t 
     return rc;
 }
 
+/* The trial's freeze must be a freeze point of the job's model family
+ * (arch.h's one table, which the worker's engine reads too). Skipped when
+ * the family is not known here: weights given under the default arch name,
+ * where the file decides the family and the worker checks. */
+static int check_freeze_family(const jobspec *js, const jobspec_trial *t, const json_t *space,
+                               char *msg, size_t msglen)
+{
+    if (js->weights && !strcmp(js->arch, ARCH_DEFAULT)) return 0;
+    const arch_info *a = arch_find(js->arch);
+    const char *name = params_freeze_name(t->params.freeze);
+    if (!a || arch_freeze_level(a->family, name) >= 0) return 0;
+    char list[256];
+    return err_set(msg, msglen, ERR_RANGE,
+                   "%s.freeze: \"%s\" is not a freeze point of %s (expected one of %s) (trial %d)",
+                   json_object_get(space, "freeze") ? "space" : "fixed", name, js->arch,
+                   arch_freeze_list_string(a->family, list, sizeof list), t->number);
+}
+
 static int expand(jobspec *js, const json_t *space, const trial_params *base, int64_t n_random,
                   char *msg, size_t msglen)
 {
@@ -534,6 +552,7 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
                     return rc;
         }
         if ((rc = check_trial(tr, space, msg, msglen))) return rc;
+        if ((rc = check_freeze_family(js, tr, space, msg, msglen))) return rc;
     }
     return 0;
 }

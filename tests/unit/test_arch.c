@@ -222,12 +222,63 @@ static void test_checks_and_engine_agree(void **state)
     }
 }
 
+/* 0 when the daemon accepts a job for ARCH (weights WEIGHTS or none) with
+ * the JSON members EXTRA (expanded into trials), else its code. */
+static int job_freeze(const char *arch, const char *extra, char *msg, size_t n)
+{
+    char text[512];
+    snprintf(text, sizeof text, "{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"%s\"}, %s}",
+             arch, extra);
+    json_t *j = jx_parse(text, strlen(text), msg, n);
+    assert_non_null(j);
+    jobspec js;
+    int rc = jobspec_parse(&js, j, JOBSPEC_EXPAND, 1, msg, n);
+    jobspec_free(&js);
+    json_decref(j);
+    return rc;
+}
+
+/* The job check validates freeze per family against the same table. */
+static void test_job_freeze_per_family(void **state)
+{
+    (void)state;
+    char msg[512];
+    assert_int_equal(job_freeze("vgg16_bn", "\"fixed\":{\"freeze\":\"block3\"}", msg, sizeof msg), 0);
+    assert_int_equal(job_freeze("vgg11", "\"space\":{\"freeze\":[\"none\",\"features\",\"all\"]}",
+                                msg, sizeof msg),
+                     0);
+    assert_int_equal(job_freeze("inception_v3", "\"fixed\":{\"freeze\":\"Mixed_6e\"}", msg, sizeof msg),
+                     0);
+    assert_int_equal(job_freeze("resnet18", "\"fixed\":{\"freeze\":\"layer3\"}", msg, sizeof msg), 0);
+    assert_int_equal(job_freeze("vgg16", "\"fixed\":{\"freeze\":\"layer3\"}", msg, sizeof msg),
+                     ERR_RANGE);
+    assert_string_equal(msg, "fixed.freeze: \"layer3\" is not a freeze point of vgg16 (expected one "
+                             "of none, block1, block2, block3, block4, block5, features, all) "
+                             "(trial 0)");
+    assert_int_equal(job_freeze("resnet50", "\"space\":{\"freeze\":[\"none\",\"Mixed_5b\"]}", msg,
+                                sizeof msg),
+                     ERR_RANGE);
+    assert_non_null(strstr(msg, "space.freeze: \"Mixed_5b\" is not a freeze point of resnet50"));
+    /* the engine refuses the same: a model of one family, another's point */
+    resnet *m;
+    assert_int_equal(resnet_create(&m, "vgg11", 2, 3, 1, msg, sizeof msg), 0);
+    assert_int_equal(resnet_prepare(m, FREEZE_LAYER2, 0, 2, 32, 32, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "\"layer2\" is not a freeze point of vgg11"));
+    assert_int_equal(resnet_prepare(m, FREEZE_BLOCK2, 0, 2, 32, 32, msg, sizeof msg), 0);
+    resnet_free(m);
+    assert_int_equal(resnet_create(&m, "resnet18", 2, 3, 1, msg, sizeof msg), 0);
+    assert_int_equal(resnet_prepare(m, FREEZE_MIXED_6E, 0, 2, 32, 32, msg, sizeof msg),
+                     ERR_INVALID);
+    resnet_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_names_and_match),
         cmocka_unit_test(test_freeze_points),
+        cmocka_unit_test(test_job_freeze_per_family),
         cmocka_unit_test(test_list_string),
         cmocka_unit_test(test_checks_and_engine_agree),
     };
