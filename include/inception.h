@@ -12,9 +12,11 @@
  *   from scratch in sweepd uses it too, so pretrained files, checkpoints and
  *   scratch models all see the same input);
  * - the auxiliary logits (AuxLogits, from Mixed_6e) add 0.4 x their loss in
- *   training mode and are ignored in evaluation; they need Mixed_6e maps of at
- *   least 5x5 (input about 139 and up): below that, or when the file has no
- *   AuxLogits tensors, the head is skipped;
+ *   training mode and are ignored in evaluation; their 5x5/3 pool and 5x5
+ *   convolution need Mixed_6e maps of at least 17x17 (input 299 and up, as in
+ *   torchvision): below that, when the file has no AuxLogits tensors, or when
+ *   AuxLogits is frozen (its loss term would be a constant), the head is
+ *   skipped;
  * - dropout before fc is the trial's dropout.
  * Input 299 by default, at least 75. Units (freeze points): Conv2d_1a_3x3 ..
  * Conv2d_4a_3x3 (the last also holds maxpool2), Mixed_5b .. Mixed_6e,
