@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,19 @@ static void test_sizes_and_roundtrip(void **state)
     resnet *l;
     if (resnet_from_safetensors(&l, f, 0, 1, msg, sizeof msg)) fail_msg("%s", msg);
     assert_null(resnet_find_tensor(l, "AuxLogits.fc.weight"));
-    tum_check_freeze_and_training(l, FREEZE_NONE, 0.0f, 2, 75, 3, 1e-4f);
+    assert_int_equal(resnet_tensor_count(l) + 12, resnet_tensor_count(m)); // conv0, conv1, fc
+    /* (at 75 with 2 images the batchnorms of Mixed_7b/7c see 2 values each:
+     * their output is +-1, a step function of the weights; see below for training) */
+    char fail[512];
+    assert_int_equal(resnet_prepare(l, FREEZE_NONE, 0, 2, 75, 75, fail, sizeof fail), 0);
+    float *x = tum_images(2, 75, 1);
+    int labels[2] = {0, 4};
+    resnet_set_train(l, 1);
+    resnet_zero_grad(l);
+    resnet_forward(l, x, 2, NULL);
+    assert_true(isfinite(resnet_loss(l, labels, 0, NULL)));
+    resnet_backward(l);
+    free(x);
     resnet_free(l);
     /* a missing branch is named */
     resnet_free(m);
@@ -143,10 +156,11 @@ static void test_freeze_and_training(void **state)
     static const freeze_kind fz[] = {FREEZE_NONE, FREEZE_STEM, FREEZE_MIXED_6A, FREEZE_MIXED_6E,
                                      FREEZE_ALL};
     for (size_t i = 0; i < sizeof fz / sizeof fz[0]; i++) {
-        resnet *m = make(4, 3);
-        /* a narrow Inception is steep (gradients of norm ~100 from random
-         * labels): small steps */
-        tum_check_freeze_and_training(m, fz[i], 0.0f, 4, 107, 3, 1e-4f);
+        resnet *m = make(16, 3);
+        /* width 16: at width 4 (1..128 channels per batchnorm) a model from
+         * scratch is chaotic, a 0.4% change of Conv2d_1a moving the loss by
+         * 30% (its gradient is checked against PyTorch in test_parity.c) */
+        tum_check_freeze_and_training(m, fz[i], i == 0 ? 0.3f : 0.0f, 4, 107, 3, 1e-3f);
         resnet_free(m);
     }
     /* with everything but fc frozen the cached features are the pooled vectors */
