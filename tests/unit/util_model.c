@@ -132,7 +132,6 @@ void tum_check_freeze_and_training(resnet *m, freeze_kind freeze, float dropout,
         resnet_forward(m, x, b, &r);
         float loss = resnet_loss(m, labels, 0, NULL);
         assert_true(isfinite(loss));
-        if (getenv("TUM_DEBUG")) fprintf(stderr, "step %d loss %.9g\n", s, loss);
         if (s == 0) first = loss;
         last = loss;
         resnet_backward(m);
