@@ -114,9 +114,9 @@ int net_init_linear(net *g, const char *name, uint64_t seed);
 /* ---------- model interface (resnet.h forwards here) ---------- */
 
 const char *net_name(const net *g);
-int net_classes(const net *g);   // rows of the logits
-int net_features(const net *g);  // inputs of the last linear
-int net_width(const net *g);     // output channels of the first convolution
+int net_classes(const net *g);  // rows of the logits
+int net_features(const net *g); // inputs of the last linear
+int net_width(const net *g);    // output channels of the first convolution
 size_t net_param_count(const net *g);
 int net_unit_count(const net *g);
 /* Sets nfrozen units (0 .. net_unit_count-1), the dropout, the largest batch and

@@ -42,8 +42,9 @@ static void test_find(void **state)
     assert_memory_equal(a->blocks, r152, sizeof r152);
     assert_true(arch_known(ARCH_DEFAULT));
     assert_true(arch_known("resnet101"));
-    const char *bad[] = {"alexnet", "", "ResNet18", "resnet18 ", "resnet", "resnet-basic-2-2-2-2",
-                         "vgg16bn", "inception"};
+    const char *bad[] = {"alexnet",   "",         "ResNet18",
+                         "resnet18 ", "resnet",   "resnet-basic-2-2-2-2",
+                         "vgg16bn",   "inception"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_null(arch_find(bad[i]));
         assert_false(arch_known(bad[i]));
@@ -117,7 +118,7 @@ static void test_names_and_match(void **state)
     (void)state;
     const char *const *names = arch_names();
     static const char *const want[] = {
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11",   "vgg11_bn",
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11",    "vgg11_bn",
         "vgg13",    "vgg13_bn", "vgg16",    "vgg16_bn",  "vgg19",     "vgg19_bn", "inception_v3"};
     size_t n = 0;
     for (; names[n]; n++) {
@@ -243,21 +244,24 @@ static void test_job_freeze_per_family(void **state)
 {
     (void)state;
     char msg[512];
-    assert_int_equal(job_freeze("vgg16_bn", "\"fixed\":{\"freeze\":\"block3\"}", msg, sizeof msg), 0);
+    assert_int_equal(job_freeze("vgg16_bn", "\"fixed\":{\"freeze\":\"block3\"}", msg, sizeof msg),
+                     0);
     assert_int_equal(job_freeze("vgg11", "\"space\":{\"freeze\":[\"none\",\"features\",\"all\"]}",
                                 msg, sizeof msg),
                      0);
-    assert_int_equal(job_freeze("inception_v3", "\"fixed\":{\"freeze\":\"Mixed_6e\"}", msg, sizeof msg),
+    assert_int_equal(
+        job_freeze("inception_v3", "\"fixed\":{\"freeze\":\"Mixed_6e\"}", msg, sizeof msg), 0);
+    assert_int_equal(job_freeze("resnet18", "\"fixed\":{\"freeze\":\"layer3\"}", msg, sizeof msg),
                      0);
-    assert_int_equal(job_freeze("resnet18", "\"fixed\":{\"freeze\":\"layer3\"}", msg, sizeof msg), 0);
     assert_int_equal(job_freeze("vgg16", "\"fixed\":{\"freeze\":\"layer3\"}", msg, sizeof msg),
                      ERR_RANGE);
-    assert_string_equal(msg, "fixed.freeze: \"layer3\" is not a freeze point of vgg16 (expected one "
-                             "of none, block1, block2, block3, block4, block5, features, all) "
-                             "(trial 0)");
-    assert_int_equal(job_freeze("resnet50", "\"space\":{\"freeze\":[\"none\",\"Mixed_5b\"]}", msg,
-                                sizeof msg),
-                     ERR_RANGE);
+    assert_string_equal(msg,
+                        "fixed.freeze: \"layer3\" is not a freeze point of vgg16 (expected one "
+                        "of none, block1, block2, block3, block4, block5, features, all) "
+                        "(trial 0)");
+    assert_int_equal(
+        job_freeze("resnet50", "\"space\":{\"freeze\":[\"none\",\"Mixed_5b\"]}", msg, sizeof msg),
+        ERR_RANGE);
     assert_non_null(strstr(msg, "space.freeze: \"Mixed_5b\" is not a freeze point of resnet50"));
     /* the engine refuses the same: a model of one family, another's point */
     resnet *m;
@@ -275,12 +279,9 @@ static void test_job_freeze_per_family(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_names_and_match),
-        cmocka_unit_test(test_freeze_points),
-        cmocka_unit_test(test_job_freeze_per_family),
-        cmocka_unit_test(test_list_string),
-        cmocka_unit_test(test_checks_and_engine_agree),
+        cmocka_unit_test(test_find),          cmocka_unit_test(test_names_and_match),
+        cmocka_unit_test(test_freeze_points), cmocka_unit_test(test_job_freeze_per_family),
+        cmocka_unit_test(test_list_string),   cmocka_unit_test(test_checks_and_engine_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,8 +42,7 @@ static resnet *make(int width, int classes)
 {
     resnet *m;
     char msg[256];
-    if (resnet_create(&m, "inception_v3", width, classes, 1, msg, sizeof msg))
-        fail_msg("%s", msg);
+    if (resnet_create(&m, "inception_v3", width, classes, 1, msg, sizeof msg)) fail_msg("%s", msg);
     return m;
 }
 
@@ -54,8 +53,7 @@ static void shape_is(const resnet *m, const char *name, int a, int b, int c, int
     const int want[4] = {a, b, c, d};
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] != want[i])
-            fail_msg("%s: dimension %d is %lld, want %d", name, i, (long long)t->shape[i],
-                     want[i]);
+            fail_msg("%s: dimension %d is %lld, want %d", name, i, (long long)t->shape[i], want[i]);
 }
 
 static void test_names_and_count(void **state)

@@ -732,8 +732,8 @@ typedef struct {
 static void avg_fwd(float *out, const float *in, const void *ctx)
 {
     const pshape *p = ctx;
-    avgpool2d_forward(out, in, p->n, p->c, p->h, p->w, p->k, p->stride, p->pad, p->count_pad,
-                      p->oh, p->ow);
+    avgpool2d_forward(out, in, p->n, p->c, p->h, p->w, p->k, p->stride, p->pad, p->count_pad, p->oh,
+                      p->ow);
 }
 
 static void adaptive_fwd(float *out, const float *in, const void *ctx)
@@ -749,13 +749,13 @@ static void test_pool_out_size(void **state)
     (void)state;
     assert_int_equal(pool_out_size(224, 2, 2, 0, 0), 112); // VGG
     assert_int_equal(pool_out_size(7, 2, 2, 0, 0), 3);
-    assert_int_equal(pool_out_size(7, 2, 2, 0, 1), 4);     // ceil mode: one more window
-    assert_int_equal(pool_out_size(147, 3, 2, 0, 0), 73);  // Inception maxpool1 at 299
-    assert_int_equal(pool_out_size(6, 3, 2, 1, 1), 4);     // ceil, window starting in padding dropped
+    assert_int_equal(pool_out_size(7, 2, 2, 0, 1), 4);    // ceil mode: one more window
+    assert_int_equal(pool_out_size(147, 3, 2, 0, 0), 73); // Inception maxpool1 at 299
+    assert_int_equal(pool_out_size(6, 3, 2, 1, 1), 4); // ceil, window starting in padding dropped
     assert_int_equal(pool_out_size(5, 3, 2, 1, 1), 3);
-    assert_int_equal(pool_out_size(17, 5, 3, 0, 0), 5);    // InceptionAux at 299
-    assert_int_equal(pool_out_size(4, 5, 3, 0, 0), 0);     // does not fit
-    assert_int_equal(pool_out_size(35, 3, 1, 1, 0), 35);   // branch pools keep the size
+    assert_int_equal(pool_out_size(17, 5, 3, 0, 0), 5);  // InceptionAux at 299
+    assert_int_equal(pool_out_size(4, 5, 3, 0, 0), 0);   // does not fit
+    assert_int_equal(pool_out_size(35, 3, 1, 1, 0), 35); // branch pools keep the size
 }
 
 /* Average pooling (3x3/1/1 with and without count_include_pad, Inception's
@@ -764,9 +764,9 @@ static void test_pool_out_size(void **state)
 static void test_avgpool2d(void **state)
 {
     (void)state;
-    static const pshape sh[] = {{2, 3, 9, 9, 3, 1, 1, 1, 0, 0}, {2, 3, 9, 9, 3, 1, 1, 0, 0, 0},
+    static const pshape sh[] = {{2, 3, 9, 9, 3, 1, 1, 1, 0, 0},   {2, 3, 9, 9, 3, 1, 1, 0, 0, 0},
                                 {1, 2, 17, 17, 5, 3, 0, 1, 0, 0}, {3, 2, 6, 5, 3, 2, 1, 1, 0, 0},
-                                {2, 2, 1, 1, 3, 1, 1, 1, 0, 0}, {1, 1, 4, 7, 2, 2, 1, 0, 0, 0}};
+                                {2, 2, 1, 1, 3, 1, 1, 1, 0, 0},   {1, 1, 4, 7, 2, 2, 1, 0, 0, 0}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         pshape p = sh[s];
         p.oh = pool_out_size(p.h, p.k, p.stride, p.pad, 0);
@@ -803,8 +803,8 @@ static void test_avgpool2d(void **state)
 static void test_adaptive_avgpool(void **state)
 {
     (void)state;
-    static const int sh[][6] = {{2, 3, 9, 9, 7, 7},  {2, 2, 7, 7, 7, 7}, {2, 2, 2, 2, 7, 7},
-                                {1, 3, 1, 1, 7, 7},  {2, 3, 10, 6, 7, 7}, {3, 4, 8, 8, 1, 1},
+    static const int sh[][6] = {{2, 3, 9, 9, 7, 7}, {2, 2, 7, 7, 7, 7},  {2, 2, 2, 2, 7, 7},
+                                {1, 3, 1, 1, 7, 7}, {2, 3, 10, 6, 7, 7}, {3, 4, 8, 8, 1, 1},
                                 {1, 2, 13, 5, 3, 2}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         pshape p = {sh[s][0], sh[s][1], sh[s][2], sh[s][3], 0, 0, 0, 0, sh[s][4], sh[s][5]};
@@ -909,8 +909,10 @@ static void conv_fwd_fn(float *out, const float *in, const void *ctx)
 static void test_conv_nonsquare_fd(void **state)
 {
     (void)state;
-    static const int sh[][10] = {{2, 2, 3, 5, 3, 1, 7, 1, 0, 3}, {1, 2, 5, 3, 2, 7, 1, 1, 3, 0},
-                                 {2, 3, 2, 3, 2, 1, 3, 1, 0, 1}, {2, 2, 4, 1, 3, 3, 1, 1, 1, 0}};
+    static const int sh[][10] = {{2, 2, 3, 5, 3, 1, 7, 1, 0, 3},
+                                 {1, 2, 5, 3, 2, 7, 1, 1, 3, 0},
+                                 {2, 3, 2, 3, 2, 1, 3, 1, 0, 1},
+                                 {2, 2, 4, 1, 3, 3, 1, 1, 1, 0}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         const int *v = sh[s];
         conv2d_desc d;
@@ -1092,19 +1094,31 @@ int main(void)
 {
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_desc),        cmocka_unit_test(test_conv_vs_ref),
-        cmocka_unit_test(test_conv_nonsquare),   cmocka_unit_test(test_pool_out_size),
-        cmocka_unit_test(test_avgpool2d),        cmocka_unit_test(test_adaptive_avgpool),
-        cmocka_unit_test(test_maxpool_ceil),     cmocka_unit_test(test_bias_and_concat),
+        cmocka_unit_test(test_conv_desc),
+        cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_conv_nonsquare),
+        cmocka_unit_test(test_pool_out_size),
+        cmocka_unit_test(test_avgpool2d),
+        cmocka_unit_test(test_adaptive_avgpool),
+        cmocka_unit_test(test_maxpool_ceil),
+        cmocka_unit_test(test_bias_and_concat),
         cmocka_unit_test(test_conv_nonsquare_fd),
-        cmocka_unit_test(test_winograd),         cmocka_unit_test(test_conv_smaller_batch),
-        cmocka_unit_test(test_conv_fd),          cmocka_unit_test(test_bn_vs_ref),
-        cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
-        cmocka_unit_test(test_maxpool),          cmocka_unit_test(test_maxpool_fd),
-        cmocka_unit_test(test_avgpool),          cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_softmax_xent),     cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_dropout),          cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_engine_threads),   cmocka_unit_test(test_conv_prepared),
+        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_conv_smaller_batch),
+        cmocka_unit_test(test_conv_fd),
+        cmocka_unit_test(test_bn_vs_ref),
+        cmocka_unit_test(test_bn_running_stats),
+        cmocka_unit_test(test_bn_fd),
+        cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_maxpool_fd),
+        cmocka_unit_test(test_avgpool),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_engine_threads),
+        cmocka_unit_test(test_conv_prepared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,9 +167,8 @@ static void fixture_open(fixture *fx, const char *file, freeze_kind freeze, int 
         assert_int_equal(info.width, atoi(st_metadata(fx->f, "width")));
         for (int l = 0; l < 4; l++)
             assert_int_equal(info.blocks[l], 1);
-        assert_int_equal(info.block, strcmp(fx_label(fx->f), "basic")
-                                         ? RESNET_BOTTLENECK
-                                         : RESNET_BASIC);
+        assert_int_equal(info.block,
+                         strcmp(fx_label(fx->f), "basic") ? RESNET_BOTTLENECK : RESNET_BASIC);
         tol_rel = TOL_REL;
     }
     if ((rc = resnet_prepare(fx->m, freeze, 0.0f, max_batch > 0 ? max_batch : fx->batch, fx->size,
@@ -211,8 +210,8 @@ static void compare_params(fixture *fx, const char *prefix)
         if (e > worst) worst = e;
         total += t->numel;
     }
-    printf("# %s: %s params (%zu values) max relative error %.2e\n", fx_label(fx->f),
-           prefix, total, worst);
+    printf("# %s: %s params (%zu values) max relative error %.2e\n", fx_label(fx->f), prefix, total,
+           worst);
 }
 
 static void run_parity(const char *file)
@@ -477,8 +476,7 @@ static void test_parity_inception(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parity_vgg),
-        cmocka_unit_test(test_parity_inception),
+        cmocka_unit_test(test_parity_vgg),           cmocka_unit_test(test_parity_inception),
         cmocka_unit_test(test_parity_basic),         cmocka_unit_test(test_parity_bottleneck),
         cmocka_unit_test(test_parity_freeze),        cmocka_unit_test(test_parity_cached_features),
         cmocka_unit_test(test_parity_partial_batch),

@@ -140,7 +140,9 @@ void tum_check_freeze_and_training(resnet *m, freeze_kind freeze, float dropout,
         for (size_t i = 0; i < n; i++)
             p[i] -= lr * g[i];
     }
-    if (!(last < first)) fail_msg("freeze %s: loss %g after %d steps, %g before", params_freeze_name(freeze), last, steps, first);
+    if (!(last < first))
+        fail_msg("freeze %s: loss %g after %d steps, %g before", params_freeze_name(freeze), last,
+                 steps, first);
     for (size_t i = 0; i < nt; i++)
         if (copy[i]) {
             const resnet_tensor *t = resnet_tensor_at(m, i);

@@ -33,9 +33,9 @@ static int chans(bctx *b, const char *name, int base)
     const st_tensor *s = st_find(b->f, t);
     if (!s || s->ndim != 4 || s->shape[0] < 1 || s->shape[0] > 65536) {
         if (!b->error)
-            b->error = err_set(b->msg, b->msglen, ERR_MODEL,
-                               "%s: missing or malformed tensor '%s' (Inception v3)",
-                               st_path(b->f), t);
+            b->error =
+                err_set(b->msg, b->msglen, ERR_MODEL,
+                        "%s: missing or malformed tensor '%s' (Inception v3)", st_path(b->f), t);
         return 1;
     }
     return (int)s->shape[0];

@@ -47,25 +47,25 @@ typedef enum {
 } nkind;
 
 typedef struct {
-    nkind kind;          // node type
-    int unit;            // unit (freeze point) it belongs to
-    int in[NET_MAX_IN];  // input nodes
-    int nin;             // number of inputs
-    int c, h, w;         // output channels and size (flat nodes: c features, h = w = 1)
-    int flat;            // output is batch-major (B, c)
-    int fixed;           // h, w fixed when built (adaptive pool and later)
-    int kh, kw;          // conv kernel; pools: kh = kernel
-    int stride, pad, padw; // conv/pool stride and paddings
-    int mode;            // maxpool: ceil mode; avgpool: count_include_pad
-    unsigned flags;      // conv: NET_BIAS | NET_BN | NET_RELU; linear: NET_RELU
-    float eps;           // batchnorm epsilon
-    net_init init;       // initialisation of the weight
-    float std;           // its standard deviation where it has one
+    nkind kind;               // node type
+    int unit;                 // unit (freeze point) it belongs to
+    int in[NET_MAX_IN];       // input nodes
+    int nin;                  // number of inputs
+    int c, h, w;              // output channels and size (flat nodes: c features, h = w = 1)
+    int flat;                 // output is batch-major (B, c)
+    int fixed;                // h, w fixed when built (adaptive pool and later)
+    int kh, kw;               // conv kernel; pools: kh = kernel
+    int stride, pad, padw;    // conv/pool stride and paddings
+    int mode;                 // maxpool: ceil mode; avgpool: count_include_pad
+    unsigned flags;           // conv: NET_BIAS | NET_BN | NET_RELU; linear: NET_RELU
+    float eps;                // batchnorm epsilon
+    net_init init;            // initialisation of the weight
+    float std;                // its standard deviation where it has one
     ptrdiff_t t_w, t_b, t_bn; // tensor indices: weight, bias, BN weight (-1: none)
-    float *wt, *bias;    // weight, bias (inside params)
-    float *gamma, *beta; // BN weight and bias (inside params)
-    float *rmean, *rvar; // BN running statistics (inside buffers)
-    float *gw, *gb;      // gradients (NULL when frozen)
+    float *wt, *bias;         // weight, bias (inside params)
+    float *gamma, *beta;      // BN weight and bias (inside params)
+    float *rmean, *rvar;      // BN running statistics (inside buffers)
+    float *gw, *gb;           // gradients (NULL when frozen)
     float *ggamma, *gbeta;
     float *smean, *sinvstd; // BN batch statistics of the last training forward
     float *t;               // conv output before BN (trainable BN convs; else = out)
@@ -94,45 +94,45 @@ typedef struct {
 } tspec;
 
 struct net {
-    char name[32];     // architecture name
-    int in_ch;         // image channels
-    node *nodes;       // (nnodes)
-    int nnodes, cap;   // used, allocated
-    tspec *specs;      // tensors as declared (nt)
-    size_t nt, tcap;   // used, allocated
-    int nunits;        // units declared
-    char **unit_names; // (nunits)
-    int logits, aux;   // output nodes (aux -1: none)
-    int aux_unit;      // unit of the auxiliary head, or -1
-    float aux_weight;  // its loss weight
-    int affine;        // transform the input channels
+    char name[32];            // architecture name
+    int in_ch;                // image channels
+    node *nodes;              // (nnodes)
+    int nnodes, cap;          // used, allocated
+    tspec *specs;             // tensors as declared (nt)
+    size_t nt, tcap;          // used, allocated
+    int nunits;               // units declared
+    char **unit_names;        // (nunits)
+    int logits, aux;          // output nodes (aux -1: none)
+    int aux_unit;             // unit of the auxiliary head, or -1
+    float aux_weight;         // its loss weight
+    int affine;               // transform the input channels
     float scale[4], shift[4]; // the transform (first in_ch entries)
-    int error;         // first builder error (0: none)
-    char errmsg[160];  // its message
-    size_t np, nb;     // params / buffers floats
+    int error;                // first builder error (0: none)
+    char errmsg[160];         // its message
+    size_t np, nb;            // params / buffers floats
     float *params, *buffers;
     net_tensor *tensors; // (nt) after net_finish
 
     /* prepared state */
     int prepared;
-    int nfrozen;               // frozen units
-    float dropout;             // drop probability of dropout nodes
-    int max_batch, in_h, in_w; // prepared batch and input size
-    size_t train_start;        // first trainable parameter
-    int train_mode;            // net_set_train
-    int feat;                  // last frozen node (0 when nothing is frozen)
-    int aux_on;                // the auxiliary head runs at this size and trains
+    int nfrozen;                      // frozen units
+    float dropout;                    // drop probability of dropout nodes
+    int max_batch, in_h, in_w;        // prepared batch and input size
+    size_t train_start;               // first trainable parameter
+    int train_mode;                   // net_set_train
+    int feat;                         // last frozen node (0 when nothing is frozen)
+    int aux_on;                       // the auxiliary head runs at this size and trains
     int last_b, last_train, last_aux; // the last forward
     float *arena;
     size_t arena_floats;
-    float *grads;          // gradients of params[train_start..]
-    float *xin;            // input images (in_ch, B, H, W)
-    float *ws;             // conv work space
-    float *tmp;            // accumulation scratch
+    float *grads;                // gradients of params[train_start..]
+    float *xin;                  // input images (in_ch, B, H, W)
+    float *ws;                   // conv work space
+    float *tmp;                  // accumulation scratch
     float *slots[NET_MAX_SLOTS]; // gradient slots
     int nslots;
-    float *probs, *dlogits;     // (B, K)
-    float *aprobs, *adlogits;   // auxiliary (B, Kaux)
+    float *probs, *dlogits;   // (B, K)
+    float *aprobs, *adlogits; // auxiliary (B, Kaux)
 };
 
 /* ---------- building ---------- */
@@ -475,8 +475,12 @@ static void init_node(net *g, node *n, rng_t *r)
     case NET_INIT_KAIMING_OUT:
         fill_normal(n->wt, numel, sqrt(2.0 / ((double)oc * n->kh * n->kw)), 0, r);
         break;
-    case NET_INIT_NORMAL: fill_normal(n->wt, numel, n->std, 0, r); break;
-    case NET_INIT_TRUNC_NORMAL: fill_normal(n->wt, numel, n->std, 1, r); break;
+    case NET_INIT_NORMAL:
+        fill_normal(n->wt, numel, n->std, 0, r);
+        break;
+    case NET_INIT_TRUNC_NORMAL:
+        fill_normal(n->wt, numel, n->std, 1, r);
+        break;
     case NET_INIT_LINEAR:
         for (size_t i = 0; i < numel; i++)
             n->wt[i] = (float)rng_range(r, -bound, bound);
@@ -641,8 +645,11 @@ static int set_sizes(net *g, int in_h, int in_w)
             break;
         case N_ADAPTIVE:
         case N_FLATTEN:
-        case N_LINEAR: oh = n->h, ow = n->w; break;
-        default: break;
+        case N_LINEAR:
+            oh = n->h, ow = n->w;
+            break;
+        default:
+            break;
         }
         bad = oh < 1 || ow < 1;
         if (bad && n->unit == g->aux_unit) {
@@ -791,7 +798,7 @@ static void assign_grads(net *g)
     for (int i = 1; i < g->nnodes; i++) {
         node *n = &g->nodes[i];
         int tr = n->unit >= g->nfrozen;
-#define G(p) (tr && (p) ? g->grads + ((p) - g->params - g->train_start) : NULL)
+#define G(p) (tr && (p) ? g->grads + ((p)-g->params - g->train_start) : NULL)
         n->gw = G(n->wt);
         n->gb = G(n->bias);
         n->ggamma = G(n->gamma);
@@ -821,8 +828,8 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
     }
     g->prepared = 0;
     if (set_sizes(g, in_h, in_w))
-        return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for %s", in_h,
-                       in_w, g->name);
+        return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for %s", in_h, in_w,
+                       g->name);
     g->nfrozen = nfrozen;
     g->max_batch = max_batch;
     g->in_h = in_h;
@@ -914,8 +921,11 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     case N_ADAPTIVE:
         adaptive_avgpool_forward(n->out, a->out, b, n->c, a->h, a->w, n->h, n->w);
         break;
-    case N_CONCAT: break; // the inputs wrote their slices
-    case N_FLATTEN: cnhw_to_nchw(n->out, a->out, b, a->c, ahw); break;
+    case N_CONCAT:
+        break; // the inputs wrote their slices
+    case N_FLATTEN:
+        cnhw_to_nchw(n->out, a->out, b, a->c, ahw);
+        break;
     case N_LINEAR: {
         linear_forward(n->out, a->out, n->wt, n->bias, b, a->c, n->c);
         if (n->flags & NET_RELU) relu_forward(n->out, n->out, out_floats(n, b));
@@ -930,7 +940,8 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
             memcpy(n->out, a->out, sizeof(float) * out_floats(n, b));
         }
         break;
-    case N_INPUT: break;
+    case N_INPUT:
+        break;
     }
 }
 
@@ -1033,8 +1044,7 @@ float net_loss(net *g, const int *labels, float smoothing, float *probs)
     if (probs) memcpy(probs, g->probs, sizeof(float) * (size_t)b * K);
     if (g->last_aux) {
         int KA = g->nodes[g->aux].c;
-        float la =
-            softmax_xent_forward(g->aprobs, g->nodes[g->aux].out, labels, b, KA, smoothing);
+        float la = softmax_xent_forward(g->aprobs, g->nodes[g->aux].out, labels, b, KA, smoothing);
         softmax_xent_backward(g->adlogits, g->aprobs, labels, b, KA, smoothing);
         for (size_t i = 0; i < (size_t)b * KA; i++)
             g->adlogits[i] *= g->aux_weight;
@@ -1068,7 +1078,8 @@ static float *din_of(net *g, node *n, int k, int b, float **target)
 
 static void finish_din(net *g, node *n, int k, int b, float *target)
 {
-    if (target && n->acc[k]) add_forward(target, target, g->tmp, out_floats(&g->nodes[n->in[k]], b), 0);
+    if (target && n->acc[k])
+        add_forward(target, target, g->tmp, out_floats(&g->nodes[n->in[k]], b), 0);
 }
 
 static void node_bwd(net *g, node *n, int b)
@@ -1100,7 +1111,8 @@ static void node_bwd(net *g, node *n, int b)
         conv2d_backward(din, n->gw, gr, a->out, n->wt, &d, g->ws, n->acc[0]);
         return;
     }
-    case N_CONCAT: return;
+    case N_CONCAT:
+        return;
     case N_LINEAR:
         if (n->flags & NET_RELU) relu_backward(gr, gr, n->out, on);
         {

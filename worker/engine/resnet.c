@@ -438,9 +438,9 @@ static int wrap_net(resnet **out, net *g, char *msg, size_t msglen)
     m->g = g;
     resnet_info *in = &m->info;
     snprintf(in->arch, sizeof in->arch, "%s", net_name(g));
-    in->family = arch_find(net_name(g)) ? arch_find(net_name(g))->family
+    in->family = arch_find(net_name(g))           ? arch_find(net_name(g))->family
                  : strncmp(net_name(g), "vgg", 3) ? ARCH_INCEPTION
-                                                   : ARCH_VGG;
+                                                  : ARCH_VGG;
     in->width = in->family == ARCH_INCEPTION ? 2 * net_width(g) : net_width(g);
     in->features = net_features(g);
     in->classes = net_classes(g);
@@ -719,7 +719,8 @@ static int load_net(resnet *m, const st_file *f, int new_head, uint64_t seed, ch
                     size_t msglen)
 {
     int file_rows = -1;
-    const st_tensor *h = st_find(f, m->info.family == ARCH_VGG ? "classifier.6.weight" : "fc.weight");
+    const st_tensor *h =
+        st_find(f, m->info.family == ARCH_VGG ? "classifier.6.weight" : "fc.weight");
     if (h && h->ndim == 2) file_rows = (int)h->shape[0];
     new_head = new_head && file_rows != m->info.classes;
     for (size_t i = 0; i < resnet_tensor_count(m); i++) {

@@ -99,15 +99,15 @@ int vgg_create(net **out, const char *arch, int width, int num_classes, uint64_t
 }
 
 /* Shape of NAME as (rows, cols) for a 2-d tensor, or an error naming it. */
-static int linear_shape(const st_file *f, const char *name, int64_t *rows, int64_t *cols,
-                        char *msg, size_t msglen)
+static int linear_shape(const st_file *f, const char *name, int64_t *rows, int64_t *cols, char *msg,
+                        size_t msglen)
 {
     const st_tensor *t = st_find(f, name);
     if (!t) return err_set(msg, msglen, ERR_MODEL, "%s: missing tensor '%s'", st_path(f), name);
     if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > 1000000 ||
         t->shape[1] > 100000000)
-        return err_set(msg, msglen, ERR_MODEL, "%s: tensor '%s' is not a linear weight",
-                       st_path(f), name);
+        return err_set(msg, msglen, ERR_MODEL, "%s: tensor '%s' is not a linear weight", st_path(f),
+                       name);
     *rows = t->shape[0];
     *cols = t->shape[1];
     return 0;
