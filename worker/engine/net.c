@@ -844,6 +844,14 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
             g->train_start = g->specs[i].ofs;
             break;
         }
+    for (int i = 1; i < g->nnodes; i++) // the suffix reads only itself and the features
+        for (int k = 0; trainable(g, i) && k < g->nodes[i].nin; k++) {
+            int j = g->nodes[i].in[k];
+            if (j != g->feat && !trainable(g, j) && !(j == 0 && g->feat == 0))
+                return err_set(msg, msglen, ERR_INVALID,
+                               "%s: freeze level %d cuts the graph inside a stage", g->name,
+                               nfrozen);
+        }
     int ns = plan_backward(g);
     if (ns < 0) return err_set(msg, msglen, ERR_NOMEM, "%s: backward plan too large", g->name);
     g->nslots = ns;
