@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "errors.h"
 #include "layers.h"
@@ -133,7 +134,19 @@ struct net {
     int nslots;
     float *probs, *dlogits;   // (B, K)
     float *aprobs, *adlogits; // auxiliary (B, Kaux)
+    double *prof; // seconds per node kind, forward then backward (SWEEP_PROFILE), or NULL
 };
+
+#define N_KINDS (N_DROPOUT + 1)
+static const char *const kind_names[N_KINDS] = {
+    "input", "conv", "maxpool", "avgpool", "adaptive", "concat", "flatten", "linear", "dropout"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* ---------- building ---------- */
 
@@ -158,12 +171,20 @@ net *net_new(const char *name, int in_ch)
     n->parent = -1;
     n->t_w = n->t_b = n->t_bn = -1;
     g->nnodes = 1;
+    if (getenv("SWEEP_PROFILE")) g->prof = calloc(2 * N_KINDS, sizeof(double));
     return g;
 }
 
 void net_free(net *g)
 {
     if (!g) return;
+    if (g->prof) {
+        fprintf(stderr, "%s profile (seconds per node kind, forward / backward):\n", g->name);
+        for (int k = 1; k < N_KINDS; k++)
+            fprintf(stderr, "  %-10s %8.4f %8.4f\n", kind_names[k], g->prof[k],
+                    g->prof[N_KINDS + k]);
+        free(g->prof);
+    }
     if (g->arena) munmap(g->arena, g->arena_floats * sizeof(float));
     for (size_t i = 0; i < g->nt; i++)
         free(g->specs[i].name);
@@ -967,7 +988,11 @@ static int runs(const net *g, int i)
 static void run_nodes(net *g, int i0, int i1, int b, rng_t *rng)
 {
     for (int i = i0; i < i1; i++)
-        if (runs(g, i)) node_fwd(g, &g->nodes[i], b, g->train_mode && trainable(g, i), rng);
+        if (runs(g, i)) {
+            double t0 = g->prof ? now_s() : 0;
+            node_fwd(g, &g->nodes[i], b, g->train_mode && trainable(g, i), rng);
+            if (g->prof) g->prof[g->nodes[i].kind] += now_s() - t0;
+        }
 }
 
 /* Copies the images into the arena, channel-major, with the input transform. */
@@ -1161,7 +1186,9 @@ void net_backward_from(net *g, const float *dlogits)
         if (!trainable(g, i) || n->bskip) continue;
         if (n->unit == g->aux_unit && !g->last_aux) continue;
         n->grad = grad_of(g, i, b);
+        double t0 = g->prof ? now_s() : 0;
         node_bwd(g, n, b);
+        if (g->prof) g->prof[N_KINDS + n->kind] += now_s() - t0;
     }
 }
 
