@@ -11,6 +11,7 @@
  * "constant", warmup_epochs 0, nesterov false, label_smoothing 0.0. */
 #include "params.h"
 
+#include "arch.h"
 #include "errors.h"
 #include "jsonx.h"
 
@@ -27,12 +28,7 @@ const char *const params_keys[] = {
 
 static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "cosine", "step", NULL};
-/* Listed in the order users think of them; freeze_of_choice maps to the enum. */
-static const char *const freeze_choices[] = {"none",   "all",    "stem",   "layer1",
-                                             "layer2", "layer3", "layer4", NULL};
-static const freeze_kind freeze_of_choice[] = {FREEZE_NONE,   FREEZE_ALL,    FREEZE_STEM,
-                                               FREEZE_LAYER1, FREEZE_LAYER2, FREEZE_LAYER3,
-                                               FREEZE_LAYER4};
+/* freeze names: arch.h's one list (its index is the freeze_kind value) */
 
 typedef enum {
     PK_POSITIVE,  // real > 0
@@ -62,7 +58,7 @@ static const param_def param_defs[] = {
     {"l1", PK_NONNEG, OFF(l1), 0, 0, NULL},
     {"momentum", PK_UNIT_OPEN, OFF(momentum), 0, 0, NULL},
     {"optimizer", PK_CHOICE, OFF(optimizer), 0, 0, optim_names},
-    {"freeze", PK_CHOICE, OFF(freeze), 0, 0, freeze_choices},
+    {"freeze", PK_CHOICE, OFF(freeze), 0, 0, arch_freeze_choices},
     {"augment", PK_AUGMENT, OFF(augment), 0, 0, NULL},
     {"lr_schedule", PK_CHOICE, OFF(lr_schedule), 0, 0, sched_names},
     {"warmup_epochs", PK_INT, OFF(warmup_epochs), 0, 10000, NULL},
@@ -177,8 +173,8 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
     case PK_CHOICE: {
         int idx = jx_as_enum(value, where, d->choices, msg, msglen);
         if (idx < 0) return idx;
-        if (d->choices == freeze_choices) {
-            p->freeze = freeze_of_choice[idx];
+        if (d->choices == arch_freeze_choices) {
+            p->freeze = (freeze_kind)idx;
         } else if (d->choices == optim_names) {
             p->optimizer = (optim_kind)idx;
         } else {
@@ -224,7 +220,7 @@ int params_check(const trial_params *p, const char *path, char *msg, size_t msgl
         }
     }
     if ((unsigned)p->optimizer > OPTIM_ADAMW || (unsigned)p->lr_schedule > SCHED_STEP ||
-        (unsigned)p->freeze > FREEZE_ALL || (unsigned)p->augment > AUGMENT_LIGHT) {
+        (unsigned)p->freeze >= FREEZE_KIND_COUNT || (unsigned)p->augment > AUGMENT_LIGHT) {
         return err_set(msg, msglen, ERR_RANGE,
                        "%s: invalid optimizer, schedule, freeze or augment value",
                        (path && *path) ? path : "params");
@@ -301,9 +297,8 @@ const char *params_sched_name(sched_kind k)
 
 const char *params_freeze_name(freeze_kind k)
 {
-    for (size_t i = 0; freeze_choices[i]; i++)
-        if (freeze_of_choice[i] == k) return freeze_choices[i];
-    return "unknown";
+    if ((unsigned)k >= FREEZE_KIND_COUNT) return "unknown";
+    return arch_freeze_choices[k];
 }
 
 json_t *params_augment_json(augment_kind k)

@@ -855,6 +855,34 @@ static int parse_warm(jobspec *js, const json_t *job, bool tpe, char *msg, size_
     return 0;
 }
 
+/* Every freeze value JOB can take (fixed.freeze, each of space.freeze) must
+ * be a freeze point of JS's model family (arch.h's one table, which the
+ * worker's engine reads too). Skipped for a name of no known family (the
+ * worker checks what it builds). */
+static int check_freeze_family(const jobspec *js, const json_t *job, char *msg, size_t msglen)
+{
+    const arch_info *a = arch_find(js->arch);
+    if (!a) return 0;
+    const json_t *fixed = json_object_get(job, "fixed"), *space = json_object_get(job, "space");
+    const json_t *fv = json_object_get(fixed, "freeze"), *sv = json_object_get(space, "freeze");
+    size_t n = json_is_array(sv) ? json_array_size(sv) : 0;
+    for (size_t i = 0; i <= n; i++) {
+        const json_t *v = i < n ? json_array_get(sv, i) : fv;
+        char path[64];
+        if (i < n)
+            jx_path_index(path, sizeof path, "space.freeze", i);
+        else
+            snprintf(path, sizeof path, "fixed.freeze");
+        if (!json_is_string(v) || arch_freeze_level(a->family, json_string_value(v)) >= 0) continue;
+        char list[256];
+        return err_set(msg, msglen, ERR_RANGE,
+                       "%s: \"%s\" is not a freeze point of %s (expected one of %s)", path,
+                       json_string_value(v), js->arch,
+                       arch_freeze_list_string(a->family, list, sizeof list));
+    }
+    return 0;
+}
+
 int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t default_seed, char *msg,
                   size_t msglen)
 {
@@ -923,6 +951,7 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     rc = parse_space(&js->space, space, &base, strat == 0, msg, msglen);
     if (rc == 0) rc = parse_counts(js, job, space, strat, msg, msglen);
     if (rc == 0) rc = parse_warm(js, job, strat == 3, msg, msglen);
+    if (rc == 0 && (!js->weights || js->arch_given)) rc = check_freeze_family(js, job, msg, msglen);
     /* Without JOBSPEC_EXPAND (re-reading a stored, already checked job) the
      * space is not expanded again. */
     if (rc == 0 && (flags & JOBSPEC_EXPAND)) rc = expand(js, space, msg, msglen);
@@ -1055,9 +1084,46 @@ static int set_model_key(json_t *job, const char *key, json_t *v)
 /* The architecture model.weights holds, by its tensor names (arch_detect,
  * the engine's own rule), into NAME (N bytes); ERR_INVALID when the file is
  * no ResNet of torchvision/timm names the worker could load. */
+/* A VGG's name from its convolutions (features.N.weight of 4 dimensions:
+ * 8, 10, 13 or 16 for vgg11 .. vgg19) and batch norms ("_bn" when
+ * features.1 is one), as the worker's builder reads the file; "vgg-N" for
+ * another count. */
+static void vgg_name(const st_header *h, char *name, size_t n)
+{
+    int convs = 0;
+    for (int i = 0; i < 256; i++) {
+        char t[48];
+        snprintf(t, sizeof t, "features.%d.weight", i);
+        const st_tensor *w = st_header_find(h, t);
+        if (w && w->ndim == 4) convs++;
+    }
+    static const struct {
+        int convs;        // convolutions
+        const char *name; // torchvision's name
+    } known[] = {{8, "vgg11"}, {10, "vgg13"}, {13, "vgg16"}, {16, "vgg19"}};
+    const char *base = NULL;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (known[i].convs == convs) base = known[i].name;
+    bool bn = st_header_find(h, "features.1.running_mean") != NULL;
+    if (base)
+        snprintf(name, n, "%s%s", base, bn ? "_bn" : "");
+    else
+        snprintf(name, n, "vgg-%d%s", convs, bn ? "_bn" : "");
+}
+
 static int weights_arch(const st_header *h, char *name, size_t n, char *msg, size_t msglen)
 {
     const char *path = st_header_path(h);
+    /* The other families by their marker tensors (arch.h); the worker checks
+     * their structure when it builds the model. */
+    if (st_header_find(h, arch_family_marker(ARCH_INCEPTION))) {
+        snprintf(name, n, "inception_v3");
+        return 0;
+    }
+    if (st_header_find(h, arch_family_marker(ARCH_VGG))) {
+        vgg_name(h, name, n);
+        return 0;
+    }
     char list[256];
     arch_list_string(list, sizeof list);
     const st_tensor *c1 = st_header_find(h, "conv1.weight");
@@ -1203,6 +1269,7 @@ int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_root
                         size_t msglen)
 {
     int rc = js->weights ? check_weights(js, job, msg, msglen) : 0;
+    if (!rc) rc = check_freeze_family(js, job, msg, msglen); // the file may have set the arch
     if (!rc) rc = check_class_lists(js, roots, n_roots, msg, msglen);
     return rc;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""export-weights — turn a torchvision or timm ResNet into the safetensors file
-sweep-worker loads (README.md "Contract": torchvision tensor names, float32).
+"""export-weights — turn a torchvision or timm ResNet, a torchvision VGG
+(vgg11..vgg19, _bn) or Inception v3 into the safetensors file sweep-worker
+loads (README.md "Contract": torchvision tensor names, float32).
 
     etc/export-weights.py MODEL.pth OUT.safetensors [--input-size N] [--classes FILE]
     etc/export-weights.py --pretrained resnet18 OUT.safetensors          (needs internet)
@@ -11,19 +12,23 @@ training checkpoint with the state dict under "state_dict", "model" or
 "model_state_dict", or a whole pickled model (only with --allow-pickle, since
 unpickling runs code from the file). Prefixes such as "module." (DataParallel)
 are stripped. num_batches_tracked counters are dropped; every other tensor must
-belong to a torchvision-style ResNet (conv1, bn1, layer1..layer4, fc), and is
-written as little-endian float32.
+belong to a torchvision-style ResNet (conv1, bn1, layer1..layer4, fc), VGG
+(features.N, classifier.0/3/6) or Inception v3 (Conv2d_1a_3x3 .. Mixed_7c,
+AuxLogits, fc), recognised by the same marker tensors as the worker
+(common/arch.c), and is written as little-endian float32.
 
 The safetensors file is written by hand with the standard library: 8-byte
 little-endian header length, a JSON header ({"name": {"dtype": "F32", "shape":
 [...], "data_offsets": [begin, end]}, ..., "__metadata__": {...}}), then the
-raw data. __metadata__ carries what predict/eval need: arch (from the block
-counts and block type: resnet18/34/50/101/152, else "resnet-basic-1-1-1-1"
-style), input_size, mean and std (ImageNet's unless given), classes when known,
-and format "sweepd-weights-1". input_size, mean and std are the file's
-preprocessing: a job (sweepd) or trial (sweep-worker run) without
-model.input_size trains at this input_size, and training, validation, eval and
-predict all normalise with this mean and std. The file is written to a temporary name in the
+raw data. __metadata__ carries what predict/eval need: arch (ResNets from the
+block counts and block type: resnet18/34/50/101/152, else "resnet-basic-1-1-1-1"
+style; VGGs from their convolution pattern: vgg11 .. vgg19_bn, else "vgg-N";
+inception_v3), input_size (default 224, 299 for Inception v3), mean and std
+(ImageNet's unless given), classes when known, and format "sweepd-weights-1".
+input_size, mean and std are the file's preprocessing: a job (sweepd) or trial
+(sweep-worker run) without model.input_size trains at this input_size, and
+training, validation, eval and predict all normalise with this mean and std.
+The file is written to a temporary name in the
 target directory and renamed, so an interrupted export leaves nothing half
 written.
 
@@ -45,6 +50,12 @@ PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.")
 ARCHS = {("basic", (2, 2, 2, 2)): "resnet18", ("basic", (3, 4, 6, 3)): "resnet34",
          ("bottleneck", (3, 4, 6, 3)): "resnet50", ("bottleneck", (3, 4, 23, 3)): "resnet101",
          ("bottleneck", (3, 8, 36, 3)): "resnet152"}
+
+
+# model families as the worker knows them (common/arch.c): a marker tensor each
+FAMILY_MARKERS = (("vgg", "features.0.weight"), ("inception_v3", "Mixed_5b.branch1x1.conv.weight"),
+                  ("resnet", "layer1.0.conv1.weight"))
+VGG_CONVS = {8: "vgg11", 10: "vgg13", 13: "vgg16", 16: "vgg19"}
 
 
 class ExportError(Exception):
@@ -182,13 +193,54 @@ def strip_prefixes(sd):
     return sd
 
 
+def family_of(sd):
+    for fam, marker in FAMILY_MARKERS:
+        if marker in sd:
+            return fam
+    return "resnet"  # describe_resnet names what is missing
+
+
 def describe_arch(sd):
+    """(arch name, summary for the report, classes) from tensor names/shapes."""
+    fam = family_of(sd)
+    if fam == "vgg":
+        return describe_vgg(sd)
+    if fam == "inception_v3":
+        for need in ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight", "fc.weight",
+                     "fc.bias"):
+            if need not in sd:
+                raise ExportError("missing tensor %s (Inception v3)" % need)
+        aux = "with" if "AuxLogits.fc.weight" in sd else "without"
+        return ("inception_v3", "Inception v3 %s AuxLogits, Conv2d_1a_3x3 width %d"
+                % (aux, int(sd["Conv2d_1a_3x3.conv.weight"].shape[0])),
+                int(sd["fc.weight"].shape[0]))
+    arch, kind, blocks, classes = describe_resnet(sd)
+    return arch, "%s blocks %s, stem width %d" % (kind, "-".join(map(str, blocks)),
+                                                  int(sd["conv1.weight"].shape[0])), classes
+
+
+def describe_vgg(sd):
+    idx = sorted({int(m.group(1)) for k in sd for m in [re.match(r"features\.(\d+)\.weight$", k)]
+                  if m and len(sd[k].shape) == 4})
+    bn = "features.1.running_mean" in sd
+    for need in ("classifier.0.weight", "classifier.3.weight", "classifier.6.weight",
+                 "classifier.6.bias"):
+        if need not in sd:
+            raise ExportError("missing tensor %s (VGG)" % need)
+    arch = VGG_CONVS.get(len(idx), "vgg-%d" % len(idx)) + ("_bn" if bn else "")
+    return (arch, "VGG, %d convolutions%s, width %d" % (len(idx), " with batchnorm" if bn else "",
+                                                       int(sd["features.0.weight"].shape[0])),
+            int(sd["classifier.6.weight"].shape[0]))
+
+
+def describe_resnet(sd):
     """(arch name, block kind, blocks per stage, classes) from tensor names/shapes."""
     if "conv1.weight" not in sd:
         if any(k.startswith("conv1.0.") for k in sd):
             raise ExportError("this is a deep-stem ResNet (resnet*d / resnet*c: conv1.0, conv1.1, "
                               "...); only the torchvision stem (one 7x7 conv1) is supported")
-        raise ExportError("no conv1.weight: not a torchvision/timm ResNet (first keys: %s)"
+        raise ExportError("no conv1.weight: not a torchvision/timm ResNet, nor a VGG "
+                          "(features.N) or Inception v3 (Mixed_5b...) (first keys: %s)"
                           % ", ".join(list(sd)[:5]))
     kind = "bottleneck" if "layer1.0.conv3.weight" in sd else "basic"
     blocks = []
@@ -207,7 +259,22 @@ def describe_arch(sd):
     return arch, kind, blocks, int(sd["fc.weight"].shape[0])
 
 
+NAME_PATTERNS = {
+    "vgg": r"^(features\.\d+\.(weight|bias|running_mean|running_var)|classifier\.[036]\.(weight|bias))$",
+    "inception_v3": r"^((Conv2d_[1-4][ab]_[13]x[13]|Mixed_[5-7][a-e](\.branch\w+)?|AuxLogits\.conv[01])"
+                    r"\.(conv\.weight|bn\.(weight|bias|running_mean|running_var))"
+                    r"|(AuxLogits\.)?fc\.(weight|bias))$",
+}
+
+
 def check_names(sd):
+    fam = family_of(sd)
+    if fam in NAME_PATTERNS:
+        bad = [k for k in sd if not re.match(NAME_PATTERNS[fam], k)]
+        if bad:
+            raise ExportError("tensors that a torchvision %s does not have: %s%s"
+                              % (fam, ", ".join(bad[:5]), ", ..." if len(bad) > 5 else ""))
+        return
     pat = re.compile(r"^(conv1\.weight|bn1\.(weight|bias|running_mean|running_var)"
                      r"|layer[1-4]\.\d+\.(conv[1-3]\.weight|bn[1-3]\.(weight|bias|running_mean|running_var)"
                      r"|downsample\.0\.weight|downsample\.1\.(weight|bias|running_mean|running_var))"
@@ -312,9 +379,9 @@ def main(argv):
     ap.add_argument("--pretrained", metavar="NAME",
                     help="download a library model instead: resnet18, torchvision:resnet50, "
                          "timm:resnet34 (needs internet)")
-    ap.add_argument("--input-size", type=int, default=224, metavar="N",
-                    help="input side the weights were trained at (default 224); jobs without "
-                         "model.input_size use it")
+    ap.add_argument("--input-size", type=int, default=None, metavar="N",
+                    help="input side the weights were trained at (default 224; 299 for "
+                         "Inception v3); jobs without model.input_size use it")
     ap.add_argument("--classes", metavar="FILE",
                     help="class names, one per line, in the order of fc's rows")
     ap.add_argument("--mean", default=None, metavar="R,G,B",
@@ -330,7 +397,7 @@ def main(argv):
         ap.error("give MODEL.pth OUT.safetensors, or --pretrained NAME OUT.safetensors")
     args.input = None if args.pretrained else args.paths[0]
     args.output = args.paths[-1]
-    if not 8 <= args.input_size <= 4096:
+    if args.input_size is not None and not 8 <= args.input_size <= 4096:
         ap.error("--input-size must be in 8..4096")
 
     def triple(s, what, default):
@@ -358,8 +425,10 @@ def main(argv):
             sd = find_state_dict(obj, torch)
         sd = strip_prefixes(dict(sd))
         sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
-        arch, kind, blocks, nclasses = describe_arch(sd)
+        arch, summary, nclasses = describe_arch(sd)
         check_names(sd)
+        if args.input_size is None:
+            args.input_size = 299 if arch == "inception_v3" else 224
         if args.classes:
             with open(args.classes, encoding="utf-8") as f:
                 classes = [line.strip() for line in f if line.strip()]
@@ -380,10 +449,9 @@ def main(argv):
         print("export-weights: %s" % e, file=sys.stderr)
         return 1
     nparams = sum(len(d) // 4 for _, _, d in tensors)
-    print("export-weights: wrote %s: %s (%s blocks %s, stem width %d), %d tensors, %.1fM "
-          "parameters, %d classes, input %d, mean %s, std %s"
-          % (args.output, arch, kind, "-".join(map(str, blocks)), int(sd["conv1.weight"].shape[0]),
-             len(tensors), nparams / 1e6, nclasses, args.input_size,
+    print("export-weights: wrote %s: %s (%s), %d tensors, %.1fM parameters, %d classes, input %d, "
+          "mean %s, std %s"
+          % (args.output, arch, summary, len(tensors), nparams / 1e6, nclasses, args.input_size,
              ",".join("%g" % v for v in mean), ",".join("%g" % v for v in std)))
     return 0
 

@@ -1,5 +1,5 @@
 /* layers — the numerical kernels of the worker: forward/backward pairs for the
- * layers of a ResNet, float32, on OpenBLAS (cblas_sgemm).
+ * layers of ResNet, VGG and Inception v3, float32, on OpenBLAS (cblas_sgemm).
  *
  * Activation layout. Image batches enter and leave the model as NCHW, but
  * inside the network every 4-d activation is stored CHANNEL-MAJOR: (C, N, H, W),
@@ -58,6 +58,11 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw);
  * input. */
 int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
                      int pad);
+/* The same with separate paddings of the height (PAD) and the width (PADW),
+ * for non-square kernels (Inception's 1x7 pad (0, 3), 3x1 pad (1, 0), ...):
+ * ow = (w + 2*padw - kw)/stride + 1. */
+int conv2d_desc_init_pad(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
+                         int stride, int pad, int padw);
 /* Floats of work buffer conv2d_forward/backward need for D (may be 0); also
  * enough for the same convolution with any smaller batch n. */
 size_t conv2d_workspace_floats(const conv2d_desc *d);
@@ -84,6 +89,12 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
                          const conv2d_desc *d, float *ws);
 void conv2d_backward_prep(float *din, float *dw, const float *dout, const float *in, const float *w,
                           const float *prep, const conv2d_desc *d, float *ws, int din_accumulate);
+
+/* Per-channel bias of a convolution (VGG's convolutions have one):
+ * out (C, N, HW) += b (C), then max(0, .) when relu (in place). */
+void bias_forward(float *out, const float *b, int n, int c, int hw, int relu);
+/* db (C) += sums of dout (C, N, HW) over N and HW. */
+void bias_backward(float *db, const float *dout, int n, int c, int hw);
 
 /* ---------- batchnorm2d (+ optional fused ReLU) ---------- */
 
@@ -154,6 +165,44 @@ void avgpool_forward(float *out, const float *in, int n, int c, int hw);
 /* din (C, N, HW) = dout (N, C) / HW (overwritten). */
 void avgpool_backward(float *din, const float *dout, int n, int c, int hw);
 
+/* Output size of a pooling window K, STRIDE, PAD over IN pixels as PyTorch
+ * computes it: floor((in + 2*pad - k)/stride) + 1, or with CEIL the ceiling,
+ * less one when the last window would start inside the right padding only.
+ * Returns 0 when no window fits. (maxpool2d_forward clips windows to the
+ * input, so ceil-mode sizes run through it unchanged.) */
+int pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
+/* Average pooling, in (C, N, H, W) -> out (C, N, OH, OW), window K, STRIDE,
+ * PAD; with COUNT_PAD (PyTorch's count_include_pad, the default of
+ * F.avg_pool2d and the one torchvision's Inception uses) the divisor is K*K
+ * clipped to the padded input, else the number of input pixels in the window.
+ * Inception's branch pools are 3x3 / 1 / pad 1, its auxiliary head 5x5 / 3. */
+void avgpool2d_forward(float *out, const float *in, int n, int c, int h, int w, int k, int stride,
+                       int pad, int count_pad, int oh, int ow);
+/* din (C, N, H, W) = dL/din (overwritten) from dout (C, N, OH, OW). */
+void avgpool2d_backward(float *din, const float *dout, int n, int c, int h, int w, int k,
+                        int stride, int pad, int count_pad, int oh, int ow);
+/* Adaptive average pooling as torch.nn.AdaptiveAvgPool2d: output cell (oy, ox)
+ * averages input rows [floor(oy*H/OH), ceil((oy+1)*H/OH)) and likewise
+ * columns (VGG's pool to 7x7: identity at 224, replication on smaller maps).
+ * in (C, N, H, W) -> out (C, N, OH, OW). */
+void adaptive_avgpool_forward(float *out, const float *in, int n, int c, int h, int w, int oh,
+                              int ow);
+/* din (C, N, H, W) = dL/din (overwritten). */
+void adaptive_avgpool_backward(float *din, const float *dout, int n, int c, int h, int w, int oh,
+                               int ow);
+
+/* ---------- channel concatenation ----------
+ * In the channel-major layout, torch.cat(dim=1) of tensors (C_i, N, H, W) is
+ * their blocks one after the other: a model lets each branch write straight
+ * into its slice of the concatenated buffer (offset sum C_j*N*H*W, j < i)
+ * and reads the branch gradients from the same slices, with no copy. These
+ * two functions do it explicitly for callers that have separate buffers. */
+
+/* out (sum C_i, N, HW) <- the K inputs in[i] (c[i], N, HW). */
+void concat_forward(float *out, const float *const *in, const int *c, int k, int n, int hw);
+/* din[i] (c[i], N, HW) = its slice of dout (overwritten; din[i] may be NULL). */
+void concat_backward(float *const *din, const float *dout, const int *c, int k, int n, int hw);
+
 /* ---------- linear ---------- */
 
 /* out (N, O) = in (N, I) * w (O, I)^T + b (O) (b may be NULL). */
@@ -198,6 +247,19 @@ void maxpool2d_forward_ref(float *out, int32_t *idx, const float *in, int n, int
 void maxpool2d_backward_ref(float *din, const float *dout, const int32_t *idx, int n, int c, int h,
                             int w, int oh, int ow);
 void avgpool_forward_ref(float *out, const float *in, int n, int c, int hw);
+void bias_forward_ref(float *out, const float *b, int n, int c, int hw, int relu);
+void bias_backward_ref(float *db, const float *dout, int n, int c, int hw);
+void avgpool2d_forward_ref(float *out, const float *in, int n, int c, int h, int w, int k,
+                           int stride, int pad, int count_pad, int oh, int ow);
+void avgpool2d_backward_ref(float *din, const float *dout, int n, int c, int h, int w, int k,
+                            int stride, int pad, int count_pad, int oh, int ow);
+void adaptive_avgpool_forward_ref(float *out, const float *in, int n, int c, int h, int w, int oh,
+                                  int ow);
+void adaptive_avgpool_backward_ref(float *din, const float *dout, int n, int c, int h, int w,
+                                   int oh, int ow);
+/* Concatenation along channels in NCHW (torch.cat(dim=1)) on the channel-major layout:
+ * element by element, for checking concat_forward/backward. */
+void concat_forward_ref(float *out, const float *const *in, const int *c, int k, int n, int hw);
 void linear_forward_ref(float *out, const float *in, const float *w, const float *b, int n,
                         int in_f, int out_f);
 void linear_backward_ref(float *din, float *dw, float *db, const float *dout, const float *in,

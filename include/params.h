@@ -20,15 +20,35 @@ typedef enum { SCHED_CONSTANT = 0, SCHED_COSINE, SCHED_STEP } sched_kind;
  * only, no rotation or colour jitter). AUGMENT_OFF is 0, so `if (p->augment)`
  * reads "any augmentation". */
 typedef enum { AUGMENT_OFF = 0, AUGMENT_FULL, AUGMENT_LIGHT } augment_kind;
-/* The last frozen stage; everything up to and including it is frozen. */
+/* The last frozen stage; everything up to and including it is frozen.
+ * The values index arch.h's arch_freeze_choices (the names); which of them a
+ * model accepts depends on its family (arch_freeze_level). */
 typedef enum {
     FREEZE_NONE = 0,
-    FREEZE_STEM, // conv1 + bn1
+    FREEZE_STEM, // conv1 + bn1 (Inception: Conv2d_1a_3x3 .. Conv2d_4a_3x3)
     FREEZE_LAYER1,
     FREEZE_LAYER2,
     FREEZE_LAYER3,
     FREEZE_LAYER4,
-    FREEZE_ALL // only the new head trains
+    FREEZE_ALL,    // only the new head trains
+    FREEZE_BLOCK1, // VGG: block1 .. block5, features
+    FREEZE_BLOCK2,
+    FREEZE_BLOCK3,
+    FREEZE_BLOCK4,
+    FREEZE_BLOCK5,
+    FREEZE_FEATURES,
+    FREEZE_MIXED_5B, // Inception v3: Mixed_5b .. Mixed_7c
+    FREEZE_MIXED_5C,
+    FREEZE_MIXED_5D,
+    FREEZE_MIXED_6A,
+    FREEZE_MIXED_6B,
+    FREEZE_MIXED_6C,
+    FREEZE_MIXED_6D,
+    FREEZE_MIXED_6E,
+    FREEZE_MIXED_7A,
+    FREEZE_MIXED_7B,
+    FREEZE_MIXED_7C,
+    FREEZE_KIND_COUNT // number of values
 } freeze_kind;
 
 typedef struct {
@@ -40,7 +60,7 @@ typedef struct {
     double l1;              // L1 coefficient on trained weights, >= 0
     double momentum;        // SGD momentum / Adam beta1, [0, 1)
     optim_kind optimizer;   // "sgd", "adam", "adamw"
-    freeze_kind freeze;     // "none", "stem", "layer1".."layer4", "all"
+    freeze_kind freeze;     // "none", "all" or a family's stage (arch.h)
     augment_kind augment;   // false, true (full) or "light"
     sched_kind lr_schedule; // "constant", "cosine", "step"
     int warmup_epochs;      // linear warmup epochs, 0..epochs-1

@@ -1,7 +1,14 @@
-/* resnet — the ResNet family (BasicBlock: resnet18/34, Bottleneck:
- * resnet50/101/152, and wider/narrower variants) with forward and backward
- * passes, loaded from safetensors files under torchvision/timm tensor names
- * or built from scratch with PyTorch's default initialisation.
+/* resnet — the model interface of the worker: the ResNet family (BasicBlock:
+ * resnet18/34, Bottleneck: resnet50/101/152, and wider/narrower variants)
+ * with forward and backward passes, loaded from safetensors files under
+ * torchvision/timm tensor names or built from scratch with PyTorch's default
+ * initialisation. The same handle and functions also serve the other
+ * families of arch.h, VGG (vgg.h) and Inception v3 (inception.h), which run
+ * on the graph engine of net.h: resnet_create picks the builder by the arch's
+ * family, resnet_from_safetensors by the file's tensor names (a file of no
+ * known family is refused with the list of families), resnet_prepare maps the
+ * freeze point through arch_freeze_level. What follows about structure and
+ * memory is the ResNet's; net.h describes the others'.
  *
  * Tensor names (torchvision = timm for ResNets):
  *   conv1.weight, bn1.{weight,bias,running_mean,running_var},
@@ -46,6 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch.h"
+#include "net.h"
 #include "params.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -54,19 +63,10 @@ typedef struct resnet resnet;
 
 typedef enum { RESNET_BASIC = 0, RESNET_BOTTLENECK } resnet_block_kind;
 
-/* One named tensor of the model, for checkpoints and optimizer-state export. */
-typedef struct {
-    const char *name; // torchvision name, e.g. "layer1.0.bn2.running_var"
-    int ndim;         // 1, 2 or 4
-    int64_t shape[4]; // dimensions, outermost first (conv: OC, C, KH, KW; fc: K, C)
-    size_t numel;     // product of shape
-    float *data;      // the tensor's storage inside the model (writable)
-    int is_param;     // 1 parameter, 0 buffer (running_mean / running_var)
-    int trainable;    // 1 if it receives gradients under the current freeze
-    float *grad;      // gradient (numel floats) when trainable and prepared, else NULL
-    ptrdiff_t offset; // index of data[0] in the trainable array of resnet_trainable(),
-                      // or -1 when not trainable (optimizer state uses the same offsets)
-} resnet_tensor;
+/* One named tensor of the model, for checkpoints and optimizer-state export
+ * (fields in net.h: name, ndim, shape, numel, data, is_param, trainable, grad,
+ * offset; the same type for every family). */
+typedef net_tensor resnet_tensor;
 
 /* Architecture summary. */
 typedef struct {
@@ -78,6 +78,7 @@ typedef struct {
     char arch[32];           // name from arch.h's list ("resnet18", ...), or
                              // "resnet-basic-1-1-1-1" style for other block counts
     size_t param_count;      // all parameters (floats)
+    arch_family family;      // model family (the fields above marked ResNet are 0 otherwise)
 } resnet_info;
 
 /* Builds a model from F (torchvision/timm names). When NUM_CLASSES > 0 and

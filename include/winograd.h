@@ -21,7 +21,8 @@ typedef struct {
     int oc;      // output channels
     int kh, kw;  // kernel height, width
     int stride;  // stride (both dimensions)
-    int pad;     // zero padding (both dimensions)
+    int pad;     // zero padding of the height (and of the width unless padw differs)
+    int padw;    // zero padding of the width (= pad unless conv2d_desc_init_pad set it)
     int oh, ow;  // output height, width (set by conv2d_desc_init)
 } conv2d_desc;
 

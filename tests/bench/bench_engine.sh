@@ -19,7 +19,9 @@
 # BENCH_STEPS_224 (5), BENCH_STEPS_32 (10, also for 64), BENCH_CONFIGS
 # ("224:16 32:128 64:64"; the issue's targets are the first two, 64:64 is the
 # shape of the whole-trial bench tests/bench/bench_trial.sh),
-# BENCH_ARCHS ("resnet18 resnet50"), BENCH_BLAS ("inherit auto"),
+# BENCH_ARCHS ("resnet18 resnet50"), BENCH_EXTRA (other families, each
+# ARCH:SIZE:BATCH at its own size: "vgg16_bn:224:8 inception_v3:299:8"; issue 18),
+# BENCH_BLAS ("inherit auto"),
 # BENCH_REPEAT (2), BENCH_JSON=FILE to also append every raw JSON result to FILE.
 set -u
 ROOT=${SWEEP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -29,7 +31,7 @@ PY=/usr/bin/python3
 THREADS=${BENCH_THREADS:-2}
 CONFIGS=${BENCH_CONFIGS:-"224:16 32:128 64:64"}
 REPEAT=${BENCH_REPEAT:-2}
-ARCHS=${BENCH_ARCHS:-"resnet18 resnet50"}
+ARCHS=${BENCH_ARCHS-"resnet18 resnet50"} # empty: only BENCH_EXTRA
 POLICIES=${BENCH_BLAS:-"inherit auto"}
 OUT=$(mktemp "${TMPDIR:-/tmp}/bench_engine.XXXXXX")
 trap 'rm -f "$OUT"' EXIT
@@ -45,20 +47,19 @@ if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
 fi
 
 status=0
-for arch in $ARCHS; do
-for cfg in $CONFIGS; do
-    size=${cfg%%:*}
-    batch=${cfg##*:}
+# One row: engine (each BLAS policy) and PyTorch, BENCH_REPEAT times, alternating.
+bench_one() {
+    local arch=$1 size=$2 batch=$3 steps
     if [ "$size" -ge 128 ]; then steps=${BENCH_STEPS_224:-5}; else steps=${BENCH_STEPS_32:-10}; fi
-    args=(--arch "$arch" --input-size "$size" --batch "$batch" --threads "$THREADS"
-          --steps "$steps" --classes 1000)
+    local args=(--arch "$arch" --input-size "$size" --batch "$batch" --threads "$THREADS"
+                --steps "$steps" --classes 1000)
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for pol in $POLICIES; do
             echo "bench_engine: [$rep/$REPEAT] sweep-worker bench ${args[*]} --blas-core $pol" >&2
             if line=$("$WORKER" bench "${args[@]}" --blas-core "$pol"); then
                 echo "engine:$pol $arch $size $batch $line" >>"$OUT"
             else
-                echo "bench_engine: sweep-worker bench failed for $arch $cfg ($pol)" >&2
+                echo "bench_engine: sweep-worker bench failed for $arch $size:$batch ($pol)" >&2
                 status=1
             fi
         done
@@ -67,12 +68,20 @@ for cfg in $CONFIGS; do
             if line=$("$PY" "$ROOT/tests/bench/torch_bench.py" "${args[@]}"); then
                 echo "torch $arch $size $batch $line" >>"$OUT"
             else
-                echo "bench_engine: torch_bench.py failed for $arch $cfg" >&2
+                echo "bench_engine: torch_bench.py failed for $arch $size:$batch" >&2
                 status=1
             fi
         fi
     done
+}
+for arch in $ARCHS; do
+    for cfg in $CONFIGS; do
+        bench_one "$arch" "${cfg%%:*}" "${cfg##*:}"
+    done
 done
+for spec in ${BENCH_EXTRA-"vgg16_bn:224:8 inception_v3:299:8"}; do
+    IFS=: read -r arch size batch <<<"$spec"
+    bench_one "$arch" "$size" "$batch"
 done
 [ -n "${BENCH_JSON:-}" ] && cat "$OUT" >>"$BENCH_JSON"
 

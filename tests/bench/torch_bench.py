@@ -6,7 +6,9 @@
 
 Uses Debian's PyTorch 1.13 with its default settings (oneDNN convolutions,
 default allocator) and torch.set_num_threads(T). The model is torchvision's
-resnet18/34/50 from scratch (no weights), the batch is random normal pixels
+resnet18/34/50, vgg11_bn/vgg16_bn or inception_v3 (with its auxiliary head
+in training, 0.4 x its loss, as the worker) from scratch (no weights), dropout
+off (as the worker's bench), the batch is random normal pixels
 with random labels. Timed steps, after one untimed warm-up of each:
   train: optimizer.zero_grad(), training-mode forward, cross-entropy,
          backward, SGD step (lr 0.01, momentum 0.9, weight decay 1e-4);
@@ -91,7 +93,8 @@ def sgemm_peak(n=2048):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    ap.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50",
+                                                           "vgg11_bn", "vgg16_bn", "inception_v3"])
     ap.add_argument("--input-size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--freeze", default="none", choices=STAGES)
@@ -102,7 +105,16 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    model = getattr(torchvision.models, a.arch)(num_classes=a.classes)
+    if a.arch == "inception_v3":  # the worker trains with the auxiliary head (0.4 x its loss)
+        model = torchvision.models.inception_v3(weights=None, num_classes=a.classes,
+                                                aux_logits=True, init_weights=True)
+    else:
+        model = getattr(torchvision.models, a.arch)(num_classes=a.classes)
+    for mod in model.modules():  # the worker's bench trains without dropout
+        if isinstance(mod, nn.Dropout):
+            mod.p = 0.0
+    if not a.arch.startswith("resnet") and a.freeze != "none":
+        ap.error("--freeze is only for the ResNets here")
     frozen = frozen_modules(model, a.freeze)
     for m in frozen:
         for p in m.parameters():
@@ -115,7 +127,11 @@ def main():
 
     def train_step():
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        out = model(x)
+        if isinstance(out, tuple):  # InceptionOutputs(logits, aux_logits)
+            loss = F.cross_entropy(out[0], y) + 0.4 * F.cross_entropy(out[1], y)
+        else:
+            loss = F.cross_entropy(out, y)
         loss.backward()
         opt.step()
         return loss.item()

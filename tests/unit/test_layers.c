@@ -108,6 +108,38 @@ static const cshape conv_shapes[] = {
     {2, 3, 3, 2, 5, 5, 5, 2, 2},
 };
 
+/* One convolution D against the reference: forward, dW accumulating onto a
+ * non-zero start, dX overwritten then accumulated; LABEL names it. */
+static void check_conv_vs_ref(const conv2d_desc *dd, const char *label)
+{
+    conv2d_desc d = *dd;
+    size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+    size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
+    float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+    float *o1 = zeros(no), *o2 = zeros(no);
+    float *ws = zeros(conv2d_workspace_floats(&d));
+    conv2d_forward(o1, in, w, &d, ws);
+    conv2d_forward_ref(o2, in, w, &d);
+    char what[96];
+    snprintf(what, sizeof what, "conv forward %s", label);
+    close_enough(o1, o2, no, 1e-5, what);
+    float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
+    memcpy(dw2, dw1, sizeof(float) * nw);
+    float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
+    conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
+    conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
+    snprintf(what, sizeof what, "conv dW %s", label);
+    close_enough(dw1, dw2, nw, 1e-5, what);
+    snprintf(what, sizeof what, "conv dX %s", label);
+    close_enough(dx1, dx2, ni, 1e-5, what);
+    conv2d_backward(dx1, NULL, dout, in, w, &d, ws, 1);
+    conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 1);
+    snprintf(what, sizeof what, "conv dX accumulate %s", label);
+    close_enough(dx1, dx2, ni, 1e-5, what);
+    free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dw1), free(dw2), free(dx1),
+        free(dx2);
+}
+
 static void test_conv_vs_ref(void **state)
 {
     (void)state;
@@ -117,32 +149,49 @@ static void test_conv_vs_ref(void **state)
         assert_int_equal(
             conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad),
             0);
-        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
-        size_t nw = (size_t)d.oc * d.c * d.kh * d.kw;
-        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
-        float *o1 = zeros(no), *o2 = zeros(no);
-        float *ws = zeros(conv2d_workspace_floats(&d));
-        conv2d_forward(o1, in, w, &d, ws);
-        conv2d_forward_ref(o2, in, w, &d);
-        char what[64];
-        snprintf(what, sizeof what, "conv forward shape %zu", s);
-        close_enough(o1, o2, no, 1e-5, what);
-        /* backward: dW accumulates onto a non-zero start, dX overwritten then accumulated */
-        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
-        memcpy(dw2, dw1, sizeof(float) * nw);
-        float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
-        conv2d_backward(dx1, dw1, dout, in, w, &d, ws, 0);
-        conv2d_backward_ref(dx2, dw2, dout, in, w, &d, 0);
-        snprintf(what, sizeof what, "conv dW shape %zu", s);
-        close_enough(dw1, dw2, nw, 1e-5, what);
-        snprintf(what, sizeof what, "conv dX shape %zu", s);
-        close_enough(dx1, dx2, ni, 1e-5, what);
-        conv2d_backward(dx1, NULL, dout, in, w, &d, ws, 1);
-        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 1);
-        snprintf(what, sizeof what, "conv dX accumulate shape %zu", s);
-        close_enough(dx1, dx2, ni, 1e-5, what);
-        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dw1), free(dw2),
-            free(dx1), free(dx2);
+        char label[32];
+        snprintf(label, sizeof label, "shape %zu", s);
+        check_conv_vs_ref(&d, label);
+    }
+}
+
+/* Inception v3's non-square kernels with their paddings (1x7 pad (0, 3), 7x1
+ * pad (3, 0), 1x3 pad (0, 1), 3x1 pad (1, 0)) on the map sizes they meet at
+ * inputs 299 and 75 (17x17, 8x8, 3x3, 1x1: the dense and reduced paths), a
+ * strided one, and VGG's wide 3x3 at large maps. */
+static void test_conv_nonsquare(void **state)
+{
+    (void)state;
+    static const int sh[][10] = {
+        /* n, c, h, w, oc, kh, kw, stride, pad, padw */
+        {2, 10, 17, 17, 12, 1, 7, 1, 0, 3},
+        {2, 10, 17, 17, 12, 7, 1, 1, 3, 0},
+        {2, 6, 8, 8, 5, 1, 3, 1, 0, 1},
+        {2, 6, 8, 8, 5, 3, 1, 1, 1, 0},
+        {3, 4, 3, 3, 5, 1, 7, 1, 0, 3},
+        {3, 4, 3, 3, 5, 7, 1, 1, 3, 0},
+        {2, 5, 1, 1, 3, 1, 3, 1, 0, 1},
+        {2, 5, 1, 1, 3, 3, 1, 1, 1, 0},
+        {2, 3, 9, 11, 4, 1, 7, 2, 0, 3},
+        {1, 40, 12, 30, 6, 7, 1, 1, 3, 0},
+        {1, 64, 56, 56, 8, 3, 3, 1, 1, 1},
+        {1, 3, 224, 224, 4, 3, 3, 1, 1, 1},
+        /* Inception's stem at width 2 (one or two channels on large maps) */
+        {3, 1, 147, 147, 2, 3, 3, 1, 1, 1},
+        {3, 2, 73, 73, 6, 3, 3, 1, 0, 0},
+        {3, 1, 149, 149, 1, 3, 3, 1, 0, 0},
+        {3, 3, 299, 299, 1, 3, 3, 2, 0, 0},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        const int *v = sh[s];
+        conv2d_desc d;
+        assert_int_equal(
+            conv2d_desc_init_pad(&d, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]),
+            0);
+        char label[64];
+        snprintf(label, sizeof label, "%dx%d pad (%d, %d) on %dx%d", v[5], v[6], v[8], v[9], v[2],
+                 v[3]);
+        check_conv_vs_ref(&d, label);
     }
 }
 
@@ -660,6 +709,235 @@ static void test_avgpool(void **state)
     free(in), free(o1), free(o2), free(r), free(dx);
 }
 
+/* ---------- pooling and joins of VGG / Inception v3 ---------- */
+
+/* A forward pass IN (ni floats) -> OUT (no floats) with its fixed shape in CTX. */
+typedef void (*fwd_fn)(float *out, const float *in, const void *ctx);
+
+/* Checks DIN (the backward of R through FN at IN) against central
+ * differences of L = sum r_i out_i (FN linear in IN: any step works). */
+static void fd_linear(fwd_fn fn, const void *ctx, float *in, size_t ni, size_t no, const float *r,
+                      const float *din, const char *what)
+{
+    float *out = zeros(no), *num = zeros(ni);
+    const float h = 1e-2f;
+    for (size_t i = 0; i < ni; i++) {
+        float v = in[i];
+        in[i] = v + h;
+        fn(out, in, ctx);
+        double lp = dot(out, r, no);
+        in[i] = v - h;
+        fn(out, in, ctx);
+        double lm = dot(out, r, no);
+        in[i] = v;
+        num[i] = (float)((lp - lm) / (2 * h));
+    }
+    close_enough(din, num, ni, 1e-3, what);
+    free(out), free(num);
+}
+
+typedef struct {
+    int n, c, h, w, k, stride, pad, count_pad, oh, ow; // pooling shape
+} pshape;
+
+static void avg_fwd(float *out, const float *in, const void *ctx)
+{
+    const pshape *p = ctx;
+    avgpool2d_forward(out, in, p->n, p->c, p->h, p->w, p->k, p->stride, p->pad, p->count_pad, p->oh,
+                      p->ow);
+}
+
+static void adaptive_fwd(float *out, const float *in, const void *ctx)
+{
+    const pshape *p = ctx;
+    adaptive_avgpool_forward(out, in, p->n, p->c, p->h, p->w, p->oh, p->ow);
+}
+
+/* pool_out_size against PyTorch's formula on the shapes the families use
+ * (values from torch.nn.functional in the comments). */
+static void test_pool_out_size(void **state)
+{
+    (void)state;
+    assert_int_equal(pool_out_size(224, 2, 2, 0, 0), 112); // VGG
+    assert_int_equal(pool_out_size(7, 2, 2, 0, 0), 3);
+    assert_int_equal(pool_out_size(7, 2, 2, 0, 1), 4);    // ceil mode: one more window
+    assert_int_equal(pool_out_size(147, 3, 2, 0, 0), 73); // Inception maxpool1 at 299
+    assert_int_equal(pool_out_size(6, 3, 2, 1, 1), 4); // ceil, window starting in padding dropped
+    assert_int_equal(pool_out_size(5, 3, 2, 1, 1), 3);
+    assert_int_equal(pool_out_size(17, 5, 3, 0, 0), 5);  // InceptionAux at 299
+    assert_int_equal(pool_out_size(4, 5, 3, 0, 0), 0);   // does not fit
+    assert_int_equal(pool_out_size(35, 3, 1, 1, 0), 35); // branch pools keep the size
+}
+
+/* Average pooling (3x3/1/1 with and without count_include_pad, Inception's
+ * aux 5x5/3, a ceil-like odd shape) against the reference, and its backward
+ * against finite differences. */
+static void test_avgpool2d(void **state)
+{
+    (void)state;
+    static const pshape sh[] = {{2, 3, 9, 9, 3, 1, 1, 1, 0, 0},   {2, 3, 9, 9, 3, 1, 1, 0, 0, 0},
+                                {1, 2, 17, 17, 5, 3, 0, 1, 0, 0}, {3, 2, 6, 5, 3, 2, 1, 1, 0, 0},
+                                {2, 2, 1, 1, 3, 1, 1, 1, 0, 0},   {1, 1, 4, 7, 2, 2, 1, 0, 0, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        pshape p = sh[s];
+        p.oh = pool_out_size(p.h, p.k, p.stride, p.pad, 0);
+        p.ow = pool_out_size(p.w, p.k, p.stride, p.pad, 0);
+        size_t ni = (size_t)p.n * p.c * p.h * p.w, no = (size_t)p.n * p.c * p.oh * p.ow;
+        float *in = rnd(ni, -1, 1), *o1 = zeros(no), *o2 = zeros(no), *r = rnd(no, -1, 1);
+        float *d1 = rnd(ni, -1, 1), *d2 = zeros(ni);
+        avg_fwd(o1, in, &p);
+        avgpool2d_forward_ref(o2, in, p.n, p.c, p.h, p.w, p.k, p.stride, p.pad, p.count_pad, p.oh,
+                              p.ow);
+        close_enough(o1, o2, no, 1e-6, "avgpool2d forward");
+        avgpool2d_backward(d1, r, p.n, p.c, p.h, p.w, p.k, p.stride, p.pad, p.count_pad, p.oh,
+                           p.ow);
+        avgpool2d_backward_ref(d2, r, p.n, p.c, p.h, p.w, p.k, p.stride, p.pad, p.count_pad, p.oh,
+                               p.ow);
+        close_enough(d1, d2, ni, 1e-6, "avgpool2d backward");
+        fd_linear(avg_fwd, &p, in, ni, no, r, d1, "avgpool2d backward vs finite differences");
+        free(in), free(o1), free(o2), free(r), free(d1), free(d2);
+    }
+    /* count_include_pad: a corner of a constant map averages 4 of 9 taps */
+    pshape p = {1, 1, 3, 3, 3, 1, 1, 1, 3, 3};
+    float one[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, out[9];
+    avg_fwd(out, one, &p);
+    assert_float_equal(out[0], 4.0f / 9.0f, 1e-7);
+    assert_float_equal(out[4], 1.0f, 1e-7);
+    p.count_pad = 0;
+    avg_fwd(out, one, &p);
+    assert_float_equal(out[0], 1.0f, 1e-7);
+}
+
+/* Adaptive average pooling to 7x7 from larger, equal and smaller maps (VGG
+ * at 299, 224 and small inputs) and to 1x1, against the reference and by
+ * finite differences. */
+static void test_adaptive_avgpool(void **state)
+{
+    (void)state;
+    static const int sh[][6] = {{2, 3, 9, 9, 7, 7}, {2, 2, 7, 7, 7, 7},  {2, 2, 2, 2, 7, 7},
+                                {1, 3, 1, 1, 7, 7}, {2, 3, 10, 6, 7, 7}, {3, 4, 8, 8, 1, 1},
+                                {1, 2, 13, 5, 3, 2}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        pshape p = {sh[s][0], sh[s][1], sh[s][2], sh[s][3], 0, 0, 0, 0, sh[s][4], sh[s][5]};
+        size_t ni = (size_t)p.n * p.c * p.h * p.w, no = (size_t)p.n * p.c * p.oh * p.ow;
+        float *in = rnd(ni, -1, 1), *o1 = zeros(no), *o2 = zeros(no), *r = rnd(no, -1, 1);
+        float *d1 = rnd(ni, -1, 1), *d2 = zeros(ni);
+        adaptive_fwd(o1, in, &p);
+        adaptive_avgpool_forward_ref(o2, in, p.n, p.c, p.h, p.w, p.oh, p.ow);
+        close_enough(o1, o2, no, 1e-6, "adaptive avgpool forward");
+        adaptive_avgpool_backward(d1, r, p.n, p.c, p.h, p.w, p.oh, p.ow);
+        adaptive_avgpool_backward_ref(d2, r, p.n, p.c, p.h, p.w, p.oh, p.ow);
+        close_enough(d1, d2, ni, 1e-6, "adaptive avgpool backward");
+        fd_linear(adaptive_fwd, &p, in, ni, no, r, d1, "adaptive avgpool vs finite differences");
+        free(in), free(o1), free(o2), free(r), free(d1), free(d2);
+    }
+}
+
+/* Max pooling in ceil mode (the window past the edge is clipped) against
+ * the reference, and VGG's 2x2/2 pool. */
+static void test_maxpool_ceil(void **state)
+{
+    (void)state;
+    static const int sh[][7] = {/* n, c, h, w, k, stride, pad */
+                                {2, 3, 7, 7, 2, 2, 0},
+                                {2, 2, 8, 9, 3, 2, 1},
+                                {1, 2, 6, 5, 3, 2, 0},
+                                {2, 2, 224, 16, 2, 2, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++) {
+            int n = sh[s][0], c = sh[s][1], h = sh[s][2], w = sh[s][3], k = sh[s][4];
+            int st = sh[s][5], pad = sh[s][6];
+            int oh = pool_out_size(h, k, st, pad, ceil_mode);
+            int ow = pool_out_size(w, k, st, pad, ceil_mode);
+            size_t ni = (size_t)n * c * h * w, no = (size_t)n * c * oh * ow;
+            float *in = rnd(ni, -1, 1), *o1 = zeros(no), *o2 = zeros(no), *r = rnd(no, -1, 1);
+            int32_t *i1 = calloc(no, sizeof *i1), *i2 = calloc(no, sizeof *i2);
+            maxpool2d_forward(o1, i1, in, n, c, h, w, k, st, pad, oh, ow);
+            maxpool2d_forward_ref(o2, i2, in, n, c, h, w, k, st, pad, oh, ow);
+            close_enough(o1, o2, no, 0, "maxpool ceil forward");
+            assert_memory_equal(i1, i2, no * sizeof *i1);
+            float *d1 = zeros(ni), *d2 = zeros(ni);
+            maxpool2d_backward(d1, r, i1, n, c, h, w, oh, ow);
+            maxpool2d_backward_ref(d2, r, i2, n, c, h, w, oh, ow);
+            close_enough(d1, d2, ni, 1e-6, "maxpool ceil backward");
+            free(in), free(o1), free(o2), free(r), free(i1), free(i2), free(d1), free(d2);
+        }
+}
+
+/* Conv bias (+ fused ReLU) and its gradient against the reference, and
+ * channel concatenation against torch.cat semantics with its backward. */
+static void test_bias_and_concat(void **state)
+{
+    (void)state;
+    const int n = 3, c = 5, hw = 37;
+    size_t m = (size_t)n * c * hw;
+    float *b = rnd(c, -1, 1), *x = rnd(m, -1, 1), *y1 = malloc(sizeof(float) * m),
+          *y2 = malloc(sizeof(float) * m);
+    for (int relu = 0; relu <= 1; relu++) {
+        memcpy(y1, x, sizeof(float) * m);
+        memcpy(y2, x, sizeof(float) * m);
+        bias_forward(y1, b, n, c, hw, relu);
+        bias_forward_ref(y2, b, n, c, hw, relu);
+        close_enough(y1, y2, m, 1e-6, "bias forward");
+    }
+    float *db1 = rnd(c, -1, 1), *db2 = malloc(sizeof(float) * c);
+    memcpy(db2, db1, sizeof(float) * c);
+    bias_backward(db1, x, n, c, hw);
+    bias_backward_ref(db2, x, n, c, hw);
+    close_enough(db1, db2, c, 1e-5, "bias backward");
+    /* concat of 3 parts of 2, 1, 3 channels */
+    const int cc[3] = {2, 1, 3};
+    float *p[3], *out = zeros((size_t)6 * n * hw), *ref = zeros((size_t)6 * n * hw);
+    for (int i = 0; i < 3; i++)
+        p[i] = rnd((size_t)cc[i] * n * hw, -1, 1);
+    concat_forward(out, (const float *const *)p, cc, 3, n, hw);
+    concat_forward_ref(ref, (const float *const *)p, cc, 3, n, hw);
+    close_enough(out, ref, (size_t)6 * n * hw, 0, "concat forward");
+    float *g[3];
+    for (int i = 0; i < 3; i++)
+        g[i] = zeros((size_t)cc[i] * n * hw);
+    concat_backward(g, out, cc, 3, n, hw);
+    for (int i = 0; i < 3; i++)
+        close_enough(g[i], p[i], (size_t)cc[i] * n * hw, 0, "concat backward");
+    for (int i = 0; i < 3; i++)
+        free(p[i]), free(g[i]);
+    free(out), free(ref), free(b), free(x), free(y1), free(y2), free(db1), free(db2);
+}
+
+typedef struct {
+    const conv2d_desc *d; // the convolution
+    const float *w;       // its weights
+    float *ws;            // work space
+} conv_ctx;
+
+static void conv_fwd_fn(float *out, const float *in, const void *ctx)
+{
+    const conv_ctx *k = ctx;
+    conv2d_forward(out, in, k->w, k->d, k->ws);
+}
+
+/* The non-square kernels' input gradient against finite differences on tiny shapes. */
+static void test_conv_nonsquare_fd(void **state)
+{
+    (void)state;
+    static const int sh[][10] = {{2, 2, 3, 5, 3, 1, 7, 1, 0, 3},
+                                 {1, 2, 5, 3, 2, 7, 1, 1, 3, 0},
+                                 {2, 3, 2, 3, 2, 1, 3, 1, 0, 1},
+                                 {2, 2, 4, 1, 3, 3, 1, 1, 1, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        const int *v = sh[s];
+        conv2d_desc d;
+        conv2d_desc_init_pad(&d, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        float *in = rnd(ni, -1, 1), *w = rnd((size_t)d.oc * d.c * d.kh * d.kw, -1, 1);
+        float *r = rnd(no, -1, 1), *dx = zeros(ni), *ws = zeros(conv2d_workspace_floats(&d));
+        conv2d_backward(dx, NULL, r, in, w, &d, ws, 0);
+        conv_ctx k = {&d, w, ws};
+        fd_linear(conv_fwd_fn, &k, in, ni, no, r, dx, "non-square conv dX vs finite differences");
+        free(in), free(w), free(r), free(dx), free(ws);
+    }
+}
+
 /* ---------- linear ---------- */
 
 static void test_linear(void **state)
@@ -827,15 +1105,31 @@ int main(void)
 {
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_desc),        cmocka_unit_test(test_conv_vs_ref),
-        cmocka_unit_test(test_winograd),         cmocka_unit_test(test_conv_smaller_batch),
-        cmocka_unit_test(test_conv_fd),          cmocka_unit_test(test_bn_vs_ref),
-        cmocka_unit_test(test_bn_running_stats), cmocka_unit_test(test_bn_fd),
-        cmocka_unit_test(test_maxpool),          cmocka_unit_test(test_maxpool_fd),
-        cmocka_unit_test(test_avgpool),          cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_softmax_xent),     cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_dropout),          cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_engine_threads),   cmocka_unit_test(test_conv_prepared),
+        cmocka_unit_test(test_conv_desc),
+        cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_conv_nonsquare),
+        cmocka_unit_test(test_pool_out_size),
+        cmocka_unit_test(test_avgpool2d),
+        cmocka_unit_test(test_adaptive_avgpool),
+        cmocka_unit_test(test_maxpool_ceil),
+        cmocka_unit_test(test_bias_and_concat),
+        cmocka_unit_test(test_conv_nonsquare_fd),
+        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_conv_smaller_batch),
+        cmocka_unit_test(test_conv_fd),
+        cmocka_unit_test(test_bn_vs_ref),
+        cmocka_unit_test(test_bn_running_stats),
+        cmocka_unit_test(test_bn_fd),
+        cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_maxpool_fd),
+        cmocka_unit_test(test_avgpool),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_engine_threads),
+        cmocka_unit_test(test_conv_prepared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

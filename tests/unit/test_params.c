@@ -152,6 +152,12 @@ typedef struct {
     const char *msg;   // expected message
 } bad_case;
 
+/* every family's freeze points (arch.h's arch_freeze_choices) */
+#define FREEZE_LIST                                                                                \
+    "none, stem, layer1, layer2, layer3, layer4, all, block1, block2, block3, block4, block5, "    \
+    "features, Mixed_5b, Mixed_5c, Mixed_5d, Mixed_6a, Mixed_6b, Mixed_6c, Mixed_6d, Mixed_6e, "   \
+    "Mixed_7a, Mixed_7b, Mixed_7c"
+
 static void test_rejections_name_path_and_value(void **state)
 {
     (void)state;
@@ -180,10 +186,8 @@ static void test_rejections_name_path_and_value(void **state)
         {"optimizer", "\"SGD\"", ERR_RANGE,
          "fixed.optimizer: expected one of sgd, adam, adamw, got \"SGD\""},
         {"freeze", "\"layer9\"", ERR_RANGE,
-         "fixed.freeze: expected one of none, all, stem, layer1, layer2, layer3, layer4, got "
-         "\"layer9\""},
-        {"freeze", "3", ERR_TYPE,
-         "fixed.freeze: expected one of none, all, stem, layer1, layer2, layer3, layer4, got 3"},
+         "fixed.freeze: expected one of " FREEZE_LIST ", got \"layer9\""},
+        {"freeze", "3", ERR_TYPE, "fixed.freeze: expected one of " FREEZE_LIST ", got 3"},
         {"lr_schedule", "\"linear\"", ERR_RANGE,
          "fixed.lr_schedule: expected one of constant, cosine, step, got \"linear\""},
         {"augment", "1", ERR_TYPE, "fixed.augment: expected true, false or \"light\", got 1"},

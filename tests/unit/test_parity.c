@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "errors.h"
 #include "optim.h"
 #include "resnet.h"
@@ -33,6 +34,21 @@
 #define FIXTURE_DIR SWEEP_SRCDIR "/tests/fixtures/"
 #define TOL_ABS 1e-4
 #define TOL_REL 1e-3
+/* VGG and Inception v3 fixtures (issue 18): logits and losses within 1e-4
+ * absolute as above; every gradient and parameter within 1e-4 of its
+ * tensor's largest reference value, or, for a gradient (and a parameter after
+ * the SGD step from it), within F32_FACTOR times the error PyTorch itself
+ * makes computing it in float32
+ * (parity.f32err.*, stored
+ * by make_parity_families.py). Per-tensor 1e-4 is beyond float32 for some
+ * batchnorm gradients of these narrow nets, which sum ~1e5 cancelling terms:
+ * PyTorch in float32 misses the float64 figure by up to 2e-2 on such tensors
+ * of the Inception fixture (the engine, about as much on the same ones). */
+#define TOL_REL_FAMILIES 1e-4
+#define F32_FACTOR 4.0 // float32 rounding differs run to run; the engine's is about PyTorch's
+
+/* Relative tolerance of the fixture being compared (set by fixture_open). */
+static double tol_rel = TOL_REL;
 
 typedef struct {
     st_file *f;  // the fixture file
@@ -65,6 +81,13 @@ static float fx_scalar(const st_file *f, const char *name)
     return s;
 }
 
+/* The fixture's name for messages: its block type (ResNets) or arch. */
+static const char *fx_label(const st_file *f)
+{
+    const char *b = st_metadata(f, "block");
+    return b ? b : st_metadata(f, "arch");
+}
+
 /* Compares N floats GOT with the reference tensor NAME (absolute tolerance
  * when ABS_TOL > 0, else relative to the largest reference value). Returns
  * the achieved error (absolute or relative like the tolerance). */
@@ -85,7 +108,23 @@ static double compare(const st_file *f, const char *name, const float *got, size
             worst = i;
         }
     }
-    double tol = abs_tol > 0 ? abs_tol : TOL_REL * (scale > 0 ? scale : 1e-30);
+    /* a reference that is 0 up to float64 rounding (the gradient of a conv
+     * bias before a training-mode batchnorm) is matched within 1e-8 absolute */
+    double tol = abs_tol > 0 ? abs_tol : tol_rel * (scale > 1e-12 ? scale : 1e-8);
+    /* the float32 floor of a gradient, and of a parameter after the SGD step
+     * (lr 0.1, make_parity.py) from the training gradient */
+    char f32[320];
+    double scale32 = 1.0;
+    if (!strncmp(name, "parity.sgd1.", 12)) {
+        snprintf(f32, sizeof f32, "parity.f32err.train.grad.%s", name + 12);
+        scale32 = 0.1;
+    } else {
+        snprintf(f32, sizeof f32, "parity.f32err.%s", name + strlen("parity."));
+    }
+    if (abs_tol <= 0 && !strncmp(name, "parity.", 7) && st_find(f, f32)) {
+        double floor32 = F32_FACTOR * scale32 * fx_scalar(f, f32);
+        if (floor32 > tol) tol = floor32;
+    }
     if (!(err <= tol))
         fail_msg("%s: max error %.3g at [%zu] (got %.7g, want %.7g), tolerance %.3g "
                  "(largest reference value %.3g)",
@@ -120,11 +159,18 @@ static void fixture_open(fixture *fx, const char *file, freeze_kind freeze, int 
     resnet_get_info(fx->m, &info);
     fx->classes = info.classes;
     assert_int_equal(info.classes, atoi(st_metadata(fx->f, "classes_count")));
-    assert_int_equal(info.width, atoi(st_metadata(fx->f, "width")));
-    for (int l = 0; l < 4; l++)
-        assert_int_equal(info.blocks[l], 1);
-    assert_int_equal(info.block, strcmp(st_metadata(fx->f, "block"), "basic") ? RESNET_BOTTLENECK
-                                                                              : RESNET_BASIC);
+    if (st_metadata(fx->f, "family")) { // make_parity_families.py: VGG, Inception v3
+        assert_string_equal(info.arch, st_metadata(fx->f, "arch"));
+        assert_string_equal(arch_family_name(info.family), st_metadata(fx->f, "family"));
+        tol_rel = TOL_REL_FAMILIES;
+    } else {
+        assert_int_equal(info.width, atoi(st_metadata(fx->f, "width")));
+        for (int l = 0; l < 4; l++)
+            assert_int_equal(info.blocks[l], 1);
+        assert_int_equal(info.block,
+                         strcmp(fx_label(fx->f), "basic") ? RESNET_BOTTLENECK : RESNET_BASIC);
+        tol_rel = TOL_REL;
+    }
     if ((rc = resnet_prepare(fx->m, freeze, 0.0f, max_batch > 0 ? max_batch : fx->batch, fx->size,
                              fx->size, msg, sizeof msg)))
         fail_msg("resnet_prepare: %s", msg);
@@ -164,8 +210,8 @@ static void compare_params(fixture *fx, const char *prefix)
         if (e > worst) worst = e;
         total += t->numel;
     }
-    printf("# %s: %s params (%zu values) max relative error %.2e\n", st_metadata(fx->f, "block"),
-           prefix, total, worst);
+    printf("# %s: %s params (%zu values) max relative error %.2e\n", fx_label(fx->f), prefix, total,
+           worst);
 }
 
 static void run_parity(const char *file)
@@ -189,13 +235,15 @@ static void run_parity(const char *file)
     resnet_zero_grad(fx.m);
     lg = resnet_forward(fx.m, fx.x, fx.batch, NULL);
     double e2 = compare(f, "parity.train.logits", lg, nlog, TOL_ABS);
-    float smooth = resnet_loss(fx.m, fx.labels, 0.1f, NULL);
-    compare(f, "parity.train.loss_smooth", &smooth, 1, TOL_ABS);
+    if (st_find(f, "parity.train.loss_smooth")) {
+        float smooth = resnet_loss(fx.m, fx.labels, 0.1f, NULL);
+        compare(f, "parity.train.loss_smooth", &smooth, 1, TOL_ABS);
+    }
     loss = resnet_loss(fx.m, fx.labels, 0.0f, NULL);
     compare(f, "parity.train.loss", &loss, 1, TOL_ABS);
     resnet_backward(fx.m);
     printf("# %s: logits max abs error eval %.2e, train %.2e; loss %.6f (torch %.6f)\n",
-           st_metadata(f, "block"), e1, e2, loss, fx_scalar(f, "parity.train.loss"));
+           fx_label(f), e1, e2, loss, fx_scalar(f, "parity.train.loss"));
     double gworst = 0;
     for (size_t i = 0; i < resnet_tensor_count(fx.m); i++) {
         const resnet_tensor *t = resnet_tensor_at(fx.m, i);
@@ -210,7 +258,7 @@ static void run_parity(const char *file)
             compare(f, name, t->data, t->numel, 0);
         }
     }
-    printf("# %s: gradients max relative error %.2e\n", st_metadata(f, "block"), gworst);
+    printf("# %s: gradients max relative error %.2e\n", fx_label(f), gworst);
 
     /* Optimizer steps from these gradients. */
     size_t n;
@@ -240,16 +288,18 @@ static void run_parity(const char *file)
 
     optim_config adam = {
         .kind = OPTIM_ADAM, .momentum = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f};
-    memcpy(params, p0, n * sizeof *p0);
-    assert_int_equal(optim_init(&o, &adam, n, msg, sizeof msg), 0);
-    optim_step(&o, params, g1, 0.01f);
-    compare_params(&fx, "parity.adam1");
-    if (two_steps) {
-        train_pass(&fx, NULL);
-        optim_step(&o, params, grads, 0.01f);
-        compare_params(&fx, "parity.adam2");
+    if (st_find(f, "parity.adam1.features.0.weight") || st_find(f, "parity.adam1.fc.weight")) {
+        memcpy(params, p0, n * sizeof *p0);
+        assert_int_equal(optim_init(&o, &adam, n, msg, sizeof msg), 0);
+        optim_step(&o, params, g1, 0.01f);
+        compare_params(&fx, "parity.adam1");
+        if (two_steps) {
+            train_pass(&fx, NULL);
+            optim_step(&o, params, grads, 0.01f);
+            compare_params(&fx, "parity.adam2");
+        }
+        optim_free(&o);
     }
-    optim_free(&o);
 
     if (st_find(f, "parity.adamw1.fc.weight")) {
         optim_config adamw = {.kind = OPTIM_ADAMW,
@@ -285,10 +335,10 @@ static void test_parity_bottleneck(void **state)
  * entries parity.TAG.*). With FEATURES the prefix runs once through
  * resnet_features() and training continues from the cached features
  * (resnet_forward_features), as a trial without augmentation does. */
-static void check_freeze(freeze_kind freeze, const char *tag, int features)
+static void check_freeze_in(const char *file, freeze_kind freeze, const char *tag, int features)
 {
     fixture fx;
-    fixture_open(&fx, FIXTURE_DIR "parity_basic.safetensors", freeze, 0);
+    fixture_open(&fx, file, freeze, 0);
     float *feat = NULL;
     const float *lg;
     float loss;
@@ -332,6 +382,11 @@ static void check_freeze(freeze_kind freeze, const char *tag, int features)
     assert_true(frozen > 0);
     free(feat);
     fixture_close(&fx);
+}
+
+static void check_freeze(freeze_kind freeze, const char *tag, int features)
+{
+    check_freeze_in(FIXTURE_DIR "parity_basic.safetensors", freeze, tag, features);
 }
 
 static void test_parity_freeze(void **state)
@@ -380,9 +435,48 @@ static void test_parity_partial_batch(void **state)
     }
 }
 
+/* VGG (vgg11_bn and plain vgg11, narrow) and Inception v3 (narrow, input 299
+ * with the auxiliary head, transform_input): the same comparisons, at
+ * 1e-4 relative, then the freeze points each fixture lists, directly and
+ * through the feature cache. */
+static void run_family(const char *file)
+{
+    run_parity(file);
+    st_file *f;
+    char msg[256];
+    if (st_open(&f, file, msg, sizeof msg)) fail_msg("%s", msg);
+    char list[256];
+    snprintf(list, sizeof list, "%s", st_metadata(f, "freezes"));
+    st_close(f);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (arch_freeze_choices[k] && strcmp(arch_freeze_choices[k], t))
+            k++;
+        assert_non_null(arch_freeze_choices[k]);
+        char tag[64];
+        snprintf(tag, sizeof tag, "freeze_%s", t);
+        check_freeze_in(file, (freeze_kind)k, tag, 0);
+        check_freeze_in(file, (freeze_kind)k, tag, 1);
+    }
+}
+
+static void test_parity_vgg(void **state)
+{
+    (void)state;
+    run_family(FIXTURE_DIR "parity_vgg.safetensors");
+    run_family(FIXTURE_DIR "parity_vgg_plain.safetensors");
+}
+
+static void test_parity_inception(void **state)
+{
+    (void)state;
+    run_family(FIXTURE_DIR "parity_inception.safetensors");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_vgg),           cmocka_unit_test(test_parity_inception),
         cmocka_unit_test(test_parity_basic),         cmocka_unit_test(test_parity_bottleneck),
         cmocka_unit_test(test_parity_freeze),        cmocka_unit_test(test_parity_cached_features),
         cmocka_unit_test(test_parity_partial_batch),

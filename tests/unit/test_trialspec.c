@@ -173,7 +173,7 @@ static void test_errors(void **state)
         {"{\"data\":{\"train\":\"/d\"},\"model\":{},\"out_dir\":\"/o\","
          "\"params\":{\"epochs\":2,\"warmup_epochs\":2}}",
          "warmup_epochs"},
-        {"{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"vgg16\"},\"out_dir\":\"/o\"}",
+        {"{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"alexnet\"},\"out_dir\":\"/o\"}",
          "model.arch"},
         {"{\"data\":{\"train\":\"/d\"},\"model\":{\"input_size\":3},\"out_dir\":\"/o\"}",
          "model.input_size"},

@@ -144,6 +144,10 @@ static void count_flops(const resnet *m, int input, double *total, double *train
 {
     resnet_info info;
     resnet_get_info(m, &info);
+    if (info.family != ARCH_RESNET) { // VGG, Inception v3: the engine's count (all trainable here)
+        *total = *trainable = resnet_flops(m);
+        return;
+    }
     int res[5];
     res[0] = down2(input);  // conv1 7x7/2 pad 3 gives floor((N-1)/2)+1 too
     res[1] = down2(res[0]); // max-pool 3x3/2 pad 1

@@ -78,11 +78,17 @@ void cnhw_to_nchw(float *dst, const float *src, int n, int c, int hw)
 int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw, int stride,
                      int pad)
 {
+    return conv2d_desc_init_pad(d, n, c, h, w, oc, kh, kw, stride, pad, pad);
+}
+
+int conv2d_desc_init_pad(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh, int kw,
+                         int stride, int pad, int padw)
+{
     memset(d, 0, sizeof *d);
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || oc <= 0 || kh <= 0 || kw <= 0 || stride <= 0 ||
-        pad < 0)
+        pad < 0 || padw < 0)
         return ERR_INVALID;
-    if (h + 2 * pad < kh || w + 2 * pad < kw) return ERR_INVALID;
+    if (h + 2 * pad < kh || w + 2 * padw < kw) return ERR_INVALID;
     d->n = n;
     d->c = c;
     d->h = h;
@@ -92,14 +98,15 @@ int conv2d_desc_init(conv2d_desc *d, int n, int c, int h, int w, int oc, int kh,
     d->kw = kw;
     d->stride = stride;
     d->pad = pad;
+    d->padw = padw;
     d->oh = (h + 2 * pad - kh) / stride + 1;
-    d->ow = (w + 2 * pad - kw) / stride + 1;
+    d->ow = (w + 2 * padw - kw) / stride + 1;
     return 0;
 }
 
 static int conv_is_1x1(const conv2d_desc *d)
 {
-    return d->kh == 1 && d->kw == 1 && d->pad == 0;
+    return d->kh == 1 && d->kw == 1 && d->pad == 0 && d->padw == 0;
 }
 
 /* Target column-tile size in floats of the K x T tile (about 1.5 MiB: it
@@ -142,7 +149,7 @@ static int conv_tile_lines(const conv2d_desc *d)
 static int conv_reduce(const conv2d_desc *d, conv2d_desc *r, int *k0)
 {
     int y0 = d->pad - (d->oh - 1) * d->stride, y1 = d->pad + d->h;
-    int x0 = d->pad - (d->ow - 1) * d->stride, x1 = d->pad + d->w;
+    int x0 = d->padw - (d->ow - 1) * d->stride, x1 = d->padw + d->w;
     if (y0 < 0) y0 = 0;
     if (x0 < 0) x0 = 0;
     if (y1 > d->kh) y1 = d->kh;
@@ -153,6 +160,7 @@ static int conv_reduce(const conv2d_desc *d, conv2d_desc *r, int *k0)
     r->kh = y1 - y0;
     r->kw = x1 - x0;
     r->pad = d->pad - y0;
+    r->padw = d->padw - x0;
     *k0 = y0;
     return 1;
 }
@@ -176,7 +184,7 @@ static int use_winograd(const conv2d_desc *d)
         const char *e = getenv("SWEEP_WINOGRAD");
         enabled = !(e && !strcmp(e, "0"));
     }
-    return enabled && winograd_applicable(d) && d->h >= 4 && d->w >= 4;
+    return enabled && d->padw == d->pad && winograd_applicable(d) && d->h >= 4 && d->w >= 4;
 }
 
 /* Whether the weight gradient of a Winograd convolution also goes through
@@ -224,7 +232,7 @@ static size_t dense_ws(const conv2d_desc *d)
 static int dense_tap(const conv2d_desc *d, int p, int q)
 {
     int oy = p / d->ow, ox = p % d->ow, y = q / d->w, x = q % d->w;
-    int ky = y - oy * d->stride + d->pad, kx = x - ox * d->stride + d->pad;
+    int ky = y - oy * d->stride + d->pad, kx = x - ox * d->stride + d->padw;
     if (ky < 0 || ky >= d->kh || kx < 0 || kx >= d->kw) return -1;
     return ky * d->kw + kx;
 }
@@ -403,7 +411,7 @@ static size_t conv_ws_plain(const conv2d_desc *d)
  * row; the others read padding. */
 static void valid_cols(const conv2d_desc *d, int kx, int *x0, int *x1)
 {
-    const int S = d->stride, P = d->pad, OW = d->ow, W = d->w;
+    const int S = d->stride, P = d->padw, OW = d->ow, W = d->w;
     int a = 0, b = OW;
     while (a < OW && a * S - P + kx < 0)
         a++;
@@ -480,8 +488,8 @@ static inline float *col_row(float *col, const conv2d_desc *d, size_t c, int ky,
 static inline ptrdiff_t same_window(const conv2d_desc *d, int l0, int ky, int kx, ptrdiff_t t,
                                     ptrdiff_t *a, ptrdiff_t *b)
 {
-    const ptrdiff_t W = d->w, P = d->pad, plane = (ptrdiff_t)d->n * d->h * d->w;
-    ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ky - P) * W + (kx - P);
+    const ptrdiff_t W = d->w, P = d->pad, PW = d->padw, plane = (ptrdiff_t)d->n * d->h * d->w;
+    ptrdiff_t s0 = (ptrdiff_t)l0 * W + (ky - P) * W + (kx - PW);
     *a = s0 < 0 ? -s0 : 0;
     *b = s0 + t > plane ? plane - s0 : t;
     if (*b < *a) *b = *a;
@@ -544,7 +552,7 @@ HOT static void col2im_same(float *din, float *col, const conv2d_desc *d, int l0
 static inline void strided_row(float *row, const float *in, float *din, const conv2d_desc *d,
                                int l0, int l1, int ky, int kx, int fast2)
 {
-    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad;
+    const int H = d->h, W = d->w, OW = d->ow, OH = d->oh, S = d->stride, P = d->pad, PW = d->padw;
     int x0, x1;
     valid_cols(d, kx, &x0, &x1);
     int n = l0 / OH, oy = l0 % OH;
@@ -555,7 +563,7 @@ static inline void strided_row(float *row, const float *in, float *din, const co
                 for (int ox = 0; ox < OW; ox++)
                     row[ox] = 0;
         } else if (in) {
-            const float *src = in - P + kx + ((size_t)n * H + y) * W;
+            const float *src = in - PW + kx + ((size_t)n * H + y) * W;
             for (int ox = 0; ox < x0; ox++)
                 row[ox] = 0;
             if (S == 1)
@@ -569,7 +577,7 @@ static inline void strided_row(float *row, const float *in, float *din, const co
             for (int ox = x1; ox < OW; ox++)
                 row[ox] = 0;
         } else {
-            float *dst = din - P + kx + ((size_t)n * H + y) * W;
+            float *dst = din - PW + kx + ((size_t)n * H + y) * W;
             if (S == 1)
                 for (int ox = x0; ox < x1; ox++)
                     dst[ox] += row[ox];
@@ -1117,6 +1125,56 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
     layers_parallel_for((size_t)c, 1 + 32768 / k.m, bn_bwd_eval_part, &k);
 }
 
+/* ---------- bias ---------- */
+
+typedef struct {
+    float *out;
+    const float *b;
+    const float *dout;
+    float *db;
+    int n, hw, relu;
+} bias_ctx;
+
+HOT static void bias_fwd_part(void *arg, size_t c0, size_t c1)
+{
+    const bias_ctx *k = arg;
+    const size_t m = (size_t)k->n * k->hw;
+    for (size_t c = c0; c < c1; c++) {
+        float *o = k->out + c * m, b = k->b[c];
+        if (k->relu)
+            for (size_t i = 0; i < m; i++) {
+                float v = o[i] + b;
+                o[i] = v > 0 ? v : 0;
+            }
+        else
+            for (size_t i = 0; i < m; i++)
+                o[i] += b;
+    }
+}
+
+void bias_forward(float *out, const float *b, int n, int c, int hw, int relu)
+{
+    bias_ctx k = {out, b, NULL, NULL, n, hw, relu};
+    layers_parallel_for((size_t)c, 1 + 65536 / ((size_t)n * hw), bias_fwd_part, &k);
+}
+
+static void bias_bwd_part(void *arg, size_t c0, size_t c1)
+{
+    const bias_ctx *k = arg;
+    const size_t m = (size_t)k->n * k->hw;
+    for (size_t c = c0; c < c1; c++) {
+        double s, q;
+        sum_sq(k->dout + c * m, m, 0.0f, &s, &q);
+        k->db[c] += (float)s;
+    }
+}
+
+void bias_backward(float *db, const float *dout, int n, int c, int hw)
+{
+    bias_ctx k = {NULL, NULL, dout, db, n, hw, 0};
+    layers_parallel_for((size_t)c, 1 + 65536 / ((size_t)n * hw), bias_bwd_part, &k);
+}
+
 /* ---------- elementwise ---------- */
 
 typedef struct {
@@ -1336,6 +1394,181 @@ void avgpool_backward(float *din, const float *dout, int n, int c, int hw)
             for (int i = 0; i < hw; i++)
                 x[i] = g;
         }
+}
+
+int pool_out_size(int in, int k, int stride, int pad, int ceil_mode)
+{
+    int span = in + 2 * pad - k;
+    if (span < 0 || stride < 1) return 0;
+    int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (o - 1) * stride >= in + pad) o--;
+    return o;
+}
+
+typedef struct {
+    float *out;      // forward: output planes; backward: din planes
+    const float *in; // forward: input planes; backward: dout planes
+    int h, w, k, stride, pad, count_pad, oh, ow;
+} ap_ctx;
+
+/* Window [*a, *b) of output index O along a dimension of IN pixels, and its
+ * divisor contribution (clipped to the padded input when count_pad). */
+static int ap_window(int o, int in, int k, int stride, int pad, int count_pad, int *a, int *b)
+{
+    int s = o * stride - pad, e = s + k;
+    int pe = e < in + pad ? e : in + pad; // end clipped to the padded input
+    int cnt = pe - s;
+    *a = s < 0 ? 0 : s;
+    *b = e > in ? in : e;
+    return count_pad ? cnt : *b - *a;
+}
+
+static void ap_fwd_part(void *arg, size_t p0, size_t p1)
+{
+    const ap_ctx *c = arg;
+    for (size_t p = p0; p < p1; p++) {
+        const float *src = c->in + p * c->h * c->w;
+        float *o = c->out + p * c->oh * c->ow;
+        for (int oy = 0; oy < c->oh; oy++) {
+            int y0, y1, ny = ap_window(oy, c->h, c->k, c->stride, c->pad, c->count_pad, &y0, &y1);
+            for (int ox = 0; ox < c->ow; ox++) {
+                int x0, x1;
+                int nx = ap_window(ox, c->w, c->k, c->stride, c->pad, c->count_pad, &x0, &x1);
+                float s = 0;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++)
+                        s += src[y * c->w + x];
+                o[oy * c->ow + ox] = s / (float)(ny * nx);
+            }
+        }
+    }
+}
+
+static void ap_bwd_part(void *arg, size_t p0, size_t p1)
+{
+    const ap_ctx *c = arg;
+    for (size_t p = p0; p < p1; p++) {
+        float *d = c->out + p * c->h * c->w;
+        const float *g = c->in + p * c->oh * c->ow;
+        memset(d, 0, sizeof(float) * (size_t)c->h * c->w);
+        for (int oy = 0; oy < c->oh; oy++) {
+            int y0, y1, ny = ap_window(oy, c->h, c->k, c->stride, c->pad, c->count_pad, &y0, &y1);
+            for (int ox = 0; ox < c->ow; ox++) {
+                int x0, x1;
+                int nx = ap_window(ox, c->w, c->k, c->stride, c->pad, c->count_pad, &x0, &x1);
+                float v = g[oy * c->ow + ox] / (float)(ny * nx);
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++)
+                        d[y * c->w + x] += v;
+            }
+        }
+    }
+}
+
+void avgpool2d_forward(float *out, const float *in, int n, int c, int h, int w, int k, int stride,
+                       int pad, int count_pad, int oh, int ow)
+{
+    ap_ctx x = {out, in, h, w, k, stride, pad, count_pad, oh, ow};
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), ap_fwd_part, &x);
+}
+
+void avgpool2d_backward(float *din, const float *dout, int n, int c, int h, int w, int k,
+                        int stride, int pad, int count_pad, int oh, int ow)
+{
+    ap_ctx x = {din, dout, h, w, k, stride, pad, count_pad, oh, ow};
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), ap_bwd_part, &x);
+}
+
+/* Adaptive pooling's window of output O of OUT cells over IN pixels. */
+static void adaptive_window(int o, int in, int out, int *a, int *b)
+{
+    *a = (int)((long)o * in / out);
+    *b = (int)(((long)(o + 1) * in + out - 1) / out);
+}
+
+static void aap_part(void *arg, size_t p0, size_t p1, int backward)
+{
+    const ap_ctx *c = arg;
+    for (size_t p = p0; p < p1; p++) {
+        float *big = c->out + p * c->h * c->w; // backward: din
+        const float *small = c->in + p * c->oh * c->ow;
+        const float *src = c->in + p * c->h * c->w; // forward: input
+        float *o = c->out + p * c->oh * c->ow;
+        if (backward) memset(big, 0, sizeof(float) * (size_t)c->h * c->w);
+        for (int oy = 0; oy < c->oh; oy++) {
+            int y0, y1;
+            adaptive_window(oy, c->h, c->oh, &y0, &y1);
+            for (int ox = 0; ox < c->ow; ox++) {
+                int x0, x1;
+                adaptive_window(ox, c->w, c->ow, &x0, &x1);
+                float cnt = (float)((y1 - y0) * (x1 - x0));
+                if (backward) {
+                    float v = small[oy * c->ow + ox] / cnt;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++)
+                            big[y * c->w + x] += v;
+                } else {
+                    float s = 0;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++)
+                            s += src[y * c->w + x];
+                    o[oy * c->ow + ox] = s / cnt;
+                }
+            }
+        }
+    }
+}
+
+static void aap_fwd_part(void *arg, size_t p0, size_t p1)
+{
+    aap_part(arg, p0, p1, 0);
+}
+
+static void aap_bwd_part(void *arg, size_t p0, size_t p1)
+{
+    aap_part(arg, p0, p1, 1);
+}
+
+void adaptive_avgpool_forward(float *out, const float *in, int n, int c, int h, int w, int oh,
+                              int ow)
+{
+    ap_ctx x = {out, in, h, w, 0, 0, 0, 0, oh, ow};
+    if (oh == h && ow == w) { // VGG at 224: the pool to 7x7 is the identity
+        memcpy(out, in, sizeof(float) * (size_t)c * n * h * w);
+        return;
+    }
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), aap_fwd_part, &x);
+}
+
+void adaptive_avgpool_backward(float *din, const float *dout, int n, int c, int h, int w, int oh,
+                               int ow)
+{
+    ap_ctx x = {din, dout, h, w, 0, 0, 0, 0, oh, ow};
+    if (oh == h && ow == w) {
+        memcpy(din, dout, sizeof(float) * (size_t)c * n * h * w);
+        return;
+    }
+    layers_parallel_for((size_t)c * n, 1 + 16384 / ((size_t)h * w), aap_bwd_part, &x);
+}
+
+void concat_forward(float *out, const float *const *in, const int *c, int k, int n, int hw)
+{
+    size_t off = 0;
+    for (int i = 0; i < k; i++) {
+        size_t len = (size_t)c[i] * n * hw;
+        memcpy(out + off, in[i], sizeof(float) * len);
+        off += len;
+    }
+}
+
+void concat_backward(float *const *din, const float *dout, const int *c, int k, int n, int hw)
+{
+    size_t off = 0;
+    for (int i = 0; i < k; i++) {
+        size_t len = (size_t)c[i] * n * hw;
+        if (din[i]) memcpy(din[i], dout + off, sizeof(float) * len);
+        off += len;
+    }
 }
 
 /* ---------- linear ---------- */

@@ -22,7 +22,7 @@ void conv2d_forward_ref(float *out, const float *in, const float *w, const conv2
                         for (int ky = 0; ky < d->kh; ky++)
                             for (int kx = 0; kx < d->kw; kx++) {
                                 int y = oy * d->stride - d->pad + ky;
-                                int x = ox * d->stride - d->pad + kx;
+                                int x = ox * d->stride - d->padw + kx;
                                 if (y < 0 || y >= d->h || x < 0 || x >= d->w) continue;
                                 s += (double)AT(in, c, n, y, x, d->n, d->h, d->w) *
                                      w[(((size_t)o * d->c + c) * d->kh + ky) * d->kw + kx];
@@ -44,7 +44,7 @@ void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *
                             for (int oy = 0; oy < d->oh; oy++)
                                 for (int ox = 0; ox < d->ow; ox++) {
                                     int y = oy * d->stride - d->pad + ky;
-                                    int x = ox * d->stride - d->pad + kx;
+                                    int x = ox * d->stride - d->padw + kx;
                                     if (y < 0 || y >= d->h || x < 0 || x >= d->w) continue;
                                     s += (double)AT(in, c, n, y, x, d->n, d->h, d->w) *
                                          AT(dout, o, n, oy, ox, d->n, d->oh, d->ow);
@@ -61,7 +61,7 @@ void conv2d_backward_ref(float *din, float *dw, const float *dout, const float *
                         for (int o = 0; o < d->oc; o++)
                             for (int ky = 0; ky < d->kh; ky++)
                                 for (int kx = 0; kx < d->kw; kx++) {
-                                    int ty = y + d->pad - ky, tx = x + d->pad - kx;
+                                    int ty = y + d->pad - ky, tx = x + d->padw - kx;
                                     if (ty < 0 || tx < 0 || ty % d->stride || tx % d->stride)
                                         continue;
                                     int oy = ty / d->stride, ox = tx / d->stride;
@@ -254,4 +254,141 @@ float softmax_xent_forward_ref(float *probs, const float *logits, const int *lab
         }
     }
     return (float)(total / n);
+}
+
+void bias_forward_ref(float *out, const float *b, int n, int c, int hw, int relu)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (size_t i = 0; i < (size_t)n * hw; i++) {
+            float *o = &out[(size_t)ch * n * hw + i];
+            double v = (double)*o + b[ch];
+            *o = (float)(relu && v < 0 ? 0 : v);
+        }
+}
+
+void bias_backward_ref(float *db, const float *dout, int n, int c, int hw)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (size_t i = 0; i < (size_t)n * hw; i++)
+            s += dout[(size_t)ch * n * hw + i];
+        db[ch] += (float)s;
+    }
+}
+
+/* Divisor of the window at (oy, ox) (PyTorch's avg_pool2d rule). */
+static int avg_divisor(int oy, int ox, int h, int w, int k, int stride, int pad, int count_pad)
+{
+    int n = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int y = oy * stride - pad + ky, x = ox * stride - pad + kx;
+            int inside = y >= 0 && y < h && x >= 0 && x < w;
+            int in_padded = y < h + pad && x < w + pad;
+            n += count_pad ? in_padded : inside;
+        }
+    return n;
+}
+
+void avgpool2d_forward_ref(float *out, const float *in, int n, int c, int h, int w, int k,
+                           int stride, int pad, int count_pad, int oh, int ow)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double s = 0;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int y = oy * stride - pad + ky, x = ox * stride - pad + kx;
+                            if (y >= 0 && y < h && x >= 0 && x < w)
+                                s += AT(in, ch, b, y, x, n, h, w);
+                        }
+                    AT(out, ch, b, oy, ox, n, oh, ow) =
+                        (float)(s / avg_divisor(oy, ox, h, w, k, stride, pad, count_pad));
+                }
+}
+
+void avgpool2d_backward_ref(float *din, const float *dout, int n, int c, int h, int w, int k,
+                            int stride, int pad, int count_pad, int oh, int ow)
+{
+    memset(din, 0, sizeof(float) * (size_t)c * n * h * w);
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double g = AT(dout, ch, b, oy, ox, n, oh, ow) /
+                               (double)avg_divisor(oy, ox, h, w, k, stride, pad, count_pad);
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int y = oy * stride - pad + ky, x = ox * stride - pad + kx;
+                            if (y >= 0 && y < h && x >= 0 && x < w)
+                                AT(din, ch, b, y, x, n, h, w) += (float)g;
+                        }
+                }
+}
+
+/* Whether input pixel I lies in adaptive cell O (of OUT cells over IN). */
+static int in_cell(int i, int o, int in, int out)
+{
+    return i >= (int)floor((double)o * in / out) && i < (int)ceil((double)(o + 1) * in / out);
+}
+
+static void adaptive_ref(float *big, float *small, int n, int c, int h, int w, int oh, int ow,
+                         int backward)
+{
+    if (backward) memset(big, 0, sizeof(float) * (size_t)c * n * h * w);
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double s = 0;
+                    int cnt = 0;
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++)
+                            if (in_cell(y, oy, h, oh) && in_cell(x, ox, w, ow)) {
+                                s += AT(big, ch, b, y, x, n, h, w);
+                                cnt++;
+                            }
+                    if (!backward) {
+                        AT(small, ch, b, oy, ox, n, oh, ow) = (float)(s / cnt);
+                        continue;
+                    }
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++)
+                            if (in_cell(y, oy, h, oh) && in_cell(x, ox, w, ow))
+                                AT(big, ch, b, y, x, n, h, w) +=
+                                    AT(small, ch, b, oy, ox, n, oh, ow) / (float)cnt;
+                }
+}
+
+void adaptive_avgpool_forward_ref(float *out, const float *in, int n, int c, int h, int w, int oh,
+                                  int ow)
+{
+    adaptive_ref((float *)in, out, n, c, h, w, oh, ow, 0);
+}
+
+void adaptive_avgpool_backward_ref(float *din, const float *dout, int n, int c, int h, int w,
+                                   int oh, int ow)
+{
+    adaptive_ref(din, (float *)dout, n, c, h, w, oh, ow, 1);
+}
+
+void concat_forward_ref(float *out, const float *const *in, const int *c, int k, int n, int hw)
+{
+    int total = 0;
+    for (int i = 0; i < k; i++)
+        total += c[i];
+    /* NCHW semantics: image b, output channel (base_i + ch) is input i's channel ch */
+    for (int b = 0; b < n; b++) {
+        int base = 0;
+        for (int i = 0; i < k; i++) {
+            for (int ch = 0; ch < c[i]; ch++)
+                for (int p = 0; p < hw; p++)
+                    out[((size_t)(base + ch) * n + b) * hw + p] =
+                        in[i][((size_t)ch * n + b) * hw + p];
+            base += c[i];
+        }
+    }
+    (void)total;
 }

@@ -19,7 +19,11 @@
  * - the backward pass uses the same three scratch buffers for gradients:
  *   block gradients rotate through them, so nothing is allocated per step.
  * Everything lives in one arena allocation made in resnet_prepare and touched
- * once there (first touch is slow on this machine, about 9 us per 4 KiB page). */
+ * once there (first touch is slow on this machine, about 9 us per 4 KiB page).
+ *
+ * Other families. A model of another family (VGG, Inception v3) is a handle
+ * whose `g` holds its net.h graph; every public function forwards to net.h
+ * then (the "family dispatch" at the end of each). */
 #include "resnet.h"
 
 #include <math.h>
@@ -31,8 +35,11 @@
 
 #include "arch.h"
 #include "errors.h"
+#include "inception.h"
 #include "layers.h"
 #include "log.h"
+#include "net.h"
+#include "vgg.h"
 
 #define MAX_STAGE_BLOCKS ARCH_MAX_STAGE_BLOCKS
 #define ALIGN_FLOATS 16 // 64-byte alignment inside the arena
@@ -77,6 +84,7 @@ typedef struct {
 } rblock;
 
 struct resnet {
+    net *g;                             // another family's graph, or NULL (a ResNet)
     resnet_info info;                   // architecture summary
     int in_ch;                          // image channels (3)
     rconv stem;                         // conv1
@@ -327,6 +335,11 @@ static int model_alloc(resnet **out, const arch_desc *a, char *msg, size_t msgle
 void resnet_free(resnet *m)
 {
     if (!m) return;
+    if (m->g) {
+        net_free(m->g);
+        free(m);
+        return;
+    }
     if (m->prof) {
         int nu = 2 + m->nblocks;
         fprintf(stderr, "resnet profile (seconds, forward / backward):\n");
@@ -401,6 +414,47 @@ static void init_all(resnet *m, uint64_t seed)
 
 /* ---------- construction ---------- */
 
+/* *OUT = a handle around G (taking it; freed on failure). */
+static int wrap_net(resnet **out, net *g, char *msg, size_t msglen)
+{
+    resnet *m = calloc(1, sizeof *m);
+    if (!m) {
+        net_free(g);
+        return err_set(msg, msglen, ERR_NOMEM, "out of memory for the model");
+    }
+    m->g = g;
+    resnet_info *in = &m->info;
+    snprintf(in->arch, sizeof in->arch, "%s", net_name(g));
+    in->family = arch_find(net_name(g))           ? arch_find(net_name(g))->family
+                 : strncmp(net_name(g), "vgg", 3) ? ARCH_INCEPTION
+                                                  : ARCH_VGG;
+    in->width = in->family == ARCH_INCEPTION ? 2 * net_width(g) : net_width(g);
+    in->features = net_features(g);
+    in->classes = net_classes(g);
+    in->param_count = net_param_count(g);
+    *out = m;
+    return 0;
+}
+
+/* The family whose marker tensor F holds, or an error listing the families. */
+static int file_family(const st_file *f, arch_family *fam, char *msg, size_t msglen)
+{
+    for (int k = 0; k < ARCH_FAMILY_COUNT; k++)
+        if (st_find(f, arch_family_marker((arch_family)k))) {
+            *fam = (arch_family)k;
+            return 0;
+        }
+    char list[512];
+    return err_set(msg, msglen, ERR_MODEL,
+                   "%s: the tensor names match no known model family; known: %s", st_path(f),
+                   arch_family_list_string(list, sizeof list));
+}
+
+/* Loads every tensor of the net model M from F but the classifier
+ * heads when NEW_HEAD (they were initialised by the builder). */
+static int load_net(resnet *m, const st_file *f, int new_head, uint64_t seed, char *msg,
+                    size_t msglen);
+
 int resnet_create(resnet **out, const char *arch, int width, int num_classes, uint64_t seed,
                   char *msg, size_t msglen)
 {
@@ -409,9 +463,16 @@ int resnet_create(resnet **out, const char *arch, int width, int num_classes, ui
     if (!arch) return err_set(msg, msglen, ERR_INVALID, "model.arch: missing");
     const arch_info *known = arch_find(arch);
     if (!known) {
-        char list[256];
+        char list[512];
         return err_set(msg, msglen, ERR_INVALID, "model.arch: unknown architecture '%s' (%s)", arch,
                        arch_list_string(list, sizeof list));
+    }
+    if (known->family != ARCH_RESNET) {
+        net *g = NULL;
+        int rc = known->family == ARCH_VGG
+                     ? vgg_create(&g, arch, width, num_classes, seed, msg, msglen)
+                     : inception_create(&g, arch, width, num_classes, seed, msg, msglen);
+        return rc ? rc : wrap_net(out, g, msg, msglen);
     }
     a.kind = known->block == ARCH_BOTTLENECK ? RESNET_BOTTLENECK : RESNET_BASIC;
     memcpy(a.nb, known->blocks, sizeof a.nb);
@@ -564,7 +625,22 @@ int resnet_from_safetensors(resnet **out, const st_file *f, int num_classes, uin
 {
     *out = NULL;
     arch_desc a = {0};
-    int rc = desc_from_file(&a, f, msg, msglen);
+    arch_family fam = ARCH_RESNET;
+    int rc = file_family(f, &fam, msg, msglen);
+    if (rc) return rc;
+    if (fam != ARCH_RESNET) {
+        net *g = NULL;
+        rc = fam == ARCH_VGG ? vgg_from_file(&g, f, num_classes, seed, msg, msglen)
+                             : inception_from_file(&g, f, num_classes, seed, msg, msglen);
+        if (!rc) rc = wrap_net(out, g, msg, msglen);
+        if (!rc) rc = load_net(*out, f, num_classes > 0, seed, msg, msglen);
+        if (rc && *out) {
+            resnet_free(*out);
+            *out = NULL;
+        }
+        return rc;
+    }
+    rc = desc_from_file(&a, f, msg, msglen);
     if (rc) goto done;
     const st_tensor *fw = st_find(f, "fc.weight");
     int file_classes = 0;
@@ -606,9 +682,38 @@ done:
 
 int resnet_load(resnet *m, const st_file *f, char *msg, size_t msglen)
 {
-    for (size_t i = 0; i < m->ntensors; i++) {
-        int rc = load_tensor(f, &m->tensors[i], msg, msglen);
+    for (size_t i = 0; i < resnet_tensor_count(m); i++) {
+        int rc = load_tensor(f, resnet_tensor_at(m, i), msg, msglen);
         if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Whether tensor NAME belongs to a classifier head of a net model (the last
+ * linear and the auxiliary one: "classifier.6.", "fc.", "AuxLogits.fc."). */
+static int net_head_tensor(const char *name)
+{
+    return !strncmp(name, "classifier.6.", 13) || !strncmp(name, "fc.", 3) ||
+           !strncmp(name, "AuxLogits.fc.", 13);
+}
+
+static int load_net(resnet *m, const st_file *f, int new_head, uint64_t seed, char *msg,
+                    size_t msglen)
+{
+    int file_rows = -1;
+    const st_tensor *h =
+        st_find(f, m->info.family == ARCH_VGG ? "classifier.6.weight" : "fc.weight");
+    if (h && h->ndim == 2) file_rows = (int)h->shape[0];
+    new_head = new_head && file_rows != m->info.classes;
+    for (size_t i = 0; i < resnet_tensor_count(m); i++) {
+        const resnet_tensor *t = resnet_tensor_at(m, i);
+        if (new_head && net_head_tensor(t->name)) continue;
+        int rc = load_tensor(f, t, msg, msglen);
+        if (rc) return rc;
+    }
+    if (new_head) {
+        net_init_linear(m->g, m->info.family == ARCH_VGG ? "classifier.6" : "fc", seed);
+        net_init_linear(m->g, "AuxLogits.fc", seed + 1); // absent without an aux head
     }
     return 0;
 }
@@ -861,9 +966,24 @@ static int frozen_units(const resnet *m, freeze_kind freeze)
     return nf;
 }
 
+/* The frozen units of M's family for FREEZE, or an error naming the family's points. */
+static int freeze_units(const resnet *m, freeze_kind freeze, int *units, char *msg, size_t msglen)
+{
+    *units = arch_freeze_level(m->info.family, params_freeze_name(freeze));
+    if (*units >= 0) return 0;
+    char list[512];
+    return err_set(msg, msglen, ERR_INVALID, "freeze: \"%s\" is not a freeze point of %s (%s)",
+                   params_freeze_name(freeze), m->info.arch,
+                   arch_freeze_list_string(m->info.family, list, sizeof list));
+}
+
 int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,
                    char *msg, size_t msglen)
 {
+    int units;
+    int rc = freeze_units(m, freeze, &units, msg, msglen);
+    if (rc) return rc;
+    if (m->g) return net_prepare(m->g, units, dropout, max_batch, in_h, in_w, msg, msglen);
     if (max_batch < 1 || in_h < 1 || in_w < 1)
         return err_set(msg, msglen, ERR_INVALID, "batch %d and input size %dx%d must be positive",
                        max_batch, in_h, in_w);
@@ -917,6 +1037,7 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
 
 void resnet_set_train(resnet *m, int train)
 {
+    if (m->g) net_set_train(m->g, train);
     m->train_mode = train != 0;
 }
 
@@ -1049,6 +1170,7 @@ static const float *head_fwd(resnet *m, int b, rng_t *rng)
 
 const float *resnet_forward(resnet *m, const float *x, int b, rng_t *rng)
 {
+    if (m->g) return net_forward(m->g, x, b, rng);
     SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch);
     nchw_to_cnhw(m->xin, x, b, m->in_ch, m->in_h * m->in_w);
     run_units(m, 0, 2 + m->nblocks, b);
@@ -1082,6 +1204,7 @@ static void feat_dims(const resnet *m, int *c, int *hw)
 
 size_t resnet_feature_floats(const resnet *m)
 {
+    if (m->g) return net_feature_floats(m->g);
     int c, hw;
     feat_dims(m, &c, &hw);
     return (size_t)c * hw;
@@ -1089,6 +1212,7 @@ size_t resnet_feature_floats(const resnet *m)
 
 size_t resnet_feature_floats_at(const resnet *m, freeze_kind freeze)
 {
+    if (m->g) return net_feature_floats(m->g); // another family: only its prepared freeze
     int c, hw;
     feat_dims_at(m, frozen_units(m, freeze), &c, &hw);
     return (size_t)c * hw;
@@ -1112,6 +1236,10 @@ static void prefix_from(resnet *m, int u0, int b, float *feat)
 
 void resnet_features(resnet *m, const float *x, int b, float *feat)
 {
+    if (m->g) {
+        net_features_run(m->g, x, b, feat);
+        return;
+    }
     SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch);
     if (m->nfrozen == 0) {
         memcpy(feat, x, sizeof(float) * (size_t)b * m->in_ch * m->in_h * m->in_w);
@@ -1134,6 +1262,7 @@ void resnet_features_from(resnet *m, freeze_kind from, const float *in, int b, f
 
 const float *resnet_forward_features(resnet *m, const float *feat, int b, rng_t *rng)
 {
+    if (m->g) return net_forward_features(m->g, feat, b, rng);
     SWEEP_ASSERT(m->prepared && b >= 1 && b <= m->max_batch);
     int c, hw;
     feat_dims(m, &c, &hw);
@@ -1149,6 +1278,7 @@ const float *resnet_forward_features(resnet *m, const float *feat, int b, rng_t 
 
 float resnet_loss(resnet *m, const int *labels, float smoothing, float *probs)
 {
+    if (m->g) return net_loss(m->g, labels, smoothing, probs);
     int b = m->last_b, K = m->info.classes;
     float loss = softmax_xent_forward(m->probs, m->logits, labels, b, K, smoothing);
     softmax_xent_backward(m->dlogits, m->probs, labels, b, K, smoothing);
@@ -1199,6 +1329,10 @@ static float *block_bwd(resnet *m, rblock *k, float *dout, int b, int need_dx, i
 
 void resnet_backward_from(resnet *m, const float *dlogits)
 {
+    if (m->g) {
+        net_backward_from(m->g, dlogits);
+        return;
+    }
     SWEEP_ASSERT(m->prepared && m->last_b >= 1);
     const int b = m->last_b, F = m->info.features, K = m->info.classes;
     const int train = m->last_train;
@@ -1237,16 +1371,25 @@ void resnet_backward_from(resnet *m, const float *dlogits)
 
 void resnet_backward(resnet *m)
 {
+    if (m->g) {
+        net_backward(m->g);
+        return;
+    }
     resnet_backward_from(m, m->dlogits);
 }
 
 void resnet_zero_grad(resnet *m)
 {
+    if (m->g) {
+        net_zero_grad(m->g);
+        return;
+    }
     if (m->prepared) memset(m->grads, 0, sizeof(float) * (m->param_count - m->train_start));
 }
 
 float *resnet_trainable(resnet *m, size_t *count, float **grads)
 {
+    if (m->g) return net_trainable(m->g, count, grads);
     if (!m->prepared) {
         *count = 0;
         if (grads) *grads = NULL;
@@ -1259,18 +1402,20 @@ float *resnet_trainable(resnet *m, size_t *count, float **grads)
 
 size_t resnet_tensor_count(const resnet *m)
 {
+    if (m->g) return net_tensor_count(m->g);
     return m->ntensors;
 }
 
 const resnet_tensor *resnet_tensor_at(const resnet *m, size_t i)
 {
+    if (m->g) return net_tensor_at(m->g, i);
     return i < m->ntensors ? &m->tensors[i] : NULL;
 }
 
 const resnet_tensor *resnet_find_tensor(const resnet *m, const char *name)
 {
-    for (size_t i = 0; i < m->ntensors; i++)
-        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    for (size_t i = 0; i < resnet_tensor_count(m); i++)
+        if (!strcmp(resnet_tensor_at(m, i)->name, name)) return resnet_tensor_at(m, i);
     return NULL;
 }
 
@@ -1281,6 +1426,7 @@ static double conv_flops(const rconv *cv)
 
 double resnet_flops(const resnet *m)
 {
+    if (m->g) return net_flops(m->g);
     double f = conv_flops(&m->stem);
     for (int i = 0; i < m->nblocks; i++) {
         const rblock *k = &m->blocks[i];

@@ -41,8 +41,8 @@ static int cpu_avx512(void)
 
 int winograd_applicable(const conv2d_desc *d)
 {
-    return cpu_avx512() && d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 && d->h >= 2 &&
-           d->w >= 2 && d->w <= WG_MAX_W;
+    return cpu_avx512() && d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 &&
+           d->padw == 1 && d->h >= 2 && d->w >= 2 && d->w <= WG_MAX_W;
 }
 
 static int tiles_h(const conv2d_desc *d)

@@ -752,6 +752,11 @@ static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
     freeze_kind from = FREEZE_NONE;
     featcache_entry shallow = {0};
     int top = t->p->freeze == FREEZE_ALL ? FREEZE_LAYER4 : (int)t->p->freeze;
+    resnet_info info;
+    resnet_get_info(t->m, &info);
+    /* A deeper freeze from a shallower one's entry: ResNet's stages only (the
+     * other families' prefixes are computed whole). */
+    if (info.family != ARCH_RESNET || top > FREEZE_LAYER4) from_cache = false;
     for (int f = top - 1; from_cache && f >= FREEZE_STEM && !shallow.data; f--) {
         char *key = features_key(t, (freeze_kind)f);
         if (key && featcache_peek(&t->fc, key, nt + nv,
