@@ -277,7 +277,11 @@ static int parse_root(st_header *h, json_t *root, char *msg, size_t msglen)
             continue;
         }
         st_tensor *t = &h->tensors[h->count];
-        if ((rc = parse_entry(key, val, h->data_start, data_size, t, msg, msglen))) goto done;
+        char why[512];
+        if ((rc = parse_entry(key, val, h->data_start, data_size, t, why, sizeof why))) {
+            rc = err_set(msg, msglen, rc, "%s: %s", h->path, why); // name the file
+            goto done;
+        }
         if (!(t->name = strdup(key))) {
             rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
             goto done;

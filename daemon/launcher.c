@@ -223,7 +223,7 @@ static int run_capture(char *const argv[], char *out, size_t n)
         return -1;
     }
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); // its dup2 copy stays open
         if (devnull >= 0) dup2(devnull, 0);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
@@ -258,9 +258,11 @@ static int run_capture(char *const argv[], char *out, size_t n)
         out[used] = 0;
     }
     close(pfd[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
     }
+    if (w < 0) return -1; // not reaped (ECHILD): ST holds no status
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
