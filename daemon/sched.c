@@ -372,7 +372,7 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
 static void load_best(sweepd *d, sjob *j)
 {
     store_best_row b;
-    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) == 0 && b.has_value) {
+    if (store_job_best_trial(d->st, j->id, &b) == 0 && b.has_value) {
         j->has_best = true;
         j->best_id = b.id;
         j->best_number = b.number;
@@ -496,13 +496,13 @@ void sched_totals(sweepd *d, size_t *queued, size_t *running)
 
 /* ---- job completion and the test-set evaluation ---------------------- */
 
-/* The best completed trial of J by its objective, from the database
- * (queued writes are committed first), and its out_dir into OUT_DIR. NULL
- * when there is none. */
+/* The best completed trial of J, rank 1 of best_trials (ties to the lower
+ * number), from the database (queued writes are committed first), and its
+ * out_dir into OUT_DIR. NULL when there is none. */
 static strial *best_trial(sweepd *d, sjob *j, char *out_dir, size_t n)
 {
     store_best_row b;
-    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) != 0) return NULL;
+    if (store_job_best_trial(d->st, j->id, &b) != 0) return NULL;
     if (b.out_dir[0])
         snprintf(out_dir, n, "%s", b.out_dir);
     else
@@ -764,10 +764,9 @@ static int start_eval(sweepd *d, sjob *j)
     j->eval_io_wait = false;
     if (rc) {
         log_warn("job %lld: test set not evaluated: %s", (long long)j->id, msg);
-        free(j->error);
         char e[600];
         snprintf(e, sizeof e, "test set not evaluated: %s", msg);
-        j->error = strdup(e);
+        store_job_test_error(d->st, j->id, e);
         j->eval_done = true;
         check_job_end(d, j);
         return 0;
@@ -869,13 +868,15 @@ static void eval_finished(sweepd *d, proc *p)
                            "trial", (json_int_t)p->trial->id, "number", p->trial->number,
                            "test_accuracy", a));
     } else {
-        char e[512];
-        snprintf(e, sizeof e, "test-set evaluation failed (exit status %lld, signal %d)%s%s",
-                 (long long)p->rp.exit_status, p->rp.term_signal, p->last_error ? ": " : "",
-                 p->last_error ? p->last_error : "");
+        char e[512], how[64];
+        if (p->rp.term_signal)
+            snprintf(how, sizeof how, "killed by signal %d", p->rp.term_signal);
+        else
+            snprintf(how, sizeof how, "exit status %lld", (long long)p->rp.exit_status);
+        snprintf(e, sizeof e, "test-set evaluation failed (%s)%s%s", how,
+                 p->last_error ? ": " : "", p->last_error ? p->last_error : "");
         log_warn("job %lld: %s", (long long)j->id, e);
-        free(j->error);
-        j->error = strdup(e);
+        store_job_test_error(d->st, j->id, e);
     }
     check_job_end(d, j);
 }
