@@ -45,12 +45,12 @@ is "test_accuracy is on rank 1 only" \
     "$(sq "SELECT group_concat(rank || '=' || test_accuracy) FROM best_trials WHERE job_id=1 AND test_accuracy IS NOT NULL")" "1=0.81"
 like "watch: best is rank 1" "$(echo "$out" | grep '^best:')" '^best: trial 2 val_accuracy 0\.8640 test_accuracy 0\.8100'
 st=$(ctl status 1)
-like "status: best line names the objective's metric" "$st" $'\nbest +trial 2 \\(number 1\\) val_accuracy 0\\.864\n'
+like "status: best line names the objective's metric" "$st" '^best +trial 2 \(number 1\) val_accuracy 0\.8640$'
 like "status: skipped and undecodable files in the trials table" "$st" 'skipped_files +bad_images'
 like "status: trial 3's counts" "$(echo "$st" | grep -E '^ +2 +3 ')" ' 3 +1 '
 tr=$(ctl trial 3)
-like "trial: skipped files" "$tr" $'\nskipped_files +3\n'
-like "trial: undecodable images" "$tr" $'\nbad_images +1\n'
+like "trial: skipped files" "$tr" '^skipped_files +3$'
+like "trial: undecodable images" "$tr" '^bad_images +1$'
 
 # A job ranked by another metric: status and best show it.
 sed -e 's/"seed": 1}/"seed": 1, "objective": {"metric": "val_f1"}}/' -e 's/"tie"/"f1"/' \
@@ -58,7 +58,7 @@ sed -e 's/"seed": 1}/"seed": 1, "objective": {"metric": "val_f1"}}/' -e 's/"tie"
 ctl submit "$T/f1.json" >/dev/null
 ctl watch 2 >/dev/null
 st=$(ctl status 2)
-like "status: objective" "$st" $'\nobjective +maximize val_f1\n'
+like "status: objective" "$st" '^objective +maximize val_f1$'
 like "status: val_f1 column" "$(echo "$st" | grep -E '^trial ')" ' val_f1 '
 like "best: val_f1 column" "$(ctl best 2 | head -1)" ' val_f1 '
 
@@ -70,11 +70,11 @@ ctl submit "$T/bad.json" >/dev/null
 out=$(ctl watch 3); rc=$?
 is "watch exits 1 when the test evaluation failed" "$rc" 1
 like "watch: its last line says so" "$(echo "$out" | tail -1)" \
-    '^job 3: test-set evaluation failed \(exit status 3\): class folders differ from training$'
+    '^job 3: test-set evaluation failed \(exit status 3\): class folders differ from training'
 is "job state stays done" "$(job_state 3)" done
 is "database: jobs.test_error" "$(sq "SELECT coalesce(error, '-') || ' / ' || test_error FROM jobs WHERE id=3")" \
     "- / test-set evaluation failed (exit status 3): class folders differ from training"
-like "status: test_error line" "$(ctl status 3)" $'\ntest_error +test-set evaluation failed \\(exit status 3\\): class folders'
+like "status: test_error line" "$(ctl status 3)" '^test_error +test-set evaluation failed \(exit status 3\): class folders'
 is "no test_error on a job whose evaluation succeeded" "$(sq "SELECT coalesce(test_error, '-') FROM jobs WHERE id=1")" "-"
 
 stop_daemon
