@@ -380,8 +380,7 @@ static int set_fixed(trial_params *base, const json_t *fixed, const json_t *spac
     for (size_t i = 0; i < nk; i++) {
         char p[256];
         jx_path_key(p, sizeof p, "fixed", keys[i]);
-        if (!is_param_key(keys[i]))
-            return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", p);
+        if (!is_param_key(keys[i])) return jx_unknown_key(p, keys[i], params_keys, msg, msglen);
         if (space && json_object_get(space, keys[i]))
             return err_set(msg, msglen, ERR_INVALID,
                            "%s: %s is also in space; give it in one place", p, keys[i]);
@@ -451,7 +450,11 @@ static int expand(jobspec *js, const json_t *space, const trial_params *base, in
     {
         if (!is_param_key(k) && (!bad || strcmp(k, bad) < 0)) bad = k;
     }
-    if (bad) return err_set(msg, msglen, ERR_UNKNOWN_KEY, "space.%s: unknown key", bad);
+    if (bad) {
+        char p[256];
+        snprintf(p, sizeof p, "space.%s", bad);
+        return jx_unknown_key(p, bad, params_keys, msg, msglen);
+    }
     for (int i = 0; params_keys[i] && nd < 32; i++) {
         v = json_object_get(space, params_keys[i]);
         if (!v) continue;

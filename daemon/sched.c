@@ -896,7 +896,7 @@ static const char *exit_reason(int64_t status)
     case WEXIT_MODEL:
         return "model error";
     case WEXIT_DIVERGED:
-        return "diverged: loss is not finite";
+        return "diverged"; // the worker's message says which loss was not finite
     case WEXIT_NOMEM:
         return "out of memory";
     case WEXIT_STOPPED:
@@ -1228,10 +1228,15 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         json_t *v = json_object_get(ev, j->metric);
         p->done_value = json_is_number(v) ? json_number_value(v) : NAN;
     } else if (!strcmp(kind, "error")) {
+        /* The message alone: the trial's final error puts exit_reason's
+         * words before it, which already say what its code says (one
+         * wording per cause: "diverged: validation loss is NaN ..."). */
+        const char *m = json_string_value(json_object_get(ev, "message"));
         char e[1100];
-        store_error_text(ev, e, sizeof e);
+        if (!m) store_error_text(ev, e, sizeof e);
         free(p->last_error);
-        p->last_error = strdup(e);
+        p->last_error = strndup(m ? m : e, 1000);
+        if (p->last_error) utf8_trim_tail(p->last_error);
     }
     if (watched(d, j)) {
         json_object_set_new(ev, "job", json_integer(j->id));
