@@ -503,8 +503,9 @@ int jx_unknown_key(const char *full, const char *key, const char *const *known, 
                    size_t msglen)
 {
     const char *near = jx_nearest(key, known);
-    if (near) return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key; did you mean %s?",
-                             full, near);
+    if (near)
+        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key; did you mean %s?", full,
+                       near);
     return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", full);
 }
 

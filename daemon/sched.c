@@ -873,8 +873,8 @@ static void eval_finished(sweepd *d, proc *p)
             snprintf(how, sizeof how, "killed by signal %d", p->rp.term_signal);
         else
             snprintf(how, sizeof how, "exit status %lld", (long long)p->rp.exit_status);
-        snprintf(e, sizeof e, "test-set evaluation failed (%s)%s%s", how,
-                 p->last_error ? ": " : "", p->last_error ? p->last_error : "");
+        snprintf(e, sizeof e, "test-set evaluation failed (%s)%s%s", how, p->last_error ? ": " : "",
+                 p->last_error ? p->last_error : "");
         log_warn("job %lld: %s", (long long)j->id, e);
         store_job_test_error(d->st, j->id, e);
     }

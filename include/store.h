@@ -99,7 +99,7 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
 #define STORE_TRIAL_COLS                                                                           \
     "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"         \
     " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy,"       \
-    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core, pruned_epoch,"           \
+    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core, pruned_epoch,"            \
     " skipped_files, bad_images"
 
 /* Trial rows of a job (array of objects, by number). */

@@ -232,7 +232,7 @@ void ctl_print_unreachable(FILE *f, const char *path, const char *reason)
     /* Where the path came from (ctl_parse_args' order), and how to change it. */
     const char *env = getenv("SWEEPD_SOCKET");
     const char *from = !strcmp(path, CTL_DEFAULT_SOCKET) ? "That is the default socket"
-                       : env && !strcmp(env, path)     ? "That socket came from $SWEEPD_SOCKET"
-                                                       : "That socket came from --socket";
+                       : env && !strcmp(env, path)       ? "That socket came from $SWEEPD_SOCKET"
+                                                         : "That socket came from --socket";
     fprintf(f, "%s; use another with --socket PATH or SWEEPD_SOCKET=PATH\n", from);
 }

@@ -244,8 +244,8 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
     const char *shown[32];
     int nshown = 0;
     for (int m = 0; metrics[m] && n < 63 && nshown < 32; m++) {
-        bool any = false, count = !strcmp(metrics[m], "skipped_files") ||
-                                  !strcmp(metrics[m], "bad_images");
+        bool any = false,
+             count = !strcmp(metrics[m], "skipped_files") || !strcmp(metrics[m], "bad_images");
         const json_t *r;
         json_array_foreach(rows, i, r)
         {
@@ -446,9 +446,9 @@ static int render_status_job(FILE *f, const json_t *reply)
     const json_t *trials = ctl_find_array(reply, names);
     if (!trials) return 0;
     fputc('\n', f);
-    static const char *const base[] = {"last_epoch", "val_accuracy",  "val_loss",
+    static const char *const base[] = {"last_epoch",    "val_accuracy",  "val_loss",
                                        "test_accuracy", "skipped_files", "bad_images",
-                                       "attempt",    "error",         NULL};
+                                       "attempt",       "error",         NULL};
     const char *metrics[16];
     with_objective(metrics, 16, base, 1, metric);
     return trials_table(f, trials, trial_lead, metrics);
@@ -484,9 +484,9 @@ static int render_best(FILE *f, const json_t *reply)
         static const char *const base[] = {"val_accuracy", "val_loss",      "val_f1",
                                            "best_epoch",   "test_accuracy", NULL};
         const char *metrics[8];
-        with_objective(metrics, 8, base, 0,
-                       json_string_value(json_object_get(json_object_get(reply, "objective"),
-                                                         "metric")));
+        with_objective(
+            metrics, 8, base, 0,
+            json_string_value(json_object_get(json_object_get(reply, "objective"), "metric")));
         rc = trials_table(f, trials, lead, metrics);
     }
     /* Pruned trials and why (each error reads "pruned at epoch E: ..."). */
@@ -517,11 +517,14 @@ static int render_trial(FILE *f, const json_t *reply)
                                        "val_f1",      "test_accuracy", "exit_code",
                                        "error",       "pruned_epoch",  "checkpoint_path",
                                        "out_dir",     "log",           "blas_core",
-                                       "skipped_files", "bad_images",  NULL};
+                                       NULL};
     key_values(f, tr, keys);
     const json_t *log = json_object_get(reply, "log");
     if (json_is_string(log) && !json_object_get(tr, "log"))
         put_escaped(f, "log              %s\n", json_string_value(log));
+    /* What the worker left out of the data folders, and could not decode. */
+    static const char *const counts[] = {"skipped_files", "bad_images", NULL};
+    key_values(f, tr, counts);
     json_t *params = json_object_get(tr, "params");
     json_t *parsed = NULL;
     if (!json_is_object(params)) {

@@ -241,10 +241,18 @@ static void test_nearest_known_name(void **state)
     static const struct {
         const char *key, *want; // want NULL: no suggestion
     } cases[] = {
-        {"epoch", "epochs"},        {"epcohs", "epochs"},        {"batchsize", "batch_size"},
-        {"Batch_Size", "batch_size"}, {"lr_shcedule", "lr_schedule"}, {"rl", "lr"},
-        {"frezee", "freeze"},       {"l", "lr"},                 {"seed", NULL},
-        {"x", NULL},                {"momentum", NULL},          {"", NULL},
+        {"epoch", "epochs"},
+        {"epcohs", "epochs"},
+        {"batchsize", "batch_size"},
+        {"Batch_Size", "batch_size"},
+        {"lr_shcedule", "lr_schedule"},
+        {"rl", "lr"},
+        {"frezee", "freeze"},
+        {"l", "lr"},
+        {"seed", NULL},
+        {"x", NULL},
+        {"momentum", NULL},
+        {"", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = jx_nearest(cases[i].key, known);
@@ -260,8 +268,7 @@ static void test_nearest_known_name(void **state)
     assert_int_equal(jx_unknown_key("fixed.epoch", "epoch", known, msg, sizeof msg),
                      ERR_UNKNOWN_KEY);
     assert_string_equal(msg, "fixed.epoch: unknown key; did you mean epochs?");
-    assert_int_equal(jx_unknown_key("space.seed", "seed", known, msg, sizeof msg),
-                     ERR_UNKNOWN_KEY);
+    assert_int_equal(jx_unknown_key("space.seed", "seed", known, msg, sizeof msg), ERR_UNKNOWN_KEY);
     assert_string_equal(msg, "space.seed: unknown key");
 }
 

@@ -549,7 +549,8 @@ static void test_test_error_and_data_counts(void **state)
     assert_int_equal(
         store_job_insert(f->st, &f->js, "{}", 1000, 2, 60, 1, &job, ids, msg, sizeof msg), 0);
     store_job_test_error(f->st, job, "test-set evaluation failed (exit status 3): data error");
-    json_t *ev = json_pack("{s:s, s:i, s:i}", "event", "start", "skipped_files", 4, "bad_images", 2);
+    json_t *ev =
+        json_pack("{s:s, s:i, s:i}", "event", "start", "skipped_files", 4, "bad_images", 2);
     store_trial_event(f->st, ids[0], ev);
     json_decref(ev);
     ev = json_pack("{s:s}", "event", "start"); // an older worker: counts unknown
