@@ -13,7 +13,8 @@
 #                   installs the build-and-run packages only)
 #   make fuzz       libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/; --fuzz)
 #   make format     clang-format every C source and header (--format)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   binaries, sql/, example config, export-weights.py
+#                   and the systemd unit (ExecStart under PREFIX); see README.md
 #
 # Sources are found by directory: every .c under common/, worker/ and daemon/ goes into
 # $(BUILD)/libsweep.a except the entry points (worker/main.c,
@@ -139,11 +140,26 @@ format:
 	@etc/install-deps --format
 	clang-format -i $(shell find common worker daemon include tests -name '*.[ch]' -not -path 'tests/fuzz/corpus/*')
 
+# What a service needs, under PREFIX (DESTDIR is prepended to every path, for
+# packaging, but not written into the unit): the binaries; sql/ where sweepd
+# looks for it (<prefix>/share/sweepd/sql, found from the binary's folder);
+# the example config, export-weights.py and the systemd unit, whose ExecStart
+# names $(PREFIX)/bin/sweepd (etc/sweepd.service says /usr/local).
+SHARE := $(PREFIX)/share/sweepd
+UNIT  := $(PREFIX)/lib/systemd/system/sweepd.service
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sweepd/sql/migrations
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHARE)/sql/migrations \
+	    $(DESTDIR)$(dir $(UNIT))
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/sweepd/sql/
-	install -m 0644 $(wildcard sql/migrations/*.sql) $(DESTDIR)$(PREFIX)/share/sweepd/sql/migrations/
+	install -m 0644 sql/*.sql $(DESTDIR)$(SHARE)/sql/
+	install -m 0644 $(wildcard sql/migrations/*.sql) $(DESTDIR)$(SHARE)/sql/migrations/
+	install -m 0644 etc/sweepd.conf $(DESTDIR)$(SHARE)/sweepd.conf
+	install -m 0755 etc/export-weights.py $(DESTDIR)$(SHARE)/export-weights.py
+	sed -e 's|^ExecStart=/usr/local/bin/sweepd |ExecStart=$(PREFIX)/bin/sweepd |' \
+	    etc/sweepd.service >$(DESTDIR)$(UNIT).tmp
+	grep -q '^ExecStart=$(PREFIX)/bin/sweepd ' $(DESTDIR)$(UNIT).tmp
+	chmod 0644 $(DESTDIR)$(UNIT).tmp && mv $(DESTDIR)$(UNIT).tmp $(DESTDIR)$(UNIT)
+	@echo "installed under $(DESTDIR)$(PREFIX); unit $(DESTDIR)$(UNIT)"
 
 clean:
 	rm -rf build

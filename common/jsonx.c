@@ -452,6 +452,60 @@ int jx_check_keys(const json_t *obj, const char *path, const char *const *allowe
     if (!worst) return 0;
     char full[PATH_MAX_LEN];
     jx_path_key(full, sizeof full, path, worst);
+    return jx_unknown_key(full, worst, allowed, msg, msglen);
+}
+
+#define NEAR_MAX 64 // keys this long or longer get no suggestion
+
+/* Optimal string alignment distance between A and B (both < NEAR_MAX bytes):
+ * insertions, deletions, substitutions and swaps of two neighbours. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    int d[NEAR_MAX + 1][NEAR_MAX + 1];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+const char *jx_nearest(const char *key, const char *const *known)
+{
+    size_t len = strlen(key);
+    if (len >= NEAR_MAX || !known) return NULL;
+    int limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+    const char *best = NULL;
+    int best_d = limit + 1;
+    for (size_t i = 0; known[i]; i++) {
+        if (strlen(known[i]) >= NEAR_MAX) continue;
+        int dist = edit_distance(key, known[i]);
+        if (dist < best_d) {
+            best_d = dist;
+            best = known[i];
+        }
+    }
+    return best;
+}
+
+int jx_unknown_key(const char *full, const char *key, const char *const *known, char *msg,
+                   size_t msglen)
+{
+    const char *near = jx_nearest(key, known);
+    if (near)
+        return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key; did you mean %s?", full,
+                       near);
     return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", full);
 }
 

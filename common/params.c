@@ -126,7 +126,7 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
 {
     const char *where = path ? path : (key ? key : "");
     const param_def *d = key ? find_def(key) : NULL;
-    if (!d) return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", where);
+    if (!d) return jx_unknown_key(where, key ? key : "", params_keys, msg, msglen);
     char *field = (char *)p + d->offset;
     switch (d->kind) {
     case PK_POSITIVE:

@@ -38,10 +38,15 @@ typedef struct {
 } fspec;
 
 /* The events of the contract, in README.md order, with their fields. */
-static const fspec start_f[] = {
-    {"trial", V_POS, true},        {"params", V_OBJECT, true}, {"train_images", V_COUNT, true},
-    {"val_images", V_COUNT, true}, {"classes", V_POS, true},   {"blas_core", V_STRING, false},
-    {NULL, V_INT, false}};
+static const fspec start_f[] = {{"trial", V_POS, true},
+                                {"params", V_OBJECT, true},
+                                {"train_images", V_COUNT, true},
+                                {"val_images", V_COUNT, true},
+                                {"classes", V_POS, true},
+                                {"blas_core", V_STRING, false},
+                                {"skipped_files", V_COUNT, false},
+                                {"bad_images", V_COUNT, false},
+                                {NULL, V_INT, false}};
 static const fspec progress_f[] = {{"epoch", V_EPOCH, true},         {"step", V_COUNT, true},
                                    {"steps", V_POS, true},           {"loss", V_NONNEG, true},
                                    {"images_per_s", V_NONNEG, true}, {NULL, V_INT, false}};

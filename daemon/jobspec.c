@@ -394,8 +394,7 @@ static int set_fixed(trial_params *base, const json_t *fixed, const json_t *spac
     for (size_t i = 0; i < nk; i++) {
         char p[256];
         jx_path_key(p, sizeof p, "fixed", keys[i]);
-        if (!is_param_key(keys[i]))
-            return err_set(msg, msglen, ERR_UNKNOWN_KEY, "%s: unknown key", p);
+        if (!is_param_key(keys[i])) return jx_unknown_key(p, keys[i], params_keys, msg, msglen);
         if (space && json_object_get(space, keys[i]))
             return err_set(msg, msglen, ERR_INVALID,
                            "%s: %s is also in space; give it in one place", p, keys[i]);
@@ -478,7 +477,11 @@ static int parse_space(jobspec_space *sp, const json_t *space, const trial_param
     {
         if (!is_param_key(k) && (!bad || strcmp(k, bad) < 0)) bad = k;
     }
-    if (bad) return err_set(msg, msglen, ERR_UNKNOWN_KEY, "space.%s: unknown key", bad);
+    if (bad) {
+        char p[256];
+        snprintf(p, sizeof p, "space.%s", bad);
+        return jx_unknown_key(p, bad, params_keys, msg, msglen);
+    }
     for (int i = 0; params_keys[i] && sp->nd < SUGGEST_MAX_DIMS; i++) {
         v = json_object_get(space, params_keys[i]);
         if (!v) continue;
@@ -1031,6 +1034,51 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
     return 0;
 }
 
+/* ABS (an absolute path that exists) without ".", ".." or repeated slashes,
+ * naming the same file: the part up to its last ".." is resolved with
+ * realpath (".." after a symlink leaves the link's target, as the kernel
+ * does), the rest is kept as written, so a final symlink stays one. A new
+ * string (caller frees), NULL when out of memory or that part cannot be
+ * resolved. */
+static char *normal_path(const char *abs)
+{
+    size_t n = strlen(abs);
+    char *out = malloc(n + PATH_MAX + 2), *tail = malloc(n + 2);
+    if (!out || !tail) goto fail;
+    /* The components after the last "..", without "." and empty ones. */
+    const char *last_dotdot = NULL;
+    for (const char *c = abs; (c = strstr(c, "..")); c += 2)
+        if ((c == abs || c[-1] == '/') && (c[2] == '/' || !c[2])) last_dotdot = c + 2;
+    size_t t = 0;
+    for (const char *c = last_dotdot ? last_dotdot : abs; *c;) {
+        while (*c == '/')
+            c++;
+        size_t len = strcspn(c, "/");
+        if (len && !(len == 1 && c[0] == '.')) {
+            tail[t++] = '/';
+            memcpy(tail + t, c, len);
+            t += len;
+        }
+        c += len;
+    }
+    tail[t] = 0;
+    if (!last_dotdot) {
+        snprintf(out, n + PATH_MAX + 2, "%s", t ? tail : "/");
+    } else {
+        char *head = strndup(abs, (size_t)(last_dotdot - abs)), resolved[PATH_MAX];
+        bool ok = head && realpath(head, resolved);
+        free(head);
+        if (!ok) goto fail;
+        snprintf(out, n + PATH_MAX + 2, "%s%s", strcmp(resolved, "/") || !t ? resolved : "", tail);
+    }
+    free(tail);
+    return out;
+fail:
+    free(out);
+    free(tail);
+    return NULL;
+}
+
 int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
 {
     struct {
@@ -1047,16 +1095,26 @@ int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
     bool have_cwd = false;
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         const char *p = *paths[i].slot;
-        if (!p || p[0] == '/') continue;
-        if (!have_cwd && !getcwd(cwd, sizeof cwd))
-            return err_set_errno(msg, msglen, ERR_IO, errno, "%s.%s: cannot resolve %s",
-                                 paths[i].obj, paths[i].name, p);
-        have_cwd = true;
-        if (p[0] == '.' && p[1] == '/') p += 2;
-        size_t n = strlen(cwd) + strlen(p) + 2;
-        char *abs = malloc(n);
-        if (!abs) return ERR_NOMEM;
-        snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", p);
+        if (!p) continue;
+        char *joined = NULL;
+        if (p[0] != '/') {
+            if (!have_cwd && !getcwd(cwd, sizeof cwd))
+                return err_set_errno(msg, msglen, ERR_IO, errno, "%s.%s: cannot resolve %s",
+                                     paths[i].obj, paths[i].name, p);
+            have_cwd = true;
+            if (asprintf(&joined, "%s/%s", cwd, p) < 0) return ERR_NOMEM;
+        }
+        /* Stored normalised: no "/tmp/jobs/../data". */
+        char *abs = normal_path(joined ? joined : p);
+        int e = errno;
+        free(joined);
+        if (!abs)
+            return err_set_errno(msg, msglen, e == ENOMEM ? ERR_NOMEM : ERR_IO, e,
+                                 "%s.%s: cannot resolve %s", paths[i].obj, paths[i].name, p);
+        if (!strcmp(abs, p)) {
+            free(abs);
+            continue;
+        }
         json_t *o = job ? json_object_get(job, paths[i].obj) : NULL;
         if (json_is_object(o) && json_object_set_new(o, paths[i].name, json_string(abs)) != 0) {
             free(abs);

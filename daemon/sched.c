@@ -627,7 +627,7 @@ int sched_add_job(sweepd *d, const jobspec *js, int64_t job_id, const int64_t *t
 static void load_best(sweepd *d, sjob *j)
 {
     store_best_row b;
-    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) == 0 && b.has_value) {
+    if (store_job_best_trial(d->st, j->id, &b) == 0 && b.has_value) {
         j->has_best = true;
         j->best_id = b.id;
         j->best_number = b.number;
@@ -753,13 +753,13 @@ void sched_totals(sweepd *d, size_t *queued, size_t *running)
 
 /* ---- job completion and the test-set evaluation ---------------------- */
 
-/* The best completed trial of J by its objective, from the database
- * (queued writes are committed first), and its out_dir into OUT_DIR. NULL
- * when there is none. */
+/* The best completed trial of J, rank 1 of best_trials (ties to the lower
+ * number), from the database (queued writes are committed first), and its
+ * out_dir into OUT_DIR. NULL when there is none. */
 static strial *best_trial(sweepd *d, sjob *j, char *out_dir, size_t n)
 {
     store_best_row b;
-    if (store_job_best_trial(d->st, j->id, j->metric, j->maximize, &b) != 0) return NULL;
+    if (store_job_best_trial(d->st, j->id, &b) != 0) return NULL;
     if (b.out_dir[0])
         snprintf(out_dir, n, "%s", b.out_dir);
     else
@@ -1140,10 +1140,9 @@ static int start_eval(sweepd *d, sjob *j)
     j->eval_io_wait = false;
     if (rc) {
         log_warn("job %lld: test set not evaluated: %s", (long long)j->id, msg);
-        free(j->error);
         char e[600];
         snprintf(e, sizeof e, "test set not evaluated: %s", msg);
-        j->error = strdup(e);
+        store_job_test_error(d->st, j->id, e);
         j->eval_done = true;
         check_job_end(d, j);
         return 0;
@@ -1245,13 +1244,15 @@ static void eval_finished(sweepd *d, proc *p)
                            "trial", (json_int_t)p->trial->id, "number", p->trial->number,
                            "test_accuracy", a));
     } else {
-        char e[512];
-        snprintf(e, sizeof e, "test-set evaluation failed (exit status %lld, signal %d)%s%s",
-                 (long long)p->rp.exit_status, p->rp.term_signal, p->last_error ? ": " : "",
+        char e[512], how[64];
+        if (p->rp.term_signal)
+            snprintf(how, sizeof how, "killed by signal %d", p->rp.term_signal);
+        else
+            snprintf(how, sizeof how, "exit status %lld", (long long)p->rp.exit_status);
+        snprintf(e, sizeof e, "test-set evaluation failed (%s)%s%s", how, p->last_error ? ": " : "",
                  p->last_error ? p->last_error : "");
         log_warn("job %lld: %s", (long long)j->id, e);
-        free(j->error);
-        j->error = strdup(e);
+        store_job_test_error(d->st, j->id, e);
     }
     check_job_end(d, j);
 }
@@ -1271,7 +1272,7 @@ static const char *exit_reason(int64_t status)
     case WEXIT_MODEL:
         return "model error";
     case WEXIT_DIVERGED:
-        return "diverged: loss is not finite";
+        return "diverged"; // the worker's message says which loss was not finite
     case WEXIT_NOMEM:
         return "out of memory";
     case WEXIT_STOPPED:
@@ -1623,10 +1624,15 @@ static void proc_on_line(runner_proc *rp, char *line, size_t len, void *ud)
         json_t *v = json_object_get(ev, j->metric);
         p->done_value = json_is_number(v) ? json_number_value(v) : NAN;
     } else if (!strcmp(kind, "error")) {
+        /* The message alone: the trial's final error puts exit_reason's
+         * words before it, which already say what its code says (one
+         * wording per cause: "diverged: validation loss is NaN ..."). */
+        const char *m = json_string_value(json_object_get(ev, "message"));
         char e[1100];
-        store_error_text(ev, e, sizeof e);
+        if (!m) store_error_text(ev, e, sizeof e);
         free(p->last_error);
-        p->last_error = strdup(e);
+        p->last_error = strndup(m ? m : e, 1000);
+        if (p->last_error) utf8_trim_tail(p->last_error);
     }
     if (watched(d, j)) {
         json_object_set_new(ev, "job", json_integer(j->id));

@@ -598,13 +598,6 @@ static bool metric_ok(const char *m)
     return false;
 }
 
-/* ORDER BY clause ranking trials by METRIC (validated) and GOAL. */
-static void order_by(char *buf, size_t n, const char *metric, bool maximize)
-{
-    snprintf(buf, n, "ORDER BY %s IS NULL, %s %s, number", metric, metric,
-             maximize ? "DESC" : "ASC");
-}
-
 json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t msglen)
 {
     for (size_t i = 0; i < SUMMARY_CACHE; i++)
@@ -612,7 +605,7 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
     sqlite3_stmt *st = store_stmt(
         s, "SELECT id, name, strategy, state, objective_metric, objective_goal, submitted_at,"
            " started_at, finished_at, submitted_uid, trials_total, max_parallel, trial_timeout,"
-           " max_retries, seed, error FROM jobs WHERE id = ?");
+           " max_retries, seed, error, test_error FROM jobs WHERE id = ?");
     if (!st) goto dberr;
     sqlite3_bind_int64(st, 1, job_id);
     int rc = sqlite3_step(st);
@@ -661,7 +654,7 @@ json_t *store_job_summary(store *s, int64_t job_id, int *err, char *msg, size_t 
             sqlite3_reset(st);
         }
         store_best_row b;
-        if (store_job_best_trial(s, job_id, metric, maximize, &b) == 0)
+        if (store_job_best_trial(s, job_id, &b) == 0)
             best = json_pack("{s:I, s:i, s:o}", "trial", (json_int_t)b.id, "number", b.number,
                              "value", b.has_value ? json_real(b.value) : json_null());
     }
@@ -736,26 +729,16 @@ json_t *store_job_pruned(store *s, int64_t job_id, int *err, char *msg, size_t m
                           job_id, err, msg, msglen);
 }
 
+/* The ranking is the best_trials view's (sql/schema.sql): the job's objective,
+ * ties to the lower trial number, NULL values last. Its "rank" and
+ * "objective_value" (as "value") come with every row. */
 json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen)
 {
-    json_t *job = store_job_summary(s, job_id, err, msg, msglen);
+    json_t *job = store_job_summary(s, job_id, err, msg, msglen); // NOTFOUND for no such job
     if (!job) return NULL;
-    json_t *objv = json_object_get(job, "objective");
-    const char *metric = json_string_value(json_object_get(objv, "metric"));
-    bool maximize = !strcmp(json_string_value(json_object_get(objv, "goal")), "maximize");
-    if (!metric || !metric_ok(metric)) {
-        json_decref(job);
-        *err = err_set(msg, msglen, ERR_DB, "job %lld has an unknown objective", (long long)job_id);
-        return NULL;
-    }
-    char sql[1024], ob[128];
-    order_by(ob, sizeof ob, metric, maximize);
-    snprintf(sql, sizeof sql,
-             "SELECT " STORE_TRIAL_COLS ", %s AS value FROM trials WHERE job_id = ? AND"
-             " state = 'completed' %s LIMIT ?",
-             metric, ob);
     json_decref(job);
-    sqlite3_stmt *st = store_stmt(s, sql);
+    sqlite3_stmt *st = store_stmt(s, "SELECT " STORE_TRIAL_COLS ", objective_value AS value, rank"
+                                     " FROM best_trials WHERE job_id = ? ORDER BY rank LIMIT ?");
     if (!st) {
         *err = err_set(msg, msglen, ERR_DB, "database error: %s", sqlite3_errmsg(s->db));
         return NULL;
@@ -763,12 +746,8 @@ json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, siz
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int(st, 2, limit);
     json_t *arr = json_array();
-    int rank = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *row = store_trial_row(st);
-        json_object_set_new(row, "rank", json_integer(++rank));
-        json_array_append_new(arr, row);
-    }
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(arr, store_trial_row(st));
     sqlite3_reset(st);
     return arr;
 }
@@ -904,6 +883,11 @@ int store_trial_test_accuracy(store *s, int64_t id, double accuracy)
     return store_enqueue(s, "UPDATE trials SET test_accuracy = ? WHERE id = ?", "di", accuracy, id);
 }
 
+int store_job_test_error(store *s, int64_t id, const char *why)
+{
+    return store_enqueue(s, "UPDATE jobs SET test_error = ? WHERE id = ?", "si", why, id);
+}
+
 int store_job_state(store *s, int64_t id, const char *state, const char *now, const char *error)
 {
     if (!strcmp(state, "running"))
@@ -956,6 +940,13 @@ void store_trial_event(store *s, int64_t trial_id, const json_t *ev)
         const char *core = json_string_value(json_object_get(ev, "blas_core"));
         if (core)
             store_enqueue(s, "UPDATE trials SET blas_core = ? WHERE id = ?", "si", core, trial_id);
+        /* The data files the worker left out and could not decode (NULL when
+         * the event lacks them). */
+        json_t *sk = json_object_get(ev, "skipped_files"), *bad = json_object_get(ev, "bad_images");
+        store_enqueue(s, "UPDATE trials SET skipped_files = ?, bad_images = ? WHERE id = ?", "jji",
+                      json_is_integer(sk) ? (int64_t)json_integer_value(sk) : INT64_MIN,
+                      json_is_integer(bad) ? (int64_t)json_integer_value(bad) : INT64_MIN,
+                      trial_id);
     } else if (!strcmp(kind, "checkpoint")) {
         const char *path = json_string_value(json_object_get(ev, "path"));
         if (path)
@@ -996,18 +987,11 @@ int store_trial_params(store *s, int64_t id, json_t **params, int64_t *seed, cha
     return 0;
 }
 
-int store_job_best_trial(store *s, int64_t job_id, const char *metric, bool maximize,
-                         store_best_row *out)
+int store_job_best_trial(store *s, int64_t job_id, store_best_row *out)
 {
     memset(out, 0, sizeof *out);
-    if (!metric_ok(metric)) return ERR_DB;
-    char sql[512], ob[128];
-    order_by(ob, sizeof ob, metric, maximize);
-    snprintf(sql, sizeof sql,
-             "SELECT id, number, %s, out_dir FROM trials WHERE job_id = ? AND state = 'completed'"
-             " %s LIMIT 1",
-             metric, ob);
-    sqlite3_stmt *st = store_stmt(s, sql);
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, number, objective_value, out_dir FROM best_trials"
+                                     " WHERE job_id = ? AND rank = 1");
     if (!st) return ERR_DB;
     sqlite3_bind_int64(st, 1, job_id);
     int rc = ERR_NOTFOUND;

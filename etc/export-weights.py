@@ -286,6 +286,57 @@ def check_names(sd):
                           % (", ".join(bad[:5]), ", ..." if len(bad) > 5 else ""))
 
 
+def check_loadable(sd, kind, blocks):
+    """Refuses what sweep-worker cannot load although the names fit (its rule in
+    worker/engine/resnet.c desc_from_file): a 3-channel conv1; inside each
+    block every conv takes the channels the one before gives, i.e. no grouped
+    convolutions (ResNeXt's groups=32 conv2 has the torchvision names and block
+    counts of a resnet50); a downsample of shape (out, in, 1, 1) where the block
+    changes stride or width; fc of shape (classes, features)."""
+    def shape(name):
+        return [int(d) for d in sd[name].shape]
+    c1 = shape("conv1.weight")
+    if len(c1) != 4 or c1[1] != 3:
+        raise ExportError("conv1.weight has shape %s; sweep-worker needs (width, 3, k, k) for "
+                          "RGB images" % c1)
+    nconv = 3 if kind == "bottleneck" else 2
+    cin = c1[0]
+    for s, n in enumerate(blocks, 1):
+        for j in range(n):
+            prev = cin
+            for c in range(1, nconv + 1):
+                name = "layer%d.%d.conv%d.weight" % (s, j, c)
+                if name not in sd:
+                    raise ExportError("missing tensor %s" % name)
+                w = shape(name)
+                if len(w) != 4:
+                    raise ExportError("%s has shape %s; expected a 4-d convolution" % (name, w))
+                if w[1] != prev:
+                    groups = prev // w[1] if w[1] and prev % w[1] == 0 else None
+                    why = (": a grouped convolution (groups=%d, width_per_group=%d, as in "
+                           "ResNeXt)" % (groups, w[0] // groups) if groups and groups > 1 else "")
+                    raise ExportError(
+                        "%s takes %d input channels but the layer before gives %d%s; sweep-worker "
+                        "loads only ResNets whose convolutions are not grouped (torchvision "
+                        "resnet18/34/50/101/152 and wide_resnet50_2/101_2, timm's resnet*)"
+                        % (name, w[1], prev, why))
+                prev = w[0]
+            ds = "layer%d.%d.downsample.0.weight" % (s, j)
+            need = (s > 1 and j == 0) or cin != prev
+            if ds in sd:
+                if shape(ds) != [prev, cin, 1, 1]:
+                    raise ExportError("%s has shape %s; the block needs [%d, %d, 1, 1]"
+                                      % (ds, shape(ds), prev, cin))
+            elif need:
+                raise ExportError("missing tensor %s (layer%d block %d changes stride or width)"
+                                  % (ds, s, j))
+            cin = prev
+    fc = shape("fc.weight")
+    if len(fc) != 2 or fc[1] != cin:
+        raise ExportError("fc.weight has shape %s; the network gives %d features, so it must be "
+                          "[classes, %d]" % (fc, cin, cin))
+
+
 def tensors_f32(sd, torch):
     """[(name, shape, bytes)] in the file's order, float32 little-endian."""
     out = []
@@ -427,6 +478,9 @@ def main(argv):
         sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
         arch, summary, nclasses = describe_arch(sd)
         check_names(sd)
+        if family_of(sd) == "resnet":
+            _, kind, blocks, _ = describe_resnet(sd)
+            check_loadable(sd, kind, blocks)
         if args.input_size is None:
             args.input_size = 299 if arch == "inception_v3" else 224
         if args.classes:

@@ -151,7 +151,8 @@ int ctl_request_line(const char *path, const char *line, json_t **out, char **ra
 int ctl_request(const char *path, const json_t *req, json_t **out, char *msg, size_t msglen);
 
 /* Prints why the daemon at PATH can't be reached (REASON, e.g. "No such file
- * or directory") and what to do about it. */
+ * or directory"), what to do about it, where PATH came from (the default,
+ * $SWEEPD_SOCKET or --socket) and how to name another socket. */
 void ctl_print_unreachable(FILE *f, const char *path, const char *reason);
 
 /* ---- rendering (ctl_render.c) ---- */

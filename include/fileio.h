@@ -38,5 +38,9 @@ int fileio_err_for_errno(int e);
  * left for the caller's message; *DONE (when not NULL) gets the bytes
  * written, also on failure. */
 int fileio_write_all(int fd, const void *buf, size_t n, size_t *done);
+/* Creates the directory DIR and every missing parent (mode 0755, as
+ * `mkdir -p`); an existing directory is fine. Returns 0, or -1 with errno
+ * set (ENAMETOOLONG for a path of PATH_MAX bytes or more). */
+int fileio_mkdirs(const char *dir);
 
 #endif

@@ -20,7 +20,7 @@
 typedef struct {
     const char *images_path;           // IMAGES.idx[.gz], 3 dimensions of bytes
     const char *labels_path;           // LABELS.idx[.gz], 1 dimension of bytes
-    const char *outdir;                // created when missing
+    const char *outdir;                // created when missing, with its parents
     const char *names[IDX_MAX_LABELS]; // folder name of labels 0..nnames-1 (borrowed)
     int nnames;                        // entries of names set
     bool names_strict;                 // a label >= nnames is an error (ERR_INVALID);

@@ -177,7 +177,10 @@ int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_root
 /* Makes the relative paths among data.train, data.val, data.test and
  * model.weights of JS (and of JOB, if not NULL) absolute against the current
  * directory, where JOBSPEC_CHECK_PATHS found them: workers run in their own
- * out_dir and must open the same files. 0 or ERR_NOMEM/ERR_IO. */
+ * out_dir and must open the same files. Every one of them is also stored
+ * normalised (no ".", ".." or "//"; the part before a ".." resolved as the
+ * kernel would, through symlinks), naming the same file. 0 or
+ * ERR_NOMEM/ERR_IO. */
 int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen);
 
 /* The parts of a trial spec shared by all trials of the job, as a new object

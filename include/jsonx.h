@@ -57,9 +57,22 @@ int jx_get_array(const json_t *obj, const char *path, const char *key, bool requ
                  char *msg, size_t msglen);
 
 /* Fails with ERR_UNKNOWN_KEY naming the first key of OBJ (in sorted order, so
- * the message is stable) that is not in the NULL-terminated ALLOWED list. */
+ * the message is stable) that is not in the NULL-terminated ALLOWED list,
+ * with the nearest allowed key when it looks like a typo (jx_unknown_key). */
 int jx_check_keys(const json_t *obj, const char *path, const char *const *allowed, char *msg,
                   size_t msglen);
+
+/* The name of the NULL-terminated list KNOWN nearest to KEY, when KEY looks
+ * like a typo of it: at most 1 edit (insert, delete, substitute, or swap two
+ * neighbours) for a KEY of up to 4 bytes, 2 up to 8, 3 beyond; the first of
+ * equally near names. NULL when none is that near (or KEY is 64 bytes or
+ * longer). The returned string is KNOWN's. */
+const char *jx_nearest(const char *key, const char *const *known);
+/* MSG = "FULL: unknown key", plus "; did you mean NAME?" when
+ * jx_nearest(KEY, KNOWN) finds one (FULL is KEY's full path, e.g.
+ * "fixed.epoch"). Returns ERR_UNKNOWN_KEY. */
+int jx_unknown_key(const char *full, const char *key, const char *const *known, char *msg,
+                   size_t msglen);
 
 /* Parses TEXT (LEN bytes) as one JSON value; rejects NaN/Infinity literals and
  * duplicate keys. Returns a new reference or NULL with "line L column C: ..." in msg. */

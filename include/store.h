@@ -110,14 +110,16 @@ json_t *store_jobs(store *s, int *err, char *msg, size_t msglen);
 #define STORE_TRIAL_COLS                                                                           \
     "id, job_id, number, state, attempt, params_json, seed, pid, started_at, finished_at,"         \
     " best_epoch, val_accuracy, val_loss, val_precision, val_recall, val_f1, test_accuracy,"       \
-    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core, pruned_epoch"
+    " exit_code, error, checkpoint_path, out_dir, last_epoch, blas_core, pruned_epoch,"            \
+    " skipped_files, bad_images"
 
 /* Trial rows of a job (array of objects, by number). */
 json_t *store_job_trials(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
 /* The pruned trials of a job (array of trial rows, by pruned_epoch then
  * number); their "error" says why, "pruned_epoch" when. */
 json_t *store_job_pruned(store *s, int64_t job_id, int *err, char *msg, size_t msglen);
-/* The best LIMIT completed trials of a job by its objective (array). */
+/* The best LIMIT completed trials of a job, rows of the best_trials view in
+ * rank order, each with "rank" and "value" (its objective value) (array). */
 json_t *store_best(store *s, int64_t job_id, int limit, int *err, char *msg, size_t msglen);
 /* One trial row with "params" and its "metrics" per epoch. */
 json_t *store_trial(store *s, int64_t trial_id, int *err, char *msg, size_t msglen);
@@ -181,6 +183,9 @@ int store_trial_pid(store *s, int64_t id, int pid, uint64_t start_time);
 int store_trial_clear_pid(store *s, int64_t id);
 /* Records trial ID's test-set accuracy. */
 int store_trial_test_accuracy(store *s, int64_t id, double accuracy);
+/* Records why job ID's test-set evaluation failed or did not run
+ * (jobs.test_error; WHY NULL clears it). */
+int store_job_test_error(store *s, int64_t id, const char *why);
 /* Job ID's state becomes STATE ("queued", "running", "done", ...): running
  * sets started_at (first time only, NOW); an end state sets finished_at = NOW
  * and ERROR (NULL keeps the old one). */
@@ -202,18 +207,18 @@ void store_error_text(const json_t *ev, char *buf, size_t n);
 int store_trial_params(store *s, int64_t id, json_t **params, int64_t *seed, char *msg,
                        size_t msglen);
 
-/* The best completed trial of a job by METRIC and its goal (ties: lowest
- * number; trials without a value last). */
+/* The best completed trial of a job: rank 1 of the best_trials view
+ * (sql/schema.sql), so by the job's own objective, ties to the lower trial
+ * number, trials without a value last. The one ranking every reader uses. */
 typedef struct {
     int64_t id;         // trials.id
     int number;         // trials.number
-    bool has_value;     // METRIC is not NULL
-    double value;       // its METRIC value
+    bool has_value;     // its objective value is not NULL
+    double value;       // its objective value
     char out_dir[4096]; // trials.out_dir, "" when NULL
 } store_best_row;
 /* Fills OUT; returns 0, ERR_NOTFOUND (no completed trial) or ERR_DB. */
-int store_job_best_trial(store *s, int64_t job_id, const char *metric, bool maximize,
-                         store_best_row *out);
+int store_job_best_trial(store *s, int64_t job_id, store_best_row *out);
 
 /* A job the daemon should resume (state queued or running). The strings are
  * borrowed for the callback only. */

@@ -46,11 +46,16 @@ CREATE TABLE jobs (
     max_retries      INTEGER NOT NULL DEFAULT 0 CHECK (max_retries >= 0),
     seed             INTEGER NOT NULL DEFAULT 0,
     error            TEXT                               -- why the job failed, if it did
-, cancel_requested_at TEXT);  -- version 4: when a cancel was requested (NULL = never)
+, cancel_requested_at TEXT, test_error TEXT);  -- version 4: when a cancel was requested (NULL =
+-- never); version 6: test_error, why the test-set evaluation failed or did not run (NULL if
+-- it succeeded or there is no test set).
 
 -- One point of the search space, run by one sweep-worker process.
 -- blas_core (version 2, after last_epoch where ALTER TABLE put it): the OpenBLAS
 -- kernel the trial's worker ran, from its "start" event; NULL before it started.
+-- skipped_files and bad_images (version 6, from the same event): files of its data
+-- folders left out (not JPEG, or links outside data_roots) and JPEGs that failed
+-- to decode.
 CREATE TABLE trials (
     id               INTEGER PRIMARY KEY,
     job_id           INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -82,7 +87,7 @@ CREATE TABLE trials (
     -- Beyond the contract, for the daemon's bookkeeping and crash recovery.
     out_dir          TEXT,                              -- the trial's output directory
     pid_start_time   INTEGER,                           -- /proc/PID/stat start time of pid
-    last_epoch       INTEGER, blas_core TEXT, pruned_epoch INTEGER,                           -- last epoch with recorded metrics
+    last_epoch       INTEGER, blas_core TEXT, pruned_epoch INTEGER, skipped_files INTEGER, bad_images INTEGER,                           -- last epoch with recorded metrics
     UNIQUE (job_id, number)
 );
 CREATE INDEX trials_job_state ON trials(job_id, state);
@@ -105,9 +110,10 @@ CREATE TABLE trial_metrics (
 );
 
 -- Completed trials ranked per job by the job's objective: rank 1 is best
--- (highest value for "maximize", lowest for "minimize"); ties share a rank;
--- trials whose objective value is NULL rank last. objective_value is the
--- ranked metric. Example:
+-- (highest value for "maximize", lowest for "minimize"); trials whose
+-- objective value is NULL rank last; ties go to the lower trial number, so
+-- ranks are 1, 2, 3 ... with no two trials of a job sharing one.
+-- objective_value is the ranked metric. Example:
 --   SELECT number, lr, batch_size, val_accuracy FROM best_trials
 --    WHERE job_id = 1 AND rank <= 5;
 CREATE VIEW best_trials AS
@@ -126,13 +132,14 @@ WITH scored AS (
       FROM trials t JOIN jobs j ON j.id = t.job_id
      WHERE t.state = 'completed'
 )
-SELECT RANK() OVER (PARTITION BY job_id
-                    ORDER BY objective_value IS NULL,
-                             CASE WHEN objective_goal = 'maximize' THEN -objective_value
-                                  ELSE objective_value END) AS rank,
+SELECT ROW_NUMBER() OVER (PARTITION BY job_id
+                          ORDER BY objective_value IS NULL,
+                                   CASE WHEN objective_goal = 'maximize' THEN -objective_value
+                                        ELSE objective_value END,
+                                   number) AS rank,
        *
   FROM scored
- ORDER BY job_id, rank, number;
+ ORDER BY job_id, rank;
 
 -- Trial counts per job and state, for status displays.
 CREATE VIEW job_progress AS
@@ -166,4 +173,4 @@ CREATE TABLE trial_rungs (
 );
 CREATE INDEX trial_rungs_epoch ON trial_rungs(rung_epoch);
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

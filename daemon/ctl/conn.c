@@ -224,12 +224,15 @@ void ctl_print_unreachable(FILE *f, const char *path, const char *reason)
     fprintf(f, "sweepctl: cannot reach sweepd at %s: %s. ", path, reason);
     if (strstr(reason, "ermission"))
         fprintf(f, "The socket is group-accessible (mode 0660): is your user in sweepd's "
-                   "group?\n");
+                   "group? ");
     else if (!strcmp(path, CTL_DEFAULT_SOCKET))
-        fprintf(f, "Is it running? Start it with: build/sweepd --state-dir var\n");
+        fprintf(f, "Is it running? Start it with: build/sweepd --state-dir var. ");
     else
-        fprintf(f,
-                "Is it running? Start it with: sweepd --socket %s (or point "
-                "--socket/$SWEEPD_SOCKET at the right socket)\n",
-                path);
+        fprintf(f, "Is it running? Start it with: sweepd --socket %s. ", path);
+    /* Where the path came from (ctl_parse_args' order), and how to change it. */
+    const char *env = getenv("SWEEPD_SOCKET");
+    const char *from = !strcmp(path, CTL_DEFAULT_SOCKET) ? "That is the default socket"
+                       : env && !strcmp(env, path)       ? "That socket came from $SWEEPD_SOCKET"
+                                                         : "That socket came from --socket";
+    fprintf(f, "%s; use another with --socket PATH or SWEEPD_SOCKET=PATH\n", from);
 }

@@ -239,16 +239,18 @@ static int trials_table(FILE *f, const json_t *arr, const char *const *lead,
         const json_t *v = ctl_lookup(json_array_get(rows, 0), json_string_value(k));
         align[n++] = json_is_number(v) ? 'r' : 'l';
     }
-    /* Metric columns no row has a value for are left out. */
+    /* Metric columns no row has a value for are left out, and so are the
+     * data-file counts when every row's is 0. */
     const char *shown[32];
     int nshown = 0;
     for (int m = 0; metrics[m] && n < 63 && nshown < 32; m++) {
-        bool any = false;
+        bool any = false,
+             count = !strcmp(metrics[m], "skipped_files") || !strcmp(metrics[m], "bad_images");
         const json_t *r;
         json_array_foreach(rows, i, r)
         {
             const json_t *v = ctl_lookup(r, metrics[m]);
-            any |= v && !json_is_null(v);
+            any |= v && !json_is_null(v) && !(count && json_integer_value(v) == 0);
         }
         if (!any) continue;
         shown[nshown++] = metrics[m];
@@ -396,6 +398,23 @@ static void key_values(FILE *f, const json_t *obj, const char *const *keys)
 
 static const char *const trial_lead[] = {"trial", "id", "state", NULL};
 
+/* OUT (CAP entries, NULL-terminated) = the metric columns BASE with the
+ * job's objective METRIC inserted at index AT when BASE lacks it, so a
+ * table always shows the metric that ranks the trials. */
+static void with_objective(const char **out, size_t cap, const char *const *base, size_t at,
+                           const char *metric)
+{
+    bool has = !metric;
+    for (size_t i = 0; base[i] && !has; i++)
+        has = !strcmp(base[i], metric);
+    size_t k = 0;
+    for (size_t i = 0; base[i] && k + 2 < cap; i++) {
+        if (i == at && !has) out[k++] = metric;
+        out[k++] = base[i];
+    }
+    out[k] = NULL;
+}
+
 static int render_status_job(FILE *f, const json_t *reply)
 {
     const json_t *job = json_object_get(reply, "job");
@@ -413,23 +432,36 @@ static int render_status_job(FILE *f, const json_t *reply)
                                        "max_parallel",
                                        "seed",
                                        "error",
+                                       "test_error",
                                        NULL};
     key_values(f, job, keys);
     const json_t *obj = json_object_get(job, "objective");
+    const char *metric = json_string_value(ctl_lookup(job, "objective_metric"));
     if (json_is_object(obj)) {
+        metric = json_string_value(json_object_get(obj, "metric"));
         fprintf(f, "%-16s ", "objective");
         put_escaped(f, "%s ", json_string_value(json_object_get(obj, "goal")));
-        put_escaped(f, "%s\n", json_string_value(json_object_get(obj, "metric")));
+        put_escaped(f, "%s\n", metric);
     }
     char b[64];
     job_progress(job, b, sizeof b);
     fprintf(f, "%-16s %s\n", "progress", b);
+    const json_t *best = json_object_get(job, "best");
+    if (json_is_object(best)) {
+        fprintf(f, "%-16s trial %s", "best", ctl_fmt_json(b, sizeof b, ctl_lookup(best, "trial")));
+        fprintf(f, " (number %s)", ctl_fmt_json(b, sizeof b, ctl_lookup(best, "number")));
+        put_escaped(f, " %s", metric ? metric : "value");
+        fprintf(f, " %s\n", ctl_fmt_json(b, sizeof b, ctl_lookup(best, "value")));
+    }
     static const char *const names[] = {"trials", NULL};
     const json_t *trials = ctl_find_array(reply, names);
     if (!trials) return 0;
     fputc('\n', f);
-    static const char *const metrics[] = {"last_epoch", "val_accuracy", "val_loss", "test_accuracy",
-                                          "attempt",    "error",        NULL};
+    static const char *const base[] = {"last_epoch",    "val_accuracy",  "val_loss",
+                                       "test_accuracy", "skipped_files", "bad_images",
+                                       "attempt",       "error",         NULL};
+    const char *metrics[16];
+    with_objective(metrics, 16, base, 1, metric);
     return trials_table(f, trials, trial_lead, metrics);
 }
 
@@ -465,8 +497,12 @@ static int render_best(FILE *f, const json_t *reply)
         fputs("no completed trials yet\n", f);
     } else {
         static const char *const lead[] = {"rank", "trial", "id", NULL};
-        static const char *const metrics[] = {"val_accuracy", "val_loss",      "val_f1",
-                                              "best_epoch",   "test_accuracy", NULL};
+        static const char *const base[] = {"val_accuracy", "val_loss",      "val_f1",
+                                           "best_epoch",   "test_accuracy", NULL};
+        const char *metrics[8];
+        with_objective(
+            metrics, 8, base, 0,
+            json_string_value(json_object_get(json_object_get(reply, "objective"), "metric")));
         rc = trials_table(f, trials, lead, metrics);
     }
     /* Pruned trials and why (each error reads "pruned at epoch E: ..."). */
@@ -502,6 +538,9 @@ static int render_trial(FILE *f, const json_t *reply)
     const json_t *log = json_object_get(reply, "log");
     if (json_is_string(log) && !json_object_get(tr, "log"))
         put_escaped(f, "log              %s\n", json_string_value(log));
+    /* What the worker left out of the data folders, and could not decode. */
+    static const char *const counts[] = {"skipped_files", "bad_images", NULL};
+    key_values(f, tr, counts);
     json_t *params = json_object_get(tr, "params");
     json_t *parsed = NULL;
     if (!json_is_object(params)) {

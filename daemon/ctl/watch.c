@@ -75,6 +75,7 @@ typedef struct {
     char state[16];      // job state from the daemon
     char metric[48];     // objective metric, default val_accuracy
     bool minimize;       // objective goal
+    char test_err[256];  // why its test-set evaluation failed ("" when it did not)
     int total;           // trials in the job
     int max_parallel;    // from the spec, 0 if unknown
     double job_started;  // wall time the job started (NAN if unknown)
@@ -212,6 +213,8 @@ static void apply_status(w_state *w, const json_t *reply, const json_t *held)
         utf8_escape(w->metric, sizeof w->metric, s);
     if ((s = json_string_value(ctl_lookup(job, "objective_goal"))))
         w->minimize = !strcmp(s, "minimize");
+    if ((s = json_string_value(json_object_get(job, "test_error"))))
+        utf8_escape(w->test_err, sizeof w->test_err, s);
     const json_t *spec = json_object_get(job, "spec");
     const json_t *obj = json_object_get(job, "objective");
     if (!json_is_object(obj) && json_is_object(spec)) obj = json_object_get(spec, "objective");
@@ -341,7 +344,10 @@ static w_summary summarise(const w_state *w)
                 s.done_seconds += t->finished - t->started;
                 s.timed++;
             }
-            if (!strcmp(t->state, "completed") && (!s.best || better(w, t->val, s.best->val)))
+            /* The daemon's ranking: ties go to the lower trial number. */
+            if (!strcmp(t->state, "completed") &&
+                (!s.best || better(w, t->val, s.best->val) ||
+                 (t->val == s.best->val && t->number < s.best->number)))
                 s.best = t;
         } else if (!strcmp(t->state, "running")) {
             s.running++;
@@ -755,9 +761,10 @@ int ctl_watch(const char *path, long long job, bool live, bool json, FILE *out)
             if (!isnan(s.best->test)) fprintf(out, " test_accuracy %.4f", s.best->test);
             fprintf(out, "%s%s\n", s.best->params[0] ? "  " : "", s.best->params);
         }
+        if (w.test_err[0]) fprintf(out, "job %lld: %s\n", job, w.test_err);
     }
-    if (!strcmp(w.state, "failed"))
-        rc = CTL_EXIT_ERROR;
+    if (!strcmp(w.state, "failed") || w.test_err[0])
+        rc = CTL_EXIT_ERROR; // the job failed, or its test-set evaluation did
     else if (!strcmp(w.state, "done") || !strcmp(w.state, "cancelled"))
         rc = CTL_EXIT_OK;
     else {

@@ -70,7 +70,10 @@
  * (default 0.5), "eval_sleep" (seconds before it answers) and the kill points
  * "eval_pause_at" ("eval": before it answers, "result": after it answered,
  * before exiting) with "eval_pause_file", as pause_at above (SIGTERM ends it);
- * each evaluation that answers appends its weights path to DATA/evals.
+ * each evaluation that answers appends its weights path to DATA/evals;
+ * "eval_exit" N (non-zero) makes it write an error event ("eval_message")
+ * and exit N instead. Rule keys "skipped_files" and "bad_images" (integers)
+ * go into the start event as they are.
  * FAKE_NOOP=1 forces "noop" (benchmark). val_accuracy is a fixed function of
  * lr and epoch, best at lr = 0.01. */
 #include <errno.h>
@@ -338,6 +341,14 @@ static int cmd_eval(int argc, char **argv)
         acc = json_number_value(json_object_get(cfg, "test_accuracy"));
     if (cfg && json_is_number(json_object_get(cfg, "eval_sleep")))
         secs = json_number_value(json_object_get(cfg, "eval_sleep"));
+    json_int_t code = cfg ? json_integer_value(json_object_get(cfg, "eval_exit")) : 0;
+    if (code) {
+        const char *m = json_string_value(json_object_get(cfg, "eval_message"));
+        emit(json_pack("{s:s, s:s, s:s}", "event", "error", "code", "data_error", "message",
+                       m ? m : "fake evaluation failure"));
+        json_decref(cfg);
+        return (int)code;
+    }
     json_decref(cfg);
     if (!strcmp(pause_at, "eval")) pause_wait(gate);
     if (secs > 0)
@@ -474,6 +485,10 @@ int main(int argc, char **argv)
     if (resume)
         json_object_set_new(st, "resumed", json_pack("{s:i, s:i}", "epoch", resume, "step", 0));
     if (blas) json_object_set_new(st, "blas_core", json_string(blas));
+    static const char *const counts[] = {"skipped_files", "bad_images"};
+    for (int i = 0; i < 2; i++)
+        if (json_is_integer(json_object_get(rule, counts[i])))
+            json_object_set(st, counts[i], json_object_get(rule, counts[i]));
     int burst = !strcmp(action, "burst");
     if (burst) {
         int apart = json_is_true(json_object_get(rule, "burst_apart"));

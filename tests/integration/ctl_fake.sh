@@ -328,8 +328,10 @@ wait $FAKE 2>/dev/null
 ctl ping 2>"$T/err"; is "ping without a daemon exits 3" $? 3
 like "unreachable message says what to do" "$(cat "$T/err")" "cannot reach sweepd at $SOCK: .*Is it running\? Start it with"
 out=$(cd "$T" && SWEEPD_SOCKET= "$CTL" ping 2>&1); is "default socket without daemon exits 3" $? 3
-is "default socket message" "$out" "sweepctl: cannot reach sweepd at ./var/sweepd.sock: No such file or directory. Is it running? Start it with: build/sweepd --state-dir var"
+is "default socket message" "$out" "sweepctl: cannot reach sweepd at ./var/sweepd.sock: No such file or directory. Is it running? Start it with: build/sweepd --state-dir var. That is the default socket; use another with --socket PATH or SWEEPD_SOCKET=PATH"
 out=$(SWEEPD_SOCKET=$T/env.sock "$CTL" ping 2>&1)
 like "SWEEPD_SOCKET is used" "$out" "at $T/env.sock"
+like "the message says the socket came from SWEEPD_SOCKET" "$out" 'That socket came from \$SWEEPD_SOCKET; use another with --socket PATH or SWEEPD_SOCKET=PATH$'
+like "and from --socket" "$(cat "$T/err")" 'That socket came from --socket; use another with --socket PATH or SWEEPD_SOCKET=PATH$'
 
 done_testing

@@ -105,7 +105,7 @@ printf 'not json\n{"op":"nope"}\n[1]\n{"op":"trial"}\n{"op":"trial","id":999}\n{
 dc raw "$T/reqs" 8 >"$T/replies"
 codes=$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["error"]["code"] if not json.loads(l)["ok"] else "ok" for l in open(sys.argv[1])))' "$T/replies")
 is "error codes in order, connection survives" "$codes" "invalid_json unknown_op invalid_request invalid_request not_found invalid_state invalid_request ok"
-like "misspelt request key named" "$(sed -n 7p "$T/replies")" '"message":"jbo: unknown key \(op status takes: op, job\)"'
+like "misspelt request key named" "$(sed -n 7p "$T/replies")" '"message":"jbo: unknown key; did you mean job\? \(op status takes: op, job\)"'
 like "unknown op named" "$(sed -n 2p "$T/replies")" 'unknown op \\"nope\\"'
 
 "$PY" -c 'import sys; sys.stdout.write("{\"op\":\"ping\",\"pad\":\"" + "x"*(1<<20) + "\"}\n{\"op\":\"ping\"}\n")' >"$T/big"

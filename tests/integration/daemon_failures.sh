@@ -24,7 +24,7 @@ mkdata "$T/d1" '{"default":{"sleep":0.02},"rules":[
 submit "{\"name\":\"outcomes\",\"data\":{\"train\":\"$T/d1\"},\"model\":{\"weights\":null},\"space\":{\"lr\":[0.5,0.4,0.3,0.2,0.1,0.01],\"epochs\":[3]},\"max_retries\":1}" >/dev/null
 wait_for 30 job_ended 1
 row() { sq "SELECT state||'|'||attempt||'|'||coalesce(exit_code,'')||'|'||coalesce(error,'') FROM trials WHERE job_id=1 AND lr=$1"; }
-like "exit 3: failed at once, error stored" "$(row 0.5)" '^failed\|0\|3\|data error: data: no images in class cat$'
+like "exit 3: failed at once, error stored" "$(row 0.5)" '^failed\|0\|3\|data error: no images in class cat$'
 like "exit 5: failed as diverged" "$(row 0.4)" '^failed\|0\|5\|diverged'
 like "crash once: retried and completed on attempt 1" "$(row 0.3)" '^completed\|1\|0\|'
 is "retry resumed from the checkpoint: epochs recorded once each" "$(sq "SELECT group_concat(epoch) FROM trial_metrics WHERE trial_id=(SELECT id FROM trials WHERE job_id=1 AND lr=0.3)")" "1,2,3"

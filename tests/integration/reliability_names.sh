@@ -57,7 +57,7 @@ like "status JOB: the trial's error escaped" "$out" 'class \\x1b\]0;pwn\\x07 of 
 
 out=$("$CTL" trial "$TID" 2>&1)
 is "trial: no control character printed" "$(ctrl "$out")" ""
-like "trial: the error escaped" "$out" 'error +data error: data: class \\x1b\]0;pwn\\x07 of x: bad \\u009b1m'
+like "trial: the error escaped" "$out" 'error +data error: class \\x1b\]0;pwn\\x07 of x: bad \\u009b1m'
 
 out=$(timeout 20 "$CTL" watch 1 2>&1 </dev/null)
 is "watch (plain): no control character printed" "$(ctrl "$out")" ""

@@ -329,6 +329,76 @@ static void test_render_list_and_status(void **state)
     free(s);
 }
 
+/* status JOB: the objective, the best trial by its metric, a column of that
+ * metric, the data-file counts when some are not 0, and a failed test
+ * evaluation (issue 20). */
+static void test_render_status_job_objective(void **state)
+{
+    (void)state;
+    char *s = render(
+        CTL_CMD_STATUS,
+        "{\"ok\":true,\"job\":{\"id\":4,\"name\":\"f\",\"state\":\"done\",\"trials_total\":2,"
+        "\"objective\":{\"metric\":\"val_f1\",\"goal\":\"maximize\"},"
+        "\"test_error\":\"test-set evaluation failed (exit status 3): data error\","
+        "\"counts\":{\"completed\":2},\"best\":{\"trial\":8,\"number\":1,\"value\":0.75}},"
+        "\"trials\":[{\"id\":7,\"number\":0,\"state\":\"completed\",\"val_f1\":0.5,"
+        "\"skipped_files\":0,\"bad_images\":0,\"params\":{\"lr\":0.1}},"
+        "{\"id\":8,\"number\":1,\"state\":\"completed\",\"val_f1\":0.75,\"skipped_files\":2,"
+        "\"bad_images\":0,\"params\":{\"lr\":0.01}}]}");
+    assert_non_null(strstr(s, "\nobjective        maximize val_f1\n"));
+    assert_non_null(strstr(s, "\nbest             trial 8 (number 1) val_f1 0.7500\n"));
+    assert_non_null(strstr(s, "\ntest_error       test-set evaluation failed (exit status 3): data "
+                              "error\n"));
+    /* val_f1 is a column; skipped_files too (one row is not 0), bad_images not. */
+    assert_non_null(strstr(s, "trial  id  state          lr  val_f1  skipped_files\n"));
+    assert_non_null(strstr(s, "    1   8  completed  0.0100  0.7500              2\n"));
+    assert_null(strstr(s, "bad_images"));
+    free(s);
+    /* best: the objective's column first when the usual ones lack it. */
+    s = render(CTL_CMD_BEST, "{\"ok\":true,\"job\":4,\"objective\":{\"metric\":\"val_recall\"},"
+                             "\"trials\":[{\"rank\":1,\"id\":8,\"number\":1,\"val_recall\":0.6,"
+                             "\"val_accuracy\":0.7,\"params\":{\"lr\":0.01}}]}");
+    assert_non_null(strstr(s, "rank  trial  id      lr  val_recall  val_accuracy\n"));
+    free(s);
+}
+
+/* "cannot reach the daemon" names the socket, where that path came from and
+ * how to name another. */
+static void test_unreachable_names_the_socket(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *env, *want;
+    } cases[] = {
+        {CTL_DEFAULT_SOCKET, NULL,
+         "sweepctl: cannot reach sweepd at ./var/sweepd.sock: No such file or directory. Is it "
+         "running? Start it with: build/sweepd --state-dir var. That is the default socket; use "
+         "another with --socket PATH or SWEEPD_SOCKET=PATH\n"},
+        {"/run/s.sock", "/run/s.sock",
+         "sweepctl: cannot reach sweepd at /run/s.sock: No such file or directory. Is it "
+         "running? Start it with: sweepd --socket /run/s.sock. That socket came from "
+         "$SWEEPD_SOCKET; use another with --socket PATH or SWEEPD_SOCKET=PATH\n"},
+        {"/x.sock", "/run/s.sock",
+         "sweepctl: cannot reach sweepd at /x.sock: No such file or directory. Is it running? "
+         "Start it with: sweepd --socket /x.sock. That socket came from --socket; use another "
+         "with --socket PATH or SWEEPD_SOCKET=PATH\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].env)
+            setenv("SWEEPD_SOCKET", cases[i].env, 1);
+        else
+            unsetenv("SWEEPD_SOCKET");
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        ctl_print_unreachable(f, cases[i].path, "No such file or directory");
+        fclose(f);
+        assert_string_equal(buf, cases[i].want);
+        free(buf);
+    }
+    unsetenv("SWEEPD_SOCKET");
+}
+
 static void test_render_daemon_status(void **state)
 {
     (void)state;
@@ -533,6 +603,8 @@ int main(void)
         cmocka_unit_test(test_ctl_prints_escaped),
         cmocka_unit_test(test_render_list_and_status),
         cmocka_unit_test(test_render_daemon_status),
+        cmocka_unit_test(test_render_status_job_objective),
+        cmocka_unit_test(test_unreachable_names_the_socket),
         cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_join_path),
         cmocka_unit_test(test_resolve_paths),

@@ -231,6 +231,47 @@ static void test_enum(void **state)
     json_decref(v);
 }
 
+/* jx_nearest: a typo's nearest known name, within 1 edit for short keys, 2 up
+ * to 8 bytes, 3 beyond; swaps of neighbours count as one edit. */
+static void test_nearest_known_name(void **state)
+{
+    (void)state;
+    static const char *const known[] = {"lr",        "batch_size",  "epochs", "dropout",
+                                        "optimizer", "lr_schedule", "freeze", NULL};
+    static const struct {
+        const char *key, *want; // want NULL: no suggestion
+    } cases[] = {
+        {"epoch", "epochs"},
+        {"epcohs", "epochs"},
+        {"batchsize", "batch_size"},
+        {"Batch_Size", "batch_size"},
+        {"lr_shcedule", "lr_schedule"},
+        {"rl", "lr"},
+        {"frezee", "freeze"},
+        {"l", "lr"},
+        {"seed", NULL},
+        {"x", NULL},
+        {"momentum", NULL},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = jx_nearest(cases[i].key, known);
+        if (!cases[i].want ? got != NULL : !got || strcmp(got, cases[i].want))
+            fail_msg("%s: got %s, want %s", cases[i].key, got ? got : "NULL",
+                     cases[i].want ? cases[i].want : "NULL");
+    }
+    char longkey[80];
+    memset(longkey, 'a', sizeof longkey - 1);
+    longkey[79] = 0;
+    assert_null(jx_nearest(longkey, known));
+    char msg[128];
+    assert_int_equal(jx_unknown_key("fixed.epoch", "epoch", known, msg, sizeof msg),
+                     ERR_UNKNOWN_KEY);
+    assert_string_equal(msg, "fixed.epoch: unknown key; did you mean epochs?");
+    assert_int_equal(jx_unknown_key("space.seed", "seed", known, msg, sizeof msg), ERR_UNKNOWN_KEY);
+    assert_string_equal(msg, "space.seed: unknown key");
+}
+
 static void test_check_keys_sorted_first(void **state)
 {
     (void)state;
@@ -241,7 +282,7 @@ static void test_check_keys_sorted_first(void **state)
     assert_string_equal(msg, "fixed.beta: unknown key");
     json_object_del(v, "beta");
     assert_int_equal(jx_check_keys(v, "fixed", allowed, msg, sizeof msg), ERR_UNKNOWN_KEY);
-    assert_string_equal(msg, "fixed.optimiser: unknown key");
+    assert_string_equal(msg, "fixed.optimiser: unknown key; did you mean optimizer?");
     json_object_del(v, "optimiser");
     json_object_del(v, "zeta");
     assert_int_equal(jx_check_keys(v, "fixed", allowed, msg, sizeof msg), 0);
@@ -348,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_object_and_array_getters),
         cmocka_unit_test(test_enum),
         cmocka_unit_test(test_check_keys_sorted_first),
+        cmocka_unit_test(test_nearest_known_name),
         cmocka_unit_test(test_parse_errors_have_position),
         cmocka_unit_test(test_parse_nested_duplicates_and_scalars),
         cmocka_unit_test(test_dump_line),

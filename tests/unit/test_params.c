@@ -199,7 +199,10 @@ static void test_rejections_name_path_and_value(void **state)
         {"nesterov", "null", ERR_TYPE, "fixed.nesterov: expected true or false, got null"},
         {"warmup_epochs", "-1", ERR_RANGE,
          "fixed.warmup_epochs: expected an integer from 0 to 10000, got -1"},
-        {"optimiser", "\"sgd\"", ERR_UNKNOWN_KEY, "fixed.optimiser: unknown key"},
+        {"optimiser", "\"sgd\"", ERR_UNKNOWN_KEY,
+         "fixed.optimiser: unknown key; did you mean optimizer?"},
+        {"epoch", "3", ERR_UNKNOWN_KEY, "fixed.epoch: unknown key; did you mean epochs?"},
+        {"colour", "1", ERR_UNKNOWN_KEY, "fixed.colour: unknown key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         trial_params p, before;
@@ -317,7 +320,7 @@ static void test_from_json_errors(void **state)
     char msg[128];
     json_t *o = parse("{\"lr\": 0.1, \"zz\": 1, \"dropouts\": 0.5}");
     assert_int_equal(params_from_json(&p, o, "fixed", msg, sizeof msg), ERR_UNKNOWN_KEY);
-    assert_string_equal(msg, "fixed.dropouts: unknown key");
+    assert_string_equal(msg, "fixed.dropouts: unknown key; did you mean dropout?");
     json_decref(o);
     o = parse("{\"epochs\": 3, \"warmup_epochs\": 3}");
     assert_int_equal(params_from_json(&p, o, "fixed", msg, sizeof msg), ERR_RANGE);

@@ -1,6 +1,7 @@
 /* Tests for sql/schema.sql and common/migrate.c: the contract's tables,
  * columns and constraints, the best_trials ranking (maximize and minimize,
- * completed trials only, per job, NULLs last), and the migration rule (numeric
+ * completed trials only, per job, NULLs last, ties to the lower number), and
+ * the migration rule (numeric
  * order, exactly once, rollback on failure naming the file). Tests of the same
  * shape are rows of a table, each its own cmocka test: schema_cases (rows
  * inserted, statements and the code each must return, queries and the text
@@ -354,8 +355,23 @@ static const schema_case schema_cases[] = {
       {2, 1, "completed", "NULL", "5.0", "NULL"}},
      {{NULL, 0}},
      {{"SELECT number || ':' || rank FROM best_trials WHERE job_id = 1 ORDER BY rank, number",
-       "1:1,2:1,3:3,0:4"},
+       "1:1,2:2,3:3,0:4"},
       {RANK_BY_NUMBER(2), "1:1,0:2"}}},
+    /* One ranking (README.md "Objective"): ties go to the lower trial
+     * number, whatever order the rows were written in, so exactly one trial
+     * of a job is rank 1 and no rank is shared. */
+    {"test_best_trials_ties_by_number",
+     {{1, "val_accuracy", "maximize"}, {2, "val_loss", "minimize"}},
+     {{1, 5, "completed", "0.864", "NULL", "NULL"},
+      {1, 2, "completed", "0.864", "NULL", "NULL"},
+      {1, 0, "completed", "0.5", "NULL", "NULL"},
+      {1, 7, "completed", "0.864", "NULL", "NULL"},
+      {2, 4, "completed", "NULL", "0.3", "NULL"},
+      {2, 1, "completed", "NULL", "0.3", "NULL"}},
+     {{NULL, 0}},
+     {{RANK_BY_NUMBER(1), "2:1,5:2,7:3,0:4"},
+      {RANK_BY_NUMBER(2), "1:1,4:2"},
+      {"SELECT count(*) FROM best_trials WHERE rank = 1", "2"}}},
     /* The contract's example query: the five best trials of a job. */
     {"test_contract_example_query",
      {{1, "val_accuracy", "maximize"}},

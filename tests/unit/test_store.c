@@ -83,7 +83,7 @@ static void test_pragmas(void **state)
     assert_string_equal(one_text(f->st, "PRAGMA journal_mode"), "wal");
     assert_string_equal(one_text(f->st, "PRAGMA synchronous"), "1"); // NORMAL
     assert_string_equal(one_text(f->st, "PRAGMA foreign_keys"), "1");
-    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "5"); // 0005_pruning
+    assert_string_equal(one_text(f->st, "PRAGMA user_version"), "6"); // 0006_one_ranking
     /* Statements are cached: same pointer for the same SQL. */
     assert_ptr_equal(store_stmt(f->st, "SELECT 1"), store_stmt(f->st, "SELECT 1"));
 }
@@ -368,11 +368,10 @@ static void test_sched_statements(void **state)
                         "queued/1/-/interrupted");
     /* The best completed trial, with its out_dir. */
     store_best_row b;
-    assert_int_equal(store_job_best_trial(f->st, job, "val_loss", false, &b), 0);
+    assert_int_equal(store_job_best_trial(f->st, job, &b), 0);
     assert_true(b.id == ids[0] && b.number == 0 && b.has_value && b.value == 0.8);
     assert_string_equal(b.out_dir, "/o/0");
-    assert_int_equal(store_job_best_trial(f->st, job, "val_loss; DROP TABLE x", false, &b), ERR_DB);
-    assert_int_equal(store_job_best_trial(f->st, 999, "val_loss", false, &b), ERR_NOTFOUND);
+    assert_int_equal(store_job_best_trial(f->st, 999, &b), ERR_NOTFOUND);
     /* What a restart loads. */
     int n_jobs = 0;
     assert_int_equal(store_active_jobs(f->st, count_job, &n_jobs), 0);
@@ -502,6 +501,78 @@ static void test_prune_statements(void **state)
     json_decref(pr);
 }
 
+/* One ranking: two trials tied on the objective are rank 1 and 2 (the lower
+ * number first) in store_best, and the lower number is the job's best. */
+static void test_ties_rank_by_number(void **state)
+{
+    fixture *f = *state;
+    int64_t job = 0, ids[3];
+    char msg[512];
+    assert_int_equal(
+        store_job_insert(f->st, &f->js, "{}", 1000, 2, 60, 1, &job, ids, msg, sizeof msg), 0);
+    /* val_loss minimized: trials 2 and 1 tie at 0.25 (trial 2 finished first), 0 is worse. */
+    const double loss[3] = {0.5, 0.25, 0.25};
+    const char *finished[3] = {"2026-11-28T15:00:03.000Z", "2026-11-28T15:00:02.000Z",
+                               "2026-11-28T15:00:01.000Z"};
+    for (int i = 0; i < 3; i++)
+        store_enqueue(f->st,
+                      "UPDATE trials SET state = 'completed', val_loss = ?, finished_at = ?"
+                      " WHERE id = ?",
+                      "dsi", loss[i], finished[i], ids[i]);
+    assert_int_equal(store_flush(f->st), 0);
+    int err = 0;
+    json_t *best = store_best(f->st, job, 5, &err, msg, sizeof msg);
+    assert_non_null(best);
+    assert_int_equal(json_array_size(best), 3);
+    static const int want[3] = {1, 2, 0}; // numbers by rank
+    for (int r = 0; r < 3; r++) {
+        json_t *row = json_array_get(best, r);
+        assert_int_equal(json_integer_value(json_object_get(row, "rank")), r + 1);
+        assert_int_equal(json_integer_value(json_object_get(row, "number")), want[r]);
+    }
+    json_decref(best);
+    store_best_row b;
+    assert_int_equal(store_job_best_trial(f->st, job, &b), 0);
+    assert_true(b.id == ids[1] && b.number == 1 && b.has_value && b.value == 0.25);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(number || ':' || rank) FROM"
+                                        " best_trials WHERE job_id = 1"),
+                        "1:1,2:2,0:3");
+}
+
+/* A failed test evaluation is stored in jobs.test_error and shown by the job's
+ * summary; the data-file counts of a "start" event land on the trial. */
+static void test_test_error_and_data_counts(void **state)
+{
+    fixture *f = *state;
+    int64_t job = 0, ids[3];
+    char msg[512];
+    assert_int_equal(
+        store_job_insert(f->st, &f->js, "{}", 1000, 2, 60, 1, &job, ids, msg, sizeof msg), 0);
+    store_job_test_error(f->st, job, "test-set evaluation failed (exit status 3): data error");
+    json_t *ev =
+        json_pack("{s:s, s:i, s:i}", "event", "start", "skipped_files", 4, "bad_images", 2);
+    store_trial_event(f->st, ids[0], ev);
+    json_decref(ev);
+    ev = json_pack("{s:s}", "event", "start"); // an older worker: counts unknown
+    store_trial_event(f->st, ids[1], ev);
+    json_decref(ev);
+    assert_int_equal(store_flush(f->st), 0);
+    assert_string_equal(one_text(f->st, "SELECT group_concat(coalesce(skipped_files, '-') || '/' ||"
+                                        " coalesce(bad_images, '-')) FROM trials"),
+                        "4/2,-/-,-/-");
+    int err = 0;
+    json_t *sum = store_job_summary(f->st, job, &err, msg, sizeof msg);
+    assert_non_null(sum);
+    assert_string_equal(json_string_value(json_object_get(sum, "test_error")),
+                        "test-set evaluation failed (exit status 3): data error");
+    assert_true(json_is_null(json_object_get(sum, "error")));
+    json_decref(sum);
+    json_t *t = store_trial(f->st, ids[0], &err, msg, sizeof msg);
+    assert_non_null(t);
+    assert_int_equal(json_integer_value(json_object_get(t, "bad_images")), 2);
+    json_decref(t);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -522,6 +593,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ties_rank_by_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_error_and_data_counts, setup, teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

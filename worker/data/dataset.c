@@ -440,20 +440,6 @@ static size_t decode_all(const dataset_scan *scan, int side, uint8_t *pix, uint8
 
 /* -- cache file -- */
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
 /* Maps PATH read-only if it is a complete cache for KEY/SIDE/COUNT. Returns
  * 0 and fills ST, ERR_NOTFOUND when missing, ERR_PARSE when invalid. */
 static int cache_map(dataset_store *st, const char *path, uint64_t key, int side, size_t count)
@@ -603,7 +589,7 @@ static int store_cached(dataset_store *st, const dataset_scan *scan, int side,
                         const char *cache_dir, int threads, char *msg, size_t msglen)
 {
     uint64_t key = cache_key(scan, side);
-    if (mkdir_p(cache_dir) != 0)
+    if (fileio_mkdirs(cache_dir) != 0)
         return err_set_errno(msg, msglen, ERR_IO, errno, "cannot create cache folder %s",
                              cache_dir);
     /* imgcache-<root hash>-<side>-<key>.bin; one lock per (root, side). */

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "errors.h"
+#include "fileio.h"
 
 /* Reads exactly N bytes; 0 or -1. */
 static int gz_read_all(gzFile g, void *buf, size_t n)
@@ -180,7 +181,7 @@ int idx_import(const idx_import_config *cfg, idx_import_result *r, char *msg, si
     r->width = w;
     r->height = h;
     if ((rc = name_labels(cfg, labels, n, r, msg, msglen))) goto out;
-    if (mkdir(cfg->outdir, 0755) != 0 && errno != EEXIST) {
+    if (fileio_mkdirs(cfg->outdir) != 0) { // with its missing parents
         rc = err_set(msg, msglen, ERR_IO, "cannot create %s: %s", cfg->outdir, strerror(errno));
         goto out;
     }

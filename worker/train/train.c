@@ -897,8 +897,7 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
         loss = resnet_loss(t->m, labels, (float)t->p->label_smoothing, NULL);
     });
     if (!isfinite(loss))
-        return fail(t, WEXIT_DIVERGED,
-                    "training loss is %s at epoch %d step %d (lr %g): the trial diverged",
+        return fail(t, WEXIT_DIVERGED, "training loss is %s at epoch %d step %d (lr %g)",
                     isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->step + 1, t->lr);
     int classes = t->data.nclasses;
     for (int i = 0; i < n; i++)
@@ -1008,7 +1007,7 @@ static int validate(trainer *t, double *loss)
     }
     *loss = n_val ? sum / (double)n_val : 0.0;
     if (!isfinite(*loss))
-        return fail(t, WEXIT_DIVERGED, "validation loss is %s after epoch %d: the trial diverged",
+        return fail(t, WEXIT_DIVERGED, "validation loss is %s after epoch %d",
                     isnan(*loss) ? "NaN" : "infinite", t->epoch + 1);
     return 0;
 }
