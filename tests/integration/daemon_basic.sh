@@ -97,7 +97,7 @@ like "grid over the limit refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"mod
 like "distribution in a grid refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"space\":{\"lr\":{\"uniform\":[0,1]}}}")" '^invalid_job: space\.lr: strategy grid needs a list'
 like "random without trials" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"strategy\":\"random\",\"space\":{\"lr\":[0.1]}}")" '^invalid_job: trials:'
 like "warmup >= epochs refused" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null},\"space\":{\"epochs\":[1,2]},\"fixed\":{\"warmup_epochs\":1}}")" '^invalid_job: space\.warmup_epochs: must be less than epochs'
-like "unknown arch refused, naming the choices" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null,\"arch\":\"vgg16\"}}")" '^invalid_job: model\.arch: expected one of resnet18'
+like "unknown arch refused, naming the choices" "$(e "{\"data\":{\"train\":\"$T/data\"},\"model\":{\"weights\":null,\"arch\":\"alexnet\"}}")" '^invalid_job: model\.arch: expected one of resnet18'
 is "refused jobs store nothing" "$(sq "SELECT count(*) FROM jobs")" "$n_before"
 
 # Protocol errors; the connection survives each.

@@ -148,7 +148,7 @@ CASES = [
     ("warmup not below epochs", submit(("fixed.warmup_epochs", 1)), r"warmup"),
     ("val_fraction 1.5", submit(("data.val_fraction", 1.5)), r"val_fraction"),
     ("input_size 0", submit(("model.input_size", 0)), r"input_size"),
-    ("unknown arch", submit(("model.arch", "vgg16")), r"(?i)model\.arch|vgg16"),
+    ("unknown arch", submit(("model.arch", "alexnet")), r"(?i)model\.arch|alexnet"),
     ("unknown objective metric", submit(("objective", {"metric": "accuracy", "goal": "maximize"})), r"(?i)objective\.metric|accuracy"),
     ("bad objective goal", submit(("objective", {"metric": "val_accuracy", "goal": "max"})), r"(?i)objective\.goal|max"),
     ("max_parallel 0", submit(("max_parallel", 0)), r"max_parallel"),
