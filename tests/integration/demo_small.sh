@@ -64,9 +64,10 @@ like "summary names chance level" "$out" 'chance level is 0\.2000'
 # The example queries run against what the demo stored.
 qout=$(sqlite3 -header -column "$DB" -cmd ".parameter set :job $ft" <"$ROOT/sql/queries.sql" 2>"$T/qerr"); rc=$?
 is "sql/queries.sql runs without errors" "$rc:$(cat "$T/qerr")" "0:"
-is "hyperparameter effect lists the 3 dropout values" "$(grep -cE '^dropout +[0-9.]+ +1 ' <<<"$qout")" 3
+is "hyperparameter effect: dropout (uniform) in ranges holding the 3 trials" \
+    "$(grep -E '^dropout +[0-9.e-]+ \.\. [0-9.e-]+ +[0-9]+ ' <<<"$qout" | awk '{ s += $5 } END { print s }')" 3
 is "learning curves list both epochs of each trial" \
-    "$(grep -cE '^[0-9]+ +[0-9]+ +[01]\.[0-9]{3} [01]\.[0-9]{3} *$' <<<"$qout")" 3
+    "$(grep -cE '^[0-9]+ +[0-9]+ +completed +[01]\.[0-9]{3} [01]\.[0-9]{3} *$' <<<"$qout")" 3
 
 check "daemon stopped at the end" bash -c "! '$BUILD/sweepctl' --socket '$VAR/sweepd.sock' ping >/dev/null 2>&1"
 left=""
