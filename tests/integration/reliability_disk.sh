@@ -123,7 +123,7 @@ JOB='{"name":"disk","data":{"train":"'$T'/train","val_fraction":0.25},
 like "a 4-trial job is accepted" "$(submit "$JOB")" '"ok":true,"job":1,"trials":4'
 wait_for 60 grep -q "WARN .*waiting for space on $STATE" "$DLOG"
 like "sweepd says it waits for space on the state directory" "$(cat "$DLOG")" \
-    "WARN .*waiting for space on $STATE: trial [0-9]+: no_space: writing checkpoint: .*No space left"
+    "WARN .*waiting for space on $STATE: trial [0-9]+: writing checkpoint: .*No space left"
 running() { [ "$(sq "SELECT count(*) FROM trials WHERE state='running'")" = 0 ]; }
 wait_for 30 running
 check "the running workers end and nothing starts while the disk is full" running
