@@ -334,9 +334,14 @@ static int load_trials(sqlite3 *db, report_data *d, char *msg, size_t msglen)
         t->id = sqlite3_column_int64(st, 0);
         t->number = sqlite3_column_int(st, 1);
         const unsigned char *state = sqlite3_column_text(st, 2);
-        snprintf(t->state, sizeof t->state, "%s", state ? (const char *)state : "?");
+        /* Only the schema's states reach the page (they are written into it
+         * unescaped); anything else, from a forged file, is "?". */
+        snprintf(t->state, sizeof t->state, "?");
         for (int k = 0; k < 6; k++)
-            if (!strcmp(t->state, STATES[k])) d->counts[k]++;
+            if (state && !strcmp((const char *)state, STATES[k])) {
+                snprintf(t->state, sizeof t->state, "%s", STATES[k]);
+                d->counts[k]++;
+            }
         if (trial_coords(d, t, (const char *)sqlite3_column_text(st, 3),
                          (size_t)sqlite3_column_bytes(st, 3)) < 0)
             goto nomem;
