@@ -1,9 +1,10 @@
-/* Tests for daemon/suggest.c: Sobol points (range, determinism, the net
- * property of the first 2^k points, lower centred discrepancy than uniform
- * random points, the mapping to dimensions) and TPE (3x better than random
- * search on the synthetic objectives of tests/bench/tpe_objectives.c, constant liar
- * and no repeated point, exhaustion of a finite space, pruned trials as
- * evidence ranked by epoch, invalid input named by index). All deterministic. */
+/* Tests for daemon/suggest.c: Sobol points (range, determinism, pinned values,
+ * the net property of the first 2^k points, lower centred discrepancy than
+ * uniform random points, the mapping to dimensions) and TPE on the synthetic
+ * objectives of tests/bench/tpe_objectives.c (3x closer to the optimum than
+ * random search on mixed4 and coupled4, 3x lower regret on wide8), the constant
+ * liar, no repeated point, exhaustion of a finite space, pruned trials as
+ * evidence ranked by epoch, invalid input named by index. All deterministic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
