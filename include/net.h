@@ -40,6 +40,25 @@
 
 typedef struct net net;
 
+/* The single arena of a model (a ResNet's, or a net's): one mapping holds
+ * every activation and gradient buffer. A builder lays it out with one plan
+ * run twice over a net_arena: first with base NULL to count, then with the
+ * mapping from net_arena_map to hand the buffers out, so the two agree by
+ * construction. */
+typedef struct {
+    float *base; // NULL while counting
+    size_t used; // floats handed out
+} net_arena;
+
+/* N floats from A, rounded up to 64-byte alignment; NULL while counting. */
+float *net_arena_take(net_arena *a, size_t n);
+/* Maps FLOATS zeroed floats into *OUT (huge pages advised, every page
+ * touched now rather than inside the first steps). 0 or ERR_NOMEM (MSG).
+ * Freed with net_arena_unmap. */
+int net_arena_map(size_t floats, float **out, char *msg, size_t msglen);
+/* Unmaps *P (FLOATS floats) if set and clears it. */
+void net_arena_unmap(float **p, size_t floats);
+
 /* Flags of net_conv. */
 #define NET_BIAS 1u // the convolution has a bias ("NAME.bias")
 #define NET_BN 2u   // followed by batchnorm (tensors "BN.weight" ... ; see net_conv)

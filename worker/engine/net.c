@@ -31,7 +31,7 @@
 #include "layers.h"
 #include "log.h"
 
-#define ALIGN_FLOATS 16
+#define ALIGN_FLOATS 16 // 64-byte alignment of every arena buffer
 #define NET_MAX_IN 4
 #define NET_MAX_SLOTS 64
 
@@ -185,7 +185,7 @@ void net_free(net *g)
                     g->prof[N_KINDS + k]);
         free(g->prof);
     }
-    if (g->arena) munmap(g->arena, g->arena_floats * sizeof(float));
+    net_arena_unmap(&g->arena, g->arena_floats);
     for (size_t i = 0; i < g->nt; i++)
         free(g->specs[i].name);
     for (int i = 0; i < g->nunits; i++)
@@ -623,17 +623,33 @@ net_tensor *net_tensor_at(const net *g, size_t i)
 
 /* ---------- prepare ---------- */
 
-typedef struct {
-    float *base; // NULL while counting
-    size_t used; // floats handed out
-} arena;
-
-static float *take(arena *a, size_t n)
+float *net_arena_take(net_arena *a, size_t n)
 {
     n = (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     float *p = a->base ? a->base + a->used : NULL;
     a->used += n;
     return p;
+}
+
+int net_arena_map(size_t floats, float **out, char *msg, size_t msglen)
+{
+    size_t bytes = floats * sizeof(float);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        *out = NULL;
+        return err_set(msg, msglen, ERR_NOMEM, "cannot allocate %.1f MiB for activations",
+                       bytes / 1048576.0);
+    }
+    madvise(p, bytes, MADV_HUGEPAGE);
+    memset(p, 0, bytes);
+    *out = p;
+    return 0;
+}
+
+void net_arena_unmap(float **p, size_t floats)
+{
+    if (*p) munmap(*p, floats * sizeof(float));
+    *p = NULL;
 }
 
 static int trainable(const net *g, int i)
@@ -754,13 +770,13 @@ static int plan_backward(net *g)
     return nslots;
 }
 
-static void plan_arena(net *g, arena *a)
+static void plan_arena(net *g, net_arena *a)
 {
     const int B = g->max_batch;
     size_t maxws = 1, maxg = 1;
     int K = g->nodes[g->logits].c, KA = g->aux >= 0 ? g->nodes[g->aux].c : 1;
-    g->grads = take(a, g->np - g->train_start);
-    g->xin = take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
+    g->grads = net_arena_take(a, g->np - g->train_start);
+    g->xin = net_arena_take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
     g->nodes[0].out = g->xin;
     for (int i = 1; i < g->nnodes; i++) {
         node *n = &g->nodes[i];
@@ -771,7 +787,7 @@ static void plan_arena(net *g, arena *a)
             n->out = n->t = NULL;
             continue;
         }
-        n->out = n->parent >= 0 ? NULL : take(a, o);
+        n->out = n->parent >= 0 ? NULL : net_arena_take(a, o);
         n->t = n->out;
         n->idx = NULL;
         n->mask = NULL;
@@ -780,15 +796,15 @@ static void plan_arena(net *g, arena *a)
             conv_desc(g, n, B, &d);
             size_t w = conv2d_workspace_floats(&d);
             if (w > maxws) maxws = w;
-            if (tr && (n->flags & NET_BN)) n->t = take(a, o);
+            if (tr && (n->flags & NET_BN)) n->t = net_arena_take(a, o);
             if (n->flags & NET_BN) {
-                n->smean = take(a, (size_t)n->c);
-                n->sinvstd = take(a, (size_t)n->c);
+                n->smean = net_arena_take(a, (size_t)n->c);
+                n->sinvstd = net_arena_take(a, (size_t)n->c);
             }
         } else if (n->kind == N_MAXPOOL && tr) {
-            n->idx = (int32_t *)take(a, o);
+            n->idx = (int32_t *)net_arena_take(a, o);
         } else if (n->kind == N_DROPOUT && tr) {
-            n->mask = take(a, o);
+            n->mask = net_arena_take(a, o);
         }
         /* in-ward gradients of the input (flatten) may be larger than the node */
         if (tr)
@@ -797,14 +813,14 @@ static void plan_arena(net *g, arena *a)
                 if (in > maxg) maxg = in;
             }
     }
-    g->ws = take(a, maxws);
-    g->tmp = take(a, maxg);
+    g->ws = net_arena_take(a, maxws);
+    g->tmp = net_arena_take(a, maxg);
     for (int s = 0; s < g->nslots; s++)
-        g->slots[s] = take(a, maxg);
-    g->probs = take(a, (size_t)B * K);
-    g->dlogits = take(a, (size_t)B * K);
-    g->aprobs = take(a, (size_t)B * KA);
-    g->adlogits = take(a, (size_t)B * KA);
+        g->slots[s] = net_arena_take(a, maxg);
+    g->probs = net_arena_take(a, (size_t)B * K);
+    g->dlogits = net_arena_take(a, (size_t)B * K);
+    g->aprobs = net_arena_take(a, (size_t)B * KA);
+    g->adlogits = net_arena_take(a, (size_t)B * KA);
 }
 
 static void assign_grads(net *g)
@@ -843,10 +859,7 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
     if (g->prepared && g->nfrozen == nfrozen && g->max_batch == max_batch && g->in_h == in_h &&
         g->in_w == in_w)
         return 0;
-    if (g->arena) {
-        munmap(g->arena, g->arena_floats * sizeof(float));
-        g->arena = NULL;
-    }
+    net_arena_unmap(&g->arena, g->arena_floats);
     g->prepared = 0;
     if (set_sizes(g, in_h, in_w))
         return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for %s", in_h, in_w,
@@ -876,18 +889,12 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
     int ns = plan_backward(g);
     if (ns < 0) return err_set(msg, msglen, ERR_NOMEM, "%s: backward plan too large", g->name);
     g->nslots = ns;
-    arena a = {0};
+    net_arena a = {0};
     plan_arena(g, &a);
-    size_t bytes = a.used * sizeof(float);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return err_set(msg, msglen, ERR_NOMEM, "cannot allocate %.1f MiB for activations",
-                       bytes / 1048576.0);
-    madvise(p, bytes, MADV_HUGEPAGE);
-    memset(p, 0, bytes);
-    g->arena = p;
+    int rc = net_arena_map(a.used, &g->arena, msg, msglen);
+    if (rc) return rc;
     g->arena_floats = a.used;
-    arena a2 = {.base = p};
+    net_arena a2 = {.base = g->arena};
     plan_arena(g, &a2);
     assign_grads(g);
     g->prepared = 1;

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "arch.h"
@@ -42,7 +41,6 @@
 #include "vgg.h"
 
 #define MAX_STAGE_BLOCKS ARCH_MAX_STAGE_BLOCKS
-#define ALIGN_FLOATS 16 // 64-byte alignment inside the arena
 
 typedef struct {
     int c, oc, k;     // input channels, output channels, kernel size (square)
@@ -351,7 +349,7 @@ void resnet_free(resnet *m)
                     m->prof[u], m->prof[nu + u]);
         free(m->prof);
     }
-    if (m->arena) munmap(m->arena, m->arena_floats * sizeof(float));
+    net_arena_unmap(&m->arena, m->arena_floats);
     free(m->blocks);
     free(m->tensors);
     free(m->names);
@@ -723,21 +721,6 @@ void resnet_get_info(const resnet *m, resnet_info *info)
     *info = m->info;
 }
 
-/* ---------- arena ---------- */
-
-typedef struct {
-    float *base; // NULL while counting
-    size_t used; // floats handed out
-} arena;
-
-static float *take(arena *a, size_t n)
-{
-    n = (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += n;
-    return p;
-}
-
 /* Spatial sizes of every conv at input IN_H x IN_W; ERR_INVALID if too small. */
 static int set_sizes(resnet *m, int in_h, int in_w)
 {
@@ -808,7 +791,7 @@ static size_t conv_out(const rconv *cv, int b)
 }
 
 /* Hands out every arena buffer (counting when a->base is NULL). */
-static void plan_arena(resnet *m, arena *a)
+static void plan_arena(resnet *m, net_arena *a)
 {
     const int B = m->max_batch;
     const int F = m->info.features, K = m->info.classes;
@@ -828,33 +811,33 @@ static void plan_arena(resnet *m, arena *a)
             maxws = w > maxws ? w : maxws;
         }
     }
-    m->grads = take(a, m->param_count - m->train_start);
-    m->xin = take(a, (size_t)m->in_ch * B * m->in_h * m->in_w);
+    m->grads = net_arena_take(a, m->param_count - m->train_start);
+    m->xin = net_arena_take(a, (size_t)m->in_ch * B * m->in_h * m->in_w);
     for (int i = 0; i < 3; i++)
-        m->scr[i] = take(a, maxact);
-    m->ws = take(a, maxws ? maxws : 1);
-    m->pooled = take(a, (size_t)B * F);
-    m->dropped = take(a, (size_t)B * F);
-    m->mask = take(a, (size_t)B * F);
-    m->dpool = take(a, (size_t)B * F);
-    m->logits = take(a, (size_t)B * K);
-    m->probs = take(a, (size_t)B * K);
-    m->dlogits = take(a, (size_t)B * K);
+        m->scr[i] = net_arena_take(a, maxact);
+    m->ws = net_arena_take(a, maxws ? maxws : 1);
+    m->pooled = net_arena_take(a, (size_t)B * F);
+    m->dropped = net_arena_take(a, (size_t)B * F);
+    m->mask = net_arena_take(a, (size_t)B * F);
+    m->dpool = net_arena_take(a, (size_t)B * F);
+    m->logits = net_arena_take(a, (size_t)B * K);
+    m->probs = net_arena_take(a, (size_t)B * K);
+    m->dlogits = net_arena_take(a, (size_t)B * K);
 
     /* stem */
     size_t s1 = conv_out(&m->stem, B), s2 = (size_t)m->info.width * B * m->h2 * m->w2;
     rbn *sb = &m->stem_bn;
-    sb->smean = take(a, sb->c);
-    sb->sinvstd = take(a, sb->c);
+    sb->smean = net_arena_take(a, sb->c);
+    sb->sinvstd = net_arena_take(a, sb->c);
     if (m->nfrozen >= 1) {
         m->stem_t = m->stem_a = m->scr[0];
         m->mp_idx = (int32_t *)m->scr[2]; // written by maxpool, never read when frozen
-        m->mp_out = m->nfrozen == 1 ? take(a, s2) : m->scr[1];
+        m->mp_out = m->nfrozen == 1 ? net_arena_take(a, s2) : m->scr[1];
     } else {
-        m->stem_t = take(a, s1);
-        m->stem_a = take(a, s1);
-        m->mp_out = take(a, s2);
-        m->mp_idx = (int32_t *)take(a, s2);
+        m->stem_t = net_arena_take(a, s1);
+        m->stem_a = net_arena_take(a, s1);
+        m->mp_out = net_arena_take(a, s2);
+        m->mp_idx = (int32_t *)net_arena_take(a, s2);
     }
     float *x = m->mp_out;
     for (int i = 0; i < m->nblocks; i++) {
@@ -863,12 +846,12 @@ static void plan_arena(resnet *m, arena *a)
         size_t outn = (size_t)k->out_c * B * k->oh * k->ow;
         k->x = x;
         for (int c = 0; c < k->nconv; c++) {
-            k->bn[c].smean = take(a, k->bn[c].c);
-            k->bn[c].sinvstd = take(a, k->bn[c].c);
+            k->bn[c].smean = net_arena_take(a, k->bn[c].c);
+            k->bn[c].sinvstd = net_arena_take(a, k->bn[c].c);
         }
         if (k->has_ds) {
-            k->dsbn.smean = take(a, k->dsbn.c);
-            k->dsbn.sinvstd = take(a, k->dsbn.c);
+            k->dsbn.smean = net_arena_take(a, k->dsbn.c);
+            k->dsbn.sinvstd = net_arena_take(a, k->dsbn.c);
         }
         if (unit < m->nfrozen) {
             /* frozen: run in scratch (plan in the file comment) */
@@ -882,26 +865,26 @@ static void plan_arena(resnet *m, arena *a)
                 k->t[0] = k->a[0] = s[0];
                 k->t[1] = k->main = s[1];
                 k->ds_t = k->ds_a = s[0];
-                k->out = last ? take(a, outn) : s[1];
+                k->out = last ? net_arena_take(a, outn) : s[1];
             } else {
                 k->t[0] = k->a[0] = s[0];
                 k->t[1] = k->a[1] = s[1];
                 k->t[2] = k->main = s[0];
                 k->ds_t = k->ds_a = s[1];
-                k->out = last ? take(a, outn) : s[0];
+                k->out = last ? net_arena_take(a, outn) : s[0];
             }
         } else {
             for (int c = 0; c < k->nconv; c++) {
                 size_t o = conv_out(&k->conv[c], B);
-                k->t[c] = take(a, o);
-                k->a[c] = c < k->nconv - 1 ? take(a, o) : NULL;
+                k->t[c] = net_arena_take(a, o);
+                k->a[c] = c < k->nconv - 1 ? net_arena_take(a, o) : NULL;
                 size_t np = conv_prep(&k->conv[c], B);
-                k->conv[c].prep = np ? take(a, np) : NULL;
+                k->conv[c].prep = np ? net_arena_take(a, np) : NULL;
                 k->conv[c].prep_ok = 0;
             }
-            k->out = k->main = take(a, outn);
+            k->out = k->main = net_arena_take(a, outn);
             if (k->has_ds) {
-                k->ds_t = take(a, outn);
+                k->ds_t = net_arena_take(a, outn);
                 k->ds_a = m->scr[0]; // consumed right away by the residual add
             }
         }
@@ -993,10 +976,7 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
     if (m->prepared && m->freeze == freeze && m->max_batch == max_batch && m->in_h == in_h &&
         m->in_w == in_w)
         return 0;
-    if (m->arena) {
-        munmap(m->arena, m->arena_floats * sizeof(float));
-        m->arena = NULL;
-    }
+    net_arena_unmap(&m->arena, m->arena_floats);
     m->prepared = 0;
     if (set_sizes(m, in_h, in_w))
         return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for this network",
@@ -1016,19 +996,11 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
         m->train_start = (size_t)(m->blocks[nf - 1].conv[0].w_ - m->params);
     else
         m->train_start = (size_t)(m->fc_w - m->params);
-    arena a = {0};
+    net_arena a = {0};
     plan_arena(m, &a);
-    size_t bytes = a.used * sizeof(float);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return err_set(msg, msglen, ERR_NOMEM, "cannot allocate %.1f MiB for activations",
-                       bytes / 1048576.0);
-    madvise(p, bytes, MADV_HUGEPAGE);
-    /* touch every page now, once, instead of inside the first steps */
-    memset(p, 0, bytes);
-    m->arena = p;
+    if ((rc = net_arena_map(a.used, &m->arena, msg, msglen))) return rc;
     m->arena_floats = a.used;
-    arena a2 = {.base = p};
+    net_arena a2 = {.base = m->arena};
     plan_arena(m, &a2);
     assign_grads(m);
     m->prepared = 1;
