@@ -71,7 +71,7 @@ typedef struct {
     int input_size;      // --input-size N, 0 = the file's
     int raw;             // --raw: no resize/crop
     int top;             // --top K
-    int threads;         // --threads T, 0 = OpenBLAS's default
+    int threads;         // --threads T, default 1 (as eval: the same threads, the same bits)
     int batch;           // --batch B
     char **images;       // the IMAGE operands (borrowed from argv)
     int nimages;         // their count
@@ -104,7 +104,7 @@ static void usage(FILE *f)
             "  --input-size N    network input side (default: the file's, else 224)\n"
             "  --raw             no resize/crop: images must already be N x N\n"
             "  --top K           classes listed per image (default 5)\n"
-            "  --threads T       compute threads (default: one per core OpenBLAS sees)\n"
+            "  --threads T       compute threads (default 1, as eval)\n"
             "  --batch B         images per forward pass (default 8)\n"
             "\n"
             "Exit status: 0 all images classified, 2 bad arguments, 3 some image could not\n"
@@ -253,7 +253,7 @@ static void report_error(const char *file, const char *message)
 /* argv -> O; --help prints the usage, errors go to stderr. 0, or WEXIT_SPEC. */
 static int predict_parse(int argc, char **argv, predict_opts *o)
 {
-    *o = (predict_opts){.top = PREDICT_DEFAULT_TOP, .batch = PREDICT_DEFAULT_BATCH};
+    *o = (predict_opts){.top = PREDICT_DEFAULT_TOP, .batch = PREDICT_DEFAULT_BATCH, .threads = 1};
     int rc =
         cmd_parse_options("predict", argc, argv, predict_options,
                           sizeof predict_options / sizeof predict_options[0], o, usage, &o->help);
@@ -279,7 +279,7 @@ static int predict_parse(int argc, char **argv, predict_opts *o)
  * to stderr. */
 static int predict_run(const predict_opts *o)
 {
-    if (o->threads > 0) blas_set_threads(o->threads);
+    blas_set_threads(o->threads);
     char msg[1024] = "";
     int status = WEXIT_OK;
     st_file *f = NULL;
