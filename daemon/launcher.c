@@ -32,7 +32,8 @@
 
 /* Seconds srun may wait for resources in the start-up check (--immediate). */
 #define CHECK_IMMEDIATE 30
-/* Seconds a start-up command may run before it is killed. */
+/* Seconds a start-up command may run before it is killed; the environment
+ * variable SWEEP_CAPTURE_DEADLINE (seconds, > 0) sets another, for tests. */
 #define CAPTURE_DEADLINE 60.0
 /* Slurm adds this margin past the daemon's own stop (trial_timeout, then the
  * grace period), so that the daemon's SIGTERM comes first and the worker
@@ -209,8 +210,11 @@ launch_exit launcher_exit(const sweepd_config *c, int64_t status, int *sig, bool
 
 /* Runs ARGV (PATH lookup) with stdout and stderr into OUT (N bytes, always
  * terminated; the rest is read and dropped), killing it after
- * CAPTURE_DEADLINE seconds. Returns its exit status, 127 when it could not be
- * run, 128+N when killed by signal N, or -1 when no process could be made. */
+ * CAPTURE_DEADLINE seconds. The command runs in a process group of its own,
+ * and the whole group is killed, so a child it left behind cannot hold the
+ * pipe open; whatever still writes to it is not read for more than a second
+ * past the deadline. Returns its exit status, 127 when it could not be run,
+ * 128+N when killed by signal N, or -1 when no process could be made. */
 static int run_capture(char *const argv[], char *out, size_t n)
 {
     int pfd[2];
@@ -223,6 +227,7 @@ static int run_capture(char *const argv[], char *out, size_t n)
         return -1;
     }
     if (pid == 0) {
+        setpgid(0, 0);
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); // its dup2 copy stays open
         if (devnull >= 0) dup2(devnull, 0);
         dup2(pfd[1], 1);
@@ -231,15 +236,25 @@ static int run_capture(char *const argv[], char *out, size_t n)
         _exit(127);
     }
     close(pfd[1]);
+    setpgid(pid, pid); // also here, so the group exists before any kill below
     size_t used = 0;
-    double deadline = time_mono() + CAPTURE_DEADLINE;
+    double limit = CAPTURE_DEADLINE;
+    const char *env = getenv("SWEEP_CAPTURE_DEADLINE");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (*end == 0 && v > 0 && v < 86400) limit = v;
+    }
+    double deadline = time_mono() + limit;
     bool killed = false;
     for (;;) {
         double left = deadline - time_mono();
         if (left <= 0 && !killed) {
+            kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             killed = true;
         }
+        if (killed && left < -1.0) break; // something outside the group still writes
         struct pollfd p = {.fd = pfd[0], .events = POLLIN};
         int pr = poll(&p, 1, killed ? 1000 : (int)(left * 1000) + 1);
         if (pr < 0 && errno == EINTR) continue;

@@ -3,7 +3,9 @@
  * stop, extra arguments split at blanks, the worker's argv after "--"), the
  * local launcher's plain copy, step names, and what an exit status means
  * under each launcher (the worker's code, a signal as 128+N, the cluster's
- * failures). tests/slurm/ runs the same code against a real Slurm. */
+ * failures), and the start-up check's deadline against a fake srun that
+ * leaves a child writing to its output. tests/slurm/ runs the same code
+ * against a real Slurm. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +14,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "errors.h"
@@ -140,12 +147,93 @@ static void test_exit_meaning(void **state)
     config_free(&c);
 }
 
+/* Whether process PID is gone (or a zombie nobody reaps). */
+static int process_gone(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
+}
+
+/* An srun that hangs, with a silent child holding its output open and a
+ * writer that left its process group (setsid) spamming that output forever:
+ * launcher_check still returns soon after the deadline
+ * (SWEEP_CAPTURE_DEADLINE, 1 s here) and says srun failed; the silent child
+ * is killed with srun (its process group), and the writer dies of SIGPIPE
+ * once the output is no longer read. Either fault hangs the test (its
+ * timeout) or leaves a process that the loops below wait for. */
+static void test_check_deadline_kills_the_group(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_launcher.XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char dirbuf[512];
+    snprintf(dirbuf, sizeof dirbuf, "%s/test_launcher.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    char *d = mkdtemp(dirbuf);
+    if (!d) d = mkdtemp(dir);
+    assert_non_null(d);
+    char srun[600], pidfile[600];
+    snprintf(srun, sizeof srun, "%s/srun", d);
+    snprintf(pidfile, sizeof pidfile, "%s/writer.pid", d);
+    FILE *f = fopen(srun, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\nsleep 600 &\necho $! >'%s'\n"
+            "setsid sh -c 'echo $$ >\"$0\"; while :; do echo spam; sleep 0.02; done' '%s.w' &\n"
+            "sleep 600\n",
+            pidfile, pidfile);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(srun, 0755), 0);
+    const char *old_path = getenv("PATH");
+    char *saved = old_path ? strdup(old_path) : NULL;
+    char path[1200];
+    snprintf(path, sizeof path, "%s:/usr/bin:/bin", d);
+    setenv("PATH", path, 1);
+    setenv("SWEEP_CAPTURE_DEADLINE", "1", 1);
+
+    sweepd_config c;
+    config_defaults(&c);
+    c.launcher = LAUNCH_SLURM;
+    char msg[512];
+    int rc = launcher_check(&c, msg, sizeof msg);
+    assert_int_equal(rc, ERR_IO);
+    assert_non_null(strstr(msg, "srun --version failed (exit status 137)"));
+
+    for (int k = 0; k < 2; k++) {
+        char name[640];
+        snprintf(name, sizeof name, k ? "%s.w" : "%s", pidfile);
+        f = fopen(name, "r");
+        assert_non_null(f);
+        long pid = 0;
+        assert_int_equal(fscanf(f, "%ld", &pid), 1);
+        fclose(f);
+        unlink(name);
+        assert_true(pid > 1);
+        while (!process_gone(pid)) // a survivor hangs the test (its timeout)
+            usleep(10000);
+    }
+
+    if (saved) setenv("PATH", saved, 1);
+    free(saved);
+    unsetenv("SWEEP_CAPTURE_DEADLINE");
+    config_free(&c);
+    unlink(srun);
+    rmdir(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_names),   cmocka_unit_test(test_local_argv_is_a_copy),
         cmocka_unit_test(test_slurm_argv),   cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_exit_meaning),
+        cmocka_unit_test(test_check_deadline_kills_the_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
