@@ -232,8 +232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_names),   cmocka_unit_test(test_local_argv_is_a_copy),
         cmocka_unit_test(test_slurm_argv),   cmocka_unit_test(test_config_values),
-        cmocka_unit_test(test_exit_meaning),
-        cmocka_unit_test(test_check_deadline_kills_the_group),
+        cmocka_unit_test(test_exit_meaning), cmocka_unit_test(test_check_deadline_kills_the_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
