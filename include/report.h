@@ -118,6 +118,7 @@ typedef struct {
     char *started_at;     // (owned, NULL when unset)
     char *finished_at;    // (owned, NULL when unset)
     char *error;          // jobs.error (owned, NULL when unset)
+    char *test_error;     // jobs.test_error: why no test accuracy (owned, NULL when unset)
     int64_t trials_total; // jobs.trials_total
     int64_t counts[6];    // trials per state: queued, running, completed, failed, cancelled,
                           // pruned

@@ -230,6 +230,12 @@ static void summary(FILE *f, const report_data *d)
                 "%.4f <span style=\"font-size:.7em;font-weight:normal\">(trial number %d, id "
                 "%lld, on the test set)</span>",
                 c->test_accuracy, c->number, (long long)c->id);
+    } else if (d->test_error) {
+        fputs("- <span style=\"font-size:.7em;font-weight:normal\">(the test-set evaluation "
+              "failed: ",
+              f);
+        report_html(f, d->test_error);
+        fputs(")</span>", f);
     } else {
         fputs("- <span style=\"font-size:.7em;font-weight:normal\">(no test-set evaluation)</span>",
               f);

@@ -26,7 +26,7 @@
 #include "report.h"
 
 #define EVAL_MAX_BYTES (64u << 20) // a larger eval.ndjson is not read
-#define MIN_SCHEMA 5               // trials.pruned_epoch and trial_rungs
+#define MIN_SCHEMA 6               // trials.pruned_epoch, trial_rungs, jobs.test_error
 
 /* The objective's column of a table aliased A ("t" or "m"), by the job's
  * metric ?2. */
@@ -38,7 +38,7 @@
 static const char SQL_VERSION[] = "PRAGMA user_version";
 static const char SQL_JOB[] =
     "SELECT name, state, strategy, objective_metric, objective_goal, spec_json, submitted_at,"
-    " started_at, finished_at, error, trials_total FROM jobs WHERE id = ?1";
+    " started_at, finished_at, error, trials_total, test_error FROM jobs WHERE id = ?1";
 /* ?1 job, ?2 metric, ?3 1 when maximizing. */
 #define PRUNED_BEST                                                                                \
     "(SELECT CASE WHEN ?3 THEN MAX(v) ELSE MIN(v) END FROM (SELECT " OBJECTIVE(                    \
@@ -103,6 +103,7 @@ void report_data_free(report_data *d)
     free(d->started_at);
     free(d->finished_at);
     free(d->error);
+    free(d->test_error);
     for (size_t i = 0; i < d->n_params; i++)
         param_free(&d->params[i]);
     free(d->params);
@@ -291,6 +292,7 @@ static int load_job(sqlite3 *db, report_data *d, char *msg, size_t msglen)
     d->finished_at = dup_col(st, 8);
     d->error = dup_col(st, 9);
     d->trials_total = sqlite3_column_int64(st, 10);
+    d->test_error = dup_col(st, 11);
     if (!d->name || !d->state || !d->strategy || !d->metric) {
         rc = err_set(msg, msglen, ERR_NOMEM, "out of memory");
         goto done;

@@ -376,6 +376,18 @@ static void test_render(void **state)
     assert_int_equal(count(buf, "<rect class=\"cell\""), 4);
     assert_int_equal(count(buf, "<tr class=\"failure\""), 2);
     assert_non_null(strstr(buf, "0.6500"));
+    assert_null(strstr(buf, "evaluation failed"));
+    free(buf);
+    /* No chosen model because the test-set evaluation failed: the reason. */
+    d->chosen = -1;
+    d->trials[2].has_test = false;
+    d->test_error = strdup("cannot read <t>/best.safetensors");
+    f = open_memstream(&buf, &len);
+    report_render(f, d);
+    fclose(f);
+    assert_non_null(
+        strstr(buf, "(the test-set evaluation failed: cannot read &lt;t&gt;/best.safetensors)"));
+    assert_null(strstr(buf, "no test-set evaluation"));
     free(buf);
     report_data_free(d);
 }
@@ -416,6 +428,7 @@ static void test_db_load(void **state)
              "VALUES (1, 'j', '{\"space\":{\"lr\":{\"log_uniform\":[0.001,0.1]},"
              "\"freeze\":[\"none\",\"all\"],\"epochs\":[2],\"junk\":{\"x\":1}}}', 'random', "
              "'2026-01-01T00:00:00.000Z', 'maximize')");
+    exec(db, "UPDATE jobs SET test_error = 'eval: out of memory' WHERE id = 1");
     /* Trials finish in the order 2, 0, 1; 3 is still queued. */
     snprintf(sql, sizeof sql,
              "INSERT INTO trials (id, job_id, number, state, params_json, seed, finished_at, "
@@ -440,6 +453,7 @@ static void test_db_load(void **state)
 
     report_data *d = NULL;
     assert_int_equal(report_db_load(path, 1, &d, msg, sizeof msg), 0);
+    assert_string_equal(d->test_error, "eval: out of memory");
     assert_int_equal(d->n_params, 3); // epochs, freeze, lr by name; "junk" is no search
     assert_string_equal(d->params[0].name, "epochs");
     assert_string_equal(d->params[1].name, "freeze");
