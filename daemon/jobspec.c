@@ -352,6 +352,9 @@ static int parse_dist(const json_t *v, const char *path, const char *key, int *k
     }
     if (!(*a <= *b))
         return err_set(msg, msglen, ERR_RANGE, "%s: low %g is above high %g", p, *a, *b);
+    if (!isfinite(*b - *a))
+        return err_set(msg, msglen, ERR_RANGE, "%s: the range from %g to %g is too wide", p, *a,
+                       *b);
     if (k == 1 && !(*a > 0))
         return err_set(msg, msglen, ERR_RANGE, "%s: log_uniform needs low > 0, got %g", p, *a);
     *kind = k;

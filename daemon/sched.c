@@ -653,10 +653,11 @@ static bool live_figures(void *ud, int64_t job_id, store_live *out)
 static int load_job(void *ud, const store_job_row *r)
 {
     sweepd *d = ud;
-    char tmp[512];
+    char tmp[512] = "no spec stored";
     const char *text = r->spec_json;
     json_t *spec = text ? jx_parse(text, strlen(text), tmp, sizeof tmp) : NULL;
     jobspec js;
+    memset(&js, 0, sizeof js); // freed below also when the stored text is not JSON
     int prc = spec ? jobspec_parse(&js, spec, 0, r->seed, tmp, sizeof tmp) : ERR_PARSE;
     json_decref(spec);
     sjob *j = job_new(r->id, r->running ? JS_RUNNING : JS_QUEUED, r->uid, r->max_parallel,
@@ -671,6 +672,7 @@ static int load_job(void *ud, const store_job_row *r)
     if (prc != 0) {
         /* A stored spec that no longer parses: the job cannot run. */
         log_error("job %lld: stored spec unusable (%s); marking it failed", (long long)r->id, tmp);
+        free(j->name);
         j->name = strdup("?");
         j->error = strdup("stored job spec could not be read on restart");
         append_job(d, j);

@@ -163,7 +163,7 @@ static int check_dims(const suggest_dim *dims, int nd, char *msg, size_t msglen)
         if (s->kind != SUGGEST_UNIFORM && s->kind != SUGGEST_LOG && s->kind != SUGGEST_INT)
             return err_set(msg, msglen, ERR_INVALID, "dimension %d: unknown kind %d", d,
                            (int)s->kind);
-        if (!isfinite(s->lo) || !isfinite(s->hi) || s->lo > s->hi)
+        if (!isfinite(s->lo) || !isfinite(s->hi) || s->lo > s->hi || !isfinite(s->hi - s->lo))
             return err_set(msg, msglen, ERR_INVALID,
                            "dimension %d: bounds [%g, %g] are not finite and ordered", d, s->lo,
                            s->hi);
@@ -466,7 +466,11 @@ static double kernel_logpdf(const parzen *p, const model_dim *m, int nd, int k, 
         if (m[d].constant) continue;
         double mu = p->mu[k * nd + d];
         if (m[d].kind == SUGGEST_CHOICE) {
-            sum += log((p->eps + (y[d] == mu)) / (1.0 + m[d].n_choices * p->eps));
+            /* The prior kernel (mu -1) is uniform over the categories, as
+             * tpe_draw draws it; the others put mass 1 on theirs plus eps on
+             * every category. */
+            sum += mu < 0 ? -log((double)m[d].n_choices)
+                          : log((p->eps + (y[d] == mu)) / (1.0 + m[d].n_choices * p->eps));
             continue;
         }
         double s = p->sigma[k * nd + d], z = (y[d] - mu) / s;

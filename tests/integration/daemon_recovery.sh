@@ -133,6 +133,18 @@ wait_for 20 job_ended "$J6"
 is "job 6 done with its test accuracy" "$(job_state "$J6")/$(sq "SELECT test_accuracy FROM trials WHERE job_id=$J6")" "done/0.66"
 is "one evaluation ran to its end" "$(wc -l <"$T/t6/evals")" 1
 is "no pid left on the row" "$(sq "SELECT count(*) FROM trials WHERE job_id=$J6 AND pid IS NOT NULL")" 0
+
+# 7. A stored spec that is no longer JSON (a damaged row): on restart the
+#    job is marked failed with the reason, the daemon keeps running.
+mkdata "$T/d7" '{"default":{"sleep":5}}'
+J7=$(dc get "{\"op\":\"submit\",\"job\":{\"name\":\"damaged\",\"data\":{\"train\":\"$T/d7\"},\"model\":{\"weights\":null},\"space\":{\"lr\":[0.1],\"epochs\":[1]}}}" 'r.get("job")')
+stop_daemon
+sq "UPDATE jobs SET spec_json = '{\"name\": \"damag' WHERE id = $J7"
+start_daemon --config "$T/sweepd.conf" --workers 2
+check "daemon up after a job whose stored spec is not JSON" ping_ok
+wait_for 10 job_ended "$J7"
+is "that job failed with the reason" "$(job_state "$J7")|$(sq "SELECT error FROM jobs WHERE id=$J7")" "failed|stored job spec could not be read on restart"
+like "the log says what could not be read" "$(cat "$DLOG")" "job $J7: stored spec unusable \\("
 stop_daemon
 is "final SIGTERM exits 0" "$?" "0"
 done_testing

@@ -458,6 +458,9 @@ static void test_errors(void **state)
         {"\"strategy\":\"random\",\"trials\":0", "trials: "},
         {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"dropout\":{\"uniform\":[0.5,0.1]}}",
          "space.dropout.uniform: low 0.5 is above high 0.1"},
+        {"\"strategy\":\"tpe\",\"trials\":2,\"space\":{\"weight_decay\":{\"uniform\":[-1e308,1e308]"
+         "}}",
+         "space.weight_decay.uniform: the range from -1e+308 to 1e+308 is too wide"},
         {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"lr\":{\"log_uniform\":[0,0.1]}}",
          "space.lr.log_uniform: log_uniform needs low > 0"},
         {"\"strategy\":\"random\",\"trials\":2,\"space\":{\"batch_size\":{\"uniform\":[8,64]}}",
