@@ -57,7 +57,7 @@ AUX_SRC    := $(wildcard tests/aux/*.c)
 AUX_BIN    := $(AUX_SRC:tests/aux/%.c=$(BUILD)/tests/%)
 BINS       := $(BUILD)/sweepd $(BUILD)/sweepctl $(BUILD)/sweep-worker
 
-.PHONY: all deps need-libs need-cmocka check unit-tests test-bins bench demo fuzz clean format install
+.PHONY: all deps need-libs need-cmocka check unit-tests test-bins bench demo demo-archs fuzz clean format install
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -135,6 +135,11 @@ fuzz:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@etc/demo
+
+# The demo, then a search over the architecture among three narrow families.
+demo-archs: deps
+	@$(MAKE) --no-print-directory all
+	@DEMO_ARCHS="resnet18 vgg11_bn inception_v3" etc/demo
 
 format:
 	@etc/install-deps --format

@@ -32,7 +32,7 @@ static const arch_info table[] = {
 #undef ARCH_ROW
 };
 
-static const char *const names[] = {
+const char *const arch_name_choices[] = {
 #define ARCH_NAME(name, ...) name,
     ARCH_TABLE(ARCH_NAME)
 #undef ARCH_NAME
@@ -64,7 +64,7 @@ const arch_info *arch_match(arch_block block, const int blocks[4])
 
 const char *const *arch_names(void)
 {
-    return names;
+    return arch_name_choices;
 }
 
 /* Appends ", "-separated item S (the first without separator) to BUF (N

@@ -8,7 +8,8 @@
  * Defaults (documented in README.md): lr 0.01, batch_size 32, epochs 5,
  * dropout 0.0, weight_decay 0.0, l1 0.0, momentum 0.9, optimizer "sgd",
  * freeze "none", augment false (also true or "light"), lr_schedule
- * "constant", warmup_epochs 0, nesterov false, label_smoothing 0.0. */
+ * "constant", warmup_epochs 0, nesterov false, label_smoothing 0.0; arch
+ * not set (-1: the model's). */
 #include "params.h"
 
 #include "arch.h"
@@ -23,7 +24,8 @@
 const char *const params_keys[] = {
     "lr",          "batch_size",    "epochs",    "dropout",         "weight_decay",
     "l1",          "momentum",      "optimizer", "freeze",          "augment",
-    "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing", NULL,
+    "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing", "arch",
+    NULL,
 };
 
 static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};
@@ -64,6 +66,7 @@ static const param_def param_defs[] = {
     {"warmup_epochs", PK_INT, OFF(warmup_epochs), 0, 10000, NULL},
     {"nesterov", PK_BOOL, OFF(nesterov), 0, 0, NULL},
     {"label_smoothing", PK_UNIT_OPEN, OFF(label_smoothing), 0, 0, NULL},
+    {"arch", PK_CHOICE, OFF(arch), 0, 0, arch_name_choices},
 };
 #undef OFF
 #define N_DEFS (sizeof param_defs / sizeof param_defs[0])
@@ -85,6 +88,7 @@ void params_defaults(trial_params *p)
     p->warmup_epochs = 0;
     p->nesterov = false;
     p->label_smoothing = 0.0;
+    p->arch = -1;
 }
 
 static const param_def *find_def(const char *key)
@@ -175,6 +179,8 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
         if (idx < 0) return idx;
         if (d->choices == arch_freeze_choices) {
             p->freeze = (freeze_kind)idx;
+        } else if (d->choices == arch_name_choices) {
+            p->arch = idx;
         } else if (d->choices == optim_names) {
             p->optimizer = (optim_kind)idx;
         } else {
@@ -184,6 +190,15 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
     }
     }
     return err_set(msg, msglen, ERR_INTERNAL, "%s: unhandled parameter kind", where);
+}
+
+/* Entries of arch_name_choices. */
+static int arch_choice_count(void)
+{
+    int n = 0;
+    while (arch_name_choices[n])
+        n++;
+    return n;
 }
 
 int params_check(const trial_params *p, const char *path, char *msg, size_t msglen)
@@ -220,9 +235,10 @@ int params_check(const trial_params *p, const char *path, char *msg, size_t msgl
         }
     }
     if ((unsigned)p->optimizer > OPTIM_ADAMW || (unsigned)p->lr_schedule > SCHED_STEP ||
-        (unsigned)p->freeze >= FREEZE_KIND_COUNT || (unsigned)p->augment > AUGMENT_LIGHT) {
+        (unsigned)p->freeze >= FREEZE_KIND_COUNT || (unsigned)p->augment > AUGMENT_LIGHT ||
+        p->arch < -1 || p->arch >= arch_choice_count()) {
         return err_set(msg, msglen, ERR_RANGE,
-                       "%s: invalid optimizer, schedule, freeze or augment value",
+                       "%s: invalid optimizer, schedule, freeze, augment or arch value",
                        (path && *path) ? path : "params");
     }
     if (p->warmup_epochs >= p->epochs) {
@@ -276,6 +292,7 @@ json_t *params_to_json(const trial_params *p)
     bad |= put(o, "warmup_epochs", json_integer(p->warmup_epochs));
     bad |= put(o, "nesterov", json_boolean(p->nesterov));
     bad |= put(o, "label_smoothing", json_real(p->label_smoothing));
+    if (p->arch >= 0) bad |= put(o, "arch", json_string(arch_name_choices[p->arch]));
     if (bad) {
         json_decref(o);
         return NULL;

@@ -55,6 +55,10 @@ void jobspec_free(jobspec *js)
     free(js->test);
     free(js->arch);
     free(js->weights);
+    for (size_t i = 0; i < js->n_archs; i++) {
+        free(js->archs[i].arch);
+        free(js->archs[i].weights);
+    }
     free(js->metric);
     free(js->trials);
     jobspec_space_free(&js->space);
@@ -190,7 +194,11 @@ static int parse_model(jobspec *js, const json_t *job, unsigned flags, char *msg
                        arch_list_string(list, sizeof list), s);
     }
     js->arch = strdup(s);
-    rc = jx_get_string(model, "model", "weights", false, true, &s, msg, msglen);
+    /* An object names one file per architecture of space.arch
+     * (parse_arch_search checks it against the space). */
+    rc = json_is_object(json_object_get(model, "weights"))
+             ? 1
+             : jx_get_string(model, "model", "weights", false, true, &s, msg, msglen);
     if (rc < 0) return rc;
     if (rc == 0) {
         if (!*s)
@@ -865,9 +873,9 @@ static int parse_warm(jobspec *js, const json_t *job, bool tpe, char *msg, size_
  * be a freeze point of JS's model family (arch.h's one table, which the
  * worker's engine reads too). Skipped for a name of no known family (the
  * worker checks what it builds). */
-static int check_freeze_family(const jobspec *js, const json_t *job, char *msg, size_t msglen)
+static int check_freeze_arch(const char *arch, const json_t *job, char *msg, size_t msglen)
 {
-    const arch_info *a = arch_find(js->arch);
+    const arch_info *a = arch_find(arch);
     if (!a) return 0;
     const json_t *fixed = json_object_get(job, "fixed"), *space = json_object_get(job, "space");
     const json_t *fv = json_object_get(fixed, "freeze"), *sv = json_object_get(space, "freeze");
@@ -883,9 +891,100 @@ static int check_freeze_family(const jobspec *js, const json_t *job, char *msg, 
         char list[256];
         return err_set(msg, msglen, ERR_RANGE,
                        "%s: \"%s\" is not a freeze point of %s (expected one of %s)", path,
-                       json_string_value(v), js->arch,
+                       json_string_value(v), arch,
                        arch_freeze_list_string(a->family, list, sizeof list));
     }
+    return 0;
+}
+
+/* check_freeze_arch for JS's architecture, or each one it searches. */
+static int check_freeze_family(const jobspec *js, const json_t *job, char *msg, size_t msglen)
+{
+    if (js->n_archs == 0) return check_freeze_arch(js->arch, job, msg, msglen);
+    for (size_t i = 0; i < js->n_archs; i++) {
+        int rc = check_freeze_arch(js->archs[i].arch, job, msg, msglen);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* space.arch of JOB (already checked by parse_space: a list of known names)
+ * into JS->archs, with model.weights (an object: one file or null per listed
+ * architecture, no other key; null: all from scratch); model.arch and
+ * fixed.arch are refused with it, an object model.weights without it. */
+static int parse_arch_search(jobspec *js, const json_t *job, unsigned flags, char *msg,
+                             size_t msglen)
+{
+    const json_t *model = json_object_get(job, "model");
+    const json_t *w = json_object_get(model, "weights");
+    const json_t *sa = json_object_get(json_object_get(job, "space"), "arch");
+    if (json_object_get(json_object_get(job, "fixed"), "arch"))
+        return err_set(msg, msglen, ERR_INVALID,
+                       "fixed.arch: the architecture is model.arch (or space.arch, to search it)");
+    if (!sa) {
+        if (json_is_object(w))
+            return err_set(msg, msglen, ERR_TYPE,
+                           "model.weights: an object (one file per architecture) needs space.arch; "
+                           "expected a path or null");
+        return 0;
+    }
+    if (js->arch_given)
+        return err_set(msg, msglen, ERR_INVALID,
+                       "model.arch: not with space.arch (which lists the architectures searched)");
+    if (json_is_string(w))
+        return err_set(msg, msglen, ERR_TYPE,
+                       "model.weights: with space.arch, expected an object naming each listed "
+                       "architecture's weights file (or null for all from scratch)");
+    for (size_t i = 0; i < json_array_size(sa); i++) {
+        const char *name = json_string_value(json_array_get(sa, i));
+        if (!name) return err_set(msg, msglen, ERR_TYPE, "space.arch[%zu]: expected a name", i);
+        bool seen = false;
+        for (size_t k = 0; k < js->n_archs; k++)
+            seen |= !strcmp(js->archs[k].arch, name);
+        if (seen) continue;
+        if (js->n_archs == JOBSPEC_MAX_ARCHS)
+            return err_set(msg, msglen, ERR_TOOBIG, "space.arch: more than %d architectures",
+                           JOBSPEC_MAX_ARCHS);
+        const json_t *f = json_is_object(w) ? json_object_get(w, name) : NULL;
+        char key[128];
+        snprintf(key, sizeof key, "model.weights.%s", name);
+        if (json_is_object(w) && !f)
+            return err_set(msg, msglen, ERR_INVALID,
+                           "space.arch[%zu]: \"%s\" has no entry in model.weights (its file, or "
+                           "null to train it from scratch)",
+                           i, name);
+        if (f && !json_is_null(f) && !(json_is_string(f) && *json_string_value(f))) {
+            char desc[64];
+            jx_describe(f, desc, sizeof desc);
+            return err_set(msg, msglen, ERR_TYPE, "%s: expected a path or null, got %s", key,
+                           desc);
+        }
+        jobspec_arch *a = &js->archs[js->n_archs++];
+        a->arch = strdup(name);
+        a->weights = json_is_string(f) ? strdup(json_string_value(f)) : NULL;
+        if (!a->arch || (json_is_string(f) && !a->weights)) return ERR_NOMEM;
+        int rc;
+        if (a->weights && (flags & JOBSPEC_CHECK_PATHS) &&
+            (rc = check_path(key, a->weights, false, msg, msglen)))
+            return rc;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)w, k, v)
+    {
+        bool listed = false;
+        for (size_t i = 0; i < js->n_archs; i++)
+            listed |= !strcmp(js->archs[i].arch, k);
+        if (!listed)
+            return err_set(msg, msglen, ERR_INVALID, "model.weights.%s: %s is not in space.arch",
+                           k, k);
+    }
+    /* arch describes the first, for what shows one model (sweepctl submit). */
+    char *first = strdup(js->archs[0].arch);
+    if (!first) return ERR_NOMEM;
+    free(js->arch);
+    js->arch = first;
+    js->arch_from = "space";
     return 0;
 }
 
@@ -955,9 +1054,11 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     if (!space) space = empty = json_object();
     if (!space) return ERR_NOMEM;
     rc = parse_space(&js->space, space, &base, strat == 0, msg, msglen);
+    if (rc == 0) rc = parse_arch_search(js, job, flags, msg, msglen);
     if (rc == 0) rc = parse_counts(js, job, space, strat, msg, msglen);
     if (rc == 0) rc = parse_warm(js, job, strat == 3, msg, msglen);
-    if (rc == 0 && (!js->weights || js->arch_given)) rc = check_freeze_family(js, job, msg, msglen);
+    if (rc == 0 && (!js->weights || js->arch_given || js->n_archs))
+        rc = check_freeze_family(js, job, msg, msglen);
     /* Without JOBSPEC_EXPAND (re-reading a stored, already checked job) the
      * space is not expanded again. */
     if (rc == 0 && (flags & JOBSPEC_EXPAND)) rc = expand(js, space, msg, msglen);
@@ -965,22 +1066,59 @@ int jobspec_parse(jobspec *js, const json_t *job, unsigned flags, uint64_t defau
     return rc;
 }
 
+/* The trial spec's "model" for architecture ARCH with WEIGHTS (NULL: from
+ * scratch); ARCH NULL leaves it out (the weights' decides). A new object. */
+static json_t *model_object(const jobspec *js, const char *arch, const char *weights)
+{
+    json_t *model = json_object();
+    if (!model) return NULL;
+    int bad = 0;
+    if (arch) bad |= json_object_set_new(model, "arch", json_string(arch));
+    bad |= json_object_set_new(model, "input_size", json_integer(js->input_size));
+    bad |= json_object_set_new(model, "weights", weights ? json_string(weights) : json_null());
+    if (!weights) bad |= json_object_set_new(model, "width", json_integer(js->width));
+    if (bad) {
+        json_decref(model);
+        return NULL;
+    }
+    return model;
+}
+
+static json_t *jobspec_trial_template_one(const jobspec *js);
+
 json_t *jobspec_trial_template(const jobspec *js)
+{
+    if (js->n_archs > 0) {
+        json_t *t = jobspec_trial_template_one(js);
+        json_t *models = t ? json_object() : NULL;
+        if (!models) goto fail_archs;
+        if (json_object_set_new(t, "models", models)) goto fail_archs;
+        for (size_t i = 0; i < js->n_archs; i++) {
+            json_t *m = model_object(js, js->archs[i].arch, js->archs[i].weights);
+            if (!m || json_object_set_new(models, js->archs[i].arch, m)) goto fail_archs;
+            if (i == 0 && json_object_set(t, "model", m)) goto fail_archs;
+        }
+        return t;
+    fail_archs:
+        json_decref(t);
+        return NULL;
+    }
+    return jobspec_trial_template_one(js);
+}
+
+/* The template of a job with one architecture. */
+static json_t *jobspec_trial_template_one(const jobspec *js)
 {
     json_t *data = json_pack("{s:s, s:f}", "train", js->train, "val_fraction", js->val_fraction);
     /* Without model.arch the weights' structure decides (jobspec_check_files
      * wrote a known one into the job), so the worker checks nothing. */
-    json_t *model = json_object();
-    if (model && (js->arch_given || !js->weights))
-        json_object_set_new(model, "arch", json_string(js->arch));
-    if (model) json_object_set_new(model, "input_size", json_integer(js->input_size));
+    json_t *model =
+        model_object(js, js->arch_given || !js->weights ? js->arch : NULL, js->weights);
     json_t *obj = json_pack("{s:s, s:s}", "metric", js->metric, "goal",
                             js->maximize ? "maximize" : "minimize");
     if (!data || !model || !obj) goto fail;
     json_object_set_new(data, "val", js->val ? json_string(js->val) : json_null());
     json_object_set_new(data, "test", js->test ? json_string(js->test) : json_null());
-    json_object_set_new(model, "weights", js->weights ? json_string(js->weights) : json_null());
-    if (!js->weights) json_object_set_new(model, "width", json_integer(js->width));
     json_t *t = json_pack("{s:o, s:o, s:o}", "data", data, "model", model, "objective", obj);
     return t;
 fail:
@@ -990,22 +1128,45 @@ fail:
     return NULL;
 }
 
+/* A path of a job: data.train, data.val, data.test, model.weights, and
+ * model.weights.ARCH of each searched architecture. */
+typedef struct {
+    char key[96];     // key path for messages
+    json_t *holder;   // the object holding it in JOB, or NULL
+    const char *name; // its name there
+    char **slot;      // the path in JS
+    bool data;        // a data folder (class folders checked)
+} job_path;
+
+/* JS's paths into OUT (room for 4 + JOBSPEC_MAX_ARCHS); returns how many. */
+static size_t job_paths(jobspec *js, json_t *job, job_path *out)
+{
+    json_t *data = job ? json_object_get(job, "data") : NULL;
+    json_t *model = job ? json_object_get(job, "model") : NULL;
+    json_t *w = json_object_get(model, "weights");
+    size_t n = 0;
+    out[n++] = (job_path){"data.train", data, "train", &js->train, true};
+    out[n++] = (job_path){"data.val", data, "val", &js->val, true};
+    out[n++] = (job_path){"data.test", data, "test", &js->test, true};
+    out[n++] = (job_path){"model.weights", model, "weights", &js->weights, false};
+    for (size_t i = 0; i < js->n_archs; i++) {
+        job_path *p = &out[n++];
+        *p = (job_path){"", json_is_object(w) ? w : NULL, js->archs[i].arch, &js->archs[i].weights,
+                        false};
+        snprintf(p->key, sizeof p->key, "model.weights.%s", js->archs[i].arch);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!json_is_object(out[i].holder)) out[i].holder = NULL;
+    return n;
+}
+
 int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_roots,
                         const char *roots_text, char *msg, size_t msglen)
 {
     if (n_roots <= 0) return 0;
-    struct {
-        const char *key;  // key path for messages
-        const char *obj;  // object holding it in JOB
-        const char *name; // its name there
-        char **slot;      // the path in JS
-    } paths[] = {
-        {"data.train", "data", "train", &js->train},
-        {"data.val", "data", "val", &js->val},
-        {"data.test", "data", "test", &js->test},
-        {"model.weights", "model", "weights", &js->weights},
-    };
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    job_path paths[4 + JOBSPEC_MAX_ARCHS];
+    size_t np = job_paths(js, job, paths);
+    for (size_t i = 0; i < np; i++) {
         const char *p = *paths[i].slot;
         if (!p) continue;
         char real[PATH_MAX];
@@ -1023,16 +1184,15 @@ int jobspec_check_roots(jobspec *js, json_t *job, char *const *roots, int n_root
         /* The data folders' class folders, by the rule within the roots
          * (jobspec_parse with JOBSPEC_ROOTS left them to here). */
         int rc = 0;
-        if (strcmp(paths[i].obj, "data") == 0)
+        if (paths[i].data)
             rc = check_classes(paths[i].key, real, i == 0, roots, n_roots, msg, msglen);
         if (rc) return rc;
         char *dup = strdup(real);
         if (!dup) return ERR_NOMEM;
         free(*paths[i].slot);
         *paths[i].slot = dup;
-        json_t *o = job ? json_object_get(job, paths[i].obj) : NULL;
-        if (json_is_object(o) && json_object_set_new(o, paths[i].name, json_string(real)) != 0)
-            return ERR_NOMEM;
+        json_t *o = paths[i].holder;
+        if (o && json_object_set_new(o, paths[i].name, json_string(real)) != 0) return ERR_NOMEM;
     }
     return 0;
 }
@@ -1084,26 +1244,18 @@ fail:
 
 int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
 {
-    struct {
-        const char *obj;  // object holding it in JOB
-        const char *name; // its name there
-        char **slot;      // the path in JS
-    } paths[] = {
-        {"data", "train", &js->train},
-        {"data", "val", &js->val},
-        {"data", "test", &js->test},
-        {"model", "weights", &js->weights},
-    };
+    job_path paths[4 + JOBSPEC_MAX_ARCHS];
+    size_t np = job_paths(js, job, paths);
     char cwd[PATH_MAX];
     bool have_cwd = false;
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    for (size_t i = 0; i < np; i++) {
         const char *p = *paths[i].slot;
         if (!p) continue;
         char *joined = NULL;
         if (p[0] != '/') {
             if (!have_cwd && !getcwd(cwd, sizeof cwd))
-                return err_set_errno(msg, msglen, ERR_IO, errno, "%s.%s: cannot resolve %s",
-                                     paths[i].obj, paths[i].name, p);
+                return err_set_errno(msg, msglen, ERR_IO, errno, "%s: cannot resolve %s",
+                                     paths[i].key, p);
             have_cwd = true;
             if (asprintf(&joined, "%s/%s", cwd, p) < 0) return ERR_NOMEM;
         }
@@ -1113,13 +1265,13 @@ int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen)
         free(joined);
         if (!abs)
             return err_set_errno(msg, msglen, e == ENOMEM ? ERR_NOMEM : ERR_IO, e,
-                                 "%s.%s: cannot resolve %s", paths[i].obj, paths[i].name, p);
+                                 "%s: cannot resolve %s", paths[i].key, p);
         if (!strcmp(abs, p)) {
             free(abs);
             continue;
         }
-        json_t *o = job ? json_object_get(job, paths[i].obj) : NULL;
-        if (json_is_object(o) && json_object_set_new(o, paths[i].name, json_string(abs)) != 0) {
+        json_t *o = paths[i].holder;
+        if (o && json_object_set_new(o, paths[i].name, json_string(abs)) != 0) {
             free(abs);
             return ERR_NOMEM;
         }
@@ -1326,10 +1478,58 @@ done:
     return rc;
 }
 
+/* check_weights for each searched architecture's file: each must hold its
+ * architecture; without model.input_size their input sizes, where they
+ * record one, must agree (that one is then every trial's, stored in JOB). */
+static int check_arch_weights(jobspec *js, json_t *job, char *msg, size_t msglen)
+{
+    char *arch = js->arch, *weights = js->weights;
+    bool given = js->arch_given;
+    const char *from_arch = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < js->n_archs && !rc; i++) {
+        if (!js->archs[i].weights) continue;
+        int size = js->input_size;
+        const char *from = js->input_size_from;
+        /* Its architecture first, for a message that names the entry. */
+        st_header *h = NULL;
+        char tmp[768], name[64];
+        if ((rc = st_header_read(&h, js->archs[i].weights, tmp, sizeof tmp))) {
+            rc = err_set(msg, msglen, rc == ERR_NOMEM ? rc : ERR_INVALID, "model.weights.%s: %s",
+                         js->archs[i].arch, tmp);
+            break;
+        }
+        rc = weights_arch(h, name, sizeof name, msg, msglen);
+        st_header_free(h);
+        if (rc == 0 && strcmp(name, js->archs[i].arch))
+            rc = err_set(msg, msglen, ERR_INVALID,
+                         "model.weights.%s: %s holds a %s (read from its tensor names), not a %s",
+                         js->archs[i].arch, js->archs[i].weights, name, js->archs[i].arch);
+        if (rc) break;
+        js->arch = js->archs[i].arch;
+        js->weights = js->archs[i].weights;
+        js->arch_given = true;
+        rc = check_weights(js, job, msg, msglen);
+        if (rc == 0 && !strcmp(from, "weights") && js->input_size != size)
+            rc = err_set(msg, msglen, ERR_INVALID,
+                         "model.input_size: not given, and the weights of %s are for %d px but "
+                         "those of %s for %d px; give model.input_size",
+                         from_arch, size, js->archs[i].arch, js->input_size);
+        if (rc == 0 && !strcmp(js->input_size_from, "weights") && strcmp(from, "weights"))
+            from_arch = js->archs[i].arch;
+    }
+    js->arch = arch;
+    js->weights = weights;
+    js->arch_given = given;
+    return rc;
+}
+
 int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_roots, char *msg,
                         size_t msglen)
 {
-    int rc = js->weights ? check_weights(js, job, msg, msglen) : 0;
+    int rc = js->n_archs ? check_arch_weights(js, job, msg, msglen)
+             : js->weights ? check_weights(js, job, msg, msglen)
+                           : 0;
     if (!rc) rc = check_freeze_family(js, job, msg, msglen); // the file may have set the arch
     if (!rc) rc = check_class_lists(js, roots, n_roots, msg, msglen);
     return rc;

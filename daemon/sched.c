@@ -910,6 +910,16 @@ static void proc_release(proc *p)
 
 static strial *next_queued(sjob *j);
 
+/* The "model" of a trial of J with PARAMS: its params.arch's when the job
+ * searches the architecture (jobspec_trial_template), else the job's.
+ * Borrowed from J's template. */
+static json_t *trial_model(const sjob *j, const json_t *params)
+{
+    const char *arch = json_string_value(json_object_get(params, "arch"));
+    json_t *m = arch ? json_object_get(json_object_get(j->tmpl, "models"), arch) : NULL;
+    return m ? m : json_object_get(j->tmpl, "model");
+}
+
 /* Queued trials of a job looked at past the first when its features are
  * being built (each look is one read of the trial's params). */
 #define FEATURE_LOOKAHEAD 32
@@ -928,7 +938,7 @@ static char *feature_key(const sjob *j, const json_t *params)
     if (p.freeze == FREEZE_NONE || p.augment != AUGMENT_OFF) return NULL;
     freeze_kind fz = p.freeze == FREEZE_ALL ? FREEZE_LAYER4 : p.freeze;
     json_t *k = json_pack("{s:O?, s:O?, s:s}", "data", json_object_get(j->tmpl, "data"), "model",
-                          json_object_get(j->tmpl, "model"), "freeze", params_freeze_name(fz));
+                          trial_model(j, params), "freeze", params_freeze_name(fz));
     char *txt = k ? json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(k);
     return txt;
@@ -1019,7 +1029,7 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     json_t *spec =
         json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:I, s:s, s:s, s:i}", "trial",
                   (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed, "data",
-                  json_object_get(j->tmpl, "data"), "model", json_object_get(j->tmpl, "model"),
+                  json_object_get(j->tmpl, "data"), "model", trial_model(j, params),
                   "params", params, "objective", json_object_get(j->tmpl, "objective"),
                   "cache_max_mb", (json_int_t)d->cfg->cache_max_mb, "out_dir", out_dir, "cache_dir",
                   cache, "threads", d->cfg->threads_per_worker);

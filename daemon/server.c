@@ -543,11 +543,18 @@ static void op_submit(conn *c, const json_t *req)
     if (rc) {
         send_error(c, code_for(rc), msg);
     } else {
+        /* A job that searches the architecture: every name it lists. */
+        char archs[64 * JOBSPEC_MAX_ARCHS] = "";
+        for (size_t i = 0; i < js.n_archs; i++) {
+            size_t used = strlen(archs);
+            snprintf(archs + used, sizeof archs - used, "%s%s", i ? ", " : "", js.archs[i].arch);
+        }
+        if (js.n_archs == 0) snprintf(archs, sizeof archs, "%s", js.arch);
         log_info("job %lld: model %s (arch from %s), input %d px (from %s)", (long long)job_id,
-                 js.arch, js.arch_from, js.input_size, js.input_size_from);
+                 archs, js.arch_from, js.input_size, js.input_size_from);
         send_json(c, json_pack("{s:b, s:I, s:I, s:I, s:s, s:{s:s, s:s, s:i, s:s}}", "ok", 1, "job",
                                (json_int_t)job_id, "trials", (json_int_t)js.trials_total, "seed",
-                               (json_int_t)js.seed, "name", js.name, "model", "arch", js.arch,
+                               (json_int_t)js.seed, "name", js.name, "model", "arch", archs,
                                "arch_from", js.arch_from, "input_size", js.input_size,
                                "input_size_from", js.input_size_from));
     }

@@ -50,6 +50,8 @@ bool arch_known(const char *name);
 const arch_info *arch_match(arch_block block, const int blocks[4]);
 /* The known names in list order, NULL-terminated (static; for jx_as_enum). */
 const char *const *arch_names(void);
+/* The same list as an array (params.h's `arch` choices: a value is its index). */
+extern const char *const arch_name_choices[];
 /* Writes the known names joined by ", " ("resnet18, resnet34, ...") into
  * BUF (N bytes, truncated to fit, always terminated when N > 0), for
  * messages; returns BUF. */

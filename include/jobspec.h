@@ -43,6 +43,14 @@
  *     rng_derive(seed, N) & JOBSPEC_SEED_MASK (53 bits, exact in any JSON).
  *   - `seed` absent: the caller-supplied default seed is used (the daemon
  *     picks one from the clock and records it in jobs.seed).
+ *   - `space.arch`: a list of architectures (arch.h's names) searched like
+ *     any other choice (params.h's `arch`, written into every trial's
+ *     params). model.arch must then be absent and model.weights an object
+ *     naming each listed architecture's base model (a path, or null for
+ *     from scratch), or null (every one from scratch at model.width);
+ *     fixed.freeze and space.freeze must be freeze points of every listed
+ *     family; model.input_size applies to all of them (without it, the
+ *     weights files' input_size, which must then agree, else 224).
  *   - `pruner`: "none" (default), {"median":{"warmup_epochs":W,
  *     "min_trials":M}} (W >= 0, M >= 1) or {"asha":{"min_epochs":R,
  *     "reduction":ETA}} (R >= 1, ETA >= 2); the rules are in prune.h.
@@ -66,6 +74,7 @@
 #define JOBSPEC_STREAM_TPE UINT64_C(0x747065)          // "tpe": seeds of TPE proposals
 #define JOBSPEC_DEFAULT_STARTUP 10                     // tpe startup_trials when absent
 #define JOBSPEC_MAX_WARM 64                            // warm_start.jobs at most
+#define JOBSPEC_MAX_ARCHS 16                           // architectures space.arch may list
 
 /* One searched key in suggest.h coordinates. */
 typedef struct {
@@ -84,6 +93,12 @@ typedef struct {
     trial_params base;               // defaults with `fixed` applied, before the searched keys
     bool has_relations;              // warmup_epochs or epochs is searched (checked per trial)
 } jobspec_space;
+
+/* One architecture of a job that searches them (space.arch). */
+typedef struct {
+    char *arch;    // arch.h's name, e.g. "vgg11_bn" (owned)
+    char *weights; // its base model, model.weights.<arch>; NULL: from scratch (owned)
+} jobspec_arch;
 
 typedef struct {
     int number;          // position in the job, from 0
@@ -120,6 +135,10 @@ typedef struct {
     int startup_trials;          // tpe: trials expanded at submission (K); else trials_total
     int64_t warm_jobs[JOBSPEC_MAX_WARM]; // tpe warm_start.jobs, in the order given
     size_t n_warm;                       // number of warm_start jobs
+    jobspec_arch archs[JOBSPEC_MAX_ARCHS]; // space.arch's distinct names in the order given, each
+                                           // with its weights (arch, weights and arch_given
+                                           // above then describe the first)
+    size_t n_archs;                        // 0 when the job does not search the architecture
     jobspec_trial *trials;               // n_trials expanded trials (owned); NULL when not expanded
     size_t n_trials;                     // number of expanded trials (tpe: K; else N)
 } jobspec;
@@ -184,7 +203,10 @@ int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_root
 int jobspec_absolute_paths(jobspec *js, json_t *job, char *msg, size_t msglen);
 
 /* The parts of a trial spec shared by all trials of the job, as a new object
- * {"data":{...},"model":{...},"objective":{...}}; caller owns it. */
+ * {"data":{...},"model":{...},"objective":{...}}; caller owns it. A job that
+ * searches the architecture also gets "models": {ARCH: model object, ...},
+ * one per space.arch name: a trial's "model" is the one of its params.arch
+ * ("model" is the first's). */
 json_t *jobspec_trial_template(const jobspec *js);
 
 /* The parameters of point X (SP->nd coordinates, suggest.h units) of space

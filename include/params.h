@@ -5,8 +5,13 @@
  * Keys (README.md "Job spec reference"): lr, batch_size, epochs, dropout, weight_decay, l1,
  * momentum, optimizer, freeze, augment, lr_schedule, warmup_epochs; plus the
  * non-searchable-by-default extras nesterov and label_smoothing, which may
- * still appear in `space` or `fixed`. Defaults are in params_defaults() and
- * documented in README.md. */
+ * still appear in `space` or `fixed`; and arch, the architecture of a job
+ * that searches it (`space.arch`, a list of arch.h's names): not a training
+ * setting but part of the trial's parameters so that every strategy searches
+ * it like any other choice and the database ranks by it. It is written by
+ * params_to_json only when set, and a worker takes it as model.arch (which
+ * the daemon writes too). Defaults are in params_defaults() and documented in
+ * README.md. */
 #ifndef SWEEP_PARAMS_H
 #define SWEEP_PARAMS_H
 
@@ -66,6 +71,8 @@ typedef struct {
     int warmup_epochs;      // linear warmup epochs, 0..epochs-1
     bool nesterov;          // Nesterov momentum (SGD only)
     double label_smoothing; // cross-entropy label smoothing, [0, 1)
+    int arch;               // searched architecture: index in arch_name_choices (arch.h), or
+                            // -1 when the job does not search it (model.arch decides)
 } trial_params;
 
 /* Names of all keys, NULL-terminated, in canonical order. */
@@ -84,7 +91,8 @@ int params_check(const trial_params *p, const char *path, char *msg, size_t msgl
 /* Defaults, then every member of OBJ through params_set, then params_check. */
 int params_from_json(trial_params *p, const json_t *obj, const char *path, char *msg,
                      size_t msglen);
-/* Every key of P as a new JSON object (caller owns the reference). */
+/* Every key of P as a new JSON object (caller owns the reference); "arch"
+ * only when P->arch >= 0. */
 json_t *params_to_json(const trial_params *p);
 
 const char *params_optim_name(optim_kind k);

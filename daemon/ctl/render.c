@@ -606,7 +606,10 @@ int ctl_render(FILE *f, ctl_command cmd, const json_t *reply)
         const json_t *size = json_object_get(model, "input_size");
         const char *afrom = json_string_value(json_object_get(model, "arch_from"));
         if (arch && from && json_is_integer(size)) { // where the daemon took them (issue 20)
-            put_escaped(f, ", model %s", arch);
+            if (afrom && !strcmp(afrom, "space"))
+                put_escaped(f, ", models %s (space.arch)", arch);
+            else
+                put_escaped(f, ", model %s", arch);
             fprintf(f, "%s, input %lld px (%s)",
                     afrom && !strcmp(afrom, "weights") ? " (from the weights)" : "",
                     (long long)json_integer_value(size),

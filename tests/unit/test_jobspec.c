@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "arch.h"
 #include "errors.h"
 #include "jobspec.h"
 #include "jsonx.h"
@@ -887,6 +888,152 @@ static void test_check_files(void **state)
     unlink(r50);
 }
 
+/* space.arch (issue 18): the architecture searched like any choice, one
+ * weights file (or null) per listed architecture, every trial's params
+ * naming its own, the template one model per architecture; the refusals. */
+static void test_arch_search(void **state)
+{
+    (void)state;
+    char text[4096], msg[1024], r18[512], vgg[512], r18b[512];
+    const char *meta32[] = {"input_size", "32", NULL};
+    const char *meta40[] = {"input_size", "40", NULL};
+    snprintf(r18, sizeof r18, "%s", write_weights("a18.safetensors", "resnet18", meta32));
+    snprintf(vgg, sizeof vgg, "%s", write_weights("avgg.safetensors", "vgg11_bn", meta32));
+    snprintf(r18b, sizeof r18b, "%s", write_weights("a18b.safetensors", "resnet18", meta40));
+    jobspec js;
+    json_t *j;
+    /* Grid over arch x lr: arch is in every trial's params. */
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":{\"resnet18\":\"%s\","
+             "\"vgg11_bn\":\"%s\",\"inception_v3\":null},\"width\":8},"
+             "\"space\":{\"arch\":[\"resnet18\",\"vgg11_bn\",\"inception_v3\",\"vgg11_bn\"],"
+             "\"lr\":[0.1,0.01]},\"fixed\":{\"freeze\":\"none\"}}",
+             data_dir, r18, vgg);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0);
+    assert_int_equal(js.n_archs, 3);
+    assert_string_equal(js.archs[1].arch, "vgg11_bn");
+    assert_string_equal(js.archs[1].weights, vgg);
+    assert_null(js.archs[2].weights);
+    assert_string_equal(js.arch_from, "space");
+    assert_int_equal(js.input_size, 32); // from the two files, which agree
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "model"), "input_size")),
+                     32);
+    assert_int_equal(js.n_trials, 8); // a listed value twice runs twice, as in any grid
+    json_t *pj = params_to_json(&js.trials[1].params); // arch last in canonical order
+    assert_string_equal(json_string_value(json_object_get(pj, "arch")), "vgg11_bn");
+    assert_true(json_real_value(json_object_get(pj, "lr")) == 0.1);
+    json_decref(pj);
+    json_t *t = jobspec_trial_template(&js);
+    json_t *models = json_object_get(t, "models");
+    assert_int_equal(json_object_size(models), 3);
+    json_t *mv = json_object_get(models, "vgg11_bn");
+    assert_string_equal(json_string_value(json_object_get(mv, "arch")), "vgg11_bn");
+    assert_string_equal(json_string_value(json_object_get(mv, "weights")), vgg);
+    json_t *mi = json_object_get(models, "inception_v3");
+    assert_true(json_is_null(json_object_get(mi, "weights")));
+    assert_int_equal(json_integer_value(json_object_get(mi, "width")), 8);
+    assert_int_equal(json_integer_value(json_object_get(mi, "input_size")), 32);
+    assert_true(json_equal(json_object_get(t, "model"), json_object_get(models, "resnet18")));
+    json_decref(t);
+    json_decref(j);
+    jobspec_free(&js);
+    /* Random and TPE draw it like any list. */
+    j = job("\"space\":{\"arch\":[\"resnet18\",\"vgg11\"],\"lr\":{\"log_uniform\":[0.001,0.1]}},"
+            "\"strategy\":\"random\",\"trials\":8");
+    assert_int_equal(parse(&js, j, msg, sizeof msg), 0);
+    int seen[2] = {0, 0};
+    for (size_t i = 0; i < js.n_trials; i++) {
+        int a = js.trials[i].params.arch;
+        assert_true(a >= 0);
+        seen[!strcmp(arch_name_choices[a], "vgg11")]++;
+    }
+    assert_true(seen[0] > 0 && seen[1] > 0);
+    jobspec_free(&js);
+    /* Without space.arch, params carry no arch (their JSON is as before). */
+    j = job("\"space\":{\"lr\":[0.1]}");
+    assert_int_equal(parse(&js, j, msg, sizeof msg), 0);
+    assert_int_equal(js.trials[0].params.arch, -1);
+    pj = params_to_json(&js.trials[0].params);
+    assert_null(json_object_get(pj, "arch"));
+    json_decref(pj);
+    jobspec_free(&js);
+
+    /* Refusals, each naming the key. */
+    struct {
+        const char *model, *rest, *want;
+    } bad[] = {
+        {"{\"arch\":\"resnet18\",\"weights\":null}", "\"space\":{\"arch\":[\"vgg11\"]}",
+         "model.arch: not with space.arch"},
+        {"{\"weights\":null}", "\"fixed\":{\"arch\":\"vgg11\"}", "fixed.arch: the architecture is"},
+        {"{\"weights\":{\"resnet18\":null}}", "\"space\":{\"lr\":[0.1]}",
+         "model.weights: an object (one file per architecture) needs space.arch"},
+        {"{\"weights\":\"W\"}", "\"space\":{\"arch\":[\"resnet18\"]}",
+         "model.weights: with space.arch, expected an object"},
+        {"{\"weights\":{\"resnet18\":null}}", "\"space\":{\"arch\":[\"resnet18\",\"vgg11\"]}",
+         "space.arch[1]: \"vgg11\" has no entry in model.weights"},
+        {"{\"weights\":{\"resnet18\":null,\"vgg13\":null}}", "\"space\":{\"arch\":[\"resnet18\"]}",
+         "model.weights.vgg13: vgg13 is not in space.arch"},
+        {"{\"weights\":{\"resnet18\":7}}", "\"space\":{\"arch\":[\"resnet18\"]}",
+         "model.weights.resnet18: expected a path or null, got 7"},
+        {"{\"weights\":{\"resnet18\":\"/nonexistent/x.safetensors\"}}",
+         "\"space\":{\"arch\":[\"resnet18\"]}", "model.weights.resnet18: cannot read"},
+        {"{\"weights\":null}", "\"space\":{\"arch\":[\"resnet18\",\"alexnet\"]}", "space.arch[1]"},
+        {"{\"weights\":null}", "\"space\":{\"arch\":{\"uniform\":[0,1]}},\"strategy\":\"random\"",
+         "space.arch"},
+        {"{\"weights\":null}",
+         "\"space\":{\"arch\":[\"resnet18\",\"vgg11_bn\"]},\"fixed\":{\"freeze\":\"layer3\"}",
+         "fixed.freeze: \"layer3\" is not a freeze point of vgg11_bn"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char model[1200];
+        const char *w = strstr(bad[i].model, "\"W\"");
+        if (w)
+            snprintf(model, sizeof model, "%.*s\"%s\"%s", (int)(w - bad[i].model), bad[i].model,
+                     r18, w + 3);
+        else
+            snprintf(model, sizeof model, "%s", bad[i].model);
+        snprintf(text, sizeof text, "{\"data\":{\"train\":\"%s\"},\"model\":%s,%s}", data_dir,
+                 model, bad[i].rest);
+        j = raw(text);
+        int rc = jobspec_parse(&js, j, JOBSPEC_CHECK_PATHS | JOBSPEC_EXPAND, 1, msg, sizeof msg);
+        if (rc == 0 || !strstr(msg, bad[i].want))
+            fail_msg("case %zu: rc %d, message \"%s\", want \"%s\"", i, rc, msg, bad[i].want);
+        json_decref(j);
+        jobspec_free(&js);
+    }
+    /* The files: each must hold its architecture; input sizes must agree. */
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":{\"resnet18\":\"%s\","
+             "\"vgg11_bn\":\"%s\"}},\"space\":{\"arch\":[\"resnet18\",\"vgg11_bn\"]}}",
+             data_dir, vgg, r18);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "model.weights.resnet18: "));
+    assert_non_null(strstr(msg, "holds a vgg11_bn (read from its tensor names), not a resnet18"));
+    json_decref(j);
+    jobspec_free(&js);
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"weights\":{\"resnet18\":\"%s\","
+             "\"vgg11_bn\":\"%s\"}},\"space\":{\"arch\":[\"vgg11_bn\",\"resnet18\"]}}",
+             data_dir, r18b, vgg);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "the weights of vgg11_bn are for 32 px but those of resnet18 for "
+                                "40 px; give model.input_size"));
+    json_decref(j);
+    jobspec_free(&js);
+    /* ... unless model.input_size is given. */
+    snprintf(text, sizeof text,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_size\":48,\"weights\":{\"resnet18\":"
+             "\"%s\",\"vgg11_bn\":\"%s\"}},\"space\":{\"arch\":[\"vgg11_bn\",\"resnet18\"]}}",
+             data_dir, r18b, vgg);
+    assert_int_equal(check_files(&js, text, &j, msg, sizeof msg), 0);
+    assert_int_equal(js.input_size, 48);
+    json_decref(j);
+    jobspec_free(&js);
+    unlink(r18);
+    unlink(r18b);
+    unlink(vgg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +1053,7 @@ int main(void)
         cmocka_unit_test(test_data_roots),
         cmocka_unit_test(test_absolute_paths),
         cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_arch_search),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

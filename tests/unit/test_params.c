@@ -61,13 +61,13 @@ static void test_keys_list(void **state)
 {
     (void)state;
     const char *want[] = {
-        "lr",          "batch_size",    "epochs",    "dropout",        "weight_decay",
-        "l1",          "momentum",      "optimizer", "freeze",         "augment",
-        "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing"};
+        "lr",          "batch_size",    "epochs",    "dropout",         "weight_decay",
+        "l1",          "momentum",      "optimizer", "freeze",          "augment",
+        "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing", "arch"};
     size_t n = 0;
     while (params_keys[n])
         n++;
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(params_keys[i], want[i]);
 }

@@ -331,12 +331,49 @@ static void test_load_file(void **state)
     tju_rmrf(dir);
 }
 
+/* params.arch (a job searching the architecture): taken as model.arch when
+ * that is absent, accepted when equal, refused when different. */
+static void test_params_arch(void **state)
+{
+    (void)state;
+    trial_spec s;
+    char msg[256] = "";
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{\"weights\":null},"
+                           "\"params\":{\"arch\":\"vgg11_bn\"},\"out_dir\":\"/o\"}",
+                           &s, msg, sizeof msg),
+                     0);
+    assert_string_equal(s.arch, "vgg11_bn");
+    assert_true(s.arch_given);
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"inception_v3\","
+                           "\"weights\":null},\"params\":{\"arch\":\"inception_v3\"},"
+                           "\"out_dir\":\"/o\"}",
+                           &s, msg, sizeof msg),
+                     0);
+    assert_string_equal(s.arch, "inception_v3");
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{\"arch\":\"resnet18\","
+                           "\"weights\":null},\"params\":{\"arch\":\"vgg11\"},\"out_dir\":\"/o\"}",
+                           &s, msg, sizeof msg),
+                     ERR_INVALID);
+    assert_string_equal(msg, "params.arch: \"vgg11\" is not model.arch \"resnet18\" (give one of "
+                             "them, or the same in both)");
+    trialspec_free(&s);
+    assert_int_equal(parse("{\"data\":{\"train\":\"/d\"},\"model\":{\"weights\":null},"
+                           "\"params\":{\"arch\":\"alexnet\"},\"out_dir\":\"/o\"}",
+                           &s, msg, sizeof msg),
+                     ERR_RANGE);
+    assert_non_null(strstr(msg, "params.arch"));
+    trialspec_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),      cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_load_file), cmocka_unit_test(test_data_roots),
+        cmocka_unit_test(test_full),        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_load_file),   cmocka_unit_test(test_data_roots),
+        cmocka_unit_test(test_params_arch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,17 @@ int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msg
             return err_set(msg, msglen, ERR_TYPE, "params: expected an object");
         if ((rc = params_from_json(&s->params, pj, "params", msg, msglen)) < 0) return rc;
     }
+    /* A job that searches the architecture names it in params.arch too. */
+    if (s->params.arch >= 0) {
+        const char *want = arch_name_choices[s->params.arch];
+        if (s->arch_given && strcmp(s->arch, want))
+            return err_set(msg, msglen, ERR_INVALID,
+                           "params.arch: \"%s\" is not model.arch \"%s\" (give one of them, or "
+                           "the same in both)",
+                           want, s->arch);
+        if ((rc = dup_into(&s->arch, want, msg, msglen)) < 0) return rc;
+        s->arch_given = true;
+    }
     const json_t *oj = json_object_get(root, "objective");
     if (oj && !json_is_null(oj)) {
         if (!json_is_object(oj))
