@@ -26,7 +26,8 @@
  * (the next builder of H removes the dead temporary). An entry is read only
  * after its magic, version, size, its whole key text and its checksum match;
  * one that does not (corrupt, truncated, another key with the same hash) is
- * discarded under H's lock and rebuilt.
+ * discarded under H's lock and rebuilt; one this process cannot open or map
+ * to check is left alone (the trial goes without the cache).
  *
  * Eviction is least recently used by a stamp the cache writes into the
  * header itself (CLOCK_REALTIME ns, at every build and every hit), not the
@@ -129,14 +130,18 @@ typedef struct {
 
 /* Looks KEY (ROWS x FLOATS) up in C (see the file comment): FEATCACHE_HIT,
  * FEATCACHE_MISS or FEATCACHE_BUSY, or ERR_IO / ERR_NOMEM with the reason.
- * An invalid entry is discarded (logged). S is released with
- * featcache_slot_release whatever happened. */
+ * An invalid entry is discarded (logged). An entry this process cannot open,
+ * stat or map to check it (no descriptor or memory left, permission) is left
+ * in place, since it may be good: ERR_IO saying so, no lock held (the caller
+ * computes without the cache). S is released with featcache_slot_release
+ * whatever happened. */
 int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floats,
                      featcache_slot *s, char *msg, size_t msglen);
 /* After FEATCACHE_BUSY: waits for the key's lock; returns FEATCACHE_HIT
  * (the entry the other process built) or FEATCACHE_MISS (it ended without
  * one: the lock is now ours). ERR_INTERRUPTED when a signal interrupted the
- * wait and *STOP (may be NULL) is set, ERR_IO. */
+ * wait and *STOP (may be NULL) is set, ERR_IO (also when the entry cannot
+ * be checked, as featcache_lookup: left in place, the lock released). */
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen);
 /* After FEATCACHE_MISS: removes temporaries a dead builder of this key left,
  * evicts least recently used entries until the new one fits in the bound,

@@ -2,8 +2,8 @@
  * found again bit for bit, other keys and shapes missing, a corrupt or
  * truncated entry discarded and rebuilt, a dead build's temporary never read
  * and removed, a second process waiting for the builder (and taking over when
- * it dies), least-recently-used eviction under the bound, and an entry larger
- * than the bound refused. */
+ * it dies), least-recently-used eviction under the bound, an entry larger
+ * than the bound refused, and an entry that cannot be checked left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -322,6 +323,75 @@ static void test_wait_for_builder(void **state)
     featcache_close(&c);
 }
 
+/* Lowers the soft descriptor limit so that exactly one more descriptor can
+ * be opened; the previous limit into *OLD. */
+static void limit_to_one_more_fd(struct rlimit *old)
+{
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+    int lowest = dup(0); // the lowest free descriptor
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit lim = {(rlim_t)lowest + 1, old->rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+}
+
+/* An entry the waiter cannot open to check (no descriptor left once it holds
+ * the key's lock) is not taken for a corrupt one: it stays, and the next
+ * lookup that can read it reuses it. */
+static void test_unchecked_entry_kept(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512], path[4200];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    const char *key = "{\"unchecked\":1}";
+    entry_path(&c, key, path, sizeof path);
+    int up[2], go[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { // the builder: commits when told
+        featcache cc;
+        featcache_slot s;
+        float *d;
+        char b;
+        if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
+            featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
+            featcache_build_begin(&s, &d, msg, sizeof msg))
+            _exit(3);
+        for (uint64_t r = 0; r < 8; r++)
+            for (uint64_t j = 0; j < 8; j++)
+                d[r * 8 + j] = val(11, r, j);
+        if (write(up[1], "x", 1) != 1 || read(go[0], &b, 1) != 1) _exit(4);
+        _exit(featcache_build_commit(&s, msg, sizeof msg) ? 5 : 0);
+    }
+    char b;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    featcache_slot s;
+    assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    struct rlimit old;
+    limit_to_one_more_fd(&old); // the lock's descriptor, none for the entry
+    int rc = featcache_wait(&s, NULL, msg, sizeof msg);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, ERR_IO);
+    assert_non_null(strstr(msg, "left in place"));
+    assert_false(s.locked);
+    assert_null(s.entry.data);
+    featcache_slot_release(&s);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(access(path, F_OK), 0);                          // still there...
+    assert_int_equal(lookup_check(&c, key, 8, 8, 11), FEATCACHE_HIT); // ...and reused
+    close(up[0]);
+    close(up[1]);
+    close(go[0]);
+    close(go[1]);
+    featcache_close(&c);
+}
+
 static void test_eviction(void **state)
 {
     (void)state;
@@ -367,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchecked_entry_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

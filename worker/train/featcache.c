@@ -200,30 +200,47 @@ void featcache_entry_free(featcache_entry *e)
     memset(e, 0, sizeof *e);
 }
 
-/* Maps PATH and checks it against KEY, ROWS, FLOATS. 1 with *E filled, 0
- * when absent, -1 when present but invalid (reason in WHY). */
+/* What map_verified found. */
+enum {
+    MAP_UNCHECKED = -2, // present, but this process could not read it to check it
+    MAP_BAD = -1,       // present and invalid (corrupt, truncated, another key)
+    MAP_ABSENT = 0,     // no such file
+    MAP_OK = 1,         // mapped and verified
+};
+
+/* Maps PATH and checks it against KEY, ROWS, FLOATS: MAP_OK with *E filled,
+ * MAP_ABSENT, MAP_BAD, or MAP_UNCHECKED when it could not be opened, stat'ed
+ * or mapped (descriptors, memory or permission: that says nothing of its
+ * content); the reason in WHY for the last two. */
 static int map_verified(const char *path, const char *key, uint64_t rows, uint64_t floats,
                         featcache_entry *e, char *why, size_t whylen)
 {
     memset(e, 0, sizeof *e);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return 0;
+        if (errno == ENOENT) return MAP_ABSENT;
         snprintf(why, whylen, "cannot open it: %s", strerror(errno));
-        return -1;
+        return MAP_UNCHECKED;
     }
     struct stat st;
-    int rc = -1;
+    int rc = MAP_BAD;
     void *m = MAP_FAILED;
+    size_t len = 0;
     size_t key_len = strlen(key);
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(fc_hdr)) {
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "cannot stat it: %s", strerror(errno));
+        rc = MAP_UNCHECKED;
+        goto out;
+    }
+    if (st.st_size < (off_t)sizeof(fc_hdr)) {
         snprintf(why, whylen, "shorter than its header");
         goto out;
     }
-    size_t len = (size_t)st.st_size;
+    len = (size_t)st.st_size;
     m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
         snprintf(why, whylen, "cannot map it: %s", strerror(errno));
+        rc = MAP_UNCHECKED;
         goto out;
     }
     fc_hdr h;
@@ -255,9 +272,9 @@ static int map_verified(const char *path, const char *key, uint64_t rows, uint64
     e->rows = rows;
     e->floats = floats;
     m = MAP_FAILED;
-    rc = 1;
+    rc = MAP_OK;
 out:
-    if (m != MAP_FAILED) munmap(m, (size_t)st.st_size);
+    if (m != MAP_FAILED) munmap(m, len);
     close(fd);
     return rc;
 }
@@ -455,7 +472,7 @@ int featcache_peek(featcache *c, const char *key, uint64_t rows, uint64_t floats
              featcache_hash(key, strlen(key)));
     int r = map_verified(path, key, rows, floats, e, why, sizeof why);
     if (r < 0) log_debug("feature cache: %s: %s", path, why);
-    if (r != 1) return 0;
+    if (r != MAP_OK) return 0;
     stamp_use(path);
     return 1;
 }
@@ -475,7 +492,7 @@ int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floa
             (int)sizeof s->lock_path)
         return err_set(msg, msglen, ERR_IO, "feature cache folder path %s is too long", c->dir);
     char why[256];
-    if (map_verified(s->path, key, rows, floats, &s->entry, why, sizeof why) == 1) {
+    if (map_verified(s->path, key, rows, floats, &s->entry, why, sizeof why) == MAP_OK) {
         stamp_use(s->path);
         return FEATCACHE_HIT;
     }
@@ -502,12 +519,17 @@ int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, si
     /* Under the lock: the entry is either complete or absent or bad. */
     char why[256];
     int r = map_verified(s->path, s->key, s->rows, s->floats, &s->entry, why, sizeof why);
-    if (r == 1) {
+    if (r == MAP_OK) {
         unlock_slot(s);
         stamp_use(s->path);
         return FEATCACHE_HIT;
     }
-    if (r < 0) {
+    if (r == MAP_UNCHECKED) { // maybe a good entry: leave it to the trials that can read it
+        unlock_slot(s);
+        return err_set(msg, msglen, ERR_IO,
+                       "cannot check the feature entry %s (%s); it is left in place", s->path, why);
+    }
+    if (r == MAP_BAD) {
         log_warn("feature cache: discarding %s (%s); it is built again", s->path, why);
         if (unlink(s->path) != 0 && errno != ENOENT)
             return err_set_errno(msg, msglen, ERR_IO, errno, "cannot remove %s", s->path);
