@@ -16,8 +16,8 @@
  *
  * Protocol. featcache_lookup maps a valid entry (FEATCACHE_HIT); otherwise it
  * takes H's lock without waiting (FEATCACHE_MISS: the caller builds) or finds
- * it held (FEATCACHE_BUSY: another process is building; featcache_wait blocks
- * on the lock and then maps the entry it left, or hands the build over when
+ * it held (FEATCACHE_BUSY: another process is building; featcache_wait waits
+ * for the lock and then maps the entry it left, or hands the build over when
  * that process ended without one). A build writes the payload into a mapped
  * temporary file that featcache_build_begin reserved (after evicting least
  * recently used entries so that entries plus temporaries stay within the
@@ -137,10 +137,11 @@ typedef struct {
  * whatever happened. */
 int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floats,
                      featcache_slot *s, char *msg, size_t msglen);
-/* After FEATCACHE_BUSY: waits for the key's lock; returns FEATCACHE_HIT
- * (the entry the other process built) or FEATCACHE_MISS (it ended without
- * one: the lock is now ours). ERR_INTERRUPTED when a signal interrupted the
- * wait and *STOP (may be NULL) is set, ERR_IO (also when the entry cannot
+/* After FEATCACHE_BUSY: waits for the key's lock (trying it every 25 ms);
+ * returns FEATCACHE_HIT (the entry the other process built) or
+ * FEATCACHE_MISS (it ended without one: the lock is now ours).
+ * ERR_INTERRUPTED as soon as *STOP (may be NULL) is set, before or during
+ * the wait, ERR_IO (also when the entry cannot
  * be checked, as featcache_lookup: left in place, the lock released). */
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen);
 /* After FEATCACHE_MISS: removes temporaries a dead builder of this key left,

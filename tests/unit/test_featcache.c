@@ -1,9 +1,10 @@
 /* Tests for worker/train/featcache.c: the streaming hash, builds that are
  * found again bit for bit, other keys and shapes missing, a corrupt or
  * truncated entry discarded and rebuilt, a dead build's temporary never read
- * and removed, a second process waiting for the builder (and taking over when
- * it dies), least-recently-used eviction under the bound, an entry larger
- * than the bound refused, and an entry that cannot be checked left alone. */
+ * and removed, a second process waiting for the builder (taking over when it
+ * dies, stopping when asked to while it waits), least-recently-used eviction
+ * under the bound, an entry larger than the bound refused, and an entry that
+ * cannot be checked left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +394,92 @@ static void test_unchecked_entry_kept(void **state)
     featcache_close(&c);
 }
 
+/* A child that takes KEY's lock (a lookup that misses) and holds it: it
+ * says so with a byte on UP, then, when SIG, waits for a byte on GO and
+ * sends its parent SIGUSR1; it exits at the next byte on GO (or after 20 s,
+ * so that a waiter that never stops fails its test instead of hanging it). */
+static pid_t lock_holder(const char *key, int up, int go, bool sig)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        featcache c;
+        featcache_slot s;
+        char msg[512], b;
+        if (featcache_open(&c, dir, 1 << 30, msg, sizeof msg) ||
+            featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS)
+            _exit(3);
+        if (write(up, "x", 1) != 1) _exit(4);
+        if (sig && (read(go, &b, 1) != 1 || kill(getppid(), SIGUSR1) != 0)) _exit(5);
+        struct pollfd p = {.fd = go, .events = POLLIN};
+        if (poll(&p, 1, 20000) != 1 || read(go, &b, 1) != 1) _exit(6);
+        _exit(0);
+    }
+    return pid;
+}
+
+static volatile sig_atomic_t stop_asked; // set by on_usr1
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
+
+/* A waiter whose stop flag is set, before or during its wait, returns
+ * ERR_INTERRUPTED while the other process still holds the key's lock. */
+static void test_wait_stopped(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512], b;
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    const char *key = "{\"stopped\":1}";
+    int up[2], go[2], st;
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(go), 0);
+    /* asked before the wait begins */
+    pid_t pid = lock_holder(key, up[1], go[0], false);
+    assert_int_equal(read(up[0], &b, 1), 1);
+    featcache_slot s;
+    assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
+    stop_asked = 1;
+    assert_int_equal(featcache_wait(&s, &stop_asked, msg, sizeof msg), ERR_INTERRUPTED);
+    assert_false(s.locked);
+    assert_int_equal(waitpid(pid, &st, WNOHANG), 0); // the holder still holds it
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* not stopped, the wait goes on: the holder ended without an entry */
+    stop_asked = 0;
+    assert_int_equal(featcache_wait(&s, &stop_asked, msg, sizeof msg), FEATCACHE_MISS);
+    assert_true(s.locked);
+    featcache_slot_release(&s);
+
+    /* asked by a signal (SA_RESTART, as a handler may be) around the wait */
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART}, old;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    stop_asked = 0;
+    pid = lock_holder(key, up[1], go[0], true);
+    assert_int_equal(read(up[0], &b, 1), 1);
+    assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
+    assert_int_equal(write(go[1], "x", 1), 1); // the holder signals us now
+    int rc = featcache_wait(&s, &stop_asked, msg, sizeof msg);
+    assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+    assert_int_equal(rc, ERR_INTERRUPTED);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    featcache_slot_release(&s);
+    close(up[0]);
+    close(up[1]);
+    close(go[0]);
+    close(go[1]);
+    featcache_close(&c);
+}
+
 static void test_eviction(void **state)
 {
     (void)state;
@@ -438,6 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_for_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchecked_entry_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_stopped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

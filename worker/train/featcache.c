@@ -504,12 +504,21 @@ int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floa
     return featcache_wait(s, NULL, msg, msglen); // already ours: checks the entry again
 }
 
+/* How often featcache_wait tries the key's lock again (and sees a stop). */
+#define WAIT_POLL_NS 25000000L
+
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen)
 {
+    /* Not a blocking flock: a stop asked just before it would wait for the
+     * whole of the other build. */
     while (!s->locked) {
-        int fd = lock_path(s->lock_path, false);
-        if (fd == -EINTR) {
-            if (stop && *stop) return ERR_INTERRUPTED;
+        if (stop && *stop)
+            return err_set(msg, msglen, ERR_INTERRUPTED, "stopped while waiting for %s",
+                           s->lock_path);
+        int fd = lock_path(s->lock_path, true);
+        if (fd == -EWOULDBLOCK || fd == -EINTR) {
+            struct timespec ts = {0, WAIT_POLL_NS};
+            nanosleep(&ts, NULL); // a signal ends it early: the stop is seen at once
             continue;
         }
         if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, -fd, "cannot lock %s", s->lock_path);
