@@ -33,8 +33,10 @@
  * header itself (CLOCK_REALTIME ns, at every build and every hit), not the
  * file system's atime. An entry whose lock is held is not evicted; an evicted
  * entry a running trial still maps stays readable to it (unlinked, not
- * truncated) until it unmaps. Lock files are removed with their entry; every
- * locker checks, once it holds a lock, that the path still names the file it
+ * truncated) until it unmaps. Lock files are removed with their entry, and
+ * those without an entry (keys looked up but never built) by every eviction
+ * pass, each taken without waiting and unlinked while held; every locker
+ * checks, once it holds a lock, that the path still names the file it
  * locked, and starts again otherwise.
  *
  * Threading: one thread per featcache_slot; processes share the directory. */
@@ -146,6 +148,7 @@ int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floa
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen);
 /* After FEATCACHE_MISS: removes temporaries a dead builder of this key left,
  * evicts least recently used entries until the new one fits in the bound,
+ * removes the lock files of keys without an entry that nobody holds,
  * creates and reserves the temporary file and maps it: *DATA receives
  * rows*floats floats to fill. ERR_TOOBIG when the entry cannot fit (larger
  * than the bound, or the rest is held by builders), ERR_NOSPACE / ERR_IO

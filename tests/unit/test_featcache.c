@@ -3,8 +3,9 @@
  * truncated entry discarded and rebuilt, a dead build's temporary never read
  * and removed, a second process waiting for the builder (taking over when it
  * dies, stopping when asked to while it waits), least-recently-used eviction
- * under the bound, an entry larger than the bound refused, and an entry that
- * cannot be checked left alone. */
+ * under the bound (with the lock files of keys without an entry), an entry
+ * larger than the bound refused, and an entry that cannot be checked left
+ * alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -516,6 +517,54 @@ static void test_eviction(void **state)
     featcache_close(&c);
 }
 
+/* The path of KEY's lock file in C. */
+static void lock_file(const featcache *c, const char *key, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/feat-%016llx.lock", c->dir,
+             (unsigned long long)featcache_hash(key, strlen(key)));
+}
+
+/* Lock files of keys that never got an entry are removed by the next
+ * eviction pass, unless another process holds them. */
+static void test_stale_locks(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512], b;
+    char stale[4200], held[4200], other[4200];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    lock_file(&c, "{\"stale\":1}", stale, sizeof stale);
+    lock_file(&c, "{\"held\":1}", held, sizeof held);
+    lock_file(&c, "{\"other\":1}", other, sizeof other);
+    /* a lookup that never builds leaves its key's lock file */
+    assert_int_equal(lookup_check(&c, "{\"stale\":1}", 8, 8, 0), FEATCACHE_MISS);
+    assert_int_equal(access(stale, F_OK), 0);
+    /* another process holds the lock of a key without an entry */
+    int up[2], go[2], st;
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = lock_holder("{\"held\":1}", up[1], go[0], false);
+    assert_int_equal(read(up[0], &b, 1), 1);
+    build(&c, "{\"other\":1}", 8, 8, 1); // its eviction pass
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(held, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0); // an entry's lock stays
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* released without an entry, it goes at the next pass */
+    build(&c, "{\"other\":2}", 8, 8, 2);
+    assert_int_equal(access(held, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(count_files(&c, ".lock"), 3); // .evict.lock and the two entries'
+    assert_int_equal(lookup_check(&c, "{\"other\":1}", 8, 8, 1), FEATCACHE_HIT);
+    close(up[0]);
+    close(up[1]);
+    close(go[0]);
+    close(go[1]);
+    featcache_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchecked_entry_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_stopped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_locks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -429,8 +429,38 @@ static bool remove_unlocked(const featcache *c, const fc_file *f)
     return gone;
 }
 
-/* Makes room for NEED more bytes (see featcache_build_begin); called under
- * .evict.lock. 0 or ERR_TOOBIG. */
+/* Removes the lock files that have no entry beside them (a key looked up
+ * but never built, a build that failed or was refused, a temporary removed
+ * by eviction): each is taken without waiting and unlinked only while held,
+ * once the entry is seen to be still absent under it. A lock held elsewhere
+ * (a build in progress, a trial about to build) stays. */
+static void remove_stale_locks(const featcache *c)
+{
+    DIR *d = opendir(c->dir);
+    if (!d) return;
+    struct dirent *de;
+    int removed = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        if (strncmp(nm, "feat-", 5) || l < 10 || l >= 256 || strcmp(nm + l - 5, ".lock")) continue;
+        char lp[4096 + 256], ep[4096 + 256];
+        snprintf(lp, sizeof lp, "%s/%s", c->dir, nm);
+        snprintf(ep, sizeof ep, "%s/%.*s.bin", c->dir, (int)(l - 5), nm);
+        if (access(ep, F_OK) == 0) continue;
+        int fd = lock_path(lp, true);
+        if (fd < 0) continue; // held: its key is being built (or looked up)
+        /* under the lock no entry can appear: builds commit holding it */
+        if (access(ep, F_OK) != 0 && errno == ENOENT && unlink(lp) == 0) removed++;
+        close(fd);
+    }
+    closedir(d);
+    if (removed)
+        log_debug("feature cache: removed %d lock file(s) of keys without an entry", removed);
+}
+
+/* Makes room for NEED more bytes (see featcache_build_begin) and removes
+ * stale lock files; called under .evict.lock. 0 or ERR_TOOBIG. */
 static int make_room(const featcache *c, uint64_t need, char *msg, size_t msglen)
 {
     fc_file *f = NULL;
@@ -454,6 +484,7 @@ static int make_room(const featcache *c, uint64_t need, char *msg, size_t msglen
             used -= f[i].bytes;
         }
     free(f);
+    remove_stale_locks(c);
     if (used + need > c->max_bytes)
         return err_set(msg, msglen, ERR_TOOBIG,
                        "a feature entry of %" PRIu64 " MiB does not fit in cache_max_mb (%" PRIu64
