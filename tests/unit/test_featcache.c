@@ -1,11 +1,11 @@
 /* Tests for worker/train/featcache.c: the streaming hash, builds that are
  * found again bit for bit, other keys and shapes missing, a corrupt or
- * truncated entry discarded and rebuilt, a dead build's temporary never read
- * and removed, a second process waiting for the builder (taking over when it
- * dies, stopping when asked to while it waits), least-recently-used eviction
- * under the bound (with the lock files of keys without an entry), an entry
- * larger than the bound refused, and an entry that cannot be checked left
- * alone. */
+ * truncated entry (also one cut inside its key text) discarded and rebuilt,
+ * a dead build's temporary never read and removed, a second process waiting
+ * for the builder (taking over when it dies, stopping when asked to while it
+ * waits), least-recently-used eviction under the bound (with the lock files
+ * of keys without an entry), an entry larger than the bound refused, and an
+ * entry that cannot be checked left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "featcache.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -215,6 +216,42 @@ static void test_corrupt_discarded(void **state)
     assert_int_equal(pwrite(fd, &ch, 1, 80), 1); // inside the key text after the header fields
     close(fd);
     assert_int_equal(lookup_check(&c, key, 20, 16, 5), FEATCACHE_MISS);
+    featcache_close(&c);
+}
+
+/* An entry cut inside its key text (a key longer than a page, the file cut
+ * at the first page) is found too short before its key text is compared
+ * (the comparison would read past the end of the mapping). */
+static void test_truncated_key_text(void **state)
+{
+    (void)state;
+    featcache c;
+    char msg[512], path[4200], logp[200];
+    assert_int_equal(featcache_open(&c, dir, 1 << 30, msg, sizeof msg), 0);
+    static char key[6100];
+    memset(key, 'k', 6000);
+    memcpy(key, "{\"k\":\"", 6);
+    strcpy(key + 6000, "\"}");
+    build(&c, key, 4, 4, 1);
+    entry_path(&c, key, path, sizeof path);
+    assert_int_equal(truncate(path, 4096), 0);
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    log_level level = log_get_level();
+    log_set_level(LOGL_INFO);
+    assert_int_equal(log_open(logp, msg, sizeof msg), 0);
+    int r = lookup_check(&c, key, 4, 4, 1);
+    log_close();
+    log_set_level(level);
+    assert_int_equal(r, FEATCACHE_MISS);
+    FILE *f = fopen(logp, "r");
+    assert_non_null(f);
+    char line[1024];
+    bool said = false;
+    while (fgets(line, sizeof line, f))
+        said |= strstr(line, "discarding") && strstr(line, "shorter (4096 bytes)");
+    fclose(f);
+    assert_true(said);
+    assert_int_equal(access(path, F_OK), -1);
     featcache_close(&c);
 }
 
@@ -571,6 +608,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_build_and_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_discarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_key_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),

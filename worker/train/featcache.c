@@ -249,8 +249,18 @@ static int map_verified(const char *path, const char *key, uint64_t rows, uint64
         snprintf(why, whylen, "not a version %d feature entry", FEATCACHE_VERSION);
         goto out;
     }
-    if (h.key_len != key_len || hdr_bytes_for(key_len) != h.hdr_bytes ||
-        memcmp((const char *)m + sizeof h, key, key_len)) {
+    if (h.key_len != key_len || hdr_bytes_for(key_len) != h.hdr_bytes) {
+        snprintf(why, whylen, "made for another key");
+        goto out;
+    }
+    /* the key text is compared only in a file that holds header and payload */
+    uint64_t want = h.hdr_bytes + rows * floats * sizeof(float);
+    if ((uint64_t)len < want) {
+        snprintf(why, whylen, "shorter (%zu bytes) than its header and payload (%" PRIu64 ")", len,
+                 want);
+        goto out;
+    }
+    if (memcmp((const char *)m + sizeof h, key, key_len)) {
         snprintf(why, whylen, "made for another key");
         goto out;
     }
