@@ -396,6 +396,8 @@ static void test_unchecked_entry_kept(void **state)
         featcache_slot s;
         float *d;
         char b;
+        close(up[0]); // so that it ends when the test dies
+        close(go[1]);
         if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
             featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
             featcache_build_begin(&s, &d, msg, sizeof msg))
@@ -433,10 +435,11 @@ static void test_unchecked_entry_kept(void **state)
 }
 
 /* A child that takes KEY's lock (a lookup that misses) and holds it: it
- * says so with a byte on UP, then, when SIG, waits for a byte on GO and
- * sends its parent SIGUSR1; it exits at the next byte on GO (or after 20 s,
- * so that a waiter that never stops fails its test instead of hanging it). */
-static pid_t lock_holder(const char *key, int up, int go, bool sig)
+ * says so with a byte on pipe UP, then, when SIG, waits for a byte on pipe
+ * GO and sends its parent SIGUSR1; it exits at the next byte on GO, at its
+ * end of file (the test died), or after 20 s, so that a waiter that never
+ * stops fails its test instead of hanging it. */
+static pid_t lock_holder(const char *key, const int up[2], const int go[2], bool sig)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -444,13 +447,15 @@ static pid_t lock_holder(const char *key, int up, int go, bool sig)
         featcache c;
         featcache_slot s;
         char msg[512], b;
+        close(up[0]); // a test that dies ends it too (end of file on GO)
+        close(go[1]);
         if (featcache_open(&c, dir, 1 << 30, msg, sizeof msg) ||
             featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS)
             _exit(3);
-        if (write(up, "x", 1) != 1) _exit(4);
-        if (sig && (read(go, &b, 1) != 1 || kill(getppid(), SIGUSR1) != 0)) _exit(5);
-        struct pollfd p = {.fd = go, .events = POLLIN};
-        if (poll(&p, 1, 20000) != 1 || read(go, &b, 1) != 1) _exit(6);
+        if (write(up[1], "x", 1) != 1) _exit(4);
+        if (sig && (read(go[0], &b, 1) != 1 || kill(getppid(), SIGUSR1) != 0)) _exit(5);
+        struct pollfd p = {.fd = go[0], .events = POLLIN};
+        if (poll(&p, 1, 20000) != 1 || read(go[0], &b, 1) != 1) _exit(6);
         _exit(0);
     }
     return pid;
@@ -477,7 +482,7 @@ static void test_wait_stopped(void **state)
     assert_int_equal(pipe(up), 0);
     assert_int_equal(pipe(go), 0);
     /* asked before the wait begins */
-    pid_t pid = lock_holder(key, up[1], go[0], false);
+    pid_t pid = lock_holder(key, up, go, false);
     assert_int_equal(read(up[0], &b, 1), 1);
     featcache_slot s;
     assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
@@ -499,7 +504,7 @@ static void test_wait_stopped(void **state)
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     stop_asked = 0;
-    pid = lock_holder(key, up[1], go[0], true);
+    pid = lock_holder(key, up, go, true);
     assert_int_equal(read(up[0], &b, 1), 1);
     assert_int_equal(featcache_lookup(&c, key, 8, 8, &s, msg, sizeof msg), FEATCACHE_BUSY);
     assert_int_equal(write(go[1], "x", 1), 1); // the holder signals us now
@@ -580,7 +585,7 @@ static void test_stale_locks(void **state)
     int up[2], go[2], st;
     assert_int_equal(pipe(up), 0);
     assert_int_equal(pipe(go), 0);
-    pid_t pid = lock_holder("{\"held\":1}", up[1], go[0], false);
+    pid_t pid = lock_holder("{\"held\":1}", up, go, false);
     assert_int_equal(read(up[0], &b, 1), 1);
     build(&c, "{\"other\":1}", 8, 8, 1); // its eviction pass
     assert_int_equal(access(stale, F_OK), -1);
