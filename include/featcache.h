@@ -16,8 +16,8 @@
  *
  * Protocol. featcache_lookup maps a valid entry (FEATCACHE_HIT); otherwise it
  * takes H's lock without waiting (FEATCACHE_MISS: the caller builds) or finds
- * it held (FEATCACHE_BUSY: another process is building; featcache_wait blocks
- * on the lock and then maps the entry it left, or hands the build over when
+ * it held (FEATCACHE_BUSY: another process is building; featcache_wait waits
+ * for the lock and then maps the entry it left, or hands the build over when
  * that process ended without one). A build writes the payload into a mapped
  * temporary file that featcache_build_begin reserved (after evicting least
  * recently used entries so that entries plus temporaries stay within the
@@ -26,14 +26,17 @@
  * (the next builder of H removes the dead temporary). An entry is read only
  * after its magic, version, size, its whole key text and its checksum match;
  * one that does not (corrupt, truncated, another key with the same hash) is
- * discarded under H's lock and rebuilt.
+ * discarded under H's lock and rebuilt; one this process cannot open or map
+ * to check is left alone (the trial goes without the cache).
  *
  * Eviction is least recently used by a stamp the cache writes into the
  * header itself (CLOCK_REALTIME ns, at every build and every hit), not the
  * file system's atime. An entry whose lock is held is not evicted; an evicted
  * entry a running trial still maps stays readable to it (unlinked, not
- * truncated) until it unmaps. Lock files are removed with their entry; every
- * locker checks, once it holds a lock, that the path still names the file it
+ * truncated) until it unmaps. Lock files are removed with their entry, and
+ * those without an entry (keys looked up but never built) by every eviction
+ * pass, each taken without waiting and unlinked while held; every locker
+ * checks, once it holds a lock, that the path still names the file it
  * locked, and starts again otherwise.
  *
  * Threading: one thread per featcache_slot; processes share the directory. */
@@ -129,17 +132,23 @@ typedef struct {
 
 /* Looks KEY (ROWS x FLOATS) up in C (see the file comment): FEATCACHE_HIT,
  * FEATCACHE_MISS or FEATCACHE_BUSY, or ERR_IO / ERR_NOMEM with the reason.
- * An invalid entry is discarded (logged). S is released with
- * featcache_slot_release whatever happened. */
+ * An invalid entry is discarded (logged). An entry this process cannot open,
+ * stat or map to check it (no descriptor or memory left, permission) is left
+ * in place, since it may be good: ERR_IO saying so, no lock held (the caller
+ * computes without the cache). S is released with featcache_slot_release
+ * whatever happened. */
 int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floats,
                      featcache_slot *s, char *msg, size_t msglen);
-/* After FEATCACHE_BUSY: waits for the key's lock; returns FEATCACHE_HIT
- * (the entry the other process built) or FEATCACHE_MISS (it ended without
- * one: the lock is now ours). ERR_INTERRUPTED when a signal interrupted the
- * wait and *STOP (may be NULL) is set, ERR_IO. */
+/* After FEATCACHE_BUSY: waits for the key's lock (trying it every 25 ms);
+ * returns FEATCACHE_HIT (the entry the other process built) or
+ * FEATCACHE_MISS (it ended without one: the lock is now ours).
+ * ERR_INTERRUPTED as soon as *STOP (may be NULL) is set, before or during
+ * the wait, ERR_IO (also when the entry cannot
+ * be checked, as featcache_lookup: left in place, the lock released). */
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen);
 /* After FEATCACHE_MISS: removes temporaries a dead builder of this key left,
  * evicts least recently used entries until the new one fits in the bound,
+ * removes the lock files of keys without an entry that nobody holds,
  * creates and reserves the temporary file and maps it: *DATA receives
  * rows*floats floats to fill. ERR_TOOBIG when the entry cannot fit (larger
  * than the bound, or the rest is held by builders), ERR_NOSPACE / ERR_IO

@@ -90,6 +90,12 @@ int image_decode_jpeg(const uint8_t *buf, size_t len, int min_short, image_u8 *o
  * names PATH. */
 int image_load_jpeg(const char *path, int min_short, image_u8 *out, char *msg, size_t msglen);
 
+/* The file of the libjpeg-turbo (TurboJPEG) library this process loaded,
+ * as the dynamic loader names it, or NULL when none is found (a static
+ * build); static string. TurboJPEG 2 has no call that tells its version:
+ * the file's content identifies it (the feature cache hashes it). */
+const char *image_jpeg_library(void);
+
 /* Reads only the header of the JPEG in BUF: dimensions of the full-size
  * image. 0 or ERR_DATA. */
 int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen);

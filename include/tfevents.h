@@ -30,7 +30,9 @@
  * what follows is written again by the new run. The writer appends to its
  * own new file only, never to an old one (an old file may end in a cut
  * record). Each call writes its records with one write(2), then
- * fdatasync(2): a file holds whole epochs, durable once the call returns.
+ * fdatasync(2) (and the directory is fsynced once the file is created): a
+ * file holds whole epochs, durable once the call returns. A file whose
+ * creation fails before any record is written is removed.
  *
  * Errors are negative codes (errors.h) with a message naming the file:
  * ERR_NOSPACE for ENOSPC/EDQUOT/EFBIG, ERR_IO otherwise, ERR_NOMEM. After a

@@ -66,6 +66,9 @@ void blas_ensure_kernel(const char *policy, char **argv);
 void blas_set_threads(int threads);
 /* The kernel OpenBLAS uses ("SkylakeX", "Cooperlake", ...); static string. */
 const char *blas_core_name(void);
+/* OpenBLAS's build configuration as the loaded library reports it
+ * (openblas_get_config: version, build options, kernel); static string. */
+const char *blas_config(void);
 int blas_threads(void);
 /* The blas_core policy the worker was started with ("inherit" by default);
  * static string. */

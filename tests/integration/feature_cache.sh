@@ -5,10 +5,11 @@
 # of "feature_cache": false); two workers started together on one key build
 # it once (one "built", one "waited"); a SIGKILL during a build leaves no
 # readable entry and the next trial rebuilds; the weights' content (not their
-# path or mtime) and the image list are in the key; a corrupt entry is
-# discarded and rebuilt; layer3 features continued from cached layer2 ones
-# give the metrics of building layer3 directly; eviction keeps the folder
-# under cache_max_mb, least recently used first. Through sweepd (2 workers):
+# path or mtime), the image list and the dynamically linked OpenBLAS and
+# libjpeg-turbo are in the key; a corrupt entry is discarded and rebuilt;
+# layer3 features continued from cached layer2 ones give the metrics of
+# building layer3 directly; eviction keeps the folder under cache_max_mb,
+# least recently used first. Through sweepd (2 workers):
 # when the next queued trial needs an entry a running trial is building, the
 # daemon starts a trial of another key instead, so each entry is built once
 # and no slot waits; trial specs carry cache_max_mb.
@@ -63,6 +64,11 @@ spec off layer3 ', "feature_cache": false'
 is "first trial: exit 0" "$(run a)" 0
 is "first trial builds the entry" "$(features a)" '"built"'
 is "one entry in cache_dir/features" "$(entries)" 1
+# the key text (stored whole in the entry) names the dynamically linked
+# libraries: OpenBLAS's configuration and the libjpeg-turbo file's hash
+key_text=$(find "$T/cache/features" -name 'feat-*.bin' -exec head -c 4096 {} + | tr -d '\000')
+like "the key holds OpenBLAS's configuration" "$key_text" '"openblas":"OpenBLAS [0-9]'
+like "the key holds the libjpeg-turbo library's hash" "$key_text" '"jpeg":"[0-9a-f]{32}"'
 is "second trial: exit 0" "$(run b)" 0
 is "second trial reuses it" "$(features b)" '"reused"'
 grep -q 'reusing .*/features/feat-' "$T/b.err" && ok "its log names the entry" ||

@@ -3,7 +3,8 @@
  * protobuf encoder's varints, fixed and length-delimited fields and nested
  * lengths, record framing byte for byte, the reading back of records (cut
  * and corrupt tails), and the writer's files: lazy creation, the skip rules
- * of a resume, removal on a fresh start. (tests/integration/tfevents.sh
+ * of a resume, removal on a fresh start, the directory synced once a file is
+ * created (no file left when that fails). (tests/integration/tfevents.sh
  * decodes real trials' files with an independent protobuf decoder.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -373,6 +375,41 @@ static void test_unwritable(void **state)
     chmod(ro, 0755);
 }
 
+/* A new file's directory is synced (durability itself cannot be tested):
+ * a writer that cannot open the directory for it, here for want of a
+ * descriptor once the file is open, reports the failure and leaves no file;
+ * with descriptors to spare the same call writes its file. */
+static void test_dir_synced(void **state)
+{
+    (void)state;
+    char msg[512];
+    char names[8][256];
+    tfevents_writer w;
+    tfevents_scalar v = {"val/loss", 1.0};
+    assert_int_equal(tfevents_open(&w, dir, true, msg, sizeof msg), 0);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0); // the lowest free descriptor: the new file's
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit lim = {(rlim_t)lowest + 1, old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int rc = tfevents_scalars(&w, 1, 1.0, &v, 1, msg, sizeof msg);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, ERR_IO);
+    assert_non_null(strstr(msg, "cannot sync the directory"));
+    assert_int_equal(list_files(names, 8), 0); // created, nothing written: removed
+    tfevents_close(&w);
+    assert_int_equal(tfevents_open(&w, dir, false, msg, sizeof msg), 0);
+    assert_int_equal(tfevents_scalars(&w, 1, 1.0, &v, 1, msg, sizeof msg), 0);
+    tfevents_close(&w);
+    assert_int_equal(list_files(names, 8), 1);
+    tfevents_scan s;
+    scan_named(names[0], &s);
+    assert_int_equal(s.records, 2); // file_version, step 1
+    assert_int_equal(s.last_step, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,7 +417,7 @@ int main(void)
         cmocka_unit_test(test_fields),     cmocka_unit_test(test_nested),
         cmocka_unit_test(test_frame),      cmocka_unit_test(test_scan),
         cmocka_unit_test(test_writer),     cmocka_unit_test(test_session_bytes),
-        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_unwritable), cmocka_unit_test(test_dir_synced),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -32,8 +32,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <link.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,6 +166,33 @@ static int64_t coef_bytes(const uint8_t *buf, size_t len)
         i += 2 + seg;
     }
     return 0;
+}
+
+static char turbojpeg_path[PATH_MAX]; // image_jpeg_library's answer, "" when none
+static pthread_once_t turbojpeg_once = PTHREAD_ONCE_INIT;
+
+/* dl_iterate_phdr callback: copies the name of a loaded libturbojpeg into
+ * turbojpeg_path and stops. */
+static int find_turbojpeg(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
+    base = base ? base + 1 : name;
+    if (!base || strncmp(base, "libturbojpeg.so", 15)) return 0;
+    snprintf(turbojpeg_path, sizeof turbojpeg_path, "%s", name);
+    return 1;
+}
+
+static void turbojpeg_look(void)
+{
+    dl_iterate_phdr(find_turbojpeg, NULL);
+}
+
+const char *image_jpeg_library(void)
+{
+    pthread_once(&turbojpeg_once, turbojpeg_look);
+    return turbojpeg_path[0] ? turbojpeg_path : NULL;
 }
 
 int image_jpeg_size(const uint8_t *buf, size_t len, int *w, int *h, char *msg, size_t msglen)

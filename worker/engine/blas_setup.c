@@ -228,6 +228,12 @@ const char *blas_core_name(void)
     return n && *n ? n : "unknown";
 }
 
+const char *blas_config(void)
+{
+    const char *c = openblas_get_config();
+    return c && *c ? c : "unknown";
+}
+
 int blas_threads(void)
 {
     return layers_threads();

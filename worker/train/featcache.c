@@ -200,30 +200,47 @@ void featcache_entry_free(featcache_entry *e)
     memset(e, 0, sizeof *e);
 }
 
-/* Maps PATH and checks it against KEY, ROWS, FLOATS. 1 with *E filled, 0
- * when absent, -1 when present but invalid (reason in WHY). */
+/* What map_verified found. */
+enum {
+    MAP_UNCHECKED = -2, // present, but this process could not read it to check it
+    MAP_BAD = -1,       // present and invalid (corrupt, truncated, another key)
+    MAP_ABSENT = 0,     // no such file
+    MAP_OK = 1,         // mapped and verified
+};
+
+/* Maps PATH and checks it against KEY, ROWS, FLOATS: MAP_OK with *E filled,
+ * MAP_ABSENT, MAP_BAD, or MAP_UNCHECKED when it could not be opened, stat'ed
+ * or mapped (descriptors, memory or permission: that says nothing of its
+ * content); the reason in WHY for the last two. */
 static int map_verified(const char *path, const char *key, uint64_t rows, uint64_t floats,
                         featcache_entry *e, char *why, size_t whylen)
 {
     memset(e, 0, sizeof *e);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return 0;
+        if (errno == ENOENT) return MAP_ABSENT;
         snprintf(why, whylen, "cannot open it: %s", strerror(errno));
-        return -1;
+        return MAP_UNCHECKED;
     }
     struct stat st;
-    int rc = -1;
+    int rc = MAP_BAD;
     void *m = MAP_FAILED;
+    size_t len = 0;
     size_t key_len = strlen(key);
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(fc_hdr)) {
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "cannot stat it: %s", strerror(errno));
+        rc = MAP_UNCHECKED;
+        goto out;
+    }
+    if (st.st_size < (off_t)sizeof(fc_hdr)) {
         snprintf(why, whylen, "shorter than its header");
         goto out;
     }
-    size_t len = (size_t)st.st_size;
+    len = (size_t)st.st_size;
     m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
         snprintf(why, whylen, "cannot map it: %s", strerror(errno));
+        rc = MAP_UNCHECKED;
         goto out;
     }
     fc_hdr h;
@@ -232,8 +249,18 @@ static int map_verified(const char *path, const char *key, uint64_t rows, uint64
         snprintf(why, whylen, "not a version %d feature entry", FEATCACHE_VERSION);
         goto out;
     }
-    if (h.key_len != key_len || hdr_bytes_for(key_len) != h.hdr_bytes ||
-        memcmp((const char *)m + sizeof h, key, key_len)) {
+    if (h.key_len != key_len || hdr_bytes_for(key_len) != h.hdr_bytes) {
+        snprintf(why, whylen, "made for another key");
+        goto out;
+    }
+    /* the key text is compared only in a file that holds header and payload */
+    uint64_t want = h.hdr_bytes + rows * floats * sizeof(float);
+    if ((uint64_t)len < want) {
+        snprintf(why, whylen, "shorter (%zu bytes) than its header and payload (%" PRIu64 ")", len,
+                 want);
+        goto out;
+    }
+    if (memcmp((const char *)m + sizeof h, key, key_len)) {
         snprintf(why, whylen, "made for another key");
         goto out;
     }
@@ -255,9 +282,9 @@ static int map_verified(const char *path, const char *key, uint64_t rows, uint64
     e->rows = rows;
     e->floats = floats;
     m = MAP_FAILED;
-    rc = 1;
+    rc = MAP_OK;
 out:
-    if (m != MAP_FAILED) munmap(m, (size_t)st.st_size);
+    if (m != MAP_FAILED) munmap(m, len);
     close(fd);
     return rc;
 }
@@ -412,8 +439,38 @@ static bool remove_unlocked(const featcache *c, const fc_file *f)
     return gone;
 }
 
-/* Makes room for NEED more bytes (see featcache_build_begin); called under
- * .evict.lock. 0 or ERR_TOOBIG. */
+/* Removes the lock files that have no entry beside them (a key looked up
+ * but never built, a build that failed or was refused, a temporary removed
+ * by eviction): each is taken without waiting and unlinked only while held,
+ * once the entry is seen to be still absent under it. A lock held elsewhere
+ * (a build in progress, a trial about to build) stays. */
+static void remove_stale_locks(const featcache *c)
+{
+    DIR *d = opendir(c->dir);
+    if (!d) return;
+    struct dirent *de;
+    int removed = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        if (strncmp(nm, "feat-", 5) || l < 10 || l >= 256 || strcmp(nm + l - 5, ".lock")) continue;
+        char lp[4096 + 256], ep[4096 + 256];
+        snprintf(lp, sizeof lp, "%s/%s", c->dir, nm);
+        snprintf(ep, sizeof ep, "%s/%.*s.bin", c->dir, (int)(l - 5), nm);
+        if (access(ep, F_OK) == 0) continue;
+        int fd = lock_path(lp, true);
+        if (fd < 0) continue; // held: its key is being built (or looked up)
+        /* under the lock no entry can appear: builds commit holding it */
+        if (access(ep, F_OK) != 0 && errno == ENOENT && unlink(lp) == 0) removed++;
+        close(fd);
+    }
+    closedir(d);
+    if (removed)
+        log_debug("feature cache: removed %d lock file(s) of keys without an entry", removed);
+}
+
+/* Makes room for NEED more bytes (see featcache_build_begin) and removes
+ * stale lock files; called under .evict.lock. 0 or ERR_TOOBIG. */
 static int make_room(const featcache *c, uint64_t need, char *msg, size_t msglen)
 {
     fc_file *f = NULL;
@@ -437,6 +494,7 @@ static int make_room(const featcache *c, uint64_t need, char *msg, size_t msglen
             used -= f[i].bytes;
         }
     free(f);
+    remove_stale_locks(c);
     if (used + need > c->max_bytes)
         return err_set(msg, msglen, ERR_TOOBIG,
                        "a feature entry of %" PRIu64 " MiB does not fit in cache_max_mb (%" PRIu64
@@ -455,7 +513,7 @@ int featcache_peek(featcache *c, const char *key, uint64_t rows, uint64_t floats
              featcache_hash(key, strlen(key)));
     int r = map_verified(path, key, rows, floats, e, why, sizeof why);
     if (r < 0) log_debug("feature cache: %s: %s", path, why);
-    if (r != 1) return 0;
+    if (r != MAP_OK) return 0;
     stamp_use(path);
     return 1;
 }
@@ -475,7 +533,7 @@ int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floa
             (int)sizeof s->lock_path)
         return err_set(msg, msglen, ERR_IO, "feature cache folder path %s is too long", c->dir);
     char why[256];
-    if (map_verified(s->path, key, rows, floats, &s->entry, why, sizeof why) == 1) {
+    if (map_verified(s->path, key, rows, floats, &s->entry, why, sizeof why) == MAP_OK) {
         stamp_use(s->path);
         return FEATCACHE_HIT;
     }
@@ -487,12 +545,21 @@ int featcache_lookup(featcache *c, const char *key, uint64_t rows, uint64_t floa
     return featcache_wait(s, NULL, msg, msglen); // already ours: checks the entry again
 }
 
+/* How often featcache_wait tries the key's lock again (and sees a stop). */
+#define WAIT_POLL_NS 25000000L
+
 int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, size_t msglen)
 {
+    /* Not a blocking flock: a stop asked just before it would wait for the
+     * whole of the other build. */
     while (!s->locked) {
-        int fd = lock_path(s->lock_path, false);
-        if (fd == -EINTR) {
-            if (stop && *stop) return ERR_INTERRUPTED;
+        if (stop && *stop)
+            return err_set(msg, msglen, ERR_INTERRUPTED, "stopped while waiting for %s",
+                           s->lock_path);
+        int fd = lock_path(s->lock_path, true);
+        if (fd == -EWOULDBLOCK || fd == -EINTR) {
+            struct timespec ts = {0, WAIT_POLL_NS};
+            nanosleep(&ts, NULL); // a signal ends it early: the stop is seen at once
             continue;
         }
         if (fd < 0) return err_set_errno(msg, msglen, ERR_IO, -fd, "cannot lock %s", s->lock_path);
@@ -502,12 +569,17 @@ int featcache_wait(featcache_slot *s, volatile sig_atomic_t *stop, char *msg, si
     /* Under the lock: the entry is either complete or absent or bad. */
     char why[256];
     int r = map_verified(s->path, s->key, s->rows, s->floats, &s->entry, why, sizeof why);
-    if (r == 1) {
+    if (r == MAP_OK) {
         unlock_slot(s);
         stamp_use(s->path);
         return FEATCACHE_HIT;
     }
-    if (r < 0) {
+    if (r == MAP_UNCHECKED) { // maybe a good entry: leave it to the trials that can read it
+        unlock_slot(s);
+        return err_set(msg, msglen, ERR_IO,
+                       "cannot check the feature entry %s (%s); it is left in place", s->path, why);
+    }
+    if (r == MAP_BAD) {
         log_warn("feature cache: discarding %s (%s); it is built again", s->path, why);
         if (unlink(s->path) != 0 && errno != ENOENT)
             return err_set_errno(msg, msglen, ERR_IO, errno, "cannot remove %s", s->path);

@@ -408,9 +408,10 @@ static void host_part(char *buf, size_t n)
             *p = '_';
 }
 
-/* Creates this run's file and writes the file_version record. The time in
- * its name is later than every existing file's, so names sort in writing
- * order. */
+/* Creates this run's file, fsyncs the directory and frames the
+ * file_version record into W->buf. The time in its name is later than every
+ * existing file's, so names sort in writing order. After a failure once the
+ * file exists, W->open is true (event_write closes and removes it). */
 static int create_file(tfevents_writer *w, double wall_time, char *msg, size_t msglen)
 {
     char host[256];
@@ -437,6 +438,15 @@ static int create_file(tfevents_writer *w, double wall_time, char *msg, size_t m
         }
     }
     w->name_time = t;
+    /* The new name durable as the records will be: the directory, once. */
+    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        int e = errno;
+        if (dfd >= 0) close(dfd);
+        return err_set_errno(msg, msglen, fileio_err_for_errno(e), e,
+                             "cannot sync the directory %s", w->dir);
+    }
+    close(dfd);
     tfevents_pb m = {0};
     tfevents_pb_double(&m, EVENT_WALL_TIME, wall_time);
     tfevents_pb_string(&m, EVENT_FILE_VERSION, TFEVENTS_FILE_VERSION);
@@ -466,6 +476,7 @@ static int event_write(tfevents_writer *w, size_t mark, double wall_time, char *
     w->buf.len = 0;
     w->buf.failed = false;
     int rc = 0;
+    bool created = !w->open, written = false; // this call creates the file / wrote to it
     if (!w->open && (rc = create_file(w, wall_time, msg, msglen))) goto fail;
     if (w->msg.failed) {
         rc = err_set(msg, msglen, ERR_NOMEM, "out of memory building a TensorBoard event");
@@ -476,6 +487,7 @@ static int event_write(tfevents_writer *w, size_t mark, double wall_time, char *
         rc = err_set(msg, msglen, ERR_NOMEM, "out of memory building a TensorBoard event");
         goto fail;
     }
+    written = true;
     rc = fileio_write_all(w->fd, w->buf.data, w->buf.len, NULL);
     if (rc == 0 && fdatasync(w->fd) != 0) rc = fileio_err_for_errno(errno);
     if (rc < 0) {
@@ -486,6 +498,8 @@ static int event_write(tfevents_writer *w, size_t mark, double wall_time, char *
 fail:
     w->dead = true;
     if (w->open) close(w->fd);
+    /* a file this call created and wrote nothing to is not left behind */
+    if (created && w->open && !written) unlink(w->path);
     w->open = false;
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "events.h"
 #include "featcache.h"
 #include "fileio.h"
+#include "image.h"
 #include "log.h"
 #include "metrics.h"
 #include "numparse.h"
@@ -556,13 +557,34 @@ static const char *worker_hash(void)
     return hex;
 }
 
+/* The content hash of the libjpeg-turbo library this process loaded,
+ * computed once: a new library (another version may decode other pixels)
+ * never reads entries decoded by another one. "static" when none is loaded
+ * (a static build: the worker's own hash covers it). */
+static const char *jpeg_hash(void)
+{
+    static char hex[33];
+    uint64_t size;
+    char msg[PATH_MAX + 64];
+    if (hex[0]) return hex;
+    const char *lib = image_jpeg_library();
+    if (!lib) {
+        snprintf(hex, sizeof hex, "static");
+    } else if (featcache_hash_file(lib, hex, &size, msg, sizeof msg) < 0) {
+        log_warn("feature cache: %s", msg);
+        snprintf(hex, sizeof hex, "unknown");
+    }
+    return hex;
+}
+
 /* The parts of the feature cache key that do not depend on the freeze
  * (README.md "Feature cache"): what produced the prefix (the weights file's
  * content, or the from-scratch initialisation), the evaluation view of the
  * images (input size, resize, crop, normalisation), the image lists, and
- * what computes it (this worker's build, its BLAS kernel, its thread count,
- * the feature batch). Made once per trial into t->key_base; NULL with
- * t->msg set when the weights cannot be read. */
+ * what computes it (this worker's build, OpenBLAS's configuration and
+ * kernel, the libjpeg-turbo library, the thread count, the feature batch).
+ * Made once per trial into t->key_base; NULL with t->msg set when the
+ * weights cannot be read. */
 static json_t *key_base(trainer *t)
 {
     if (t->key_base) return t->key_base;
@@ -588,10 +610,11 @@ static json_t *key_base(trainer *t)
         json_array_append_new(std, json_real(t->norm.std[c]));
     }
     t->key_base = json_pack(
-        "{s:i, s:s, s:s, s:i, s:i, s:s, s:o, s:i, s:i, s:s, s:o, s:o, s:o, s:o}", "format",
-        FEATCACHE_VERSION, "worker", worker_hash(), "blas", blas_core_name(), "threads", s->threads,
-        "batch", FEATURE_BATCH, "arch", info.arch, "prefix", prefix, "input_size", t->input_size,
-        "eval_size", image_eval_size(t->input_size), "view",
+        "{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:i, s:i, s:s, s:o, s:o, s:o, s:o}",
+        "format", FEATCACHE_VERSION, "worker", worker_hash(), "blas", blas_core_name(), "openblas",
+        blas_config(), "jpeg", jpeg_hash(), "threads", s->threads, "batch", FEATURE_BATCH, "arch",
+        info.arch, "prefix", prefix, "input_size", t->input_size, "eval_size",
+        image_eval_size(t->input_size), "view",
         "shorter side resized to eval_size (antialiased), centre crop of input_size, /255, "
         "(x - mean) / std",
         "mean", mean, "std", std, "train", split_list_json(&t->data.train), "val",
