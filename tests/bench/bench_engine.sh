@@ -79,7 +79,7 @@ for arch in $ARCHS; do
         bench_one "$arch" "${cfg%%:*}" "${cfg##*:}"
     done
 done
-for spec in ${BENCH_EXTRA-"vgg16_bn:224:8 inception_v3:299:8"}; do
+for spec in ${BENCH_EXTRA-vgg16_bn:224:8 inception_v3:299:8}; do
     IFS=: read -r arch size batch <<<"$spec"
     bench_one "$arch" "$size" "$batch"
 done
