@@ -22,10 +22,9 @@
 #include <string.h>
 
 const char *const params_keys[] = {
-    "lr",          "batch_size",    "epochs",    "dropout",         "weight_decay",
-    "l1",          "momentum",      "optimizer", "freeze",          "augment",
-    "lr_schedule", "warmup_epochs", "nesterov",  "label_smoothing", "arch",
-    NULL,
+    "lr",       "batch_size",      "epochs", "dropout", "weight_decay", "l1",
+    "momentum", "optimizer",       "freeze", "augment", "lr_schedule",  "warmup_epochs",
+    "nesterov", "label_smoothing", "arch",   NULL,
 };
 
 static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};

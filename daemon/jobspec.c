@@ -956,8 +956,7 @@ static int parse_arch_search(jobspec *js, const json_t *job, unsigned flags, cha
         if (f && !json_is_null(f) && !(json_is_string(f) && *json_string_value(f))) {
             char desc[64];
             jx_describe(f, desc, sizeof desc);
-            return err_set(msg, msglen, ERR_TYPE, "%s: expected a path or null, got %s", key,
-                           desc);
+            return err_set(msg, msglen, ERR_TYPE, "%s: expected a path or null, got %s", key, desc);
         }
         jobspec_arch *a = &js->archs[js->n_archs++];
         a->arch = strdup(name);
@@ -976,8 +975,8 @@ static int parse_arch_search(jobspec *js, const json_t *job, unsigned flags, cha
         for (size_t i = 0; i < js->n_archs; i++)
             listed |= !strcmp(js->archs[i].arch, k);
         if (!listed)
-            return err_set(msg, msglen, ERR_INVALID, "model.weights.%s: %s is not in space.arch",
-                           k, k);
+            return err_set(msg, msglen, ERR_INVALID, "model.weights.%s: %s is not in space.arch", k,
+                           k);
     }
     /* arch describes the first, for what shows one model (sweepctl submit). */
     char *first = strdup(js->archs[0].arch);
@@ -1112,8 +1111,7 @@ static json_t *jobspec_trial_template_one(const jobspec *js)
     json_t *data = json_pack("{s:s, s:f}", "train", js->train, "val_fraction", js->val_fraction);
     /* Without model.arch the weights' structure decides (jobspec_check_files
      * wrote a known one into the job), so the worker checks nothing. */
-    json_t *model =
-        model_object(js, js->arch_given || !js->weights ? js->arch : NULL, js->weights);
+    json_t *model = model_object(js, js->arch_given || !js->weights ? js->arch : NULL, js->weights);
     json_t *obj = json_pack("{s:s, s:s}", "metric", js->metric, "goal",
                             js->maximize ? "maximize" : "minimize");
     if (!data || !model || !obj) goto fail;
@@ -1527,7 +1525,7 @@ static int check_arch_weights(jobspec *js, json_t *job, char *msg, size_t msglen
 int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_roots, char *msg,
                         size_t msglen)
 {
-    int rc = js->n_archs ? check_arch_weights(js, job, msg, msglen)
+    int rc = js->n_archs   ? check_arch_weights(js, job, msg, msglen)
              : js->weights ? check_weights(js, job, msg, msglen)
                            : 0;
     if (!rc) rc = check_freeze_family(js, job, msg, msglen); // the file may have set the arch

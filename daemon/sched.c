@@ -1029,10 +1029,10 @@ static int trial_proc_start(sweepd *d, sjob *j, strial *t, char *msg, size_t msg
     json_t *spec =
         json_pack("{s:I, s:I, s:I, s:O, s:O, s:o, s:O, s:I, s:s, s:s, s:i}", "trial",
                   (json_int_t)t->id, "job", (json_int_t)j->id, "seed", (json_int_t)seed, "data",
-                  json_object_get(j->tmpl, "data"), "model", trial_model(j, params),
-                  "params", params, "objective", json_object_get(j->tmpl, "objective"),
-                  "cache_max_mb", (json_int_t)d->cfg->cache_max_mb, "out_dir", out_dir, "cache_dir",
-                  cache, "threads", d->cfg->threads_per_worker);
+                  json_object_get(j->tmpl, "data"), "model", trial_model(j, params), "params",
+                  params, "objective", json_object_get(j->tmpl, "objective"), "cache_max_mb",
+                  (json_int_t)d->cfg->cache_max_mb, "out_dir", out_dir, "cache_dir", cache,
+                  "threads", d->cfg->threads_per_worker);
     if (spec && d->cfg->n_data_roots > 0) { // the worker applies them to every path it opens
         json_t *roots = json_array();
         for (int i = 0; roots && i < d->cfg->n_data_roots; i++)

@@ -133,14 +133,14 @@ typedef struct {
     jobspec_space space;         // the searched keys (values owned; jobspec_free)
     size_t trials_total;         // N: trials the job runs (jobs.trials_total), every strategy
     int startup_trials;          // tpe: trials expanded at submission (K); else trials_total
-    int64_t warm_jobs[JOBSPEC_MAX_WARM]; // tpe warm_start.jobs, in the order given
-    size_t n_warm;                       // number of warm_start jobs
+    int64_t warm_jobs[JOBSPEC_MAX_WARM];   // tpe warm_start.jobs, in the order given
+    size_t n_warm;                         // number of warm_start jobs
     jobspec_arch archs[JOBSPEC_MAX_ARCHS]; // space.arch's distinct names in the order given, each
                                            // with its weights (arch, weights and arch_given
                                            // above then describe the first)
     size_t n_archs;                        // 0 when the job does not search the architecture
-    jobspec_trial *trials;               // n_trials expanded trials (owned); NULL when not expanded
-    size_t n_trials;                     // number of expanded trials (tpe: K; else N)
+    jobspec_trial *trials; // n_trials expanded trials (owned); NULL when not expanded
+    size_t n_trials;       // number of expanded trials (tpe: K; else N)
 } jobspec;
 
 enum {

@@ -222,6 +222,8 @@ int trialspec_from_json(trial_spec *s, const json_t *root, char *msg, size_t msg
                            "params.arch: \"%s\" is not model.arch \"%s\" (give one of them, or "
                            "the same in both)",
                            want, s->arch);
+        free(s->arch);
+        s->arch = NULL;
         if ((rc = dup_into(&s->arch, want, msg, msglen)) < 0) return rc;
         s->arch_given = true;
     }
