@@ -1369,32 +1369,42 @@ static int weights_arch(const st_header *h, char *name, size_t n, char *msg, siz
     return 0;
 }
 
-/* model.weights of JS: its header (not the tensors) read and checked as the
- * worker will read it; model.arch, when given, must be what the file holds,
- * and is taken from it otherwise (written into JOB when it is a known name);
- * model.input_size, when not given, is the file's when it has one (written
- * into JOB). A PyTorch file gets the message naming etc/export-weights.py. */
-static int check_weights(jobspec *js, json_t *job, char *msg, size_t msglen)
+/* model.weights of JS, or with ENTRY (a searched architecture) that
+ * entry's file: its header (not the tensors) read and checked as the worker
+ * will read it. The file must hold ENTRY's architecture, or model.arch when
+ * given; without either the architecture is taken from it (written into JOB
+ * when it is a known name). model.input_size, when not given, is the file's
+ * when it has one (written into JOB). A PyTorch file gets the message naming
+ * etc/export-weights.py. */
+static int check_weights(jobspec *js, json_t *job, const jobspec_arch *entry, char *msg,
+                         size_t msglen)
 {
     st_header *h = NULL;
-    char tmp[768], name[64];
-    int rc = st_header_read(&h, js->weights, tmp, sizeof tmp);
-    if (rc)
-        return err_set(msg, msglen, rc == ERR_NOMEM ? rc : ERR_INVALID, "model.weights: %s", tmp);
+    char tmp[768], name[64], key[96] = "model.weights";
+    const char *path = entry ? entry->weights : js->weights;
+    if (entry) snprintf(key, sizeof key, "model.weights.%s", entry->arch);
+    int rc = st_header_read(&h, path, tmp, sizeof tmp);
+    if (rc) return err_set(msg, msglen, rc == ERR_NOMEM ? rc : ERR_INVALID, "%s: %s", key, tmp);
     weights_meta wm;
     if ((rc = weights_arch(h, name, sizeof name, msg, msglen))) goto done;
-    if ((rc = weights_meta_read(h, &wm, tmp, sizeof tmp))) {
-        rc = err_set(msg, msglen, ERR_INVALID, "model.weights: %s", tmp);
+    if (entry && strcmp(entry->arch, name)) {
+        rc = err_set(msg, msglen, ERR_INVALID,
+                     "%s: %s holds a %s (read from its tensor names), not a %s", key, path, name,
+                     entry->arch);
         goto done;
     }
-    if (js->arch_given && strcmp(js->arch, name)) {
+    if ((rc = weights_meta_read(h, &wm, tmp, sizeof tmp))) {
+        rc = err_set(msg, msglen, ERR_INVALID, "%s: %s", key, tmp);
+        goto done;
+    }
+    if (!entry && js->arch_given && strcmp(js->arch, name)) {
         rc = err_set(msg, msglen, ERR_INVALID,
                      "model.arch is %s but model.weights %s holds a %s (read from its tensor "
                      "names); give \"arch\": \"%s\" or leave model.arch out",
                      js->arch, js->weights, name, name);
         goto done;
     }
-    if (!js->arch_given) {
+    if (!entry && !js->arch_given) {
         char *a = strdup(name);
         if (!a) {
             rc = ERR_NOMEM;
@@ -1481,33 +1491,13 @@ done:
  * record one, must agree (that one is then every trial's, stored in JOB). */
 static int check_arch_weights(jobspec *js, json_t *job, char *msg, size_t msglen)
 {
-    char *arch = js->arch, *weights = js->weights;
-    bool given = js->arch_given;
-    const char *from_arch = NULL;
+    const char *from_arch = NULL; // the first architecture whose file set the input size
     int rc = 0;
     for (size_t i = 0; i < js->n_archs && !rc; i++) {
         if (!js->archs[i].weights) continue;
         int size = js->input_size;
         const char *from = js->input_size_from;
-        /* Its architecture first, for a message that names the entry. */
-        st_header *h = NULL;
-        char tmp[768], name[64];
-        if ((rc = st_header_read(&h, js->archs[i].weights, tmp, sizeof tmp))) {
-            rc = err_set(msg, msglen, rc == ERR_NOMEM ? rc : ERR_INVALID, "model.weights.%s: %s",
-                         js->archs[i].arch, tmp);
-            break;
-        }
-        rc = weights_arch(h, name, sizeof name, msg, msglen);
-        st_header_free(h);
-        if (rc == 0 && strcmp(name, js->archs[i].arch))
-            rc = err_set(msg, msglen, ERR_INVALID,
-                         "model.weights.%s: %s holds a %s (read from its tensor names), not a %s",
-                         js->archs[i].arch, js->archs[i].weights, name, js->archs[i].arch);
-        if (rc) break;
-        js->arch = js->archs[i].arch;
-        js->weights = js->archs[i].weights;
-        js->arch_given = true;
-        rc = check_weights(js, job, msg, msglen);
+        rc = check_weights(js, job, &js->archs[i], msg, msglen);
         if (rc == 0 && !strcmp(from, "weights") && js->input_size != size)
             rc = err_set(msg, msglen, ERR_INVALID,
                          "model.input_size: not given, and the weights of %s are for %d px but "
@@ -1516,9 +1506,6 @@ static int check_arch_weights(jobspec *js, json_t *job, char *msg, size_t msglen
         if (rc == 0 && !strcmp(js->input_size_from, "weights") && strcmp(from, "weights"))
             from_arch = js->archs[i].arch;
     }
-    js->arch = arch;
-    js->weights = weights;
-    js->arch_given = given;
     return rc;
 }
 
@@ -1526,7 +1513,7 @@ int jobspec_check_files(jobspec *js, json_t *job, char *const *roots, int n_root
                         size_t msglen)
 {
     int rc = js->n_archs   ? check_arch_weights(js, job, msg, msglen)
-             : js->weights ? check_weights(js, job, msg, msglen)
+             : js->weights ? check_weights(js, job, NULL, msg, msglen)
                            : 0;
     if (!rc) rc = check_freeze_family(js, job, msg, msglen); // the file may have set the arch
     if (!rc) rc = check_class_lists(js, roots, n_roots, msg, msglen);
