@@ -448,11 +448,27 @@ static int tpe_point(const sched_tpe *tp, const tpe_history *h, uint64_t seed, d
     return err_set(msg, msglen, ERR_EXISTS, "no new point found in the space");
 }
 
+/* Test hook: SWEEPD_TEST_TPE_NOMEM=N in the daemon's environment makes its
+ * first N TPE proposals fail as out of memory, so tests can see the job
+ * wait and go on rather than end. */
+static bool test_nomem(void)
+{
+    static long left = -1;
+    if (left < 0) {
+        const char *e = getenv("SWEEPD_TEST_TPE_NOMEM");
+        left = e ? strtol(e, NULL, 10) : 0;
+        if (left < 0) left = 0;
+    }
+    if (left == 0) return false;
+    left--;
+    return true;
+}
+
 /* Proposes J's next trial (number J->n) from the history of J and its
  * warm-start jobs, stores it (committed before it returns) and appends it
- * to J's trials, queued. NULL when it could not: the database was busy
- * (tried again a little later) or no point is left (J proposes no more
- * and ends with the trials it has). */
+ * to J's trials, queued. NULL when it could not: the database was busy or
+ * memory ran out (tried again a little later) or no point is left (J
+ * proposes no more and ends with the trials it has). */
 static strial *tpe_propose(sweepd *d, sjob *j)
 {
     sched_tpe *tp = j->tpe;
@@ -478,11 +494,21 @@ static strial *tpe_propose(sweepd *d, sjob *j)
                         .seed = rng_derive(tp->seed, (uint64_t)number) & JOBSPEC_SEED_MASK};
     double x[SUGGEST_MAX_DIMS];
     rc = tpe_point(tp, &h, seed, x, &nt.params, msg, sizeof msg);
+    if (rc == 0 && test_nomem())
+        rc = err_set(msg, sizeof msg, ERR_NOMEM, "SWEEPD_TEST_TPE_NOMEM: out of memory");
     size_t nk[3] = {0, 0, 0}; // DONE, PRUNED, PENDING
     for (size_t i = 0; i < h.n; i++)
         if (h.obs[i].kind >= 0) nk[h.obs[i].kind]++;
     free(h.pts);
     free(h.obs);
+    if (rc == ERR_NOMEM) {
+        /* Memory may come back (another trial's worker ends): the job keeps
+         * its plan and the proposal is made again a little later. */
+        log_warn("job %lld: no memory for proposal %d (%s); trying again in %g s", (long long)j->id,
+                 number, msg, IO_RETRY_SECONDS);
+        tp->hold_until = time_mono() + IO_RETRY_SECONDS;
+        return NULL;
+    }
     if (rc) {
         log_error("job %lld: no trial %d proposed (%s); the job ends with the %zu it has",
                   (long long)j->id, number, msg, j->n);

@@ -13,7 +13,9 @@
 #   6. a sobol job's parameters are the Sobol points of suggest.h;
 #   7. tpe with the median pruner: pruned trials are fed to TPE (counted as
 #      pruned, not failed) and the job ends with N trials;
-#   8. sweepctl shows the planned count before the proposals exist.
+#   8. sweepctl shows the planned count before the proposals exist;
+#   9. a proposal that runs out of memory (test hook SWEEPD_TEST_TPE_NOMEM)
+#      is made again a second later: the job keeps its plan and runs all N.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 CTL=$BUILD/sweepctl
@@ -154,5 +156,16 @@ is "planned: only the startup trials exist yet" "$(sq "SELECT count(*) FROM tria
 : >"$G"
 wait_for 60 job_ended "$JG"
 is "planned: then all 9 ran" "$(numbers "$JG")" "0,1,2,3,4,5,6,7,8"
+stop_daemon
+
+# ---- 9. out of memory in a proposal ----------------------------------------------
+SWEEPD_TEST_TPE_NOMEM=2 start_daemon --config "$T/sweepd.conf" --workers 2
+JN=$(jid "$(submit "$(tpe nomem "$T/d" 6 2 1 51)")")
+wait_for 60 job_ended "$JN"
+is "nomem: the job is done with all its trials" "$(job_state "$JN"):$(numbers "$JN")" "done:0,1,2,3,4,5"
+is "nomem: trials_total stays 6" "$(sq "SELECT trials_total FROM jobs WHERE id = $JN")" "6"
+is "nomem: each failed proposal was announced and retried" \
+    "$(grep -c "job $JN: no memory for proposal 2 (SWEEPD_TEST_TPE_NOMEM: out of memory); trying again" "$DLOG")" "2"
+unlike "nomem: the job was not cut short" "$(grep "job $JN:" "$DLOG")" "the job ends with"
 stop_daemon
 done_testing
