@@ -71,8 +71,8 @@ static char **path_slot(sweepd_config *c, size_t i)
 void config_defaults(sweepd_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->socket_path = xstrdup("var/sweepd.sock");
-    c->db_path = xstrdup("var/sweepd.db");
+    /* socket_path and db_path stay NULL until config_finish: unless a flag
+     * or the config file names them, they follow the state directory. */
     c->state_dir = xstrdup("var");
     char dir[PATH_MAX], buf[PATH_MAX + 64];
     exe_dir(dir, sizeof dir);
@@ -419,9 +419,10 @@ const char *config_usage(void)
            "trials and records everything in SQLite.\n"
            "\n"
            "  --config FILE            read `key = value` settings (see etc/sweepd.conf)\n"
-           "  --socket PATH            Unix socket to listen on (default var/sweepd.sock)\n"
-           "  --db PATH                SQLite database (default var/sweepd.db)\n"
-           "  --state-dir DIR          trial outputs, logs, pid file (default var)\n"
+           "  --socket PATH            Unix socket to listen on (default DIR/sweepd.sock)\n"
+           "  --db PATH                SQLite database (default DIR/sweepd.db)\n"
+           "  --state-dir DIR          trial outputs, logs, pid file, and the socket and\n"
+           "                           database unless named (default var)\n"
            "  --workers N              concurrent trials (default: cores / threads per worker)\n"
            "  --threads-per-worker T   compute threads per trial (default 1)\n"
            "  --foreground             stay attached, log to stderr (for systemd)\n"
@@ -572,6 +573,16 @@ long config_usable_cpus(void)
 int config_finish(sweepd_config *c, char *msg, size_t msglen)
 {
     int rc;
+    /* The socket and the database live in the state directory unless named
+     * (`--state-dir /srv/x` alone gives /srv/x/sweepd.sock, /srv/x/sweepd.db). */
+    char **in_state[] = {&c->socket_path, &c->db_path};
+    const char *names[] = {"sweepd.sock", "sweepd.db"};
+    for (size_t i = 0; i < 2; i++) {
+        if (*in_state[i]) continue;
+        size_t n = strlen(c->state_dir) + 16;
+        if (!(*in_state[i] = malloc(n))) return ERR_NOMEM;
+        snprintf(*in_state[i], n, "%s/%s", c->state_dir, names[i]);
+    }
     char **paths[] = {&c->socket_path, &c->db_path,  &c->state_dir,
                       &c->sql_dir,     &c->log_file, &c->pid_file};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)

@@ -10,7 +10,8 @@
 #  - a job cannot choose out_dir, cache_dir, the worker or its arguments:
 #    such keys are refused, trial.json's out_dir is <state>/trials/<id>, and
 #    the worker runs as `<configured worker> run <out_dir>/trial.json` in
-#    its own process group.
+#    its own process group;
+#  - --state-dir alone puts the socket and the database in that directory.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 
@@ -98,5 +99,18 @@ is "the worker's argv is <worker> run <out_dir>/trial.json --blas-core <policy>"
 is "... its working directory the out_dir" "$(readlink /proc/$WPID/cwd)" "$VAR/trials/$TID"
 is "... leading its own process group" "$(ps -o pgid= -p "$WPID" | tr -d ' ')" "$WPID"
 dc req "{\"op\":\"cancel\",\"job\":$J}" >/dev/null
+check "sweepd exits 0" stop_daemon
+
+# ---- --state-dir alone ----
+SD=$T/only-state
+mkdir -p "$T/cwd"
+(cd "$T/cwd" && SWEEPD_WORKER=$FAKE exec "$BUILD/sweepd" --foreground --state-dir "$SD" \
+    --log-level debug >>"$DLOG" 2>&1) &
+DPID=$!
+wait_for 10 test -S "$SD/sweepd.sock"
+check "--state-dir alone: the socket is DIR/sweepd.sock" test -S "$SD/sweepd.sock"
+check "... and the database DIR/sweepd.db" test -f "$SD/sweepd.db"
+like "... which sweepctl reaches there" "$("$BUILD/sweepctl" --socket "$SD/sweepd.sock" ping)" "^sweepd is running, version [0-9.]+, pid $DPID,"
+check "... and nothing is made in the working directory's var/" test ! -e "$T/cwd/var"
 check "sweepd exits 0" stop_daemon
 done_testing

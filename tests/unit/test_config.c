@@ -49,8 +49,8 @@ static void test_defaults(void **state)
     (void)state;
     sweepd_config c;
     config_defaults(&c);
-    assert_string_equal(c.socket_path, "var/sweepd.sock");
-    assert_string_equal(c.db_path, "var/sweepd.db");
+    assert_null(c.socket_path); // named by config_finish after the state directory
+    assert_null(c.db_path);
     assert_string_equal(c.state_dir, "var");
     assert_int_equal(c.threads_per_worker, 1);
     assert_int_equal(c.workers, 0);
@@ -72,10 +72,11 @@ static void test_defaults(void **state)
     assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
     assert_int_equal(config_usable_cpus(), CPU_COUNT(&set));
     assert_int_equal(c.workers, CPU_COUNT(&set));
-    assert_true(c.socket_path[0] == '/');
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof cwd));
     char want[600];
+    snprintf(want, sizeof want, "%s/var/sweepd.sock", cwd);
+    assert_string_equal(c.socket_path, want);
     snprintf(want, sizeof want, "%s/var/sweepd.db", cwd);
     assert_string_equal(c.db_path, want);
     snprintf(want, sizeof want, "%s/var/sweepd.pid", cwd);
@@ -225,6 +226,16 @@ static void test_flags_override(void **state)
     assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
     assert_null(c.log_file); // foreground: stderr
     assert_string_equal(c.pid_file, "/srv/st/sweepd.pid");
+    assert_string_equal(c.socket_path, "/tmp/from-file.sock"); // named: stays
+    assert_string_equal(c.db_path, "/srv/st/sweepd.db");       // not named: in the state directory
+    config_free(&c);
+    /* --state-dir alone moves the socket and the database with it */
+    char *sd[] = {"sweepd", "--state-dir", "/srv/other", NULL};
+    config_defaults(&c);
+    assert_int_equal(config_from_args(&c, 3, sd, &help, msg, sizeof msg), 0);
+    assert_int_equal(config_finish(&c, msg, sizeof msg), 0);
+    assert_string_equal(c.socket_path, "/srv/other/sweepd.sock");
+    assert_string_equal(c.db_path, "/srv/other/sweepd.db");
     config_free(&c);
     /* workers derived from cores / threads */
     config_defaults(&c);
