@@ -83,6 +83,8 @@ typedef struct {
     int trainable;    // 1 if it receives gradients under the current freeze
     float *grad;      // gradient when trainable and prepared, else NULL
     ptrdiff_t offset; // index of data[0] in net_trainable()'s array, or -1
+    int unit;         // freeze unit it belongs to: frozen when unit < the frozen unit count
+                      // (resnet.c: 0 stem, 1 + i block i, 1 + nblocks the head)
 } net_tensor;
 
 /* ---------- building (family builders) ---------- */

@@ -165,6 +165,11 @@ void resnet_zero_grad(resnet *m);
  * matching gradient array (NULL before resnet_prepare). */
 float *resnet_trainable(resnet *m, size_t *count, float **grads);
 
+/* How many freeze units FREEZE freezes (a tensor is in the frozen prefix
+ * when its `unit` is below it), or -1 when FREEZE is not a freeze point of
+ * M's family. */
+int resnet_frozen_units_at(const resnet *m, freeze_kind freeze);
+
 /* Named tensors in torchvision order (parameters and buffers), for saving. */
 size_t resnet_tensor_count(const resnet *m);
 /* I-th tensor (borrowed, valid until resnet_prepare or resnet_free). */

@@ -4,8 +4,9 @@
 # reused entry gives the metrics of the trial that built it bit for bit (and
 # of "feature_cache": false); two workers started together on one key build
 # it once (one "built", one "waited"); a SIGKILL during a build leaves no
-# readable entry and the next trial rebuilds; the weights' content (not their
-# path or mtime), the image list and the dynamically linked OpenBLAS and
+# readable entry and the next trial rebuilds; the frozen prefix's tensors as
+# loaded (not the weights' path or mtime, nor tensors outside the prefix; after
+# a resume the checkpoint's, even when the file changed since), the image list and the dynamically linked OpenBLAS and
 # libjpeg-turbo are in the key; a corrupt entry is discarded and rebuilt;
 # layer3 features continued from cached layer2 ones give the metrics of
 # building layer3 directly; eviction keeps the folder under cache_max_mb,
@@ -87,15 +88,24 @@ is "same weights content at another path reuses the entry" "$(features wcopy)" '
 touch -d '2001-01-01' "$T/copy.safetensors"
 is "touched weights: exit 0" "$(run wcopy)" 0
 is "a new mtime of the same weights reuses the entry" "$(features wcopy)" '"reused"'
-/usr/bin/python3 - "$T/copy.safetensors" <<'EOF'
-import sys
-p = sys.argv[1]
+# flip FILE TENSOR: changes the first value of one tensor of a safetensors file
+flip() {
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
+import json, struct, sys
+p, name = sys.argv[1], sys.argv[2]
 b = bytearray(open(p, "rb").read())
-b[-1] ^= 0x01  # the last byte of the last tensor: other weights
+n = struct.unpack("<Q", b[:8])[0]
+at = 8 + n + json.loads(b[8:8 + n])[name]["data_offsets"][0]
+b[at + 1] ^= 0x01
 open(p, "wb").write(bytes(b))
 EOF
+}
+flip "$T/copy.safetensors" fc.bias
+is "weights changed outside the prefix: exit 0" "$(run wcopy)" 0
+is "a change outside the frozen prefix (the head) reuses the entry" "$(features wcopy)" '"reused"'
+flip "$T/copy.safetensors" conv1.weight
 is "changed weights: exit 0" "$(run wcopy)" 0
-is "changed weights content is another key" "$(features wcopy)" '"built"'
+is "changed prefix weights are another key" "$(features wcopy)" '"built"'
 is "two entries" "$(entries)" 2
 cp -a "$T/data" "$T/data2"
 spec list layer3 "" "" "$T/data2"
@@ -109,6 +119,28 @@ is "an image with a new mtime changes the list" "$(features list)" '"built"'
 cp "$(find "$T/data2/class1" -name '*.jpg' | sort | head -1)" "$T/data2/class1/extra.jpg"
 is "added image: exit 0" "$(run list)" 0
 is "an added image changes the list" "$(features list)" '"built"'
+
+# ---- a weights file rewritten between a checkpoint and its resume ----------
+# The resumed trial's prefix is the checkpoint's (the old weights): its key
+# must be the old one, so a fresh trial of the new file does not read it.
+cp "$T/out/base/best.safetensors" "$T/v.safetensors"
+spec rs layer3 "" "\"$T/v.safetensors\"" "" "" "$T/c6"
+spec rsnew layer3 "" "\"$T/v.safetensors\"" "" "" "$T/c6"
+spec rsoff layer3 ', "feature_cache": false' "\"$T/v.safetensors\"" "" "" "$T/c6"
+rm -rf "$T/out/rs"
+SWEEP_TEST_SIGNAL_AT_STEP=2 "$W" run "$T/rs.json" >"$T/rs1.out" 2>"$T/rs1.err"
+is "stopped at step 2: exit 7" "$?" 7
+is "... having built the entry of the old weights" "$($TOOL get "$T/rs1.out" start features)" '"built"'
+flip "$T/v.safetensors" conv1.weight
+"$W" run "$T/rs.json" >"$T/rs.out" 2>"$T/rs.err"
+is "the resume: exit 0" "$?" 0
+like "... resumed from its checkpoint" "$(cat "$T/rs.err")" "resuming from .*checkpoint"
+is "... reuses the old weights' entry (its prefix is the checkpoint's)" "$(features rs)" '"reused"'
+is "... so still one entry" "$(entries "$T/c6")" 1
+is "a fresh trial of the rewritten file: exit 0" "$(run rsnew)" 0
+is "... builds its own entry" "$(features rsnew)" '"built"'
+is "feature_cache false on the rewritten file: exit 0" "$(run rsoff)" 0
+is "... the same metrics as the fresh trial" "$(metrics rsoff)" "$(metrics rsnew)"
 
 # ---- two workers at once: one builds, the other waits -----------------------
 spec w1 layer2 "" "" "" 40 "$T/c2"

@@ -541,6 +541,7 @@ int net_finish(net *g, uint64_t seed, char *msg, size_t msglen)
         t->data = (s->is_param ? g->params : g->buffers) + s->ofs;
         t->is_param = s->is_param;
         t->offset = -1;
+        t->unit = s->unit;
     }
     rng_t r;
     rng_seed(&r, seed);

@@ -176,6 +176,7 @@ typedef struct {
     size_t nt;         // tensors added
     size_t name_ofs;   // bytes of names used
     int counting;      // first pass: only count
+    int unit;          // freeze unit of the tensors added now (0 stem, 1 + i block i, ...)
 } builder;
 
 static float *add_tensor(builder *b, const char *name, int is_param, int ndim, const int64_t *shape)
@@ -201,6 +202,7 @@ static float *add_tensor(builder *b, const char *name, int is_param, int ndim, c
         t->trainable = 0;
         t->grad = NULL;
         t->offset = -1;
+        t->unit = b->unit;
     }
     if (is_param)
         b->pofs += numel;
@@ -251,12 +253,14 @@ static void build_all(builder *b, const arch_desc *a)
 {
     resnet *m = b->m;
     char pre[96];
+    b->unit = 0;
     add_conv(b, &m->stem, "conv1", a->in_ch, a->width, a->stem_k, 2);
     add_bn(b, &m->stem_bn, "bn1", a->width);
     int bi = 0;
     for (int s = 0; s < 4; s++)
         for (int j = 0; j < a->nb[s]; j++, bi++) {
             rblock *k = b->counting ? NULL : &m->blocks[bi];
+            b->unit = 1 + bi;
             rblock dummy;
             if (!k) k = &dummy;
             const cdim *d = &a->bc[bi * 4];
@@ -285,6 +289,7 @@ static void build_all(builder *b, const arch_desc *a)
             }
         }
     int64_t fw[2] = {a->classes, a->features}, fb[1] = {a->classes};
+    b->unit = 1 + bi;
     float *w = add_tensor(b, "fc.weight", 1, 2, fw);
     float *bb = add_tensor(b, "fc.bias", 1, 1, fb);
     if (!b->counting) {
@@ -958,6 +963,12 @@ static int freeze_units(const resnet *m, freeze_kind freeze, int *units, char *m
     return err_set(msg, msglen, ERR_INVALID, "freeze: \"%s\" is not a freeze point of %s (%s)",
                    params_freeze_name(freeze), m->info.arch,
                    arch_freeze_list_string(m->info.family, list, sizeof list));
+}
+
+int resnet_frozen_units_at(const resnet *m, freeze_kind freeze)
+{
+    if (m->g) return arch_freeze_level(m->info.family, params_freeze_name(freeze));
+    return frozen_units(m, freeze);
 }
 
 int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, int in_h, int in_w,

@@ -5,6 +5,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -577,44 +578,60 @@ static const char *jpeg_hash(void)
     return hex;
 }
 
+/* What produced the prefix frozen up to FZ: the hash of the names, shapes
+ * and values of its tensors (parameters and batchnorm buffers) as they are
+ * in the model now, so after a resume those of the checkpoint, and whatever
+ * the weights file holds by then (a file rewritten between a checkpoint and
+ * its resume must not key the old prefix's features as the new one's);
+ * tensors outside the prefix (the head, trainable stages) are left out. A
+ * new object. */
+static json_t *prefix_json(trainer *t, freeze_kind fz)
+{
+    int nf = resnet_frozen_units_at(t->m, fz);
+    featcache_hasher h;
+    featcache_hash_init(&h);
+    size_t n = 0, floats = 0;
+    for (size_t i = 0; i < resnet_tensor_count(t->m); i++) {
+        const resnet_tensor *x = resnet_tensor_at(t->m, i);
+        if (x->unit >= nf) continue;
+        int64_t dims[5] = {x->ndim, x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
+        featcache_hash_add(&h, x->name, strlen(x->name) + 1);
+        featcache_hash_add(&h, dims, sizeof dims);
+        featcache_hash_add(&h, x->data, x->numel * sizeof(float));
+        n++;
+        floats += x->numel;
+    }
+    uint64_t d[2];
+    featcache_hash_final(&h, d);
+    char hex[33];
+    snprintf(hex, sizeof hex, "%016" PRIx64 "%016" PRIx64, d[0], d[1]);
+    return json_pack("{s:s, s:I, s:I}", "tensors_hash", hex, "tensors", (json_int_t)n, "floats",
+                     (json_int_t)floats);
+}
+
 /* The parts of the feature cache key that do not depend on the freeze
- * (README.md "Feature cache"): what produced the prefix (the weights file's
- * content, or the from-scratch initialisation), the evaluation view of the
- * images (input size, resize, crop, normalisation), the image lists, and
- * what computes it (this worker's build, OpenBLAS's configuration and
- * kernel, the libjpeg-turbo library, the thread count, the feature batch).
- * Made once per trial into t->key_base; NULL with t->msg set when the
- * weights cannot be read. */
+ * (README.md "Feature cache"): the evaluation view of the images (input
+ * size, resize, crop, normalisation), the image lists, and what computes
+ * it (this worker's build, OpenBLAS's configuration and kernel, the
+ * libjpeg-turbo library, the thread count, the feature batch). What
+ * produced the prefix is added per freeze (prefix_json). Made once per
+ * trial into t->key_base; NULL with t->msg set when out of memory. */
 static json_t *key_base(trainer *t)
 {
     if (t->key_base) return t->key_base;
-    const trial_spec *s = t->s;
     resnet_info info;
     resnet_get_info(t->m, &info);
-    json_t *prefix;
-    if (s->weights) {
-        char hex[33], msg[512];
-        uint64_t size;
-        if (featcache_hash_file(s->weights, hex, &size, msg, sizeof msg) < 0) {
-            snprintf(t->msg, sizeof t->msg, "%s", msg);
-            return NULL;
-        }
-        prefix = json_pack("{s:s, s:I}", "weights", hex, "bytes", (json_int_t)size);
-    } else {
-        prefix = json_pack("{s:i, s:I}", "width", s->width, "init_seed",
-                           (json_int_t)rng_derive(s->seed, TRAIN_STREAM_INIT));
-    }
     json_t *mean = json_array(), *std = json_array();
     for (int c = 0; c < 3; c++) {
         json_array_append_new(mean, json_real(t->norm.mean[c]));
         json_array_append_new(std, json_real(t->norm.std[c]));
     }
     t->key_base = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:i, s:i, s:s, s:o, s:o, s:o, s:o}",
-        "format", FEATCACHE_VERSION, "worker", worker_hash(), "blas", blas_core_name(), "openblas",
-        blas_config(), "jpeg", jpeg_hash(), "threads", s->threads, "batch", FEATURE_BATCH, "arch",
-        info.arch, "prefix", prefix, "input_size", t->input_size, "eval_size",
-        image_eval_size(t->input_size), "view",
+        "{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o}", "format",
+        FEATCACHE_VERSION, "worker", worker_hash(), "blas", blas_core_name(), "openblas",
+        blas_config(), "jpeg", jpeg_hash(), "threads", t->s->threads, "batch", FEATURE_BATCH,
+        "arch", info.arch, "input_size", t->input_size, "eval_size", image_eval_size(t->input_size),
+        "view",
         "shorter side resized to eval_size (antialiased), centre crop of input_size, /255, "
         "(x - mean) / std",
         "mean", mean, "std", std, "train", split_list_json(&t->data.train), "val",
@@ -633,6 +650,7 @@ static char *features_key(trainer *t, freeze_kind fz)
     if (!k) return NULL;
     json_object_set_new(k, "freeze",
                         json_string(params_freeze_name(fz == FREEZE_ALL ? FREEZE_LAYER4 : fz)));
+    json_object_set_new(k, "prefix", prefix_json(t, fz));
     json_object_set_new(k, "floats", json_integer((json_int_t)resnet_feature_floats_at(t->m, fz)));
     char *txt = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(k);
