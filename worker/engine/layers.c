@@ -21,6 +21,11 @@
  * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
  *   F(2x2, 3x3) (worker/engine/winograd.c) for the forward pass and dX, and for dW on
  *   wide maps or many channels (measured per shape, see use_winograd*).
+ * - Convolutions on tiny maps (layer4 at input 64: 3x3 on 2x2) run as one
+ *   dense product over all pixel pairs (conv_dense_ok); their weight gradient
+ *   as one product per kernel tap over the pairs of that tap (dense_wgrad),
+ *   which writes 9/16 of what a dense gradient would and then adds each tap
+ *   into dW once.
  * - Kernel taps that only ever read padding (3x3 on a 1x1 map) are dropped
  *   before im2col (conv_reduce).
  * - Batchnorm is fused with the following ReLU in both directions; its
@@ -37,6 +42,7 @@
 #pragma GCC optimize("O3")
 #include "layers.h"
 
+#include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -209,7 +215,8 @@ static void transposed_desc(const conv2d_desc *d, conv2d_desc *t)
  * pass: every output pixel p takes every input pixel q through tap
  * (q - p*stride + pad), so out (P*OC, N) = Wbig (P*OC, Q*C) x X (Q*C, N) with
  * P = OH*OW, Q = H*W and zero blocks for taps outside the kernel. That costs
- * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. */
+ * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. The
+ * weight gradient runs one product per kernel tap instead (dense_wgrad). */
 static int conv_dense_ok(const conv2d_desc *d)
 {
     static int off = -1;
@@ -222,10 +229,15 @@ static int conv_dense_ok(const conv2d_desc *d)
     return q < (size_t)d->kh * d->kw && p * q <= 64;
 }
 
+/* Work space of the dense path: the dense matrix (P*OC, Q*C) (unless
+ * prepared), the per-tap weight gradients (at most P*Q taps of (OC, C)), the
+ * rows X (Q*C, N) and Y (P*OC, N), and the weight gradient's gathered
+ * operands (P*Q blocks of (OC, N) and of (C, N)). */
 static size_t dense_ws(const conv2d_desc *d)
 {
     size_t q = (size_t)d->h * d->w, p = (size_t)d->oh * d->ow;
-    return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) + align16(p * d->oc * d->n);
+    return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) +
+           align16(p * d->oc * d->n) + align16(p * q * d->oc * d->n) + align16(p * q * d->c * d->n);
 }
 
 /* Tap index ky*KW + kx linking output pixel P to input pixel Q, or -1. */
@@ -241,8 +253,8 @@ static int dense_tap(const conv2d_desc *d, int p, int q)
  * in parallel; for one O every tap of W[O] (C*KH*KW floats) stays in L1
  * while the P*Q blocks are written, so W is read from memory once. */
 typedef struct {
-    float *wb;            // (P*OC, Q*C) dense matrix, or its gradient
-    float *w;             // (OC, C, KH, KW) weights, or their gradient
+    float *wb;            // (P*OC, Q*C) dense matrix
+    float *w;             // (OC, C, KH, KW) weights
     const conv2d_desc *d; // the convolution
     const float *src;     // transposes: source
     float *dst;           // transposes: destination
@@ -267,24 +279,6 @@ static void dense_build_part(void *arg, size_t o0, size_t o1)
                 const float *src = k->w + o * C * KK + tap;
                 for (int c = 0; c < C; c++)
                     dst[c] = src[(size_t)c * KK];
-            }
-}
-
-/* dW (OC, C, KH, KW) += the taps gathered back from the dense gradient. */
-static void dense_reduce_part(void *arg, size_t o0, size_t o1)
-{
-    const dense_ctx *k = arg;
-    const conv2d_desc *d = k->d;
-    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, KK = d->kh * d->kw;
-    for (size_t o = o0; o < o1; o++)
-        for (int p = 0; p < P; p++)
-            for (int q = 0; q < Q; q++) {
-                int tap = dense_tap(d, p, q);
-                if (tap < 0) continue;
-                const float *src = k->wb + ((size_t)p * OC + o) * Q * C + (size_t)q * C;
-                float *dst = k->w + o * C * KK + tap;
-                for (int c = 0; c < C; c++)
-                    dst[(size_t)c * KK] += src[c];
             }
 }
 
@@ -337,6 +331,124 @@ static const float *dense_weights(float *buf, const float *prep, const float *w,
     return buf;
 }
 
+/* The weight gradient of the dense path, grouped by kernel tap. Every block
+ * (p, q) of the dense matrix holds one tap t, so dW[t] (OC, C) is the sum over
+ * the blocks of t of dY_p (OC, N) x X_q^T (N, C): one product per tap whose
+ * inner dimension concatenates those blocks' batches (K = pairs * N; on 2x2
+ * maps 4 pairs for the centre tap, 2 for edges, 1 for corners). Against one
+ * (P*OC, Q*C) x N product this writes KK/(P*Q) of the output (9/16 on 2x2
+ * maps) and runs products with a longer inner dimension; the operands are
+ * gathered per tap first (GA, GB: P*Q blocks of (OC, N) and (C, N)). */
+typedef struct {
+    const conv2d_desc *d; // the convolution
+    const float *dout;    // dY (OC, N, P)
+    const float *in;      // X (C, N, Q)
+    float *ga;            // gathered dY: tap g's blocks from start[g], (OC, k_g*N) each
+    float *gb;            // gathered X: likewise (C, k_g*N)
+    float *dwt;           // per-tap gradients (ntaps, OC, C)
+    float *dw;            // (OC, C, KH, KW) gradient, accumulated into
+    int ntaps;            // taps linked to at least one block
+    int tap[64];          // (ntaps) kernel tap ky*KW + kx of each group
+    int start[65];        // (ntaps + 1) first pair of each group
+    int pp[64], pq[64];   // (pairs) output and input pixel of each pair, grouped by tap
+} dense_wg_ctx;
+
+static void dense_wg_plan(dense_wg_ctx *g, const conv2d_desc *d)
+{
+    const int P = d->oh * d->ow, Q = d->h * d->w, KK = d->kh * d->kw;
+    SWEEP_ASSERT(P * Q <= 64);
+    int n = 0;
+    g->ntaps = 0;
+    for (int t = 0; t < KK; t++) {
+        int s = n;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++)
+                if (dense_tap(d, p, q) == t) {
+                    g->pp[n] = p;
+                    g->pq[n] = q;
+                    n++;
+                }
+        if (n > s) {
+            g->tap[g->ntaps] = t;
+            g->start[g->ntaps++] = s;
+        }
+    }
+    g->start[g->ntaps] = n;
+}
+
+/* ga rows [o0, o1) and gb rows [o0, o1) (channels of dY and of X share the
+ * index range up to their own counts). */
+static void dense_wg_gather_part(void *arg, size_t r0, size_t r1)
+{
+    const dense_wg_ctx *g = arg;
+    const conv2d_desc *d = g->d;
+    const int P = d->oh * d->ow, Q = d->h * d->w, N = d->n;
+    const int OC = d->oc, C = d->c;
+    for (size_t r = r0; r < r1; r++)
+        for (int t = 0; t < g->ntaps; t++) {
+            const int s = g->start[t], k = g->start[t + 1] - s;
+            for (int j = 0; j < k; j++) {
+                if (r < (size_t)OC) {
+                    float *dst = g->ga + (size_t)s * OC * N + (r * k + j) * N;
+                    const float *src = g->dout + r * N * P + g->pp[s + j];
+                    for (int b = 0; b < N; b++)
+                        dst[b] = src[(size_t)b * P];
+                }
+                if (r < (size_t)C) {
+                    float *dst = g->gb + (size_t)s * C * N + (r * k + j) * N;
+                    const float *src = g->in + r * N * Q + g->pq[s + j];
+                    for (int b = 0; b < N; b++)
+                        dst[b] = src[(size_t)b * Q];
+                }
+            }
+        }
+}
+
+/* Items [x0, x1) of one per pair: tap g's k_g items split its output
+ * channels into k_g row blocks, so every item costs OC/k_g * C * k_g*N
+ * multiply-adds and the threads get even shares. */
+static void dense_wg_products(void *arg, size_t x0, size_t x1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, N = g->d->n;
+    for (size_t x = x0; x < x1; x++) {
+        int t = 0;
+        while (g->start[t + 1] <= (int)x)
+            t++;
+        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, K = k * N;
+        const int m0 = OC * j / k, m1 = OC * (j + 1) / k;
+        if (m1 <= m0) continue;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m1 - m0, C, K, 1.0f,
+                    g->ga + (size_t)s * OC * N + (size_t)m0 * K, K, g->gb + (size_t)s * C * N, K,
+                    0.0f, g->dwt + ((size_t)t * OC + m0) * C, C);
+    }
+}
+
+/* dW[o] += the per-tap gradients, over output channels [o0, o1). */
+static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
+    for (size_t o = o0; o < o1; o++)
+        for (int t = 0; t < g->ntaps; t++) {
+            float *dst = g->dw + o * C * KK + g->tap[t];
+            const float *src = g->dwt + ((size_t)t * OC + o) * C;
+            for (int c = 0; c < C; c++)
+                dst[(size_t)c * KK] += src[c];
+        }
+}
+
+static void dense_wgrad(float *dw, const float *dout, const float *in, const conv2d_desc *d,
+                        float *dwt, float *ga, float *gb)
+{
+    dense_wg_ctx g = {d, dout, in, ga, gb, dwt, dw, 0, {0}, {0}, {0}, {0}};
+    dense_wg_plan(&g, d);
+    size_t rows = (size_t)(d->oc > d->c ? d->oc : d->c);
+    layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+    layers_gemm_batch((size_t)g.start[g.ntaps], dense_wg_products, &g);
+    layers_parallel_for((size_t)d->oc, 8, dense_wg_reduce_part, &g);
+}
+
 static void conv_fwd_dense(float *out, const float *in, const float *w, const float *prep,
                            const conv2d_desc *d, float *ws)
 {
@@ -361,16 +473,13 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
     float *dwb = ws + nwb, *xr = ws + 2 * nwb;
     float *yr = xr + align16((size_t)Q * C * N);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
-    dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
-    layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
     if (dw) {
-        dense_ctx tx = {NULL, NULL, &mi, in, xr, 0};
-        layers_parallel_for((size_t)C, 8, dense_to_rows_part, &tx);
-        layers_sgemm(0, 1, P * OC, Q * C, N, 1.0f, yr, N, xr, N, 0.0f, dwb, Q * C);
-        dense_ctx r = {dwb, dw, d, NULL, NULL, 0};
-        layers_parallel_for((size_t)OC, 8, dense_reduce_part, &r);
+        float *ga = yr + align16((size_t)P * OC * N);
+        dense_wgrad(dw, dout, in, d, dwb, ga, ga + align16((size_t)P * Q * OC * N));
     }
     if (din) {
+        dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
+        layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
         const float *wb = dense_weights(ws, prep, w, d);
         layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr, N, 0.0f, xr, N);
         dense_ctx tb = {NULL, NULL, &mi, xr, din, din_accumulate};
