@@ -236,8 +236,10 @@ static int conv_dense_ok(const conv2d_desc *d)
 static size_t dense_ws(const conv2d_desc *d)
 {
     size_t q = (size_t)d->h * d->w, p = (size_t)d->oh * d->ow;
+    size_t mc = (size_t)(d->oc > d->c ? d->oc : d->c);
     return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) +
-           align16(p * d->oc * d->n) + align16(p * q * d->oc * d->n) + align16(p * q * d->c * d->n);
+           align16(p * d->oc * d->n) + align16(p * q * d->oc * d->n) +
+           align16(p * q * d->c * d->n) + align16(p * q * mc * d->n);
 }
 
 /* Tap index ky*KW + kx linking output pixel P to input pixel Q, or -1. */
@@ -347,6 +349,11 @@ typedef struct {
     float *gb;            // gathered X: likewise (C, k_g*N)
     float *dwt;           // per-tap gradients (ntaps, OC, C)
     float *dw;            // (OC, C, KH, KW) gradient, accumulated into
+    const float *wt;      // forward / dX: tap-major weights (ntaps, OC, C)
+    float *z;             // forward / dX: per-pair products, laid out like ga (or gb for dX)
+    float *dst;           // forward: Y (OC, N, P); dX: (C, N, Q)
+    int accumulate;       // dX: add into dst
+    int dx;               // the products and scatter are dX's (else the forward's)
     int ntaps;            // taps linked to at least one block
     int tap[64];          // (ntaps) kernel tap ky*KW + kx of each group
     int start[65];        // (ntaps + 1) first pair of each group
@@ -388,13 +395,13 @@ static void dense_wg_gather_part(void *arg, size_t r0, size_t r1)
         for (int t = 0; t < g->ntaps; t++) {
             const int s = g->start[t], k = g->start[t + 1] - s;
             for (int j = 0; j < k; j++) {
-                if (r < (size_t)OC) {
+                if (g->ga && r < (size_t)OC) {
                     float *dst = g->ga + (size_t)s * OC * N + (r * k + j) * N;
                     const float *src = g->dout + r * N * P + g->pp[s + j];
                     for (int b = 0; b < N; b++)
                         dst[b] = src[(size_t)b * P];
                 }
-                if (r < (size_t)C) {
+                if (g->gb && r < (size_t)C) {
                     float *dst = g->gb + (size_t)s * C * N + (r * k + j) * N;
                     const float *src = g->in + r * N * Q + g->pq[s + j];
                     for (int b = 0; b < N; b++)
@@ -439,14 +446,121 @@ static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
 }
 
 static void dense_wgrad(float *dw, const float *dout, const float *in, const conv2d_desc *d,
-                        float *dwt, float *ga, float *gb)
+                        float *dwt, float *ga, float *gb, int gathered)
 {
-    dense_wg_ctx g = {d, dout, in, ga, gb, dwt, dw, 0, {0}, {0}, {0}, {0}};
+    dense_wg_ctx g = {.d = d, .dout = dout, .in = in, .ga = ga, .gb = gb, .dwt = dwt, .dw = dw};
     dense_wg_plan(&g, d);
-    size_t rows = (size_t)(d->oc > d->c ? d->oc : d->c);
-    layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+    if (!gathered) {
+        size_t rows = (size_t)(d->oc > d->c ? d->oc : d->c);
+        layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+    }
     layers_gemm_batch((size_t)g.start[g.ntaps], dense_wg_products, &g);
     layers_parallel_for((size_t)d->oc, 8, dense_wg_reduce_part, &g);
+}
+
+/* Whether the dense path's forward pass and dX also run per kernel tap
+ * (SWEEP_DENSE_TAPS=0 in the environment: one product with the dense matrix
+ * instead, for comparisons). Per tap, Z_t = W_t (OC, C) x [X_q of t's pairs]
+ * (C, k_t*N) and each Y_p is the sum of its pairs' blocks of Z (dX the same
+ * with W_t^T and dY): the same multiply-adds as the dense product, but the
+ * weights are read as the tap-major copy (ntaps, OC, C), 9/16 of the dense
+ * matrix on 2x2 maps, which is also what conv2d_prepare builds. */
+static int dense_taps(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWEEP_DENSE_TAPS");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
+/* Whether D runs on the tiny-map path: the dense shapes, and with the
+ * per-tap products also other small maps (at most 64 pixel pairs) that are
+ * not 1x1, such as a 3x3 stride-2 convolution from 4x4 to 2x2 (layer4.0 at
+ * input 64), where only 25 of im2col's 36 tap-pixel products read the input. */
+static int conv_tiny_ok(const conv2d_desc *d)
+{
+    if (conv_dense_ok(d)) return 1;
+    const char *e = getenv("SWEEP_DENSE");
+    if (e && !strcmp(e, "0")) return 0;
+    return dense_taps() && !conv_is_1x1(d) && (size_t)d->oh * d->ow * d->h * d->w <= 64;
+}
+
+/* Tap-major copy of W over output channels [o0, o1): wt[t][o] = W[o][.][tap t]. */
+static void dense_wt_build_part(void *arg, size_t o0, size_t o1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
+    const float *w = g->in; // the weights, in the `in` slot for this pass
+    for (size_t o = o0; o < o1; o++)
+        for (int t = 0; t < g->ntaps; t++) {
+            float *dst = (float *)g->wt + ((size_t)t * OC + o) * C;
+            const float *src = w + o * C * KK + g->tap[t];
+            for (int c = 0; c < C; c++)
+                dst[c] = src[(size_t)c * KK];
+        }
+}
+
+/* Items [x0, x1) of one per pair, rows of Z split per tap as in
+ * dense_wg_products: forward (dX when g->dout is set). */
+static void dense_tap_products(void *arg, size_t x0, size_t x1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, N = g->d->n, dx = g->dx;
+    const int M = dx ? C : OC;
+    for (size_t x = x0; x < x1; x++) {
+        int t = 0;
+        while (g->start[t + 1] <= (int)x)
+            t++;
+        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, W = k * N;
+        const int m0 = M * j / k, m1 = M * (j + 1) / k;
+        if (m1 <= m0) continue;
+        const float *wt = g->wt + (size_t)t * OC * C;
+        float *z = g->z + (size_t)s * M * N + (size_t)m0 * W;
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m1 - m0, W, OC, 1.0f, wt + m0, C,
+                        g->ga + (size_t)s * OC * N, W, 0.0f, z, W);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, W, C, 1.0f,
+                        wt + (size_t)m0 * C, C, g->gb + (size_t)s * C * N, W, 0.0f, z, W);
+    }
+}
+
+/* Y (or dX) rows [r0, r1): every pixel gets the sum of its pairs' blocks of
+ * Z, in pair order. */
+static void dense_tap_scatter_part(void *arg, size_t r0, size_t r1)
+{
+    const dense_wg_ctx *g = arg;
+    const conv2d_desc *d = g->d;
+    const int dx = g->dx, N = d->n;
+    const int M = dx ? d->c : d->oc, S = dx ? d->h * d->w : d->oh * d->ow;
+    const int *pix = dx ? g->pq : g->pp;
+    for (size_t r = r0; r < r1; r++) {
+        float *row = g->dst + r * N * S;
+        if (!g->accumulate) memset(row, 0, sizeof(float) * N * S);
+        for (int t = 0; t < g->ntaps; t++) {
+            const int s = g->start[t], k = g->start[t + 1] - s;
+            for (int j = 0; j < k; j++) {
+                const float *src = g->z + (size_t)s * M * N + (r * k + j) * N;
+                float *o = row + pix[s + j];
+                for (int b = 0; b < N; b++)
+                    o[(size_t)b * S] += src[b];
+            }
+        }
+    }
+}
+
+/* The tap-major weights of D in BUF (built from W) unless PREP is given. */
+static const float *dense_tap_weights(dense_wg_ctx *g, float *buf, const float *prep,
+                                      const float *w)
+{
+    if (prep) return prep;
+    dense_wg_ctx b = *g;
+    b.in = w;
+    b.wt = buf;
+    layers_parallel_for((size_t)g->d->oc, 8, dense_wt_build_part, &b);
+    return buf;
 }
 
 static void conv_fwd_dense(float *out, const float *in, const float *w, const float *prep,
@@ -455,6 +569,17 @@ static void conv_fwd_dense(float *out, const float *in, const float *w, const fl
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
     float *xr = ws + 2 * align16((size_t)P * OC * Q * C);
     float *yr = xr + align16((size_t)Q * C * N);
+    if (dense_taps()) {
+        float *ga = yr + align16((size_t)P * OC * N), *gb = ga + align16((size_t)P * Q * OC * N);
+        dense_wg_ctx g = {
+            .d = d, .in = in, .gb = gb, .z = gb + align16((size_t)P * Q * C * N), .dst = out};
+        dense_wg_plan(&g, d);
+        g.wt = dense_tap_weights(&g, ws, prep, w);
+        layers_parallel_for((size_t)C, 8, dense_wg_gather_part, &g);
+        layers_gemm_batch((size_t)g.start[g.ntaps], dense_tap_products, &g);
+        layers_parallel_for((size_t)OC, 8, dense_tap_scatter_part, &g);
+        return;
+    }
     const float *wb = dense_weights(ws, prep, w, d);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
     dense_ctx ti = {NULL, NULL, &mi, in, xr, 0};
@@ -472,11 +597,31 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
     const size_t nwb = align16((size_t)P * OC * Q * C);
     float *dwb = ws + nwb, *xr = ws + 2 * nwb;
     float *yr = xr + align16((size_t)Q * C * N);
+    float *ga = yr + align16((size_t)P * OC * N), *gb = ga + align16((size_t)P * Q * OC * N);
+    float *z = gb + align16((size_t)P * Q * C * N);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
-    if (dw) {
-        float *ga = yr + align16((size_t)P * OC * N);
-        dense_wgrad(dw, dout, in, d, dwb, ga, ga + align16((size_t)P * Q * OC * N));
+    int gathered = 0;
+    if (din && dense_taps()) {
+        /* dY gathered per tap once, for dX and then dW */
+        dense_wg_ctx g = {.d = d,
+                          .dout = dout,
+                          .in = in,
+                          .ga = ga,
+                          .gb = dw ? gb : NULL,
+                          .z = z,
+                          .dst = din,
+                          .accumulate = din_accumulate,
+                          .dx = 1};
+        dense_wg_plan(&g, d);
+        g.wt = dense_tap_weights(&g, ws, prep, w);
+        size_t rows = (size_t)(dw && C > OC ? C : OC);
+        layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+        layers_gemm_batch((size_t)g.start[g.ntaps], dense_tap_products, &g);
+        layers_parallel_for((size_t)C, 8, dense_tap_scatter_part, &g);
+        gathered = 1;
+        din = NULL;
     }
+    if (dw) dense_wgrad(dw, dout, in, d, dwb, ga, gb, gathered);
     if (din) {
         dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
         layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
@@ -491,7 +636,7 @@ size_t conv2d_workspace_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) return dense_ws(d);
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) return dense_ws(d);
     if (conv_reduce(d, &r, &k0))
         return 2 * align16((size_t)d->oc * d->c * r.kh * r.kw) + conv_ws_plain(&r);
     size_t ws = conv_ws_plain(d);
@@ -879,13 +1024,24 @@ size_t conv2d_prep_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
-    if (!conv_dense_ok(d) || conv_reduce(d, &r, &k0)) return 0;
+    if (!conv_tiny_ok(d) || conv_reduce(d, &r, &k0)) return 0;
+    if (dense_taps()) {
+        dense_wg_ctx g = {.d = d};
+        dense_wg_plan(&g, d);
+        return (size_t)g.ntaps * d->oc * d->c;
+    }
     return (size_t)d->oh * d->ow * d->oc * d->h * d->w * d->c;
 }
 
 void conv2d_prepare(float *prep, const float *w, const conv2d_desc *d)
 {
     SWEEP_ASSERT(conv2d_prep_floats(d) > 0);
+    if (dense_taps()) {
+        dense_wg_ctx g = {.d = d};
+        dense_wg_plan(&g, d);
+        dense_tap_weights(&g, prep, NULL, w);
+        return;
+    }
     dense_ctx k = {prep, (float *)w, d, NULL, NULL, 0};
     layers_parallel_for((size_t)d->oc, 8, dense_build_part, &k);
 }
@@ -900,7 +1056,7 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
         conv_fwd_dense(out, in, w, prep, d, ws);
         return;
     }
@@ -928,7 +1084,7 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
         conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate);
         return;
     }
