@@ -436,13 +436,15 @@ static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
 {
     const dense_wg_ctx *g = arg;
     const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
-    for (size_t o = o0; o < o1; o++)
-        for (int t = 0; t < g->ntaps; t++) {
-            float *dst = g->dw + o * C * KK + g->tap[t];
-            const float *src = g->dwt + ((size_t)t * OC + o) * C;
-            for (int c = 0; c < C; c++)
-                dst[(size_t)c * KK] += src[c];
-        }
+    const int T = g->ntaps;
+    for (size_t o = o0; o < o1; o++) {
+        /* channel-major, so dW[o] is read and written once, in order */
+        float *dst = g->dw + o * C * KK;
+        const float *src = g->dwt + o * C;
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < T; t++)
+                dst[(size_t)c * KK + g->tap[t]] += src[(size_t)t * OC * C + c];
+    }
 }
 
 static void dense_wgrad(float *dw, const float *dout, const float *in, const conv2d_desc *d,
