@@ -21,11 +21,13 @@
  * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
  *   F(2x2, 3x3) (worker/engine/winograd.c) for the forward pass and dX, and for dW on
  *   wide maps or many channels (measured per shape, see use_winograd*).
- * - Convolutions on tiny maps (layer4 at input 64: 3x3 on 2x2) run as one
- *   dense product over all pixel pairs (conv_dense_ok); their weight gradient
- *   as one product per kernel tap over the pairs of that tap (dense_wgrad),
- *   which writes 9/16 of what a dense gradient would and then adds each tap
- *   into dW once.
+ * - Convolutions on tiny maps (layer4 at input 64: 3x3 on 2x2, and its
+ *   stride-2 3x3 from 4x4) run per kernel tap: every (output pixel, input
+ *   pixel) pair links one tap, and each pass is one product per tap over the
+ *   pairs of that tap (conv_tiny_ok, dense_taps, dense_wgrad), so nothing is
+ *   multiplied with padding and the weights are read as a tap-major copy.
+ *   SWEEP_DENSE_TAPS=0 runs forward and dX as one product with the dense
+ *   (P*OC, Q*C) matrix of all pairs instead (conv_dense_ok shapes only).
  * - Kernel taps that only ever read padding (3x3 on a 1x1 map) are dropped
  *   before im2col (conv_reduce).
  * - Batchnorm is fused with the following ReLU in both directions; its
@@ -215,8 +217,9 @@ static void transposed_desc(const conv2d_desc *d, conv2d_desc *t)
  * pass: every output pixel p takes every input pixel q through tap
  * (q - p*stride + pad), so out (P*OC, N) = Wbig (P*OC, Q*C) x X (Q*C, N) with
  * P = OH*OW, Q = H*W and zero blocks for taps outside the kernel. That costs
- * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. The
- * weight gradient runs one product per kernel tap instead (dense_wgrad). */
+ * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. By
+ * default the passes run per kernel tap instead (dense_taps, dense_wgrad),
+ * with the same multiply-adds. */
 static int conv_dense_ok(const conv2d_desc *d)
 {
     static int off = -1;
