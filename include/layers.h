@@ -75,9 +75,10 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      const conv2d_desc *d, float *ws, int din_accumulate);
 
-/* Prepared weights. Convolutions on maps with fewer pixels than kernel taps
- * (3x3 on 2x2: layer4 at input 64) run as one dense product with a matrix
- * built from W on every call. conv2d_prep_floats gives its size (0 when D
+/* Prepared weights. Convolutions on tiny maps (3x3 on 2x2 and 3x3 stride 2
+ * from 4x4: layer4 at input 64) run per kernel tap with a tap-major copy of W
+ * (SWEEP_DENSE_TAPS=0: as one dense product with a matrix built from W),
+ * built on every call. conv2d_prep_floats gives its size (0 when D
  * does not use one; the same for every batch size); conv2d_prepare builds it
  * into PREP from W; the _prep variants take it instead of building (PREP may
  * be NULL: then they are conv2d_forward/backward). PREP must have been built

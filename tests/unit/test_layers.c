@@ -106,6 +106,15 @@ static const cshape conv_shapes[] = {
     {3, 5, 2, 2, 4, 3, 3, 1, 1},
     {2, 4, 2, 3, 3, 3, 3, 1, 1},
     {2, 3, 3, 2, 5, 5, 5, 2, 2},
+    /* dense path, weight gradient per tap: more pairs of one tap (6 for the
+     * centre on 2x3) than output channels (3), odd sizes */
+    {5, 9, 3, 2, 3, 3, 3, 1, 1},
+    {3, 7, 2, 3, 5, 3, 3, 1, 1},
+    /* per-tap path on small maps with more pixels than taps (3x3 stride 2,
+     * 4x4 -> 2x2 and 3x3 -> 2x2; 2x2 stride 1 on 3x3) */
+    {3, 6, 4, 4, 5, 3, 3, 2, 1},
+    {2, 5, 3, 3, 7, 3, 3, 2, 1},
+    {2, 4, 3, 3, 3, 2, 2, 1, 0},
 };
 
 /* One convolution D against the reference: forward, dW accumulating onto a
@@ -295,7 +304,8 @@ static void test_engine_threads(void **state)
     static const cshape cs[] = {{4, 32, 16, 16, 32, 3, 3, 1, 1}, {4, 32, 17, 15, 24, 3, 3, 2, 1},
                                 {4, 64, 12, 12, 48, 1, 1, 1, 0}, {4, 64, 12, 12, 48, 1, 1, 2, 0},
                                 {32, 64, 2, 2, 64, 3, 3, 1, 1},  {2, 3, 40, 40, 32, 7, 7, 2, 3},
-                                {64, 96, 1, 1, 64, 3, 3, 1, 1}};
+                                {64, 96, 1, 1, 64, 3, 3, 1, 1},  {33, 40, 2, 3, 37, 3, 3, 1, 1},
+                                {17, 36, 4, 4, 40, 3, 3, 2, 1}};
     for (int threads = 1; threads <= 3; threads++) {
         layers_set_threads(threads);
         assert_int_equal(layers_threads(), threads);

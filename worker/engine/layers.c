@@ -21,6 +21,13 @@
  * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
  *   F(2x2, 3x3) (worker/engine/winograd.c) for the forward pass and dX, and for dW on
  *   wide maps or many channels (measured per shape, see use_winograd*).
+ * - Convolutions on tiny maps (layer4 at input 64: 3x3 on 2x2, and its
+ *   stride-2 3x3 from 4x4) run per kernel tap: every (output pixel, input
+ *   pixel) pair links one tap, and each pass is one product per tap over the
+ *   pairs of that tap (conv_tiny_ok, dense_taps, dense_wgrad), so nothing is
+ *   multiplied with padding and the weights are read as a tap-major copy.
+ *   SWEEP_DENSE_TAPS=0 runs forward and dX as one product with the dense
+ *   (P*OC, Q*C) matrix of all pairs instead (conv_dense_ok shapes only).
  * - Kernel taps that only ever read padding (3x3 on a 1x1 map) are dropped
  *   before im2col (conv_reduce).
  * - Batchnorm is fused with the following ReLU in both directions; its
@@ -37,6 +44,7 @@
 #pragma GCC optimize("O3")
 #include "layers.h"
 
+#include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -209,7 +217,9 @@ static void transposed_desc(const conv2d_desc *d, conv2d_desc *t)
  * pass: every output pixel p takes every input pixel q through tap
  * (q - p*stride + pad), so out (P*OC, N) = Wbig (P*OC, Q*C) x X (Q*C, N) with
  * P = OH*OW, Q = H*W and zero blocks for taps outside the kernel. That costs
- * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. */
+ * Q/(KH*KW) of im2col's multiply-adds (4/9 here) at full GEMM width. By
+ * default the passes run per kernel tap instead (dense_taps, dense_wgrad),
+ * with the same multiply-adds. */
 static int conv_dense_ok(const conv2d_desc *d)
 {
     static int off = -1;
@@ -222,10 +232,17 @@ static int conv_dense_ok(const conv2d_desc *d)
     return q < (size_t)d->kh * d->kw && p * q <= 64;
 }
 
+/* Work space of the dense path: the dense matrix (P*OC, Q*C) (unless
+ * prepared), the per-tap weight gradients (at most P*Q taps of (OC, C)), the
+ * rows X (Q*C, N) and Y (P*OC, N), and the weight gradient's gathered
+ * operands (P*Q blocks of (OC, N) and of (C, N)). */
 static size_t dense_ws(const conv2d_desc *d)
 {
     size_t q = (size_t)d->h * d->w, p = (size_t)d->oh * d->ow;
-    return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) + align16(p * d->oc * d->n);
+    size_t mc = (size_t)(d->oc > d->c ? d->oc : d->c);
+    return 2 * align16(p * d->oc * q * d->c) + align16(q * d->c * d->n) +
+           align16(p * d->oc * d->n) + align16(p * q * d->oc * d->n) +
+           align16(p * q * d->c * d->n) + align16(p * q * mc * d->n);
 }
 
 /* Tap index ky*KW + kx linking output pixel P to input pixel Q, or -1. */
@@ -241,8 +258,8 @@ static int dense_tap(const conv2d_desc *d, int p, int q)
  * in parallel; for one O every tap of W[O] (C*KH*KW floats) stays in L1
  * while the P*Q blocks are written, so W is read from memory once. */
 typedef struct {
-    float *wb;            // (P*OC, Q*C) dense matrix, or its gradient
-    float *w;             // (OC, C, KH, KW) weights, or their gradient
+    float *wb;            // (P*OC, Q*C) dense matrix
+    float *w;             // (OC, C, KH, KW) weights
     const conv2d_desc *d; // the convolution
     const float *src;     // transposes: source
     float *dst;           // transposes: destination
@@ -267,24 +284,6 @@ static void dense_build_part(void *arg, size_t o0, size_t o1)
                 const float *src = k->w + o * C * KK + tap;
                 for (int c = 0; c < C; c++)
                     dst[c] = src[(size_t)c * KK];
-            }
-}
-
-/* dW (OC, C, KH, KW) += the taps gathered back from the dense gradient. */
-static void dense_reduce_part(void *arg, size_t o0, size_t o1)
-{
-    const dense_ctx *k = arg;
-    const conv2d_desc *d = k->d;
-    const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, KK = d->kh * d->kw;
-    for (size_t o = o0; o < o1; o++)
-        for (int p = 0; p < P; p++)
-            for (int q = 0; q < Q; q++) {
-                int tap = dense_tap(d, p, q);
-                if (tap < 0) continue;
-                const float *src = k->wb + ((size_t)p * OC + o) * Q * C + (size_t)q * C;
-                float *dst = k->w + o * C * KK + tap;
-                for (int c = 0; c < C; c++)
-                    dst[(size_t)c * KK] += src[c];
             }
 }
 
@@ -337,12 +336,255 @@ static const float *dense_weights(float *buf, const float *prep, const float *w,
     return buf;
 }
 
+/* The weight gradient of the dense path, grouped by kernel tap. Every block
+ * (p, q) of the dense matrix holds one tap t, so dW[t] (OC, C) is the sum over
+ * the blocks of t of dY_p (OC, N) x X_q^T (N, C): one product per tap whose
+ * inner dimension concatenates those blocks' batches (K = pairs * N; on 2x2
+ * maps 4 pairs for the centre tap, 2 for edges, 1 for corners). Against one
+ * (P*OC, Q*C) x N product this writes KK/(P*Q) of the output (9/16 on 2x2
+ * maps) and runs products with a longer inner dimension; the operands are
+ * gathered per tap first (GA, GB: P*Q blocks of (OC, N) and (C, N)). */
+typedef struct {
+    const conv2d_desc *d; // the convolution
+    const float *dout;    // dY (OC, N, P)
+    const float *in;      // X (C, N, Q)
+    float *ga;            // gathered dY: tap g's blocks from start[g], (OC, k_g*N) each
+    float *gb;            // gathered X: likewise (C, k_g*N)
+    float *dwt;           // per-tap gradients (ntaps, OC, C)
+    float *dw;            // (OC, C, KH, KW) gradient, accumulated into
+    const float *wt;      // forward / dX: tap-major weights (ntaps, OC, C)
+    float *z;             // forward / dX: per-pair products, laid out like ga (or gb for dX)
+    float *dst;           // forward: Y (OC, N, P); dX: (C, N, Q)
+    int accumulate;       // dX: add into dst
+    int dx;               // the products and scatter are dX's (else the forward's)
+    int ntaps;            // taps linked to at least one block
+    int tap[64];          // (ntaps) kernel tap ky*KW + kx of each group
+    int start[65];        // (ntaps + 1) first pair of each group
+    int pp[64], pq[64];   // (pairs) output and input pixel of each pair, grouped by tap
+} dense_wg_ctx;
+
+static void dense_wg_plan(dense_wg_ctx *g, const conv2d_desc *d)
+{
+    const int P = d->oh * d->ow, Q = d->h * d->w, KK = d->kh * d->kw;
+    SWEEP_ASSERT(P * Q <= 64);
+    int n = 0;
+    g->ntaps = 0;
+    for (int t = 0; t < KK; t++) {
+        int s = n;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++)
+                if (dense_tap(d, p, q) == t) {
+                    g->pp[n] = p;
+                    g->pq[n] = q;
+                    n++;
+                }
+        if (n > s) {
+            g->tap[g->ntaps] = t;
+            g->start[g->ntaps++] = s;
+        }
+    }
+    g->start[g->ntaps] = n;
+}
+
+/* ga rows [o0, o1) and gb rows [o0, o1) (channels of dY and of X share the
+ * index range up to their own counts). */
+static void dense_wg_gather_part(void *arg, size_t r0, size_t r1)
+{
+    const dense_wg_ctx *g = arg;
+    const conv2d_desc *d = g->d;
+    const int P = d->oh * d->ow, Q = d->h * d->w, N = d->n;
+    const int OC = d->oc, C = d->c;
+    for (size_t r = r0; r < r1; r++)
+        for (int t = 0; t < g->ntaps; t++) {
+            const int s = g->start[t], k = g->start[t + 1] - s;
+            for (int j = 0; j < k; j++) {
+                if (g->ga && r < (size_t)OC) {
+                    float *dst = g->ga + (size_t)s * OC * N + (r * k + j) * N;
+                    const float *src = g->dout + r * N * P + g->pp[s + j];
+                    for (int b = 0; b < N; b++)
+                        dst[b] = src[(size_t)b * P];
+                }
+                if (g->gb && r < (size_t)C) {
+                    float *dst = g->gb + (size_t)s * C * N + (r * k + j) * N;
+                    const float *src = g->in + r * N * Q + g->pq[s + j];
+                    for (int b = 0; b < N; b++)
+                        dst[b] = src[(size_t)b * Q];
+                }
+            }
+        }
+}
+
+/* Items [x0, x1) of one per pair: tap g's k_g items split its output
+ * channels into k_g row blocks, so every item costs OC/k_g * C * k_g*N
+ * multiply-adds and the threads get even shares. */
+static void dense_wg_products(void *arg, size_t x0, size_t x1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, N = g->d->n;
+    for (size_t x = x0; x < x1; x++) {
+        int t = 0;
+        while (g->start[t + 1] <= (int)x)
+            t++;
+        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, K = k * N;
+        const int m0 = OC * j / k, m1 = OC * (j + 1) / k;
+        if (m1 <= m0) continue;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m1 - m0, C, K, 1.0f,
+                    g->ga + (size_t)s * OC * N + (size_t)m0 * K, K, g->gb + (size_t)s * C * N, K,
+                    0.0f, g->dwt + ((size_t)t * OC + m0) * C, C);
+    }
+}
+
+/* dW[o] += the per-tap gradients, over output channels [o0, o1). */
+static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
+    const int T = g->ntaps;
+    for (size_t o = o0; o < o1; o++) {
+        /* channel-major, so dW[o] is read and written once, in order */
+        float *dst = g->dw + o * C * KK;
+        const float *src = g->dwt + o * C;
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < T; t++)
+                dst[(size_t)c * KK + g->tap[t]] += src[(size_t)t * OC * C + c];
+    }
+}
+
+static void dense_wgrad(float *dw, const float *dout, const float *in, const conv2d_desc *d,
+                        float *dwt, float *ga, float *gb, int gathered)
+{
+    dense_wg_ctx g = {.d = d, .dout = dout, .in = in, .ga = ga, .gb = gb, .dwt = dwt, .dw = dw};
+    dense_wg_plan(&g, d);
+    if (!gathered) {
+        size_t rows = (size_t)(d->oc > d->c ? d->oc : d->c);
+        layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+    }
+    layers_gemm_batch((size_t)g.start[g.ntaps], dense_wg_products, &g);
+    layers_parallel_for((size_t)d->oc, 8, dense_wg_reduce_part, &g);
+}
+
+/* Whether the dense path's forward pass and dX also run per kernel tap
+ * (SWEEP_DENSE_TAPS=0 in the environment: one product with the dense matrix
+ * instead, for comparisons). Per tap, Z_t = W_t (OC, C) x [X_q of t's pairs]
+ * (C, k_t*N) and each Y_p is the sum of its pairs' blocks of Z (dX the same
+ * with W_t^T and dY): the same multiply-adds as the dense product, but the
+ * weights are read as the tap-major copy (ntaps, OC, C), 9/16 of the dense
+ * matrix on 2x2 maps, which is also what conv2d_prepare builds. */
+static int dense_taps(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWEEP_DENSE_TAPS");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
+/* Whether D runs on the tiny-map path: the dense shapes, and with the
+ * per-tap products also other small maps (at most 64 pixel pairs) that are
+ * not 1x1, such as a 3x3 stride-2 convolution from 4x4 to 2x2 (layer4.0 at
+ * input 64), where only 25 of im2col's 36 tap-pixel products read the input. */
+static int conv_tiny_ok(const conv2d_desc *d)
+{
+    if (conv_dense_ok(d)) return 1;
+    const char *e = getenv("SWEEP_DENSE");
+    if (e && !strcmp(e, "0")) return 0;
+    return dense_taps() && !conv_is_1x1(d) && (size_t)d->oh * d->ow * d->h * d->w <= 64;
+}
+
+/* Tap-major copy of W over output channels [o0, o1): wt[t][o] = W[o][.][tap t]. */
+static void dense_wt_build_part(void *arg, size_t o0, size_t o1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
+    const float *w = g->in; // the weights, in the `in` slot for this pass
+    for (size_t o = o0; o < o1; o++)
+        for (int t = 0; t < g->ntaps; t++) {
+            float *dst = (float *)g->wt + ((size_t)t * OC + o) * C;
+            const float *src = w + o * C * KK + g->tap[t];
+            for (int c = 0; c < C; c++)
+                dst[c] = src[(size_t)c * KK];
+        }
+}
+
+/* Items [x0, x1) of one per pair, rows of Z split per tap as in
+ * dense_wg_products: forward (dX when g->dout is set). */
+static void dense_tap_products(void *arg, size_t x0, size_t x1)
+{
+    const dense_wg_ctx *g = arg;
+    const int OC = g->d->oc, C = g->d->c, N = g->d->n, dx = g->dx;
+    const int M = dx ? C : OC;
+    for (size_t x = x0; x < x1; x++) {
+        int t = 0;
+        while (g->start[t + 1] <= (int)x)
+            t++;
+        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, W = k * N;
+        const int m0 = M * j / k, m1 = M * (j + 1) / k;
+        if (m1 <= m0) continue;
+        const float *wt = g->wt + (size_t)t * OC * C;
+        float *z = g->z + (size_t)s * M * N + (size_t)m0 * W;
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m1 - m0, W, OC, 1.0f, wt + m0, C,
+                        g->ga + (size_t)s * OC * N, W, 0.0f, z, W);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, W, C, 1.0f,
+                        wt + (size_t)m0 * C, C, g->gb + (size_t)s * C * N, W, 0.0f, z, W);
+    }
+}
+
+/* Y (or dX) rows [r0, r1): every pixel gets the sum of its pairs' blocks of
+ * Z, in pair order. */
+static void dense_tap_scatter_part(void *arg, size_t r0, size_t r1)
+{
+    const dense_wg_ctx *g = arg;
+    const conv2d_desc *d = g->d;
+    const int dx = g->dx, N = d->n;
+    const int M = dx ? d->c : d->oc, S = dx ? d->h * d->w : d->oh * d->ow;
+    const int *pix = dx ? g->pq : g->pp;
+    for (size_t r = r0; r < r1; r++) {
+        float *row = g->dst + r * N * S;
+        if (!g->accumulate) memset(row, 0, sizeof(float) * N * S);
+        for (int t = 0; t < g->ntaps; t++) {
+            const int s = g->start[t], k = g->start[t + 1] - s;
+            for (int j = 0; j < k; j++) {
+                const float *src = g->z + (size_t)s * M * N + (r * k + j) * N;
+                float *o = row + pix[s + j];
+                for (int b = 0; b < N; b++)
+                    o[(size_t)b * S] += src[b];
+            }
+        }
+    }
+}
+
+/* The tap-major weights of D in BUF (built from W) unless PREP is given. */
+static const float *dense_tap_weights(dense_wg_ctx *g, float *buf, const float *prep,
+                                      const float *w)
+{
+    if (prep) return prep;
+    dense_wg_ctx b = *g;
+    b.in = w;
+    b.wt = buf;
+    layers_parallel_for((size_t)g->d->oc, 8, dense_wt_build_part, &b);
+    return buf;
+}
+
 static void conv_fwd_dense(float *out, const float *in, const float *w, const float *prep,
                            const conv2d_desc *d, float *ws)
 {
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
     float *xr = ws + 2 * align16((size_t)P * OC * Q * C);
     float *yr = xr + align16((size_t)Q * C * N);
+    if (dense_taps()) {
+        float *ga = yr + align16((size_t)P * OC * N), *gb = ga + align16((size_t)P * Q * OC * N);
+        dense_wg_ctx g = {
+            .d = d, .in = in, .gb = gb, .z = gb + align16((size_t)P * Q * C * N), .dst = out};
+        dense_wg_plan(&g, d);
+        g.wt = dense_tap_weights(&g, ws, prep, w);
+        layers_parallel_for((size_t)C, 8, dense_wg_gather_part, &g);
+        layers_gemm_batch((size_t)g.start[g.ntaps], dense_tap_products, &g);
+        layers_parallel_for((size_t)OC, 8, dense_tap_scatter_part, &g);
+        return;
+    }
     const float *wb = dense_weights(ws, prep, w, d);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
     dense_ctx ti = {NULL, NULL, &mi, in, xr, 0};
@@ -360,17 +602,34 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
     const size_t nwb = align16((size_t)P * OC * Q * C);
     float *dwb = ws + nwb, *xr = ws + 2 * nwb;
     float *yr = xr + align16((size_t)Q * C * N);
+    float *ga = yr + align16((size_t)P * OC * N), *gb = ga + align16((size_t)P * Q * OC * N);
+    float *z = gb + align16((size_t)P * Q * C * N);
     conv2d_desc mi = dense_map_desc(C, N, d->h, d->w), mo = dense_map_desc(OC, N, d->oh, d->ow);
-    dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
-    layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
-    if (dw) {
-        dense_ctx tx = {NULL, NULL, &mi, in, xr, 0};
-        layers_parallel_for((size_t)C, 8, dense_to_rows_part, &tx);
-        layers_sgemm(0, 1, P * OC, Q * C, N, 1.0f, yr, N, xr, N, 0.0f, dwb, Q * C);
-        dense_ctx r = {dwb, dw, d, NULL, NULL, 0};
-        layers_parallel_for((size_t)OC, 8, dense_reduce_part, &r);
+    int gathered = 0;
+    if (din && dense_taps()) {
+        /* dY gathered per tap once, for dX and then dW */
+        dense_wg_ctx g = {.d = d,
+                          .dout = dout,
+                          .in = in,
+                          .ga = ga,
+                          .gb = dw ? gb : NULL,
+                          .z = z,
+                          .dst = din,
+                          .accumulate = din_accumulate,
+                          .dx = 1};
+        dense_wg_plan(&g, d);
+        g.wt = dense_tap_weights(&g, ws, prep, w);
+        size_t rows = (size_t)(dw && C > OC ? C : OC);
+        layers_parallel_for(rows, 8, dense_wg_gather_part, &g);
+        layers_gemm_batch((size_t)g.start[g.ntaps], dense_tap_products, &g);
+        layers_parallel_for((size_t)C, 8, dense_tap_scatter_part, &g);
+        gathered = 1;
+        din = NULL;
     }
+    if (dw) dense_wgrad(dw, dout, in, d, dwb, ga, gb, gathered);
     if (din) {
+        dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
+        layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
         const float *wb = dense_weights(ws, prep, w, d);
         layers_sgemm(1, 0, Q * C, N, P * OC, 1.0f, wb, Q * C, yr, N, 0.0f, xr, N);
         dense_ctx tb = {NULL, NULL, &mi, xr, din, din_accumulate};
@@ -382,7 +641,7 @@ size_t conv2d_workspace_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) return dense_ws(d);
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) return dense_ws(d);
     if (conv_reduce(d, &r, &k0))
         return 2 * align16((size_t)d->oc * d->c * r.kh * r.kw) + conv_ws_plain(&r);
     size_t ws = conv_ws_plain(d);
@@ -770,13 +1029,24 @@ size_t conv2d_prep_floats(const conv2d_desc *d)
 {
     conv2d_desc r;
     int k0;
-    if (!conv_dense_ok(d) || conv_reduce(d, &r, &k0)) return 0;
+    if (!conv_tiny_ok(d) || conv_reduce(d, &r, &k0)) return 0;
+    if (dense_taps()) {
+        dense_wg_ctx g = {.d = d};
+        dense_wg_plan(&g, d);
+        return (size_t)g.ntaps * d->oc * d->c;
+    }
     return (size_t)d->oh * d->ow * d->oc * d->h * d->w * d->c;
 }
 
 void conv2d_prepare(float *prep, const float *w, const conv2d_desc *d)
 {
     SWEEP_ASSERT(conv2d_prep_floats(d) > 0);
+    if (dense_taps()) {
+        dense_wg_ctx g = {.d = d};
+        dense_wg_plan(&g, d);
+        dense_tap_weights(&g, prep, NULL, w);
+        return;
+    }
     dense_ctx k = {prep, (float *)w, d, NULL, NULL, 0};
     layers_parallel_for((size_t)d->oc, 8, dense_build_part, &k);
 }
@@ -791,7 +1061,7 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
         conv_fwd_dense(out, in, w, prep, d, ws);
         return;
     }
@@ -819,7 +1089,7 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
 {
     conv2d_desc r;
     int k0;
-    if (conv_dense_ok(d) && !conv_reduce(d, &r, &k0)) {
+    if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
         conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate);
         return;
     }

@@ -48,8 +48,8 @@ typedef struct {
     int h, w, oh, ow; // input and output spatial size at the prepared input size
     float *w_;        // weight (OC, C, K, K), inside params
     float *gw;        // its gradient (OC, C, K, K) or NULL when frozen
-    float *prep;      // trained convolutions on tiny maps: the dense matrix of w_
-                      // (conv2d_prep_floats), or NULL
+    float *prep;      // trained convolutions on tiny maps: w_ prepared (tap-major
+                      // copy, conv2d_prep_floats floats), or NULL
     int prep_ok;      // prep holds the current w_: built by a training forward,
                       // used and cleared by the backward that follows
 } rconv;
