@@ -41,7 +41,11 @@ get() { $TOOL get "$T/$1.out" "$2" "$3"; }
 count() { $TOOL count "$T/$1.out" "$2"; }
 
 # ---- a base model from scratch --------------------------------------------
-BASE='"lr": 0.02, "batch_size": 8, "epochs": 6, "freeze": "none", "optimizer": "sgd"'
+# lr 0.01, batch 6: at lr 0.02 / batch 8 the validation accuracy of this tiny
+# from-scratch model swung between chance and 0.75 with the rounding of one
+# engine change (seeds 17-21); here it was 0.67-1.0 for those seeds on two
+# engine builds.
+BASE='"lr": 0.01, "batch_size": 6, "epochs": 6, "freeze": "none", "optimizer": "sgd"'
 spec base "$T/data" null 16 "$BASE"
 is "base: exit 0" "$(run base)" 0
 is "base: one start event" "$(count base start)" 1
@@ -49,7 +53,7 @@ is "base: start train/val images" "$(get base start train_images) $(get base sta
 is "base: start classes" "$(get base start classes)" 4
 like "base: start names the BLAS kernel" "$(get base start blas_core)" '^"[A-Za-z0-9]+"$'
 is "base: start threads" "$(get base start threads)" 1
-like "base: start params carry the spec's values" "$(get base start params)" '"batch_size": 8.*"lr": 0.02'
+like "base: start params carry the spec's values" "$(get base start params)" '"batch_size": 6.*"lr": 0.01'
 is "base: six epoch events" "$(count base epoch)" 6
 is "base: six checkpoint events" "$(count base checkpoint)" 6
 like "base: epoch event fields" "$(grep '"event":"epoch"' "$T/base.out" | tail -1)" \
