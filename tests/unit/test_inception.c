@@ -3,7 +3,9 @@
  * auxiliary head), torchvision's parameter count at full width, the smallest
  * input (75) with the auxiliary head skipped, the arch read back from a
  * file's names (with and without AuxLogits), a new head for both classifiers,
- * feature caching and training at several freeze points. Numerical parity
+ * feature caching and training at several freeze points, and the branch
+ * pools run after their 1x1 convolutions (NET_POOL3) against the plain graph
+ * (pool node, then the convolution). Numerical parity
  * with PyTorch (input 299, auxiliary loss, transform_input) is in
  * test_parity.c. */
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "net.h"
 #include "resnet.h"
 #include "safetensors.h"
 #include "util_jpeg.h"
@@ -169,12 +172,69 @@ static void test_freeze_and_training(void **state)
     resnet_free(m);
 }
 
+/* Evaluation mode: NET_POOL3's pool-after-conv gives the plain graph's
+ * logits and (evaluation-mode) gradients up to rounding; training mode runs
+ * the plain order and matches exactly. */
+static void test_pool_after_conv(void **state)
+{
+    (void)state;
+    const int b = 2, size = 107, k = 5;
+    float *x = tum_images(b, size, 3);
+    int labels[2] = {1, 4};
+    resnet *m[2];
+    char msg[256];
+    for (int f = 0; f < 2; f++) {
+        net_set_pool3_fused(f);
+        m[f] = make(16, k);
+        if (resnet_prepare(m[f], FREEZE_NONE, 0, b, size, size, msg, sizeof msg))
+            fail_msg("%s", msg);
+    }
+    net_set_pool3_fused(1);
+    for (int train = 0; train < 2; train++) {
+        const float *lg[2];
+        float *keep = malloc(sizeof(float) * b * k);
+        assert_non_null(keep);
+        for (int f = 0; f < 2; f++) {
+            resnet_set_train(m[f], train);
+            resnet_zero_grad(m[f]);
+            lg[f] = resnet_forward(m[f], x, b, NULL);
+            if (f == 0) memcpy(keep, lg[0], sizeof(float) * b * k);
+            resnet_loss(m[f], labels, 0.0f, NULL);
+            resnet_backward(m[f]);
+        }
+        for (int i = 0; i < b * k; i++) {
+            double e = fabs((double)keep[i] - lg[1][i]);
+            if (train ? e != 0 : e > 1e-4 * (fabs(keep[i]) + 1e-3))
+                fail_msg("%s logit %d: plain %.9g, pool after conv %.9g",
+                         train ? "training" : "evaluation", i, keep[i], lg[1][i]);
+        }
+        free(keep);
+        for (size_t t = 0; t < resnet_tensor_count(m[0]); t++) {
+            const resnet_tensor *p = resnet_tensor_at(m[0], t), *q = resnet_tensor_at(m[1], t);
+            assert_string_equal(p->name, q->name);
+            if (!p->grad) continue;
+            double scale = 0, err = 0;
+            for (size_t i = 0; i < p->numel; i++) {
+                if (fabs(p->grad[i]) > scale) scale = fabs(p->grad[i]);
+                if (fabs(p->grad[i] - q->grad[i]) > err) err = fabs(p->grad[i] - q->grad[i]);
+            }
+            if (train ? err != 0 : err > 1e-3 * scale)
+                fail_msg("%s gradient %s: error %.3g (largest %.3g)",
+                         train ? "training" : "evaluation", p->name, err, scale);
+        }
+    }
+    resnet_free(m[0]);
+    resnet_free(m[1]);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_count),
         cmocka_unit_test(test_sizes_and_roundtrip),
         cmocka_unit_test(test_freeze_and_training),
+        cmocka_unit_test(test_pool_after_conv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

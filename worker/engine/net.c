@@ -11,6 +11,22 @@
  * of the concat's buffer, which depend on the batch size of the call
  * ((C, B, H, W) is contiguous for the B of the call).
  *
+ * NET_POOL3 convolutions (avg_pool2d 3x3/1/1 then a 1x1 conv): in
+ * evaluation mode conv into pbuf, then pool into the output (OC channels
+ * pooled instead of C_in); in training mode pool into the node's own pin,
+ * then conv, exactly as a pool node and a conv node would compute it, so
+ * training results are bitwise those of the plain graph (the pool-after-conv
+ * order is the same up to rounding, but that rounding flips a ReLU of the
+ * PyTorch parity fixture, which is chaotic at its width).
+ *
+ * Max pools compute their winners only in a training-mode forward (the
+ * evaluation kernel is faster); a backward pass after an evaluation forward
+ * recomputes them first.
+ *
+ * Profiling: SWEEP_PROFILE=1 sums seconds per node kind, SWEEP_PROFILE=2 also
+ * per node (training forward, backward, evaluation forward); net_free prints
+ * them.
+ *
  * Backward plan (net_prepare): walking the trainable nodes in reverse order,
  * the first consumer of a node to run backward takes a free gradient slot for
  * it and overwrites it, later consumers accumulate; a node releases its slot
@@ -58,7 +74,7 @@ typedef struct {
     int kh, kw;               // conv kernel; pools: kh = kernel
     int stride, pad, padw;    // conv/pool stride and paddings
     int mode;                 // maxpool: ceil mode; avgpool: count_include_pad
-    unsigned flags;           // conv: NET_BIAS | NET_BN | NET_RELU; linear: NET_RELU
+    unsigned flags;           // conv: NET_BIAS | NET_BN | NET_RELU | NET_POOL3; linear: NET_RELU
     float eps;                // batchnorm epsilon
     net_init init;            // initialisation of the weight
     float std;                // its standard deviation where it has one
@@ -72,6 +88,8 @@ typedef struct {
     float *t;               // conv output before BN (trainable BN convs; else = out)
     float *out;             // output (bound per call for concat inputs)
     int32_t *idx;           // max-pool winners (trainable max pools)
+    float *pin;             // NET_POOL3 convs in training mode: the pooled input (C_in, B, H, W)
+                            // (trainable ones; NULL otherwise)
     float *mask;            // dropout mask
     float *grad;            // gradient of out during a backward pass
     int parent;             // concat node whose buffer holds out, or -1
@@ -129,12 +147,18 @@ struct net {
     float *grads;                // gradients of params[train_start..]
     float *xin;                  // input images (in_ch, B, H, W)
     float *ws;                   // conv work space
+    float *pbuf;                 // NET_POOL3 convs: the output before the pool (evaluation
+                                 // mode) and gradients before / after the pool; floats of
+                                 // the largest (max(C_in, OC), B, H, W)
     float *tmp;                  // accumulation scratch
     float *slots[NET_MAX_SLOTS]; // gradient slots
     int nslots;
     float *probs, *dlogits;   // (B, K)
     float *aprobs, *adlogits; // auxiliary (B, Kaux)
-    double *prof; // seconds per node kind, forward then backward (SWEEP_PROFILE), or NULL
+    double *prof;  // seconds per node kind, forward then backward (SWEEP_PROFILE), or NULL
+    double *nprof; // (3, nnodes) seconds per node: training forward, backward, evaluation forward
+                   // (SWEEP_PROFILE=2), or NULL
+    int nprof_cap; // nodes nprof has room for
 };
 
 #define N_KINDS (N_DROPOUT + 1)
@@ -184,6 +208,23 @@ void net_free(net *g)
             fprintf(stderr, "  %-10s %8.4f %8.4f\n", kind_names[k], g->prof[k],
                     g->prof[N_KINDS + k]);
         free(g->prof);
+    }
+    if (g->nprof) {
+        fprintf(stderr,
+                "%s profile per node (seconds: training forward, backward, evaluation forward; "
+                "GFLOP per image):\n",
+                g->name);
+        for (int i = 1; i < g->nnodes && i < g->nprof_cap; i++) {
+            const node *n = &g->nodes[i];
+            const node *a = &g->nodes[n->in[0]];
+            double f =
+                n->kind == N_CONV ? 2.0 * n->c * a->c * n->kh * n->kw * (double)n->h * n->w : 0;
+            fprintf(stderr, "  %3d %-8s u%-2d %4d->%4d %dx%d/%d %3dx%-3d %8.4f %8.4f %8.4f %.3f\n",
+                    i, kind_names[n->kind], n->unit, a->c, n->c, n->kh, n->kw, n->stride, n->h,
+                    n->w, g->nprof[i], g->nprof[g->nprof_cap + i], g->nprof[2 * g->nprof_cap + i],
+                    f * 1e-9);
+        }
+        free(g->nprof);
     }
     net_arena_unmap(&g->arena, g->arena_floats);
     for (size_t i = 0; i < g->nt; i++)
@@ -315,10 +356,35 @@ static ptrdiff_t add_bn_specs(net *g, const char *prefix, int c)
     return first;
 }
 
+static int pool3_fused = -1; // net_pool3_fused(); -1 until read
+
+int net_pool3_fused(void)
+{
+    if (pool3_fused < 0) {
+        const char *e = getenv("SWEEP_POOL_FIRST");
+        pool3_fused = !(e && !strcmp(e, "1"));
+    }
+    return pool3_fused;
+}
+
+void net_set_pool3_fused(int on)
+{
+    pool3_fused = on != 0;
+}
+
 int net_conv(net *g, int in, const char *conv, const char *bn, int oc, int kh, int kw, int stride,
              int pad, int padw, unsigned flags, float eps, net_init init, float std)
 {
     int id;
+    if (flags & NET_POOL3) {
+        if (kh != 1 || kw != 1 || stride != 1 || pad || padw)
+            return fail(g, ERR_INVALID, "pooled input needs a 1x1 stride-1 convolution");
+        if (!net_pool3_fused()) {
+            in = net_avgpool(g, in, 3, 1, 1, 1);
+            if (in < 0) return in;
+            flags &= ~NET_POOL3;
+        }
+    }
     node *n = add_node(g, N_CONV, &in, 1, &id);
     if (!n) return g->error;
     if (n->flat || oc < 1 || kh < 1 || kw < 1 || stride < 1 || pad < 0 || padw < 0)
@@ -773,7 +839,7 @@ static int plan_backward(net *g)
 static void plan_arena(net *g, net_arena *a)
 {
     const int B = g->max_batch;
-    size_t maxws = 1, maxg = 1;
+    size_t maxws = 1, maxg = 1, maxp = 1;
     int K = g->nodes[g->logits].c, KA = g->aux >= 0 ? g->nodes[g->aux].c : 1;
     g->grads = net_arena_take(a, g->np - g->train_start);
     g->xin = net_arena_take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
@@ -791,11 +857,18 @@ static void plan_arena(net *g, net_arena *a)
         n->t = n->out;
         n->idx = NULL;
         n->mask = NULL;
+        n->pin = NULL;
         if (n->kind == N_CONV) {
             conv2d_desc d;
             conv_desc(g, n, B, &d);
             size_t w = conv2d_workspace_floats(&d);
             if (w > maxws) maxws = w;
+            if (n->flags & NET_POOL3) {
+                size_t in = out_floats(&g->nodes[n->in[0]], B);
+                if (o > maxp) maxp = o;
+                if (in > maxp) maxp = in;
+                n->pin = tr ? net_arena_take(a, in) : NULL;
+            }
             if (tr && (n->flags & NET_BN)) n->t = net_arena_take(a, o);
             if (n->flags & NET_BN) {
                 n->smean = net_arena_take(a, (size_t)n->c);
@@ -814,6 +887,7 @@ static void plan_arena(net *g, net_arena *a)
             }
     }
     g->ws = net_arena_take(a, maxws);
+    g->pbuf = net_arena_take(a, maxp);
     g->tmp = net_arena_take(a, maxg);
     for (int s = 0; s < g->nslots; s++)
         g->slots[s] = net_arena_take(a, maxg);
@@ -930,7 +1004,15 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     case N_CONV: {
         conv2d_desc d;
         conv_desc(g, n, b, &d);
-        conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+        if ((n->flags & NET_POOL3) && train) { // conv(pool(x)), kept for the backward pass
+            avgpool2d_forward(n->pin, a->out, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
+            conv2d_forward(n->t, n->pin, n->wt, &d, g->ws);
+        } else if (n->flags & NET_POOL3) { // pool(conv(x)): see NET_POOL3
+            conv2d_forward(g->pbuf, a->out, n->wt, &d, g->ws);
+            avgpool2d_forward(n->t, g->pbuf, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+        } else {
+            conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+        }
         int relu = (n->flags & NET_RELU) != 0;
         if (n->bias) bias_forward(n->t, n->bias, b, n->c, hw, relu && !(n->flags & NET_BN));
         if (n->flags & NET_BN) {
@@ -947,8 +1029,10 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
         break;
     }
     case N_MAXPOOL:
-        maxpool2d_forward(n->out, n->idx, a->out, b, n->c, a->h, a->w, n->kh, n->stride, n->pad,
-                          n->h, n->w);
+        /* winners only in training mode (the evaluation-mode kernel is faster);
+         * a backward pass after an evaluation forward finds them then */
+        maxpool2d_forward(n->out, train ? n->idx : NULL, a->out, b, n->c, a->h, a->w, n->kh,
+                          n->stride, n->pad, n->h, n->w);
         break;
     case N_AVGPOOL:
         avgpool2d_forward(n->out, a->out, b, n->c, a->h, a->w, n->kh, n->stride, n->pad, n->mode,
@@ -981,6 +1065,21 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     }
 }
 
+/* Adds DT seconds to node I's profile, forward (BWD 0) or backward. */
+static void prof_add(net *g, int i, int bwd, double dt)
+{
+    g->prof[bwd * N_KINDS + g->nodes[i].kind] += dt;
+    if (!g->nprof) {
+        const char *e = getenv("SWEEP_PROFILE");
+        if (!e || atoi(e) < 2) return;
+        g->nprof = calloc(3 * (size_t)g->nnodes, sizeof(double));
+        if (!g->nprof) return;
+        g->nprof_cap = g->nnodes;
+    }
+    int col = bwd ? 1 : g->train_mode ? 0 : 2;
+    if (i < g->nprof_cap) g->nprof[col * g->nprof_cap + i] += dt;
+}
+
 /* Whether node I runs in this forward: the auxiliary head only when it trains
  * in training mode. */
 static int runs(const net *g, int i)
@@ -998,7 +1097,7 @@ static void run_nodes(net *g, int i0, int i1, int b, rng_t *rng)
         if (runs(g, i)) {
             double t0 = g->prof ? now_s() : 0;
             node_fwd(g, &g->nodes[i], b, g->train_mode && trainable(g, i), rng);
-            if (g->prof) g->prof[g->nodes[i].kind] += now_s() - t0;
+            if (g->prof) prof_add(g, i, 0, now_s() - t0);
         }
 }
 
@@ -1148,6 +1247,20 @@ static void node_bwd(net *g, node *n, int b)
         conv_desc(g, n, b, &d);
         int j = n->in[0];
         float *din = trainable(g, j) ? grad_of(g, j, b) : NULL;
+        if ((n->flags & NET_POOL3) && n->last_train) {
+            /* conv then pool backward, as separate nodes would (the input
+             * gradient goes through tmp when it accumulates) */
+            conv2d_backward(din ? g->pbuf : NULL, n->gw, gr, n->pin, n->wt, &d, g->ws, 0);
+            if (!din) return;
+            float *dst = n->acc[0] ? g->tmp : din;
+            avgpool2d_backward(dst, g->pbuf, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
+            if (n->acc[0]) add_forward(din, din, g->tmp, out_floats(a, b), 0);
+            return;
+        }
+        if (n->flags & NET_POOL3) {
+            avgpool2d_backward(g->pbuf, gr, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+            gr = g->pbuf;
+        }
         conv2d_backward(din, n->gw, gr, a->out, n->wt, &d, g->ws, n->acc[0]);
         return;
     }
@@ -1163,9 +1276,12 @@ static void node_bwd(net *g, node *n, int b)
     default: {
         float *din = din_of(g, n, 0, b, &target);
         if (!din) return;
-        if (n->kind == N_MAXPOOL)
+        if (n->kind == N_MAXPOOL) {
+            if (!n->last_train) // same values into out, and the winners
+                maxpool2d_forward(n->out, n->idx, a->out, b, n->c, a->h, a->w, n->kh, n->stride,
+                                  n->pad, n->h, n->w);
             maxpool2d_backward(din, gr, n->idx, b, n->c, a->h, a->w, n->h, n->w);
-        else if (n->kind == N_AVGPOOL)
+        } else if (n->kind == N_AVGPOOL)
             avgpool2d_backward(din, gr, b, n->c, a->h, a->w, n->kh, n->stride, n->pad, n->mode,
                                n->h, n->w);
         else if (n->kind == N_ADAPTIVE)
@@ -1195,7 +1311,7 @@ void net_backward_from(net *g, const float *dlogits)
         n->grad = grad_of(g, i, b);
         double t0 = g->prof ? now_s() : 0;
         node_bwd(g, n, b);
-        if (g->prof) g->prof[N_KINDS + n->kind] += now_s() - t0;
+        if (g->prof) prof_add(g, i, 1, now_s() - t0);
     }
 }
 
