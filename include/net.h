@@ -119,6 +119,11 @@ int net_conv(net *g, int in, const char *conv, const char *bn, int oc, int kh, i
  * net_set_pool3_fused(0) in tests comparing the two). */
 int net_pool3_fused(void);
 void net_set_pool3_fused(int on);
+/* Whether 3x3 stride-1 convolutions without padding run as the pad-1
+ * convolution (Winograd), cropped (1: the default unless SWEEP_WINOGRAD=0),
+ * or directly (0); for tests comparing the two. Read when a net is prepared
+ * and at every pass. */
+void net_set_valid_as_same(int on);
 int net_maxpool(net *g, int in, int k, int stride, int pad, int ceil_mode);
 int net_avgpool(net *g, int in, int k, int stride, int pad, int count_pad);
 /* Adaptive average pool to OH x OW (fixed output size). */

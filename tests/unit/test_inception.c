@@ -5,7 +5,8 @@
  * file's names (with and without AuxLogits), a new head for both classifiers,
  * feature caching and training at several freeze points, and the branch
  * pools run after their 1x1 convolutions (NET_POOL3) against the plain graph
- * (pool node, then the convolution). Numerical parity
+ * (pool node, then the convolution), and the stem's valid 3x3 convolutions
+ * as cropped pad-1 ones against im2col. Numerical parity
  * with PyTorch (input 299, auxiliary loss, transform_input) is in
  * test_parity.c. */
 #include <setjmp.h>
@@ -172,29 +173,37 @@ static void test_freeze_and_training(void **state)
     resnet_free(m);
 }
 
-/* Evaluation mode: NET_POOL3's pool-after-conv gives the plain graph's
- * logits and (evaluation-mode) gradients up to rounding; training mode runs
- * the plain order and matches exactly. */
-static void test_pool_after_conv(void **state)
+/* Builds two width-16 models, with SET(0) and SET(1) (net.h switches), and
+ * compares evaluation passes (logits within 1e-4 of the largest logit,
+ * evaluation-mode gradients within 1e-3 of each tensor's largest) and
+ * training passes: exactly (logits and gradients) where EXACT_TRAIN, else
+ * the logits within 1e-3. SET(1) is left in place. */
+static void compare_variants(void (*set)(int), int exact_train)
 {
-    (void)state;
-    const int b = 2, size = 107, k = 5;
+    const int b = 4, size = 139, k = 5; // 3x3 maps in Mixed_7: batchnorm over 36 values
     float *x = tum_images(b, size, 3);
-    int labels[2] = {1, 4};
+    int labels[4] = {1, 4, 0, 2};
     resnet *m[2];
     char msg[256];
     for (int f = 0; f < 2; f++) {
-        net_set_pool3_fused(f);
+        set(f);
         m[f] = make(16, k);
         if (resnet_prepare(m[f], FREEZE_NONE, 0, b, size, size, msg, sizeof msg))
             fail_msg("%s", msg);
     }
-    net_set_pool3_fused(1);
     for (int train = 0; train < 2; train++) {
+        int exact = train && exact_train;
+        /* training-mode batchnorm over 36 values amplifies rounding through
+         * the 94 layers: between im2col and Winograd about 2e-4 on the logits
+         * and up to 13% on a gradient of this random net, so rounding-level
+         * variants are checked on the training logits only (test_parity.c
+         * checks training gradients against PyTorch) */
+        double ltol = train ? 1e-3 : 1e-4;
         const float *lg[2];
         float *keep = malloc(sizeof(float) * b * k);
         assert_non_null(keep);
         for (int f = 0; f < 2; f++) {
+            set(f); // read at every pass
             resnet_set_train(m[f], train);
             resnet_zero_grad(m[f]);
             lg[f] = resnet_forward(m[f], x, b, NULL);
@@ -202,14 +211,17 @@ static void test_pool_after_conv(void **state)
             resnet_loss(m[f], labels, 0.0f, NULL);
             resnet_backward(m[f]);
         }
+        double big = 1e-3; // largest logit
+        for (int i = 0; i < b * k; i++)
+            if (fabs(keep[i]) > big) big = fabs(keep[i]);
         for (int i = 0; i < b * k; i++) {
             double e = fabs((double)keep[i] - lg[1][i]);
-            if (train ? e != 0 : e > 1e-4 * (fabs(keep[i]) + 1e-3))
-                fail_msg("%s logit %d: plain %.9g, pool after conv %.9g",
-                         train ? "training" : "evaluation", i, keep[i], lg[1][i]);
+            if (exact ? e != 0 : e > ltol * big)
+                fail_msg("%s logit %d: %.9g against %.9g", train ? "training" : "evaluation", i,
+                         lg[1][i], keep[i]);
         }
         free(keep);
-        for (size_t t = 0; t < resnet_tensor_count(m[0]); t++) {
+        for (size_t t = 0; (exact || !train) && t < resnet_tensor_count(m[0]); t++) {
             const resnet_tensor *p = resnet_tensor_at(m[0], t), *q = resnet_tensor_at(m[1], t);
             assert_string_equal(p->name, q->name);
             if (!p->grad) continue;
@@ -218,7 +230,7 @@ static void test_pool_after_conv(void **state)
                 if (fabs(p->grad[i]) > scale) scale = fabs(p->grad[i]);
                 if (fabs(p->grad[i] - q->grad[i]) > err) err = fabs(p->grad[i] - q->grad[i]);
             }
-            if (train ? err != 0 : err > 1e-3 * scale)
+            if (exact ? err != 0 : err > 1e-3 * scale)
                 fail_msg("%s gradient %s: error %.3g (largest %.3g)",
                          train ? "training" : "evaluation", p->name, err, scale);
         }
@@ -228,13 +240,28 @@ static void test_pool_after_conv(void **state)
     free(x);
 }
 
+/* NET_POOL3's pool-after-conv (evaluation mode) against the plain graph;
+ * training mode runs the plain order and matches exactly. */
+static void test_pool_after_conv(void **state)
+{
+    (void)state;
+    compare_variants(net_set_pool3_fused, 1);
+}
+
+/* The stem's valid 3x3 convolutions run as cropped pad-1 (Winograd) ones
+ * against im2col. */
+static void test_valid_as_same(void **state)
+{
+    (void)state;
+    compare_variants(net_set_valid_as_same, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_and_count),
-        cmocka_unit_test(test_sizes_and_roundtrip),
-        cmocka_unit_test(test_freeze_and_training),
-        cmocka_unit_test(test_pool_after_conv),
+        cmocka_unit_test(test_names_and_count),     cmocka_unit_test(test_sizes_and_roundtrip),
+        cmocka_unit_test(test_freeze_and_training), cmocka_unit_test(test_pool_after_conv),
+        cmocka_unit_test(test_valid_as_same),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,6 +19,11 @@
  * order is the same up to rounding, but that rounding flips a ReLU of the
  * PyTorch parity fixture, which is chaotic at its width).
  *
+ * 3x3 stride-1 convolutions without padding (Inception's Conv2d_2a and
+ * Conv2d_4a, 16% of its forward multiplies) run as the pad-1 convolution of
+ * the same input, which goes through Winograd, cropped to the interior
+ * (valid_as_same); their backward pass pads dY with a zero border instead.
+ *
  * Max pools compute their winners only in a training-mode forward (the
  * evaluation kernel is faster); a backward pass after an evaluation forward
  * recomputes them first.
@@ -46,6 +51,7 @@
 #include "errors.h"
 #include "layers.h"
 #include "log.h"
+#include "pool.h"
 
 #define ALIGN_FLOATS 16 // 64-byte alignment of every arena buffer
 #define NET_MAX_IN 4
@@ -147,6 +153,8 @@ struct net {
     float *grads;                // gradients of params[train_start..]
     float *xin;                  // input images (in_ch, B, H, W)
     float *ws;                   // conv work space
+    float *vbuf;                 // valid 3x3 convs run as pad 1 (see valid_as_same): their
+                                 // pad-1 output or padded dY, (OC, B, H, W) of the largest
     float *pbuf;                 // NET_POOL3 convs: the output before the pool (evaluation
                                  // mode) and gradients before / after the pool; floats of
                                  // the largest (max(C_in, OC), B, H, W)
@@ -778,6 +786,70 @@ static void conv_desc(const net *g, const node *n, int b, conv2d_desc *d)
     conv2d_desc_init_pad(d, b, a->c, a->h, a->w, n->c, n->kh, n->kw, n->stride, n->pad, n->padw);
 }
 
+static int valid_same = -1; // net_set_valid_as_same(); -1 until read from SWEEP_WINOGRAD
+
+void net_set_valid_as_same(int on)
+{
+    valid_same = on != 0;
+}
+
+/* Whether conv node N, 3x3 stride 1 without padding (Inception's stem), runs
+ * as the pad-1 convolution D1 of the same input (which Winograd F(2x2, 3x3)
+ * serves), cropped: its interior is the valid convolution. The backward pass
+ * pads dY with zeros to the pad-1 output's size, and the pad-1 backward then
+ * gives the valid convolution's dW and dX exactly. Costs (H*W)/(OH*OW) of
+ * the multiplies (6% more at 73x73) and a copy each way. */
+static int valid_as_same(const net *g, const node *n, int b, conv2d_desc *d1)
+{
+    if (valid_same < 0) {
+        const char *e = getenv("SWEEP_WINOGRAD");
+        valid_same = !(e && !strcmp(e, "0"));
+    }
+    if (!valid_same || n->kind != N_CONV || n->kh != 3 || n->kw != 3 || n->stride != 1 || n->pad ||
+        n->padw || (n->flags & NET_POOL3))
+        return 0;
+    const node *a = &g->nodes[n->in[0]];
+    if (a->h < 4 || a->w < 4) return 0; // layers.c's Winograd threshold
+    conv2d_desc_init_pad(d1, b, a->c, a->h, a->w, n->c, 3, 3, 1, 1, 1);
+    return winograd_applicable(d1);
+}
+
+typedef struct {
+    float *valid; // (OC, B, OH, OW) valid convolution's output or dY
+    float *same;  // (OC, B, OH+2, OW+2) pad-1 convolution's output or dY
+    int oh, ow;   // valid output size
+    int to_same;  // 1: pad valid into same (zero border); 0: crop same into valid
+} crop_ctx;
+
+static void crop_part(void *arg, size_t p0, size_t p1)
+{
+    const crop_ctx *c = arg;
+    const size_t H = (size_t)c->oh + 2, W = (size_t)c->ow + 2;
+    for (size_t p = p0; p < p1; p++) {
+        float *v = c->valid + p * c->oh * c->ow, *s = c->same + p * H * W;
+        if (c->to_same) {
+            memset(s, 0, sizeof(float) * W);
+            memset(s + (H - 1) * W, 0, sizeof(float) * W);
+        }
+        for (int y = 0; y < c->oh; y++) {
+            float *row = s + (y + 1) * W;
+            if (c->to_same) {
+                row[0] = row[W - 1] = 0;
+                memcpy(row + 1, v + (size_t)y * c->ow, sizeof(float) * c->ow);
+            } else {
+                memcpy(v + (size_t)y * c->ow, row + 1, sizeof(float) * c->ow);
+            }
+        }
+    }
+}
+
+/* Crops SAME into VALID (TO_SAME 0) or pads VALID into SAME: PLANES planes. */
+static void crop_planes(float *valid, float *same, size_t planes, int oh, int ow, int to_same)
+{
+    crop_ctx c = {valid, same, oh, ow, to_same};
+    layers_parallel_for(planes, 1 + 16384 / ((size_t)(oh + 2) * (ow + 2)), crop_part, &c);
+}
+
 /* Plans the gradient slots (see the file comment); returns the number of
  * slots needed. */
 static int plan_backward(net *g)
@@ -839,7 +911,7 @@ static int plan_backward(net *g)
 static void plan_arena(net *g, net_arena *a)
 {
     const int B = g->max_batch;
-    size_t maxws = 1, maxg = 1, maxp = 1;
+    size_t maxws = 1, maxg = 1, maxp = 1, maxv = 1;
     int K = g->nodes[g->logits].c, KA = g->aux >= 0 ? g->nodes[g->aux].c : 1;
     g->grads = net_arena_take(a, g->np - g->train_start);
     g->xin = net_arena_take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
@@ -863,6 +935,12 @@ static void plan_arena(net *g, net_arena *a)
             conv_desc(g, n, B, &d);
             size_t w = conv2d_workspace_floats(&d);
             if (w > maxws) maxws = w;
+            conv2d_desc d1;
+            if (valid_as_same(g, n, B, &d1)) {
+                size_t w1 = conv2d_workspace_floats(&d1), v = (size_t)n->c * B * d1.h * d1.w;
+                if (w1 > maxws) maxws = w1;
+                if (v > maxv) maxv = v;
+            }
             if (n->flags & NET_POOL3) {
                 size_t in = out_floats(&g->nodes[n->in[0]], B);
                 if (o > maxp) maxp = o;
@@ -888,6 +966,7 @@ static void plan_arena(net *g, net_arena *a)
     }
     g->ws = net_arena_take(a, maxws);
     g->pbuf = net_arena_take(a, maxp);
+    g->vbuf = net_arena_take(a, maxv);
     g->tmp = net_arena_take(a, maxg);
     for (int s = 0; s < g->nslots; s++)
         g->slots[s] = net_arena_take(a, maxg);
@@ -1002,9 +1081,12 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     n->last_train = train;
     switch (n->kind) {
     case N_CONV: {
-        conv2d_desc d;
+        conv2d_desc d, d1;
         conv_desc(g, n, b, &d);
-        if ((n->flags & NET_POOL3) && train) { // conv(pool(x)), kept for the backward pass
+        if (valid_as_same(g, n, b, &d1)) {
+            conv2d_forward(g->vbuf, a->out, n->wt, &d1, g->ws);
+            crop_planes(n->t, g->vbuf, (size_t)n->c * b, n->h, n->w, 0);
+        } else if ((n->flags & NET_POOL3) && train) { // conv(pool(x)), kept for the backward pass
             avgpool2d_forward(n->pin, a->out, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
             conv2d_forward(n->t, n->pin, n->wt, &d, g->ws);
         } else if (n->flags & NET_POOL3) { // pool(conv(x)): see NET_POOL3
@@ -1243,10 +1325,15 @@ static void node_bwd(net *g, node *n, int b)
         /* before a training-mode batchnorm the bias has no effect (the batch
          * mean absorbs it): its gradient is exactly 0, not rounding noise */
         if (n->gb && !((n->flags & NET_BN) && n->last_train)) bias_backward(n->gb, gr, b, n->c, hw);
-        conv2d_desc d;
+        conv2d_desc d, d1;
         conv_desc(g, n, b, &d);
         int j = n->in[0];
         float *din = trainable(g, j) ? grad_of(g, j, b) : NULL;
+        if (valid_as_same(g, n, b, &d1)) {
+            crop_planes(gr, g->vbuf, (size_t)n->c * b, n->h, n->w, 1);
+            conv2d_backward(din, n->gw, g->vbuf, a->out, n->wt, &d1, g->ws, n->acc[0]);
+            return;
+        }
         if ((n->flags & NET_POOL3) && n->last_train) {
             /* conv then pool backward, as separate nodes would (the input
              * gradient goes through tmp when it accumulates) */
