@@ -19,12 +19,17 @@
  * the convolution's output instead (fewer channels); training mode keeps the
  * plain order, so training arithmetic is that of separate nodes.
  *
+ * In evaluation mode the 1x1 convolutions reading the same node within a
+ * unit run as one product (their weights are stored next to each other, so
+ * parameters are in declaration order except within such a group).
+ *
  * Freezing: units [0, nfrozen) are frozen (evaluation mode, no gradients, no
- * backward pass through them). Parameters are stored in creation order and
- * units only grow along it, so the trainable parameters are a contiguous
- * suffix, as for resnet.h. Every node of the trainable units may read only
- * trainable nodes or the LAST node of the frozen units (the feature node),
- * which is what feature caching returns.
+ * backward pass through them). Parameters are stored in creation order (but
+ * for 1x1 groups, which stay inside a unit) and units only grow along it, so
+ * the trainable parameters are a contiguous suffix, as for resnet.h. Every
+ * node of the trainable units may read only trainable nodes or the LAST node
+ * of the frozen units (the feature node), which is what feature caching
+ * returns.
  *
  * Memory: parameters and buffers are two allocations; net_prepare makes one
  * arena for the trainable gradients, every node's output, the conv work
@@ -124,6 +129,11 @@ void net_set_pool3_fused(int on);
  * or directly (0); for tests comparing the two. Read when a net is prepared
  * and at every pass. */
 void net_set_valid_as_same(int on);
+/* Whether evaluation mode multiplies the 1x1 convolutions that read the same
+ * node within a unit (Inception's branch heads) as one product with stacked
+ * weights (1: the default unless SWEEP_MERGE_1X1=0), or one by one (0); read
+ * by net_finish, which lays a group's weights out next to each other. */
+void net_set_merge_1x1(int on);
 int net_maxpool(net *g, int in, int k, int stride, int pad, int ceil_mode);
 int net_avgpool(net *g, int in, int k, int stride, int pad, int count_pad);
 /* Adaptive average pool to OH x OW (fixed output size). */

@@ -6,7 +6,8 @@
  * feature caching and training at several freeze points, and the branch
  * pools run after their 1x1 convolutions (NET_POOL3) against the plain graph
  * (pool node, then the convolution), and the stem's valid 3x3 convolutions
- * as cropped pad-1 ones against im2col. Numerical parity
+ * as cropped pad-1 ones against im2col, and the stacked 1x1 products of
+ * evaluation mode against separate ones. Numerical parity
  * with PyTorch (input 299, auxiliary loss, transform_input) is in
  * test_parity.c. */
 #include <setjmp.h>
@@ -256,12 +257,20 @@ static void test_valid_as_same(void **state)
     compare_variants(net_set_valid_as_same, 0);
 }
 
+/* Evaluation mode's stacked 1x1 products against one product per
+ * convolution; training mode multiplies them one by one (exactly the same). */
+static void test_merged_1x1(void **state)
+{
+    (void)state;
+    compare_variants(net_set_merge_1x1, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_count),     cmocka_unit_test(test_sizes_and_roundtrip),
         cmocka_unit_test(test_freeze_and_training), cmocka_unit_test(test_pool_after_conv),
-        cmocka_unit_test(test_valid_as_same),
+        cmocka_unit_test(test_valid_as_same),       cmocka_unit_test(test_merged_1x1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -24,6 +24,14 @@
  * the same input, which goes through Winograd, cropped to the interior
  * (valid_as_same); their backward pass pads dY with a zero border instead.
  *
+ * 1x1 groups (merge_groups, at net_finish): the 1x1 stride-1 convolutions
+ * without bias that read the same node in one unit (an Inception block's
+ * branch heads and, in evaluation mode, its branch_pool) have their weights
+ * laid out next to each other in params, so an evaluation forward multiplies
+ * them in one product into gbuf and each member's batchnorm reads its rows
+ * from there (group_forward); their t is then stale and a backward pass
+ * after it recomputes it (refresh_t). Training mode runs them one by one.
+ *
  * Max pools compute their winners only in a training-mode forward (the
  * evaluation kernel is faster); a backward pass after an evaluation forward
  * recomputes them first.
@@ -106,6 +114,10 @@ typedef struct {
     int gslot;              // gradient slot, or -1 (alias of the parent's, or none)
     int acc[NET_MAX_IN];    // backward: accumulate into input k's gradient
     int last_train;         // the last forward ran this node in training mode
+    int grp;                // 1x1 group (see merge_groups): its first member's node id, or -1
+    int grp_row;            // rows (output channels) of the group's product before this member's
+    int grp_rows;           // first member: rows of the whole group (sum of the members' c)
+    int t_stale;            // t was not written by the last (grouped evaluation) forward
     int drop_on;            // dropout: the last forward applied a mask
 } node;
 
@@ -155,6 +167,8 @@ struct net {
     float *ws;                   // conv work space
     float *vbuf;                 // valid 3x3 convs run as pad 1 (see valid_as_same): their
                                  // pad-1 output or padded dY, (OC, B, H, W) of the largest
+    float *gbuf;                 // grouped 1x1 convs: the group's product (rows, B, H, W) of
+                                 // the largest group
     float *pbuf;                 // NET_POOL3 convs: the output before the pool (evaluation
                                  // mode) and gradients before / after the pool; floats of
                                  // the largest (max(C_in, OC), B, H, W)
@@ -593,10 +607,110 @@ static void init_node(net *g, node *n, rng_t *r)
         }
 }
 
+static int merge_on = -1; // net_set_merge_1x1(); -1 until read from SWEEP_MERGE_1X1
+
+void net_set_merge_1x1(int on)
+{
+    merge_on = on != 0;
+}
+
+/* Whether node N can share one product with other 1x1 convolutions of its
+ * input: 1x1 stride 1 without padding or bias. */
+static int groupable(const node *n)
+{
+    return n->kind == N_CONV && n->kh == 1 && n->kw == 1 && n->stride == 1 && !n->pad && !n->padw &&
+           !(n->flags & NET_BIAS);
+}
+
+/* Groups the 1x1 convolutions that read the same node within one unit
+ * (the first convolutions of an Inception block's branches, and its
+ * branch_pool, which evaluation mode runs as a 1x1 of the block input):
+ * evaluation mode multiplies them all in one product with their weights
+ * stacked. Then lays out the parameters: in declaration order, except that a
+ * group's weights follow each other from its first member's place, so the
+ * stacked (rows, C) weight matrix is the first member's weight pointer.
+ * Units stay in order, so trainable parameters remain a suffix. */
+static void merge_groups(net *g)
+{
+    if (merge_on < 0) {
+        const char *e = getenv("SWEEP_MERGE_1X1");
+        merge_on = !(e && !strcmp(e, "0"));
+    }
+    for (int i = 1; i < g->nnodes; i++) {
+        node *n = &g->nodes[i];
+        n->grp = -1;
+        n->grp_row = 0;
+        n->grp_rows = 0;
+        if (!merge_on || !groupable(n)) continue;
+        for (int j = 1; j < i; j++) {
+            node *l = &g->nodes[j];
+            if (l->grp == j && l->in[0] == n->in[0] && l->unit == n->unit) {
+                n->grp = j;
+                n->grp_row = l->grp_rows;
+                l->grp_rows += n->c;
+                break;
+            }
+        }
+        if (n->grp < 0) { // a new group, alone until a sibling joins
+            n->grp = i;
+            n->grp_rows = n->c;
+        }
+    }
+    for (int i = 1; i < g->nnodes; i++) { // singletons are no group
+        node *n = &g->nodes[i];
+        if (n->grp == i && n->grp_rows == n->c) n->grp = -1;
+    }
+    for (int i = 1; i < g->nnodes; i++) { // a member whose leader became a singleton: impossible
+        node *n = &g->nodes[i];
+        if (n->grp >= 0 && g->nodes[n->grp].grp != n->grp) n->grp = -1;
+    }
+    int *owner = calloc(g->nt ? g->nt : 1, sizeof *owner); // node of a weight spec, or 0
+    char *placed = calloc(g->nt ? g->nt : 1, 1);
+    if (!owner || !placed) { // keep the declaration order and no groups
+        free(owner);
+        free(placed);
+        for (int i = 1; i < g->nnodes; i++)
+            g->nodes[i].grp = -1;
+        return;
+    }
+    for (int i = 1; i < g->nnodes; i++)
+        if (g->nodes[i].t_w >= 0) owner[g->nodes[i].t_w] = i;
+    size_t np = 0;
+    for (size_t t = 0; t < g->nt; t++) {
+        tspec *s = &g->specs[t];
+        if (!s->is_param || placed[t]) continue;
+        const node *o = owner[t] ? &g->nodes[owner[t]] : NULL;
+        if (o && o->grp == owner[t]) { // a group's first weight: all of them here
+            for (int i = owner[t]; i < g->nnodes; i++) {
+                node *m = &g->nodes[i];
+                if (m->grp != owner[t]) continue;
+                tspec *ms = &g->specs[m->t_w];
+                size_t numel = 1;
+                for (int k = 0; k < ms->ndim; k++)
+                    numel *= (size_t)ms->shape[k];
+                ms->ofs = np;
+                np += numel;
+                placed[m->t_w] = 1;
+            }
+            continue;
+        }
+        size_t numel = 1;
+        for (int k = 0; k < s->ndim; k++)
+            numel *= (size_t)s->shape[k];
+        s->ofs = np;
+        np += numel;
+        placed[t] = 1;
+    }
+    SWEEP_ASSERT(np == g->np);
+    free(owner);
+    free(placed);
+}
+
 int net_finish(net *g, uint64_t seed, char *msg, size_t msglen)
 {
     if (!g->error && g->logits < 0) fail(g, ERR_INVALID, "no output declared");
     if (g->error) return err_set(msg, msglen, g->error, "%s", g->errmsg);
+    merge_groups(g);
     g->params = malloc(sizeof(float) * (g->np ? g->np : 1));
     g->buffers = malloc(sizeof(float) * (g->nb ? g->nb : 1));
     g->tensors = calloc(g->nt, sizeof *g->tensors);
@@ -911,7 +1025,7 @@ static int plan_backward(net *g)
 static void plan_arena(net *g, net_arena *a)
 {
     const int B = g->max_batch;
-    size_t maxws = 1, maxg = 1, maxp = 1, maxv = 1;
+    size_t maxws = 1, maxg = 1, maxp = 1, maxv = 1, maxgr = 1;
     int K = g->nodes[g->logits].c, KA = g->aux >= 0 ? g->nodes[g->aux].c : 1;
     g->grads = net_arena_take(a, g->np - g->train_start);
     g->xin = net_arena_take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
@@ -935,6 +1049,8 @@ static void plan_arena(net *g, net_arena *a)
             conv_desc(g, n, B, &d);
             size_t w = conv2d_workspace_floats(&d);
             if (w > maxws) maxws = w;
+            if (n->grp == i && (size_t)n->grp_rows * B * n->h * n->w > maxgr)
+                maxgr = (size_t)n->grp_rows * B * n->h * n->w;
             conv2d_desc d1;
             if (valid_as_same(g, n, B, &d1)) {
                 size_t w1 = conv2d_workspace_floats(&d1), v = (size_t)n->c * B * d1.h * d1.w;
@@ -967,6 +1083,7 @@ static void plan_arena(net *g, net_arena *a)
     g->ws = net_arena_take(a, maxws);
     g->pbuf = net_arena_take(a, maxp);
     g->vbuf = net_arena_take(a, maxv);
+    g->gbuf = net_arena_take(a, maxgr);
     g->tmp = net_arena_take(a, maxg);
     for (int s = 0; s < g->nslots; s++)
         g->slots[s] = net_arena_take(a, maxg);
@@ -1025,12 +1142,10 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
     g->feat = 0;
     for (int i = 1; i < g->nnodes; i++)
         if (g->nodes[i].unit < nfrozen && !g->nodes[i].skip) g->feat = i;
-    g->train_start = g->np;
+    g->train_start = g->np; // the lowest offset of a trainable unit's parameter
     for (size_t i = 0; i < g->nt; i++)
-        if (g->specs[i].is_param && g->specs[i].unit >= nfrozen) {
+        if (g->specs[i].is_param && g->specs[i].unit >= nfrozen && g->specs[i].ofs < g->train_start)
             g->train_start = g->specs[i].ofs;
-            break;
-        }
     for (int i = 1; i < g->nnodes; i++) // the suffix reads only itself and the features
         for (int k = 0; trainable(g, i) && k < g->nodes[i].nin; k++) {
             int j = g->nodes[i].in[k];
@@ -1074,6 +1189,53 @@ static void bind_outputs(net *g, int b)
     }
 }
 
+/* Evaluation forward of the 1x1 group led by node LEAD: one product of the
+ * stacked weights into gbuf, then each member's pool (NET_POOL3), batchnorm
+ * and ReLU from its rows into its output. Members' t is left stale. */
+static void group_forward(net *g, int lead, int b)
+{
+    node *l = &g->nodes[lead];
+    const node *a = &g->nodes[l->in[0]];
+    const int hw = l->h * l->w;
+    conv2d_desc d;
+    conv2d_desc_init_pad(&d, b, a->c, a->h, a->w, l->grp_rows, 1, 1, 1, 0, 0);
+    conv2d_forward(g->gbuf, a->out, l->wt, &d, g->ws);
+    for (int i = lead; i < g->nnodes; i++) {
+        node *m = &g->nodes[i];
+        if (m->grp != lead) continue;
+        const float *src = g->gbuf + (size_t)m->grp_row * b * hw;
+        int relu = (m->flags & NET_RELU) != 0;
+        if (m->flags & NET_POOL3) {
+            avgpool2d_forward(m->out, src, b, m->c, m->h, m->w, 3, 1, 1, 1, m->h, m->w);
+            src = m->out;
+        }
+        if (m->flags & NET_BN)
+            batchnorm_forward_eval(m->out, src, m->gamma, m->beta, m->rmean, m->rvar, b, m->c, hw,
+                                   m->eps, relu);
+        else if (relu)
+            relu_forward(m->out, src, out_floats(m, b));
+        else if (src != m->out)
+            memcpy(m->out, src, sizeof(float) * out_floats(m, b));
+        m->t_stale = m->t != m->out;
+    }
+}
+
+/* Recomputes conv node N's pre-batchnorm t for a backward pass after a
+ * grouped evaluation forward (which did not write it). */
+static void refresh_t(net *g, node *n, int b)
+{
+    const node *a = &g->nodes[n->in[0]];
+    conv2d_desc d;
+    conv_desc(g, n, b, &d);
+    if (n->flags & NET_POOL3) {
+        conv2d_forward(g->pbuf, a->out, n->wt, &d, g->ws);
+        avgpool2d_forward(n->t, g->pbuf, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+    } else {
+        conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+    }
+    n->t_stale = 0;
+}
+
 static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
 {
     const node *a = &g->nodes[n->in[0]];
@@ -1081,6 +1243,12 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     n->last_train = train;
     switch (n->kind) {
     case N_CONV: {
+        const int id = (int)(n - g->nodes);
+        if (!train && n->grp >= 0) { // the group's first member runs them all
+            if (n->grp == id) group_forward(g, id, b);
+            break;
+        }
+        n->t_stale = 0;
         conv2d_desc d, d1;
         conv_desc(g, n, b, &d);
         if (valid_as_same(g, n, b, &d1)) {
@@ -1312,6 +1480,7 @@ static void node_bwd(net *g, node *n, int b)
     switch (n->kind) {
     case N_CONV: {
         int relu = (n->flags & NET_RELU) != 0;
+        if (n->t_stale) refresh_t(g, n, b);
         if (n->flags & NET_BN) {
             if (n->last_train)
                 batchnorm_backward(gr, n->ggamma, n->gbeta, gr, n->t, n->out, n->gamma, n->smean,
