@@ -47,6 +47,7 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,17 +418,32 @@ static void dense_wg_gather_part(void *arg, size_t r0, size_t r1)
 /* Items [x0, x1) of one per pair: tap g's k_g items split its output
  * channels into k_g row blocks, so every item costs OC/k_g * C * k_g*N
  * multiply-adds and the threads get even shares. */
+/* Item X of the per-pair items: its tap group *T, the group's first pair *S
+ * and pair count *K, and its block [*M0, *M1) of the M rows; false when the
+ * block is empty. */
+static bool dense_item(const dense_wg_ctx *g, size_t x, int M, int *t, int *s, int *k, int *m0,
+                       int *m1)
+{
+    int i = 0;
+    while (g->start[i + 1] <= (int)x)
+        i++;
+    *t = i;
+    *s = g->start[i];
+    *k = g->start[i + 1] - *s;
+    const int j = (int)x - *s;
+    *m0 = M * j / *k;
+    *m1 = M * (j + 1) / *k;
+    return *m1 > *m0;
+}
+
 static void dense_wg_products(void *arg, size_t x0, size_t x1)
 {
     const dense_wg_ctx *g = arg;
     const int OC = g->d->oc, C = g->d->c, N = g->d->n;
     for (size_t x = x0; x < x1; x++) {
-        int t = 0;
-        while (g->start[t + 1] <= (int)x)
-            t++;
-        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, K = k * N;
-        const int m0 = OC * j / k, m1 = OC * (j + 1) / k;
-        if (m1 <= m0) continue;
+        int t, s, k, m0, m1;
+        if (!dense_item(g, x, OC, &t, &s, &k, &m0, &m1)) continue;
+        const int K = k * N;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m1 - m0, C, K, 1.0f,
                     g->ga + (size_t)s * OC * N + (size_t)m0 * K, K, g->gb + (size_t)s * C * N, K,
                     0.0f, g->dwt + ((size_t)t * OC + m0) * C, C);
@@ -515,12 +531,9 @@ static void dense_tap_products(void *arg, size_t x0, size_t x1)
     const int OC = g->d->oc, C = g->d->c, N = g->d->n, dx = g->dx;
     const int M = dx ? C : OC;
     for (size_t x = x0; x < x1; x++) {
-        int t = 0;
-        while (g->start[t + 1] <= (int)x)
-            t++;
-        const int s = g->start[t], k = g->start[t + 1] - s, j = (int)x - s, W = k * N;
-        const int m0 = M * j / k, m1 = M * (j + 1) / k;
-        if (m1 <= m0) continue;
+        int t, s, k, m0, m1;
+        if (!dense_item(g, x, M, &t, &s, &k, &m0, &m1)) continue;
+        const int W = k * N;
         const float *wt = g->wt + (size_t)t * OC * C;
         float *z = g->z + (size_t)s * M * N + (size_t)m0 * W;
         if (dx)
