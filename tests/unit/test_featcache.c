@@ -303,6 +303,33 @@ static void test_killed_build(void **state)
     featcache_close(&c);
 }
 
+/* Forks a builder of KEY (8 rows of 8 floats, val(SEED)): it takes the
+ * entry, fills it, writes a byte to UP, waits for a byte on GO and commits;
+ * exits 0 when the commit worked. Returns its pid. */
+static pid_t committing_builder(const char *key, int seed, const int up[2], const int go[2])
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        featcache cc;
+        featcache_slot s;
+        float *d;
+        char b, msg[512];
+        close(up[0]); // so that it ends when the test dies
+        close(go[1]);
+        if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
+            featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
+            featcache_build_begin(&s, &d, msg, sizeof msg))
+            _exit(3);
+        for (uint64_t r = 0; r < 8; r++)
+            for (uint64_t j = 0; j < 8; j++)
+                d[r * 8 + j] = val(seed, r, j);
+        if (write(up[1], "x", 1) != 1 || read(go[0], &b, 1) != 1) _exit(4);
+        _exit(featcache_build_commit(&s, msg, sizeof msg) ? 5 : 0);
+    }
+    return pid;
+}
+
 static void test_wait_for_builder(void **state)
 {
     (void)state;
@@ -313,23 +340,7 @@ static void test_wait_for_builder(void **state)
     int up[2], go[2];
     assert_int_equal(pipe(up), 0);
     assert_int_equal(pipe(go), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) { // the builder: holds the lock until told to commit
-        featcache cc;
-        featcache_slot s;
-        float *d;
-        char b;
-        if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
-            featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
-            featcache_build_begin(&s, &d, msg, sizeof msg))
-            _exit(3);
-        for (uint64_t r = 0; r < 8; r++)
-            for (uint64_t j = 0; j < 8; j++)
-                d[r * 8 + j] = val(9, r, j);
-        if (write(up[1], "x", 1) != 1 || read(go[0], &b, 1) != 1) _exit(4);
-        _exit(featcache_build_commit(&s, msg, sizeof msg) ? 5 : 0);
-    }
+    pid_t pid = committing_builder(key, 9, up, go);
     char b;
     assert_int_equal(read(up[0], &b, 1), 1);
     featcache_slot s;
@@ -389,25 +400,7 @@ static void test_unchecked_entry_kept(void **state)
     int up[2], go[2];
     assert_int_equal(pipe(up), 0);
     assert_int_equal(pipe(go), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) { // the builder: commits when told
-        featcache cc;
-        featcache_slot s;
-        float *d;
-        char b;
-        close(up[0]); // so that it ends when the test dies
-        close(go[1]);
-        if (featcache_open(&cc, dir, 1 << 30, msg, sizeof msg) ||
-            featcache_lookup(&cc, key, 8, 8, &s, msg, sizeof msg) != FEATCACHE_MISS ||
-            featcache_build_begin(&s, &d, msg, sizeof msg))
-            _exit(3);
-        for (uint64_t r = 0; r < 8; r++)
-            for (uint64_t j = 0; j < 8; j++)
-                d[r * 8 + j] = val(11, r, j);
-        if (write(up[1], "x", 1) != 1 || read(go[0], &b, 1) != 1) _exit(4);
-        _exit(featcache_build_commit(&s, msg, sizeof msg) ? 5 : 0);
-    }
+    pid_t pid = committing_builder(key, 11, up, go);
     char b;
     assert_int_equal(read(up[0], &b, 1), 1);
     featcache_slot s;
