@@ -395,24 +395,40 @@ static int tpe_row(void *ud, const store_history_row *r)
     return 0;
 }
 
-/* Point X is one of H's: among the job's own trials only (OWN_ONLY), and
- * only among those left out of what TPE learns (LEFT_OUT_ONLY). */
-static bool history_has(const tpe_history *h, const double *x, bool own_only, bool left_out_only)
+/* Point X is one of the job's own trials left out of what TPE learns
+ * (failed, cancelled, no value): TPE does not know to avoid those. */
+static bool history_left_out(const tpe_history *h, const double *x)
 {
     for (size_t i = 0; i < h->n; i++)
-        if ((!own_only || h->obs[i].own) && (!left_out_only || h->obs[i].kind < 0) &&
+        if (h->obs[i].own && h->obs[i].kind < 0 &&
             suggest_point_equal(h->pts + i * history_stride(h), x, h->sp->nd))
             return true;
     return false;
 }
 
+/* Coordinates per point for cmp_point_ref (qsort and bsearch take no
+ * context; the daemon is single-threaded). */
+static int sort_nd;
+
+/* Lexicographic order of two points given by reference, equal exactly when
+ * suggest_point_equal says so. */
+static int cmp_point_ref(const void *pa, const void *pb)
+{
+    const double *a = *(const double *const *)pa, *b = *(const double *const *)pb;
+    for (int d = 0; d < sort_nd; d++)
+        if (a[d] != b[d]) return a[d] < b[d] ? -1 : 1;
+    return 0;
+}
+
 /* The point of proposal SEED from H into X and its parameters into P: the
  * TPE point, another TPE draw when it repeats a left-out trial or its
  * parameters break a relation, at last the first Sobol point (of a stream
- * of SEED) new to the job. ERR_EXISTS when none is found. */
+ * of SEED) new to the job (*FALLBACK set then). ERR_EXISTS when none is
+ * found. */
 static int tpe_point(const sched_tpe *tp, const tpe_history *h, uint64_t seed, double *x,
-                     trial_params *p, char *msg, size_t msglen)
+                     trial_params *p, bool *fallback, char *msg, size_t msglen)
 {
+    *fallback = false;
     const jobspec_space *sp = &tp->space;
     suggest_dim dims[SUGGEST_MAX_DIMS];
     for (int i = 0; i < sp->nd; i++)
@@ -431,21 +447,42 @@ static int tpe_point(const sched_tpe *tp, const tpe_history *h, uint64_t seed, d
         rc = suggest_tpe(dims, sp->nd, obs, n_obs, a ? rng_derive(seed, (uint64_t)a) : seed, x, msg,
                          msglen);
         if (rc) break;
-        if (!history_has(h, x, true, true) && jobspec_space_params(sp, x, p, msg, msglen) == 0)
-            break;
+        if (!history_left_out(h, x) && jobspec_space_params(sp, x, p, msg, msglen) == 0) break;
         rc = ERR_EXISTS;
     }
     free(obs);
     if (rc != ERR_EXISTS) return rc;
     /* Every TPE draw was refused (or the space is used up counting the
-     * warm-start trials): the first Sobol point the job has not tried. */
+     * warm-start trials): the first Sobol point the job has not tried. The
+     * job's points are sorted once, so that the scan costs a binary search
+     * per candidate rather than a pass over thousands of trials. */
+    const double **own = malloc((h->n ? h->n : 1) * sizeof *own);
+    if (!own) return err_set(msg, msglen, ERR_NOMEM, "out of memory");
+    size_t n_own = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->obs[i].own) own[n_own++] = h->pts + i * history_stride(h);
+    sort_nd = sp->nd;
+    qsort(own, n_own, sizeof *own, cmp_point_ref);
     uint64_t fs = rng_derive(seed, TPE_STREAM_FALLBACK);
+    rc = ERR_EXISTS;
     for (uint64_t k = 0; k < TPE_FALLBACK_POINTS; k++) {
-        if ((rc = suggest_sobol(dims, sp->nd, fs, k, x, msg, msglen))) return rc;
-        if (!history_has(h, x, true, false) && jobspec_space_params(sp, x, p, msg, msglen) == 0)
-            return 0;
+        int src = suggest_sobol(dims, sp->nd, fs, k, x, msg, msglen);
+        if (src) {
+            rc = src;
+            break;
+        }
+        const double *key = x;
+        sort_nd = sp->nd;
+        if (!bsearch(&key, own, n_own, sizeof *own, cmp_point_ref) &&
+            jobspec_space_params(sp, x, p, msg, msglen) == 0) {
+            rc = 0;
+            *fallback = true;
+            break;
+        }
     }
-    return err_set(msg, msglen, ERR_EXISTS, "no new point found in the space");
+    free(own);
+    if (rc == ERR_EXISTS) err_set(msg, msglen, rc, "no new point found in the space");
+    return rc;
 }
 
 /* Test hook: SWEEPD_TEST_TPE_NOMEM=N in the daemon's environment makes its
@@ -493,7 +530,8 @@ static strial *tpe_propose(sweepd *d, sjob *j)
     jobspec_trial nt = {.number = number,
                         .seed = rng_derive(tp->seed, (uint64_t)number) & JOBSPEC_SEED_MASK};
     double x[SUGGEST_MAX_DIMS];
-    rc = tpe_point(tp, &h, seed, x, &nt.params, msg, sizeof msg);
+    bool fallback;
+    rc = tpe_point(tp, &h, seed, x, &nt.params, &fallback, msg, sizeof msg);
     if (rc == 0 && test_nomem())
         rc = err_set(msg, sizeof msg, ERR_NOMEM, "SWEEPD_TEST_TPE_NOMEM: out of memory");
     size_t nk[3] = {0, 0, 0}; // DONE, PRUNED, PENDING
@@ -525,8 +563,9 @@ static strial *tpe_propose(sweepd *d, sjob *j)
     *t = (strial){.id = id, .number = number, .state = TS_QUEUED};
     j->counts[TS_QUEUED]++;
     log_info("job %lld: trial %d (id %lld) proposed by tpe from %zu completed, %zu pruned and "
-             "%zu pending trials",
-             (long long)j->id, number, (long long)id, nk[0], nk[1], nk[2]);
+             "%zu pending trials%s",
+             (long long)j->id, number, (long long)id, nk[0], nk[1], nk[2],
+             fallback ? " (a Sobol point: every TPE draw had been tried)" : "");
     return t;
 }
 

@@ -15,7 +15,11 @@
 #      pruned, not failed) and the job ends with N trials;
 #   8. sweepctl shows the planned count before the proposals exist;
 #   9. a proposal that runs out of memory (test hook SWEEPD_TEST_TPE_NOMEM)
-#      is made again a second later: the job keeps its plan and runs all N.
+#      is made again a second later: the job keeps its plan and runs all N;
+#  10. a tpe job as large as its finite space (4 x 3 x 2 x 5 = 120 points)
+#      runs every point exactly once; a second one warm-started from it (TPE
+#      then sees every point tried) runs all 120 again, each proposal from the
+#      Sobol scan past the job's own points.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.bash"
 CTL=$BUILD/sweepctl
@@ -167,5 +171,22 @@ is "nomem: trials_total stays 6" "$(sq "SELECT trials_total FROM jobs WHERE id =
 is "nomem: each failed proposal was announced and retried" \
     "$(grep -c "job $JN: no memory for proposal 2 (SWEEPD_TEST_TPE_NOMEM: out of memory); trying again" "$DLOG")" "2"
 unlike "nomem: the job was not cut short" "$(grep "job $JN:" "$DLOG")" "the job ends with"
+
+# ---- 10. a finite space used up ----------------------------------------------------
+fin() {
+    printf '{"name":"%s","data":{"train":"%s"},"model":{"weights":null},"strategy":"tpe","trials":120,"startup_trials":4,"max_parallel":2,"seed":61,"space":{"lr":[0.001,0.01,0.1,1],"batch_size":[8,16,32],"optimizer":["sgd","adam"],"epochs":{"int_uniform":[1,5]}}%s}' \
+        "$1" "$T/d" "${2:-}"
+}
+JF=$(jid "$(submit "$(fin finite)")")
+wait_for 240 job_ended "$JF"
+is "finite: the job is done with all 120 points" "$(job_state "$JF"):$(sq "SELECT count(*) FROM trials WHERE job_id = $JF")" "done:120"
+is "finite: no point twice" "$(distinct "$JF")" "120/120"
+unlike "finite: the job was not cut short" "$(grep "job $JF:" "$DLOG")" "the job ends with"
+JW=$(jid "$(submit "$(fin finite-warm ",\"warm_start\":{\"jobs\":[$JF]}")")")
+wait_for 240 job_ended "$JW"
+is "finite warm: the job is done with all 120 points" "$(job_state "$JW"):$(sq "SELECT count(*) FROM trials WHERE job_id = $JW")" "done:120"
+is "finite warm: no point twice" "$(distinct "$JW")" "120/120"
+is "finite warm: every TPE proposal came from the Sobol scan" \
+    "$(grep -c "job $JW: trial [0-9]* (id [0-9]*) proposed by tpe .*(a Sobol point" "$DLOG")" "116"
 stop_daemon
 done_testing
