@@ -154,7 +154,7 @@ void dropout_backward(float *din, const float *dout, const float *mask, size_t c
  * padding never wins (behaves as -inf). idx (C, N, OH, OW) receives the
  * winning input position y*W + x inside its plane (the first maximum in
  * row-major order), for the backward pass; idx may be NULL when no backward
- * pass follows (a faster vectorised path runs for 3x3/2/pad 1). */
+ * pass follows (a faster vectorised path runs for 3x3/2/pad 0 or 1). */
 void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, int h, int w, int k,
                        int stride, int pad, int oh, int ow);
 /* din (C, N, H, W) = scatter of dout (C, N, OH, OW) to the winners (overwritten). */

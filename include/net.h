@@ -14,13 +14,22 @@
  * in NCHW order as torch.flatten does. A concatenation's inputs write straight
  * into their slices of its buffer and read their gradients from the same
  * slices (no copy), so each input of a concatenation must feed nothing else.
+ * A 1x1 convolution may read its input through a 3x3 average pool
+ * (NET_POOL3, Inception's branch_pool): in evaluation mode the pool runs on
+ * the convolution's output instead (fewer channels); training mode keeps the
+ * plain order, so training arithmetic is that of separate nodes.
+ *
+ * In evaluation mode the 1x1 convolutions reading the same node within a
+ * unit run as one product (their weights are stored next to each other, so
+ * parameters are in declaration order except within such a group).
  *
  * Freezing: units [0, nfrozen) are frozen (evaluation mode, no gradients, no
- * backward pass through them). Parameters are stored in creation order and
- * units only grow along it, so the trainable parameters are a contiguous
- * suffix, as for resnet.h. Every node of the trainable units may read only
- * trainable nodes or the LAST node of the frozen units (the feature node),
- * which is what feature caching returns.
+ * backward pass through them). Parameters are stored in creation order (but
+ * for 1x1 groups, which stay inside a unit) and units only grow along it, so
+ * the trainable parameters are a contiguous suffix, as for resnet.h. Every
+ * node of the trainable units may read only trainable nodes or the LAST node
+ * of the frozen units (the feature node), which is what feature caching
+ * returns.
  *
  * Memory: parameters and buffers are two allocations; net_prepare makes one
  * arena for the trainable gradients, every node's output, the conv work
@@ -63,6 +72,14 @@ void net_arena_unmap(float **p, size_t floats);
 #define NET_BIAS 1u // the convolution has a bias ("NAME.bias")
 #define NET_BN 2u   // followed by batchnorm (tensors "BN.weight" ... ; see net_conv)
 #define NET_RELU 4u // then ReLU
+/* The convolution reads its input through a 3x3 / stride 1 / pad 1 average
+ * pool with count_include_pad (Inception's branch_pool: avg_pool2d then a
+ * BasicConv2d); only for 1x1 stride-1 convolutions. Both are linear and that
+ * pool always divides by 9, so in evaluation mode the engine pools the
+ * convolution's output instead of its input (before bias and batchnorm): the
+ * same values up to rounding, on OC channels instead of C (4-10x fewer in
+ * Inception). Training mode pools the input as the plain graph does. */
+#define NET_POOL3 8u
 
 /* Initialisation of a weight, as the family's torchvision constructor does. */
 typedef enum {
@@ -103,6 +120,22 @@ int net_unit(net *g, const char *name);
  * builder records the first error; net_finish reports it). */
 int net_conv(net *g, int in, const char *conv, const char *bn, int oc, int kh, int kw, int stride,
              int pad, int padw, unsigned flags, float eps, net_init init, float std);
+/* Whether net_conv builds NET_POOL3 convolutions as one node (1, the
+ * default) or as an average-pool node followed by the convolution (0, the
+ * plain graph: SWEEP_POOL_FIRST=1 in the environment, or
+ * net_set_pool3_fused(0) in tests comparing the two). */
+int net_pool3_fused(void);
+void net_set_pool3_fused(int on);
+/* Whether evaluation-mode forwards run 3x3 stride-1 convolutions without
+ * padding as the pad-1 convolution (Winograd), cropped (1: the default
+ * unless SWEEP_WINOGRAD=0), or directly (0; training mode always does); for
+ * tests comparing the two. Read when a net is prepared and at every pass. */
+void net_set_valid_as_same(int on);
+/* Whether evaluation mode multiplies the 1x1 convolutions that read the same
+ * node within a unit (Inception's branch heads) as one product with stacked
+ * weights (1: the default unless SWEEP_MERGE_1X1=0), or one by one (0); read
+ * by net_finish, which lays a group's weights out next to each other. */
+void net_set_merge_1x1(int on);
 int net_maxpool(net *g, int in, int k, int stride, int pad, int ceil_mode);
 int net_avgpool(net *g, int in, int k, int stride, int pad, int count_pad);
 /* Adaptive average pool to OH x OW (fixed output size). */

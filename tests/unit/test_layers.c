@@ -848,11 +848,11 @@ static void test_adaptive_avgpool(void **state)
 static void test_maxpool_ceil(void **state)
 {
     (void)state;
-    static const int sh[][7] = {/* n, c, h, w, k, stride, pad */
-                                {2, 3, 7, 7, 2, 2, 0},
-                                {2, 2, 8, 9, 3, 2, 1},
-                                {1, 2, 6, 5, 3, 2, 0},
-                                {2, 2, 224, 16, 2, 2, 0}};
+    static const int sh[][7] = {
+        /* n, c, h, w, k, stride, pad */
+        {2, 3, 7, 7, 2, 2, 0},   {2, 2, 8, 9, 3, 2, 1},
+        {1, 2, 6, 5, 3, 2, 0},   {2, 3, 147, 147, 3, 2, 0}, // Inception's stem pools
+        {2, 2, 71, 35, 3, 2, 0}, {2, 2, 224, 16, 2, 2, 0}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++) {
             int n = sh[s][0], c = sh[s][1], h = sh[s][2], w = sh[s][3], k = sh[s][4];
@@ -866,6 +866,10 @@ static void test_maxpool_ceil(void **state)
             maxpool2d_forward_ref(o2, i2, in, n, c, h, w, k, st, pad, oh, ow);
             close_enough(o1, o2, no, 0, "maxpool ceil forward");
             assert_memory_equal(i1, i2, no * sizeof *i1);
+            float *o3 = zeros(no); // the evaluation kernel (3x3 / 2 / pad 0 or 1)
+            maxpool2d_forward(o3, NULL, in, n, c, h, w, k, st, pad, oh, ow);
+            close_enough(o3, o2, no, 0, "maxpool forward without winners");
+            free(o3);
             float *d1 = zeros(ni), *d2 = zeros(ni);
             maxpool2d_backward(d1, r, i1, n, c, h, w, oh, ow);
             maxpool2d_backward_ref(d2, r, i2, n, c, h, w, oh, ow);

@@ -123,12 +123,18 @@ void tum_check_freeze_and_training(resnet *m, freeze_kind freeze, float dropout,
     int *labels = malloc(sizeof(int) * b);
     for (int i = 0; i < b; i++)
         labels[i] = i % info.classes;
+    /* the trainable values before training, to see that they moved */
+    size_t np;
+    float *g0, *p0 = resnet_trainable(m, &np, &g0);
+    float *start = malloc(sizeof(float) * (np ? np : 1));
+    assert_non_null(start);
+    memcpy(start, p0, sizeof(float) * np);
     rng_t r;
-    rng_seed(&r, 11);
     float first = 0, last = 0;
     for (int s = 0; s < steps; s++) {
         resnet_set_train(m, 1);
         resnet_zero_grad(m);
+        rng_seed(&r, 11); // the same dropout mask every step: one loss function
         resnet_forward(m, x, b, &r);
         float loss = resnet_loss(m, labels, 0, NULL);
         assert_true(isfinite(loss));
@@ -143,6 +149,11 @@ void tum_check_freeze_and_training(resnet *m, freeze_kind freeze, float dropout,
     if (!(last < first))
         fail_msg("freeze %s: loss %g after %d steps, %g before", params_freeze_name(freeze), last,
                  steps, first);
+    size_t moved = 0;
+    for (size_t i = 0; i < np; i++)
+        moved += p0[i] != start[i];
+    if (!moved) fail_msg("freeze %s: no trainable value changed", params_freeze_name(freeze));
+    free(start);
     for (size_t i = 0; i < nt; i++)
         if (copy[i]) {
             const resnet_tensor *t = resnet_tensor_at(m, i);

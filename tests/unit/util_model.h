@@ -21,8 +21,9 @@ void tum_check_roundtrip(resnet *m, const char *path, const char *arch, int b, i
 /* Under FREEZE (prepared here for B at SIZE): the evaluation logits of the
  * full forward equal those from resnet_features + resnet_forward_features,
  * frozen tensors have no gradient, and STEPS SGD steps of rate LR on one batch
- * (dropout DROPOUT) lower the training loss while leaving frozen tensors
- * unchanged. */
+ * (dropout DROPOUT, the same mask at every step, so that the steps descend
+ * one deterministic loss) lower the training loss, change trainable values
+ * and leave frozen tensors bit-identical. */
 void tum_check_freeze_and_training(resnet *m, freeze_kind freeze, float dropout, int b, int size,
                                    int steps, float lr);
 

@@ -41,16 +41,23 @@ static int chans(bctx *b, const char *name, int base)
     return (int)s->shape[0];
 }
 
-/* BasicConv2d: conv (no bias) + BN (eps 0.001) + ReLU. */
-static int basic(bctx *b, int x, const char *prefix, const char *name, int base, int kh, int kw,
-                 int stride, int ph, int pw, float std)
+/* BasicConv2d: conv (no bias) + BN (eps 0.001) + ReLU, reading X through a
+ * 3x3 / 1 / pad 1 average pool when POOL (see NET_POOL3). */
+static int basic_p(bctx *b, int x, const char *prefix, const char *name, int base, int kh, int kw,
+                   int stride, int ph, int pw, float std, unsigned pool)
 {
     char full[96], cn[112], bn[112]; // names are short (torchvision's)
     snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", name);
     snprintf(cn, sizeof cn, "%s.conv", full);
     snprintf(bn, sizeof bn, "%s.bn", full);
     return net_conv(b->g, x, cn, bn, chans(b, full, base), kh, kw, stride, ph, pw,
-                    NET_BN | NET_RELU, 1e-3f, NET_INIT_TRUNC_NORMAL, std);
+                    NET_BN | NET_RELU | pool, 1e-3f, NET_INIT_TRUNC_NORMAL, std);
+}
+
+static int basic(bctx *b, int x, const char *prefix, const char *name, int base, int kh, int kw,
+                 int stride, int ph, int pw, float std)
+{
+    return basic_p(b, x, prefix, name, base, kh, kw, stride, ph, pw, std, 0);
 }
 
 #define B1(x, n, c) basic(b, x, p, n, c, 1, 1, 1, 0, 0, 0.1f)
@@ -59,6 +66,8 @@ static int basic(bctx *b, int x, const char *prefix, const char *name, int base,
 #define B71(x, n, c) basic(b, x, p, n, c, 7, 1, 1, 3, 0, 0.1f)
 #define B13(x, n, c) basic(b, x, p, n, c, 1, 3, 1, 0, 1, 0.1f)
 #define B31(x, n, c) basic(b, x, p, n, c, 3, 1, 1, 1, 0, 0.1f)
+/* branch_pool: avg_pool2d(x, 3, 1, 1) then a 1x1 BasicConv2d */
+#define BPOOL(x, n, c) basic_p(b, x, p, n, c, 1, 1, 1, 0, 0, 0.1f, NET_POOL3)
 
 static int cat(bctx *b, int a0, int a1, int a2, int a3)
 {
@@ -75,7 +84,7 @@ static int inception_a(bctx *b, int x, const char *p, int pool)
     int bd = B1(x, "branch3x3dbl_1", 64);
     bd = B3(bd, "branch3x3dbl_2", 96, 1, 1);
     bd = B3(bd, "branch3x3dbl_3", 96, 1, 1);
-    int bp = B1(net_avgpool(b->g, x, 3, 1, 1, 1), "branch_pool", pool);
+    int bp = BPOOL(x, "branch_pool", pool);
     return cat(b, b1, b5, bd, bp);
 }
 
@@ -102,7 +111,7 @@ static int inception_c(bctx *b, int x, const char *p, int c7)
     bd = B17(bd, "branch7x7dbl_3", c7);
     bd = B71(bd, "branch7x7dbl_4", c7);
     bd = B17(bd, "branch7x7dbl_5", 192);
-    int bp = B1(net_avgpool(b->g, x, 3, 1, 1, 1), "branch_pool", 192);
+    int bp = BPOOL(x, "branch_pool", 192);
     return cat(b, b1, b7, bd, bp);
 }
 
@@ -134,7 +143,7 @@ static int inception_e(bctx *b, int x, const char *p)
     int bdb = B31(bd, "branch3x3dbl_3b", 384);
     int ind[2] = {bda, bdb};
     bd = net_concat(b->g, ind, 2);
-    int bp = B1(net_avgpool(b->g, x, 3, 1, 1, 1), "branch_pool", 192);
+    int bp = BPOOL(x, "branch_pool", 192);
     return cat(b, b1, b3, bd, bp);
 }
 

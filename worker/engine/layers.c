@@ -1578,9 +1578,9 @@ static void maxpool_fwd_part(void *arg, size_t p0, size_t p1)
     }
 }
 
-/* Max-pool 3x3 / 2 / pad 1 without winners (evaluation and frozen stems):
- * vertical max of three rows, then the horizontal max of three columns read
- * with even/odd permutes from a row padded with -inf. */
+/* Max-pool 3x3 / 2 / pad 1 or 0 without winners (evaluation and frozen
+ * stems): vertical max of three rows, then the horizontal max of three
+ * columns read with even/odd permutes from a row padded with -inf. */
 __attribute__((target("avx512f"))) static void maxpool_fast_part(void *arg, size_t p0, size_t p1)
 {
     const mp_ctx *c = arg;
@@ -1594,10 +1594,10 @@ __attribute__((target("avx512f"))) static void maxpool_fast_part(void *arg, size
         const float *src = c->in + p * h * w;
         float *o = c->out + p * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
-            int y0 = 2 * oy - 1, y1 = y0 + 3;
+            int y0 = 2 * oy - c->pad, y1 = y0 + 3;
             if (y0 < 0) y0 = 0;
             if (y1 > h) y1 = h;
-            float *r = row + 1; // row[0] stays -inf (left padding)
+            float *r = row + c->pad; // pad 1: row[0] stays -inf (left padding)
             memcpy(r, src + (size_t)y0 * w, sizeof(float) * w);
             for (int y = y0 + 1; y < y1; y++) {
                 const float *s = src + (size_t)y * w;
@@ -1627,7 +1627,8 @@ void maxpool2d_forward(float *out, int32_t *idx, const float *in, int n, int c, 
 {
     mp_ctx x = {out, idx, in, h, w, k, stride, pad, oh, ow};
     size_t grain = 1 + 16384 / ((size_t)h * w);
-    if (!idx && k == 3 && stride == 2 && pad == 1 && w <= MAXPOOL_FAST_W && have_avx512()) {
+    if (!idx && k == 3 && stride == 2 && (pad == 1 || pad == 0) && w <= MAXPOOL_FAST_W &&
+        have_avx512()) {
         layers_parallel_for((size_t)c * n, grain, maxpool_fast_part, &x);
         return;
     }

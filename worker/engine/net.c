@@ -11,6 +11,38 @@
  * of the concat's buffer, which depend on the batch size of the call
  * ((C, B, H, W) is contiguous for the B of the call).
  *
+ * NET_POOL3 convolutions (avg_pool2d 3x3/1/1 then a 1x1 conv): in
+ * evaluation mode conv into pbuf, then pool into the output (OC channels
+ * pooled instead of C_in); in training mode pool into the node's own pin,
+ * then conv, exactly as a pool node and a conv node would compute it, so
+ * training results are bitwise those of the plain graph (the pool-after-conv
+ * order is the same up to rounding, but that rounding flips a ReLU of the
+ * PyTorch parity fixture, which is chaotic at its width).
+ *
+ * 3x3 stride-1 convolutions without padding (Inception's Conv2d_2a and
+ * Conv2d_4a, 16% of its forward multiplies) run in evaluation mode as the
+ * pad-1 convolution of the same input, which goes through Winograd, cropped
+ * to the interior (valid_as_same). Training mode keeps im2col for them,
+ * forward and backward: Winograd's different rounding there moved the
+ * PyTorch parity fixture's Conv2d_1a gradient past its tolerance under
+ * OpenBLAS's Haswell kernels (the fixture is chaotic at its width).
+ *
+ * 1x1 groups (merge_groups, at net_finish): the 1x1 stride-1 convolutions
+ * without bias that read the same node in one unit (an Inception block's
+ * branch heads and, in evaluation mode, its branch_pool) have their weights
+ * laid out next to each other in params, so an evaluation forward multiplies
+ * them in one product into gbuf and each member's batchnorm reads its rows
+ * from there (group_forward); their t is then stale and a backward pass
+ * after it recomputes it (refresh_t). Training mode runs them one by one.
+ *
+ * Max pools compute their winners only in a training-mode forward (the
+ * evaluation kernel is faster); a backward pass after an evaluation forward
+ * recomputes them first.
+ *
+ * Profiling: SWEEP_PROFILE=1 sums seconds per node kind, SWEEP_PROFILE=2 also
+ * per node (training forward, backward, evaluation forward); net_free prints
+ * them.
+ *
  * Backward plan (net_prepare): walking the trainable nodes in reverse order,
  * the first consumer of a node to run backward takes a free gradient slot for
  * it and overwrites it, later consumers accumulate; a node releases its slot
@@ -30,6 +62,7 @@
 #include "errors.h"
 #include "layers.h"
 #include "log.h"
+#include "pool.h"
 
 #define ALIGN_FLOATS 16 // 64-byte alignment of every arena buffer
 #define NET_MAX_IN 4
@@ -58,7 +91,7 @@ typedef struct {
     int kh, kw;               // conv kernel; pools: kh = kernel
     int stride, pad, padw;    // conv/pool stride and paddings
     int mode;                 // maxpool: ceil mode; avgpool: count_include_pad
-    unsigned flags;           // conv: NET_BIAS | NET_BN | NET_RELU; linear: NET_RELU
+    unsigned flags;           // conv: NET_BIAS | NET_BN | NET_RELU | NET_POOL3; linear: NET_RELU
     float eps;                // batchnorm epsilon
     net_init init;            // initialisation of the weight
     float std;                // its standard deviation where it has one
@@ -72,6 +105,8 @@ typedef struct {
     float *t;               // conv output before BN (trainable BN convs; else = out)
     float *out;             // output (bound per call for concat inputs)
     int32_t *idx;           // max-pool winners (trainable max pools)
+    float *pin;             // NET_POOL3 convs in training mode: the pooled input (C_in, B, H, W)
+                            // (trainable ones; NULL otherwise)
     float *mask;            // dropout mask
     float *grad;            // gradient of out during a backward pass
     int parent;             // concat node whose buffer holds out, or -1
@@ -82,6 +117,10 @@ typedef struct {
     int gslot;              // gradient slot, or -1 (alias of the parent's, or none)
     int acc[NET_MAX_IN];    // backward: accumulate into input k's gradient
     int last_train;         // the last forward ran this node in training mode
+    int grp;                // 1x1 group (see merge_groups): its first member's node id, or -1
+    int grp_row;            // rows (output channels) of the group's product before this member's
+    int grp_rows;           // first member: rows of the whole group (sum of the members' c)
+    int t_stale;            // t was not written by the last (grouped evaluation) forward
     int drop_on;            // dropout: the last forward applied a mask
 } node;
 
@@ -129,12 +168,22 @@ struct net {
     float *grads;                // gradients of params[train_start..]
     float *xin;                  // input images (in_ch, B, H, W)
     float *ws;                   // conv work space
+    float *vbuf;                 // valid 3x3 convs run as pad 1 (see valid_as_same): their
+                                 // pad-1 output, (OC, B, H, W) of the largest
+    float *gbuf;                 // grouped 1x1 convs: the group's product (rows, B, H, W) of
+                                 // the largest group
+    float *pbuf;                 // NET_POOL3 convs: the output before the pool (evaluation
+                                 // mode) and gradients before / after the pool; floats of
+                                 // the largest (max(C_in, OC), B, H, W)
     float *tmp;                  // accumulation scratch
     float *slots[NET_MAX_SLOTS]; // gradient slots
     int nslots;
     float *probs, *dlogits;   // (B, K)
     float *aprobs, *adlogits; // auxiliary (B, Kaux)
-    double *prof; // seconds per node kind, forward then backward (SWEEP_PROFILE), or NULL
+    double *prof;  // seconds per node kind, forward then backward (SWEEP_PROFILE), or NULL
+    double *nprof; // (3, nnodes) seconds per node: training forward, backward, evaluation forward
+                   // (SWEEP_PROFILE=2), or NULL
+    int nprof_cap; // nodes nprof has room for
 };
 
 #define N_KINDS (N_DROPOUT + 1)
@@ -184,6 +233,23 @@ void net_free(net *g)
             fprintf(stderr, "  %-10s %8.4f %8.4f\n", kind_names[k], g->prof[k],
                     g->prof[N_KINDS + k]);
         free(g->prof);
+    }
+    if (g->nprof) {
+        fprintf(stderr,
+                "%s profile per node (seconds: training forward, backward, evaluation forward; "
+                "GFLOP per image):\n",
+                g->name);
+        for (int i = 1; i < g->nnodes && i < g->nprof_cap; i++) {
+            const node *n = &g->nodes[i];
+            const node *a = &g->nodes[n->in[0]];
+            double f =
+                n->kind == N_CONV ? 2.0 * n->c * a->c * n->kh * n->kw * (double)n->h * n->w : 0;
+            fprintf(stderr, "  %3d %-8s u%-2d %4d->%4d %dx%d/%d %3dx%-3d %8.4f %8.4f %8.4f %.3f\n",
+                    i, kind_names[n->kind], n->unit, a->c, n->c, n->kh, n->kw, n->stride, n->h,
+                    n->w, g->nprof[i], g->nprof[g->nprof_cap + i], g->nprof[2 * g->nprof_cap + i],
+                    f * 1e-9);
+        }
+        free(g->nprof);
     }
     net_arena_unmap(&g->arena, g->arena_floats);
     for (size_t i = 0; i < g->nt; i++)
@@ -315,10 +381,35 @@ static ptrdiff_t add_bn_specs(net *g, const char *prefix, int c)
     return first;
 }
 
+static int pool3_fused = -1; // net_pool3_fused(); -1 until read
+
+int net_pool3_fused(void)
+{
+    if (pool3_fused < 0) {
+        const char *e = getenv("SWEEP_POOL_FIRST");
+        pool3_fused = !(e && !strcmp(e, "1"));
+    }
+    return pool3_fused;
+}
+
+void net_set_pool3_fused(int on)
+{
+    pool3_fused = on != 0;
+}
+
 int net_conv(net *g, int in, const char *conv, const char *bn, int oc, int kh, int kw, int stride,
              int pad, int padw, unsigned flags, float eps, net_init init, float std)
 {
     int id;
+    if (flags & NET_POOL3) {
+        if (kh != 1 || kw != 1 || stride != 1 || pad || padw)
+            return fail(g, ERR_INVALID, "pooled input needs a 1x1 stride-1 convolution");
+        if (!net_pool3_fused()) {
+            in = net_avgpool(g, in, 3, 1, 1, 1);
+            if (in < 0) return in;
+            flags &= ~NET_POOL3;
+        }
+    }
     node *n = add_node(g, N_CONV, &in, 1, &id);
     if (!n) return g->error;
     if (n->flat || oc < 1 || kh < 1 || kw < 1 || stride < 1 || pad < 0 || padw < 0)
@@ -519,10 +610,110 @@ static void init_node(net *g, node *n, rng_t *r)
         }
 }
 
+static int merge_on = -1; // net_set_merge_1x1(); -1 until read from SWEEP_MERGE_1X1
+
+void net_set_merge_1x1(int on)
+{
+    merge_on = on != 0;
+}
+
+/* Whether node N can share one product with other 1x1 convolutions of its
+ * input: 1x1 stride 1 without padding or bias. */
+static int groupable(const node *n)
+{
+    return n->kind == N_CONV && n->kh == 1 && n->kw == 1 && n->stride == 1 && !n->pad && !n->padw &&
+           !(n->flags & NET_BIAS);
+}
+
+/* Groups the 1x1 convolutions that read the same node within one unit
+ * (the first convolutions of an Inception block's branches, and its
+ * branch_pool, which evaluation mode runs as a 1x1 of the block input):
+ * evaluation mode multiplies them all in one product with their weights
+ * stacked. Then lays out the parameters: in declaration order, except that a
+ * group's weights follow each other from its first member's place, so the
+ * stacked (rows, C) weight matrix is the first member's weight pointer.
+ * Units stay in order, so trainable parameters remain a suffix. */
+static void merge_groups(net *g)
+{
+    if (merge_on < 0) {
+        const char *e = getenv("SWEEP_MERGE_1X1");
+        merge_on = !(e && !strcmp(e, "0"));
+    }
+    for (int i = 1; i < g->nnodes; i++) {
+        node *n = &g->nodes[i];
+        n->grp = -1;
+        n->grp_row = 0;
+        n->grp_rows = 0;
+        if (!merge_on || !groupable(n)) continue;
+        for (int j = 1; j < i; j++) {
+            node *l = &g->nodes[j];
+            if (l->grp == j && l->in[0] == n->in[0] && l->unit == n->unit) {
+                n->grp = j;
+                n->grp_row = l->grp_rows;
+                l->grp_rows += n->c;
+                break;
+            }
+        }
+        if (n->grp < 0) { // a new group, alone until a sibling joins
+            n->grp = i;
+            n->grp_rows = n->c;
+        }
+    }
+    for (int i = 1; i < g->nnodes; i++) { // singletons are no group
+        node *n = &g->nodes[i];
+        if (n->grp == i && n->grp_rows == n->c) n->grp = -1;
+    }
+    for (int i = 1; i < g->nnodes; i++) { // a member whose leader became a singleton: impossible
+        node *n = &g->nodes[i];
+        if (n->grp >= 0 && g->nodes[n->grp].grp != n->grp) n->grp = -1;
+    }
+    int *owner = calloc(g->nt ? g->nt : 1, sizeof *owner); // node of a weight spec, or 0
+    char *placed = calloc(g->nt ? g->nt : 1, 1);
+    if (!owner || !placed) { // keep the declaration order and no groups
+        free(owner);
+        free(placed);
+        for (int i = 1; i < g->nnodes; i++)
+            g->nodes[i].grp = -1;
+        return;
+    }
+    for (int i = 1; i < g->nnodes; i++)
+        if (g->nodes[i].t_w >= 0) owner[g->nodes[i].t_w] = i;
+    size_t np = 0;
+    for (size_t t = 0; t < g->nt; t++) {
+        tspec *s = &g->specs[t];
+        if (!s->is_param || placed[t]) continue;
+        const node *o = owner[t] ? &g->nodes[owner[t]] : NULL;
+        if (o && o->grp == owner[t]) { // a group's first weight: all of them here
+            for (int i = owner[t]; i < g->nnodes; i++) {
+                node *m = &g->nodes[i];
+                if (m->grp != owner[t]) continue;
+                tspec *ms = &g->specs[m->t_w];
+                size_t numel = 1;
+                for (int k = 0; k < ms->ndim; k++)
+                    numel *= (size_t)ms->shape[k];
+                ms->ofs = np;
+                np += numel;
+                placed[m->t_w] = 1;
+            }
+            continue;
+        }
+        size_t numel = 1;
+        for (int k = 0; k < s->ndim; k++)
+            numel *= (size_t)s->shape[k];
+        s->ofs = np;
+        np += numel;
+        placed[t] = 1;
+    }
+    SWEEP_ASSERT(np == g->np);
+    free(owner);
+    free(placed);
+}
+
 int net_finish(net *g, uint64_t seed, char *msg, size_t msglen)
 {
     if (!g->error && g->logits < 0) fail(g, ERR_INVALID, "no output declared");
     if (g->error) return err_set(msg, msglen, g->error, "%s", g->errmsg);
+    merge_groups(g);
     g->params = malloc(sizeof(float) * (g->np ? g->np : 1));
     g->buffers = malloc(sizeof(float) * (g->nb ? g->nb : 1));
     g->tensors = calloc(g->nt, sizeof *g->tensors);
@@ -713,6 +904,58 @@ static void conv_desc(const net *g, const node *n, int b, conv2d_desc *d)
     conv2d_desc_init_pad(d, b, a->c, a->h, a->w, n->c, n->kh, n->kw, n->stride, n->pad, n->padw);
 }
 
+static int valid_same = -1; // net_set_valid_as_same(); -1 until read from SWEEP_WINOGRAD
+
+void net_set_valid_as_same(int on)
+{
+    valid_same = on != 0;
+}
+
+/* Whether conv node N, 3x3 stride 1 without padding (Inception's stem), can
+ * run as the pad-1 convolution D1 of the same input (which Winograd
+ * F(2x2, 3x3) serves), cropped: its interior is the valid convolution.
+ * Used by evaluation-mode forwards only (see the file comment). Costs
+ * (H*W)/(OH*OW) of the multiplies (6% more at 73x73) and a copy. */
+static int valid_as_same(const net *g, const node *n, int b, conv2d_desc *d1)
+{
+    if (valid_same < 0) {
+        const char *e = getenv("SWEEP_WINOGRAD");
+        valid_same = !(e && !strcmp(e, "0"));
+    }
+    if (!valid_same || n->kind != N_CONV || n->kh != 3 || n->kw != 3 || n->stride != 1 || n->pad ||
+        n->padw || (n->flags & NET_POOL3))
+        return 0;
+    const node *a = &g->nodes[n->in[0]];
+    if (a->h < 4 || a->w < 4) return 0; // layers.c's Winograd threshold
+    conv2d_desc_init_pad(d1, b, a->c, a->h, a->w, n->c, 3, 3, 1, 1, 1);
+    return winograd_applicable(d1);
+}
+
+typedef struct {
+    float *valid;      // (OC, B, OH, OW) valid convolution's output
+    const float *same; // (OC, B, OH+2, OW+2) pad-1 convolution's output
+    int oh, ow;        // valid output size
+} crop_ctx;
+
+static void crop_part(void *arg, size_t p0, size_t p1)
+{
+    const crop_ctx *c = arg;
+    const size_t H = (size_t)c->oh + 2, W = (size_t)c->ow + 2;
+    for (size_t p = p0; p < p1; p++) {
+        float *v = c->valid + p * c->oh * c->ow;
+        const float *s = c->same + p * H * W;
+        for (int y = 0; y < c->oh; y++)
+            memcpy(v + (size_t)y * c->ow, s + (y + 1) * W + 1, sizeof(float) * c->ow);
+    }
+}
+
+/* Crops SAME's interior into VALID: PLANES planes. */
+static void crop_planes(float *valid, const float *same, size_t planes, int oh, int ow)
+{
+    crop_ctx c = {valid, same, oh, ow};
+    layers_parallel_for(planes, 1 + 16384 / ((size_t)(oh + 2) * (ow + 2)), crop_part, &c);
+}
+
 /* Plans the gradient slots (see the file comment); returns the number of
  * slots needed. */
 static int plan_backward(net *g)
@@ -774,7 +1017,7 @@ static int plan_backward(net *g)
 static void plan_arena(net *g, net_arena *a)
 {
     const int B = g->max_batch;
-    size_t maxws = 1, maxg = 1;
+    size_t maxws = 1, maxg = 1, maxp = 1, maxv = 1, maxgr = 1;
     int K = g->nodes[g->logits].c, KA = g->aux >= 0 ? g->nodes[g->aux].c : 1;
     g->grads = net_arena_take(a, g->np - g->train_start);
     g->xin = net_arena_take(a, (size_t)g->in_ch * B * g->in_h * g->in_w);
@@ -792,11 +1035,26 @@ static void plan_arena(net *g, net_arena *a)
         n->t = n->out;
         n->idx = NULL;
         n->mask = NULL;
+        n->pin = NULL;
         if (n->kind == N_CONV) {
             conv2d_desc d;
             conv_desc(g, n, B, &d);
             size_t w = conv2d_workspace_floats(&d);
             if (w > maxws) maxws = w;
+            if (n->grp == i && (size_t)n->grp_rows * B * n->h * n->w > maxgr)
+                maxgr = (size_t)n->grp_rows * B * n->h * n->w;
+            conv2d_desc d1;
+            if (valid_as_same(g, n, B, &d1)) {
+                size_t w1 = conv2d_workspace_floats(&d1), v = (size_t)n->c * B * d1.h * d1.w;
+                if (w1 > maxws) maxws = w1;
+                if (v > maxv) maxv = v;
+            }
+            if (n->flags & NET_POOL3) {
+                size_t in = out_floats(&g->nodes[n->in[0]], B);
+                if (o > maxp) maxp = o;
+                if (in > maxp) maxp = in;
+                n->pin = tr ? net_arena_take(a, in) : NULL;
+            }
             if (tr && (n->flags & NET_BN)) n->t = net_arena_take(a, o);
             if (n->flags & NET_BN) {
                 n->smean = net_arena_take(a, (size_t)n->c);
@@ -815,6 +1073,9 @@ static void plan_arena(net *g, net_arena *a)
             }
     }
     g->ws = net_arena_take(a, maxws);
+    g->pbuf = net_arena_take(a, maxp);
+    g->vbuf = net_arena_take(a, maxv);
+    g->gbuf = net_arena_take(a, maxgr);
     g->tmp = net_arena_take(a, maxg);
     for (int s = 0; s < g->nslots; s++)
         g->slots[s] = net_arena_take(a, maxg);
@@ -873,12 +1134,10 @@ int net_prepare(net *g, int nfrozen, float dropout, int max_batch, int in_h, int
     g->feat = 0;
     for (int i = 1; i < g->nnodes; i++)
         if (g->nodes[i].unit < nfrozen && !g->nodes[i].skip) g->feat = i;
-    g->train_start = g->np;
+    g->train_start = g->np; // the lowest offset of a trainable unit's parameter
     for (size_t i = 0; i < g->nt; i++)
-        if (g->specs[i].is_param && g->specs[i].unit >= nfrozen) {
+        if (g->specs[i].is_param && g->specs[i].unit >= nfrozen && g->specs[i].ofs < g->train_start)
             g->train_start = g->specs[i].ofs;
-            break;
-        }
     for (int i = 1; i < g->nnodes; i++) // the suffix reads only itself and the features
         for (int k = 0; trainable(g, i) && k < g->nodes[i].nin; k++) {
             int j = g->nodes[i].in[k];
@@ -922,6 +1181,53 @@ static void bind_outputs(net *g, int b)
     }
 }
 
+/* Evaluation forward of the 1x1 group led by node LEAD: one product of the
+ * stacked weights into gbuf, then each member's pool (NET_POOL3), batchnorm
+ * and ReLU from its rows into its output. Members' t is left stale. */
+static void group_forward(net *g, int lead, int b)
+{
+    node *l = &g->nodes[lead];
+    const node *a = &g->nodes[l->in[0]];
+    const int hw = l->h * l->w;
+    conv2d_desc d;
+    conv2d_desc_init_pad(&d, b, a->c, a->h, a->w, l->grp_rows, 1, 1, 1, 0, 0);
+    conv2d_forward(g->gbuf, a->out, l->wt, &d, g->ws);
+    for (int i = lead; i < g->nnodes; i++) {
+        node *m = &g->nodes[i];
+        if (m->grp != lead) continue;
+        const float *src = g->gbuf + (size_t)m->grp_row * b * hw;
+        int relu = (m->flags & NET_RELU) != 0;
+        if (m->flags & NET_POOL3) {
+            avgpool2d_forward(m->out, src, b, m->c, m->h, m->w, 3, 1, 1, 1, m->h, m->w);
+            src = m->out;
+        }
+        if (m->flags & NET_BN)
+            batchnorm_forward_eval(m->out, src, m->gamma, m->beta, m->rmean, m->rvar, b, m->c, hw,
+                                   m->eps, relu);
+        else if (relu)
+            relu_forward(m->out, src, out_floats(m, b));
+        else if (src != m->out)
+            memcpy(m->out, src, sizeof(float) * out_floats(m, b));
+        m->t_stale = m->t != m->out;
+    }
+}
+
+/* Recomputes conv node N's pre-batchnorm t for a backward pass after a
+ * grouped evaluation forward (which did not write it). */
+static void refresh_t(net *g, node *n, int b)
+{
+    const node *a = &g->nodes[n->in[0]];
+    conv2d_desc d;
+    conv_desc(g, n, b, &d);
+    if (n->flags & NET_POOL3) {
+        conv2d_forward(g->pbuf, a->out, n->wt, &d, g->ws);
+        avgpool2d_forward(n->t, g->pbuf, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+    } else {
+        conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+    }
+    n->t_stale = 0;
+}
+
 static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
 {
     const node *a = &g->nodes[n->in[0]];
@@ -929,9 +1235,26 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     n->last_train = train;
     switch (n->kind) {
     case N_CONV: {
-        conv2d_desc d;
+        const int id = (int)(n - g->nodes);
+        if (!train && n->grp >= 0) { // the group's first member runs them all
+            if (n->grp == id) group_forward(g, id, b);
+            break;
+        }
+        n->t_stale = 0;
+        conv2d_desc d, d1;
         conv_desc(g, n, b, &d);
-        conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+        if (!train && valid_as_same(g, n, b, &d1)) {
+            conv2d_forward(g->vbuf, a->out, n->wt, &d1, g->ws);
+            crop_planes(n->t, g->vbuf, (size_t)n->c * b, n->h, n->w);
+        } else if ((n->flags & NET_POOL3) && train) { // conv(pool(x)), kept for the backward pass
+            avgpool2d_forward(n->pin, a->out, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
+            conv2d_forward(n->t, n->pin, n->wt, &d, g->ws);
+        } else if (n->flags & NET_POOL3) { // pool(conv(x)): see NET_POOL3
+            conv2d_forward(g->pbuf, a->out, n->wt, &d, g->ws);
+            avgpool2d_forward(n->t, g->pbuf, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+        } else {
+            conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+        }
         int relu = (n->flags & NET_RELU) != 0;
         if (n->bias) bias_forward(n->t, n->bias, b, n->c, hw, relu && !(n->flags & NET_BN));
         if (n->flags & NET_BN) {
@@ -948,8 +1271,10 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
         break;
     }
     case N_MAXPOOL:
-        maxpool2d_forward(n->out, n->idx, a->out, b, n->c, a->h, a->w, n->kh, n->stride, n->pad,
-                          n->h, n->w);
+        /* winners only in training mode (the evaluation-mode kernel is faster);
+         * a backward pass after an evaluation forward finds them then */
+        maxpool2d_forward(n->out, train ? n->idx : NULL, a->out, b, n->c, a->h, a->w, n->kh,
+                          n->stride, n->pad, n->h, n->w);
         break;
     case N_AVGPOOL:
         avgpool2d_forward(n->out, a->out, b, n->c, a->h, a->w, n->kh, n->stride, n->pad, n->mode,
@@ -982,6 +1307,21 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
     }
 }
 
+/* Adds DT seconds to node I's profile, forward (BWD 0) or backward. */
+static void prof_add(net *g, int i, int bwd, double dt)
+{
+    g->prof[bwd * N_KINDS + g->nodes[i].kind] += dt;
+    if (!g->nprof) {
+        const char *e = getenv("SWEEP_PROFILE");
+        if (!e || atoi(e) < 2) return;
+        g->nprof = calloc(3 * (size_t)g->nnodes, sizeof(double));
+        if (!g->nprof) return;
+        g->nprof_cap = g->nnodes;
+    }
+    int col = bwd ? 1 : g->train_mode ? 0 : 2;
+    if (i < g->nprof_cap) g->nprof[col * g->nprof_cap + i] += dt;
+}
+
 /* Whether node I runs in this forward: the auxiliary head only when it trains
  * in training mode. */
 static int runs(const net *g, int i)
@@ -999,7 +1339,7 @@ static void run_nodes(net *g, int i0, int i1, int b, rng_t *rng)
         if (runs(g, i)) {
             double t0 = g->prof ? now_s() : 0;
             node_fwd(g, &g->nodes[i], b, g->train_mode && trainable(g, i), rng);
-            if (g->prof) g->prof[g->nodes[i].kind] += now_s() - t0;
+            if (g->prof) prof_add(g, i, 0, now_s() - t0);
         }
 }
 
@@ -1132,6 +1472,7 @@ static void node_bwd(net *g, node *n, int b)
     switch (n->kind) {
     case N_CONV: {
         int relu = (n->flags & NET_RELU) != 0;
+        if (n->t_stale) refresh_t(g, n, b);
         if (n->flags & NET_BN) {
             if (n->last_train)
                 batchnorm_backward(gr, n->ggamma, n->gbeta, gr, n->t, n->out, n->gamma, n->smean,
@@ -1149,6 +1490,20 @@ static void node_bwd(net *g, node *n, int b)
         conv_desc(g, n, b, &d);
         int j = n->in[0];
         float *din = trainable(g, j) ? grad_of(g, j, b) : NULL;
+        if ((n->flags & NET_POOL3) && n->last_train) {
+            /* conv then pool backward, as separate nodes would (the input
+             * gradient goes through tmp when it accumulates) */
+            conv2d_backward(din ? g->pbuf : NULL, n->gw, gr, n->pin, n->wt, &d, g->ws, 0);
+            if (!din) return;
+            float *dst = n->acc[0] ? g->tmp : din;
+            avgpool2d_backward(dst, g->pbuf, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
+            if (n->acc[0]) add_forward(din, din, g->tmp, out_floats(a, b), 0);
+            return;
+        }
+        if (n->flags & NET_POOL3) {
+            avgpool2d_backward(g->pbuf, gr, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
+            gr = g->pbuf;
+        }
         conv2d_backward(din, n->gw, gr, a->out, n->wt, &d, g->ws, n->acc[0]);
         return;
     }
@@ -1164,9 +1519,12 @@ static void node_bwd(net *g, node *n, int b)
     default: {
         float *din = din_of(g, n, 0, b, &target);
         if (!din) return;
-        if (n->kind == N_MAXPOOL)
+        if (n->kind == N_MAXPOOL) {
+            if (!n->last_train) // same values into out, and the winners
+                maxpool2d_forward(n->out, n->idx, a->out, b, n->c, a->h, a->w, n->kh, n->stride,
+                                  n->pad, n->h, n->w);
             maxpool2d_backward(din, gr, n->idx, b, n->c, a->h, a->w, n->h, n->w);
-        else if (n->kind == N_AVGPOOL)
+        } else if (n->kind == N_AVGPOOL)
             avgpool2d_backward(din, gr, b, n->c, a->h, a->w, n->kh, n->stride, n->pad, n->mode,
                                n->h, n->w);
         else if (n->kind == N_ADAPTIVE)
@@ -1196,7 +1554,7 @@ void net_backward_from(net *g, const float *dlogits)
         n->grad = grad_of(g, i, b);
         double t0 = g->prof ? now_s() : 0;
         node_bwd(g, n, b);
-        if (g->prof) g->prof[N_KINDS + n->kind] += now_s() - t0;
+        if (g->prof) prof_add(g, i, 1, now_s() - t0);
     }
 }
 
