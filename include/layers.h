@@ -91,6 +91,19 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
 void conv2d_backward_prep(float *din, float *dw, const float *dout, const float *in, const float *w,
                           const float *prep, const conv2d_desc *d, float *ws, int din_accumulate);
 
+/* The taps of a tap-major PREP: when conv2d_prepare builds one for D
+ * (per-tap products), writes its kernel tap ky*KW + kx of each slice to TAP
+ * (room for KH*KW ints, at most 64) and returns the slice count T; PREP is
+ * then (T, OC, C) with prep[(t*OC + o)*C + c] = w[(o*C + c)*KH*KW + tap[t]].
+ * Returns 0 when D has no prep or it is not tap-major (SWEEP_DENSE_TAPS=0). */
+int conv2d_prep_taps(const conv2d_desc *d, int *tap);
+/* conv2d_backward_prep with the weight gradient OVERWRITTEN, dw = dL/dw
+ * (instead of +=), so a caller need not zero it first; on the per-tap path
+ * the products' reduce writes dw directly (no read of dw, no zeroing pass). */
+void conv2d_backward_prep_set(float *din, float *dw, const float *dout, const float *in,
+                              const float *w, const float *prep, const conv2d_desc *d, float *ws,
+                              int din_accumulate);
+
 /* Per-channel bias of a convolution (VGG's convolutions have one):
  * out (C, N, HW) += b (C), then max(0, .) when relu (in place). */
 void bias_forward(float *out, const float *b, int n, int c, int hw, int relu);

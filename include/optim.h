@@ -33,12 +33,28 @@ typedef struct {
 } optim_config;
 
 typedef struct {
-    optim_config cfg; // copy of the configuration
-    size_t n;         // number of parameters updated
-    int slots;        // state slots: 0 or 1 (SGD), 2 (Adam/AdamW)
-    float *state;     // (slots, n) state, zero at start; owned
-    long step;        // steps taken so far (Adam bias correction)
+    optim_config cfg;   // copy of the configuration
+    size_t n;           // number of parameters updated
+    int slots;          // state slots: 0 or 1 (SGD), 2 (Adam/AdamW)
+    float *state;       // (slots, n) state, zero at start; owned
+    long step;          // steps taken so far (Adam bias correction)
+    void *blocks;       // optim_step_copy's work list (nblocks_cap entries), owned; may be NULL
+    size_t nblocks_cap; // entries allocated in blocks
 } optim;
+
+/* A tap-major copy of one block of the parameters that optim_step_copy
+ * rewrites from the updated values in its update pass (a convolution's
+ * prepared weights, conv2d_prep_taps): the block is params[offset ..
+ * offset + rows*cols*kk) laid out (rows, cols, kk), and after the step
+ *   dst[(t*rows + r)*cols + c] = params[offset + (r*cols + c)*kk + tap[t]]
+ * for t < ntaps. Blocks of different copies must not overlap. */
+typedef struct {
+    size_t offset;      // first parameter of the block (index into params)
+    int rows, cols, kk; // block shape: a convolution weight's (OC, C, KH*KW)
+    int ntaps;          // slices of dst, 1..kk
+    const int *tap;     // (ntaps) index in [0, kk) of each slice
+    float *dst;         // (ntaps, rows, cols) the copy, overwritten
+} optim_copy;
 
 /* Fills CFG from trial params: kind, momentum (beta1 for Adam), weight
  * decay, l1, nesterov; beta2 0.999, eps 1e-8. */
@@ -50,6 +66,16 @@ void optim_free(optim *o);
 /* One update of PARAMS (n) from GRADS (n) with learning rate LR.
  * GRADS is read only. */
 void optim_step(optim *o, float *params, const float *grads, float lr);
+/* optim_step, and in the same pass over the parameters the NC copies of
+ * COPIES (optim_copy) rewritten from the updated values: the parameters and
+ * the state come out exactly as from optim_step. Falls back to optim_step
+ * plus a separate copy pass when its work list cannot be allocated. */
+void optim_step_copy(optim *o, float *params, const float *grads, float lr,
+                     const optim_copy *copies, int nc);
+/* Reference of optim_step_copy for tests: optim_step, then the copies with
+ * direct loops. */
+void optim_step_copy_ref(optim *o, float *params, const float *grads, float lr,
+                         const optim_copy *copies, int nc);
 /* State slot K (n floats), or NULL when K >= slots. */
 float *optim_slot(optim *o, int k);
 /* Name of slot K for checkpoints (notes/checkpoint-keys.md): "momentum" (SGD),

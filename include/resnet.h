@@ -158,12 +158,39 @@ float resnet_loss(resnet *m, const int *labels, float smoothing, float *probs);
 void resnet_backward(resnet *m);
 /* Back-propagates a caller-supplied dL/dlogits (B, classes) of the last forward. */
 void resnet_backward_from(resnet *m, const float *dlogits);
-/* Zeroes the gradients of the trainable parameters. */
+/* Zeroes the gradients of the trainable parameters. Those of the
+ * convolutions on tiny maps (the ones with prepared weights, layers.h) are
+ * only marked: the next backward pass overwrites them, and resnet_trainable
+ * zeroes any still marked. So read gradients after a backward pass or
+ * through a resnet_trainable call made after the zeroing. */
 void resnet_zero_grad(resnet *m);
 
 /* The trainable parameters as one contiguous array (*count floats) and the
  * matching gradient array (NULL before resnet_prepare). */
 float *resnet_trainable(resnet *m, size_t *count, float **grads);
+
+/* The prepared (tap-major) weights of a trainable convolution on tiny maps
+ * (layers.h: conv2d_prepare, conv2d_prep_taps), which an optimizer can
+ * rewrite in its update pass (optim.h: optim_step_copy) instead of every
+ * training forward building them from the weights:
+ *   prep[(t*oc + o)*c + i] = trainable[offset + (o*c + i)*kk + tap[t]]. */
+typedef struct {
+    size_t offset; // first weight in resnet_trainable()'s array
+    int oc, c, kk; // weight shape (OC, C, KH*KW)
+    int ntaps;     // slices of prep
+    int tap[64];   // (ntaps) kernel tap ky*KW + kx of each slice
+    float *prep;   // (ntaps, oc, c) prepared weights, inside the arena
+} resnet_prep_view;
+/* Fills up to MAX views of the prepared weights and returns how many; 0 when
+ * there are none, or not all of them are tap-major (SWEEP_DENSE_TAPS=0), or
+ * for another family. Valid until resnet_prepare or resnet_free. */
+int resnet_prep_views(resnet *m, resnet_prep_view *v, int max);
+/* The caller has just rewritten every view's prep from the current weights
+ * (after its optimizer step): forwards, training and evaluation, use them as
+ * they are instead of building them, until the next backward pass,
+ * resnet_load or resnet_prepare. The caller must not change the weights any
+ * other way meanwhile. */
+void resnet_prep_current(resnet *m);
 
 /* How many freeze units FREEZE freezes (a tensor is in the frozen prefix
  * when its `unit` is below it), or -1 when FREEZE is not a freeze point of

@@ -414,6 +414,69 @@ static void test_conv_prepared(void **state)
     }
 }
 
+/* conv2d_prep_taps names the slices of conv2d_prepare's tap-major copy
+ * (prep[(t*OC + o)*C + c] = w[(o*C + c)*KK + tap[t]]) and is 0 without one;
+ * conv2d_backward_prep_set overwrites a dW full of garbage with the same
+ * values as zeroing it and accumulating (and as the reference), on the
+ * per-tap shapes and on the others (which zero it first). */
+static void test_conv_backward_set(void **state)
+{
+    (void)state;
+    static const cshape shapes[] = {{6, 16, 2, 2, 8, 3, 3, 1, 1}, {4, 5, 2, 3, 7, 3, 3, 1, 1},
+                                    {3, 6, 4, 4, 8, 3, 3, 2, 1},  {2, 8, 8, 8, 8, 3, 3, 1, 1},
+                                    {2, 8, 1, 1, 8, 3, 3, 1, 1},  {2, 8, 4, 4, 8, 1, 1, 2, 0},
+                                    {3, 40, 2, 2, 24, 3, 3, 1, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const cshape *c = &shapes[s];
+        conv2d_desc d;
+        conv2d_desc_init(&d, c->n, c->c, c->h, c->w, c->oc, c->kh, c->kw, c->stride, c->pad);
+        const int KK = d.kh * d.kw;
+        size_t nw = (size_t)d.oc * d.c * KK, np = conv2d_prep_floats(&d);
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        float *w = rnd(nw, -1, 1), *in = rnd(ni, -1, 1), *dout = rnd(no, -1, 1);
+        float *ws = zeros(conv2d_workspace_floats(&d)), *prep = np ? zeros(np) : NULL;
+        int tap[64];
+        int T = conv2d_prep_taps(&d, tap);
+        if (np) {
+            assert_true(T > 0 && T <= KK);
+            assert_int_equal((size_t)T * d.oc * d.c, np);
+            conv2d_prepare(prep, w, &d);
+            for (int t = 0; t < T; t++)
+                for (size_t oc = 0; oc < (size_t)d.oc * d.c; oc++)
+                    assert_true(prep[(size_t)t * d.oc * d.c + oc] == w[oc * KK + tap[t]]);
+        } else {
+            assert_int_equal(T, 0);
+        }
+        float *dx1 = zeros(ni), *dx2 = zeros(ni), *dxr = zeros(ni);
+        float *dw1 = zeros(nw), *dw2 = zeros(nw), *dwr = zeros(nw);
+        for (size_t i = 0; i < nw; i++)
+            dw2[i] = 7.0f; // garbage the overwrite must not add to
+        conv2d_backward_prep(dx1, dw1, dout, in, w, prep, &d, ws, 0);
+        conv2d_backward_prep_set(dx2, dw2, dout, in, w, prep, &d, ws, 0);
+        conv2d_backward_ref(dxr, dwr, dout, in, w, &d, 0);
+        for (size_t i = 0; i < nw; i++)
+            if (!(dw1[i] == dw2[i])) {
+                print_error("shape %zu dw[%zu]: set %g vs accumulated %g\n", s, i, dw2[i], dw1[i]);
+                fail();
+            }
+        assert_memory_equal(dx1, dx2, sizeof(float) * ni);
+        close_enough(dw2, dwr, nw, 1e-4, "backward_set dw vs ref");
+        close_enough(dx2, dxr, ni, 1e-4, "backward_set dx vs ref");
+        /* dW alone (no dX), and dX accumulated */
+        for (size_t i = 0; i < nw; i++)
+            dw2[i] = -3.0f;
+        conv2d_backward_prep_set(NULL, dw2, dout, in, w, prep, &d, ws, 0);
+        close_enough(dw2, dwr, nw, 1e-4, "backward_set dw only vs ref");
+        conv2d_backward_prep_set(dx2, dw2, dout, in, w, prep, &d, ws, 1);
+        for (size_t i = 0; i < ni; i++)
+            dxr[i] *= 2;
+        close_enough(dx2, dxr, ni, 1e-4, "backward_set dx accumulated vs ref");
+        close_enough(dw2, dwr, nw, 1e-4, "backward_set dw again vs ref");
+        free(w), free(in), free(dout), free(ws), free(prep), free(dx1), free(dx2), free(dxr),
+            free(dw1), free(dw2), free(dwr);
+    }
+}
+
 static void test_conv_desc(void **state)
 {
     (void)state;
@@ -1144,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_engine_threads),
         cmocka_unit_test(test_conv_prepared),
+        cmocka_unit_test(test_conv_backward_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,11 +9,13 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "optim.h"
 #include "params.h"
+#include "pool.h"
 
 #define N 7
 #define STEPS 4
@@ -216,12 +218,98 @@ static void test_config(void **state)
     assert_int_equal(optim_init(&o, &bad, 3, msg, sizeof msg), ERR_INVALID);
 }
 
+/* optim_step_copy against optim_step_copy_ref (optim_step, then the copies
+ * in direct loops): the same parameters and state bit for bit, and copies
+ * laid out as optim_copy says, over blocks of several work items (rows
+ * split between items), copies given out of order, plain ranges between
+ * and after them; SGD with every term and Adam, on the engine's 2 threads. */
+static void test_step_copy(void **state)
+{
+    (void)state;
+    layers_set_threads(2);
+    static const int taps_a[9] = {4, 0, 1, 2, 3, 5, 6, 7, 8}, taps_b[3] = {3, 0, 2};
+    const size_t off_a = 1000, rows_a = 40, cols_a = 600, kk_a = 9;
+    const size_t off_b = off_a + rows_a * cols_a * kk_a + 333, rows_b = 3, cols_b = 5, kk_b = 4;
+    const size_t n = off_b + rows_b * cols_b * kk_b + 70001;
+    float *da[2], *db[2];
+    for (int k = 0; k < 2; k++) {
+        da[k] = calloc(9 * rows_a * cols_a, sizeof(float));
+        db[k] = calloc(3 * rows_b * cols_b, sizeof(float));
+        assert_non_null(da[k]);
+        assert_non_null(db[k]);
+    }
+    const optim_config cfgs[] = {
+        {.kind = OPTIM_SGD, .momentum = 0.9f, .weight_decay = 0.01f, .l1 = 0.001f},
+        {.kind = OPTIM_SGD, .momentum = 0.9f, .nesterov = 1},
+        {.kind = OPTIM_SGD},
+        {.kind = OPTIM_ADAMW,
+         .momentum = 0.9f,
+         .beta2 = 0.999f,
+         .eps = 1e-8f,
+         .weight_decay = 0.1f},
+    };
+    float *p[2], *g = malloc(sizeof(float) * n);
+    p[0] = malloc(sizeof(float) * n);
+    p[1] = malloc(sizeof(float) * n);
+    assert_non_null(g);
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        optim o[2];
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(optim_init(&o[k], &cfgs[c], n, NULL, 0), 0);
+        for (size_t i = 0; i < n; i++)
+            p[0][i] = p[1][i] = (float)sin(0.37 * (double)i);
+        for (int s = 0; s < 3; s++) {
+            for (size_t i = 0; i < n; i++)
+                g[i] = (float)cos(0.11 * (double)i + s);
+            for (int k = 0; k < 2; k++) {
+                optim_copy cp[2] = {
+                    {off_b, (int)rows_b, (int)cols_b, (int)kk_b, 3, taps_b, db[k]},
+                    {off_a, (int)rows_a, (int)cols_a, (int)kk_a, 9, taps_a, da[k]},
+                };
+                if (k == 0)
+                    optim_step_copy(&o[k], p[k], g, lr_at(s), cp, 2);
+                else
+                    optim_step_copy_ref(&o[k], p[k], g, lr_at(s), cp, 2);
+            }
+            assert_memory_equal(p[0], p[1], sizeof(float) * n);
+            if (o[0].slots)
+                assert_memory_equal(o[0].state, o[1].state, sizeof(float) * n * o[0].slots);
+            assert_memory_equal(da[0], da[1], sizeof(float) * 9 * rows_a * cols_a);
+            assert_memory_equal(db[0], db[1], sizeof(float) * 3 * rows_b * cols_b);
+            assert_int_equal(o[0].step, o[1].step);
+        }
+        /* the layout, spelled out */
+        assert_true(da[0][(2 * rows_a + 5) * cols_a + 7] ==
+                    p[0][off_a + (5 * cols_a + 7) * kk_a + taps_a[2]]);
+        assert_true(db[0][(1 * rows_b + 2) * cols_b + 4] ==
+                    p[0][off_b + (2 * cols_b + 4) * kk_b + taps_b[1]]);
+        for (int k = 0; k < 2; k++)
+            optim_free(&o[k]);
+    }
+    /* no copies: optim_step's values */
+    optim o[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(optim_init(&o[k], &cfgs[0], n, NULL, 0), 0);
+    for (size_t i = 0; i < n; i++)
+        p[0][i] = p[1][i] = (float)sin(0.37 * (double)i);
+    optim_step_copy(&o[0], p[0], g, 0.1f, NULL, 0);
+    optim_step(&o[1], p[1], g, 0.1f);
+    assert_memory_equal(p[0], p[1], sizeof(float) * n);
+    for (int k = 0; k < 2; k++) {
+        optim_free(&o[k]);
+        free(da[k]);
+        free(db[k]);
+        free(p[k]);
+    }
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd),    cmocka_unit_test(test_sgd_first_step),
         cmocka_unit_test(test_adam),   cmocka_unit_test(test_state_layout),
-        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config), cmocka_unit_test(test_step_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

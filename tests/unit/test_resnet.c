@@ -801,6 +801,94 @@ static void test_fits_batch(void **state)
     free(x);
 }
 
+/* Values equal (== : a lazily zeroed gradient may hold -0 where 0 + -0 gives +0). */
+static void same_values(const float *a, const float *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i])) {
+            print_error("%s[%zu]: %.9g vs %.9g\n", what, i, a[i], b[i]);
+            fail();
+        }
+}
+
+/* Freeze layer3 at input 64: layer4 runs on 2x2 maps (per-tap products,
+ * prepared weights). Model B trains with the optimizer rewriting the
+ * prepared weights (resnet_prep_views, optim_step_copy, resnet_prep_current)
+ * and its tiny-map gradients zeroed lazily (resnet_zero_grad, overwritten by
+ * the backward pass); model A with plain optim_step and its gradients zeroed
+ * for real before each backward (resnet_trainable right after the zeroing).
+ * Same weights bit for bit, same gradients (also accumulated over two
+ * backward passes), same evaluation logits; and zeroed gradients read as 0. */
+static void test_prep_views_step(void **state)
+{
+    (void)state;
+    const int b = 4, size = 64;
+    float *x = images(b, size, 21);
+    int y[4] = {0, 1, 2, 1};
+    resnet *m[2];
+    optim o[2];
+    float *p[2], *g[2];
+    size_t n[2];
+    optim_config c = {.kind = OPTIM_SGD, .momentum = 0.9f, .weight_decay = 1e-3f};
+    for (int k = 0; k < 2; k++) {
+        m[k] = make("resnet18", 8, 3, 31);
+        prepare(m[k], FREEZE_LAYER3, 0, b, size);
+        resnet_set_train(m[k], 1);
+        p[k] = resnet_trainable(m[k], &n[k], &g[k]);
+        assert_int_equal(optim_init(&o[k], &c, n[k], NULL, 0), 0);
+    }
+    assert_int_equal(n[0], n[1]);
+    resnet_prep_view v[8];
+    const char *e = getenv("SWEEP_DENSE_TAPS");
+    int nv = resnet_prep_views(m[1], v, 8);
+    /* layer4's four 3x3 convolutions (none when the prep is not tap-major) */
+    assert_int_equal(nv, e && !strcmp(e, "0") ? 0 : 4);
+    for (int s = 0; s < 4; s++) {
+        for (int k = 0; k < 2; k++) {
+            resnet_zero_grad(m[k]);
+            if (k == 0) resnet_trainable(m[0], &n[0], &g[0]); // zeroes for real
+            rng_t r;
+            rng_seed(&r, 5);
+            resnet_forward(m[k], x, b, &r);
+            resnet_loss(m[k], y, 0, NULL);
+            resnet_backward(m[k]);
+            if (s == 3) { // a second backward accumulates
+                rng_seed(&r, 5);
+                resnet_forward(m[k], x, b, &r);
+                resnet_loss(m[k], y, 0, NULL);
+                resnet_backward(m[k]);
+            }
+        }
+        same_values(g[0], g[1], n[0], "gradient");
+        optim_step(&o[0], p[0], g[0], 0.05f);
+        nv = resnet_prep_views(m[1], v, 8);
+        optim_copy cp[8];
+        for (int i = 0; i < nv; i++)
+            cp[i] = (optim_copy){v[i].offset, v[i].oc,  v[i].c,   v[i].kk,
+                                 v[i].ntaps,  v[i].tap, v[i].prep};
+        optim_step_copy(&o[1], p[1], g[1], 0.05f, cp, nv);
+        if (nv) resnet_prep_current(m[1]);
+        assert_memory_equal(p[0], p[1], sizeof(float) * n[0]);
+    }
+    /* evaluation forwards: B's from the rewritten prepared weights */
+    float l[2][4 * 3];
+    for (int k = 0; k < 2; k++) {
+        resnet_set_train(m[k], 0);
+        memcpy(l[k], resnet_forward(m[k], x, b, NULL), sizeof l[k]);
+    }
+    assert_memory_equal(l[0], l[1], sizeof l[0]);
+    /* zeroed gradients read as zero through resnet_trainable */
+    resnet_zero_grad(m[1]);
+    resnet_trainable(m[1], &n[1], &g[1]);
+    for (size_t i = 0; i < n[1]; i++)
+        assert_true(g[1][i] == 0);
+    for (int k = 0; k < 2; k++) {
+        optim_free(&o[k]);
+        resnet_free(m[k]);
+    }
+    free(x);
+}
+
 static void test_flops(void **state)
 {
     (void)state;
@@ -832,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_partial_batch_48),
         cmocka_unit_test(test_dropout_mode),
         cmocka_unit_test(test_fits_batch),
+        cmocka_unit_test(test_prep_views_step),
         cmocka_unit_test(test_flops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

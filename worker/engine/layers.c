@@ -357,6 +357,7 @@ typedef struct {
     float *z;             // forward / dX: per-pair products, laid out like ga (or gb for dX)
     float *dst;           // forward: Y (OC, N, P); dX: (C, N, Q)
     int accumulate;       // dX: add into dst
+    int dw_set;           // dW: the reduce overwrites dw instead of adding into it
     int dx;               // the products and scatter are dX's (else the forward's)
     int ntaps;            // taps linked to at least one block
     int tap[64];          // (ntaps) kernel tap ky*KW + kx of each group
@@ -450,16 +451,67 @@ static void dense_wg_products(void *arg, size_t x0, size_t x1)
     }
 }
 
+static int have_avx512(void);
+
+/* dW[o] (C, KK) = or += the per-tap gradients SRC (tap slot t at t*TS + c),
+ * every kernel tap k in a slot SLOT[k] (ntaps == KK): 16 channels at a time,
+ * dW read and written in order, the taps' rows gathered. */
+__attribute__((target("avx512f"))) static void
+reduce_row_avx512(float *dst, const float *src, const int *slot, int C, int KK, size_t ts, int set)
+{
+    __m512i idx[64];
+    for (int v = 0; v < KK; v++) {
+        int e[16];
+        for (int j = 0; j < 16; j++) {
+            int at = v * 16 + j; // element of the block of 16 channels
+            e[j] = slot[at % KK] * (int)ts + at / KK;
+        }
+        idx[v] = _mm512_loadu_si512(e);
+    }
+    int c = 0;
+    for (; c + 16 <= C; c += 16) {
+        float *d = dst + (size_t)c * KK;
+        const float *s = src + c;
+        for (int v = 0; v < KK; v++) {
+            __m512 x = _mm512_i32gather_ps(idx[v], s, 4);
+            if (!set) x = _mm512_add_ps(_mm512_loadu_ps(d + 16 * v), x);
+            _mm512_storeu_ps(d + 16 * v, x);
+        }
+    }
+    for (; c < C; c++)
+        for (int k = 0; k < KK; k++) {
+            float x = src[(size_t)slot[k] * ts + c];
+            dst[(size_t)c * KK + k] = set ? x : dst[(size_t)c * KK + k] + x;
+        }
+}
+
 /* dW[o] += the per-tap gradients, over output channels [o0, o1). */
 static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
 {
     const dense_wg_ctx *g = arg;
     const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
     const int T = g->ntaps;
+    if (T == KK && KK <= 64 && (size_t)KK * OC * C < ((size_t)1 << 31) && have_avx512()) {
+        int slot[64];
+        for (int t = 0; t < T; t++)
+            slot[g->tap[t]] = t;
+        for (size_t o = o0; o < o1; o++)
+            reduce_row_avx512(g->dw + o * C * KK, g->dwt + o * C, slot, C, KK, (size_t)OC * C,
+                              g->dw_set);
+        return;
+    }
     for (size_t o = o0; o < o1; o++) {
         /* channel-major, so dW[o] is read and written once, in order */
         float *dst = g->dw + o * C * KK;
         const float *src = g->dwt + o * C;
+        if (g->dw_set) {
+            /* overwrite: dW[o] is only written (taps linked to no pair are 0) */
+            if (T < KK) memset(dst, 0, sizeof(float) * C * KK);
+            for (int c = 0; c < C; c++)
+                for (int t = 0; t < T; t++)
+                    dst[(size_t)c * KK + g->tap[t]] = src[(size_t)t * OC * C + c];
+            continue;
+        }
         for (int c = 0; c < C; c++)
             for (int t = 0; t < T; t++)
                 dst[(size_t)c * KK + g->tap[t]] += src[(size_t)t * OC * C + c];
@@ -467,9 +519,10 @@ static void dense_wg_reduce_part(void *arg, size_t o0, size_t o1)
 }
 
 static void dense_wgrad(float *dw, const float *dout, const float *in, const conv2d_desc *d,
-                        float *dwt, float *ga, float *gb, int gathered)
+                        float *dwt, float *ga, float *gb, int gathered, int dw_set)
 {
-    dense_wg_ctx g = {.d = d, .dout = dout, .in = in, .ga = ga, .gb = gb, .dwt = dwt, .dw = dw};
+    dense_wg_ctx g = {
+        .d = d, .dout = dout, .in = in, .ga = ga, .gb = gb, .dwt = dwt, .dw = dw, .dw_set = dw_set};
     dense_wg_plan(&g, d);
     if (!gathered) {
         size_t rows = (size_t)(d->oc > d->c ? d->oc : d->c);
@@ -609,7 +662,7 @@ static void conv_fwd_dense(float *out, const float *in, const float *w, const fl
 
 static void conv_bwd_dense(float *din, float *dw, const float *dout, const float *in,
                            const float *w, const float *prep, const conv2d_desc *d, float *ws,
-                           int din_accumulate)
+                           int din_accumulate, int dw_set)
 {
     const int P = d->oh * d->ow, Q = d->h * d->w, OC = d->oc, C = d->c, N = d->n;
     const size_t nwb = align16((size_t)P * OC * Q * C);
@@ -639,7 +692,7 @@ static void conv_bwd_dense(float *din, float *dw, const float *dout, const float
         gathered = 1;
         din = NULL;
     }
-    if (dw) dense_wgrad(dw, dout, in, d, dwb, ga, gb, gathered);
+    if (dw) dense_wgrad(dw, dout, in, d, dwb, ga, gb, gathered, dw_set);
     if (din) {
         dense_ctx ty = {NULL, NULL, &mo, dout, yr, 0};
         layers_parallel_for((size_t)OC, 8, dense_to_rows_part, &ty);
@@ -1064,6 +1117,15 @@ void conv2d_prepare(float *prep, const float *w, const conv2d_desc *d)
     layers_parallel_for((size_t)d->oc, 8, dense_build_part, &k);
 }
 
+int conv2d_prep_taps(const conv2d_desc *d, int *tap)
+{
+    if (!conv2d_prep_floats(d) || !dense_taps()) return 0;
+    dense_wg_ctx g = {.d = d};
+    dense_wg_plan(&g, d);
+    memcpy(tap, g.tap, sizeof(int) * (size_t)g.ntaps);
+    return g.ntaps;
+}
+
 void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws)
 {
     conv2d_forward_prep(out, in, w, NULL, d, ws);
@@ -1103,7 +1165,7 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
     conv2d_desc r;
     int k0;
     if (conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
-        conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate);
+        conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate, 0);
         return;
     }
     if (conv_reduce(d, &r, &k0)) {
@@ -1135,6 +1197,21 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
         return;
     }
     conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
+}
+
+void conv2d_backward_prep_set(float *din, float *dw, const float *dout, const float *in,
+                              const float *w, const float *prep, const conv2d_desc *d, float *ws,
+                              int din_accumulate)
+{
+    conv2d_desc r;
+    int k0;
+    if (dw && conv_tiny_ok(d) && !conv_reduce(d, &r, &k0)) {
+        /* the per-tap reduce writes dW instead of adding into it */
+        conv_bwd_dense(din, dw, dout, in, w, prep, d, ws, din_accumulate, 1);
+        return;
+    }
+    if (dw) memset(dw, 0, sizeof(float) * (size_t)d->oc * d->c * d->kh * d->kw);
+    conv2d_backward_prep(din, dw, dout, in, w, prep, d, ws, din_accumulate);
 }
 
 /* ---------- batchnorm ---------- */

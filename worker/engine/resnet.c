@@ -52,6 +52,8 @@ typedef struct {
                       // copy, conv2d_prep_floats floats), or NULL
     int prep_ok;      // prep holds the current w_: built by a training forward,
                       // used and cleared by the backward that follows
+    int gw_pending;   // resnet_zero_grad left gw (a tiny-map convolution's,
+                      // which has prep) unzeroed: the next backward overwrites it
 } rconv;
 
 typedef struct {
@@ -112,6 +114,10 @@ struct resnet {
     int last_b;                // batch of the last forward
     int last_train;            // the last forward ran in training mode
     int last_dropout;          // the last forward applied dropout (mask valid)
+    int prep_cur;              // resnet_prep_current: every conv's prep holds its current
+                               // w_ (rewritten by the caller's optimizer); cleared by a
+                               // backward pass, resnet_load and resnet_prepare
+    int gw_lazy;               // some gw_pending is set
     int h1, w1;                // stem conv output size
     int h2, w2;                // max-pool output size
 
@@ -685,6 +691,7 @@ done:
 
 int resnet_load(resnet *m, const st_file *f, char *msg, size_t msglen)
 {
+    m->prep_cur = 0; // the weights change
     for (size_t i = 0; i < resnet_tensor_count(m); i++) {
         int rc = load_tensor(f, resnet_tensor_at(m, i), msg, msglen);
         if (rc) return rc;
@@ -886,6 +893,7 @@ static void plan_arena(resnet *m, net_arena *a)
                 size_t np = conv_prep(&k->conv[c], B);
                 k->conv[c].prep = np ? net_arena_take(a, np) : NULL;
                 k->conv[c].prep_ok = 0;
+                k->conv[c].gw_pending = 0;
             }
             k->out = k->main = net_arena_take(a, outn);
             if (k->has_ds) {
@@ -989,6 +997,8 @@ int resnet_prepare(resnet *m, freeze_kind freeze, float dropout, int max_batch, 
         return 0;
     net_arena_unmap(&m->arena, m->arena_floats);
     m->prepared = 0;
+    m->prep_cur = 0;
+    m->gw_lazy = 0; // the new arena's gradients start at zero
     if (set_sizes(m, in_h, in_w))
         return err_set(msg, msglen, ERR_INVALID, "input size %dx%d is too small for this network",
                        in_h, in_w);
@@ -1036,20 +1046,27 @@ static void conv_fwd(resnet *m, rconv *cv, float *out, const float *in, int b)
     conv2d_desc d;
     conv2d_desc_init(&d, b, cv->c, cv->h, cv->w, cv->oc, cv->k, cv->k, cv->stride, cv->pad);
     cv->prep_ok = 0;
-    if (cv->prep && m->train_mode) {
-        conv2d_prepare(cv->prep, cv->w_, &d);
+    /* prepared weights the optimizer rewrote (resnet_prep_current) serve
+     * training and evaluation forwards as they are */
+    if (cv->prep && (m->train_mode || m->prep_cur)) {
+        if (!m->prep_cur) conv2d_prepare(cv->prep, cv->w_, &d);
         cv->prep_ok = 1;
     }
     conv2d_forward_prep(out, in, cv->w_, cv->prep_ok ? cv->prep : NULL, &d, m->ws);
 }
 
+/* A pending gradient (gw_pending) is overwritten rather than accumulated into. */
 static void conv_bwd(resnet *m, rconv *cv, float *din, const float *dout, const float *in, int b,
                      int acc)
 {
     conv2d_desc d;
     conv2d_desc_init(&d, b, cv->c, cv->h, cv->w, cv->oc, cv->k, cv->k, cv->stride, cv->pad);
-    conv2d_backward_prep(din, cv->gw, dout, in, cv->w_, cv->prep_ok ? cv->prep : NULL, &d, m->ws,
-                         acc);
+    const float *prep = cv->prep_ok ? cv->prep : NULL;
+    if (cv->gw_pending && cv->gw)
+        conv2d_backward_prep_set(din, cv->gw, dout, in, cv->w_, prep, &d, m->ws, acc);
+    else
+        conv2d_backward_prep(din, cv->gw, dout, in, cv->w_, prep, &d, m->ws, acc);
+    cv->gw_pending = 0;
     cv->prep_ok = 0;
 }
 
@@ -1319,6 +1336,7 @@ void resnet_backward_from(resnet *m, const float *dlogits)
     SWEEP_ASSERT(m->prepared && m->last_b >= 1);
     const int b = m->last_b, F = m->info.features, K = m->info.classes;
     const int train = m->last_train;
+    m->prep_cur = 0; // the weights change after a backward pass
     int any_backbone = m->nfrozen <= m->nblocks;
     const float *fc_in = m->last_dropout ? m->dropped : m->pooled;
     linear_backward(any_backbone ? m->dpool : NULL, m->fc_gw, m->fc_gb, dlogits, fc_in, m->fc_w, b,
@@ -1361,13 +1379,86 @@ void resnet_backward(resnet *m)
     resnet_backward_from(m, m->dlogits);
 }
 
+/* The trainable convolutions with prepared weights (tiny maps): up to MAX
+ * into CV in parameter order; returns how many. */
+static int prep_convs(resnet *m, rconv **cv, int max)
+{
+    int n = 0;
+    for (int i = m->nfrozen > 1 ? m->nfrozen - 1 : 0; i < m->nblocks; i++) {
+        rblock *k = &m->blocks[i];
+        for (int c = 0; c < k->nconv; c++)
+            if (k->conv[c].prep && k->conv[c].gw && n < max) cv[n++] = &k->conv[c];
+    }
+    return n;
+}
+
+/* Zeroes the gradients left pending by resnet_zero_grad. */
+static void settle_grads(resnet *m)
+{
+    if (!m->gw_lazy) return;
+    rconv *cv[64];
+    int n = prep_convs(m, cv, 64);
+    for (int i = 0; i < n; i++)
+        if (cv[i]->gw_pending) {
+            memset(cv[i]->gw, 0,
+                   sizeof(float) * (size_t)cv[i]->oc * cv[i]->c * cv[i]->k * cv[i]->k);
+            cv[i]->gw_pending = 0;
+        }
+    m->gw_lazy = 0;
+}
+
+/* The weight gradients of the tiny-map convolutions are not zeroed here:
+ * marked pending, the next backward pass writes them instead of adding
+ * (one pass less over them per step); resnet_trainable zeroes any still
+ * pending. The rest is zeroed in the gaps between them. */
 void resnet_zero_grad(resnet *m)
 {
     if (m->g) {
         net_zero_grad(m->g);
         return;
     }
-    if (m->prepared) memset(m->grads, 0, sizeof(float) * (m->param_count - m->train_start));
+    if (!m->prepared) return;
+    rconv *cv[64];
+    int n = prep_convs(m, cv, 64);
+    float *at = m->grads, *end = m->grads + (m->param_count - m->train_start);
+    for (int i = 0; i < n; i++) {
+        /* parameter order: the gradients increase along cv */
+        float *g = cv[i]->gw;
+        if (g > at) memset(at, 0, sizeof(float) * (size_t)(g - at));
+        at = g + (size_t)cv[i]->oc * cv[i]->c * cv[i]->k * cv[i]->k;
+        cv[i]->gw_pending = 1;
+    }
+    if (end > at) memset(at, 0, sizeof(float) * (size_t)(end - at));
+    m->gw_lazy = n > 0;
+}
+
+int resnet_prep_views(resnet *m, resnet_prep_view *v, int max)
+{
+    if (m->g || !m->prepared) return 0;
+    rconv *cv[64];
+    int n = prep_convs(m, cv, 64), nv = 0;
+    for (int i = 0; i < n; i++) {
+        conv2d_desc d;
+        rconv *c = cv[i];
+        conv2d_desc_init(&d, m->max_batch, c->c, c->h, c->w, c->oc, c->k, c->k, c->stride, c->pad);
+        int taps[64];
+        int nt = conv2d_prep_taps(&d, taps);
+        if (nt <= 0 || nv >= max) return 0; // not every prep can be rewritten: none
+        resnet_prep_view *x = &v[nv++];
+        x->offset = (size_t)(c->w_ - m->params) - m->train_start;
+        x->oc = c->oc;
+        x->c = c->c;
+        x->kk = c->k * c->k;
+        x->ntaps = nt;
+        memcpy(x->tap, taps, sizeof(int) * (size_t)nt);
+        x->prep = c->prep;
+    }
+    return nv;
+}
+
+void resnet_prep_current(resnet *m)
+{
+    if (!m->g && m->prepared) m->prep_cur = 1;
 }
 
 float *resnet_trainable(resnet *m, size_t *count, float **grads)
@@ -1378,6 +1469,7 @@ float *resnet_trainable(resnet *m, size_t *count, float **grads)
         if (grads) *grads = NULL;
         return NULL;
     }
+    settle_grads(m);
     *count = m->param_count - m->train_start;
     if (grads) *grads = m->grads;
     return m->params + m->train_start;

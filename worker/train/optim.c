@@ -1,15 +1,32 @@
 /* optim — SGD / Adam / AdamW updates with PyTorch semantics over one flat
  * parameter array (contract and formulas in include/optim.h). The state is
- * one zeroed allocation of `slots` arrays parallel to the parameters. */
+ * one zeroed allocation of `slots` arrays parallel to the parameters.
+ * optim_step_copy also rewrites tap-major copies of parameter blocks (the
+ * prepared weights of the tiny-map convolutions) in the same parallel pass,
+ * each block's rows copied right after they are updated, so the weights are
+ * not read again from memory by a separate preparation pass. */
 #pragma GCC optimize("O3")
 #include "optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "errors.h"
 #include "pool.h"
+
+/* The update loops are memory bound only when vectorised wide: compiled for
+ * AVX-512 / AVX2 / generic and picked at load time (as layers.c does; the
+ * same formulas, no FMA contraction under -std=c11, so every clone computes
+ * the same values). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
 
 void optim_config_from_params(optim_config *cfg, const trial_params *p)
 {
@@ -53,6 +70,9 @@ void optim_free(optim *o)
 {
     free(o->state);
     o->state = NULL;
+    free(o->blocks);
+    o->blocks = NULL;
+    o->nblocks_cap = 0;
 }
 
 void optim_reset(optim *o)
@@ -85,7 +105,7 @@ typedef struct {
     float lr, step_size, bc2_sqrt;
 } step_ctx;
 
-static void sgd_part(void *arg, size_t i0, size_t i1)
+HOT static void sgd_part(void *arg, size_t i0, size_t i1)
 {
     const step_ctx *k = arg;
     const optim_config *c = &k->o->cfg;
@@ -104,7 +124,7 @@ static void sgd_part(void *arg, size_t i0, size_t i1)
     }
 }
 
-static void adam_part(void *arg, size_t i0, size_t i1)
+HOT static void adam_part(void *arg, size_t i0, size_t i1)
 {
     const step_ctx *k = arg;
     const optim_config *c = &k->o->cfg;
@@ -130,17 +150,186 @@ static void adam_part(void *arg, size_t i0, size_t i1)
     }
 }
 
-void optim_step(optim *o, float *params, const float *grads, float lr)
+/* Advances the step count and fills K for one step; returns the update part. */
+static par_fn step_begin(optim *o, step_ctx *k, float *params, const float *grads, float lr)
 {
     o->step++;
-    step_ctx k = {o, params, grads, lr, 0, 0};
-    if (o->cfg.kind == OPTIM_SGD) {
-        layers_parallel_for(o->n, 65536, sgd_part, &k);
-        return;
-    }
+    *k = (step_ctx){o, params, grads, lr, 0, 0};
+    if (o->cfg.kind == OPTIM_SGD) return sgd_part;
     const double bc1 = 1.0 - pow(o->cfg.momentum, (double)o->step);
     const double bc2 = 1.0 - pow(o->cfg.beta2, (double)o->step);
-    k.step_size = (float)(lr / bc1);
-    k.bc2_sqrt = (float)sqrt(bc2);
-    layers_parallel_for(o->n, 65536, adam_part, &k);
+    k->step_size = (float)(lr / bc1);
+    k->bc2_sqrt = (float)sqrt(bc2);
+    return adam_part;
+}
+
+void optim_step(optim *o, float *params, const float *grads, float lr)
+{
+    step_ctx k;
+    par_fn fn = step_begin(o, &k, params, grads, lr);
+    layers_parallel_for(o->n, 65536, fn, &k);
+}
+
+/* ---------- the update with copies ---------- */
+
+#define STEP_BLOCK 65536 // parameters per item of the update's parallel loop
+
+/* One item of optim_step_copy's work list: parameters [i0, i1), and when
+ * COPY >= 0 rows [r0, r1) of that copy's block (then [i0, i1) is exactly
+ * those rows). */
+typedef struct {
+    size_t i0, i1; // parameter range
+    int copy;      // index into the copies, or -1
+    int r0, r1;    // rows of the copy's block
+} step_block;
+
+typedef struct {
+    step_ctx k;               // the update
+    par_fn fn;                // sgd_part or adam_part
+    const optim_copy *copies; // (nc) the copies
+    const step_block *blocks; // the work list
+} copy_ctx;
+
+/* dst[i] = s[i*kk], i < n. */
+static void strided_copy(float *dst, const float *s, int n, int kk)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = s[(size_t)i * kk];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same with AVX-512 gathers, 16 at a time (the row is in the caches). */
+__attribute__((target("avx512f"))) static void strided_copy_avx512(float *dst, const float *s,
+                                                                   int n, int kk)
+{
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(kk));
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_i32gather_ps(idx, s + (size_t)i * kk, 4));
+    strided_copy(dst + i, s + (size_t)i * kk, n - i, kk);
+}
+
+static int have_avx512(void)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return have;
+}
+#endif
+
+/* Rows [r0, r1) of copy C from the (updated) parameters. */
+static void copy_rows(const optim_copy *c, const float *params, int r0, int r1)
+{
+    const size_t rc = (size_t)c->rows * c->cols;
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int wide = have_avx512() && (size_t)16 * c->kk < ((size_t)1 << 31);
+#else
+    const int wide = 0;
+#endif
+    for (int r = r0; r < r1; r++) {
+        const float *src = params + c->offset + (size_t)r * c->cols * c->kk;
+        for (int t = 0; t < c->ntaps; t++) {
+            float *dst = c->dst + t * rc + (size_t)r * c->cols;
+            const float *s = src + c->tap[t];
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (wide) {
+                strided_copy_avx512(dst, s, c->cols, c->kk);
+                continue;
+            }
+#endif
+            strided_copy(dst, s, c->cols, c->kk);
+        }
+    }
+}
+
+static void copy_part(void *arg, size_t b0, size_t b1)
+{
+    const copy_ctx *x = arg;
+    for (size_t b = b0; b < b1; b++) {
+        const step_block *s = &x->blocks[b];
+        x->fn((void *)&x->k, s->i0, s->i1);
+        /* the rows were just updated: copied while they are in the caches */
+        if (s->copy >= 0) copy_rows(&x->copies[s->copy], x->k.params, s->r0, s->r1);
+    }
+}
+
+/* Appends the plain items of [i0, i1) to the list at *nb. */
+static void plain_blocks(step_block *bl, size_t *nb, size_t i0, size_t i1)
+{
+    for (size_t i = i0; i < i1; i += STEP_BLOCK)
+        bl[(*nb)++] = (step_block){i, i1 - i < STEP_BLOCK ? i1 : i + STEP_BLOCK, -1, 0, 0};
+}
+
+/* Builds the work list in o->blocks (copies sorted by offset); returns its
+ * length, or 0 when it cannot be allocated. */
+static size_t copy_blocks(optim *o, const optim_copy *copies, int nc)
+{
+    int order[64];
+    if (nc > 64) return 0;
+    for (int i = 0; i < nc; i++) {
+        int j = i;
+        while (j > 0 && copies[order[j - 1]].offset > copies[i].offset) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    size_t cap = o->n / STEP_BLOCK + 1;
+    for (int i = 0; i < nc; i++) {
+        const size_t row = (size_t)copies[i].cols * copies[i].kk;
+        cap += (size_t)copies[i].rows / (row < STEP_BLOCK ? STEP_BLOCK / row : 1) + 3;
+    }
+    if (cap > o->nblocks_cap) {
+        void *nbk = realloc(o->blocks, cap * sizeof(step_block));
+        if (!nbk) return 0;
+        o->blocks = nbk;
+        o->nblocks_cap = cap;
+    }
+    step_block *bl = o->blocks;
+    size_t nb = 0, at = 0;
+    for (int i = 0; i < nc; i++) {
+        const optim_copy *c = &copies[order[i]];
+        const size_t row = (size_t)c->cols * c->kk;
+        if (c->offset < at || c->offset + row * c->rows > o->n) return 0; // overlap / outside
+        plain_blocks(bl, &nb, at, c->offset);
+        const int per = row < STEP_BLOCK ? (int)(STEP_BLOCK / row) : 1;
+        for (int r = 0; r < c->rows; r += per) {
+            int r1 = r + per < c->rows ? r + per : c->rows;
+            bl[nb++] = (step_block){c->offset + row * r, c->offset + row * r1, order[i], r, r1};
+        }
+        at = c->offset + row * c->rows;
+    }
+    plain_blocks(bl, &nb, at, o->n);
+    return nb;
+}
+
+void optim_step_copy(optim *o, float *params, const float *grads, float lr,
+                     const optim_copy *copies, int nc)
+{
+    size_t nb = copy_blocks(o, copies, nc);
+    if (!nb) {
+        optim_step_copy_ref(o, params, grads, lr, copies, nc);
+        return;
+    }
+    copy_ctx x;
+    x.fn = step_begin(o, &x.k, params, grads, lr);
+    x.copies = copies;
+    x.blocks = o->blocks;
+    layers_parallel_for(nb, 1, copy_part, &x);
+}
+
+void optim_step_copy_ref(optim *o, float *params, const float *grads, float lr,
+                         const optim_copy *copies, int nc)
+{
+    optim_step(o, params, grads, lr);
+    for (int i = 0; i < nc; i++) {
+        const optim_copy *c = &copies[i];
+        for (int t = 0; t < c->ntaps; t++)
+            for (int r = 0; r < c->rows; r++)
+                for (int j = 0; j < c->cols; j++)
+                    c->dst[((size_t)t * c->rows + r) * c->cols + j] =
+                        params[c->offset + ((size_t)r * c->cols + j) * c->kk + c->tap[t]];
+    }
 }

@@ -949,7 +949,16 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     size_t count = 0;
     float *grads = NULL;
     float *params = resnet_trainable(t->m, &count, &grads);
-    PHASE(PH_OPTIM, optim_step(&t->opt, params, grads, (float)t->lr));
+    /* the tiny-map convolutions' prepared weights are rewritten in the
+     * optimizer's pass, so the next forward does not build them */
+    resnet_prep_view views[32];
+    optim_copy copies[32];
+    int nv = resnet_prep_views(t->m, views, 32);
+    for (int i = 0; i < nv; i++)
+        copies[i] = (optim_copy){views[i].offset, views[i].oc,  views[i].c,   views[i].kk,
+                                 views[i].ntaps,  views[i].tap, views[i].prep};
+    PHASE(PH_OPTIM, optim_step_copy(&t->opt, params, grads, (float)t->lr, copies, nv));
+    if (nv > 0) resnet_prep_current(t->m);
     t->loss_sum += (double)loss * n;
     t->seen += n;
     t->step++;
