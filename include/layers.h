@@ -97,6 +97,13 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
  * then (T, OC, C) with prep[(t*OC + o)*C + c] = w[(o*C + c)*KH*KW + tap[t]].
  * Returns 0 when D has no prep or it is not tap-major (SWEEP_DENSE_TAPS=0). */
 int conv2d_prep_taps(const conv2d_desc *d, int *tap);
+/* Rows [O0, O1) of a tap-major copy of W (OC, C, KK): for t < NTAPS and
+ * o0 <= o < o1, dst[(t*OC + o)*C + c] = w[(o*C + c)*KK + tap[t]]. A pure
+ * copy (bit-exact whichever path: AVX-512 gathers where the CPU has them);
+ * conv2d_prepare builds a tap-major PREP with it, optim_step_copy rewrites
+ * one (optim.h) right after each update. */
+void conv2d_tap_major_rows(float *dst, const float *w, int oc, int c, int kk, const int *tap,
+                           int ntaps, int o0, int o1);
 /* conv2d_backward_prep with the weight gradient OVERWRITTEN, dw = dL/dw
  * (instead of +=), so a caller need not zero it first; on the per-tap path
  * the products' reduce writes dw directly (no read of dw, no zeroing pass). */

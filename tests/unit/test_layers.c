@@ -414,6 +414,43 @@ static void test_conv_prepared(void **state)
     }
 }
 
+/* conv2d_tap_major_rows writes exactly rows [o0, o1) of every listed tap's
+ * slice, dst[(t*OC + o)*C + c] = w[(o*C + c)*KK + tap[t]], bit for bit, at
+ * channel counts below, at and past the 16-wide gathers (tails), and leaves
+ * the other rows as they were. */
+static void test_tap_major_rows(void **state)
+{
+    (void)state;
+    static const struct {
+        int oc, c, kk, ntaps, o0, o1;
+        int tap[9];
+    } cases[] = {{4, 5, 9, 9, 0, 4, {0, 1, 2, 3, 4, 5, 6, 7, 8}},
+                 {6, 16, 9, 4, 1, 5, {4, 0, 8, 2}},
+                 {3, 37, 7, 7, 2, 3, {6, 5, 4, 3, 2, 1, 0}},
+                 {5, 33, 1, 1, 0, 5, {0}}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int OC = cases[k].oc, C = cases[k].c, KK = cases[k].kk, T = cases[k].ntaps;
+        size_t nw = (size_t)OC * C * KK, nd = (size_t)T * OC * C;
+        float *w = rnd(nw, -1, 1), *dst = zeros(nd);
+        for (size_t i = 0; i < nd; i++)
+            dst[i] = -42.0f;
+        conv2d_tap_major_rows(dst, w, OC, C, KK, cases[k].tap, T, cases[k].o0, cases[k].o1);
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < OC; o++)
+                for (int c = 0; c < C; c++) {
+                    float got = dst[((size_t)t * OC + o) * C + c];
+                    int in = o >= cases[k].o0 && o < cases[k].o1;
+                    float want = in ? w[((size_t)o * C + c) * KK + cases[k].tap[t]] : -42.0f;
+                    if (!(got == want)) {
+                        print_error("case %zu tap slot %d row %d channel %d: %g, expected %g\n", k,
+                                    t, o, c, got, want);
+                        fail();
+                    }
+                }
+        free(w), free(dst);
+    }
+}
+
 /* conv2d_prep_taps names the slices of conv2d_prepare's tap-major copy
  * (prep[(t*OC + o)*C + c] = w[(o*C + c)*KK + tap[t]]) and is 0 without one;
  * conv2d_backward_prep_set overwrites a dW full of garbage with the same
@@ -1207,6 +1244,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_engine_threads),
         cmocka_unit_test(test_conv_prepared),
+        cmocka_unit_test(test_tap_major_rows),
         cmocka_unit_test(test_conv_backward_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -255,6 +255,46 @@ static int dense_tap(const conv2d_desc *d, int p, int q)
     return ky * d->kw + kx;
 }
 
+static int have_avx512(void);
+
+/* dst[i] = s[i*kk], i < n: a pure copy. */
+static void strided_gather_plain(float *dst, const float *s, int n, int kk)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = s[(size_t)i * kk];
+}
+
+/* The same with AVX-512 gathers, 16 at a time (kk < 2^27: 32-bit indices). */
+__attribute__((target("avx512f"))) static void strided_gather_avx512(float *dst, const float *s,
+                                                                     int n, int kk)
+{
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(kk));
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_i32gather_ps(idx, s + (size_t)i * kk, 4));
+    strided_gather_plain(dst + i, s + (size_t)i * kk, n - i, kk);
+}
+
+/* dst[i] = s[i*kk], i < n: one column of a kernel tap out of (.., C, KK)
+ * weights, the gathers when the CPU has them. */
+static void strided_gather(float *dst, const float *s, int n, int kk)
+{
+    if (have_avx512() && (size_t)16 * kk < ((size_t)1 << 31))
+        strided_gather_avx512(dst, s, n, kk);
+    else
+        strided_gather_plain(dst, s, n, kk);
+}
+
+void conv2d_tap_major_rows(float *dst, const float *w, int oc, int c, int kk, const int *tap,
+                           int ntaps, int o0, int o1)
+{
+    for (int o = o0; o < o1; o++)
+        for (int t = 0; t < ntaps; t++)
+            strided_gather(dst + ((size_t)t * oc + o) * c, w + (size_t)o * c * kk + tap[t], c, kk);
+}
+
 /* The dense passes below run over output channels O (or input channels C)
  * in parallel; for one O every tap of W[O] (C*KH*KW floats) stays in L1
  * while the P*Q blocks are written, so W is read from memory once. */
@@ -282,9 +322,7 @@ static void dense_build_part(void *arg, size_t o0, size_t o1)
                     memset(dst, 0, sizeof(float) * C);
                     continue;
                 }
-                const float *src = k->w + o * C * KK + tap;
-                for (int c = 0; c < C; c++)
-                    dst[c] = src[(size_t)c * KK];
+                strided_gather(dst, k->w + o * C * KK + tap, C, KK);
             }
 }
 
@@ -451,8 +489,6 @@ static void dense_wg_products(void *arg, size_t x0, size_t x1)
     }
 }
 
-static int have_avx512(void);
-
 /* dW[o] (C, KK) = or += the per-tap gradients SRC (tap slot t at t*TS + c),
  * every kernel tap k in a slot SLOT[k] (ntaps == KK): 16 channels at a time,
  * dW read and written in order, the taps' rows gathered. */
@@ -565,15 +601,9 @@ static int conv_tiny_ok(const conv2d_desc *d)
 static void dense_wt_build_part(void *arg, size_t o0, size_t o1)
 {
     const dense_wg_ctx *g = arg;
-    const int OC = g->d->oc, C = g->d->c, KK = g->d->kh * g->d->kw;
-    const float *w = g->in; // the weights, in the `in` slot for this pass
-    for (size_t o = o0; o < o1; o++)
-        for (int t = 0; t < g->ntaps; t++) {
-            float *dst = (float *)g->wt + ((size_t)t * OC + o) * C;
-            const float *src = w + o * C * KK + g->tap[t];
-            for (int c = 0; c < C; c++)
-                dst[c] = src[(size_t)c * KK];
-        }
+    /* the weights are in the `in` slot for this pass */
+    conv2d_tap_major_rows((float *)g->wt, g->in, g->d->oc, g->d->c, g->d->kh * g->d->kw, g->tap,
+                          g->ntaps, (int)o0, (int)o1);
 }
 
 /* Items [x0, x1) of one per pair, rows of Z split per tap as in

@@ -11,11 +11,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 
 #include "errors.h"
+#include "layers.h"
 #include "pool.h"
 
 /* The update loops are memory bound only when vectorised wide: compiled for
@@ -190,58 +188,11 @@ typedef struct {
     const step_block *blocks; // the work list
 } copy_ctx;
 
-/* dst[i] = s[i*kk], i < n. */
-static void strided_copy(float *dst, const float *s, int n, int kk)
-{
-    for (int i = 0; i < n; i++)
-        dst[i] = s[(size_t)i * kk];
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-/* The same with AVX-512 gathers, 16 at a time (the row is in the caches). */
-__attribute__((target("avx512f"))) static void strided_copy_avx512(float *dst, const float *s,
-                                                                   int n, int kk)
-{
-    const __m512i idx =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(kk));
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_i32gather_ps(idx, s + (size_t)i * kk, 4));
-    strided_copy(dst + i, s + (size_t)i * kk, n - i, kk);
-}
-
-static int have_avx512(void)
-{
-    static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return have;
-}
-#endif
-
 /* Rows [r0, r1) of copy C from the (updated) parameters. */
 static void copy_rows(const optim_copy *c, const float *params, int r0, int r1)
 {
-    const size_t rc = (size_t)c->rows * c->cols;
-#if defined(__x86_64__) && defined(__GNUC__)
-    const int wide = have_avx512() && (size_t)16 * c->kk < ((size_t)1 << 31);
-#else
-    const int wide = 0;
-#endif
-    for (int r = r0; r < r1; r++) {
-        const float *src = params + c->offset + (size_t)r * c->cols * c->kk;
-        for (int t = 0; t < c->ntaps; t++) {
-            float *dst = c->dst + t * rc + (size_t)r * c->cols;
-            const float *s = src + c->tap[t];
-#if defined(__x86_64__) && defined(__GNUC__)
-            if (wide) {
-                strided_copy_avx512(dst, s, c->cols, c->kk);
-                continue;
-            }
-#endif
-            strided_copy(dst, s, c->cols, c->kk);
-        }
-    }
+    conv2d_tap_major_rows(c->dst, params + c->offset, c->rows, c->cols, c->kk, c->tap, c->ntaps, r0,
+                          r1);
 }
 
 static void copy_part(void *arg, size_t b0, size_t b1)

@@ -131,6 +131,9 @@ typedef struct {
     double last_progress;         // events_elapsed() of the last progress event
     long long signal_at_step;     // test hook: raise SIGTERM after this global step (0 = off)
     tfevents_writer tb;           // TensorBoard event files in out_dir (opened by tb_start)
+    resnet_prep_view views[32];   // (ncopies) the model's prepared weights, since its prepare
+    optim_copy copies[32];        // (ncopies) the same as the optimizer rewrites them
+    int ncopies;                  // views / copies in use
     char msg[1024];               // reason of the last failure
     int exit_code;                // exit status of the last failure
 } trainer;
@@ -775,6 +778,20 @@ static int deepen_split(trainer *t, freeze_kind from, const float *src, size_t n
     return 0;
 }
 
+/* resnet_prepare for BATCH images per pass, then the optimizer's copies of
+ * the prepared weights (resnet_prep_views: valid until the next prepare). */
+static int prepare_model(trainer *t, int batch, char *msg, size_t len)
+{
+    int rc = resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, batch, t->input_size,
+                            t->input_size, msg, len);
+    t->ncopies = rc < 0 ? 0 : resnet_prep_views(t->m, t->views, 32);
+    for (int i = 0; i < t->ncopies; i++) {
+        const resnet_prep_view *v = &t->views[i];
+        t->copies[i] = (optim_copy){v->offset, v->oc, v->c, v->kk, v->ntaps, v->tap, v->prep};
+    }
+    return rc;
+}
+
 /* Fills DST (train rows, then val rows; TRAIN false: val rows only) from
  * the images, or, for the shared cache (FROM_CACHE), from the deepest
  * shallower prefix's entry when one is cached. The model runs with batch
@@ -787,8 +804,7 @@ static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
     int fb = most < FEATURE_BATCH ? (int)most : FEATURE_BATCH;
     char msg[512];
     int rc = 0;
-    if (t->max_batch < fb && resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, fb,
-                                            t->input_size, t->input_size, msg, sizeof msg) < 0)
+    if (t->max_batch < fb && prepare_model(t, fb, msg, sizeof msg) < 0)
         return fail(t, WEXIT_NOMEM, "preparing the model for the feature batch: %s", msg);
     freeze_kind from = FREEZE_NONE;
     featcache_entry shallow = {0};
@@ -816,9 +832,7 @@ static int compute_features(trainer *t, float *dst, bool train, bool from_cache)
         if (train) rc = compute_split(t, &t->data.train, dst);
         if (!rc) rc = compute_split(t, &t->data.val, dst + nt * t->feat);
     }
-    if (!rc && t->max_batch < fb &&
-        resnet_prepare(t->m, t->p->freeze, (float)t->p->dropout, t->max_batch, t->input_size,
-                       t->input_size, msg, sizeof msg) < 0)
+    if (!rc && t->max_batch < fb && prepare_model(t, t->max_batch, msg, sizeof msg) < 0)
         return fail(t, WEXIT_NOMEM, "preparing the model again after the features: %s", msg);
     return rc;
 }
@@ -951,14 +965,8 @@ static int train_step(trainer *t, const float *x, const int *labels, int n, bool
     float *params = resnet_trainable(t->m, &count, &grads);
     /* the tiny-map convolutions' prepared weights are rewritten in the
      * optimizer's pass, so the next forward does not build them */
-    resnet_prep_view views[32];
-    optim_copy copies[32];
-    int nv = resnet_prep_views(t->m, views, 32);
-    for (int i = 0; i < nv; i++)
-        copies[i] = (optim_copy){views[i].offset, views[i].oc,  views[i].c,   views[i].kk,
-                                 views[i].ntaps,  views[i].tap, views[i].prep};
-    PHASE(PH_OPTIM, optim_step_copy(&t->opt, params, grads, (float)t->lr, copies, nv));
-    if (nv > 0) resnet_prep_current(t->m);
+    PHASE(PH_OPTIM, optim_step_copy(&t->opt, params, grads, (float)t->lr, t->copies, t->ncopies));
+    if (t->ncopies > 0) resnet_prep_current(t->m);
     t->loss_sum += (double)loss * n;
     t->seen += n;
     t->step++;
@@ -1280,8 +1288,7 @@ static int prepare(trainer *t)
         log_info("the last batch of each epoch would hold a single image; it is left out "
                  "(training-mode batchnorm needs at least two)");
     char msg[768] = "";
-    int rc = resnet_prepare(t->m, p->freeze, (float)p->dropout, t->max_batch, t->input_size,
-                            t->input_size, msg, sizeof msg);
+    int rc = prepare_model(t, t->max_batch, msg, sizeof msg);
     if (rc < 0) {
         if (rc == ERR_NOMEM) return fail(t, WEXIT_NOMEM, "preparing the model: %s", msg);
         if (rc == ERR_INVALID) return fail(t, WEXIT_SPEC, "model.input_size: %s", msg);
