@@ -99,27 +99,29 @@ static void test_random_adam(void **state)
     jobspec_free(&js);
 }
 
-/* The showcase: TPE + ASHA, 10 trials of which the 4 startup ones are
+/* The showcase: TPE + ASHA, 8 trials of which the 3 startup ones are
  * expanded at submission; the rest are proposed as slots free. */
 static void test_fashion_mnist_search(void **state)
 {
     (void)state;
     jobspec js;
-    assert_int_equal(expand("fashion-mnist-search.json", &js), 4);
+    assert_int_equal(expand("fashion-mnist-search.json", &js), 3);
     assert_string_equal(js.strategy, "tpe");
-    assert_int_equal(js.trials_total, 10);
-    assert_int_equal(js.startup_trials, 4);
+    assert_int_equal(js.trials_total, 8);
+    assert_int_equal(js.startup_trials, 3);
     assert_int_equal(js.pruner.kind, PRUNE_ASHA);
-    assert_int_equal(js.pruner.min_epochs, 2);
+    assert_int_equal(js.pruner.min_epochs, 4);
     assert_int_equal(js.pruner.reduction, 3);
     assert_null(js.weights);
     assert_int_equal(js.input_size, 64);
     assert_int_equal(js.width, 32);
     for (size_t i = 0; i < js.n_trials; i++) {
         const trial_params *p = &js.trials[i].params;
-        assert_true(p->lr >= 0.03 && p->lr <= 0.3);
-        assert_true(p->batch_size == 64 || p->batch_size == 128);
-        assert_int_equal(p->epochs, 20);
+        assert_true(p->lr >= 0.02 && p->lr <= 0.08);
+        assert_true(p->weight_decay >= 1e-4 && p->weight_decay <= 1e-3);
+        assert_true(p->momentum >= 0.85 && p->momentum <= 0.92);
+        assert_int_equal(p->batch_size, 128);
+        assert_int_equal(p->epochs, 30);
         assert_int_equal(p->augment, AUGMENT_LIGHT);
     }
     jobspec_free(&js);
