@@ -7,7 +7,7 @@
  *
  * Defaults (documented in README.md): lr 0.01, batch_size 32, epochs 5,
  * dropout 0.0, weight_decay 0.0, l1 0.0, momentum 0.9, optimizer "sgd",
- * freeze "none", augment false (also true or "light"), lr_schedule
+ * freeze "none", augment false (also true, "light" or "erase"), lr_schedule
  * "constant", warmup_epochs 0, nesterov false, label_smoothing 0.0; arch
  * not set (-1: the model's). */
 #include "params.h"
@@ -38,7 +38,7 @@ typedef enum {
     PK_INT,       // integer in [ilo, ihi]
     PK_BOOL,
     PK_CHOICE,  // one of choices
-    PK_AUGMENT, // false, true or "light"
+    PK_AUGMENT, // false, true, "light" or "erase"
 } param_kind;
 
 typedef struct {
@@ -164,11 +164,13 @@ int params_set(trial_params *p, const char *key, const json_t *value, const char
             k = json_is_true(value) ? AUGMENT_FULL : AUGMENT_OFF;
         } else if (json_is_string(value) && strcmp(json_string_value(value), "light") == 0) {
             k = AUGMENT_LIGHT;
+        } else if (json_is_string(value) && strcmp(json_string_value(value), "erase") == 0) {
+            k = AUGMENT_ERASE;
         } else {
             char desc[64];
             jx_describe(value, desc, sizeof desc);
             return err_set(msg, msglen, json_is_string(value) ? ERR_RANGE : ERR_TYPE,
-                           "%s: expected true, false or \"light\", got %s", where, desc);
+                           "%s: expected true, false, \"light\" or \"erase\", got %s", where, desc);
         }
         memcpy(field, &k, sizeof k);
         return 0;
@@ -234,7 +236,7 @@ int params_check(const trial_params *p, const char *path, char *msg, size_t msgl
         }
     }
     if ((unsigned)p->optimizer > OPTIM_ADAMW || (unsigned)p->lr_schedule > SCHED_STEP ||
-        (unsigned)p->freeze >= FREEZE_KIND_COUNT || (unsigned)p->augment > AUGMENT_LIGHT ||
+        (unsigned)p->freeze >= FREEZE_KIND_COUNT || (unsigned)p->augment > AUGMENT_ERASE ||
         p->arch < -1 || p->arch >= arch_choice_count()) {
         return err_set(msg, msglen, ERR_RANGE,
                        "%s: invalid optimizer, schedule, freeze, augment or arch value",
@@ -319,5 +321,7 @@ const char *params_freeze_name(freeze_kind k)
 
 json_t *params_augment_json(augment_kind k)
 {
-    return k == AUGMENT_LIGHT ? json_string("light") : json_boolean(k == AUGMENT_FULL);
+    if (k == AUGMENT_LIGHT) return json_string("light");
+    if (k == AUGMENT_ERASE) return json_string("erase");
+    return json_boolean(k == AUGMENT_FULL);
 }

@@ -170,6 +170,9 @@ typedef struct {
     double contrast;             // contrast factor uniform in [1-c, 1+c], 0.2
     int small_input;             // input_size <= small_input uses pad-and-crop, 64
     int pad;                     // pad-and-crop: translation up to +-pad pixels, 4
+    double erase_p;              // random erasing probability, 0 (off); "erase": 0.5
+    double erase_scale_min, erase_scale_max; // erased area fraction of the view, (0.02, 0.33)
+    double erase_ratio_min, erase_ratio_max; // erased box aspect ratio (h / w), (0.3, 3.3)
 } augment_opts;
 
 void image_augment_defaults(augment_opts *o);
@@ -177,6 +180,9 @@ void image_augment_defaults(augment_opts *o);
  * flip, without rotation or colour jitter. image_augment draws the same
  * random numbers either way (the unused draws are made with empty ranges). */
 void image_augment_light(augment_opts *o);
+/* The `augment: "erase"` settings: "light" plus random erasing with
+ * probability 0.5 (torchvision RandomErasing's defaults otherwise). */
+void image_augment_erase(augment_opts *o);
 
 /* Writes one augmented training view of SRC (a SS x SS cached square, RGB)
  * as normalised float32 (3, OUT_SIZE, OUT_SIZE) into OUT, drawing every
@@ -194,7 +200,14 @@ void image_augment_light(augment_opts *o);
  *    mean colour of NORM, i.e. 0 after normalisation;
  *  - brightness then contrast jitter (contrast blends with the mean gray of
  *    the view, as torchvision), values clamped to [0, 1], then normalised
- *    with NORM (NULL: ImageNet's).
+ *    with NORM (NULL: ImageNet's);
+ *  - with erase_p > 0: with that probability one rectangle of the view
+ *    (area fraction uniform in [erase_scale_min, erase_scale_max], aspect
+ *    ratio h/w log-uniform in [erase_ratio_min, erase_ratio_max], each side
+ *    clamped to the view, position uniform) is set to 0, the normalised mean
+ *    colour, in every channel. This draws five more numbers whether or not
+ *    it erases; with erase_p == 0 nothing more is drawn, so "light" and the
+ *    defaults keep their streams.
  * O NULL means the defaults. */
 void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts *o,
                    const image_norm *norm, rng_t *r, float *out);

@@ -21,10 +21,11 @@
 
 typedef enum { OPTIM_SGD = 0, OPTIM_ADAM, OPTIM_ADAMW } optim_kind;
 typedef enum { SCHED_CONSTANT = 0, SCHED_COSINE, SCHED_STEP } sched_kind;
-/* Training augmentation: JSON false, true or "light" (crop/shift and flip
- * only, no rotation or colour jitter). AUGMENT_OFF is 0, so `if (p->augment)`
- * reads "any augmentation". */
-typedef enum { AUGMENT_OFF = 0, AUGMENT_FULL, AUGMENT_LIGHT } augment_kind;
+/* Training augmentation: JSON false, true, "light" (crop/shift and flip
+ * only, no rotation or colour jitter) or "erase" ("light" plus random
+ * erasing of one rectangle). AUGMENT_OFF is 0, so `if (p->augment)` reads
+ * "any augmentation". */
+typedef enum { AUGMENT_OFF = 0, AUGMENT_FULL, AUGMENT_LIGHT, AUGMENT_ERASE } augment_kind;
 /* The last frozen stage; everything up to and including it is frozen.
  * The values index arch.h's arch_freeze_choices (the names); which of them a
  * model accepts depends on its family (arch_freeze_level). */
@@ -66,7 +67,7 @@ typedef struct {
     double momentum;        // SGD momentum / Adam beta1, [0, 1)
     optim_kind optimizer;   // "sgd", "adam", "adamw"
     freeze_kind freeze;     // "none", "all" or a family's stage (arch.h)
-    augment_kind augment;   // false, true (full) or "light"
+    augment_kind augment;   // false, true (full), "light" or "erase"
     sched_kind lr_schedule; // "constant", "cosine", "step"
     int warmup_epochs;      // linear warmup epochs, 0..epochs-1
     bool nesterov;          // Nesterov momentum (SGD only)
@@ -98,7 +99,7 @@ json_t *params_to_json(const trial_params *p);
 const char *params_optim_name(optim_kind k);
 const char *params_sched_name(sched_kind k);
 const char *params_freeze_name(freeze_kind k);
-/* The JSON value of an augmentation setting: false, true or "light" (new
+/* The JSON value of an augmentation setting: false, true, "light" or "erase" (new
  * reference, NULL on allocation failure). */
 json_t *params_augment_json(augment_kind k);
 

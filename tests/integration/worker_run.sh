@@ -168,10 +168,11 @@ is "external SIGTERM: same final metrics as the uninterrupted run" \
 is "external SIGTERM: same best weights" "$($TOOL stcmp "$T/out/aug/best.safetensors" "$T/out/aug_stop/best.safetensors" "" | sed 's/same [0-9]*/same N/')" \
     "same N differ 0 missing 0"
 
-# ---- augment "light" reaches the loader --------------------------------------
-# Same spec, two epochs, augment false / true / "light": the first epoch's
-# training loss differs between all three (light = shift and flip only; its
-# images are checked pixel by pixel in test_augment).
+# ---- augment "light" and "erase" reach the loader ------------------------------
+# Same spec, two epochs, augment false / true / "light" / "erase": the first
+# epoch's training loss differs between all four (light = shift and flip
+# only, erase = light plus random erasing; their images are checked pixel by
+# pixel in test_augment).
 first_loss() { # NAME: the training loss of the run's first epoch event
     grep '"event":"epoch"' "$T/$1.out" | head -1 | sed 's/.*"train_loss":\([^,]*\),.*/\1/'
 }
@@ -179,7 +180,11 @@ AUG2=${AUG/\"epochs\": 8/\"epochs\": 2}
 spec aug_full "$T/data" null 32 "$AUG2"
 spec aug_light "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": \"light\"}"
 spec aug_off "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": false}"
+spec aug_erase "$T/data" null 32 "${AUG2/\"augment\": true/\"augment\": \"erase\"}"
 is "augment light: exit 0" "$(run aug_light)" 0
+is "augment erase: exit 0" "$(run aug_erase)" 0
+like "augment erase: a training loss" "$(first_loss aug_erase)" '^[0-9.e+-]+$'
+isnt "augment erase differs from light" "$(first_loss aug_erase)" "$(first_loss aug_light)"
 is "augment true (2 epochs): exit 0" "$(run aug_full)" 0
 is "augment false (2 epochs): exit 0" "$(run aug_off)" 0
 like "augment light: a training loss" "$(first_loss aug_light)" '^[0-9.e+-]+$'

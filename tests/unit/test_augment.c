@@ -217,6 +217,60 @@ static void test_light_is_shift_and_flip(void **state)
     free(src);
 }
 
+/* augment "erase": the "light" view with, about half the time, one
+ * rectangle set to 0 (the normalised mean) in every channel; it draws five
+ * more numbers than "light" whether or not it erases. */
+static void test_erase_is_light_plus_box(void **state)
+{
+    (void)state;
+    int ss = 37, out = 32;
+    uint8_t *src = make_square(ss, 5);
+    size_t np = (size_t)out * out, n = 3 * np;
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    augment_opts light, erase;
+    image_augment_light(&light);
+    image_augment_erase(&erase);
+    assert_true(erase.erase_p == 0.5 && light.erase_p == 0.0);
+    int erased = 0, min_area = out * out, max_area = 0;
+    for (uint64_t seed = 0; seed < 64; seed++) {
+        rng_t r, rl;
+        rng_seed(&r, seed);
+        rng_seed(&rl, seed);
+        image_augment(src, ss, out, &erase, NULL, &r, a);
+        image_augment(src, ss, out, &light, NULL, &rl, b);
+        for (int k = 0; k < 5; k++)
+            (void)rng_next(&rl);
+        assert_true(rng_next(&r) == rng_next(&rl));
+        /* The bounding box of the pixels that differ, over all channels. */
+        int x0 = out, y0 = out, x1 = -1, y1 = -1;
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i]) {
+                int y = (int)(i % np) / out, x = (int)(i % np) % out;
+                x0 = x < x0 ? x : x0;
+                y0 = y < y0 ? y : y0;
+                x1 = x > x1 ? x : x1;
+                y1 = y > y1 ? y : y1;
+            }
+        if (x1 < 0) continue;
+        erased++;
+        int area = (x1 - x0 + 1) * (y1 - y0 + 1);
+        min_area = area < min_area ? area : min_area;
+        max_area = area > max_area ? area : max_area;
+        for (int c = 0; c < 3; c++)
+            for (int y = y0; y <= y1; y++)
+                for (int x = x0; x <= x1; x++)
+                    assert_true(a[(size_t)c * np + (size_t)y * out + x] == 0.0f);
+    }
+    assert_in_range(erased, 16, 48);
+    /* Area fractions 0.02 .. 0.33 of 1024 pixels (clamped sides, rounding;
+     * a box can match the light view at its edge only where that is 0). */
+    assert_true(min_area >= 10 && max_area <= 420);
+    assert_true(max_area > 4 * min_area);
+    free(a);
+    free(b);
+    free(src);
+}
+
 static void test_resized_crop_whole_matches_bilinear(void **state)
 {
     (void)state;
@@ -320,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_small_noaug_is_eval_view),
         cmocka_unit_test(test_pad_and_crop_is_shift),
         cmocka_unit_test(test_light_is_shift_and_flip),
+        cmocka_unit_test(test_erase_is_light_plus_box),
         cmocka_unit_test(test_resized_crop_whole_matches_bilinear),
         cmocka_unit_test(test_jitter_on_flat_image),
         cmocka_unit_test(test_rotation_brings_fill),

@@ -122,7 +122,7 @@ static void test_fashion_mnist_search(void **state)
         assert_true(p->momentum >= 0.85 && p->momentum <= 0.92);
         assert_int_equal(p->batch_size, 128);
         assert_int_equal(p->epochs, 30);
-        assert_int_equal(p->augment, AUGMENT_LIGHT);
+        assert_int_equal(p->augment, AUGMENT_ERASE);
     }
     jobspec_free(&js);
 }

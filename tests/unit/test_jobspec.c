@@ -129,18 +129,19 @@ static void test_grid_three_keys(void **state)
     jobspec_free(&js);
 }
 
-/* augment takes false, true or "light" in a grid; the trial's params JSON
+/* augment takes false, true, "light" or "erase" in a grid; the trial's params JSON
  * keeps booleans as booleans. */
 static void test_grid_augment_values(void **state)
 {
     (void)state;
     jobspec js;
     char msg[512];
-    int rc = parse(&js, job("\"space\":{\"augment\":[false,true,\"light\"]}"), msg, sizeof msg);
+    int rc = parse(&js, job("\"space\":{\"augment\":[false,true,\"light\",\"erase\"]}"), msg,
+                   sizeof msg);
     assert_int_equal(rc, 0);
-    assert_int_equal(js.n_trials, 3);
-    const augment_kind want[3] = {AUGMENT_OFF, AUGMENT_FULL, AUGMENT_LIGHT};
-    for (int i = 0; i < 3; i++)
+    assert_int_equal(js.n_trials, 4);
+    const augment_kind want[4] = {AUGMENT_OFF, AUGMENT_FULL, AUGMENT_LIGHT, AUGMENT_ERASE};
+    for (int i = 0; i < 4; i++)
         assert_int_equal(js.trials[i].params.augment, want[i]);
     json_t *o = params_to_json(&js.trials[2].params);
     assert_string_equal(json_string_value(json_object_get(o, "augment")), "light");
@@ -148,7 +149,8 @@ static void test_grid_augment_values(void **state)
     jobspec_free(&js);
     rc = parse(&js, job("\"space\":{\"augment\":[true,\"strong\"]}"), msg, sizeof msg);
     assert_true(rc < 0);
-    assert_string_equal(msg, "space.augment[1]: expected true, false or \"light\", got \"strong\"");
+    assert_string_equal(
+        msg, "space.augment[1]: expected true, false, \"light\" or \"erase\", got \"strong\"");
     jobspec_free(&js); // also after a failure (jobspec.h)
 }
 

@@ -109,6 +109,8 @@ static void test_set_each_key(void **state)
     assert_int_equal(params_check(&p, "fixed", msg, sizeof msg), 0);
     assert_int_equal(set_text(&p, "augment", "\"light\"", msg, sizeof msg), 0);
     assert_int_equal(p.augment, AUGMENT_LIGHT);
+    assert_int_equal(set_text(&p, "augment", "\"erase\"", msg, sizeof msg), 0);
+    assert_int_equal(p.augment, AUGMENT_ERASE);
     assert_int_equal(set_text(&p, "augment", "false", msg, sizeof msg), 0);
     assert_int_equal(p.augment, AUGMENT_OFF);
 }
@@ -190,12 +192,14 @@ static void test_rejections_name_path_and_value(void **state)
         {"freeze", "3", ERR_TYPE, "fixed.freeze: expected one of " FREEZE_LIST ", got 3"},
         {"lr_schedule", "\"linear\"", ERR_RANGE,
          "fixed.lr_schedule: expected one of constant, cosine, step, got \"linear\""},
-        {"augment", "1", ERR_TYPE, "fixed.augment: expected true, false or \"light\", got 1"},
+        {"augment", "1", ERR_TYPE,
+         "fixed.augment: expected true, false, \"light\" or \"erase\", got 1"},
         {"augment", "\"true\"", ERR_RANGE,
-         "fixed.augment: expected true, false or \"light\", got \"true\""},
+         "fixed.augment: expected true, false, \"light\" or \"erase\", got \"true\""},
         {"augment", "\"Light\"", ERR_RANGE,
-         "fixed.augment: expected true, false or \"light\", got \"Light\""},
-        {"augment", "null", ERR_TYPE, "fixed.augment: expected true, false or \"light\", got null"},
+         "fixed.augment: expected true, false, \"light\" or \"erase\", got \"Light\""},
+        {"augment", "null", ERR_TYPE,
+         "fixed.augment: expected true, false, \"light\" or \"erase\", got null"},
         {"nesterov", "null", ERR_TYPE, "fixed.nesterov: expected true or false, got null"},
         {"warmup_epochs", "-1", ERR_RANGE,
          "fixed.warmup_epochs: expected an integer from 0 to 10000, got -1"},
@@ -379,6 +383,10 @@ static void test_to_json_round_trip(void **state)
     assert_memory_equal(&p, &q, sizeof p);
     assert_string_equal(json_string_value(json_object_get(o, "freeze")), "stem");
     assert_string_equal(json_string_value(json_object_get(o, "augment")), "light");
+    p.augment = AUGMENT_ERASE;
+    json_t *er = params_to_json(&p);
+    assert_string_equal(json_string_value(json_object_get(er, "augment")), "erase");
+    json_decref(er);
     p.augment = AUGMENT_FULL; // true and false stay JSON booleans
     json_t *full = params_to_json(&p);
     assert_true(json_is_true(json_object_get(full, "augment")));

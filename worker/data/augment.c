@@ -23,11 +23,18 @@
  *    0 — the same as zero padding of a normalised tensor.
  *  - Colour jitter works on the sampled [0, 1] values: brightness multiplies,
  *    contrast blends with the mean gray (0.299 R + 0.587 G + 0.114 B) of the
- *    brightened view; both clamp to [0, 1] like torchvision. */
+ *    brightened view; both clamp to [0, 1] like torchvision.
+ *  - Random erasing ("erase") follows torchvision's RandomErasing with its
+ *    defaults (p 0.5, scale (0.02, 0.33), ratio (0.3, 3.3), value 0 on the
+ *    normalised view) except that a box too large for the view is clamped
+ *    to it instead of redrawn up to 10 times: a fixed five draws per image
+ *    keep the stream's length independent of the image. It runs last, on
+ *    the normalised output, so it erases to the mean colour. */
 #include "image.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void image_augment_defaults(augment_opts *o)
 {
@@ -41,6 +48,31 @@ void image_augment_defaults(augment_opts *o)
     o->contrast = 0.2;
     o->small_input = 64;
     o->pad = 4;
+    o->erase_p = 0.0;
+    o->erase_scale_min = 0.02;
+    o->erase_scale_max = 0.33;
+    o->erase_ratio_min = 0.3;
+    o->erase_ratio_max = 3.3;
+}
+
+/* Random erasing of the normalised view OUT (3, N, N): five draws, then
+ * maybe one box set to 0 in every channel (see the design notes). */
+static void erase_box(const augment_opts *o, rng_t *r, int n, float *out)
+{
+    double apply = rng_uniform(r);
+    double frac = rng_range(r, o->erase_scale_min, o->erase_scale_max);
+    double ar = exp(rng_range(r, log(o->erase_ratio_min), log(o->erase_ratio_max)));
+    double ui = rng_uniform(r), uj = rng_uniform(r);
+    if (apply >= o->erase_p) return;
+    double area = frac * n * n;
+    int h = (int)nearbyint(sqrt(area * ar)), w = (int)nearbyint(sqrt(area / ar));
+    h = h < 1 ? 1 : h > n ? n : h;
+    w = w < 1 ? 1 : w > n ? n : w;
+    int top = (int)(ui * (n - h + 1)), left = (int)(uj * (n - w + 1));
+    size_t np = (size_t)n * n;
+    for (int k = 0; k < 3; k++)
+        for (int y = top; y < top + h; y++)
+            memset(out + k * np + (size_t)y * n + left, 0, (size_t)w * sizeof(float));
 }
 
 void image_augment_light(augment_opts *o)
@@ -49,6 +81,12 @@ void image_augment_light(augment_opts *o)
     o->rotate_deg = 0.0;
     o->brightness = 0.0;
     o->contrast = 0.0;
+}
+
+void image_augment_erase(augment_opts *o)
+{
+    image_augment_light(o);
+    o->erase_p = 0.5;
 }
 
 /* torchvision RandomResizedCrop.get_params on an SS x SS square: box
@@ -192,4 +230,5 @@ void image_augment(const uint8_t *src, int ss, int out_size, const augment_opts 
             p[i] = (t - mean) * inv;
         }
     }
+    if (o->erase_p > 0.0) erase_box(o, r, out_size, out);
 }

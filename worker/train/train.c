@@ -1340,6 +1340,8 @@ static int setup_batches(trainer *t, const char **mode)
     augment_opts aug;
     if (p->augment == AUGMENT_LIGHT)
         image_augment_light(&aug);
+    else if (p->augment == AUGMENT_ERASE)
+        image_augment_erase(&aug);
     else
         image_augment_defaults(&aug);
     if (!cache_train &&
