@@ -25,7 +25,9 @@
  * - Kernels run on the engine's threads (pool.h) and are deterministic for a
  *   fixed engine thread count (layers_set_threads).
  * - 3x3 stride-1 pad-1 convolutions go through Winograd (winograd.h, which
- *   also defines conv2d_desc) where it pays off.
+ *   also defines conv2d_desc) where it pays off; in evaluation
+ *   (conv2d_forward_eval) 1x7 and 7x1 "same" ones through the 1-D F(2, 7)
+ *   (winograd7.h).
  * - Environment switches for comparisons: SWEEP_WINOGRAD=0 (im2col for every
  *   convolution), SWEEP_DENSE=0 (no dense product for convolutions on tiny
  *   maps); the pool's own (SWEEP_POOL, SWEEP_GEMM_SPLIT, SWEEP_POOL_SPIN) are
@@ -69,6 +71,11 @@ size_t conv2d_workspace_floats(const conv2d_desc *d);
 /* out (OC, N, OH, OW) = conv(in (C, N, H, W), w (OC, C, KH, KW)).
  * ws: conv2d_workspace_floats(d) floats. */
 void conv2d_forward(float *out, const float *in, const float *w, const conv2d_desc *d, float *ws);
+/* conv2d_forward for evaluation only (no backward pass follows): may use
+ * kernels whose rounding error is fine for predictions but not for
+ * training (1x7 and 7x1 through F(2, 7), winograd7.h). */
+void conv2d_forward_eval(float *out, const float *in, const float *w, const conv2d_desc *d,
+                         float *ws);
 /* dw (OC, C, KH, KW) += dL/dw (skipped when dw is NULL);
  * din (C, N, H, W) = dL/din, or += when din_accumulate is non-zero (skipped
  * when din is NULL). dout (OC, N, OH, OW); in and w as in the forward pass. */

@@ -24,6 +24,7 @@
 #include "pool.h"
 #include "rng.h"
 #include "winograd.h"
+#include "winograd7.h"
 
 static rng_t R;
 
@@ -253,6 +254,76 @@ static void test_winograd(void **state)
         free(dw1), free(dw2);
         free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
     }
+}
+
+/* The F(2, 7) kernel directly (conv2d_* route 1x7 pad (0, 3) and 7x1 pad
+ * (3, 0) convolutions to it): forward, accumulate and the flipped
+ * (input-gradient) form against the reference, on odd and even sizes down
+ * to 2 along the kernel's axis, maps wider than the window and channel
+ * counts that make several chunks. */
+static void test_winograd7(void **state)
+{
+    (void)state;
+    static const int sh[][6] = {/* n, c, h, w, oc, along W (1x7) */
+                                {2, 3, 9, 9, 4, 1},
+                                {2, 3, 9, 9, 4, 0},
+                                {1, 5, 2, 2, 3, 1},
+                                {1, 5, 2, 2, 3, 0},
+                                {3, 4, 7, 40, 6, 1},
+                                {3, 4, 40, 7, 6, 0},
+                                {2, 16, 17, 17, 8, 1},
+                                {2, 16, 17, 17, 8, 0},
+                                {1, 2, 3, 3, 2, 1},
+                                {1, 2, 3, 3, 2, 0},
+                                {4, 24, 17, 17, 20, 1},
+                                {4, 24, 17, 17, 20, 0},
+                                {2, 3, 1, 11, 2, 1},
+                                {2, 3, 11, 1, 2, 0},
+                                {64, 6, 17, 17, 5, 1},
+                                {64, 6, 17, 17, 5, 0},
+                                /* Inception at width 2 (the parity fixture): one to six channels */
+                                {3, 1, 17, 17, 1, 1},
+                                {3, 1, 17, 17, 1, 0},
+                                {3, 4, 17, 17, 6, 1},
+                                {3, 6, 17, 17, 4, 0},
+                                {3, 1, 17, 17, 6, 1},
+                                {3, 6, 17, 17, 1, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        const int *v = sh[s];
+        conv2d_desc d, t;
+        assert_int_equal(conv2d_desc_init_pad(&d, v[0], v[1], v[2], v[3], v[4], v[5] ? 1 : 7,
+                                              v[5] ? 7 : 1, 1, v[5] ? 0 : 3, v[5] ? 3 : 0),
+                         0);
+        assert_true(winograd7_applicable(&d));
+        t = d;
+        t.c = d.oc;
+        t.oc = d.c;
+        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+        size_t nw = (size_t)d.oc * d.c * 7;
+        size_t nws = winograd7_workspace_floats(&d), nwt = winograd7_workspace_floats(&t);
+        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+        float *o1 = rnd(no, -1, 1), *o2 = zeros(no), *ws = zeros(nws > nwt ? nws : nwt);
+        winograd7_conv(o1, in, w, &d, ws, 0, 0);
+        conv2d_forward_ref(o2, in, w, &d);
+        close_enough(o1, o2, no, 1e-5, "winograd7 forward");
+        winograd7_conv(o1, in, w, &d, ws, 0, 1);
+        for (size_t i = 0; i < no; i++)
+            o2[i] *= 2;
+        close_enough(o1, o2, no, 1e-5, "winograd7 forward accumulate");
+        float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
+        winograd7_conv(dx1, dout, w, &t, ws, 1, 0);
+        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 0);
+        close_enough(dx1, dx2, ni, 1e-5, "winograd7 input gradient");
+        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+    }
+    /* not for other shapes */
+    conv2d_desc d;
+    assert_int_equal(conv2d_desc_init_pad(&d, 1, 2, 9, 9, 2, 1, 7, 2, 0, 3), 0);
+    assert_false(winograd7_applicable(&d));
+    assert_int_equal(conv2d_desc_init_pad(&d, 1, 2, 9, 9, 2, 1, 3, 1, 0, 1), 0);
+    assert_false(winograd7_applicable(&d));
+    assert_int_equal(conv2d_desc_init_pad(&d, 1, 2, 9, 9, 2, 7, 1, 1, 0, 3), 0);
+    assert_false(winograd7_applicable(&d));
 }
 
 /* A work space sized for batch N serves every smaller batch (models are
@@ -1219,33 +1290,20 @@ int main(void)
 {
     rng_seed(&R, 12345);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_desc),
-        cmocka_unit_test(test_conv_vs_ref),
-        cmocka_unit_test(test_conv_nonsquare),
-        cmocka_unit_test(test_pool_out_size),
-        cmocka_unit_test(test_avgpool2d),
-        cmocka_unit_test(test_adaptive_avgpool),
-        cmocka_unit_test(test_maxpool_ceil),
-        cmocka_unit_test(test_bias_and_concat),
-        cmocka_unit_test(test_conv_nonsquare_fd),
-        cmocka_unit_test(test_winograd),
-        cmocka_unit_test(test_conv_smaller_batch),
-        cmocka_unit_test(test_conv_fd),
-        cmocka_unit_test(test_bn_vs_ref),
-        cmocka_unit_test(test_bn_running_stats),
-        cmocka_unit_test(test_bn_fd),
-        cmocka_unit_test(test_maxpool),
-        cmocka_unit_test(test_maxpool_fd),
-        cmocka_unit_test(test_avgpool),
-        cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_softmax_xent),
-        cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_engine_threads),
-        cmocka_unit_test(test_conv_prepared),
-        cmocka_unit_test(test_tap_major_rows),
-        cmocka_unit_test(test_conv_backward_set),
+        cmocka_unit_test(test_conv_desc),         cmocka_unit_test(test_conv_vs_ref),
+        cmocka_unit_test(test_conv_nonsquare),    cmocka_unit_test(test_pool_out_size),
+        cmocka_unit_test(test_avgpool2d),         cmocka_unit_test(test_adaptive_avgpool),
+        cmocka_unit_test(test_maxpool_ceil),      cmocka_unit_test(test_bias_and_concat),
+        cmocka_unit_test(test_conv_nonsquare_fd), cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_winograd7),         cmocka_unit_test(test_conv_smaller_batch),
+        cmocka_unit_test(test_conv_fd),           cmocka_unit_test(test_bn_vs_ref),
+        cmocka_unit_test(test_bn_running_stats),  cmocka_unit_test(test_bn_fd),
+        cmocka_unit_test(test_maxpool),           cmocka_unit_test(test_maxpool_fd),
+        cmocka_unit_test(test_avgpool),           cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_softmax_xent),      cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_dropout),           cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_engine_threads),    cmocka_unit_test(test_conv_prepared),
+        cmocka_unit_test(test_tap_major_rows),    cmocka_unit_test(test_conv_backward_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

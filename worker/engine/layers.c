@@ -21,6 +21,9 @@
  * - 3x3 stride-1 pad-1 convolutions on maps of 4x4 and up go through Winograd
  *   F(2x2, 3x3) (worker/engine/winograd.c) for the forward pass and dX, and for dW on
  *   wide maps or many channels (measured per shape, see use_winograd*).
+ * - 1x7 and 7x1 stride-1 "same" convolutions (Inception v3) go through the
+ *   1-D F(2, 7) (worker/engine/winograd7.c) in evaluation
+ *   (conv2d_forward_eval); training keeps im2col (see use_winograd7).
  * - Convolutions on tiny maps (layer4 at input 64: 3x3 on 2x2, and its
  *   stride-2 3x3 from 4x4) run per kernel tap: every (output pixel, input
  *   pixel) pair links one tap, and each pass is one product per tap over the
@@ -55,6 +58,7 @@
 #include "log.h"
 #include "pool.h"
 #include "winograd.h"
+#include "winograd7.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -186,14 +190,33 @@ static size_t conv_ws_plain(const conv2d_desc *d);
  * transforms work on 16 tiles of a tile row at once, so very narrow maps waste
  * most of each vector: measured on resnet18 shapes (one thread, CPU time),
  * Winograd wins from 4x4 maps up (forward 1.4-1.7x at 8..56) and loses at 2x2. */
-static int use_winograd(const conv2d_desc *d)
+static int use_winograd_enabled(void)
 {
     static int enabled = -1;
     if (enabled < 0) {
         const char *e = getenv("SWEEP_WINOGRAD");
         enabled = !(e && !strcmp(e, "0"));
     }
-    return enabled && d->padw == d->pad && winograd_applicable(d) && d->h >= 4 && d->w >= 4;
+    return enabled;
+}
+
+static int use_winograd(const conv2d_desc *d)
+{
+    return use_winograd_enabled() && d->padw == d->pad && winograd_applicable(d) && d->h >= 4 &&
+           d->w >= 4;
+}
+
+/* Whether D's evaluation forward pass runs through F(2, 7) (winograd7.h:
+ * Inception's 1x7 and 7x1 convolutions; SWEEP_WINOGRAD=0 turns it off too).
+ * Maps narrower than the window along the kernel's axis are reduced to a
+ * smaller kernel instead (conv_reduce). Training stays on im2col: its
+ * error, about 10x that of direct summation, flips ReLU gates and max-pool
+ * choices of near-tied values, and Inception's parity fixture at width 2
+ * then moved the stem's weight gradient by 10% under OpenBLAS's AVX-512
+ * kernels (measured; evaluation logits stayed within 2e-7). */
+static int use_winograd7(const conv2d_desc *d)
+{
+    return use_winograd_enabled() && winograd7_applicable(d);
 }
 
 /* Whether the weight gradient of a Winograd convolution also goes through
@@ -748,6 +771,10 @@ size_t conv2d_workspace_floats(const conv2d_desc *d)
         if (a > ws) ws = a;
         if (b > ws) ws = b;
     }
+    if (use_winograd7(d)) {
+        size_t a = winograd7_workspace_floats(d);
+        if (a > ws) ws = a;
+    }
     return ws;
 }
 
@@ -1183,6 +1210,18 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
     conv_fwd_plain(out, in, w, d, ws);
 }
 
+void conv2d_forward_eval(float *out, const float *in, const float *w, const conv2d_desc *d,
+                         float *ws)
+{
+    conv2d_desc r;
+    int k0;
+    if (!conv_reduce(d, &r, &k0) && !conv_tiny_ok(d) && use_winograd7(d)) {
+        winograd7_conv(out, in, w, d, ws, 0, 0);
+        return;
+    }
+    conv2d_forward_prep(out, in, w, NULL, d, ws);
+}
+
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      const conv2d_desc *d, float *ws, int din_accumulate)
 {
@@ -1226,6 +1265,7 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
         }
         return;
     }
+
     conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
 }
 

@@ -1228,6 +1228,17 @@ static void refresh_t(net *g, node *n, int b)
     n->t_stale = 0;
 }
 
+/* A convolution of the forward pass: evaluation may use kernels that are
+ * not precise enough for training (conv2d_forward_eval). */
+static void conv_fwd(int train, float *out, const float *in, const float *w, const conv2d_desc *d,
+                     float *ws)
+{
+    if (train)
+        conv2d_forward(out, in, w, d, ws);
+    else
+        conv2d_forward_eval(out, in, w, d, ws);
+}
+
 static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
 {
     const node *a = &g->nodes[n->in[0]];
@@ -1250,10 +1261,10 @@ static void node_fwd(net *g, node *n, int b, int train, rng_t *rng)
             avgpool2d_forward(n->pin, a->out, b, a->c, a->h, a->w, 3, 1, 1, 1, n->h, n->w);
             conv2d_forward(n->t, n->pin, n->wt, &d, g->ws);
         } else if (n->flags & NET_POOL3) { // pool(conv(x)): see NET_POOL3
-            conv2d_forward(g->pbuf, a->out, n->wt, &d, g->ws);
+            conv_fwd(train, g->pbuf, a->out, n->wt, &d, g->ws);
             avgpool2d_forward(n->t, g->pbuf, b, n->c, n->h, n->w, 3, 1, 1, 1, n->h, n->w);
         } else {
-            conv2d_forward(n->t, a->out, n->wt, &d, g->ws);
+            conv_fwd(train, n->t, a->out, n->wt, &d, g->ws);
         }
         int relu = (n->flags & NET_RELU) != 0;
         if (n->bias) bias_forward(n->t, n->bias, b, n->c, hw, relu && !(n->flags & NET_BN));
