@@ -32,6 +32,12 @@ int winograd_applicable(const conv2d_desc *d);
 /* Floats of work buffer winograd_conv and winograd_wgrad need for D; also
  * enough for the same convolution with any smaller batch n. */
 size_t winograd_workspace_floats(const conv2d_desc *d);
+/* Tile rows per chunk for a Winograd kernel (this one and winograd7.h):
+ * ROWS tile rows of TW tiles, TILE_FLOATS floats of transformed input and
+ * products per tile; about 4 MiB per chunk and at least 256 tiles. With
+ * BALANCED the chunks are evened out; without, the value bounds the
+ * balanced one for every smaller ROWS (work space sizes use it). */
+int winograd_chunk_rows(int rows, int tw, size_t tile_floats, int balanced);
 /* out (OC, N, H, W) = conv(in (C, N, H, W), w), or += when ACCUMULATE.
  * Without FLIP, w is (OC, C, 3, 3). With FLIP it takes w as the (C, OC, 3, 3)
  * weights of the forward convolution and convolves with them transposed and

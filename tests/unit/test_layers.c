@@ -205,6 +205,53 @@ static void test_conv_nonsquare(void **state)
     }
 }
 
+typedef void (*wino_conv_fn)(float *, const float *, const float *, const conv2d_desc *, float *,
+                             int, int);
+typedef size_t (*wino_ws_fn)(const conv2d_desc *);
+typedef void (*wino_wgrad_fn)(float *, const float *, const float *, const conv2d_desc *, float *);
+
+/* One Winograd kernel on D (TAPS weights per channel pair) against the
+ * reference: forward, forward accumulating, the flipped input gradient
+ * (overwriting a non-zero start) and, given WGRAD, the weight gradient
+ * accumulating onto one. */
+static void check_wino_kernel(const conv2d_desc *dd, int taps, wino_conv_fn conv, wino_ws_fn wsf,
+                              wino_wgrad_fn wgrad, const char *name)
+{
+    conv2d_desc d = *dd, t = *dd;
+    t.c = d.oc;
+    t.oc = d.c;
+    size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
+    size_t nw = (size_t)d.oc * d.c * taps;
+    size_t nws = wsf(&d), nwt = wsf(&t);
+    float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
+    float *o1 = rnd(no, -1, 1), *o2 = zeros(no), *ws = zeros(nws > nwt ? nws : nwt);
+    char what[64];
+    conv(o1, in, w, &d, ws, 0, 0);
+    conv2d_forward_ref(o2, in, w, &d);
+    snprintf(what, sizeof what, "%s forward", name);
+    close_enough(o1, o2, no, 1e-5, what);
+    conv(o1, in, w, &d, ws, 0, 1);
+    for (size_t i = 0; i < no; i++)
+        o2[i] *= 2;
+    snprintf(what, sizeof what, "%s forward accumulate", name);
+    close_enough(o1, o2, no, 1e-5, what);
+    float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
+    conv(dx1, dout, w, &t, ws, 1, 0);
+    conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 0);
+    snprintf(what, sizeof what, "%s input gradient", name);
+    close_enough(dx1, dx2, ni, 1e-5, what);
+    if (wgrad) {
+        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
+        memcpy(dw2, dw1, sizeof(float) * nw);
+        wgrad(dw1, dout, in, &d, ws);
+        conv2d_backward_ref(NULL, dw2, dout, in, w, &d, 0);
+        snprintf(what, sizeof what, "%s weight gradient", name);
+        close_enough(dw1, dw2, nw, 1e-5, what);
+        free(dw1), free(dw2);
+    }
+    free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+}
+
 /* The Winograd kernel directly (conv2d_* route 3x3 stride-1 pad-1 convolutions
  * to it when the CPU has AVX-512): forward, accumulate, and the flipped
  * (input-gradient) form against the reference, on odd and even sizes and
@@ -220,39 +267,15 @@ static void test_winograd(void **state)
      * groups of tile rows crossing images and partial last groups) and odd
      * or wide ones (gathers / full-width rows) */
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
-        conv2d_desc d, t;
+        conv2d_desc d;
         assert_int_equal(
             conv2d_desc_init(&d, sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4], 3, 3, 1, 1), 0);
         if (!winograd_applicable(&d)) {
             print_message("# no AVX-512: Winograd kernel not used on this CPU\n");
             return;
         }
-        t = d;
-        t.c = d.oc;
-        t.oc = d.c;
-        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
-        size_t nw = (size_t)d.oc * d.c * 9;
-        size_t nws = winograd_workspace_floats(&d), nwt = winograd_workspace_floats(&t);
-        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
-        float *o1 = rnd(no, -1, 1), *o2 = zeros(no), *ws = zeros(nws > nwt ? nws : nwt);
-        winograd_conv(o1, in, w, &d, ws, 0, 0);
-        conv2d_forward_ref(o2, in, w, &d);
-        close_enough(o1, o2, no, 1e-5, "winograd forward");
-        winograd_conv(o1, in, w, &d, ws, 0, 1);
-        for (size_t i = 0; i < no; i++)
-            o2[i] *= 2;
-        close_enough(o1, o2, no, 1e-5, "winograd forward accumulate");
-        float *dx1 = zeros(ni), *dx2 = zeros(ni);
-        winograd_conv(dx1, dout, w, &t, ws, 1, 0);
-        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 0);
-        close_enough(dx1, dx2, ni, 1e-5, "winograd input gradient");
-        float *dw1 = rnd(nw, -1, 1), *dw2 = malloc(sizeof(float) * nw);
-        memcpy(dw2, dw1, sizeof(float) * nw);
-        winograd_wgrad(dw1, dout, in, &d, ws);
-        conv2d_backward_ref(NULL, dw2, dout, in, w, &d, 0);
-        close_enough(dw1, dw2, nw, 1e-5, "winograd weight gradient");
-        free(dw1), free(dw2);
-        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+        check_wino_kernel(&d, 9, winograd_conv, winograd_workspace_floats, winograd_wgrad,
+                          "winograd");
     }
 }
 
@@ -290,31 +313,12 @@ static void test_winograd7(void **state)
                                 {3, 6, 17, 17, 1, 0}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         const int *v = sh[s];
-        conv2d_desc d, t;
+        conv2d_desc d;
         assert_int_equal(conv2d_desc_init_pad(&d, v[0], v[1], v[2], v[3], v[4], v[5] ? 1 : 7,
                                               v[5] ? 7 : 1, 1, v[5] ? 0 : 3, v[5] ? 3 : 0),
                          0);
         assert_true(winograd7_applicable(&d));
-        t = d;
-        t.c = d.oc;
-        t.oc = d.c;
-        size_t ni = (size_t)d.n * d.c * d.h * d.w, no = (size_t)d.n * d.oc * d.oh * d.ow;
-        size_t nw = (size_t)d.oc * d.c * 7;
-        size_t nws = winograd7_workspace_floats(&d), nwt = winograd7_workspace_floats(&t);
-        float *in = rnd(ni, -1, 1), *w = rnd(nw, -1, 1), *dout = rnd(no, -1, 1);
-        float *o1 = rnd(no, -1, 1), *o2 = zeros(no), *ws = zeros(nws > nwt ? nws : nwt);
-        winograd7_conv(o1, in, w, &d, ws, 0, 0);
-        conv2d_forward_ref(o2, in, w, &d);
-        close_enough(o1, o2, no, 1e-5, "winograd7 forward");
-        winograd7_conv(o1, in, w, &d, ws, 0, 1);
-        for (size_t i = 0; i < no; i++)
-            o2[i] *= 2;
-        close_enough(o1, o2, no, 1e-5, "winograd7 forward accumulate");
-        float *dx1 = rnd(ni, -1, 1), *dx2 = zeros(ni);
-        winograd7_conv(dx1, dout, w, &t, ws, 1, 0);
-        conv2d_backward_ref(dx2, NULL, dout, in, w, &d, 0);
-        close_enough(dx1, dx2, ni, 1e-5, "winograd7 input gradient");
-        free(in), free(w), free(dout), free(o1), free(o2), free(ws), free(dx1), free(dx2);
+        check_wino_kernel(&d, 7, winograd7_conv, winograd7_workspace_floats, NULL, "winograd7");
     }
     /* not for other shapes */
     conv2d_desc d;

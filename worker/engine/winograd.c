@@ -60,8 +60,13 @@ static int tiles_w(const conv2d_desc *d)
  * space sizes use it: a model prepared for batch B also runs smaller ones). */
 static int chunk_rows_b(const conv2d_desc *d, int balanced)
 {
-    const int tw = tiles_w(d), rows = d->n * tiles_h(d);
-    size_t per_row = (size_t)16 * (d->c + d->oc) * tw;
+    return winograd_chunk_rows(d->n * tiles_h(d), tiles_w(d), (size_t)16 * (d->c + d->oc),
+                               balanced);
+}
+
+int winograd_chunk_rows(int rows, int tw, size_t tile_floats, int balanced)
+{
+    size_t per_row = tile_floats * tw;
     int r = (int)(WG_CHUNK_FLOATS / per_row);
     int rmin = (WG_MIN_TILES + tw - 1) / tw;
     if (r < rmin) r = rmin;

@@ -31,9 +31,7 @@
 
 #include "pool.h"
 
-#define W7_MAX_W 1024              // widest input row handled (row buffers on the stack)
-#define W7_CHUNK_FLOATS (1u << 20) // target floats of V + M per chunk (4 MiB)
-#define W7_MIN_TILES 256           // at least this many tiles per chunk (GEMM width)
+#define W7_MAX_W 1024 // widest input row handled (row buffers on the stack)
 
 static const float w7_zero_row[W7_MAX_W]; // the padding rows of a 7x1 window
 
@@ -61,22 +59,11 @@ static int image_rows(const conv2d_desc *d)
     return along_w(d) ? d->h : (d->h + 1) / 2;
 }
 
-/* Tile rows per chunk; BALANCED evens the chunks out, without it the value
- * bounds the balanced one for every batch up to d->n (work space size). */
+/* Tile rows per chunk (winograd_chunk_rows; BALANCED: see there). */
 static int chunk_rows_b(const conv2d_desc *d, int balanced)
 {
-    const int tw = row_tiles(d), rows = d->n * image_rows(d);
-    size_t per_row = (size_t)8 * (d->c + d->oc) * tw;
-    int r = (int)(W7_CHUNK_FLOATS / per_row);
-    int rmin = (W7_MIN_TILES + tw - 1) / tw;
-    if (r < rmin) r = rmin;
-    if (r < 1) r = 1;
-    if (r > rows) r = rows;
-    if (balanced) {
-        int nch = (rows + r - 1) / r;
-        r = (rows + nch - 1) / nch;
-    }
-    return r;
+    return winograd_chunk_rows(d->n * image_rows(d), row_tiles(d), (size_t)8 * (d->c + d->oc),
+                               balanced);
 }
 
 static size_t al16(size_t n)
