@@ -1188,8 +1188,10 @@ void conv2d_forward(float *out, const float *in, const float *w, const conv2d_de
     conv2d_forward_prep(out, in, w, NULL, d, ws);
 }
 
-void conv2d_forward_prep(float *out, const float *in, const float *w, const float *prep,
-                         const conv2d_desc *d, float *ws)
+/* The forward pass of D; EVAL allows the evaluation-only kernels
+ * (conv2d_forward_eval). */
+static void conv_forward_impl(float *out, const float *in, const float *w, const float *prep,
+                              const conv2d_desc *d, float *ws, int eval)
 {
     conv2d_desc r;
     int k0;
@@ -1207,19 +1209,23 @@ void conv2d_forward_prep(float *out, const float *in, const float *w, const floa
         winograd_conv(out, in, w, d, ws, 0, 0);
         return;
     }
+    if (eval && use_winograd7(d)) {
+        winograd7_conv(out, in, w, d, ws, 0, 0);
+        return;
+    }
     conv_fwd_plain(out, in, w, d, ws);
+}
+
+void conv2d_forward_prep(float *out, const float *in, const float *w, const float *prep,
+                         const conv2d_desc *d, float *ws)
+{
+    conv_forward_impl(out, in, w, prep, d, ws, 0);
 }
 
 void conv2d_forward_eval(float *out, const float *in, const float *w, const conv2d_desc *d,
                          float *ws)
 {
-    conv2d_desc r;
-    int k0;
-    if (!conv_reduce(d, &r, &k0) && !conv_tiny_ok(d) && use_winograd7(d)) {
-        winograd7_conv(out, in, w, d, ws, 0, 0);
-        return;
-    }
-    conv2d_forward_prep(out, in, w, NULL, d, ws);
+    conv_forward_impl(out, in, w, NULL, d, ws, 1);
 }
 
 void conv2d_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
@@ -1265,7 +1271,6 @@ void conv2d_backward_prep(float *din, float *dw, const float *dout, const float 
         }
         return;
     }
-
     conv_bwd_plain(din, dw, dout, in, w, d, ws, din_accumulate);
 }
 
